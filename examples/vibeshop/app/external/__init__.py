@@ -1,0 +1,1 @@
+# External service clients (exchange rates, etc.)

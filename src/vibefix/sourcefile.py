@@ -1,0 +1,135 @@
+"""Reading, decoding, parsing and atomically writing source files without losing a byte.
+
+libcst parses bytes itself, honouring a BOM and a PEP 263 encoding cookie, and gives them
+back unchanged on output, so the engine never re-encodes a file by hand. This module turns
+the ways that can fail into a ``Finding`` with a position, and writes files atomically.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import re
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import libcst as cst
+
+from vibefix.results import Finding, Position
+
+PARSE_ERROR = "E999"
+"""The code used for files that cannot be decoded or parsed (as in ruff and flake8)."""
+
+_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
+
+class SourceError(Exception):
+    """A file that cannot be read, decoded or parsed; carries a positioned finding."""
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(finding.message)
+        self.finding = finding
+
+
+@dataclass(frozen=True)
+class ParsedSource:
+    module: cst.Module
+    encoding: str
+
+
+def declared_encoding(data: bytes) -> str:
+    """The encoding Python would use for these bytes: BOM, then cookie, then UTF-8."""
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    for line in data.splitlines()[:2]:
+        match = _COOKIE.match(line)
+        if match:
+            return match.group(1).decode("ascii")
+        if line.strip() and not line.lstrip().startswith(b"#"):
+            break
+    return "utf-8"
+
+
+def _position_of_offset(data: bytes, offset: int) -> Position:
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return Position(line, column)
+
+
+def parse(path: Path, data: bytes) -> ParsedSource:
+    """Parse ``data`` read from ``path``; raise ``SourceError`` with a position on failure."""
+    encoding = declared_encoding(data)
+    try:
+        codecs.lookup(encoding)
+        data.decode(encoding)
+    except LookupError:
+        raise SourceError(
+            Finding(path, Position(1, 1), PARSE_ERROR, f"unknown encoding {encoding!r}")
+        ) from None
+    except UnicodeDecodeError as error:
+        position = _position_of_offset(data, error.start)
+        message = f"cannot decode as {encoding}: {error.reason} (byte {data[error.start]:#04x})"
+        raise SourceError(Finding(path, position, PARSE_ERROR, message)) from None
+    try:
+        module = cst.parse_module(data)
+    except cst.ParserSyntaxError as error:
+        raise SourceError(_syntax_finding(path, data, error)) from None
+    return ParsedSource(module, module.encoding)
+
+
+def _syntax_finding(path: Path, data: bytes, error: cst.ParserSyntaxError) -> Finding:
+    # CPython's own parser names the offending token far more precisely than libcst's
+    # (libcst often points at the start of the next line), so prefer its message.
+    try:
+        compile(data, str(path), "exec", dont_inherit=True, flags=0x400)  # PyCF_ONLY_AST
+    except SyntaxError as syntax:
+        if syntax.lineno is not None:
+            return Finding(
+                path,
+                Position(syntax.lineno, syntax.offset or 1),
+                PARSE_ERROR,
+                f"syntax error: {syntax.msg}",
+            )
+    except (ValueError, UnicodeDecodeError):
+        pass
+    message = error.message.removeprefix("parser error: ")
+    return Finding(path, Position(error.raw_line, error.raw_column + 1), PARSE_ERROR, message)
+
+
+def compiles(source: bytes, path: Path) -> str | None:
+    """None when ``source`` compiles, else the error as ``line:col: message``.
+
+    ``compile`` is stricter than a parse: it rejects ``await`` outside async functions.
+    """
+    try:
+        compile(source, str(path), "exec", dont_inherit=True)
+    except SyntaxError as error:
+        return f"{error.lineno}:{error.offset}: {error.msg}"
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path``'s content with ``data``: fully old or fully new, mode kept.
+
+    Writes a temporary file in the same folder (so ``os.replace`` is a rename on one file
+    system), then renames it over the target. A symlink is followed, not replaced.
+    """
+    target = path.resolve()
+    mode = stat.S_IMODE(target.stat().st_mode)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".vibefix", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, mode)
+        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
