@@ -1,0 +1,91 @@
+"""VF100: ``time.sleep`` in async code -> ``await asyncio.sleep``."""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.metadata import ParentNodeProvider, QualifiedNameProvider, ScopeProvider
+
+from vibefix.codemod import Codemod
+from vibefix.names import base_name, imported_as
+from vibefix.scope import AsyncScopeMixin, ScopeKind
+
+
+class AsyncSleep(AsyncScopeMixin, Codemod):
+    """Replace `time.sleep(x)` in async functions with `await asyncio.sleep(x)`.
+
+    Why: `time.sleep` inside an `async def` freezes the event loop: no other request is
+    served until it returns. `asyncio.sleep` suspends only the current task.
+
+    Example:
+
+        async def poll():
+            time.sleep(0.5)              ->    await asyncio.sleep(0.5)
+
+    Every import spelling is recognised (`import time as t`, `from time import sleep as
+    snooze`); `import asyncio` is added where it is missing, and the `time` import is
+    removed once nothing else uses it.
+
+    Safety: safe. The task still waits as long; other tasks now run meanwhile, and the
+    wait may be cancelled, which is what an async server expects.
+
+    Not rewritten: sleeps whose innermost scope is a sync `def`, a `lambda` or a class body
+    (they may run in a thread, where blocking is right); `time.sleep` passed as a value
+    (`run_in_executor(None, time.sleep, 1)`); a local `sleep` or `time` that is not the
+    standard library's. Reported, not rewritten: a sleep inside a generator expression
+    (awaiting there would turn it into an async generator) and a sleep where the name
+    `asyncio` means something else.
+    """
+
+    code = "VF100"
+    triggers = ("sleep",)
+    METADATA_DEPENDENCIES = (
+        *Codemod.METADATA_DEPENDENCIES,
+        QualifiedNameProvider,
+        ScopeProvider,
+        ParentNodeProvider,
+    )
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if not imported_as(self, node.func, "time.sleep"):
+            return
+        if self.innermost_scope is ScopeKind.GENERATOR and self._inside_async():
+            self.report(
+                node,
+                "time.sleep blocks the event loop inside a generator expression; awaiting"
+                " there would make it an async generator: use a loop or a list comprehension",
+            )
+            return
+        if not self.in_async_function or any(arg.keyword is not None for arg in node.args):
+            return
+        asyncio = self.file.imports.module_alias(node, "asyncio", self.code)
+        if asyncio is None:
+            self.report(
+                node,
+                "time.sleep blocks the event loop, but the name `asyncio` means something"
+                " else here: rename it, then use `await asyncio.sleep(...)`",
+            )
+            return
+        parent = self.get_metadata(ParentNodeProvider, node)
+        needs_parentheses = (
+            isinstance(parent, cst.Attribute | cst.Subscript) and parent.value is node
+        ) or (isinstance(parent, cst.Call) and parent.func is node)
+        func = cst.Attribute(value=cst.Name(asyncio), attr=cst.Name("sleep"))
+        name = base_name(node.func)
+        if name is not None:
+            self.file.imports.drop([name], self.code)
+
+        def rewrite(updated: cst.Call) -> cst.Await:
+            parentheses = ([cst.LeftParen()], [cst.RightParen()]) if needs_parentheses else ([], [])
+            return cst.Await(
+                expression=updated.with_changes(func=func),
+                lpar=parentheses[0],
+                rpar=parentheses[1],
+            )
+
+        self.replace(node, rewrite, "time.sleep blocks the event loop: await asyncio.sleep")
+
+    def _inside_async(self) -> bool:
+        for kind, _ in reversed(self.scope_stack):
+            if kind is not ScopeKind.GENERATOR:
+                return kind is ScopeKind.ASYNC
+        return False

@@ -1,0 +1,380 @@
+"""The command line: options in, one engine call, one report, an exit code out."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from vibefix import __version__, engine, gitutil, interactive, registry, report
+from vibefix.codemod import Codemod
+from vibefix.codemods import ALL, RECIPES
+from vibefix.config import Config, ConfigError, load_config
+from vibefix.discover import discover
+from vibefix.results import ExitCode, RunResult, Status
+from vibefix.sourcefile import atomic_write
+
+app = typer.Typer(
+    name="vibefix",
+    help=(
+        "Clean up AI-written FastAPI services: unblock the event loop, stop leaking"
+        " sessions, tighten models. Shows the diff before it writes.\n\n"
+        "Exit codes: 0 nothing to change, 1 changes or findings pending, 2 usage error,"
+        " 3 some file could not be processed."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+
+
+class Formatter(str, Enum):
+    ruff = "ruff"
+    black = "black"
+
+
+Paths = Annotated[
+    list[Path],
+    typer.Argument(help="Files or folders to process (folders are searched for .py files)."),
+]
+Select = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--select", "-s", help="Codes, code prefixes (VF1), names or ALL; replaces the recipe."
+    ),
+]
+Ignore = Annotated[list[str] | None, typer.Option("--ignore", help="Codes or names to skip.")]
+Recipe = Annotated[
+    str | None, typer.Option("--recipe", help="A named selection of codemods (default: default).")
+]
+Jobs = Annotated[
+    int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: CPUs).")
+]
+Output = Annotated[
+    OutputFormat, typer.Option("--output-format", help="How to report results.")
+]
+Format = Annotated[
+    Formatter | None,
+    typer.Option("--format", help="Run this formatter over the files vibefix touches."),
+]
+Unsafe = Annotated[
+    bool, typer.Option("--unsafe", help="Also apply rewrites that need review (REVIEW safety).")
+]
+Since = Annotated[
+    str | None,
+    typer.Option("--since", help="Only files changed since this git ref (plus untracked ones)."),
+]
+ConfigPath = Annotated[
+    Path | None,
+    typer.Option("--config", help="A pyproject.toml to read [tool.vibefix] from."),
+]
+
+
+def _fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
+    stderr.print(f"[bold red]error[/]: {message}", markup=True)
+    raise typer.Exit(int(code))
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vibefix {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Entry point for the command group."""
+
+
+def _codemods() -> tuple[type[Codemod], ...]:
+    try:
+        return registry.with_plugins(ALL)
+    except registry.SelectionError as error:
+        _fail(str(error))
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [part for value in values or () for part in value.split(",") if part.strip()]
+
+
+def _options(
+    paths: list[Path],
+    select: list[str] | None,
+    ignore: list[str] | None,
+    recipe: str | None,
+    jobs: int | None,
+    unsafe: bool,
+    formatter: Formatter | None,
+    config_path: Path | None,
+) -> engine.Options:
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        _fail(f"no such file or folder: {', '.join(missing)}")
+    try:
+        config = load_config(paths, config_path)
+    except ConfigError as error:
+        _fail(str(error))
+    try:
+        chosen = registry.select(
+            _codemods(),
+            RECIPES,
+            recipe=recipe or config.recipe,
+            selected=_split(select) or list(config.select),
+            ignored=_split(ignore) or list(config.ignore),
+        )
+    except registry.SelectionError as error:
+        _fail(str(error))
+    format_name = formatter.value if formatter is not None else config.format
+    if format_name is not None and format_name not in engine.FORMATTERS:
+        _fail(f"unknown formatter {format_name!r} (known: ruff, black)")
+    return engine.Options(
+        config=config,
+        codemods=chosen,
+        jobs=jobs or config.jobs or engine.default_jobs(),
+        unsafe=unsafe or config.unsafe,
+        formatter=format_name,
+    )
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+    """A progress bar on stderr that appears only if the run lasts over half a second."""
+    if not enabled or not stderr.is_terminal:
+        yield (lambda _: None), (lambda _: None)
+        return
+    bar = Progress(
+        TextColumn("vibefix"), BarColumn(), MofNCompleteColumn(), console=stderr, transient=True
+    )
+    task = bar.add_task("files", total=None)
+    started = time.monotonic()
+    shown = False
+
+    def advance(count: int) -> None:
+        nonlocal shown
+        bar.advance(task, count)
+        if not shown and time.monotonic() - started > 0.5:
+            bar.start()
+            shown = True
+
+    try:
+        yield advance, (lambda total: bar.update(task, total=total))
+    finally:
+        if shown:
+            bar.stop()
+
+
+def _run(
+    paths: list[Path], options: engine.Options, since: str | None, show_progress: bool
+) -> RunResult:
+    files = None
+    if since is not None:
+        try:
+            changed = gitutil.changed_since(since, paths[0])
+        except gitutil.GitError as error:
+            _fail(f"--since {since}: {error}")
+        files = [path for path in discover(paths, options.config) if path.resolve() in changed]
+    with _progress(show_progress) as (advance, total):
+        return engine.run(paths, options, files=files, progress=advance, on_total=total)
+
+
+def _emit(
+    run: RunResult,
+    command: str,
+    output: OutputFormat,
+    options: engine.Options,
+    exit_code: ExitCode,
+    written: list[Path] | None = None,
+) -> None:
+    if output is OutputFormat.json:
+        sys.stdout.write(report.json_report(run, command, int(exit_code)))
+    elif output is OutputFormat.sarif:
+        sys.stdout.write(report.sarif_report(run, options.codemods))
+    else:
+        report.text_report(run, command, sys.stdout, sys.stderr, written or [])
+
+
+@app.command()
+def diff(
+    paths: Paths,
+    select: Select = None,
+    ignore: Ignore = None,
+    recipe: Recipe = None,
+    jobs: Jobs = None,
+    output_format: Output = OutputFormat.text,
+    format: Format = None,
+    unsafe: Unsafe = False,
+    since: Since = None,
+    config: ConfigPath = None,
+) -> None:
+    """Show what vibefix would change, as a unified diff. Writes nothing.
+
+    Exits 1 when there is something to change or a finding to read.
+    """
+    options = _options(paths, select, ignore, recipe, jobs, unsafe, format, config)
+    run = _run(paths, options, since, output_format is OutputFormat.text)
+    exit_code = run.exit_code()
+    _emit(run, "diff", output_format, options, exit_code)
+    raise typer.Exit(int(exit_code))
+
+
+@app.command()
+def check(
+    paths: Paths,
+    select: Select = None,
+    ignore: Ignore = None,
+    recipe: Recipe = None,
+    jobs: Jobs = None,
+    output_format: Output = OutputFormat.text,
+    unsafe: Unsafe = False,
+    since: Since = None,
+    config: ConfigPath = None,
+) -> None:
+    """For CI: list what would change and every finding; exit 1 if there is any."""
+    options = _options(paths, select, ignore, recipe, jobs, unsafe, None, config)
+    run = _run(paths, options, since, output_format is OutputFormat.text)
+    exit_code = run.exit_code()
+    _emit(run, "check", output_format, options, exit_code)
+    raise typer.Exit(int(exit_code))
+
+
+@app.command()
+def apply(
+    paths: Paths,
+    select: Select = None,
+    ignore: Ignore = None,
+    recipe: Recipe = None,
+    jobs: Jobs = None,
+    output_format: Output = OutputFormat.text,
+    format: Format = None,
+    unsafe: Unsafe = False,
+    since: Since = None,
+    config: ConfigPath = None,
+    interactive_: Annotated[
+        bool,
+        typer.Option("--interactive", "-i", help="Ask for each hunk: y, n, a, d, q (git add -p)."),
+    ] = False,
+    allow_dirty: Annotated[
+        bool,
+        typer.Option("--allow-dirty", help="Write even over files with uncommitted git changes."),
+    ] = False,
+) -> None:
+    """Rewrite the files in place (atomically), then report what is left.
+
+    Refuses to touch files with uncommitted git changes unless --allow-dirty is given.
+    Exits 0 when everything was fixed, 1 when findings (or skipped hunks) remain.
+    """
+    options = _options(paths, select, ignore, recipe, jobs, unsafe, format, config)
+    run = _run(paths, options, since, output_format is OutputFormat.text and not interactive_)
+    if not allow_dirty:
+        try:
+            dirty = gitutil.dirty([result.path for result in run.changed])
+        except gitutil.GitError as error:
+            _fail(f"cannot ask git for uncommitted changes: {error}")
+        if dirty:
+            listed = "\n".join(f"  {report.display(path)}" for path in dirty)
+            _fail(
+                "these files have uncommitted changes; commit or stash them first, or pass"
+                f" --allow-dirty:\n{listed}"
+            )
+    written: list[Path] = []
+    pending = False
+    colour = report.use_colour(sys.stdout)
+    try:
+        for result in run.changed:
+            assert result.new_source is not None
+            new_source: bytes | None = result.new_source
+            if interactive_:
+                new_source = interactive.choose(result, _ask, sys.stdout, colour)
+                pending = pending or new_source != result.new_source
+            if new_source is None:
+                continue
+            try:
+                atomic_write(result.path, new_source)
+            except OSError as error:
+                _fail(f"{report.display(result.path)}: cannot write: {error}", ExitCode.FAILED)
+            written.append(result.path)
+    except interactive.Quit:
+        pending = True
+    remaining = RunResult(
+        [r for r in run.files if r.status is not Status.CHANGED or r.path in written]
+        + [r for r in run.changed if r.path not in written],
+        run.findings,
+    )
+    exit_code = ExitCode.FAILED if run.failed else ExitCode.OK
+    if exit_code is ExitCode.OK and (run.findings or pending):
+        exit_code = ExitCode.PENDING
+    _emit(remaining, "apply", output_format, options, exit_code, written)
+    raise typer.Exit(int(exit_code))
+
+
+def _ask(prompt: str) -> str:
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+    return line if line else "q"
+
+
+@app.command(name="list")
+def list_(
+    recipe: Recipe = None,
+) -> None:
+    """List the codemods: code, name, safety, recipes and summary."""
+    codemods = _codemods()
+    if recipe is not None and recipe not in RECIPES:
+        _fail(f"unknown recipe {recipe!r} (known: {', '.join(sorted(RECIPES))})")
+    table = Table(box=None, pad_edge=False)
+    for column in ("code", "name", "safety", "recipes", "summary"):
+        table.add_column(column, overflow="fold")
+    for codemod in codemods:
+        recipes = [name for name, codes in RECIPES.items() if codemod.code in codes]
+        if recipe is not None and recipe not in recipes:
+            continue
+        table.add_row(
+            codemod.code, codemod.name, codemod.safety.value, ", ".join(recipes), codemod.summary()
+        )
+    Console(highlight=False).print(table)
+
+
+@app.command()
+def explain(
+    code: Annotated[str, typer.Argument(help="A code (VF100) or a name (async-sleep).")],
+) -> None:
+    """Show a codemod's documentation: why, example, safety, what it leaves alone."""
+    try:
+        codemod = registry.find(_codemods(), code)
+    except registry.SelectionError as error:
+        _fail(str(error))
+    console = Console(highlight=False)
+    console.print(f"{codemod.code} {codemod.name} ({codemod.safety.value})", style="bold")
+    console.print(Markdown(codemod.documentation()))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+__all__ = ["Config", "app", "main"]

@@ -1,0 +1,102 @@
+"""The codemod contract: one class per module, its docstring is its documentation.
+
+A codemod is a metadata-aware libcst visitor over the original tree. It records edits with
+``self.replace`` and findings with ``self.report``; it never mutates the tree. Its class
+attributes say everything else about it: ``code``, ``safety``, ``triggers`` (the plain text
+a file must contain for the codemod to care about it). Its name is its module's name.
+Optionally it collects facts for the project index (``collect``) and turns the merged
+index into its part of the plan (``plan``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import libcst as cst
+from libcst.metadata import PositionProvider, ProviderT
+
+from vibefix.config import Config
+from vibefix.edits import Edit
+from vibefix.imports import ImportPlanner
+from vibefix.results import EditRecord, Finding, Position, Safety
+
+if TYPE_CHECKING:
+    from vibefix.index import ProjectIndex
+    from vibefix.plan import Plan
+
+
+@dataclass
+class FileContext:
+    """What a codemod knows about the file it is visiting."""
+
+    path: Path
+    module_name: str
+    config: Config
+    imports: ImportPlanner
+    edits: list[Edit] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+
+class Codemod(cst.CSTVisitor):
+    """Base class of every codemod. Subclasses set ``code`` and ``triggers``."""
+
+    code: ClassVar[str]
+    safety: ClassVar[Safety] = Safety.SAFE
+    triggers: ClassVar[tuple[str, ...]] = ()
+    name: ClassVar[str]
+    METADATA_DEPENDENCIES: ClassVar[tuple[ProviderT, ...]] = (PositionProvider,)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name = cls.__module__.rpartition(".")[2].replace("_", "-")
+
+    def __init__(self, file: FileContext, plan: Plan) -> None:
+        super().__init__()
+        self.file = file
+        self.plan = plan
+
+    # -- documentation -----------------------------------------------------------------
+
+    @classmethod
+    def documentation(cls) -> str:
+        """The class docstring, dedented: summary line, then Why, Example, Safety..."""
+        return inspect.cleandoc(cls.__doc__ or "")
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first line of the documentation, as shown by ``vibefix list``."""
+        return cls.documentation().partition("\n")[0].strip()
+
+    # -- index and plan hooks ----------------------------------------------------------
+
+    @classmethod
+    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
+        """Facts about one file for the project index (picklable); None by default."""
+        return None
+
+    @classmethod
+    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
+        """This codemod's cross-file decisions, from the merged index; None by default."""
+        return None
+
+    # -- recording ---------------------------------------------------------------------
+
+    def position(self, node: cst.CSTNode) -> Position:
+        where = self.get_metadata(PositionProvider, node)
+        return Position(where.start.line, where.start.column + 1)
+
+    def replace(self, node: cst.CSTNode, change: Callable[[Any], Any], reason: str) -> None:
+        """Record that ``node`` becomes ``change(updated_node)``, for ``reason``."""
+        where = self.get_metadata(PositionProvider, node)
+        record = EditRecord(
+            self.code, reason, Position(where.start.line, where.start.column + 1), where.end.line
+        )
+        self.file.edits.append(Edit(node, change, record))
+
+    def report(self, node: cst.CSTNode, message: str) -> None:
+        """Record a finding at ``node``: something wrong that is not rewritten."""
+        self.file.findings.append(Finding(self.file.path, self.position(node), self.code, message))

@@ -1,0 +1,476 @@
+"""The pipeline: discover -> prefilter -> index -> plan -> transform -> check output.
+
+Files are split into shards, one per worker process, and a shard keeps its parsed trees
+(with their resolved metadata) from the index stage to the transform stage: every
+candidate file is parsed once and its metadata resolved once. The main process only
+discovers, prefilters, merges the index, builds the plan and collects results. Nothing
+that goes wrong in one file escapes: it becomes that file's FAILED result.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+import libcst as cst
+from libcst.helpers import calculate_module_and_package
+from libcst.metadata import (
+    FullyQualifiedNameProvider,
+    MetadataWrapper,
+    PositionProvider,
+    ProviderT,
+    ScopeProvider,
+)
+
+from vibefix.codemod import Codemod, FileContext
+from vibefix.config import Config
+from vibefix.discover import discover, trigger_pattern
+from vibefix.edits import Edit, EditConflict, apply_edits
+from vibefix.imports import ImportPlanner
+from vibefix.index import FactCollector, ModuleFacts, ProjectIndex
+from vibefix.plan import Plan, build_plan
+from vibefix.results import FileResult, Finding, Position, RunResult, Safety, Status
+from vibefix.sourcefile import PARSE_ERROR, SourceError, compiles, parse
+
+Progress = Callable[[int], None]
+"""Called with the number of files just finished (twice per candidate: index, transform)."""
+
+INTERNAL_ERROR = "E902"
+IN_PROCESS_BYTES = 512 * 1024
+"""Below this much candidate source, worker processes cost more than they save."""
+
+
+@dataclass(frozen=True)
+class Options:
+    config: Config
+    codemods: tuple[type[Codemod], ...]
+    jobs: int = 1
+    unsafe: bool = False
+    formatter: str | None = None
+
+
+def module_name(path: Path) -> tuple[str, str]:
+    """The dotted module name and package of ``path``: its folders up to the first
+    one without an ``__init__.py`` (works for src/ layouts and loose scripts alike)."""
+    path = path.resolve()
+    root = path.parent
+    while (root / "__init__.py").is_file() and root.parent != root:
+        root = root.parent
+    result = calculate_module_and_package(str(root), str(path))
+    return result.name, result.package
+
+
+@dataclass
+class _Parsed:
+    path: Path
+    data: bytes
+    encoding: str
+    wrapper: MetadataWrapper
+    module: str
+    compiled: bool
+
+
+class Shard:
+    """The per-file work of one process: index its files, keep their trees, transform them."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self._parsed: list[_Parsed] = []
+        self._failed: list[FileResult] = []
+        providers: set[ProviderT] = {ScopeProvider, PositionProvider}
+        providers.update(FactCollector.METADATA_DEPENDENCIES)
+        for codemod in options.codemods:
+            providers.update(codemod.get_inherited_dependencies())
+        self._providers = providers
+
+    def index(self, files: Sequence[tuple[Path, bytes]]) -> Iterator[ModuleFacts | FileResult]:
+        for path, data in files:
+            try:
+                yield self._index_one(path, data)
+            except SourceError as error:
+                failed = FileResult(path, Status.FAILED, old_source=data, error=error.finding)
+                self._failed.append(failed)
+                yield failed
+            except Exception as error:  # noqa: BLE001 - one file must never stop the run
+                failed = _internal_failure(path, data, "indexing", error)
+                self._failed.append(failed)
+                yield failed
+
+    def _index_one(self, path: Path, data: bytes) -> ModuleFacts:
+        parsed = parse(path, data)
+        name, package = module_name(path)
+        from libcst.metadata.name_provider import ModuleNameAndPackage
+
+        wrapper = MetadataWrapper(
+            parsed.module,
+            cache={FullyQualifiedNameProvider: ModuleNameAndPackage(name, package)},
+        )
+        wrapper.resolve_many(self._providers)
+        collector = FactCollector(path, name)
+        wrapper.visit(collector)
+        context = self._context(path, name, wrapper)
+        own_facts = tuple(
+            (codemod.code, facts)
+            for codemod in self.options.codemods
+            if (facts := codemod.collect(wrapper, context)) is not None
+        )
+        self._parsed.append(
+            _Parsed(path, data, parsed.encoding, wrapper, name, compiles(data, path) is None)
+        )
+        return collector.facts(own_facts)
+
+    def _context(self, path: Path, name: str, wrapper: MetadataWrapper) -> FileContext:
+        imports = ImportPlanner(
+            wrapper.module, wrapper.resolve(ScopeProvider), wrapper.resolve(PositionProvider)
+        )
+        return FileContext(path, name, self.options.config, imports)
+
+    def transform(self, plan: Plan) -> Iterator[FileResult]:
+        parsed, self._parsed = self._parsed, []
+        for item in parsed:
+            try:
+                yield self._transform_one(item, plan)
+            except Exception as error:  # noqa: BLE001 - one file must never stop the run
+                yield _internal_failure(item.path, item.data, "rewriting", error)
+
+    def _transform_one(self, item: _Parsed, plan: Plan) -> FileResult:
+        context = self._context(item.path, item.module, item.wrapper)
+        edits: list[Edit] = []
+        for codemod in self.options.codemods:
+            applied = codemod.safety is Safety.SAFE or self.options.unsafe
+            # A codemod whose rewrites are not applied still reports; its import needs
+            # go to a planner that is thrown away.
+            own = context if applied else self._context(item.path, item.module, item.wrapper)
+            own.edits = []
+            try:
+                item.wrapper.visit(codemod(own, plan))
+            except Exception as error:
+                raise _CodemodError(codemod.code) from error
+            if applied:
+                edits.extend(own.edits)
+            else:
+                context.findings.extend(_as_findings(item.path, own.edits))
+                context.findings.extend(own.findings)
+                own.findings = []
+        findings = tuple(sorted(context.findings, key=lambda f: (f.position, f.code)))
+        if not edits:
+            return FileResult(
+                item.path, Status.UNCHANGED, item.data, encoding=item.encoding, findings=findings
+            )
+        edits.extend(context.imports.edits())
+        try:
+            new_module = apply_edits(item.wrapper.module, edits)
+        except EditConflict as error:
+            raise _CodemodError(", ".join(sorted({e.record.code for e in edits}))) from error
+        new_source = new_module.bytes
+        records = tuple(sorted((edit.record for edit in edits), key=lambda r: (r.start, r.code)))
+        if new_source == item.data:
+            return FileResult(
+                item.path, Status.UNCHANGED, item.data, encoding=item.encoding, findings=findings
+            )
+        problem = compiles(new_source, item.path) if item.compiled else _reparses(new_source)
+        if problem is not None:
+            codes = ", ".join(sorted({record.code for record in records}))
+            message = f"the rewrite by {codes} would not compile ({problem}); file left as it was"
+            return FileResult(
+                item.path,
+                Status.FAILED,
+                item.data,
+                encoding=item.encoding,
+                findings=findings,
+                error=Finding(item.path, Position(1, 1), INTERNAL_ERROR, message),
+            )
+        return FileResult(
+            item.path,
+            Status.CHANGED,
+            item.data,
+            new_source,
+            item.encoding,
+            edits=records,
+            findings=findings,
+        )
+
+
+class _CodemodError(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _reparses(source: bytes) -> str | None:
+    try:
+        cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        return str(error)
+    return None
+
+
+def _as_findings(path: Path, edits: Sequence[Edit]) -> list[Finding]:
+    return [
+        Finding(path, edit.record.start, edit.record.code, f"{edit.record.reason} (with --unsafe)")
+        for edit in edits
+        if not edit.record.import_only
+    ]
+
+
+def _internal_failure(path: Path, data: bytes, stage: str, error: Exception) -> FileResult:
+    where = "vibefix"
+    if isinstance(error, _CodemodError):
+        where = error.code
+        error = error.__cause__ if isinstance(error.__cause__, Exception) else error
+    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    origin = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+    message = (
+        f"internal error in {where} while {stage}: {type(error).__name__}: {error}{origin}"
+        " (please report it; the file was left as it was)"
+    )
+    return FileResult(
+        path, Status.FAILED, data, error=Finding(path, Position(1, 1), INTERNAL_ERROR, message)
+    )
+
+
+# -- worker processes ------------------------------------------------------------------
+
+
+def _serve(connection: Connection, options: Options) -> None:
+    shard = Shard(options)
+    while True:
+        command, payload = connection.recv()
+        if command == "index":
+            for outcome in shard.index(payload):
+                connection.send(("item", outcome))
+        elif command == "transform":
+            for result in shard.transform(payload):
+                connection.send(("item", result))
+        else:
+            return
+        connection.send(("done", None))
+
+
+class _Pool:
+    """Worker processes, each owning one shard of files for the whole run."""
+
+    def __init__(self, options: Options, count: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._connections: list[Connection] = []
+        self._processes = []
+        for _ in range(count):
+            parent, child = context.Pipe()
+            process = context.Process(target=_serve, args=(child, options), daemon=True)
+            process.start()
+            child.close()
+            self._connections.append(parent)
+            self._processes.append(process)
+
+    def run(
+        self, payloads: Sequence[tuple[str, Any]], progress: Progress | None
+    ) -> Iterator[tuple[int, Any]]:
+        for connection, payload in zip(self._connections, payloads, strict=True):
+            connection.send(payload)
+        pending = {id(c): i for i, c in enumerate(self._connections)}
+        while pending:
+            for ready in wait([c for c in self._connections if id(c) in pending]):
+                assert isinstance(ready, Connection)
+                shard = pending[id(ready)]
+                try:
+                    kind, value = ready.recv()
+                except EOFError:
+                    del pending[id(ready)]
+                    yield shard, None
+                    continue
+                if kind == "done":
+                    del pending[id(ready)]
+                else:
+                    if progress is not None:
+                        progress(1)
+                    yield shard, value
+
+    def close(self) -> None:
+        for connection in self._connections:
+            try:
+                connection.send(("stop", None))
+            except (BrokenPipeError, OSError):
+                pass
+        for process in self._processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+
+
+def _shards(files: Sequence[tuple[Path, bytes]], count: int) -> list[list[tuple[Path, bytes]]]:
+    """Split files into ``count`` shards of about equal size (largest first, greedy)."""
+    shards: list[list[tuple[Path, bytes]]] = [[] for _ in range(count)]
+    sizes = [0] * count
+    for item in sorted(files, key=lambda item: (-len(item[1]), item[0])):
+        smallest = sizes.index(min(sizes))
+        shards[smallest].append(item)
+        sizes[smallest] += len(item[1])
+    return shards
+
+
+# -- the pipeline ----------------------------------------------------------------------
+
+
+def prefilter(
+    files: Sequence[Path], codemods: Sequence[type[Codemod]]
+) -> tuple[list[tuple[Path, bytes]], list[FileResult]]:
+    """Read every file; keep those that contain a trigger of a selected codemod."""
+    pattern = trigger_pattern(word for codemod in codemods for word in codemod.triggers)
+    candidates: list[tuple[Path, bytes]] = []
+    others: list[FileResult] = []
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            finding = Finding(path, Position(1, 1), PARSE_ERROR, f"cannot read: {error.strerror}")
+            others.append(FileResult(path, Status.FAILED, error=finding))
+            continue
+        if pattern is not None and pattern.search(data):
+            candidates.append((path, data))
+        else:
+            others.append(FileResult(path, Status.SKIPPED, data, reason="no trigger"))
+    return candidates, others
+
+
+def run(
+    paths: Sequence[Path],
+    options: Options,
+    files: Sequence[Path] | None = None,
+    progress: Progress | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Run the selected codemods over ``paths`` (or exactly ``files`` when given)."""
+    found = discover(paths, options.config) if files is None else list(files)
+    candidates, results = prefilter(found, options.codemods)
+    if on_total is not None:
+        on_total(2 * len(candidates))
+    size = sum(len(data) for _, data in candidates)
+    jobs = max(1, min(options.jobs, len(candidates)))
+    if jobs == 1 or size < IN_PROCESS_BYTES:
+        results.extend(_run_in_process(candidates, options, progress))
+    else:
+        results.extend(_run_in_workers(candidates, options, jobs, progress))
+    if options.formatter is not None:
+        results = [_format(result, options.formatter) for result in results]
+    results.sort(key=lambda result: str(result.path))
+    findings = sorted(
+        (finding for result in results for finding in result.findings),
+        key=lambda f: (str(f.path), f.position, f.code),
+    )
+    return RunResult(results, findings)
+
+
+def _run_in_process(
+    candidates: Sequence[tuple[Path, bytes]], options: Options, progress: Progress | None
+) -> list[FileResult]:
+    shard = Shard(options)
+    facts: list[ModuleFacts] = []
+    results: list[FileResult] = []
+    for outcome in shard.index(candidates):
+        if isinstance(outcome, ModuleFacts):
+            facts.append(outcome)
+        else:
+            results.append(outcome)
+        if progress is not None:
+            progress(1)
+    plan = build_plan(ProjectIndex.merge(facts), options.config, options.codemods)
+    for result in shard.transform(plan):
+        results.append(result)
+        if progress is not None:
+            progress(1)
+    return results
+
+
+def _run_in_workers(
+    candidates: Sequence[tuple[Path, bytes]],
+    options: Options,
+    jobs: int,
+    progress: Progress | None,
+) -> list[FileResult]:
+    shards = _shards(candidates, jobs)
+    pool = _Pool(options, jobs)
+    try:
+        facts: list[ModuleFacts] = []
+        results: list[FileResult] = []
+        lost: set[int] = set()
+        for shard, outcome in pool.run([("index", shard) for shard in shards], progress):
+            if outcome is None:
+                lost.add(shard)
+            elif isinstance(outcome, ModuleFacts):
+                facts.append(outcome)
+            else:
+                results.append(outcome)
+        plan = build_plan(ProjectIndex.merge(facts), options.config, options.codemods)
+        done: set[Path] = {result.path for result in results}
+        for shard, outcome in pool.run([("transform", plan)] * jobs, progress):
+            if outcome is None:
+                lost.add(shard)
+            else:
+                results.append(outcome)
+                done.add(outcome.path)
+        for shard in sorted(lost):
+            for path, data in shards[shard]:
+                if path not in done:
+                    finding = Finding(
+                        path, Position(1, 1), INTERNAL_ERROR, "the worker process died"
+                    )
+                    results.append(FileResult(path, Status.FAILED, data, error=finding))
+        return results
+    finally:
+        pool.close()
+
+
+# -- check output: optional formatting of touched files -------------------------------
+
+FORMATTERS = {
+    "ruff": ("ruff", "format", "--stdin-filename", "{path}", "-"),
+    "black": ("black", "--quiet", "--stdin-filename", "{path}", "-"),
+}
+
+
+def _format(result: FileResult, formatter: str) -> FileResult:
+    if result.status is not Status.CHANGED or result.new_source is None:
+        return result
+    command = [part.format(path=result.path) for part in FORMATTERS[formatter]]
+    try:
+        completed = subprocess.run(
+            command, input=result.new_source, capture_output=True, check=False, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        message = f"{formatter} could not run: {error}; file left unformatted"
+        finding = Finding(result.path, Position(1, 1), INTERNAL_ERROR, message)
+        return replace(result, findings=(*result.findings, finding))
+    if completed.returncode != 0:
+        detail = completed.stderr.decode(errors="replace").strip().splitlines()
+        message = f"{formatter} failed: {detail[-1] if detail else completed.returncode}"
+        finding = Finding(result.path, Position(1, 1), INTERNAL_ERROR, message)
+        return replace(result, findings=(*result.findings, finding))
+    return replace(result, new_source=completed.stdout)
+
+
+def default_jobs() -> int:
+    return os.cpu_count() or 1
+
+
+def run_source(
+    source: bytes,
+    codemods: Sequence[type[Codemod]],
+    path: Path = Path("example.py"),
+    config: Config | None = None,
+    unsafe: bool = False,
+) -> FileResult:
+    """Run the whole per-file pipeline (index, plan, transform, check) on one source.
+
+    For tests and embedding: the same stages as ``run``, without discovery or processes.
+    """
+    options = Options(config or Config(root=Path.cwd()), tuple(codemods), unsafe=unsafe)
+    results = _run_in_process([(path, source)], options, None)
+    assert len(results) == 1
+    return results[0]

@@ -1,0 +1,340 @@
+"""Adding and removing imports for every codemod of a file, once.
+
+Codemods ask for a module (``module_alias``) and say which name references their rewrites
+make disappear (``drop``). After all codemods have visited a file, ``edits`` turns that
+into edits on the original tree: a new ``import`` placed where isort would put it, and
+imports whose every reference was rewritten away removed. An import that was unused
+before is left alone: vibefix only cleans up after itself.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import CodeRange, ImportAssignment, Scope
+
+from vibefix.edits import Edit
+from vibefix.results import EditRecord, Position
+
+_STDLIB = frozenset(sys.stdlib_module_names)
+
+
+@dataclass
+class ImportPlanner:
+    module: cst.Module
+    scopes: Mapping[cst.CSTNode, Scope | None]
+    positions: Mapping[cst.CSTNode, CodeRange]
+    _needed: dict[str, str] = field(default_factory=dict)
+    _dropped: dict[cst.CSTNode, str] = field(default_factory=dict)
+
+    def module_alias(self, at: cst.CSTNode, module: str, code: str) -> str | None:
+        """The name under which ``module`` can be used at ``at``, importing it if needed.
+
+        None when the name is taken by something else there (a parameter called
+        ``asyncio``, say): the caller must leave the code alone and report a finding.
+        """
+        scope = self.scopes.get(at)
+        if scope is None:
+            return None
+        for name in self._existing_aliases(module):
+            if self._means_module(scope, name, module):
+                return name
+        if module not in scope:
+            self._needed.setdefault(module, code)
+            return module
+        return module if self._means_module(scope, module, module) else None
+
+    def drop(self, names: Iterable[cst.Name], code: str) -> None:
+        """Record that these name references disappear with ``code``'s rewrites."""
+        for name in names:
+            self._dropped[name] = code
+
+    def _existing_aliases(self, module: str) -> list[str]:
+        aliases = []
+        for statement in self.module.body:
+            for small in _imports_of(statement):
+                if isinstance(small, cst.Import):
+                    for alias in small.names:
+                        if _dotted(alias.name) == module:
+                            aliases.append(_bound_name(alias))
+        return aliases
+
+    @staticmethod
+    def _means_module(scope: Scope, name: str, module: str) -> bool:
+        assignments = scope[name]
+        return bool(assignments) and all(
+            isinstance(assignment, ImportAssignment)
+            and isinstance(assignment.node, cst.Import)
+            and any(
+                _dotted(alias.name) == module and _bound_name(alias) == name
+                for alias in assignment.node.names
+            )
+            for assignment in assignments
+        )
+
+    def edits(self) -> list[Edit]:
+        """The import edits for everything the codemods asked for, in a stable order."""
+        removals = self._removals()
+        edits: list[Edit] = []
+        removed_statements = {
+            statement for statement, aliases in removals.items() if aliases is None
+        }
+        replaced: set[cst.CSTNode] = set()
+        additions = sorted(self._needed.items())
+        for module, code in additions:
+            edit, anchor_replaced = self._addition(module, code, removed_statements - replaced)
+            edits.append(edit)
+            if anchor_replaced is not None:
+                replaced.add(anchor_replaced)
+        for statement, aliases in removals.items():
+            if statement in replaced:
+                continue
+            edits.extend(self._removal(statement, aliases))
+        return edits
+
+    def _record(self, node: cst.CSTNode, code: str, reason: str) -> EditRecord:
+        where = self.positions[node]
+        return EditRecord(
+            code,
+            reason,
+            Position(where.start.line, where.start.column + 1),
+            where.end.line,
+            import_only=True,
+        )
+
+    # -- removal -----------------------------------------------------------------------
+
+    def _removals(self) -> dict[cst.SimpleStatementLine, list[cst.ImportAlias] | None]:
+        """Module-level import statements to shrink: the aliases to drop, None for all."""
+        if not self._dropped:
+            return {}
+        global_scope = self.scopes.get(self.module)
+        if global_scope is None:
+            return {}
+        doomed: dict[cst.SimpleStatementLine, list[cst.ImportAlias]] = {}
+        for statement in self.module.body:
+            for small in _imports_of(statement):
+                if isinstance(small.names, cst.ImportStar):
+                    continue
+                for alias in small.names:
+                    if self._all_references_dropped(global_scope, small, alias):
+                        assert isinstance(statement, cst.SimpleStatementLine)
+                        doomed.setdefault(statement, []).append(alias)
+        result: dict[cst.SimpleStatementLine, list[cst.ImportAlias] | None] = {}
+        for statement, aliases in doomed.items():
+            total = sum(
+                len(small.names)
+                for small in _imports_of(statement)
+                if not isinstance(small.names, cst.ImportStar)
+            )
+            only_imports = all(isinstance(s, cst.Import | cst.ImportFrom) for s in statement.body)
+            result[statement] = None if total == len(aliases) and only_imports else aliases
+        return result
+
+    def _all_references_dropped(
+        self, scope: Scope, statement: cst.Import | cst.ImportFrom, alias: cst.ImportAlias
+    ) -> bool:
+        if isinstance(statement, cst.Import) and isinstance(alias.name, cst.Attribute):
+            return False  # ``import os.path`` binds ``os``; other imports may rely on it
+        name = _bound_name(alias)
+        for assignment in scope.assignments[name]:
+            if isinstance(assignment, ImportAssignment) and assignment.node is statement:
+                references = assignment.references
+                return bool(references) and all(ref.node in self._dropped for ref in references)
+        return False
+
+    def _code_for(self, statement: cst.SimpleStatementLine) -> str:
+        codes = sorted(set(self._dropped.values()))
+        return codes[0] if codes else "VF000"
+
+    def _removal(
+        self, statement: cst.SimpleStatementLine, aliases: list[cst.ImportAlias] | None
+    ) -> list[Edit]:
+        code = self._code_for(statement)
+        record = self._record(statement, code, "remove an import that is no longer used")
+        if aliases is not None:
+            doomed = set(aliases)
+            return [Edit(statement, lambda updated: _without_aliases(updated, doomed), record)]
+        edits = [Edit(statement, lambda updated: cst.RemovalSentinel.REMOVE, record)]
+        moved = statement.leading_lines
+        if moved:
+            # Comments above a removed import stay: they move to what follows it.
+            index = self.module.body.index(statement)
+            if index + 1 < len(self.module.body):
+                following = self.module.body[index + 1]
+                edits.insert(
+                    0,
+                    Edit(
+                        following,
+                        lambda updated: updated.with_changes(
+                            leading_lines=[*moved, *updated.leading_lines]
+                        ),
+                        record,
+                    ),
+                )
+            else:
+                edits.insert(
+                    0,
+                    Edit(
+                        self.module,
+                        lambda updated: updated.with_changes(footer=[*moved, *updated.footer]),
+                        record,
+                    ),
+                )
+        return edits
+
+    # -- addition ----------------------------------------------------------------------
+
+    def _addition(
+        self, module: str, code: str, removed: set[cst.SimpleStatementLine]
+    ) -> tuple[Edit, cst.CSTNode | None]:
+        new = cst.SimpleStatementLine(
+            body=[cst.Import(names=[cst.ImportAlias(name=cst.parse_expression(module))])]  # type: ignore[arg-type]
+        )
+        reason = f"import {module}"
+        body = list(self.module.body)
+        if not body:
+            record = EditRecord(code, reason, Position(1, 1), 1, import_only=True)
+            return Edit(self.module, lambda updated: updated.with_changes(body=[new]), record), None
+        start = _first_code_statement(body)
+        leading = _leading_imports(body, start)
+        plain = [s for s in leading if _stdlib_plain(s)]
+        stdlib = [s for s in leading if _top_module(s) in _STDLIB]
+        after = next((s for s in plain if _top_module(s) > module), None)
+        if after is not None:
+            return self._before(after, new, code, reason, removed)
+        if plain:
+            return self._after(plain[-1], new, code, reason), None
+        if stdlib:
+            return self._before(stdlib[0], new, code, reason, removed)
+        if leading:
+            return self._before(leading[0], new, code, reason, removed, blank_lines=1)
+        if start < len(body):
+            target = body[start]
+            blanks = 2 if isinstance(target, cst.FunctionDef | cst.ClassDef) else 1
+            return self._before(target, new, code, reason, removed, blank_lines=blanks)
+        return self._after(body[-1], new, code, reason), None
+
+    def _before(
+        self,
+        anchor: cst.BaseStatement,
+        new: cst.SimpleStatementLine,
+        code: str,
+        reason: str,
+        removed: set[cst.SimpleStatementLine],
+        blank_lines: int = 0,
+    ) -> tuple[Edit, cst.CSTNode | None]:
+        record = self._record(anchor, code, reason)
+        if anchor in removed:
+            # The import being added takes the place of the one being removed.
+            return Edit(
+                anchor, lambda updated: new.with_changes(leading_lines=updated.leading_lines), record
+            ), anchor
+        gap = [cst.EmptyLine()] * blank_lines
+
+        def insert(updated: cst.BaseStatement) -> cst.FlattenSentinel[cst.BaseStatement]:
+            return cst.FlattenSentinel(
+                [
+                    new.with_changes(leading_lines=updated.leading_lines),
+                    updated.with_changes(leading_lines=gap),
+                ]
+            )
+
+        return Edit(anchor, insert, record), None
+
+    def _after(
+        self, anchor: cst.BaseStatement, new: cst.SimpleStatementLine, code: str, reason: str
+    ) -> Edit:
+        record = self._record(anchor, code, reason)
+        return Edit(anchor, lambda updated: cst.FlattenSentinel([updated, new]), record)
+
+
+def _imports_of(statement: cst.CSTNode) -> list[cst.Import | cst.ImportFrom]:
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return []
+    return [small for small in statement.body if isinstance(small, cst.Import | cst.ImportFrom)]
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return ""
+
+
+def _bound_name(alias: cst.ImportAlias) -> str:
+    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+        return alias.asname.name.value
+    return _dotted(alias.name).split(".")[0]
+
+
+def _without_aliases(
+    updated: cst.SimpleStatementLine, doomed: set[cst.ImportAlias]
+) -> cst.SimpleStatementLine:
+    body: list[cst.BaseSmallStatement] = []
+    for small in updated.body:
+        if isinstance(small, cst.Import | cst.ImportFrom) and not isinstance(
+            small.names, cst.ImportStar
+        ):
+            kept = [alias for alias in small.names if not any(alias.deep_equals(d) for d in doomed)]
+            if not kept:
+                continue
+            if len(kept) < len(small.names):
+                parenthesized = isinstance(small, cst.ImportFrom) and small.lpar is not None
+                if not parenthesized:
+                    kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                small = small.with_changes(names=kept)
+        body.append(small)
+    if body and len(body) < len(updated.body):
+        body[-1] = body[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+    return updated.with_changes(body=body)
+
+
+def _first_code_statement(body: list[cst.BaseStatement]) -> int:
+    """Index of the first statement after the docstring and ``from __future__`` imports."""
+    index = 0
+    if body and _is_docstring(body[0]):
+        index = 1
+    while index < len(body) and any(
+        isinstance(small, cst.ImportFrom) and _dotted(small.module or cst.Name("_")) == "__future__"
+        for small in _imports_of(body[index])
+    ):
+        index += 1
+    return index
+
+
+def _is_docstring(statement: cst.BaseStatement) -> bool:
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and len(statement.body) == 1
+        and isinstance(statement.body[0], cst.Expr)
+        and isinstance(statement.body[0].value, cst.SimpleString | cst.ConcatenatedString)
+    )
+
+
+def _leading_imports(body: list[cst.BaseStatement], start: int) -> list[cst.SimpleStatementLine]:
+    leading: list[cst.SimpleStatementLine] = []
+    for statement in body[start:]:
+        if not isinstance(statement, cst.SimpleStatementLine) or not all(
+            isinstance(small, cst.Import | cst.ImportFrom) for small in statement.body
+        ):
+            break
+        leading.append(statement)
+    return leading
+
+
+def _top_module(statement: cst.SimpleStatementLine) -> str:
+    first = statement.body[0]
+    if isinstance(first, cst.Import):
+        return _dotted(first.names[0].name).split(".")[0]
+    if isinstance(first, cst.ImportFrom) and first.module is not None and not first.relative:
+        return _dotted(first.module).split(".")[0]
+    return ""
+
+
+def _stdlib_plain(statement: cst.SimpleStatementLine) -> bool:
+    return isinstance(statement.body[0], cst.Import) and _top_module(statement) in _STDLIB

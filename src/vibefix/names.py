@@ -1,0 +1,27 @@
+"""Matching meaning, not spelling: qualified-name checks on top of libcst's providers."""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.metadata import QualifiedName, QualifiedNameProvider, QualifiedNameSource
+
+
+def imported_as(visitor: cst.MetadataDependent, node: cst.CSTNode, name: str) -> bool:
+    """True when ``node`` can only mean the imported ``name`` (e.g. ``"time.sleep"``).
+
+    ``import time as t; t.sleep`` and ``from time import sleep as snooze; snooze`` match;
+    a local function or class called ``sleep`` or ``time`` does not, nor a name that
+    may mean two things (``try: import x / except: x = None``).
+    """
+    names: set[QualifiedName] = visitor.get_metadata(QualifiedNameProvider, node, set())
+    return bool(names) and all(
+        qualified.name == name and qualified.source is QualifiedNameSource.IMPORT
+        for qualified in names
+    )
+
+
+def base_name(expression: cst.BaseExpression) -> cst.Name | None:
+    """The leftmost name of a dotted expression: ``time`` in ``time.sleep``."""
+    while isinstance(expression, cst.Attribute):
+        expression = expression.value
+    return expression if isinstance(expression, cst.Name) else None

@@ -1,0 +1,57 @@
+"""The plan stage: every cross-file decision, as a pure function of the index and config.
+
+No file is read here. The transformers of the next stage consult the plan instead of
+looking at other files, so they stay small and can run in any order, in any process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from vibefix.codemod import Codemod
+from vibefix.config import Config
+from vibefix.index import ROUTE_METHODS, ProjectIndex
+
+
+@dataclass(frozen=True)
+class Plan:
+    route_handlers: frozenset[str] = frozenset()
+    """Qualified names of the functions that FastAPI calls as route handlers."""
+    callers: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """For each function of the project, the project functions that call it."""
+    parts: Mapping[str, object] = field(default_factory=dict)
+    """Each codemod's own decisions, by code."""
+
+    def part(self, code: str) -> object:
+        return self.parts.get(code)
+
+
+def route_handlers(index: ProjectIndex) -> frozenset[str]:
+    """Functions decorated with ``<app or router>.get(...)`` and its siblings."""
+    handlers = set()
+    for function in index.functions.values():
+        for decorator in function.decorators:
+            owner, _, method = decorator.rpartition(".")
+            if method in ROUTE_METHODS and owner in index.applications:
+                handlers.add(function.qualname)
+    return frozenset(handlers)
+
+
+def call_graph(index: ProjectIndex) -> dict[str, frozenset[str]]:
+    """Reverse call edges between the project's own functions."""
+    callers: dict[str, set[str]] = {}
+    for function in index.functions.values():
+        for call in function.calls:
+            for callee in call.callees:
+                if callee in index.functions:
+                    callers.setdefault(callee, set()).add(function.qualname)
+    return {callee: frozenset(names) for callee, names in sorted(callers.items())}
+
+
+def build_plan(index: ProjectIndex, config: Config, codemods: Sequence[type[Codemod]]) -> Plan:
+    return Plan(
+        route_handlers=route_handlers(index),
+        callers=call_graph(index),
+        parts={codemod.code: codemod.plan_part(index, config) for codemod in codemods},
+    )

@@ -1,0 +1,230 @@
+"""Turning a run's results into text, JSON or SARIF.
+
+Diffs go to stdout; findings, per-file lines and the summary go to stderr, in the form
+``path:line:col: CODE message`` that terminals and editors turn into links. JSON and SARIF
+are single documents on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from vibefix import __version__
+from vibefix.codemod import Codemod
+from vibefix.diffing import unified_diff
+from vibefix.results import FileResult, Finding, RunResult, Status
+
+_COLOURS = {"-": "\x1b[31m", "+": "\x1b[32m", "@": "\x1b[36m", "header": "\x1b[1m"}
+_RESET = "\x1b[0m"
+
+
+def display(path: Path) -> str:
+    """``path`` relative to the working folder when it is below it, POSIX-style."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def use_colour(stream: TextIO) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return stream.isatty()
+
+
+def colour_diff(text: str) -> str:
+    out = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith(("---", "+++")):
+            out.append(_COLOURS["header"] + line.rstrip("\n") + _RESET + "\n")
+        elif line[:1] in _COLOURS:
+            out.append(_COLOURS[line[0]] + line.rstrip("\n") + _RESET + "\n")
+        else:
+            out.append(line)
+    return "".join(out)
+
+
+def finding_line(finding: Finding) -> str:
+    where = f"{display(finding.path)}:{finding.position.line}:{finding.position.column}"
+    return f"{where}: {finding.code} {finding.message}"
+
+
+def edit_lines(result: FileResult) -> list[str]:
+    """One ``path:line:col: CODE reason`` line per rewrite (imports follow their rewrite)."""
+    return [
+        f"{display(result.path)}:{edit.start.line}:{edit.start.column}: {edit.code} {edit.reason}"
+        for edit in result.edits
+        if not edit.import_only
+    ]
+
+
+def summary(run: RunResult, verb: str, changed: Sequence[FileResult] | None = None) -> str:
+    """``3 files would be changed (VF100 x6), 1 finding, 12 left alone, 1 failed.``"""
+    changed_files = run.changed if changed is None else changed
+    codes = Counter(
+        edit.code for result in changed_files for edit in result.edits if not edit.import_only
+    )
+    parts = []
+    changed = len(changed_files)
+    code_text = ", ".join(f"{code} x{count}" for code, count in sorted(codes.items()))
+    noun = "file" if changed == 1 else "files"
+    parts.append(f"{changed} {noun} {verb}" + (f" ({code_text})" if code_text else ""))
+    if run.findings:
+        parts.append(f"{len(run.findings)} finding{'s' if len(run.findings) != 1 else ''}")
+    left = len(run.by_status(Status.UNCHANGED)) + len(run.by_status(Status.SKIPPED))
+    parts.append(f"{left} left alone")
+    if run.failed:
+        parts.append(f"{len(run.failed)} failed")
+    return ", ".join(parts) + "."
+
+
+def text_report(
+    run: RunResult, command: str, stdout: TextIO, stderr: TextIO, written: Sequence[Path] = ()
+) -> None:
+    colour = use_colour(stdout)
+    if command == "diff":
+        for result in run.changed:
+            text = unified_diff(result, display(result.path))
+            stdout.write(colour_diff(text) if colour else text)
+    elif command == "check":
+        for result in run.changed:
+            for line in edit_lines(result):
+                stderr.write(line + "\n")
+    elif command == "apply":
+        for result in run.changed:
+            if result.path in written:
+                stderr.write(f"fixed {display(result.path)} ({', '.join(result.codes)})\n")
+    for result in run.failed:
+        if result.error is not None:
+            stderr.write(finding_line(result.error) + "\n")
+    for finding in run.findings:
+        stderr.write(finding_line(finding) + "\n")
+    if command == "apply":
+        applied = [result for result in run.changed if result.path in written]
+        stderr.write(summary(run, "changed", applied) + "\n")
+    else:
+        stderr.write(summary(run, "would be changed") + "\n")
+
+
+def _finding_json(finding: Finding) -> dict[str, Any]:
+    return {
+        "path": display(finding.path),
+        "line": finding.position.line,
+        "column": finding.position.column,
+        "code": finding.code,
+        "message": finding.message,
+    }
+
+
+def json_report(run: RunResult, command: str, exit_code: int) -> str:
+    files = []
+    for result in run.files:
+        if result.status is Status.SKIPPED:
+            continue
+        entry: dict[str, Any] = {
+            "path": display(result.path),
+            "status": result.status.value,
+            "codes": list(result.codes),
+            "edits": [
+                {
+                    "code": edit.code,
+                    "line": edit.start.line,
+                    "column": edit.start.column,
+                    "end_line": edit.end_line,
+                    "reason": edit.reason,
+                    "import": edit.import_only,
+                }
+                for edit in result.edits
+            ],
+            "diff": unified_diff(result, display(result.path)) or None,
+            "error": _finding_json(result.error) if result.error else None,
+        }
+        files.append(entry)
+    document = {
+        "tool": "vibefix",
+        "version": __version__,
+        "command": command,
+        "exit_code": exit_code,
+        "files": files,
+        "findings": [_finding_json(finding) for finding in run.findings],
+        "summary": {status.value: len(run.by_status(status)) for status in Status},
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def sarif_report(run: RunResult, codemods: Sequence[type[Codemod]]) -> str:
+    rules = [
+        {
+            "id": codemod.code,
+            "name": codemod.name,
+            "shortDescription": {"text": codemod.summary()},
+            "fullDescription": {"text": codemod.documentation()},
+            "properties": {"safety": codemod.safety.value},
+        }
+        for codemod in codemods
+    ]
+    results: list[dict[str, Any]] = []
+
+    def add(path: Path, line: int, column: int, code: str, message: str, level: str) -> None:
+        results.append(
+            {
+                "ruleId": code,
+                "level": level,
+                "message": {"text": message},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": display(path)},
+                            "region": {"startLine": line, "startColumn": column},
+                        }
+                    }
+                ],
+            }
+        )
+
+    for result in run.changed:
+        for edit in result.edits:
+            if not edit.import_only:
+                add(
+                    result.path, edit.start.line, edit.start.column, edit.code, edit.reason, "warning"
+                )
+    for finding in run.findings:
+        add(
+            finding.path,
+            finding.position.line,
+            finding.position.column,
+            finding.code,
+            finding.message,
+            "warning",
+        )
+    for failed in run.failed:
+        if failed.error is not None:
+            error = failed.error
+            add(
+                error.path, error.position.line, error.position.column, error.code, error.message,
+                "error",
+            )
+    document = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "vibefix",
+                        "version": __version__,
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(document, indent=2) + "\n"
