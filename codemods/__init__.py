@@ -6,8 +6,9 @@ pass that decides which functions become async). ``RECIPES`` name ordered select
 
 from __future__ import annotations
 
-from vibefix.codemod import Codemod
 from vibefix.codemods.async_sleep import AsyncSleep
+
+from vibefix.codemod import Codemod
 
 ALL: tuple[type[Codemod], ...] = (AsyncSleep,)
 

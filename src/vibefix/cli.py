@@ -68,9 +68,7 @@ Recipe = Annotated[
 Jobs = Annotated[
     int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: CPUs).")
 ]
-Output = Annotated[
-    OutputFormat, typer.Option("--output-format", help="How to report results.")
-]
+Output = Annotated[OutputFormat, typer.Option("--output-format", help="How to report results.")]
 Format = Annotated[
     Formatter | None,
     typer.Option("--format", help="Run this formatter over the files vibefix touches."),

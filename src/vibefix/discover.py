@@ -42,7 +42,7 @@ def _is_virtualenv(folder: Path) -> bool:
     return (folder / "pyvenv.cfg").is_file()
 
 
-def _read_ignore(path: Path) -> pathspec.PathSpec | None:
+def _read_ignore(path: Path) -> pathspec.GitIgnoreSpec | None:
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
@@ -62,7 +62,7 @@ class _Ignores:
 
     def __init__(self, top: Path) -> None:
         self._root = _git_root(top)
-        self._chain: list[tuple[Path, pathspec.PathSpec]] = []
+        self._chain: list[tuple[Path, pathspec.GitIgnoreSpec]] = []
         if self._root is None:
             return
         exclude = _read_ignore(self._root / ".git" / "info" / "exclude")
@@ -100,7 +100,7 @@ class _Ignores:
         return False
 
 
-def _globs(patterns: Sequence[str]) -> pathspec.PathSpec | None:
+def _globs(patterns: Sequence[str]) -> pathspec.GitIgnoreSpec | None:
     return pathspec.GitIgnoreSpec.from_lines(patterns) if patterns else None
 
 
@@ -143,9 +143,13 @@ def _walk(top: Path, wanted: Callable[[Path, bool], bool]) -> Iterator[Path]:
                     continue
                 if not ignores.ignored(path.resolve(), True) and wanted(path, True):
                     yield from walk(path)
-            elif entry.name.endswith(".py") and entry.is_file():
-                if not ignores.ignored(path.resolve(), False) and wanted(path, False):
-                    yield path
+            elif (
+                entry.name.endswith(".py")
+                and entry.is_file()
+                and not ignores.ignored(path.resolve(), False)
+                and wanted(path, False)
+            ):
+                yield path
         ignores.leave(mark)
 
     yield from walk(top)

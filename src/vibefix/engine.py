@@ -9,6 +9,7 @@ that goes wrong in one file escapes: it becomes that file's FAILED result.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import subprocess
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import libcst as cst
-from libcst.helpers import calculate_module_and_package
+from libcst.helpers import ModuleNameAndPackage, calculate_module_and_package
 from libcst.metadata import (
     FullyQualifiedNameProvider,
     MetadataWrapper,
@@ -98,7 +99,7 @@ class Shard:
                 failed = FileResult(path, Status.FAILED, old_source=data, error=error.finding)
                 self._failed.append(failed)
                 yield failed
-            except Exception as error:  # noqa: BLE001 - one file must never stop the run
+            except Exception as error:
                 failed = _internal_failure(path, data, "indexing", error)
                 self._failed.append(failed)
                 yield failed
@@ -106,8 +107,6 @@ class Shard:
     def _index_one(self, path: Path, data: bytes) -> ModuleFacts:
         parsed = parse(path, data)
         name, package = module_name(path)
-        from libcst.metadata.name_provider import ModuleNameAndPackage
-
         wrapper = MetadataWrapper(
             parsed.module,
             cache={FullyQualifiedNameProvider: ModuleNameAndPackage(name, package)},
@@ -137,7 +136,7 @@ class Shard:
         for item in parsed:
             try:
                 yield self._transform_one(item, plan)
-            except Exception as error:  # noqa: BLE001 - one file must never stop the run
+            except Exception as error:
                 yield _internal_failure(item.path, item.data, "rewriting", error)
 
     def _transform_one(self, item: _Parsed, plan: Plan) -> FileResult:
@@ -294,10 +293,8 @@ class _Pool:
 
     def close(self) -> None:
         for connection in self._connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.send(("stop", None))
-            except (BrokenPipeError, OSError):
-                pass
         for process in self._processes:
             process.join(timeout=5)
             if process.is_alive():

@@ -10,7 +10,7 @@ before is left alone: vibefix only cleans up after itself.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -29,6 +29,7 @@ class ImportPlanner:
     positions: Mapping[cst.CSTNode, CodeRange]
     _needed: dict[str, str] = field(default_factory=dict)
     _dropped: dict[cst.CSTNode, str] = field(default_factory=dict)
+    _owners: dict[cst.SimpleStatementLine, cst.Module | cst.IndentedBlock] | None = None
 
     def module_alias(self, at: cst.CSTNode, module: str, code: str) -> str | None:
         """The name under which ``module`` can be used at ``at``, importing it if needed.
@@ -83,17 +84,17 @@ class ImportPlanner:
             statement for statement, aliases in removals.items() if aliases is None
         }
         replaced: set[cst.CSTNode] = set()
-        additions = sorted(self._needed.items())
-        for module, code in additions:
+        additions: list[Edit] = []
+        for module, code in sorted(self._needed.items()):
             edit, anchor_replaced = self._addition(module, code, removed_statements - replaced)
-            edits.append(edit)
+            additions.append(edit)
             if anchor_replaced is not None:
                 replaced.add(anchor_replaced)
+        # Removals first: an insertion next to a shrunk statement wraps the shrunk one.
         for statement, aliases in removals.items():
-            if statement in replaced:
-                continue
-            edits.extend(self._removal(statement, aliases))
-        return edits
+            if statement not in replaced:
+                edits.extend(self._removal(statement, aliases))
+        return edits + additions
 
     def _record(self, node: cst.CSTNode, code: str, reason: str) -> EditRecord:
         where = self.positions[node]
@@ -108,20 +109,17 @@ class ImportPlanner:
     # -- removal -----------------------------------------------------------------------
 
     def _removals(self) -> dict[cst.SimpleStatementLine, list[cst.ImportAlias] | None]:
-        """Module-level import statements to shrink: the aliases to drop, None for all."""
+        """Import statements to shrink: the aliases to drop, or None to drop them all."""
         if not self._dropped:
             return {}
-        global_scope = self.scopes.get(self.module)
-        if global_scope is None:
-            return {}
         doomed: dict[cst.SimpleStatementLine, list[cst.ImportAlias]] = {}
-        for statement in self.module.body:
+        for statement in self._containers():
             for small in _imports_of(statement):
-                if isinstance(small.names, cst.ImportStar):
+                scope = self.scopes.get(small)
+                if scope is None or isinstance(small.names, cst.ImportStar):
                     continue
                 for alias in small.names:
-                    if self._all_references_dropped(global_scope, small, alias):
-                        assert isinstance(statement, cst.SimpleStatementLine)
+                    if self._all_references_dropped(scope, small, alias):
                         doomed.setdefault(statement, []).append(alias)
         result: dict[cst.SimpleStatementLine, list[cst.ImportAlias] | None] = {}
         for statement, aliases in doomed.items():
@@ -133,6 +131,14 @@ class ImportPlanner:
             only_imports = all(isinstance(s, cst.Import | cst.ImportFrom) for s in statement.body)
             result[statement] = None if total == len(aliases) and only_imports else aliases
         return result
+
+    def _containers(self) -> dict[cst.SimpleStatementLine, cst.Module | cst.IndentedBlock]:
+        """Every import statement of the file, with the module or block that holds it."""
+        if self._owners is None:
+            collector = _ImportStatements()
+            self.module.visit(collector)
+            self._owners = collector.owners
+        return self._owners
 
     def _all_references_dropped(
         self, scope: Scope, statement: cst.Import | cst.ImportFrom, alias: cst.ImportAlias
@@ -161,14 +167,16 @@ class ImportPlanner:
         edits = [Edit(statement, lambda updated: cst.RemovalSentinel.REMOVE, record)]
         moved = statement.leading_lines
         if moved:
-            # Comments above a removed import stay: they move to what follows it.
-            index = self.module.body.index(statement)
-            if index + 1 < len(self.module.body):
-                following = self.module.body[index + 1]
+            # Comments above a removed import stay: they move to what follows it, or to
+            # the footer of its module or block when nothing does.
+            owner = self._containers()[statement]
+            siblings = list(owner.body)
+            index = siblings.index(statement)
+            if index + 1 < len(siblings):
                 edits.insert(
                     0,
                     Edit(
-                        following,
+                        siblings[index + 1],
                         lambda updated: updated.with_changes(
                             leading_lines=[*moved, *updated.leading_lines]
                         ),
@@ -179,7 +187,7 @@ class ImportPlanner:
                 edits.insert(
                     0,
                     Edit(
-                        self.module,
+                        owner,
                         lambda updated: updated.with_changes(footer=[*moved, *updated.footer]),
                         record,
                     ),
@@ -192,7 +200,7 @@ class ImportPlanner:
         self, module: str, code: str, removed: set[cst.SimpleStatementLine]
     ) -> tuple[Edit, cst.CSTNode | None]:
         new = cst.SimpleStatementLine(
-            body=[cst.Import(names=[cst.ImportAlias(name=cst.parse_expression(module))])]  # type: ignore[arg-type]
+            body=[cst.Import(names=[cst.ImportAlias(_dotted_expr(module))])]
         )
         reason = f"import {module}"
         body = list(self.module.body)
@@ -220,7 +228,7 @@ class ImportPlanner:
 
     def _before(
         self,
-        anchor: cst.BaseStatement,
+        anchor: cst.SimpleStatementLine | cst.BaseCompoundStatement,
         new: cst.SimpleStatementLine,
         code: str,
         reason: str,
@@ -231,11 +239,15 @@ class ImportPlanner:
         if anchor in removed:
             # The import being added takes the place of the one being removed.
             return Edit(
-                anchor, lambda updated: new.with_changes(leading_lines=updated.leading_lines), record
+                anchor,
+                lambda updated: new.with_changes(leading_lines=updated.leading_lines),
+                record,
             ), anchor
         gap = [cst.EmptyLine()] * blank_lines
 
-        def insert(updated: cst.BaseStatement) -> cst.FlattenSentinel[cst.BaseStatement]:
+        def insert(
+            updated: cst.SimpleStatementLine | cst.BaseCompoundStatement,
+        ) -> cst.FlattenSentinel[cst.BaseStatement]:
             return cst.FlattenSentinel(
                 [
                     new.with_changes(leading_lines=updated.leading_lines),
@@ -252,6 +264,23 @@ class ImportPlanner:
         return Edit(anchor, lambda updated: cst.FlattenSentinel([updated, new]), record)
 
 
+class _ImportStatements(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.owners: dict[cst.SimpleStatementLine, cst.Module | cst.IndentedBlock] = {}
+
+    def _collect(self, owner: cst.Module | cst.IndentedBlock) -> None:
+        for statement in owner.body:
+            if isinstance(statement, cst.SimpleStatementLine) and _imports_of(statement):
+                self.owners[statement] = owner
+
+    def visit_Module(self, node: cst.Module) -> None:
+        self._collect(node)
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self._collect(node)
+
+
 def _imports_of(statement: cst.CSTNode) -> list[cst.Import | cst.ImportFrom]:
     if not isinstance(statement, cst.SimpleStatementLine):
         return []
@@ -264,6 +293,14 @@ def _dotted(node: cst.BaseExpression) -> str:
     if isinstance(node, cst.Attribute):
         return f"{_dotted(node.value)}.{node.attr.value}"
     return ""
+
+
+def _dotted_expr(dotted: str) -> cst.Name | cst.Attribute:
+    first, *rest = dotted.split(".")
+    expression: cst.Name | cst.Attribute = cst.Name(first)
+    for part in rest:
+        expression = cst.Attribute(expression, cst.Name(part))
+    return expression
 
 
 def _bound_name(alias: cst.ImportAlias) -> str:
@@ -294,7 +331,7 @@ def _without_aliases(
     return updated.with_changes(body=body)
 
 
-def _first_code_statement(body: list[cst.BaseStatement]) -> int:
+def _first_code_statement(body: Sequence[cst.BaseStatement]) -> int:
     """Index of the first statement after the docstring and ``from __future__`` imports."""
     index = 0
     if body and _is_docstring(body[0]):
@@ -316,7 +353,9 @@ def _is_docstring(statement: cst.BaseStatement) -> bool:
     )
 
 
-def _leading_imports(body: list[cst.BaseStatement], start: int) -> list[cst.SimpleStatementLine]:
+def _leading_imports(
+    body: Sequence[cst.BaseStatement], start: int
+) -> list[cst.SimpleStatementLine]:
     leading: list[cst.SimpleStatementLine] = []
     for statement in body[start:]:
         if not isinstance(statement, cst.SimpleStatementLine) or not all(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import libcst as cst
 from libcst.metadata import QualifiedName, QualifiedNameProvider, QualifiedNameSource
 
@@ -13,7 +15,10 @@ def imported_as(visitor: cst.MetadataDependent, node: cst.CSTNode, name: str) ->
     a local function or class called ``sleep`` or ``time`` does not, nor a name that
     may mean two things (``try: import x / except: x = None``).
     """
-    names: set[QualifiedName] = visitor.get_metadata(QualifiedNameProvider, node, set())
+    if not isinstance(node, cst.Name | cst.Attribute):
+        return False  # libcst names a call ``f(x)`` after ``f``; only references count
+    provider: Any = QualifiedNameProvider  # libcst's stub cannot type this provider's value
+    names: set[QualifiedName] = visitor.get_metadata(provider, node, set())
     return bool(names) and all(
         qualified.name == name and qualified.source is QualifiedNameSource.IMPORT
         for qualified in names

@@ -21,7 +21,7 @@ def with_plugins(builtin: Sequence[type[Codemod]]) -> tuple[type[Codemod], ...]:
     for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         try:
             loaded = entry.load()
-        except Exception as error:  # noqa: BLE001 - a broken plugin is a clear usage error
+        except Exception as error:
             raise SelectionError(f"cannot load codemod plugin {entry.value!r}: {error}") from None
         plugin = loaded if isinstance(loaded, list | tuple) else [loaded]
         for codemod in plugin:
@@ -69,9 +69,7 @@ def select(
     if recipe is not None and recipe not in recipes:
         known = ", ".join(sorted(recipes))
         raise SelectionError(f"unknown recipe {recipe!r} (known: {known})")
-    chosen = (
-        _resolve(codemods, selected) if selected else set(recipes[recipe or "default"])
-    )
+    chosen = _resolve(codemods, selected) if selected else set(recipes[recipe or "default"])
     if recipe is not None and selected:
         chosen |= set(recipes[recipe])
     chosen -= _resolve(codemods, ignored)

@@ -72,10 +72,10 @@ def summary(run: RunResult, verb: str, changed: Sequence[FileResult] | None = No
         edit.code for result in changed_files for edit in result.edits if not edit.import_only
     )
     parts = []
-    changed = len(changed_files)
-    code_text = ", ".join(f"{code} x{count}" for code, count in sorted(codes.items()))
-    noun = "file" if changed == 1 else "files"
-    parts.append(f"{changed} {noun} {verb}" + (f" ({code_text})" if code_text else ""))
+    count = len(changed_files)
+    code_text = ", ".join(f"{code} x{number}" for code, number in sorted(codes.items()))
+    noun = "file" if count == 1 else "files"
+    parts.append(f"{count} {noun} {verb}" + (f" ({code_text})" if code_text else ""))
     if run.findings:
         parts.append(f"{len(run.findings)} finding{'s' if len(run.findings) != 1 else ''}")
     left = len(run.by_status(Status.UNCHANGED)) + len(run.by_status(Status.SKIPPED))
@@ -193,7 +193,12 @@ def sarif_report(run: RunResult, codemods: Sequence[type[Codemod]]) -> str:
         for edit in result.edits:
             if not edit.import_only:
                 add(
-                    result.path, edit.start.line, edit.start.column, edit.code, edit.reason, "warning"
+                    result.path,
+                    edit.start.line,
+                    edit.start.column,
+                    edit.code,
+                    edit.reason,
+                    "warning",
                 )
     for finding in run.findings:
         add(
@@ -208,7 +213,11 @@ def sarif_report(run: RunResult, codemods: Sequence[type[Codemod]]) -> str:
         if failed.error is not None:
             error = failed.error
             add(
-                error.path, error.position.line, error.position.column, error.code, error.message,
+                error.path,
+                error.position.line,
+                error.position.column,
+                error.code,
+                error.message,
                 "error",
             )
     document = {

@@ -3,8 +3,9 @@
 from textwrap import dedent
 
 import pytest
-from tests.codemods.helpers import assert_transforms, assert_unchanged, findings_for
 from vibefix.codemods.async_sleep import AsyncSleep
+
+from tests.codemods.helpers import assert_transforms, assert_unchanged, findings_for
 
 # ---------------------------------------------------------------------------------------
 # Rewrites: every import spelling of time.sleep
@@ -1059,6 +1060,8 @@ def test_new_import_goes_after_docstring_and_future_import_when_no_other_imports
         """Background jobs."""
 
         from __future__ import annotations
+
+
         import asyncio
 
 
@@ -1083,6 +1086,8 @@ def test_new_import_goes_at_the_very_top_of_a_module_without_imports():
     after = dedent(
         """\
         import asyncio
+
+
         async def job():
             import time
             await asyncio.sleep(1)
