@@ -37,7 +37,12 @@ class AsyncSleep(AsyncScopeMixin, Codemod):
     """
 
     code = "VF100"
-    triggers = ("sleep",)
+    # The real precondition: the file imports the time module or its sleep, and says
+    # ``sleep`` somewhere (``sleep`` alone would match every ``asyncio.sleep``).
+    triggers = (
+        r"(?m:^[ \t]*(?:import\b[^\n#]*\btime\b|from[ \t]+time[ \t]+import\b[^#]*?\bsleep\b))",
+        r"\bsleep\b",
+    )
     METADATA_DEPENDENCIES = (
         *Codemod.METADATA_DEPENDENCIES,
         QualifiedNameProvider,

@@ -2,7 +2,7 @@
 
 A codemod is a metadata-aware libcst visitor over the original tree. It records edits with
 ``self.replace`` and findings with ``self.report``; it never mutates the tree. Its class
-attributes say everything else about it: ``code``, ``safety``, ``triggers`` (the plain text
+attributes say everything else about it: ``code``, ``safety``, ``triggers`` (the text
 a file must contain for the codemod to care about it). Its name is its module's name.
 Optionally it collects facts for the project index (``collect``) and turns the merged
 index into its part of the plan (``plan``).
@@ -47,6 +47,10 @@ class Codemod(cst.CSTVisitor):
     code: ClassVar[str]
     safety: ClassVar[Safety] = Safety.SAFE
     triggers: ClassVar[tuple[str, ...]] = ()
+    """Regular expressions over the raw file (a plain word is one) that must all match for
+    the codemod to look at it; a file no codemod wants is never parsed. Make them as narrow
+    as the rewrite's real precondition: resolving a file's metadata costs about fifteen
+    parses."""
     name: ClassVar[str]
     METADATA_DEPENDENCIES: ClassVar[tuple[ProviderT, ...]] = (PositionProvider,)
 

@@ -1,4 +1,4 @@
-"""Finding the Python files to look at, and the cheap text prefilter.
+"""Finding the Python files to look at, and the cheap text prefilter that comes next.
 
 Walks the given paths honouring every ``.gitignore`` on the way (and ``.git/info/exclude``),
 the configuration's include and exclude globs, and skipping virtual environments and build
@@ -155,9 +155,24 @@ def _walk(top: Path, wanted: Callable[[Path, bool], bool]) -> Iterator[Path]:
     yield from walk(top)
 
 
-def trigger_pattern(triggers: Iterable[str]) -> re.Pattern[bytes] | None:
-    """One compiled alternation of every selected codemod's trigger words."""
-    words = sorted({word.encode() for word in triggers})
-    if not words:
-        return None
-    return re.compile(b"|".join(re.escape(word) for word in words))
+class Prefilter:
+    """Which codemods a file's raw text can concern, before anything is parsed.
+
+    A codemod's ``triggers`` are regular expressions that must *all* match somewhere in
+    the file (alternatives go inside one expression). A codemod with no triggers
+    concerns every file.
+    """
+
+    def __init__(self, triggers: Iterable[tuple[str, Sequence[str]]]) -> None:
+        self._rules = [
+            (code, tuple(re.compile(pattern.encode()) for pattern in patterns))
+            for code, patterns in triggers
+        ]
+
+    def codes(self, data: bytes) -> tuple[str, ...]:
+        """The codes of the codemods whose every trigger matches ``data``."""
+        return tuple(
+            code
+            for code, patterns in self._rules
+            if all(pattern.search(data) for pattern in patterns)
+        )

@@ -32,7 +32,7 @@ from libcst.metadata import (
 
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
-from vibefix.discover import discover, trigger_pattern
+from vibefix.discover import Prefilter, discover
 from vibefix.edits import Edit, EditConflict, apply_edits
 from vibefix.imports import ImportPlanner
 from vibefix.index import FactCollector, ModuleFacts, ProjectIndex
@@ -44,8 +44,9 @@ Progress = Callable[[int], None]
 """Called with the number of files just finished (twice per candidate: index, transform)."""
 
 INTERNAL_ERROR = "E902"
-IN_PROCESS_BYTES = 512 * 1024
-"""Below this much candidate source, worker processes cost more than they save."""
+IN_PROCESS_BYTES = 64 * 1024
+"""Below this much candidate source, worker processes cost more than they save (starting
+one costs about half a second; indexing 64 KiB, metadata included, about as much)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,15 @@ def module_name(path: Path) -> tuple[str, str]:
     return result.name, result.package
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A file that passed the prefilter, with the codes of the codemods it concerns."""
+
+    path: Path
+    data: bytes
+    codes: tuple[str, ...]
+
+
 @dataclass
 class _Parsed:
     path: Path
@@ -76,6 +86,7 @@ class _Parsed:
     wrapper: MetadataWrapper
     module: str
     compiled: bool
+    codemods: tuple[type[Codemod], ...]
 
 
 class Shard:
@@ -84,45 +95,42 @@ class Shard:
     def __init__(self, options: Options) -> None:
         self.options = options
         self._parsed: list[_Parsed] = []
-        self._failed: list[FileResult] = []
+
+    def index(self, candidates: Sequence[Candidate]) -> Iterator[ModuleFacts | FileResult]:
+        for candidate in candidates:
+            try:
+                yield self._index_one(candidate)
+            except SourceError as error:
+                yield FileResult(
+                    candidate.path, Status.FAILED, old_source=candidate.data, error=error.finding
+                )
+            except Exception as error:
+                yield _internal_failure(candidate.path, candidate.data, "indexing", error)
+
+    def _index_one(self, candidate: Candidate) -> ModuleFacts:
+        path, data = candidate.path, candidate.data
+        codemods = tuple(c for c in self.options.codemods if c.code in candidate.codes)
         providers: set[ProviderT] = {ScopeProvider, PositionProvider}
         providers.update(FactCollector.METADATA_DEPENDENCIES)
-        for codemod in options.codemods:
+        for codemod in codemods:
             providers.update(codemod.get_inherited_dependencies())
-        self._providers = providers
-
-    def index(self, files: Sequence[tuple[Path, bytes]]) -> Iterator[ModuleFacts | FileResult]:
-        for path, data in files:
-            try:
-                yield self._index_one(path, data)
-            except SourceError as error:
-                failed = FileResult(path, Status.FAILED, old_source=data, error=error.finding)
-                self._failed.append(failed)
-                yield failed
-            except Exception as error:
-                failed = _internal_failure(path, data, "indexing", error)
-                self._failed.append(failed)
-                yield failed
-
-    def _index_one(self, path: Path, data: bytes) -> ModuleFacts:
         parsed = parse(path, data)
         name, package = module_name(path)
         wrapper = MetadataWrapper(
             parsed.module,
             cache={FullyQualifiedNameProvider: ModuleNameAndPackage(name, package)},
         )
-        wrapper.resolve_many(self._providers)
+        wrapper.resolve_many(providers)
         collector = FactCollector(path, name)
         wrapper.visit(collector)
         context = self._context(path, name, wrapper)
         own_facts = tuple(
             (codemod.code, facts)
-            for codemod in self.options.codemods
+            for codemod in codemods
             if (facts := codemod.collect(wrapper, context)) is not None
         )
-        self._parsed.append(
-            _Parsed(path, data, parsed.encoding, wrapper, name, compiles(data, path) is None)
-        )
+        compiled = compiles(data, path) is None
+        self._parsed.append(_Parsed(path, data, parsed.encoding, wrapper, name, compiled, codemods))
         return collector.facts(own_facts)
 
     def _context(self, path: Path, name: str, wrapper: MetadataWrapper) -> FileContext:
@@ -142,7 +150,7 @@ class Shard:
     def _transform_one(self, item: _Parsed, plan: Plan) -> FileResult:
         context = self._context(item.path, item.module, item.wrapper)
         edits: list[Edit] = []
-        for codemod in self.options.codemods:
+        for codemod in item.codemods:
             applied = codemod.safety is Safety.SAFE or self.options.unsafe
             # A codemod whose rewrites are not applied still reports; its import needs
             # go to a planner that is thrown away.
@@ -301,14 +309,14 @@ class _Pool:
                 process.kill()
 
 
-def _shards(files: Sequence[tuple[Path, bytes]], count: int) -> list[list[tuple[Path, bytes]]]:
+def _shards(candidates: Sequence[Candidate], count: int) -> list[list[Candidate]]:
     """Split files into ``count`` shards of about equal size (largest first, greedy)."""
-    shards: list[list[tuple[Path, bytes]]] = [[] for _ in range(count)]
+    shards: list[list[Candidate]] = [[] for _ in range(count)]
     sizes = [0] * count
-    for item in sorted(files, key=lambda item: (-len(item[1]), item[0])):
+    for candidate in sorted(candidates, key=lambda c: (-len(c.data), c.path)):
         smallest = sizes.index(min(sizes))
-        shards[smallest].append(item)
-        sizes[smallest] += len(item[1])
+        shards[smallest].append(candidate)
+        sizes[smallest] += len(candidate.data)
     return shards
 
 
@@ -317,10 +325,10 @@ def _shards(files: Sequence[tuple[Path, bytes]], count: int) -> list[list[tuple[
 
 def prefilter(
     files: Sequence[Path], codemods: Sequence[type[Codemod]]
-) -> tuple[list[tuple[Path, bytes]], list[FileResult]]:
-    """Read every file; keep those that contain a trigger of a selected codemod."""
-    pattern = trigger_pattern(word for codemod in codemods for word in codemod.triggers)
-    candidates: list[tuple[Path, bytes]] = []
+) -> tuple[list[Candidate], list[FileResult]]:
+    """Read every file; keep those that some selected codemod's triggers all match."""
+    rules = Prefilter((codemod.code, codemod.triggers) for codemod in codemods)
+    candidates: list[Candidate] = []
     others: list[FileResult] = []
     for path in files:
         try:
@@ -329,8 +337,9 @@ def prefilter(
             finding = Finding(path, Position(1, 1), PARSE_ERROR, f"cannot read: {error.strerror}")
             others.append(FileResult(path, Status.FAILED, error=finding))
             continue
-        if pattern is not None and pattern.search(data):
-            candidates.append((path, data))
+        codes = rules.codes(data)
+        if codes:
+            candidates.append(Candidate(path, data, codes))
         else:
             others.append(FileResult(path, Status.SKIPPED, data, reason="no trigger"))
     return candidates, others
@@ -348,7 +357,7 @@ def run(
     candidates, results = prefilter(found, options.codemods)
     if on_total is not None:
         on_total(2 * len(candidates))
-    size = sum(len(data) for _, data in candidates)
+    size = sum(len(candidate.data) for candidate in candidates)
     jobs = max(1, min(options.jobs, len(candidates)))
     if jobs == 1 or size < IN_PROCESS_BYTES:
         results.extend(_run_in_process(candidates, options, progress))
@@ -365,7 +374,7 @@ def run(
 
 
 def _run_in_process(
-    candidates: Sequence[tuple[Path, bytes]], options: Options, progress: Progress | None
+    candidates: Sequence[Candidate], options: Options, progress: Progress | None
 ) -> list[FileResult]:
     shard = Shard(options)
     facts: list[ModuleFacts] = []
@@ -386,7 +395,7 @@ def _run_in_process(
 
 
 def _run_in_workers(
-    candidates: Sequence[tuple[Path, bytes]],
+    candidates: Sequence[Candidate],
     options: Options,
     jobs: int,
     progress: Progress | None,
@@ -413,12 +422,14 @@ def _run_in_workers(
                 results.append(outcome)
                 done.add(outcome.path)
         for shard in sorted(lost):
-            for path, data in shards[shard]:
-                if path not in done:
+            for candidate in shards[shard]:
+                if candidate.path not in done:
                     finding = Finding(
-                        path, Position(1, 1), INTERNAL_ERROR, "the worker process died"
+                        candidate.path, Position(1, 1), INTERNAL_ERROR, "the worker process died"
                     )
-                    results.append(FileResult(path, Status.FAILED, data, error=finding))
+                    results.append(
+                        FileResult(candidate.path, Status.FAILED, candidate.data, error=finding)
+                    )
         return results
     finally:
         pool.close()
@@ -468,6 +479,7 @@ def run_source(
     For tests and embedding: the same stages as ``run``, without discovery or processes.
     """
     options = Options(config or Config(root=Path.cwd()), tuple(codemods), unsafe=unsafe)
-    results = _run_in_process([(path, source)], options, None)
+    codes = tuple(codemod.code for codemod in codemods)
+    results = _run_in_process([Candidate(path, source, codes)], options, None)
     assert len(results) == 1
     return results[0]

@@ -221,9 +221,26 @@ class ImportPlanner:
         if leading:
             return self._before(leading[0], new, code, reason, removed, blank_lines=1)
         if start < len(body):
+            # The first import of a module: one blank line after a docstring or
+            # ``__future__`` import, and the code keeps its own comments.
             target = body[start]
             blanks = 2 if isinstance(target, cst.FunctionDef | cst.ClassDef) else 1
-            return self._before(target, new, code, reason, removed, blank_lines=blanks)
+            record = self._record(target, code, reason)
+            above = [cst.EmptyLine()] if start > 0 else []
+            comments = [line for line in target.leading_lines if line.comment is not None]
+            gap = [cst.EmptyLine()] * blanks
+
+            def first_import(
+                updated: cst.SimpleStatementLine | cst.BaseCompoundStatement,
+            ) -> cst.FlattenSentinel[cst.BaseStatement]:
+                return cst.FlattenSentinel(
+                    [
+                        new.with_changes(leading_lines=above),
+                        updated.with_changes(leading_lines=[*gap, *comments]),
+                    ]
+                )
+
+            return Edit(target, first_import, record), None
         return self._after(body[-1], new, code, reason), None
 
     def _before(

@@ -1061,7 +1061,6 @@ def test_new_import_goes_after_docstring_and_future_import_when_no_other_imports
 
         from __future__ import annotations
 
-
         import asyncio
 
 
@@ -1659,3 +1658,32 @@ def test_sync_def_sleep_reports_no_finding():
         """
     )
     assert findings_for(AsyncSleep, source) == []
+
+
+def test_comment_above_first_statement_stays_with_it_when_the_first_import_is_added():
+    before = dedent(
+        '''\
+        """Background jobs."""
+
+        # The job runner.
+        async def job():
+            import time
+            time.sleep(1)
+            return time.time()
+        '''
+    )
+    after = dedent(
+        '''\
+        """Background jobs."""
+
+        import asyncio
+
+
+        # The job runner.
+        async def job():
+            import time
+            await asyncio.sleep(1)
+            return time.time()
+        '''
+    )
+    assert_transforms(AsyncSleep, before, after)
