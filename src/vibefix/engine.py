@@ -288,7 +288,7 @@ class _Pool:
                 shard = pending[id(ready)]
                 try:
                     kind, value = ready.recv()
-                except EOFError:
+                except (EOFError, OSError):  # the worker died: its files fail, the run goes on
                     del pending[id(ready)]
                     yield shard, None
                     continue

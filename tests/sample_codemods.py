@@ -1,0 +1,111 @@
+"""Codemods that exist only to test the engine's contract (not shipped)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from vibefix.codemod import Codemod, FileContext
+from vibefix.config import Config
+from vibefix.index import ProjectIndex
+from vibefix.plan import Plan
+from vibefix.results import Safety
+
+
+@dataclass(frozen=True)
+class Count:
+    functions: int
+
+
+class CountFunctions(Codemod):
+    """Report, in every file, how many functions the whole project defines.
+
+    Exercises the index hook (``collect``), the plan hook (``plan_part``) and the plan's
+    arrival in every worker.
+    """
+
+    code = "VF901"
+    triggers = (r"\bdef\b",)
+
+    @classmethod
+    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
+        return Count(sum(1 for _ in _functions(wrapper.module)))
+
+    @classmethod
+    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
+        return sum(
+            facts.functions
+            for facts in index.codemod_facts(cls.code).values()
+            if isinstance(facts, Count)
+        )
+
+    def __init__(self, file: FileContext, plan: Plan) -> None:
+        super().__init__(file, plan)
+        self.reported = False
+
+    def visit_Module(self, node: cst.Module) -> None:
+        self.report(node, f"the project defines {self.plan.part(self.code)} functions")
+
+
+def _functions(module: cst.Module) -> list[cst.FunctionDef]:
+    found: list[cst.FunctionDef] = []
+
+    class Visitor(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            found.append(node)
+
+    module.visit(Visitor())
+    return found
+
+
+class RenameTodo(Codemod):
+    """Rename `todo` to `done`, as a rewrite that needs review.
+
+    Exercises REVIEW safety: reported without --unsafe, applied with it.
+    """
+
+    code = "VF902"
+    safety = Safety.REVIEW
+    triggers = ("todo",)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value == "todo":
+            self.replace(node, lambda updated: updated.with_changes(value="done"), "todo is done")
+
+
+class Explodes(Codemod):
+    """Raise while visiting, as a buggy codemod would."""
+
+    code = "VF903"
+    triggers = ("explode",)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value == "explode":
+            raise RuntimeError("boom")
+
+
+class Conflicts(Codemod):
+    """Remove a statement and then edit it again: two edits that cannot both apply."""
+
+    code = "VF904"
+    triggers = ("conflict",)
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        if "conflict" in cst.Module(body=[node]).code:
+            self.replace(node, lambda updated: cst.RemovalSentinel.REMOVE, "remove")
+            self.replace(node, lambda updated: updated, "and edit")
+
+
+class KillsWorker(Codemod):
+    """Kill the worker process it runs in, as a crash in a C extension would."""
+
+    code = "VF905"
+    triggers = ("die",)
+
+    def visit_Module(self, node: cst.Module) -> None:
+        import multiprocessing
+        import os
+
+        if multiprocessing.parent_process() is not None:
+            os._exit(3)

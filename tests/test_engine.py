@@ -1,0 +1,271 @@
+"""The engine's stages on real files: discovery, prefilter, index and plan, transform."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from vibefix.codemods import ALL
+
+from tests.sample_codemods import Conflicts, CountFunctions, Explodes, KillsWorker, RenameTodo
+from vibefix import engine
+from vibefix.config import Config, ConfigError, load_config
+from vibefix.discover import discover
+from vibefix.index import ProjectIndex
+from vibefix.plan import build_plan
+from vibefix.results import Status
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+def names(root: Path, paths: list[Path]) -> list[str]:
+    return [path.relative_to(root).as_posix() for path in paths]
+
+
+# -- discovery -----------------------------------------------------------------------
+
+
+def test_discover_skips_gitignored_venvs_and_build_folders(tmp_path):
+    (tmp_path / ".git").mkdir()
+    write(
+        tmp_path,
+        {
+            ".gitignore": "generated/\n*_pb2.py\n",
+            "app/main.py": "",
+            "app/api_pb2.py": "",
+            "app/sub/.gitignore": "local.py\n",
+            "app/sub/local.py": "",
+            "app/sub/kept.py": "",
+            "generated/models.py": "",
+            ".venv/lib/site.py": "",
+            "env/pyvenv.cfg": "",
+            "env/lib/x.py": "",
+            "build/lib/app.py": "",
+            "notes.txt": "",
+        },
+    )
+    found = discover([tmp_path], Config(root=tmp_path))
+    assert names(tmp_path, found) == ["app/main.py", "app/sub/kept.py"]
+
+
+def test_gitignore_above_the_given_folder_applies(tmp_path):
+    (tmp_path / ".git").mkdir()
+    write(tmp_path, {".gitignore": "app/legacy.py\n", "app/legacy.py": "", "app/new.py": ""})
+    found = discover([tmp_path / "app"], Config(root=tmp_path))
+    assert names(tmp_path, found) == ["app/new.py"]
+
+
+def test_config_include_and_exclude_globs(tmp_path):
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": (
+                '[tool.vibefix]\ninclude = ["app/**"]\nexclude = ["app/migrations/"]\n'
+            ),
+            "app/main.py": "",
+            "app/migrations/0001.py": "",
+            "scripts/run.py": "",
+        },
+    )
+    found = discover([tmp_path], load_config([tmp_path]))
+    assert names(tmp_path, found) == ["app/main.py"]
+
+
+def test_a_file_named_explicitly_is_taken_even_when_ignored(tmp_path):
+    (tmp_path / ".git").mkdir()
+    write(tmp_path, {".gitignore": "*.py\n", "app.py": ""})
+    assert discover([tmp_path / "app.py"], Config(root=tmp_path)) == [tmp_path / "app.py"]
+    assert discover([tmp_path], Config(root=tmp_path)) == []
+
+
+def test_unknown_config_key_is_an_error_naming_the_file(tmp_path):
+    write(tmp_path, {"pyproject.toml": "[tool.vibefix]\nselct = ['VF100']\n"})
+    with pytest.raises(ConfigError, match=r"pyproject\.toml: unknown key 'selct'"):
+        load_config([tmp_path])
+
+
+# -- prefilter -----------------------------------------------------------------------
+
+
+def test_file_without_trigger_is_skipped_and_never_parsed(tmp_path):
+    # A syntax error would fail the file if it were parsed.
+    write(tmp_path, {"broken.py": "def f(:\n    pass\n", "asleep.py": "import os\n"})
+    options = engine.Options(Config(root=tmp_path), ALL)
+    run = engine.run([tmp_path], options)
+    assert [result.status for result in run.files] == [Status.SKIPPED, Status.SKIPPED]
+
+
+def test_a_codemod_visits_only_the_files_it_triggers_on(tmp_path):
+    write(tmp_path, {"a.py": "todo = 1\n", "b.py": "def f():\n    pass\n"})
+    options = engine.Options(Config(root=tmp_path), (CountFunctions, RenameTodo), unsafe=True)
+    run = engine.run([tmp_path], options)
+    by_name = {result.path.name: result for result in run.files}
+    assert by_name["a.py"].status is Status.CHANGED
+    assert [finding.code for finding in by_name["a.py"].findings] == []
+    assert [finding.code for finding in by_name["b.py"].findings] == ["VF901"]
+
+
+# -- index and plan ------------------------------------------------------------------
+
+PROJECT = {
+    "shop/__init__.py": "",
+    "shop/main.py": """\
+        from fastapi import FastAPI
+
+        from shop.routers import users
+
+        app = FastAPI()
+        app.include_router(users.router)
+
+
+        @app.get("/health")
+        async def health():
+            return {"ok": True}
+        """,
+    "shop/routers/__init__.py": "",
+    "shop/routers/base.py": """\
+        import fastapi
+
+        router = fastapi.APIRouter()
+        """,
+    "shop/routers/users.py": """\
+        from ..services import lookup
+        from .base import router
+
+
+        @router.get("/users/{user_id}")
+        def get_user(user_id: int):
+            return lookup(user_id)
+
+
+        def not_a_route():
+            return lookup(0)
+        """,
+    "shop/services.py": """\
+        def lookup(user_id):
+            return {"id": user_id}
+        """,
+}
+
+
+def index_of(root: Path) -> ProjectIndex:
+    options = engine.Options(Config(root=root), (CountFunctions,))
+    shard = engine.Shard(options)
+    files = sorted(root.rglob("*.py"))
+    candidates = [engine.Candidate(path, path.read_bytes(), ("VF901",)) for path in files]
+    facts = [outcome for outcome in shard.index(candidates) if not hasattr(outcome, "status")]
+    return ProjectIndex.merge(facts)  # type: ignore[arg-type]
+
+
+def test_index_qualifies_functions_across_modules(tmp_path):
+    write(tmp_path, PROJECT)
+    index = index_of(tmp_path)
+    assert set(index.functions) == {
+        "shop.main.health",
+        "shop.routers.users.get_user",
+        "shop.routers.users.not_a_route",
+        "shop.services.lookup",
+    }
+    assert index.functions["shop.main.health"].is_async
+    assert index.applications == {
+        "shop.main.app": "fastapi.FastAPI",
+        "shop.routers.base.router": "fastapi.APIRouter",
+    }
+
+
+def test_plan_finds_route_handlers_through_an_imported_router(tmp_path):
+    write(tmp_path, PROJECT)
+    plan = build_plan(index_of(tmp_path), Config(root=tmp_path), (CountFunctions,))
+    assert plan.route_handlers == {"shop.main.health", "shop.routers.users.get_user"}
+
+
+def test_plan_call_graph_resolves_relative_imports(tmp_path):
+    write(tmp_path, PROJECT)
+    plan = build_plan(index_of(tmp_path), Config(root=tmp_path), (CountFunctions,))
+    assert plan.callers["shop.services.lookup"] == {
+        "shop.routers.users.get_user",
+        "shop.routers.users.not_a_route",
+    }
+
+
+def test_codemod_facts_reach_the_plan_and_every_file(tmp_path):
+    write(tmp_path, PROJECT)
+    options = engine.Options(Config(root=tmp_path), (CountFunctions,))
+    run = engine.run([tmp_path], options)
+    messages = {finding.message for finding in run.findings}
+    assert messages == {"the project defines 4 functions"}
+    assert len(run.findings) == 3  # the three files that define a function
+
+
+def test_worker_processes_give_the_same_results(tmp_path, monkeypatch):
+    write(tmp_path, PROJECT)
+    write(tmp_path, {"shop/todo.py": "todo = 1\n", "shop/broken.py": "def todo(:\n"})
+    codemods = (CountFunctions, RenameTodo)
+    alone = engine.run([tmp_path], engine.Options(Config(root=tmp_path), codemods, 1, True))
+    monkeypatch.setattr(engine, "IN_PROCESS_BYTES", 0)
+    pooled = engine.run([tmp_path], engine.Options(Config(root=tmp_path), codemods, 2, True))
+    assert pooled.files == alone.files
+    assert pooled.findings == alone.findings
+    assert {result.status for result in pooled.files} == {
+        Status.CHANGED,
+        Status.UNCHANGED,
+        Status.SKIPPED,
+        Status.FAILED,
+    }
+
+
+def test_a_dying_worker_fails_its_files_and_the_run_goes_on(tmp_path, monkeypatch):
+    write(tmp_path, {"a.py": "die = 1\n", "b.py": "todo = 1\n"})
+    monkeypatch.setattr(engine, "IN_PROCESS_BYTES", 0)
+    options = engine.Options(Config(root=tmp_path), (KillsWorker, RenameTodo), 2, unsafe=True)
+    run = engine.run([tmp_path], options)
+    a, b = run.files
+    assert a.status is Status.FAILED
+    assert a.error is not None
+    assert "worker process died" in a.error.message
+    assert b.status is Status.CHANGED
+
+
+# -- transform -----------------------------------------------------------------------
+
+
+def test_review_rewrites_are_findings_without_unsafe():
+    result = engine.run_source(b"todo = 1\n", [RenameTodo])
+    assert result.status is Status.UNCHANGED
+    assert [finding.message for finding in result.findings] == ["todo is done (with --unsafe)"]
+    applied = engine.run_source(b"todo = 1\n", [RenameTodo], unsafe=True)
+    assert applied.new_source == b"done = 1\n"
+
+
+def test_a_codemod_that_raises_fails_only_that_file_and_is_named(tmp_path):
+    write(tmp_path, {"a.py": "explode = 1\n", "b.py": "todo = 1\n"})
+    options = engine.Options(Config(root=tmp_path), (RenameTodo, Explodes), unsafe=True)
+    run = engine.run([tmp_path], options)
+    a, b = run.files
+    assert a.status is Status.FAILED
+    assert a.error is not None
+    assert "internal error in VF903" in a.error.message
+    assert "RuntimeError: boom" in a.error.message
+    assert b.status is Status.CHANGED
+
+
+def test_conflicting_edits_fail_the_file_instead_of_guessing():
+    result = engine.run_source(b"conflict = 1\n", [Conflicts])
+    assert result.status is Status.FAILED
+    assert result.error is not None
+    assert "EditConflict" in result.error.message
+
+
+def test_module_names_follow_init_files(tmp_path):
+    write(
+        tmp_path, {"src/pkg/__init__.py": "", "src/pkg/sub/__init__.py": "", "src/pkg/sub/m.py": ""}
+    )
+    assert engine.module_name(tmp_path / "src/pkg/sub/m.py") == ("pkg.sub.m", "pkg.sub")
+    write(tmp_path, {"script.py": ""})
+    assert engine.module_name(tmp_path / "script.py") == ("script", "")

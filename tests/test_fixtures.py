@@ -1,0 +1,38 @@
+"""Whole-module scenarios: ``fixtures/<codemod>/<case>.before.py`` -> ``<case>.after.py``.
+
+A case without an ``.after.py`` must be left unchanged. Each output must compile, and
+running the codemod on it again must change nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from vibefix.codemods import ALL
+
+from vibefix.engine import run_source
+from vibefix.results import Status
+
+FIXTURES = Path(__file__).parent / "fixtures"
+BY_MODULE = {codemod.__module__.rpartition(".")[2]: codemod for codemod in ALL}
+CASES = sorted(FIXTURES.glob("*/*.before.py"))
+
+
+@pytest.mark.parametrize(
+    "before", CASES, ids=lambda path: f"{path.parent.name}/{path.name[: -len('.before.py')]}"
+)
+def test_fixture(before):
+    codemod = BY_MODULE[before.parent.name]
+    after = before.with_name(before.name.replace(".before.py", ".after.py"))
+    result = run_source(before.read_bytes(), [codemod], path=before)
+    assert result.status is not Status.FAILED, result.error
+    if not after.exists():
+        assert result.status is Status.UNCHANGED, result.new_source
+        return
+    assert result.status is Status.CHANGED
+    assert result.new_source is not None
+    assert result.new_source.decode() == after.read_text(encoding="utf-8")
+    compile(result.new_source, str(after), "exec", dont_inherit=True)
+    again = run_source(result.new_source, [codemod], path=after)
+    assert again.status is Status.UNCHANGED
