@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -314,7 +313,7 @@ def _big_project(root: Path) -> Path:
     """
     root.mkdir()
     for number in range(40):
-        notes = "".join(f"Note {line} on module {number}, kept for its size.\n" for line in range(300))
+        notes = "".join(f"Note {line} on module {number}, kept for its size.\n" for line in range(320))
         handlers = "".join(
             f"\n\nasync def handler_{index}(value):\n    time.sleep(0.{index})\n    return value\n"
             for index in range(5)
@@ -707,24 +706,3 @@ def test_format_ruff_finds_the_ruff_installed_next_to_vibefix(
     assert result.returncode == 0, result.stderr
     assert "return {\"value\": value}" in (tmp_path / "ugly.py").read_text()
 
-
-def test_formatter_is_not_run_over_untouched_or_unchanged_files(
-    clean_project: Path, run_vibefix: RunVibefix
-):
-    before = (clean_project / "clean.py").read_bytes()
-
-    result = run_vibefix("apply", ".", "--format", "ruff", cwd=clean_project)
-
-    assert result.returncode == 0, result.stderr
-    assert (clean_project / "clean.py").read_bytes() == before
-
-
-def test_sys_executable_is_the_interpreter_running_the_tests():
-    # The CLI under test must be the one installed in this interpreter's environment.
-    completed = subprocess.run(
-        [sys.executable, "-c", "import vibefix.cli, sys; print(vibefix.cli.__file__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "vibefix" in completed.stdout

@@ -61,6 +61,22 @@ def test_gitignore_above_the_given_folder_applies(tmp_path):
     assert names(tmp_path, found) == ["app/new.py"]
 
 
+def test_a_folder_named_explicitly_is_searched_even_when_ignored_above(tmp_path):
+    (tmp_path / ".git").mkdir()
+    write(
+        tmp_path,
+        {
+            ".gitignore": "vendor/\n",
+            "vendor/lib/.gitignore": "skip.py\n",
+            "vendor/lib/mod.py": "",
+            "vendor/lib/skip.py": "",
+        },
+    )
+    assert discover([tmp_path], Config(root=tmp_path)) == []
+    found = discover([tmp_path / "vendor" / "lib"], Config(root=tmp_path))
+    assert names(tmp_path, found) == ["vendor/lib/mod.py"]
+
+
 def test_config_include_and_exclude_globs(tmp_path):
     write(
         tmp_path,

@@ -195,7 +195,11 @@ def _run(
             _fail(f"--since {since}: {error}")
         files = [path for path in discover(paths, options.config) if path.resolve() in changed]
     with _progress(show_progress) as (advance, total):
-        return engine.run(paths, options, files=files, progress=advance, on_total=total)
+        run = engine.run(paths, options, files=files, progress=advance, on_total=total)
+    if not run.files:
+        where = ", ".join(str(path) for path in paths)
+        stderr.print(f"warning: no Python files found under {where}")
+    return run
 
 
 def _emit(
@@ -212,6 +216,20 @@ def _emit(
         sys.stdout.write(report.sarif_report(run, options.codemods))
     else:
         report.text_report(run, command, sys.stdout, sys.stderr, written or [])
+
+
+def _preview(
+    command: str,
+    paths: list[Path],
+    options: engine.Options,
+    since: str | None,
+    output_format: OutputFormat,
+) -> NoReturn:
+    """Run, report, and exit with the run's code: what ``diff`` and ``check`` share."""
+    run = _run(paths, options, since, output_format is OutputFormat.text)
+    exit_code = run.exit_code()
+    _emit(run, command, output_format, options, exit_code)
+    raise typer.Exit(int(exit_code))
 
 
 @app.command()
@@ -232,10 +250,7 @@ def diff(
     Exits 1 when there is something to change or a finding to read.
     """
     options = _options(paths, select, ignore, recipe, jobs, unsafe, format, config)
-    run = _run(paths, options, since, output_format is OutputFormat.text)
-    exit_code = run.exit_code()
-    _emit(run, "diff", output_format, options, exit_code)
-    raise typer.Exit(int(exit_code))
+    _preview("diff", paths, options, since, output_format)
 
 
 @app.command()
@@ -252,10 +267,7 @@ def check(
 ) -> None:
     """For CI: list what would change and every finding; exit 1 if there is any."""
     options = _options(paths, select, ignore, recipe, jobs, unsafe, None, config)
-    run = _run(paths, options, since, output_format is OutputFormat.text)
-    exit_code = run.exit_code()
-    _emit(run, "check", output_format, options, exit_code)
-    raise typer.Exit(int(exit_code))
+    _preview("check", paths, options, since, output_format)
 
 
 @app.command()

@@ -2,7 +2,7 @@
 
 Walks the given paths honouring every ``.gitignore`` on the way (and ``.git/info/exclude``),
 the configuration's include and exclude globs, and skipping virtual environments and build
-folders. A file named explicitly on the command line is always taken, as in ruff.
+folders. A file or folder named explicitly on the command line is always taken, as in ruff.
 """
 
 from __future__ import annotations
@@ -73,6 +73,10 @@ class _Ignores:
         for folder in reversed(top.parents):
             if folder == self._root or self._root in folder.parents:
                 self._add(folder)
+        if self.ignored(top, is_dir=True):
+            # A folder named on the command line is searched even when an ignore file
+            # above it excludes it (as a named file is taken); the rules inside it hold.
+            del self._chain[:]
 
     def _add(self, folder: Path) -> None:
         spec = _read_ignore(folder / ".gitignore")

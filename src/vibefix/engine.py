@@ -341,7 +341,7 @@ def prefilter(
         if codes:
             candidates.append(Candidate(path, data, codes))
         else:
-            others.append(FileResult(path, Status.SKIPPED, data, reason="no trigger"))
+            others.append(FileResult(path, Status.SKIPPED, reason="no trigger"))
     return candidates, others
 
 
