@@ -62,7 +62,7 @@ class AsyncSleep(AsyncScopeMixin, Codemod):
             return
         if not self.in_async_function or any(arg.keyword is not None for arg in node.args):
             return
-        asyncio = self.file.imports.module_alias(node, "asyncio", self.code)
+        asyncio = self.file.imports.module_alias(node, "asyncio")
         if asyncio is None:
             self.report(
                 node,
@@ -74,10 +74,8 @@ class AsyncSleep(AsyncScopeMixin, Codemod):
         needs_parentheses = (
             isinstance(parent, cst.Attribute | cst.Subscript) and parent.value is node
         ) or (isinstance(parent, cst.Call) and parent.func is node)
-        func = cst.Attribute(value=cst.Name(asyncio), attr=cst.Name("sleep"))
+        func = cst.Attribute(value=cst.Name(asyncio.name), attr=cst.Name("sleep"))
         name = base_name(node.func)
-        if name is not None:
-            self.file.imports.drop([name], self.code)
 
         def rewrite(updated: cst.Call) -> cst.Await:
             parentheses = ([cst.LeftParen()], [cst.RightParen()]) if needs_parentheses else ([], [])
@@ -87,7 +85,13 @@ class AsyncSleep(AsyncScopeMixin, Codemod):
                 rpar=parentheses[1],
             )
 
-        self.replace(node, rewrite, "time.sleep blocks the event loop: await asyncio.sleep")
+        self.replace(
+            node,
+            rewrite,
+            "time.sleep blocks the event loop: await asyncio.sleep",
+            needs=asyncio.needs,
+            drops=[name] if name is not None else [],
+        )
 
     def _inside_async(self) -> bool:
         for kind, _ in reversed(self.scope_stack):

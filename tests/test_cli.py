@@ -120,6 +120,15 @@ def test_unknown_config_key_is_a_usage_error_naming_the_file(
     assert (project / "app.py").read_text() == SLEEPY
 
 
+def test_config_error_message_names_the_table(project: Path, run_vibefix: RunVibefix):
+    (project / "pyproject.toml").write_text('[tool.vibefix]\nselekt = ["VF100"]\n')
+
+    result = run_vibefix("diff", ".", cwd=project)
+
+    assert result.returncode == 2
+    assert "unknown key 'selekt' in [tool.vibefix]" in result.stderr
+
+
 def test_config_value_of_the_wrong_type_is_a_usage_error_naming_the_file(
     project: Path, run_vibefix: RunVibefix
 ):
@@ -313,7 +322,9 @@ def _big_project(root: Path) -> Path:
     """
     root.mkdir()
     for number in range(40):
-        notes = "".join(f"Note {line} on module {number}, kept for its size.\n" for line in range(320))
+        notes = "".join(
+            f"Note {line} on module {number}, kept for its size.\n" for line in range(320)
+        )
         handlers = "".join(
             f"\n\nasync def handler_{index}(value):\n    time.sleep(0.{index})\n    return value\n"
             for index in range(5)
@@ -351,9 +362,7 @@ def test_jobs_2_apply_writes_the_same_files_as_jobs_1(tmp_path: Path, run_vibefi
 # ---------------------------------------------------------------------------------------
 
 
-def test_apply_refuses_a_file_with_uncommitted_changes(
-    git_project: Path, run_vibefix: RunVibefix
-):
+def test_apply_refuses_a_file_with_uncommitted_changes(git_project: Path, run_vibefix: RunVibefix):
     dirty = SLEEPY + "\n# work in progress\n"
     (git_project / "app.py").write_text(dirty)
 
@@ -534,14 +543,6 @@ def test_interactive_all_applies_every_hunk(tmp_path: Path, run_vibefix: RunVibe
     compile(text, "two.py", "exec", dont_inherit=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "interactive.choose: difflib pairs `-import time` with `+import asyncio` in one"
-        " import-only hunk; with VF100 partly skipped that hunk is dropped whole, so"
-        " `import asyncio` is never added and `await asyncio.sleep` is a NameError"
-    ),
-)
 def test_interactive_yes_then_no_adds_asyncio_and_keeps_time(
     tmp_path: Path, run_vibefix: RunVibefix
 ):
@@ -558,14 +559,6 @@ def test_interactive_yes_then_no_adds_asyncio_and_keeps_time(
     assert "import asyncio\n" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "interactive.choose: when the first sleep is within 3 lines of the imports, the"
-        " import change is part of its (asked) hunk, so accepting it removes `import time`"
-        " although the skipped second sleep still uses it"
-    ),
-)
 def test_interactive_yes_then_no_keeps_time_when_the_sleep_is_next_to_the_imports(
     tmp_path: Path, run_vibefix: RunVibefix
 ):
@@ -622,9 +615,7 @@ def test_gitignored_file_is_skipped(git_project: Path, run_vibefix: RunVibefix):
     assert _changed_files(result) == {"app.py"}
 
 
-def test_gitignored_file_given_explicitly_is_processed(
-    git_project: Path, run_vibefix: RunVibefix
-):
+def test_gitignored_file_given_explicitly_is_processed(git_project: Path, run_vibefix: RunVibefix):
     (git_project / ".gitignore").write_text("generated.py\n")
     (git_project / "generated.py").write_text(SLEEPY)
 
@@ -679,17 +670,10 @@ def test_format_ruff_formats_the_touched_files(tmp_path: Path, run_vibefix: RunV
     ).stdout
     assert text == formatted
     assert "await asyncio.sleep(1)" in text
-    assert "return {\"value\": value}" in text
+    assert 'return {"value": value}' in text
     assert (tmp_path / "untouched.py").read_text() == "x = {'a':1}\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine.FORMATTERS runs `ruff` from PATH, so an installed but not activated"
-        " virtualenv (`.venv/bin/vibefix`) cannot find the ruff installed next to vibefix"
-    ),
-)
 def test_format_ruff_finds_the_ruff_installed_next_to_vibefix(
     tmp_path: Path, run_vibefix: RunVibefix
 ):
@@ -704,5 +688,4 @@ def test_format_ruff_finds_the_ruff_installed_next_to_vibefix(
     result = run_vibefix("apply", ".", "--format", "ruff", cwd=tmp_path, env={"PATH": path})
 
     assert result.returncode == 0, result.stderr
-    assert "return {\"value\": value}" in (tmp_path / "ugly.py").read_text()
-
+    assert 'return {"value": value}' in (tmp_path / "ugly.py").read_text()

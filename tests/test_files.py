@@ -54,13 +54,6 @@ def test_utf8_bom_is_kept(tmp_path: Path, run_vibefix: RunVibefix):
     assert (tmp_path / "app.py").read_bytes() == codecs.BOM_UTF8 + expected.encode()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "VF100's trigger `(?m:^[ \\t]*import ... time)` does not match right after a BOM,"
-        " so a BOM file whose first line is `import time` is skipped as 'no trigger'"
-    ),
-)
 def test_utf8_bom_file_starting_with_import_time_is_rewritten(
     tmp_path: Path, run_vibefix: RunVibefix
 ):
@@ -104,9 +97,7 @@ def test_latin1_file_diff_shows_the_text_decoded(tmp_path: Path, run_vibefix: Ru
     assert ' GREETING = "Grüße aus Köln, ça va?"\n' in result.stdout
 
 
-def test_file_without_trailing_newline_keeps_having_none(
-    tmp_path: Path, run_vibefix: RunVibefix
-):
+def test_file_without_trailing_newline_keeps_having_none(tmp_path: Path, run_vibefix: RunVibefix):
     (tmp_path / "app.py").write_text(SLEEPY.rstrip("\n"))
 
     _apply(run_vibefix, tmp_path)
@@ -171,9 +162,19 @@ def test_unparsable_file_error_position_in_a_later_line(tmp_path: Path, run_vibe
     result = run_vibefix("check", ".", cwd=tmp_path)
 
     assert result.returncode == 3
-    assert re.search(r"^broken\.py:6:12: E999 syntax error: '\[' was never closed", result.stderr, re.M), (
-        result.stderr
-    )
+    assert re.search(
+        r"^broken\.py:6:12: E999 syntax error: '\[' was never closed", result.stderr, re.M
+    ), result.stderr
+
+
+def test_syntax_error_column_counts_characters_not_bytes(tmp_path: Path, run_vibefix: RunVibefix):
+    source = 'import time\nx = "éé" + (:\n\n\nasync def f():\n    time.sleep(1)\n'
+    (tmp_path / "broken.py").write_text(source, encoding="utf-8")
+
+    result = run_vibefix("check", ".", cwd=tmp_path)
+
+    assert result.returncode == 3
+    assert "broken.py:2:13: E999 syntax error" in result.stderr, result.stderr
 
 
 def test_symlinked_file_is_written_through_and_stays_a_link(
@@ -196,13 +197,6 @@ def test_symlinked_file_is_written_through_and_stays_a_link(
     assert sorted(os.listdir(elsewhere)) == ["real.py"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "discover returns a link and its target as two files: the same file is diffed,"
-        " counted and written twice, both times under the target's name"
-    ),
-)
 def test_symlink_and_its_target_in_the_same_project_are_processed_once(
     tmp_path: Path, run_vibefix: RunVibefix
 ):

@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -21,7 +22,7 @@ from vibefix.codemod import Codemod
 from vibefix.codemods import ALL, RECIPES
 from vibefix.config import Config, ConfigError, load_config
 from vibefix.discover import discover
-from vibefix.results import ExitCode, RunResult, Status
+from vibefix.results import ExitCode, FileResult, RunResult, Status
 from vibefix.sourcefile import atomic_write
 
 app = typer.Typer(
@@ -53,7 +54,9 @@ class Formatter(str, Enum):
 
 Paths = Annotated[
     list[Path],
-    typer.Argument(help="Files or folders to process (folders are searched for .py files)."),
+    typer.Argument(
+        metavar="PATH...", help="Files or folders to process (folders are searched for .py files)."
+    ),
 ]
 Select = Annotated[
     list[str] | None,
@@ -87,7 +90,7 @@ ConfigPath = Annotated[
 
 
 def _fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
-    stderr.print(f"[bold red]error[/]: {message}", markup=True)
+    stderr.print(f"[bold red]error[/]: {escape(message)}", markup=True)
     raise typer.Exit(int(code))
 
 
@@ -146,8 +149,14 @@ def _options(
     except registry.SelectionError as error:
         _fail(str(error))
     format_name = formatter.value if formatter is not None else config.format
-    if format_name is not None and format_name not in engine.FORMATTERS:
-        _fail(f"unknown formatter {format_name!r} (known: ruff, black)")
+    if format_name is not None:
+        if format_name not in engine.FORMATTERS:
+            _fail(f"unknown formatter {format_name!r} (known: ruff, black)")
+        if engine.formatter_command(format_name) is None:
+            _fail(
+                f"--format {format_name}: {format_name} is not installed"
+                f" (pip install 'vibefix[format]')"
+            )
     return engine.Options(
         config=config,
         codemods=chosen,
@@ -192,7 +201,7 @@ def _run(
         try:
             changed = gitutil.changed_since(since, paths[0])
         except gitutil.GitError as error:
-            _fail(f"--since {since}: {error}")
+            _fail(str(error))
         files = [path for path in discover(paths, options.config) if path.resolve() in changed]
     with _progress(show_progress) as (advance, total):
         run = engine.run(paths, options, files=files, progress=advance, on_total=total)
@@ -296,6 +305,8 @@ def apply(
     Refuses to touch files with uncommitted git changes unless --allow-dirty is given.
     Exits 0 when everything was fixed, 1 when findings (or skipped hunks) remain.
     """
+    if interactive_ and output_format is not OutputFormat.text:
+        _fail("--interactive asks on the terminal; it cannot be combined with --output-format")
     options = _options(paths, select, ignore, recipe, jobs, unsafe, format, config)
     run = _run(paths, options, since, output_format is OutputFormat.text and not interactive_)
     if not allow_dirty:
@@ -309,34 +320,38 @@ def apply(
                 "these files have uncommitted changes; commit or stash them first, or pass"
                 f" --allow-dirty:\n{listed}"
             )
-    written: list[Path] = []
+    written: list[FileResult] = []
     pending = False
     colour = report.use_colour(sys.stdout)
     try:
         for result in run.changed:
-            assert result.new_source is not None
-            new_source: bytes | None = result.new_source
             if interactive_:
-                new_source = interactive.choose(result, _ask, sys.stdout, colour)
-                pending = pending or new_source != result.new_source
-            if new_source is None:
-                continue
+                accepted = interactive.choose(result, _ask, sys.stdout, colour)
+                if accepted != interactive.rewrites(result):
+                    pending = True
+                    if not accepted:
+                        continue
+                    assert run.plan is not None
+                    result = engine.reapply(result, options, run.plan, accepted)
+                    if result.status is not Status.CHANGED:
+                        continue
+            assert result.new_source is not None
             try:
-                atomic_write(result.path, new_source)
+                atomic_write(result.path, result.new_source)
             except OSError as error:
                 _fail(f"{report.display(result.path)}: cannot write: {error}", ExitCode.FAILED)
-            written.append(result.path)
+            written.append(result)
     except interactive.Quit:
         pending = True
-    remaining = RunResult(
-        [r for r in run.files if r.status is not Status.CHANGED or r.path in written]
-        + [r for r in run.changed if r.path not in written],
+    done = {result.path for result in written}
+    applied = RunResult(
+        [r for r in run.files if r.status is not Status.CHANGED or r.path not in done] + written,
         run.findings,
     )
     exit_code = ExitCode.FAILED if run.failed else ExitCode.OK
     if exit_code is ExitCode.OK and (run.findings or pending):
         exit_code = ExitCode.PENDING
-    _emit(remaining, "apply", output_format, options, exit_code, written)
+    _emit(applied, "apply", output_format, options, exit_code, [r.path for r in written])
     raise typer.Exit(int(exit_code))
 
 

@@ -11,7 +11,7 @@ index into its part of the plan (``plan``).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -93,13 +93,26 @@ class Codemod(cst.CSTVisitor):
         where = self.get_metadata(PositionProvider, node)
         return Position(where.start.line, where.start.column + 1)
 
-    def replace(self, node: cst.CSTNode, change: Callable[[Any], Any], reason: str) -> None:
-        """Record that ``node`` becomes ``change(updated_node)``, for ``reason``."""
+    def replace(
+        self,
+        node: cst.CSTNode,
+        change: Callable[[Any], Any],
+        reason: str,
+        *,
+        needs: Sequence[str] = (),
+        drops: Sequence[cst.CSTNode] = (),
+    ) -> None:
+        """Record that ``node`` becomes ``change(updated_node)``, for ``reason``.
+
+        ``needs`` names the modules the new code uses (imported if missing, see
+        ``self.file.imports.module_alias``); ``drops`` the name references that vanish
+        with the old code (their import goes once nothing else uses it).
+        """
         where = self.get_metadata(PositionProvider, node)
         record = EditRecord(
             self.code, reason, Position(where.start.line, where.start.column + 1), where.end.line
         )
-        self.file.edits.append(Edit(node, change, record))
+        self.file.edits.append(Edit(node, change, record, tuple(needs), tuple(drops)))
 
     def report(self, node: cst.CSTNode, message: str) -> None:
         """Record a finding at ``node``: something wrong that is not rewritten."""

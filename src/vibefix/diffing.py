@@ -23,8 +23,17 @@ class Hunk:
     new_lines: tuple[str, ...]
     lines: tuple[str, ...]
     """The hunk's body: each line with its ``' '``, ``'-'`` or ``'+'`` prefix."""
-    codes: tuple[str, ...]
-    import_only: bool
+    edits: tuple[EditRecord, ...]
+    """The edits whose original lines this hunk shows."""
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(sorted({edit.code for edit in self.edits}))
+
+    @property
+    def import_only(self) -> bool:
+        """True when the hunk shows nothing but import changes (they follow the rewrites)."""
+        return bool(self.edits) and all(edit.import_only for edit in self.edits)
 
     def header(self) -> str:
         old = _range(self.old_start, len(self.old_lines))
@@ -82,8 +91,7 @@ def hunks(result: FileResult, context: int = 3) -> list[Hunk]:
                 new_start=first[3] + 1,
                 new_lines=tuple(new[first[3] : last[4]]),
                 lines=tuple(lines),
-                codes=tuple(sorted({edit.code for edit in touched})),
-                import_only=bool(touched) and all(edit.import_only for edit in touched),
+                edits=tuple(dict.fromkeys(touched)),
             )
         )
     return found

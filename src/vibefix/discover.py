@@ -7,6 +7,7 @@ folders. A file or folder named explicitly on the command line is always taken, 
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -128,7 +129,12 @@ def discover(paths: Sequence[Path], config: Config) -> list[Path]:
             found.add(given)
             continue
         found.update(_walk(given, wanted))
-    return sorted(found)
+    # A file reached twice (through a symlink, or named twice) is processed once, under
+    # the first of its names.
+    unique: dict[Path, Path] = {}
+    for path in sorted(found):
+        unique.setdefault(path.resolve(), path)
+    return sorted(unique.values())
 
 
 def _walk(top: Path, wanted: Callable[[Path, bool], bool]) -> Iterator[Path]:
@@ -175,6 +181,7 @@ class Prefilter:
 
     def codes(self, data: bytes) -> tuple[str, ...]:
         """The codes of the codemods whose every trigger matches ``data``."""
+        data = data.removeprefix(codecs.BOM_UTF8)  # so that ``^`` matches on the first line
         return tuple(
             code
             for code, patterns in self._rules

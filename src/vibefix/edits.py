@@ -30,6 +30,10 @@ class Edit:
     node: cst.CSTNode
     change: Change
     record: EditRecord
+    needs: tuple[str, ...] = ()
+    """Modules this edit's new code refers to, to be imported if they are not."""
+    drops: tuple[cst.CSTNode, ...] = ()
+    """Name references this edit makes disappear (their import may become unused)."""
 
 
 class _Applier(cst.CSTTransformer):

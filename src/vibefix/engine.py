@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import shutil
 import subprocess
+import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -56,6 +58,9 @@ class Options:
     jobs: int = 1
     unsafe: bool = False
     formatter: str | None = None
+    accept: frozenset[tuple[str, Position]] | None = None
+    """When set, only the rewrites with these (code, position) are made; the imports
+    follow from the accepted ones (``apply --interactive``)."""
 
 
 def module_name(path: Path) -> tuple[str, str]:
@@ -167,11 +172,15 @@ class Shard:
                 context.findings.extend(own.findings)
                 own.findings = []
         findings = tuple(sorted(context.findings, key=lambda f: (f.position, f.code)))
+        unchanged = FileResult(
+            item.path, Status.UNCHANGED, item.data, encoding=item.encoding, findings=findings
+        )
+        accept = self.options.accept
+        if accept is not None:
+            edits = [edit for edit in edits if (edit.record.code, edit.record.start) in accept]
         if not edits:
-            return FileResult(
-                item.path, Status.UNCHANGED, item.data, encoding=item.encoding, findings=findings
-            )
-        edits.extend(context.imports.edits())
+            return unchanged
+        edits.extend(context.imports.edits(edits))
         try:
             new_module = apply_edits(item.wrapper.module, edits)
         except EditConflict as error:
@@ -179,9 +188,7 @@ class Shard:
         new_source = new_module.bytes
         records = tuple(sorted((edit.record for edit in edits), key=lambda r: (r.start, r.code)))
         if new_source == item.data:
-            return FileResult(
-                item.path, Status.UNCHANGED, item.data, encoding=item.encoding, findings=findings
-            )
+            return unchanged
         problem = compiles(new_source, item.path) if item.compiled else _reparses(new_source)
         if problem is not None:
             codes = ", ".join(sorted({record.code for record in records}))
@@ -360,9 +367,10 @@ def run(
     size = sum(len(candidate.data) for candidate in candidates)
     jobs = max(1, min(options.jobs, len(candidates)))
     if jobs == 1 or size < IN_PROCESS_BYTES:
-        results.extend(_run_in_process(candidates, options, progress))
+        done, plan = _run_in_process(candidates, options, progress)
     else:
-        results.extend(_run_in_workers(candidates, options, jobs, progress))
+        done, plan = _run_in_workers(candidates, options, jobs, progress)
+    results.extend(done)
     if options.formatter is not None:
         results = [_format(result, options.formatter) for result in results]
     results.sort(key=lambda result: str(result.path))
@@ -370,12 +378,15 @@ def run(
         (finding for result in results for finding in result.findings),
         key=lambda f: (str(f.path), f.position, f.code),
     )
-    return RunResult(results, findings)
+    return RunResult(results, findings, plan)
 
 
 def _run_in_process(
-    candidates: Sequence[Candidate], options: Options, progress: Progress | None
-) -> list[FileResult]:
+    candidates: Sequence[Candidate],
+    options: Options,
+    progress: Progress | None,
+    plan: Plan | None = None,
+) -> tuple[list[FileResult], Plan]:
     shard = Shard(options)
     facts: list[ModuleFacts] = []
     results: list[FileResult] = []
@@ -386,12 +397,13 @@ def _run_in_process(
             results.append(outcome)
         if progress is not None:
             progress(1)
-    plan = build_plan(ProjectIndex.merge(facts), options.config, options.codemods)
+    if plan is None:
+        plan = build_plan(ProjectIndex.merge(facts), options.config, options.codemods)
     for result in shard.transform(plan):
         results.append(result)
         if progress is not None:
             progress(1)
-    return results
+    return results, plan
 
 
 def _run_in_workers(
@@ -399,7 +411,7 @@ def _run_in_workers(
     options: Options,
     jobs: int,
     progress: Progress | None,
-) -> list[FileResult]:
+) -> tuple[list[FileResult], Plan]:
     shards = _shards(candidates, jobs)
     pool = _Pool(options, jobs)
     try:
@@ -430,7 +442,7 @@ def _run_in_workers(
                     results.append(
                         FileResult(candidate.path, Status.FAILED, candidate.data, error=finding)
                     )
-        return results
+        return results, plan
     finally:
         pool.close()
 
@@ -438,15 +450,25 @@ def _run_in_workers(
 # -- check output: optional formatting of touched files -------------------------------
 
 FORMATTERS = {
-    "ruff": ("ruff", "format", "--stdin-filename", "{path}", "-"),
-    "black": ("black", "--quiet", "--stdin-filename", "{path}", "-"),
+    "ruff": ("format", "--stdin-filename", "{path}", "-"),
+    "black": ("--quiet", "--stdin-filename", "{path}", "-"),
 }
+
+
+def formatter_command(formatter: str) -> str | None:
+    """The formatter's executable: the one installed beside vibefix's Python first (an
+    unactivated virtual environment), else the one on PATH; None when there is none."""
+    beside = Path(sys.executable).with_name(formatter)
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(formatter)
 
 
 def _format(result: FileResult, formatter: str) -> FileResult:
     if result.status is not Status.CHANGED or result.new_source is None:
         return result
-    command = [part.format(path=result.path) for part in FORMATTERS[formatter]]
+    executable = formatter_command(formatter) or formatter
+    command = [executable, *(part.format(path=result.path) for part in FORMATTERS[formatter])]
     try:
         completed = subprocess.run(
             command, input=result.new_source, capture_output=True, check=False, timeout=60
@@ -480,6 +502,22 @@ def run_source(
     """
     options = Options(config or Config(root=Path.cwd()), tuple(codemods), unsafe=unsafe)
     codes = tuple(codemod.code for codemod in codemods)
-    results = _run_in_process([Candidate(path, source, codes)], options, None)
+    results, _ = _run_in_process([Candidate(path, source, codes)], options, None)
     assert len(results) == 1
     return results[0]
+
+
+def reapply(
+    result: FileResult,
+    options: Options,
+    plan: Plan,
+    accepted: frozenset[tuple[str, Position]],
+) -> FileResult:
+    """``result``'s file rewritten again with only the ``accepted`` rewrites, under the
+    run's own plan: the imports follow from what was kept. For ``apply --interactive``."""
+    narrowed = replace(options, accept=accepted, formatter=None)
+    codes = tuple(codemod.code for codemod in options.codemods)
+    results, _ = _run_in_process(
+        [Candidate(result.path, result.old_source, codes)], narrowed, None, plan
+    )
+    return _format(results[0], options.formatter) if options.formatter else results[0]

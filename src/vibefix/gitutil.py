@@ -55,8 +55,11 @@ def changed_since(ref: str, start: Path) -> set[Path]:
     """Files changed between ``ref`` and the work tree, plus untracked ones."""
     root = toplevel(start.resolve())
     if root is None:
-        raise GitError(f"--since needs a git work tree; {start} is not in one")
-    diff = _git(["diff", "--name-only", "-z", ref, "--"], root) or ""
+        raise GitError(f"--since {ref} needs a git work tree; {start} is not in one")
+    try:
+        diff = _git(["diff", "--name-only", "-z", ref, "--"], root) or ""
+    except GitError as error:
+        raise GitError(f"--since {ref}: {error}") from None
     untracked = _git(["ls-files", "--others", "--exclude-standard", "-z"], root) or ""
     names = [name for name in (diff + untracked).split("\0") if name]
     return {(root / name).resolve() for name in names}

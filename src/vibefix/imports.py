@@ -1,8 +1,9 @@
 """Adding and removing imports for every codemod of a file, once.
 
-Codemods ask for a module (``module_alias``) and say which name references their rewrites
-make disappear (``drop``). After all codemods have visited a file, ``edits`` turns that
-into edits on the original tree: a new ``import`` placed where isort would put it, and
+Codemods ask under which name a module can be used (``module_alias``), and each of their
+edits carries the imports it needs and the name references it makes disappear. From the
+edits that are kept (all of them, or those accepted in ``apply --interactive``),
+``edits`` derives the import edits: a new ``import`` placed where isort would put it, and
 imports whose every reference was rewritten away removed. An import that was unused
 before is left alone: vibefix only cleans up after itself.
 """
@@ -10,7 +11,7 @@ before is left alone: vibefix only cleans up after itself.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -22,17 +23,25 @@ from vibefix.results import EditRecord, Position
 _STDLIB = frozenset(sys.stdlib_module_names)
 
 
+@dataclass(frozen=True)
+class ModuleAlias:
+    """How to refer to a module at one place: its local name, and the imports to add."""
+
+    name: str
+    needs: tuple[str, ...] = ()
+
+
 @dataclass
 class ImportPlanner:
     module: cst.Module
     scopes: Mapping[cst.CSTNode, Scope | None]
     positions: Mapping[cst.CSTNode, CodeRange]
-    _needed: dict[str, str] = field(default_factory=dict)
     _dropped: dict[cst.CSTNode, str] = field(default_factory=dict)
     _owners: dict[cst.SimpleStatementLine, cst.Module | cst.IndentedBlock] | None = None
 
-    def module_alias(self, at: cst.CSTNode, module: str, code: str) -> str | None:
-        """The name under which ``module`` can be used at ``at``, importing it if needed.
+    def module_alias(self, at: cst.CSTNode, module: str) -> ModuleAlias | None:
+        """The name under which ``module`` can be used at ``at``, and whether the edit
+        that uses it needs ``import module`` added.
 
         None when the name is taken by something else there (a parameter called
         ``asyncio``, say): the caller must leave the code alone and report a finding.
@@ -42,16 +51,10 @@ class ImportPlanner:
             return None
         for name in self._existing_aliases(module):
             if self._means_module(scope, name, module):
-                return name
+                return ModuleAlias(name)
         if module not in scope:
-            self._needed.setdefault(module, code)
-            return module
-        return module if self._means_module(scope, module, module) else None
-
-    def drop(self, names: Iterable[cst.Name], code: str) -> None:
-        """Record that these name references disappear with ``code``'s rewrites."""
-        for name in names:
-            self._dropped[name] = code
+            return ModuleAlias(module, (module,))
+        return ModuleAlias(module) if self._means_module(scope, module, module) else None
 
     def _existing_aliases(self, module: str) -> list[str]:
         aliases = []
@@ -76,8 +79,15 @@ class ImportPlanner:
             for assignment in assignments
         )
 
-    def edits(self) -> list[Edit]:
-        """The import edits for everything the codemods asked for, in a stable order."""
+    def edits(self, rewrites: Sequence[Edit]) -> list[Edit]:
+        """The import edits that ``rewrites`` need, in a stable order."""
+        needed: dict[str, str] = {}
+        self._dropped = {}
+        for rewrite in rewrites:
+            for module in rewrite.needs:
+                needed.setdefault(module, rewrite.record.code)
+            for name in rewrite.drops:
+                self._dropped[name] = rewrite.record.code
         removals = self._removals()
         edits: list[Edit] = []
         removed_statements = {
@@ -85,7 +95,7 @@ class ImportPlanner:
         }
         replaced: set[cst.CSTNode] = set()
         additions: list[Edit] = []
-        for module, code in sorted(self._needed.items()):
+        for module, code in sorted(needed.items()):
             edit, anchor_replaced = self._addition(module, code, removed_statements - replaced)
             additions.append(edit)
             if anchor_replaced is not None:

@@ -1,8 +1,9 @@
 """``apply --interactive``: accept or skip each hunk, as ``git add -p`` asks.
 
-Hunks that only add or remove imports are not asked about: an added import follows any
-accepted hunk of its rule, and a removed import goes only when every hunk of its rule was
-accepted (removing ``import time`` while a skipped hunk still uses it would break the file).
+The answer picks rewrites, not lines: the file is then rewritten again with only the
+accepted rewrites, so the imports follow from what was kept (``import asyncio`` is added
+for any accepted sleep; ``import time`` goes only if no skipped rewrite still needs it).
+Hunks that show nothing but import changes are therefore not asked about.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TextIO
 
-from vibefix.diffing import Hunk, apply_hunks, hunks
+from vibefix.diffing import hunks
 from vibefix.report import colour_diff, display
-from vibefix.results import FileResult
-from vibefix.sourcefile import compiles
+from vibefix.results import FileResult, Position
 
 HELP = """y - apply this hunk
 n - skip this hunk
@@ -22,6 +22,8 @@ d - skip this hunk and all later hunks in this file
 q - quit; skip this hunk and everything after it
 ? - print help
 """
+
+Accepted = frozenset[tuple[str, Position]]
 
 
 class Quit(Exception):
@@ -33,12 +35,11 @@ def choose(
     ask: Callable[[str], str],
     out: TextIO,
     colour: bool,
-) -> bytes | None:
-    """The file's new content with the accepted hunks, or None when none was accepted."""
-    found = hunks(result)
-    asked = [hunk for hunk in found if not hunk.import_only]
+) -> Accepted:
+    """The (code, position) of every rewrite the user accepts in this file."""
+    asked = [hunk for hunk in hunks(result) if not hunk.import_only]
     out.write(f"--- a/{display(result.path)}\n+++ b/{display(result.path)}\n")
-    accepted: list[Hunk] = []
+    accepted: set[tuple[str, Position]] = set()
     rest: str | None = None
     for number, hunk in enumerate(asked, 1):
         if rest is None:
@@ -48,29 +49,17 @@ def choose(
                 raise Quit
             if answer in ("a", "d"):
                 rest = answer
-            if answer in ("y", "a"):
-                accepted.append(hunk)
-        elif rest == "a":
-            accepted.append(hunk)
-    if not accepted:
-        return None
-    codes = {code for hunk in accepted for code in hunk.codes}
-    skipped = {code for hunk in asked if hunk not in accepted for code in hunk.codes}
-    for hunk in found:
-        if hunk.import_only and any(
-            code in codes and (code not in skipped or _adds_only(hunk)) for code in hunk.codes
-        ):
-            accepted.append(hunk)
-    new_source = apply_hunks(result, accepted)
-    problem = compiles(new_source, result.path)
-    if problem is not None:
-        out.write(f"{display(result.path)}: the chosen hunks do not compile ({problem}); skipped\n")
-        return None
-    return new_source
+            take = answer in ("y", "a")
+        else:
+            take = rest == "a"
+        if take:
+            accepted.update((e.code, e.start) for e in hunk.edits if not e.import_only)
+    return frozenset(accepted)
 
 
-def _adds_only(hunk: Hunk) -> bool:
-    return not any(line.startswith("-") for line in hunk.lines)
+def rewrites(result: FileResult) -> Accepted:
+    """Every rewrite of the file: what accepting every hunk means."""
+    return frozenset((e.code, e.start) for e in result.edits if not e.import_only)
 
 
 def _ask(ask: Callable[[str], str], prompt: str, out: TextIO) -> str:

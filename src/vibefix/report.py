@@ -25,8 +25,9 @@ _RESET = "\x1b[0m"
 
 def display(path: Path) -> str:
     """``path`` relative to the working folder when it is below it, POSIX-style."""
+    absolute = Path(os.path.abspath(path))  # not resolve(): a symlink keeps its own name
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return absolute.relative_to(Path.cwd()).as_posix()
     except ValueError:
         return path.as_posix()
 
@@ -65,7 +66,9 @@ def edit_lines(result: FileResult) -> list[str]:
     ]
 
 
-def summary(run: RunResult, verb: str, changed: Sequence[FileResult] | None = None) -> str:
+def summary(
+    run: RunResult, verb: str, changed: Sequence[FileResult] | None = None, not_applied: int = 0
+) -> str:
     """``3 files would be changed (VF100 x6), 1 finding, 12 left alone, 1 failed.``"""
     changed_files = run.changed if changed is None else changed
     codes = Counter(
@@ -76,6 +79,8 @@ def summary(run: RunResult, verb: str, changed: Sequence[FileResult] | None = No
     code_text = ", ".join(f"{code} x{number}" for code, number in sorted(codes.items()))
     noun = "file" if count == 1 else "files"
     parts.append(f"{count} {noun} {verb}" + (f" ({code_text})" if code_text else ""))
+    if not_applied:
+        parts.append(f"{not_applied} not applied")
     if run.findings:
         parts.append(f"{len(run.findings)} finding{'s' if len(run.findings) != 1 else ''}")
     left = len(run.by_status(Status.UNCHANGED)) + len(run.by_status(Status.SKIPPED))
@@ -108,7 +113,8 @@ def text_report(
         stderr.write(finding_line(finding) + "\n")
     if command == "apply":
         applied = [result for result in run.changed if result.path in written]
-        stderr.write(summary(run, "changed", applied) + "\n")
+        not_applied = len(run.changed) - len(applied)
+        stderr.write(summary(run, "changed", applied, not_applied) + "\n")
     else:
         stderr.write(summary(run, "would be changed") + "\n")
 

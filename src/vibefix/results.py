@@ -9,6 +9,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vibefix.plan import Plan
 
 
 class ExitCode(enum.IntEnum):
@@ -91,6 +95,8 @@ class RunResult:
 
     files: list[FileResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    plan: Plan | None = None
+    """The run's plan, for rewriting a file again with fewer edits."""
 
     def by_status(self, status: Status) -> list[FileResult]:
         return [result for result in self.files if result.status is status]

@@ -53,9 +53,11 @@ def declared_encoding(data: bytes) -> str:
     return "utf-8"
 
 
-def _position_of_offset(data: bytes, offset: int) -> Position:
+def _position_of_offset(data: bytes, offset: int, encoding: str) -> Position:
+    """The line and column (in characters, as editors count) of a byte offset."""
     line = data.count(b"\n", 0, offset) + 1
-    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[start:offset].decode(encoding, errors="replace")) + 1
     return Position(line, column)
 
 
@@ -70,21 +72,22 @@ def parse(path: Path, data: bytes) -> ParsedSource:
             Finding(path, Position(1, 1), PARSE_ERROR, f"unknown encoding {encoding!r}")
         ) from None
     except UnicodeDecodeError as error:
-        position = _position_of_offset(data, error.start)
+        position = _position_of_offset(data, error.start, encoding)
         message = f"cannot decode as {encoding}: {error.reason} (byte {data[error.start]:#04x})"
         raise SourceError(Finding(path, position, PARSE_ERROR, message)) from None
     try:
         module = cst.parse_module(data)
     except cst.ParserSyntaxError as error:
-        raise SourceError(_syntax_finding(path, data, error)) from None
+        raise SourceError(_syntax_finding(path, data.decode(encoding), error)) from None
     return ParsedSource(module, module.encoding)
 
 
-def _syntax_finding(path: Path, data: bytes, error: cst.ParserSyntaxError) -> Finding:
+def _syntax_finding(path: Path, text: str, error: cst.ParserSyntaxError) -> Finding:
     # CPython's own parser names the offending token far more precisely than libcst's
-    # (libcst often points at the start of the next line), so prefer its message.
+    # (libcst often points at the start of the next line), so prefer its message. Given
+    # text, not bytes, its column counts characters.
     try:
-        compile(data, str(path), "exec", dont_inherit=True, flags=0x400)  # PyCF_ONLY_AST
+        compile(text, str(path), "exec", dont_inherit=True, flags=0x400)  # PyCF_ONLY_AST
     except SyntaxError as syntax:
         if syntax.lineno is not None:
             return Finding(

@@ -1,0 +1,136 @@
+"""End to end: the vibeshop example rewritten through the real CLI, its own tests run."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunVibefix
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "vibeshop"
+REWRITTEN = [
+    "app/external/rates.py",
+    "app/routers/orders.py",
+    "app/routers/products.py",
+    "app/routers/users.py",
+]
+SLEEP_CALLS = {("time", "sleep"), ("t", "sleep")}
+
+
+@pytest.fixture
+def vibeshop(tmp_path: Path) -> Path:
+    copy = tmp_path / "vibeshop"
+    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    return copy
+
+
+def _example_tests(folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _is_sleep_call(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id == "sleep"
+    return (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and (func.value.id, func.attr) in SLEEP_CALLS
+    )
+
+
+def _own_nodes(function: ast.AsyncFunctionDef) -> Iterator[ast.AST]:
+    """The nodes of ``function``'s body, not descending into nested scopes."""
+    stack: list[ast.AST] = list(function.body)
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def blocking_sleeps_in_async_defs(root: Path) -> list[str]:
+    """``path:line`` of every time.sleep / t.sleep / sleep called directly in an async def."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_bytes(), str(path))
+        for function in ast.walk(tree):
+            if isinstance(function, ast.AsyncFunctionDef):
+                found.extend(
+                    f"{path.relative_to(root).as_posix()}:{node.lineno}"
+                    for node in _own_nodes(function)
+                    if _is_sleep_call(node)
+                )
+    return sorted(found)
+
+
+def test_vibeshop_is_rewritten_and_its_own_tests_still_pass(
+    vibeshop: Path, run_vibefix: RunVibefix
+):
+    before = _example_tests(vibeshop)
+    assert before.returncode == 0, before.stdout + before.stderr
+    assert blocking_sleeps_in_async_defs(vibeshop / "app"), "the example has nothing to fix"
+
+    diff = run_vibefix("diff", ".", cwd=vibeshop)
+
+    assert diff.returncode == 1, diff.stderr
+    diffed = [
+        line.removeprefix("+++ b/")
+        for line in diff.stdout.splitlines()
+        if line.startswith("+++ b/")
+    ]
+    assert diffed == REWRITTEN
+    assert "@@ VF100" in diff.stdout
+
+    applied = run_vibefix("apply", ".", cwd=vibeshop)
+
+    assert applied.returncode == 0, applied.stderr
+    checked = run_vibefix("check", ".", cwd=vibeshop)
+    assert checked.returncode == 0, checked.stderr
+    after = _example_tests(vibeshop)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert blocking_sleeps_in_async_defs(vibeshop / "app") == []
+    for name in REWRITTEN:
+        compile((vibeshop / name).read_bytes(), name, "exec", dont_inherit=True)
+
+
+def _sleeps_in(path: Path, function_name: str) -> int:
+    """How many sleep calls the (sync or async) function ``function_name`` makes."""
+    tree = ast.parse(path.read_bytes(), str(path))
+    (function,) = (
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == function_name
+    )
+    return sum(1 for node in ast.walk(function) if _is_sleep_call(node))
+
+
+def test_vibeshop_sync_code_keeps_its_blocking_sleeps(vibeshop: Path, run_vibefix: RunVibefix):
+    result = run_vibefix("apply", ".", cwd=vibeshop)
+
+    assert result.returncode == 0, result.stderr
+    products = vibeshop / "app" / "routers" / "products.py"
+    # A plain `def` handler runs in FastAPI's thread pool: blocking there is right.
+    assert _sleeps_in(products, "restock_product") == 1
+    # A sync `def` nested in an async handler may run anywhere: it keeps its sleep too.
+    assert _sleeps_in(products, "save_batch") == 1
+    assert "import time\n" in products.read_text()
+    rates = vibeshop / "app" / "external" / "rates.py"
+    assert _sleeps_in(rates, "get_exchange_rate") == 1
+    assert _sleeps_in(rates, "get_exchange_rate_async") == 0
