@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import libcst as cst
-from libcst.metadata import ParentNodeProvider, QualifiedNameProvider, ScopeProvider
+from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
 from vibefix.codemod import Codemod
 from vibefix.names import base_name, imported_as
@@ -47,10 +49,22 @@ class AsyncSleep(AsyncScopeMixin, Codemod):
         *Codemod.METADATA_DEPENDENCIES,
         QualifiedNameProvider,
         ScopeProvider,
-        ParentNodeProvider,
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Calls that would need parentheses once awaited: ``(await x).attr``. A parent
+        # is visited before its children, so it marks them on the way down.
+        self._primaries: set[cst.CSTNode] = set()
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._primaries.add(node.value)
+
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        self._primaries.add(node.value)
+
     def visit_Call(self, node: cst.Call) -> None:
+        self._primaries.add(node.func)
         if not imported_as(self, node.func, "time.sleep"):
             return
         if self.innermost_scope is ScopeKind.GENERATOR and self._inside_async():
@@ -70,10 +84,7 @@ class AsyncSleep(AsyncScopeMixin, Codemod):
                 " else here: rename it, then use `await asyncio.sleep(...)`",
             )
             return
-        parent = self.get_metadata(ParentNodeProvider, node)
-        needs_parentheses = (
-            isinstance(parent, cst.Attribute | cst.Subscript) and parent.value is node
-        ) or (isinstance(parent, cst.Call) and parent.func is node)
+        needs_parentheses = node in self._primaries
         func = cst.Attribute(value=cst.Name(asyncio.name), attr=cst.Name("sleep"))
         name = base_name(node.func)
 

@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import libcst as cst
-from libcst.helpers import ModuleNameAndPackage, calculate_module_and_package
+from libcst.helpers import calculate_module_and_package
 from libcst.metadata import (
-    FullyQualifiedNameProvider,
     MetadataWrapper,
     PositionProvider,
     ProviderT,
@@ -121,12 +120,10 @@ class Shard:
             providers.update(codemod.get_inherited_dependencies())
         parsed = parse(path, data)
         name, package = module_name(path)
-        wrapper = MetadataWrapper(
-            parsed.module,
-            cache={FullyQualifiedNameProvider: ModuleNameAndPackage(name, package)},
-        )
+        # The tree is ours alone: no need for the defensive deep copy (half a parse).
+        wrapper = MetadataWrapper(parsed.module, unsafe_skip_copy=True)
         wrapper.resolve_many(providers)
-        collector = FactCollector(path, name)
+        collector = FactCollector(path, name, package)
         wrapper.visit(collector)
         context = self._context(path, name, wrapper)
         own_facts = tuple(

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import libcst as cst
-from libcst.metadata import FullyQualifiedNameProvider, PositionProvider, QualifiedName
+from libcst.metadata import PositionProvider, QualifiedName, QualifiedNameProvider
+
+from vibefix.names import fully_qualified
 
 FASTAPI_APPS = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI"})
 FASTAPI_ROUTERS = frozenset({"fastapi.APIRouter", "fastapi.routing.APIRouter"})
@@ -83,19 +86,16 @@ class ProjectIndex:
         }
 
 
-def _names(names: Iterable[QualifiedName]) -> tuple[str, ...]:
-    return tuple(sorted(qualified.name for qualified in names))
-
-
 class FactCollector(cst.CSTVisitor):
     """Collects functions, their calls and the FastAPI objects of one module."""
 
-    METADATA_DEPENDENCIES = (FullyQualifiedNameProvider, PositionProvider)
+    METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
 
-    def __init__(self, path: Path, module: str) -> None:
+    def __init__(self, path: Path, module: str, package: str) -> None:
         super().__init__()
         self.path = path
         self.module = module
+        self.package = package
         self.functions: list[FunctionFact] = []
         self.applications: list[tuple[str, str]] = []
         self._stack: list[tuple[cst.FunctionDef, list[CallFact]]] = []
@@ -103,7 +103,9 @@ class FactCollector(cst.CSTVisitor):
         self._depth = 0
 
     def _qualified(self, node: cst.CSTNode) -> tuple[str, ...]:
-        return _names(self.get_metadata(FullyQualifiedNameProvider, node, set()))
+        provider: Any = QualifiedNameProvider  # libcst's stub cannot type this provider
+        names: Iterable[QualifiedName] = self.get_metadata(provider, node, set())
+        return tuple(sorted({fully_qualified(q, self.module, self.package) for q in names}))
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._stack.append((node, []))

@@ -8,6 +8,24 @@ import libcst as cst
 from libcst.metadata import QualifiedName, QualifiedNameProvider, QualifiedNameSource
 
 
+def fully_qualified(qualified: QualifiedName, module: str, package: str) -> str:
+    """``qualified`` made absolute: local names prefixed with the module, relative imports
+    resolved against the package (as libcst's FullyQualifiedNameProvider does, but only
+    for the names asked about instead of every node of the file)."""
+    name = qualified.name
+    if qualified.source is QualifiedNameSource.BUILTIN:
+        return name
+    if qualified.source is QualifiedNameSource.IMPORT and not name.startswith("."):
+        return name
+    absolute = name.lstrip(".")
+    dots = len(name) - len(absolute)
+    if dots:
+        # importlib's rule: one dot is the package itself, each further dot its parent.
+        bits = package.rsplit(".", dots - 1)
+        return f"{bits[0]}.{absolute}" if len(bits) == dots and bits[0] else absolute
+    return f"{module}.{name}"
+
+
 def imported_as(visitor: cst.MetadataDependent, node: cst.CSTNode, name: str) -> bool:
     """True when ``node`` can only mean the imported ``name`` (e.g. ``"time.sleep"``).
 

@@ -1687,3 +1687,54 @@ def test_comment_above_first_statement_stays_with_it_when_the_first_import_is_ad
         '''
     )
     assert_transforms(AsyncSleep, before, after)
+
+
+def test_import_that_is_the_only_statement_of_its_block_stays():
+    before = dedent(
+        """\
+        async def f():
+            try:
+                import time
+            except ImportError:
+                raise
+            time.sleep(1)
+        """
+    )
+    after = dedent(
+        """\
+        import asyncio
+
+
+        async def f():
+            try:
+                import time
+            except ImportError:
+                raise
+            await asyncio.sleep(1)
+        """
+    )
+    assert_transforms(AsyncSleep, before, after)
+
+
+def test_import_in_a_nested_block_with_company_is_removed():
+    before = dedent(
+        """\
+        async def f(debug):
+            if debug:
+                import time
+                print("debugging")
+                time.sleep(1)
+        """
+    )
+    after = dedent(
+        """\
+        import asyncio
+
+
+        async def f(debug):
+            if debug:
+                print("debugging")
+                await asyncio.sleep(1)
+        """
+    )
+    assert_transforms(AsyncSleep, before, after)
