@@ -55,21 +55,30 @@ class Formatter(str, Enum):
 Paths = Annotated[
     list[Path],
     typer.Argument(
-        metavar="PATH...", help="Files or folders to process (folders are searched for .py files)."
+        metavar="PATH", help="Files or folders to process (folders are searched for .py files)."
     ),
 ]
 Select = Annotated[
     list[str] | None,
     typer.Option(
-        "--select", "-s", help="Codes, code prefixes (VF1), names or ALL; replaces the recipe."
+        "--select",
+        "-s",
+        metavar="CODE",
+        help="Codes, code prefixes (VF1), names or ALL; replaces the recipe.",
     ),
 ]
-Ignore = Annotated[list[str] | None, typer.Option("--ignore", help="Codes or names to skip.")]
+Ignore = Annotated[
+    list[str] | None, typer.Option("--ignore", metavar="CODE", help="Codes or names to skip.")
+]
 Recipe = Annotated[
-    str | None, typer.Option("--recipe", help="A named selection of codemods (default: default).")
+    str | None,
+    typer.Option(
+        "--recipe", metavar="NAME", help="A named selection of codemods (default: default)."
+    ),
 ]
 Jobs = Annotated[
-    int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: CPUs).")
+    int | None,
+    typer.Option("--jobs", "-j", min=1, metavar="N", help="Worker processes (default: CPUs)."),
 ]
 Output = Annotated[OutputFormat, typer.Option("--output-format", help="How to report results.")]
 Format = Annotated[
@@ -81,11 +90,15 @@ Unsafe = Annotated[
 ]
 Since = Annotated[
     str | None,
-    typer.Option("--since", help="Only files changed since this git ref (plus untracked ones)."),
+    typer.Option(
+        "--since",
+        metavar="REF",
+        help="Only files changed since this git ref (plus untracked ones).",
+    ),
 ]
 ConfigPath = Annotated[
     Path | None,
-    typer.Option("--config", help="A pyproject.toml to read [tool.vibefix] from."),
+    typer.Option("--config", metavar="FILE", help="A pyproject.toml to read [tool.vibefix] from."),
 ]
 
 
