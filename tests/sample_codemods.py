@@ -9,7 +9,6 @@ import libcst as cst
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
-from vibefix.plan import Plan
 from vibefix.results import Safety
 
 
@@ -39,10 +38,6 @@ class CountFunctions(Codemod):
             for facts in index.codemod_facts(cls.code).values()
             if isinstance(facts, Count)
         )
-
-    def __init__(self, file: FileContext, plan: Plan) -> None:
-        super().__init__(file, plan)
-        self.reported = False
 
     def visit_Module(self, node: cst.Module) -> None:
         self.report(node, f"the project defines {self.plan.part(self.code)} functions")

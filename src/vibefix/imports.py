@@ -94,7 +94,7 @@ class ImportPlanner:
         removals = self._removals()
         edits: list[Edit] = []
         removed_statements = {
-            statement for statement, aliases in removals.items() if aliases is None
+            statement for statement, (aliases, _) in removals.items() if aliases is None
         }
         replaced: set[cst.CSTNode] = set()
         additions: list[Edit] = []
@@ -104,9 +104,9 @@ class ImportPlanner:
             if anchor_replaced is not None:
                 replaced.add(anchor_replaced)
         # Removals first: an insertion next to a shrunk statement wraps the shrunk one.
-        for statement, aliases in removals.items():
+        for statement, (aliases, code) in removals.items():
             if statement not in replaced:
-                edits.extend(self._removal(statement, aliases))
+                edits.extend(self._removal(statement, aliases, code))
         return edits + additions
 
     def _record(self, node: cst.CSTNode, code: str, reason: str) -> EditRecord:
@@ -121,11 +121,15 @@ class ImportPlanner:
 
     # -- removal -----------------------------------------------------------------------
 
-    def _removals(self) -> dict[cst.SimpleStatementLine, list[cst.ImportAlias] | None]:
-        """Import statements to shrink: the aliases to drop, or None to drop them all."""
+    def _removals(
+        self,
+    ) -> dict[cst.SimpleStatementLine, tuple[list[cst.ImportAlias] | None, str]]:
+        """Import statements to shrink: the aliases to drop (None: all of them), and the
+        code of the rewrite that made them unused."""
         if not self._dropped:
             return {}
         doomed: dict[cst.SimpleStatementLine, list[cst.ImportAlias]] = {}
+        codes: dict[cst.SimpleStatementLine, str] = {}
         for statement, owner in self._containers().items():
             if isinstance(owner, cst.IndentedBlock) and len(owner.body) == 1:
                 continue  # removing a block's only statement would leave a bare ``pass``
@@ -134,9 +138,11 @@ class ImportPlanner:
                 if scope is None or isinstance(small.names, cst.ImportStar):
                     continue
                 for alias in small.names:
-                    if self._all_references_dropped(scope, small, alias):
+                    code = self._dropped_by(scope, small, alias)
+                    if code is not None:
                         doomed.setdefault(statement, []).append(alias)
-        result: dict[cst.SimpleStatementLine, list[cst.ImportAlias] | None] = {}
+                        codes.setdefault(statement, code)
+        result: dict[cst.SimpleStatementLine, tuple[list[cst.ImportAlias] | None, str]] = {}
         for statement, aliases in doomed.items():
             total = sum(
                 len(small.names)
@@ -144,7 +150,8 @@ class ImportPlanner:
                 if not isinstance(small.names, cst.ImportStar)
             )
             only_imports = all(isinstance(s, cst.Import | cst.ImportFrom) for s in statement.body)
-            result[statement] = None if total == len(aliases) and only_imports else aliases
+            everything = total == len(aliases) and only_imports
+            result[statement] = (None if everything else aliases), codes[statement]
         return result
 
     def _containers(self) -> dict[cst.SimpleStatementLine, cst.Module | cst.IndentedBlock]:
@@ -154,26 +161,24 @@ class ImportPlanner:
             _import_owners(self.module, self._owners)
         return self._owners
 
-    def _all_references_dropped(
+    def _dropped_by(
         self, scope: Scope, statement: cst.Import | cst.ImportFrom, alias: cst.ImportAlias
-    ) -> bool:
+    ) -> str | None:
+        """The code of the rewrites that removed every use of this alias, else None."""
         if isinstance(statement, cst.Import) and isinstance(alias.name, cst.Attribute):
-            return False  # ``import os.path`` binds ``os``; other imports may rely on it
+            return None  # ``import os.path`` binds ``os``; other imports may rely on it
         name = _bound_name(alias)
         for assignment in scope.assignments[name]:
             if isinstance(assignment, ImportAssignment) and assignment.node is statement:
-                references = assignment.references
-                return bool(references) and all(ref.node in self._dropped for ref in references)
-        return False
-
-    def _code_for(self, statement: cst.SimpleStatementLine) -> str:
-        codes = sorted(set(self._dropped.values()))
-        return codes[0] if codes else "VF000"
+                nodes = [reference.node for reference in assignment.references]
+                if nodes and all(node in self._dropped for node in nodes):
+                    return min(self._dropped[node] for node in nodes)
+                return None
+        return None
 
     def _removal(
-        self, statement: cst.SimpleStatementLine, aliases: list[cst.ImportAlias] | None
+        self, statement: cst.SimpleStatementLine, aliases: list[cst.ImportAlias] | None, code: str
     ) -> list[Edit]:
-        code = self._code_for(statement)
         record = self._record(statement, code, "remove an import that is no longer used")
         if aliases is not None:
             doomed = set(aliases)
