@@ -31,11 +31,11 @@ class AsyncSleep(AsyncScopeMixin, Codemod):
     wait may be cancelled, which is what an async server expects.
 
     Not rewritten: sleeps whose innermost scope is a sync `def`, a `lambda` or a class body
-    (they may run in a thread, where blocking is right); `time.sleep` passed as a value
-    (`run_in_executor(None, time.sleep, 1)`); a local `sleep` or `time` that is not the
-    standard library's. Reported, not rewritten: a sleep inside a generator expression
-    (awaiting there would turn it into an async generator) and a sleep where the name
-    `asyncio` means something else.
+    (they may run in a thread, where blocking is right), and sleeps in annotations;
+    `time.sleep` passed as a value (`run_in_executor(None, time.sleep, 1)`); a local `sleep`
+    or `time` that is not the standard library's. Reported, not rewritten: a sleep inside a
+    generator expression (awaiting there would turn it into an async generator) and a sleep
+    where the name `asyncio` means something else.
     """
 
     code = "VF100"
@@ -56,6 +56,10 @@ class AsyncSleep(AsyncScopeMixin, Codemod):
         # Calls that would need parentheses once awaited: ``(await x).attr``. A parent
         # is visited before its children, so it marks them on the way down.
         self._primaries: set[cst.CSTNode] = set()
+        self._awaited: set[cst.CSTNode] = set()
+
+    def visit_Await(self, node: cst.Await) -> None:
+        self._awaited.add(node.expression)
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         self._primaries.add(node.value)
@@ -85,10 +89,13 @@ class AsyncSleep(AsyncScopeMixin, Codemod):
             )
             return
         needs_parentheses = node in self._primaries
+        awaited = node in self._awaited  # ``await time.sleep(1)``: broken already, half done
         func = cst.Attribute(value=cst.Name(asyncio.name), attr=cst.Name("sleep"))
         name = base_name(node.func)
 
-        def rewrite(updated: cst.Call) -> cst.Await:
+        def rewrite(updated: cst.Call) -> cst.Call | cst.Await:
+            if awaited:
+                return updated.with_changes(func=func)
             parentheses = ([cst.LeftParen()], [cst.RightParen()]) if needs_parentheses else ([], [])
             return cst.Await(
                 expression=updated.with_changes(func=func),
@@ -99,7 +106,7 @@ class AsyncSleep(AsyncScopeMixin, Codemod):
         self.replace(
             node,
             rewrite,
-            "time.sleep blocks the event loop: await asyncio.sleep",
+            f"time.sleep blocks the event loop: await {asyncio.name}.sleep",
             needs=asyncio.needs,
             drops=[name] if name is not None else [],
         )

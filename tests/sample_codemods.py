@@ -92,15 +92,26 @@ class Conflicts(Codemod):
             self.replace(node, lambda updated: updated, "and edit")
 
 
+def _die_if_in_worker() -> None:
+    import multiprocessing
+    import os
+
+    if multiprocessing.parent_process() is not None:
+        os._exit(3)
+
+
 class KillsWorker(Codemod):
-    """Kill the worker process it runs in, as a crash in a C extension would."""
+    """Kill the worker process it runs in, as a crash in a C extension would: while
+    indexing when the file says ``die_indexing``, else while rewriting."""
 
     code = "VF905"
     triggers = ("die",)
 
-    def visit_Module(self, node: cst.Module) -> None:
-        import multiprocessing
-        import os
+    @classmethod
+    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
+        if "die_indexing" in wrapper.module.code:
+            _die_if_in_worker()
+        return None
 
-        if multiprocessing.parent_process() is not None:
-            os._exit(3)
+    def visit_Module(self, node: cst.Module) -> None:
+        _die_if_in_worker()

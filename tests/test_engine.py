@@ -236,8 +236,9 @@ def test_worker_processes_give_the_same_results(tmp_path, monkeypatch):
     }
 
 
-def test_a_dying_worker_fails_its_files_and_the_run_goes_on(tmp_path, monkeypatch):
-    write(tmp_path, {"a.py": "die = 1\n", "b.py": "todo = 1\n"})
+@pytest.mark.parametrize("stage", ["die_indexing", "die_rewriting"])
+def test_a_dying_worker_fails_its_files_and_the_run_goes_on(tmp_path, monkeypatch, stage):
+    write(tmp_path, {"a.py": f"{stage} = 1\n", "b.py": "todo = 1\n"})
     monkeypatch.setattr(engine, "IN_PROCESS_BYTES", 0)
     options = engine.Options(Config(root=tmp_path), (KillsWorker, RenameTodo), 2, unsafe=True)
     run = engine.run([tmp_path], options)

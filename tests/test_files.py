@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import json
 import os
 import re
 import stat
@@ -248,3 +249,34 @@ def test_atomic_write_through_a_symlink_replaces_the_target(tmp_path: Path):
     assert link.is_symlink()
     assert target.read_bytes() == b"new\n"
     assert sorted(os.listdir(tmp_path)) == ["link.py", "real.py"]
+
+
+def test_source_nested_too_deep_is_reported_not_crashed_on(tmp_path: Path, run_vibefix: RunVibefix):
+    # libcst's native parser can exhaust its stack on this; CPython rejects it cleanly.
+    (tmp_path / "deep.py").write_text("import time\nsleep = 1\nx = " + "(" * 5000 + ")" * 5000)
+    (tmp_path / "app.py").write_text(SLEEPY)
+
+    result = run_vibefix("check", ".", "-j", "1", cwd=tmp_path)
+
+    assert result.returncode == 3, result.stderr
+    assert re.search(r"^deep\.py:3:\d+: E999 syntax error: too many nested", result.stderr, re.M)
+    assert "app.py:5:5: VF100" in result.stderr
+
+
+def test_nul_byte_is_reported_at_its_position(tmp_path: Path, run_vibefix: RunVibefix):
+    (tmp_path / "nul.py").write_bytes(b"import time\nsleep = 1\nx = 'a\0b'\n")
+
+    result = run_vibefix("check", ".", cwd=tmp_path)
+
+    assert result.returncode == 3
+    assert "nul.py:3:7: E999 source contains a NUL byte" in result.stderr
+
+
+def test_sarif_uris_are_percent_encoded(tmp_path: Path, run_vibefix: RunVibefix):
+    (tmp_path / "sp ace.py").write_text(SLEEPY)
+
+    result = run_vibefix("check", ".", "--output-format", "sarif", cwd=tmp_path)
+
+    document = json.loads(result.stdout)
+    [location] = document["runs"][0]["results"][0]["locations"]
+    assert location["physicalLocation"]["artifactLocation"]["uri"] == "sp%20ace.py"

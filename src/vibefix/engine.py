@@ -108,7 +108,7 @@ class Shard:
                 yield FileResult(
                     candidate.path, Status.FAILED, old_source=candidate.data, error=error.finding
                 )
-            except Exception as error:
+            except Exception as error:  # one file must never stop the run
                 yield _internal_failure(candidate.path, candidate.data, "indexing", error)
 
     def _index_one(self, candidate: Candidate) -> ModuleFacts:
@@ -146,7 +146,7 @@ class Shard:
         for item in parsed:
             try:
                 yield self._transform_one(item, plan)
-            except Exception as error:
+            except Exception as error:  # one file must never stop the run
                 yield _internal_failure(item.path, item.data, "rewriting", error)
 
     def _transform_one(self, item: _Parsed, plan: Plan) -> FileResult:
@@ -283,9 +283,15 @@ class _Pool:
     def run(
         self, payloads: Sequence[tuple[str, Any]], progress: Progress | None
     ) -> Iterator[tuple[int, Any]]:
-        for connection, payload in zip(self._connections, payloads, strict=True):
-            connection.send(payload)
         pending = {id(c): i for i, c in enumerate(self._connections)}
+        for shard, (connection, payload) in enumerate(
+            zip(self._connections, payloads, strict=True)
+        ):
+            try:
+                connection.send(payload)
+            except OSError:  # the worker died earlier: its files fail, the run goes on
+                del pending[id(connection)]
+                yield shard, None
         while pending:
             for ready in wait([c for c in self._connections if id(c) in pending]):
                 assert isinstance(ready, Connection)

@@ -39,6 +39,8 @@ class ImportPlanner:
     _dropped: dict[cst.CSTNode, str] = field(default_factory=dict)
     _owners: dict[cst.SimpleStatementLine, cst.Module | cst.IndentedBlock] | None = None
     _aliases: dict[str, list[str]] | None = None
+    _top_level: set[cst.Import] = field(default_factory=set)
+    _exported: frozenset[str] | None = None
 
     def module_alias(self, at: cst.CSTNode, module: str) -> ModuleAlias | None:
         """The name under which ``module`` can be used at ``at``, and whether the edit
@@ -51,11 +53,14 @@ class ImportPlanner:
         if scope is None:
             return None
         for name in self._existing_aliases(module):
-            if self._means_module(scope, name, module):
+            if self._binding(scope, name, module) == "imported":
                 return ModuleAlias(name)
-        if module not in scope:
+        binding = self._binding(scope, module, module)
+        if binding == "imported":
+            return ModuleAlias(module)
+        if binding == "free":
             return ModuleAlias(module, (module,))
-        return ModuleAlias(module) if self._means_module(scope, module, module) else None
+        return None
 
     def _existing_aliases(self, module: str) -> list[str]:
         """The names bound to ``module`` by the module's top-level ``import`` statements."""
@@ -64,23 +69,44 @@ class ImportPlanner:
             for statement in self.module.body:
                 for small in _imports_of(statement):
                     if isinstance(small, cst.Import):
+                        self._top_level.add(small)
                         for alias in small.names:
                             bound = self._aliases.setdefault(_dotted(alias.name), [])
                             bound.append(_bound_name(alias))
         return self._aliases.get(module, [])
 
-    @staticmethod
-    def _means_module(scope: Scope, name: str, module: str) -> bool:
+    def _binding(self, scope: Scope, name: str, module: str) -> str | None:
+        """What ``name`` is at ``scope``, for using it as ``module``:
+
+        - ``"imported"``: only ever ``module``, bound by a top-level ``import``;
+        - ``"free"``: unbound, or bound only by module-level imports of ``module`` that
+          may not have run (under ``if TYPE_CHECKING:``, in a ``try``): a top-level
+          ``import`` may be added;
+        - None: something else, or an import local to a function, which makes the name
+          local there (using it before that import would raise UnboundLocalError).
+        """
+        self._existing_aliases(module)
         assignments = scope[name]
-        return bool(assignments) and all(
-            isinstance(assignment, ImportAssignment)
-            and isinstance(assignment.node, cst.Import)
-            and any(
-                _dotted(alias.name) == module and _bound_name(alias) == name
-                for alias in assignment.node.names
-            )
+        if not assignments:
+            return "free"
+        global_scope = self.scopes.get(self.module)
+        for assignment in assignments:
+            if not (
+                isinstance(assignment, ImportAssignment)
+                and isinstance(assignment.node, cst.Import)
+                and assignment.scope is global_scope
+                and any(
+                    _dotted(alias.name) == module and _bound_name(alias) == name
+                    for alias in assignment.node.names
+                )
+            ):
+                return None
+        if any(
+            isinstance(assignment, ImportAssignment) and assignment.node in self._top_level
             for assignment in assignments
-        )
+        ):
+            return "imported"
+        return "free"
 
     def edits(self, rewrites: Sequence[Edit]) -> list[Edit]:
         """The import edits that ``rewrites`` need, in a stable order."""
@@ -104,9 +130,12 @@ class ImportPlanner:
             if anchor_replaced is not None:
                 replaced.add(anchor_replaced)
         # Removals first: an insertion next to a shrunk statement wraps the shrunk one.
-        for statement, (aliases, code) in removals.items():
+        # Last to first, so that comments moved down from several removed statements
+        # onto one survivor keep their order.
+        gone = removed_statements - replaced
+        for statement, (aliases, code) in reversed(removals.items()):
             if statement not in replaced:
-                edits.extend(self._removal(statement, aliases, code))
+                edits.extend(self._removal(statement, aliases, code, gone))
         return edits + additions
 
     def _record(self, node: cst.CSTNode, code: str, reason: str) -> EditRecord:
@@ -154,6 +183,25 @@ class ImportPlanner:
             result[statement] = (None if everything else aliases), codes[statement]
         return result
 
+    def _all(self) -> frozenset[str]:
+        """The names listed in the module's ``__all__``."""
+        if self._exported is None:
+            names: set[str] = set()
+            for statement in self.module.body:
+                if not isinstance(statement, cst.SimpleStatementLine):
+                    continue
+                for small in statement.body:
+                    value = _assigned_to_all(small)
+                    if isinstance(value, cst.List | cst.Tuple):
+                        names.update(
+                            element.value.evaluated_value
+                            for element in value.elements
+                            if isinstance(element.value, cst.SimpleString)
+                            and isinstance(element.value.evaluated_value, str)
+                        )
+            self._exported = frozenset(names)
+        return self._exported
+
     def _containers(self) -> dict[cst.SimpleStatementLine, cst.Module | cst.IndentedBlock]:
         """Every import statement of the file, with the module or block that holds it."""
         if self._owners is None:
@@ -168,6 +216,8 @@ class ImportPlanner:
         if isinstance(statement, cst.Import) and isinstance(alias.name, cst.Attribute):
             return None  # ``import os.path`` binds ``os``; other imports may rely on it
         name = _bound_name(alias)
+        if scope is self.scopes.get(self.module) and name in self._all():
+            return None  # re-exported through ``__all__``
         for assignment in scope.assignments[name]:
             if isinstance(assignment, ImportAssignment) and assignment.node is statement:
                 nodes = [reference.node for reference in assignment.references]
@@ -177,7 +227,11 @@ class ImportPlanner:
         return None
 
     def _removal(
-        self, statement: cst.SimpleStatementLine, aliases: list[cst.ImportAlias] | None, code: str
+        self,
+        statement: cst.SimpleStatementLine,
+        aliases: list[cst.ImportAlias] | None,
+        code: str,
+        gone: set[cst.SimpleStatementLine],
     ) -> list[Edit]:
         record = self._record(statement, code, "remove an import that is no longer used")
         if aliases is not None:
@@ -186,16 +240,17 @@ class ImportPlanner:
         edits = [Edit(statement, lambda updated: cst.RemovalSentinel.REMOVE, record)]
         moved = statement.leading_lines
         if moved:
-            # Comments above a removed import stay: they move to what follows it, or to
-            # the footer of its module or block when nothing does.
+            # Comments above a removed import stay: they move to the next statement that
+            # stays, or to the footer of its module or block when none does.
             owner = self._containers()[statement]
             siblings = list(owner.body)
             index = siblings.index(statement)
-            if index + 1 < len(siblings):
+            following = [s for s in siblings[index + 1 :] if s not in gone]
+            if following:
                 edits.insert(
                     0,
                     Edit(
-                        siblings[index + 1],
+                        following[0],
                         lambda updated: updated.with_changes(
                             leading_lines=[*moved, *updated.leading_lines]
                         ),
@@ -246,7 +301,9 @@ class ImportPlanner:
             blanks = 2 if isinstance(target, cst.FunctionDef | cst.ClassDef) else 1
             record = self._record(target, code, reason)
             above = [cst.EmptyLine()] if start > 0 else []
-            comments = [line for line in target.leading_lines if line.comment is not None]
+            lines = list(target.leading_lines)
+            first = next((i for i, line in enumerate(lines) if line.comment is not None), None)
+            comments = lines[first:] if first is not None else []
             gap = [cst.EmptyLine()] * blanks
 
             def first_import(
@@ -333,6 +390,18 @@ def _import_owners(
                     _import_owners(child, found)
                 elif isinstance(child, _NESTING):
                     pending.append(child)
+
+
+def _assigned_to_all(small: cst.CSTNode) -> cst.BaseExpression | None:
+    """The value of ``__all__ = ...`` (or ``+=``, or annotated), else None."""
+    if isinstance(small, cst.Assign):
+        targets = [target.target for target in small.targets]
+    elif isinstance(small, cst.AugAssign | cst.AnnAssign):
+        targets = [small.target]
+    else:
+        return None
+    named = any(isinstance(target, cst.Name) and target.value == "__all__" for target in targets)
+    return small.value if named else None
 
 
 def _imports_of(statement: cst.CSTNode) -> list[cst.Import | cst.ImportFrom]:

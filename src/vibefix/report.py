@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import quote
 
 from vibefix import __version__
 from vibefix.codemod import Codemod
@@ -165,6 +166,12 @@ def json_report(run: RunResult, command: str, exit_code: int) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
+def _uri(path: Path) -> str:
+    """A SARIF artifact URI: relative and percent-encoded below the working folder."""
+    shown = display(path)
+    return Path(shown).absolute().as_uri() if Path(shown).is_absolute() else quote(shown)
+
+
 def sarif_report(run: RunResult, codemods: Sequence[type[Codemod]]) -> str:
     rules = [
         {
@@ -187,7 +194,7 @@ def sarif_report(run: RunResult, codemods: Sequence[type[Codemod]]) -> str:
                 "locations": [
                     {
                         "physicalLocation": {
-                            "artifactLocation": {"uri": display(path)},
+                            "artifactLocation": {"uri": _uri(path)},
                             "region": {"startLine": line, "startColumn": column},
                         }
                     }

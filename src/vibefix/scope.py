@@ -21,6 +21,7 @@ class ScopeKind(enum.Enum):
     LAMBDA = "lambda"
     CLASS = "class body"
     GENERATOR = "generator expression"
+    ANNOTATION = "annotation"
 
 
 class AsyncScopeMixin(cst.CSTVisitor):
@@ -65,6 +66,13 @@ class AsyncScopeMixin(cst.CSTVisitor):
         self.scope_stack.append((ScopeKind.CLASS, node))
 
     def leave_ClassDef_body(self, node: cst.ClassDef) -> None:
+        self.scope_stack.pop()
+
+    def visit_Annotation(self, node: cst.Annotation) -> None:
+        # ``await`` is not allowed in an annotation, and a local one is never evaluated.
+        self.scope_stack.append((ScopeKind.ANNOTATION, node))
+
+    def leave_Annotation(self, original_node: cst.Annotation) -> None:
         self.scope_stack.pop()
 
     def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:

@@ -75,11 +75,34 @@ def parse(path: Path, data: bytes) -> ParsedSource:
         position = _position_of_offset(data, error.start, encoding)
         message = f"cannot decode as {encoding}: {error.reason} (byte {data[error.start]:#04x})"
         raise SourceError(Finding(path, position, PARSE_ERROR, message)) from None
+    if b"\0" in data:
+        position = _position_of_offset(data, data.index(b"\0"), encoding)
+        raise SourceError(Finding(path, position, PARSE_ERROR, "source contains a NUL byte"))
+    nesting = _too_deep(path, data)
+    if nesting is not None:
+        raise SourceError(nesting)
     try:
         module = cst.parse_module(data)
     except cst.ParserSyntaxError as error:
         raise SourceError(_syntax_finding(path, data.decode(encoding), error)) from None
     return ParsedSource(module, module.encoding)
+
+
+def _too_deep(path: Path, data: bytes) -> Finding | None:
+    """A finding for source nested deeper than CPython accepts, else None.
+
+    libcst's native parser can exhaust the stack (and crash the process) on such input;
+    CPython rejects it cleanly, so it is asked first.
+    """
+    try:
+        compile(data, str(path), "exec", dont_inherit=True, flags=0x400)  # PyCF_ONLY_AST
+    except SyntaxError as error:
+        if "too many nested" in str(error.msg) or "too complex" in str(error.msg):
+            position = Position(error.lineno or 1, error.offset or 1)
+            return Finding(path, position, PARSE_ERROR, f"syntax error: {error.msg}")
+    except (ValueError, RecursionError, MemoryError):
+        pass
+    return None
 
 
 def _syntax_finding(path: Path, text: str, error: cst.ParserSyntaxError) -> Finding:

@@ -1738,3 +1738,162 @@ def test_import_in_a_nested_block_with_company_is_removed():
         """
     )
     assert_transforms(AsyncSleep, before, after)
+
+
+def test_asyncio_imported_only_for_type_checking_is_not_trusted():
+    before = dedent(
+        """\
+        import time
+        from typing import TYPE_CHECKING
+
+        if TYPE_CHECKING:
+            import asyncio
+
+
+        async def f():
+            time.sleep(1)
+        """
+    )
+    after = dedent(
+        """\
+        import asyncio
+        from typing import TYPE_CHECKING
+
+        if TYPE_CHECKING:
+            import asyncio
+
+
+        async def f():
+            await asyncio.sleep(1)
+        """
+    )
+    assert_transforms(AsyncSleep, before, after)
+
+
+def test_asyncio_imported_later_in_the_same_function_is_a_finding():
+    source = dedent(
+        """\
+        import time
+
+
+        async def f():
+            time.sleep(1)
+            import asyncio
+        """
+    )
+    assert_unchanged(AsyncSleep, source)
+    [(line, message)] = findings_for(AsyncSleep, source)
+    assert line == 5
+    assert "asyncio" in message
+
+
+def test_already_awaited_sleep_gets_only_its_callee_replaced():
+    before = dedent(
+        """\
+        import time
+
+
+        async def f():
+            await time.sleep(1)
+        """
+    )
+    after = dedent(
+        """\
+        import asyncio
+
+
+        async def f():
+            await asyncio.sleep(1)
+        """
+    )
+    assert_transforms(AsyncSleep, before, after)
+
+
+def test_import_reexported_through_dunder_all_stays():
+    before = dedent(
+        """\
+        from time import sleep
+
+        __all__ = ["sleep", "f"]
+
+
+        async def f():
+            sleep(1)
+        """
+    )
+    after = dedent(
+        """\
+        import asyncio
+        from time import sleep
+
+        __all__ = ["sleep", "f"]
+
+
+        async def f():
+            await asyncio.sleep(1)
+        """
+    )
+    assert_transforms(AsyncSleep, before, after)
+
+
+def test_comments_above_two_removed_imports_keep_their_order():
+    before = dedent(
+        """\
+        import os
+        # c1
+        import time
+        # c2
+        from time import sleep
+        x = os
+
+
+        async def f():
+            time.sleep(1)
+            sleep(2)
+        """
+    )
+    after = dedent(
+        """\
+        import asyncio
+        import os
+        # c1
+        # c2
+        x = os
+
+
+        async def f():
+            await asyncio.sleep(1)
+            await asyncio.sleep(2)
+        """
+    )
+    assert_transforms(AsyncSleep, before, after)
+
+
+def test_sleep_in_an_annotation_is_left_alone():
+    assert_unchanged(
+        AsyncSleep,
+        dedent(
+            """\
+            from __future__ import annotations
+
+            import time
+
+
+            async def f():
+                def g(x: time.sleep(1)) -> None: ...
+
+                y: time.sleep(1) = 3
+                return g, y
+            """
+        ),
+    )
+
+
+def test_message_names_the_existing_alias():
+    source = "import asyncio as aio\nimport time\n\n\nasync def f():\n    time.sleep(1)\n"
+    from vibefix.engine import run_source
+
+    result = run_source(source.encode(), [AsyncSleep])
+    assert [edit.reason for edit in result.edits if not edit.import_only] == [
+        "time.sleep blocks the event loop: await aio.sleep"
+    ]
