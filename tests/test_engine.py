@@ -286,3 +286,14 @@ def test_module_names_follow_init_files(tmp_path):
     assert engine.module_name(tmp_path / "src/pkg/sub/m.py") == ("pkg.sub.m", "pkg.sub")
     write(tmp_path, {"script.py": ""})
     assert engine.module_name(tmp_path / "script.py") == ("script", "")
+
+
+def test_syntax_newer_than_the_running_python_is_still_rewritten():
+    # PEP 695 (3.12): compile() rejects it before 3.12, libcst parses it; the output is
+    # then checked by parsing it again instead of compiling it.
+    source = b"import time\ntype Alias = int\n\n\nasync def f():\n    time.sleep(1)\n"
+    result = engine.run_source(source, ALL)
+    assert result.status is Status.CHANGED, result.error
+    assert result.new_source is not None
+    assert b"type Alias = int\n" in result.new_source
+    assert b"await asyncio.sleep(1)" in result.new_source

@@ -131,8 +131,9 @@ class Shard:
             for codemod in codemods
             if (facts := codemod.collect(wrapper, context)) is not None
         )
-        compiled = compiles(data, path) is None
-        self._parsed.append(_Parsed(path, data, parsed.encoding, wrapper, name, compiled, codemods))
+        self._parsed.append(
+            _Parsed(path, data, parsed.encoding, wrapper, name, parsed.compiles, codemods)
+        )
         return collector.facts(own_facts)
 
     def _context(self, path: Path, name: str, wrapper: MetadataWrapper) -> FileContext:

@@ -38,6 +38,8 @@ class SourceError(Exception):
 class ParsedSource:
     module: cst.Module
     encoding: str
+    compiles: bool
+    """Whether the running Python compiles the original (then the output must too)."""
 
 
 def declared_encoding(data: bytes) -> str:
@@ -78,30 +80,30 @@ def parse(path: Path, data: bytes) -> ParsedSource:
     if b"\0" in data:
         position = _position_of_offset(data, data.index(b"\0"), encoding)
         raise SourceError(Finding(path, position, PARSE_ERROR, "source contains a NUL byte"))
-    nesting = _too_deep(path, data)
-    if nesting is not None:
-        raise SourceError(nesting)
+    problem = _compile_first(path, data)
+    if isinstance(problem, Finding):
+        raise SourceError(problem)
     try:
         module = cst.parse_module(data)
     except cst.ParserSyntaxError as error:
         raise SourceError(_syntax_finding(path, data.decode(encoding), error)) from None
-    return ParsedSource(module, module.encoding)
+    return ParsedSource(module, module.encoding, compiles=problem is None)
 
 
-def _too_deep(path: Path, data: bytes) -> Finding | None:
-    """A finding for source nested deeper than CPython accepts, else None.
-
-    libcst's native parser can exhaust the stack (and crash the process) on such input;
-    CPython rejects it cleanly, so it is asked first.
-    """
+def _compile_first(path: Path, data: bytes) -> Finding | str | None:
+    """Compile with CPython before libcst parses: None when it compiles, the error text
+    when it does not (the file may use newer syntax than this Python knows; libcst
+    decides), or a finding for source nested deeper than CPython accepts, on which
+    libcst's native parser can exhaust the stack and crash the process."""
     try:
-        compile(data, str(path), "exec", dont_inherit=True, flags=0x400)  # PyCF_ONLY_AST
+        compile(data, str(path), "exec", dont_inherit=True)
     except SyntaxError as error:
         if "too many nested" in str(error.msg) or "too complex" in str(error.msg):
             position = Position(error.lineno or 1, error.offset or 1)
             return Finding(path, position, PARSE_ERROR, f"syntax error: {error.msg}")
-    except (ValueError, RecursionError, MemoryError):
-        pass
+        return str(error)
+    except (ValueError, RecursionError, MemoryError) as error:
+        return str(error)
     return None
 
 
