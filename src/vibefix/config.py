@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vibefix.blocking import BlockingTable, TableError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -113,4 +115,9 @@ def parse_table(table: dict[str, Any], source: Path) -> Config:
         else:
             known = ", ".join(sorted({*_LISTS, "recipe", "format", "unsafe", "jobs"}))
             raise ConfigError(f"{source}: unknown key {key!r} in [tool.vibefix] (known: {known})")
+    if "blocking" in options:
+        try:
+            BlockingTable.from_mapping(options["blocking"])
+        except TableError as error:
+            raise ConfigError(f"{source}: [tool.vibefix.blocking] {error}") from None
     return Config(root=source.parent.resolve(), source=source, options=options, **values)

@@ -1,0 +1,129 @@
+"""The blocking-call table: what blocks the event loop, and what vibefix does about it.
+
+The table is data (``blocking.toml`` beside this module), extended and overridden by the
+user's ``[tool.vibefix.blocking]``. Keys are qualified call targets as the index writes
+them (``subprocess.run``, ``requests.Session().get``: a method of an instance); a key may
+end in ``.*`` (one more name) or ``.**`` (anything reached from there). The most specific
+key wins.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+
+class Kind(enum.Enum):
+    TWIN = "twin"
+    """Blocks; an async twin exists and a codemod rewrites to it."""
+    OFFLOAD = "offload"
+    """Blocks; no async twin, so it can run in a worker thread (VF102)."""
+    BLOCKING = "blocking"
+    """Blocks; no automatic rewrite."""
+    NONBLOCKING = "nonblocking"
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: Kind
+    code: str | None = None
+    """For TWIN: the codemod that rewrites the call to its twin."""
+
+
+class TableError(ValueError):
+    """An entry that is not one of the known values; the message names the key."""
+
+
+def parse_entry(key: str, value: Any) -> Entry:
+    if isinstance(value, str):
+        if value.upper().startswith("VF") and value[2:].isdigit():
+            return Entry(Kind.TWIN, value.upper())
+        for kind in (Kind.OFFLOAD, Kind.BLOCKING, Kind.NONBLOCKING):
+            if value.lower() == kind.value:
+                return Entry(kind)
+    raise TableError(
+        f"blocking-call entry {key!r} = {value!r}: expected 'offload', 'blocking',"
+        " 'nonblocking' or the code of the codemod that rewrites it (such as 'VF101')"
+    )
+
+
+@dataclass(frozen=True)
+class BlockingTable:
+    exact: Mapping[str, Entry]
+    one: Mapping[str, Entry]
+    """Keys that ended in ``.*``, without it."""
+    deep: Mapping[str, Entry]
+    """Keys that ended in ``.**``, without it."""
+
+    @classmethod
+    def from_mapping(cls, entries: Mapping[str, Any]) -> BlockingTable:
+        exact: dict[str, Entry] = {}
+        one: dict[str, Entry] = {}
+        deep: dict[str, Entry] = {}
+        for key, value in entries.items():
+            entry = parse_entry(key, value)
+            if key.endswith(".**"):
+                deep[key[:-3]] = entry
+            elif key.endswith(".*"):
+                one[key[:-2]] = entry
+            else:
+                exact[key] = entry
+        return cls(exact, one, deep)
+
+    def extended(self, entries: Mapping[str, Any]) -> BlockingTable:
+        """This table with ``entries`` (the user's) added; they win over shipped ones."""
+        other = BlockingTable.from_mapping(entries)
+        return BlockingTable(
+            {**self.exact, **other.exact}, {**self.one, **other.one}, {**self.deep, **other.deep}
+        )
+
+    def lookup(self, target: str) -> Entry | None:
+        """The entry for a call target, most specific key first; None when none applies."""
+        entry = self.exact.get(target)
+        if entry is not None:
+            return entry
+        owner, last = split_last(target)
+        if owner is not None and "." not in last and "(" not in last:
+            entry = self.one.get(owner)
+            if entry is not None:
+                return entry
+        for end in reversed(boundaries(target)):
+            entry = self.deep.get(target[:end])
+            if entry is not None:
+                return entry
+        return None
+
+
+def boundaries(target: str) -> list[int]:
+    """The ends of ``target``'s prefixes that are themselves targets: before each ``.``
+    and each ``(`` that starts a ``()``."""
+    return [i for i, char in enumerate(target) if i > 0 and char in ".("]
+
+
+def split_last(target: str) -> tuple[str | None, str]:
+    """``("requests.Session()", "get")`` for ``"requests.Session().get"``."""
+    owner, dot, last = target.rpartition(".")
+    return (owner, last) if dot else (None, target)
+
+
+@cache
+def shipped_table() -> BlockingTable:
+    text = resources.files("vibefix").joinpath("blocking.toml").read_text(encoding="utf-8")
+    calls: dict[str, Any] = tomllib.loads(text)["calls"]
+    return BlockingTable.from_mapping(calls)
+
+
+def table_for(options: Mapping[str, Any]) -> BlockingTable:
+    """The shipped table extended by the user's ``[tool.vibefix.blocking]``."""
+    user = options.get("blocking")
+    return shipped_table().extended(user) if user else shipped_table()
