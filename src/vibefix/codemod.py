@@ -51,6 +51,9 @@ class Codemod(cst.CSTVisitor):
     the codemod to look at it; a file no codemod wants is never parsed. Make them as narrow
     as the rewrite's real precondition: resolving a file's metadata costs about fifteen
     parses."""
+    follows_plan: ClassVar[bool] = False
+    """True for codemods that carry out the plan's cross-file decisions: they visit every
+    file that is parsed, whatever their triggers (which then only add candidates)."""
     name: ClassVar[str]
     METADATA_DEPENDENCIES: ClassVar[tuple[ProviderT, ...]] = (PositionProvider,)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -80,6 +81,12 @@ class Candidate:
     path: Path
     data: bytes
     codes: tuple[str, ...]
+    writable: bool = True
+    """False for a file of the project outside the paths given: it is indexed (its calls
+    and definitions count in the plan) but never rewritten or reported."""
+    keep: bool = True
+    """Whether to keep its tree for the transform stage. Files the plan asked for are
+    parsed again there only if the plan changes or reports something in them."""
 
 
 @dataclass
@@ -91,6 +98,7 @@ class _Parsed:
     module: str
     compiled: bool
     codemods: tuple[type[Codemod], ...]
+    writable: bool
 
 
 class Shard:
@@ -99,17 +107,23 @@ class Shard:
     def __init__(self, options: Options) -> None:
         self.options = options
         self._parsed: list[_Parsed] = []
+        self._deferred: list[Candidate] = []
 
     def index(self, candidates: Sequence[Candidate]) -> Iterator[ModuleFacts | FileResult]:
         for candidate in candidates:
             try:
                 yield self._index_one(candidate)
             except SourceError as error:
-                yield FileResult(
-                    candidate.path, Status.FAILED, old_source=candidate.data, error=error.finding
-                )
+                if candidate.writable:
+                    yield FileResult(
+                        candidate.path,
+                        Status.FAILED,
+                        old_source=candidate.data,
+                        error=error.finding,
+                    )
             except Exception as error:  # one file must never stop the run
-                yield _internal_failure(candidate.path, candidate.data, "indexing", error)
+                if candidate.writable:
+                    yield _internal_failure(candidate.path, candidate.data, "indexing", error)
 
     def _index_one(self, candidate: Candidate) -> ModuleFacts:
         path, data = candidate.path, candidate.data
@@ -131,9 +145,12 @@ class Shard:
             for codemod in codemods
             if (facts := codemod.collect(wrapper, context)) is not None
         )
-        self._parsed.append(
-            _Parsed(path, data, parsed.encoding, wrapper, name, parsed.compiles, codemods)
-        )
+        if candidate.writable and not candidate.keep:
+            self._deferred.append(candidate)
+        elif candidate.writable:
+            self._parsed.append(
+                _Parsed(path, data, parsed.encoding, wrapper, name, parsed.compiles, codemods, True)
+            )
         return collector.facts(own_facts)
 
     def _context(self, path: Path, name: str, wrapper: MetadataWrapper) -> FileContext:
@@ -143,6 +160,15 @@ class Shard:
         return FileContext(path, name, self.options.config, imports)
 
     def transform(self, plan: Plan) -> Iterator[FileResult]:
+        touched = plan.asyncs.touched
+        for candidate in self._deferred:
+            if candidate.path in touched:
+                yield from (
+                    outcome
+                    for outcome in self.index([replace(candidate, keep=True)])
+                    if isinstance(outcome, FileResult)
+                )
+        self._deferred = []
         parsed, self._parsed = self._parsed, []
         for item in parsed:
             try:
@@ -169,6 +195,7 @@ class Shard:
                 context.findings.extend(_as_findings(item.path, own.edits))
                 context.findings.extend(own.findings)
                 own.findings = []
+        context.findings.extend(plan.asyncs.findings_for(item.path))
         findings = tuple(sorted(context.findings, key=lambda f: (f.position, f.code)))
         unchanged = FileResult(
             item.path, Status.UNCHANGED, item.data, encoding=item.encoding, findings=findings
@@ -335,10 +362,16 @@ def _shards(candidates: Sequence[Candidate], count: int) -> list[list[Candidate]
 
 
 def prefilter(
-    files: Sequence[Path], codemods: Sequence[type[Codemod]]
+    files: Sequence[Path], codemods: Sequence[type[Codemod]], left: dict[Path, bytes] | None = None
 ) -> tuple[list[Candidate], list[FileResult]]:
-    """Read every file; keep those that some selected codemod's triggers all match."""
-    rules = Prefilter((codemod.code, codemod.triggers) for codemod in codemods)
+    """Read every file; keep those that some selected codemod's triggers all match. The
+    text of the others goes to ``left``, for the plan to ask for later."""
+    rules = Prefilter(
+        (codemod.code, codemod.triggers)
+        for codemod in codemods
+        if codemod.triggers or not codemod.follows_plan
+    )
+    followers = tuple(codemod.code for codemod in codemods if codemod.follows_plan)
     candidates: list[Candidate] = []
     others: list[FileResult] = []
     for path in files:
@@ -350,10 +383,99 @@ def prefilter(
             continue
         codes = rules.codes(data)
         if codes:
-            candidates.append(Candidate(path, data, codes))
+            candidates.append(Candidate(path, data, tuple(dict.fromkeys((*codes, *followers)))))
         else:
             others.append(FileResult(path, Status.SKIPPED, reason="no trigger"))
+            if left is not None:
+                left[path] = data
     return candidates, others
+
+
+class _Rounds:
+    """The files the plan asks for after each round of indexing.
+
+    The first round indexes the files that some codemod's triggers matched. The plan may
+    then need more of the project: the modules that define what an indexed file calls
+    (``SessionLocal`` in ``app/database.py``), and every file that may call a function
+    that becomes async (found by its name). Those files are indexed next, the plan is
+    made again, and so on until it asks for nothing new. Files of the project outside the
+    paths given are indexed too, read-only: a caller there holds a change back.
+    """
+
+    def __init__(
+        self,
+        skipped: dict[Path, bytes],
+        outside: Sequence[Path],
+        codemods: Sequence[type[Codemod]],
+    ) -> None:
+        self._texts: dict[Path, bytes | None] = {**skipped, **dict.fromkeys(outside)}
+        self._writable = set(skipped)
+        self._codes = tuple(codemod.code for codemod in codemods if codemod.follows_plan)
+        self._modules: dict[str, Path] | None = None
+        self._names_asked: frozenset[str] = frozenset()
+        self._modules_asked = False
+
+    def next(self, plan: Plan) -> list[Candidate]:
+        # The modules that the first round's files call into, one level deep: enough to
+        # know a session factory or a helper, without indexing the whole project.
+        modules = frozenset() if self._modules_asked else plan.asyncs.wanted_modules
+        names = plan.asyncs.wanted_names - self._names_asked
+        self._modules_asked = True
+        self._names_asked |= names
+        if not self._codes or not (modules or names) or not self._texts:
+            return []
+        chosen: set[Path] = set()
+        if modules:
+            if self._modules is None:
+                self._modules = {module_name(path)[0]: path for path in self._texts}
+            chosen.update(self._modules[m] for m in modules if m in self._modules)
+        if names:
+            pattern = re.compile(
+                rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")\b"
+            )
+            chosen.update(path for path in self._texts if pattern.search(self._data(path)))
+        batch = []
+        for path in sorted(chosen):
+            data = self._data(path)
+            del self._texts[path]
+            batch.append(Candidate(path, data, self._codes, path in self._writable, keep=False))
+        return batch
+
+    def _data(self, path: Path) -> bytes:
+        data = self._texts.get(path)
+        if data is None:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                data = b""
+            self._texts[path] = data
+        return data
+
+
+def project_files(paths: Sequence[Path], config: Config, found: Sequence[Path]) -> list[Path]:
+    """The project's Python files outside ``found``: the project is the folder of the
+    configuration file, else the nearest folder above the paths that looks like a
+    project's root (``pyproject.toml``, ``setup.py``, ``requirements.txt``, ``.git``)."""
+    root = config.root if config.source is not None else _project_root(paths)
+    if root is None:
+        return []
+    inside = {path.resolve() for path in found}
+    return [path for path in discover([root], config) if path.resolve() not in inside]
+
+
+PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", ".git")
+
+
+def _project_root(paths: Sequence[Path]) -> Path | None:
+    resolved = [path.resolve() for path in paths]
+    folders = [path if path.is_dir() else path.parent for path in resolved]
+    common = Path(os.path.commonpath(folders)) if folders else None
+    if common is None:
+        return None
+    for folder in (common, *common.parents):
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return folder
+    return None
 
 
 def run(
@@ -365,16 +487,23 @@ def run(
 ) -> RunResult:
     """Run the selected codemods over ``paths`` (or exactly ``files`` when given)."""
     found = discover(paths, options.config) if files is None else list(files)
-    candidates, results = prefilter(found, options.codemods)
+    skipped: dict[Path, bytes] = {}
+    candidates, results = prefilter(found, options.codemods, skipped)
+    outside = project_files(paths, options.config, found) if candidates else []
+    rounds = _Rounds(skipped, outside, options.codemods)
+    writable = frozenset(found)
     if on_total is not None:
         on_total(2 * len(candidates))
     size = sum(len(candidate.data) for candidate in candidates)
     jobs = max(1, min(options.jobs, len(candidates)))
     if jobs == 1 or size < IN_PROCESS_BYTES:
-        done, plan = _run_in_process(candidates, options, progress)
+        done, plan = _run_in_process(
+            candidates, options, progress, rounds=rounds, writable=writable
+        )
     else:
-        done, plan = _run_in_workers(candidates, options, jobs, progress)
-    results.extend(done)
+        done, plan = _run_in_workers(candidates, options, jobs, progress, rounds, writable)
+    results = [result for result in results if result.path not in done.paths]
+    results.extend(done.results)
     if options.formatter is not None:
         results = [_format(result, options.formatter) for result in results]
     results.sort(key=lambda result: str(result.path))
@@ -385,29 +514,47 @@ def run(
     return RunResult(results, findings, plan)
 
 
+@dataclass
+class _Done:
+    results: list[FileResult]
+
+    @property
+    def paths(self) -> set[Path]:
+        return {result.path for result in self.results}
+
+
 def _run_in_process(
     candidates: Sequence[Candidate],
     options: Options,
     progress: Progress | None,
-    plan: Plan | None = None,
-) -> tuple[list[FileResult], Plan]:
+    given: Plan | None = None,
+    rounds: _Rounds | None = None,
+    writable: frozenset[Path] | None = None,
+) -> tuple[_Done, Plan]:
     shard = Shard(options)
     facts: list[ModuleFacts] = []
     results: list[FileResult] = []
-    for outcome in shard.index(candidates):
-        if isinstance(outcome, ModuleFacts):
-            facts.append(outcome)
-        else:
-            results.append(outcome)
-        if progress is not None:
-            progress(1)
-    if plan is None:
-        plan = build_plan(ProjectIndex.merge(facts), options.config, options.codemods)
+    batch: Sequence[Candidate] = candidates
+    while True:
+        for outcome in shard.index(batch):
+            if isinstance(outcome, ModuleFacts):
+                facts.append(outcome)
+            else:
+                results.append(outcome)
+            if progress is not None:
+                progress(1)
+        if given is not None:
+            plan = given
+            break
+        plan = build_plan(ProjectIndex.merge(facts), options.config, options.codemods, writable)
+        batch = rounds.next(plan) if rounds is not None else []
+        if not batch:
+            break
     for result in shard.transform(plan):
         results.append(result)
         if progress is not None:
             progress(1)
-    return results, plan
+    return _Done(results), plan
 
 
 def _run_in_workers(
@@ -415,38 +562,48 @@ def _run_in_workers(
     options: Options,
     jobs: int,
     progress: Progress | None,
-) -> tuple[list[FileResult], Plan]:
-    shards = _shards(candidates, jobs)
+    rounds: _Rounds,
+    writable: frozenset[Path],
+) -> tuple[_Done, Plan]:
     pool = _Pool(options, jobs)
     try:
         facts: list[ModuleFacts] = []
         results: list[FileResult] = []
         lost: set[int] = set()
-        for shard, outcome in pool.run([("index", shard) for shard in shards], progress):
-            if outcome is None:
-                lost.add(shard)
-            elif isinstance(outcome, ModuleFacts):
-                facts.append(outcome)
-            else:
-                results.append(outcome)
-        plan = build_plan(ProjectIndex.merge(facts), options.config, options.codemods)
+        owned: list[list[Candidate]] = [[] for _ in range(jobs)]
+        batch: Sequence[Candidate] = candidates
+        while True:
+            shards = _shards(batch, jobs)
+            for number, shard in enumerate(shards):
+                owned[number].extend(shard)
+            for number, outcome in pool.run([("index", shard) for shard in shards], progress):
+                if outcome is None:
+                    lost.add(number)
+                elif isinstance(outcome, ModuleFacts):
+                    facts.append(outcome)
+                else:
+                    results.append(outcome)
+            plan = build_plan(ProjectIndex.merge(facts), options.config, options.codemods, writable)
+            batch = rounds.next(plan)
+            if not batch:
+                break
         done: set[Path] = {result.path for result in results}
-        for shard, outcome in pool.run([("transform", plan)] * jobs, progress):
+        for number, outcome in pool.run([("transform", plan)] * jobs, progress):
             if outcome is None:
-                lost.add(shard)
+                lost.add(number)
             else:
                 results.append(outcome)
                 done.add(outcome.path)
-        for shard in sorted(lost):
-            for candidate in shards[shard]:
-                if candidate.path not in done:
+        for number in sorted(lost):
+            for candidate in owned[number]:
+                if candidate.path not in done and candidate.writable:
                     finding = Finding(
                         candidate.path, Position(1, 1), INTERNAL_ERROR, "the worker process died"
                     )
                     results.append(
                         FileResult(candidate.path, Status.FAILED, candidate.data, error=finding)
                     )
-        return results, plan
+        return _Done(results), plan
     finally:
         pool.close()
 
@@ -506,9 +663,9 @@ def run_source(
     """
     options = Options(config or Config(root=Path.cwd()), tuple(codemods), unsafe=unsafe)
     codes = tuple(codemod.code for codemod in codemods)
-    results, _ = _run_in_process([Candidate(path, source, codes)], options, None)
-    assert len(results) == 1
-    return results[0]
+    done, _ = _run_in_process([Candidate(path, source, codes)], options, None)
+    assert len(done.results) == 1
+    return done.results[0]
 
 
 def reapply(
@@ -521,7 +678,8 @@ def reapply(
     run's own plan: the imports follow from what was kept. For ``apply --interactive``."""
     narrowed = replace(options, accept=accepted, formatter=None)
     codes = tuple(codemod.code for codemod in options.codemods)
-    results, _ = _run_in_process(
+    done, _ = _run_in_process(
         [Candidate(result.path, result.old_source, codes)], narrowed, None, plan
     )
-    return _format(results[0], options.formatter) if options.formatter else results[0]
+    again = done.results[0]
+    return _format(again, options.formatter) if options.formatter else again

@@ -62,6 +62,33 @@ class ImportPlanner:
             return ModuleAlias(module, (module,))
         return None
 
+    def name_alias(self, at: cst.CSTNode, module: str, name: str) -> ModuleAlias | None:
+        """How to use ``name`` from ``module`` at ``at``: bound already by a top-level
+        ``from module import name``, or free, and then that import is needed (written
+        ``"module:name"`` in an edit's ``needs``). None when the name means something else."""
+        scope = self.scopes.get(at)
+        if scope is None:
+            return None
+        assignments = scope[name]
+        if not assignments:
+            return ModuleAlias(name, (f"{module}:{name}",))
+        global_scope = self.scopes.get(self.module)
+        for assignment in assignments:
+            node = assignment.node if isinstance(assignment, ImportAssignment) else None
+            if not (
+                isinstance(node, cst.ImportFrom)
+                and assignment.scope is global_scope
+                and not node.relative
+                and node.module is not None
+                and _dotted(node.module) == module
+                and not isinstance(node.names, cst.ImportStar)
+                and any(
+                    _dotted(alias.name) == name and alias.asname is None for alias in node.names
+                )
+            ):
+                return None
+        return ModuleAlias(name)
+
     def _existing_aliases(self, module: str) -> list[str]:
         """The names bound to ``module`` by the module's top-level ``import`` statements."""
         if self._aliases is None:
@@ -273,16 +300,50 @@ class ImportPlanner:
     def _addition(
         self, module: str, code: str, removed: set[cst.SimpleStatementLine]
     ) -> tuple[Edit, cst.CSTNode | None]:
-        new = cst.SimpleStatementLine(
-            body=[cst.Import(names=[cst.ImportAlias(_dotted_expr(module))])]
-        )
-        reason = f"import {module}"
+        module, _, name = module.partition(":")
+        if name:
+            new = cst.SimpleStatementLine(
+                body=[
+                    cst.ImportFrom(
+                        module=_dotted_expr(module), names=[cst.ImportAlias(cst.Name(name))]
+                    )
+                ]
+            )
+            reason = f"from {module} import {name}"
+        else:
+            new = cst.SimpleStatementLine(
+                body=[cst.Import(names=[cst.ImportAlias(_dotted_expr(module))])]
+            )
+            reason = f"import {module}"
         body = list(self.module.body)
         if not body:
             record = EditRecord(code, reason, Position(1, 1), 1, import_only=True)
             return Edit(self.module, lambda updated: updated.with_changes(body=[new]), record), None
         start = _first_code_statement(body)
         leading = _leading_imports(body, start)
+        top = module.split(".")[0]
+        if top not in _STDLIB and leading:
+            # A third-party import goes with its own kind: after the imports of the same
+            # package, else before the first non-stdlib import that sorts after it.
+            others = [s for s in leading if _top_module(s) not in _STDLIB]
+            same = [s for s in others if _top_module(s) == top]
+            if same:
+                return self._after(same[-1], new, code, reason), None
+            # isort's order: plain imports first, then from-imports, each alphabetical.
+            later = next(
+                (
+                    s
+                    for s in others
+                    if (not name or isinstance(s.body[0], cst.ImportFrom))
+                    and (
+                        _top_module(s) > top or (not name and isinstance(s.body[0], cst.ImportFrom))
+                    )
+                ),
+                None,
+            )
+            if later is not None:
+                return self._before(later, new, code, reason, removed)
+            return self._after((others or leading)[-1], new, code, reason), None
         plain = [s for s in leading if _stdlib_plain(s)]
         stdlib = [s for s in leading if _top_module(s) in _STDLIB]
         after = next((s for s in plain if _top_module(s) > module), None)

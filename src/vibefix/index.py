@@ -1,9 +1,17 @@
 """The index stage: small picklable facts per file, merged into one ``ProjectIndex``.
 
 Every candidate file is parsed once, in a worker process; the engine's own collector
-records the project's functions (qualified across modules), the calls each makes, and
-the FastAPI applications and routers; each codemod may add facts of its own. Nothing in
-a fact refers to a syntax tree, so facts cross process boundaries cheaply.
+records the project's functions and classes (qualified across modules), every call each
+function makes and how (awaited, from a lambda, as a context manager), the places a
+function is used without being called (``Depends(f)``, ``Thread(target=f)``), the types
+of module-level objects (``SessionLocal = sessionmaker(...)``) and the FastAPI
+applications and routers; each codemod may add facts of its own. Nothing in a fact refers
+to a syntax tree, so facts cross process boundaries cheaply.
+
+A call's *target* is a string the plan can classify: ``requests.get`` (a function),
+``app.db.SessionLocal().query`` (a method of what ``SessionLocal()`` returned),
+``app.models.User().save`` (a method of a project class), ``?.get`` (a method of
+something whose type the index does not know).
 """
 
 from __future__ import annotations
@@ -14,7 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import PositionProvider, QualifiedName, QualifiedNameProvider
+from libcst.metadata import (
+    PositionProvider,
+    QualifiedName,
+    QualifiedNameProvider,
+)
 
 from vibefix.names import fully_qualified
 
@@ -23,15 +35,54 @@ FASTAPI_ROUTERS = frozenset({"fastapi.APIRouter", "fastapi.routing.APIRouter"})
 ROUTE_METHODS = frozenset(
     {"get", "post", "put", "patch", "delete", "head", "options", "trace", "api_route", "websocket"}
 )
+UNKNOWN = "?"
+"""The receiver of a method whose type the index cannot tell."""
+_LITERAL_TYPES: dict[type[cst.CSTNode], str] = {
+    cst.Dict: "builtins.dict",
+    cst.DictComp: "builtins.dict",
+    cst.List: "builtins.list",
+    cst.ListComp: "builtins.list",
+    cst.Set: "builtins.set",
+    cst.SetComp: "builtins.set",
+    cst.Tuple: "builtins.tuple",
+    cst.SimpleString: "builtins.str",
+    cst.FormattedString: "builtins.str",
+    cst.ConcatenatedString: "builtins.str",
+    cst.Integer: "builtins.int",
+    cst.Float: "builtins.float",
+}
 
 
 @dataclass(frozen=True)
 class CallFact:
-    """A call made inside a function: what it may call, where, and whether it is awaited."""
+    """A call made inside a function: what it may call, where, and how."""
 
-    callees: tuple[str, ...]
+    targets: tuple[str, ...]
     line: int
+    column: int
     awaited: bool
+    awaitable: bool = True
+    """False where ``await`` cannot be added: inside a lambda or a generator expression."""
+    offloadable: bool = True
+    """False where the call cannot be moved into a thread as ``f, *args``: a context
+    manager (``with open(p) as f``), a call of a call's result."""
+    chained: bool = False
+    """Its result is used as an object right away: ``open(p).read()``."""
+    end: tuple[int, int] = (0, 0)
+    """Where it ends (``f(x).g()`` and ``f(x)`` start at the same place)."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A project name used without being called: ``Depends(f)``, ``Thread(target=f)``."""
+
+    targets: tuple[str, ...]
+    line: int
+    column: int
+    via: str
+    """The target of the call it is an argument of (``fastapi.Depends``), else ``""``."""
+    function: str | None
+    """The function it sits in; None at module level."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +94,13 @@ class FunctionFact:
     decorators: tuple[str, ...]
     """Fully qualified names of the decorators, calls included (``app.routers.router.get``)."""
     calls: tuple[CallFact, ...]
+    column: int = 1
+    is_generator: bool = False
+    owner_class: str | None = None
+    """The class whose body defines it (a method), else None."""
+    name_line: int = 0
+    """The line of its name (``line`` is that of its first decorator)."""
+    end: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -55,6 +113,13 @@ class ModuleFacts:
     applications: tuple[tuple[str, str], ...] = ()
     """Module-level FastAPI apps and routers: (qualified name of the variable, its class)."""
     codemod_facts: tuple[tuple[str, object], ...] = ()
+    classes: tuple[str, ...] = ()
+    objects: tuple[tuple[str, str], ...] = ()
+    """Module-level names and instance attributes with a known type: (name, target of the
+    call that made it + ``()``): ``("app.db.SessionLocal", "sqlalchemy.orm.sessionmaker()")``."""
+    references: tuple[Reference, ...] = ()
+    module_calls: tuple[CallFact, ...] = ()
+    """Calls made at module level or in a class body: sync code."""
 
 
 @dataclass(frozen=True)
@@ -64,17 +129,24 @@ class ProjectIndex:
     modules: tuple[ModuleFacts, ...] = ()
     functions: Mapping[str, FunctionFact] = field(default_factory=dict)
     applications: Mapping[str, str] = field(default_factory=dict)
+    classes: frozenset[str] = frozenset()
+    objects: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def merge(cls, facts: Iterable[ModuleFacts]) -> ProjectIndex:
         modules = tuple(sorted(facts, key=lambda module: str(module.path)))
         functions: dict[str, FunctionFact] = {}
         applications: dict[str, str] = {}
+        classes: set[str] = set()
+        objects: dict[str, str] = {}
         for module in modules:
             for function in module.functions:
                 functions.setdefault(function.qualname, function)
             applications.update(module.applications)
-        return cls(modules, functions, applications)
+            classes.update(module.classes)
+            for name, kind in module.objects:
+                objects.setdefault(name, kind)
+        return cls(modules, functions, applications, frozenset(classes), objects)
 
     def codemod_facts(self, code: str) -> dict[Path, object]:
         """The facts one codemod collected, by file."""
@@ -85,9 +157,31 @@ class ProjectIndex:
             if fact_code == code
         }
 
+    def resolve(self, target: str) -> str:
+        """``target`` with known objects replaced by their types, repeatedly:
+        ``app.db.session.query`` -> ``app.db.SessionLocal().query`` ->
+        ``sqlalchemy.orm.sessionmaker()().query``."""
+        for _ in range(8):  # objects made from objects; a cycle stops here
+            for end in sorted(_prefix_ends(target), reverse=True):
+                kind = self.objects.get(target[:end])
+                if kind is not None:
+                    target = kind + target[end:]
+                    break
+            else:
+                return target
+        return target
+
+
+def _prefix_ends(target: str) -> list[int]:
+    return [i for i, char in enumerate(target) if i > 0 and char in ".("] + [len(target)]
+
 
 class FactCollector(cst.CSTVisitor):
-    """Collects functions, their calls and the FastAPI objects of one module."""
+    """Collects the functions, classes, calls and references of one module.
+
+    ``targets`` maps every call node to its targets, for the codemods of the transform
+    stage: they read it instead of resolving names again.
+    """
 
     METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
 
@@ -98,62 +192,312 @@ class FactCollector(cst.CSTVisitor):
         self.package = package
         self.functions: list[FunctionFact] = []
         self.applications: list[tuple[str, str]] = []
-        self._stack: list[tuple[cst.FunctionDef, list[CallFact]]] = []
+        self.classes: list[str] = []
+        self.objects: list[tuple[str, str]] = []
+        self.references: list[Reference] = []
+        self.module_calls: list[CallFact] = []
+        self.targets: dict[cst.Call, tuple[str, ...]] = {}
+        # The enclosing definitions, innermost last: (node, qualname, calls, local types).
+        self._functions: list[_FunctionFrame] = []
+        self._classes: list[str] = []
+        self._innermost: list[str] = []
+        """``"class"`` or ``"def"`` for each enclosing definition."""
         self._awaited: set[cst.CSTNode] = set()
-        self._depth = 0
+        self._not_offloadable: set[cst.CSTNode] = set()
+        self._chained: set[cst.CSTNode] = set()
+        self._sync_depth: list[int] = [0]
+        """Per function: how many lambdas and generator expressions enclose us."""
+        self._skip: set[cst.CSTNode] = set()
+        self._arguments: dict[cst.CSTNode, cst.Call] = {}
+
+    # -- names -------------------------------------------------------------------------
 
     def _qualified(self, node: cst.CSTNode) -> tuple[str, ...]:
         provider: Any = QualifiedNameProvider  # libcst's stub cannot type this provider
         names: Iterable[QualifiedName] = self.get_metadata(provider, node, set())
         return tuple(sorted({fully_qualified(q, self.module, self.package) for q in names}))
 
+    def _local_types(self) -> dict[str, str | None]:
+        """The known types of the names visible here: the innermost function's locals,
+        then those of the functions around it (closures)."""
+        if not self._functions:
+            return {}
+        if len(self._functions) == 1:
+            return self._functions[0].types
+        visible: dict[str, str | None] = {}
+        for frame in self._functions:
+            visible.update(frame.types)
+        return visible
+
+    def _targets(self, expression: cst.BaseExpression) -> tuple[str, ...]:
+        """What calling ``expression`` may call (see the module docstring)."""
+        if isinstance(expression, cst.Name):
+            local = self._local_types()
+            if expression.value in local:
+                kind = local[expression.value]
+                return (f"{kind}",) if kind is not None else ()
+            return self._qualified(expression)
+        if isinstance(expression, cst.Attribute):
+            owners = self._receiver(expression.value)
+            if owners is None:
+                return self._qualified(expression)
+            return tuple(f"{owner}.{expression.attr.value}" for owner in owners)
+        return ()
+
+    def _receiver(self, expression: cst.BaseExpression) -> tuple[str, ...] | None:
+        """The types or qualified names of a receiver; None to let libcst qualify the
+        whole dotted name (modules, classes, module-level objects)."""
+        if isinstance(expression, cst.Name):
+            local = self._local_types()
+            if expression.value in local:
+                kind = local[expression.value]
+                return (kind,) if kind is not None else (UNKNOWN,)
+            names = self._qualified(expression)
+            if not names or any("<locals>" in name for name in names):
+                return (UNKNOWN,)  # a loop variable, an ``except ... as e``...
+            return None
+        if isinstance(expression, cst.Attribute):
+            owners = self._receiver(expression.value)
+            if owners is None:
+                return None
+            return tuple(f"{owner}.{expression.attr.value}" for owner in owners)
+        if isinstance(expression, cst.Call):
+            inner = self._targets(expression.func)
+            return tuple(f"{target}()" for target in inner) or (UNKNOWN,)
+        literal = _LITERAL_TYPES.get(type(expression))
+        return (f"{literal}()",) if literal else (UNKNOWN,)
+
+    def _type_of(self, value: cst.BaseExpression) -> str | None:
+        """The type of an assigned value, as a target string; None when unknown."""
+        if isinstance(value, cst.Call):
+            targets = self._targets(value.func)
+            return f"{targets[0]}()" if len(targets) == 1 else None
+        if isinstance(value, cst.Await):
+            return None
+        literal = _LITERAL_TYPES.get(type(value))
+        return f"{literal}()" if literal else None
+
+    def _annotation_type(self, annotation: cst.Annotation | None) -> str | None:
+        if annotation is None:
+            return None
+        node = annotation.annotation
+        # Annotated[T, ...], Optional[T]: the first subscript element is the type.
+        while isinstance(node, cst.Subscript) and node.slice:
+            outer = self._qualified(node.value)
+            if not any(n.endswith(("Annotated", "Optional")) for n in outer):
+                break
+            first = node.slice[0].slice
+            if not isinstance(first, cst.Index):
+                return None
+            node = first.value
+        if (
+            isinstance(node, cst.BinaryOperation)
+            and isinstance(node.right, cst.Name)
+            and node.right.value == "None"
+        ):
+            node = node.left  # T | None
+        if isinstance(node, cst.Subscript):
+            node = node.value  # dict[str, Any] -> dict
+        names = self._qualified(node)
+        return f"{names[0]}()" if len(names) == 1 else None
+
+    # -- definitions -------------------------------------------------------------------
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        names = self._qualified(node.name) or (f"{self.module}.{node.name.value}",)
+        self.classes.extend(names)
+        self._classes.append(names[0])
+        self._innermost.append("class")
+        self._skip.add(node.name)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._classes.pop()
+        self._innermost.pop()
+
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._stack.append((node, []))
+        self._skip.add(node.name)
+        qualnames = self._qualified(node.name) or (f"{self.module}.{node.name.value}",)
+        in_class = self._classes[-1] if self._innermost[-1:] == ["class"] else None
+        self._innermost.append("def")
+        types: dict[str, str | None] = {}
+        for param in (*node.params.posonly_params, *node.params.params):
+            types[param.name.value] = self._annotation_type(param.annotation)
+        for param in node.params.kwonly_params:
+            types[param.name.value] = self._annotation_type(param.annotation)
+        plain = [*node.params.posonly_params, *node.params.params]
+        decorators = {
+            d.decorator.value for d in node.decorators if isinstance(d.decorator, cst.Name)
+        }
+        if in_class is not None and plain and "staticmethod" not in decorators:
+            first = plain[0].name.value
+            types[first] = in_class if "classmethod" in decorators else f"{in_class}()"
+        self._functions.append(_FunctionFrame(node, qualnames, in_class, types))
+        self._sync_depth.append(0)
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-        node, calls = self._stack.pop()
+        frame = self._functions.pop()
+        self._sync_depth.pop()
+        self._innermost.pop()
+        node = frame.node
         decorators: list[str] = []
         for decorator in node.decorators:
             target = decorator.decorator
             if isinstance(target, cst.Call):
                 target = target.func
             decorators.extend(self._qualified(target))
-        qualnames = self._qualified(node.name)
-        line = self.get_metadata(PositionProvider, node).start.line
-        for qualname in qualnames or (f"{self.module}.{node.name.value}",):
+        where = self.get_metadata(PositionProvider, node)
+        for qualname in frame.qualnames:
             self.functions.append(
                 FunctionFact(
                     qualname=qualname,
                     path=self.path,
-                    line=line,
+                    line=where.start.line,
+                    column=where.start.column + 1,
                     is_async=node.asynchronous is not None,
                     decorators=tuple(decorators),
-                    calls=tuple(calls),
+                    calls=tuple(frame.calls),
+                    is_generator=frame.generator,
+                    owner_class=frame.owner_class,
+                    name_line=self.get_metadata(PositionProvider, node.name).start.line,
+                    end=(where.end.line, where.end.column + 1),
                 )
             )
 
-    def visit_Await(self, node: cst.Await) -> None:
-        self._awaited.add(node.expression)
+    def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
+        self._functions[-1].in_body = True
 
-    def visit_Call(self, node: cst.Call) -> None:
-        if not self._stack:
-            return
-        line = self.get_metadata(PositionProvider, node).start.line
-        callees = self._qualified(node.func)
-        if callees:
-            self._stack[-1][1].append(CallFact(callees, line, node in self._awaited))
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self._sync_depth[-1] += 1
+
+    def leave_Lambda(self, original_node: cst.Lambda) -> None:
+        self._sync_depth[-1] -= 1
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        self._sync_depth[-1] += 1
+
+    def leave_GeneratorExp(self, original_node: cst.GeneratorExp) -> None:
+        self._sync_depth[-1] -= 1
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        if self._functions and self._sync_depth[-1] == 0:
+            self._functions[-1].generator = True
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    # -- objects -----------------------------------------------------------------------
 
     def visit_Assign(self, node: cst.Assign) -> None:
-        if self._stack or not isinstance(node.value, cst.Call):
+        kind = self._type_of(node.value)
+        for target in node.targets:
+            self._assigned(target.target, kind)
+        if self._functions or not isinstance(node.value, cst.Call):
             return
         classes = set(self._qualified(node.value.func))
-        kind = next(iter(sorted(classes & (FASTAPI_APPS | FASTAPI_ROUTERS))), None)
-        if kind is None:
+        app = next(iter(sorted(classes & (FASTAPI_APPS | FASTAPI_ROUTERS))), None)
+        if app is None:
             return
         for target in node.targets:
             if isinstance(target.target, cst.Name):
                 for qualname in self._qualified(target.target):
-                    self.applications.append((qualname, kind))
+                    self.applications.append((qualname, app))
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        kind = self._type_of(node.value) if node.value is not None else None
+        self._assigned(node.target, kind or self._annotation_type(node.annotation))
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        self._not_offloadable.add(node.item)
+        if node.asname is not None:
+            self._assigned(node.asname.name, self._type_of(node.item))
+
+    def visit_For(self, node: cst.For) -> None:
+        self._assigned(node.target, None)
+
+    def _assigned(self, target: cst.BaseExpression, kind: str | None) -> None:
+        """Record the type of an assigned name: a local, a module-level object, or an
+        instance attribute (``self.client = httpx.Client()``)."""
+        if isinstance(target, cst.Name):
+            self._skip.add(target)
+            if self._functions:
+                types = self._functions[-1].types
+                # A name assigned twice with different types has no single type.
+                types[target.value] = kind if types.get(target.value, kind) == kind else None
+                return
+            if kind is not None and not self._classes:
+                self.objects.append((f"{self.module}.{target.value}", kind))
+            return
+        if isinstance(target, cst.Tuple | cst.List):
+            for element in target.elements:
+                self._assigned(element.value, None)
+            return
+        if (
+            isinstance(target, cst.Attribute)
+            and isinstance(target.value, cst.Name)
+            and self._functions
+            and kind is not None
+        ):
+            owner = self._functions[-1].types.get(target.value.value)
+            if owner is not None and owner.endswith("()"):
+                self.objects.append((f"{owner}.{target.attr.value}", kind))
+
+    # -- calls and references ----------------------------------------------------------
+
+    def visit_Await(self, node: cst.Await) -> None:
+        self._awaited.add(node.expression)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._chained.add(node.value)
+        self._skip.add(node.value)  # part of a dotted name, not a reference of its own
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self._skip.add(node.func)
+        for argument in node.args:
+            self._arguments[argument.value] = node
+        targets = self._targets(node.func)
+        self.targets[node] = targets
+        where = self.get_metadata(PositionProvider, node)
+        fact = CallFact(
+            targets,
+            where.start.line,
+            where.start.column + 1,
+            awaited=node in self._awaited,
+            awaitable=self._sync_depth[-1] == 0,
+            offloadable=node not in self._not_offloadable
+            and isinstance(node.func, cst.Name | cst.Attribute),
+            chained=node in self._chained,
+            end=(where.end.line, where.end.column + 1),
+        )
+        frame = self._functions[-1] if self._functions else None
+        if frame is not None and frame.in_body:
+            frame.calls.append(fact)
+        elif targets:
+            self.module_calls.append(fact)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self._reference(node)
+
+    def leave_Attribute(self, original_node: cst.Attribute) -> None:
+        self._reference(original_node)
+
+    def _reference(self, node: cst.Name | cst.Attribute) -> None:
+        if node in self._skip:
+            return
+        if isinstance(node, cst.Name) and node.value in self._local_types():
+            return
+        targets = self._qualified(node)
+        if not targets or any(t.startswith(("builtins.", UNKNOWN)) for t in targets):
+            return
+        call = self._arguments.get(node)
+        via = next(iter(self.targets.get(call, ())), "") if call is not None else ""
+        where = self.get_metadata(PositionProvider, node)
+        function = self._functions[-1].qualnames[0] if self._functions else None
+        self.references.append(
+            Reference(targets, where.start.line, where.start.column + 1, via, function)
+        )
 
     def facts(self, codemod_facts: tuple[tuple[str, object], ...] = ()) -> ModuleFacts:
         return ModuleFacts(
@@ -162,4 +506,19 @@ class FactCollector(cst.CSTVisitor):
             functions=tuple(self.functions),
             applications=tuple(self.applications),
             codemod_facts=codemod_facts,
+            classes=tuple(self.classes),
+            objects=tuple(self.objects),
+            references=tuple(self.references),
+            module_calls=tuple(self.module_calls),
         )
+
+
+@dataclass
+class _FunctionFrame:
+    node: cst.FunctionDef
+    qualnames: tuple[str, ...]
+    owner_class: str | None
+    types: dict[str, str | None]
+    calls: list[CallFact] = field(default_factory=list)
+    generator: bool = False
+    in_body: bool = False

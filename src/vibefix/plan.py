@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from vibefix.asyncplan import AsyncPlan, analyse
+from vibefix.blocking import table_for
 from vibefix.codemod import Codemod
 from vibefix.config import Config
 from vibefix.index import ROUTE_METHODS, ProjectIndex
@@ -22,6 +25,8 @@ class Plan:
     """For each function of the project, the project functions that call it."""
     parts: Mapping[str, object] = field(default_factory=dict)
     """Each codemod's own decisions, by code."""
+    asyncs: AsyncPlan = field(default_factory=AsyncPlan)
+    """Which functions become async, which calls are awaited or offloaded (VF100-VF104)."""
 
     def part(self, code: str) -> object:
         return self.parts.get(code)
@@ -43,15 +48,28 @@ def call_graph(index: ProjectIndex) -> dict[str, frozenset[str]]:
     callers: dict[str, set[str]] = {}
     for function in index.functions.values():
         for call in function.calls:
-            for callee in call.callees:
+            for callee in call.targets:
                 if callee in index.functions:
                     callers.setdefault(callee, set()).add(function.qualname)
     return {callee: frozenset(names) for callee, names in sorted(callers.items())}
 
 
-def build_plan(index: ProjectIndex, config: Config, codemods: Sequence[type[Codemod]]) -> Plan:
+def build_plan(
+    index: ProjectIndex,
+    config: Config,
+    codemods: Sequence[type[Codemod]],
+    writable: frozenset[Path] | None = None,
+) -> Plan:
+    """The plan; ``writable`` limits the files whose code may change (all by default)."""
+    selected = {codemod.code for codemod in codemods}
     return Plan(
         route_handlers=route_handlers(index),
         callers=call_graph(index),
         parts={codemod.code: codemod.plan_part(index, config) for codemod in codemods},
+        asyncs=analyse(
+            index,
+            table_for(config.options),
+            selected,
+            (lambda path: True) if writable is None else writable.__contains__,
+        ),
     )

@@ -1,0 +1,677 @@
+"""Which functions become ``async def``, which calls are awaited and which are offloaded.
+
+One pure function of the index, the blocking-call table and the selected codes, shared by
+VF100-VF104. Every call the index recorded is classified (non-blocking, blocking with an
+async twin, to offload, blocking with no rewrite, a project function, or unknown). Then a
+greatest fixed point over the call graph decides the sync functions that become async: a
+function qualifies when it gains something (a blocking call gets its async twin, or a
+callee becomes async), every caller can await it (an async caller, a caller that becomes
+async too, or FastAPI itself for handlers and dependencies), and nothing it calls would
+block the event loop afterwards. Each function that would have gained but is held back gets
+a finding that names what holds it back.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vibefix.blocking import BlockingTable, Kind, split_last
+from vibefix.index import ROUTE_METHODS, UNKNOWN, CallFact, FunctionFact, ProjectIndex
+from vibefix.results import Finding, Position
+
+NodeKey = tuple[Path, int, int, int, int]
+"""A function definition or a call: its file, and the 1-based line and column where it
+starts and ends."""
+
+
+def node_key(path: Path, fact: CallFact | FunctionFact) -> NodeKey:
+    return (path, fact.line, fact.column, *fact.end)
+
+
+SAFE_METHODS = frozenset(
+    {
+        "get", "items", "keys", "values", "append", "extend", "insert", "pop", "popitem",
+        "update", "setdefault", "copy", "clear", "remove", "discard", "add", "sort", "index",
+        "count", "upper", "lower", "strip", "lstrip", "rstrip", "split", "rsplit", "join",
+        "format", "replace", "startswith", "endswith", "encode", "decode", "isoformat",
+        "isdigit", "title", "capitalize", "model_dump", "model_dump_json", "model_copy",
+        "dict", "hex", "total_seconds", "timestamp", "strftime", "group", "groups",
+    }
+)  # fmt: skip
+"""Methods that are safe on the event loop whatever their receiver's type: the common
+methods of str, dict, list, set, datetime and Pydantic models."""
+
+DEPENDS = frozenset({"fastapi.Depends", "fastapi.Security", "fastapi.params.Depends"})
+FRAMEWORK_CALLERS = (".add_api_route", ".add_api_websocket_route", ".add_task")
+"""Registration calls whose callable FastAPI or Starlette awaits when it is async."""
+FRAMEWORK_DECORATORS = frozenset({"on_event", "exception_handler", "middleware"})
+
+
+class Category(enum.Enum):
+    NONBLOCKING = "non-blocking"
+    TWIN = "blocking, with an async twin"
+    OFFLOAD = "blocking, to run in a thread"
+    BLOCKING = "blocking"
+    UNKNOWN = "unknown"
+    PROJECT = "a project function"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    category: Category
+    target: str
+    code: str | None = None
+    function: str | None = None
+
+
+@dataclass(frozen=True)
+class AsyncPlan:
+    becomes_async: frozenset[NodeKey] = frozenset()
+    """Sync functions (by definition position) that become ``async def``."""
+    becomes_async_names: frozenset[str] = frozenset()
+    async_after: frozenset[NodeKey] = frozenset()
+    """Every function that is async after the run: already, or made so."""
+    handlers: frozenset[str] = frozenset()
+    """Route handlers and dependencies: FastAPI calls them."""
+    entry_points: frozenset[NodeKey] = frozenset()
+    """The same, by definition position."""
+    awaits: frozenset[NodeKey] = frozenset()
+    """Calls of functions that become async, to be awaited (VF104)."""
+    offloads: frozenset[NodeKey] = frozenset()
+    """Blocking calls in async code to run in a thread (VF102)."""
+    findings: tuple[Finding, ...] = ()
+    wanted_modules: frozenset[str] = frozenset()
+    """Modules that define something an indexed file calls and the index does not know."""
+    wanted_names: frozenset[str] = frozenset()
+    """The names of the functions that may become async: every file that says one of them
+    may call it, and must be indexed."""
+
+    @property
+    def touched(self) -> frozenset[Path]:
+        """The files this plan rewrites or reports something in."""
+        keys = self.becomes_async | self.awaits | self.offloads
+        return frozenset({key[0] for key in keys} | {finding.path for finding in self.findings})
+
+    def findings_for(self, path: Path) -> tuple[Finding, ...]:
+        return tuple(finding for finding in self.findings if finding.path == path)
+
+
+@dataclass
+class _Analysis:
+    index: ProjectIndex
+    table: BlockingTable
+    selected: frozenset[str]
+    writable: Callable[[Path], bool]
+    verdicts: dict[tuple[str, int, int, int, int], Verdict] = field(default_factory=dict)
+
+    # -- classification ----------------------------------------------------------------
+
+    def classify(self, function: FunctionFact, call: CallFact) -> Verdict:
+        key = (function.qualname, call.line, call.column, *call.end)
+        verdict = self.verdicts.get(key)
+        if verdict is None:
+            verdict = self._classify_targets(call.targets)
+            self.verdicts[key] = verdict
+        return verdict
+
+    def _classify_targets(self, targets: Iterable[str]) -> Verdict:
+        verdicts = [self.target(self.index.resolve(target)) for target in targets]
+        known = [v for v in verdicts if v.category is not Category.UNKNOWN]
+        if len(known) == 1 or (known and len(set(known)) == 1):
+            return known[0]
+        return verdicts[0] if verdicts else Verdict(Category.UNKNOWN, "?")
+
+    def makes_blocking(self, call: CallFact) -> bool:
+        """True when ``call``'s result is used in place and its methods block
+        (``open(p).read()``): offloading the call alone would leave them on the loop."""
+        return call.chained and any(
+            self.target(f"{self.index.resolve(target)}().read").category is Category.BLOCKING
+            for target in call.targets
+        )
+
+    def target(self, target: str, depth: int = 0) -> Verdict:
+        """What calling ``target`` does to the event loop."""
+        entry = self.table.lookup(target)
+        if entry is not None:
+            return Verdict(_CATEGORIES[entry.kind], target, entry.code)
+        functions = self.index.functions
+        if target in functions:
+            return Verdict(Category.PROJECT, target, function=target)
+        if target in self.index.classes:
+            init = f"{target}.__init__"
+            if init in functions:
+                return Verdict(Category.PROJECT, target, function=init)
+            return Verdict(Category.NONBLOCKING, target)
+        owner, method = split_last(target)
+        if owner is None:
+            return Verdict(Category.UNKNOWN, target)
+        if owner == UNKNOWN or owner.endswith(f"{UNKNOWN}"):
+            category = Category.NONBLOCKING if method in SAFE_METHODS else Category.UNKNOWN
+            return Verdict(category, target)
+        if owner.endswith("()"):
+            maker = owner[:-2]
+            if maker in self.index.classes:
+                name = f"{maker}.{method}"
+                if name in functions:
+                    return Verdict(Category.PROJECT, target, function=name)
+                return Verdict(Category.NONBLOCKING, target)
+            if depth > 8:
+                return Verdict(Category.UNKNOWN, target)
+            # What a blocking call returned blocks too (``open(p).read()``); what an
+            # async-twin call returned does not (``requests.get(u).json()``).
+            # What a blocking call returned blocks too where the table says so
+            # (``open(p).read()``); what an async-twin call returned does not
+            # (``requests.get(u).json()``).
+            made_by = self.target(maker, depth + 1)
+            if made_by.category is Category.BLOCKING:
+                return Verdict(Category.BLOCKING, target)
+            if made_by.category in (Category.TWIN, Category.NONBLOCKING):
+                return Verdict(Category.NONBLOCKING, target)
+            category = Category.NONBLOCKING if method in SAFE_METHODS else Category.UNKNOWN
+            return Verdict(category, target)
+        if target.startswith("builtins."):
+            return Verdict(Category.NONBLOCKING, target)
+        return Verdict(Category.UNKNOWN, target)
+
+
+_CATEGORIES = {
+    Kind.TWIN: Category.TWIN,
+    Kind.OFFLOAD: Category.OFFLOAD,
+    Kind.BLOCKING: Category.BLOCKING,
+    Kind.NONBLOCKING: Category.NONBLOCKING,
+}
+
+
+@dataclass(frozen=True)
+class _Site:
+    """One use of a project function: a call from a function, or anything else."""
+
+    path: Path
+    line: int
+    column: int
+    caller: str | None
+    call: CallFact | None
+    via: str = ""
+
+
+def analyse(
+    index: ProjectIndex,
+    table: BlockingTable,
+    selected: Iterable[str],
+    writable: Callable[[Path], bool] = lambda path: True,
+) -> AsyncPlan:
+    """The async part of the plan; see the module docstring."""
+    analysis = _Analysis(index, table, frozenset(selected), writable)
+    decider = _Decider(analysis)
+    functions = index.functions
+    # Every sync function that would gain if its callers allowed it: the files that call
+    # one of them must be indexed before anything is decided about it.
+    hopeful = decider.grounded({name for name, f in functions.items() if not f.is_async})
+    chosen, reasons = decider.fixed_point(hopeful)
+
+    findings: list[Finding] = []
+    # A function held back matters where async code reaches it, or FastAPI calls it; the
+    # blocking calls of code that only sync code reaches are where they belong.
+    relevant = decider.reached_from_async() | decider.handlers
+    for name, reason in sorted(reasons.items()):
+        function = functions[name]
+        if (
+            not reason
+            or name not in relevant
+            or not writable(function.path)
+            or not decider.gains(function, chosen - {name})
+        ):
+            continue
+        findings.append(
+            Finding(
+                function.path,
+                Position(function.name_line or function.line, function.column),
+                "VF103" if name in decider.handlers else "VF104",
+                f"`{_display(name)}` stays sync, so its blocking calls stay: {reason}",
+            )
+        )
+    awaits = {
+        node_key(site.path, site.call)
+        for name in chosen
+        for site in decider.sites.get(name, ())
+        if site.call is not None and not site.call.awaited
+    }
+    async_after = {name for name, f in functions.items() if f.is_async or name in chosen}
+    offloads = decider.offloads(async_after, findings)
+    wanted_modules: set[str] = set()
+    for verdict in analysis.verdicts.values():
+        if verdict.category is Category.UNKNOWN:
+            dotted = verdict.target.partition("(")[0].split(".")
+            wanted_modules.update(".".join(dotted[:end]) for end in range(1, len(dotted) + 1))
+    return AsyncPlan(
+        becomes_async=frozenset(node_key(functions[n].path, functions[n]) for n in chosen),
+        becomes_async_names=frozenset(chosen),
+        async_after=frozenset(node_key(functions[n].path, functions[n]) for n in async_after),
+        handlers=frozenset(decider.handlers),
+        entry_points=frozenset(
+            node_key(functions[name].path, functions[name]) for name in decider.handlers
+        ),
+        awaits=frozenset(awaits),
+        offloads=frozenset(offloads),
+        findings=tuple(sorted(set(findings), key=lambda f: (str(f.path), f.position, f.code))),
+        wanted_modules=frozenset(wanted_modules),
+        wanted_names=frozenset(_display(name) for name in hopeful),
+    )
+
+
+def _display(name: str) -> str:
+    return name.rpartition(".")[2]
+
+
+def _where(site: _Site) -> str:
+    return f"{site.path.name}:{site.line}"
+
+
+class _Decider:
+    """The call graph's facts, and the decisions made from them."""
+
+    def __init__(self, analysis: _Analysis) -> None:
+        self.analysis = analysis
+        self.functions = analysis.index.functions
+        self.sites = _sites(analysis.index, analysis)
+        self.handlers = _framework_called(analysis.index, self.sites)
+        self.blocks, self.unsure = _sync_effects(analysis)
+        # Where a method of this name is called on an object of unknown type: such a
+        # call may reach any project method of that name.
+        self.unresolved: dict[str, _Site] = {}
+        for function in self.functions.values():
+            for call in function.calls:
+                for target in call.targets:
+                    owner, method = split_last(target)
+                    if owner == UNKNOWN:
+                        self.unresolved.setdefault(
+                            method,
+                            _Site(function.path, call.line, call.column, function.qualname, call),
+                        )
+
+    def reached_from_async(self) -> set[str]:
+        """The sync functions that async code calls, directly or through sync functions."""
+        reached: set[str] = set()
+        pending = [name for name, function in self.functions.items() if function.is_async]
+        while pending:
+            function = self.functions[pending.pop()]
+            for call in function.calls:
+                callee = self.verdict(function, call).function
+                if (
+                    callee is not None
+                    and callee in self.functions
+                    and callee not in reached
+                    and not self.functions[callee].is_async
+                ):
+                    reached.add(callee)
+                    pending.append(callee)
+        return reached
+
+    def verdict(self, function: FunctionFact, call: CallFact) -> Verdict:
+        return self.analysis.classify(function, call)
+
+    def gains(self, function: FunctionFact, chosen: set[str]) -> bool:
+        """True when ``function`` has something to gain from being async: a blocking call
+        with a selected async twin, or a callee that becomes async."""
+        for call in function.calls:
+            verdict = self.verdict(function, call)
+            if verdict.category is Category.TWIN and verdict.code in self.analysis.selected:
+                return True
+            if verdict.category is Category.PROJECT and verdict.function in chosen:
+                return True
+        return False
+
+    def fixed_point(self, candidates: set[str]) -> tuple[set[str], dict[str, str]]:
+        """The largest subset of ``candidates`` that can all become async together, and
+        why each of the others cannot (``""``: nothing to report)."""
+        chosen = set(candidates)
+        reasons: dict[str, str] = {}
+        while True:
+            self._remove_obstacles(chosen, reasons)
+            grounded = self.grounded(chosen)
+            if grounded == chosen:
+                return chosen, reasons
+            for name in chosen - grounded:
+                reasons.pop(name, None)
+            chosen &= grounded
+
+    def grounded(self, among: set[str]) -> set[str]:
+        """The functions of ``among`` that gain from being async: they make a blocking call
+        with a selected async twin, or call one of ``among`` that does, transitively. (A
+        cycle of functions that call each other gains nothing by itself.)"""
+        grounded = {
+            name
+            for name in among
+            if any(
+                verdict.category is Category.TWIN and verdict.code in self.analysis.selected
+                for verdict in self._verdicts(name)
+            )
+        }
+        callers: dict[str, set[str]] = {}
+        for name in among:
+            for verdict in self._verdicts(name):
+                if verdict.function in among:
+                    callers.setdefault(verdict.function, set()).add(name)
+        pending = list(grounded)
+        while pending:
+            for caller in callers.get(pending.pop(), ()):
+                if caller not in grounded:
+                    grounded.add(caller)
+                    pending.append(caller)
+        return grounded
+
+    def _verdicts(self, name: str) -> list[Verdict]:
+        function = self.functions[name]
+        return [self.verdict(function, call) for call in function.calls]
+
+    def _remove_obstacles(self, chosen: set[str], reasons: dict[str, str]) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for name in sorted(chosen):
+                function = self.functions[name]
+                reason = self.obstacle(function, chosen) if self.gains(function, chosen) else ""
+                if reason is not None:
+                    chosen.discard(name)
+                    if reason:
+                        reasons[name] = reason
+                    else:
+                        reasons.pop(name, None)
+                    changed = True
+
+    def obstacle(self, function: FunctionFact, chosen: set[str]) -> str | None:
+        """Why ``function`` cannot become async given ``chosen`` (``""`` when it is not
+        worth a finding); None when it can."""
+        name = function.qualname
+        selected = self.analysis.selected
+        if ("VF103" if name in self.handlers else "VF104") not in selected:
+            return ""
+        if not self.analysis.writable(function.path):
+            return "it is outside the paths given"
+        if function.is_generator and name not in self.handlers:
+            return "it is a generator (its callers iterate it)"
+        if _display(name).startswith("__"):
+            return "it is a special method"
+        if not _allowed_decorators(function, self.analysis.index):
+            return "a decorator wraps it (it may not accept a coroutine function)"
+        unresolved = self.unresolved.get(_display(name))
+        if function.owner_class is not None and unresolved is not None:
+            return (
+                f"`.{_display(name)}()` is called at {_where(unresolved)} on an object whose"
+                " type vibefix cannot tell"
+            )
+        uses = self.sites.get(name, [])
+        if name not in self.handlers and not any(site.call for site in uses):
+            return ""  # no caller in the project: perhaps called from outside, leave it
+        for site in uses:
+            problem = self._caller_problem(site, chosen)
+            if problem is not None:
+                return problem
+        for call in function.calls:
+            verdict = self.verdict(function, call)
+            problem = _callee_problem(
+                verdict, call, chosen, self.analysis, self.blocks, self.unsure, self.functions
+            )
+            if problem is not None:
+                return f"{problem} at line {call.line}"
+        return None
+
+    def _caller_problem(self, site: _Site, chosen: set[str]) -> str | None:
+        if site.call is None:
+            if site.via in DEPENDS or site.via.endswith(FRAMEWORK_CALLERS):
+                return None
+            return f"it is used as a value at {_where(site)}, not called"
+        if site.caller is None:
+            return f"it is called from module-level code at {_where(site)}"
+        caller = self.functions.get(site.caller)
+        if caller is None or not (caller.is_async or site.caller in chosen):
+            return f"it is called from sync code in `{_display(site.caller)}` at {_where(site)}"
+        if not site.call.awaitable:
+            return f"its call at {_where(site)} is in a lambda or generator expression"
+        if not self.analysis.writable(site.path):
+            return f"its caller at {_where(site)} is outside the paths given"
+        if "VF104" not in self.analysis.selected:
+            return ""  # its callers would need an await: not asked for
+        return None
+
+    def offloads(self, async_after: set[str], findings: list[Finding]) -> set[NodeKey]:
+        """The blocking calls in async code that run in a thread (VF102); findings for
+        those that cannot, and for async functions that block with no rewrite."""
+        offloads: set[NodeKey] = set()
+        if "VF102" not in self.analysis.selected:
+            return offloads
+        for name in sorted(async_after):
+            function = self.functions[name]
+            if not self.analysis.writable(function.path):
+                continue
+            stuck: list[tuple[CallFact, Verdict]] = []
+            for call in function.calls:
+                verdict = self.verdict(function, call)
+                if call.awaited:
+                    continue
+                if verdict.category is Category.BLOCKING:
+                    stuck.append((call, verdict))
+                if not self._runs_in_thread(verdict, async_after):
+                    continue
+                if call.awaitable and call.offloadable and not self.analysis.makes_blocking(call):
+                    offloads.add(node_key(function.path, call))
+                    continue
+                findings.append(
+                    Finding(
+                        function.path,
+                        Position(call.line, call.column),
+                        "VF102",
+                        f"`{_short(verdict.target)}` blocks the event loop, and its result"
+                        " is used in place (a `with`, a method call) or it sits in a"
+                        " lambda: move the blocking part into a sync function and"
+                        " offload that with `await run_in_threadpool(...)`",
+                    )
+                )
+            if stuck and function.is_async:
+                first, verdict = stuck[0]
+                more = f" (and {len(stuck) - 1} more calls)" if len(stuck) > 1 else ""
+                findings.append(
+                    Finding(
+                        function.path,
+                        Position(first.line, first.column),
+                        "VF102",
+                        f"`{_short(verdict.target)}` blocks the event loop in `async def"
+                        f" {_display(name)}`{more}, and vibefix has no rewrite for it:"
+                        " make the function a plain `def`, or move to an async library",
+                    )
+                )
+        return offloads
+
+    def _runs_in_thread(self, verdict: Verdict, async_after: set[str]) -> bool:
+        if verdict.category is Category.OFFLOAD:
+            return True
+        callee = self.functions.get(verdict.function or "")
+        return (
+            callee is not None
+            and callee.qualname not in async_after
+            and not callee.is_generator
+            and self.blocks[callee.qualname]
+        )
+
+
+def _short(target: str) -> str:
+    """A call target as a person would write it: ``Session().query`` for
+    ``sqlalchemy.orm.Session().query``, ``.first()`` for a long chain."""
+    head, paren, tail = target.partition("(")
+    head = head.removeprefix("builtins.")
+    if not paren:
+        return head
+    if tail.count("(") > 1:
+        return f".{target.rpartition('.')[2]}()"
+    return f"{head.rpartition('.')[2]}({tail}"
+
+
+def _callee_problem(
+    verdict: Verdict,
+    call: CallFact,
+    chosen: set[str],
+    analysis: _Analysis,
+    blocks: Mapping[str, bool],
+    unsure: Mapping[str, str | None],
+    functions: Mapping[str, FunctionFact],
+) -> str | None:
+    """Why this call would block the event loop once its function is async."""
+    name = _short(verdict.target)
+    category = verdict.category
+    if category is Category.NONBLOCKING:
+        return None
+    if category is Category.TWIN:
+        if verdict.code not in analysis.selected:
+            return f"`{name}` blocks and {verdict.code} is not selected"
+        return None if call.awaitable else f"`{name}` blocks inside a lambda or generator"
+    if category is Category.OFFLOAD:
+        if (
+            "VF102" in analysis.selected
+            and call.awaitable
+            and call.offloadable
+            and not analysis.makes_blocking(call)
+        ):
+            return None
+        return f"`{name}` blocks and cannot be offloaded where it is"
+    if category is Category.BLOCKING:
+        return f"`{name}` blocks and has no automatic rewrite"
+    if category is Category.UNKNOWN:
+        return (
+            f"vibefix cannot tell whether `{name}` blocks (declare it in [tool.vibefix.blocking])"
+        )
+    callee = verdict.function or ""
+    target = functions.get(callee)
+    if target is None or target.is_async:
+        return None
+    if callee in chosen:
+        return None if call.awaitable else f"`{name}` would need an await in a lambda"
+    if target.is_generator:
+        if blocks.get(callee) or unsure.get(callee):
+            return f"`{name}` is a generator that may block as it is iterated"
+        return None
+    if blocks.get(callee):
+        if "VF102" in analysis.selected and call.awaitable and call.offloadable:
+            return None
+        return f"`{name}` blocks"
+    reason = unsure.get(callee)
+    if reason is not None:
+        return f"`{name}` may block ({reason})"
+    return None
+
+
+def _sync_effects(analysis: _Analysis) -> tuple[dict[str, bool], dict[str, str | None]]:
+    """For each sync function: whether it blocks, directly or through the project
+    functions it calls; and, when it does not, the unknown call that may make it block."""
+    functions = analysis.index.functions
+    blocks: dict[str, bool] = {}
+    unsure: dict[str, str | None] = {}
+    for name, function in functions.items():
+        blocks[name] = False
+        unsure[name] = None
+        if function.is_async:
+            continue
+        for call in function.calls:
+            verdict = analysis.classify(function, call)
+            if verdict.category in (Category.TWIN, Category.OFFLOAD, Category.BLOCKING):
+                blocks[name] = True
+            elif verdict.category is Category.UNKNOWN and unsure[name] is None:
+                unsure[name] = f"it calls `{_short(verdict.target)}`"
+    changed = True
+    while changed:
+        changed = False
+        for name, function in functions.items():
+            if function.is_async or blocks[name]:
+                continue
+            for call in function.calls:
+                callee = analysis.classify(function, call).function
+                if callee is None or callee not in functions or functions[callee].is_async:
+                    continue
+                if functions[callee].is_generator:
+                    # Calling it runs nothing; iterating it, which the index cannot
+                    # see, runs its body.
+                    if (blocks[callee] or unsure[callee]) and unsure[name] is None:
+                        unsure[name] = f"it iterates the generator `{callee.rpartition('.')[2]}`"
+                        changed = True
+                    continue
+                if blocks[callee]:
+                    blocks[name] = changed = True
+                    break
+                if unsure[callee] is not None and unsure[name] is None:
+                    unsure[name] = f"through `{callee.rpartition('.')[2]}`"
+                    changed = True
+    return blocks, {n: (None if blocks[n] else r) for n, r in unsure.items()}
+
+
+def _sites(index: ProjectIndex, analysis: _Analysis) -> dict[str, list[_Site]]:
+    """Every use of every project function: calls (from functions and from module-level
+    code) and references."""
+    sites: dict[str, list[_Site]] = {}
+    functions = index.functions
+    for function in functions.values():
+        for call in function.calls:
+            callee = analysis.classify(function, call).function
+            if callee is not None:
+                sites.setdefault(callee, []).append(
+                    _Site(function.path, call.line, call.column, function.qualname, call)
+                )
+    for module in index.modules:
+        for call in module.module_calls:
+            for target in call.targets:
+                resolved = index.resolve(target)
+                if resolved in functions:
+                    sites.setdefault(resolved, []).append(
+                        _Site(module.path, call.line, call.column, None, call)
+                    )
+        for reference in module.references:
+            for target in reference.targets:
+                if target in functions:
+                    sites.setdefault(target, []).append(
+                        _Site(
+                            module.path,
+                            reference.line,
+                            reference.column,
+                            reference.function,
+                            None,
+                            index.resolve(reference.via) if reference.via else "",
+                        )
+                    )
+    return sites
+
+
+def _framework_called(index: ProjectIndex, sites: Mapping[str, list[_Site]]) -> set[str]:
+    """Route handlers, dependencies and other callables that FastAPI awaits."""
+    called = set()
+    for name, function in index.functions.items():
+        if _route_decorated(function, index):
+            called.add(name)
+    for name, uses in sites.items():
+        if any(
+            site.call is None and (site.via in DEPENDS or site.via.endswith(FRAMEWORK_CALLERS))
+            for site in uses
+        ):
+            called.add(name)
+    return called
+
+
+def _route_decorated(function: FunctionFact, index: ProjectIndex) -> bool:
+    for decorator in function.decorators:
+        owner, _, method = decorator.rpartition(".")
+        if owner in index.applications and (
+            method in ROUTE_METHODS or method in FRAMEWORK_DECORATORS
+        ):
+            return True
+    return False
+
+
+def _allowed_decorators(function: FunctionFact, index: ProjectIndex) -> bool:
+    """A function may become async only under decorators that accept coroutine
+    functions: FastAPI's own."""
+    return not function.decorators or (
+        _route_decorated(function, index)
+        and all(
+            decorator.rpartition(".")[0] in index.applications for decorator in function.decorators
+        )
+    )

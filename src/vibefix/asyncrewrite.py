@@ -1,0 +1,75 @@
+"""What the async codemods (VF100-VF104) share: where ``await`` is allowed after the run,
+and how to await an expression without changing what it means."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import libcst as cst
+from libcst.metadata import PositionProvider
+
+from vibefix.asyncplan import NodeKey
+from vibefix.codemod import Codemod
+from vibefix.scope import AsyncScopeMixin, ScopeKind
+
+
+class AsyncCodemod(AsyncScopeMixin, Codemod):
+    """A codemod that reads the plan's async decisions. Subclasses that define
+    ``visit_Call`` or ``visit_Attribute`` call ``super()`` first."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Expressions that need parentheses once awaited: ``(await x).attr``. A parent is
+        # visited before its children, so it marks them on the way down.
+        self._primaries: set[cst.CSTNode] = set()
+        self._awaited: set[cst.CSTNode] = set()
+
+    def key(self, node: cst.CSTNode) -> NodeKey:
+        """The plan's name for a function definition or a call: file, line, column."""
+        where = self.get_metadata(PositionProvider, node)
+        return (
+            self.file.path,
+            where.start.line,
+            where.start.column + 1,
+            where.end.line,
+            where.end.column + 1,
+        )
+
+    @property
+    def async_after(self) -> bool:
+        """True when ``await`` may be used right here once the plan is carried out: the
+        innermost scope is an ``async def``, or a ``def`` that becomes one."""
+        if not self.scope_stack:
+            return False
+        kind, node = self.scope_stack[-1]
+        if kind is ScopeKind.ASYNC:
+            return True
+        return kind is ScopeKind.SYNC and self.key(node) in self.plan.asyncs.becomes_async
+
+    def visit_Await(self, node: cst.Await) -> None:
+        self._awaited.add(node.expression)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._primaries.add(node.value)
+
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        self._primaries.add(node.value)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self._primaries.add(node.func)
+
+    def is_awaited(self, node: cst.CSTNode) -> bool:
+        return node in self._awaited
+
+    def awaiting(self, node: cst.BaseExpression) -> Callable[[cst.BaseExpression], cst.Await]:
+        """A change that awaits ``node`` as updated, in parentheses where it is the
+        object of an attribute, a subscript or a call."""
+        parenthesized = node in self._primaries
+
+        def change(updated: cst.BaseExpression) -> cst.Await:
+            if parenthesized:
+                return cst.Await(updated, lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+            return cst.Await(updated)
+
+        return change

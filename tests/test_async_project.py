@@ -1,0 +1,179 @@
+"""Whole-program async decisions over real files: across modules, with files found by the
+plan after the first round of indexing, in worker processes, and in incremental runs."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from vibefix.codemods import ALL, RECIPES
+
+from vibefix import engine
+from vibefix.config import Config
+from vibefix.results import RunResult, Status
+
+DEFAULT = tuple(codemod for codemod in ALL if codemod.code in RECIPES["default"])
+
+PROJECT = {
+    "pyproject.toml": "[project]\nname = 'shop'\n",
+    "shop/__init__.py": "",
+    "shop/main.py": """\
+        from fastapi import FastAPI
+
+        from .routers import router
+
+        app = FastAPI()
+        app.include_router(router)
+        """,
+    "shop/stock.py": """\
+        import time
+
+
+        def wait_for_warehouse():
+            time.sleep(0.01)
+        """,
+    # No trigger of any codemod here: it is found because it names the helper.
+    "shop/routers.py": """\
+        from fastapi import APIRouter
+
+        from shop.stock import wait_for_warehouse as sync_stock
+
+        router = APIRouter()
+
+
+        @router.post("/reserve")
+        async def reserve():
+            sync_stock()
+            return {"ok": True}
+        """,
+    # A sync caller in a file that mentions the helper's name only.
+    "scripts/nightly.py": """\
+        from shop.stock import wait_for_warehouse
+
+
+        def main():
+            wait_for_warehouse()
+        """,
+}
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+def run(root: Path, *paths: str, jobs: int = 1) -> RunResult:
+    options = engine.Options(Config(root=root), DEFAULT, jobs)
+    return engine.run([root / path for path in paths], options)
+
+
+def changed(result: RunResult, root: Path) -> dict[str, str]:
+    return {
+        file.path.relative_to(root).as_posix(): (file.new_source or b"").decode()
+        for file in result.files
+        if file.status is Status.CHANGED
+    }
+
+
+def test_helper_and_its_caller_in_another_module_change_together(tmp_path):
+    write(tmp_path, {k: v for k, v in PROJECT.items() if not k.startswith("scripts")})
+
+    result = run(tmp_path, "shop")
+
+    files = changed(result, tmp_path)
+    assert sorted(files) == ["shop/routers.py", "shop/stock.py"]
+    assert (
+        "async def wait_for_warehouse():\n    await asyncio.sleep(0.01)" in files["shop/stock.py"]
+    )
+    assert "    await sync_stock()\n" in files["shop/routers.py"]
+    assert result.findings == []
+
+
+def test_a_sync_caller_elsewhere_in_the_project_holds_the_helper_back(tmp_path):
+    write(tmp_path, PROJECT)
+
+    result = run(tmp_path, "shop")
+
+    files = changed(result, tmp_path)
+    # The helper stays sync; the async handler runs it in a thread instead.
+    assert sorted(files) == ["shop/routers.py"]
+    assert "    await run_in_threadpool(sync_stock)\n" in files["shop/routers.py"]
+    assert [(f.path.name, f.code, f.message) for f in result.findings] == [
+        (
+            "stock.py",
+            "VF104",
+            "`wait_for_warehouse` stays sync, so its blocking calls stay: it is called from"
+            " sync code in `main` at nightly.py:5",
+        )
+    ]
+    # The file outside the paths given is read, never written or reported on.
+    assert all("scripts" not in str(file.path) for file in result.files)
+
+
+def test_incremental_run_never_leaves_a_caller_outside_its_paths_unawaited(tmp_path):
+    write(tmp_path, {k: v for k, v in PROJECT.items() if not k.startswith("scripts")})
+
+    result = run(tmp_path, "shop/stock.py")
+
+    assert changed(result, tmp_path) == {}
+    assert [(f.code, f.message) for f in result.findings] == [
+        (
+            "VF104",
+            "`wait_for_warehouse` stays sync, so its blocking calls stay: its caller at"
+            " routers.py:10 is outside the paths given",
+        )
+    ]
+
+
+def test_module_of_a_session_factory_is_indexed_to_classify_its_calls(tmp_path):
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "",
+            "app/__init__.py": "",
+            "app/db.py": """\
+                from sqlalchemy.orm import sessionmaker
+
+                SessionLocal = sessionmaker()
+                """,
+            "app/api.py": """\
+                import time
+
+                from fastapi import FastAPI
+
+                from app.db import SessionLocal
+
+                app = FastAPI()
+
+
+                @app.get("/users")
+                def users():
+                    time.sleep(0.1)
+                    db = SessionLocal()
+                    return db.query(object).all()
+                """,
+        },
+    )
+
+    result = run(tmp_path, "app")
+
+    assert changed(result, tmp_path) == {}
+    (finding,) = result.findings
+    assert finding.code == "VF103"
+    assert "`.all()` blocks and has no automatic rewrite" in finding.message
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_worker_processes_and_rounds_give_the_same_result(tmp_path, monkeypatch, jobs):
+    write(tmp_path, PROJECT)
+    monkeypatch.setattr(engine, "IN_PROCESS_BYTES", 0)
+
+    pooled = run(tmp_path, "shop", jobs=jobs)
+    monkeypatch.undo()
+    alone = run(tmp_path, "shop")
+
+    assert pooled.files == alone.files
+    assert pooled.findings == alone.findings
