@@ -6,12 +6,15 @@ pass that decides which functions become async). ``RECIPES`` name ordered select
 
 from __future__ import annotations
 
+from vibefix.codemods.async_endpoints import AsyncEndpoints
 from vibefix.codemods.async_sleep import AsyncSleep
+from vibefix.codemods.await_propagation import AwaitPropagation
+from vibefix.codemods.offload_blocking import OffloadBlocking
 
 from vibefix.codemod import Codemod
 
-ALL: tuple[type[Codemod], ...] = (AsyncSleep,)
+ALL: tuple[type[Codemod], ...] = (AsyncSleep, OffloadBlocking, AsyncEndpoints, AwaitPropagation)
 
 RECIPES: dict[str, tuple[str, ...]] = {
-    "default": ("VF100",),
+    "default": ("VF100", "VF102", "VF103", "VF104"),
 }

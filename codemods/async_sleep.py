@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
+from vibefix.asyncrewrite import AsyncCodemod
 from vibefix.codemod import Codemod
 from vibefix.names import base_name, imported_as
-from vibefix.scope import AsyncScopeMixin, ScopeKind
+from vibefix.scope import ScopeKind
 
 
-class AsyncSleep(AsyncScopeMixin, Codemod):
+class AsyncSleep(AsyncCodemod):
     """Replace `time.sleep(x)` in async functions with `await asyncio.sleep(x)`.
 
     Why: `time.sleep` inside an `async def` freezes the event loop: no other request is
@@ -30,8 +29,9 @@ class AsyncSleep(AsyncScopeMixin, Codemod):
     Safety: safe. The task still waits as long; other tasks now run meanwhile, and the
     wait may be cancelled, which is what an async server expects.
 
-    Not rewritten: sleeps whose innermost scope is a sync `def`, a `lambda` or a class body
-    (they may run in a thread, where blocking is right), and sleeps in annotations;
+    Not rewritten: sleeps whose innermost scope is a sync `def` that stays sync (VF103 and
+    VF104 decide which become async), a `lambda` or a class body (they may run in a
+    thread, where blocking is right), and sleeps in annotations;
     `time.sleep` passed as a value (`run_in_executor(None, time.sleep, 1)`); a local `sleep`
     or `time` that is not the standard library's. Reported, not rewritten: a sleep inside a
     generator expression (awaiting there would turn it into an async generator) and a sleep
@@ -51,24 +51,8 @@ class AsyncSleep(AsyncScopeMixin, Codemod):
         ScopeProvider,
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Calls that would need parentheses once awaited: ``(await x).attr``. A parent
-        # is visited before its children, so it marks them on the way down.
-        self._primaries: set[cst.CSTNode] = set()
-        self._awaited: set[cst.CSTNode] = set()
-
-    def visit_Await(self, node: cst.Await) -> None:
-        self._awaited.add(node.expression)
-
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        self._primaries.add(node.value)
-
-    def visit_Subscript(self, node: cst.Subscript) -> None:
-        self._primaries.add(node.value)
-
     def visit_Call(self, node: cst.Call) -> None:
-        self._primaries.add(node.func)
+        super().visit_Call(node)
         if not imported_as(self, node.func, "time.sleep"):
             return
         if self.innermost_scope is ScopeKind.GENERATOR and self._inside_async():
@@ -78,7 +62,7 @@ class AsyncSleep(AsyncScopeMixin, Codemod):
                 " there would make it an async generator: use a loop or a list comprehension",
             )
             return
-        if not self.in_async_function or any(arg.keyword is not None for arg in node.args):
+        if not self.async_after or any(arg.keyword is not None for arg in node.args):
             return
         asyncio = self.file.imports.module_alias(node, "asyncio")
         if asyncio is None:
@@ -88,20 +72,14 @@ class AsyncSleep(AsyncScopeMixin, Codemod):
                 " else here: rename it, then use `await asyncio.sleep(...)`",
             )
             return
-        needs_parentheses = node in self._primaries
-        awaited = node in self._awaited  # ``await time.sleep(1)``: broken already, half done
+        awaited = self.is_awaited(node)  # ``await time.sleep(1)``: broken already, half done
+        await_ = self.awaiting(node)
         func = cst.Attribute(value=cst.Name(asyncio.name), attr=cst.Name("sleep"))
         name = base_name(node.func)
 
         def rewrite(updated: cst.Call) -> cst.Call | cst.Await:
-            if awaited:
-                return updated.with_changes(func=func)
-            parentheses = ([cst.LeftParen()], [cst.RightParen()]) if needs_parentheses else ([], [])
-            return cst.Await(
-                expression=updated.with_changes(func=func),
-                lpar=parentheses[0],
-                rpar=parentheses[1],
-            )
+            renamed = updated.with_changes(func=func)
+            return renamed if awaited else await_(renamed)
 
         self.replace(
             node,

@@ -1,7 +1,8 @@
 """Whole-module scenarios: ``fixtures/<codemod>/<case>.before.py`` -> ``<case>.after.py``.
 
 A case without an ``.after.py`` must be left unchanged. Each output must compile, and
-running the codemod on it again must change nothing.
+running the codemods on it again must change nothing. A fixture runs with its codemod and
+those before it in ``ALL``, as the default recipe would (VF104 needs VF100's rewrites).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from vibefix.codemods import ALL
 
+from tests.codemods.helpers import upto
 from vibefix.engine import run_source
 from vibefix.results import Status
 
@@ -23,9 +25,9 @@ CASES = sorted(FIXTURES.glob("*/*.before.py"))
     "before", CASES, ids=lambda path: f"{path.parent.name}/{path.name[: -len('.before.py')]}"
 )
 def test_fixture(before):
-    codemod = BY_MODULE[before.parent.name]
+    codemods = upto(BY_MODULE[before.parent.name])
     after = before.with_name(before.name.replace(".before.py", ".after.py"))
-    result = run_source(before.read_bytes(), [codemod], path=before)
+    result = run_source(before.read_bytes(), codemods, path=before)
     assert result.status is not Status.FAILED, result.error
     if not after.exists():
         assert result.status is Status.UNCHANGED, result.new_source
@@ -34,5 +36,5 @@ def test_fixture(before):
     assert result.new_source is not None
     assert result.new_source.decode() == after.read_text(encoding="utf-8")
     compile(result.new_source, str(after), "exec", dont_inherit=True)
-    again = run_source(result.new_source, [codemod], path=after)
+    again = run_source(result.new_source, codemods, path=after)
     assert again.status is Status.UNCHANGED

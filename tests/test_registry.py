@@ -72,7 +72,8 @@ def test_codemod_documentation_has_every_section(codemod):
 
 @pytest.mark.parametrize("codemod", ALL, ids=lambda codemod: codemod.code)
 def test_codemod_has_triggers_that_compile(codemod):
-    assert codemod.triggers
+    # A codemod that carries out the plan visits every parsed file: it may need none.
+    assert codemod.triggers or codemod.follows_plan
     for trigger in codemod.triggers:
         re.compile(trigger.encode())
 

@@ -1,39 +1,66 @@
 """Before/after assertions for codemods, in the style of django-upgrade's tests.
 
 Comparison is exact (no whitespace normalising); the output must ``compile()`` (stricter
-than a parse: ``await`` outside an async function fails); and the codemod, run again on its
-own output, must change nothing more.
+than a parse: ``await`` outside an async function fails); and the codemods, run again on
+their own output, must change nothing more.
+
+A codemod that carries out the plan's cross-file decisions works with the codemods before
+it in ``ALL`` (VF103 makes a handler async because VF100 rewrites its sleep): ``upto``
+names that selection.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
+from vibefix.codemods import ALL
+
 from vibefix.codemod import Codemod
+from vibefix.config import Config
 from vibefix.engine import run_source
 from vibefix.results import FileResult, Status
 
+Selection = type[Codemod] | Sequence[type[Codemod]]
 
-def _run(codemod: type[Codemod], source: str) -> FileResult:
-    result = run_source(source.encode("utf-8"), [codemod])
+
+def upto(codemod: type[Codemod]) -> tuple[type[Codemod], ...]:
+    """``codemod`` and every codemod before it in ``ALL``."""
+    return ALL[: ALL.index(codemod) + 1]
+
+
+def _run(codemods: Selection, source: str, config: Config | None = None) -> FileResult:
+    selection = [codemods] if isinstance(codemods, type) else list(codemods)
+    result = run_source(source.encode("utf-8"), selection, config=config)
     assert result.status is not Status.FAILED, result.error
     return result
 
 
-def assert_transforms(codemod: type[Codemod], before: str, after: str) -> None:
-    result = _run(codemod, before)
-    assert result.status is Status.CHANGED, f"{codemod.code} changed nothing"
+def assert_transforms(
+    codemods: Selection, before: str, after: str, config: Config | None = None
+) -> None:
+    result = _run(codemods, before, config)
+    assert result.status is Status.CHANGED, "nothing changed"
     assert result.new_source is not None
     output = result.new_source.decode("utf-8")
     assert output == after
     compile(output, "<after>", "exec", dont_inherit=True)
-    again = _run(codemod, output)
+    again = _run(codemods, output, config)
     assert again.status is Status.UNCHANGED, "a second run changed the output again"
 
 
-def assert_unchanged(codemod: type[Codemod], source: str) -> None:
-    result = _run(codemod, source)
+def assert_unchanged(codemods: Selection, source: str, config: Config | None = None) -> None:
+    result = _run(codemods, source, config)
     assert result.status is Status.UNCHANGED, result.new_source
 
 
-def findings_for(codemod: type[Codemod], source: str) -> list[tuple[int, str]]:
-    result = _run(codemod, source)
+def findings_for(
+    codemods: Selection, source: str, config: Config | None = None
+) -> list[tuple[int, str]]:
+    result = _run(codemods, source, config)
     return [(finding.position.line, finding.message) for finding in result.findings]
+
+
+def config_with(**options: object) -> Config:
+    """A configuration with ``[tool.vibefix.<name>]`` tables."""
+    return Config(root=Path.cwd(), options=dict(options))

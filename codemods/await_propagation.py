@@ -1,0 +1,52 @@
+"""VF104: functions made async become ``async def`` and are awaited at every call site."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from vibefix.asyncrewrite import AsyncCodemod
+
+
+class AwaitPropagation(AsyncCodemod):
+    """Make helpers async when their blocking calls get async twins; await them everywhere.
+
+    Why: a helper that calls `requests` or `time.sleep` blocks the event loop of every
+    async handler that calls it. Once its calls are rewritten it must be `async def`,
+    and every call of it awaited: in the handlers and helpers that call it, which become
+    async in turn, across modules, up to FastAPI.
+
+    Example:
+
+        def fetch_rate(c):                ->    async def fetch_rate(c):
+            time.sleep(0.1)               ->        await asyncio.sleep(0.1)
+        @app.get("/")
+        async def home():
+            return fetch_rate("EUR")      ->        return await fetch_rate("EUR")
+
+    Safety: safe. The plan makes a function async only when every caller can await it
+    (async callers, callers that become async, FastAPI for handlers and dependencies),
+    so no caller is left with an un-awaited coroutine.
+
+    Not rewritten: a finding names the caller that holds it back: a helper called from
+    sync code that stays sync (a script, a thread target, module-level code), used as a
+    value (a callback, `Thread(target=...)`), called from files outside the paths given,
+    decorated, a generator, or a special method.
+    """
+
+    code = "VF104"
+    follows_plan = True
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        key = self.key(node)
+        asyncs = self.plan.asyncs
+        if key in asyncs.becomes_async and key not in asyncs.entry_points:
+            self.replace(
+                node,
+                lambda updated: updated.with_changes(asynchronous=cst.Asynchronous()),
+                "its blocking calls are rewritten to async ones: make it async",
+            )
+
+    def visit_Call(self, node: cst.Call) -> None:
+        super().visit_Call(node)
+        if self.key(node) in self.plan.asyncs.awaits and not self.is_awaited(node):
+            self.replace(node, self.awaiting(node), "await a function that is now async")

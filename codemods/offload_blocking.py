@@ -1,0 +1,85 @@
+"""VF102: blocking calls with no async twin in async code -> ``await run_in_threadpool``."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from vibefix.asyncrewrite import AsyncCodemod
+
+
+class OffloadBlocking(AsyncCodemod):
+    """Run blocking calls that have no async twin in a worker thread, in async functions.
+
+    Why: inside an `async def`, a blocking call (`subprocess.run`, `open`, `shutil.copy`,
+    `Path.read_text`, a sync SDK, a project function that blocks) freezes the event loop
+    for as long as it runs. `run_in_threadpool` runs it in FastAPI's thread pool (the
+    one that serves plain `def` handlers) and awaits the result.
+
+    Example:
+
+        async def export(path):
+            data = path.read_text()       ->    data = await run_in_threadpool(path.read_text)
+            subprocess.run(["sync"])      ->    await run_in_threadpool(subprocess.run, ["sync"])
+
+    The function and its arguments are passed separately (no lambda); arguments are
+    evaluated before the call, as before. `from fastapi.concurrency import
+    run_in_threadpool` is added where it is missing. What counts as blocking is the
+    blocking-call table, which `[tool.vibefix.blocking]` extends (`"stripe.Charge.create" =
+    "offload"`).
+
+    Safety: safe. The call runs as before, in another thread; other requests are served
+    meanwhile. Code that relied on thread-local state (rare) sees a different thread.
+
+    Not rewritten: reported instead: a call whose result is used in place (`with
+    open(p) as f`, `open(p).read()`): move that code into a sync function and offload it;
+    blocking calls with no rewrite at all (a sync SQLAlchemy session in an `async def`:
+    see `--recipe async-db`); calls in lambdas and generator expressions. Calls in sync
+    functions are left alone: they already run in a thread when FastAPI calls them.
+    """
+
+    code = "VF102"
+    follows_plan = True
+    # An import of a module of the shipped table, the builtin `open(` or a `Path` I/O
+    # method, in a file with an `async def`. (Other blocking calls, such as a project's
+    # own blocking helpers, are offloaded in every file the plan reads.)
+    triggers = (
+        r"(?m:^[ \t]*(?:import|from)[ \t]+(?:subprocess|shutil|socket|smtplib|sqlite3|psycopg2?"
+        r"|pymysql|MySQLdb|redis|boto3|urllib\.request)\b)"
+        r"|(?<![\w.])open\(|\.(?:read_text|read_bytes|write_text|write_bytes)\(",
+        r"\basync[ \t]+def\b",
+    )
+
+    def visit_Call(self, node: cst.Call) -> None:
+        super().visit_Call(node)
+        if self.key(node) not in self.plan.asyncs.offloads or not self.async_after:
+            return
+        runner = self.file.imports.name_alias(node, "fastapi.concurrency", "run_in_threadpool")
+        if runner is None:
+            self.report(
+                node,
+                "this call blocks the event loop, but the name `run_in_threadpool` means"
+                " something else here: offload it by hand",
+            )
+            return
+        await_ = self.awaiting(node)
+
+        def rewrite(updated: cst.Call) -> cst.Await:
+            function = cst.Arg(updated.func)
+            if updated.args:
+                function = function.with_changes(
+                    comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+                )
+            offloaded = cst.Call(
+                func=cst.Name(runner.name),
+                args=[function, *updated.args],
+                lpar=updated.lpar,
+                rpar=updated.rpar,
+            )
+            return await_(offloaded)
+
+        self.replace(
+            node,
+            rewrite,
+            "a blocking call in async code: run it in a thread",
+            needs=runner.needs,
+        )
