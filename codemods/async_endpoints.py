@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from vibefix.asyncrewrite import AsyncCodemod
+from vibefix.results import Safety
 
 
 class AsyncEndpoints(AsyncCodemod):
@@ -21,9 +22,12 @@ class AsyncEndpoints(AsyncCodemod):
         def rates():                      ->    async def rates():
             time.sleep(0.1)               ->        await asyncio.sleep(0.1)
 
-    Safety: safe. The handler becomes async only when every call left in it is known not
-    to block: the blocking-call table says so, or it is awaited, or it is a project
-    function that does not block. The other rewrites make the awaits.
+    Safety: review (made with `--unsafe`; reported otherwise). The handler becomes async
+    only when every call left in it is known not to block: the blocking-call table says
+    so, or it is awaited, or it is a project function that does not block. But code that
+    ran in a worker thread now runs on the event loop, one task at a time: shared state it
+    mutates is no longer raced by other threads, and a CPU-heavy handler now delays
+    every other request.
 
     Not rewritten: reported when the handler had something to gain: a handler that still
     calls something blocking with no rewrite (a sync SQLAlchemy session), or something
@@ -33,6 +37,7 @@ class AsyncEndpoints(AsyncCodemod):
     """
 
     code = "VF103"
+    safety = Safety.REVIEW
     follows_plan = True
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:

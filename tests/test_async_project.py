@@ -65,8 +65,8 @@ def write(root: Path, files: dict[str, str]) -> None:
         path.write_text(textwrap.dedent(text), encoding="utf-8")
 
 
-def run(root: Path, *paths: str, jobs: int = 1) -> RunResult:
-    options = engine.Options(Config(root=root), DEFAULT, jobs)
+def run(root: Path, *paths: str, jobs: int = 1, unsafe: bool = False) -> RunResult:
+    options = engine.Options(Config(root=root), DEFAULT, jobs, unsafe)
     return engine.run([root / path for path in paths], options)
 
 
@@ -158,7 +158,7 @@ def test_module_of_a_session_factory_is_indexed_to_classify_its_calls(tmp_path):
         },
     )
 
-    result = run(tmp_path, "app")
+    result = run(tmp_path, "app", unsafe=True)
 
     assert changed(result, tmp_path) == {}
     (finding,) = result.findings
@@ -177,3 +177,33 @@ def test_worker_processes_and_rounds_give_the_same_result(tmp_path, monkeypatch,
 
     assert pooled.files == alone.files
     assert pooled.findings == alone.findings
+
+
+def test_def_handler_becomes_async_only_with_unsafe_and_is_reported_otherwise(tmp_path):
+    handler = """\
+        import time
+
+        from fastapi import FastAPI
+
+        app = FastAPI()
+
+
+        @app.get("/slow")
+        def slow():
+            time.sleep(0.1)
+        """
+    write(tmp_path, {"pyproject.toml": "", "api.py": handler})
+
+    safe = run(tmp_path, "api.py")
+
+    assert changed(safe, tmp_path) == {}
+    assert [(f.code, f.position.line, f.message) for f in safe.findings] == [
+        (
+            "VF103",
+            9,
+            "`slow` can become `async def` once its blocking calls are rewritten: a REVIEW"
+            " rewrite, made with --unsafe",
+        )
+    ]
+    unsafe = changed(run(tmp_path, "api.py", unsafe=True), tmp_path)
+    assert "async def slow():\n    await asyncio.sleep(0.1)" in unsafe["api.py"]

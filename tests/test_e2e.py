@@ -108,8 +108,8 @@ def test_vibeshop_is_rewritten_and_its_own_tests_still_pass(
     assert again.returncode == 1
     assert "0 files would be changed" in again.stderr
     assert re.search(
-        r"^app/routers/orders.py:\d+:\d+: VF102 `\.first\(\)` blocks the event loop in"
-        r" `async def create_order` \(and \d+ more calls\)",
+        r"^app/routers/orders.py:\d+:\d+: VF103 `\.first\(\)` blocks the event loop in"
+        r" `async def create_order` \(and \d+ more calls\); vibefix has no rewrite for it",
         again.stderr,
         re.M,
     )

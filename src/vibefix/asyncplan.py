@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vibefix.blocking import BlockingTable, Kind, split_last
@@ -202,9 +202,43 @@ def analyse(
     table: BlockingTable,
     selected: Iterable[str],
     writable: Callable[[Path], bool] = lambda path: True,
+    applied: Iterable[str] | None = None,
 ) -> AsyncPlan:
-    """The async part of the plan; see the module docstring."""
-    analysis = _Analysis(index, table, frozenset(selected), writable)
+    """The async part of the plan; see the module docstring. ``applied`` are the selected
+    codes whose rewrites are made (all by default); where a selected REVIEW codemod
+    (VF103) would make a handler async, a finding says so."""
+    selected = frozenset(selected)
+    applied = selected if applied is None else frozenset(applied)
+    plan = _analyse(index, table, applied, writable)
+    if "VF103" in selected - applied:
+        wider = _analyse(index, table, applied | {"VF103"}, writable)
+        index_functions = index.functions
+        extra = [
+            Finding(
+                function.path,
+                Position(function.name_line or function.line, function.column),
+                "VF103",
+                f"`{_display(name)}` can become `async def` once its blocking calls are"
+                " rewritten: a REVIEW rewrite, made with --unsafe",
+            )
+            for name in sorted(wider.becomes_async_names - plan.becomes_async_names)
+            if name in wider.handlers and (function := index_functions[name])
+        ]
+        plan = replace(plan, findings=tuple(sorted((*plan.findings, *extra), key=_order)))
+    return plan
+
+
+def _order(finding: Finding) -> tuple[str, Position, str]:
+    return (str(finding.path), finding.position, finding.code)
+
+
+def _analyse(
+    index: ProjectIndex,
+    table: BlockingTable,
+    selected: frozenset[str],
+    writable: Callable[[Path], bool],
+) -> AsyncPlan:
+    analysis = _Analysis(index, table, selected, writable)
     decider = _Decider(analysis)
     functions = index.functions
     # Every sync function that would gain if its callers allowed it: the files that call
@@ -256,7 +290,7 @@ def analyse(
         ),
         awaits=frozenset(awaits),
         offloads=frozenset(offloads),
-        findings=tuple(sorted(set(findings), key=lambda f: (str(f.path), f.position, f.code))),
+        findings=tuple(sorted(set(findings), key=_order)),
         wanted_modules=frozenset(wanted_modules),
         wanted_names=frozenset(_display(name) for name in hopeful),
     )
@@ -438,11 +472,10 @@ class _Decider:
         return None
 
     def offloads(self, async_after: set[str], findings: list[Finding]) -> set[NodeKey]:
-        """The blocking calls in async code that run in a thread (VF102); findings for
-        those that cannot, and for async functions that block with no rewrite."""
+        """The blocking calls in async code that run in a thread (VF102); a finding for
+        each that cannot, and for each async function that blocks with no rewrite."""
         offloads: set[NodeKey] = set()
-        if "VF102" not in self.analysis.selected:
-            return offloads
+        selected = self.analysis.selected
         for name in sorted(async_after):
             function = self.functions[name]
             if not self.analysis.writable(function.path):
@@ -452,38 +485,55 @@ class _Decider:
                 verdict = self.verdict(function, call)
                 if call.awaited:
                     continue
-                if verdict.category is Category.BLOCKING:
+                if verdict.category is Category.BLOCKING or (
+                    # A selected twin rewrite reports for itself where it cannot rewrite.
+                    verdict.category is Category.TWIN and verdict.code not in selected
+                ):
                     stuck.append((call, verdict))
                 if not self._runs_in_thread(verdict, async_after):
                     continue
-                if call.awaitable and call.offloadable and not self.analysis.makes_blocking(call):
+                if "VF102" not in selected:
+                    stuck.append((call, verdict))
+                elif call.awaitable and call.offloadable and not self.analysis.makes_blocking(call):
                     offloads.add(node_key(function.path, call))
-                    continue
-                findings.append(
-                    Finding(
-                        function.path,
-                        Position(call.line, call.column),
-                        "VF102",
-                        f"`{_short(verdict.target)}` blocks the event loop, and its result"
-                        " is used in place (a `with`, a method call) or it sits in a"
-                        " lambda: move the blocking part into a sync function and"
-                        " offload that with `await run_in_threadpool(...)`",
+                else:
+                    findings.append(
+                        Finding(
+                            function.path,
+                            Position(call.line, call.column),
+                            "VF102",
+                            f"`{_short(verdict.target)}` blocks the event loop, and its result"
+                            " is used in place (a `with`, a method call) or it sits in a"
+                            " lambda: move the blocking part into a sync function and"
+                            " offload that with `await run_in_threadpool(...)`",
+                        )
                     )
-                )
             if stuck and function.is_async:
-                first, verdict = stuck[0]
-                more = f" (and {len(stuck) - 1} more calls)" if len(stuck) > 1 else ""
-                findings.append(
-                    Finding(
-                        function.path,
-                        Position(first.line, first.column),
-                        "VF102",
-                        f"`{_short(verdict.target)}` blocks the event loop in `async def"
-                        f" {_display(name)}`{more}, and vibefix has no rewrite for it:"
-                        " make the function a plain `def`, or move to an async library",
-                    )
-                )
+                findings.append(self._stuck(function, stuck))
         return offloads
+
+    def _stuck(self, function: FunctionFact, stuck: list[tuple[CallFact, Verdict]]) -> Finding:
+        """The finding for an ``async def`` that still blocks: the reverse case of VF103
+        for handlers and dependencies."""
+        first, verdict = stuck[0]
+        more = len(stuck) - 1
+        more_text = f" (and {more} more call{'s' if more > 1 else ''})" if more else ""
+        if verdict.category is Category.TWIN:
+            remedy = f"{verdict.code} rewrites it to its async twin when it is selected"
+        elif verdict.category is Category.OFFLOAD:
+            remedy = "VF102 runs it in a thread when it is selected"
+        else:
+            remedy = (
+                "vibefix has no rewrite for it: make the function a plain `def`, or move to an"
+                " async library"
+            )
+        return Finding(
+            function.path,
+            Position(first.line, first.column),
+            "VF103" if function.qualname in self.handlers else "VF102",
+            f"`{_short(verdict.target)}` blocks the event loop in `async def"
+            f" {_display(function.qualname)}`{more_text}; {remedy}",
+        )
 
     def _runs_in_thread(self, verdict: Verdict, async_after: set[str]) -> bool:
         if verdict.category is Category.OFFLOAD:
@@ -504,7 +554,7 @@ def _short(target: str) -> str:
     head = head.removeprefix("builtins.")
     if not paren:
         return head
-    if tail.count("(") > 1:
+    if tail.count("(") > 1 or tail.startswith(")("):
         return f".{target.rpartition('.')[2]}()"
     return f"{head.rpartition('.')[2]}({tail}"
 

@@ -523,6 +523,11 @@ class _Done:
         return {result.path for result in self.results}
 
 
+def _plan(facts: Sequence[ModuleFacts], options: Options, writable: frozenset[Path] | None) -> Plan:
+    index = ProjectIndex.merge(facts)
+    return build_plan(index, options.config, options.codemods, writable, options.unsafe)
+
+
 def _run_in_process(
     candidates: Sequence[Candidate],
     options: Options,
@@ -546,7 +551,7 @@ def _run_in_process(
         if given is not None:
             plan = given
             break
-        plan = build_plan(ProjectIndex.merge(facts), options.config, options.codemods, writable)
+        plan = _plan(facts, options, writable)
         batch = rounds.next(plan) if rounds is not None else []
         if not batch:
             break
@@ -583,7 +588,7 @@ def _run_in_workers(
                     facts.append(outcome)
                 else:
                     results.append(outcome)
-            plan = build_plan(ProjectIndex.merge(facts), options.config, options.codemods, writable)
+            plan = _plan(facts, options, writable)
             batch = rounds.next(plan)
             if not batch:
                 break

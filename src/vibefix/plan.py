@@ -15,6 +15,7 @@ from vibefix.blocking import table_for
 from vibefix.codemod import Codemod
 from vibefix.config import Config
 from vibefix.index import ROUTE_METHODS, ProjectIndex
+from vibefix.results import Safety
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,14 @@ def build_plan(
     config: Config,
     codemods: Sequence[type[Codemod]],
     writable: frozenset[Path] | None = None,
+    unsafe: bool = False,
 ) -> Plan:
-    """The plan; ``writable`` limits the files whose code may change (all by default)."""
+    """The plan; ``writable`` limits the files whose code may change (all by default).
+
+    The async decisions count only the codemods whose rewrites are applied (REVIEW ones
+    need ``unsafe``); what a REVIEW codemod would add is reported instead."""
     selected = {codemod.code for codemod in codemods}
+    applied = {c.code for c in codemods if c.safety is Safety.SAFE or unsafe}
     return Plan(
         route_handlers=route_handlers(index),
         callers=call_graph(index),
@@ -71,5 +77,6 @@ def build_plan(
             table_for(config.options),
             selected,
             (lambda path: True) if writable is None else writable.__contains__,
+            applied,
         ),
     )

@@ -217,8 +217,8 @@ def test_with_open_is_reported_not_rewritten():
     assert "`open` blocks the event loop, and its result is used in place" in messages[0][1]
     assert messages[1] == (
         3,
-        "`open().read` blocks the event loop in `async def read`, and vibefix has no rewrite"
-        " for it: make the function a plain `def`, or move to an async library",
+        "`open().read` blocks the event loop in `async def read`; vibefix has no rewrite for"
+        " it: make the function a plain `def`, or move to an async library",
     )
 
 
@@ -305,3 +305,52 @@ def test_user_table_can_declare_a_shipped_entry_nonblocking():
         ),
         config_with(blocking={"subprocess.run": "nonblocking"}),
     )
+
+
+def test_async_handler_that_blocks_with_no_rewrite_is_reported_under_vf103():
+    source = dedent(
+        """\
+        import sqlite3
+
+        from fastapi import FastAPI
+
+        app = FastAPI()
+
+
+        @app.get("/count")
+        async def count():
+            connection = sqlite3.connect("shop.db")
+            return connection.execute("select count(*) from users").fetchone()
+        """
+    )
+    result = findings_for(VF102, source)
+    assert result == [
+        (
+            11,
+            "`connect().execute().fetchone` blocks the event loop in `async def count` (and 1 more"
+            " call);"
+            " vibefix has no rewrite for it: make the function a plain `def`, or move to an"
+            " async library",
+        )
+    ]
+
+
+def test_blocking_call_whose_rewrite_is_not_selected_is_reported():
+    source = dedent(
+        """\
+        import subprocess
+
+
+        async def sync_disks():
+            subprocess.run(["sync"])
+        """
+    )
+    only_sleep = VF102[:1]
+    assert_unchanged(only_sleep, source)
+    assert findings_for(only_sleep, source) == [
+        (
+            5,
+            "`subprocess.run` blocks the event loop in `async def sync_disks`; VF102 runs it"
+            " in a thread when it is selected",
+        )
+    ]
