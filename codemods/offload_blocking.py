@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from vibefix.asyncrewrite import AsyncCodemod
+from vibefix.imports import ModuleAlias
 
 
 class OffloadBlocking(AsyncCodemod):
@@ -23,7 +24,8 @@ class OffloadBlocking(AsyncCodemod):
 
     The function and its arguments are passed separately (no lambda); arguments are
     evaluated before the call, as before. `from fastapi.concurrency import
-    run_in_threadpool` is added where it is missing. What counts as blocking is the
+    run_in_threadpool` is added where it is missing; a project that does not use FastAPI
+    gets `await asyncio.to_thread(func, *args)` instead. What counts as blocking is the
     blocking-call table, which `[tool.vibefix.blocking]` extends (`"stripe.Charge.create" =
     "offload"`).
 
@@ -53,12 +55,18 @@ class OffloadBlocking(AsyncCodemod):
         super().visit_Call(node)
         if self.key(node) not in self.plan.asyncs.offloads or not self.async_after:
             return
-        runner = self.file.imports.name_alias(node, "fastapi.concurrency", "run_in_threadpool")
+        if self.plan.asyncs.fastapi:
+            runner = self.file.imports.name_alias(node, "fastapi.concurrency", "run_in_threadpool")
+            name = "run_in_threadpool"
+        else:
+            asyncio = self.file.imports.module_alias(node, "asyncio")
+            runner = asyncio and ModuleAlias(f"{asyncio.name}.to_thread", asyncio.needs)
+            name = "asyncio"
         if runner is None:
             self.report(
                 node,
-                "this call blocks the event loop, but the name `run_in_threadpool` means"
-                " something else here: offload it by hand",
+                f"this call blocks the event loop, but the name `{name}` means something else"
+                " here: offload it by hand",
             )
             return
         await_ = self.awaiting(node)
@@ -70,7 +78,7 @@ class OffloadBlocking(AsyncCodemod):
                     comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
                 )
             offloaded = cst.Call(
-                func=cst.Name(runner.name),
+                func=cst.parse_expression(runner.name),
                 args=[function, *updated.args],
                 lpar=updated.lpar,
                 rpar=updated.rpar,

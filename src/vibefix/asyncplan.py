@@ -83,6 +83,9 @@ class AsyncPlan:
     offloads: frozenset[NodeKey] = frozenset()
     """Blocking calls in async code to run in a thread (VF102)."""
     findings: tuple[Finding, ...] = ()
+    fastapi: bool = True
+    """Whether the project uses FastAPI: blocking calls then run in its thread pool
+    (``run_in_threadpool``), else in asyncio's (``asyncio.to_thread``)."""
     wanted_modules: frozenset[str] = frozenset()
     """Modules that define something an indexed file calls and the index does not know."""
     wanted_names: frozenset[str] = frozenset()
@@ -293,6 +296,7 @@ def _analyse(
         findings=tuple(sorted(set(findings), key=_order)),
         wanted_modules=frozenset(wanted_modules),
         wanted_names=frozenset(_display(name) for name in hopeful),
+        fastapi=any(module.uses_fastapi for module in index.modules),
     )
 
 

@@ -120,6 +120,8 @@ class ModuleFacts:
     references: tuple[Reference, ...] = ()
     module_calls: tuple[CallFact, ...] = ()
     """Calls made at module level or in a class body: sync code."""
+    uses_fastapi: bool = False
+    """Whether it imports FastAPI (then a blocking call runs in FastAPI's thread pool)."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,7 @@ class FactCollector(cst.CSTVisitor):
         self.references: list[Reference] = []
         self.module_calls: list[CallFact] = []
         self.targets: dict[cst.Call, tuple[str, ...]] = {}
+        self.uses_fastapi = False
         # The enclosing definitions, innermost last: (node, qualname, calls, local types).
         self._functions: list[_FunctionFrame] = []
         self._classes: list[str] = []
@@ -383,9 +386,15 @@ class FactCollector(cst.CSTVisitor):
             self._functions[-1].generator = True
 
     def visit_Import(self, node: cst.Import) -> bool:
+        self.uses_fastapi |= any(
+            _dotted(alias.name).split(".")[0] == "fastapi" for alias in node.names
+        )
         return False
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        module = node.module
+        if module is not None and not node.relative:
+            self.uses_fastapi |= _dotted(module).split(".")[0] == "fastapi"
         return False
 
     # -- objects -----------------------------------------------------------------------
@@ -510,6 +519,7 @@ class FactCollector(cst.CSTVisitor):
             objects=tuple(self.objects),
             references=tuple(self.references),
             module_calls=tuple(self.module_calls),
+            uses_fastapi=self.uses_fastapi,
         )
 
 
@@ -522,3 +532,9 @@ class _FunctionFrame:
     calls: list[CallFact] = field(default_factory=list)
     generator: bool = False
     in_body: bool = False
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return node.value if isinstance(node, cst.Name) else ""

@@ -186,8 +186,8 @@ def test_helper_also_called_from_a_sync_script_stays_sync_and_names_the_caller()
     )
     after = dedent(
         """\
+        import asyncio
         import time
-        from fastapi.concurrency import run_in_threadpool
 
 
         def backoff():
@@ -195,7 +195,7 @@ def test_helper_also_called_from_a_sync_script_stays_sync_and_names_the_caller()
 
 
         async def retry():
-            await run_in_threadpool(backoff)
+            await asyncio.to_thread(backoff)
 
 
         def main():
