@@ -23,9 +23,14 @@ class AwaitPropagation(AsyncCodemod):
         async def home():
             return fetch_rate("EUR")      ->        return await fetch_rate("EUR")
 
+    The project's own tests that call such a function become async tests, marked as the
+    project already marks them (`@pytest.mark.asyncio` or `@pytest.mark.anyio`); tests
+    that go through `TestClient` need no change.
+
     Safety: safe. The plan makes a function async only when every caller can await it
-    (async callers, callers that become async, FastAPI for handlers and dependencies),
-    so no caller is left with an un-awaited coroutine.
+    (async callers, callers that become async, FastAPI for handlers and dependencies,
+    pytest for tests when an async-test plugin is in use), so no caller is left with an
+    un-awaited coroutine.
 
     Not rewritten: a finding names the caller that holds it back: a helper called from
     sync code that stays sync (a script, a thread target, module-level code), used as a
@@ -39,12 +44,39 @@ class AwaitPropagation(AsyncCodemod):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         key = self.key(node)
         asyncs = self.plan.asyncs
-        if key in asyncs.becomes_async and key not in asyncs.entry_points:
+        if key not in asyncs.becomes_async or key in asyncs.entry_points:
+            return
+        if key not in asyncs.tests:
             self.replace(
                 node,
                 lambda updated: updated.with_changes(asynchronous=cst.Asynchronous()),
                 "its blocking calls are rewritten to async ones: make it async",
             )
+            return
+        mark = f"pytest.mark.{asyncs.test_marker}"
+        pytest = self.file.imports.module_alias(node, "pytest")
+        if pytest is None:
+            self.report(
+                node,
+                "this test calls a function made async, but `pytest` means"
+                " something else here: make it an async test by hand",
+            )
+            return
+        marked = any(
+            cst.Module([]).code_for_node(d.decorator).startswith(mark) for d in node.decorators
+        )
+        decorator = cst.Decorator(cst.parse_expression(f"{pytest.name}.mark.{asyncs.test_marker}"))
+
+        def to_async_test(updated: cst.FunctionDef) -> cst.FunctionDef:
+            decorators = list(updated.decorators) if marked else [*updated.decorators, decorator]
+            return updated.with_changes(asynchronous=cst.Asynchronous(), decorators=decorators)
+
+        self.replace(
+            node,
+            to_async_test,
+            f"it calls a function made async: an async test ({mark})",
+            needs=pytest.needs,
+        )
 
     def visit_Call(self, node: cst.Call) -> None:
         super().visit_Call(node)

@@ -207,3 +207,55 @@ def test_def_handler_becomes_async_only_with_unsafe_and_is_reported_otherwise(tm
     ]
     unsafe = changed(run(tmp_path, "api.py", unsafe=True), tmp_path)
     assert "async def slow():\n    await asyncio.sleep(0.1)" in unsafe["api.py"]
+
+
+TESTED = {
+    "pyproject.toml": "",
+    "shop/__init__.py": "",
+    "shop/stock.py": PROJECT["shop/stock.py"],
+    "shop/routers.py": PROJECT["shop/routers.py"],
+    "tests/test_stock.py": """\
+        import pytest
+
+        from shop.stock import wait_for_warehouse
+
+
+        def test_waits():
+            assert wait_for_warehouse() is None
+
+
+        @pytest.mark.asyncio
+        async def test_already_async():
+            pass
+        """,
+}
+
+
+def test_project_tests_calling_a_function_made_async_become_async_tests(tmp_path):
+    write(tmp_path, TESTED)
+
+    result = run(tmp_path, ".")
+
+    files = changed(result, tmp_path)
+    assert sorted(files) == ["shop/routers.py", "shop/stock.py", "tests/test_stock.py"]
+    assert (
+        "@pytest.mark.asyncio\nasync def test_waits():\n"
+        "    assert await wait_for_warehouse() is None"
+    ) in files["tests/test_stock.py"]
+
+
+def test_without_an_async_test_plugin_in_use_a_test_holds_the_change_back(tmp_path):
+    tested = dict(TESTED)
+    tested["tests/test_stock.py"] = """\
+        from shop.stock import wait_for_warehouse
+
+
+        def test_waits():
+            assert wait_for_warehouse() is None
+        """
+    write(tmp_path, tested)
+
+    result = run(tmp_path, ".")
+
+    assert sorted(changed(result, tmp_path)) == ["shop/routers.py"]  # offloaded
+    assert "called from sync code in `test_waits`" in result.findings[0].message

@@ -77,7 +77,11 @@ class AsyncPlan:
     handlers: frozenset[str] = frozenset()
     """Route handlers and dependencies: FastAPI calls them."""
     entry_points: frozenset[NodeKey] = frozenset()
-    """The same, by definition position."""
+    """The same, by definition position (tests aside)."""
+    tests: frozenset[NodeKey] = frozenset()
+    """pytest's test functions, when the project runs async tests."""
+    test_marker: str = ""
+    """``asyncio`` or ``anyio``: the mark an async test gets."""
     awaits: frozenset[NodeKey] = frozenset()
     """Calls of functions that become async, to be awaited (VF104)."""
     offloads: frozenset[NodeKey] = frozenset()
@@ -266,7 +270,7 @@ def _analyse(
             Finding(
                 function.path,
                 Position(function.name_line or function.line, function.column),
-                "VF103" if name in decider.handlers else "VF104",
+                "VF103" if name in decider.handlers - decider.tests else "VF104",
                 f"`{_display(name)}` stays sync, so its blocking calls stay: {reason}",
             )
         )
@@ -289,8 +293,11 @@ def _analyse(
         async_after=frozenset(node_key(functions[n].path, functions[n]) for n in async_after),
         handlers=frozenset(decider.handlers),
         entry_points=frozenset(
-            node_key(functions[name].path, functions[name]) for name in decider.handlers
+            node_key(functions[name].path, functions[name])
+            for name in decider.handlers - decider.tests
         ),
+        tests=frozenset(node_key(functions[name].path, functions[name]) for name in decider.tests),
+        test_marker=decider.marker or "",
         awaits=frozenset(awaits),
         offloads=frozenset(offloads),
         findings=tuple(sorted(set(findings), key=_order)),
@@ -315,7 +322,9 @@ class _Decider:
         self.analysis = analysis
         self.functions = analysis.index.functions
         self.sites = _sites(analysis.index, analysis)
-        self.handlers = _framework_called(analysis.index, self.sites)
+        self.marker = _async_test_marker(analysis.index)
+        self.tests = _tests(analysis.index) if self.marker else set()
+        self.handlers = _framework_called(analysis.index, self.sites) | self.tests
         self.blocks, self.unsure = _sync_effects(analysis)
         # Where a method of this name is called on an object of unknown type: such a
         # call may reach any project method of that name.
@@ -425,7 +434,8 @@ class _Decider:
         worth a finding); None when it can."""
         name = function.qualname
         selected = self.analysis.selected
-        if ("VF103" if name in self.handlers else "VF104") not in selected:
+        code = "VF104" if name in self.tests or name not in self.handlers else "VF103"
+        if code not in selected:
             return ""
         if not self.analysis.writable(function.path):
             return "it is outside the paths given"
@@ -433,7 +443,7 @@ class _Decider:
             return "it is a generator (its callers iterate it)"
         if _display(name).startswith("__"):
             return "it is a special method"
-        if not _allowed_decorators(function, self.analysis.index):
+        if not _allowed_decorators(function, self.analysis.index, name in self.tests):
             return "a decorator wraps it (it may not accept a coroutine function)"
         unresolved = self.unresolved.get(_display(name))
         if function.owner_class is not None and unresolved is not None:
@@ -695,6 +705,40 @@ def _sites(index: ProjectIndex, analysis: _Analysis) -> dict[str, list[_Site]]:
     return sites
 
 
+ASYNC_TEST_MARKS = {"pytest.mark.asyncio": "asyncio", "pytest.mark.anyio": "anyio"}
+
+
+def _async_test_marker(index: ProjectIndex) -> str | None:
+    """``asyncio`` or ``anyio``: the pytest plugin the project's tests already use for
+    async tests (its mark on a test or in ``pytestmark``), else None."""
+    used = {decorator for f in index.functions.values() for decorator in f.decorators}
+    used.update(
+        target
+        for module in index.modules
+        for reference in module.references
+        for target in reference.targets
+    )
+    found = sorted(ASYNC_TEST_MARKS[mark] for mark in used & ASYNC_TEST_MARKS.keys())
+    return found[0] if found else None
+
+
+def _tests(index: ProjectIndex) -> set[str]:
+    """pytest's test functions: ``test*`` in ``test_*.py`` or ``*_test.py``, at module
+    level or in a ``Test*`` class."""
+    tests = set()
+    for name, function in index.functions.items():
+        file = function.path.name
+        owner = function.owner_class
+        if (
+            _display(name).startswith("test")
+            and (file.startswith("test_") or file.endswith("_test.py"))
+            and (owner is None or _display(owner).startswith("Test"))
+            and "<locals>" not in name
+        ):
+            tests.add(name)
+    return tests
+
+
 def _framework_called(index: ProjectIndex, sites: Mapping[str, list[_Site]]) -> set[str]:
     """Route handlers, dependencies and other callables that FastAPI awaits."""
     called = set()
@@ -720,9 +764,11 @@ def _route_decorated(function: FunctionFact, index: ProjectIndex) -> bool:
     return False
 
 
-def _allowed_decorators(function: FunctionFact, index: ProjectIndex) -> bool:
+def _allowed_decorators(function: FunctionFact, index: ProjectIndex, test: bool) -> bool:
     """A function may become async only under decorators that accept coroutine
-    functions: FastAPI's own."""
+    functions: FastAPI's own, and pytest's marks on a test."""
+    if test:
+        return all(decorator.startswith("pytest.mark.") for decorator in function.decorators)
     return not function.decorators or (
         _route_decorated(function, index)
         and all(
