@@ -39,6 +39,9 @@ class AsyncSleep(AsyncCodemod):
     """
 
     code = "VF100"
+    # Its trigger adds candidates; it also visits every file the plan reads, where a
+    # function made async may sleep behind an import spelling the trigger misses.
+    follows_plan = True
     # The real precondition: the file imports the time module or its sleep, and says
     # ``sleep`` somewhere (``sleep`` alone would match every ``asyncio.sleep``).
     triggers = (

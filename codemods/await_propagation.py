@@ -80,5 +80,9 @@ class AwaitPropagation(AsyncCodemod):
 
     def visit_Call(self, node: cst.Call) -> None:
         super().visit_Call(node)
-        if self.key(node) in self.plan.asyncs.awaits and not self.is_awaited(node):
+        if (
+            self.key(node) in self.plan.asyncs.awaits
+            and not self.is_awaited(node)
+            and self.async_after  # the plan never asks otherwise; a guard, not a rule
+        ):
             self.replace(node, self.awaiting(node), "await a function that is now async")

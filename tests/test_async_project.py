@@ -259,3 +259,25 @@ def test_without_an_async_test_plugin_in_use_a_test_holds_the_change_back(tmp_pa
 
     assert sorted(changed(result, tmp_path)) == ["shop/routers.py"]  # offloaded
     assert "called from sync code in `test_waits`" in result.findings[0].message
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_file_whose_rewrite_fails_is_left_alone_and_its_callers_are_not_awaited(
+    tmp_path, monkeypatch, jobs
+):
+    write(tmp_path, {k: v for k, v in PROJECT.items() if not k.startswith("scripts")})
+    real = engine.compiles
+
+    def stock_never_compiles(source: bytes, path: Path) -> str | None:
+        return "1:1: injected" if path.name == "stock.py" else real(source, path)
+
+    monkeypatch.setattr(engine, "compiles", stock_never_compiles)
+    monkeypatch.setattr(engine, "IN_PROCESS_BYTES", 0)
+
+    result = run(tmp_path, "shop", jobs=jobs)
+
+    statuses = {file.path.name: file.status for file in result.files}
+    assert statuses["stock.py"] is Status.FAILED
+    routers = changed(result, tmp_path)["shop/routers.py"]
+    assert "await sync_stock()" not in routers
+    assert "    await run_in_threadpool(sync_stock)\n" in routers

@@ -31,22 +31,15 @@ def node_key(path: Path, fact: CallFact | FunctionFact) -> NodeKey:
     return (path, fact.line, fact.column, *fact.end)
 
 
-SAFE_METHODS = frozenset(
-    {
-        "get", "items", "keys", "values", "append", "extend", "insert", "pop", "popitem",
-        "update", "setdefault", "copy", "clear", "remove", "discard", "add", "sort", "index",
-        "count", "upper", "lower", "strip", "lstrip", "rstrip", "split", "rsplit", "join",
-        "format", "replace", "startswith", "endswith", "encode", "decode", "isoformat",
-        "isdigit", "title", "capitalize", "model_dump", "model_dump_json", "model_copy",
-        "dict", "hex", "total_seconds", "timestamp", "strftime", "group", "groups",
-    }
-)  # fmt: skip
-"""Methods that are safe on the event loop whatever their receiver's type: the common
-methods of str, dict, list, set, datetime and Pydantic models."""
-
 DEPENDS = frozenset({"fastapi.Depends", "fastapi.Security", "fastapi.params.Depends"})
-FRAMEWORK_CALLERS = (".add_api_route", ".add_api_websocket_route", ".add_task")
-"""Registration calls whose callable FastAPI or Starlette awaits when it is async."""
+ROUTE_REGISTRATIONS = frozenset({"add_api_route", "add_api_websocket_route"})
+BACKGROUND_TASKS = frozenset(
+    {
+        "fastapi.BackgroundTasks()",
+        "fastapi.background.BackgroundTasks()",
+        "starlette.background.BackgroundTasks()",
+    }
+)
 FRAMEWORK_DECORATORS = frozenset({"on_event", "exception_handler", "middleware"})
 
 
@@ -120,16 +113,18 @@ class _Analysis:
         key = (function.qualname, call.line, call.column, *call.end)
         verdict = self.verdicts.get(key)
         if verdict is None:
-            verdict = self._classify_targets(call.targets)
+            verdict = self.classify_targets(call.targets)
             self.verdicts[key] = verdict
         return verdict
 
-    def _classify_targets(self, targets: Iterable[str]) -> Verdict:
-        verdicts = [self.target(self.index.resolve(target)) for target in targets]
-        known = [v for v in verdicts if v.category is not Category.UNKNOWN]
-        if len(known) == 1 or (known and len(set(known)) == 1):
-            return known[0]
-        return verdicts[0] if verdicts else Verdict(Category.UNKNOWN, "?")
+    def classify_targets(self, targets: Iterable[str]) -> Verdict:
+        # A name that may mean several things (``try: import x`` / ``except: x = ...``)
+        # is known only when every meaning agrees.
+        verdicts = {self.target(self.index.resolve(target)) for target in targets}
+        if len(verdicts) == 1:
+            return verdicts.pop()
+        first = min(verdicts, key=lambda verdict: verdict.target, default=None)
+        return Verdict(Category.UNKNOWN, first.target if first else UNKNOWN)
 
     def makes_blocking(self, call: CallFact) -> bool:
         """True when ``call``'s result is used in place and its methods block
@@ -141,47 +136,72 @@ class _Analysis:
 
     def target(self, target: str, depth: int = 0) -> Verdict:
         """What calling ``target`` does to the event loop."""
+        exact = self.table.exact.get(target)
+        if exact is not None:
+            return Verdict(_CATEGORIES[exact.kind], target, exact.code)
+        if _through_attribute(target):
+            # ``request.app.state.db.execute()``: an attribute of an object, whose type
+            # nothing tells. Whatever the table says of the object's own methods does
+            # not reach it.
+            return Verdict(Category.UNKNOWN, target)
         entry = self.table.lookup(target)
         if entry is not None:
             return Verdict(_CATEGORIES[entry.kind], target, entry.code)
         functions = self.index.functions
+        if target in self.index.ambiguous:
+            return Verdict(Category.UNKNOWN, target)
         if target in functions:
             return Verdict(Category.PROJECT, target, function=target)
         if target in self.index.classes:
-            init = f"{target}.__init__"
-            if init in functions:
+            init = self.method(target, "__init__")
+            if init is not None:
                 return Verdict(Category.PROJECT, target, function=init)
-            return Verdict(Category.NONBLOCKING, target)
+            return self._inherited(target, "__init__", target, depth)
         owner, method = split_last(target)
-        if owner is None:
+        if owner is None or owner == UNKNOWN or not owner.endswith("()") or depth > 8:
+            if owner == "builtins":
+                return Verdict(Category.NONBLOCKING, target)
             return Verdict(Category.UNKNOWN, target)
-        if owner == UNKNOWN or owner.endswith(f"{UNKNOWN}"):
-            category = Category.NONBLOCKING if method in SAFE_METHODS else Category.UNKNOWN
-            return Verdict(category, target)
-        if owner.endswith("()"):
-            maker = owner[:-2]
-            if maker in self.index.classes:
-                name = f"{maker}.{method}"
-                if name in functions:
-                    return Verdict(Category.PROJECT, target, function=name)
-                return Verdict(Category.NONBLOCKING, target)
-            if depth > 8:
-                return Verdict(Category.UNKNOWN, target)
-            # What a blocking call returned blocks too (``open(p).read()``); what an
-            # async-twin call returned does not (``requests.get(u).json()``).
-            # What a blocking call returned blocks too where the table says so
-            # (``open(p).read()``); what an async-twin call returned does not
-            # (``requests.get(u).json()``).
-            made_by = self.target(maker, depth + 1)
-            if made_by.category is Category.BLOCKING:
-                return Verdict(Category.BLOCKING, target)
-            if made_by.category in (Category.TWIN, Category.NONBLOCKING):
-                return Verdict(Category.NONBLOCKING, target)
-            category = Category.NONBLOCKING if method in SAFE_METHODS else Category.UNKNOWN
-            return Verdict(category, target)
-        if target.startswith("builtins."):
+        maker = owner[:-2]
+        if maker in self.index.classes:
+            found = self.method(maker, method)
+            if found is not None:
+                return Verdict(Category.PROJECT, target, function=found)
+            return self._inherited(maker, method, target, depth)
+        # What a blocking call returned blocks too where the table says so
+        # (``open(p).read()``); what an async-twin call returned does not
+        # (``requests.get(u).json()``).
+        made_by = self.target(maker, depth + 1)
+        if made_by.category is Category.BLOCKING:
+            return Verdict(Category.BLOCKING, target)
+        if made_by.category in (Category.TWIN, Category.NONBLOCKING):
             return Verdict(Category.NONBLOCKING, target)
         return Verdict(Category.UNKNOWN, target)
+
+    def method(self, cls: str, name: str) -> str | None:
+        """The project function that ``cls().name`` calls, through the project's base
+        classes (in the order Python looks them up, near enough); None when none does."""
+        for klass in self.index.lineage(cls):
+            if f"{klass}.{name}" in self.index.functions:
+                return f"{klass}.{name}"
+        return None
+
+    def _inherited(self, cls: str, name: str, target: str, depth: int) -> Verdict:
+        """A method the project class does not define: what its outside bases say (a
+        Pydantic model's ``model_dump``), else unknown (an attribute holding anything)."""
+        if name == "__init__" and not self.index.outside_bases(cls):
+            return Verdict(Category.NONBLOCKING, target)
+        for base in self.index.outside_bases(cls):
+            verdict = self.target(f"{self.index.resolve(base)}().{name}", depth + 1)
+            if verdict.category is not Category.UNKNOWN:
+                return replace(verdict, target=target)
+        return Verdict(Category.UNKNOWN, target)
+
+
+def _through_attribute(target: str) -> bool:
+    """True when ``target`` reaches an attribute of an object: ``X().attr.m``, as opposed
+    to ``X().m`` or ``X().m().n``."""
+    return any(segment.count(".") > 1 for segment in target.split("()")[1:])
 
 
 _CATEGORIES = {
@@ -303,7 +323,7 @@ def _analyse(
         findings=tuple(sorted(set(findings), key=_order)),
         wanted_modules=frozenset(wanted_modules),
         wanted_names=frozenset(_display(name) for name in hopeful),
-        fastapi=any(module.uses_fastapi for module in index.modules),
+        fastapi=decider.fastapi,
     )
 
 
@@ -321,23 +341,12 @@ class _Decider:
     def __init__(self, analysis: _Analysis) -> None:
         self.analysis = analysis
         self.functions = analysis.index.functions
-        self.sites = _sites(analysis.index, analysis)
+        self.sites, self.unresolved = _sites(analysis.index, analysis)
         self.marker = _async_test_marker(analysis.index)
         self.tests = _tests(analysis.index) if self.marker else set()
         self.handlers = _framework_called(analysis.index, self.sites) | self.tests
+        self.fastapi = any(module.uses_fastapi for module in analysis.index.modules)
         self.blocks, self.unsure = _sync_effects(analysis)
-        # Where a method of this name is called on an object of unknown type: such a
-        # call may reach any project method of that name.
-        self.unresolved: dict[str, _Site] = {}
-        for function in self.functions.values():
-            for call in function.calls:
-                for target in call.targets:
-                    owner, method = split_last(target)
-                    if owner == UNKNOWN:
-                        self.unresolved.setdefault(
-                            method,
-                            _Site(function.path, call.line, call.column, function.qualname, call),
-                        )
 
     def reached_from_async(self) -> set[str]:
         """The sync functions that async code calls, directly or through sync functions."""
@@ -443,6 +452,13 @@ class _Decider:
             return "it is a generator (its callers iterate it)"
         if _display(name).startswith("__"):
             return "it is a special method"
+        if function.sync_only:
+            return f"{function.sync_only}, which an async generator cannot"
+        if name in self.analysis.index.ambiguous:
+            return "it is defined more than once, and which definition runs is not known"
+        other = self._override(function)
+        if other is not None:
+            return f"`{other}` overrides it or is overridden by it"
         if not _allowed_decorators(function, self.analysis.index, name in self.tests):
             return "a decorator wraps it (it may not accept a coroutine function)"
         unresolved = self.unresolved.get(_display(name))
@@ -462,14 +478,48 @@ class _Decider:
             verdict = self.verdict(function, call)
             problem = _callee_problem(
                 verdict, call, chosen, self.analysis, self.blocks, self.unsure, self.functions
-            )
+            ) or self._shadow_problem(function, verdict)
             if problem is not None:
                 return f"{problem} at line {call.line}"
         return None
 
+    def runner(self) -> str:
+        """The name VF102's rewrite uses."""
+        return "run_in_threadpool" if self.fastapi else "asyncio"
+
+    def _shadow_problem(self, function: FunctionFact, verdict: Verdict) -> str | None:
+        """The rewrite a call needs uses a name that means something else here."""
+        if verdict.category is Category.TWIN and verdict.code == "VF100":
+            needed = "asyncio"
+        elif verdict.category is Category.OFFLOAD or (
+            verdict.category is Category.PROJECT and self._runs_in_thread(verdict, set())
+        ):
+            needed = self.runner()
+        else:
+            return None
+        if needed in function.shadowed:
+            return f"the name `{needed}` means something else in it"
+        return None
+
+    def _override(self, function: FunctionFact) -> str | None:
+        """Another project class's method of the same name up or down the hierarchy: a
+        call through a base class may reach either."""
+        owner = function.owner_class
+        if owner is None:
+            return None
+        name = _display(function.qualname)
+        index = self.analysis.index
+        related = set(index.lineage(owner)) | {
+            klass for klass in index.bases if owner in index.lineage(klass)
+        }
+        for klass in sorted(related - {owner}):
+            if f"{klass}.{name}" in self.functions:
+                return f"{_display(klass)}.{name}"
+        return None
+
     def _caller_problem(self, site: _Site, chosen: set[str]) -> str | None:
         if site.call is None:
-            if site.via in DEPENDS or site.via.endswith(FRAMEWORK_CALLERS):
+            if _framework_use(site.via, self.analysis.index):
                 return None
             return f"it is used as a value at {_where(site)}, not called"
         if site.caller is None:
@@ -478,7 +528,10 @@ class _Decider:
         if caller is None or not (caller.is_async or site.caller in chosen):
             return f"it is called from sync code in `{_display(site.caller)}` at {_where(site)}"
         if not site.call.awaitable:
-            return f"its call at {_where(site)} is in a lambda or generator expression"
+            return (
+                f"its call at {_where(site)} is in a lambda, a generator expression or a"
+                " class body, where `await` is not allowed"
+            )
         if not self.analysis.writable(site.path):
             return f"its caller at {_where(site)} is outside the paths given"
         if "VF104" not in self.analysis.selected:
@@ -508,6 +561,16 @@ class _Decider:
                     continue
                 if "VF102" not in selected:
                     stuck.append((call, verdict))
+                elif self.runner() in function.shadowed:
+                    findings.append(
+                        Finding(
+                            function.path,
+                            Position(call.line, call.column),
+                            "VF102",
+                            f"`{_short(verdict.target)}` blocks the event loop, but the name"
+                            f" `{self.runner()}` means something else here: offload it by hand",
+                        )
+                    )
                 elif call.awaitable and call.offloadable and not self.analysis.makes_blocking(call):
                     offloads.add(node_key(function.path, call))
                 else:
@@ -517,9 +580,10 @@ class _Decider:
                             Position(call.line, call.column),
                             "VF102",
                             f"`{_short(verdict.target)}` blocks the event loop, and its result"
-                            " is used in place (a `with`, a method call) or it sits in a"
-                            " lambda: move the blocking part into a sync function and"
-                            " offload that with `await run_in_threadpool(...)`",
+                            " is used in place (a `with`, a method call) or it sits where"
+                            " `await` is not allowed (a lambda, a class body): move the"
+                            " blocking part into a sync function and offload that with"
+                            " `await run_in_threadpool(...)`",
                         )
                     )
             if stuck and function.is_async:
@@ -669,40 +733,39 @@ def _sync_effects(analysis: _Analysis) -> tuple[dict[str, bool], dict[str, str |
     return blocks, {n: (None if blocks[n] else r) for n, r in unsure.items()}
 
 
-def _sites(index: ProjectIndex, analysis: _Analysis) -> dict[str, list[_Site]]:
+def _sites(
+    index: ProjectIndex, analysis: _Analysis
+) -> tuple[dict[str, list[_Site]], dict[str, _Site]]:
     """Every use of every project function: calls (from functions and from module-level
-    code) and references."""
+    code) and references (``Depends(f)``, ``Thread(target=self.tick)``); and, by method
+    name, the first call or reference whose object's type is unknown: it may reach any
+    project method of that name."""
     sites: dict[str, list[_Site]] = {}
-    functions = index.functions
-    for function in functions.values():
+    unresolved: dict[str, _Site] = {}
+
+    def add(targets: tuple[str, ...], site: _Site, verdict: Verdict | None = None) -> None:
+        verdict = verdict or analysis.classify_targets(targets)
+        if verdict.function is not None:
+            sites.setdefault(verdict.function, []).append(site)
+        elif verdict.category is Category.UNKNOWN:
+            owner, method = split_last(verdict.target)
+            if owner is not None:
+                unresolved.setdefault(method, site)
+
+    for function in index.functions.values():
         for call in function.calls:
-            callee = analysis.classify(function, call).function
-            if callee is not None:
-                sites.setdefault(callee, []).append(
-                    _Site(function.path, call.line, call.column, function.qualname, call)
-                )
+            site = _Site(function.path, call.line, call.column, function.qualname, call)
+            add(call.targets, site, analysis.classify(function, call))
     for module in index.modules:
         for call in module.module_calls:
-            for target in call.targets:
-                resolved = index.resolve(target)
-                if resolved in functions:
-                    sites.setdefault(resolved, []).append(
-                        _Site(module.path, call.line, call.column, None, call)
-                    )
+            add(call.targets, _Site(module.path, call.line, call.column, None, call))
         for reference in module.references:
-            for target in reference.targets:
-                if target in functions:
-                    sites.setdefault(target, []).append(
-                        _Site(
-                            module.path,
-                            reference.line,
-                            reference.column,
-                            reference.function,
-                            None,
-                            index.resolve(reference.via) if reference.via else "",
-                        )
-                    )
-    return sites
+            via = index.resolve(reference.via) if reference.via else ""
+            site = _Site(
+                module.path, reference.line, reference.column, reference.function, None, via
+            )
+            add(reference.targets, site)
+    return sites, unresolved
 
 
 ASYNC_TEST_MARKS = {"pytest.mark.asyncio": "asyncio", "pytest.mark.anyio": "anyio"}
@@ -746,12 +809,20 @@ def _framework_called(index: ProjectIndex, sites: Mapping[str, list[_Site]]) -> 
         if _route_decorated(function, index):
             called.add(name)
     for name, uses in sites.items():
-        if any(
-            site.call is None and (site.via in DEPENDS or site.via.endswith(FRAMEWORK_CALLERS))
-            for site in uses
-        ):
+        if any(site.call is None and _framework_use(site.via, index) for site in uses):
             called.add(name)
     return called
+
+
+def _framework_use(via: str, index: ProjectIndex) -> bool:
+    """True when a function passed to ``via`` is called by FastAPI or Starlette, which
+    await it if it is async: ``Depends``, ``app.add_api_route``, ``BackgroundTasks``."""
+    owner, method = split_last(via)
+    return (
+        via in DEPENDS
+        or (method in ROUTE_REGISTRATIONS and owner in index.applications)
+        or (method == "add_task" and owner in BACKGROUND_TASKS)
+    )
 
 
 def _route_decorated(function: FunctionFact, index: ProjectIndex) -> bool:

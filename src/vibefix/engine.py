@@ -137,9 +137,9 @@ class Shard:
         # The tree is ours alone: no need for the defensive deep copy (half a parse).
         wrapper = MetadataWrapper(parsed.module, unsafe_skip_copy=True)
         wrapper.resolve_many(providers)
-        collector = FactCollector(path, name, package)
-        wrapper.visit(collector)
         context = self._context(path, name, wrapper)
+        collector = FactCollector(path, name, package, context.imports)
+        wrapper.visit(collector)
         own_facts = tuple(
             (codemod.code, facts)
             for codemod in codemods
@@ -160,17 +160,20 @@ class Shard:
         return FileContext(path, name, self.options.config, imports)
 
     def transform(self, plan: Plan) -> Iterator[FileResult]:
+        """Every kept file rewritten under ``plan``; the trees stay, so that a run can
+        transform again under a corrected plan."""
         touched = plan.asyncs.touched
-        for candidate in self._deferred:
+        deferred, self._deferred = self._deferred, []
+        for candidate in deferred:
             if candidate.path in touched:
                 yield from (
                     outcome
                     for outcome in self.index([replace(candidate, keep=True)])
                     if isinstance(outcome, FileResult)
                 )
-        self._deferred = []
-        parsed, self._parsed = self._parsed, []
-        for item in parsed:
+            else:
+                self._deferred.append(candidate)
+        for item in self._parsed:
             try:
                 yield self._transform_one(item, plan)
             except Exception as error:  # one file must never stop the run
@@ -555,11 +558,33 @@ def _run_in_process(
         batch = rounds.next(plan) if rounds is not None else []
         if not batch:
             break
-    for result in shard.transform(plan):
+    failures: dict[Path, FileResult] = {}
+    while True:
+        transformed = list(shard.transform(plan))
+        broken = _broken(transformed, plan)
+        if given is not None or not broken:
+            break
+        failures.update((r.path, r) for r in transformed if r.path in broken)
+        writable = (writable or frozenset(c.path for c in candidates)) - broken
+        plan = _plan(facts, options, writable)
+    for result in (failures.get(r.path, r) for r in transformed):
         results.append(result)
         if progress is not None:
             progress(1)
     return _Done(results), plan
+
+
+def _broken(results: Sequence[FileResult], plan: Plan) -> frozenset[Path]:
+    """Files whose rewrite failed although the plan changes or reports something in them.
+    The plan's other files count on those changes (an ``await`` of a function made async
+    there): the plan is made again with these files left as they are, and they are
+    reported as failed."""
+    touched = plan.asyncs.touched
+    return frozenset(
+        result.path
+        for result in results
+        if result.status is Status.FAILED and result.error is not None and result.path in touched
+    )
 
 
 def _run_in_workers(
@@ -593,12 +618,25 @@ def _run_in_workers(
             if not batch:
                 break
         done: set[Path] = {result.path for result in results}
-        for number, outcome in pool.run([("transform", plan)] * jobs, progress):
-            if outcome is None:
-                lost.add(number)
-            else:
-                results.append(outcome)
-                done.add(outcome.path)
+        failures: dict[Path, FileResult] = {}
+        while True:
+            transformed: list[FileResult] = []
+            for number, outcome in pool.run([("transform", plan)] * jobs, None):
+                if outcome is None:
+                    lost.add(number)
+                else:
+                    transformed.append(outcome)
+            broken = _broken(transformed, plan)
+            if not broken:
+                break
+            failures.update((r.path, r) for r in transformed if r.path in broken)
+            writable -= broken
+            plan = _plan(facts, options, writable)
+        for outcome in (failures.get(r.path, r) for r in transformed):
+            results.append(outcome)
+            done.add(outcome.path)
+            if progress is not None:
+                progress(1)
         for number in sorted(lost):
             for candidate in owned[number]:
                 if candidate.path not in done and candidate.writable:

@@ -28,6 +28,7 @@ from libcst.metadata import (
     QualifiedNameProvider,
 )
 
+from vibefix.imports import ImportPlanner
 from vibefix.names import fully_qualified
 
 FASTAPI_APPS = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI"})
@@ -100,6 +101,12 @@ class FunctionFact:
     """The class whose body defines it (a method), else None."""
     name_line: int = 0
     """The line of its name (``line`` is that of its first decorator)."""
+    sync_only: str = ""
+    """Why it cannot be an ``async def`` at all (a generator that uses ``yield from`` or
+    returns a value: async generators cannot), else empty."""
+    shadowed: tuple[str, ...] = ()
+    """Of the names the async rewrites use (``asyncio``, ``run_in_threadpool``), those
+    that mean something else in its body: a rewrite there would need them."""
     end: tuple[int, int] = (0, 0)
 
 
@@ -113,7 +120,8 @@ class ModuleFacts:
     applications: tuple[tuple[str, str], ...] = ()
     """Module-level FastAPI apps and routers: (qualified name of the variable, its class)."""
     codemod_facts: tuple[tuple[str, object], ...] = ()
-    classes: tuple[str, ...] = ()
+    classes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """The classes it defines, with the qualified names of their bases."""
     objects: tuple[tuple[str, str], ...] = ()
     """Module-level names and instance attributes with a known type: (name, target of the
     call that made it + ``()``): ``("app.db.SessionLocal", "sqlalchemy.orm.sessionmaker()")``."""
@@ -131,24 +139,55 @@ class ProjectIndex:
     modules: tuple[ModuleFacts, ...] = ()
     functions: Mapping[str, FunctionFact] = field(default_factory=dict)
     applications: Mapping[str, str] = field(default_factory=dict)
-    classes: frozenset[str] = frozenset()
+    bases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Every project class, with its bases."""
     objects: Mapping[str, str] = field(default_factory=dict)
+    ambiguous: frozenset[str] = frozenset()
+    """Functions defined more than once (``if``/``else``, ``try``/``except``, two
+    scripts with the same module name): which one runs, the index cannot tell."""
+
+    @property
+    def classes(self) -> Mapping[str, tuple[str, ...]]:
+        return self.bases
+
+    def lineage(self, cls: str) -> list[str]:
+        """``cls`` and its project base classes, depth first."""
+        order: list[str] = []
+        pending = [cls]
+        while pending:
+            klass = pending.pop(0)
+            if klass in self.bases and klass not in order:
+                order.append(klass)
+                pending.extend(self.bases[klass])
+        return order
+
+    def outside_bases(self, cls: str) -> list[str]:
+        """The bases of ``cls`` and of its project bases that the project does not define."""
+        return [
+            base
+            for klass in self.lineage(cls)
+            for base in self.bases[klass]
+            if base not in self.bases and base != "builtins.object"
+        ]
 
     @classmethod
     def merge(cls, facts: Iterable[ModuleFacts]) -> ProjectIndex:
         modules = tuple(sorted(facts, key=lambda module: str(module.path)))
         functions: dict[str, FunctionFact] = {}
+        ambiguous: set[str] = set()
         applications: dict[str, str] = {}
-        classes: set[str] = set()
+        bases: dict[str, tuple[str, ...]] = {}
         objects: dict[str, str] = {}
         for module in modules:
             for function in module.functions:
-                functions.setdefault(function.qualname, function)
+                if functions.setdefault(function.qualname, function) is not function:
+                    ambiguous.add(function.qualname)
             applications.update(module.applications)
-            classes.update(module.classes)
+            for name, of in module.classes:
+                bases.setdefault(name, of)
             for name, kind in module.objects:
                 objects.setdefault(name, kind)
-        return cls(modules, functions, applications, frozenset(classes), objects)
+        return cls(modules, functions, applications, bases, objects, frozenset(ambiguous))
 
     def codemod_facts(self, code: str) -> dict[Path, object]:
         """The facts one codemod collected, by file."""
@@ -187,14 +226,17 @@ class FactCollector(cst.CSTVisitor):
 
     METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
 
-    def __init__(self, path: Path, module: str, package: str) -> None:
+    def __init__(
+        self, path: Path, module: str, package: str, imports: ImportPlanner | None = None
+    ) -> None:
         super().__init__()
+        self.imports = imports
         self.path = path
         self.module = module
         self.package = package
         self.functions: list[FunctionFact] = []
         self.applications: list[tuple[str, str]] = []
-        self.classes: list[str] = []
+        self.classes: list[tuple[str, tuple[str, ...]]] = []
         self.objects: list[tuple[str, str]] = []
         self.references: list[Reference] = []
         self.module_calls: list[CallFact] = []
@@ -308,14 +350,17 @@ class FactCollector(cst.CSTVisitor):
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         names = self._qualified(node.name) or (f"{self.module}.{node.name.value}",)
-        self.classes.extend(names)
+        bases = tuple(base for argument in node.bases for base in self._targets(argument.value))
+        self.classes.extend((name, bases) for name in names)
         self._classes.append(names[0])
         self._innermost.append("class")
+        self._sync_depth[-1] += 1  # a class body inside a function cannot await
         self._skip.add(node.name)
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
         self._classes.pop()
         self._innermost.pop()
+        self._sync_depth[-1] -= 1
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._skip.add(node.name)
@@ -362,9 +407,23 @@ class FactCollector(cst.CSTVisitor):
                     is_generator=frame.generator,
                     owner_class=frame.owner_class,
                     name_line=self.get_metadata(PositionProvider, node.name).start.line,
+                    shadowed=self._shadowed(node),
+                    sync_only=frame.sync_only
+                    or ("it returns a value" if frame.generator and frame.returns_value else ""),
                     end=(where.end.line, where.end.column + 1),
                 )
             )
+
+    def _shadowed(self, node: cst.FunctionDef) -> tuple[str, ...]:
+        if self.imports is None or not isinstance(node.body, cst.IndentedBlock):
+            return ()
+        inside = node.body.body[0] if node.body.body else node.body
+        shadowed = []
+        if self.imports.module_alias(inside, "asyncio") is None:
+            shadowed.append("asyncio")
+        if self.imports.name_alias(inside, "fastapi.concurrency", "run_in_threadpool") is None:
+            shadowed.append("run_in_threadpool")
+        return tuple(shadowed)
 
     def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
         self._functions[-1].in_body = True
@@ -384,6 +443,12 @@ class FactCollector(cst.CSTVisitor):
     def visit_Yield(self, node: cst.Yield) -> None:
         if self._functions and self._sync_depth[-1] == 0:
             self._functions[-1].generator = True
+            if isinstance(node.value, cst.From):
+                self._functions[-1].sync_only = "it uses `yield from`"
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if self._functions and node.value is not None:
+            self._functions[-1].returns_value = True
 
     def visit_Import(self, node: cst.Import) -> bool:
         self.uses_fastapi |= any(
@@ -497,8 +562,9 @@ class FactCollector(cst.CSTVisitor):
             return
         if isinstance(node, cst.Name) and node.value in self._local_types():
             return
-        targets = self._qualified(node)
-        if not targets or any(t.startswith(("builtins.", UNKNOWN)) for t in targets):
+        # ``self.tick`` and ``worker.tick`` resolve as a call's function would.
+        targets = self._targets(node) if isinstance(node, cst.Attribute) else self._qualified(node)
+        if not targets or any(t.startswith("builtins.") for t in targets):
             return
         call = self._arguments.get(node)
         via = next(iter(self.targets.get(call, ())), "") if call is not None else ""
@@ -532,6 +598,8 @@ class _FunctionFrame:
     calls: list[CallFact] = field(default_factory=list)
     generator: bool = False
     in_body: bool = False
+    returns_value: bool = False
+    sync_only: str = ""
 
 
 def _dotted(node: cst.BaseExpression) -> str:

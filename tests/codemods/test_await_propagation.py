@@ -309,7 +309,10 @@ def test_helper_called_inside_a_lambda_stays_sync():
         """
     )
     assert_unchanged(VF104, source)
-    assert "is in a lambda or generator expression" in findings_for(VF104, source)[0][1]
+    assert (
+        "is in a lambda, a generator expression or a class body"
+        in findings_for(VF104, source)[0][1]
+    )
 
 
 def test_method_also_called_on_an_object_of_unknown_type_stays_sync():

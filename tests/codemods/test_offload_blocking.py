@@ -262,7 +262,7 @@ def test_blocking_call_in_a_lambda_is_reported_not_rewritten():
         """
     )
     assert_unchanged(VF102, source)
-    assert "sits in a lambda" in findings_for(VF102, source)[0][1]
+    assert "sits where `await` is not allowed (a lambda" in findings_for(VF102, source)[0][1]
 
 
 def test_local_function_called_open_is_not_the_builtin():
@@ -299,7 +299,7 @@ def test_taken_name_run_in_threadpool_is_reported():
     assert findings_for(VF102, source) == [
         (
             9,
-            "this call blocks the event loop, but the name `run_in_threadpool` means"
+            "`subprocess.run` blocks the event loop, but the name `run_in_threadpool` means"
             " something else here: offload it by hand",
         )
     ]
