@@ -1,0 +1,207 @@
+"""The benchmark app: one FastAPI service, in several variants chosen by ``VARIANT``.
+
+Every variant exposes ``GET /convert?amount=X``: it calls the upstream rates API once
+(``UPSTREAM_URL``), does 10 ms of "work" and returns JSON. Variants:
+
+- ``vibe``: ``async def`` handler calling ``requests.get`` and ``time.sleep`` (blocks the loop);
+- ``def``: the same code in a plain ``def`` handler (run in FastAPI's thread pool);
+- ``httpx``: ``async def``, one ``httpx.AsyncClient()`` with default limits, ``asyncio.sleep``;
+- ``httpx-tuned``: the same with ``httpx.Limits(max_connections=HTTPX_MAX_CONNECTIONS,
+  max_keepalive_connections=HTTPX_MAX_KEEPALIVE)`` (default 100 and 100);
+- ``httpx-aiohttp``: the httpx API on aiohttp's transport (``httpx_aiohttp.HttpxAiohttpClient``);
+- ``aiohttp``: one ``aiohttp.ClientSession()``;
+- ``httpx2``: one ``httpx2.AsyncClient()`` (the separate ``httpx2`` package, httpx's API on
+  ``httpcore2``) with default limits;
+- ``httpx2-tuned``: the same with ``httpx2.Limits(...)`` read like ``httpx-tuned``'s.
+
+Shared clients are created in the lifespan and closed on shutdown.
+
+Run: ``VARIANT=httpx uvicorn --app-dir bench/load apps:app``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import requests
+from fastapi import FastAPI
+
+if TYPE_CHECKING:
+    import aiohttp
+
+VARIANTS = (
+    "vibe",
+    "def",
+    "httpx",
+    "httpx-tuned",
+    "httpx-aiohttp",
+    "aiohttp",
+    "httpx2",
+    "httpx2-tuned",
+)
+UPSTREAM_URL = os.environ.get("UPSTREAM_URL", "http://127.0.0.1:8001/rates")
+WORK_SECONDS = 0.01
+TIMEOUT = 10.0  # seconds, per upstream call, in every variant
+
+
+def _answer(payload: dict[str, Any], amount: float) -> dict[str, Any]:
+    rates: dict[str, float] = payload["rates"]
+    return {
+        "base": payload["base"],
+        "amount": amount,
+        "converted": {code: round(amount * rate, 4) for code, rate in rates.items()},
+    }
+
+
+def _vibe_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/convert")
+    async def convert(amount: float = 1.0) -> dict[str, Any]:
+        response = requests.get(UPSTREAM_URL, timeout=TIMEOUT)  # noqa: ASYNC210
+        response.raise_for_status()
+        time.sleep(WORK_SECONDS)  # noqa: ASYNC251
+        return _answer(response.json(), amount)
+
+    return app
+
+
+def _def_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/convert")
+    def convert(amount: float = 1.0) -> dict[str, Any]:
+        response = requests.get(UPSTREAM_URL, timeout=TIMEOUT)
+        response.raise_for_status()
+        time.sleep(WORK_SECONDS)
+        return _answer(response.json(), amount)
+
+    return app
+
+
+def _httpx_style_app(make_client: Callable[[], Any]) -> FastAPI:
+    """An app whose handler uses the httpx API on a client built by ``make_client``.
+
+    The client is an ``httpx.AsyncClient`` (or a subclass) or an ``httpx2.AsyncClient``.
+    """
+    clients: list[Any] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with make_client() as client:
+            clients.append(client)
+            yield
+            clients.clear()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/convert")
+    async def convert(amount: float = 1.0) -> dict[str, Any]:
+        response = await clients[0].get(UPSTREAM_URL)
+        response.raise_for_status()
+        await asyncio.sleep(WORK_SECONDS)
+        return _answer(response.json(), amount)
+
+    return app
+
+
+def _httpx_app() -> FastAPI:
+    import httpx
+
+    return _httpx_style_app(lambda: httpx.AsyncClient(timeout=TIMEOUT))
+
+
+def _limits_from_env() -> tuple[int, int]:
+    """``(max_connections, max_keepalive_connections)`` of the ``*-tuned`` variants."""
+    return (
+        int(os.environ.get("HTTPX_MAX_CONNECTIONS", "100")),
+        int(os.environ.get("HTTPX_MAX_KEEPALIVE", "100")),
+    )
+
+
+def _httpx_tuned_app() -> FastAPI:
+    import httpx
+
+    conns, keepalive = _limits_from_env()
+    limits = httpx.Limits(max_connections=conns, max_keepalive_connections=keepalive)
+    return _httpx_style_app(lambda: httpx.AsyncClient(timeout=TIMEOUT, limits=limits))
+
+
+def _httpx_aiohttp_app() -> FastAPI:
+    # httpx-aiohttp 0.2.0: HttpxAiohttpClient subclasses httpx.AsyncClient and builds an
+    # AiohttpTransport (an aiohttp.ClientSession made lazily on the first request; the
+    # connector's limit is Limits.max_connections, 100 by default).
+    from httpx_aiohttp import HttpxAiohttpClient
+
+    return _httpx_style_app(lambda: HttpxAiohttpClient(timeout=TIMEOUT))
+
+
+def _aiohttp_app() -> FastAPI:
+    import aiohttp
+
+    sessions: list[aiohttp.ClientSession] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        timeout = aiohttp.ClientTimeout(total=TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            sessions.append(session)
+            yield
+            sessions.clear()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/convert")
+    async def convert(amount: float = 1.0) -> dict[str, Any]:
+        async with sessions[0].get(UPSTREAM_URL) as response:
+            response.raise_for_status()
+            payload: dict[str, Any] = await response.json()
+        await asyncio.sleep(WORK_SECONDS)
+        return _answer(payload, amount)
+
+    return app
+
+
+def _httpx2_app(tuned: bool = False) -> FastAPI:
+    try:
+        import httpx2
+    except ImportError:
+        raise SystemExit(
+            "the httpx2 variants need the httpx2 package (pip install httpx2)"
+        ) from None
+
+    if not tuned:
+        return _httpx_style_app(lambda: httpx2.AsyncClient(timeout=TIMEOUT))
+    conns, keepalive = _limits_from_env()
+    limits = httpx2.Limits(max_connections=conns, max_keepalive_connections=keepalive)
+    return _httpx_style_app(lambda: httpx2.AsyncClient(timeout=TIMEOUT, limits=limits))
+
+
+_BUILDERS: dict[str, Callable[[], FastAPI]] = {
+    "vibe": _vibe_app,
+    "def": _def_app,
+    "httpx": _httpx_app,
+    "httpx-tuned": _httpx_tuned_app,
+    "httpx-aiohttp": _httpx_aiohttp_app,
+    "aiohttp": _aiohttp_app,
+    "httpx2": _httpx2_app,
+    "httpx2-tuned": lambda: _httpx2_app(tuned=True),
+}
+
+
+def make_app(variant: str) -> FastAPI:
+    try:
+        builder = _BUILDERS[variant]
+    except KeyError:
+        raise SystemExit(
+            f"unknown VARIANT {variant!r}; choose from {', '.join(VARIANTS)}"
+        ) from None
+    return builder()
+
+
+app = make_app(os.environ.get("VARIANT", "vibe"))
