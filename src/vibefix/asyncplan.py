@@ -65,8 +65,6 @@ class AsyncPlan:
     becomes_async: frozenset[NodeKey] = frozenset()
     """Sync functions (by definition position) that become ``async def``."""
     becomes_async_names: frozenset[str] = frozenset()
-    async_after: frozenset[NodeKey] = frozenset()
-    """Every function that is async after the run: already, or made so."""
     handlers: frozenset[str] = frozenset()
     """Route handlers and dependencies: FastAPI calls them."""
     entry_points: frozenset[NodeKey] = frozenset()
@@ -130,7 +128,8 @@ class _Analysis:
         """True when ``call``'s result is used in place and its methods block
         (``open(p).read()``): offloading the call alone would leave them on the loop."""
         return call.chained and any(
-            self.target(f"{self.index.resolve(target)}().read").category is Category.BLOCKING
+            self.target(f"{self.index.resolve(target)}().{_ANY_METHOD}").category
+            is Category.BLOCKING
             for target in call.targets
         )
 
@@ -196,6 +195,10 @@ class _Analysis:
             if verdict.category is not Category.UNKNOWN:
                 return replace(verdict, target=target)
         return Verdict(Category.UNKNOWN, target)
+
+
+_ANY_METHOD = "__any_method__"
+"""A method name no table names, to ask what the methods of an object do in general."""
 
 
 def _through_attribute(target: str) -> bool:
@@ -310,7 +313,6 @@ def _analyse(
     return AsyncPlan(
         becomes_async=frozenset(node_key(functions[n].path, functions[n]) for n in chosen),
         becomes_async_names=frozenset(chosen),
-        async_after=frozenset(node_key(functions[n].path, functions[n]) for n in async_after),
         handlers=frozenset(decider.handlers),
         entry_points=frozenset(
             node_key(functions[name].path, functions[name])
