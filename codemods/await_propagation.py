@@ -62,9 +62,7 @@ class AwaitPropagation(AsyncCodemod):
                 " something else here: make it an async test by hand",
             )
             return
-        marked = any(
-            cst.Module([]).code_for_node(d.decorator).startswith(mark) for d in node.decorators
-        )
+        marked = key in asyncs.marked_tests
         decorator = cst.Decorator(cst.parse_expression(f"{pytest.name}.mark.{asyncs.test_marker}"))
 
         def to_async_test(updated: cst.FunctionDef) -> cst.FunctionDef:

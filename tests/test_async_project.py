@@ -281,3 +281,104 @@ def test_a_file_whose_rewrite_fails_is_left_alone_and_its_callers_are_not_awaite
     routers = changed(result, tmp_path)["shop/routers.py"]
     assert "await sync_stock()" not in routers
     assert "    await run_in_threadpool(sync_stock)\n" in routers
+
+
+def test_caller_through_a_package_re_export_holds_the_helper_back(tmp_path):
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "",
+            "pkg/__init__.py": "from .mod import helper as fetch\n",
+            "pkg/mod.py": """\
+                import time
+
+                from fastapi import FastAPI
+
+                app = FastAPI()
+
+
+                def helper():
+                    time.sleep(1)
+                    return 1
+
+
+                @app.get("/")
+                async def home():
+                    return helper()
+                """,
+            "pkg/script.py": """\
+                from pkg import fetch
+
+
+                def main():
+                    return fetch()
+                """,
+        },
+    )
+
+    result = run(tmp_path, "pkg")
+
+    mod = changed(result, tmp_path)["pkg/mod.py"]
+    assert "async def helper" not in mod
+    assert "return await run_in_threadpool(helper)" in mod
+    assert "called from sync code in `main`" in result.findings[0].message
+
+
+def test_folder_without_init_is_a_namespace_package_of_the_project(tmp_path):
+    write(
+        tmp_path,
+        {
+            "requirements.txt": "fastapi\n",
+            "app/services.py": """\
+                import time
+
+
+                def helper():
+                    time.sleep(1)
+                    return 1
+
+
+                async def run_job():
+                    return helper()
+                """,
+            "app/main.py": """\
+                from fastapi import FastAPI
+
+                from app.services import helper
+
+                app = FastAPI()
+
+
+                @app.get("/")
+                def home():
+                    return {"v": helper()}
+                """,
+        },
+    )
+
+    result = run(tmp_path, "app", unsafe=True)
+
+    files = changed(result, tmp_path)
+    assert "async def helper" in files["app/services.py"]
+    assert '    return {"v": await helper()}' in files["app/main.py"]
+    assert "async def home" in files["app/main.py"]
+
+
+def test_a_test_already_marked_through_an_alias_is_not_marked_twice(tmp_path):
+    tested = dict(TESTED)
+    tested["tests/test_stock.py"] = """\
+        import pytest as pt
+
+        from shop.stock import wait_for_warehouse
+
+
+        @pt.mark.asyncio
+        def test_waits():
+            assert wait_for_warehouse() is None
+        """
+    write(tmp_path, tested)
+
+    test_file = changed(run(tmp_path, "."), tmp_path)["tests/test_stock.py"]
+
+    assert test_file.count("mark.asyncio") == 1
+    assert "@pt.mark.asyncio\nasync def test_waits():" in test_file

@@ -73,6 +73,8 @@ class AsyncPlan:
     """pytest's test functions, when the project runs async tests."""
     test_marker: str = ""
     """``asyncio`` or ``anyio``: the mark an async test gets."""
+    marked_tests: frozenset[NodeKey] = frozenset()
+    """Tests that carry that mark already."""
     awaits: frozenset[NodeKey] = frozenset()
     """Calls of functions that become async, to be awaited (VF104)."""
     offloads: frozenset[NodeKey] = frozenset()
@@ -125,9 +127,9 @@ class _Analysis:
         return Verdict(Category.UNKNOWN, first.target if first else UNKNOWN)
 
     def makes_blocking(self, call: CallFact) -> bool:
-        """True when ``call``'s result is used in place and its methods block
-        (``open(p).read()``): offloading the call alone would leave them on the loop."""
-        return call.chained and any(
+        """True when what ``call`` returns blocks in turn (a file from ``open(p)``, read or
+        iterated later): offloading the call alone would leave that on the loop."""
+        return any(
             self.target(f"{self.index.resolve(target)}().{_ANY_METHOD}").category
             is Category.BLOCKING
             for target in call.targets
@@ -320,11 +322,18 @@ def _analyse(
         ),
         tests=frozenset(node_key(functions[name].path, functions[name]) for name in decider.tests),
         test_marker=decider.marker or "",
+        marked_tests=frozenset(
+            node_key(functions[name].path, functions[name])
+            for name in decider.tests
+            if f"pytest.mark.{decider.marker}" in functions[name].decorators
+        ),
         awaits=frozenset(awaits),
         offloads=frozenset(offloads),
         findings=tuple(sorted(set(findings), key=_order)),
         wanted_modules=frozenset(wanted_modules),
-        wanted_names=frozenset(_display(name) for name in hopeful),
+        wanted_names=frozenset(_display(name) for name in hopeful)
+        # Names they are re-exported under (``from .mod import helper as fetch``).
+        | {_display(alias) for alias, value in index.objects.items() if value in hopeful},
         fastapi=decider.fastapi,
     )
 
@@ -582,8 +591,8 @@ class _Decider:
                             Position(call.line, call.column),
                             "VF102",
                             f"`{_short(verdict.target)}` blocks the event loop, and its result"
-                            " is used in place (a `with`, a method call) or it sits where"
-                            " `await` is not allowed (a lambda, a class body): move the"
+                            " blocks in turn (a file, a connection) or it sits where `await` is"
+                            " not allowed (a lambda, a class body): move the"
                             " blocking part into a sync function and offload that with"
                             " `await run_in_threadpool(...)`",
                         )
@@ -797,7 +806,12 @@ def _tests(index: ProjectIndex) -> set[str]:
         if (
             _display(name).startswith("test")
             and (file.startswith("test_") or file.endswith("_test.py"))
-            and (owner is None or _display(owner).startswith("Test"))
+            and (
+                owner is None
+                # pytest collects plain ``Test*`` classes; a ``unittest.TestCase`` runs
+                # its methods itself, and would not await them.
+                or (_display(owner).startswith("Test") and not index.outside_bases(owner))
+            )
             and "<locals>" not in name
         ):
             tests.add(name)

@@ -58,19 +58,25 @@ class Options:
     jobs: int = 1
     unsafe: bool = False
     formatter: str | None = None
+    project: Path | None = None
+    """The project's root, where module names start (see ``module_name``)."""
     accept: frozenset[tuple[str, Position]] | None = None
     """When set, only the rewrites with these (code, position) are made; the imports
     follow from the accepted ones (``apply --interactive``)."""
 
 
-def module_name(path: Path) -> tuple[str, str]:
+def module_name(path: Path, project: Path | None = None) -> tuple[str, str]:
     """The dotted module name and package of ``path``: its folders up to the first
-    one without an ``__init__.py`` (works for src/ layouts and loose scripts alike)."""
+    one without an ``__init__.py`` (works for src/ layouts and loose scripts alike).
+    Inside ``project``, a folder without ``__init__.py`` is a namespace package, as
+    ``uvicorn app.main:app`` run from the project's root sees it (``src`` aside)."""
     path = path.resolve()
-    root = path.parent
-    while (root / "__init__.py").is_file() and root.parent != root:
-        root = root.parent
-    result = calculate_module_and_package(str(root), str(path))
+    top = path.parent
+    while (top / "__init__.py").is_file() and top.parent != top:
+        top = top.parent
+    if project is not None and project in top.parents and top.name != "src":
+        top = project
+    result = calculate_module_and_package(str(top), str(path))
     return result.name, result.package
 
 
@@ -133,7 +139,7 @@ class Shard:
         for codemod in codemods:
             providers.update(codemod.get_inherited_dependencies())
         parsed = parse(path, data)
-        name, package = module_name(path)
+        name, package = module_name(path, self.options.project)
         # The tree is ours alone: no need for the defensive deep copy (half a parse).
         wrapper = MetadataWrapper(parsed.module, unsafe_skip_copy=True)
         wrapper.resolve_many(providers)
@@ -410,7 +416,9 @@ class _Rounds:
         skipped: dict[Path, bytes],
         outside: Sequence[Path],
         codemods: Sequence[type[Codemod]],
+        project: Path | None,
     ) -> None:
+        self._project = project
         self._texts: dict[Path, bytes | None] = {**skipped, **dict.fromkeys(outside)}
         self._writable = set(skipped)
         self._codes = tuple(codemod.code for codemod in codemods if codemod.follows_plan)
@@ -430,7 +438,7 @@ class _Rounds:
         chosen: set[Path] = set()
         if modules:
             if self._modules is None:
-                self._modules = {module_name(path)[0]: path for path in self._texts}
+                self._modules = {module_name(path, self._project)[0]: path for path in self._texts}
             chosen.update(self._modules[m] for m in modules if m in self._modules)
         if names:
             pattern = re.compile(
@@ -455,11 +463,15 @@ class _Rounds:
         return data
 
 
-def project_files(paths: Sequence[Path], config: Config, found: Sequence[Path]) -> list[Path]:
-    """The project's Python files outside ``found``: the project is the folder of the
-    configuration file, else the nearest folder above the paths that looks like a
-    project's root (``pyproject.toml``, ``setup.py``, ``requirements.txt``, ``.git``)."""
-    root = config.root if config.source is not None else _project_root(paths)
+def project_root(paths: Sequence[Path], config: Config) -> Path | None:
+    """The folder of the configuration file, else the nearest folder above the paths
+    that looks like a project's root (``pyproject.toml``, ``setup.py``,
+    ``requirements.txt``, ``.git``)."""
+    return config.root if config.source is not None else _project_root(paths)
+
+
+def project_files(root: Path | None, config: Config, found: Sequence[Path]) -> list[Path]:
+    """The project's Python files outside ``found``."""
     if root is None:
         return []
     inside = {path.resolve() for path in found}
@@ -492,8 +504,10 @@ def run(
     found = discover(paths, options.config) if files is None else list(files)
     skipped: dict[Path, bytes] = {}
     candidates, results = prefilter(found, options.codemods, skipped)
-    outside = project_files(paths, options.config, found) if candidates else []
-    rounds = _Rounds(skipped, outside, options.codemods)
+    root = project_root(paths, options.config)
+    options = replace(options, project=root.resolve() if root is not None else None)
+    outside = project_files(root, options.config, found) if candidates else []
+    rounds = _Rounds(skipped, outside, options.codemods, options.project)
     writable = frozenset(found)
     if on_total is not None:
         on_total(2 * len(candidates))

@@ -122,12 +122,16 @@ class ModuleFacts:
     codemod_facts: tuple[tuple[str, object], ...] = ()
     classes: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """The classes it defines, with the qualified names of their bases."""
-    objects: tuple[tuple[str, str], ...] = ()
-    """Module-level names and instance attributes with a known type: (name, target of the
-    call that made it + ``()``): ``("app.db.SessionLocal", "sqlalchemy.orm.sessionmaker()")``."""
+    objects: tuple[tuple[str, str | None], ...] = ()
+    """Module-level names and instance attributes: (name, target of the call that made it
+    + ``()``): ``("app.db.SessionLocal", "sqlalchemy.orm.sessionmaker()")``; None when it
+    has no single known type. Names imported at module level map to what they import
+    (``("pkg.helper", "pkg.mod.helper")``: a re-export)."""
     references: tuple[Reference, ...] = ()
     module_calls: tuple[CallFact, ...] = ()
     """Calls made at module level or in a class body: sync code."""
+    star_imports: tuple[str, ...] = ()
+    """Modules it imports everything from, at module level."""
     uses_fastapi: bool = False
     """Whether it imports FastAPI (then a blocking call runs in FastAPI's thread pool)."""
 
@@ -141,7 +145,7 @@ class ProjectIndex:
     applications: Mapping[str, str] = field(default_factory=dict)
     bases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Every project class, with its bases."""
-    objects: Mapping[str, str] = field(default_factory=dict)
+    objects: Mapping[str, str | None] = field(default_factory=dict)
     ambiguous: frozenset[str] = frozenset()
     """Functions defined more than once (``if``/``else``, ``try``/``except``, two
     scripts with the same module name): which one runs, the index cannot tell."""
@@ -177,7 +181,7 @@ class ProjectIndex:
         ambiguous: set[str] = set()
         applications: dict[str, str] = {}
         bases: dict[str, tuple[str, ...]] = {}
-        objects: dict[str, str] = {}
+        objects: dict[str, str | None] = {}
         for module in modules:
             for function in module.functions:
                 if functions.setdefault(function.qualname, function) is not function:
@@ -186,7 +190,15 @@ class ProjectIndex:
             for name, of in module.classes:
                 bases.setdefault(name, of)
             for name, kind in module.objects:
-                objects.setdefault(name, kind)
+                if objects.setdefault(name, kind) != kind:
+                    objects[name] = None
+        for module in modules:
+            for source in module.star_imports:
+                prefix = f"{source}."
+                for name in [*functions, *bases]:
+                    tail = name[len(prefix) :]
+                    if name.startswith(prefix) and "." not in tail:
+                        objects.setdefault(f"{module.module}.{tail}", name)
         return cls(modules, functions, applications, bases, objects, frozenset(ambiguous))
 
     def codemod_facts(self, code: str) -> dict[Path, object]:
@@ -204,8 +216,11 @@ class ProjectIndex:
         ``sqlalchemy.orm.sessionmaker()().query``."""
         for _ in range(8):  # objects made from objects; a cycle stops here
             for end in sorted(_prefix_ends(target), reverse=True):
-                kind = self.objects.get(target[:end])
-                if kind is not None:
+                prefix = target[:end]
+                if prefix in self.objects:
+                    kind = self.objects[prefix]
+                    if kind is None:  # no single type: nothing can be said of it
+                        return f"{UNKNOWN}{target[end:]}"
                     target = kind + target[end:]
                     break
             else:
@@ -237,11 +252,12 @@ class FactCollector(cst.CSTVisitor):
         self.functions: list[FunctionFact] = []
         self.applications: list[tuple[str, str]] = []
         self.classes: list[tuple[str, tuple[str, ...]]] = []
-        self.objects: list[tuple[str, str]] = []
+        self._objects: dict[str, str | None] = {}
         self.references: list[Reference] = []
         self.module_calls: list[CallFact] = []
         self.targets: dict[cst.Call, tuple[str, ...]] = {}
         self.uses_fastapi = False
+        self.star_imports: list[str] = []
         # The enclosing definitions, innermost last: (node, qualname, calls, local types).
         self._functions: list[_FunctionFrame] = []
         self._classes: list[str] = []
@@ -307,6 +323,15 @@ class FactCollector(cst.CSTVisitor):
                 return None
             return tuple(f"{owner}.{expression.attr.value}" for owner in owners)
         if isinstance(expression, cst.Call):
+            if (
+                isinstance(expression.func, cst.Name)
+                and expression.func.value == "super"
+                and self._functions
+                and self._functions[-1].owner_class is not None
+            ):
+                # ``super().fetch()``: a method of the class's own lineage (its own
+                # override aside, which the plan treats as a conflict anyway).
+                return (f"{self._functions[-1].owner_class}()",)
             inner = self._targets(expression.func)
             return tuple(f"{target}()" for target in inner) or (UNKNOWN,)
         literal = _LITERAL_TYPES.get(type(expression))
@@ -460,7 +485,27 @@ class FactCollector(cst.CSTVisitor):
         module = node.module
         if module is not None and not node.relative:
             self.uses_fastapi |= _dotted(module).split(".")[0] == "fastapi"
+        if self._functions or self._classes or isinstance(node.names, cst.ImportStar):
+            if isinstance(node.names, cst.ImportStar) and not self._functions:
+                self.star_imports.append(self._imported_module(node))
+            return False
+        source = self._imported_module(node)
+        for alias in node.names:
+            name = _dotted(alias.name)
+            bound = _dotted(alias.asname.name) if alias.asname is not None else name
+            # ``from .mod import helper`` in ``pkg/__init__.py``: ``pkg.helper`` is
+            # ``pkg.mod.helper``, for whoever imports it from ``pkg``.
+            self._objects.setdefault(f"{self.module}.{bound}", f"{source}.{name}")
         return False
+
+    def _imported_module(self, node: cst.ImportFrom) -> str:
+        dots = len(node.relative)
+        module = _dotted(node.module) if node.module is not None else ""
+        if not dots:
+            return module
+        bits = self.package.rsplit(".", dots - 1) if self.package else [""]
+        base = bits[0] if len(bits) == dots else ""
+        return ".".join(part for part in (base, module) if part)
 
     # -- objects -----------------------------------------------------------------------
 
@@ -501,8 +546,8 @@ class FactCollector(cst.CSTVisitor):
                 # A name assigned twice with different types has no single type.
                 types[target.value] = kind if types.get(target.value, kind) == kind else None
                 return
-            if kind is not None and not self._classes:
-                self.objects.append((f"{self.module}.{target.value}", kind))
+            if not self._classes:
+                self._object(f"{self.module}.{target.value}", kind)
             return
         if isinstance(target, cst.Tuple | cst.List):
             for element in target.elements:
@@ -512,11 +557,15 @@ class FactCollector(cst.CSTVisitor):
             isinstance(target, cst.Attribute)
             and isinstance(target.value, cst.Name)
             and self._functions
-            and kind is not None
         ):
             owner = self._functions[-1].types.get(target.value.value)
             if owner is not None and owner.endswith("()"):
-                self.objects.append((f"{owner}.{target.attr.value}", kind))
+                self._object(f"{owner}.{target.attr.value}", kind)
+
+    def _object(self, name: str, kind: str | None) -> None:
+        """A module-level name or an instance attribute: its type, if every assignment
+        agrees (``repo = MemRepo()`` in one branch, ``DiskRepo()`` in the other: none)."""
+        self._objects[name] = kind if self._objects.get(name, kind) == kind else None
 
     # -- calls and references ----------------------------------------------------------
 
@@ -582,10 +631,11 @@ class FactCollector(cst.CSTVisitor):
             applications=tuple(self.applications),
             codemod_facts=codemod_facts,
             classes=tuple(self.classes),
-            objects=tuple(self.objects),
+            objects=tuple(sorted(self._objects.items(), key=lambda item: item[0])),
             references=tuple(self.references),
             module_calls=tuple(self.module_calls),
             uses_fastapi=self.uses_fastapi,
+            star_imports=tuple(self.star_imports),
         )
 
 

@@ -4,6 +4,7 @@ blocks. Each case here once went wrong."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from textwrap import dedent
 
 from vibefix.codemods import ALL
@@ -391,3 +392,129 @@ def test_functions_that_call_each_other_but_never_block_stay_sync():
             """
         ),
     )
+
+
+def test_method_called_through_super_is_a_caller_of_the_base_method():
+    output = rewrite(
+        """
+        class A:
+            def fetch(self):
+                time.sleep(1)
+                return 1
+
+
+        class B(A):
+            def other(self):
+                return super().fetch()
+
+
+        @app.get("/")
+        async def home():
+            return A().fetch()
+
+
+        def script():
+            return B().other()
+        """
+    )
+    assert "async def fetch" not in output
+
+
+def test_object_assigned_two_types_has_no_type():
+    output = rewrite(
+        """
+        import os
+
+
+        class MemRepo:
+            def load(self):
+                return 1
+
+
+        class DiskRepo:
+            def load(self):
+                time.sleep(1)
+
+
+        if os.environ.get("MEM"):
+            repo = MemRepo()
+        else:
+            repo = DiskRepo()
+
+
+        @app.get("/")
+        async def home():
+            return DiskRepo().load()
+
+
+        def report():
+            return repo.load()
+        """
+    )
+    assert "async def load" not in output
+
+
+def test_sync_bridge_into_an_event_loop_keeps_a_handler_def():
+    output = rewrite(
+        """
+        import asyncio
+
+
+        async def notify():
+            return 1
+
+
+        @app.get("/")
+        def home():
+            time.sleep(1)
+            asyncio.run(notify())
+        """
+    )
+    assert "async def home" not in output
+
+
+def test_file_opened_and_iterated_is_not_offloaded_half_way():
+    output = rewrite(
+        """
+        @app.get("/")
+        def home():
+            time.sleep(1)
+            return [line for line in open("data.txt")]
+        """
+    )
+    assert "async def home" not in output
+    assert "run_in_threadpool(open" not in output
+
+
+def test_unittest_case_methods_do_not_become_async_tests():
+    source = """
+        import unittest
+
+        import pytest
+
+
+        def helper():
+            time.sleep(1)
+            return 1
+
+
+        @app.get("/")
+        async def home():
+            return helper()
+
+
+        @pytest.mark.asyncio
+        async def test_home():
+            pass
+
+
+        class TestU(unittest.TestCase):
+            def test_u(self):
+                assert helper() == 1
+        """
+    result = run_source(
+        (HEADER + dedent(source)).encode(), ALL, unsafe=True, path=Path("test_u.py")
+    )
+    output = (result.new_source or b"").decode()
+    assert "async def helper" not in output
+    assert "async def test_u" not in output

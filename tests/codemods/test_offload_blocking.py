@@ -226,7 +226,7 @@ def test_with_open_is_reported_not_rewritten():
     assert_unchanged(VF102, source)
     messages = findings_for(VF102, source)
     assert messages[0][0] == 2
-    assert "`open` blocks the event loop, and its result is used in place" in messages[0][1]
+    assert "`open` blocks the event loop, and its result blocks in turn" in messages[0][1]
     assert messages[1] == (
         3,
         "`open().read` blocks the event loop in `async def read`; vibefix has no rewrite for"
@@ -338,7 +338,9 @@ def test_async_handler_that_blocks_with_no_rewrite_is_reported_under_vf103():
         """
     )
     result = findings_for(VF102, source)
-    assert result == [
+    assert result[0][0] == 10
+    assert "`sqlite3.connect` blocks the event loop, and its result blocks in turn" in result[0][1]
+    assert result[1:] == [
         (
             11,
             "`connect().execute().fetchone` blocks the event loop in `async def count` (and 1 more"
