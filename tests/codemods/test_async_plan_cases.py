@@ -518,3 +518,72 @@ def test_unittest_case_methods_do_not_become_async_tests():
     output = (result.new_source or b"").decode()
     assert "async def helper" not in output
     assert "async def test_u" not in output
+
+
+def test_async_generator_and_async_context_manager_await_a_helper_made_async():
+    output = rewrite(
+        """
+        from contextlib import asynccontextmanager
+
+
+        def settle():
+            time.sleep(0.1)
+
+
+        async def stream():
+            settle()
+            yield 1
+
+
+        @asynccontextmanager
+        async def session():
+            settle()
+            yield
+        """
+    )
+    assert "async def settle():" in output
+    assert output.count("    await settle()\n") == 2
+
+
+def test_helper_passed_to_functools_partial_or_an_executor_stays_sync():
+    output = rewrite(
+        """
+        import functools
+
+
+        def pause(seconds):
+            time.sleep(seconds)
+
+
+        @app.get("/")
+        async def home(loop):
+            pause(1)
+            later = functools.partial(pause, 1)
+            await loop.run_in_executor(None, later)
+        """
+    )
+    assert "async def pause" not in output
+    assert "    await run_in_threadpool(pause, 1)" in output
+
+
+def test_shadowed_names_are_not_the_standard_library():
+    output = rewrite(
+        """
+        class requests:
+            @staticmethod
+            def get(url):
+                return url
+
+
+        def sleep(seconds):
+            return seconds
+
+
+        @app.get("/")
+        async def home():
+            sleep(1)
+            return requests.get("x")
+        """
+    )
+    assert "await" not in output
+    assert "run_in_threadpool" not in output
