@@ -84,7 +84,8 @@ class AsyncPlan:
     """Whether the project uses FastAPI: blocking calls then run in its thread pool
     (``run_in_threadpool``), else in asyncio's (``asyncio.to_thread``)."""
     wanted_modules: frozenset[str] = frozenset()
-    """Modules that define something an indexed file calls and the index does not know."""
+    """What an indexed file calls and the index does not know (``app.db.SessionLocal``):
+    the module among its prefixes that defines it is worth indexing."""
     wanted_names: frozenset[str] = frozenset()
     """The names of the functions that may become async: every file that says one of them
     may call it, and must be indexed."""
@@ -307,11 +308,11 @@ def _analyse(
     }
     async_after = {name for name, f in functions.items() if f.is_async or name in chosen}
     offloads = decider.offloads(async_after, findings)
-    wanted_modules: set[str] = set()
-    for verdict in analysis.verdicts.values():
-        if verdict.category is Category.UNKNOWN:
-            dotted = verdict.target.partition("(")[0].split(".")
-            wanted_modules.update(".".join(dotted[:end]) for end in range(1, len(dotted) + 1))
+    wanted_modules = {
+        verdict.target.partition("(")[0]
+        for verdict in analysis.verdicts.values()
+        if verdict.category is Category.UNKNOWN
+    }
     return AsyncPlan(
         becomes_async=frozenset(node_key(functions[n].path, functions[n]) for n in chosen),
         becomes_async_names=frozenset(chosen),

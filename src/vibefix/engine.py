@@ -417,8 +417,10 @@ class _Rounds:
         outside: Sequence[Path],
         codemods: Sequence[type[Codemod]],
         project: Path | None,
+        indexed: Sequence[Path] = (),
     ) -> None:
         self._project = project
+        self._indexed = list(indexed)
         self._texts: dict[Path, bytes | None] = {**skipped, **dict.fromkeys(outside)}
         self._writable = set(skipped)
         self._codes = tuple(codemod.code for codemod in codemods if codemod.follows_plan)
@@ -438,8 +440,21 @@ class _Rounds:
         chosen: set[Path] = set()
         if modules:
             if self._modules is None:
-                self._modules = {module_name(path, self._project)[0]: path for path in self._texts}
-            chosen.update(self._modules[m] for m in modules if m in self._modules)
+                self._modules = {
+                    module_name(path, self._project)[0]: path
+                    for path in [*self._indexed, *self._texts]
+                }
+            for dotted in modules:
+                # The longest prefix that is a module of the project defines the name:
+                # ``app.db`` for ``app.db.SessionLocal``, not ``app/__init__.py``; when
+                # that module is indexed already, there is nothing more to read.
+                parts = dotted.split(".")
+                for end in range(len(parts), 0, -1):
+                    path = self._modules.get(".".join(parts[:end]))
+                    if path is not None:
+                        if path in self._texts:
+                            chosen.add(path)
+                        break
         if names:
             pattern = re.compile(
                 rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")\b"
@@ -507,7 +522,9 @@ def run(
     root = project_root(paths, options.config)
     options = replace(options, project=root.resolve() if root is not None else None)
     outside = project_files(root, options.config, found) if candidates else []
-    rounds = _Rounds(skipped, outside, options.codemods, options.project)
+    rounds = _Rounds(
+        skipped, outside, options.codemods, options.project, [c.path for c in candidates]
+    )
     writable = frozenset(found)
     if on_total is not None:
         on_total(2 * len(candidates))
