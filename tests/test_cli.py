@@ -689,3 +689,75 @@ def test_format_ruff_finds_the_ruff_installed_next_to_vibefix(
 
     assert result.returncode == 0, result.stderr
     assert 'return {"value": value}' in (tmp_path / "ugly.py").read_text()
+
+
+# apply --interactive: the plan's async conversions change together
+
+HELPER = """\
+import time
+
+
+def pause():
+    time.sleep(0.1)
+"""
+CALLER = """\
+import subprocess
+
+from helper import pause
+
+
+async def handler():
+    pause()
+    subprocess.run(["true"])
+"""
+
+
+def _two_modules(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "helper.py").write_text(HELPER)
+    (tmp_path / "caller.py").write_text(CALLER)
+    return tmp_path
+
+
+def test_interactive_async_conversions_are_applied_together_and_not_asked_per_hunk(
+    tmp_path: Path, run_vibefix: RunVibefix
+):
+    root = _two_modules(tmp_path)
+
+    # Yes to the conversions, then no to the one hunk left to ask (the offload).
+    result = run_vibefix("apply", "-i", ".", cwd=root, input="y\nn\n")
+
+    assert "1 functions become async, with their awaits, in 2 files" in result.stdout
+    assert result.stdout.count("Apply this hunk") == 1
+    helper = (root / "helper.py").read_text()
+    caller = (root / "caller.py").read_text()
+    assert "async def pause():\n    await asyncio.sleep(0.1)" in helper
+    assert "    await pause()\n" in caller
+    assert "run_in_threadpool" not in caller
+    compile(caller, "caller.py", "exec", dont_inherit=True)
+
+
+def test_interactive_no_to_the_async_conversions_writes_nothing(
+    tmp_path: Path, run_vibefix: RunVibefix
+):
+    root = _two_modules(tmp_path)
+
+    result = run_vibefix("apply", "-i", ".", cwd=root, input="n\n")
+
+    assert result.returncode == 1
+    assert "--ignore VF103,VF104" in result.stdout
+    assert (root / "helper.py").read_text() == HELPER
+    assert (root / "caller.py").read_text() == CALLER
+
+
+def test_interactive_quit_still_writes_the_async_conversions_of_later_files(
+    tmp_path: Path, run_vibefix: RunVibefix
+):
+    root = _two_modules(tmp_path)
+
+    # caller.py comes first: quit at its offload hunk; helper.py is still made async.
+    result = run_vibefix("apply", "-i", ".", cwd=root, input="y\nq\n")
+
+    assert result.returncode == 1
+    assert "    await pause()\n" in (root / "caller.py").read_text()
+    assert "async def pause():" in (root / "helper.py").read_text()

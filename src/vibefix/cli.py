@@ -336,10 +336,32 @@ def apply(
     written: list[FileResult] = []
     pending = False
     colour = report.use_colour(sys.stdout)
+    asyncs = run.plan.asyncs if run.plan is not None else None
     try:
+        if interactive_ and asyncs is not None and asyncs.becomes_async:
+            files = len({key[0] for key in asyncs.becomes_async | asyncs.awaits})
+            prompt = (
+                f"{len(asyncs.becomes_async)} functions become async, with their awaits, in"
+                f" {files} files; they change together. Apply them [y,n]? "
+            )
+            if _ask(prompt).strip().lower()[:1] != "y":
+                sys.stdout.write("Run again with --ignore VF103,VF104 to review the rest.\n")
+                raise interactive.Quit
+        quitting = False
         for result in run.changed:
             if interactive_:
-                accepted = interactive.choose(result, _ask, sys.stdout, colour)
+                linked = interactive.linked(result, asyncs) if asyncs else frozenset()
+                try:
+                    accepted = (
+                        linked
+                        if quitting
+                        else interactive.choose(result, _ask, sys.stdout, colour, linked)
+                    )
+                except interactive.Quit:
+                    # The async conversions accepted above span files: the rest of them
+                    # is written anyway, so that no caller is left without its await.
+                    quitting = pending = True
+                    accepted = linked
                 if accepted != interactive.rewrites(result):
                     pending = True
                     if not accepted:

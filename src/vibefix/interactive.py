@@ -3,7 +3,9 @@
 The answer picks rewrites, not lines: the file is then rewritten again with only the
 accepted rewrites, so the imports follow from what was kept (``import asyncio`` is added
 for any accepted sleep; ``import time`` goes only if no skipped rewrite still needs it).
-Hunks that show nothing but import changes are therefore not asked about.
+Hunks that show nothing but import changes are therefore not asked about, nor are the
+rewrites that carry out the plan's async conversions: other files count on them (an
+``await`` of a function made async), so they are applied together, after one question.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TextIO
 
+from vibefix.asyncplan import AsyncPlan
 from vibefix.diffing import hunks
 from vibefix.report import colour_diff, display
 from vibefix.results import FileResult, Position
@@ -35,11 +38,19 @@ def choose(
     ask: Callable[[str], str],
     out: TextIO,
     colour: bool,
+    linked: Accepted = frozenset(),
 ) -> Accepted:
-    """The (code, position) of every rewrite the user accepts in this file."""
-    asked = [hunk for hunk in hunks(result) if not hunk.import_only]
+    """The (code, position) of every rewrite the user accepts in this file. ``linked``
+    rewrites are accepted without asking: the plan's async conversions, which other
+    files count on (an ``await`` there of a function made async here)."""
+    accepted: set[tuple[str, Position]] = set(linked)
+    asked = [
+        hunk
+        for hunk in hunks(result)
+        if not hunk.import_only
+        and not all(e.import_only or (e.code, e.start) in linked for e in hunk.edits)
+    ]
     out.write(f"--- a/{display(result.path)}\n+++ b/{display(result.path)}\n")
-    accepted: set[tuple[str, Position]] = set()
     rest: str | None = None
     for number, hunk in enumerate(asked, 1):
         if rest is None:
@@ -55,6 +66,22 @@ def choose(
         if take:
             accepted.update((e.code, e.start) for e in hunk.edits if not e.import_only)
     return frozenset(accepted)
+
+
+def linked(result: FileResult, plan: AsyncPlan) -> Accepted:
+    """The rewrites of the file that carry out the plan's async conversions: a function
+    made async, the awaits of such functions, and every rewrite inside a function made
+    async (its sleep left blocking would make it worse than before)."""
+    functions = [(key[1], key[3]) for key in plan.becomes_async if key[0] == result.path]
+    return frozenset(
+        (edit.code, edit.start)
+        for edit in result.edits
+        if not edit.import_only
+        and (
+            edit.code in ("VF103", "VF104")
+            or any(first <= edit.start.line <= last for first, last in functions)
+        )
+    )
 
 
 def rewrites(result: FileResult) -> Accepted:
