@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SLEEPY, SLEEPY_FIXED, RunVibefix
-from vibefix.sourcefile import atomic_write
+from vibefix.sourcefile import WriteError, atomic_write, atomic_write_all
 
 
 def _apply(run_vibefix: RunVibefix, folder: Path, *paths: str) -> None:
@@ -280,3 +280,28 @@ def test_sarif_uris_are_percent_encoded(tmp_path: Path, run_vibefix: RunVibefix)
     document = json.loads(result.stdout)
     [location] = document["runs"][0]["results"][0]["locations"]
     assert location["physicalLocation"]["artifactLocation"]["uri"] == "sp%20ace.py"
+
+
+def test_a_batch_of_writes_is_all_or_nothing(tmp_path):
+    first = tmp_path / "first.py"
+    first.write_bytes(b"old = 1\n")
+    missing = tmp_path / "gone" / "second.py"  # its folder does not exist: cannot be staged
+
+    with pytest.raises(WriteError) as raised:
+        atomic_write_all([(first, b"new = 1\n"), (missing, b"new = 2\n")])
+
+    assert raised.value.path == missing
+    assert first.read_bytes() == b"old = 1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first.py"]  # no temporary left
+
+
+def test_a_batch_of_writes_replaces_every_file_and_keeps_modes(tmp_path):
+    first, second = tmp_path / "first.py", tmp_path / "second.py"
+    first.write_bytes(b"a = 1\n")
+    second.write_bytes(b"b = 1\n")
+    second.chmod(0o750)
+
+    atomic_write_all([(first, b"a = 2\n"), (second, b"b = 2\n")])
+
+    assert (first.read_bytes(), second.read_bytes()) == (b"a = 2\n", b"b = 2\n")
+    assert second.stat().st_mode & 0o777 == 0o750

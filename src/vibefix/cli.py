@@ -23,7 +23,7 @@ from vibefix.codemods import ALL, RECIPES
 from vibefix.config import Config, ConfigError, load_config
 from vibefix.discover import discover
 from vibefix.results import ExitCode, FileResult, RunResult, Status
-from vibefix.sourcefile import atomic_write
+from vibefix.sourcefile import WriteError, atomic_write_all
 
 app = typer.Typer(
     name="vibefix",
@@ -370,14 +370,17 @@ def apply(
                     result = engine.reapply(result, options, run.plan, accepted)
                     if result.status is not Status.CHANGED:
                         continue
-            assert result.new_source is not None
-            try:
-                atomic_write(result.path, result.new_source)
-            except OSError as error:
-                _fail(f"{report.display(result.path)}: cannot write: {error}", ExitCode.FAILED)
             written.append(result)
     except interactive.Quit:
         pending = True
+    try:
+        # All files or none: a rewrite may span files (a function made async, its awaits).
+        atomic_write_all([(r.path, r.new_source) for r in written if r.new_source is not None])
+    except WriteError as error:
+        _fail(
+            f"{report.display(error.path)}: cannot write: {error.error}; no file was changed",
+            ExitCode.FAILED,
+        )
     done = {result.path for result in written}
     applied = RunResult(
         [r for r in run.files if r.status is not Status.CHANGED or r.path not in done] + written,

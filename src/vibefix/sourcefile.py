@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,12 +142,39 @@ def compiles(source: bytes, path: Path) -> str | None:
     return None
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path``'s content with ``data``: fully old or fully new, mode kept.
+class WriteError(OSError):
+    """A file of a batch could not be written; none of the batch was."""
 
-    Writes a temporary file in the same folder (so ``os.replace`` is a rename on one file
-    system), then renames it over the target. A symlink is followed, not replaced.
-    """
+    def __init__(self, path: Path, error: OSError) -> None:
+        super().__init__(error.errno, error.strerror)
+        self.path = path
+        self.error = error
+
+
+def atomic_write_all(files: Sequence[tuple[Path, bytes]]) -> None:
+    """Replace several files' content at once, as far as a file system allows: every new
+    content is written to a temporary file beside its target first, and only when all of
+    them are written are they renamed over their targets. A rewrite that spans files (a
+    function made async here, its awaits there) is thus never left half-written by a
+    full disk or a read-only folder."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in files:
+            try:
+                staged.append((_stage(path, data), path.resolve()))
+            except OSError as error:
+                raise WriteError(path, error) from error
+        for tmp_name, target in staged:
+            os.replace(tmp_name, target)
+    except BaseException:
+        for tmp_name, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+        raise
+
+
+def _stage(path: Path, data: bytes) -> str:
+    """A temporary file beside ``path`` with ``data`` and ``path``'s mode; its name."""
     target = path.resolve()
     mode = stat.S_IMODE(target.stat().st_mode)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".vibefix", dir=target.parent)
@@ -156,7 +184,22 @@ def atomic_write(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp_name, mode)
-        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    return tmp_name
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path``'s content with ``data``: fully old or fully new, mode kept.
+
+    Writes a temporary file in the same folder (so ``os.replace`` is a rename on one file
+    system), then renames it over the target. A symlink is followed, not replaced.
+    """
+    tmp_name = _stage(path, data)
+    try:
+        os.replace(tmp_name, path.resolve())
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
