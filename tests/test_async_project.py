@@ -382,3 +382,47 @@ def test_a_test_already_marked_through_an_alias_is_not_marked_twice(tmp_path):
 
     assert test_file.count("mark.asyncio") == 1
     assert "@pt.mark.asyncio\nasync def test_waits():" in test_file
+
+
+def test_a_helper_two_modules_away_is_found_through_rounds_and_awaited(tmp_path):
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "",
+            "svc/__init__.py": "",
+            "svc/low.py": """\
+                import time
+
+
+                def settle():
+                    time.sleep(0.01)
+                """,
+            "svc/middle.py": """\
+                from svc.low import settle
+
+
+                def reserve(item):
+                    settle()
+                    return item
+                """,
+            "svc/api.py": """\
+                from fastapi import FastAPI
+
+                from svc import middle
+
+                app = FastAPI()
+
+
+                @app.post("/reserve")
+                async def reserve_item(item: str):
+                    return middle.reserve(item)
+                """,
+        },
+    )
+
+    files = changed(run(tmp_path, "svc"), tmp_path)
+
+    assert sorted(files) == ["svc/api.py", "svc/low.py", "svc/middle.py"]
+    assert "async def settle():\n    await asyncio.sleep(0.01)" in files["svc/low.py"]
+    assert "async def reserve(item):\n    await settle()" in files["svc/middle.py"]
+    assert "    return await middle.reserve(item)\n" in files["svc/api.py"]
