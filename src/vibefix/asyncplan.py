@@ -67,6 +67,8 @@ class AsyncPlan:
     becomes_async_names: frozenset[str] = frozenset()
     handlers: frozenset[str] = frozenset()
     """Route handlers and dependencies: FastAPI calls them."""
+    callers: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """For each project function, the project functions that call it."""
     entry_points: frozenset[NodeKey] = frozenset()
     """The same, by definition position (tests aside)."""
     tests: frozenset[NodeKey] = frozenset()
@@ -317,6 +319,10 @@ def _analyse(
         becomes_async=frozenset(node_key(functions[n].path, functions[n]) for n in chosen),
         becomes_async_names=frozenset(chosen),
         handlers=frozenset(decider.handlers),
+        callers={
+            name: frozenset(site.caller for site in uses if site.call and site.caller)
+            for name, uses in sorted(decider.sites.items())
+        },
         entry_points=frozenset(
             node_key(functions[name].path, functions[name])
             for name in decider.handlers - decider.tests

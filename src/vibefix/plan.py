@@ -14,16 +14,12 @@ from vibefix.asyncplan import AsyncPlan, analyse
 from vibefix.blocking import table_for
 from vibefix.codemod import Codemod
 from vibefix.config import Config
-from vibefix.index import ROUTE_METHODS, ProjectIndex
+from vibefix.index import ProjectIndex
 from vibefix.results import Safety
 
 
 @dataclass(frozen=True)
 class Plan:
-    route_handlers: frozenset[str] = frozenset()
-    """Qualified names of the functions that FastAPI calls as route handlers."""
-    callers: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    """For each function of the project, the project functions that call it."""
     parts: Mapping[str, object] = field(default_factory=dict)
     """Each codemod's own decisions, by code."""
     asyncs: AsyncPlan = field(default_factory=AsyncPlan)
@@ -32,27 +28,16 @@ class Plan:
     def part(self, code: str) -> object:
         return self.parts.get(code)
 
+    @property
+    def route_handlers(self) -> frozenset[str]:
+        """The functions FastAPI calls: route handlers, dependencies (and the tests pytest
+        runs as async tests)."""
+        return self.asyncs.handlers
 
-def route_handlers(index: ProjectIndex) -> frozenset[str]:
-    """Functions decorated with ``<app or router>.get(...)`` and its siblings."""
-    handlers = set()
-    for function in index.functions.values():
-        for decorator in function.decorators:
-            owner, _, method = decorator.rpartition(".")
-            if method in ROUTE_METHODS and owner in index.applications:
-                handlers.add(function.qualname)
-    return frozenset(handlers)
-
-
-def call_graph(index: ProjectIndex) -> dict[str, frozenset[str]]:
-    """Reverse call edges between the project's own functions."""
-    callers: dict[str, set[str]] = {}
-    for function in index.functions.values():
-        for call in function.calls:
-            for callee in call.targets:
-                if callee in index.functions:
-                    callers.setdefault(callee, set()).add(function.qualname)
-    return {callee: frozenset(names) for callee, names in sorted(callers.items())}
+    @property
+    def callers(self) -> Mapping[str, frozenset[str]]:
+        """For each project function, the project functions that call it."""
+        return self.asyncs.callers
 
 
 def build_plan(
@@ -69,8 +54,6 @@ def build_plan(
     selected = {codemod.code for codemod in codemods}
     applied = {c.code for c in codemods if c.safety is Safety.SAFE or unsafe}
     return Plan(
-        route_handlers=route_handlers(index),
-        callers=call_graph(index),
         parts={codemod.code: codemod.plan_part(index, config) for codemod in codemods},
         asyncs=analyse(
             index,
