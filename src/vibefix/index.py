@@ -17,7 +17,7 @@ something whose type the index does not know).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -409,6 +409,17 @@ class FactCollector(cst.CSTVisitor):
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         frame = self._functions.pop()
+        # A name given another type later in the function (in a loop, a branch) may
+        # hold either when a call before it runs: such calls are of an unknown object.
+        for position, name, kind in frame.typed_calls:
+            if frame.types.get(name) != kind:
+                call = frame.calls[position]
+                frame.calls[position] = replace(
+                    call,
+                    targets=tuple(
+                        UNKNOWN + t[len(kind) :] if t.startswith(kind) else t for t in call.targets
+                    ),
+                )
         self._sync_depth.pop()
         self._innermost.pop()
         node = frame.node
@@ -596,6 +607,12 @@ class FactCollector(cst.CSTVisitor):
         )
         frame = self._functions[-1] if self._functions else None
         if frame is not None and frame.in_body:
+            base = node.func
+            while isinstance(base, cst.Attribute | cst.Call | cst.Subscript):
+                base = base.func if isinstance(base, cst.Call) else base.value
+            kind = frame.types.get(base.value) if isinstance(base, cst.Name) else None
+            if kind is not None and isinstance(base, cst.Name):
+                frame.typed_calls.append((len(frame.calls), base.value, kind))
             frame.calls.append(fact)
         elif targets:
             self.module_calls.append(fact)
@@ -650,6 +667,8 @@ class _FunctionFrame:
     in_body: bool = False
     returns_value: bool = False
     sync_only: str = ""
+    typed_calls: list[tuple[int, str, str]] = field(default_factory=list)
+    """Calls on a local name of known type: (index in ``calls``, name, that type)."""
 
 
 def _dotted(node: cst.BaseExpression) -> str:

@@ -587,3 +587,31 @@ def test_shadowed_names_are_not_the_standard_library():
     )
     assert "await" not in output
     assert "run_in_threadpool" not in output
+
+
+def test_local_name_given_another_type_later_in_a_loop_has_no_type():
+    output = rewrite(
+        """
+        class MemRepo:
+            def load(self):
+                return 1
+
+
+        class DiskRepo:
+            def load(self):
+                time.sleep(1)
+
+
+        @app.get("/")
+        async def home():
+            DiskRepo().load()
+
+
+        def report(items):
+            repo = MemRepo()
+            for _ in items:
+                repo.load()
+                repo = DiskRepo()
+        """
+    )
+    assert "async def load" not in output
