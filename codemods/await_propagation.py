@@ -53,7 +53,8 @@ class AwaitPropagation(AsyncCodemod):
                 "its blocking calls are rewritten to async ones: make it async",
             )
             return
-        mark = f"pytest.mark.{asyncs.test_marker}"
+        marker = asyncs.test_marks.get(key, "asyncio")
+        mark = f"pytest.mark.{marker}"
         pytest = self.file.imports.module_alias(node, "pytest")
         if pytest is None:
             self.report(
@@ -63,7 +64,7 @@ class AwaitPropagation(AsyncCodemod):
             )
             return
         marked = key in asyncs.marked_tests
-        decorator = cst.Decorator(cst.parse_expression(f"{pytest.name}.mark.{asyncs.test_marker}"))
+        decorator = cst.Decorator(cst.parse_expression(f"{pytest.name}.mark.{marker}"))
 
         def to_async_test(updated: cst.FunctionDef) -> cst.FunctionDef:
             decorators = list(updated.decorators) if marked else [*updated.decorators, decorator]

@@ -426,3 +426,26 @@ def test_a_helper_two_modules_away_is_found_through_rounds_and_awaited(tmp_path)
     assert "async def settle():\n    await asyncio.sleep(0.01)" in files["svc/low.py"]
     assert "async def reserve(item):\n    await settle()" in files["svc/middle.py"]
     assert "    return await middle.reserve(item)\n" in files["svc/api.py"]
+
+
+def test_a_test_gets_the_async_mark_its_own_file_uses(tmp_path):
+    tested = dict(TESTED)  # tests/test_stock.py uses pytest.mark.asyncio
+    tested["tests/test_other.py"] = """\
+        import pytest
+
+        from shop.stock import wait_for_warehouse
+
+        pytestmark = pytest.mark.anyio
+
+
+        def test_waits_too():
+            assert wait_for_warehouse() is None
+        """
+    write(tmp_path, tested)
+
+    files = changed(run(tmp_path, "."), tmp_path)
+
+    # Its file's pytestmark marks it already.
+    assert "\n\nasync def test_waits_too():" in files["tests/test_other.py"]
+    assert files["tests/test_other.py"].count("mark.anyio") == 1
+    assert "@pytest.mark.asyncio\nasync def test_waits():" in files["tests/test_stock.py"]

@@ -73,8 +73,9 @@ class AsyncPlan:
     """The same, by definition position (tests aside)."""
     tests: frozenset[NodeKey] = frozenset()
     """pytest's test functions, when the project runs async tests."""
-    test_marker: str = ""
-    """``asyncio`` or ``anyio``: the mark an async test gets."""
+    test_marks: Mapping[NodeKey, str] = field(default_factory=dict)
+    """For each test, ``asyncio`` or ``anyio``: the mark it gets as an async test (the
+    one its file uses, else the one the project uses)."""
     marked_tests: frozenset[NodeKey] = frozenset()
     """Tests that carry that mark already."""
     awaits: frozenset[NodeKey] = frozenset()
@@ -328,11 +329,14 @@ def _analyse(
             for name in decider.handlers - decider.tests
         ),
         tests=frozenset(node_key(functions[name].path, functions[name]) for name in decider.tests),
-        test_marker=decider.marker or "",
+        test_marks={
+            node_key(functions[name].path, functions[name]): decider.mark_for(name)
+            for name in sorted(decider.tests)
+        },
         marked_tests=frozenset(
             node_key(functions[name].path, functions[name])
             for name in decider.tests
-            if f"pytest.mark.{decider.marker}" in functions[name].decorators
+            if decider.marked(functions[name])
         ),
         awaits=frozenset(awaits),
         offloads=frozenset(offloads),
@@ -365,6 +369,22 @@ class _Decider:
         self.handlers = _framework_called(analysis.index, self.sites) | self.tests
         self.fastapi = any(module.uses_fastapi for module in analysis.index.modules)
         self.blocks, self.unsure = _sync_effects(analysis)
+
+    def mark_for(self, test: str) -> str:
+        """The async-test mark for ``test``: its file's, else the project's."""
+        path = self.functions[test].path
+        return _async_test_marker(self.analysis.index, path) or self.marker or ""
+
+    def marked(self, test: FunctionFact) -> bool:
+        """Whether ``test`` carries its async mark already: on itself, or through its
+        file's ``pytestmark``."""
+        mark = f"pytest.mark.{self.mark_for(test.qualname)}"
+        return mark in test.decorators or any(
+            reference.function is None and mark in reference.targets
+            for module in self.analysis.index.modules
+            if module.path == test.path
+            for reference in module.references
+        )
 
     def reached_from_async(self) -> set[str]:
         """The sync functions that async code calls, directly or through sync functions."""
@@ -789,13 +809,19 @@ def _sites(
 ASYNC_TEST_MARKS = {"pytest.mark.asyncio": "asyncio", "pytest.mark.anyio": "anyio"}
 
 
-def _async_test_marker(index: ProjectIndex) -> str | None:
-    """``asyncio`` or ``anyio``: the pytest plugin the project's tests already use for
-    async tests (its mark on a test or in ``pytestmark``), else None."""
-    used = {decorator for f in index.functions.values() for decorator in f.decorators}
+def _async_test_marker(index: ProjectIndex, path: Path | None = None) -> str | None:
+    """``asyncio`` or ``anyio``: the pytest plugin the project's tests (or the file at
+    ``path``'s) already use for async tests (a mark on a test or in ``pytestmark``)."""
+    used = {
+        decorator
+        for f in index.functions.values()
+        if path is None or f.path == path
+        for decorator in f.decorators
+    }
     used.update(
         target
         for module in index.modules
+        if path is None or module.path == path
         for reference in module.references
         for target in reference.targets
     )
