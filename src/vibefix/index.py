@@ -233,11 +233,7 @@ def _prefix_ends(target: str) -> list[int]:
 
 
 class FactCollector(cst.CSTVisitor):
-    """Collects the functions, classes, calls and references of one module.
-
-    ``targets`` maps every call node to its targets, for the codemods of the transform
-    stage: they read it instead of resolving names again.
-    """
+    """Collects the functions, classes, calls and references of one module."""
 
     METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
 
@@ -255,7 +251,8 @@ class FactCollector(cst.CSTVisitor):
         self._objects: dict[str, str | None] = {}
         self.references: list[Reference] = []
         self.module_calls: list[CallFact] = []
-        self.targets: dict[cst.Call, tuple[str, ...]] = {}
+        self._call_targets: dict[cst.Call, tuple[str, ...]] = {}
+        """What each call may call: what a reference passed to it is passed to."""
         self.uses_fastapi = False
         self.star_imports: list[str] = []
         # The enclosing definitions, innermost last: (node, qualname, calls, local types).
@@ -592,7 +589,7 @@ class FactCollector(cst.CSTVisitor):
         for argument in node.args:
             self._arguments[argument.value] = node
         targets = self._targets(node.func)
-        self.targets[node] = targets
+        self._call_targets[node] = targets
         where = self.get_metadata(PositionProvider, node)
         fact = CallFact(
             targets,
@@ -633,7 +630,7 @@ class FactCollector(cst.CSTVisitor):
         if not targets or any(t.startswith("builtins.") for t in targets):
             return
         call = self._arguments.get(node)
-        via = next(iter(self.targets.get(call, ())), "") if call is not None else ""
+        via = next(iter(self._call_targets.get(call, ())), "") if call is not None else ""
         where = self.get_metadata(PositionProvider, node)
         function = self._functions[-1].qualnames[0] if self._functions else None
         self.references.append(

@@ -36,19 +36,6 @@ class AsyncScopeMixin(cst.CSTVisitor):
         """The kind of the innermost enclosing scope; None at module level."""
         return self.scope_stack[-1][0] if self.scope_stack else None
 
-    @property
-    def in_async_function(self) -> bool:
-        """True when ``await`` may be used right here."""
-        return self.innermost_scope is ScopeKind.ASYNC
-
-    @property
-    def enclosing_function(self) -> cst.FunctionDef | None:
-        """The innermost enclosing function definition, if any."""
-        for _, node in reversed(self.scope_stack):
-            if isinstance(node, cst.FunctionDef):
-                return node
-        return None
-
     def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
         kind = ScopeKind.ASYNC if node.asynchronous is not None else ScopeKind.SYNC
         self.scope_stack.append((kind, node))
