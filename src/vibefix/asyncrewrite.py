@@ -65,10 +65,11 @@ class AsyncCodemod(AsyncScopeMixin, Codemod):
     def awaiting(self, node: cst.BaseExpression) -> Callable[[cst.BaseExpression], cst.Await]:
         """A change that awaits ``node`` as updated, in parentheses where it is the
         object of an attribute, a subscript or a call."""
-        parenthesized = node in self._primaries
 
         def change(updated: cst.BaseExpression) -> cst.Await:
-            if parenthesized:
+            # Asked when the edit is applied, after the whole visit: an edit recorded
+            # before the visit reaches ``node``'s parent is parenthesized all the same.
+            if node in self._primaries:
                 return cst.Await(updated, lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
             return cst.Await(updated)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import libcst as cst
 from libcst.metadata import CodeRange, ImportAssignment, Scope
@@ -163,7 +164,7 @@ class ImportPlanner:
         for statement, (aliases, code) in reversed(removals.items()):
             if statement not in replaced:
                 edits.extend(self._removal(statement, aliases, code, gone))
-        return edits + additions
+        return edits + _merged(additions)
 
     def _record(self, node: cst.CSTNode, code: str, reason: str) -> EditRecord:
         where = self.positions[node]
@@ -427,6 +428,53 @@ _NESTING = (
     cst.MatchCase,
 )
 """Statement-level nodes that hold blocks (``try``'s handlers, ``match``'s cases...)."""
+
+
+def _merged(additions: list[Edit]) -> list[Edit]:
+    """The additions, those placed at one statement merged into one edit: a second edit
+    of a statement another has split would have nothing to apply to."""
+    by_node: dict[cst.CSTNode, list[Edit]] = {}
+    for edit in additions:
+        by_node.setdefault(edit.node, []).append(edit)
+    merged: list[Edit] = []
+    for node, edits in by_node.items():
+        if len(edits) == 1:
+            merged.append(edits[0])
+            continue
+        # Placed before one statement, the addition made first ends up farthest from it:
+        # the standard library's first, as isort orders them.
+        edits.sort(key=lambda edit: _top_module_name(edit.record.reason) not in _STDLIB)
+
+        def change(updated: Any, edits: list[Edit] = edits) -> Any:
+            # Each addition keeps the statement it is placed at: the element of its
+            # result that is not the new import. The next addition applies to that one.
+            nodes: list[Any] = [updated]
+            at = 0
+            for edit in edits:
+                out = edit.change(nodes[at])
+                pieces = list(out.nodes) if isinstance(out, cst.FlattenSentinel) else [out]
+                keep = next(
+                    (i for i, piece in enumerate(pieces) if _same_statement(piece, nodes[at])),
+                    len(pieces) - 1,
+                )
+                nodes[at : at + 1] = pieces
+                at += keep
+            return cst.FlattenSentinel(nodes) if len(nodes) > 1 else nodes[0]
+
+        merged.append(Edit(node, change, edits[0].record))
+    return merged
+
+
+def _top_module_name(reason: str) -> str:
+    """``json`` for the reason ``import json`` or ``from json import loads``."""
+    return reason.split()[1].split(".")[0] if len(reason.split()) > 1 else ""
+
+
+def _same_statement(piece: cst.CSTNode, before: cst.CSTNode) -> bool:
+    """Whether ``piece`` is ``before`` with other blank lines above it."""
+    if not isinstance(piece, type(before)) or not hasattr(before, "leading_lines"):
+        return False
+    return piece.with_changes(leading_lines=()).deep_equals(before.with_changes(leading_lines=()))
 
 
 def _import_owners(
