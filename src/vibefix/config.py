@@ -7,6 +7,7 @@ file, never silently ignored.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ class Config:
     unsafe: bool = False
     jobs: int | None = None
     format: str | None = None
+    target_version: tuple[int, int] | None = None
+    """The oldest Python the project runs on (``target-version = "py311"``); else the
+    lower bound of its ``requires-python``, else the Python that runs vibefix."""
     options: dict[str, Any] = field(default_factory=dict)
     """Per-codemod settings: ``[tool.vibefix.<codemod-name>]`` tables, by name."""
 
@@ -108,16 +112,39 @@ def parse_table(table: dict[str, Any], source: Path) -> Config:
             if not isinstance(value, bool):
                 raise ConfigError(f"{source}: [tool.vibefix] {key} must be true or false")
             values[name] = value
+        elif name == "target_version":
+            found = re.fullmatch(r"(?:py3|3\.)(\d+)", value) if isinstance(value, str) else None
+            if found is None:
+                raise ConfigError(
+                    f"{source}: [tool.vibefix] {key} must be a Python version such as"
+                    f' "py311" or "3.11", not {value!r}'
+                )
+            values[name] = (3, int(found.group(1)))
         elif name == "jobs":
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{source}: [tool.vibefix] {key} must be a positive integer")
             values[name] = value
         else:
-            known = ", ".join(sorted({*_LISTS, "recipe", "format", "unsafe", "jobs"}))
+            known = ", ".join(
+                sorted({*_LISTS, "recipe", "format", "unsafe", "jobs", "target-version"})
+            )
             raise ConfigError(f"{source}: unknown key {key!r} in [tool.vibefix] (known: {known})")
     if "blocking" in options:
         try:
             BlockingTable.from_mapping(options["blocking"])
         except TableError as error:
             raise ConfigError(f"{source}: [tool.vibefix.blocking] {error}") from None
+    http = options.get("requests-to-httpx")
+    if http is not None:
+        unknown = sorted(set(http) - {"backend"})
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown key {unknown[0]!r} in [tool.vibefix.requests-to-httpx]"
+                " (known: backend)"
+            )
+        if http.get("backend", "httpx2") not in ("httpx2", "httpx"):
+            raise ConfigError(
+                f'{source}: [tool.vibefix.requests-to-httpx] backend must be "httpx2" or'
+                f' "httpx", not {http.get("backend")!r}'
+            )
     return Config(root=source.parent.resolve(), source=source, options=options, **values)
