@@ -10,11 +10,18 @@ from vibefix.codemods.async_endpoints import AsyncEndpoints
 from vibefix.codemods.async_sleep import AsyncSleep
 from vibefix.codemods.await_propagation import AwaitPropagation
 from vibefix.codemods.offload_blocking import OffloadBlocking
+from vibefix.codemods.requests_to_httpx import RequestsToHttpx
 
 from vibefix.codemod import Codemod
 
-ALL: tuple[type[Codemod], ...] = (AsyncSleep, OffloadBlocking, AsyncEndpoints, AwaitPropagation)
+ALL: tuple[type[Codemod], ...] = (
+    AsyncSleep,
+    RequestsToHttpx,
+    OffloadBlocking,
+    AsyncEndpoints,
+    AwaitPropagation,
+)
 
 RECIPES: dict[str, tuple[str, ...]] = {
-    "default": ("VF100", "VF102", "VF103", "VF104"),
+    "default": ("VF100", "VF101", "VF102", "VF103", "VF104"),
 }

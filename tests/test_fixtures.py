@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from vibefix.codemods import ALL
 
-from tests.codemods.helpers import upto
+from tests.codemods.helpers import default_config, upto
 from vibefix.engine import run_source
 from vibefix.results import Status
 
@@ -27,7 +27,8 @@ CASES = sorted(FIXTURES.glob("*/*.before.py"))
 def test_fixture(before):
     codemods = upto(BY_MODULE[before.parent.name])
     after = before.with_name(before.name.replace(".before.py", ".after.py"))
-    result = run_source(before.read_bytes(), codemods, path=before, unsafe=True)
+    config = default_config()
+    result = run_source(before.read_bytes(), codemods, path=before, config=config, unsafe=True)
     assert result.status is not Status.FAILED, result.error
     if not after.exists():
         assert result.status is Status.UNCHANGED, result.new_source
@@ -36,5 +37,5 @@ def test_fixture(before):
     assert result.new_source is not None
     assert result.new_source.decode() == after.read_text(encoding="utf-8")
     compile(result.new_source, str(after), "exec", dont_inherit=True)
-    again = run_source(result.new_source, codemods, path=after, unsafe=True)
+    again = run_source(result.new_source, codemods, path=after, config=config, unsafe=True)
     assert again.status is Status.UNCHANGED

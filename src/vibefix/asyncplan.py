@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from vibefix import httpmap
 from vibefix.blocking import BlockingTable, Kind, split_last
 from vibefix.index import ROUTE_METHODS, UNKNOWN, CallFact, FunctionFact, ProjectIndex
 from vibefix.results import Finding, Position
@@ -58,6 +59,8 @@ class Verdict:
     target: str
     code: str | None = None
     function: str | None = None
+    note: str = ""
+    """Why a call with an async twin is not rewritten to it (VF101: ``verify=``...)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class AsyncPlan:
     """Calls of functions that become async, to be awaited (VF104)."""
     offloads: frozenset[NodeKey] = frozenset()
     """Blocking calls in async code to run in a thread (VF102)."""
+    twins: frozenset[NodeKey] = frozenset()
+    """Calls of requests' API in async code that VF101 rewrites to httpx."""
     findings: tuple[Finding, ...] = ()
     fastapi: bool = True
     """Whether the project uses FastAPI: blocking calls then run in its thread pool
@@ -96,7 +101,7 @@ class AsyncPlan:
     @property
     def touched(self) -> frozenset[Path]:
         """The files this plan rewrites or reports something in."""
-        keys = self.becomes_async | self.awaits | self.offloads
+        keys = self.becomes_async | self.awaits | self.offloads | self.twins
         return frozenset({key[0] for key in keys} | {finding.path for finding in self.findings})
 
     def findings_for(self, path: Path) -> tuple[Finding, ...]:
@@ -110,6 +115,11 @@ class _Analysis:
     selected: frozenset[str]
     writable: Callable[[Path], bool]
     verdicts: dict[tuple[str, int, int, int, int], Verdict] = field(default_factory=dict)
+    http_problem: str = ""
+    """Why VF101 can rewrite no call at all (its backend does not run on the target)."""
+    exposed: frozenset[str] = frozenset()
+    """The functions whose exceptions may reach code that catches (or names) requests'
+    exceptions, once known: their requests calls must keep raising requests' ones."""
 
     # -- classification ----------------------------------------------------------------
 
@@ -119,7 +129,31 @@ class _Analysis:
         if verdict is None:
             verdict = self.classify_targets(call.targets)
             self.verdicts[key] = verdict
+        if verdict.category is Category.TWIN and verdict.code == "VF101":
+            note = self._http_note(function, call)
+            if note:
+                kind = Category.BLOCKING if call.http and call.http.streaming else Category.OFFLOAD
+                return replace(verdict, category=kind, note=note)
         return verdict
+
+    def _http_note(self, function: FunctionFact, call: CallFact) -> str:
+        """Why VF101 leaves ``call``, which then runs in a thread (VF102) instead."""
+        if call.http is None:
+            return (
+                "VF101 rewrites calls of requests' functions (`requests.get`), not of a"
+                " `Session` yet"
+            )
+        if self.http_problem or call.http.obstacle:
+            return self.http_problem or call.http.obstacle
+        if function.qualname in self.exposed and any(
+            other.http is not None and other.http.escapes and not other.http.obstacle
+            for other in function.calls
+        ):
+            return (
+                "no `except` here catches all its errors, and its callers would get httpx's"
+                " exceptions instead of requests' ones"
+            )
+        return ""
 
     def classify_targets(self, targets: Iterable[str]) -> Verdict:
         # A name that may mean several things (``try: import x`` / ``except: x = ...``)
@@ -239,15 +273,16 @@ def analyse(
     selected: Iterable[str],
     writable: Callable[[Path], bool] = lambda path: True,
     applied: Iterable[str] | None = None,
+    http_problem: str = "",
 ) -> AsyncPlan:
     """The async part of the plan; see the module docstring. ``applied`` are the selected
     codes whose rewrites are made (all by default); where a selected REVIEW codemod
     (VF103) would make a handler async, a finding says so."""
     selected = frozenset(selected)
     applied = selected if applied is None else frozenset(applied)
-    plan = _analyse(index, table, applied, writable)
+    plan = _analyse(index, table, applied, writable, http_problem)
     if "VF103" in selected - applied:
-        wider = _analyse(index, table, applied | {"VF103"}, writable)
+        wider = _analyse(index, table, applied | {"VF103"}, writable, http_problem)
         index_functions = index.functions
         extra = [
             Finding(
@@ -273,8 +308,9 @@ def _analyse(
     table: BlockingTable,
     selected: frozenset[str],
     writable: Callable[[Path], bool],
+    http_problem: str,
 ) -> AsyncPlan:
-    analysis = _Analysis(index, table, selected, writable)
+    analysis = _Analysis(index, table, selected, writable, http_problem=http_problem)
     decider = _Decider(analysis)
     functions = index.functions
     # Every sync function that would gain if its callers allowed it: the files that call
@@ -310,7 +346,8 @@ def _analyse(
         if site.call is not None and not site.call.awaited
     }
     async_after = {name for name, f in functions.items() if f.is_async or name in chosen}
-    offloads = decider.offloads(async_after, findings)
+    twins: set[NodeKey] = set()
+    offloads = decider.offloads(async_after, findings, twins)
     wanted_modules = {
         verdict.target.partition("(")[0]
         for verdict in analysis.verdicts.values()
@@ -340,6 +377,7 @@ def _analyse(
         ),
         awaits=frozenset(awaits),
         offloads=frozenset(offloads),
+        twins=frozenset(twins),
         findings=tuple(sorted(set(findings), key=_order)),
         wanted_modules=frozenset(wanted_modules),
         wanted_names=frozenset(_display(name) for name in hopeful)
@@ -367,6 +405,7 @@ class _Decider:
         self.marker = _async_test_marker(analysis.index)
         self.tests = _tests(analysis.index) if self.marker else set()
         self.handlers = _framework_called(analysis.index, self.sites) | self.tests
+        analysis.exposed = frozenset(_exposed(analysis))
         self.fastapi = any(module.uses_fastapi for module in analysis.index.modules)
         self.blocks, self.unsure = _sync_effects(analysis)
 
@@ -576,9 +615,12 @@ class _Decider:
             return ""  # its callers would need an await: not asked for
         return None
 
-    def offloads(self, async_after: set[str], findings: list[Finding]) -> set[NodeKey]:
+    def offloads(
+        self, async_after: set[str], findings: list[Finding], twins: set[NodeKey]
+    ) -> set[NodeKey]:
         """The blocking calls in async code that run in a thread (VF102); a finding for
-        each that cannot, and for each async function that blocks with no rewrite."""
+        each that cannot, and for each async function that blocks with no rewrite.
+        ``twins`` receives the calls VF101 rewrites."""
         offloads: set[NodeKey] = set()
         selected = self.analysis.selected
         for name in sorted(async_after):
@@ -590,6 +632,13 @@ class _Decider:
                 verdict = self.verdict(function, call)
                 if call.awaited:
                     continue
+                if (
+                    verdict.category is Category.TWIN
+                    and verdict.code == "VF101"
+                    and "VF101" in selected
+                    and call.awaitable
+                ):
+                    twins.add(node_key(function.path, call))
                 if verdict.category is Category.BLOCKING or (
                     # A selected twin rewrite reports for itself where it cannot rewrite.
                     verdict.category is Category.TWIN and verdict.code not in selected
@@ -611,6 +660,16 @@ class _Decider:
                     )
                 elif call.awaitable and call.offloadable and not self.analysis.makes_blocking(call):
                     offloads.add(node_key(function.path, call))
+                    if verdict.note and "VF101" in selected:
+                        findings.append(
+                            Finding(
+                                function.path,
+                                Position(call.line, call.column),
+                                "VF101",
+                                f"`{_short(verdict.target)}` is not rewritten to httpx"
+                                f" ({verdict.note}): it runs in a thread instead",
+                            )
+                        )
                 else:
                     findings.append(
                         Finding(
@@ -634,7 +693,9 @@ class _Decider:
         first, verdict = stuck[0]
         more = len(stuck) - 1
         more_text = f" (and {more} more call{'s' if more > 1 else ''})" if more else ""
-        if verdict.category is Category.TWIN:
+        if verdict.note:
+            remedy = f"VF101 leaves it: {verdict.note}"
+        elif verdict.category is Category.TWIN:
             remedy = f"{verdict.code} rewrites it to its async twin when it is selected"
         elif verdict.category is Category.OFFLOAD:
             remedy = "VF102 runs it in a thread when it is selected"
@@ -726,6 +787,29 @@ def _callee_problem(
     if reason is not None:
         return f"`{name}` may block ({reason})"
     return None
+
+
+def _exposed(analysis: _Analysis) -> set[str]:
+    """The functions that code naming one of requests' exceptions (an ``except``, a
+    ``pytest.raises``) calls, directly or through other functions."""
+    index = analysis.index
+    pending = [
+        reference.function
+        for module in index.modules
+        for reference in module.references
+        if reference.function is not None and httpmap.exception_name(reference.targets)
+    ]
+    exposed: set[str] = set()
+    while pending:
+        function = index.functions.get(pending.pop())
+        if function is None:
+            continue
+        for call in function.calls:
+            callee = analysis.classify(function, call).function
+            if callee is not None and callee not in exposed:
+                exposed.add(callee)
+                pending.append(callee)
+    return exposed
 
 
 def _sync_effects(analysis: _Analysis) -> tuple[dict[str, bool], dict[str, str | None]]:

@@ -28,6 +28,7 @@ from libcst.metadata import (
     QualifiedNameProvider,
 )
 
+from vibefix import httpmap
 from vibefix.imports import ImportPlanner
 from vibefix.names import fully_qualified
 
@@ -71,6 +72,20 @@ class CallFact:
     """Its result is used as an object right away: ``open(p).read()``."""
     end: tuple[int, int] = (0, 0)
     """Where it ends (``f(x).g()`` and ``f(x)`` start at the same place)."""
+    http: HttpFact | None = None
+    """For a call of requests' API: whether VF101 can rewrite it."""
+
+
+@dataclass(frozen=True)
+class HttpFact:
+    """What VF101's analysis (``vibefix.httpmap``) says of one call of requests' API."""
+
+    obstacle: str = ""
+    """Why it cannot be rewritten to httpx; empty when it can."""
+    streaming: bool = False
+    """It streams its response, read later on the event loop: not even a thread helps."""
+    escapes: bool = True
+    """An exception it raises may leave its function (no ``except`` catches them all)."""
 
 
 @dataclass(frozen=True)
@@ -603,6 +618,15 @@ class FactCollector(cst.CSTVisitor):
             end=(where.end.line, where.end.column + 1),
         )
         frame = self._functions[-1] if self._functions else None
+        if frame is not None and frame.in_body and httpmap.api_verb(targets) is not None:
+            if frame.http is None:
+                frame.http = httpmap.analyse(frame.node, self._qualified)
+            found = frame.http.calls.get(node)
+            if found is not None:
+                fact = replace(
+                    fact,
+                    http=HttpFact(found.obstacle, found.kind == httpmap.STREAMING, found.escapes),
+                )
         if frame is not None and frame.in_body:
             base = node.func
             while isinstance(base, cst.Attribute | cst.Call | cst.Subscript):
@@ -666,6 +690,8 @@ class _FunctionFrame:
     sync_only: str = ""
     typed_calls: list[tuple[int, str, str]] = field(default_factory=list)
     """Calls on a local name of known type: (index in ``calls``, name, that type)."""
+    http: httpmap.HttpFunction | None = None
+    """VF101's analysis of its requests calls, made at the first one."""
 
 
 def _dotted(node: cst.BaseExpression) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vibefix import httpmap
 from vibefix.asyncplan import AsyncPlan, analyse
 from vibefix.blocking import table_for
 from vibefix.codemod import Codemod
@@ -61,5 +62,6 @@ def build_plan(
             selected,
             (lambda path: True) if writable is None else writable.__contains__,
             applied,
+            httpmap.backend_problem(config.options, config.root, config.target_version),
         ),
     )

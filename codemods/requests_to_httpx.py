@@ -1,0 +1,493 @@
+"""VF101: ``requests`` calls in async code -> awaited httpx client calls, faithfully."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import libcst as cst
+from libcst.metadata import QualifiedNameProvider, ScopeProvider
+
+from vibefix import httpmap
+from vibefix.asyncrewrite import AsyncCodemod
+from vibefix.codemod import Codemod
+from vibefix.names import base_name, fully_qualified
+
+TLS = "_HTTP_TLS"
+"""The module-level SSL context every client of the module shares."""
+FACTORY = "_http_client"
+"""The module-level function that makes a client as requests would behave."""
+
+
+class RequestsToHttpx(AsyncCodemod):
+    """Rewrite `requests` calls in async functions to awaited httpx2 client calls.
+
+    Why: `requests` blocks. In an `async def` handler, one slow upstream freezes the
+    event loop, and every other request waits behind it. An awaited httpx client call
+    lets the loop serve other requests while this one waits.
+
+    Example:
+
+        async def rate(currency):
+            r = requests.get(URL, {"c": currency}, timeout=5)
+            if not r.ok:
+                r.raise_for_status()
+            return r.json()["rate"]
+
+    becomes
+
+        async def rate(currency):
+            async with _http_client() as http_client:
+                r = await http_client.get(URL, params={"c": currency}, timeout=5)
+            if r.is_error:
+                r.raise_for_status()
+            return r.json()["rate"]
+
+    where `_http_client()`, added once per module, makes an `httpx2.AsyncClient` that
+    behaves as requests does.
+
+    Behaviour is kept where the libraries differ. The client follows redirects (requests
+    does, except for `head()`) and has no timeout (requests has none; httpx's default
+    is 5 s). `allow_redirects` becomes `follow_redirects`. Positional `params`/`data`/
+    `json` become keywords. A string or bytes `data=` becomes `content=`. A `(connect,
+    read)` timeout becomes `httpx2.Timeout(None, connect=..., read=...)`. `r.ok` becomes
+    `not r.is_error`, because 3xx is ok in requests. `r.reason` becomes
+    `r.reason_phrase`. `r.raise_for_status()` is guarded by `if r.is_error:`, because
+    httpx raises for 1xx and 3xx too. An `except requests.X` catches httpx's
+    counterpart: `RequestException` -> `(httpx2.HTTPError, httpx2.InvalidURL,
+    json.JSONDecodeError)`, `HTTPError` -> `httpx2.HTTPStatusError`, `ConnectionError`
+    -> `(httpx2.NetworkError, httpx2.ProtocolError, httpx2.ProxyError,
+    httpx2.ConnectTimeout)`, `Timeout` -> `httpx2.TimeoutException`, `JSONDecodeError` ->
+    `json.JSONDecodeError`. Where the `try` also guards code that may still raise
+    requests' exceptions (a call of a helper), the handler catches both.
+
+    The backend is `httpx2` (`[tool.vibefix.requests-to-httpx] backend = "httpx"` for
+    plain httpx). bench/load measured plain httpx's pool *slower* than the sync code it
+    replaces from 500 concurrent requests on, while httpx2 was faster than it at every
+    concurrency. A client is made per call, as `requests.get` makes a session per call,
+    with one SSL context per module (`_HTTP_TLS`). Loading the certificates costs about
+    20 ms per client.
+
+    Safety: safe. The request sent and what the code reads of the response are the same.
+    The response's types differ where the code never looks: `r.url` is an `httpx.URL`,
+    and `r.headers` is httpx's multi-dict.
+
+    Not rewritten: a finding says why, and the call is run in a thread instead (VF102).
+    This covers `verify`/`cert`/`proxies`/`cookies`/`hooks` (client settings in httpx),
+    `**kwargs`, a `data=` whose type is unknown, and `auth=` other than a `(user, password)`
+    tuple. It also covers a response that leaves the expression (returned, passed,
+    stored), an attribute of the response with no faithful counterpart (`r.cookies`,
+    `r.history`, `r.url`), an `except OSError` around the call, and a call whose errors
+    would reach callers that expect requests' exceptions. `requests.Session` methods are
+    not rewritten yet, and neither are streamed responses (`stream=True`, `iter_content`),
+    which are reported and left alone. Neither is code whose project supports a Python
+    older than its backend (httpx2 needs 3.11).
+    """
+
+    code = "VF101"
+    follows_plan = True
+    triggers = (r"(?m:^[ \t]*(?:import|from)[ \t]+requests\b)", r"\basync[ \t]+def\b")
+    METADATA_DEPENDENCIES = (
+        *Codemod.METADATA_DEPENDENCIES,
+        QualifiedNameProvider,
+        ScopeProvider,
+    )
+
+    def visit_Module(self, node: cst.Module) -> None:
+        self._module = node
+        self._factory_added = False
+        self._package = (
+            self.file.module_name
+            if self.file.path.name == "__init__.py"
+            else self.file.module_name.rpartition(".")[0]
+        )
+
+    def _qualify(self, node: cst.CSTNode) -> tuple[str, ...]:
+        provider = QualifiedNameProvider
+        names = self.get_metadata(provider, node, set())
+        module = self.file.module_name
+        return tuple(sorted({fully_qualified(q, module, self._package) for q in names}))
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        twins = self.plan.asyncs.twins
+        if not twins or not any(key[0] == self.file.path for key in twins):
+            return
+        analysis = httpmap.analyse(node, self._qualify)
+        rewritten = [c for c in analysis.rewritten() if self.key(c.node) in twins]
+        if not rewritten:
+            return
+        x = httpmap.backend(self.file.config.options)
+        alias = self.file.imports.module_alias(node, x)
+        if alias is None:
+            self.report(
+                rewritten[0].node,
+                f"`requests` blocks the event loop, but the name `{x}` means something else"
+                " here: rename it, then rewrite the call by hand",
+            )
+            return
+        self._rewrite(node, analysis, rewritten, alias.name, alias.needs)
+
+    def _rewrite(
+        self,
+        function: cst.FunctionDef,
+        analysis: httpmap.HttpFunction,
+        rewritten: list[httpmap.HttpCall],
+        x: str,
+        needs: Sequence[str],
+    ) -> None:
+        taken = _names_in(function)
+        client = next(
+            name
+            for name in ("http_client", *(f"http_client_{i}" for i in range(2, 99)))
+            if name not in taken
+        )
+        statements: dict[cst.BaseStatement, list[httpmap.HttpCall]] = {}
+        for call in rewritten:
+            assert call.statement is not None
+            statements.setdefault(call.statement, []).append(call)
+            self._rewrite_call(call, client, x, needs)
+        for statement in statements:
+            self._wrap(statement, client, x, needs)
+        self._add_factory(x, needs)
+        negated = set(analysis.negated.values())
+        for attribute, new in analysis.attributes.items():
+            if attribute not in negated:
+                self._rename(attribute, new, attribute in analysis.negate_parenthesized)
+        for line, name in analysis.raise_statements.items():
+            self.replace(
+                line,
+                functools.partial(_guarded, name=name),
+                "httpx raises for 1xx and 3xx too: raise for errors only, as requests does",
+            )
+        for negation in analysis.negated:
+            self.replace(negation, _not_ok, "3xx is ok in requests: `not ok` is `is_error`")
+        done = {id(c.node) for c in rewritten}
+        for handler, (try_, mapped) in analysis.handlers.items():
+            if not any(id(call) in done for call in _calls(try_.body)):
+                continue
+            keep = self._keeps_requests(try_, analysis, done)
+            self._map_handler(handler, mapped, x, needs, keep)
+
+    def _rewrite_call(
+        self, call: httpmap.HttpCall, client: str, x: str, needs: Sequence[str]
+    ) -> None:
+        await_ = self.awaiting(call.node)
+        verb = call.verb
+        positional = httpmap.API[verb]
+
+        def rewrite(updated: cst.Call) -> cst.Await:
+            args: list[cst.Arg] = []
+            redirects = False
+            for index, argument in enumerate(updated.args):
+                name = argument.keyword.value if argument.keyword else positional[index]
+                value = argument.value
+                if name in ("url", "method"):
+                    args.append(argument)
+                    continue
+                if name == "stream":
+                    continue  # ``stream=False``: httpx reads the body, as requests does
+                if name == "allow_redirects":
+                    name = "follow_redirects"
+                    redirects = True
+                elif name == "data" and httpmap.data_kind(value) == "content":
+                    name = "content"
+                elif name == "timeout" and isinstance(value, cst.Tuple):
+                    connect, read = (element.value for element in value.elements)
+                    value = cst.Call(
+                        cst.parse_expression(f"{x}.Timeout"),
+                        [
+                            cst.Arg(cst.Name("None"), comma=_COMMA),
+                            _keyword("connect", connect, _COMMA),
+                            _keyword("read", read),
+                        ],
+                    )
+                args.append(
+                    argument.with_changes(
+                        keyword=cst.Name(name),
+                        value=value,
+                        equal=argument.equal if argument.keyword else _EQUAL,
+                    )
+                )
+            if verb == "head" and not redirects:
+                redirect = _keyword("follow_redirects", cst.Name("False"))
+                args = _appended(args, redirect, updated.whitespace_before_args)
+            elif args and len(args) < len(updated.args):
+                # ``stream=False`` went: the last argument keeps the last comma's style.
+                args[-1] = args[-1].with_changes(comma=updated.args[-1].comma)
+            return await_(
+                updated.with_changes(
+                    func=cst.Attribute(cst.Name(client), cst.Name(verb)), args=args
+                )
+            )
+
+        name = base_name(call.node.func)
+        self.replace(
+            call.node,
+            rewrite,
+            f"requests blocks the event loop: await an {x} client",
+            needs=needs,
+            drops=[name] if name is not None else [],
+        )
+
+    def _wrap(
+        self, statement: cst.BaseStatement, client: str, x: str, needs: Sequence[str]
+    ) -> None:
+        opening = cst.Call(cst.Name(FACTORY))
+
+        def wrap(updated: cst.SimpleStatementLine | cst.BaseCompoundStatement) -> cst.With:
+            return cst.With(
+                items=[cst.WithItem(opening, asname=cst.AsName(cst.Name(client)))],
+                body=cst.IndentedBlock([updated.with_changes(leading_lines=())]),
+                asynchronous=cst.Asynchronous(),
+                leading_lines=updated.leading_lines,
+            )
+
+        self.replace(
+            statement,
+            wrap,
+            "a client per call, as requests makes a session per call; it follows redirects"
+            " and has no timeout, as requests",
+            needs=needs,
+        )
+
+    def _add_factory(self, x: str, needs: Sequence[str]) -> None:
+        """``_http_client()`` and its SSL context, after the module's imports."""
+        if self._factory_added or _defines(self._module, FACTORY):
+            return
+        self._factory_added = True
+        comments = [
+            cst.EmptyLine(comment=cst.Comment(text))
+            for text in (
+                "# `requests` as an httpx client: it follows redirects and has no timeout. The",
+                "# clients share one SSL context: loading it costs ~20 ms a client.",
+            )
+        ]
+        code = (
+            f"{TLS} = {x}.create_ssl_context()\n"
+            "\n\n"
+            f"def {FACTORY}() -> {x}.AsyncClient:\n"
+            f"    return {x}.AsyncClient(verify={TLS}, follow_redirects=True, timeout=None)\n"
+        )
+        new = list(cst.parse_module(code).body)
+
+        def add(updated: cst.Module) -> cst.Module:
+            body = list(updated.body)
+            at = _after_imports(body)
+            first = new[0].with_changes(
+                leading_lines=[cst.EmptyLine(), *comments] if at else comments
+            )
+            added = [first, new[1].with_changes(leading_lines=[cst.EmptyLine()] * 2)]
+            if at < len(body):
+                following = body[at]
+                blank = [cst.EmptyLine()] * 2
+                body[at] = following.with_changes(
+                    leading_lines=[*blank, *_without_blanks(following.leading_lines)]
+                )
+            body[at:at] = added
+            return updated.with_changes(body=body)
+
+        self.replace(
+            self._module,
+            add,
+            f"`{FACTORY}()`: an {x} client that does what requests did",
+            needs=needs,
+        )
+
+    def _rename(self, attribute: cst.Attribute, new: str, parenthesize: bool) -> None:
+        if new == "is_error":
+
+            def negate(updated: cst.Attribute) -> cst.UnaryOperation:
+                renamed = updated.with_changes(attr=cst.Name("is_error"))
+                parens = ([cst.LeftParen()], [cst.RightParen()]) if parenthesize else ([], [])
+                return cst.UnaryOperation(cst.Not(), renamed, lpar=parens[0], rpar=parens[1])
+
+            self.replace(attribute, negate, "3xx is ok in requests: `ok` is `not is_error`")
+            return
+        self.replace(
+            attribute,
+            lambda updated: updated.with_changes(attr=cst.Name(new)),
+            f"`{attribute.attr.value}` is `{new}` in httpx",
+        )
+
+    def _keeps_requests(
+        self, try_: cst.Try, analysis: httpmap.HttpFunction, done: set[int]
+    ) -> bool:
+        """Whether the ``try`` may still see requests' exceptions after the rewrite: it
+        guards a requests call left as it is, or a call that may make one."""
+        responses = {c.response for c in analysis.calls.values() if c.response}
+        for call in _calls(try_.body):
+            if id(call) in done:
+                continue
+            if call in analysis.calls:
+                return True
+            func = call.func
+            owner = base_name(func) if isinstance(func, cst.Attribute) else None
+            if owner is not None and owner.value in responses:
+                continue
+            if not httpmap.harmless(self._qualify(func)):
+                return True
+        return False
+
+    def _map_handler(
+        self,
+        handler: cst.ExceptHandler,
+        mapped: tuple[cst.BaseExpression, ...],
+        x: str,
+        needs: Sequence[str],
+        keep: bool,
+    ) -> None:
+        assert handler.type is not None
+        names = {id(name): httpmap.exception_name(self._qualify(name)) for name in mapped}
+        extra = {
+            new.format(x=x)
+            for short in names.values()
+            if short is not None
+            for new in httpmap.EXCEPTIONS[short]
+        }
+        json_alias = self.file.imports.module_alias(handler, "json")
+        if json_alias is None and any(new.startswith("json.") for new in extra):
+            self.report(
+                handler, "the name `json` means something else here: map this `except` by hand"
+            )
+            return
+        json_needs = (
+            json_alias.needs if json_alias and any(n.startswith("json.") for n in extra) else ()
+        )
+
+        def rewrite(updated: cst.BaseExpression) -> cst.BaseExpression:
+            originals = (
+                [element.value for element in updated.elements]
+                if isinstance(updated, cst.Tuple)
+                else [updated]
+            )
+            old = handler.type
+            old_elements = (
+                [element.value for element in old.elements] if isinstance(old, cst.Tuple) else [old]
+            )
+            kept: list[cst.BaseExpression] = []
+            added: list[str] = []
+            for original, now in zip(old_elements, originals, strict=True):
+                short = names.get(id(original))
+                if short is None or keep:
+                    kept.append(now)
+                if short is not None:
+                    for new in httpmap.EXCEPTIONS[short]:
+                        spelled = new.format(x=x)
+                        if json_alias is not None:
+                            spelled = spelled.replace("json.", f"{json_alias.name}.", 1)
+                        if spelled not in added:
+                            added.append(spelled)
+            elements = [*kept, *(cst.parse_expression(name) for name in added)]
+            if len(elements) == 1:
+                return elements[0]
+            return cst.Tuple(
+                [cst.Element(e) for e in elements], lpar=[cst.LeftParen()], rpar=[cst.RightParen()]
+            )
+
+        drops = [] if keep else [n for n in (base_name(name) for name in mapped) if n is not None]
+        self.replace(
+            handler.type,
+            rewrite,
+            "catch httpx's counterpart of requests' exception"
+            + (" too: the `try` may still see requests' own" if keep else ""),
+            needs=[*needs, *json_needs],
+            drops=drops,
+        )
+
+
+_EQUAL = cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
+_COMMA = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+
+
+def _keyword(name: str, value: cst.BaseExpression, comma: cst.Comma | None = None) -> cst.Arg:
+    return cst.Arg(
+        value, keyword=cst.Name(name), equal=_EQUAL, comma=comma or cst.MaybeSentinel.DEFAULT
+    )
+
+
+def _appended(
+    args: list[cst.Arg], new: cst.Arg, opening: cst.BaseParenthesizableWhitespace
+) -> list[cst.Arg]:
+    """``args`` and ``new`` after them, laid out as they are: one a line with a trailing
+    comma when the last has one (``opening`` is the space after the ``(``)."""
+    if not args:
+        return [new]
+    last = args[-1]
+    if isinstance(last.comma, cst.Comma):
+        between = args[-2].comma if len(args) > 1 else cst.Comma(whitespace_after=opening)
+        return [*args[:-1], last.with_changes(comma=between), new.with_changes(comma=last.comma)]
+    return [*args[:-1], last.with_changes(comma=_COMMA), new]
+
+
+def _not_ok(updated: cst.UnaryOperation) -> cst.BaseExpression:
+    """``not r.ok`` as ``r.is_error``."""
+    assert isinstance(updated.expression, cst.Attribute)
+    return updated.expression.with_changes(
+        attr=cst.Name("is_error"), lpar=updated.lpar, rpar=updated.rpar
+    )
+
+
+def _guarded(line: cst.SimpleStatementLine, name: str) -> cst.If:
+    return cst.If(
+        test=cst.parse_expression(f"{name}.is_error"),
+        body=cst.IndentedBlock([line.with_changes(leading_lines=())]),
+        leading_lines=line.leading_lines,
+    )
+
+
+class _Collect(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+        self.calls: list[cst.Call] = []
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.append(node)
+
+
+def _names_in(node: cst.CSTNode) -> set[str]:
+    collect = _Collect()
+    node.visit(collect)
+    return collect.names
+
+
+def _calls(node: cst.CSTNode) -> list[cst.Call]:
+    collect = _Collect()
+    node.visit(collect)
+    return collect.calls
+
+
+def _defines(module: cst.Module, name: str) -> bool:
+    for statement in module.body:
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                if isinstance(small, cst.Assign) and any(
+                    isinstance(t.target, cst.Name) and t.target.value == name for t in small.targets
+                ):
+                    return True
+    return False
+
+
+def _without_blanks(lines: Sequence[cst.EmptyLine]) -> list[cst.EmptyLine]:
+    first = next((i for i, line in enumerate(lines) if line.comment is not None), len(lines))
+    return list(lines[first:])
+
+
+def _after_imports(body: Sequence[cst.BaseStatement]) -> int:
+    """Where a module-level definition goes: after the leading docstring and imports."""
+    at = 0
+    for index, statement in enumerate(body):
+        if isinstance(statement, cst.SimpleStatementLine) and all(
+            isinstance(small, cst.Import | cst.ImportFrom)
+            or (isinstance(small, cst.Expr) and isinstance(small.value, cst.SimpleString))
+            for small in statement.body
+        ):
+            at = index + 1
+        elif isinstance(statement, cst.If | cst.Try) and index == at:
+            continue  # ``if TYPE_CHECKING:`` / ``try: import x``: part of the imports
+        else:
+            break
+    return at

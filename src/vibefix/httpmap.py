@@ -1,0 +1,559 @@
+"""What VF101 knows of ``requests`` and httpx: which ``requests`` calls map faithfully onto
+an httpx client call, and what their arguments, responses and exceptions become.
+
+One analysis serves both stages. The index records, for every ``requests`` call, why it
+cannot be rewritten (then the plan runs it in a thread instead of making its function
+async around a call left blocking); the codemod rewrites what the same analysis allows.
+The mappings are checked against a real local server in ``tests/test_httpmap_server.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import libcst as cst
+
+Qualify = Callable[[cst.CSTNode], Collection[str]]
+"""The fully qualified names an expression may mean (``requests.get`` for ``rq.get``)."""
+
+# requests' module-level API: the parameters each function takes by position.
+API: dict[str, tuple[str, ...]] = {
+    "get": ("url", "params"),
+    "options": ("url",),
+    "head": ("url",),
+    "post": ("url", "data", "json"),
+    "put": ("url", "data"),
+    "patch": ("url", "data"),
+    "delete": ("url",),
+    "request": ("method", "url"),
+}
+_PREFIXES = ("requests.", "requests.api.")
+
+KEYWORDS = frozenset(
+    {"params", "data", "json", "headers", "files", "auth", "timeout", "allow_redirects", "stream"}
+)
+"""Keyword arguments an httpx client call takes as requests does (``data`` and
+``timeout`` and ``allow_redirects`` mapped, ``stream=False`` dropped)."""
+
+_CLIENT_SETTINGS = {
+    "verify": "`verify` is a client setting in httpx",
+    "cert": "`cert` is a client setting in httpx",
+    "proxies": "`proxies` is a client setting in httpx (`proxy=` / `mounts=`)",
+    "cookies": "per-request `cookies` are deprecated in httpx: they belong to the client",
+    "hooks": "httpx has event hooks on the client, not per request",
+}
+
+RESPONSE_ATTRIBUTES: dict[str, str] = {
+    "status_code": "status_code",
+    "headers": "headers",
+    "text": "text",
+    "content": "content",
+    "json": "json",
+    "encoding": "encoding",
+    "elapsed": "elapsed",
+    "is_redirect": "is_redirect",
+    "reason": "reason_phrase",
+    "ok": "is_error",  # negated: 3xx is ok in requests, as in httpx's `not is_error`
+    "raise_for_status": "raise_for_status",  # as a statement, guarded by `if r.is_error:`
+}
+"""The attributes of a ``requests.Response`` whose httpx counterpart means the same."""
+
+EXCEPTIONS: dict[str, tuple[str, ...]] = {
+    # requests' JSON errors are RequestExceptions, httpx's are not; a bad URL is
+    # httpx.InvalidURL, which is not an HTTPError.
+    "RequestException": ("{x}.HTTPError", "{x}.InvalidURL", "json.JSONDecodeError"),
+    "HTTPError": ("{x}.HTTPStatusError",),
+    # Not TransportError: requests' ConnectionError never caught a read timeout.
+    "ConnectionError": (
+        "{x}.NetworkError",
+        "{x}.ProtocolError",
+        "{x}.ProxyError",
+        "{x}.ConnectTimeout",
+    ),
+    "Timeout": ("{x}.TimeoutException",),
+    "ConnectTimeout": ("{x}.ConnectTimeout",),
+    "ReadTimeout": ("{x}.ReadTimeout",),
+    "TooManyRedirects": ("{x}.TooManyRedirects",),
+    "JSONDecodeError": ("json.JSONDecodeError",),
+}
+"""What an ``except requests.X`` becomes, ``{x}`` being the httpx module's name."""
+
+_CATCH_ALL = frozenset(
+    {
+        "builtins.Exception",
+        "builtins.BaseException",
+        "requests.RequestException",
+        "requests.exceptions.RequestException",
+    }
+)
+_OS_ERRORS = frozenset({"builtins.OSError", "builtins.IOError", "builtins.EnvironmentError"})
+_HARMLESS_MODULES = ("builtins.", "json.", "time.", "asyncio.", "logging.", "math.", "re.")
+"""Calls of these cannot raise one of requests' exceptions (``print``, ``json.loads``)."""
+
+STREAMING = "streaming"
+"""The kind of obstacle that leaves a call blocking (not even offloadable): a streamed
+response is read later, on the event loop."""
+
+
+def api_verb(names: Collection[str]) -> str | None:
+    """The requests API function ``names`` means (``"get"``), or None."""
+    verbs = set()
+    for name in names:
+        prefix = next((p for p in _PREFIXES if name.startswith(p)), None)
+        verb = name[len(prefix) :] if prefix else None
+        if verb not in API:
+            return None
+        verbs.add(verb)
+    return verbs.pop() if len(verbs) == 1 else None
+
+
+def exception_name(names: Collection[str]) -> str | None:
+    """``RequestException`` for ``requests.exceptions.RequestException``; None for a
+    name that is not one of requests' exceptions."""
+    short = {
+        name.rpartition(".")[2]
+        for name in names
+        if name.startswith(("requests.exceptions.", "requests."))
+        and name.count(".") <= 2
+        and name.rpartition(".")[0] in ("requests", "requests.exceptions")
+    }
+    return short.pop() if len(short) == 1 and len(names) == 1 else None
+
+
+@dataclass
+class HttpCall:
+    """One call of requests' API and what VF101 makes of it."""
+
+    node: cst.Call
+    verb: str
+    obstacle: str = ""
+    """Why it is not rewritten; empty when it is."""
+    kind: str = ""
+    """``STREAMING`` when the obstacle leaves the call blocking even in a thread."""
+    statement: cst.BaseStatement | None = None
+    """The statement that holds it, which the client's ``async with`` wraps."""
+    response: str | None = None
+    """The local name its response is assigned to."""
+    escapes: bool = True
+    """Whether an exception it raises may leave the function (no ``except`` that
+    catches everything requests raises encloses it)."""
+
+
+@dataclass
+class HttpFunction:
+    """The analysis of one function: its requests calls, and the rewrites they need."""
+
+    calls: dict[cst.Call, HttpCall] = field(default_factory=dict)
+    attributes: dict[cst.Attribute, str] = field(default_factory=dict)
+    """Response attributes to rename: ``r.reason`` -> ``reason_phrase``; ``ok`` means
+    ``not r.is_error``."""
+    negate_parenthesized: set[cst.Attribute] = field(default_factory=set)
+    """``r.ok`` uses that need parentheses once negated."""
+    negated: dict[cst.UnaryOperation, cst.Attribute] = field(default_factory=dict)
+    """``not r.ok``: it becomes ``r.is_error``."""
+    raise_statements: dict[cst.SimpleStatementLine, str] = field(default_factory=dict)
+    """``r.raise_for_status()`` lines, by response name: they become ``if r.is_error:``."""
+    handlers: dict[cst.ExceptHandler, tuple[cst.Try, tuple[cst.BaseExpression, ...]]] = field(
+        default_factory=dict
+    )
+    """Handlers that name requests' exceptions: their ``try`` and the names to map."""
+
+    def rewritten(self) -> Iterator[HttpCall]:
+        return (call for call in self.calls.values() if not call.obstacle)
+
+
+class _Parents(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parent: dict[cst.CSTNode, cst.CSTNode] = {}
+        self._stack: list[cst.CSTNode] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if self._stack:
+            self.parent[node] = self._stack[-1]
+        self._stack.append(node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self._stack.pop()
+
+
+def analyse(function: cst.FunctionDef, qualify: Qualify) -> HttpFunction:
+    """The requests calls of ``function`` (nested functions excluded: they are analysed
+    as themselves), each with the reason it cannot be rewritten, if any."""
+    walker = _Parents()
+    function.visit(walker)
+    parent = walker.parent
+    result = HttpFunction()
+
+    def owner(node: cst.CSTNode) -> cst.CSTNode | None:
+        """The innermost function or lambda around ``node``."""
+        current = parent.get(node)
+        while current is not None and not isinstance(current, cst.FunctionDef | cst.Lambda):
+            current = parent.get(current)
+        return current
+
+    names: dict[str, list[cst.Name]] = {}
+    for node in parent:
+        if isinstance(node, cst.Name):
+            names.setdefault(node.value, []).append(node)
+        if isinstance(node, cst.Call) and owner(node) is function:
+            verb = api_verb(qualify(node.func))
+            if verb is not None:
+                result.calls[node] = HttpCall(node, verb)
+
+    for call in result.calls.values():
+        call.obstacle, call.kind = _argument_obstacle(call.node, call.verb)
+        call.statement = _statement(call.node, parent, function)
+        if call.statement is None and not call.obstacle:
+            call.obstacle = "it sits in an `elif` test or a decorator: no statement to wrap"
+        _use_of_response(call, parent, result)
+    _check_responses(result, names, parent)
+    _check_exceptions(result, parent, function, qualify)
+    # Calls whose responses share a name, or whose excepts are shared, stand or fall
+    # together: a response is of one type, a handler catches one library's errors.
+    changed = True
+    while changed:
+        changed = False
+        for group in _groups(result, parent, function):
+            blocked = next((c for c in group if c.obstacle), None)
+            if blocked is None:
+                continue
+            for call in group:
+                if not call.obstacle:
+                    call.obstacle = (
+                        "it shares its response name or its `try` with a call VF101 leaves"
+                        f" ({blocked.obstacle})"
+                    )
+                    changed = True
+    left = {c.response for c in result.calls.values() if c.obstacle and c.response}
+    left_calls = {id(c.node) for c in result.calls.values() if c.obstacle}
+
+    def stays(attribute: cst.Attribute) -> bool:
+        owner = attribute.value
+        return owner.value in left if isinstance(owner, cst.Name) else id(owner) in left_calls
+
+    result.attributes = {a: new for a, new in result.attributes.items() if not stays(a)}
+    result.negated = {n: a for n, a in result.negated.items() if not stays(a)}
+    result.negate_parenthesized = {a for a in result.negate_parenthesized if not stays(a)}
+    result.raise_statements = {
+        line: name for line, name in result.raise_statements.items() if name not in left
+    }
+    if not any(True for _ in result.rewritten()):
+        result.handlers.clear()
+    return result
+
+
+def _argument_obstacle(node: cst.Call, verb: str) -> tuple[str, str]:
+    positional = API[verb]
+    seen_keyword = False
+    for index, argument in enumerate(node.args):
+        if argument.star:
+            return "its arguments are unpacked (`*args`, `**kwargs`): unknown to VF101", ""
+        if argument.keyword is None:
+            if seen_keyword or index >= len(positional):
+                return "it passes more positional arguments than requests' API names", ""
+            name = positional[index]
+        else:
+            seen_keyword = True
+            name = argument.keyword.value
+        if name in _CLIENT_SETTINGS:
+            return _CLIENT_SETTINGS[name], ""
+        if name in ("url", "method"):
+            continue
+        if name not in KEYWORDS:
+            return f"httpx has no `{name}` argument", ""
+        value = argument.value
+        if name == "stream":
+            if not (isinstance(value, cst.Name) and value.value == "False"):
+                return (
+                    "a streamed response (`stream=True`, `iter_content`) is read later:"
+                    " rewrite it with `client.stream(...)` by hand",
+                    STREAMING,
+                )
+        elif name == "auth" and not (isinstance(value, cst.Tuple) and len(value.elements) == 2):
+            return "only a `(user, password)` tuple `auth` means the same in httpx", ""
+        elif name == "data" and data_kind(value) is None:
+            return (
+                "`data` may be a string (httpx's `content=`) or a form (`data=`): write a"
+                " literal, or `json.dumps(...)`",
+                "",
+            )
+        elif name == "timeout" and isinstance(value, cst.Tuple) and len(value.elements) != 2:
+            return "a `timeout` tuple other than `(connect, read)`", ""
+    return "", ""
+
+
+def data_kind(value: cst.BaseExpression) -> str | None:
+    """``"content"`` for a body that is a string or bytes, ``"data"`` for a form, None
+    when the expression does not say which."""
+    if isinstance(value, cst.SimpleString | cst.ConcatenatedString | cst.FormattedString):
+        return "content"
+    if isinstance(value, cst.Dict | cst.DictComp):
+        return "data"
+    if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute):
+        func = value.func
+        if isinstance(func.value, cst.Name) and func.value.value == "json":
+            return "content" if func.attr.value == "dumps" else None
+        if func.attr.value == "encode":
+            return "content"
+    return None
+
+
+def _statement(
+    node: cst.CSTNode, parent: dict[cst.CSTNode, cst.CSTNode], function: cst.FunctionDef
+) -> cst.BaseStatement | None:
+    """The statement of ``function``'s blocks that holds ``node``."""
+    current: cst.CSTNode = node
+    while True:
+        above = parent.get(current)
+        if above is None or above is function:
+            return None
+        if isinstance(current, cst.BaseStatement) and isinstance(above, cst.IndentedBlock):
+            return current
+        if isinstance(current, cst.BaseStatement) and isinstance(above, cst.If | cst.Else):
+            return None  # an ``elif``: its test cannot be wrapped alone
+        if isinstance(current, cst.Decorator):
+            return None
+        current = above
+
+
+def _use_of_response(
+    call: HttpCall, parent: dict[cst.CSTNode, cst.CSTNode], result: HttpFunction
+) -> None:
+    """Where the response goes: assigned to a name, used in place, or dropped."""
+    node: cst.CSTNode = call.node
+    above = parent.get(node)
+    if isinstance(above, cst.Expr):
+        return
+    if isinstance(above, cst.Assign) and above.value is node:
+        targets = above.targets
+        if len(targets) == 1 and isinstance(targets[0].target, cst.Name):
+            call.response = targets[0].target.value
+            return
+    in_place = RESPONSE_ATTRIBUTES.keys() - {"ok", "raise_for_status"}
+    if isinstance(above, cst.Attribute) and above.value is node and above.attr.value in in_place:
+        _rename(above, result)
+        return
+    if not call.obstacle:
+        call.obstacle = (
+            "its response leaves the expression (returned, passed, stored): code elsewhere"
+            " would get an httpx response"
+        )
+
+
+def _rename(attribute: cst.Attribute, result: HttpFunction) -> None:
+    new = RESPONSE_ATTRIBUTES[attribute.attr.value]
+    if new != attribute.attr.value:
+        result.attributes[attribute] = new
+
+
+def _check_responses(
+    result: HttpFunction, names: dict[str, list[cst.Name]], parent: dict[cst.CSTNode, cst.CSTNode]
+) -> None:
+    """Every use of a response name must be an attribute VF101 maps."""
+    by_name: dict[str, list[HttpCall]] = {}
+    for call in result.calls.values():
+        if call.response is not None:
+            by_name.setdefault(call.response, []).append(call)
+    assigned = {id(c.node) for c in result.calls.values()}
+    for name, calls in by_name.items():
+        problem = ""
+        for use in names.get(name, []):
+            above = parent.get(use)
+            if isinstance(above, cst.AssignTarget):
+                assign = parent.get(above)
+                if isinstance(assign, cst.Assign) and id(assign.value) in assigned:
+                    continue
+                problem = f"`{name}` is also assigned something else"
+            elif isinstance(above, cst.Attribute) and above.value is use:
+                attr = above.attr.value
+                if attr not in RESPONSE_ATTRIBUTES:
+                    problem = f"`{name}.{attr}` has no faithful httpx counterpart"
+                elif attr == "raise_for_status":
+                    line = _raise_line(above, parent)
+                    if line is None:
+                        problem = f"`{name}.raise_for_status` is used other than as a statement"
+                    elif not _under_not_ok(line, name, parent):
+                        result.raise_statements[line] = name
+                elif attr == "ok":
+                    result.attributes[above] = "is_error"
+                    holder = parent.get(above)
+                    if isinstance(holder, cst.UnaryOperation) and isinstance(
+                        holder.operator, cst.Not
+                    ):
+                        result.negated[holder] = above
+                    if not isinstance(
+                        holder,
+                        cst.If | cst.While | cst.BooleanOperation | cst.UnaryOperation | cst.Arg,
+                    ) and not (
+                        isinstance(holder, cst.Assign | cst.Return) and holder.value is above
+                    ):
+                        result.negate_parenthesized.add(above)
+                else:
+                    _rename(above, result)
+            else:
+                problem = f"the response `{name}` is used as a whole (returned, passed, stored)"
+            if problem:
+                break
+        if problem:
+            for call in calls:
+                call.obstacle = call.obstacle or problem
+
+
+def _raise_line(
+    attribute: cst.Attribute, parent: dict[cst.CSTNode, cst.CSTNode]
+) -> cst.SimpleStatementLine | None:
+    call = parent.get(attribute)
+    expr = parent.get(call) if isinstance(call, cst.Call) and not call.args else None
+    line = parent.get(expr) if isinstance(expr, cst.Expr) else None
+    if isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1:
+        return line
+    return None
+
+
+def _under_not_ok(
+    line: cst.SimpleStatementLine, name: str, parent: dict[cst.CSTNode, cst.CSTNode]
+) -> bool:
+    """Whether ``line`` runs only under ``if not name.ok:``: it needs no guard then."""
+    block = parent.get(line)
+    test = (
+        getattr(parent.get(block), "test", None) if isinstance(block, cst.IndentedBlock) else None
+    )
+    return (
+        isinstance(test, cst.UnaryOperation)
+        and isinstance(test.operator, cst.Not)
+        and isinstance(test.expression, cst.Attribute)
+        and isinstance(test.expression.value, cst.Name)
+        and test.expression.value.value == name
+        and test.expression.attr.value == "ok"
+    )
+
+
+def _enclosing_tries(
+    node: cst.CSTNode, parent: dict[cst.CSTNode, cst.CSTNode], function: cst.FunctionDef
+) -> Iterator[cst.Try]:
+    """The ``try`` statements whose body holds ``node``, innermost first."""
+    current = node
+    while current is not function:
+        above = parent.get(current)
+        nested = isinstance(above, cst.Lambda | cst.FunctionDef) and above is not function
+        if above is None or nested:
+            return
+        if isinstance(above, cst.Try) and current is above.body:
+            yield above
+        current = above
+
+
+def _handler_names(handler: cst.ExceptHandler) -> tuple[cst.BaseExpression, ...]:
+    kind = handler.type
+    if kind is None:
+        return ()
+    if isinstance(kind, cst.Tuple):
+        return tuple(element.value for element in kind.elements)
+    return (kind,)
+
+
+def _check_exceptions(
+    result: HttpFunction,
+    parent: dict[cst.CSTNode, cst.CSTNode],
+    function: cst.FunctionDef,
+    qualify: Qualify,
+) -> None:
+    for call in result.calls.values():
+        for try_ in _enclosing_tries(call.node, parent, function):
+            for handler in try_.handlers:
+                names = _handler_names(handler)
+                if handler.type is None:
+                    call.escapes = False
+                mapped: list[cst.BaseExpression] = []
+                for name in names:
+                    qualified = qualify(name)
+                    if qualified and set(qualified) <= _CATCH_ALL:
+                        call.escapes = False
+                    if qualified and set(qualified) & _OS_ERRORS and not call.obstacle:
+                        call.obstacle = (
+                            "an `except OSError` catches it: requests' errors are OSErrors,"
+                            " httpx's are not"
+                        )
+                    short = exception_name(qualified)
+                    if short is not None:
+                        if short not in EXCEPTIONS and not call.obstacle:
+                            call.obstacle = f"httpx has no counterpart of `requests.{short}`"
+                        mapped.append(name)
+                if mapped:
+                    result.handlers[handler] = (try_, tuple(mapped))
+
+
+def _groups(
+    result: HttpFunction, parent: dict[cst.CSTNode, cst.CSTNode], function: cst.FunctionDef
+) -> list[list[HttpCall]]:
+    groups: dict[object, list[HttpCall]] = {}
+    for call in result.calls.values():
+        if call.response is not None:
+            groups.setdefault(("name", call.response), []).append(call)
+        for try_ in _enclosing_tries(call.node, parent, function):
+            if any(handler in result.handlers for handler in try_.handlers):
+                groups.setdefault(("try", id(try_)), []).append(call)
+    return list(groups.values())
+
+
+def harmless(names: Collection[str]) -> bool:
+    """True when a call of ``names`` cannot raise one of requests' exceptions."""
+    return bool(names) and all(
+        name.startswith(_HARMLESS_MODULES) or api_verb([name]) is not None for name in names
+    )
+
+
+BACKENDS: dict[str, tuple[int, int]] = {"httpx2": (3, 11), "httpx": (3, 8)}
+"""The backends VF101 writes, with the oldest Python each runs on. ``httpx2`` is the
+default: it beat the plain ``def`` app at every concurrency measured (bench/load); plain
+``httpx`` fell behind it from 500 concurrent requests on."""
+
+OPTIONS = "requests-to-httpx"
+"""VF101's table in ``[tool.vibefix]``."""
+
+
+def backend(options: Mapping[str, Any]) -> str:
+    """The module VF101 rewrites to: ``[tool.vibefix.requests-to-httpx] backend``."""
+    table = options.get(OPTIONS, {})
+    name = table.get("backend", "httpx2") if isinstance(table, Mapping) else "httpx2"
+    return name if isinstance(name, str) else "httpx2"
+
+
+def target_python(root: Path, declared: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The oldest Python the project supports: ``declared`` (``target-version``), else
+    the lower bound of ``requires-python`` in its ``pyproject.toml``, else the Python
+    that runs vibefix."""
+    if declared is not None:
+        return declared
+    try:
+        text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    found = re.search(r"(?m)^\s*requires-python\s*=\s*[\"'][^\"']*?>=?\s*3\.(\d+)", text)
+    if found:
+        return (3, int(found.group(1)))
+    return (sys.version_info.major, sys.version_info.minor)
+
+
+def backend_problem(
+    options: Mapping[str, Any], root: Path, declared: tuple[int, int] | None = None
+) -> str:
+    """Why VF101 can rewrite nothing in the project at ``root``; empty when it can."""
+    name = backend(options)
+    oldest = BACKENDS.get(name)
+    if oldest is None:
+        return f"backend {name!r} is not one VF101 writes"
+    target = target_python(root, declared)
+    if target < oldest:
+        return (
+            f"`{name}` needs Python {oldest[0]}.{oldest[1]} and the project supports"
+            f" {target[0]}.{target[1]} (plain httpx is slower than the code it would replace)"
+        )
+    return ""

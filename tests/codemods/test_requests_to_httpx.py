@@ -1,0 +1,530 @@
+"""VF101 (requests-to-httpx): requests calls in async code become awaited httpx2 calls.
+
+What the rewritten calls do is checked against a real server in
+``tests/test_requests_to_httpx_server.py``; these cases pin the text."""
+
+from textwrap import dedent
+
+from vibefix.codemods import ALL
+from vibefix.codemods.offload_blocking import OffloadBlocking
+from vibefix.codemods.requests_to_httpx import RequestsToHttpx
+
+from tests.codemods.helpers import (
+    assert_transforms,
+    assert_unchanged,
+    config_with,
+    findings_for,
+    upto,
+)
+from vibefix.config import Config
+
+VF101 = upto(RequestsToHttpx)
+VF102 = upto(OffloadBlocking)
+
+FACTORY = dedent(
+    """\
+    # `requests` as an httpx client: it follows redirects and has no timeout. The
+    # clients share one SSL context: loading it costs ~20 ms a client.
+    _HTTP_TLS = httpx2.create_ssl_context()
+
+
+    def _http_client() -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(verify=_HTTP_TLS, follow_redirects=True, timeout=None)
+    """
+)
+
+
+def module(imports: str, body: str) -> str:
+    """A rewritten module: its imports, the client factory, then its code."""
+    return f"{dedent(imports)}\n{FACTORY}\n\n{dedent(body)}"
+
+
+# ---------------------------------------------------------------------------------------
+# Rewrites
+# ---------------------------------------------------------------------------------------
+
+
+def test_handler_call_is_awaited_on_a_client_made_for_it_with_mapped_except_and_ok():
+    before = dedent(
+        """\
+        import requests
+        from fastapi import FastAPI
+
+        app = FastAPI()
+
+
+        @app.get("/rate")
+        async def rate(c: str):
+            try:
+                r = requests.get("http://rates", {"c": c}, timeout=5)
+            except requests.exceptions.RequestException:
+                return {"error": True}
+            if not r.ok:
+                r.raise_for_status()
+            return {"rate": r.json()["rate"], "why": r.reason}
+        """
+    )
+    after = module(
+        """\
+        import json
+
+        import httpx2
+        from fastapi import FastAPI
+        """,
+        """\
+        app = FastAPI()
+
+
+        @app.get("/rate")
+        async def rate(c: str):
+            try:
+                async with _http_client() as http_client:
+                    r = await http_client.get("http://rates", params={"c": c}, timeout=5)
+            except (httpx2.HTTPError, httpx2.InvalidURL, json.JSONDecodeError):
+                return {"error": True}
+            if r.is_error:
+                r.raise_for_status()
+            return {"rate": r.json()["rate"], "why": r.reason_phrase}
+        """,
+    )
+    assert_transforms(VF101, before, after)
+
+
+def test_aliases_and_from_imports_are_followed():
+    before = dedent(
+        """\
+        import requests as rq
+        from requests import post as send
+
+
+        async def ping(url):
+            rq.get(url)
+            send(url, json={"a": 1})
+        """
+    )
+    after = module(
+        """\
+        import httpx2
+        """,
+        """\
+        async def ping(url):
+            async with _http_client() as http_client:
+                await http_client.get(url)
+            async with _http_client() as http_client:
+                await http_client.post(url, json={"a": 1})
+        """,
+    )
+    assert_transforms(VF101, before, after)
+
+
+def test_string_data_becomes_content_and_a_form_stays_data():
+    before = dedent(
+        """\
+        import json
+
+        import requests
+
+
+        async def send(url, payload):
+            requests.post(url, data=json.dumps(payload))
+            requests.put(url, {"a": "1"})
+            requests.patch(url, data=b"raw")
+        """
+    )
+    after = module(
+        """\
+        import json
+
+        import httpx2
+        """,
+        """\
+        async def send(url, payload):
+            async with _http_client() as http_client:
+                await http_client.post(url, content=json.dumps(payload))
+            async with _http_client() as http_client:
+                await http_client.put(url, data={"a": "1"})
+            async with _http_client() as http_client:
+                await http_client.patch(url, content=b"raw")
+        """,
+    )
+    assert_transforms(VF101, before, after)
+
+
+def test_redirects_timeouts_and_head_keep_requests_behaviour():
+    before = dedent(
+        """\
+        import requests
+
+
+        async def probe(url):
+            a = requests.head(
+                url,
+                timeout=(1, 2),
+            )
+            b = requests.get(url, allow_redirects=False, stream=False).status_code
+            return a.status_code, b
+        """
+    )
+    after = module(
+        """\
+        import httpx2
+        """,
+        """\
+        async def probe(url):
+            async with _http_client() as http_client:
+                a = await http_client.head(
+                    url,
+                    timeout=httpx2.Timeout(None, connect=1, read=2),
+                    follow_redirects=False,
+                )
+            async with _http_client() as http_client:
+                b = (await http_client.get(url, follow_redirects=False)).status_code
+            return a.status_code, b
+        """,
+    )
+    assert_transforms(VF101, before, after)
+
+
+def test_ok_is_negated_is_error_with_parentheses_where_needed():
+    before = dedent(
+        """\
+        import requests
+
+
+        async def check(url):
+            r = requests.get(url)
+            good = r.ok
+            if r.ok and r.status_code != 204:
+                print(r.ok == True, r.ok)
+            return good
+        """
+    )
+    after = module(
+        """\
+        import httpx2
+        """,
+        """\
+        async def check(url):
+            async with _http_client() as http_client:
+                r = await http_client.get(url)
+            good = not r.is_error
+            if not r.is_error and r.status_code != 204:
+                print((not r.is_error) == True, not r.is_error)
+            return good
+        """,
+    )
+    assert_transforms(VF101, before, after)
+
+
+def test_a_try_that_may_still_see_requests_errors_catches_both():
+    before = dedent(
+        """\
+        import requests
+
+        from app.legacy import sync_fetch
+
+
+        async def both(url):
+            try:
+                r = requests.get(url)
+                sync_fetch(url)
+            except requests.HTTPError as error:
+                return error
+            return r.text
+        """
+    )
+    after = module(
+        """\
+        import httpx2
+        import requests
+
+        from app.legacy import sync_fetch
+        """,
+        """\
+        async def both(url):
+            try:
+                async with _http_client() as http_client:
+                    r = await http_client.get(url)
+                sync_fetch(url)
+            except (requests.HTTPError, httpx2.HTTPStatusError) as error:
+                return error
+            return r.text
+        """,
+    )
+    assert_transforms(VF101, before, after)
+
+
+def test_a_sync_helper_whose_errors_are_caught_becomes_async_and_is_awaited():
+    before = dedent(
+        """\
+        import requests
+        from fastapi import FastAPI
+
+        app = FastAPI()
+
+
+        def fetch_rate(c):
+            try:
+                return requests.get("http://rates", params={"c": c}).json()["rate"]
+            except Exception:
+                return None
+
+
+        @app.get("/")
+        async def home():
+            return {"rate": fetch_rate("EUR")}
+        """
+    )
+    after = module(
+        """\
+        import httpx2
+        from fastapi import FastAPI
+        """,
+        """\
+        app = FastAPI()
+
+
+        async def fetch_rate(c):
+            try:
+                async with _http_client() as http_client:
+                    return (await http_client.get("http://rates", params={"c": c})).json()["rate"]
+            except Exception:
+                return None
+
+
+        @app.get("/")
+        async def home():
+            return {"rate": await fetch_rate("EUR")}
+        """,
+    )
+    assert_transforms(ALL, before, after)
+
+
+def test_plain_httpx_backend_when_configured():
+    before = dedent(
+        """\
+        import requests
+
+
+        async def ping(url):
+            requests.get(url)
+        """
+    )
+    after = module(
+        """\
+        import httpx
+        """,
+        """\
+        async def ping(url):
+            async with _http_client() as http_client:
+                await http_client.get(url)
+        """,
+    ).replace("httpx2", "httpx")
+    config = config_with(**{"requests-to-httpx": {"backend": "httpx"}})
+    assert_transforms(VF101, before, after, config)
+
+
+# ---------------------------------------------------------------------------------------
+# Left alone
+# ---------------------------------------------------------------------------------------
+
+
+def test_sync_code_is_left_alone():
+    assert_unchanged(
+        VF101,
+        dedent(
+            """\
+            import requests
+
+
+            def fetch(url):
+                return requests.get(url).json()
+            """
+        ),
+    )
+
+
+def test_a_local_requests_is_not_the_library():
+    assert_unchanged(
+        VF101,
+        dedent(
+            """\
+            class requests:
+                @staticmethod
+                def get(url):
+                    return url
+
+
+            async def fetch(url):
+                return requests.get(url)
+            """
+        ),
+    )
+
+
+def test_calls_in_lambdas_and_nested_defs_are_left_alone():
+    assert_unchanged(
+        VF101,
+        dedent(
+            """\
+            import requests
+
+
+            async def later(url, loop):
+                fetch = lambda: requests.get(url).text
+
+                def inner():
+                    return requests.get(url).text
+
+                return await loop.run_in_executor(None, inner), fetch
+            """
+        ),
+    )
+
+
+def left_alone(source: str, config: Config | None = None) -> list[tuple[int, str]]:
+    """The findings for ``source``, which VF101 leaves as it is."""
+    source = dedent(source)
+    assert_unchanged(VF101, source, config)
+    return findings_for(VF101, source, config)
+
+
+def test_client_settings_are_left_alone_and_said():
+    found = left_alone(
+        """\
+        import requests
+
+
+        async def insecure(url):
+            return requests.get(url, verify=False).text
+        """
+    )
+    assert found == [
+        (
+            5,
+            "`requests.get` blocks the event loop in `async def insecure`; VF101 leaves it:"
+            " `verify` is a client setting in httpx",
+        )
+    ]
+
+
+def test_a_response_that_leaves_the_function_is_left_alone():
+    found = left_alone(
+        """\
+        import requests
+
+
+        async def passthrough(url):
+            r = requests.get(url)
+            return r
+        """
+    )
+    assert "is used as a whole" in found[0][1]
+
+
+def test_an_attribute_without_counterpart_is_left_alone():
+    found = left_alone(
+        """\
+        import requests
+
+
+        async def jar(url):
+            r = requests.get(url)
+            return r.cookies, r.status_code
+        """
+    )
+    assert "`r.cookies` has no faithful httpx counterpart" in found[0][1]
+
+
+def test_a_streamed_response_is_left_alone_and_not_offloaded():
+    source = dedent(
+        """\
+        import requests
+
+
+        async def download(url, out):
+            r = requests.get(url, stream=True)
+            for chunk in r.iter_content(1024):
+                out.write(chunk)
+        """
+    )
+    assert_unchanged(VF102, source)
+    (found,) = findings_for(VF102, source)
+    assert "client.stream(...)" in found[1]
+
+
+def test_except_oserror_is_left_alone():
+    found = left_alone(
+        """\
+        import requests
+
+
+        async def guarded(url):
+            try:
+                r = requests.get(url)
+            except OSError:
+                return None
+            return r.text
+        """
+    )
+    assert "an `except OSError` catches it" in found[0][1]
+
+
+def test_a_helper_whose_errors_reach_its_callers_is_offloaded_instead():
+    source = dedent(
+        """\
+        import requests
+        from fastapi import FastAPI
+
+        app = FastAPI()
+
+
+        async def fetch_rate(currency):
+            return requests.get("http://rates", params={"c": currency}).json()["rate"]
+
+
+        @app.get("/")
+        async def home():
+            try:
+                return {"rate": await fetch_rate("EUR")}
+            except requests.RequestException:
+                return {"rate": None}
+        """
+    )
+    found = findings_for(VF102, source)
+    assert any(
+        line == 8 and "its callers would get httpx's exceptions" in message
+        for line, message in found
+    )
+
+
+def test_a_project_on_python_3_10_is_left_alone():
+    found = left_alone(
+        """\
+        import requests
+
+
+        async def ping(url):
+            requests.get(url)
+        """,
+        Config(root=config_with().root, target_version=(3, 10)),
+    )
+    assert "`httpx2` needs Python 3.11 and the project supports 3.10" in found[0][1]
+
+
+def test_a_session_is_not_rewritten_yet():
+    found = left_alone(
+        """\
+        import requests
+
+
+        class Rates:
+            def __init__(self):
+                self.session = requests.Session()
+
+            async def latest(self):
+                session = requests.Session()
+                return session.get("http://rates").json()
+        """
+    )
+    assert "not of a `Session` yet" in found[0][1]

@@ -1,0 +1,239 @@
+"""VF101 keeps behaviour: the same functions, before and after ``vibefix apply``, against a
+real local HTTP server, return the same results and take the same ``except`` branches.
+
+The module below is written with ``requests``; the CLI rewrites a copy to httpx2. Both
+run against one server: redirects, a ``head()`` that does not follow them, 3xx/4xx/5xx
+statuses with ``ok``/``reason``/``raise_for_status``, form, text and JSON bodies, a body
+that is not JSON, a refused connection and a read timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from textwrap import dedent
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.conftest import VIBEFIX
+
+pytest.importorskip("httpx2", reason="httpx2 needs Python 3.11")
+
+CLIENT = dedent(
+    """\
+    import os
+
+    import requests
+
+    BASE = os.environ["VF101_TEST_BASE"]
+
+
+    async def status(path):
+        r = requests.get(BASE + path, timeout=5)
+        return r.status_code, r.ok, r.reason, r.text, r.headers["X-Path"]
+
+
+    async def head(path):
+        r = requests.head(BASE + path, timeout=5)
+        return r.status_code, r.is_redirect
+
+
+    async def not_followed(path):
+        r = requests.get(BASE + path, allow_redirects=False, timeout=5)
+        return r.status_code, r.ok, r.is_redirect
+
+
+    async def bodies():
+        text = requests.post(BASE + "/echo", data="plain text", timeout=5).json()
+        form = requests.put(BASE + "/echo", {"a": "1", "b": "two words"}, timeout=5).json()
+        body = requests.patch(BASE + "/echo", json={"n": [1, 2]}, timeout=5).json()
+        query = requests.delete(BASE + "/echo", params={"q": "x y"}, timeout=5).json()
+        return text, form, body, query
+
+
+    async def raises(path):
+        try:
+            r = requests.get(BASE + path, timeout=5)
+            if not r.ok:
+                r.raise_for_status()
+            return "fine", r.status_code
+        except requests.exceptions.HTTPError as error:
+            return "http error", error.response.status_code
+
+
+    async def bad_json():
+        try:
+            r = requests.get(BASE + "/status/200", timeout=5)
+            return r.json()
+        except requests.exceptions.RequestException:
+            return "request exception"
+
+
+    async def refused(port):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+            return "answered"
+        except requests.exceptions.ConnectionError:
+            return "connection error"
+
+
+    async def read_timeout():
+        try:
+            r = requests.get(BASE + "/slow", timeout=(5, 0.2))
+            return r.status_code
+        except requests.exceptions.Timeout:
+            return "timeout"
+    """
+)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _answer(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(code)
+        self.send_header("X-Path", self.path)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _route(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path.startswith("/redirect"):
+            self._answer(302, b"", {"Location": "/status/200"})
+        elif self.path.startswith("/status/"):
+            code = int(self.path.rsplit("/", 1)[1])
+            self._answer(code, b"" if code == 304 else f"status {code}".encode())
+        elif self.path == "/slow":
+            time.sleep(1)
+            self._answer(200, b"late")
+        else:  # /echo: what was received
+            echoed = {
+                "method": self.command,
+                "path": self.path,
+                "type": self.headers.get("Content-Type"),
+                "body": body.decode(),
+            }
+            self._answer(200, json.dumps(echoed).encode(), {"Content-Type": "application/json"})
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _route
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def modules(tmp_path_factory: pytest.TempPathFactory, server: str) -> tuple[ModuleType, ...]:
+    folder = tmp_path_factory.mktemp("vf101")
+    (folder / "pyproject.toml").write_text('[tool.vibefix]\ntarget-version = "py311"\n')
+    (folder / "before.py").write_text(CLIENT)
+    (folder / "after.py").write_text(CLIENT)
+    done = subprocess.run(
+        [*VIBEFIX, "apply", "--select", "VF101", str(folder / "after.py")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rewritten = (folder / "after.py").read_text()
+    assert "import requests" not in rewritten, rewritten  # every call was rewritten
+    os.environ["VF101_TEST_BASE"] = server
+    return tuple(_load(folder / f"{name}.py", f"vf101_{name}") for name in ("before", "after"))
+
+
+def _load(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _both(modules: tuple[ModuleType, ...], function: str, *args: Any) -> list[Any]:
+    return [asyncio.run(getattr(module, function)(*args)) for module in modules]
+
+
+@pytest.mark.parametrize(
+    "path", ["/status/200", "/status/204", "/status/304", "/status/404", "/status/503", "/redirect"]
+)
+def test_status_ok_reason_text_and_redirects_are_the_same(modules, path):
+    before, after = _both(modules, "status", path)
+    assert before == after
+    if path == "/redirect":
+        assert before[4] == "/status/200"  # followed, as requests does
+
+
+@pytest.mark.parametrize("path", ["/redirect", "/status/200"])
+def test_head_does_not_follow_redirects_as_in_requests(modules, path):
+    before, after = _both(modules, "head", path)
+    assert before == after
+
+
+def test_allow_redirects_false_is_kept(modules):
+    before, after = _both(modules, "not_followed", "/redirect")
+    assert before == after
+    assert before[0] == 302
+
+
+def test_text_form_json_and_query_bodies_arrive_the_same(modules):
+    before, after = _both(modules, "bodies")
+    text, form, body, query = after
+    assert text["body"] == "plain text"
+    assert form["type"] == "application/x-www-form-urlencoded"
+    assert body["type"] == "application/json"
+    assert query["path"] == "/echo?q=x+y"
+    for sent, received in zip(before, after, strict=True):
+        assert (sent["method"], sent["path"], sent["type"]) == (
+            received["method"],
+            received["path"],
+            received["type"],
+        )
+    assert [before[0]["body"], before[1]["body"]] == [after[0]["body"], after[1]["body"]]
+    # JSON: requests writes `{"n": [1, 2]}`, httpx2 the compact `{"n":[1,2]}`: same value.
+    assert json.loads(before[2]["body"]) == json.loads(after[2]["body"])
+
+
+@pytest.mark.parametrize("path", ["/status/200", "/status/304", "/status/404", "/status/500"])
+def test_raise_for_status_raises_for_the_same_statuses(modules, path):
+    before, after = _both(modules, "raises", path)
+    assert before == after
+
+
+def test_a_body_that_is_not_json_is_a_request_exception_in_both(modules):
+    assert _both(modules, "bad_json") == ["request exception"] * 2
+
+
+def test_a_refused_connection_is_a_connection_error_in_both(modules):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # bound, not listening: connections are refused
+        assert _both(modules, "refused", port) == ["connection error"] * 2
+
+
+def test_a_read_timeout_is_a_timeout_in_both(modules):
+    assert _both(modules, "read_timeout") == ["timeout"] * 2
