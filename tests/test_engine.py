@@ -106,6 +106,30 @@ def test_unknown_config_key_is_an_error_naming_the_file(tmp_path):
         load_config([tmp_path])
 
 
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [('"py311"', (3, 11)), ('"3.12"', (3, 12))],
+)
+def test_target_version_is_read_in_either_spelling(tmp_path, setting, expected):
+    write(tmp_path, {"pyproject.toml": f"[tool.vibefix]\ntarget-version = {setting}\n"})
+    assert load_config([tmp_path]).target_version == expected
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('target-version = "3"', r"target-version must be a Python version such as \"py311\""),
+        ("target-version = 311", "target-version must be a Python version"),
+        ('[tool.vibefix.requests-to-httpx]\nbackend = "aiohttp"', r"backend must be \"httpx2\""),
+        ("[tool.vibefix.requests-to-httpx]\nclient = 1", "unknown key 'client'"),
+    ],
+)
+def test_bad_vf101_and_target_settings_are_errors_naming_the_file(tmp_path, table, message):
+    write(tmp_path, {"pyproject.toml": f"[tool.vibefix]\n{table}\n"})
+    with pytest.raises(ConfigError, match=rf"pyproject\.toml: .*{message}"):
+        load_config([tmp_path])
+
+
 # -- prefilter -----------------------------------------------------------------------
 
 

@@ -528,3 +528,20 @@ def test_a_session_is_not_rewritten_yet():
         """
     )
     assert "not of a `Session` yet" in found[0][1]
+
+
+def test_the_target_python_comes_from_requires_python(tmp_path):
+    source = dedent(
+        """\
+        import requests
+
+
+        async def ping(url):
+            requests.get(url)
+        """
+    )
+    config = Config(root=tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[project]\nrequires-python = ">=3.10"\n')
+    assert "supports 3.10" in findings_for(VF101, source, config)[0][1]
+    (tmp_path / "pyproject.toml").write_text('[project]\nrequires-python = ">= 3.12, <4"\n')
+    assert findings_for(VF101, source, config) == []
