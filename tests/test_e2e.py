@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 import shutil
 import subprocess
@@ -146,3 +147,72 @@ def test_vibeshop_sync_code_keeps_its_blocking_sleeps(vibeshop: Path, run_vibefi
     rates = vibeshop / "app" / "external" / "rates.py"
     assert _sleeps_in(rates, "get_exchange_rate") == 1
     assert _sleeps_in(rates, "get_exchange_rate_async") == 0
+
+
+def _ruff_async(folder: Path) -> subprocess.CompletedProcess[str]:
+    ruff = Path(sys.executable).with_name("ruff")
+    return subprocess.run(
+        [str(ruff), "check", "--isolated", "--no-cache", "--select", "ASYNC", "."],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _blocking_calls(folder: Path, allow: str = "") -> tuple[int, set[str]]:
+    """The example's tests run with blockbuster on the event loop: their exit code and the
+    blocking functions it caught (``allow``: prefixes let through)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "VIBESHOP_BLOCKBUSTER": "1", "VIBESHOP_BLOCKBUSTER_ALLOW": allow},
+    )
+    return done.returncode, set(re.findall(r"BlockingError: Blocking call to (\S+)", done.stdout))
+
+
+def _requests_calls_in_async_defs(root: Path) -> list[str]:
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_bytes(), str(path))
+        for function in ast.walk(tree):
+            if isinstance(function, ast.AsyncFunctionDef):
+                found.extend(
+                    f"{path.relative_to(root).as_posix()}:{node.lineno}"
+                    for node in _own_nodes(function)
+                    if isinstance(node, ast.Attribute)
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id == "requests"
+                )
+    return found
+
+
+def test_vibeshop_after_apply_blocks_the_event_loop_only_in_sync_sqlalchemy(
+    vibeshop: Path, run_vibefix: RunVibefix
+):
+    # Before: ruff's ASYNC rules and blockbuster both see the blocking calls.
+    assert _ruff_async(vibeshop).returncode == 1
+    code, caught = _blocking_calls(vibeshop, allow="sqlite3.")
+    assert code != 0
+    assert "time.sleep" in caught
+
+    applied = run_vibefix("apply", ".", cwd=vibeshop)
+    assert applied.returncode == 1, applied.stderr  # findings: sync SQLAlchemy
+
+    ruff = _ruff_async(vibeshop)
+    assert ruff.returncode == 0, ruff.stdout
+    # Every blocking call left on the event loop is sync SQLAlchemy's sqlite3, which
+    # the async-db recipe (VF203) is for; let through, nothing else blocks.
+    code, caught = _blocking_calls(vibeshop)
+    assert caught
+    assert all(name.startswith("sqlite3.") for name in caught), caught
+    assert _blocking_calls(vibeshop, allow="sqlite3.") == (0, set())
+    if sys.version_info >= (3, 11):
+        # httpx2 runs here: requests calls became httpx2 calls (on 3.10 they run in a
+        # thread, which blockbuster accepts as well).
+        assert _requests_calls_in_async_defs(vibeshop / "app") == []
+        assert "import httpx2" in (vibeshop / "app/routers/orders.py").read_text()

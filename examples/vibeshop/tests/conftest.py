@@ -13,6 +13,7 @@ Test setup for vibeshop.
 import gc
 import itertools
 import json
+import os
 import sys
 import threading
 import uuid
@@ -176,6 +177,25 @@ def shop_app(tmp_path_factory, fake_services):
             shared_session.close()
         gc.collect()
         database.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def blocking_calls_fail():
+    """With VIBESHOP_BLOCKBUSTER=1, a blocking call the app makes on the event loop
+    raises (``blockbuster.BlockingError``), and the request fails. The blocking
+    functions named in VIBESHOP_BLOCKBUSTER_ALLOW (comma-separated prefixes, such as
+    ``sqlite3.``) are let through."""
+    if os.environ.get("VIBESHOP_BLOCKBUSTER") != "1":
+        yield
+        return
+    from blockbuster import blockbuster_ctx
+
+    allowed = [p for p in os.environ.get("VIBESHOP_BLOCKBUSTER_ALLOW", "").split(",") if p]
+    with blockbuster_ctx(["app"]) as blockbuster:
+        for name, function in blockbuster.functions.items():
+            if any(name.startswith(prefix) for prefix in allowed):
+                function.deactivate()
+        yield
 
 
 @pytest.fixture(scope="session")
