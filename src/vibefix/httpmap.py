@@ -212,6 +212,10 @@ def analyse(function: cst.FunctionDef, qualify: Qualify) -> HttpFunction:
         call.statement = _statement(call.node, parent, function)
         if call.statement is None and not call.obstacle:
             call.obstacle = "it sits in an `elif` test or a decorator: no statement to wrap"
+        elif call.statement is not None and not call.obstacle and _yields(call.statement):
+            call.obstacle = (
+                "its statement yields: the client would stay open while the generator waits"
+            )
         _use_of_response(call, parent, result)
     _check_responses(result, names, parent)
     _check_exceptions(result, parent, function, qualify)
@@ -321,6 +325,26 @@ def _statement(
         if isinstance(current, cst.Decorator):
             return None
         current = above
+
+
+def _yields(statement: cst.CSTNode) -> bool:
+    """Whether ``statement`` yields, outside the functions and lambdas it defines."""
+
+    class Finder(cst.CSTVisitor):
+        found = False
+
+        def visit_Yield(self, node: cst.Yield) -> None:
+            self.found = True
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+    finder = Finder()
+    statement.visit(finder)
+    return finder.found
 
 
 def _use_of_response(

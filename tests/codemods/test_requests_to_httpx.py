@@ -545,3 +545,76 @@ def test_the_target_python_comes_from_requires_python(tmp_path):
     assert "supports 3.10" in findings_for(VF101, source, config)[0][1]
     (tmp_path / "pyproject.toml").write_text('[project]\nrequires-python = ">= 3.12, <4"\n')
     assert findings_for(VF101, source, config) == []
+
+
+def test_a_session_stored_on_self_runs_in_a_thread():
+    before = dedent(
+        """\
+        import requests
+
+
+        class Rates:
+            def __init__(self):
+                self.session = requests.Session()
+
+            async def latest(self, base):
+                return self.session.get("http://rates", params={"b": base}).json()
+        """
+    )
+    after = dedent(
+        """\
+        import asyncio
+
+        import requests
+
+
+        class Rates:
+            def __init__(self):
+                self.session = requests.Session()
+
+            async def latest(self, base):
+                return (await asyncio.to_thread(self.session.get, "http://rates", params={"b": base})).json()
+        """  # noqa: E501
+    )
+    assert_transforms(VF102, before, after)
+    assert "not of a `Session` yet" in findings_for(VF102, before)[0][1]
+
+
+def test_an_async_generator_gets_a_client_around_each_call_but_not_around_a_yield():
+    before = dedent(
+        """\
+        import requests
+
+
+        async def pages(urls):
+            for url in urls:
+                r = requests.get(url)
+                yield r.text
+            yield requests.get(urls[0]).status_code
+        """
+    )
+    after = dedent(
+        """\
+        import asyncio
+
+        import httpx2
+        import requests
+
+        # `requests` as an httpx client: it follows redirects and has no timeout. The
+        # clients share one SSL context: loading it costs ~20 ms a client.
+        _HTTP_TLS = httpx2.create_ssl_context()
+
+
+        def _http_client() -> httpx2.AsyncClient:
+            return httpx2.AsyncClient(verify=_HTTP_TLS, follow_redirects=True, timeout=None)
+
+
+        async def pages(urls):
+            for url in urls:
+                async with _http_client() as http_client:
+                    r = await http_client.get(url)
+                yield r.text
+            yield (await asyncio.to_thread(requests.get, urls[0])).status_code
+        """
+    )
+    assert_transforms(VF102, before, after)
