@@ -68,20 +68,24 @@ class RequestsToHttpx(AsyncCodemod):
     with one SSL context per module (`_HTTP_TLS`). Loading the certificates costs about
     20 ms per client.
 
-    Safety: safe. The request sent and what the code reads of the response are the same.
-    The response's types differ where the code never looks: `r.url` is an `httpx.URL`,
-    and `r.headers` is httpx's multi-dict.
+    Safety: safe. The request sent and what the code reads of the response are the same,
+    with two differences left: a `None` value in `params` or a `data` form is sent
+    empty by httpx (`?a=`), where requests drops the key; and a JSON body is written
+    compactly (`{"a":1}`, the same value). The response's types differ where the code
+    cannot look: VF101 maps only the attributes that mean the same.
 
     Not rewritten: a finding says why, and the call is run in a thread instead (VF102).
     This covers `verify`/`cert`/`proxies`/`cookies`/`hooks` (client settings in httpx),
     `**kwargs`, a `data=` whose type is unknown, and `auth=` other than a `(user, password)`
     tuple. It also covers a response that leaves the expression (returned, passed,
     stored), an attribute of the response with no faithful counterpart (`r.cookies`,
-    `r.history`, `r.url`), an `except OSError` around the call, and a call whose errors
-    would reach callers that expect requests' exceptions. `requests.Session` methods are
-    not rewritten yet, and neither are streamed responses (`stream=True`, `iter_content`),
-    which are reported and left alone. Neither is code whose project supports a Python
-    older than its backend (httpx2 needs 3.11).
+    `r.history`, `r.url`), an `except OSError` around the call, an `except` that reads
+    the error's `.response` (only httpx's status errors have one), `params` with a URL
+    that may carry a query string (httpx replaces it, requests merges), a statement that
+    yields, and a call whose errors would reach callers that name requests' exceptions.
+    `requests.Session` methods are not rewritten yet, and neither are streamed responses
+    (`stream=True`, `iter_content`), which are reported and left alone. Neither is code
+    whose project supports a Python older than its backend (httpx2 needs 3.11).
     """
 
     code = "VF101"

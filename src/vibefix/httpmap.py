@@ -161,6 +161,8 @@ class HttpFunction:
     handlers: dict[cst.ExceptHandler, tuple[cst.Try, tuple[cst.BaseExpression, ...]]] = field(
         default_factory=dict
     )
+    raisers: list[tuple[str, cst.CSTNode]] = field(default_factory=list)
+    """Uses of a response that raise (``r.raise_for_status()``, ``r.json()``), by name."""
     """Handlers that name requests' exceptions: their ``try`` and the names to map."""
 
     def rewritten(self) -> Iterator[HttpCall]:
@@ -209,14 +211,30 @@ def analyse(function: cst.FunctionDef, qualify: Qualify) -> HttpFunction:
 
     for call in result.calls.values():
         call.obstacle, call.kind = _argument_obstacle(call.node, call.verb)
+        if not call.obstacle:
+            call.obstacle = _url_obstacle(call, parent, function, names)
         call.statement = _statement(call.node, parent, function)
         if call.statement is None and not call.obstacle:
-            call.obstacle = "it sits in an `elif` test or a decorator: no statement to wrap"
+            call.obstacle = (
+                "it sits where no statement can be wrapped in a client (an `elif` test,"
+                " a one-line block)"
+            )
         elif call.statement is not None and not call.obstacle and _yields(call.statement):
             call.obstacle = (
                 "its statement yields: the client would stay open while the generator waits"
             )
         _use_of_response(call, parent, result)
+    # A call inside a statement that another call's client wraps uses that client:
+    # two ``async with`` of one name, one inside the other, would leave the outer
+    # statement with the inner, closed, client (``while`` tests are evaluated again).
+    statements = {call.statement for call in result.calls.values() if call.statement}
+    for call in result.calls.values():
+        above = parent.get(call.statement) if call.statement else None
+        while above is not None and above is not function:
+            if above in statements:
+                assert isinstance(above, cst.BaseStatement)
+                call.statement = above
+            above = parent.get(above)
     _check_responses(result, names, parent)
     _check_exceptions(result, parent, function, qualify)
     # Calls whose responses share a name, or whose excepts are shared, stand or fall
@@ -400,6 +418,7 @@ def _check_responses(
                 if attr not in RESPONSE_ATTRIBUTES:
                     problem = f"`{name}.{attr}` has no faithful httpx counterpart"
                 elif attr == "raise_for_status":
+                    result.raisers.append((name, above))
                     line = _raise_line(above, parent)
                     if line is None:
                         problem = f"`{name}.raise_for_status` is used other than as a statement"
@@ -420,6 +439,8 @@ def _check_responses(
                     ):
                         result.negate_parenthesized.add(above)
                 else:
+                    if attr == "json":
+                        result.raisers.append((name, above))
                     _rename(above, result)
             else:
                 problem = f"the response `{name}` is used as a whole (returned, passed, stored)"
@@ -489,29 +510,118 @@ def _check_exceptions(
     function: cst.FunctionDef,
     qualify: Qualify,
 ) -> None:
-    for call in result.calls.values():
-        for try_ in _enclosing_tries(call.node, parent, function):
+    """Which ``except`` clauses name requests' exceptions, and which calls may raise past
+    every one of them (``escapes``)."""
+
+    def guarded(node: cst.CSTNode, call: HttpCall) -> bool:
+        caught = False
+        for try_ in _enclosing_tries(node, parent, function):
             for handler in try_.handlers:
-                names = _handler_names(handler)
-                if handler.type is None:
-                    call.escapes = False
                 mapped: list[cst.BaseExpression] = []
-                for name in names:
+                caught = caught or handler.type is None
+                for name in _handler_names(handler):
                     qualified = qualify(name)
-                    if qualified and set(qualified) <= _CATCH_ALL:
-                        call.escapes = False
+                    caught = caught or (bool(qualified) and set(qualified) <= _CATCH_ALL)
                     if qualified and set(qualified) & _OS_ERRORS and not call.obstacle:
                         call.obstacle = (
                             "an `except OSError` catches it: requests' errors are OSErrors,"
                             " httpx's are not"
                         )
                     short = exception_name(qualified)
-                    if short is not None:
-                        if short not in EXCEPTIONS and not call.obstacle:
-                            call.obstacle = f"httpx has no counterpart of `requests.{short}`"
-                        mapped.append(name)
+                    if short is None:
+                        continue
+                    mapped.append(name)
+                    if call.obstacle:
+                        continue
+                    if short not in EXCEPTIONS:
+                        call.obstacle = f"httpx has no counterpart of `requests.{short}`"
+                    elif short != "HTTPError" and _reads_response(handler):
+                        call.obstacle = (
+                            f"its `except requests.{short}` reads the error's `.response` or"
+                            " `.request`, which not all of httpx's counterparts have"
+                        )
                 if mapped:
                     result.handlers[handler] = (try_, tuple(mapped))
+        return caught
+
+    for call in result.calls.values():
+        call.escapes = not guarded(call.node, call)
+    for name, node in result.raisers:
+        for call in result.calls.values():
+            if call.response == name and not guarded(node, call):
+                call.escapes = True
+
+
+def _reads_response(handler: cst.ExceptHandler) -> bool:
+    """Whether the handler reads ``error.response`` or ``error.request``."""
+    if handler.name is None or not isinstance(handler.name.name, cst.Name):
+        return False
+    bound = handler.name.name.value
+    found = False
+
+    class Finder(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal found
+            if (
+                isinstance(node.value, cst.Name)
+                and node.value.value == bound
+                and node.attr.value in ("response", "request")
+            ):
+                found = True
+
+    handler.body.visit(Finder())
+    return found
+
+
+def _url_obstacle(
+    call: HttpCall,
+    parent: dict[cst.CSTNode, cst.CSTNode],
+    function: cst.FunctionDef,
+    names: dict[str, list[cst.Name]],
+) -> str:
+    """httpx replaces a URL's query string with ``params`` (requests merges them): a call
+    with ``params`` is rewritten only when its URL is a string with no ``?``, written
+    in the call or assigned once to the name the call uses."""
+    positional = API[call.verb]
+    url: cst.BaseExpression | None = None
+    has_params = False
+    for index, argument in enumerate(call.node.args):
+        name = argument.keyword.value if argument.keyword else positional[index]
+        if name == "url":
+            url = argument.value
+        has_params = has_params or name == "params"
+    if not has_params or url is None:
+        return ""
+    if isinstance(url, cst.Name):
+        values = [
+            assign.value
+            for use in names.get(url.value, [])
+            if isinstance(target := parent.get(use), cst.AssignTarget)
+            and isinstance(assign := parent.get(target), cst.Assign)
+        ]
+        url = values[0] if len(values) == 1 else None
+    if url is not None and _no_query(url):
+        return ""
+    return (
+        "its URL may carry a query string, which httpx replaces with `params` (requests"
+        " merges them)"
+    )
+
+
+def _no_query(url: cst.BaseExpression) -> bool:
+    if isinstance(url, cst.SimpleString):
+        return "?" not in url.value
+    if isinstance(url, cst.FormattedString):
+        return all(
+            "?" not in part.value
+            for part in url.parts
+            if isinstance(part, cst.FormattedStringText)
+        )
+    if isinstance(url, cst.BinaryOperation) and isinstance(url.operator, cst.Add):
+        return _no_query(url.right) and (
+            isinstance(url.left, cst.Name | cst.Attribute) or _no_query(url.left)
+        )
+    return False
 
 
 def _groups(

@@ -618,3 +618,94 @@ def test_an_async_generator_gets_a_client_around_each_call_but_not_around_a_yiel
         """
     )
     assert_transforms(VF102, before, after)
+
+
+def test_a_url_that_may_carry_a_query_with_params_is_left_alone():
+    found = left_alone(
+        """\
+        import requests
+
+
+        async def search(url, q):
+            return requests.get(url, params={"q": q}).json()
+        """
+    )
+    assert "httpx replaces with `params` (requests merges them)" in found[0][1]
+
+
+def test_a_url_assigned_once_without_a_query_takes_params():
+    before = dedent(
+        """\
+        import requests
+
+
+        async def search(base, q):
+            url = f"{base}/search"
+            return requests.get(url, params={"q": q}).json()
+        """
+    )
+    after = module(
+        """\
+        import httpx2
+        """,
+        """\
+        async def search(base, q):
+            url = f"{base}/search"
+            async with _http_client() as http_client:
+                return (await http_client.get(url, params={"q": q})).json()
+        """,
+    )
+    assert_transforms(VF101, before, after)
+
+
+def test_an_except_that_reads_the_error_response_is_left_alone():
+    found = left_alone(
+        """\
+        import requests
+
+
+        async def fetch(url):
+            try:
+                return requests.get(url).text
+            except requests.RequestException as error:
+                return error.response
+        """
+    )
+    assert "reads the error's `.response`" in found[0][1]
+
+
+def test_calls_in_a_loop_test_and_its_body_share_one_client():
+    before = dedent(
+        """\
+        import requests
+
+
+        async def drain(url):
+            while requests.get(url).status_code == 200:
+                requests.delete(url)
+        """
+    )
+    after = module(
+        """\
+        import httpx2
+        """,
+        """\
+        async def drain(url):
+            async with _http_client() as http_client:
+                while (await http_client.get(url)).status_code == 200:
+                    await http_client.delete(url)
+        """,
+    )
+    assert_transforms(VF101, before, after)
+
+
+def test_a_call_in_a_one_line_function_is_left_alone():
+    found = left_alone(
+        """\
+        import requests
+
+
+        async def ping(url): return requests.get(url).status_code
+        """
+    )
+    assert "a one-line block" in found[0][1]
