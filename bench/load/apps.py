@@ -12,9 +12,15 @@ Every variant exposes ``GET /convert?amount=X``: it calls the upstream rates API
 - ``aiohttp``: one ``aiohttp.ClientSession()``;
 - ``httpx2``: one ``httpx2.AsyncClient()`` (the separate ``httpx2`` package, httpx's API on
   ``httpcore2``) with default limits;
-- ``httpx2-tuned``: the same with ``httpx2.Limits(...)`` read like ``httpx-tuned``'s.
+- ``httpx2-tuned``: the same with ``httpx2.Limits(...)`` read like ``httpx-tuned``'s;
+- ``httpx2-percall``: ``async def``, a new ``httpx2.AsyncClient(verify=TLS,
+  follow_redirects=True)`` per request (``async with``), all sharing one SSL context ``TLS``
+  made by ``httpx2.create_ssl_context()`` once, when this module is imported;
+- ``httpx2-percall-notls``: the same without ``verify=``, so that each client builds its own
+  SSL context.
 
-Shared clients are created in the lifespan and closed on shutdown.
+Shared clients are created in the lifespan and closed on shutdown. The per-call clients open
+a new upstream connection for every request.
 
 Run: ``VARIANT=httpx uvicorn --app-dir bench/load apps:app``.
 """
@@ -43,6 +49,8 @@ VARIANTS = (
     "aiohttp",
     "httpx2",
     "httpx2-tuned",
+    "httpx2-percall",
+    "httpx2-percall-notls",
 )
 UPSTREAM_URL = os.environ.get("UPSTREAM_URL", "http://127.0.0.1:8001/rates")
 WORK_SECONDS = 0.01
@@ -167,19 +175,52 @@ def _aiohttp_app() -> FastAPI:
     return app
 
 
+_HTTPX2_MISSING = "the httpx2 variants need the httpx2 package (pip install httpx2)"
+
+
 def _httpx2_app(tuned: bool = False) -> FastAPI:
     try:
         import httpx2
     except ImportError:
-        raise SystemExit(
-            "the httpx2 variants need the httpx2 package (pip install httpx2)"
-        ) from None
+        raise SystemExit(_HTTPX2_MISSING) from None
 
     if not tuned:
         return _httpx_style_app(lambda: httpx2.AsyncClient(timeout=TIMEOUT))
     conns, keepalive = _limits_from_env()
     limits = httpx2.Limits(max_connections=conns, max_keepalive_connections=keepalive)
     return _httpx_style_app(lambda: httpx2.AsyncClient(timeout=TIMEOUT, limits=limits))
+
+
+def _httpx2_percall_app(shared_tls: bool) -> FastAPI:
+    """A new client per request, as a rewrite of ``requests.get`` in place would make it.
+
+    With ``shared_tls``, every client gets the one SSL context made here; ``app`` is built
+    when this module is imported, so that is once per server. Without it, each client
+    builds its own (``httpx2.create_ssl_context()``, about 20 ms here).
+    """
+    try:
+        import httpx2
+    except ImportError:
+        raise SystemExit(_HTTPX2_MISSING) from None
+
+    tls = httpx2.create_ssl_context() if shared_tls else None
+
+    def make_client() -> httpx2.AsyncClient:
+        if tls is None:
+            return httpx2.AsyncClient(follow_redirects=True, timeout=TIMEOUT)
+        return httpx2.AsyncClient(verify=tls, follow_redirects=True, timeout=TIMEOUT)
+
+    app = FastAPI()
+
+    @app.get("/convert")
+    async def convert(amount: float = 1.0) -> dict[str, Any]:
+        async with make_client() as client:
+            response = await client.get(UPSTREAM_URL, params={"amount": amount})
+        response.raise_for_status()
+        await asyncio.sleep(WORK_SECONDS)
+        return _answer(response.json(), amount)
+
+    return app
 
 
 _BUILDERS: dict[str, Callable[[], FastAPI]] = {
@@ -191,6 +232,8 @@ _BUILDERS: dict[str, Callable[[], FastAPI]] = {
     "aiohttp": _aiohttp_app,
     "httpx2": _httpx2_app,
     "httpx2-tuned": lambda: _httpx2_app(tuned=True),
+    "httpx2-percall": lambda: _httpx2_percall_app(shared_tls=True),
+    "httpx2-percall-notls": lambda: _httpx2_percall_app(shared_tls=False),
 }
 
 

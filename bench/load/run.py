@@ -45,9 +45,16 @@ VARIANTS = (
     "aiohttp",
     "httpx2",
     "httpx2-tuned",
+    "httpx2-percall",
+    "httpx2-percall-notls",
 )
 # Variant -> the distribution it needs beyond requirements.txt; skipped (with a note) if missing.
-OPTIONAL_VARIANTS = {"httpx2": "httpx2", "httpx2-tuned": "httpx2"}
+OPTIONAL_VARIANTS = {
+    "httpx2": "httpx2",
+    "httpx2-tuned": "httpx2",
+    "httpx2-percall": "httpx2",
+    "httpx2-percall-notls": "httpx2",
+}
 # The backend vibefix's rewrite should default to, chosen from this benchmark's results.
 DEFAULT_VARIANT = "httpx2"  # see results.md: faster than `def` at 50/500/1000, httpx API
 APP_CPU = "0"
