@@ -11,12 +11,22 @@ from libcst.metadata import QualifiedNameProvider, ScopeProvider
 from vibefix import httpmap
 from vibefix.asyncrewrite import AsyncCodemod
 from vibefix.codemod import Codemod
+from vibefix.httpplan import PARAMETER
+from vibefix.imports import ModuleAlias
 from vibefix.names import base_name, fully_qualified
 
 TLS = "_HTTP_TLS"
 """The module-level SSL context every client of the module shares."""
 FACTORY = "_http_client"
 """The module-level function that makes a client as requests would behave."""
+GETTER = "_get_http_client"
+"""The dependency that hands a handler the application's client."""
+LIFESPAN = "_http_client_lifespan"
+"""The application's lifespan, which makes its client."""
+
+
+class _NameTaken(Exception):
+    """A name the rewrite needs means something else where it is needed."""
 
 
 class RequestsToHttpx(AsyncCodemod):
@@ -26,25 +36,36 @@ class RequestsToHttpx(AsyncCodemod):
     event loop, and every other request waits behind it. An awaited httpx client call
     lets the loop serve other requests while this one waits.
 
-    Example:
+    Example, in a FastAPI app:
 
-        async def rate(currency):
+        @router.get("/rate")
+        async def rate(currency: str):
             r = requests.get(URL, {"c": currency}, timeout=5)
             if not r.ok:
                 r.raise_for_status()
             return r.json()["rate"]
 
-    becomes
+    becomes (as a formatter lays it out)
 
-        async def rate(currency):
-            async with _http_client() as http_client:
-                r = await http_client.get(URL, params={"c": currency}, timeout=5)
+        @router.get("/rate")
+        async def rate(
+            currency: str, *, http_client: Annotated[httpx2.AsyncClient, Depends(_get_http_client)]
+        ):
+            r = await http_client.get(URL, params={"c": currency}, timeout=5)
             if r.is_error:
                 r.raise_for_status()
             return r.json()["rate"]
 
-    where `_http_client()`, added once per module, makes an `httpx2.AsyncClient` that
-    behaves as requests does.
+    One client serves the whole application: the app's lifespan makes it
+    (`FastAPI(lifespan=_http_client_lifespan)`, added beside the app), the dependency
+    `_get_http_client` hands it to the handlers and dependencies that need it, and they
+    pass it to the helpers they call (`fetch_rate(c, http_client=http_client)`), across
+    modules. A helper takes it only when every caller can hand it on; otherwise, and
+    outside a FastAPI app, each call makes its own client (`async with _http_client() as
+    http_client:`), as `requests.get` makes its own session. `_http_client()`, added
+    once per module that needs it, makes an `httpx2.AsyncClient` that behaves as
+    requests does. When the lifespan did not run (a `TestClient` used without `with`),
+    the dependency makes a client for the request.
 
     Behaviour is kept where the libraries differ. The client follows redirects (requests
     does, except for `head()`) and has no timeout (requests has none; httpx's default
@@ -62,17 +83,21 @@ class RequestsToHttpx(AsyncCodemod):
     requests' exceptions (a call of a helper), the handler catches both.
 
     The backend is `httpx2` (`[tool.vibefix.requests-to-httpx] backend = "httpx"` for
-    plain httpx). bench/load measured plain httpx's pool *slower* than the sync code it
-    replaces from 500 concurrent requests on, while httpx2 was faster than it at every
-    concurrency. A client is made per call, as `requests.get` makes a session per call,
-    with one SSL context per module (`_HTTP_TLS`). Loading the certificates costs about
-    20 ms per client.
+    plain httpx). bench/load measured, against a `def` handler with `requests` at 50,
+    500 and 1000 concurrent requests: plain httpx's pool slower from 500 on; httpx2 with
+    one client for the app 1.37x, 1.85x and 1.55x as fast; httpx2 with a client per
+    call 0.90x at 50 (hence the shared client). The clients of a module share one SSL
+    context (`_HTTP_TLS`): loading the certificates costs about 20 ms a client.
 
     Safety: safe. The request sent and what the code reads of the response are the same,
     with two differences left: a `None` value in `params` or a `data` form is sent
     empty by httpx (`?a=`), where requests drops the key; and a JSON body is written
     compactly (`{"a":1}`, the same value). The response's types differ where the code
     cannot look: VF101 maps only the attributes that mean the same.
+
+    Not shared: an app with its own `lifespan`, `on_startup`/`on_shutdown` or `on_event`
+    handlers (a lifespan would switch the latter off) keeps a client per call, with a
+    finding; so does a project with no app, or more than one.
 
     Not rewritten: a finding says why, and the call is run in a thread instead (VF102).
     This covers `verify`/`cert`/`proxies`/`cookies`/`hooks` (client settings in httpx),
@@ -90,7 +115,12 @@ class RequestsToHttpx(AsyncCodemod):
 
     code = "VF101"
     follows_plan = True
-    triggers = (r"(?m:^[ \t]*(?:import|from)[ \t]+requests\b)", r"\basync[ \t]+def\b")
+    # A module that imports requests, or the one that makes the app (its lifespan makes
+    # the shared client).
+    triggers = (
+        r"(?m:^[ \t]*(?:import|from)[ \t]+requests\b"
+        r"|^[A-Za-z_]\w*[ \t]*=[ \t]*(?:fastapi\.)?FastAPI\()",
+    )
     METADATA_DEPENDENCIES = (
         *Codemod.METADATA_DEPENDENCIES,
         QualifiedNameProvider,
@@ -99,12 +129,26 @@ class RequestsToHttpx(AsyncCodemod):
 
     def visit_Module(self, node: cst.Module) -> None:
         self._module = node
-        self._factory_added = False
         self._package = (
             self.file.module_name
             if self.file.path.name == "__init__.py"
             else self.file.module_name.rpartition(".")[0]
         )
+        self._x = httpmap.backend(self.file.config.options)
+        http = self.plan.asyncs.http
+        path = self.file.path
+        blocks = []
+        if any(key[0] == path for key in http.per_call | http.injected) or (
+            http.app is not None and http.app[0] == path
+        ):
+            blocks.append(FACTORY)
+        if any(key[0] == path for key in http.injected):
+            blocks.append(GETTER)
+        if http.app is not None and http.app[0] == path:
+            blocks.append(LIFESPAN)
+        blocks = [name for name in blocks if not _defines(node, name)]
+        if blocks:
+            self._add_blocks(node, blocks)
 
     def _qualify(self, node: cst.CSTNode) -> tuple[str, ...]:
         provider = QualifiedNameProvider
@@ -112,24 +156,88 @@ class RequestsToHttpx(AsyncCodemod):
         module = self.file.module_name
         return tuple(sorted({fully_qualified(q, module, self._package) for q in names}))
 
+    def _alias(self, at: cst.CSTNode, module: str, name: str = "") -> ModuleAlias:
+        """How to spell ``module`` (or ``module.name``) at ``at``; a name taken by
+        something else falls back to the module's name, then to a report."""
+        if name:
+            found = self.file.imports.name_alias(at, module, name)
+            if found is not None:
+                return found
+        found = self.file.imports.module_alias(at, module)
+        if found is None:
+            raise _NameTaken(module.split(".")[0])
+        return ModuleAlias(f"{found.name}.{name}" if name else found.name, found.needs)
+
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        twins = self.plan.asyncs.twins
-        if not twins or not any(key[0] == self.file.path for key in twins):
-            return
-        analysis = httpmap.analyse(node, self._qualify)
-        rewritten = [c for c in analysis.rewritten() if self.key(c.node) in twins]
-        if not rewritten:
-            return
-        x = httpmap.backend(self.file.config.options)
-        alias = self.file.imports.module_alias(node, x)
-        if alias is None:
+        http = self.plan.asyncs.http
+        key = self.key(node)
+        try:
+            if key in http.takes:
+                self._take_client(node, injected=key in http.injected)
+            twins = self.plan.asyncs.twins
+            if not any(k[0] == self.file.path for k in twins):
+                return
+            analysis = httpmap.analyse(node, self._qualify)
+            rewritten = [c for c in analysis.rewritten() if self.key(c.node) in twins]
+            if rewritten:
+                x = self._alias(node, self._x)
+                self._rewrite(node, analysis, rewritten, x.name, x.needs, key in http.takes)
+        except _NameTaken as taken:
             self.report(
-                rewritten[0].node,
-                f"`requests` blocks the event loop, but the name `{x}` means something else"
-                " here: rename it, then rewrite the call by hand",
+                node,
+                f"`requests` blocks the event loop here, but the name `{taken}` means"
+                " something else: rename it, then rewrite the calls by hand",
             )
-            return
-        self._rewrite(node, analysis, rewritten, alias.name, alias.needs)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        super().visit_Call(node)
+        http = self.plan.asyncs.http
+        key = self.key(node)
+        if key in http.passes:
+            new = _keyword(PARAMETER, cst.Name(PARAMETER))
+            self.replace(
+                node,
+                lambda updated: updated.with_changes(
+                    args=_appended(list(updated.args), new, updated.whitespace_before_args)
+                ),
+                "pass on the application's HTTP client",
+            )
+        if key == http.app:
+            lifespan = _keyword("lifespan", cst.Name(LIFESPAN))
+            self.replace(
+                node,
+                lambda updated: updated.with_changes(
+                    args=_appended(list(updated.args), lifespan, updated.whitespace_before_args)
+                ),
+                "one HTTP client for the application, made in its lifespan",
+            )
+
+    def _take_client(self, node: cst.FunctionDef, injected: bool) -> None:
+        x = self._alias(node, self._x)
+        needs = list(x.needs)
+        if injected:
+            annotated = self._alias(node, "typing", "Annotated")
+            depends = self._alias(node, "fastapi", "Depends")
+            needs += [*annotated.needs, *depends.needs]
+            annotation = f"{annotated.name}[{x.name}.AsyncClient, {depends.name}({GETTER})]"
+            reason = "FastAPI gives it the application's HTTP client"
+        else:
+            annotation = f"{x.name}.AsyncClient"
+            reason = "its callers give it the application's HTTP client"
+        param = cst.Param(cst.Name(PARAMETER), cst.Annotation(cst.parse_expression(annotation)))
+
+        def take(updated: cst.FunctionDef) -> cst.FunctionDef:
+            params = updated.params
+            star = params.star_arg
+            if isinstance(star, cst.MaybeSentinel):
+                star = cst.ParamStar()
+            return updated.with_changes(
+                params=params.with_changes(
+                    star_arg=star, kwonly_params=[*params.kwonly_params, param]
+                )
+            )
+
+        self.replace(node, take, reason, needs=needs)
 
     def _rewrite(
         self,
@@ -138,21 +246,24 @@ class RequestsToHttpx(AsyncCodemod):
         rewritten: list[httpmap.HttpCall],
         x: str,
         needs: Sequence[str],
+        shared: bool,
     ) -> None:
-        taken = _names_in(function)
-        client = next(
-            name
-            for name in ("http_client", *(f"http_client_{i}" for i in range(2, 99)))
-            if name not in taken
-        )
+        client = PARAMETER
+        if not shared:
+            taken = _names_in(function)
+            client = next(
+                name
+                for name in (PARAMETER, *(f"{PARAMETER}_{i}" for i in range(2, 99)))
+                if name not in taken
+            )
         statements: dict[cst.BaseStatement, list[httpmap.HttpCall]] = {}
         for call in rewritten:
             assert call.statement is not None
             statements.setdefault(call.statement, []).append(call)
             self._rewrite_call(call, client, x, needs)
-        for statement in statements:
-            self._wrap(statement, client, x, needs)
-        self._add_factory(x, needs)
+        if not shared:
+            for statement in statements:
+                self._wrap(statement, client, x, needs)
         negated = set(analysis.negated.values())
         for attribute, new in analysis.attributes.items():
             if attribute not in negated:
@@ -254,11 +365,56 @@ class RequestsToHttpx(AsyncCodemod):
             needs=needs,
         )
 
-    def _add_factory(self, x: str, needs: Sequence[str]) -> None:
-        """``_http_client()`` and its SSL context, after the module's imports."""
-        if self._factory_added or _defines(self._module, FACTORY):
+    def _add_blocks(self, module: cst.Module, blocks: list[str]) -> None:
+        """The module-level definitions VF101's code uses, after the imports: the client
+        factory, the dependency that hands out the app's client, the app's lifespan."""
+        try:
+            x = self._alias(module, self._x)
+            iterator = self._alias(module, "collections.abc", "AsyncIterator")
+            request = self._alias(module, "fastapi", "Request")
+            contextlib = self._alias(module, "contextlib")
+            fastapi = self._alias(module, "fastapi", "FastAPI")
+        except _NameTaken as taken:
+            self.report(module, f"VF101 needs the name `{taken}`, which means something else")
             return
-        self._factory_added = True
+        needs = list(x.needs)
+        code = []
+        if FACTORY in blocks:
+            code.append(
+                f"{TLS} = {x.name}.create_ssl_context()\n\n\n"
+                f"def {FACTORY}() -> {x.name}.AsyncClient:\n"
+                f"    return {x.name}.AsyncClient(verify={TLS}, follow_redirects=True,"
+                " timeout=None)\n"
+            )
+        if GETTER in blocks:
+            needs += [*iterator.needs, *request.needs]
+            code.append(
+                f"async def {GETTER}(request: {request.name}) ->"
+                f" {iterator.name}[{x.name}.AsyncClient]:\n"
+                '    """The application\'s HTTP client, made in its lifespan; when the'
+                " lifespan did not\n"
+                '    run (a `TestClient` used without `with`), a client for this request."""\n'
+                f'    client = getattr(request.app.state, "{PARAMETER}", None)\n'
+                "    if client is not None:\n"
+                "        yield client\n"
+                "    else:\n"
+                f"        async with {FACTORY}() as client:\n"
+                "            yield client\n"
+            )
+        if LIFESPAN in blocks:
+            needs += [*iterator.needs, *contextlib.needs, *fastapi.needs]
+            code.append(
+                f"@{contextlib.name}.asynccontextmanager\n"
+                f"async def {LIFESPAN}(app: {fastapi.name}) -> {iterator.name}[None]:\n"
+                '    """One HTTP client for all the application\'s requests, closed at'
+                ' shutdown."""\n'
+                f"    async with {FACTORY}() as client:\n"
+                f"        app.state.{PARAMETER} = client\n"
+                "        try:\n"
+                "            yield\n"
+                "        finally:\n"
+                f"            app.state.{PARAMETER} = None  # closed: not for a later request\n"
+            )
         comments = [
             cst.EmptyLine(comment=cst.Comment(text))
             for text in (
@@ -266,34 +422,36 @@ class RequestsToHttpx(AsyncCodemod):
                 "# clients share one SSL context: loading it costs ~20 ms a client.",
             )
         ]
-        code = (
-            f"{TLS} = {x}.create_ssl_context()\n"
-            "\n\n"
-            f"def {FACTORY}() -> {x}.AsyncClient:\n"
-            f"    return {x}.AsyncClient(verify={TLS}, follow_redirects=True, timeout=None)\n"
-        )
-        new = list(cst.parse_module(code).body)
+        new = list(cst.parse_module("\n\n".join(code)).body)
 
         def add(updated: cst.Module) -> cst.Module:
             body = list(updated.body)
             at = _after_imports(body)
-            first = new[0].with_changes(
-                leading_lines=[cst.EmptyLine(), *comments] if at else comments
-            )
-            added = [first, new[1].with_changes(leading_lines=[cst.EmptyLine()] * 2)]
+            head = comments if FACTORY in blocks else []
+            added = [
+                statement.with_changes(
+                    leading_lines=(
+                        [cst.EmptyLine(), *head]
+                        if index == 0 and at
+                        else head
+                        if index == 0
+                        else [cst.EmptyLine()] * 2
+                    )
+                )
+                for index, statement in enumerate(new)
+            ]
             if at < len(body):
                 following = body[at]
-                blank = [cst.EmptyLine()] * 2
                 body[at] = following.with_changes(
-                    leading_lines=[*blank, *_without_blanks(following.leading_lines)]
+                    leading_lines=[cst.EmptyLine()] * 2 + _without_blanks(following.leading_lines)
                 )
             body[at:at] = added
             return updated.with_changes(body=body)
 
         self.replace(
-            self._module,
+            module,
             add,
-            f"`{FACTORY}()`: an {x} client that does what requests did",
+            f"what VF101's code uses: {', '.join(f'`{name}`' for name in blocks)}",
             needs=needs,
         )
 
@@ -465,7 +623,10 @@ def _calls(node: cst.CSTNode) -> list[cst.Call]:
 
 
 def _defines(module: cst.Module, name: str) -> bool:
+    """Whether ``module`` defines ``name`` at its top level (a def or an assignment)."""
     for statement in module.body:
+        if isinstance(statement, cst.FunctionDef | cst.ClassDef) and statement.name.value == name:
+            return True
         if isinstance(statement, cst.SimpleStatementLine):
             for small in statement.body:
                 if isinstance(small, cst.Assign) and any(

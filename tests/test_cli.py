@@ -727,7 +727,7 @@ def test_interactive_async_conversions_are_applied_together_and_not_asked_per_hu
     # Yes to the conversions, then no to the one hunk left to ask (the offload).
     result = run_vibefix("apply", "-i", ".", cwd=root, input="y\nn\n")
 
-    assert "1 functions become async, with their awaits, in 2 files" in result.stdout
+    assert "1 functions become async, with their awaits: in 2 files" in result.stdout
     assert result.stdout.count("Apply this hunk") == 1
     helper = (root / "helper.py").read_text()
     caller = (root / "caller.py").read_text()
@@ -761,3 +761,61 @@ def test_interactive_quit_still_writes_the_async_conversions_of_later_files(
     assert result.returncode == 1
     assert "    await pause()\n" in (root / "caller.py").read_text()
     assert "async def pause():" in (root / "helper.py").read_text()
+
+
+SHOP_APP = """\
+from fastapi import FastAPI
+
+from routes import router
+
+app = FastAPI()
+app.include_router(router)
+"""
+SHOP_ROUTES = """\
+import requests
+from fastapi import APIRouter
+
+router = APIRouter()
+
+
+@router.get("/rate")
+async def rate():
+    return requests.get("http://rates").json()
+"""
+
+
+def _shop(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text('[tool.vibefix]\ntarget-version = "py311"\n')
+    (tmp_path / "main.py").write_text(SHOP_APP)
+    (tmp_path / "routes.py").write_text(SHOP_ROUTES)
+    return tmp_path
+
+
+def test_interactive_the_shared_http_client_is_one_question_across_files(
+    tmp_path: Path, run_vibefix: RunVibefix
+):
+    root = _shop(tmp_path)
+
+    result = run_vibefix("apply", "-i", ".", cwd=root, input="y\n")
+
+    assert "1 functions take the application's HTTP client: in 2 files" in result.stdout
+    assert "Apply this hunk" not in result.stdout
+    main = (root / "main.py").read_text()
+    routes = (root / "routes.py").read_text()
+    assert "app = FastAPI(lifespan=_http_client_lifespan)" in main
+    assert "Depends(_get_http_client)" in routes
+    assert "await http_client.get(" in routes
+    for name, text in (("main.py", main), ("routes.py", routes)):
+        compile(text, name, "exec", dont_inherit=True)
+
+
+def test_interactive_no_to_the_shared_http_client_writes_nothing(
+    tmp_path: Path, run_vibefix: RunVibefix
+):
+    root = _shop(tmp_path)
+
+    result = run_vibefix("apply", "-i", ".", cwd=root, input="n\n")
+
+    assert "--ignore VF101,VF103,VF104" in result.stdout
+    assert (root / "main.py").read_text() == SHOP_APP
+    assert (root / "routes.py").read_text() == SHOP_ROUTES

@@ -18,6 +18,7 @@ from tests.conftest import RunVibefix
 EXAMPLE = Path(__file__).parents[1] / "examples" / "vibeshop"
 REWRITTEN = [
     "app/external/rates.py",
+    "app/main.py",  # the lifespan that makes the shared HTTP client (VF101)
     "app/routers/orders.py",
     "app/routers/products.py",
     "app/routers/users.py",

@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -237,3 +238,117 @@ def test_a_refused_connection_is_a_connection_error_in_both(modules):
 
 def test_a_read_timeout_is_a_timeout_in_both(modules):
     assert _both(modules, "read_timeout") == ["timeout"] * 2
+
+
+# -- one client for the application -----------------------------------------------------
+
+PROJECT = {
+    "pyproject.toml": '[tool.vibefix]\ntarget-version = "py311"\n',
+    "app/__init__.py": "",
+    "app/main.py": """\
+        from fastapi import FastAPI
+
+        from app.routes import router
+
+        app = FastAPI()
+        app.include_router(router)
+        """,
+    "app/upstream.py": """\
+        import os
+
+        import requests
+
+
+        async def whoami():
+            try:
+                r = requests.get(os.environ["VF101_TEST_BASE"] + "/whoami", timeout=5)
+            except requests.RequestException:
+                return None
+            return r.json()
+        """,
+    "app/routes.py": """\
+        from fastapi import APIRouter
+
+        from app.upstream import whoami
+
+        router = APIRouter()
+
+
+        @router.get("/peer")
+        async def peer():
+            return await whoami()
+        """,
+}
+
+CLIENT_SCRIPT = """\
+import json
+
+from fastapi.testclient import TestClient
+
+from app.main import app
+
+with TestClient(app) as client:
+    served = [client.get("/peer").json()["port"] for _ in range(3)]
+bare = TestClient(app)
+unserved = [bare.get("/peer").json()["port"] for _ in range(3)]
+print(json.dumps({"lifespan": served, "no_lifespan": unserved}))
+"""
+
+
+class _Peer(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: a client that is reused keeps its port
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = json.dumps({"port": self.client_address[1]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _ports(project: Path, base: str) -> dict[str, list[int]]:
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENT_SCRIPT],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "VF101_TEST_BASE": base},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    ports: dict[str, list[int]] = json.loads(done.stdout)
+    return ports
+
+
+def test_the_app_serves_every_request_with_the_client_its_lifespan_made(tmp_path):
+    for name, text in PROJECT.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dedent(text))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Peer)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        before = _ports(tmp_path, base)
+        assert len(set(before["lifespan"])) == 3  # requests: a connection per call
+
+        done = subprocess.run(
+            [*VIBEFIX, "apply", "."], cwd=tmp_path, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "lifespan=_http_client_lifespan" in (tmp_path / "app/main.py").read_text()
+        assert "http_client=http_client" in (tmp_path / "app/routes.py").read_text()
+
+        after = _ports(tmp_path, base)
+        # One client, one kept-alive connection, for every request of the app's life...
+        assert len(set(after["lifespan"])) == 1
+        # ...and, where no lifespan ran, a client per request: it still works.
+        assert len(set(after["no_lifespan"])) == 3
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -18,19 +18,18 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from vibefix import httpmap
+from vibefix import httpmap, httpplan
 from vibefix.blocking import BlockingTable, Kind, split_last
-from vibefix.index import ROUTE_METHODS, UNKNOWN, CallFact, FunctionFact, ProjectIndex
+from vibefix.index import (
+    ROUTE_METHODS,
+    UNKNOWN,
+    CallFact,
+    FunctionFact,
+    NodeKey,
+    ProjectIndex,
+    node_key,
+)
 from vibefix.results import Finding, Position
-
-NodeKey = tuple[Path, int, int, int, int]
-"""A function definition or a call: its file, and the 1-based line and column where it
-starts and ends."""
-
-
-def node_key(path: Path, fact: CallFact | FunctionFact) -> NodeKey:
-    return (path, fact.line, fact.column, *fact.end)
-
 
 DEPENDS = frozenset({"fastapi.Depends", "fastapi.Security", "fastapi.params.Depends"})
 ROUTE_REGISTRATIONS = frozenset({"add_api_route", "add_api_websocket_route"})
@@ -87,6 +86,8 @@ class AsyncPlan:
     """Blocking calls in async code to run in a thread (VF102)."""
     twins: frozenset[NodeKey] = frozenset()
     """Calls of requests' API in async code that VF101 rewrites to httpx."""
+    http: httpplan.HttpPlan = field(default_factory=httpplan.HttpPlan)
+    """Which functions share the application's HTTP client (VF101)."""
     findings: tuple[Finding, ...] = ()
     fastapi: bool = True
     """Whether the project uses FastAPI: blocking calls then run in its thread pool
@@ -101,7 +102,9 @@ class AsyncPlan:
     @property
     def touched(self) -> frozenset[Path]:
         """The files this plan rewrites or reports something in."""
-        keys = self.becomes_async | self.awaits | self.offloads | self.twins
+        keys = self.becomes_async | self.awaits | self.offloads | self.twins | self.http.takes
+        if self.http.app is not None:
+            keys |= {self.http.app}
         return frozenset({key[0] for key in keys} | {finding.path for finding in self.findings})
 
     def findings_for(self, path: Path) -> tuple[Finding, ...]:
@@ -346,8 +349,17 @@ def _analyse(
         if site.call is not None and not site.call.awaited
     }
     async_after = {name for name, f in functions.items() if f.is_async or name in chosen}
-    twins: set[NodeKey] = set()
+    twins: dict[NodeKey, str] = {}
     offloads = decider.offloads(async_after, findings, twins)
+    http = httpplan.share(
+        index,
+        decider.sites,
+        decider.handlers - decider.tests,
+        twins,
+        async_after,
+        writable,
+    )
+    findings.extend(http.findings)
     wanted_modules = {
         verdict.target.partition("(")[0]
         for verdict in analysis.verdicts.values()
@@ -378,9 +390,10 @@ def _analyse(
         awaits=frozenset(awaits),
         offloads=frozenset(offloads),
         twins=frozenset(twins),
+        http=http,
         findings=tuple(sorted(set(findings), key=_order)),
         wanted_modules=frozenset(wanted_modules),
-        wanted_names=frozenset(_display(name) for name in hopeful)
+        wanted_names=frozenset(_display(name) for name in hopeful | http.candidates)
         # Names they are re-exported under (``from .mod import helper as fetch``).
         | {_display(alias) for alias, value in index.objects.items() if value in hopeful},
         fastapi=decider.fastapi,
@@ -616,11 +629,11 @@ class _Decider:
         return None
 
     def offloads(
-        self, async_after: set[str], findings: list[Finding], twins: set[NodeKey]
+        self, async_after: set[str], findings: list[Finding], twins: dict[NodeKey, str]
     ) -> set[NodeKey]:
         """The blocking calls in async code that run in a thread (VF102); a finding for
         each that cannot, and for each async function that blocks with no rewrite.
-        ``twins`` receives the calls VF101 rewrites."""
+        ``twins`` receives the calls VF101 rewrites, with their functions' names."""
         offloads: set[NodeKey] = set()
         selected = self.analysis.selected
         for name in sorted(async_after):
@@ -638,7 +651,7 @@ class _Decider:
                     and "VF101" in selected
                     and call.awaitable
                 ):
-                    twins.add(node_key(function.path, call))
+                    twins[node_key(function.path, call)] = name
                 if verdict.category is Category.BLOCKING or (
                     # A selected twin rewrite reports for itself where it cannot rewrite.
                     verdict.category is Category.TWIN and verdict.code not in selected

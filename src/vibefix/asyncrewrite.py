@@ -9,8 +9,8 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import PositionProvider
 
-from vibefix.asyncplan import NodeKey
 from vibefix.codemod import Codemod
+from vibefix.index import NodeKey
 from vibefix.scope import AsyncScopeMixin, ScopeKind
 
 

@@ -338,14 +338,26 @@ def apply(
     colour = report.use_colour(sys.stdout)
     asyncs = run.plan.asyncs if run.plan is not None else None
     try:
-        if interactive_ and asyncs is not None and asyncs.becomes_async:
-            files = len({key[0] for key in asyncs.becomes_async | asyncs.awaits})
+        if interactive_ and asyncs is not None and (asyncs.becomes_async or asyncs.http.takes):
+            keys = asyncs.becomes_async | asyncs.awaits | asyncs.http.takes | asyncs.http.passes
+            if asyncs.http.app is not None:
+                keys |= {asyncs.http.app}
+            what = []
+            if asyncs.becomes_async:
+                what.append(
+                    f"{len(asyncs.becomes_async)} functions become async, with their awaits"
+                )
+            if asyncs.http.takes:
+                what.append(
+                    f"{len(asyncs.http.takes)} functions take the application's HTTP client"
+                )
             prompt = (
-                f"{len(asyncs.becomes_async)} functions become async, with their awaits, in"
-                f" {files} files; they change together. Apply them [y,n]? "
+                f"{'; '.join(what)}: in {len({key[0] for key in keys})} files, they change"
+                " together. Apply them [y,n]? "
             )
             if _ask(prompt).strip().lower()[:1] != "y":
-                sys.stdout.write("Run again with --ignore VF103,VF104 to review the rest.\n")
+                codes = "VF101,VF103,VF104" if asyncs.http.takes else "VF103,VF104"
+                sys.stdout.write(f"Run again with --ignore {codes} to review the rest.\n")
                 raise interactive.Quit
         quitting = False
         for result in run.changed:

@@ -613,9 +613,7 @@ def _no_query(url: cst.BaseExpression) -> bool:
         return "?" not in url.value
     if isinstance(url, cst.FormattedString):
         return all(
-            "?" not in part.value
-            for part in url.parts
-            if isinstance(part, cst.FormattedStringText)
+            "?" not in part.value for part in url.parts if isinstance(part, cst.FormattedStringText)
         )
     if isinstance(url, cst.BinaryOperation) and isinstance(url.operator, cst.Add):
         return _no_query(url.right) and (

@@ -152,7 +152,11 @@ class ImportPlanner:
         }
         replaced: set[cst.CSTNode] = set()
         additions: list[Edit] = []
+        joined = self._joined(needed, removed_statements)
+        edits.extend(joined)
         for module, code in sorted(needed.items()):
+            if any(module in edit.needs for edit in joined):
+                continue
             edit, anchor_replaced = self._addition(module, code, removed_statements - replaced)
             additions.append(edit)
             if anchor_replaced is not None:
@@ -165,6 +169,57 @@ class ImportPlanner:
             if statement not in replaced:
                 edits.extend(self._removal(statement, aliases, code, gone))
         return edits + _merged(additions)
+
+    def _joined(
+        self, needed: Mapping[str, str], removed: set[cst.SimpleStatementLine]
+    ) -> list[Edit]:
+        """Names to import from a module the file already imports names from, at the top
+        level: added to that ``from`` import (``from fastapi import Depends, FastAPI``).
+        Each edit's ``needs`` lists what it provides."""
+        wanted: dict[str, list[tuple[str, str]]] = {}
+        for need, code in sorted(needed.items()):
+            module, _, name = need.partition(":")
+            if name:
+                wanted.setdefault(module, []).append((name, code))
+        edits: list[Edit] = []
+        for module, names in wanted.items():
+            statement = next(
+                (
+                    s
+                    for s in self.module.body
+                    if isinstance(s, cst.SimpleStatementLine)
+                    and s not in removed
+                    and len(s.body) == 1
+                    and isinstance(s.body[0], cst.ImportFrom)
+                    and not s.body[0].relative
+                    and s.body[0].module is not None
+                    and _dotted(s.body[0].module) == module
+                    and not isinstance(s.body[0].names, cst.ImportStar)
+                    and s.body[0].lpar is None
+                ),
+                None,
+            )
+            if statement is None:
+                continue
+            added = [name for name, _ in names]
+            reason = f"from {module} import {', '.join(added)}"
+
+            def join(updated: cst.SimpleStatementLine, added: list[str] = added) -> Any:
+                small = updated.body[0]
+                assert isinstance(small, cst.ImportFrom)
+                assert not isinstance(small.names, cst.ImportStar)
+                present = list(small.names)
+                have = {_dotted(alias.name) for alias in present if alias.asname is None}
+                new = [cst.ImportAlias(cst.Name(n)) for n in added if n not in have]
+                aliases = sorted(
+                    [a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in present] + new,
+                    key=lambda alias: _dotted(alias.name),
+                )
+                return updated.with_changes(body=[small.with_changes(names=aliases)])
+
+            record = self._record(statement, names[0][1], reason)
+            edits.append(Edit(statement, join, record, tuple(f"{module}:{n}" for n in added)))
+        return edits
 
     def _record(self, node: cst.CSTNode, code: str, reason: str) -> EditRecord:
         where = self.positions[node]
@@ -442,8 +497,8 @@ def _merged(additions: list[Edit]) -> list[Edit]:
             merged.append(edits[0])
             continue
         # Placed before one statement, the addition made first ends up farthest from it:
-        # the standard library's first, as isort orders them.
-        edits.sort(key=lambda edit: _top_module_name(edit.record.reason) not in _STDLIB)
+        # the standard library's first, as isort orders them (plain imports, then `from`).
+        edits.sort(key=_isort_key)
 
         def change(updated: Any, edits: list[Edit] = edits) -> Any:
             # Each addition keeps the statement it is placed at: the element of its
@@ -459,10 +514,43 @@ def _merged(additions: list[Edit]) -> list[Edit]:
                 )
                 nodes[at : at + 1] = pieces
                 at += keep
+            if all(_imports_of(node) for node in nodes):
+                nodes = _sorted_imports(nodes)
             return cst.FlattenSentinel(nodes) if len(nodes) > 1 else nodes[0]
 
         merged.append(Edit(node, change, edits[0].record))
     return merged
+
+
+def _sorted_imports(nodes: list[Any]) -> list[Any]:
+    """Import statements in isort's order (the standard library's, then the others';
+    plain imports before ``from`` ones), a blank line between the two sections, the
+    first one keeping the lines above the first statement."""
+    head = list(nodes[0].leading_lines)
+
+    def key(statement: Any) -> tuple[bool, bool, str]:
+        small = statement.body[0]
+        module = _top_module(statement)
+        full = _dotted(small.module) if isinstance(small, cst.ImportFrom) and small.module else ""
+        return (module not in _STDLIB, isinstance(small, cst.ImportFrom), full or module)
+
+    ordered = sorted(nodes, key=key)
+    result = []
+    for index, statement in enumerate(ordered):
+        if index == 0:
+            lines = head
+        elif key(statement)[0] != key(ordered[index - 1])[0]:
+            lines = [cst.EmptyLine()]
+        else:
+            lines = []
+        result.append(statement.with_changes(leading_lines=lines))
+    return result
+
+
+def _isort_key(edit: Edit) -> tuple[bool, bool, str]:
+    words = edit.record.reason.split()
+    module = words[1] if len(words) > 1 else ""
+    return (module.split(".")[0] not in _STDLIB, words[:1] == ["from"], module)
 
 
 def _top_module_name(reason: str) -> str:

@@ -74,6 +74,8 @@ class CallFact:
     """Where it ends (``f(x).g()`` and ``f(x)`` start at the same place)."""
     http: HttpFact | None = None
     """For a call of requests' API: whether VF101 can rewrite it."""
+    keywords: tuple[str, ...] = ()
+    """Its keyword arguments' names, for module-level calls (``FastAPI(lifespan=...)``)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,15 @@ class FunctionFact:
     """Of the names the async rewrites use (``asyncio``, ``run_in_threadpool``), those
     that mean something else in its body: a rewrite there would need them."""
     end: tuple[int, int] = (0, 0)
+
+
+NodeKey = tuple[Path, int, int, int, int]
+"""A function definition or a call, by file and start and end positions: how the plan
+names what a codemod will meet while visiting the file."""
+
+
+def node_key(path: Path, fact: CallFact | FunctionFact) -> NodeKey:
+    return (path, fact.line, fact.column, *fact.end)
 
 
 @dataclass(frozen=True)
@@ -471,6 +482,9 @@ class FactCollector(cst.CSTVisitor):
             shadowed.append("asyncio")
         if self.imports.name_alias(inside, "fastapi.concurrency", "run_in_threadpool") is None:
             shadowed.append("run_in_threadpool")
+        scope = self.imports.scopes.get(inside)
+        if scope is not None and scope["http_client"]:
+            shadowed.append("http_client")  # VF101's parameter for a shared client
         return tuple(shadowed)
 
     def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
@@ -636,7 +650,8 @@ class FactCollector(cst.CSTVisitor):
                 frame.typed_calls.append((len(frame.calls), base.value, kind))
             frame.calls.append(fact)
         elif targets:
-            self.module_calls.append(fact)
+            keywords = tuple(a.keyword.value for a in node.args if a.keyword is not None)
+            self.module_calls.append(replace(fact, keywords=keywords))
 
     def visit_Name(self, node: cst.Name) -> None:
         self._reference(node)

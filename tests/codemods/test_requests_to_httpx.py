@@ -10,6 +10,7 @@ from vibefix.codemods.offload_blocking import OffloadBlocking
 from vibefix.codemods.requests_to_httpx import RequestsToHttpx
 
 from tests.codemods.helpers import (
+    _run,
     assert_transforms,
     assert_unchanged,
     config_with,
@@ -44,7 +45,38 @@ def module(imports: str, body: str) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def test_handler_call_is_awaited_on_a_client_made_for_it_with_mapped_except_and_ok():
+APP_BLOCKS = dedent(
+    """\
+    async def _get_http_client(request: Request) -> AsyncIterator[httpx2.AsyncClient]:
+        \"\"\"The application's HTTP client, made in its lifespan; when the lifespan did not
+        run (a `TestClient` used without `with`), a client for this request.\"\"\"
+        client = getattr(request.app.state, "http_client", None)
+        if client is not None:
+            yield client
+        else:
+            async with _http_client() as client:
+                yield client
+
+
+    @contextlib.asynccontextmanager
+    async def _http_client_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        \"\"\"One HTTP client for all the application's requests, closed at shutdown.\"\"\"
+        async with _http_client() as client:
+            app.state.http_client = client
+            try:
+                yield
+            finally:
+                app.state.http_client = None  # closed: not for a later request
+    """
+)
+
+
+def app_module(imports: str, body: str) -> str:
+    """A rewritten app module: the factory, the dependency and the lifespan, then code."""
+    return module(imports, f"{APP_BLOCKS}\n\n{dedent(body)}")
+
+
+def test_in_an_app_handlers_get_the_client_the_lifespan_makes_with_mapped_except_and_ok():
     before = dedent(
         """\
         import requests
@@ -64,30 +96,59 @@ def test_handler_call_is_awaited_on_a_client_made_for_it_with_mapped_except_and_
             return {"rate": r.json()["rate"], "why": r.reason}
         """
     )
-    after = module(
+    after = app_module(
         """\
+        import contextlib
         import json
+        from collections.abc import AsyncIterator
+        from typing import Annotated
 
         import httpx2
-        from fastapi import FastAPI
+        from fastapi import Depends, FastAPI, Request
         """,
         """\
-        app = FastAPI()
+        app = FastAPI(lifespan=_http_client_lifespan)
 
 
         @app.get("/rate")
-        async def rate(c: str):
+        async def rate(c: str, *, http_client: Annotated[httpx2.AsyncClient, Depends(_get_http_client)]):
             try:
-                async with _http_client() as http_client:
-                    r = await http_client.get("http://rates", params={"c": c}, timeout=5)
+                r = await http_client.get("http://rates", params={"c": c}, timeout=5)
             except (httpx2.HTTPError, httpx2.InvalidURL, json.JSONDecodeError):
                 return {"error": True}
             if r.is_error:
                 r.raise_for_status()
             return {"rate": r.json()["rate"], "why": r.reason_phrase}
-        """,
+        """,  # noqa: E501
     )
     assert_transforms(VF101, before, after)
+
+
+def test_an_app_with_its_own_lifespan_keeps_a_client_per_call_and_says_so():
+    source = dedent(
+        """\
+        import requests
+        from fastapi import FastAPI
+
+        from .lifespan import lifespan
+
+        app = FastAPI(lifespan=lifespan)
+
+
+        @app.get("/ping")
+        async def ping():
+            return requests.get("http://upstream").status_code
+        """
+    )
+    output = _run(VF101, source).new_source
+    assert output is not None
+    assert "async with _http_client() as http_client:" in output.decode()
+    assert "_get_http_client" not in output.decode()
+    assert any(
+        "a client per call instead of one for the application: the app has its own"
+        " `lifespan`" in message
+        for _, message in findings_for(VF101, source)
+    )
 
 
 def test_aliases_and_from_imports_are_followed():
@@ -254,7 +315,7 @@ def test_a_try_that_may_still_see_requests_errors_catches_both():
     assert_transforms(VF101, before, after)
 
 
-def test_a_sync_helper_whose_errors_are_caught_becomes_async_and_is_awaited():
+def test_a_helper_is_handed_the_client_by_the_handlers_that_call_it():
     before = dedent(
         """\
         import requests
@@ -275,19 +336,46 @@ def test_a_sync_helper_whose_errors_are_caught_becomes_async_and_is_awaited():
             return {"rate": fetch_rate("EUR")}
         """
     )
-    after = module(
+    after = app_module(
         """\
+        import contextlib
+        from collections.abc import AsyncIterator
+        from typing import Annotated
+
         import httpx2
-        from fastapi import FastAPI
+        from fastapi import Depends, FastAPI, Request
         """,
         """\
+        app = FastAPI(lifespan=_http_client_lifespan)
+
+
+        async def fetch_rate(c, *, http_client: httpx2.AsyncClient):
+            try:
+                return (await http_client.get("http://rates", params={"c": c})).json()["rate"]
+            except Exception:
+                return None
+
+
+        @app.get("/")
+        async def home(*, http_client: Annotated[httpx2.AsyncClient, Depends(_get_http_client)]):
+            return {"rate": await fetch_rate("EUR", http_client=http_client)}
+        """,
+    )
+    assert_transforms(ALL, before, after)
+
+
+def test_a_helper_with_a_caller_that_cannot_hand_it_the_client_makes_its_own():
+    before = dedent(
+        """\
+        import requests
+        from fastapi import FastAPI
+
         app = FastAPI()
 
 
         async def fetch_rate(c):
             try:
-                async with _http_client() as http_client:
-                    return (await http_client.get("http://rates", params={"c": c})).json()["rate"]
+                return requests.get("http://rates", params={"c": c}).json()["rate"]
             except Exception:
                 return None
 
@@ -295,9 +383,17 @@ def test_a_sync_helper_whose_errors_are_caught_becomes_async_and_is_awaited():
         @app.get("/")
         async def home():
             return {"rate": await fetch_rate("EUR")}
-        """,
+
+
+        callback = fetch_rate  # used as a value: no client to hand it
+        """
     )
-    assert_transforms(ALL, before, after)
+    output = _run(ALL, before).new_source
+    assert output is not None
+    text = output.decode()
+    assert "async def fetch_rate(c):\n    try:\n        async with _http_client() as" in text
+    assert "async def home():" in text  # nothing to hand on: no client parameter
+    assert "_get_http_client" not in text
 
 
 def test_plain_httpx_backend_when_configured():

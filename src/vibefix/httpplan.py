@@ -1,0 +1,174 @@
+"""VF101's whole-program decision: which functions share the application's HTTP client.
+
+A client made per call costs what ``requests.get`` costs, and bench/load measured it
+slightly *slower* than the ``def`` app at 50 concurrent requests; one client for the
+application beats the ``def`` app at every concurrency. So, in a FastAPI app, the app's
+lifespan makes one client, a dependency hands it to the route handlers and dependencies
+that need it, and they pass it to the helpers they call, as a keyword argument. This
+changes signatures across files, so it is planned like await propagation: a function
+takes the client only when every caller can give it one (a handler: FastAPI; a helper:
+callers that take it too). Everything else keeps a client per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Set
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vibefix.index import FASTAPI_APPS, FunctionFact, NodeKey, ProjectIndex, node_key
+from vibefix.results import Finding, Position
+
+if TYPE_CHECKING:
+    from vibefix.asyncplan import _Site
+
+PARAMETER = "http_client"
+"""The parameter (and local name) of the shared client."""
+
+
+@dataclass(frozen=True)
+class HttpPlan:
+    takes: frozenset[NodeKey] = frozenset()
+    """Functions (by definition) that take the shared client as ``http_client``."""
+    injected: frozenset[NodeKey] = frozenset()
+    """Of those, the handlers and dependencies: FastAPI injects it (``Depends``)."""
+    passes: frozenset[NodeKey] = frozenset()
+    """Calls that pass it on: ``helper(x, http_client=http_client)``."""
+    app: NodeKey | None = None
+    """The ``FastAPI(...)`` call that gets the lifespan that makes the client."""
+    per_call: frozenset[NodeKey] = frozenset()
+    """The rewritten calls that make a client of their own (``async with``)."""
+    candidates: frozenset[str] = frozenset()
+    """The functions that may take the client: every file that names one must be read,
+    for a call there must pass it on."""
+    findings: tuple[Finding, ...] = ()
+
+
+def share(
+    index: ProjectIndex,
+    sites: Mapping[str, list[_Site]],
+    handlers: Set[str],
+    calls: Mapping[NodeKey, str],
+    async_after: Set[str],
+    writable: Callable[[Path], bool],
+) -> HttpPlan:
+    """The plan for the calls VF101 rewrites (``calls``, with their functions' names)."""
+    per_call = frozenset(calls)
+    if not calls:
+        return HttpPlan()
+    twins = set(calls.values())
+    app, problem = _application(index, writable)
+    functions = index.functions
+    if app is None:
+        if problem and handlers & twins:
+            path, position = problem[0], problem[1]
+            message = (
+                f"VF101 makes a client per call instead of one for the application: {problem[2]}"
+            )
+            return HttpPlan(
+                per_call=per_call, findings=(Finding(path, position, "VF101", message),)
+            )
+        return HttpPlan(per_call=per_call)
+    callees: dict[str, set[str]] = {}
+    for name, uses in sites.items():
+        for site in uses:
+            if site.caller is not None and site.call is not None:
+                callees.setdefault(site.caller, set()).add(name)
+    # Candidates: the functions that make the calls, and their callers, transitively.
+    taking = set(twins)
+    pending = list(taking)
+    while pending:
+        for site in sites.get(pending.pop(), ()):
+            if site.call is not None and site.caller is not None and site.caller not in taking:
+                taking.add(site.caller)
+                pending.append(site.caller)
+    candidates = frozenset(taking)
+    # The largest subset in which every function's callers can hand the client on.
+    changed = True
+    while changed:
+        changed = False
+        for name in sorted(taking):
+            function = functions.get(name)
+            if function is None or not _can_take(
+                function, taking, sites, handlers, twins, callees, async_after, writable
+            ):
+                taking.discard(name)
+                changed = True
+    injected = taking & handlers
+    if not injected:
+        return HttpPlan(per_call=per_call, candidates=candidates)
+    return HttpPlan(
+        candidates=candidates,
+        per_call=frozenset(key for key, name in calls.items() if name not in taking),
+        takes=frozenset(node_key(functions[n].path, functions[n]) for n in taking),
+        injected=frozenset(node_key(functions[n].path, functions[n]) for n in injected),
+        passes=frozenset(
+            node_key(site.path, site.call)
+            for name in taking
+            for site in sites.get(name, ())
+            if site.call is not None and site.caller in taking
+        ),
+        app=app,
+    )
+
+
+def _can_take(
+    function: FunctionFact,
+    taking: set[str],
+    sites: Mapping[str, list[_Site]],
+    handlers: Set[str],
+    twins: Set[str],
+    callees: Mapping[str, set[str]],
+    async_after: Set[str],
+    writable: Callable[[Path], bool],
+) -> bool:
+    name = function.qualname
+    if (
+        name not in async_after
+        or not writable(function.path)
+        or PARAMETER in function.shadowed
+        or function.sync_only
+    ):
+        return False
+    if name not in twins and not callees.get(name, set()) & taking:
+        return False  # nothing to hand the client to any more
+    handler = name in handlers
+    if not handler and function.decorators:
+        return False  # a decorator may not pass a new keyword argument through
+    for site in sites.get(name, ()):
+        if site.call is None:
+            if not handler:
+                return False  # used as a value: a callback gets no client
+        elif site.caller not in taking or not site.call.awaitable:
+            return False
+    return True
+
+
+def _application(
+    index: ProjectIndex, writable: Callable[[Path], bool]
+) -> tuple[NodeKey | None, tuple[Path, Position, str] | None]:
+    """The one ``FastAPI(...)`` call whose app gets the client's lifespan, or why none."""
+    found = [
+        (module.path, call)
+        for module in index.modules
+        for call in module.module_calls
+        if any(index.resolve(target) in FASTAPI_APPS for target in call.targets)
+    ]
+    if len(found) != 1:
+        return None, None
+    path, call = found[0]
+    where = Position(call.line, call.column)
+    if not writable(path):
+        return None, (path, where, "the app's module is outside the paths given")
+    taken = {"lifespan", "on_startup", "on_shutdown"} & set(call.keywords)
+    if taken:
+        return None, (path, where, f"the app has its own `{sorted(taken)[0]}`: add it there")
+    for function in index.functions.values():
+        if any(decorator.endswith(".on_event") for decorator in function.decorators):
+            return None, (
+                path,
+                where,
+                "the app uses `on_event` handlers, which a lifespan would switch off",
+            )
+    return node_key(path, call), None
