@@ -371,7 +371,7 @@ class RequestsToHttpx(AsyncCodemod):
         try:
             x = self._alias(module, self._x)
             iterator = self._alias(module, "collections.abc", "AsyncIterator")
-            request = self._alias(module, "fastapi", "Request")
+            connection = self._alias(module, "fastapi.requests", "HTTPConnection")
             contextlib = self._alias(module, "contextlib")
             fastapi = self._alias(module, "fastapi", "FastAPI")
         except _NameTaken as taken:
@@ -387,14 +387,14 @@ class RequestsToHttpx(AsyncCodemod):
                 " timeout=None)\n"
             )
         if GETTER in blocks:
-            needs += [*iterator.needs, *request.needs]
+            needs += [*iterator.needs, *connection.needs]
             code.append(
-                f"async def {GETTER}(request: {request.name}) ->"
+                f"async def {GETTER}(connection: {connection.name}) ->"
                 f" {iterator.name}[{x.name}.AsyncClient]:\n"
                 '    """The application\'s HTTP client, made in its lifespan; when the'
                 " lifespan did not\n"
                 '    run (a `TestClient` used without `with`), a client for this request."""\n'
-                f'    client = getattr(request.app.state, "{PARAMETER}", None)\n'
+                f'    client = getattr(connection.app.state, "{PARAMETER}", None)\n'
                 "    if client is not None:\n"
                 "        yield client\n"
                 "    else:\n"

@@ -47,10 +47,10 @@ def module(imports: str, body: str) -> str:
 
 APP_BLOCKS = dedent(
     """\
-    async def _get_http_client(request: Request) -> AsyncIterator[httpx2.AsyncClient]:
+    async def _get_http_client(connection: HTTPConnection) -> AsyncIterator[httpx2.AsyncClient]:
         \"\"\"The application's HTTP client, made in its lifespan; when the lifespan did not
         run (a `TestClient` used without `with`), a client for this request.\"\"\"
-        client = getattr(request.app.state, "http_client", None)
+        client = getattr(connection.app.state, "http_client", None)
         if client is not None:
             yield client
         else:
@@ -104,7 +104,8 @@ def test_in_an_app_handlers_get_the_client_the_lifespan_makes_with_mapped_except
         from typing import Annotated
 
         import httpx2
-        from fastapi import Depends, FastAPI, Request
+        from fastapi import Depends, FastAPI
+        from fastapi.requests import HTTPConnection
         """,
         """\
         app = FastAPI(lifespan=_http_client_lifespan)
@@ -343,7 +344,8 @@ def test_a_helper_is_handed_the_client_by_the_handlers_that_call_it():
         from typing import Annotated
 
         import httpx2
-        from fastapi import Depends, FastAPI, Request
+        from fastapi import Depends, FastAPI
+        from fastapi.requests import HTTPConnection
         """,
         """\
         app = FastAPI(lifespan=_http_client_lifespan)
