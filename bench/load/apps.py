@@ -17,7 +17,12 @@ Every variant exposes ``GET /convert?amount=X``: it calls the upstream rates API
   follow_redirects=True)`` per request (``async with``), all sharing one SSL context ``TLS``
   made by ``httpx2.create_ssl_context()`` once, when this module is imported;
 - ``httpx2-percall-notls``: the same without ``verify=``, so that each client builds its own
-  SSL context.
+  SSL context;
+- ``httpx2-vf101``: the code VF101 generates for a FastAPI app: one shared
+  ``httpx2.AsyncClient(verify=_HTTP_TLS, follow_redirects=True)`` made in the lifespan and
+  stored in ``app.state``, handed to the handler per request by a yield dependency
+  (``Annotated[httpx2.AsyncClient, Depends(_get_http_client)]``). VF101 passes
+  ``timeout=None``; here it is ``TIMEOUT``, as in every variant.
 
 Shared clients are created in the lifespan and closed on shutdown. The per-call clients open
 a new upstream connection for every request.
@@ -25,20 +30,20 @@ a new upstream connection for every request.
 Run: ``VARIANT=httpx uvicorn --app-dir bench/load apps:app``.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI resolves string annotations in the module's
+# globals, so the dependency declared in `_httpx2_vf101_app`'s handler (a local name in
+# `Annotated[..., Depends(...)]`) must be a real annotation, evaluated where it is defined.
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Annotated, Any
 
 import requests
-from fastapi import FastAPI
-
-if TYPE_CHECKING:
-    import aiohttp
+from fastapi import Depends, FastAPI, Request
 
 VARIANTS = (
     "vibe",
@@ -51,6 +56,7 @@ VARIANTS = (
     "httpx2-tuned",
     "httpx2-percall",
     "httpx2-percall-notls",
+    "httpx2-vf101",
 )
 UPSTREAM_URL = os.environ.get("UPSTREAM_URL", "http://127.0.0.1:8001/rates")
 WORK_SECONDS = 0.01
@@ -223,6 +229,60 @@ def _httpx2_percall_app(shared_tls: bool) -> FastAPI:
     return app
 
 
+def _httpx2_vf101_app() -> FastAPI:
+    """The code VF101 generates for a FastAPI app (``codemods/requests_to_httpx.py``).
+
+    The module-level definitions it adds (``_HTTP_TLS``, ``_http_client``,
+    ``_get_http_client``, ``_http_client_lifespan``) are made here, when this module is
+    imported, so once per server. One difference: VF101's client has ``timeout=None``
+    (requests has none); this one has ``TIMEOUT``, as every variant. The handler sends
+    the same request and does the same work as the ``httpx2`` variant's. What differs
+    from ``httpx2`` is how the handler gets the client: a per-request yield dependency
+    that reads ``request.app.state``, not a direct reference.
+    """
+    try:
+        import httpx2
+    except ImportError:
+        raise SystemExit(_HTTPX2_MISSING) from None
+
+    _HTTP_TLS = httpx2.create_ssl_context()
+
+    def _http_client() -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(verify=_HTTP_TLS, follow_redirects=True, timeout=TIMEOUT)
+
+    async def _get_http_client(request: Request) -> AsyncIterator[httpx2.AsyncClient]:
+        client = getattr(request.app.state, "http_client", None)
+        if client is not None:
+            yield client
+        else:
+            async with _http_client() as client:
+                yield client
+
+    @contextlib.asynccontextmanager
+    async def _http_client_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with _http_client() as client:
+            app.state.http_client = client
+            try:
+                yield
+            finally:
+                app.state.http_client = None
+
+    app = FastAPI(lifespan=_http_client_lifespan)
+
+    @app.get("/convert")
+    async def convert(
+        amount: float = 1.0,
+        *,
+        http_client: Annotated[httpx2.AsyncClient, Depends(_get_http_client)],
+    ) -> dict[str, Any]:
+        response = await http_client.get(UPSTREAM_URL)
+        response.raise_for_status()
+        await asyncio.sleep(WORK_SECONDS)
+        return _answer(response.json(), amount)
+
+    return app
+
+
 _BUILDERS: dict[str, Callable[[], FastAPI]] = {
     "vibe": _vibe_app,
     "def": _def_app,
@@ -234,6 +294,7 @@ _BUILDERS: dict[str, Callable[[], FastAPI]] = {
     "httpx2-tuned": lambda: _httpx2_app(tuned=True),
     "httpx2-percall": lambda: _httpx2_percall_app(shared_tls=True),
     "httpx2-percall-notls": lambda: _httpx2_percall_app(shared_tls=False),
+    "httpx2-vf101": _httpx2_vf101_app,
 }
 
 

@@ -47,6 +47,7 @@ VARIANTS = (
     "httpx2-tuned",
     "httpx2-percall",
     "httpx2-percall-notls",
+    "httpx2-vf101",
 )
 # Variant -> the distribution it needs beyond requirements.txt; skipped (with a note) if missing.
 OPTIONAL_VARIANTS = {
@@ -54,6 +55,7 @@ OPTIONAL_VARIANTS = {
     "httpx2-tuned": "httpx2",
     "httpx2-percall": "httpx2",
     "httpx2-percall-notls": "httpx2",
+    "httpx2-vf101": "httpx2",
 }
 # The backend vibefix's rewrite should default to, chosen from this benchmark's results.
 DEFAULT_VARIANT = "httpx2"  # see results.md: faster than `def` at 50/500/1000, httpx API
