@@ -36,7 +36,7 @@ class RequestsToHttpx(AsyncCodemod):
     event loop, and every other request waits behind it. An awaited httpx client call
     lets the loop serve other requests while this one waits.
 
-    Example, in a FastAPI app:
+    Example: in a FastAPI app,
 
         @router.get("/rate")
         async def rate(currency: str):

@@ -141,6 +141,8 @@ class _Analysis:
 
     def _http_note(self, function: FunctionFact, call: CallFact) -> str:
         """Why VF101 leaves ``call``, which then runs in a thread (VF102) instead."""
+        if "VF101" not in self.selected:
+            return "VF101 is not selected"
         if call.http is None:
             return (
                 "VF101 rewrites calls of requests' functions (`requests.get`), not of a"

@@ -807,3 +807,27 @@ def test_a_call_in_a_one_line_function_is_left_alone():
         """
     )
     assert "a one-line block" in found[0][1]
+
+
+def test_without_vf101_selected_requests_calls_run_in_a_thread():
+    before = dedent(
+        """\
+        import requests
+
+
+        async def ping(url):
+            return requests.get(url).status_code
+        """
+    )
+    after = dedent(
+        """\
+        import asyncio
+
+        import requests
+
+
+        async def ping(url):
+            return (await asyncio.to_thread(requests.get, url)).status_code
+        """
+    )
+    assert_transforms(OffloadBlocking, before, after)
