@@ -108,8 +108,12 @@ class RequestsToHttpx(AsyncCodemod):
     the error's `.response` (only httpx's status errors have one), `params` with a URL
     that may carry a query string (httpx replaces it, requests merges), a statement that
     yields, and a call whose errors would reach callers that name requests' exceptions.
-    `requests.Session` methods are not rewritten yet, and neither are streamed responses
-    (`stream=True`, `iter_content`), which are reported and left alone. Neither is code
+    A `requests.Session` the function makes and closes becomes a client (`with
+    requests.Session() as s:` -> `async with _http_client() as s:`; `s.close()` -> `await
+    s.aclose()`); a session that is configured (`s.headers[...] = ...`), passed on, never
+    closed, or kept elsewhere (on `self`, in a module) is not rewritten yet, and neither
+    are streamed responses (`stream=True`, `iter_content`), which are reported and left
+    alone. Neither is code
     whose project supports a Python older than its backend (httpx2 needs 3.11).
     """
 
@@ -147,6 +151,7 @@ class RequestsToHttpx(AsyncCodemod):
         if http.app is not None and http.app[0] == path:
             blocks.append(LIFESPAN)
         blocks = [name for name in blocks if not _defines(node, name)]
+        self._blocks: list[str] = []
         if blocks:
             self._add_blocks(node, blocks)
 
@@ -257,13 +262,20 @@ class RequestsToHttpx(AsyncCodemod):
                 if name not in taken
             )
         statements: dict[cst.BaseStatement, list[httpmap.HttpCall]] = {}
+        sessions: set[str] = set()
         for call in rewritten:
+            if call.session is not None:
+                sessions.add(call.session)
+                self._rewrite_call(call, call.session, x, needs)
+                continue
             assert call.statement is not None
             statements.setdefault(call.statement, []).append(call)
             self._rewrite_call(call, client, x, needs)
         if not shared:
             for statement in statements:
                 self._wrap(statement, client, x, needs)
+        for name in sorted(sessions):
+            self._open_session(analysis.sessions[name], x)
         negated = set(analysis.negated.values())
         for attribute, new in analysis.attributes.items():
             if attribute not in negated:
@@ -283,12 +295,43 @@ class RequestsToHttpx(AsyncCodemod):
             keep = self._keeps_requests(try_, analysis, done)
             self._map_handler(handler, mapped, x, needs, keep)
 
+    def _open_session(self, session: httpmap.Session, x: str) -> None:
+        """``requests.Session()`` becomes a client: made by ``_http_client()``, opened by
+        ``async with`` where the session was opened by ``with``."""
+        self._need_factory(x)
+        name = base_name(session.made.func)
+        self.replace(
+            session.made,
+            lambda updated: updated.with_changes(func=cst.Name(FACTORY)),
+            f"a requests session becomes an {x} client that does what it did",
+            drops=[name] if name is not None else [],
+        )
+        if session.within is not None:
+            self.replace(
+                session.within,
+                lambda updated: updated.with_changes(asynchronous=cst.Asynchronous()),
+                "the client is opened and closed as the session was",
+            )
+
+    def _need_factory(self, x: str) -> None:
+        if FACTORY not in self._blocks and not _defines(self._module, FACTORY):
+            self._add_blocks(self._module, [FACTORY])
+
     def _rewrite_call(
         self, call: httpmap.HttpCall, client: str, x: str, needs: Sequence[str]
     ) -> None:
         await_ = self.awaiting(call.node)
         verb = call.verb
-        positional = httpmap.API[verb]
+        if verb == httpmap.CLOSE:
+            self.replace(
+                call.node,
+                lambda updated: await_(
+                    updated.with_changes(func=updated.func.with_changes(attr=cst.Name("aclose")))
+                ),
+                "close the client as the session was closed",
+            )
+            return
+        positional = (httpmap.SESSION_API if call.session else httpmap.API)[verb]
 
         def rewrite(updated: cst.Call) -> cst.Await:
             args: list[cst.Arg] = []
@@ -341,7 +384,7 @@ class RequestsToHttpx(AsyncCodemod):
             rewrite,
             f"requests blocks the event loop: await an {x} client",
             needs=needs,
-            drops=[name] if name is not None else [],
+            drops=[name] if name is not None and call.session is None else [],
         )
 
     def _wrap(
@@ -368,6 +411,7 @@ class RequestsToHttpx(AsyncCodemod):
     def _add_blocks(self, module: cst.Module, blocks: list[str]) -> None:
         """The module-level definitions VF101's code uses, after the imports: the client
         factory, the dependency that hands out the app's client, the app's lifespan."""
+        self._blocks.extend(blocks)
         try:
             x = self._alias(module, self._x)
             iterator = self._alias(module, "collections.abc", "AsyncIterator")

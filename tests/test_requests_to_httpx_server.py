@@ -32,6 +32,7 @@ pytest.importorskip("httpx2", reason="httpx2 needs Python 3.11")
 
 CLIENT = dedent(
     """\
+    import json
     import os
 
     import requests
@@ -86,6 +87,17 @@ CLIENT = dedent(
             return "answered"
         except requests.exceptions.ConnectionError:
             return "connection error"
+
+
+    async def sessions():
+        with requests.Session() as s:
+            a = s.get(BASE + "/redirect", timeout=5)
+            b = s.post(BASE + "/echo", json={"x": [1]}, timeout=5)
+            first = a.status_code, a.text, json.loads(b.json()["body"])
+        session = requests.Session()
+        c = session.delete(BASE + "/echo", params={"q": "1"}, timeout=5)
+        session.close()
+        return first, c.json()["method"], c.json()["path"]
 
 
     async def read_timeout():
@@ -234,6 +246,12 @@ def test_a_refused_connection_is_a_connection_error_in_both(modules):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # bound, not listening: connections are refused
         assert _both(modules, "refused", port) == ["connection error"] * 2
+
+
+def test_sessions_become_clients_that_do_the_same(modules):
+    before, after = _both(modules, "sessions")
+    assert before == after
+    assert before[0][0] == 200  # the redirect was followed
 
 
 def test_a_read_timeout_is_a_timeout_in_both(modules):

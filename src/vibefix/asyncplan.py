@@ -145,8 +145,8 @@ class _Analysis:
             return "VF101 is not selected"
         if call.http is None:
             return (
-                "VF101 rewrites calls of requests' functions (`requests.get`), not of a"
-                " `Session` yet"
+                "VF101 rewrites requests' functions and the sessions a function makes and"
+                " closes, not a session kept elsewhere (on `self`, in a module) yet"
             )
         if self.http_problem or call.http.obstacle:
             return self.http_problem or call.http.obstacle

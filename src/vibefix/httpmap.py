@@ -100,6 +100,26 @@ STREAMING = "streaming"
 response is read later, on the event loop."""
 
 
+SESSIONS = frozenset({"requests.Session", "requests.session", "requests.sessions.Session"})
+"""What makes a ``requests.Session``."""
+SESSION_API: dict[str, tuple[str, ...]] = {**API, "get": ("url",)}
+"""A session's methods: as the module's functions, but ``Session.get`` takes only the
+URL by position."""
+CLOSE = "close"
+"""``session.close()``, which becomes ``await session.aclose()``."""
+
+
+def session_verb(names: Collection[str]) -> str | None:
+    """The session method ``names`` means (``requests.Session().get``), or None."""
+    verbs = set()
+    for name in names:
+        maker, _, verb = name.rpartition("().")
+        if maker not in SESSIONS or (verb not in SESSION_API and verb != CLOSE):
+            return None
+        verbs.add(verb)
+    return verbs.pop() if len(verbs) == 1 else None
+
+
 def api_verb(names: Collection[str]) -> str | None:
     """The requests API function ``names`` means (``"get"``), or None."""
     verbs = set()
@@ -142,6 +162,22 @@ class HttpCall:
     escapes: bool = True
     """Whether an exception it raises may leave the function (no ``except`` that
     catches everything requests raises encloses it)."""
+    session: str | None = None
+    """The local session it is a method of (``s`` in ``s.get(u)``): the session's
+    client makes it, no client of its own."""
+
+
+@dataclass
+class Session:
+    """A ``requests.Session()`` made in the function, which becomes a client."""
+
+    name: str
+    made: cst.Call
+    """``requests.Session()``: it becomes ``_http_client()``."""
+    within: cst.With | None = None
+    """The ``with`` that opens it, which becomes ``async with``; None for an assignment,
+    which its ``close()`` call closes."""
+    obstacle: str = ""
 
 
 @dataclass
@@ -161,6 +197,8 @@ class HttpFunction:
     handlers: dict[cst.ExceptHandler, tuple[cst.Try, tuple[cst.BaseExpression, ...]]] = field(
         default_factory=dict
     )
+    sessions: dict[str, Session] = field(default_factory=dict)
+    """The sessions made in the function, by name."""
     raisers: list[tuple[str, cst.CSTNode]] = field(default_factory=list)
     """Uses of a response that raise (``r.raise_for_status()``, ``r.json()``), by name."""
     """Handlers that name requests' exceptions: their ``try`` and the names to map."""
@@ -208,13 +246,22 @@ def analyse(function: cst.FunctionDef, qualify: Qualify) -> HttpFunction:
             verb = api_verb(qualify(node.func))
             if verb is not None:
                 result.calls[node] = HttpCall(node, verb)
+            elif set(qualify(node.func)) & SESSIONS and not node.args:
+                _session(node, parent, result)
+    for session in result.sessions.values():
+        _session_uses(session, names.get(session.name, []), parent, result)
 
     for call in result.calls.values():
-        call.obstacle, call.kind = _argument_obstacle(call.node, call.verb)
+        if call.verb == CLOSE:
+            continue
+        api = SESSION_API if call.session else API
+        call.obstacle, call.kind = _argument_obstacle(call.node, call.verb, api)
         if not call.obstacle:
-            call.obstacle = _url_obstacle(call, parent, function, names)
+            call.obstacle = _url_obstacle(call, parent, function, names, api)
         call.statement = _statement(call.node, parent, function)
-        if call.statement is None and not call.obstacle:
+        if call.session:
+            pass  # the session's client makes it: nothing to wrap
+        elif call.statement is None and not call.obstacle:
             call.obstacle = (
                 "it sits where no statement can be wrapped in a client (an `elif` test,"
                 " a one-line block)"
@@ -224,12 +271,17 @@ def analyse(function: cst.FunctionDef, qualify: Qualify) -> HttpFunction:
                 "its statement yields: the client would stay open while the generator waits"
             )
         _use_of_response(call, parent, result)
+    for session in result.sessions.values():
+        if session.obstacle:
+            for call in result.calls.values():
+                if call.session == session.name and not call.obstacle:
+                    call.obstacle = session.obstacle
     # A call inside a statement that another call's client wraps uses that client:
     # two ``async with`` of one name, one inside the other, would leave the outer
     # statement with the inner, closed, client (``while`` tests are evaluated again).
-    statements = {call.statement for call in result.calls.values() if call.statement}
+    statements = {c.statement for c in result.calls.values() if c.statement and not c.session}
     for call in result.calls.values():
-        above = parent.get(call.statement) if call.statement else None
+        above = parent.get(call.statement) if call.statement and not call.session else None
         while above is not None and above is not function:
             if above in statements:
                 assert isinstance(above, cst.BaseStatement)
@@ -271,8 +323,10 @@ def analyse(function: cst.FunctionDef, qualify: Qualify) -> HttpFunction:
     return result
 
 
-def _argument_obstacle(node: cst.Call, verb: str) -> tuple[str, str]:
-    positional = API[verb]
+def _argument_obstacle(
+    node: cst.Call, verb: str, api: Mapping[str, tuple[str, ...]] = API
+) -> tuple[str, str]:
+    positional = api[verb]
     seen_keyword = False
     for index, argument in enumerate(node.args):
         if argument.star:
@@ -343,6 +397,66 @@ def _statement(
         if isinstance(current, cst.Decorator):
             return None
         current = above
+
+
+def _session(made: cst.Call, parent: dict[cst.CSTNode, cst.CSTNode], result: HttpFunction) -> None:
+    """``s = requests.Session()`` or ``with requests.Session() as s:``."""
+    above = parent.get(made)
+    name: str | None = None
+    within: cst.With | None = None
+    if isinstance(above, cst.Assign) and len(above.targets) == 1:
+        target = above.targets[0].target
+        name = target.value if isinstance(target, cst.Name) else None
+    elif isinstance(above, cst.WithItem) and above.asname is not None:
+        target = above.asname.name
+        name = target.value if isinstance(target, cst.Name) else None
+        holder = parent.get(above)
+        within = holder if isinstance(holder, cst.With) and len(holder.items) == 1 else None
+        if within is None or within.asynchronous is not None:
+            name = None
+    if name is None:
+        return
+    if name in result.sessions:
+        result.sessions[name].obstacle = f"two sessions are named `{name}`"
+        return
+    result.sessions[name] = Session(name, made, within)
+
+
+def _session_uses(
+    session: Session,
+    uses: list[cst.Name],
+    parent: dict[cst.CSTNode, cst.CSTNode],
+    result: HttpFunction,
+) -> None:
+    """The session's calls; an obstacle for any other use (configured, passed on)."""
+    closed = session.within is not None
+    for use in uses:
+        above = parent.get(use)
+        if isinstance(above, cst.AssignTarget | cst.AsName):
+            continue  # where it is made
+        call = parent.get(above) if isinstance(above, cst.Attribute) else None
+        if (
+            isinstance(above, cst.Attribute)
+            and above.value is use
+            and isinstance(call, cst.Call)
+            and call.func is above
+        ):
+            verb = above.attr.value
+            if verb == CLOSE and session.within is None and isinstance(parent.get(call), cst.Expr):
+                closed = True
+                result.calls[call] = HttpCall(call, CLOSE, session=session.name)
+                continue
+            if verb in SESSION_API:
+                result.calls[call] = HttpCall(call, verb, session=session.name)
+                continue
+        session.obstacle = session.obstacle or (
+            f"the session `{session.name}` is configured or passed on (only its request"
+            " methods and `close()` map onto a client)"
+        )
+    if not closed:
+        session.obstacle = session.obstacle or (
+            f"the session `{session.name}` is never closed: open it with `with`"
+        )
 
 
 def _yields(statement: cst.CSTNode) -> bool:
@@ -578,11 +692,12 @@ def _url_obstacle(
     parent: dict[cst.CSTNode, cst.CSTNode],
     function: cst.FunctionDef,
     names: dict[str, list[cst.Name]],
+    api: Mapping[str, tuple[str, ...]] = API,
 ) -> str:
     """httpx replaces a URL's query string with ``params`` (requests merges them): a call
     with ``params`` is rewritten only when its URL is a string with no ``?``, written
     in the call or assigned once to the name the call uses."""
-    positional = API[call.verb]
+    positional = api[call.verb]
     url: cst.BaseExpression | None = None
     has_params = False
     for index, argument in enumerate(call.node.args):
@@ -629,6 +744,8 @@ def _groups(
     for call in result.calls.values():
         if call.response is not None:
             groups.setdefault(("name", call.response), []).append(call)
+        if call.session is not None:
+            groups.setdefault(("session", call.session), []).append(call)
         for try_ in _enclosing_tries(call.node, parent, function):
             if any(handler in result.handlers for handler in try_.handlers):
                 groups.setdefault(("try", id(try_)), []).append(call)
@@ -689,3 +806,9 @@ def backend_problem(
             f" {target[0]}.{target[1]} (plain httpx is slower than the code it would replace)"
         )
     return ""
+
+
+def http_call(targets: Collection[str]) -> bool:
+    """Whether a call of ``targets`` is one VF101 analyses: requests' functions, and the
+    methods of a ``requests.Session``."""
+    return api_verb(targets) is not None or session_verb(targets) is not None

@@ -632,7 +632,7 @@ class FactCollector(cst.CSTVisitor):
             end=(where.end.line, where.end.column + 1),
         )
         frame = self._functions[-1] if self._functions else None
-        if frame is not None and frame.in_body and httpmap.api_verb(targets) is not None:
+        if frame is not None and frame.in_body and httpmap.http_call(targets):
             if frame.http is None:
                 frame.http = httpmap.analyse(frame.node, self._qualified)
             found = frame.http.calls.get(node)

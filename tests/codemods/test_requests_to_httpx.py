@@ -610,22 +610,73 @@ def test_a_project_on_python_3_10_is_left_alone():
     assert "`httpx2` needs Python 3.11 and the project supports 3.10" in found[0][1]
 
 
-def test_a_session_is_not_rewritten_yet():
+def test_a_session_that_is_never_closed_is_left_alone():
     found = left_alone(
         """\
         import requests
 
 
-        class Rates:
-            def __init__(self):
-                self.session = requests.Session()
-
-            async def latest(self):
-                session = requests.Session()
-                return session.get("http://rates").json()
+        async def latest():
+            session = requests.Session()
+            return session.get("http://rates").json()
         """
     )
-    assert "not of a `Session` yet" in found[0][1]
+    assert "the session `session` is never closed" in found[0][1]
+
+
+def test_a_session_made_and_closed_in_the_function_becomes_a_client():
+    before = dedent(
+        """\
+        import requests
+
+
+        async def crawl(urls):
+            with requests.Session() as s:
+                for url in urls:
+                    print(s.get(url, timeout=5).status_code)
+
+
+        async def post_all(url, items):
+            session = requests.Session()
+            for item in items:
+                session.post(url, json=item)
+            session.close()
+        """
+    )
+    after = module(
+        """\
+        import httpx2
+        """,
+        """\
+        async def crawl(urls):
+            async with _http_client() as s:
+                for url in urls:
+                    print((await s.get(url, timeout=5)).status_code)
+
+
+        async def post_all(url, items):
+            session = _http_client()
+            for item in items:
+                await session.post(url, json=item)
+            await session.aclose()
+        """,
+    )
+    assert_transforms(VF101, before, after)
+
+
+def test_a_configured_session_is_left_alone():
+    found = left_alone(
+        """\
+        import requests
+
+
+        async def fetch(url, token):
+            with requests.Session() as s:
+                s.headers["Authorization"] = token
+                return s.get(url).text
+        """
+    )
+    assert "the session `s` is configured or passed on" in found[0][1]
 
 
 def test_the_target_python_comes_from_requires_python(tmp_path):
@@ -675,7 +726,9 @@ def test_a_session_stored_on_self_runs_in_a_thread():
         """  # noqa: E501
     )
     assert_transforms(VF102, before, after)
-    assert "not of a `Session` yet" in findings_for(VF102, before)[0][1]
+    assert (
+        "not a session kept elsewhere (on `self`, in a module)" in findings_for(VF102, before)[0][1]
+    )
 
 
 def test_an_async_generator_gets_a_client_around_each_call_but_not_around_a_yield():
