@@ -82,12 +82,18 @@ class RequestsToHttpx(AsyncCodemod):
     `json.JSONDecodeError`. Where the `try` also guards code that may still raise
     requests' exceptions (a call of a helper), the handler catches both.
 
-    The backend is `httpx2` (`[tool.vibefix.requests-to-httpx] backend = "httpx"` for
-    plain httpx). bench/load measured, against a `def` handler with `requests` at 50,
-    500 and 1000 concurrent requests: plain httpx's pool slower from 500 on; httpx2 with
-    one client for the app 1.37x, 1.85x and 1.55x as fast; httpx2 with a client per
-    call 0.90x at 50 (hence the shared client). The clients of a module share one SSL
-    context (`_HTTP_TLS`): loading the certificates costs about 20 ms a client.
+    The backend is `httpx2`; `[tool.vibefix.requests-to-httpx] backend` may choose
+    `"httpx"` (slower than the code it replaces under load) or `"httpx-aiohttp"` (httpx's
+    API on aiohttp, `httpx_aiohttp.HttpxAiohttpClient`: less faithful: a string body is
+    sent as `application/octet-stream`, a response that breaks HTTP's rules raises
+    aiohttp's own error, a refused connection is a `ConnectTimeout`).
+
+    bench/load measured, against a `def` handler with `requests` at 50, 500 and 1000
+    concurrent requests: the code VF101 writes (httpx2, the app's client handed out by
+    the dependency) 1.31x, 1.42x and 1.30x as fast; httpx2 with a client per call 0.90x
+    at 50 (hence the shared client); plain httpx's pool slower from 500 on. The clients
+    of a module share one SSL context (`_HTTP_TLS`): loading the certificates costs about
+    20 ms a client.
 
     Safety: safe. The request sent and what the code reads of the response are the same,
     with two differences left: a `None` value in `params` or a `data` form is sent
@@ -138,7 +144,8 @@ class RequestsToHttpx(AsyncCodemod):
             if self.file.path.name == "__init__.py"
             else self.file.module_name.rpartition(".")[0]
         )
-        self._x = httpmap.backend(self.file.config.options)
+        self._backend = httpmap.backend(self.file.config.options)
+        self._x = self._backend.module
         http = self.plan.asyncs.http
         path = self.file.path
         blocks = []
@@ -424,10 +431,17 @@ class RequestsToHttpx(AsyncCodemod):
         needs = list(x.needs)
         code = []
         if FACTORY in blocks:
+            maker, _, cls = self._backend.client.rpartition(".")
+            try:
+                made = self._alias(module, maker)
+            except _NameTaken as taken:
+                self.report(module, f"VF101 needs the name `{taken}`, which means something else")
+                return
+            needs += made.needs
             code.append(
                 f"{TLS} = {x.name}.create_ssl_context()\n\n\n"
                 f"def {FACTORY}() -> {x.name}.AsyncClient:\n"
-                f"    return {x.name}.AsyncClient(verify={TLS}, follow_redirects=True,"
+                f"    return {made.name}.{cls}(verify={TLS}, follow_redirects=True,"
                 " timeout=None)\n"
             )
         if GETTER in blocks:

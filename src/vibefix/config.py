@@ -142,9 +142,10 @@ def parse_table(table: dict[str, Any], source: Path) -> Config:
                 f"{source}: unknown key {unknown[0]!r} in [tool.vibefix.requests-to-httpx]"
                 " (known: backend)"
             )
-        if http.get("backend", "httpx2") not in ("httpx2", "httpx"):
+        backends = ("httpx2", "httpx", "httpx-aiohttp")
+        if http.get("backend", "httpx2") not in backends:
             raise ConfigError(
-                f'{source}: [tool.vibefix.requests-to-httpx] backend must be "httpx2" or'
-                f' "httpx", not {http.get("backend")!r}'
+                f"{source}: [tool.vibefix.requests-to-httpx] backend must be one of"
+                f" {', '.join(backends)}, not {http.get('backend')!r}"
             )
     return Config(root=source.parent.resolve(), source=source, options=options, **values)

@@ -759,20 +759,43 @@ def harmless(names: Collection[str]) -> bool:
     )
 
 
-BACKENDS: dict[str, tuple[int, int]] = {"httpx2": (3, 11), "httpx": (3, 8)}
-"""The backends VF101 writes, with the oldest Python each runs on. ``httpx2`` is the
-default: it beat the plain ``def`` app at every concurrency measured (bench/load); plain
-``httpx`` fell behind it from 500 concurrent requests on."""
+@dataclass(frozen=True)
+class Backend:
+    """What VF101 writes for one backend."""
+
+    module: str
+    """The httpx API's module: its exceptions, ``Timeout``, ``create_ssl_context``."""
+    client: str
+    """The client class, fully qualified."""
+    python: tuple[int, int]
+    """The oldest Python it runs on."""
+
+
+BACKENDS: dict[str, Backend] = {
+    "httpx2": Backend("httpx2", "httpx2.AsyncClient", (3, 11)),
+    "httpx": Backend("httpx", "httpx.AsyncClient", (3, 8)),
+    "httpx-aiohttp": Backend("httpx", "httpx_aiohttp.HttpxAiohttpClient", (3, 9)),
+}
+"""The backends VF101 writes. ``httpx2`` is the default: it beat the plain ``def`` app at
+every concurrency measured (bench/load). Plain ``httpx`` fell behind the ``def`` app from
+500 concurrent requests on. ``httpx-aiohttp`` (httpx's API on aiohttp) was the fastest
+with the httpx API, but reports a refused connection as a ``ConnectTimeout`` and ignores
+``retries``."""
 
 OPTIONS = "requests-to-httpx"
 """VF101's table in ``[tool.vibefix]``."""
 
 
-def backend(options: Mapping[str, Any]) -> str:
-    """The module VF101 rewrites to: ``[tool.vibefix.requests-to-httpx] backend``."""
+def backend_name(options: Mapping[str, Any]) -> str:
+    """``[tool.vibefix.requests-to-httpx] backend``: ``httpx2`` unless set."""
     table = options.get(OPTIONS, {})
     name = table.get("backend", "httpx2") if isinstance(table, Mapping) else "httpx2"
     return name if isinstance(name, str) else "httpx2"
+
+
+def backend(options: Mapping[str, Any]) -> Backend:
+    """What VF101 writes, from ``[tool.vibefix.requests-to-httpx] backend``."""
+    return BACKENDS.get(backend_name(options), BACKENDS["httpx2"])
 
 
 def target_python(root: Path, declared: tuple[int, int] | None = None) -> tuple[int, int]:
@@ -795,10 +818,11 @@ def backend_problem(
     options: Mapping[str, Any], root: Path, declared: tuple[int, int] | None = None
 ) -> str:
     """Why VF101 can rewrite nothing in the project at ``root``; empty when it can."""
-    name = backend(options)
-    oldest = BACKENDS.get(name)
-    if oldest is None:
+    name = backend_name(options)
+    chosen = BACKENDS.get(name)
+    if chosen is None:
         return f"backend {name!r} is not one VF101 writes"
+    oldest = chosen.python
     target = target_python(root, declared)
     if target < oldest:
         return (

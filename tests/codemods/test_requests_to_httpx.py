@@ -884,3 +884,26 @@ def test_without_vf101_selected_requests_calls_run_in_a_thread():
         """
     )
     assert_transforms(OffloadBlocking, before, after)
+
+
+def test_the_httpx_aiohttp_backend_makes_its_client_and_speaks_httpx():
+    source = dedent(
+        """\
+        import requests
+
+
+        async def ping(url):
+            requests.get(url)
+        """
+    )
+    config = config_with(**{"requests-to-httpx": {"backend": "httpx-aiohttp"}})
+    output = _run(VF101, source, config).new_source
+    assert output is not None
+    text = output.decode()
+    assert "import httpx\nimport httpx_aiohttp\n" in text
+    assert "_HTTP_TLS = httpx.create_ssl_context()" in text
+    assert (
+        "def _http_client() -> httpx.AsyncClient:\n"
+        "    return httpx_aiohttp.HttpxAiohttpClient(verify=_HTTP_TLS, follow_redirects=True,"
+        " timeout=None)\n"
+    ) in text
