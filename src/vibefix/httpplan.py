@@ -136,7 +136,10 @@ def _can_take(
     handler = name in handlers
     if not handler and function.decorators:
         return False  # a decorator may not pass a new keyword argument through
-    for site in sites.get(name, ()):
+    uses = sites.get(name, ())
+    if not handler and not uses:
+        return False  # called from nowhere the index sees: no caller would pass it
+    for site in uses:
         if site.call is None:
             if not handler:
                 return False  # used as a value: a callback gets no client

@@ -907,3 +907,32 @@ def test_the_httpx_aiohttp_backend_makes_its_client_and_speaks_httpx():
         "    return httpx_aiohttp.HttpxAiohttpClient(verify=_HTTP_TLS, follow_redirects=True,"
         " timeout=None)\n"
     ) in text
+
+
+def test_a_helper_no_caller_is_seen_for_makes_its_own_client():
+    source = dedent(
+        """\
+        import requests
+        from fastapi import FastAPI
+
+        app = FastAPI()
+
+
+        @app.get("/")
+        async def home():
+            return requests.get("http://rates").json()
+
+
+        class Rates:
+            async def latest(self):
+                try:
+                    return requests.get("http://rates").json()
+                except Exception:
+                    return None
+        """
+    )
+    output = _run(VF101, source).new_source
+    assert output is not None
+    text = output.decode()
+    assert "async def latest(self):\n        try:\n            async with _http_client()" in text
+    assert "async def home(*, http_client:" in text
