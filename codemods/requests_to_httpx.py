@@ -117,9 +117,12 @@ class RequestsToHttpx(AsyncCodemod):
     A `requests.Session` the function makes and closes becomes a client (`with
     requests.Session() as s:` -> `async with _http_client() as s:`; `s.close()` -> `await
     s.aclose()`); a session that is configured (`s.headers[...] = ...`), passed on, never
-    closed, or kept elsewhere (on `self`, in a module) is not rewritten yet, and neither
-    are streamed responses (`stream=True`, `iter_content`), which are reported and left
-    alone. Neither is code
+    closed, or kept elsewhere (on `self`, in a module) is not rewritten yet. A streamed
+    response opened by `with requests.get(u, stream=True) as r:` and read by `for chunk in
+    r.iter_content(n):` becomes `async with client.stream("GET", u) as r:` and `async for
+    chunk in r.aiter_bytes(n):` (the same chunks); one read otherwise (`iter_lines`,
+    which yields bytes in requests and str in httpx; `r.content`) is reported and left
+    alone: not even a thread helps, its body is read later. Neither is code
     whose project supports a Python older than its backend (httpx2 needs 3.11).
     """
 
@@ -275,6 +278,10 @@ class RequestsToHttpx(AsyncCodemod):
                 sessions.add(call.session)
                 self._rewrite_call(call, call.session, x, needs)
                 continue
+            if call.stream is not None:
+                self._rewrite_call(call, client, x, needs)
+                self._open_stream(call.stream, client, x, shared)
+                continue
             assert call.statement is not None
             statements.setdefault(call.statement, []).append(call)
             self._rewrite_call(call, client, x, needs)
@@ -283,6 +290,8 @@ class RequestsToHttpx(AsyncCodemod):
                 self._wrap(statement, client, x, needs)
         for name in sorted(sessions):
             self._open_session(analysis.sessions[name], x)
+        for loop in analysis.stream_loops:
+            self.replace(loop, _async_for, "a streamed body is read with `async for`")
         negated = set(analysis.negated.values())
         for attribute, new in analysis.attributes.items():
             if attribute not in negated:
@@ -320,6 +329,22 @@ class RequestsToHttpx(AsyncCodemod):
                 "the client is opened and closed as the session was",
             )
 
+    def _open_stream(self, within: cst.With, client: str, x: str, shared: bool) -> None:
+        """``with requests.get(u, stream=True) as r:`` becomes ``async with
+        client.stream("GET", u) as r:``, after a client of its own where none is shared."""
+        items: list[cst.WithItem] = []
+        if not shared:
+            self._need_factory(x)
+            opening = cst.Call(cst.Name(FACTORY))
+            items.append(cst.WithItem(opening, asname=cst.AsName(cst.Name(client)), comma=_COMMA))
+
+        def stream(updated: cst.With) -> cst.With:
+            return updated.with_changes(
+                asynchronous=cst.Asynchronous(), items=[*items, *updated.items]
+            )
+
+        self.replace(within, stream, "a streamed response is read as it arrives, awaited")
+
     def _need_factory(self, x: str) -> None:
         if FACTORY not in self._blocks and not _defines(self._module, FACTORY):
             self._add_blocks(self._module, [FACTORY])
@@ -340,7 +365,7 @@ class RequestsToHttpx(AsyncCodemod):
             return
         positional = (httpmap.SESSION_API if call.session else httpmap.API)[verb]
 
-        def rewrite(updated: cst.Call) -> cst.Await:
+        def rewrite(updated: cst.Call) -> cst.BaseExpression:
             args: list[cst.Arg] = []
             redirects = False
             for index, argument in enumerate(updated.args):
@@ -377,12 +402,19 @@ class RequestsToHttpx(AsyncCodemod):
                 redirect = _keyword("follow_redirects", cst.Name("False"))
                 args = _appended(args, redirect, updated.whitespace_before_args)
             elif args and len(args) < len(updated.args):
-                # ``stream=False`` went: the last argument keeps the last comma's style.
+                # ``stream=...`` went: the last argument keeps the last comma's style.
                 args[-1] = args[-1].with_changes(comma=updated.args[-1].comma)
-            return await_(
-                updated.with_changes(
-                    func=cst.Attribute(cst.Name(client), cst.Name(verb)), args=args
+            if call.stream is None:
+                return await_(
+                    updated.with_changes(
+                        func=cst.Attribute(cst.Name(client), cst.Name(verb)), args=args
+                    )
                 )
+            if verb != "request":  # ``client.stream(method, url, ...)``
+                method = cst.SimpleString(f'"{verb.upper()}"')
+                args.insert(0, cst.Arg(method, comma=_COMMA))
+            return updated.with_changes(
+                func=cst.Attribute(cst.Name(client), cst.Name("stream")), args=args
             )
 
         name = base_name(call.node.func)
@@ -637,6 +669,22 @@ def _appended(
         between = args[-2].comma if len(args) > 1 else cst.Comma(whitespace_after=opening)
         return [*args[:-1], last.with_changes(comma=between), new.with_changes(comma=last.comma)]
     return [*args[:-1], last.with_changes(comma=_COMMA), new]
+
+
+def _async_for(updated: cst.For) -> cst.For:
+    """``for c in r.iter_content(n):`` as ``async for c in r.aiter_bytes(n):``; requests'
+    default chunk is one byte."""
+    call = updated.iter
+    assert isinstance(call, cst.Call)
+    assert isinstance(call.func, cst.Attribute)
+    args = list(call.args) or [cst.Arg(cst.Integer("1"))]
+    args = [arg.with_changes(keyword=None, equal=cst.MaybeSentinel.DEFAULT) for arg in args]
+    return updated.with_changes(
+        asynchronous=cst.Asynchronous(),
+        iter=call.with_changes(
+            func=call.func.with_changes(attr=cst.Name("aiter_bytes")), args=args
+        ),
+    )
 
 
 def _not_ok(updated: cst.UnaryOperation) -> cst.BaseExpression:

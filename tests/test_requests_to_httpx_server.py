@@ -100,6 +100,16 @@ CLIENT = dedent(
         return first, c.json()["method"], c.json()["path"]
 
 
+    async def streamed(path):
+        chunks = []
+        with requests.get(BASE + path, stream=True, timeout=5) as r:
+            if not r.ok:
+                return r.status_code, []
+            for chunk in r.iter_content(chunk_size=4):
+                chunks.append(chunk)
+        return r.status_code, chunks
+
+
     async def read_timeout():
         try:
             r = requests.get(BASE + "/slow", timeout=(5, 0.2))
@@ -265,6 +275,13 @@ def test_sessions_become_clients_that_do_the_same(modules):
     before, after = _both(modules, "sessions")
     assert before == after
     assert before[0][0] == 200  # the redirect was followed
+
+
+@pytest.mark.parametrize("path", ["/status/200", "/status/404", "/redirect"])
+def test_a_streamed_body_arrives_in_the_same_chunks(modules, path):
+    before, after = _both(modules, "streamed", path)
+    assert before == after
+    assert before[0] != 200 or len(before[1]) > 1
 
 
 def test_a_read_timeout_is_a_timeout_in_both(modules):

@@ -95,6 +95,10 @@ _OS_ERRORS = frozenset({"builtins.OSError", "builtins.IOError", "builtins.Enviro
 _HARMLESS_MODULES = ("builtins.", "json.", "time.", "asyncio.", "logging.", "math.", "re.")
 """Calls of these cannot raise one of requests' exceptions (``print``, ``json.loads``)."""
 
+STREAM_OBSTACLE = (
+    "a streamed response is read later: VF101 rewrites only `with requests.get(u,"
+    " stream=True) as r:` read by `for chunk in r.iter_content(n):`"
+)
 STREAMING = "streaming"
 """The kind of obstacle that leaves a call blocking (not even offloadable): a streamed
 response is read later, on the event loop."""
@@ -165,6 +169,9 @@ class HttpCall:
     session: str | None = None
     """The local session it is a method of (``s`` in ``s.get(u)``): the session's
     client makes it, no client of its own."""
+    stream: cst.With | None = None
+    """``with requests.get(u, stream=True) as r:``: the ``with`` that becomes
+    ``async with client.stream("GET", u) as r:``."""
 
 
 @dataclass
@@ -199,6 +206,9 @@ class HttpFunction:
     )
     sessions: dict[str, Session] = field(default_factory=dict)
     """The sessions made in the function, by name."""
+    stream_loops: dict[cst.For, cst.Call] = field(default_factory=dict)
+    """``for chunk in r.iter_content(n):`` loops over a streamed response, with their
+    ``iter_content`` call: they become ``async for chunk in r.aiter_bytes(n):``."""
     raisers: list[tuple[str, cst.CSTNode]] = field(default_factory=list)
     """Uses of a response that raise (``r.raise_for_status()``, ``r.json()``), by name."""
     """Handlers that name requests' exceptions: their ``try`` and the names to map."""
@@ -270,6 +280,9 @@ def analyse(function: cst.FunctionDef, qualify: Qualify) -> HttpFunction:
             call.obstacle = (
                 "its statement yields: the client would stay open while the generator waits"
             )
+        if call.kind == STREAMING and call.obstacle == STREAM_OBSTACLE:
+            _stream(call, parent)
+            continue
         _use_of_response(call, parent, result)
     for session in result.sessions.values():
         if session.obstacle:
@@ -305,6 +318,9 @@ def analyse(function: cst.FunctionDef, qualify: Qualify) -> HttpFunction:
                         f" ({blocked.obstacle})"
                     )
                     changed = True
+    for call in result.calls.values():
+        if call.stream is not None and call.obstacle:
+            call.kind = STREAMING  # its body is read later, on the loop: not even a thread
     left = {c.response for c in result.calls.values() if c.obstacle and c.response}
     left_calls = {id(c.node) for c in result.calls.values() if c.obstacle}
 
@@ -318,6 +334,11 @@ def analyse(function: cst.FunctionDef, qualify: Qualify) -> HttpFunction:
     result.raise_statements = {
         line: name for line, name in result.raise_statements.items() if name not in left
     }
+    result.stream_loops = {
+        loop: call
+        for loop, call in result.stream_loops.items()
+        if not (isinstance(call.func, cst.Attribute) and stays(call.func))
+    }
     if not any(True for _ in result.rewritten()):
         result.handlers.clear()
     return result
@@ -328,6 +349,7 @@ def _argument_obstacle(
 ) -> tuple[str, str]:
     positional = api[verb]
     seen_keyword = False
+    streamed = False
     for index, argument in enumerate(node.args):
         if argument.star:
             return "its arguments are unpacked (`*args`, `**kwargs`): unknown to VF101", ""
@@ -346,12 +368,9 @@ def _argument_obstacle(
             return f"httpx has no `{name}` argument", ""
         value = argument.value
         if name == "stream":
-            if not (isinstance(value, cst.Name) and value.value == "False"):
-                return (
-                    "a streamed response (`stream=True`, `iter_content`) is read later:"
-                    " rewrite it with `client.stream(...)` by hand",
-                    STREAMING,
-                )
+            if not (isinstance(value, cst.Name) and value.value in ("False", "True")):
+                return "`stream=` is neither `True` nor `False`", STREAMING
+            streamed = streamed or value.value == "True"
         elif name == "auth" and not (isinstance(value, cst.Tuple) and len(value.elements) == 2):
             return "only a `(user, password)` tuple `auth` means the same in httpx", ""
         elif name == "data" and data_kind(value) is None:
@@ -362,6 +381,8 @@ def _argument_obstacle(
             )
         elif name == "timeout" and isinstance(value, cst.Tuple) and len(value.elements) != 2:
             return "a `timeout` tuple other than `(connect, read)`", ""
+    if streamed:
+        return STREAM_OBSTACLE, STREAMING
     return "", ""
 
 
@@ -459,6 +480,26 @@ def _session_uses(
         )
 
 
+def _stream(call: HttpCall, parent: dict[cst.CSTNode, cst.CSTNode]) -> None:
+    """``with requests.get(u, stream=True) as r:``: a streamed response VF101 rewrites
+    (its uses are checked with the other responses')."""
+    item = parent.get(call.node)
+    within = parent.get(item) if item is not None else None
+    if not (
+        isinstance(item, cst.WithItem)
+        and item.item is call.node
+        and item.asname is not None
+        and isinstance(item.asname.name, cst.Name)
+        and isinstance(within, cst.With)
+        and len(within.items) == 1
+        and within.asynchronous is None
+    ):
+        return
+    call.obstacle, call.kind = "", ""
+    call.stream = within
+    call.response = item.asname.name.value
+
+
 def _yields(statement: cst.CSTNode) -> bool:
     """Whether ``statement`` yields, outside the functions and lambdas it defines."""
 
@@ -520,42 +561,35 @@ def _check_responses(
     assigned = {id(c.node) for c in result.calls.values()}
     for name, calls in by_name.items():
         problem = ""
+        streamed = any(call.stream is not None for call in calls)
         for use in names.get(name, []):
             above = parent.get(use)
-            if isinstance(above, cst.AssignTarget):
+            if streamed and not all(call.stream is not None for call in calls):
+                problem = f"`{name}` holds a streamed response and a read one"
+            elif isinstance(above, cst.AsName):
+                item = parent.get(above)
+                if isinstance(item, cst.WithItem) and id(item.item) in assigned:
+                    continue
+                problem = f"`{name}` is also bound to something else"
+            elif streamed and isinstance(above, cst.Attribute) and above.value is use:
+                attr = above.attr.value
+                if attr == "iter_content":
+                    problem = _stream_loop(above, parent, result)
+                elif attr in ("content", "text", "json"):
+                    problem = (
+                        f"`{name}.{attr}` reads a streamed body, which httpx must `aread()` first"
+                    )
+                elif attr == "iter_lines":
+                    problem = "`iter_lines` yields bytes in requests, str in httpx"
+                else:
+                    problem = _response_attribute(name, above, parent, result)
+            elif isinstance(above, cst.AssignTarget):
                 assign = parent.get(above)
                 if isinstance(assign, cst.Assign) and id(assign.value) in assigned:
                     continue
                 problem = f"`{name}` is also assigned something else"
             elif isinstance(above, cst.Attribute) and above.value is use:
-                attr = above.attr.value
-                if attr not in RESPONSE_ATTRIBUTES:
-                    problem = f"`{name}.{attr}` has no faithful httpx counterpart"
-                elif attr == "raise_for_status":
-                    result.raisers.append((name, above))
-                    line = _raise_line(above, parent)
-                    if line is None:
-                        problem = f"`{name}.raise_for_status` is used other than as a statement"
-                    elif not _under_not_ok(line, name, parent):
-                        result.raise_statements[line] = name
-                elif attr == "ok":
-                    result.attributes[above] = "is_error"
-                    holder = parent.get(above)
-                    if isinstance(holder, cst.UnaryOperation) and isinstance(
-                        holder.operator, cst.Not
-                    ):
-                        result.negated[holder] = above
-                    if not isinstance(
-                        holder,
-                        cst.If | cst.While | cst.BooleanOperation | cst.UnaryOperation | cst.Arg,
-                    ) and not (
-                        isinstance(holder, cst.Assign | cst.Return) and holder.value is above
-                    ):
-                        result.negate_parenthesized.add(above)
-                else:
-                    if attr == "json":
-                        result.raisers.append((name, above))
-                    _rename(above, result)
+                problem = _response_attribute(name, above, parent, result)
             else:
                 problem = f"the response `{name}` is used as a whole (returned, passed, stored)"
             if problem:
@@ -563,6 +597,62 @@ def _check_responses(
         if problem:
             for call in calls:
                 call.obstacle = call.obstacle or problem
+
+
+def _response_attribute(
+    name: str,
+    above: cst.Attribute,
+    parent: dict[cst.CSTNode, cst.CSTNode],
+    result: HttpFunction,
+) -> str:
+    """What ``name.attr`` becomes; why it cannot be rewritten, else ``""``."""
+    attr = above.attr.value
+    if attr not in RESPONSE_ATTRIBUTES:
+        return f"`{name}.{attr}` has no faithful httpx counterpart"
+    if attr == "raise_for_status":
+        result.raisers.append((name, above))
+        line = _raise_line(above, parent)
+        if line is None:
+            return f"`{name}.raise_for_status` is used other than as a statement"
+        if not _under_not_ok(line, name, parent):
+            result.raise_statements[line] = name
+    elif attr == "ok":
+        result.attributes[above] = "is_error"
+        holder = parent.get(above)
+        if isinstance(holder, cst.UnaryOperation) and isinstance(holder.operator, cst.Not):
+            result.negated[holder] = above
+        if not isinstance(
+            holder,
+            cst.If | cst.While | cst.BooleanOperation | cst.UnaryOperation | cst.Arg,
+        ) and not (isinstance(holder, cst.Assign | cst.Return) and holder.value is above):
+            result.negate_parenthesized.add(above)
+    else:
+        if attr == "json":
+            result.raisers.append((name, above))
+        _rename(above, result)
+    return ""
+
+
+def _stream_loop(
+    attribute: cst.Attribute, parent: dict[cst.CSTNode, cst.CSTNode], result: HttpFunction
+) -> str:
+    """``for chunk in r.iter_content(n):``, the one way a streamed body is read here."""
+    call = parent.get(attribute)
+    loop = parent.get(call) if call is not None else None
+    if not (
+        isinstance(call, cst.Call)
+        and call.func is attribute
+        and isinstance(loop, cst.For)
+        and loop.iter is call
+        and loop.asynchronous is None
+    ):
+        return "`iter_content` is used other than as a `for` loop's iterable"
+    for index, argument in enumerate(call.args):
+        keyword = argument.keyword.value if argument.keyword else ("chunk_size", "")[min(index, 1)]
+        if argument.star or keyword != "chunk_size":
+            return "only `iter_content`'s `chunk_size` has a counterpart (`aiter_bytes`)"
+    result.stream_loops[loop] = call
+    return ""
 
 
 def _raise_line(

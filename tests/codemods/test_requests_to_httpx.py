@@ -534,7 +534,56 @@ def test_an_attribute_without_counterpart_is_left_alone():
     assert "`r.cookies` has no faithful httpx counterpart" in found[0][1]
 
 
-def test_a_streamed_response_is_left_alone_and_not_offloaded():
+def test_a_streamed_response_read_by_iter_content_is_streamed_by_the_client():
+    before = dedent(
+        """\
+        import requests
+
+
+        async def download(url, out):
+            with requests.get(url, stream=True, timeout=10) as r:
+                r.raise_for_status()
+                for chunk in r.iter_content(chunk_size=8192):
+                    out.write(chunk)
+            with requests.post(url, stream=True) as r:
+                for byte in r.iter_content():
+                    out.write(byte)
+        """
+    )
+    after = module(
+        """\
+        import httpx2
+        """,
+        """\
+        async def download(url, out):
+            async with _http_client() as http_client, http_client.stream("GET", url, timeout=10) as r:
+                if r.is_error:
+                    r.raise_for_status()
+                async for chunk in r.aiter_bytes(8192):
+                    out.write(chunk)
+            async with _http_client() as http_client, http_client.stream("POST", url) as r:
+                async for byte in r.aiter_bytes(1):
+                    out.write(byte)
+        """,  # noqa: E501
+    )
+    assert_transforms(VF101, before, after)
+
+
+def test_a_streamed_response_read_otherwise_is_left_alone_and_not_offloaded():
+    for read in ("r.iter_lines()", "r.content", "list(r.iter_content(4))"):
+        source = dedent(
+            f"""\
+            import requests
+
+
+            async def download(url, out):
+                with requests.get(url, stream=True) as r:
+                    out.write({read})
+            """
+        )
+        assert_unchanged(VF102, source)
+        (found,) = findings_for(VF102, source)
+        assert "VF101 leaves it" in found[1], read
     source = dedent(
         """\
         import requests
@@ -547,8 +596,10 @@ def test_a_streamed_response_is_left_alone_and_not_offloaded():
         """
     )
     assert_unchanged(VF102, source)
-    (found,) = findings_for(VF102, source)
-    assert "client.stream(...)" in found[1]
+    assert (
+        "VF101 rewrites only `with requests.get(u, stream=True) as r:`"
+        in (findings_for(VF102, source)[0][1])
+    )
 
 
 def test_except_oserror_is_left_alone():
