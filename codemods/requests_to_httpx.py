@@ -132,7 +132,7 @@ class RequestsToHttpx(AsyncCodemod):
     # the shared client).
     triggers = (
         r"(?m:^[ \t]*(?:import|from)[ \t]+requests\b"
-        r"|^[A-Za-z_]\w*[ \t]*=[ \t]*(?:fastapi\.)?FastAPI\()",
+        r"|^[A-Za-z_]\w*(?:[ \t]*:[^=\n]*)?[ \t]*=[ \t]*(?:fastapi\.)?FastAPI\()",
     )
     METADATA_DEPENDENCIES = (
         *Codemod.METADATA_DEPENDENCIES,

@@ -453,3 +453,51 @@ def test_a_test_gets_the_async_mark_its_own_file_uses(tmp_path):
     assert "\n\nasync def test_waits_too():" in files["tests/test_other.py"]
     assert files["tests/test_other.py"].count("mark.anyio") == 1
     assert "@pytest.mark.asyncio\nasync def test_waits():" in files["tests/test_stock.py"]
+
+
+def test_vf101_gives_the_lifespan_to_the_app_and_not_to_a_test_app(tmp_path):
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": '[tool.vibefix]\ntarget-version = "py311"\n',
+            "shop/__init__.py": "",
+            "shop/main.py": """\
+                from fastapi import FastAPI
+
+                from shop.routes import router
+
+                app: FastAPI = FastAPI()
+                app.include_router(router)
+                """,
+            "shop/routes.py": """\
+                import requests
+                from fastapi import APIRouter
+
+                router = APIRouter()
+
+
+                @router.get("/rate")
+                async def rate():
+                    return requests.get("http://rates").json()
+                """,
+            "tests/test_routes.py": """\
+                from fastapi import FastAPI
+                from fastapi.testclient import TestClient
+
+                from shop.routes import router
+
+                app = FastAPI()
+                app.include_router(router)
+
+
+                def test_rate():
+                    assert TestClient(app).get("/rate").status_code == 200
+                """,
+        },
+    )
+
+    result = run(tmp_path, ".")
+
+    files = changed(result, tmp_path)
+    assert sorted(files) == ["shop/main.py", "shop/routes.py"]
+    assert "app: FastAPI = FastAPI(lifespan=_http_client_lifespan)" in files["shop/main.py"]

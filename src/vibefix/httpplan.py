@@ -158,6 +158,10 @@ def _application(
         for call in module.module_calls
         if any(index.resolve(target) in FASTAPI_APPS for target in call.targets)
     ]
+    if len(found) > 1:
+        # Tests often make an app of their own to try a router on: the app is the one
+        # outside them.
+        found = [(path, call) for path, call in found if not _in_tests(path)]
     if len(found) != 1:
         return None, None
     path, call = found[0]
@@ -175,3 +179,12 @@ def _application(
                 "the app uses `on_event` handlers, which a lifespan would switch off",
             )
     return node_key(path, call), None
+
+
+def _in_tests(path: Path) -> bool:
+    return (
+        "tests" in path.parts
+        or "test" in path.parts
+        or path.name.startswith("test_")
+        or path.name == "conftest.py"
+    )
