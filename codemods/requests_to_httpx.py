@@ -96,10 +96,16 @@ class RequestsToHttpx(AsyncCodemod):
     20 ms a client.
 
     Safety: safe. The request sent and what the code reads of the response are the same,
-    with two differences left: a `None` value in `params` or a `data` form is sent
-    empty by httpx (`?a=`), where requests drops the key; and a JSON body is written
-    compactly (`{"a":1}`, the same value). The response's types differ where the code
-    cannot look: VF101 maps only the attributes that mean the same.
+    except for these differences between the libraries, which VF101 cannot see through:
+    a `None` value in `params` or a `data` form is sent empty (`?a=`; requests drops the
+    key), a `None` header raises `TypeError` (requests drops it), `True` is sent as
+    `true`, a JSON body is written compactly (`{"a":1}`, the same value), `r.text` of a
+    `text/*` response with no charset is decoded as UTF-8 (requests: ISO-8859-1), and
+    the environment's `~/.netrc` and `REQUESTS_CA_BUNDLE` are not read; the User-Agent
+    names httpx2. A `timeout` bounds connecting and reading as in requests (`write` and
+    the wait for a pooled connection are not bounded). A helper that takes the
+    application's client gets a new keyword argument: a test that replaces it with a
+    fake of the old signature must take `http_client` too.
 
     Not shared: an app with its own `lifespan`, `on_startup`/`on_shutdown` or `on_event`
     handlers (a lifespan would switch the latter off) keeps a client per call, with a
@@ -274,13 +280,17 @@ class RequestsToHttpx(AsyncCodemod):
         statements: dict[cst.BaseStatement, list[httpmap.HttpCall]] = {}
         sessions: set[str] = set()
         for call in rewritten:
+            if call.stream is not None:
+                # A session's stream is opened on the session's client.
+                own = call.session or client
+                self._rewrite_call(call, own, x, needs)
+                self._open_stream(call.stream, own, x, shared or call.session is not None)
+                if call.session is not None:
+                    sessions.add(call.session)
+                continue
             if call.session is not None:
                 sessions.add(call.session)
                 self._rewrite_call(call, call.session, x, needs)
-                continue
-            if call.stream is not None:
-                self._rewrite_call(call, client, x, needs)
-                self._open_stream(call.stream, client, x, shared)
                 continue
             assert call.statement is not None
             statements.setdefault(call.statement, []).append(call)
@@ -309,7 +319,8 @@ class RequestsToHttpx(AsyncCodemod):
             if not any(id(call) in done for call in _calls(try_.body)):
                 continue
             keep = self._keeps_requests(try_, analysis, done)
-            self._map_handler(handler, mapped, x, needs, keep)
+            json = analysis.json_handlers.get(handler, False)
+            self._map_handler(handler, mapped, x, needs, keep, json)
 
     def _open_session(self, session: httpmap.Session, x: str) -> None:
         """``requests.Session()`` becomes a client: made by ``_http_client()``, opened by
@@ -381,6 +392,17 @@ class RequestsToHttpx(AsyncCodemod):
                     redirects = True
                 elif name == "data" and httpmap.data_kind(value) == "content":
                     name = "content"
+                elif name == "timeout" and not _is_none_or_tuple(value):
+                    # requests times out connecting and reading, never writing or waiting
+                    # for a connection from the pool (it has none): neither does this.
+                    value = cst.Call(
+                        cst.parse_expression(f"{x}.Timeout"),
+                        [
+                            cst.Arg(value, comma=_COMMA),
+                            _keyword("write", cst.Name("None"), _COMMA),
+                            _keyword("pool", cst.Name("None")),
+                        ],
+                    )
                 elif name == "timeout" and isinstance(value, cst.Tuple):
                     connect, read = (element.value for element in value.elements)
                     value = cst.Call(
@@ -587,14 +609,24 @@ class RequestsToHttpx(AsyncCodemod):
         x: str,
         needs: Sequence[str],
         keep: bool,
+        reads_json: bool,
     ) -> None:
         assert handler.type is not None
         names = {id(name): httpmap.exception_name(self._qualify(name)) for name in mapped}
+
+        def counterparts(short: str) -> tuple[str, ...]:
+            # ``r.json()`` raised a RequestException; where the try reads no JSON, a
+            # JSONDecodeError comes from other code, which requests' class never caught.
+            found = httpmap.EXCEPTIONS[short]
+            if short == "RequestException" and not reads_json:
+                found = tuple(new for new in found if not new.startswith("json."))
+            return found
+
         extra = {
             new.format(x=x)
             for short in names.values()
             if short is not None
-            for new in httpmap.EXCEPTIONS[short]
+            for new in counterparts(short)
         }
         json_alias = self.file.imports.module_alias(handler, "json")
         if json_alias is None and any(new.startswith("json.") for new in extra):
@@ -623,7 +655,7 @@ class RequestsToHttpx(AsyncCodemod):
                 if short is None or keep:
                     kept.append(now)
                 if short is not None:
-                    for new in httpmap.EXCEPTIONS[short]:
+                    for new in counterparts(short):
                         spelled = new.format(x=x)
                         if json_alias is not None:
                             spelled = spelled.replace("json.", f"{json_alias.name}.", 1)
@@ -669,6 +701,10 @@ def _appended(
         between = args[-2].comma if len(args) > 1 else cst.Comma(whitespace_after=opening)
         return [*args[:-1], last.with_changes(comma=between), new.with_changes(comma=last.comma)]
     return [*args[:-1], last.with_changes(comma=_COMMA), new]
+
+
+def _is_none_or_tuple(value: cst.BaseExpression) -> bool:
+    return isinstance(value, cst.Tuple) or (isinstance(value, cst.Name) and value.value == "None")
 
 
 def _async_for(updated: cst.For) -> cst.For:
@@ -748,17 +784,26 @@ def _without_blanks(lines: Sequence[cst.EmptyLine]) -> list[cst.EmptyLine]:
 
 
 def _after_imports(body: Sequence[cst.BaseStatement]) -> int:
-    """Where a module-level definition goes: after the leading docstring and imports."""
+    """Where a module-level definition goes: after the last import that comes before the
+    module's first definition or object made (``app = FastAPI()``), so that what it uses
+    is imported and what uses it comes later (``load_dotenv()`` may sit between imports)."""
     at = 0
     for index, statement in enumerate(body):
-        if isinstance(statement, cst.SimpleStatementLine) and all(
-            isinstance(small, cst.Import | cst.ImportFrom)
-            or (isinstance(small, cst.Expr) and isinstance(small.value, cst.SimpleString))
-            for small in statement.body
-        ):
-            at = index + 1
-        elif isinstance(statement, cst.If | cst.Try) and index == at:
-            continue  # ``if TYPE_CHECKING:`` / ``try: import x``: part of the imports
-        else:
+        if isinstance(statement, cst.FunctionDef | cst.ClassDef):
             break
+        if isinstance(statement, cst.SimpleStatementLine):
+            smalls = statement.body
+            if all(isinstance(small, cst.Import | cst.ImportFrom) for small in smalls):
+                at = index + 1
+            elif any(
+                isinstance(small, cst.Assign | cst.AnnAssign) and isinstance(small.value, cst.Call)
+                for small in smalls
+            ):
+                break
+            elif index == at and all(_is_docstring(small) for small in smalls):
+                at = index + 1
     return at
+
+
+def _is_docstring(small: cst.BaseSmallStatement) -> bool:
+    return isinstance(small, cst.Expr) and isinstance(small.value, cst.SimpleString)

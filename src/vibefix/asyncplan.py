@@ -150,6 +150,11 @@ class _Analysis:
             )
         if self.http_problem or call.http.obstacle:
             return self.http_problem or call.http.obstacle
+        if not call.awaitable:
+            return "it sits in a lambda or a generator expression, where `await` is not allowed"
+        taken = {"httpx2", "httpx", "json"} & set(function.shadowed)
+        if taken:
+            return f"the name `{sorted(taken)[0]}` means something else here"
         if function.qualname in self.exposed and any(
             other.http is not None and other.http.escapes and not other.http.obstacle
             for other in function.calls
@@ -397,7 +402,11 @@ def _analyse(
         wanted_modules=frozenset(wanted_modules),
         wanted_names=frozenset(_display(name) for name in hopeful | http.candidates)
         # Names they are re-exported under (``from .mod import helper as fetch``).
-        | {_display(alias) for alias, value in index.objects.items() if value in hopeful},
+        | {
+            _display(alias)
+            for alias, value in index.objects.items()
+            if value in hopeful | http.candidates
+        },
         fastapi=decider.fastapi,
     )
 
@@ -808,12 +817,27 @@ def _exposed(analysis: _Analysis) -> set[str]:
     """The functions that code naming one of requests' exceptions (an ``except``, a
     ``pytest.raises``) calls, directly or through other functions."""
     index = analysis.index
-    pending = [
-        reference.function
+    naming = [
+        reference
         for module in index.modules
         for reference in module.references
-        if reference.function is not None and httpmap.exception_name(reference.targets)
+        if httpmap.exception_name(reference.targets)
     ]
+    # Outside the call chain, code that sees every request's errors: an exception
+    # handler (``@app.exception_handler(requests.RequestException)``), a middleware, a
+    # dependency that yields. Naming requests' exceptions there exposes every function.
+    for reference in naming:
+        function = index.functions.get(reference.function or "")
+        if (
+            function is None
+            or function.is_generator
+            or any(
+                decorator.rpartition(".")[2] in ("middleware", "exception_handler")
+                for decorator in function.decorators
+            )
+        ):
+            return set(index.functions)
+    pending = [reference.function for reference in naming if reference.function is not None]
     exposed: set[str] = set()
     while pending:
         function = index.functions.get(pending.pop())

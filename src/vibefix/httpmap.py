@@ -210,6 +210,9 @@ class HttpFunction:
     """``for chunk in r.iter_content(n):`` loops over a streamed response, with their
     ``iter_content`` call: they become ``async for chunk in r.aiter_bytes(n):``."""
     raisers: list[tuple[str, cst.CSTNode]] = field(default_factory=list)
+    json_handlers: dict[cst.ExceptHandler, bool] = field(default_factory=dict)
+    """Whether the ``try`` of each mapped handler reads a response's JSON: only then does
+    ``RequestException`` stand for ``json.JSONDecodeError`` too."""
     """Uses of a response that raise (``r.raise_for_status()``, ``r.json()``), by name."""
     """Handlers that name requests' exceptions: their ``try`` and the names to map."""
 
@@ -699,6 +702,49 @@ def _enclosing_tries(
         current = above
 
 
+def _under_except_star(node: cst.CSTNode, parent: dict[cst.CSTNode, cst.CSTNode]) -> bool:
+    current = node
+    while (above := parent.get(current)) is not None:
+        if isinstance(above, cst.TryStar) and current is above.body:
+            return True
+        current = above
+    return False
+
+
+def _json_reads(try_: cst.Try, result: HttpFunction, qualify: Qualify) -> tuple[bool, bool]:
+    """Whether the ``try``'s body reads a response's JSON (``r.json()``), and whether it
+    calls anything else that may raise ``JSONDecodeError`` (not a builtin)."""
+    responses = {c.response for c in result.calls.values() if c.response}
+    sessions = set(result.sessions)
+    reads = risky = False
+
+    class Finder(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            nonlocal reads, risky
+            func = node.func
+            owner = func.value if isinstance(func, cst.Attribute) else None
+            if node in result.calls:
+                return
+            if (
+                isinstance(func, cst.Attribute)
+                and func.attr.value == "json"
+                and (
+                    (isinstance(owner, cst.Name) and owner.value in responses)
+                    or (isinstance(owner, cst.Call) and owner in result.calls)
+                )
+            ):
+                reads = True
+                return
+            if isinstance(owner, cst.Name) and owner.value in responses | sessions:
+                return
+            names = qualify(func)
+            if not names or not all(name.startswith("builtins.") for name in names):
+                risky = True
+
+    try_.body.visit(Finder())
+    return reads, risky
+
+
 def _handler_names(handler: cst.ExceptHandler) -> tuple[cst.BaseExpression, ...]:
     kind = handler.type
     if kind is None:
@@ -739,39 +785,82 @@ def _check_exceptions(
                         continue
                     if short not in EXCEPTIONS:
                         call.obstacle = f"httpx has no counterpart of `requests.{short}`"
-                    elif short != "HTTPError" and _reads_response(handler):
+                    elif _reads_response(handler, short):
                         call.obstacle = (
-                            f"its `except requests.{short}` reads the error's `.response` or"
-                            " `.request`, which not all of httpx's counterparts have"
+                            f"its `except requests.{short}` reads off the error what httpx's"
+                            " counterpart lacks or names otherwise (`.response`, `.request`,"
+                            " `.response.ok`)"
                         )
                 if mapped:
                     result.handlers[handler] = (try_, tuple(mapped))
+                    reads, risky = _json_reads(try_, result, qualify)
+                    result.json_handlers[handler] = reads
+                    requested = {exception_name(qualify(name)) for name in mapped}
+                    if reads and risky and "RequestException" in requested and not call.obstacle:
+                        call.obstacle = (
+                            "its `try` reads a response's JSON and runs other code that may"
+                            " raise `JSONDecodeError`, which `except RequestException` did not"
+                            " catch"
+                        )
         return caught
 
     for call in result.calls.values():
         call.escapes = not guarded(call.node, call)
+        if _under_except_star(call.node, parent) and not call.obstacle:
+            call.obstacle = "an `except*` here is not mapped to httpx's errors"
     for name, node in result.raisers:
         for call in result.calls.values():
             if call.response == name and not guarded(node, call):
                 call.escapes = True
 
 
-def _reads_response(handler: cst.ExceptHandler) -> bool:
-    """Whether the handler reads ``error.response`` or ``error.request``."""
+def _reads_response(handler: cst.ExceptHandler, short: str) -> bool:
+    """Whether the handler reads off the error what httpx's counterpart lacks or names
+    otherwise: ``error.response``/``error.request`` (only ``HTTPStatusError`` has a
+    response), and, of ``HTTPError``'s response, an attribute that is renamed in httpx."""
     if handler.name is None or not isinstance(handler.name.name, cst.Name):
         return False
     bound = handler.name.name.value
+    same = {key for key, value in RESPONSE_ATTRIBUTES.items() if key == value} - {
+        "raise_for_status"
+    }
     found = False
 
     class Finder(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.read: set[cst.Attribute] = set()
+
         def visit_Attribute(self, node: cst.Attribute) -> None:
             nonlocal found
+            inner = node.value
             if (
-                isinstance(node.value, cst.Name)
-                and node.value.value == bound
+                isinstance(inner, cst.Attribute)
+                and isinstance(inner.value, cst.Name)
+                and inner.value.value == bound
+                and inner.attr.value == "response"
+                and short == "HTTPError"
+            ):
+                self.read.add(inner)
+                found = found or node.attr.value not in same
+            elif (
+                isinstance(inner, cst.Name)
+                and inner.value == bound
                 and node.attr.value in ("response", "request")
+                and (short != "HTTPError" or node.attr.value == "request")
             ):
                 found = True
+
+        def leave_Attribute(self, original_node: cst.Attribute) -> None:
+            nonlocal found
+            if (
+                short == "HTTPError"
+                and original_node not in self.read
+                and isinstance(original_node.value, cst.Name)
+                and original_node.value.value == bound
+                and original_node.attr.value == "response"
+            ):
+                found = True  # the response itself, used whole
 
     handler.body.visit(Finder())
     return found

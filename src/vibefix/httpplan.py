@@ -91,7 +91,15 @@ def share(
         for name in sorted(taking):
             function = functions.get(name)
             if function is None or not _can_take(
-                function, taking, sites, handlers, twins, callees, async_after, writable
+                set(index.applications),
+                function,
+                taking,
+                sites,
+                handlers,
+                twins,
+                callees,
+                async_after,
+                writable,
             ):
                 taking.discard(name)
                 changed = True
@@ -114,6 +122,7 @@ def share(
 
 
 def _can_take(
+    index_applications: Set[str],
     function: FunctionFact,
     taking: set[str],
     sites: Mapping[str, list[_Site]],
@@ -133,6 +142,10 @@ def _can_take(
         return False
     if name not in twins and not callees.get(name, set()) & taking:
         return False  # nothing to hand the client to any more
+    if function.owner_class is not None:
+        # A method may be reached through ``self`` from a base class's code, or reach
+        # its base's through ``super()``: calls the index cannot tie to one definition.
+        return False
     handler = name in handlers
     if not handler and function.decorators:
         return False  # a decorator may not pass a new keyword argument through
@@ -141,11 +154,20 @@ def _can_take(
         return False  # called from nowhere the index sees: no caller would pass it
     for site in uses:
         if site.call is None:
-            if not handler:
-                return False  # used as a value: a callback gets no client
+            if not handler or not _injects(site.via, index_applications):
+                return False  # used as a value (a callback, a task): it gets no client
         elif site.caller not in taking or not site.call.awaitable:
             return False
     return True
+
+
+def _injects(via: str, applications: Set[str]) -> bool:
+    """Whether FastAPI calls what is passed to ``via`` with its dependencies solved:
+    ``Depends(f)``, ``app.add_api_route(path, f)``."""
+    from vibefix.asyncplan import DEPENDS, ROUTE_REGISTRATIONS
+
+    owner, _, method = via.rpartition(".")
+    return via in DEPENDS or (method in ROUTE_REGISTRATIONS and owner in applications)
 
 
 def _application(
@@ -168,9 +190,26 @@ def _application(
     where = Position(call.line, call.column)
     if not writable(path):
         return None, (path, where, "the app's module is outside the paths given")
-    taken = {"lifespan", "on_startup", "on_shutdown"} & set(call.keywords)
+    taken = {"lifespan", "on_startup", "on_shutdown", "**"} & set(call.keywords)
+    if "**" in taken:
+        return None, (path, where, "the app's settings are unpacked (`**`): they may hold one")
     if taken:
         return None, (path, where, f"the app has its own `{sorted(taken)[0]}`: add it there")
+    for function in index.functions.values():
+        for made in function.calls:
+            if any(_startup_hook(target) for target in made.targets):
+                return None, (
+                    path,
+                    where,
+                    "the app adds startup or shutdown handlers, which a lifespan would switch off",
+                )
+    for module in index.modules:
+        if any(_startup_hook(t) for made in module.module_calls for t in made.targets):
+            return None, (
+                path,
+                where,
+                "the app adds startup or shutdown handlers, which a lifespan would switch off",
+            )
     for function in index.functions.values():
         if any(decorator.endswith(".on_event") for decorator in function.decorators):
             return None, (
@@ -187,4 +226,11 @@ def _in_tests(path: Path) -> bool:
         or "test" in path.parts
         or path.name.startswith("test_")
         or path.name == "conftest.py"
+    )
+
+
+def _startup_hook(target: str) -> bool:
+    """``app.add_event_handler(...)``, ``app.router.on_startup.append(...)``."""
+    return target.endswith(".add_event_handler") or any(
+        f".{hook}." in target for hook in ("on_startup", "on_shutdown")
     )

@@ -485,6 +485,11 @@ class FactCollector(cst.CSTVisitor):
         scope = self.imports.scopes.get(inside)
         if scope is not None and scope["http_client"]:
             shadowed.append("http_client")  # VF101's parameter for a shared client
+        shadowed.extend(  # the modules VF101's code names
+            module
+            for module in ("httpx2", "httpx", "json")
+            if self.imports.module_alias(inside, module) is None
+        )
         return tuple(shadowed)
 
     def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
@@ -650,7 +655,11 @@ class FactCollector(cst.CSTVisitor):
                 frame.typed_calls.append((len(frame.calls), base.value, kind))
             frame.calls.append(fact)
         elif targets:
-            keywords = tuple(a.keyword.value for a in node.args if a.keyword is not None)
+            keywords = tuple(
+                a.keyword.value if a.keyword is not None else "**"
+                for a in node.args
+                if a.keyword is not None or a.star == "**"
+            )
             self.module_calls.append(replace(fact, keywords=keywords))
 
     def visit_Name(self, node: cst.Name) -> None:

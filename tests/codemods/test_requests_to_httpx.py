@@ -5,6 +5,7 @@ What the rewritten calls do is checked against a real server in
 
 from textwrap import dedent
 
+import pytest
 from vibefix.codemods import ALL
 from vibefix.codemods.offload_blocking import OffloadBlocking
 from vibefix.codemods.requests_to_httpx import RequestsToHttpx
@@ -99,7 +100,6 @@ def test_in_an_app_handlers_get_the_client_the_lifespan_makes_with_mapped_except
     after = app_module(
         """\
         import contextlib
-        import json
         from collections.abc import AsyncIterator
         from typing import Annotated
 
@@ -114,8 +114,8 @@ def test_in_an_app_handlers_get_the_client_the_lifespan_makes_with_mapped_except
         @app.get("/rate")
         async def rate(c: str, *, http_client: Annotated[httpx2.AsyncClient, Depends(_get_http_client)]):
             try:
-                r = await http_client.get("http://rates", params={"c": c}, timeout=5)
-            except (httpx2.HTTPError, httpx2.InvalidURL, json.JSONDecodeError):
+                r = await http_client.get("http://rates", params={"c": c}, timeout=httpx2.Timeout(5, write=None, pool=None))
+            except (httpx2.HTTPError, httpx2.InvalidURL):
                 return {"error": True}
             if r.is_error:
                 r.raise_for_status()
@@ -556,7 +556,7 @@ def test_a_streamed_response_read_by_iter_content_is_streamed_by_the_client():
         """,
         """\
         async def download(url, out):
-            async with _http_client() as http_client, http_client.stream("GET", url, timeout=10) as r:
+            async with _http_client() as http_client, http_client.stream("GET", url, timeout=httpx2.Timeout(10, write=None, pool=None)) as r:
                 if r.is_error:
                     r.raise_for_status()
                 async for chunk in r.aiter_bytes(8192):
@@ -702,7 +702,7 @@ def test_a_session_made_and_closed_in_the_function_becomes_a_client():
         async def crawl(urls):
             async with _http_client() as s:
                 for url in urls:
-                    print((await s.get(url, timeout=5)).status_code)
+                    print((await s.get(url, timeout=httpx2.Timeout(5, write=None, pool=None))).status_code)
 
 
         async def post_all(url, items):
@@ -710,7 +710,7 @@ def test_a_session_made_and_closed_in_the_function_becomes_a_client():
             for item in items:
                 await session.post(url, json=item)
             await session.aclose()
-        """,
+        """,  # noqa: E501
     )
     assert_transforms(VF101, before, after)
 
@@ -873,7 +873,7 @@ def test_an_except_that_reads_the_error_response_is_left_alone():
                 return error.response
         """
     )
-    assert "reads the error's `.response`" in found[0][1]
+    assert "reads off the error what httpx's counterpart lacks" in found[0][1]
 
 
 def test_calls_in_a_loop_test_and_its_body_share_one_client():
@@ -987,3 +987,168 @@ def test_a_helper_no_caller_is_seen_for_makes_its_own_client():
     text = output.decode()
     assert "async def latest(self):\n        try:\n            async with _http_client()" in text
     assert "async def home(*, http_client:" in text
+
+
+# -- found in review: each once a wrong rewrite -----------------------------------------
+
+APP_HEAD = """\
+import requests
+from fastapi import BackgroundTasks, FastAPI
+
+app = FastAPI()
+"""
+
+
+def test_methods_keep_a_client_per_call_since_self_and_super_may_reach_others():
+    source = APP_HEAD + dedent(
+        """\
+
+
+        class Base:
+            async def fetch(self, u):
+                try:
+                    return requests.get(u).text
+                except Exception:
+                    return None
+
+
+        @app.get("/")
+        async def home(u: str):
+            return await Base().fetch(u)
+        """
+    )
+    text = (_run(VF101, source).new_source or b"").decode()
+    assert "async def fetch(self, u):\n        try:\n            async with _http_client()" in text
+    assert "fetch(u, http_client=" not in text
+
+
+def test_a_handler_also_queued_as_a_background_task_takes_no_client():
+    source = APP_HEAD + dedent(
+        """\
+
+
+        @app.post("/refresh")
+        async def refresh(u: str):
+            return requests.get(u).status_code
+
+
+        @app.post("/later")
+        async def later(u: str, tasks: BackgroundTasks):
+            tasks.add_task(refresh, u)
+        """
+    )
+    text = (_run(VF101, source).new_source or b"").decode()
+    assert "async def refresh(u: str):\n    async with _http_client() as http_client:" in text
+
+
+@pytest.mark.parametrize(
+    ("app", "why"),
+    [
+        ("app = FastAPI(**SETTINGS)", "the app's settings are unpacked"),
+        ("app = FastAPI()\napp.add_event_handler('startup', print)", "startup or shutdown"),
+    ],
+)
+def test_an_app_whose_startup_a_lifespan_could_change_keeps_clients_per_call(app, why):
+    source = f"import requests\nfrom fastapi import FastAPI\n\nSETTINGS = {{}}\n{app}\n" + dedent(
+        """\
+
+
+        @app.get("/")
+        async def home():
+            return requests.get("http://x").status_code
+        """
+    )
+    assert "lifespan=" not in (_run(VF101, source).new_source or b"").decode()
+    assert any(why in message for _, message in findings_for(VF101, source))
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (
+            "try:\n        r = requests.get(u)\n        return r.json(), json.loads(u)\n"
+            "    except requests.RequestException:\n        return None",
+            "runs other code that may raise `JSONDecodeError`",
+        ),
+        (
+            "try:\n        return requests.get(u).text\n"
+            "    except requests.HTTPError as e:\n        return e.response.reason",
+            "reads off the error what httpx's counterpart lacks",
+        ),
+        (
+            "try:\n        return requests.get(u).text\n"
+            "    except* requests.HTTPError:\n        return None",
+            "an `except*` here is not mapped",
+        ),
+        ("return sum(requests.get(x).status_code for x in [u])", "where `await` is not"),
+    ],
+)
+def test_calls_vf101_cannot_map_are_said_and_left(body, why):
+    source = f"import json\n\nimport requests\n\n\nasync def f(u):\n    {body}\n"
+    found = findings_for(VF102, source)
+    assert any(why in message for _, message in found), found
+
+
+def test_a_parameter_named_json_keeps_requests():
+    found = left_alone(
+        """\
+        import requests
+
+
+        async def send(u, json):
+            try:
+                return requests.post(u, json=json).json()
+            except requests.RequestException:
+                return None
+        """
+    )
+    assert "the name `json` means something else here" in found[0][1]
+
+
+def test_an_exception_handler_for_requests_errors_keeps_escaping_calls_on_requests():
+    source = APP_HEAD + dedent(
+        """\
+
+
+        @app.exception_handler(requests.RequestException)
+        async def upstream_failed(request, exc):
+            return None
+
+
+        @app.get("/")
+        async def home():
+            return requests.get("http://x").status_code
+        """
+    )
+    assert any(
+        "its callers would get httpx's exceptions" in message
+        for _, message in findings_for(VF102, source)
+    )
+
+
+def test_a_session_stream_is_opened_on_the_session():
+    before = dedent(
+        """\
+        import requests
+
+
+        async def download(u, out):
+            with requests.Session() as s:
+                with s.get(u, stream=True) as r:
+                    for chunk in r.iter_content(1024):
+                        out.write(chunk)
+        """
+    )
+    after = module(
+        """\
+        import httpx2
+        """,
+        """\
+        async def download(u, out):
+            async with _http_client() as s:
+                async with s.stream("GET", u) as r:
+                    async for chunk in r.aiter_bytes(1024):
+                        out.write(chunk)
+        """,
+    )
+    assert_transforms(VF101, before, after)
