@@ -63,9 +63,7 @@ def share(
     if app is None:
         if problem and handlers & twins:
             path, position = problem[0], problem[1]
-            message = (
-                f"VF101 makes a client per call instead of one for the application: {problem[2]}"
-            )
+            message = f"a client per call instead of one for the application: {problem[2]}"
             return HttpPlan(
                 per_call=per_call, findings=(Finding(path, position, "VF101", message),)
             )
