@@ -35,7 +35,9 @@ def vibeshop(tmp_path: Path) -> Path:
     return copy
 
 
-def _example_tests(folder: Path) -> subprocess.CompletedProcess[str]:
+def _example_tests(
+    folder: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=folder,
@@ -43,6 +45,7 @@ def _example_tests(folder: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=300,
         check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -171,14 +174,8 @@ def _ruff_async(folder: Path) -> subprocess.CompletedProcess[str]:
 def _blocking_calls(folder: Path, allow: str = "") -> tuple[int, set[str]]:
     """The example's tests run with blockbuster on the event loop: their exit code and the
     blocking functions it caught (``allow``: prefixes let through)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "VIBESHOP_BLOCKBUSTER": "1", "VIBESHOP_BLOCKBUSTER_ALLOW": allow},
+    done = _example_tests(
+        folder, {"VIBESHOP_BLOCKBUSTER": "1", "VIBESHOP_BLOCKBUSTER_ALLOW": allow}
     )
     return done.returncode, set(re.findall(r"BlockingError: Blocking call to (\S+)", done.stdout))
 
