@@ -99,7 +99,10 @@ class RequestsToHttpx(AsyncCodemod):
     except for these differences between the libraries, which VF101 cannot see through:
     a `None` value in `params` or a `data` form is sent empty (`?a=`; requests drops the
     key), a `None` header raises `TypeError` (requests drops it), `True` is sent as
-    `true`, a JSON body is written compactly (`{"a":1}`, the same value), `r.text` of a
+    `true`, a JSON body is written compactly (`{"a":1}`, the same value), iterating
+    `r.headers` gives lowercase names (lookups ignore case in both), an error while the
+    body is read is httpx's `ReadTimeout` or `RemoteProtocolError` (requests':
+    `ConnectionError` or `ChunkedEncodingError`, caught otherwise), `r.text` of a
     `text/*` response with no charset is decoded as UTF-8 (requests: ISO-8859-1), and
     the environment's `~/.netrc` and `REQUESTS_CA_BUNDLE` are not read; the User-Agent
     names httpx2. A `timeout` bounds connecting and reading as in requests (`write` and
@@ -281,8 +284,10 @@ class RequestsToHttpx(AsyncCodemod):
         sessions: set[str] = set()
         for call in rewritten:
             if call.stream is not None:
-                # A session's stream is opened on the session's client.
-                own = call.session or client
+                # A session's stream is opened on the session's client; a stream of its
+                # own gets a client of another name, so that opening it never rebinds the
+                # one a statement around it has opened.
+                own = call.session or (client if shared else f"{client}_stream")
                 self._rewrite_call(call, own, x, needs)
                 self._open_stream(call.stream, own, x, shared or call.session is not None)
                 if call.session is not None:

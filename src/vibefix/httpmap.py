@@ -54,7 +54,6 @@ RESPONSE_ATTRIBUTES: dict[str, str] = {
     "text": "text",
     "content": "content",
     "json": "json",
-    "encoding": "encoding",
     "elapsed": "elapsed",
     "is_redirect": "is_redirect",
     "reason": "reason_phrase",
@@ -262,7 +261,7 @@ def analyse(function: cst.FunctionDef, qualify: Qualify) -> HttpFunction:
             elif set(qualify(node.func)) & SESSIONS and not node.args:
                 _session(node, parent, result)
     for session in result.sessions.values():
-        _session_uses(session, names.get(session.name, []), parent, result)
+        _session_uses(session, names.get(session.name, []), parent, result, owner, function)
 
     for call in result.calls.values():
         if call.verb == CLOSE:
@@ -451,13 +450,29 @@ def _session_uses(
     uses: list[cst.Name],
     parent: dict[cst.CSTNode, cst.CSTNode],
     result: HttpFunction,
+    owner: Callable[[cst.CSTNode], cst.CSTNode | None],
+    function: cst.FunctionDef,
 ) -> None:
-    """The session's calls; an obstacle for any other use (configured, passed on)."""
+    """The session's calls; an obstacle for any other use (configured, passed on, used
+    in a nested function, or after it is closed: requests reopens a closed session,
+    httpx does not)."""
     closed = session.within is not None
+    order = {node: index for index, node in enumerate(parent)}
+    closing: cst.Call | None = None
     for use in uses:
         above = parent.get(use)
         if isinstance(above, cst.AssignTarget | cst.AsName):
             continue  # where it is made
+        if owner(use) is not function:
+            session.obstacle = session.obstacle or (
+                f"the session `{session.name}` is used in a nested function"
+            )
+            continue
+        if session.within is not None and not _inside(use, session.within.body, parent):
+            session.obstacle = session.obstacle or (
+                f"the session `{session.name}` is used after its `with`"
+            )
+            continue
         call = parent.get(above) if isinstance(above, cst.Attribute) else None
         if (
             isinstance(above, cst.Attribute)
@@ -468,6 +483,7 @@ def _session_uses(
             verb = above.attr.value
             if verb == CLOSE and session.within is None and isinstance(parent.get(call), cst.Expr):
                 closed = True
+                closing = call
                 result.calls[call] = HttpCall(call, CLOSE, session=session.name)
                 continue
             if verb in SESSION_API:
@@ -481,6 +497,25 @@ def _session_uses(
         session.obstacle = session.obstacle or (
             f"the session `{session.name}` is never closed: open it with `with`"
         )
+    if closing is not None and any(
+        order.get(use, 0) > order[closing] and not _inside(use, closing, parent)
+        for use in uses
+        if owner(use) is function
+    ):
+        session.obstacle = session.obstacle or (
+            f"the session `{session.name}` is used after `close()`"
+        )
+
+
+def _inside(
+    node: cst.CSTNode, block: cst.CSTNode, parent: dict[cst.CSTNode, cst.CSTNode]
+) -> bool:
+    current: cst.CSTNode | None = node
+    while current is not None:
+        if current is block:
+            return True
+        current = parent.get(current)
+    return False
 
 
 def _stream(call: HttpCall, parent: dict[cst.CSTNode, cst.CSTNode]) -> None:
@@ -578,7 +613,7 @@ def _check_responses(
                 attr = above.attr.value
                 if attr == "iter_content":
                     problem = _stream_loop(above, parent, result)
-                elif attr in ("content", "text", "json"):
+                elif attr in ("content", "text", "json", "elapsed"):
                     problem = (
                         f"`{name}.{attr}` reads a streamed body, which httpx must `aread()` first"
                     )

@@ -556,12 +556,12 @@ def test_a_streamed_response_read_by_iter_content_is_streamed_by_the_client():
         """,
         """\
         async def download(url, out):
-            async with _http_client() as http_client, http_client.stream("GET", url, timeout=httpx2.Timeout(10, write=None, pool=None)) as r:
+            async with _http_client() as http_client_stream, http_client_stream.stream("GET", url, timeout=httpx2.Timeout(10, write=None, pool=None)) as r:
                 if r.is_error:
                     r.raise_for_status()
                 async for chunk in r.aiter_bytes(8192):
                     out.write(chunk)
-            async with _http_client() as http_client, http_client.stream("POST", url) as r:
+            async with _http_client() as http_client_stream, http_client_stream.stream("POST", url) as r:
                 async for byte in r.aiter_bytes(1):
                     out.write(byte)
         """,  # noqa: E501
@@ -1152,3 +1152,46 @@ def test_a_session_stream_is_opened_on_the_session():
         """,
     )
     assert_transforms(VF101, before, after)
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (
+            "with requests.Session() as s:\n        r = s.get(u)\n    return s.get(u).text, r.text",
+            "used after its `with`",
+        ),
+        (
+            "s = requests.Session()\n    s.close()\n    return s.get(u).text",
+            "used after `close()`",
+        ),
+        (
+            "with requests.Session() as s:\n        def fetch(v):\n            return s.get(v)\n"
+            "        return s.get(u).text, fetch",
+            "used in a nested function",
+        ),
+    ],
+)
+def test_a_session_used_where_a_client_could_not_be_is_left_alone(body, why):
+    source = f"import requests\n\n\nasync def f(u):\n    {body}\n"
+    found = findings_for(VF102, source)
+    assert any(why in message for _, message in found), found
+
+
+def test_a_stream_inside_a_statement_with_its_own_client_gets_another_name():
+    source = dedent(
+        """\
+        import requests
+
+
+        async def mirror(index, done):
+            for u in requests.get(index).json():
+                with requests.get(u, stream=True) as r:
+                    for c in r.iter_content(1024):
+                        print(len(c))
+                requests.post(done, json={"u": u})
+        """
+    )
+    text = (_run(VF101, source).new_source or b"").decode()
+    assert "async with _http_client() as http_client_stream, http_client_stream.stream(" in text
+    assert "            await http_client.post(done" in text
