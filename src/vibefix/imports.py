@@ -79,6 +79,7 @@ class ImportPlanner:
             if not (
                 isinstance(node, cst.ImportFrom)
                 and assignment.scope is global_scope
+                and self._at_top_level(node)
                 and not node.relative
                 and node.module is not None
                 and _dotted(node.module) == module
@@ -89,6 +90,14 @@ class ImportPlanner:
             ):
                 return None
         return ModuleAlias(name)
+
+    def _at_top_level(self, small: cst.Import | cst.ImportFrom) -> bool:
+        """Whether the import runs when the module does: in the module's body, not in an
+        ``if TYPE_CHECKING:`` (or any other) block."""
+        return any(
+            owner is self.module and small in statement.body
+            for statement, owner in self._containers().items()
+        )
 
     def _existing_aliases(self, module: str) -> list[str]:
         """The names bound to ``module`` by the module's top-level ``import`` statements."""

@@ -1195,3 +1195,28 @@ def test_a_stream_inside_a_statement_with_its_own_client_gets_another_name():
     text = (_run(VF101, source).new_source or b"").decode()
     assert "async with _http_client() as http_client_stream, http_client_stream.stream(" in text
     assert "            await http_client.post(done" in text
+
+
+def test_a_name_imported_only_for_type_checking_is_imported_for_real():
+    source = dedent(
+        """\
+        from typing import TYPE_CHECKING
+
+        import requests
+        from fastapi import FastAPI
+
+        if TYPE_CHECKING:
+            from fastapi import Depends
+
+        app = FastAPI()
+
+
+        @app.get("/")
+        async def home():
+            return requests.get("http://x").status_code
+        """
+    )
+    text = (_run(VF101, source).new_source or b"").decode()
+    # `Depends` is taken by an import that never runs: the module's name is used instead.
+    assert "\nimport fastapi\n" in text
+    assert "fastapi.Depends(_get_http_client)" in text
