@@ -798,7 +798,10 @@ def test_interactive_the_shared_http_client_is_one_question_across_files(
 
     result = run_vibefix("apply", "-i", ".", cwd=root, input="y\n")
 
-    assert "1 functions take the application's HTTP client: in 2 files" in result.stdout
+    assert (
+        "1 requests calls become httpx calls; 1 functions take the application's HTTP client:"
+        " in 2 files" in result.stdout
+    )
     assert "Apply this hunk" not in result.stdout
     main = (root / "main.py").read_text()
     routes = (root / "routes.py").read_text()
@@ -819,3 +822,27 @@ def test_interactive_no_to_the_shared_http_client_writes_nothing(
     assert "--ignore VF101,VF103,VF104" in result.stdout
     assert (root / "main.py").read_text() == SHOP_APP
     assert (root / "routes.py").read_text() == SHOP_ROUTES
+
+
+def test_interactive_a_requests_rewrite_is_taken_whole_or_not_at_all(
+    tmp_path: Path, run_vibefix: RunVibefix
+):
+    (tmp_path / "pyproject.toml").write_text('[tool.vibefix]\ntarget-version = "py311"\n')
+    source = (
+        "import requests\n\n\nasync def f(u):\n    s = requests.Session()\n"
+        + "    x = 1\n" * 12
+        + "    r = s.get(u)\n"
+        + "    x = 2\n" * 12
+        + "    s.close()\n    return r.ok\n"
+    )
+    (tmp_path / "client.py").write_text(source)
+
+    declined = run_vibefix("apply", "-i", ".", cwd=tmp_path, input="n\n")
+    assert (tmp_path / "client.py").read_text() == source
+    assert "Apply this hunk" not in declined.stdout
+
+    run_vibefix("apply", "-i", ".", cwd=tmp_path, input="y\n")
+    text = (tmp_path / "client.py").read_text()
+    assert "s = _http_client()" in text
+    assert "await s.aclose()" in text
+    assert "return not r.is_error" in text

@@ -338,8 +338,9 @@ def apply(
     colour = report.use_colour(sys.stdout)
     asyncs = run.plan.asyncs if run.plan is not None else None
     try:
-        if interactive_ and asyncs is not None and (asyncs.becomes_async or asyncs.http.takes):
-            keys = asyncs.becomes_async | asyncs.awaits | asyncs.http.takes | asyncs.http.passes
+        if interactive_ and asyncs is not None and (asyncs.becomes_async or asyncs.twins):
+            keys = asyncs.becomes_async | asyncs.awaits | asyncs.twins
+            keys |= asyncs.http.takes | asyncs.http.passes
             if asyncs.http.app is not None:
                 keys |= {asyncs.http.app}
             what = []
@@ -347,6 +348,8 @@ def apply(
                 what.append(
                     f"{len(asyncs.becomes_async)} functions become async, with their awaits"
                 )
+            if asyncs.twins:
+                what.append(f"{len(asyncs.twins)} requests calls become httpx calls")
             if asyncs.http.takes:
                 what.append(
                     f"{len(asyncs.http.takes)} functions take the application's HTTP client"
@@ -356,7 +359,7 @@ def apply(
                 " together. Apply them [y,n]? "
             )
             if _ask(prompt).strip().lower()[:1] != "y":
-                codes = "VF101,VF103,VF104" if asyncs.http.takes else "VF103,VF104"
+                codes = "VF101,VF103,VF104" if asyncs.twins else "VF103,VF104"
                 sys.stdout.write(f"Run again with --ignore {codes} to review the rest.\n")
                 raise interactive.Quit
         quitting = False

@@ -507,9 +507,7 @@ def _session_uses(
         )
 
 
-def _inside(
-    node: cst.CSTNode, block: cst.CSTNode, parent: dict[cst.CSTNode, cst.CSTNode]
-) -> bool:
+def _inside(node: cst.CSTNode, block: cst.CSTNode, parent: dict[cst.CSTNode, cst.CSTNode]) -> bool:
     current: cst.CSTNode | None = node
     while current is not None:
         if current is block:

@@ -92,6 +92,9 @@ def linked(result: FileResult, plan: AsyncPlan) -> Accepted:
         and (
             edit.code in ("VF103", "VF104")
             or any(first <= edit.start.line <= last for first, last in functions)
+            # A requests call, its response's attributes, its except, its session and its
+            # stream change together: one without the others does not run.
+            or (edit.code == "VF101" and bool(plan.twins))
             or (edit.code == "VF101" and (edit.start.line, edit.start.column) in shared)
         )
     )
