@@ -120,6 +120,7 @@ class _Analysis:
     verdicts: dict[tuple[str, int, int, int, int], Verdict] = field(default_factory=dict)
     http_problem: str = ""
     """Why VF101 can rewrite no call at all (its backend does not run on the target)."""
+    _taken: dict[Path, tuple[str, ...]] | None = None
     exposed: frozenset[str] = frozenset()
     """The functions whose exceptions may reach code that catches (or names) requests'
     exceptions, once known: their requests calls must keep raising requests' ones."""
@@ -155,6 +156,9 @@ class _Analysis:
         taken = {"httpx2", "httpx", "json"} & set(function.shadowed)
         if taken:
             return f"the name `{sorted(taken)[0]}` means something else here"
+        own = self.taken_names().get(function.path)
+        if own:
+            return f"the module defines its own `{own[0]}`, a name VF101's code needs"
         if function.qualname in self.exposed and any(
             other.http is not None and other.http.escapes and not other.http.obstacle
             for other in function.calls
@@ -164,6 +168,12 @@ class _Analysis:
                 " exceptions instead of requests' ones"
             )
         return ""
+
+    def taken_names(self) -> dict[Path, tuple[str, ...]]:
+        """The modules that define a name VF101's code needs as something else."""
+        if self._taken is None:
+            self._taken = {m.path: m.taken for m in self.index.modules if m.taken}
+        return self._taken
 
     def classify_targets(self, targets: Iterable[str]) -> Verdict:
         # A name that may mean several things (``try: import x`` / ``except: x = ...``)

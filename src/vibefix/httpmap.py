@@ -1048,3 +1048,18 @@ def http_call(targets: Collection[str]) -> bool:
     """Whether a call of ``targets`` is one VF101 analyses: requests' functions, and the
     methods of a ``requests.Session``."""
     return api_verb(targets) is not None or session_verb(targets) is not None
+
+
+GENERATED = {
+    "_http_client": "verify=_HTTP_TLS",
+    "_get_http_client": '"http_client", None',
+    "_http_client_lifespan": "app.state.http_client = client",
+}
+"""The module-level functions VF101 writes, and a line of each that says it wrote it."""
+
+
+def ours(node: cst.FunctionDef) -> bool:
+    """False for a module-level function that has the name of one VF101 writes but is
+    another (the project's own ``_http_client``)."""
+    marker = GENERATED.get(node.name.value)
+    return marker is None or marker in cst.Module([]).code_for_node(node)

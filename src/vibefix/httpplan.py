@@ -186,6 +186,9 @@ def _application(
         return None, None
     path, call = found[0]
     where = Position(call.line, call.column)
+    module = next((m for m in index.modules if m.path == path), None)
+    if module is not None and module.taken:
+        return None, (path, where, f"the app's module defines its own `{module.taken[0]}`")
     if not writable(path):
         return None, (path, where, "the app's module is outside the paths given")
     taken = {"lifespan", "on_startup", "on_shutdown", "**"} & set(call.keywords)

@@ -160,6 +160,9 @@ class ModuleFacts:
     """Modules it imports everything from, at module level."""
     uses_fastapi: bool = False
     """Whether it imports FastAPI (then a blocking call runs in FastAPI's thread pool)."""
+    taken: tuple[str, ...] = ()
+    """Of the module-level names VF101's code defines, those the module defines as
+    something else (its own ``_http_client``)."""
 
 
 @dataclass(frozen=True)
@@ -280,6 +283,7 @@ class FactCollector(cst.CSTVisitor):
         self._call_targets: dict[cst.Call, tuple[str, ...]] = {}
         """What each call may call: what a reference passed to it is passed to."""
         self.uses_fastapi = False
+        self.taken: set[str] = set()
         self.star_imports: list[str] = []
         # The enclosing definitions, innermost last: (node, qualname, calls, local types).
         self._functions: list[_FunctionFrame] = []
@@ -411,6 +415,8 @@ class FactCollector(cst.CSTVisitor):
         self._sync_depth[-1] -= 1
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if not self._innermost and not httpmap.ours(node):
+            self.taken.add(node.name.value)
         self._skip.add(node.name)
         qualnames = self._qualified(node.name) or (f"{self.module}.{node.name.value}",)
         in_class = self._classes[-1] if self._innermost[-1:] == ["class"] else None
@@ -697,6 +703,7 @@ class FactCollector(cst.CSTVisitor):
             references=tuple(self.references),
             module_calls=tuple(self.module_calls),
             uses_fastapi=self.uses_fastapi,
+            taken=tuple(sorted(self.taken)),
             star_imports=tuple(self.star_imports),
         )
 

@@ -1220,3 +1220,21 @@ def test_a_name_imported_only_for_type_checking_is_imported_for_real():
     # `Depends` is taken by an import that never runs: the module's name is used instead.
     assert "\nimport fastapi\n" in text
     assert "fastapi.Depends(_get_http_client)" in text
+
+
+def test_a_module_with_its_own_http_client_function_keeps_requests():
+    found = left_alone(
+        """\
+        import requests
+
+
+        def _http_client():
+            return requests.Session()
+
+
+        async def ping(url):
+            with requests.Session() as s:
+                return s.get(url).status_code
+        """
+    )
+    assert "the module defines its own `_http_client`" in found[0][1]
