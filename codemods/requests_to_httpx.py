@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
-from vibefix import httpmap
+from vibefix import httpmap, httpplan
 from vibefix.asyncrewrite import AsyncCodemod
 from vibefix.codemod import Codemod
 from vibefix.httpplan import PARAMETER
@@ -21,7 +21,7 @@ FACTORY = "_http_client"
 """The module-level function that makes a client as requests would behave."""
 GETTER = "_get_http_client"
 """The dependency that hands a handler the application's client."""
-LIFESPAN = "_http_client_lifespan"
+LIFESPAN = httpplan.LIFESPAN
 """The application's lifespan, which makes its client."""
 
 

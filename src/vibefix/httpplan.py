@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 PARAMETER = "http_client"
 """The parameter (and local name) of the shared client."""
+LIFESPAN = "_http_client_lifespan"
+"""The lifespan VF101 gives the app, which makes the client."""
+_READY: NodeKey = (Path(), 0, 0, 0, 0)
+"""An app whose lifespan is VF101's already (an earlier run's)."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,10 @@ def share(
     twins = set(calls.values())
     app, problem = _application(index, writable)
     functions = index.functions
-    if app is None:
+    ready = app == _READY
+    if ready:
+        app = None  # the app's lifespan makes the client already: an earlier run's work
+    if app is None and not ready:
         if problem and handlers & twins:
             path, position = problem[0], problem[1]
             message = f"a client per call instead of one for the application: {problem[2]}"
@@ -191,6 +198,12 @@ def _application(
         return None, (path, where, f"the app's module defines its own `{module.taken[0]}`")
     if not writable(path):
         return None, (path, where, "the app's module is outside the paths given")
+    if (
+        "lifespan" in call.keywords
+        and module is not None
+        and f"{module.module}.{LIFESPAN}" in index.functions
+    ):
+        return _READY, None
     taken = {"lifespan", "on_startup", "on_shutdown", "**"} & set(call.keywords)
     if "**" in taken:
         return None, (path, where, "the app's settings are unpacked (`**`): they may hold one")

@@ -1238,3 +1238,33 @@ def test_a_module_with_its_own_http_client_function_keeps_requests():
         """
     )
     assert "the module defines its own `_http_client`" in found[0][1]
+
+
+def test_a_call_added_after_an_earlier_run_uses_the_app_client_already_there():
+    before = dedent(
+        """\
+        import requests
+        from fastapi import FastAPI
+
+        app = FastAPI()
+
+
+        @app.get("/rate")
+        async def rate(c: str):
+            return requests.get("http://rates", params={"c": c}).json()
+        """
+    )
+    once = (_run(VF101, before).new_source or b"").decode()
+    added = once.replace("import httpx2\n", "import httpx2\nimport requests\n", 1) + dedent(
+        """\
+
+
+        @app.get("/ping")
+        async def ping():
+            return requests.get("http://upstream").status_code
+        """
+    )
+    again = (_run(VF101, added).new_source or b"").decode()
+    assert again.count("lifespan=") == 1
+    assert "async def ping(*, http_client:" in again
+    assert "the app has its own" not in str(findings_for(VF101, added))
