@@ -67,7 +67,8 @@ EXCEPTIONS: dict[str, tuple[str, ...]] = {
     # httpx.InvalidURL, which is not an HTTPError.
     "RequestException": ("{x}.HTTPError", "{x}.InvalidURL", "json.JSONDecodeError"),
     "HTTPError": ("{x}.HTTPStatusError",),
-    # Not TransportError: requests' ConnectionError never caught a read timeout.
+    # Not TransportError: requests' ConnectionError never caught a read timeout while
+    # waiting for the response (one while reading the body, it did: said in the docs).
     "ConnectionError": (
         "{x}.NetworkError",
         "{x}.ProtocolError",
