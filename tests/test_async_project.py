@@ -503,3 +503,37 @@ def test_vf101_gives_the_lifespan_to_the_app_and_not_to_a_test_app(tmp_path):
     files = changed(result, tmp_path)
     assert sorted(files) == ["shop/main.py", "shop/routes.py"]
     assert "app: FastAPI = FastAPI(lifespan=_http_client_lifespan)" in files["shop/main.py"]
+
+
+def test_an_import_another_module_imports_from_here_stays(tmp_path):
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": '[tool.vibefix]\ntarget-version = "py311"\n',
+            "pkg/__init__.py": "",
+            "pkg/a.py": """\
+                import time
+                from time import sleep
+
+
+                async def wait():
+                    sleep(0.1)
+                """,
+            "pkg/b.py": """\
+                import time
+
+                from pkg.a import sleep
+
+
+                def nap():
+                    sleep(0.1)
+                    time.monotonic()
+                """,
+        },
+    )
+
+    result = run(tmp_path, ".")
+
+    a = changed(result, tmp_path)["pkg/a.py"]
+    assert "await asyncio.sleep(0.1)" in a
+    assert "from time import sleep\n" in a  # pkg/b.py imports it from here

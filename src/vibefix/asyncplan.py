@@ -88,6 +88,9 @@ class AsyncPlan:
     """Calls of requests' API in async code that VF101 rewrites to httpx."""
     http: httpplan.HttpPlan = field(default_factory=httpplan.HttpPlan)
     """Which functions share the application's HTTP client (VF101)."""
+    imported_from: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """For each module the index read, the names other modules import from it: an
+    import of such a name is kept when the code that used it is rewritten."""
     findings: tuple[Finding, ...] = ()
     fastapi: bool = True
     """Whether the project uses FastAPI: blocking calls then run in its thread pool
@@ -408,6 +411,7 @@ def _analyse(
         offloads=frozenset(offloads),
         twins=frozenset(twins),
         http=http,
+        imported_from=_imported_from(index),
         findings=tuple(sorted(set(findings), key=_order)),
         wanted_modules=frozenset(wanted_modules),
         wanted_names=frozenset(_display(name) for name in hopeful | http.candidates)
@@ -821,6 +825,18 @@ def _callee_problem(
     if reason is not None:
         return f"`{name}` may block ({reason})"
     return None
+
+
+def _imported_from(index: ProjectIndex) -> dict[str, frozenset[str]]:
+    modules = {module.module for module in index.modules}
+    found: dict[str, set[str]] = {}
+    for alias, value in index.objects.items():
+        if value is None:
+            continue
+        source, _, name = value.rpartition(".")
+        if source in modules and source != alias.rpartition(".")[0]:
+            found.setdefault(source, set()).add(name)
+    return {module: frozenset(names) for module, names in found.items()}
 
 
 def _exposed(analysis: _Analysis) -> set[str]:

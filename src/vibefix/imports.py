@@ -42,6 +42,9 @@ class ImportPlanner:
     _aliases: dict[str, list[str]] | None = None
     _top_level: set[cst.Import] = field(default_factory=set)
     _exported: frozenset[str] | None = None
+    imported_elsewhere: frozenset[str] = frozenset()
+    """The module's names that other modules of the project import (``from pkg.a import
+    get``): their imports here stay, used or not."""
 
     def module_alias(self, at: cst.CSTNode, module: str) -> ModuleAlias | None:
         """The name under which ``module`` can be used at ``at``, and whether the edit
@@ -308,8 +311,8 @@ class ImportPlanner:
         if isinstance(statement, cst.Import) and isinstance(alias.name, cst.Attribute):
             return None  # ``import os.path`` binds ``os``; other imports may rely on it
         name = _bound_name(alias)
-        if scope is self.scopes.get(self.module) and name in self._all():
-            return None  # re-exported through ``__all__``
+        if scope is self.scopes.get(self.module) and name in self._all() | self.imported_elsewhere:
+            return None  # re-exported through ``__all__``, or imported from here elsewhere
         for assignment in scope.assignments[name]:
             if isinstance(assignment, ImportAssignment) and assignment.node is statement:
                 nodes = [reference.node for reference in assignment.references]
