@@ -378,6 +378,7 @@ def _analyse(
         twins,
         async_after,
         writable,
+        lambda via: injected_use(via, index),
     )
     findings.extend(http.findings)
     wanted_modules = {
@@ -1016,11 +1017,15 @@ def _framework_use(via: str, index: ProjectIndex) -> bool:
     """True when a function passed to ``via`` is called by FastAPI or Starlette, which
     await it if it is async: ``Depends``, ``app.add_api_route``, ``BackgroundTasks``."""
     owner, method = split_last(via)
-    return (
-        via in DEPENDS
-        or (method in ROUTE_REGISTRATIONS and owner in index.applications)
-        or (method == "add_task" and owner in BACKGROUND_TASKS)
-    )
+    return injected_use(via, index) or (method == "add_task" and owner in BACKGROUND_TASKS)
+
+
+def injected_use(via: str, index: ProjectIndex) -> bool:
+    """True when FastAPI calls a function passed to ``via`` with its own parameters
+    solved as dependencies: ``Depends(f)``, ``app.add_api_route(path, f)`` (a background
+    task gets only the arguments it was queued with)."""
+    owner, method = split_last(via)
+    return via in DEPENDS or (method in ROUTE_REGISTRATIONS and owner in index.applications)
 
 
 def _route_decorated(function: FunctionFact, index: ProjectIndex) -> bool:

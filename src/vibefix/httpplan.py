@@ -56,8 +56,11 @@ def share(
     calls: Mapping[NodeKey, str],
     async_after: Set[str],
     writable: Callable[[Path], bool],
+    injected: Callable[[str], bool],
 ) -> HttpPlan:
-    """The plan for the calls VF101 rewrites (``calls``, with their functions' names)."""
+    """The plan for the calls VF101 rewrites (``calls``, with their functions' names).
+    ``injected(via)`` tells whether FastAPI solves the dependencies of a function passed
+    to ``via`` (``Depends``): a handler used so still gets the client."""
     per_call = frozenset(calls)
     if not calls:
         return HttpPlan()
@@ -96,7 +99,7 @@ def share(
         for name in sorted(taking):
             function = functions.get(name)
             if function is None or not _can_take(
-                set(index.applications),
+                injected,
                 function,
                 taking,
                 sites,
@@ -108,14 +111,14 @@ def share(
             ):
                 taking.discard(name)
                 changed = True
-    injected = taking & handlers
-    if not injected:
+    served = taking & handlers
+    if not served:
         return HttpPlan(per_call=per_call, candidates=candidates)
     return HttpPlan(
         candidates=candidates,
         per_call=frozenset(key for key, name in calls.items() if name not in taking),
         takes=frozenset(node_key(functions[n].path, functions[n]) for n in taking),
-        injected=frozenset(node_key(functions[n].path, functions[n]) for n in injected),
+        injected=frozenset(node_key(functions[n].path, functions[n]) for n in served),
         passes=frozenset(
             node_key(site.path, site.call)
             for name in taking
@@ -127,7 +130,7 @@ def share(
 
 
 def _can_take(
-    index_applications: Set[str],
+    injected: Callable[[str], bool],
     function: FunctionFact,
     taking: set[str],
     sites: Mapping[str, list[_Site]],
@@ -159,20 +162,11 @@ def _can_take(
         return False  # called from nowhere the index sees: no caller would pass it
     for site in uses:
         if site.call is None:
-            if not handler or not _injects(site.via, index_applications):
+            if not handler or not injected(site.via):
                 return False  # used as a value (a callback, a task): it gets no client
         elif site.caller not in taking or not site.call.awaitable:
             return False
     return True
-
-
-def _injects(via: str, applications: Set[str]) -> bool:
-    """Whether FastAPI calls what is passed to ``via`` with its dependencies solved:
-    ``Depends(f)``, ``app.add_api_route(path, f)``."""
-    from vibefix.asyncplan import DEPENDS, ROUTE_REGISTRATIONS
-
-    owner, _, method = via.rpartition(".")
-    return via in DEPENDS or (method in ROUTE_REGISTRATIONS and owner in applications)
 
 
 def _application(

@@ -565,11 +565,6 @@ def _isort_key(edit: Edit) -> tuple[bool, bool, str]:
     return (module.split(".")[0] not in _STDLIB, words[:1] == ["from"], module)
 
 
-def _top_module_name(reason: str) -> str:
-    """``json`` for the reason ``import json`` or ``from json import loads``."""
-    return reason.split()[1].split(".")[0] if len(reason.split()) > 1 else ""
-
-
 def _same_statement(piece: cst.CSTNode, before: cst.CSTNode) -> bool:
     """Whether ``piece`` is ``before`` with other blank lines above it."""
     if not isinstance(piece, type(before)) or not hasattr(before, "leading_lines"):

@@ -71,31 +71,17 @@ def choose(
 def linked(result: FileResult, plan: AsyncPlan) -> Accepted:
     """The rewrites of the file that carry out the plan's cross-file decisions: a function
     made async, the awaits of such functions, and every rewrite inside a function made
-    async (its sleep left blocking would make it worse than before); a function that
-    takes the application's HTTP client, and what makes and hands out that client."""
-    functions = [
-        (key[1], key[3]) for key in plan.becomes_async | plan.http.takes if key[0] == result.path
-    ]
-    # VF101's shared client spans files too: the app's lifespan, the module-level code
-    # that makes and hands out the client (recorded at the module's start), and the
-    # calls that pass it on (inside functions that take it).
-    shared: set[tuple[int, int]] = set()
-    app = plan.http.app
-    if app is not None and app[0] == result.path:
-        shared.update({(app[1], app[2]), (1, 1)})
-    if any(key[0] == result.path for key in plan.http.takes):
-        shared.add((1, 1))
+    async (its sleep left blocking would make it worse than before); and every VF101
+    rewrite: a requests call, its response's attributes, its except, its session, its
+    stream and the application's shared client change together, across files."""
+    functions = [(key[1], key[3]) for key in plan.becomes_async if key[0] == result.path]
     return frozenset(
         (edit.code, edit.start)
         for edit in result.edits
         if not edit.import_only
         and (
-            edit.code in ("VF103", "VF104")
+            edit.code in ("VF101", "VF103", "VF104")
             or any(first <= edit.start.line <= last for first, last in functions)
-            # A requests call, its response's attributes, its except, its session and its
-            # stream change together: one without the others does not run.
-            or (edit.code == "VF101" and bool(plan.twins))
-            or (edit.code == "VF101" and (edit.start.line, edit.start.column) in shared)
         )
     )
 
