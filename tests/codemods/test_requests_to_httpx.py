@@ -1081,6 +1081,19 @@ def test_an_app_whose_startup_a_lifespan_could_change_keeps_clients_per_call(app
             "an `except*` here is not mapped",
         ),
         ("return sum(requests.get(x).status_code for x in [u])", "where `await` is not"),
+        (
+            "with requests.Session() as s:\n        r = s.get(u)\n    return s.get(u).text, r.text",
+            "used after its `with`",
+        ),
+        (
+            "s = requests.Session()\n    s.close()\n    return s.get(u).text",
+            "used after `close()`",
+        ),
+        (
+            "with requests.Session() as s:\n        def fetch(v):\n            return s.get(v)\n"
+            "        return s.get(u).text, fetch",
+            "used in a nested function",
+        ),
     ],
 )
 def test_calls_vf101_cannot_map_are_said_and_left(body, why):
@@ -1152,30 +1165,6 @@ def test_a_session_stream_is_opened_on_the_session():
         """,
     )
     assert_transforms(VF101, before, after)
-
-
-@pytest.mark.parametrize(
-    ("body", "why"),
-    [
-        (
-            "with requests.Session() as s:\n        r = s.get(u)\n    return s.get(u).text, r.text",
-            "used after its `with`",
-        ),
-        (
-            "s = requests.Session()\n    s.close()\n    return s.get(u).text",
-            "used after `close()`",
-        ),
-        (
-            "with requests.Session() as s:\n        def fetch(v):\n            return s.get(v)\n"
-            "        return s.get(u).text, fetch",
-            "used in a nested function",
-        ),
-    ],
-)
-def test_a_session_used_where_a_client_could_not_be_is_left_alone(body, why):
-    source = f"import requests\n\n\nasync def f(u):\n    {body}\n"
-    found = findings_for(VF102, source)
-    assert any(why in message for _, message in found), found
 
 
 def test_a_stream_inside_a_statement_with_its_own_client_gets_another_name():
