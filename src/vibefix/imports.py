@@ -414,6 +414,13 @@ class ImportPlanner:
             return self._after((others or leading)[-1], new, code, reason), None
         plain = [s for s in leading if _stdlib_plain(s)]
         stdlib = [s for s in leading if _top_module(s) in _STDLIB]
+        if name and stdlib:
+            # A from-import goes after the plain ones, among the from-imports by module.
+            froms = [s for s in stdlib if not _stdlib_plain(s)]
+            later_from = next((s for s in froms if _from_module(s) > module), None)
+            if later_from is not None:
+                return self._before(later_from, new, code, reason, removed)
+            return self._after(stdlib[-1], new, code, reason), None
         after = next((s for s in plain if _top_module(s) > module), None)
         if after is not None:
             return self._before(after, new, code, reason, removed)
@@ -699,6 +706,13 @@ def _top_module(statement: cst.SimpleStatementLine) -> str:
         return _dotted(first.names[0].name).split(".")[0]
     if isinstance(first, cst.ImportFrom) and first.module is not None and not first.relative:
         return _dotted(first.module).split(".")[0]
+    return ""
+
+
+def _from_module(statement: cst.SimpleStatementLine) -> str:
+    first = statement.body[0]
+    if isinstance(first, cst.ImportFrom) and first.module is not None:
+        return _dotted(first.module)
     return ""
 
 
