@@ -19,6 +19,9 @@ TLS = "_HTTP_TLS"
 """The module-level SSL context every client of the module shares."""
 FACTORY = "_http_client"
 """The module-level function that makes a client as requests would behave."""
+READER = "_http_read"
+"""aiohttp: the module-level function that reads a response's body, as requests does
+before it returns the response."""
 GETTER = "_get_http_client"
 """The dependency that hands a handler the application's client."""
 LIFESPAN = httpplan.LIFESPAN
@@ -158,6 +161,9 @@ class RequestsToHttpx(AsyncCodemod):
         )
         self._backend = httpmap.backend(self.file.config.options)
         self._x = self._backend.module
+        self._aiohttp = self._backend.library == "aiohttp"
+        self._tuples = httpmap.tuple_constants(node)
+        self._client_type = self._backend.client_type
         http = self.plan.asyncs.http
         path = self.file.path
         blocks = []
@@ -201,7 +207,7 @@ class RequestsToHttpx(AsyncCodemod):
             twins = self.plan.asyncs.twins
             if not any(k[0] == self.file.path for k in twins):
                 return
-            analysis = httpmap.analyse(node, self._qualify)
+            analysis = httpmap.analyse(node, self._qualify, self._backend.library, self._tuples)
             rewritten = [c for c in analysis.rewritten() if self.key(c.node) in twins]
             if rewritten:
                 x = self._alias(node, self._x)
@@ -243,10 +249,10 @@ class RequestsToHttpx(AsyncCodemod):
             annotated = self._alias(node, "typing", "Annotated")
             depends = self._alias(node, "fastapi", "Depends")
             needs += [*annotated.needs, *depends.needs]
-            annotation = f"{annotated.name}[{x.name}.AsyncClient, {depends.name}({GETTER})]"
+            annotation = f"{annotated.name}[{x.name}.{self._client_type}, {depends.name}({GETTER})]"
             reason = "FastAPI gives it the application's HTTP client"
         else:
-            annotation = f"{x.name}.AsyncClient"
+            annotation = f"{x.name}.{self._client_type}"
             reason = "its callers give it the application's HTTP client"
         param = cst.Param(cst.Name(PARAMETER), cst.Annotation(cst.parse_expression(annotation)))
 
@@ -305,6 +311,8 @@ class RequestsToHttpx(AsyncCodemod):
                 self._wrap(statement, client, x, needs)
         for name in sorted(sessions):
             self._open_session(analysis.sessions[name], x)
+        for node, read in analysis.reads.items():
+            self._read_body(node, read)
         for loop in analysis.stream_loops:
             self.replace(loop, _async_for, "a streamed body is read with `async for`")
         negated = set(analysis.negated.values())
@@ -320,8 +328,19 @@ class RequestsToHttpx(AsyncCodemod):
         for negation in analysis.negated:
             self.replace(negation, _not_ok, "3xx is ok in requests: `not ok` is `is_error`")
         done = {id(c.node) for c in rewritten}
+        responses = {c.response for c in rewritten if c.response}
+
+        def raises_here(call: cst.Call) -> bool:
+            """A rewritten call, or a read of its response that raises (``r.json()``)."""
+            func = call.func
+            return id(call) in done or (
+                isinstance(func, cst.Attribute)
+                and isinstance(func.value, cst.Name)
+                and func.value.value in responses
+            )
+
         for handler, (try_, mapped) in analysis.handlers.items():
-            if not any(id(call) in done for call in _calls(try_.body)):
+            if not any(raises_here(call) for call in _calls(try_.body)):
                 continue
             keep = self._keeps_requests(try_, analysis, done)
             json = analysis.json_handlers.get(handler, False)
@@ -365,9 +384,63 @@ class RequestsToHttpx(AsyncCodemod):
         if FACTORY not in self._blocks and not _defines(self._module, FACTORY):
             self._add_blocks(self._module, [FACTORY])
 
+    def _read_body(self, node: cst.CSTNode, read: str) -> None:
+        """aiohttp: ``r.text`` -> ``await r.text(errors="replace")``, ``r.content`` ->
+        ``await r.read()``, ``r.json(...)`` -> ``json.loads(await r.text(errors="replace"),
+        ...)`` (a text, as requests decodes it, which a failed ``raise_for_status()`` has
+        not released, unlike the bytes)."""
+        if read != "json":
+            assert isinstance(node, cst.Attribute)
+            await_ = self.awaiting(node)
+            args = [_keyword("errors", cst.SimpleString('"replace"'))] if read == "text" else []
+            method = "text" if read == "text" else "read"
+
+            def awaited(updated: cst.Attribute) -> cst.BaseExpression:
+                return await_(
+                    cst.Call(updated.with_changes(attr=cst.Name(method), lpar=[], rpar=[]), args)
+                )
+
+            why = (
+                "aiohttp decodes the body when awaited; undecodable bytes are replaced, as in"
+                " requests"
+                if read == "text"
+                else "aiohttp gives the body when awaited"
+            )
+            self.replace(node, awaited, why)
+            return
+        assert isinstance(node, cst.Call)
+        json = self._alias(node, "json")
+
+        def loads(updated: cst.Call) -> cst.Call:
+            assert isinstance(updated.func, cst.Attribute)
+            text = updated.func.with_changes(attr=cst.Name("text"))
+            replace = [_keyword("errors", cst.SimpleString('"replace"'))]
+            body = cst.Await(cst.Call(text, replace))
+            first = cst.Arg(body, comma=_COMMA if updated.args else cst.MaybeSentinel.DEFAULT)
+            return cst.Call(
+                cst.parse_expression(f"{json.name}.loads"),
+                [first, *updated.args],
+                lpar=updated.lpar,
+                rpar=updated.rpar,
+            )
+
+        self.replace(
+            node,
+            loads,
+            "the body decoded as requests decodes JSON: an empty body is an error, as in requests",
+            needs=json.needs,
+        )
+
+    def _need_reader(self) -> None:
+        if READER not in self._blocks and not _defines(self._module, READER):
+            self._add_blocks(self._module, [READER])
+
     def _rewrite_call(
         self, call: httpmap.HttpCall, client: str, x: str, needs: Sequence[str]
     ) -> None:
+        if self._aiohttp:
+            self._rewrite_call_aiohttp(call, client, x, needs)
+            return
         await_ = self.awaiting(call.node)
         verb = call.verb
         if verb == httpmap.CLOSE:
@@ -453,6 +526,65 @@ class RequestsToHttpx(AsyncCodemod):
             drops=[name] if name is not None and call.session is None else [],
         )
 
+    def _rewrite_call_aiohttp(
+        self, call: httpmap.HttpCall, client: str, x: str, needs: Sequence[str]
+    ) -> None:
+        await_ = self.awaiting(call.node)
+        if call.verb == httpmap.CLOSE:
+            self.replace(call.node, await_, "close the client as the session was closed")
+            return
+        self._need_reader()
+        positional = (httpmap.SESSION_API if call.session else httpmap.API)[call.verb]
+
+        def timeout(**limits: cst.BaseExpression) -> cst.Call:
+            arguments = [_keyword(name, value, _COMMA) for name, value in limits.items()]
+            if arguments:
+                arguments[-1] = arguments[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+            return cst.Call(cst.parse_expression(f"{x}.ClientTimeout"), arguments)
+
+        def rewrite(updated: cst.Call) -> cst.BaseExpression:
+            args: list[cst.Arg] = []
+            for index, argument in enumerate(updated.args):
+                name = argument.keyword.value if argument.keyword else positional[index]
+                value = argument.value
+                if name in ("url", "method"):
+                    args.append(argument)
+                    continue
+                if name == "stream":
+                    continue  # ``stream=False``: the body is read, as requests does
+                if name == "timeout" and isinstance(value, cst.Tuple):
+                    connect, read = (element.value for element in value.elements)
+                    value = timeout(sock_connect=connect, sock_read=read)
+                elif name == "timeout" and _is_none_or_tuple(value):
+                    value = timeout()
+                elif name == "timeout":
+                    # requests times out connecting and between bytes read, never the
+                    # whole request: aiohttp's ``total`` stays unset.
+                    value = timeout(sock_connect=value, sock_read=value.deep_clone())
+                args.append(
+                    argument.with_changes(
+                        keyword=cst.Name(name),
+                        value=value,
+                        equal=argument.equal if argument.keyword else _EQUAL,
+                    )
+                )
+            if args and len(args) < len(updated.args):
+                args[-1] = args[-1].with_changes(comma=updated.args[-1].comma)
+            request = updated.with_changes(
+                func=cst.Attribute(cst.Name(client), cst.Name(call.verb)), args=args
+            )
+            return await_(cst.Call(cst.Name(READER), [cst.Arg(request)]))
+
+        name = base_name(call.node.func)
+        self.replace(
+            call.node,
+            rewrite,
+            f"requests blocks the event loop: await an {x} session, its body read as"
+            " requests reads it",
+            needs=needs,
+            drops=[name] if name is not None and call.session is None else [],
+        )
+
     def _wrap(
         self, statement: cst.BaseStatement, client: str, x: str, needs: Sequence[str]
     ) -> None:
@@ -481,6 +613,7 @@ class RequestsToHttpx(AsyncCodemod):
         try:
             x = self._alias(module, self._x)
             iterator = self._alias(module, "collections.abc", "AsyncIterator")
+            awaitable = self._alias(module, "collections.abc", "Awaitable")
             connection = self._alias(module, "fastapi.requests", "HTTPConnection")
             contextlib = self._alias(module, "contextlib")
             fastapi = self._alias(module, "fastapi", "FastAPI")
@@ -489,7 +622,13 @@ class RequestsToHttpx(AsyncCodemod):
             return
         needs = list(x.needs)
         code = []
-        if FACTORY in blocks:
+        client = f"{x.name}.{self._client_type}"
+        if FACTORY in blocks and self._aiohttp:
+            code.append(
+                f"def {FACTORY}() -> {client}:\n"
+                f"    return {client}(timeout={x.name}.ClientTimeout(), trust_env=True)\n"
+            )
+        elif FACTORY in blocks:
             maker, _, cls = self._backend.client.rpartition(".")
             try:
                 made = self._alias(module, maker)
@@ -503,11 +642,23 @@ class RequestsToHttpx(AsyncCodemod):
                 f"    return {made.name}.{cls}(verify={TLS}, follow_redirects=True,"
                 " timeout=None)\n"
             )
+        if READER in blocks:
+            needs += awaitable.needs
+            code.append(
+                f"async def {READER}(request: {awaitable.name}[{x.name}.ClientResponse]) ->"
+                f" {x.name}.ClientResponse:\n"
+                '    """The response with its body read, as requests returns it; read to'
+                " the end, its\n"
+                '    connection goes back to the pool."""\n'
+                "    response = await request\n"
+                "    await response.read()\n"
+                "    return response\n"
+            )
         if GETTER in blocks:
             needs += [*iterator.needs, *connection.needs]
             code.append(
                 f"async def {GETTER}(connection: {connection.name}) ->"
-                f" {iterator.name}[{x.name}.AsyncClient]:\n"
+                f" {iterator.name}[{client}]:\n"
                 '    """The application\'s HTTP client, made in its lifespan; when the'
                 " lifespan did not\n"
                 '    run (a `TestClient` used without `with`), a client for this request."""\n'
@@ -532,23 +683,28 @@ class RequestsToHttpx(AsyncCodemod):
                 "        finally:\n"
                 f"            app.state.{PARAMETER} = None  # closed: not for a later request\n"
             )
-        comments = [
-            cst.EmptyLine(comment=cst.Comment(text))
-            for text in (
+        said = (
+            ("# `requests` as an aiohttp session: it follows redirects and has no timeout.",)
+            if self._aiohttp
+            else (
                 "# `requests` as an httpx client: it follows redirects and has no timeout. The",
                 "# clients share one SSL context: loading it costs ~20 ms a client.",
             )
-        ]
+        )
+        comments = [cst.EmptyLine(comment=cst.Comment(text)) for text in said]
         new = list(cst.parse_module("\n\n".join(code)).body)
 
         def add(updated: cst.Module) -> cst.Module:
             body = list(updated.body)
             at = _after_imports(body)
             head = comments if FACTORY in blocks else []
+            # A definition first after the imports gets two blank lines; the SSL context
+            # assignment httpx's factory starts with, one.
+            first = [cst.EmptyLine()] * (2 if isinstance(new[0], cst.FunctionDef) else 1)
             added = [
                 statement.with_changes(
                     leading_lines=(
-                        [cst.EmptyLine(), *head]
+                        [*first, *head]
                         if index == 0 and at
                         else head
                         if index == 0
@@ -585,7 +741,7 @@ class RequestsToHttpx(AsyncCodemod):
         self.replace(
             attribute,
             lambda updated: updated.with_changes(attr=cst.Name(new)),
-            f"`{attribute.attr.value}` is `{new}` in httpx",
+            f"`{attribute.attr.value}` is `{new}` in {self._backend.library}",
         )
 
     def _keeps_requests(
@@ -594,12 +750,19 @@ class RequestsToHttpx(AsyncCodemod):
         """Whether the ``try`` may still see requests' exceptions after the rewrite: it
         guards a requests call left as it is, or a call that may make one."""
         responses = {c.response for c in analysis.calls.values() if c.response}
+        sessions = {c.session for c in analysis.calls.values() if c.session and id(c.node) in done}
+        made = {id(analysis.sessions[name].made) for name in sessions}
         for call in _calls(try_.body):
-            if id(call) in done:
+            if id(call) in done or id(call) in made:
                 continue
-            if call in analysis.calls:
+            found = analysis.calls.get(call)
+            if found is not None and found.verb == httpmap.CLOSE and found.session in sessions:
+                continue  # the client's ``aclose()``/``close()``
+            if found is not None:
                 return True
             func = call.func
+            if isinstance(func, cst.Attribute) and id(func.value) in done:
+                continue  # a rewritten call's response, read in place: ``.json()``
             owner = base_name(func) if isinstance(func, cst.Attribute) else None
             if owner is not None and owner.value in responses:
                 continue
@@ -622,7 +785,7 @@ class RequestsToHttpx(AsyncCodemod):
         def counterparts(short: str) -> tuple[str, ...]:
             # ``r.json()`` raised a RequestException; where the try reads no JSON, a
             # JSONDecodeError comes from other code, which requests' class never caught.
-            found = httpmap.EXCEPTIONS[short]
+            found = httpmap.exceptions(self._backend.library)[short]
             if short == "RequestException" and not reads_json:
                 found = tuple(new for new in found if not new.startswith("json."))
             return found
@@ -677,7 +840,7 @@ class RequestsToHttpx(AsyncCodemod):
         self.replace(
             handler.type,
             rewrite,
-            "catch httpx's counterpart of requests' exception"
+            f"catch {self._backend.library}'s counterpart of requests' exception"
             + (" too: the `try` may still see requests' own" if keep else ""),
             needs=[*needs, *json_needs],
             drops=drops,

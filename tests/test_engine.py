@@ -121,8 +121,8 @@ def test_target_version_is_read_in_either_spelling(tmp_path, setting, expected):
         ('target-version = "3"', r"target-version must be a Python version such as \"py311\""),
         ("target-version = 311", "target-version must be a Python version"),
         (
-            '[tool.vibefix.requests-to-httpx]\nbackend = "aiohttp"',
-            "backend must be one of httpx2, httpx, httpx-aiohttp",
+            '[tool.vibefix.requests-to-httpx]\nbackend = "urllib3"',
+            "backend must be one of httpx2, httpx, httpx-aiohttp, aiohttp",
         ),
         ("[tool.vibefix.requests-to-httpx]\nclient = 1", "unknown key 'client'"),
     ],

@@ -142,6 +142,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path.startswith("/status/"):
             code = int(self.path.rsplit("/", 1)[1])
             self._answer(code, b"" if code in (204, 304) else f"status {code}".encode())
+        elif self.path == "/json-error":
+            body = json.dumps({"detail": "no"}).encode()
+            self._answer(422, body, {"Content-Type": "application/json"})
+        elif self.path == "/bad-utf8":
+            self._answer(200, b"caf\xe9", {"Content-Type": "text/plain; charset=utf-8"})
         elif self.path == "/slow":
             time.sleep(1)
             self._answer(200, b"late")
@@ -288,6 +293,213 @@ def test_a_read_timeout_is_a_timeout_in_both(modules):
     assert _both(modules, "read_timeout") == ["timeout"] * 2
 
 
+# -- the aiohttp backend ----------------------------------------------------------------
+
+AIOHTTP_CLIENT = dedent(
+    """\
+    import json
+    import os
+
+    import requests
+
+    BASE = os.environ["VF101_TEST_BASE"]
+
+
+    async def status(path):
+        r = requests.get(BASE + path, timeout=5)
+        return r.status_code, r.ok, not r.ok, r.reason, r.text, r.content, r.headers["X-Path"]
+
+
+    async def head(path):
+        r = requests.head(BASE + path, timeout=5)
+        return r.status_code, r.headers["X-Path"]
+
+
+    async def not_followed(path):
+        r = requests.get(BASE + path, allow_redirects=False, timeout=5)
+        return r.status_code, r.ok, r.headers["Location"]
+
+
+    async def bodies():
+        text = requests.post(BASE + "/echo", data="plain text", timeout=5).json()
+        form = requests.put(BASE + "/echo", {"a": "1", "b": "two words"}, timeout=5).json()
+        body = requests.patch(BASE + "/echo", json={"n": [1, 2]}, timeout=5).json()
+        query = requests.delete(BASE + "/echo?a=1", params={"q": "x y"}, timeout=5).json()
+        return text, form, body, query
+
+
+    async def raises(path):
+        try:
+            r = requests.get(BASE + path, timeout=5)
+            r.raise_for_status()
+            return "fine", r.status_code
+        except requests.exceptions.HTTPError:
+            return "http error"
+
+
+    async def error_detail(path):
+        r = requests.get(BASE + path, timeout=5)
+        try:
+            r.raise_for_status()
+        except requests.HTTPError:
+            return "error", r.json()
+        return "fine", r.json()["method"]
+
+
+    async def bad_json(path):
+        try:
+            return requests.get(BASE + path, timeout=5).json()
+        except requests.exceptions.RequestException:
+            return "request exception"
+
+
+    async def refused(port):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+            return "answered"
+        except requests.exceptions.ConnectionError:
+            return "connection error"
+
+
+    async def sessions():
+        with requests.Session() as s:
+            a = s.get(BASE + "/redirect", timeout=5)
+            b = s.post(BASE + "/echo", json={"x": [1]}, timeout=5)
+            first = a.status_code, a.text, json.loads(b.json()["body"])
+        session = requests.Session()
+        c = session.delete(BASE + "/echo", params={"q": "1"}, timeout=5)
+        session.close()
+        return first, c.json()["method"], c.json()["path"]
+
+
+    async def read_timeout():
+        try:
+            return requests.get(BASE + "/slow", timeout=0.2).status_code
+        except requests.exceptions.ConnectionError:
+            return "connection error"
+        except requests.exceptions.Timeout:
+            return "timeout"
+
+
+    async def read_timeout_pair():
+        try:
+            return requests.get(BASE + "/slow", timeout=(5, 0.2)).status_code
+        except requests.exceptions.ConnectionError:
+            return "connection error"
+        except requests.exceptions.Timeout:
+            return "timeout"
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def aiohttp_modules(
+    tmp_path_factory: pytest.TempPathFactory, server: str
+) -> tuple[ModuleType, ...]:
+    pytest.importorskip("aiohttp")
+    folder = tmp_path_factory.mktemp("vf101-aiohttp")
+    (folder / "pyproject.toml").write_text(
+        '[tool.vibefix]\ntarget-version = "py311"\n'
+        '[tool.vibefix.requests-to-httpx]\nbackend = "aiohttp"\n'
+    )
+    (folder / "before.py").write_text(AIOHTTP_CLIENT)
+    (folder / "after.py").write_text(AIOHTTP_CLIENT)
+    done = subprocess.run(
+        [*VIBEFIX, "apply", "--select", "VF101", str(folder / "after.py")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rewritten = (folder / "after.py").read_text()
+    assert "import requests" not in rewritten, rewritten  # every call was rewritten
+    assert "aiohttp.ClientSession(" in rewritten
+    os.environ["VF101_TEST_BASE"] = server
+    names = ("before", "after")
+    return tuple(_load(folder / f"{name}.py", f"vf101_{name}_aiohttp") for name in names)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        *("/status/200", "/status/204", "/status/304", "/status/404", "/status/503"),
+        *("/redirect", "/bad-utf8"),
+    ],
+)
+def test_aiohttp_status_ok_reason_text_content_and_redirects_are_the_same(aiohttp_modules, path):
+    before, after = _both(aiohttp_modules, "status", path)
+    assert before == after
+    if path == "/redirect":
+        assert before[-1] == "/status/200"  # followed, as requests does
+    if path == "/bad-utf8":
+        assert before[4] == "caf\ufffd"  # undecodable bytes replaced, not an error
+
+
+@pytest.mark.parametrize("path", ["/redirect", "/status/200"])
+def test_aiohttp_head_does_not_follow_redirects_as_in_requests(aiohttp_modules, path):
+    before, after = _both(aiohttp_modules, "head", path)
+    assert before == after
+
+
+def test_aiohttp_allow_redirects_false_is_kept(aiohttp_modules):
+    before, after = _both(aiohttp_modules, "not_followed", "/redirect")
+    assert before == after
+    assert before[0] == 302
+
+
+def test_aiohttp_bodies_arrive_the_same_but_a_string_body_is_typed(aiohttp_modules):
+    before, after = _both(aiohttp_modules, "bodies")
+    for sent, received in zip(before, after, strict=True):
+        assert (sent["method"], sent["path"], sent["body"]) == (
+            received["method"],
+            received["path"],
+            received["body"],
+        )
+    assert after[3]["path"] == "/echo?a=1&q=x+y"  # the URL's query and params merged
+    # requests sends no Content-Type with a string body; aiohttp says it is text (one of
+    # the differences VF101's documentation gives).
+    assert [sent["type"] for sent in before[1:]] == [got["type"] for got in after[1:]]
+    assert (before[0]["type"], after[0]["type"]) == (None, "text/plain; charset=utf-8")
+
+
+@pytest.mark.parametrize("path", ["/status/200", "/status/304", "/status/404", "/status/500"])
+def test_aiohttp_raise_for_status_raises_for_the_same_statuses(aiohttp_modules, path):
+    before, after = _both(aiohttp_modules, "raises", path)
+    assert before == after
+
+
+@pytest.mark.parametrize("path", ["/echo", "/json-error"])
+def test_aiohttp_json_is_read_after_a_failed_raise_for_status_too(aiohttp_modules, path):
+    before, after = _both(aiohttp_modules, "error_detail", path)
+    assert before == after
+    assert before[0] == ("error" if path == "/json-error" else "fine")
+
+
+@pytest.mark.parametrize("path", ["/status/200", "/status/204"])
+def test_aiohttp_a_body_that_is_not_json_or_empty_is_a_request_exception(aiohttp_modules, path):
+    assert _both(aiohttp_modules, "bad_json", path) == ["request exception"] * 2
+
+
+def test_aiohttp_a_refused_connection_is_a_connection_error(aiohttp_modules):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # bound, not listening: connections are refused
+        assert _both(aiohttp_modules, "refused", port) == ["connection error"] * 2
+
+
+def test_aiohttp_sessions_become_sessions_that_do_the_same(aiohttp_modules):
+    before, after = _both(aiohttp_modules, "sessions")
+    assert before == after
+    assert before[0][0] == 200  # the redirect was followed
+
+
+@pytest.mark.parametrize("function", ["read_timeout", "read_timeout_pair"])
+def test_aiohttp_a_read_timeout_is_a_timeout_not_a_connection_error(aiohttp_modules, function):
+    assert _both(aiohttp_modules, function) == ["timeout"] * 2
+
+
 # -- one client for the application -----------------------------------------------------
 
 PROJECT = {
@@ -373,11 +585,14 @@ def _ports(project: Path, base: str) -> dict[str, list[int]]:
     return ports
 
 
-def test_the_app_serves_every_request_with_the_client_its_lifespan_made(tmp_path):
+@pytest.mark.parametrize("backend", ["httpx2", "aiohttp"])
+def test_the_app_serves_every_request_with_the_client_its_lifespan_made(tmp_path, backend):
     for name, text in PROJECT.items():
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(dedent(text))
+    with (tmp_path / "pyproject.toml").open("a") as pyproject:
+        pyproject.write(f'[tool.vibefix.requests-to-httpx]\nbackend = "{backend}"\n')
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Peer)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -391,6 +606,7 @@ def test_the_app_serves_every_request_with_the_client_its_lifespan_made(tmp_path
         assert done.returncode == 0, done.stdout + done.stderr
         assert "lifespan=_http_client_lifespan" in (tmp_path / "app/main.py").read_text()
         assert "http_client=http_client" in (tmp_path / "app/routes.py").read_text()
+        assert f"import {backend}" in (tmp_path / "app/upstream.py").read_text()
 
         after = _ports(tmp_path, base)
         # One client, one kept-alive connection, for every request of the app's life...

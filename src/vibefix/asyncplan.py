@@ -705,7 +705,7 @@ class _Decider:
                                 function.path,
                                 Position(call.line, call.column),
                                 "VF101",
-                                f"`{_short(verdict.target)}` is not rewritten to httpx"
+                                f"`{_short(verdict.target)}` is not rewritten to an awaited client"
                                 f" ({verdict.note}): it runs in a thread instead",
                             )
                         )

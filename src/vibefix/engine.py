@@ -32,6 +32,7 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
+from vibefix import httpmap
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.discover import Prefilter, discover
@@ -144,7 +145,8 @@ class Shard:
         wrapper = MetadataWrapper(parsed.module, unsafe_skip_copy=True)
         wrapper.resolve_many(providers)
         context = self._context(path, name, wrapper)
-        collector = FactCollector(path, name, package, context.imports)
+        library = httpmap.backend(self.options.config.options).library
+        collector = FactCollector(path, name, package, context.imports, library)
         wrapper.visit(collector)
         own_facts = tuple(
             (codemod.code, facts)

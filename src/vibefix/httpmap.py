@@ -83,6 +83,55 @@ EXCEPTIONS: dict[str, tuple[str, ...]] = {
 }
 """What an ``except requests.X`` becomes, ``{x}`` being the httpx module's name."""
 
+AIOHTTP_RESPONSE: dict[str, str] = {
+    "status_code": "status",
+    "headers": "headers",
+    "text": "text",  # `await r.text(errors="replace")`, as requests decodes
+    "content": "content",  # `await r.read()`
+    "json": "json",  # `json.loads(await r.read())`: an empty body is an error, as in requests
+    "reason": "reason",
+    "ok": "ok",  # status < 400, as in requests
+    "raise_for_status": "raise_for_status",  # raises for status >= 400, as requests does
+}
+"""The attributes of a ``requests.Response`` whose aiohttp counterpart means the same."""
+BODY_READS = frozenset({"text", "content", "json"})
+"""What reads the body: awaited in aiohttp."""
+
+AIOHTTP_EXCEPTIONS: dict[str, tuple[str, ...]] = {
+    # A bad URL, a refused connection and timeouts are all ClientErrors.
+    "RequestException": ("{x}.ClientError", "json.JSONDecodeError"),
+    "HTTPError": ("{x}.ClientResponseError",),
+    # Not ClientConnectionError: it takes in read timeouts, which requests'
+    # ConnectionError never caught while waiting for the response.
+    "ConnectionError": (
+        "{x}.ClientOSError",
+        "{x}.ServerDisconnectedError",
+        "{x}.ConnectionTimeoutError",
+    ),
+    "Timeout": ("{x}.ServerTimeoutError",),
+    "ConnectTimeout": ("{x}.ConnectionTimeoutError",),
+    "ReadTimeout": ("{x}.SocketTimeoutError",),
+    "TooManyRedirects": ("{x}.TooManyRedirects",),
+    "JSONDecodeError": ("json.JSONDecodeError",),
+}
+"""What an ``except requests.X`` becomes with aiohttp, ``{x}`` being aiohttp's name."""
+
+
+def exceptions(library: str) -> dict[str, tuple[str, ...]]:
+    """The exception table of ``library``."""
+    return AIOHTTP_EXCEPTIONS if library == "aiohttp" else EXCEPTIONS
+
+
+def response_attributes(library: str) -> dict[str, str]:
+    """The response attribute table of ``library``."""
+    return AIOHTTP_RESPONSE if library == "aiohttp" else RESPONSE_ATTRIBUTES
+
+
+_AIOHTTP_UNMAPPED = {
+    "auth": "aiohttp deprecates `auth=`: VF101 leaves it (an `Authorization` header would do)",
+    "files": "`files` is an `aiohttp.FormData` in aiohttp: VF101 leaves it",
+}
+
 _CATCH_ALL = frozenset(
     {
         "builtins.Exception",
@@ -98,6 +147,9 @@ _HARMLESS_MODULES = ("builtins.", "json.", "time.", "asyncio.", "logging.", "mat
 STREAM_OBSTACLE = (
     "a streamed response is read later: VF101 rewrites only `with requests.get(u,"
     " stream=True) as r:` read by `for chunk in r.iter_content(n):`"
+)
+AIOHTTP_STREAM_OBSTACLE = (
+    "a streamed response is read later: VF101 rewrites streams to httpx, not yet to aiohttp"
 )
 STREAMING = "streaming"
 """The kind of obstacle that leaves a call blocking (not even offloadable): a streamed
@@ -204,17 +256,22 @@ class HttpFunction:
     handlers: dict[cst.ExceptHandler, tuple[cst.Try, tuple[cst.BaseExpression, ...]]] = field(
         default_factory=dict
     )
+    """Handlers that name requests' exceptions: their ``try`` and the names to map."""
     sessions: dict[str, Session] = field(default_factory=dict)
     """The sessions made in the function, by name."""
     stream_loops: dict[cst.For, cst.Call] = field(default_factory=dict)
     """``for chunk in r.iter_content(n):`` loops over a streamed response, with their
     ``iter_content`` call: they become ``async for chunk in r.aiter_bytes(n):``."""
     raisers: list[tuple[str, cst.CSTNode]] = field(default_factory=list)
+    """Uses of a response that raise (``r.raise_for_status()``, ``r.json()``), by name."""
     json_handlers: dict[cst.ExceptHandler, bool] = field(default_factory=dict)
     """Whether the ``try`` of each mapped handler reads a response's JSON: only then does
     ``RequestException`` stand for ``json.JSONDecodeError`` too."""
-    """Uses of a response that raise (``r.raise_for_status()``, ``r.json()``), by name."""
-    """Handlers that name requests' exceptions: their ``try`` and the names to map."""
+    library: str = "httpx"
+    """The API the calls become: ``"httpx"`` or ``"aiohttp"``."""
+    reads: dict[cst.CSTNode, str] = field(default_factory=dict)
+    """aiohttp: reads of the body, which are awaited there: ``r.text`` and ``r.content``
+    (the attribute) and ``r.json(...)`` (the call), by what they read."""
 
     def rewritten(self) -> Iterator[HttpCall]:
         return (call for call in self.calls.values() if not call.obstacle)
@@ -236,13 +293,20 @@ class _Parents(cst.CSTVisitor):
         self._stack.pop()
 
 
-def analyse(function: cst.FunctionDef, qualify: Qualify) -> HttpFunction:
+def analyse(
+    function: cst.FunctionDef,
+    qualify: Qualify,
+    library: str = "httpx",
+    tuples: Collection[str] = (),
+) -> HttpFunction:
     """The requests calls of ``function`` (nested functions excluded: they are analysed
-    as themselves), each with the reason it cannot be rewritten, if any."""
+    as themselves), each with the reason it cannot be rewritten into ``library``'s API
+    (``"httpx"`` or ``"aiohttp"``), if any. ``tuples``: the module-level names assigned
+    a tuple (``TIMEOUT = (3, 27)``)."""
     walker = _Parents()
     function.visit(walker)
     parent = walker.parent
-    result = HttpFunction()
+    result = HttpFunction(library=library)
 
     def owner(node: cst.CSTNode) -> cst.CSTNode | None:
         """The innermost function or lambda around ``node``."""
@@ -268,8 +332,10 @@ def analyse(function: cst.FunctionDef, qualify: Qualify) -> HttpFunction:
         if call.verb == CLOSE:
             continue
         api = SESSION_API if call.session else API
-        call.obstacle, call.kind = _argument_obstacle(call.node, call.verb, api)
+        call.obstacle, call.kind = _argument_obstacle(call.node, call.verb, api, library)
         if not call.obstacle:
+            call.obstacle = _timeout_obstacle(call, parent, names, tuples, api)
+        if not call.obstacle and library == "httpx":  # aiohttp merges, as requests does
             call.obstacle = _url_obstacle(call, parent, function, names, api)
         call.statement = _statement(call.node, parent, function)
         if call.session:
@@ -327,9 +393,16 @@ def analyse(function: cst.FunctionDef, qualify: Qualify) -> HttpFunction:
     left = {c.response for c in result.calls.values() if c.obstacle and c.response}
     left_calls = {id(c.node) for c in result.calls.values() if c.obstacle}
 
-    def stays(attribute: cst.Attribute) -> bool:
-        owner = attribute.value
+    def stays_owner(owner: cst.BaseExpression) -> bool:
         return owner.value in left if isinstance(owner, cst.Name) else id(owner) in left_calls
+
+    def stays(attribute: cst.Attribute) -> bool:
+        return stays_owner(attribute.value)
+
+    def read_owner(node: cst.CSTNode) -> cst.BaseExpression:
+        func = node.func if isinstance(node, cst.Call) else node
+        assert isinstance(func, cst.Attribute)
+        return func.value
 
     result.attributes = {a: new for a, new in result.attributes.items() if not stays(a)}
     result.negated = {n: a for n, a in result.negated.items() if not stays(a)}
@@ -337,6 +410,7 @@ def analyse(function: cst.FunctionDef, qualify: Qualify) -> HttpFunction:
     result.raise_statements = {
         line: name for line, name in result.raise_statements.items() if name not in left
     }
+    result.reads = {n: k for n, k in result.reads.items() if not stays_owner(read_owner(n))}
     result.stream_loops = {
         loop: call
         for loop, call in result.stream_loops.items()
@@ -348,7 +422,7 @@ def analyse(function: cst.FunctionDef, qualify: Qualify) -> HttpFunction:
 
 
 def _argument_obstacle(
-    node: cst.Call, verb: str, api: Mapping[str, tuple[str, ...]] = API
+    node: cst.Call, verb: str, api: Mapping[str, tuple[str, ...]] = API, library: str = "httpx"
 ) -> tuple[str, str]:
     positional = api[verb]
     seen_keyword = False
@@ -364,11 +438,15 @@ def _argument_obstacle(
             seen_keyword = True
             name = argument.keyword.value
         if name in _CLIENT_SETTINGS:
+            if library == "aiohttp":
+                return f"VF101 does not map `{name}` onto aiohttp", ""
             return _CLIENT_SETTINGS[name], ""
         if name in ("url", "method"):
             continue
         if name not in KEYWORDS:
-            return f"httpx has no `{name}` argument", ""
+            return f"{library} has no `{name}` argument", ""
+        if library == "aiohttp" and name in _AIOHTTP_UNMAPPED:
+            return _AIOHTTP_UNMAPPED[name], ""
         value = argument.value
         if name == "stream":
             if not (isinstance(value, cst.Name) and value.value in ("False", "True")):
@@ -376,7 +454,7 @@ def _argument_obstacle(
             streamed = streamed or value.value == "True"
         elif name == "auth" and not (isinstance(value, cst.Tuple) and len(value.elements) == 2):
             return "only a `(user, password)` tuple `auth` means the same in httpx", ""
-        elif name == "data" and data_kind(value) is None:
+        elif name == "data" and data_kind(value) is None and library == "httpx":
             return (
                 "`data` may be a string (httpx's `content=`) or a form (`data=`): write a"
                 " literal, or `json.dumps(...)`",
@@ -384,9 +462,26 @@ def _argument_obstacle(
             )
         elif name == "timeout" and isinstance(value, cst.Tuple) and len(value.elements) != 2:
             return "a `timeout` tuple other than `(connect, read)`", ""
+        elif name == "timeout" and library == "aiohttp" and not _plain(value):
+            return (
+                "its `timeout` is an expression aiohttp would need twice (`sock_connect`,"
+                " `sock_read`): name it first",
+                "",
+            )
+    if streamed and library == "aiohttp":
+        return AIOHTTP_STREAM_OBSTACLE, STREAMING
     if streamed:
         return STREAM_OBSTACLE, STREAMING
     return "", ""
+
+
+def _plain(value: cst.BaseExpression) -> bool:
+    """A tuple, a name, a number or a dotted name: the same value when written twice."""
+    if isinstance(value, cst.UnaryOperation) and isinstance(value.operator, cst.Minus):
+        value = value.expression
+    while isinstance(value, cst.Attribute):
+        value = value.value
+    return isinstance(value, cst.Tuple | cst.Name | cst.Integer | cst.Float)
 
 
 def data_kind(value: cst.BaseExpression) -> str | None:
@@ -570,21 +665,56 @@ def _use_of_response(
         if len(targets) == 1 and isinstance(targets[0].target, cst.Name):
             call.response = targets[0].target.value
             return
-    in_place = RESPONSE_ATTRIBUTES.keys() - {"ok", "raise_for_status"}
+    in_place = response_attributes(result.library).keys() - {"ok", "raise_for_status"}
     if isinstance(above, cst.Attribute) and above.value is node and above.attr.value in in_place:
-        _rename(above, result)
+        problem = _rename(above, result, parent)
+        if problem and not call.obstacle:
+            call.obstacle = problem
         return
     if not call.obstacle:
         call.obstacle = (
             "its response leaves the expression (returned, passed, stored): code elsewhere"
-            " would get an httpx response"
+            f" would get an {result.library} response"
         )
 
 
-def _rename(attribute: cst.Attribute, result: HttpFunction) -> None:
-    new = RESPONSE_ATTRIBUTES[attribute.attr.value]
-    if new != attribute.attr.value:
+def _rename(
+    attribute: cst.Attribute, result: HttpFunction, parent: dict[cst.CSTNode, cst.CSTNode]
+) -> str:
+    """Record what ``attribute`` of a response becomes; why it cannot, else ``""``."""
+    attr = attribute.attr.value
+    new = response_attributes(result.library)[attr]
+    if result.library == "aiohttp" and attr in BODY_READS:
+        if _in_nested_scope(attribute, parent):
+            return (
+                f"`{attr}` is read in a lambda, a nested function or a generator expression,"
+                " where aiohttp's read cannot be awaited"
+            )
+        if attr != "json":
+            result.reads[attribute] = attr
+            return ""
+        call = parent.get(attribute)
+        if not (isinstance(call, cst.Call) and call.func is attribute):
+            return "`json` is used other than called: aiohttp's is awaited"
+        result.reads[call] = attr
+        return ""
+    if new != attr:
         result.attributes[attribute] = new
+    return ""
+
+
+def _in_nested_scope(node: cst.CSTNode, parent: dict[cst.CSTNode, cst.CSTNode]) -> bool:
+    """Whether ``node`` sits in a lambda, a generator expression or a function nested in
+    the one analysed (the root of ``parent``)."""
+    current = parent.get(node)
+    while current is not None:
+        above = parent.get(current)
+        if isinstance(current, cst.Lambda | cst.GeneratorExp) or (
+            isinstance(current, cst.FunctionDef) and above is not None
+        ):
+            return True
+        current = above
+    return False
 
 
 def _check_responses(
@@ -631,9 +761,29 @@ def _check_responses(
                 problem = f"the response `{name}` is used as a whole (returned, passed, stored)"
             if problem:
                 break
+        if not problem and result.library == "aiohttp":
+            problem = _content_after_raise(name, names.get(name, []), parent)
         if problem:
             for call in calls:
                 call.obstacle = call.obstacle or problem
+
+
+def _content_after_raise(
+    name: str, uses: list[cst.Name], parent: dict[cst.CSTNode, cst.CSTNode]
+) -> str:
+    """aiohttp: a failed ``raise_for_status()`` releases the body's bytes (its text and
+    JSON stay): a response that is raised for and whose ``content`` is read is left."""
+    read = {
+        above.attr.value
+        for use in uses
+        if isinstance(above := parent.get(use), cst.Attribute) and above.value is use
+    }
+    if {"raise_for_status", "content"} <= read:
+        return (
+            f"`{name}.content` may be read after `raise_for_status()`, which releases the"
+            " body in aiohttp"
+        )
+    return ""
 
 
 def _response_attribute(
@@ -644,16 +794,17 @@ def _response_attribute(
 ) -> str:
     """What ``name.attr`` becomes; why it cannot be rewritten, else ``""``."""
     attr = above.attr.value
-    if attr not in RESPONSE_ATTRIBUTES:
-        return f"`{name}.{attr}` has no faithful httpx counterpart"
+    httpx = result.library == "httpx"
+    if attr not in response_attributes(result.library):
+        return f"`{name}.{attr}` has no faithful {result.library} counterpart"
     if attr == "raise_for_status":
         result.raisers.append((name, above))
         line = _raise_line(above, parent)
         if line is None:
             return f"`{name}.raise_for_status` is used other than as a statement"
-        if not _under_not_ok(line, name, parent):
+        if httpx and not _under_not_ok(line, name, parent):
             result.raise_statements[line] = name
-    elif attr == "ok":
+    elif attr == "ok" and httpx:
         result.attributes[above] = "is_error"
         holder = parent.get(above)
         if isinstance(holder, cst.UnaryOperation) and isinstance(holder.operator, cst.Not):
@@ -663,10 +814,10 @@ def _response_attribute(
             cst.If | cst.While | cst.BooleanOperation | cst.UnaryOperation | cst.Arg,
         ) and not (isinstance(holder, cst.Assign | cst.Return) and holder.value is above):
             result.negate_parenthesized.add(above)
-    else:
+    elif attr != "ok":
         if attr == "json":
             result.raisers.append((name, above))
-        _rename(above, result)
+        return _rename(above, result, parent)
     return ""
 
 
@@ -796,6 +947,7 @@ def _check_exceptions(
 ) -> None:
     """Which ``except`` clauses name requests' exceptions, and which calls may raise past
     every one of them (``escapes``)."""
+    library = result.library
 
     def guarded(node: cst.CSTNode, call: HttpCall) -> bool:
         caught = False
@@ -809,7 +961,7 @@ def _check_exceptions(
                     if qualified and set(qualified) & _OS_ERRORS and not call.obstacle:
                         call.obstacle = (
                             "an `except OSError` catches it: requests' errors are OSErrors,"
-                            " httpx's are not"
+                            f" {library}'s are not all"
                         )
                     short = exception_name(qualified)
                     if short is None:
@@ -817,11 +969,11 @@ def _check_exceptions(
                     mapped.append(name)
                     if call.obstacle:
                         continue
-                    if short not in EXCEPTIONS:
-                        call.obstacle = f"httpx has no counterpart of `requests.{short}`"
-                    elif _reads_response(handler, short):
+                    if short not in exceptions(library):
+                        call.obstacle = f"{library} has no counterpart of `requests.{short}`"
+                    elif _reads_response(handler, short, library):
                         call.obstacle = (
-                            f"its `except requests.{short}` reads off the error what httpx's"
+                            f"its `except requests.{short}` reads off the error what {library}'s"
                             " counterpart lacks or names otherwise (`.response`, `.request`,"
                             " `.response.ok`)"
                         )
@@ -841,20 +993,22 @@ def _check_exceptions(
     for call in result.calls.values():
         call.escapes = not guarded(call.node, call)
         if _under_except_star(call.node, parent) and not call.obstacle:
-            call.obstacle = "an `except*` here is not mapped to httpx's errors"
+            call.obstacle = f"an `except*` here is not mapped to {library}'s errors"
     for name, node in result.raisers:
         for call in result.calls.values():
             if call.response == name and not guarded(node, call):
                 call.escapes = True
 
 
-def _reads_response(handler: cst.ExceptHandler, short: str) -> bool:
+def _reads_response(handler: cst.ExceptHandler, short: str, library: str = "httpx") -> bool:
     """Whether the handler reads off the error what httpx's counterpart lacks or names
     otherwise: ``error.response``/``error.request`` (only ``HTTPStatusError`` has a
-    response), and, of ``HTTPError``'s response, an attribute that is renamed in httpx."""
+    response), and, of ``HTTPError``'s response, an attribute that is renamed in httpx.
+    aiohttp's errors have neither."""
     if handler.name is None or not isinstance(handler.name.name, cst.Name):
         return False
     bound = handler.name.name.value
+    aiohttp = library == "aiohttp"
     same = {key for key, value in RESPONSE_ATTRIBUTES.items() if key == value} - {
         "raise_for_status"
     }
@@ -881,7 +1035,7 @@ def _reads_response(handler: cst.ExceptHandler, short: str) -> bool:
                 isinstance(inner, cst.Name)
                 and inner.value == bound
                 and node.attr.value in ("response", "request")
-                and (short != "HTTPError" or node.attr.value == "request")
+                and (short != "HTTPError" or node.attr.value == "request" or aiohttp)
             ):
                 found = True
 
@@ -936,6 +1090,55 @@ def _url_obstacle(
     )
 
 
+def _timeout_obstacle(
+    call: HttpCall,
+    parent: dict[cst.CSTNode, cst.CSTNode],
+    names: dict[str, list[cst.Name]],
+    tuples: Collection[str],
+    api: Mapping[str, tuple[str, ...]],
+) -> str:
+    """A ``timeout`` given by a name is taken for a number, unless the name is assigned a
+    tuple in the function or at module level: that one must be written out."""
+    positional = api[call.verb]
+    for index, argument in enumerate(call.node.args):
+        name = argument.keyword.value if argument.keyword else positional[index]
+        value = argument.value
+        if name != "timeout" or not isinstance(value, cst.Name):
+            continue
+        assigned = [
+            assign.value
+            for use in names.get(value.value, [])
+            if isinstance(target := parent.get(use), cst.AssignTarget)
+            and isinstance(assign := parent.get(target), cst.Assign)
+        ]
+        if any(isinstance(v, cst.Tuple) for v in assigned) or (
+            not assigned and value.value in tuples
+        ):
+            return (
+                f"its `timeout` names a `(connect, read)` tuple (`{value.value}`): write"
+                " the tuple in the call"
+            )
+    return ""
+
+
+def tuple_constants(module: cst.Module) -> frozenset[str]:
+    """The module-level names assigned a tuple (``TIMEOUT = (3.05, 27)``)."""
+    found = set()
+    for statement in module.body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            if isinstance(small, cst.Assign) and isinstance(small.value, cst.Tuple):
+                found |= {t.target.value for t in small.targets if isinstance(t.target, cst.Name)}
+            elif (
+                isinstance(small, cst.AnnAssign)
+                and isinstance(small.value, cst.Tuple)
+                and isinstance(small.target, cst.Name)
+            ):
+                found.add(small.target.value)
+    return frozenset(found)
+
+
 def _no_query(url: cst.BaseExpression) -> bool:
     if isinstance(url, cst.SimpleString):
         return "?" not in url.value
@@ -977,23 +1180,31 @@ class Backend:
     """What VF101 writes for one backend."""
 
     module: str
-    """The httpx API's module: its exceptions, ``Timeout``, ``create_ssl_context``."""
+    """The API's module: its exceptions, ``Timeout``, ``create_ssl_context``."""
     client: str
     """The client class, fully qualified."""
     python: tuple[int, int]
     """The oldest Python it runs on."""
+    library: str = "httpx"
+    """Whose API the code is written in: ``"httpx"`` or ``"aiohttp"``."""
+
+    @property
+    def client_type(self) -> str:
+        """The client's type, in its module (``AsyncClient``)."""
+        return "ClientSession" if self.library == "aiohttp" else "AsyncClient"
 
 
 BACKENDS: dict[str, Backend] = {
     "httpx2": Backend("httpx2", "httpx2.AsyncClient", (3, 11)),
     "httpx": Backend("httpx", "httpx.AsyncClient", (3, 8)),
     "httpx-aiohttp": Backend("httpx", "httpx_aiohttp.HttpxAiohttpClient", (3, 9)),
+    "aiohttp": Backend("aiohttp", "aiohttp.ClientSession", (3, 9), "aiohttp"),
 }
 """The backends VF101 writes. ``httpx2`` is the default: it beat the plain ``def`` app at
 every concurrency measured (bench/load). Plain ``httpx`` fell behind the ``def`` app from
 500 concurrent requests on. ``httpx-aiohttp`` (httpx's API on aiohttp) was the fastest
 with the httpx API, but reports a refused connection as a ``ConnectTimeout`` and ignores
-``retries``."""
+``retries``. ``aiohttp`` is aiohttp's own API (3.10 or later)."""
 
 OPTIONS = "requests-to-httpx"
 """VF101's table in ``[tool.vibefix]``."""
@@ -1051,16 +1262,19 @@ def http_call(targets: Collection[str]) -> bool:
     return api_verb(targets) is not None or session_verb(targets) is not None
 
 
-GENERATED = {
-    "_http_client": "verify=_HTTP_TLS",
-    "_get_http_client": '"http_client", None',
-    "_http_client_lifespan": "app.state.http_client = client",
+GENERATED: dict[str, tuple[str, ...]] = {
+    "_http_client": ("verify=_HTTP_TLS", "ClientTimeout(), trust_env=True"),
+    "_http_read": ("await response.read()",),
+    "_get_http_client": ('"http_client", None',),
+    "_http_client_lifespan": ("app.state.http_client = client",),
 }
-"""The module-level functions VF101 writes, and a line of each that says it wrote it."""
+"""The module-level functions VF101 writes, and lines one of which each has (per backend)
+that say it wrote it."""
 
 
 def ours(node: cst.FunctionDef) -> bool:
     """False for a module-level function that has the name of one VF101 writes but is
     another (the project's own ``_http_client``)."""
-    marker = GENERATED.get(node.name.value)
-    return marker is None or marker in cst.Module([]).code_for_node(node)
+    markers = GENERATED.get(node.name.value)
+    code = cst.Module([]).code_for_node(node)
+    return markers is None or any(marker in code for marker in markers)

@@ -267,10 +267,19 @@ class FactCollector(cst.CSTVisitor):
     METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
 
     def __init__(
-        self, path: Path, module: str, package: str, imports: ImportPlanner | None = None
+        self,
+        path: Path,
+        module: str,
+        package: str,
+        imports: ImportPlanner | None = None,
+        library: str = "httpx",
     ) -> None:
         super().__init__()
         self.imports = imports
+        self.library = library
+        """The API VF101 writes (``"httpx"`` or ``"aiohttp"``): what it can rewrite."""
+        self._tuples: frozenset[str] = frozenset()
+        """The module-level names assigned a tuple (a ``timeout`` VF101 leaves)."""
         self.path = path
         self.module = module
         self.package = package
@@ -399,6 +408,9 @@ class FactCollector(cst.CSTVisitor):
         return f"{names[0]}()" if len(names) == 1 else None
 
     # -- definitions -------------------------------------------------------------------
+
+    def visit_Module(self, node: cst.Module) -> None:
+        self._tuples = httpmap.tuple_constants(node)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         names = self._qualified(node.name) or (f"{self.module}.{node.name.value}",)
@@ -645,7 +657,9 @@ class FactCollector(cst.CSTVisitor):
         frame = self._functions[-1] if self._functions else None
         if frame is not None and frame.in_body and httpmap.http_call(targets):
             if frame.http is None:
-                frame.http = httpmap.analyse(frame.node, self._qualified)
+                frame.http = httpmap.analyse(
+                    frame.node, self._qualified, self.library, self._tuples
+                )
             found = frame.http.calls.get(node)
             if found is not None:
                 fact = replace(

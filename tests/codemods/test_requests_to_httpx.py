@@ -19,6 +19,7 @@ from tests.codemods.helpers import (
     upto,
 )
 from vibefix.config import Config
+from vibefix.results import Status
 
 VF101 = upto(RequestsToHttpx)
 VF102 = upto(OffloadBlocking)
@@ -1257,3 +1258,220 @@ def test_a_call_added_after_an_earlier_run_uses_the_app_client_already_there():
     assert again.count("lifespan=") == 1
     assert "async def ping(*, http_client:" in again
     assert "the app has its own" not in str(findings_for(VF101, added))
+
+
+# -- the aiohttp backend ------------------------------------------------------------------
+
+AIOHTTP = {"requests-to-httpx": {"backend": "aiohttp"}}
+
+AIOHTTP_BLOCKS = '''\
+
+
+async def _http_read(request: Awaitable[aiohttp.ClientResponse]) -> aiohttp.ClientResponse:
+    """The response with its body read, as requests returns it; read to the end, its
+    connection goes back to the pool."""
+    response = await request
+    await response.read()
+    return response
+
+
+# `requests` as an aiohttp session: it follows redirects and has no timeout.
+def _http_client() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(), trust_env=True)
+'''
+
+
+def test_aiohttp_a_call_reads_its_body_and_its_response_is_read_awaited():
+    before = dedent(
+        """\
+        import requests
+
+
+        async def rate(url, base):
+            r = requests.get(url, timeout=5)
+            if not r.ok:
+                return r.reason
+            return r.status_code, r.text.strip(), r.content, requests.post(url, json=base).json()
+        """
+    )
+    after = (
+        "import json\nfrom collections.abc import Awaitable\n\nimport aiohttp\n"
+        + AIOHTTP_BLOCKS
+        + dedent(
+            """\
+
+
+            async def rate(url, base):
+                async with _http_client() as http_client:
+                    r = await _http_read(http_client.get(url, timeout=aiohttp.ClientTimeout(sock_connect=5, sock_read=5)))
+                if not r.ok:
+                    return r.reason
+                async with _http_client() as http_client:
+                    return r.status, (await r.text(errors="replace")).strip(), await r.read(), json.loads(await (await _http_read(http_client.post(url, json=base))).text(errors="replace"))
+            """  # noqa: E501
+        )
+    )
+    assert_transforms(VF101, before, after, config_with(**AIOHTTP))
+
+
+def test_aiohttp_a_session_and_the_exceptions_it_raises():
+    before = dedent(
+        """\
+        import requests
+
+
+        async def sync_all(url, items):
+            try:
+                session = requests.Session()
+                for item in items:
+                    session.post(url, data={"id": item}, timeout=(3, 10))
+                session.close()
+            except requests.ConnectionError:
+                return "down"
+            except requests.Timeout:
+                return "slow"
+            except requests.RequestException:
+                return "failed"
+        """
+    )
+    after = (
+        "from collections.abc import Awaitable\n\nimport aiohttp\n"
+        + AIOHTTP_BLOCKS
+        + dedent(
+            """\
+
+
+            async def sync_all(url, items):
+                try:
+                    session = _http_client()
+                    for item in items:
+                        await _http_read(session.post(url, data={"id": item}, timeout=aiohttp.ClientTimeout(sock_connect=3, sock_read=10)))
+                    await session.close()
+                except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError, aiohttp.ConnectionTimeoutError):
+                    return "down"
+                except aiohttp.ServerTimeoutError:
+                    return "slow"
+                except aiohttp.ClientError:
+                    return "failed"
+            """  # noqa: E501
+        )
+    )
+    assert_transforms(VF101, before, after, config_with(**AIOHTTP))
+
+
+def test_aiohttp_an_app_shares_one_session_made_in_its_lifespan():
+    source = dedent(
+        """\
+        import requests
+        from fastapi import FastAPI
+
+        app = FastAPI()
+
+
+        @app.get("/")
+        async def home():
+            return requests.get("http://rates").json()
+        """
+    )
+    output = _run(VF101, source, config_with(**AIOHTTP)).new_source
+    assert output is not None
+    text = output.decode()
+    assert "app = FastAPI(lifespan=_http_client_lifespan)" in text
+    assert (
+        "async def home(*, http_client: Annotated[aiohttp.ClientSession,"
+        " Depends(_get_http_client)]):\n"
+        '    return json.loads(await (await _http_read(http_client.get("http://rates")))'
+        '.text(errors="replace"))\n'
+    ) in text
+    assert "-> AsyncIterator[aiohttp.ClientSession]:" in text
+    compile(text, "<after>", "exec", dont_inherit=True)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ('r = requests.get(u, auth=("a", "b"))\n    return r.text', "deprecates `auth=`"),
+        ("r = requests.get(u)\n    return any(r.text == p for p in u)", "generator expression"),
+        (
+            "r = requests.get(u)\n    r.raise_for_status()\n    return r.content",
+            "`r.content` may be read after `raise_for_status()`",
+        ),
+        ("r = requests.get(u, timeout=limit())\n    return r.text", "name it first"),
+        ("r = requests.get(u)\n    return r.elapsed", "no faithful aiohttp counterpart"),
+        ("r = requests.get(u, files={'f': u})\n    return r.text", "`aiohttp.FormData`"),
+        ("r = requests.get(u)\n    return r.json", "used other than called"),
+    ],
+)
+def test_aiohttp_what_it_cannot_keep_runs_in_a_thread(body, reason):
+    source = f"import requests\n\n\nasync def fetch(u):\n    {body}\n"
+    config = config_with(**AIOHTTP)
+    result = _run(VF101, source, config)
+    output = (result.new_source or b"").decode()
+    assert "aiohttp" not in output
+    offloaded = _run(VF102, source, config).new_source
+    assert offloaded is not None
+    assert "asyncio.to_thread(requests.get" in offloaded.decode()
+    assert any(reason in message for _, message in findings_for(VF102, source, config))
+
+
+def test_aiohttp_a_stream_is_reported_not_rewritten():
+    source = dedent(
+        """\
+        import requests
+
+
+        async def download(u, out):
+            with requests.get(u, stream=True) as r:
+                for chunk in r.iter_content(1024):
+                    out.write(chunk)
+        """
+    )
+    config = config_with(**AIOHTTP)
+    assert _run(VF102, source, config).status is Status.UNCHANGED
+    assert any(
+        "not yet to aiohttp" in message for _, message in findings_for(VF102, source, config)
+    )
+
+
+@pytest.mark.parametrize("backend", ["httpx2", "aiohttp"])
+def test_a_timeout_that_names_a_tuple_is_left(backend):
+    source = dedent(
+        """\
+        import requests
+
+        TIMEOUT = (3.05, 27)
+
+
+        async def fetch(u):
+            return requests.get(u, timeout=TIMEOUT).text
+        """
+    )
+    config = config_with(**{"requests-to-httpx": {"backend": backend}})
+    assert "Timeout(" not in (_run(VF102, source, config).new_source or b"").decode()
+    assert any(
+        "names a `(connect, read)` tuple (`TIMEOUT`)" in message
+        for _, message in findings_for(VF102, source, config)
+    )
+
+
+@pytest.mark.parametrize("backend", ["httpx2", "aiohttp"])
+def test_an_except_around_raise_for_status_alone_is_mapped(backend):
+    source = dedent(
+        """\
+        import requests
+
+
+        async def fetch(u):
+            r = requests.get(u)
+            try:
+                r.raise_for_status()
+            except requests.HTTPError:
+                return None
+            return r.text
+        """
+    )
+    config = config_with(**{"requests-to-httpx": {"backend": backend}})
+    output = (_run(VF101, source, config).new_source or b"").decode()
+    caught = "aiohttp.ClientResponseError" if backend == "aiohttp" else "httpx2.HTTPStatusError"
+    assert f"    except {caught}:\n" in output
+    assert "import requests" not in output
