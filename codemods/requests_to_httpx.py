@@ -89,7 +89,25 @@ class RequestsToHttpx(AsyncCodemod):
     `"httpx"` (slower than the code it replaces under load) or `"httpx-aiohttp"` (httpx's
     API on aiohttp, `httpx_aiohttp.HttpxAiohttpClient`: less faithful: a string body is
     sent as `application/octet-stream`, a response that breaks HTTP's rules raises
-    aiohttp's own error, a refused connection is a `ConnectTimeout`).
+    aiohttp's own error, a refused connection is a `ConnectTimeout`), or `"aiohttp"`
+    (aiohttp's own API, 3.10 or later: the fastest under load). With aiohttp each call
+    reads its body before it returns, as requests does (`r = await
+    _http_read(client.get(u, timeout=aiohttp.ClientTimeout(sock_connect=5,
+    sock_read=5)))`); `r.status_code` is `r.status`, `r.text` is `await
+    r.text(errors="replace")`, `r.content` is `await r.read()`, `r.json()` is
+    `json.loads(await r.text(errors="replace"))` (an empty body is an error, as in
+    requests); `ok`, `reason` and `raise_for_status()` mean what they meant; the
+    exceptions map to `ClientError`, `ClientResponseError`, `(ClientOSError,
+    ServerDisconnectedError, ConnectionTimeoutError)`, `ServerTimeoutError`. Its own
+    differences: a string body is sent as `text/plain; charset=utf-8` (bytes as
+    `application/octet-stream`; requests sends no type), a `None` or `True` in `params`
+    raises `TypeError`, a repeated header reads as its first value (requests joins them),
+    certificates come from the system store (requests: certifi), and at most 100
+    connections are open at once. Left to a thread with a finding: streams (reported: a
+    thread does not help), `auth=`, `files=`, `r.elapsed`/`r.is_redirect`, a read in a
+    lambda or a generator expression (where it cannot be awaited), `r.content` read
+    where `raise_for_status()` may have released it, and a `timeout` expression that
+    would be written twice.
 
     bench/load measured, against a `def` handler with `requests` at 50, 500 and 1000
     concurrent requests: the code VF101 writes (httpx2, the app's client handed out by
@@ -135,7 +153,9 @@ class RequestsToHttpx(AsyncCodemod):
     chunk in r.aiter_bytes(n):` (the same chunks); one read otherwise (`iter_lines`,
     which yields bytes in requests and str in httpx; `r.content`) is reported and left
     alone: not even a thread helps, its body is read later. Neither is code
-    whose project supports a Python older than its backend (httpx2 needs 3.11).
+    whose project supports a Python older than its backend (httpx2 needs 3.11), nor a
+    call whose `timeout` names a tuple (`TIMEOUT = (3.05, 27)`; a name is otherwise taken
+    for a number).
     """
 
     code = "VF101"

@@ -3,6 +3,9 @@
 What the rewritten calls do is checked against a real server in
 ``tests/test_requests_to_httpx_server.py``; these cases pin the text."""
 
+import subprocess
+import sys
+from pathlib import Path
 from textwrap import dedent
 
 import pytest
@@ -1475,3 +1478,34 @@ def test_an_except_around_raise_for_status_alone_is_mapped(backend):
     caught = "aiohttp.ClientResponseError" if backend == "aiohttp" else "httpx2.HTTPStatusError"
     assert f"    except {caught}:\n" in output
     assert "import requests" not in output
+
+
+def test_a_stdlib_from_import_goes_after_the_plain_ones_as_ruff_sorts_them(tmp_path):
+    source = dedent(
+        """\
+        import os
+        import sys
+        from pathlib import Path
+
+        import requests
+
+
+        async def fetch(u):
+            return requests.get(u).text, os, sys, Path
+        """
+    )
+    output = (_run(VF101, source, config_with(**AIOHTTP)).new_source or b"").decode()
+    assert output.startswith(
+        "import os\nimport sys\nfrom collections.abc import Awaitable\n"
+        "from pathlib import Path\n\nimport aiohttp\n"
+    ), output
+    (tmp_path / "out.py").write_text(output)
+    ruff = Path(sys.executable).with_name("ruff")
+    done = subprocess.run(
+        [str(ruff), "check", "--isolated", "--no-cache", "--select", "I", "out.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout
