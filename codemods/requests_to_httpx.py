@@ -22,6 +22,9 @@ FACTORY = "_http_client"
 READER = "_http_read"
 """aiohttp: the module-level function that reads a response's body, as requests does
 before it returns the response."""
+LINES = "_http_lines"
+"""The module-level function that yields a streamed body's lines as bytes, as requests'
+``iter_lines()`` does."""
 GETTER = "_get_http_client"
 """The dependency that hands a handler the application's client."""
 LIFESPAN = httpplan.LIFESPAN
@@ -150,9 +153,14 @@ class RequestsToHttpx(AsyncCodemod):
     closed, or kept elsewhere (on `self`, in a module) is not rewritten yet. A streamed
     response opened by `with requests.get(u, stream=True) as r:` and read by `for chunk in
     r.iter_content(n):` becomes `async with client.stream("GET", u) as r:` and `async for
-    chunk in r.aiter_bytes(n):` (the same chunks); one read otherwise (`iter_lines`,
-    which yields bytes in requests and str in httpx; `r.content`) is reported and left
-    alone: not even a thread helps, its body is read later. Neither is code
+    chunk in r.aiter_bytes(n):` (the same chunks). Read by `for line in r.iter_lines():`,
+    it becomes `async for line in _http_lines(r):`, a function added beside the factory
+    that yields the same lines as bytes (split at `\n`, `\r`, `\r\n`; requests may also
+    yield an empty line where a `\r\n` falls across two reads, this does not); with
+    `decode_unicode=True`, `async for line in r.aiter_lines():`, str lines (requests
+    yields bytes when it knows no encoding, and decodes `text/*` with no charset as
+    ISO-8859-1; httpx as UTF-8). A stream read otherwise (`r.content`, a `delimiter`) is
+    reported and left alone: not even a thread helps, its body is read later. Neither is code
     whose project supports a Python older than its backend (httpx2 needs 3.11), nor a
     call whose `timeout` names a tuple (`TIMEOUT = (3.05, 27)`; a name is otherwise taken
     for a number).
@@ -335,6 +343,16 @@ class RequestsToHttpx(AsyncCodemod):
             self._read_body(node, read)
         for loop in analysis.stream_loops:
             self.replace(loop, _async_for, "a streamed body is read with `async for`")
+        for loop, (_, decode) in analysis.line_loops.items():
+            if decode:
+                self.replace(loop, _async_lines, "a streamed body's lines, decoded, as text")
+            else:
+                self._need_block(LINES)
+                self.replace(
+                    loop,
+                    _async_byte_lines,
+                    "a streamed body's lines as bytes, as requests yields them",
+                )
         negated = set(analysis.negated.values())
         for attribute, new in analysis.attributes.items():
             if attribute not in negated:
@@ -452,8 +470,11 @@ class RequestsToHttpx(AsyncCodemod):
         )
 
     def _need_reader(self) -> None:
-        if READER not in self._blocks and not _defines(self._module, READER):
-            self._add_blocks(self._module, [READER])
+        self._need_block(READER)
+
+    def _need_block(self, name: str) -> None:
+        if name not in self._blocks and not _defines(self._module, name):
+            self._add_blocks(self._module, [name])
 
     def _rewrite_call(
         self, call: httpmap.HttpCall, client: str, x: str, needs: Sequence[str]
@@ -673,6 +694,25 @@ class RequestsToHttpx(AsyncCodemod):
                 "    response = await request\n"
                 "    await response.read()\n"
                 "    return response\n"
+            )
+        if LINES in blocks:
+            needs += iterator.needs
+            code.append(
+                f"async def {LINES}(response: {x.name}.Response) -> {iterator.name}[bytes]:\n"
+                '    """requests\' `iter_lines()`: the body\'s lines as bytes, split at `\\n`,'
+                " `\\r` or\n"
+                '    `\\r\\n`, which are dropped."""\n'
+                '    pending = b""\n'
+                "    async for chunk in response.aiter_bytes():\n"
+                "        lines = (pending + chunk).splitlines(keepends=True)\n"
+                "        # The last line may go on in the next chunk (a `\\r` may be half"
+                " of `\\r\\n`).\n"
+                '        pending = lines.pop() if lines and not lines[-1].endswith(b"\\n")'
+                ' else b""\n'
+                "        for line in lines:\n"
+                '            yield line.rstrip(b"\\r\\n")\n'
+                "    if pending:\n"
+                '        yield pending.rstrip(b"\\r\\n")\n'
             )
         if GETTER in blocks:
             needs += [*iterator.needs, *connection.needs]
@@ -908,6 +948,29 @@ def _async_for(updated: cst.For) -> cst.For:
         iter=call.with_changes(
             func=call.func.with_changes(attr=cst.Name("aiter_bytes")), args=args
         ),
+    )
+
+
+def _async_lines(updated: cst.For) -> cst.For:
+    """``for line in r.iter_lines(decode_unicode=True):`` as ``async for line in
+    r.aiter_lines():``."""
+    call = updated.iter
+    assert isinstance(call, cst.Call)
+    assert isinstance(call.func, cst.Attribute)
+    return updated.with_changes(
+        asynchronous=cst.Asynchronous(),
+        iter=call.with_changes(func=call.func.with_changes(attr=cst.Name("aiter_lines")), args=[]),
+    )
+
+
+def _async_byte_lines(updated: cst.For) -> cst.For:
+    """``for line in r.iter_lines():`` as ``async for line in _http_lines(r):``."""
+    call = updated.iter
+    assert isinstance(call, cst.Call)
+    assert isinstance(call.func, cst.Attribute)
+    return updated.with_changes(
+        asynchronous=cst.Asynchronous(),
+        iter=cst.Call(cst.Name(LINES), [cst.Arg(call.func.value)]),
     )
 
 

@@ -110,6 +110,22 @@ CLIENT = dedent(
         return r.status_code, chunks
 
 
+    async def byte_lines():
+        found = []
+        with requests.get(BASE + "/lines", stream=True, timeout=5) as r:
+            for line in r.iter_lines():
+                found.append(line)
+        return found
+
+
+    async def text_lines():
+        found = []
+        with requests.get(BASE + "/lines", stream=True, timeout=5) as r:
+            for line in r.iter_lines(decode_unicode=True):
+                found.append(line)
+        return found
+
+
     async def read_timeout():
         try:
             r = requests.get(BASE + "/slow", timeout=(5, 0.2))
@@ -142,6 +158,17 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path.startswith("/status/"):
             code = int(self.path.rsplit("/", 1)[1])
             self._answer(code, b"" if code in (204, 304) else f"status {code}".encode())
+        elif self.path == "/lines":
+            # Sent in pieces that split a `\r\n` and a UTF-8 character between reads.
+            pieces = [b'{"a": 1}\r', b'\n\r\n{"b": 2}\rcaf', b"\xc3", b"\xa9\nlast"]
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(sum(map(len, pieces))))
+            self.end_headers()
+            for piece in pieces:
+                self.wfile.write(piece)
+                self.wfile.flush()
+                time.sleep(0.02)
         elif self.path == "/json-error":
             body = json.dumps({"detail": "no"}).encode()
             self._answer(422, body, {"Content-Type": "application/json"})
@@ -287,6 +314,13 @@ def test_a_streamed_body_arrives_in_the_same_chunks(modules, path):
     before, after = _both(modules, "streamed", path)
     assert before == after
     assert before[0] != 200 or len(before[1]) > 1
+
+
+def test_streamed_lines_are_the_same_as_bytes_and_as_text(modules):
+    before, after = _both(modules, "byte_lines")
+    assert before == after == [b'{"a": 1}', b"", b'{"b": 2}', "café".encode(), b"last"]
+    before, after = _both(modules, "text_lines")
+    assert before == after == ['{"a": 1}', "", '{"b": 2}', "café", "last"]
 
 
 def test_a_read_timeout_is_a_timeout_in_both(modules):

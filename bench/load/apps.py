@@ -22,7 +22,12 @@ Every variant exposes ``GET /convert?amount=X``: it calls the upstream rates API
   ``httpx2.AsyncClient(verify=_HTTP_TLS, follow_redirects=True)`` made in the lifespan and
   stored in ``app.state``, handed to the handler per request by a yield dependency
   (``Annotated[httpx2.AsyncClient, Depends(_get_http_client)]``). VF101 passes
-  ``timeout=None``; here it is ``TIMEOUT``, as in every variant.
+  ``timeout=None``; here it is ``TIMEOUT``, as in every variant;
+- ``aiohttp-vf101``: the code VF101's ``aiohttp`` backend generates for the same app: one
+  ``aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(), trust_env=True)`` made in the
+  lifespan, handed out by the same yield dependency; the call is ``await
+  _http_read(http_client.get(url, timeout=aiohttp.ClientTimeout(sock_connect=TIMEOUT,
+  sock_read=TIMEOUT)))`` and the JSON ``json.loads(await r.text(errors="replace"))``.
 
 Shared clients are created in the lifespan and closed on shutdown. The per-call clients open
 a new upstream connection for every request.
@@ -57,6 +62,7 @@ VARIANTS = (
     "httpx2-percall",
     "httpx2-percall-notls",
     "httpx2-vf101",
+    "aiohttp-vf101",
 )
 UPSTREAM_URL = os.environ.get("UPSTREAM_URL", "http://127.0.0.1:8001/rates")
 WORK_SECONDS = 0.01
@@ -283,6 +289,56 @@ def _httpx2_vf101_app() -> FastAPI:
     return app
 
 
+def _aiohttp_vf101_app() -> FastAPI:
+    """The code VF101's ``aiohttp`` backend generates for a FastAPI app
+    (``codemods/requests_to_httpx.py``), its module-level definitions made here."""
+    import json
+    from collections.abc import Awaitable
+
+    import aiohttp
+
+    async def _http_read(request: Awaitable[aiohttp.ClientResponse]) -> aiohttp.ClientResponse:
+        response = await request
+        await response.read()
+        return response
+
+    def _http_client() -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(), trust_env=True)
+
+    async def _get_http_client(request: Request) -> AsyncIterator[aiohttp.ClientSession]:
+        client = getattr(request.app.state, "http_client", None)
+        if client is not None:
+            yield client
+        else:
+            async with _http_client() as client:
+                yield client
+
+    @contextlib.asynccontextmanager
+    async def _http_client_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with _http_client() as client:
+            app.state.http_client = client
+            try:
+                yield
+            finally:
+                app.state.http_client = None
+
+    app = FastAPI(lifespan=_http_client_lifespan)
+
+    @app.get("/convert")
+    async def convert(
+        amount: float = 1.0,
+        *,
+        http_client: Annotated[aiohttp.ClientSession, Depends(_get_http_client)],
+    ) -> dict[str, Any]:
+        limit = aiohttp.ClientTimeout(sock_connect=TIMEOUT, sock_read=TIMEOUT)
+        response = await _http_read(http_client.get(UPSTREAM_URL, timeout=limit))
+        response.raise_for_status()
+        await asyncio.sleep(WORK_SECONDS)
+        return _answer(json.loads(await response.text(errors="replace")), amount)
+
+    return app
+
+
 _BUILDERS: dict[str, Callable[[], FastAPI]] = {
     "vibe": _vibe_app,
     "def": _def_app,
@@ -295,6 +351,7 @@ _BUILDERS: dict[str, Callable[[], FastAPI]] = {
     "httpx2-percall": lambda: _httpx2_percall_app(shared_tls=True),
     "httpx2-percall-notls": lambda: _httpx2_percall_app(shared_tls=False),
     "httpx2-vf101": _httpx2_vf101_app,
+    "aiohttp-vf101": _aiohttp_vf101_app,
 }
 
 

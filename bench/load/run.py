@@ -48,6 +48,7 @@ VARIANTS = (
     "httpx2-percall",
     "httpx2-percall-notls",
     "httpx2-vf101",
+    "aiohttp-vf101",
 )
 # Variant -> the distribution it needs beyond requirements.txt; skipped (with a note) if missing.
 OPTIONAL_VARIANTS = {

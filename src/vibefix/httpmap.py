@@ -146,7 +146,8 @@ _HARMLESS_MODULES = ("builtins.", "json.", "time.", "asyncio.", "logging.", "mat
 
 STREAM_OBSTACLE = (
     "a streamed response is read later: VF101 rewrites only `with requests.get(u,"
-    " stream=True) as r:` read by `for chunk in r.iter_content(n):`"
+    " stream=True) as r:` read by `for chunk in r.iter_content(n):` or `for line in"
+    " r.iter_lines():`"
 )
 AIOHTTP_STREAM_OBSTACLE = (
     "a streamed response is read later: VF101 rewrites streams to httpx, not yet to aiohttp"
@@ -262,6 +263,10 @@ class HttpFunction:
     stream_loops: dict[cst.For, cst.Call] = field(default_factory=dict)
     """``for chunk in r.iter_content(n):`` loops over a streamed response, with their
     ``iter_content`` call: they become ``async for chunk in r.aiter_bytes(n):``."""
+    line_loops: dict[cst.For, tuple[cst.Call, bool]] = field(default_factory=dict)
+    """``for line in r.iter_lines():`` loops over a streamed response, with their
+    ``iter_lines`` call and whether it decodes (``decode_unicode=True``): they become
+    ``async for line in r.aiter_lines():`` (str) or ``_http_lines(r)`` (bytes)."""
     raisers: list[tuple[str, cst.CSTNode]] = field(default_factory=list)
     """Uses of a response that raise (``r.raise_for_status()``, ``r.json()``), by name."""
     json_handlers: dict[cst.ExceptHandler, bool] = field(default_factory=dict)
@@ -414,6 +419,11 @@ def analyse(
     result.stream_loops = {
         loop: call
         for loop, call in result.stream_loops.items()
+        if not (isinstance(call.func, cst.Attribute) and stays(call.func))
+    }
+    result.line_loops = {
+        loop: (call, decode)
+        for loop, (call, decode) in result.line_loops.items()
         if not (isinstance(call.func, cst.Attribute) and stays(call.func))
     }
     if not any(True for _ in result.rewritten()):
@@ -747,7 +757,7 @@ def _check_responses(
                         f"`{name}.{attr}` reads a streamed body, which httpx must `aread()` first"
                     )
                 elif attr == "iter_lines":
-                    problem = "`iter_lines` yields bytes in requests, str in httpx"
+                    problem = _lines_loop(above, parent, result)
                 else:
                     problem = _response_attribute(name, above, parent, result)
             elif isinstance(above, cst.AssignTarget):
@@ -821,20 +831,63 @@ def _response_attribute(
     return ""
 
 
-def _stream_loop(
-    attribute: cst.Attribute, parent: dict[cst.CSTNode, cst.CSTNode], result: HttpFunction
-) -> str:
-    """``for chunk in r.iter_content(n):``, the one way a streamed body is read here."""
+def _loop_over(
+    attribute: cst.Attribute, parent: dict[cst.CSTNode, cst.CSTNode]
+) -> tuple[cst.Call, cst.For] | None:
+    """``r.iter_x(...)`` and the ``for`` loop it is the iterable of, if it is one."""
     call = parent.get(attribute)
     loop = parent.get(call) if call is not None else None
-    if not (
+    if (
         isinstance(call, cst.Call)
         and call.func is attribute
         and isinstance(loop, cst.For)
         and loop.iter is call
         and loop.asynchronous is None
     ):
+        return call, loop
+    return None
+
+
+def _lines_loop(
+    attribute: cst.Attribute, parent: dict[cst.CSTNode, cst.CSTNode], result: HttpFunction
+) -> str:
+    """``for line in r.iter_lines():``: bytes lines, as ``_http_lines(r)`` yields them;
+    with ``decode_unicode=True``, str lines, as ``r.aiter_lines()`` yields them."""
+    found = _loop_over(attribute, parent)
+    if found is None:
+        return "`iter_lines` is used other than as a `for` loop's iterable"
+    call, loop = found
+    decode = False
+    names = ("chunk_size", "decode_unicode", "delimiter")
+    for index, argument in enumerate(call.args):
+        keyword = argument.keyword.value if argument.keyword else names[min(index, 2)]
+        value = argument.value
+        if argument.star or index > 2:
+            return "`iter_lines` is given arguments VF101 cannot see"
+        if keyword == "chunk_size":
+            continue  # how requests reads, not what it yields
+        if (
+            keyword == "decode_unicode"
+            and isinstance(value, cst.Name)
+            and value.value in ("True", "False")
+        ):
+            decode = value.value == "True"
+            continue
+        if keyword == "delimiter" and isinstance(value, cst.Name) and value.value == "None":
+            continue
+        return "only `iter_lines`' `chunk_size` and a literal `decode_unicode` have counterparts"
+    result.line_loops[loop] = (call, decode)
+    return ""
+
+
+def _stream_loop(
+    attribute: cst.Attribute, parent: dict[cst.CSTNode, cst.CSTNode], result: HttpFunction
+) -> str:
+    """``for chunk in r.iter_content(n):``, a streamed body read in chunks."""
+    found = _loop_over(attribute, parent)
+    if found is None:
         return "`iter_content` is used other than as a `for` loop's iterable"
+    call, loop = found
     for index, argument in enumerate(call.args):
         keyword = argument.keyword.value if argument.keyword else ("chunk_size", "")[min(index, 1)]
         if argument.star or keyword != "chunk_size":
@@ -1265,6 +1318,7 @@ def http_call(targets: Collection[str]) -> bool:
 GENERATED: dict[str, tuple[str, ...]] = {
     "_http_client": ("verify=_HTTP_TLS", "ClientTimeout(), trust_env=True"),
     "_http_read": ("await response.read()",),
+    "_http_lines": ("async for chunk in response.aiter_bytes():",),
     "_get_http_client": ('"http_client", None',),
     "_http_client_lifespan": ("app.state.http_client = client",),
 }

@@ -573,8 +573,92 @@ def test_a_streamed_response_read_by_iter_content_is_streamed_by_the_client():
     assert_transforms(VF101, before, after)
 
 
+LINES_BLOCK = dedent(
+    '''\
+    async def _http_lines(response: httpx2.Response) -> AsyncIterator[bytes]:
+        """requests' `iter_lines()`: the body's lines as bytes, split at `\\n`, `\\r` or
+        `\\r\\n`, which are dropped."""
+        pending = b""
+        async for chunk in response.aiter_bytes():
+            lines = (pending + chunk).splitlines(keepends=True)
+            # The last line may go on in the next chunk (a `\\r` may be half of `\\r\\n`).
+            pending = lines.pop() if lines and not lines[-1].endswith(b"\\n") else b""
+            for line in lines:
+                yield line.rstrip(b"\\r\\n")
+        if pending:
+            yield pending.rstrip(b"\\r\\n")
+    '''
+)
+
+
+def test_a_streamed_response_read_by_iter_lines_yields_the_same_lines():
+    before = dedent(
+        """\
+        import json
+
+        import requests
+
+
+        async def events(url, out):
+            with requests.get(url, stream=True, timeout=10) as r:
+                for line in r.iter_lines(chunk_size=64):
+                    if line:
+                        out.append(json.loads(line))
+            with requests.get(url, stream=True) as r:
+                for text in r.iter_lines(decode_unicode=True):
+                    out.append(text)
+        """
+    )
+    after = (
+        "import json\nfrom collections.abc import AsyncIterator\n\nimport httpx2\n\n\n"
+        + LINES_BLOCK
+        + "\n\n"
+        + FACTORY
+        + dedent(
+            """\
+
+
+            async def events(url, out):
+                async with _http_client() as http_client_stream, http_client_stream.stream("GET", url, timeout=httpx2.Timeout(10, write=None, pool=None)) as r:
+                    async for line in _http_lines(r):
+                        if line:
+                            out.append(json.loads(line))
+                async with _http_client() as http_client_stream, http_client_stream.stream("GET", url) as r:
+                    async for text in r.aiter_lines():
+                        out.append(text)
+            """  # noqa: E501
+        )
+    )
+    assert_transforms(VF101, before, after)
+
+
+@pytest.mark.parametrize(
+    ("loop", "reason"),
+    [
+        ('for line in r.iter_lines(delimiter=b";"):', "only `iter_lines`' `chunk_size`"),
+        ("for line in r.iter_lines(decode_unicode=flag):", "only `iter_lines`' `chunk_size`"),
+        ("for line in list(r.iter_lines()):", "other than as a `for` loop's iterable"),
+        ("async for line in r.iter_lines():", "other than as a `for` loop's iterable"),
+    ],
+)
+def test_a_streamed_response_whose_lines_are_read_otherwise_is_left(loop, reason):
+    source = dedent(
+        f"""\
+        import requests
+
+
+        async def events(url, out, flag):
+            with requests.get(url, stream=True) as r:
+                {loop}
+                    out.append(line)
+        """
+    )
+    assert_unchanged(VF102, source)
+    assert any(reason in message for _, message in findings_for(VF102, source))
+
+
 def test_a_streamed_response_read_otherwise_is_left_alone_and_not_offloaded():
-    for read in ("r.iter_lines()", "r.content", "list(r.iter_content(4))"):
+    for read in ("r.content", "list(r.iter_content(4))"):
         source = dedent(
             f"""\
             import requests
