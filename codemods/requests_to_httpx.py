@@ -31,6 +31,12 @@ LIFESPAN = httpplan.LIFESPAN
 """The application's lifespan, which makes its client."""
 
 
+_FACTORY_DOC = (
+    '    """A session that behaves as requests does; one `shared` by the application\'s\n'
+    '    requests keeps no cookies, as each requests call had its own."""\n'
+)
+
+
 class _NameTaken(Exception):
     """A name the rewrite needs means something else where it is needed."""
 
@@ -63,7 +69,10 @@ class RequestsToHttpx(AsyncCodemod):
             return r.json()["rate"]
 
     One client serves the whole application: the app's lifespan makes it
-    (`FastAPI(lifespan=_http_client_lifespan)`, added beside the app), the dependency
+    (`FastAPI(lifespan=_http_client_lifespan)`, added beside the app) and keeps no
+    cookies in it (requests' calls each had their own jar, so one user's cookies never
+    reach another's calls; a cookie set by a redirect is not sent on to its target
+    either), the dependency
     `_get_http_client` hands it to the handlers and dependencies that need it, and they
     pass it to the helpers they call (`fetch_rate(c, http_client=http_client)`), across
     modules. A helper takes it only when every caller can hand it on; otherwise, and
@@ -104,9 +113,15 @@ class RequestsToHttpx(AsyncCodemod):
     ServerDisconnectedError, ConnectionTimeoutError)`, `ServerTimeoutError`. Its own
     differences: a string body is sent as `text/plain; charset=utf-8` (bytes as
     `application/octet-stream`; requests sends no type), a `None` or `True` in `params`
-    raises `TypeError`, a repeated header reads as its first value (requests joins them),
-    certificates come from the system store (requests: certifi), and at most 100
-    connections are open at once. Left to a thread with a finding: streams (reported: a
+    raises `TypeError` and a `None` in a `data` form is sent as `None` (requests drops
+    the key), a repeated header reads as its first value (requests joins them),
+    certificates come from the system store (requests: certifi), at most 100
+    connections are open at once, at most 10 redirects are followed (requests: 30), a
+    status of 600 or more is not ok and raises in `raise_for_status()`, and
+    `except requests.HTTPError` also catches a response aiohttp cannot parse, too many
+    redirects and a proxy's refusal (requests: `ConnectionError`, `TooManyRedirects`,
+    `ProxyError`); a timeout while the body is read is a `Timeout` (requests:
+    `ConnectionError`). Left to a thread with a finding: streams (reported: a
     thread does not help), `auth=`, `files=`, `r.elapsed`/`r.is_redirect`, a read in a
     lambda or a generator expression (where it cannot be awaited), `r.content` read
     where `raise_for_status()` may have released it, and a `timeout` expression that
@@ -340,7 +355,7 @@ class RequestsToHttpx(AsyncCodemod):
         for name in sorted(sessions):
             self._open_session(analysis.sessions[name], x)
         for node, read in analysis.reads.items():
-            self._read_body(node, read)
+            self._read_body(node, read, analysis.quotes.get(node, '"'))
         for loop in analysis.stream_loops:
             self.replace(loop, _async_for, "a streamed body is read with `async for`")
         for loop, (_, decode) in analysis.line_loops.items():
@@ -422,7 +437,7 @@ class RequestsToHttpx(AsyncCodemod):
         if FACTORY not in self._blocks and not _defines(self._module, FACTORY):
             self._add_blocks(self._module, [FACTORY])
 
-    def _read_body(self, node: cst.CSTNode, read: str) -> None:
+    def _read_body(self, node: cst.CSTNode, read: str, quote: str) -> None:
         """aiohttp: ``r.text`` -> ``await r.text(errors="replace")``, ``r.content`` ->
         ``await r.read()``, ``r.json(...)`` -> ``json.loads(await r.text(errors="replace"),
         ...)`` (a text, as requests decodes it, which a failed ``raise_for_status()`` has
@@ -430,7 +445,8 @@ class RequestsToHttpx(AsyncCodemod):
         if read != "json":
             assert isinstance(node, cst.Attribute)
             await_ = self.awaiting(node)
-            args = [_keyword("errors", cst.SimpleString('"replace"'))] if read == "text" else []
+            replace = cst.SimpleString(f"{quote}replace{quote}")
+            args = [_keyword("errors", replace)] if read == "text" else []
             method = "text" if read == "text" else "read"
 
             def awaited(updated: cst.Attribute) -> cst.BaseExpression:
@@ -452,7 +468,7 @@ class RequestsToHttpx(AsyncCodemod):
         def loads(updated: cst.Call) -> cst.Call:
             assert isinstance(updated.func, cst.Attribute)
             text = updated.func.with_changes(attr=cst.Name("text"))
-            replace = [_keyword("errors", cst.SimpleString('"replace"'))]
+            replace = [_keyword("errors", cst.SimpleString(f"{quote}replace{quote}"))]
             body = cst.Await(cst.Call(text, replace))
             first = cst.Arg(body, comma=_COMMA if updated.args else cst.MaybeSentinel.DEFAULT)
             return cst.Call(
@@ -666,8 +682,11 @@ class RequestsToHttpx(AsyncCodemod):
         client = f"{x.name}.{self._client_type}"
         if FACTORY in blocks and self._aiohttp:
             code.append(
-                f"def {FACTORY}() -> {client}:\n"
-                f"    return {client}(timeout={x.name}.ClientTimeout(), trust_env=True)\n"
+                f"def {FACTORY}(shared: bool = False) -> {client}:\n"
+                f"{_FACTORY_DOC}"
+                f"    jar = {x.name}.DummyCookieJar() if shared else None\n"
+                f"    return {client}(timeout={x.name}.ClientTimeout(), trust_env=True,"
+                " cookie_jar=jar)\n"
             )
         elif FACTORY in blocks:
             maker, _, cls = self._backend.client.rpartition(".")
@@ -731,12 +750,30 @@ class RequestsToHttpx(AsyncCodemod):
             )
         if LIFESPAN in blocks:
             needs += [*iterator.needs, *contextlib.needs, *fastapi.needs]
+            if self._aiohttp:
+                opening = f"    async with {FACTORY}(shared=True) as client:\n"
+            else:
+                try:
+                    cookiejar = self._alias(module, "http.cookiejar")
+                except _NameTaken as taken:
+                    self.report(
+                        module, f"VF101 needs the name `{taken}`, which means something else"
+                    )
+                    return
+                needs += cookiejar.needs
+                opening = (
+                    f"    async with {FACTORY}() as client:\n"
+                    "        # Shared by every request: it keeps no cookies, as each requests"
+                    " call had its own.\n"
+                    f"        client.cookies.jar.set_policy({cookiejar.name}.DefaultCookiePolicy"
+                    "(allowed_domains=[]))\n"
+                )
             code.append(
                 f"@{contextlib.name}.asynccontextmanager\n"
                 f"async def {LIFESPAN}(app: {fastapi.name}) -> {iterator.name}[None]:\n"
                 '    """One HTTP client for all the application\'s requests, closed at'
                 ' shutdown."""\n'
-                f"    async with {FACTORY}() as client:\n"
+                f"{opening}"
                 f"        app.state.{PARAMETER} = client\n"
                 "        try:\n"
                 "            yield\n"

@@ -582,10 +582,14 @@ from fastapi.testclient import TestClient
 from app.main import app
 
 with TestClient(app) as client:
-    served = [client.get("/peer").json()["port"] for _ in range(3)]
+    served = [client.get("/peer").json() for _ in range(3)]
 bare = TestClient(app)
-unserved = [bare.get("/peer").json()["port"] for _ in range(3)]
-print(json.dumps({"lifespan": served, "no_lifespan": unserved}))
+unserved = [bare.get("/peer").json() for _ in range(3)]
+print(json.dumps({
+    "lifespan": [peer["port"] for peer in served],
+    "no_lifespan": [peer["port"] for peer in unserved],
+    "cookies": [peer["cookie"] for peer in served + unserved],
+}))
 """
 
 
@@ -596,15 +600,17 @@ class _Peer(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        body = json.dumps({"port": self.client_address[1]}).encode()
+        body = json.dumps({"port": self.client_address[1], "cookie": self.headers["Cookie"]})
         self.send_response(200)
+        # A cookie for whoever called: requests never sent it on another call.
+        self.send_header("Set-Cookie", f"sid={self.client_address[1]}; Path=/")
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(body.encode())))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(body.encode())
 
 
-def _ports(project: Path, base: str) -> dict[str, list[int]]:
+def _ports(project: Path, base: str) -> dict[str, list[Any]]:
     done = subprocess.run(
         [sys.executable, "-c", CLIENT_SCRIPT],
         cwd=project,
@@ -615,7 +621,7 @@ def _ports(project: Path, base: str) -> dict[str, list[int]]:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    ports: dict[str, list[int]] = json.loads(done.stdout)
+    ports: dict[str, list[Any]] = json.loads(done.stdout)
     return ports
 
 
@@ -647,6 +653,8 @@ def test_the_app_serves_every_request_with_the_client_its_lifespan_made(tmp_path
         assert len(set(after["lifespan"])) == 1
         # ...and, where no lifespan ran, a client per request: it still works.
         assert len(set(after["no_lifespan"])) == 3
+        # The shared client keeps no cookie from one call for the next (another user's).
+        assert before["cookies"] == after["cookies"] == [None] * 6
     finally:
         httpd.shutdown()
         httpd.server_close()

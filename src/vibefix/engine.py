@@ -145,8 +145,8 @@ class Shard:
         wrapper = MetadataWrapper(parsed.module, unsafe_skip_copy=True)
         wrapper.resolve_many(providers)
         context = self._context(path, name, wrapper)
-        library = httpmap.backend(self.options.config.options).library
-        collector = FactCollector(path, name, package, context.imports, library)
+        backend = httpmap.backend_name(self.options.config.options)
+        collector = FactCollector(path, name, package, context.imports, backend)
         wrapper.visit(collector)
         own_facts = tuple(
             (codemod.code, facts)

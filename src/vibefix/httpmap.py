@@ -277,6 +277,9 @@ class HttpFunction:
     reads: dict[cst.CSTNode, str] = field(default_factory=dict)
     """aiohttp: reads of the body, which are awaited there: ``r.text`` and ``r.content``
     (the attribute) and ``r.json(...)`` (the call), by what they read."""
+    quotes: dict[cst.CSTNode, str] = field(default_factory=dict)
+    """aiohttp: the quote a string written in a read must use (``'`` in an f-string
+    written with ``"``): the other reads use ``"``."""
 
     def rewritten(self) -> Iterator[HttpCall]:
         return (call for call in self.calls.values() if not call.obstacle)
@@ -700,6 +703,11 @@ def _rename(
                 f"`{attr}` is read in a lambda, a nested function or a generator expression,"
                 " where aiohttp's read cannot be awaited"
             )
+        quote = _free_quote(attribute, parent)
+        if quote is None:
+            return f"`{attr}` is read in f-strings written with both quotes"
+        if quote != '"':
+            result.quotes[attribute] = quote
         if attr != "json":
             result.reads[attribute] = attr
             return ""
@@ -707,10 +715,25 @@ def _rename(
         if not (isinstance(call, cst.Call) and call.func is attribute):
             return "`json` is used other than called: aiohttp's is awaited"
         result.reads[call] = attr
+        if quote != '"':
+            result.quotes[call] = quote
         return ""
     if new != attr:
         result.attributes[attribute] = new
     return ""
+
+
+def _free_quote(node: cst.CSTNode, parent: dict[cst.CSTNode, cst.CSTNode]) -> str | None:
+    """The quote a string written at ``node`` may use: before Python 3.12, not one of the
+    f-strings around it; None when they use both."""
+    used = set()
+    current = parent.get(node)
+    while current is not None:
+        if isinstance(current, cst.FormattedString):
+            used.add(current.quote[0])
+        current = parent.get(current)
+    free = [quote for quote in ('"', "'") if quote not in used]
+    return free[0] if free else None
 
 
 def _in_nested_scope(node: cst.CSTNode, parent: dict[cst.CSTNode, cst.CSTNode]) -> bool:
@@ -752,12 +775,14 @@ def _check_responses(
                 attr = above.attr.value
                 if attr == "iter_content":
                     problem = _stream_loop(above, parent, result)
+                    result.raisers.append((name, above))  # reading the body raises
                 elif attr in ("content", "text", "json", "elapsed"):
                     problem = (
                         f"`{name}.{attr}` reads a streamed body, which httpx must `aread()` first"
                     )
                 elif attr == "iter_lines":
                     problem = _lines_loop(above, parent, result)
+                    result.raisers.append((name, above))
                 else:
                     problem = _response_attribute(name, above, parent, result)
             elif isinstance(above, cst.AssignTarget):
@@ -843,6 +868,7 @@ def _loop_over(
         and isinstance(loop, cst.For)
         and loop.iter is call
         and loop.asynchronous is None
+        and not _in_nested_scope(loop, parent)  # `async for` needs the async function
     ):
         return call, loop
     return None
@@ -1163,6 +1189,12 @@ def _timeout_obstacle(
             for use in names.get(value.value, [])
             if isinstance(target := parent.get(use), cst.AssignTarget)
             and isinstance(assign := parent.get(target), cst.Assign)
+        ] + [
+            annotated.value
+            for use in names.get(value.value, [])
+            if isinstance(annotated := parent.get(use), cst.AnnAssign)
+            and annotated.target is use
+            and annotated.value is not None
         ]
         if any(isinstance(v, cst.Tuple) for v in assigned) or (
             not assigned and value.value in tuples
@@ -1175,11 +1207,27 @@ def _timeout_obstacle(
 
 
 def tuple_constants(module: cst.Module) -> frozenset[str]:
-    """The module-level names assigned a tuple (``TIMEOUT = (3.05, 27)``)."""
+    """The module-level names assigned a tuple (``TIMEOUT = (3.05, 27)``), also under an
+    ``if`` or a ``try`` at module level."""
+
+    class Finder(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines: list[cst.SimpleStatementLine] = []
+
+        def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+            self.lines.append(node)
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+    finder = Finder()
+    module.visit(finder)
     found = set()
-    for statement in module.body:
-        if not isinstance(statement, cst.SimpleStatementLine):
-            continue
+    for statement in finder.lines:
         for small in statement.body:
             if isinstance(small, cst.Assign) and isinstance(small.value, cst.Tuple):
                 found |= {t.target.value for t in small.targets if isinstance(t.target, cst.Name)}
@@ -1326,9 +1374,18 @@ GENERATED: dict[str, tuple[str, ...]] = {
 that say it wrote it."""
 
 
-def ours(node: cst.FunctionDef) -> bool:
+def ours(node: cst.FunctionDef, backend_name: str = "httpx2") -> bool:
     """False for a module-level function that has the name of one VF101 writes but is
-    another (the project's own ``_http_client``)."""
-    markers = GENERATED.get(node.name.value)
+    another: the project's own ``_http_client``, or the one an earlier run wrote for
+    another backend (its client is not the one the code would now be written for)."""
+    name = node.name.value
+    markers = GENERATED.get(name)
+    if markers is None:
+        return True
     code = cst.Module([]).code_for_node(node)
-    return markers is None or any(marker in code for marker in markers)
+    if name == "_http_client":
+        module, _, cls = BACKENDS.get(backend_name, BACKENDS["httpx2"]).client.rpartition(".")
+        # ``httpx.AsyncClient`` is not in ``httpx2.AsyncClient``: the module is checked too.
+        made = re.search(rf"(?<![\w.]){re.escape(module)}\.{cls}\(", code)
+        return made is not None and any(marker in code for marker in markers)
+    return any(marker in code for marker in markers)

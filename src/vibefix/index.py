@@ -272,11 +272,13 @@ class FactCollector(cst.CSTVisitor):
         module: str,
         package: str,
         imports: ImportPlanner | None = None,
-        library: str = "httpx",
+        backend: str = "httpx2",
     ) -> None:
         super().__init__()
         self.imports = imports
-        self.library = library
+        self.backend = backend
+        """VF101's backend (``[tool.vibefix.requests-to-httpx] backend``)."""
+        self.library = httpmap.BACKENDS.get(backend, httpmap.BACKENDS["httpx2"]).library
         """The API VF101 writes (``"httpx"`` or ``"aiohttp"``): what it can rewrite."""
         self._tuples: frozenset[str] = frozenset()
         """The module-level names assigned a tuple (a ``timeout`` VF101 leaves)."""
@@ -427,7 +429,7 @@ class FactCollector(cst.CSTVisitor):
         self._sync_depth[-1] -= 1
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if not self._innermost and not httpmap.ours(node):
+        if not self._innermost and not httpmap.ours(node, self.backend):
             self.taken.add(node.name.value)
         self._skip.add(node.name)
         qualnames = self._qualified(node.name) or (f"{self.module}.{node.name.value}",)

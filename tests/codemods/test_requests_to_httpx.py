@@ -67,6 +67,8 @@ APP_BLOCKS = dedent(
     async def _http_client_lifespan(app: FastAPI) -> AsyncIterator[None]:
         \"\"\"One HTTP client for all the application's requests, closed at shutdown.\"\"\"
         async with _http_client() as client:
+            # Shared by every request: it keeps no cookies, as each requests call had its own.
+            client.cookies.jar.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
             app.state.http_client = client
             try:
                 yield
@@ -104,6 +106,7 @@ def test_in_an_app_handlers_get_the_client_the_lifespan_makes_with_mapped_except
     after = app_module(
         """\
         import contextlib
+        import http.cookiejar
         from collections.abc import AsyncIterator
         from typing import Annotated
 
@@ -344,6 +347,7 @@ def test_a_helper_is_handed_the_client_by_the_handlers_that_call_it():
     after = app_module(
         """\
         import contextlib
+        import http.cookiejar
         from collections.abc import AsyncIterator
         from typing import Annotated
 
@@ -1363,8 +1367,11 @@ async def _http_read(request: Awaitable[aiohttp.ClientResponse]) -> aiohttp.Clie
 
 
 # `requests` as an aiohttp session: it follows redirects and has no timeout.
-def _http_client() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(), trust_env=True)
+def _http_client(shared: bool = False) -> aiohttp.ClientSession:
+    """A session that behaves as requests does; one `shared` by the application's
+    requests keeps no cookies, as each requests call had its own."""
+    jar = aiohttp.DummyCookieJar() if shared else None
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(), trust_env=True, cookie_jar=jar)
 '''
 
 
@@ -1593,3 +1600,119 @@ def test_a_stdlib_from_import_goes_after_the_plain_ones_as_ruff_sorts_them(tmp_p
         check=False,
     )
     assert done.returncode == 0, done.stdout
+
+
+def test_aiohttp_a_read_in_an_f_string_uses_the_other_quote():
+    source = dedent(
+        """\
+        import requests
+
+
+        async def show(u):
+            r = requests.get(u)
+            return f"got {r.text}", f'{r.json()["a"]}'
+        """
+    )
+    output = (_run(VF101, source, config_with(**AIOHTTP)).new_source or b"").decode()
+    assert "f\"got {await r.text(errors='replace')}\"" in output
+    assert """f'{json.loads(await r.text(errors="replace"))["a"]}'""" in output
+    compile(output, "<after>", "exec", dont_inherit=True)
+    nested = source.replace("""f"got {r.text}\"""", """f"{f'{r.text}'}\"""")
+    assert nested != source
+    assert any(
+        "f-strings written with both quotes" in message
+        for _, message in findings_for(VF102, nested, config_with(**AIOHTTP))
+    )
+
+
+def test_a_factory_an_earlier_run_wrote_for_another_backend_is_not_reused():
+    source = dedent(
+        """\
+        import httpx2
+        import requests
+
+        _HTTP_TLS = httpx2.create_ssl_context()
+
+
+        def _http_client() -> httpx2.AsyncClient:
+            return httpx2.AsyncClient(verify=_HTTP_TLS, follow_redirects=True, timeout=None)
+
+
+        async def fetch(u):
+            return requests.get(u).text
+        """
+    )
+    output = (_run(VF102, source, config_with(**AIOHTTP)).new_source or b"").decode()
+    assert "aiohttp" not in output
+    assert "asyncio.to_thread(requests.get" in output
+    # The backend it was written for reuses it.
+    rewritten = (_run(VF101, source).new_source or b"").decode()
+    assert rewritten.count("def _http_client") == 1
+    assert "async with _http_client() as http_client:" in rewritten
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "    limit: tuple[float, float] = (3.05, 27)\n",  # in the function, annotated
+        "",  # at module level, under an `if`
+    ],
+)
+def test_a_timeout_that_names_a_tuple_is_left_wherever_it_is_assigned(assignment):
+    source = (
+        "import os\n\nimport requests\n\nif os.environ.get('SLOW'):\n    limit = (10, 60)\n"
+        "else:\n    limit = 5\n\n\nasync def fetch(u):\n"
+        + assignment
+        + "    return requests.get(u, timeout=limit).text\n"
+    )
+    assert any(
+        "names a `(connect, read)` tuple (`limit`)" in message
+        for _, message in findings_for(VF102, source)
+    )
+
+
+def test_an_except_around_a_streamed_loop_catches_httpx_errors():
+    before = dedent(
+        """\
+        import requests
+
+
+        async def events(u, out):
+            with requests.get(u, stream=True) as r:
+                try:
+                    for line in r.iter_lines(decode_unicode=True):
+                        out.append(line)
+                except requests.ConnectionError:
+                    out.append(None)
+        """
+    )
+    output = (_run(VF101, before).new_source or b"").decode()
+    assert "async for line in r.aiter_lines():" in output
+    # `out.append` might raise requests' own errors, as far as VF101 knows: both are caught.
+    assert (
+        "except (requests.ConnectionError, httpx2.NetworkError, httpx2.ProtocolError,"
+        " httpx2.ProxyError, httpx2.ConnectTimeout):" in output
+    )
+
+
+def test_a_streamed_loop_in_a_nested_sync_def_is_left():
+    source = dedent(
+        """\
+        import requests
+
+
+        async def events(u, out):
+            with requests.get(u, stream=True) as r:
+
+                def consume():
+                    for line in r.iter_lines():
+                        out.append(line)
+
+                consume()
+        """
+    )
+    assert_unchanged(VF102, source)
+    assert any(
+        "other than as a `for` loop's iterable" in message
+        for _, message in findings_for(VF102, source)
+    )
