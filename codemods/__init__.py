@@ -9,6 +9,7 @@ from __future__ import annotations
 from vibefix.codemods.async_endpoints import AsyncEndpoints
 from vibefix.codemods.async_sleep import AsyncSleep
 from vibefix.codemods.await_propagation import AwaitPropagation
+from vibefix.codemods.engine_pool import EnginePool
 from vibefix.codemods.offload_blocking import OffloadBlocking
 from vibefix.codemods.requests_to_httpx import RequestsToHttpx
 
@@ -20,8 +21,9 @@ ALL: tuple[type[Codemod], ...] = (
     OffloadBlocking,
     AsyncEndpoints,
     AwaitPropagation,
+    EnginePool,
 )
 
 RECIPES: dict[str, tuple[str, ...]] = {
-    "default": ("VF100", "VF101", "VF102", "VF103", "VF104"),
+    "default": ("VF100", "VF101", "VF102", "VF103", "VF104", "VF202"),
 }

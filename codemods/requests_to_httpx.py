@@ -9,6 +9,7 @@ import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
 from vibefix import httpmap, httpplan
+from vibefix.arguments import COMMA, EQUAL, appended, keyword
 from vibefix.asyncrewrite import AsyncCodemod
 from vibefix.codemod import Codemod
 from vibefix.httpplan import PARAMETER
@@ -267,20 +268,20 @@ class RequestsToHttpx(AsyncCodemod):
         http = self.plan.asyncs.http
         key = self.key(node)
         if key in http.passes:
-            new = _keyword(PARAMETER, cst.Name(PARAMETER))
+            new = keyword(PARAMETER, cst.Name(PARAMETER))
             self.replace(
                 node,
                 lambda updated: updated.with_changes(
-                    args=_appended(list(updated.args), new, updated.whitespace_before_args)
+                    args=appended(list(updated.args), new, updated.whitespace_before_args)
                 ),
                 "pass on the application's HTTP client",
             )
         if key == http.app:
-            lifespan = _keyword("lifespan", cst.Name(LIFESPAN))
+            lifespan = keyword("lifespan", cst.Name(LIFESPAN))
             self.replace(
                 node,
                 lambda updated: updated.with_changes(
-                    args=_appended(list(updated.args), lifespan, updated.whitespace_before_args)
+                    args=appended(list(updated.args), lifespan, updated.whitespace_before_args)
                 ),
                 "one HTTP client for the application, made in its lifespan",
             )
@@ -424,7 +425,7 @@ class RequestsToHttpx(AsyncCodemod):
         if not shared:
             self._need_factory(x)
             opening = cst.Call(cst.Name(FACTORY))
-            items.append(cst.WithItem(opening, asname=cst.AsName(cst.Name(client)), comma=_COMMA))
+            items.append(cst.WithItem(opening, asname=cst.AsName(cst.Name(client)), comma=COMMA))
 
         def stream(updated: cst.With) -> cst.With:
             return updated.with_changes(
@@ -446,7 +447,7 @@ class RequestsToHttpx(AsyncCodemod):
             assert isinstance(node, cst.Attribute)
             await_ = self.awaiting(node)
             replace = cst.SimpleString(f"{quote}replace{quote}")
-            args = [_keyword("errors", replace)] if read == "text" else []
+            args = [keyword("errors", replace)] if read == "text" else []
             method = "text" if read == "text" else "read"
 
             def awaited(updated: cst.Attribute) -> cst.BaseExpression:
@@ -468,9 +469,9 @@ class RequestsToHttpx(AsyncCodemod):
         def loads(updated: cst.Call) -> cst.Call:
             assert isinstance(updated.func, cst.Attribute)
             text = updated.func.with_changes(attr=cst.Name("text"))
-            replace = [_keyword("errors", cst.SimpleString(f"{quote}replace{quote}"))]
+            replace = [keyword("errors", cst.SimpleString(f"{quote}replace{quote}"))]
             body = cst.Await(cst.Call(text, replace))
-            first = cst.Arg(body, comma=_COMMA if updated.args else cst.MaybeSentinel.DEFAULT)
+            first = cst.Arg(body, comma=COMMA if updated.args else cst.MaybeSentinel.DEFAULT)
             return cst.Call(
                 cst.parse_expression(f"{json.name}.loads"),
                 [first, *updated.args],
@@ -533,9 +534,9 @@ class RequestsToHttpx(AsyncCodemod):
                     value = cst.Call(
                         cst.parse_expression(f"{x}.Timeout"),
                         [
-                            cst.Arg(value, comma=_COMMA),
-                            _keyword("write", cst.Name("None"), _COMMA),
-                            _keyword("pool", cst.Name("None")),
+                            cst.Arg(value, comma=COMMA),
+                            keyword("write", cst.Name("None"), COMMA),
+                            keyword("pool", cst.Name("None")),
                         ],
                     )
                 elif name == "timeout" and isinstance(value, cst.Tuple):
@@ -543,21 +544,21 @@ class RequestsToHttpx(AsyncCodemod):
                     value = cst.Call(
                         cst.parse_expression(f"{x}.Timeout"),
                         [
-                            cst.Arg(cst.Name("None"), comma=_COMMA),
-                            _keyword("connect", connect, _COMMA),
-                            _keyword("read", read),
+                            cst.Arg(cst.Name("None"), comma=COMMA),
+                            keyword("connect", connect, COMMA),
+                            keyword("read", read),
                         ],
                     )
                 args.append(
                     argument.with_changes(
                         keyword=cst.Name(name),
                         value=value,
-                        equal=argument.equal if argument.keyword else _EQUAL,
+                        equal=argument.equal if argument.keyword else EQUAL,
                     )
                 )
             if verb == "head" and not redirects:
-                redirect = _keyword("follow_redirects", cst.Name("False"))
-                args = _appended(args, redirect, updated.whitespace_before_args)
+                redirect = keyword("follow_redirects", cst.Name("False"))
+                args = appended(args, redirect, updated.whitespace_before_args)
             elif args and len(args) < len(updated.args):
                 # ``stream=...`` went: the last argument keeps the last comma's style.
                 args[-1] = args[-1].with_changes(comma=updated.args[-1].comma)
@@ -569,7 +570,7 @@ class RequestsToHttpx(AsyncCodemod):
                 )
             if verb != "request":  # ``client.stream(method, url, ...)``
                 method = cst.SimpleString(f'"{verb.upper()}"')
-                args.insert(0, cst.Arg(method, comma=_COMMA))
+                args.insert(0, cst.Arg(method, comma=COMMA))
             return updated.with_changes(
                 func=cst.Attribute(cst.Name(client), cst.Name("stream")), args=args
             )
@@ -594,7 +595,7 @@ class RequestsToHttpx(AsyncCodemod):
         positional = (httpmap.SESSION_API if call.session else httpmap.API)[call.verb]
 
         def timeout(**limits: cst.BaseExpression) -> cst.Call:
-            arguments = [_keyword(name, value, _COMMA) for name, value in limits.items()]
+            arguments = [keyword(name, value, COMMA) for name, value in limits.items()]
             if arguments:
                 arguments[-1] = arguments[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
             return cst.Call(cst.parse_expression(f"{x}.ClientTimeout"), arguments)
@@ -622,7 +623,7 @@ class RequestsToHttpx(AsyncCodemod):
                     argument.with_changes(
                         keyword=cst.Name(name),
                         value=value,
-                        equal=argument.equal if argument.keyword else _EQUAL,
+                        equal=argument.equal if argument.keyword else EQUAL,
                     )
                 )
             if args and len(args) < len(updated.args):
@@ -942,30 +943,6 @@ class RequestsToHttpx(AsyncCodemod):
             needs=[*needs, *json_needs],
             drops=drops,
         )
-
-
-_EQUAL = cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
-_COMMA = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-
-
-def _keyword(name: str, value: cst.BaseExpression, comma: cst.Comma | None = None) -> cst.Arg:
-    return cst.Arg(
-        value, keyword=cst.Name(name), equal=_EQUAL, comma=comma or cst.MaybeSentinel.DEFAULT
-    )
-
-
-def _appended(
-    args: list[cst.Arg], new: cst.Arg, opening: cst.BaseParenthesizableWhitespace
-) -> list[cst.Arg]:
-    """``args`` and ``new`` after them, laid out as they are: one a line with a trailing
-    comma when the last has one (``opening`` is the space after the ``(``)."""
-    if not args:
-        return [new]
-    last = args[-1]
-    if isinstance(last.comma, cst.Comma):
-        between = args[-2].comma if len(args) > 1 else cst.Comma(whitespace_after=opening)
-        return [*args[:-1], last.with_changes(comma=between), new.with_changes(comma=last.comma)]
-    return [*args[:-1], last.with_changes(comma=_COMMA), new]
 
 
 def _is_none_or_tuple(value: cst.BaseExpression) -> bool:

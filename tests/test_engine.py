@@ -125,9 +125,12 @@ def test_target_version_is_read_in_either_spelling(tmp_path, setting, expected):
             "backend must be one of httpx2, httpx, httpx-aiohttp, aiohttp",
         ),
         ("[tool.vibefix.requests-to-httpx]\nclient = 1", "unknown key 'client'"),
+        ('[tool.vibefix.engine-pool]\npool-size = "10"', "pool-size must be an integer"),
+        ("[tool.vibefix.engine-pool]\npool-pre-ping = 1", "pool-pre-ping must be true or false"),
+        ("[tool.vibefix.engine-pool]\npool_size = 10", "unknown key 'pool_size'"),
     ],
 )
-def test_bad_vf101_and_target_settings_are_errors_naming_the_file(tmp_path, table, message):
+def test_bad_codemod_and_target_settings_are_errors_naming_the_file(tmp_path, table, message):
     write(tmp_path, {"pyproject.toml": f"[tool.vibefix]\n{table}\n"})
     with pytest.raises(ConfigError, match=rf"pyproject\.toml: .*{message}"):
         load_config([tmp_path])

@@ -134,6 +134,25 @@ def parse_table(table: dict[str, Any], source: Path) -> Config:
             BlockingTable.from_mapping(options["blocking"])
         except TableError as error:
             raise ConfigError(f"{source}: [tool.vibefix.blocking] {error}") from None
+    pool = options.get("engine-pool")
+    if pool is not None:
+        for key, value in pool.items():
+            if key == "pool-pre-ping":
+                if not isinstance(value, bool):
+                    raise ConfigError(
+                        f"{source}: [tool.vibefix.engine-pool] {key} must be true or false"
+                    )
+            elif key in ("pool-size", "max-overflow", "pool-recycle"):
+                if not isinstance(value, int) or isinstance(value, bool) or value < -1:
+                    raise ConfigError(
+                        f"{source}: [tool.vibefix.engine-pool] {key} must be an integer"
+                        " (-1 or more)"
+                    )
+            else:
+                raise ConfigError(
+                    f"{source}: unknown key {key!r} in [tool.vibefix.engine-pool] (known:"
+                    " max-overflow, pool-pre-ping, pool-recycle, pool-size)"
+                )
     http = options.get("requests-to-httpx")
     if http is not None:
         unknown = sorted(set(http) - {"backend"})
