@@ -190,6 +190,7 @@ class Shard:
     def _transform_one(self, item: _Parsed, plan: Plan) -> FileResult:
         context = self._context(item.path, item.module, item.wrapper)
         context.imports.imported_elsewhere = plan.asyncs.imported_from.get(item.module, frozenset())
+        context.imports.first_party = plan.first_party
         edits: list[Edit] = []
         for codemod in item.codemods:
             applied = codemod.safety is Safety.SAFE or self.options.unsafe

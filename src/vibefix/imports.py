@@ -45,6 +45,8 @@ class ImportPlanner:
     imported_elsewhere: frozenset[str] = frozenset()
     """The module's names that other modules of the project import (``from pkg.a import
     get``): their imports here stay, used or not."""
+    first_party: frozenset[str] = frozenset()
+    """The project's own top-level packages: isort puts their imports after the others."""
 
     def module_alias(self, at: cst.CSTNode, module: str) -> ModuleAlias | None:
         """The name under which ``module`` can be used at ``at``, and whether the edit
@@ -393,9 +395,18 @@ class ImportPlanner:
         if top not in _STDLIB and leading:
             # A third-party import goes with its own kind: after the imports of the same
             # package, else before the first non-stdlib import that sorts after it.
-            others = [s for s in leading if _top_module(s) not in _STDLIB]
+            ours = (
+                []
+                if top in self.first_party
+                else [s for s in leading if _top_module(s) in self.first_party | {""}]
+            )
+            others = [s for s in leading if _top_module(s) not in _STDLIB and s not in ours]
             same = [s for s in others if _top_module(s) == top]
             if same:
+                # Within a package, by module: ``app.database`` before ``app.external``.
+                following = next((s for s in same if _full_module(s) > module), None)
+                if following is not None:
+                    return self._before(following, new, code, reason, removed)
                 return self._after(same[-1], new, code, reason), None
             # isort's order: plain imports first, then from-imports, each alphabetical.
             later = next(
@@ -411,6 +422,9 @@ class ImportPlanner:
             )
             if later is not None:
                 return self._before(later, new, code, reason, removed)
+            if not others and ours:
+                # The first third-party import: its own section, above the project's.
+                return self._before(ours[0], new, code, reason, removed, blank_lines=1)
             return self._after((others or leading)[-1], new, code, reason), None
         plain = [s for s in leading if _stdlib_plain(s)]
         stdlib = [s for s in leading if _top_module(s) in _STDLIB]
@@ -707,6 +721,13 @@ def _top_module(statement: cst.SimpleStatementLine) -> str:
     if isinstance(first, cst.ImportFrom) and first.module is not None and not first.relative:
         return _dotted(first.module).split(".")[0]
     return ""
+
+
+def _full_module(statement: cst.SimpleStatementLine) -> str:
+    first = statement.body[0]
+    if isinstance(first, cst.Import):
+        return _dotted(first.names[0].name)
+    return _from_module(statement)
 
 
 def _from_module(statement: cst.SimpleStatementLine) -> str:

@@ -25,6 +25,8 @@ class Plan:
     """Each codemod's own decisions, by code."""
     asyncs: AsyncPlan = field(default_factory=AsyncPlan)
     """Which functions become async, which calls are awaited or offloaded (VF100-VF104)."""
+    first_party: frozenset[str] = frozenset()
+    """The top-level packages of the project's modules (imports are placed by it)."""
 
     def part(self, code: str) -> object:
         return self.parts.get(code)
@@ -64,4 +66,5 @@ def build_plan(
             applied,
             httpmap.backend_problem(config.options, config.root, config.target_version),
         ),
+        first_party=frozenset(module.module.split(".")[0] for module in index.modules),
     )
