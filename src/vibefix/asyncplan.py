@@ -1005,7 +1005,7 @@ def _framework_called(index: ProjectIndex, sites: Mapping[str, list[_Site]]) -> 
     """Route handlers, dependencies and other callables that FastAPI awaits."""
     called = set()
     for name, function in index.functions.items():
-        if _route_decorated(function, index):
+        if route_decorated(function, index):
             called.add(name)
     for name, uses in sites.items():
         if any(site.call is None and _framework_use(site.via, index) for site in uses):
@@ -1028,7 +1028,7 @@ def injected_use(via: str, index: ProjectIndex) -> bool:
     return via in DEPENDS or (method in ROUTE_REGISTRATIONS and owner in index.applications)
 
 
-def _route_decorated(function: FunctionFact, index: ProjectIndex) -> bool:
+def route_decorated(function: FunctionFact, index: ProjectIndex) -> bool:
     for decorator in function.decorators:
         owner, _, method = decorator.rpartition(".")
         if owner in index.applications and (
@@ -1044,7 +1044,7 @@ def _allowed_decorators(function: FunctionFact, index: ProjectIndex, test: bool)
     if test:
         return all(decorator.startswith("pytest.mark.") for decorator in function.decorators)
     return not function.decorators or (
-        _route_decorated(function, index)
+        route_decorated(function, index)
         and all(
             decorator.rpartition(".")[0] in index.applications for decorator in function.decorators
         )

@@ -1,0 +1,207 @@
+"""VF200: a session a route handler opens itself -> ``Depends(get_db)``."""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.metadata import PositionProvider, QualifiedNameProvider, ScopeProvider
+
+from vibefix.asyncrewrite import AsyncCodemod
+from vibefix.codemod import Codemod
+from vibefix.config import Config
+from vibefix.index import ProjectIndex
+from vibefix.sessions import SessionPlan, plan_sessions
+from vibefix.sessionuse import Uses, find_uses
+
+
+class SessionDependency(AsyncCodemod):
+    """Hand route handlers the request's session with `Depends(get_db)` instead of one they open.
+
+    Why: a handler that opens `db = SessionLocal()` and closes it by hand leaks the
+    connection on every path that skips the `close()`: an `HTTPException` for a
+    missing row, an integrity error, any bug. Each leak holds one of the pool's
+    connections until the garbage collector finds it; under load the pool runs dry and
+    every request waits 30 s for a connection ("QueuePool limit ... reached"). The
+    project's `get_db` dependency closes the session after every request, whatever
+    happened.
+
+    Example:
+
+        @router.get("/orders/{order_id}")
+        def get_order(order_id: int):
+            db = SessionLocal()
+            order = db.get(Order, order_id)
+            if order is None:
+                raise HTTPException(404)      # the session is never closed
+            db.close()
+            return order
+
+    becomes
+
+        @router.get("/orders/{order_id}")
+        def get_order(order_id: int, *, db: Annotated[Session, Depends(get_db)]):
+            order = db.get(Order, order_id)
+            if order is None:
+                raise HTTPException(404)
+            return order
+
+    The dependency is the project's own: a module-level generator that yields a session
+    of the same factory (`get_db` preferred by name), imported where it is needed. The
+    `db.close()` statements go, and a `try`/`finally` whose `finally` only closed the
+    session is unwrapped (its `except` clauses stay).
+
+    Safety: safe. The handler works on a session of the same factory. It is closed
+    after the response is sent (FastAPI 0.118 and later; before the response from 0.106
+    to 0.117) rather than where the handler closed it, so an object read from it is no
+    longer detached before the response is built, and it is closed on every path.
+
+    Not rewritten: a handler with no dependency to use (a finding: define `get_db`
+    next to the session factory), and a session that is opened other than as `db =
+    SessionLocal()` at the top of the handler, opened twice, reassigned, returned,
+    yielded, stored, passed to a background task, or named like one of the handler's
+    parameters (each a finding). Helpers that open their own session, and code outside
+    requests, are not VF200's; `scoped_session` factories are left.
+    """
+
+    code = "VF200"
+    triggers = (r"(?i:session)",)
+    METADATA_DEPENDENCIES = (
+        *Codemod.METADATA_DEPENDENCIES,
+        QualifiedNameProvider,
+        ScopeProvider,
+    )
+
+    @classmethod
+    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
+        return plan_sessions(index)
+
+    def visit_Module(self, node: cst.Module) -> None:
+        self._module = node
+        part = self.plan.part(self.code)
+        self._sessions = part if isinstance(part, SessionPlan) else SessionPlan()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if not self._sessions.opened:
+            return
+        uses = find_uses(node, lambda call: self._sessions.opened.get(self.key(call)))
+        if uses is None:
+            return
+        if uses.problem:
+            self.report(uses.opening, uses.problem)
+            return
+        self._rewrite(node, uses)
+
+    def _rewrite(self, function: cst.FunctionDef, uses: Uses) -> None:
+        module, _, name = uses.dependency.rpartition(".")
+        at = function
+        if module == self.file.module_name:
+            if not self._defined_before(name, function):
+                self.report(
+                    uses.opening,
+                    f"`{name}` is defined after the handler: FastAPI reads `Depends({name})`"
+                    " when the handler is defined; move it up, then use it",
+                )
+                return
+            dependency, needs = name, []
+        else:
+            alias = self.file.imports.name_alias(at, module, name)
+            if alias is None:
+                self.report(uses.opening, f"the name `{name}` means something else here")
+                return
+            dependency, needs = alias.name, list(alias.needs)
+        names = []
+        for source, imported in (
+            ("typing", "Annotated"),
+            ("fastapi", "Depends"),
+            ("sqlalchemy.orm", "Session"),
+        ):
+            alias = self.file.imports.name_alias(at, source, imported)
+            if alias is None:
+                self.report(uses.opening, f"the name `{imported}` means something else here")
+                return
+            names.append(alias.name)
+            needs += alias.needs
+        annotated, depends, session = names
+        annotation = cst.parse_expression(f"{annotated}[{session}, {depends}({dependency})]")
+        param = cst.Param(cst.Name(uses.name), cst.Annotation(annotation))
+
+        def take(updated: cst.FunctionDef) -> cst.FunctionDef:
+            params = updated.params
+            star = params.star_arg
+            if isinstance(star, cst.MaybeSentinel):
+                star = cst.ParamStar()
+            body = updated.body
+            if isinstance(body, cst.IndentedBlock) and not body.body:
+                body = body.with_changes(body=[cst.SimpleStatementLine([cst.Pass()])])
+            return updated.with_changes(
+                params=params.with_changes(
+                    star_arg=star, kwonly_params=[*params.kwonly_params, param]
+                ),
+                body=body,
+            )
+
+        self.replace(
+            function,
+            take,
+            f"FastAPI hands it the request's session and closes it: `{dependency}`",
+            needs=needs,
+        )
+        assert uses.statement is not None
+        self.replace(
+            uses.statement,
+            lambda updated: cst.RemovalSentinel.REMOVE,
+            "the session comes from the dependency",
+            drops=[uses.factory] if uses.factory is not None else [],
+        )
+        if uses.leading is not None:
+            following, lines = uses.leading
+            self.replace(
+                following,
+                lambda updated: updated.with_changes(
+                    leading_lines=_squeezed([*lines, *updated.leading_lines])
+                ),
+                "the lines above the session's opening stay",
+            )
+        for line in uses.closes:
+            self.replace(
+                line, lambda updated: cst.RemovalSentinel.REMOVE, "the dependency closes it"
+            )
+        for line in uses.passes:
+            self.replace(
+                line,
+                lambda updated: cst.SimpleStatementLine(
+                    [cst.Pass()], leading_lines=updated.leading_lines
+                ),
+                "the dependency closes it",
+            )
+        for try_ in uses.finallies:
+            self.replace(try_, _without_finally, "the dependency closes it: no `finally` needed")
+
+    def _defined_before(self, name: str, function: cst.FunctionDef) -> bool:
+        line = self.get_metadata(PositionProvider, function).start.line
+        for statement in self._module.body:
+            if isinstance(statement, cst.FunctionDef) and statement.name.value == name:
+                return self.get_metadata(PositionProvider, statement).start.line < line
+        return False
+
+
+def _without_finally(
+    updated: cst.Try,
+) -> cst.Try | cst.FlattenSentinel[cst.BaseStatement]:
+    if updated.handlers:
+        return updated.with_changes(finalbody=None)
+    assert isinstance(updated.body, cst.IndentedBlock)
+    body = list(updated.body.body)
+    first = body[0]
+    assert isinstance(first, cst.SimpleStatementLine | cst.BaseCompoundStatement)
+    body[0] = first.with_changes(leading_lines=[*updated.leading_lines, *first.leading_lines])
+    return cst.FlattenSentinel(body)
+
+
+def _squeezed(lines: list[cst.EmptyLine]) -> list[cst.EmptyLine]:
+    """``lines`` with no two blank lines in a row."""
+    kept: list[cst.EmptyLine] = []
+    for line in lines:
+        if line.comment is None and kept and kept[-1].comment is None:
+            continue
+        kept.append(line)
+    return kept

@@ -1,0 +1,301 @@
+"""VF200 (session-dependency): a session a route handler opens becomes `Depends(get_db)`.
+
+The cases hold the session factory, the dependency and the handlers in one module; the
+same across modules (the dependency imported where it is used) is in the example app's
+end-to-end test and in ``tests/test_session_pool.py``, against a real pool."""
+
+from textwrap import dedent
+
+import pytest
+from vibefix.codemods.session_dependency import SessionDependency
+
+from tests.codemods.helpers import _run, assert_transforms, assert_unchanged, findings_for
+
+HEAD = dedent(
+    """\
+    from fastapi import APIRouter, BackgroundTasks, HTTPException
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    engine = create_engine("sqlite:///./app.db")
+    SessionLocal = sessionmaker(bind=engine)
+    router = APIRouter()
+
+
+    def get_db():
+        db = SessionLocal()
+        try:
+            yield db
+        finally:
+            db.close()
+    """
+)
+"""The module the cases append their handlers to (what every rewrite imports is added)."""
+
+NEW_HEAD = HEAD.replace(
+    "from fastapi import APIRouter, BackgroundTasks, HTTPException\n",
+    "from typing import Annotated\n\n"
+    "from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException\n",
+).replace(
+    "from sqlalchemy.orm import sessionmaker\n",
+    "from sqlalchemy.orm import Session, sessionmaker\n",
+)
+
+
+def case(handler: str) -> str:
+    return f"{HEAD}\n\n{dedent(handler)}"
+
+
+def rewritten(handler: str) -> str:
+    return f"{NEW_HEAD}\n\n{dedent(handler)}"
+
+
+# ---------------------------------------------------------------------------------------
+# Rewrites
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_session_opened_and_closed_by_hand_comes_from_the_dependency():
+    before = case(
+        """\
+        @router.get("/items/{item_id}")
+        def read_item(item_id: int):
+            db = SessionLocal()
+            item = db.get(dict, item_id)
+            if item is None:
+                raise HTTPException(404)
+            db.close()
+            return item
+        """
+    )
+    after = rewritten(
+        """\
+        @router.get("/items/{item_id}")
+        def read_item(item_id: int, *, db: Annotated[Session, Depends(get_db)]):
+            item = db.get(dict, item_id)
+            if item is None:
+                raise HTTPException(404)
+            return item
+        """
+    )
+    assert_transforms(SessionDependency, before, after)
+
+
+def test_a_finally_that_only_closed_goes_and_the_excepts_stay():
+    before = case(
+        """\
+        @router.post("/items")
+        async def create_item(name: str):
+            # One session for the whole request
+            db = SessionLocal()
+            try:
+                db.add(name)
+                db.commit()
+            except Exception:
+                db.rollback()
+                raise
+            finally:
+                db.close()
+
+
+        @router.delete("/items/{item_id}")
+        def delete_item(item_id: int):
+            db = SessionLocal()
+            try:
+                db.delete(item_id)
+                db.commit()
+            finally:
+                db.close()
+            return {"deleted": item_id}
+        """
+    )
+    after = rewritten(
+        """\
+        @router.post("/items")
+        async def create_item(name: str, *, db: Annotated[Session, Depends(get_db)]):
+            # One session for the whole request
+            try:
+                db.add(name)
+                db.commit()
+            except Exception:
+                db.rollback()
+                raise
+
+
+        @router.delete("/items/{item_id}")
+        def delete_item(item_id: int, *, db: Annotated[Session, Depends(get_db)]):
+            db.delete(item_id)
+            db.commit()
+            return {"deleted": item_id}
+        """
+    )
+    assert_transforms(SessionDependency, before, after)
+
+
+def test_a_close_alone_in_its_block_becomes_pass_and_blank_lines_stay():
+    before = case(
+        """\
+        @router.get("/count")
+        def count(fast: bool = False, *, limit: int = 10):
+            if fast:
+                return 0
+
+            db = SessionLocal()
+            total = db.query(dict).count()
+            if total > limit:
+                db.close()
+            else:
+                db.close()
+                return limit
+            return total
+        """
+    )
+    after = rewritten(
+        """\
+        @router.get("/count")
+        def count(fast: bool = False, *, limit: int = 10, db: Annotated[Session, Depends(get_db)]):
+            if fast:
+                return 0
+
+            total = db.query(dict).count()
+            if total > limit:
+                pass
+            else:
+                return limit
+            return total
+        """
+    )
+    assert_transforms(SessionDependency, before, after)
+
+
+def test_a_dependency_that_opens_its_own_session_is_given_one_too():
+    before = case(
+        """\
+        def current_user(token: str):
+            db = SessionLocal()
+            user = db.query(dict).filter_by(token=token).first()
+            db.close()
+            return user
+
+
+        @router.get("/me")
+        def me(user=Depends(current_user)):
+            return user
+        """
+    ).replace("BackgroundTasks, HTTPException", "BackgroundTasks, Depends, HTTPException")
+    after = rewritten(
+        """\
+        def current_user(token: str, *, db: Annotated[Session, Depends(get_db)]):
+            user = db.query(dict).filter_by(token=token).first()
+            return user
+
+
+        @router.get("/me")
+        def me(user=Depends(current_user)):
+            return user
+        """
+    )
+    assert_transforms(SessionDependency, before, after)
+
+
+# ---------------------------------------------------------------------------------------
+# Left alone
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_handler_that_already_uses_the_dependency_is_left_alone():
+    source = case(
+        """\
+        @router.get("/items")
+        def items(db=Depends(get_db)):
+            return db.query(dict).all()
+        """
+    ).replace("BackgroundTasks, HTTPException", "BackgroundTasks, Depends, HTTPException")
+    assert_unchanged(SessionDependency, source)
+    assert findings_for(SessionDependency, source) == []
+
+
+def test_a_helper_and_a_script_that_open_sessions_are_not_vf200s():
+    source = case(
+        """\
+        def load_items():
+            db = SessionLocal()
+            items = db.query(dict).all()
+            db.close()
+            return items
+
+
+        @router.get("/items")
+        def items():
+            return load_items()
+        """
+    )
+    assert_unchanged(SessionDependency, source)
+    assert findings_for(SessionDependency, source) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("db = SessionLocal()\n    return db", "used other than by its methods"),
+        ("db = SessionLocal()\n    db = SessionLocal()\n    return 1", "more than one session"),
+        ("db = SessionLocal()\n    tasks.add_task(db.commit)\n    return 1", ""),
+        ("db = SessionLocal()\n    tasks.add_task(save, db)\n    return 1", "background task"),
+        ("with SessionLocal() as db:\n        return db.query(dict).all()", "other than as"),
+        ("if tasks:\n        db = SessionLocal()\n        db.close()", "other than as"),
+        ("session = SessionLocal()\n    if session:\n        return 1", "tested"),
+    ],
+)
+def test_a_session_that_is_not_only_the_requests_is_a_finding(body, reason):
+    source = f"{HEAD}\n\n@router.post('/items')\ndef handler(tasks: BackgroundTasks):\n    {body}\n"
+    if not reason:  # a method of the session queued: the session itself is not passed on
+        output = _run(SessionDependency, source).new_source
+        assert output is not None
+        assert "Depends(get_db)" in output.decode()
+        return
+    assert_unchanged(SessionDependency, source)
+    assert any(reason in message for _, message in findings_for(SessionDependency, source))
+
+
+def test_a_parameter_of_the_same_name_is_a_finding():
+    source = case(
+        """\
+        @router.get("/items")
+        def items(db: str = "main"):
+            db = SessionLocal()
+            return db.query(dict).all()
+        """
+    )
+    assert_unchanged(SessionDependency, source)
+    assert "also one of its parameters" in findings_for(SessionDependency, source)[0][1]
+
+
+def test_no_dependency_for_the_factory_is_a_finding():
+    source = (
+        case(
+            """\
+        @router.get("/items")
+        def items():
+            db = SessionLocal()
+            return db.query(dict).all()
+        """
+        )
+        .replace("def get_db():", "def open_db():")
+        .replace("    yield db", "    return db")
+    )
+    assert_unchanged(SessionDependency, source)
+    assert "define `get_db`" in findings_for(SessionDependency, source)[0][1]
+
+
+def test_a_dependency_defined_after_the_handler_is_a_finding():
+    handler = dedent(
+        """\
+        @router.get("/items")
+        def items():
+            db = SessionLocal()
+            return db.query(dict).all()
+        """
+    )
+    source = HEAD.replace("\n\ndef get_db():", f"\n\n{handler}\n\ndef get_db():")
+    assert_unchanged(SessionDependency, source)
+    assert "defined after the handler" in findings_for(SessionDependency, source)[0][1]
