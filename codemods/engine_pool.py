@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import QualifiedNameProvider, ScopeProvider
+from libcst.metadata import Assignment, QualifiedNameProvider, ScopeProvider
 
 from vibefix.arguments import appended, keyword
 from vibefix.codemod import Codemod
@@ -109,16 +109,21 @@ class EnginePool(Codemod):
     )
 
     def visit_Module(self, node: cst.Module) -> None:
-        # Module-level names assigned once: a URL kept in a constant is known.
-        assigned: dict[str, list[cst.BaseExpression]] = {}
+        # Module-level ``URL = "..."``: a name the call can only mean (its only binding)
+        # is known.
+        self._constants: dict[cst.CSTNode, cst.BaseExpression] = {}
         for statement in node.body:
             if isinstance(statement, cst.SimpleStatementLine):
                 for small in statement.body:
                     if isinstance(small, cst.Assign) and len(small.targets) == 1:
-                        target = small.targets[0].target
-                        if isinstance(target, cst.Name):
-                            assigned.setdefault(target.value, []).append(small.value)
-        self._constants = {name: values[0] for name, values in assigned.items() if len(values) == 1}
+                        self._constants[small.targets[0].target] = small.value
+
+    def _value(self, name: cst.Name) -> cst.BaseExpression | None:
+        scope = self.get_metadata(ScopeProvider, name, None)
+        assignments = list(scope[name.value]) if scope is not None else []
+        if len(assignments) != 1 or not isinstance(assignments[0], Assignment):
+            return None
+        return self._constants.get(assignments[0].node)
 
     def visit_Call(self, node: cst.Call) -> None:
         if not any(imported_as(self, node.func, name) for name in (*_ENGINES, *_ASYNC_ENGINES)):
@@ -134,7 +139,7 @@ class EnginePool(Codemod):
         )
         if url is None:
             return
-        named = self._constants.get(url.value) if isinstance(url, cst.Name) else None
+        named = self._value(url) if isinstance(url, cst.Name) else None
         found = dialect(named if named is not None else url)
         chosen = settings(self.file.config.options)
         written = ", ".join(f"{key.replace('-', '_')}={value!r}" for key, value in chosen.items())

@@ -6,10 +6,10 @@ import libcst as cst
 from libcst.metadata import PositionProvider, QualifiedNameProvider, ScopeProvider
 
 from vibefix.asyncrewrite import AsyncCodemod
-from vibefix.codemod import Codemod
+from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
-from vibefix.sessions import SessionPlan, plan_sessions
+from vibefix.sessions import SessionPlan, plan_sessions, shaped
 from vibefix.sessionuse import Uses, find_uses
 
 
@@ -53,13 +53,22 @@ class SessionDependency(AsyncCodemod):
     after the response is sent (FastAPI 0.118 and later; before the response from 0.106
     to 0.117) rather than where the handler closed it, so an object read from it is no
     longer detached before the response is built, and it is closed on every path.
+    FastAPI makes one `get_db` session per request: a dependency and its handler that
+    each opened their own now share it, so a `commit()` or `rollback()` in one is seen
+    by the other. A `close()` or a `finally` with a comment of its own is kept (closing
+    twice is harmless).
 
     Not rewritten: a handler with no dependency to use (a finding: define `get_db`
-    next to the session factory), and a session that is opened other than as `db =
-    SessionLocal()` at the top of the handler, opened twice, reassigned, returned,
-    yielded, stored, passed to a background task, or named like one of the handler's
-    parameters (each a finding). Helpers that open their own session, and code outside
-    requests, are not VF200's; `scoped_session` factories are left.
+    next to the factory; a `@contextmanager`, a generator of rows or a pytest fixture is
+    no dependency), a function FastAPI injects that is also called directly (a
+    finding), startup hooks, exception handlers and middleware (FastAPI gives them no
+    dependencies), and a session that is opened other than as `db = SessionLocal()` in
+    the function's own body, opened twice, reassigned, returned, yielded, stored, used
+    in a lambda or a nested function, handed to a background task (`add_task`,
+    `create_task`, a `Thread`), or named like one of the handler's parameters (each a
+    finding). Helpers that open their own session, and code outside requests, are not
+    VF200's; `scoped_session` factories are left, and a `sessionmaker(class_=AsyncSession)`
+    factory's session is annotated `Session`.
     """
 
     code = "VF200"
@@ -71,13 +80,25 @@ class SessionDependency(AsyncCodemod):
     )
 
     @classmethod
+    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
+        return shaped(wrapper.module, file.module_name, str(file.path))
+
+    @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        return plan_sessions(index)
+        facts = index.codemod_facts(cls.code).values()
+        shaped_here = (name for found in facts if isinstance(found, frozenset) for name in found)
+        return plan_sessions(index, frozenset(shaped_here))
 
     def visit_Module(self, node: cst.Module) -> None:
         self._module = node
         part = self.plan.part(self.code)
         self._sessions = part if isinstance(part, SessionPlan) else SessionPlan()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        super().visit_Call(node)
+        why = self._sessions.blocked.get(self.key(node)) if self._sessions.blocked else None
+        if why:
+            self.report(node, why)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if not self._sessions.opened:
@@ -153,11 +174,11 @@ class SessionDependency(AsyncCodemod):
             drops=[uses.factory] if uses.factory is not None else [],
         )
         if uses.leading is not None:
-            following, lines = uses.leading
+            following, lines, opens = uses.leading
             self.replace(
                 following,
                 lambda updated: updated.with_changes(
-                    leading_lines=_squeezed([*lines, *updated.leading_lines])
+                    leading_lines=_squeezed([*lines, *updated.leading_lines], opens)
                 ),
                 "the lines above the session's opening stay",
             )
@@ -197,11 +218,12 @@ def _without_finally(
     return cst.FlattenSentinel(body)
 
 
-def _squeezed(lines: list[cst.EmptyLine]) -> list[cst.EmptyLine]:
-    """``lines`` with no two blank lines in a row."""
+def _squeezed(lines: list[cst.EmptyLine], opens: bool) -> list[cst.EmptyLine]:
+    """``lines`` with no two blank lines in a row, and none first in a body (``opens``)."""
     kept: list[cst.EmptyLine] = []
     for line in lines:
-        if line.comment is None and kept and kept[-1].comment is None:
+        blank = line.comment is None
+        if blank and ((kept and kept[-1].comment is None) or (opens and not kept)):
             continue
         kept.append(line)
     return kept

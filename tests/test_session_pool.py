@@ -93,6 +93,16 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[st
     )
     assert applied.returncode in (0, 1), applied.stderr  # 1: findings remain
     assert "Depends(get_db)" in (after / "app" / "routers" / "users.py").read_text()
+    # What the rewrite imports goes where isort would put it: third-party above the
+    # project's own, the project's own by module.
+    assert (
+        "from fastapi import APIRouter, Depends, HTTPException, Request\n"
+        "from sqlalchemy.orm import Session\n\n"
+        "from app import models, schemas\n"
+        "from app.config import RATES_API_TIMEOUT, RATES_API_URL\n"
+        "from app.database import get_db\n"
+        "from app.external.rates import get_exchange_rate\n"
+    ) in (after / "app" / "routers" / "products.py").read_text()
     return {"before": _probe(before), "after": _probe(after)}
 
 

@@ -39,6 +39,45 @@ def _appended_one(
         return [new]
     last = args[-1]
     if isinstance(last.comma, cst.Comma):
-        between = args[-2].comma if len(args) > 1 else cst.Comma(whitespace_after=opening)
-        return [*args[:-1], last.with_changes(comma=between), new.with_changes(comma=last.comma)]
+        # One argument a line: the last keeps the comment that ends its line and takes
+        # the layout between arguments; the new one takes the closing layout.
+        previous = args[-2].comma if len(args) > 1 else None
+        if isinstance(previous, cst.Comma):  # its layout, not its comment
+            previous = previous.with_changes(whitespace_after=_plain(previous.whitespace_after))
+        between = (
+            previous if isinstance(previous, cst.Comma) else cst.Comma(whitespace_after=opening)
+        )
+        kept = between.with_changes(
+            whitespace_after=_commented(between.whitespace_after, last.comma.whitespace_after)
+        )
+        closing = last.comma.with_changes(whitespace_after=_plain(last.comma.whitespace_after))
+        return [*args[:-1], last.with_changes(comma=kept), new.with_changes(comma=closing)]
+    after = last.whitespace_after_arg
+    if isinstance(after, cst.ParenthesizedWhitespace):
+        # ``f(\n    a  # note\n)``: the line break before ``)`` moves after the new one.
+        start = opening if isinstance(opening, cst.ParenthesizedWhitespace) else after
+        comma = cst.Comma(whitespace_after=_commented(start, after))
+        return [
+            *args[:-1],
+            last.with_changes(comma=comma, whitespace_after_arg=cst.SimpleWhitespace("")),
+            new.with_changes(whitespace_after_arg=_plain(after)),
+        ]
     return [*args[:-1], last.with_changes(comma=COMMA), new]
+
+
+def _commented(
+    layout: cst.BaseParenthesizableWhitespace, source: cst.BaseParenthesizableWhitespace
+) -> cst.BaseParenthesizableWhitespace:
+    """``layout`` ending its line with ``source``'s comment, if it has one."""
+    if not isinstance(source, cst.ParenthesizedWhitespace) or source.first_line.comment is None:
+        return layout
+    if isinstance(layout, cst.ParenthesizedWhitespace):
+        return layout.with_changes(first_line=source.first_line)
+    return source
+
+
+def _plain(whitespace: cst.BaseParenthesizableWhitespace) -> cst.BaseParenthesizableWhitespace:
+    """``whitespace`` without the comment that ends its first line."""
+    if isinstance(whitespace, cst.ParenthesizedWhitespace):
+        return whitespace.with_changes(first_line=cst.TrailingWhitespace())
+    return whitespace

@@ -393,26 +393,29 @@ class ImportPlanner:
         leading = _leading_imports(body, start)
         top = module.split(".")[0]
         if top not in _STDLIB and leading:
-            # A third-party import goes with its own kind: after the imports of the same
-            # package, else before the first non-stdlib import that sorts after it.
-            ours = (
-                []
-                if top in self.first_party
-                else [s for s in leading if _top_module(s) in self.first_party | {""}]
-            )
-            others = [s for s in leading if _top_module(s) not in _STDLIB and s not in ours]
-            same = [s for s in others if _top_module(s) == top]
+            # isort's sections: the third-party imports, then the project's own (relative
+            # ones last); a new import joins its section, in order.
+            own = top in self.first_party
+            ours = [s for s in leading if _top_module(s) in self.first_party]
+            relative = [s for s in leading if _top_module(s) == "" and s not in ours]
+            theirs = [
+                s
+                for s in leading
+                if _top_module(s) not in _STDLIB and s not in ours and s not in relative
+            ]
+            section = ours if own else theirs
+            same = [s for s in section if _top_module(s) == top]
             if same:
                 # Within a package, by module: ``app.database`` before ``app.external``.
                 following = next((s for s in same if _full_module(s) > module), None)
                 if following is not None:
                     return self._before(following, new, code, reason, removed)
-                return self._after(same[-1], new, code, reason), None
+                return self._after_kept(same[-1], new, code, reason, removed)
             # isort's order: plain imports first, then from-imports, each alphabetical.
             later = next(
                 (
                     s
-                    for s in others
+                    for s in section
                     if (not name or isinstance(s.body[0], cst.ImportFrom))
                     and (
                         _top_module(s) > top or (not name and isinstance(s.body[0], cst.ImportFrom))
@@ -422,10 +425,17 @@ class ImportPlanner:
             )
             if later is not None:
                 return self._before(later, new, code, reason, removed)
-            if not others and ours:
-                # The first third-party import: its own section, above the project's.
-                return self._before(ours[0], new, code, reason, removed, blank_lines=1)
-            return self._after((others or leading)[-1], new, code, reason), None
+            if section:
+                return self._after_kept(section[-1], new, code, reason, removed)
+            # The first import of its section: a blank line apart from the others.
+            below = [s for s in (ours + relative if not own else relative) if s not in removed]
+            if below:
+                return self._before(below[0], new, code, reason, removed, blank_lines=1)
+            earlier = [s for s in leading if s not in removed]
+            if earlier:
+                spaced = new.with_changes(leading_lines=[cst.EmptyLine()])
+                return self._after(earlier[-1], spaced, code, reason), None
+            return self._before(leading[0], new, code, reason, removed)
         plain = [s for s in leading if _stdlib_plain(s)]
         stdlib = [s for s in leading if _top_module(s) in _STDLIB]
         if name and stdlib:
@@ -434,12 +444,12 @@ class ImportPlanner:
             later_from = next((s for s in froms if _from_module(s) > module), None)
             if later_from is not None:
                 return self._before(later_from, new, code, reason, removed)
-            return self._after(stdlib[-1], new, code, reason), None
+            return self._after_kept(stdlib[-1], new, code, reason, removed)
         after = next((s for s in plain if _top_module(s) > module), None)
         if after is not None:
             return self._before(after, new, code, reason, removed)
         if plain:
-            return self._after(plain[-1], new, code, reason), None
+            return self._after_kept(plain[-1], new, code, reason, removed)
         if stdlib:
             return self._before(stdlib[0], new, code, reason, removed)
         if leading:
@@ -499,6 +509,20 @@ class ImportPlanner:
             )
 
         return Edit(anchor, insert, record), None
+
+    def _after_kept(
+        self,
+        anchor: cst.SimpleStatementLine,
+        new: cst.SimpleStatementLine,
+        code: str,
+        reason: str,
+        removed: set[cst.SimpleStatementLine],
+    ) -> tuple[Edit, cst.CSTNode | None]:
+        """After ``anchor``; in its place when it is being removed (an edit after a
+        statement another edit removes would have nothing to follow)."""
+        if anchor in removed:
+            return self._before(anchor, new, code, reason, removed)
+        return self._after(anchor, new, code, reason), None
 
     def _after(
         self, anchor: cst.BaseStatement, new: cst.SimpleStatementLine, code: str, reason: str

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from vibefix.asyncplan import injected_use, route_decorated
-from vibefix.index import FunctionFact, NodeKey, ProjectIndex, node_key
+import libcst as cst
+
+from vibefix.asyncplan import injected_use
+from vibefix.index import ROUTE_METHODS, FunctionFact, NodeKey, ProjectIndex, node_key
 
 MAKERS = frozenset(
     {
@@ -35,6 +37,8 @@ class SessionPlan:
     """Factory calls (``SessionLocal()``) in functions FastAPI injects, with the
     dependency that yields a session of the same factory (``app.database.get_db``);
     ``""`` when the project has none."""
+    blocked: Mapping[NodeKey, str] = field(default_factory=dict)
+    """Factory calls in injected functions that cannot be given a session, and why."""
     dependencies: frozenset[str] = frozenset()
     """The functions that hand out sessions: never given one themselves."""
 
@@ -63,32 +67,109 @@ def _made(index: ProjectIndex, function: FunctionFact) -> list[tuple[NodeKey, st
     return found
 
 
-def plan_sessions(index: ProjectIndex) -> SessionPlan:
-    """Which factory calls in injected functions become a dependency, and which one."""
-    module_level = {
-        name: function
-        for name, function in index.functions.items()
-        if function.owner_class is None and "<locals>" not in name
-    }
+def shaped(module: cst.Module, module_name: str, path: str) -> frozenset[str]:
+    """The module-level functions of ``module`` shaped as a session dependency: not
+    decorated (a ``@contextmanager`` is no dependency), no parameter without a default,
+    and one ``yield`` that yields what the function made by a call (``db =
+    SessionLocal()`` or ``with SessionLocal() as db``); none in pytest's files."""
+    file = path.replace("\\", "/").rpartition("/")[2]
+    if file.startswith("test_") or file == "conftest.py":  # pytest's fixtures
+        return frozenset()
+    found = set()
+    for statement in module.body:
+        if not isinstance(statement, cst.FunctionDef) or statement.decorators:
+            continue
+        params = statement.params
+        if any(p.default is None for p in (*params.posonly_params, *params.params)) or any(
+            p.default is None for p in params.kwonly_params
+        ):
+            continue
+        finder = _Yields()
+        statement.body.visit(finder)
+        if len(finder.yields) == 1 and finder.yields[0] in finder.made:
+            found.add(f"{module_name}.{statement.name.value}")
+    return frozenset(found)
+
+
+class _Yields(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.yields: list[str | None] = []
+        self.made: set[str] = set()
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        value = node.value
+        self.yields.append(value.value if isinstance(value, cst.Name) else None)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if isinstance(node.value, cst.Call):
+            for target in node.targets:
+                if isinstance(target.target, cst.Name):
+                    self.made.add(target.target.value)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if isinstance(node.item, cst.Call) and node.asname is not None:
+            name = node.asname.name
+            if isinstance(name, cst.Name):
+                self.made.add(name.value)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+
+def plan_sessions(index: ProjectIndex, dependency_shaped: frozenset[str]) -> SessionPlan:
+    """Which factory calls in injected functions become a dependency, and which one.
+    ``dependency_shaped``: the functions shaped as a session dependency (``shaped``)."""
     by_factory: dict[str, list[str]] = {}
-    for name, function in module_level.items():
-        if function.is_generator:
-            for _, made in _made(index, function):
-                by_factory.setdefault(made, []).append(name)
+    for name in sorted(dependency_shaped):
+        function = index.functions.get(name)
+        if function is not None and function.is_generator:
+            factories = {made for _, made in _made(index, function)}
+            if len(factories) == 1:
+                by_factory.setdefault(factories.pop(), []).append(name)
     chosen = {made: _choose(names) for made, names in by_factory.items()}
-    injected = {name for name, f in index.functions.items() if route_decorated(f, index)}
+    # FastAPI solves the parameters of route handlers and of what `Depends` names (not
+    # of startup hooks, exception handlers or middleware: they get no dependencies).
+    injected = {
+        name
+        for name, function in index.functions.items()
+        if any(
+            owner in index.applications and method in ROUTE_METHODS
+            for owner, _, method in (d.rpartition(".") for d in function.decorators)
+        )
+    }
     for module in index.modules:
         for reference in module.references:
             if injected_use(reference.via, index):
                 injected.update(t for t in reference.targets if t in index.functions)
-    dependencies = frozenset(name for names in by_factory.values() for name in names)
-    opened = {
-        key: chosen.get(made, "")
-        for name in sorted(injected - dependencies)
-        if not index.functions[name].is_generator
-        for key, made in _made(index, index.functions[name])
+    called = {
+        target
+        for module in index.modules
+        for call in (*module.module_calls, *(c for f in module.functions for c in f.calls))
+        for target in call.targets
     }
-    return SessionPlan(opened, dependencies)
+    dependencies = frozenset(name for names in by_factory.values() for name in names)
+    opened: dict[NodeKey, str] = {}
+    blocked: dict[NodeKey, str] = {}
+    for name in sorted(injected - dependencies):
+        function = index.functions[name]
+        for key, made in _made(index, function):
+            if function.is_generator:
+                blocked[key] = (
+                    "it is a generator: the session it opens may be what it yields; give"
+                    " it the request's by hand"
+                )
+            elif name in called:
+                blocked[key] = (
+                    "it is also called directly, where no session would be passed: give it"
+                    " the request's by hand"
+                )
+            else:
+                opened[key] = chosen.get(made, "")
+    return SessionPlan(opened, blocked, dependencies)
 
 
 def _choose(names: list[str]) -> str:

@@ -28,9 +28,9 @@ class Uses:
     """``db.close()`` lines alone in their block: they become ``pass``."""
     finallies: list[cst.Try] = field(default_factory=list)
     """``try`` statements whose ``finally`` only closes the session: it goes."""
-    leading: tuple[cst.BaseStatement, list[cst.EmptyLine]] | None = None
-    """The blank and comment lines above the opening statement, and the statement they
-    move to."""
+    leading: tuple[cst.BaseStatement, list[cst.EmptyLine], bool] | None = None
+    """The blank and comment lines above the opening statement, the statement they move
+    to, and whether that one then opens the body (no blank line first)."""
     problem: str = ""
 
 
@@ -106,27 +106,54 @@ def find_uses(function: cst.FunctionDef, opened: Callable[[cst.Call], str | None
     if name in taken:
         uses.problem = f"`{name}` is also one of its parameters"
         return uses
+    # Nested functions that leave the request: returned, or handed to later work.
+    escaping = {
+        node.value for node in walker.order if isinstance(node, cst.Name) and _leaves(node, parent)
+    }
     for node in walker.order:
         if (
             isinstance(node, cst.Name)
             and node.value == name
             and node is not assign.targets[0].target
         ):
-            uses.problem = _use(node, parent, uses)
+            uses.problem = _use(node, parent, uses, escaping)
             if uses.problem:
                 return uses
     body = function.body
     assert isinstance(body, cst.IndentedBlock)
     lines = list(line.leading_lines)
+    trailing = line.trailing_whitespace.comment
+    if trailing is not None:
+        lines.append(cst.EmptyLine(comment=trailing))
     at = list(body.body).index(line)
     if at == 0:  # no blank line opens a body
         lines = lines[next((i for i, e in enumerate(lines) if e.comment is not None), 0) :]
-    if lines and at + 1 < len(body.body):
-        uses.leading = (body.body[at + 1], lines)
+    if (lines or at == 0) and at + 1 < len(body.body):
+        uses.leading = (body.body[at + 1], lines, at == 0)
     return uses
 
 
-def _use(node: cst.Name, parent: dict[cst.CSTNode, cst.CSTNode], uses: Uses) -> str:
+LATER = frozenset(
+    {"add_task", "create_task", "ensure_future", "submit", "start_soon", "run_in_executor"}
+    | {"call_soon", "call_later", "Thread", "Process", "Timer", "spawn"}
+)
+"""Calls that run what they are given later, maybe after the request is over."""
+
+
+def _leaves(node: cst.Name, parent: dict[cst.CSTNode, cst.CSTNode]) -> bool:
+    """Whether the value named ``node`` is returned, yielded or handed to later work."""
+    above = parent.get(node)
+    if isinstance(above, cst.Return | cst.Yield):
+        return True
+    return not isinstance(above, cst.Attribute) and bool(_run_later(node, parent, frozenset()))
+
+
+def _use(
+    node: cst.Name,
+    parent: dict[cst.CSTNode, cst.CSTNode],
+    uses: Uses,
+    escaping: set[str] | frozenset[str] = frozenset(),
+) -> str:
     """Record what a use of the session becomes; why it cannot stay, else ``""``."""
     above = parent.get(node)
     name = node.value
@@ -134,6 +161,12 @@ def _use(node: cst.Name, parent: dict[cst.CSTNode, cst.CSTNode], uses: Uses) -> 
         isinstance(above, cst.Arg) and above.keyword is node
     ):
         return ""  # ``x.db``, ``f(db=...)``: another name
+    later = _run_later(node, parent, escaping)
+    if later:
+        return (
+            f"the session `{name}` is {later}, which may run after the dependency has"
+            " closed it: give it the request's by hand"
+        )
     if isinstance(above, cst.Attribute) and above.value is node:
         call = parent.get(above)
         expr = parent.get(call) if isinstance(call, cst.Call) else None
@@ -163,14 +196,57 @@ def _use(node: cst.Name, parent: dict[cst.CSTNode, cst.CSTNode], uses: Uses) -> 
     )
 
 
+def _run_later(
+    node: cst.CSTNode,
+    parent: dict[cst.CSTNode, cst.CSTNode],
+    escaping: set[str] | frozenset[str],
+) -> str:
+    """Whether ``node`` sits in a lambda, in a nested function that leaves the request
+    (``escaping``), or in what is handed to a call that runs it later
+    (``tasks.add_task(save, db)``): what it is, else ``""``."""
+    current = parent.get(node)
+    while current is not None and parent.get(current) is not None:
+        if isinstance(current, cst.Lambda):
+            return "used in a lambda"
+        if isinstance(current, cst.FunctionDef) and current.name.value in escaping:
+            return f"used in `{current.name.value}`, which is returned or run later"
+        if isinstance(current, cst.Arg):
+            call = parent.get(current)
+            func = call.func if isinstance(call, cst.Call) else None
+            last = func.attr if isinstance(func, cst.Attribute) else func
+            if isinstance(last, cst.Name) and last.value in LATER:
+                return f"handed to `{last.value}`"
+        current = parent.get(current)
+    return ""
+
+
+def _has_comment(*nodes: cst.CSTNode | None) -> bool:
+    class Finder(cst.CSTVisitor):
+        found = False
+
+        def visit_Comment(self, node: cst.Comment) -> None:
+            self.found = True
+
+    finder = Finder()
+    for node in nodes:
+        if node is not None:
+            node.visit(finder)
+    return finder.found
+
+
 def _close(
     line: cst.SimpleStatementLine, parent: dict[cst.CSTNode, cst.CSTNode], uses: Uses
 ) -> None:
+    if _has_comment(line):
+        return  # a close that says something: kept (the dependency closes again, harmless)
     block = parent.get(line)
     holder = parent.get(block) if block is not None else None
     alone = isinstance(block, cst.IndentedBlock) and len(block.body) == 1
     try_ = parent.get(holder) if isinstance(holder, cst.Finally) else None
     if alone and isinstance(try_, cst.Try) and isinstance(try_.body, cst.IndentedBlock):
+        body = try_.body
+        if _has_comment(holder) or (not try_.handlers and _has_comment(body.header, *body.footer)):
+            return  # the `finally` (or the `try` it unwraps) has comments to keep
         uses.finallies.append(try_)
     elif alone:
         uses.passes.append(line)

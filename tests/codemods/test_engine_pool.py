@@ -138,3 +138,61 @@ def test_a_url_read_at_run_time_is_a_finding_naming_the_settings(url):
     ((_, message),) = findings_for(EnginePool, source)
     assert "read at run time" in message
     assert SETTINGS in message
+
+
+def test_a_constant_bound_more_than_once_or_shadowed_is_read_at_run_time():
+    source = dedent(
+        """\
+        import os
+
+        from sqlalchemy import create_engine
+
+        URL = "postgresql://app@db/shop"
+        if os.getenv("TESTING"):
+            URL = "sqlite://"
+        engine = create_engine(URL)
+        PG = "postgresql://app@db/shop"
+
+
+        def make(PG):
+            return create_engine(PG)
+        """
+    )
+    assert_unchanged(EnginePool, source)
+    assert len(findings_for(EnginePool, source)) == 2
+
+
+def test_comments_stay_on_their_arguments():
+    before = dedent(
+        """\
+        from sqlalchemy import create_engine
+
+        one = create_engine(
+            "postgresql://app@db/shop",  # primary
+        )
+        two = create_engine(
+            "postgresql://app@db/shop"  # primary
+        )
+        """
+    )
+    after = dedent(
+        """\
+        from sqlalchemy import create_engine
+
+        one = create_engine(
+            "postgresql://app@db/shop",  # primary
+            pool_size=10,
+            max_overflow=30,
+            pool_recycle=1800,
+            pool_pre_ping=True,
+        )
+        two = create_engine(
+            "postgresql://app@db/shop",  # primary
+            pool_size=10,
+            max_overflow=30,
+            pool_recycle=1800,
+            pool_pre_ping=True
+        )
+        """
+    )
+    assert_transforms(EnginePool, before, after)
