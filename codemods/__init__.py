@@ -13,6 +13,7 @@ from vibefix.codemods.engine_pool import EnginePool
 from vibefix.codemods.offload_blocking import OffloadBlocking
 from vibefix.codemods.requests_to_httpx import RequestsToHttpx
 from vibefix.codemods.session_dependency import SessionDependency
+from vibefix.codemods.shared_session import SharedSession
 
 from vibefix.codemod import Codemod
 
@@ -23,9 +24,10 @@ ALL: tuple[type[Codemod], ...] = (
     AsyncEndpoints,
     AwaitPropagation,
     SessionDependency,
+    SharedSession,
     EnginePool,
 )
 
 RECIPES: dict[str, tuple[str, ...]] = {
-    "default": ("VF100", "VF101", "VF102", "VF103", "VF104", "VF200", "VF202"),
+    "default": ("VF100", "VF101", "VF102", "VF103", "VF104", "VF200", "VF201", "VF202"),
 }

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import libcst as cst
-from libcst.metadata import PositionProvider, QualifiedNameProvider, ScopeProvider
+from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
-from vibefix.asyncrewrite import AsyncCodemod
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
+from vibefix.sessionrewrite import SessionCodemod
 from vibefix.sessions import SessionPlan, plan_sessions, shaped
 from vibefix.sessionuse import Uses, find_uses
 
 
-class SessionDependency(AsyncCodemod):
+class SessionDependency(SessionCodemod):
     """Hand route handlers the request's session with `Depends(get_db)` instead of one they open.
 
     Why: a handler that opens `db = SessionLocal()` and closes it by hand leaks the
@@ -90,7 +90,7 @@ class SessionDependency(AsyncCodemod):
         return plan_sessions(index, frozenset(shaped_here))
 
     def visit_Module(self, node: cst.Module) -> None:
-        self._module = node
+        super().visit_Module(node)
         part = self.plan.part(self.code)
         self._sessions = part if isinstance(part, SessionPlan) else SessionPlan()
 
@@ -112,60 +112,8 @@ class SessionDependency(AsyncCodemod):
         self._rewrite(node, uses)
 
     def _rewrite(self, function: cst.FunctionDef, uses: Uses) -> None:
-        module, _, name = uses.dependency.rpartition(".")
-        at = function
-        if module == self.file.module_name:
-            if not self._defined_before(name, function):
-                self.report(
-                    uses.opening,
-                    f"`{name}` is defined after the handler: FastAPI reads `Depends({name})`"
-                    " when the handler is defined; move it up, then use it",
-                )
-                return
-            dependency, needs = name, []
-        else:
-            alias = self.file.imports.name_alias(at, module, name)
-            if alias is None:
-                self.report(uses.opening, f"the name `{name}` means something else here")
-                return
-            dependency, needs = alias.name, list(alias.needs)
-        names = []
-        for source, imported in (
-            ("typing", "Annotated"),
-            ("fastapi", "Depends"),
-            ("sqlalchemy.orm", "Session"),
-        ):
-            alias = self.file.imports.name_alias(at, source, imported)
-            if alias is None:
-                self.report(uses.opening, f"the name `{imported}` means something else here")
-                return
-            names.append(alias.name)
-            needs += alias.needs
-        annotated, depends, session = names
-        annotation = cst.parse_expression(f"{annotated}[{session}, {depends}({dependency})]")
-        param = cst.Param(cst.Name(uses.name), cst.Annotation(annotation))
-
-        def take(updated: cst.FunctionDef) -> cst.FunctionDef:
-            params = updated.params
-            star = params.star_arg
-            if isinstance(star, cst.MaybeSentinel):
-                star = cst.ParamStar()
-            body = updated.body
-            if isinstance(body, cst.IndentedBlock) and not body.body:
-                body = body.with_changes(body=[cst.SimpleStatementLine([cst.Pass()])])
-            return updated.with_changes(
-                params=params.with_changes(
-                    star_arg=star, kwonly_params=[*params.kwonly_params, param]
-                ),
-                body=body,
-            )
-
-        self.replace(
-            function,
-            take,
-            f"FastAPI hands it the request's session and closes it: `{dependency}`",
-            needs=needs,
-        )
+        if not self.give_session(function, uses.name, uses.dependency, uses.opening):
+            return
         assert uses.statement is not None
         self.replace(
             uses.statement,
@@ -196,13 +144,6 @@ class SessionDependency(AsyncCodemod):
             )
         for try_ in uses.finallies:
             self.replace(try_, _without_finally, "the dependency closes it: no `finally` needed")
-
-    def _defined_before(self, name: str, function: cst.FunctionDef) -> bool:
-        line = self.get_metadata(PositionProvider, function).start.line
-        for statement in self._module.body:
-            if isinstance(statement, cst.FunctionDef) and statement.name.value == name:
-                return self.get_metadata(PositionProvider, statement).start.line < line
-        return False
 
 
 def _without_finally(

@@ -41,6 +41,9 @@ class SessionPlan:
     """Factory calls in injected functions that cannot be given a session, and why."""
     dependencies: frozenset[str] = frozenset()
     """The functions that hand out sessions: never given one themselves."""
+    chosen: Mapping[str, str] = field(default_factory=dict)
+    """For each factory (its qualified name), the dependency chosen to hand out its
+    sessions."""
 
 
 def factory(index: ProjectIndex, target: str) -> str | None:
@@ -131,26 +134,7 @@ def plan_sessions(index: ProjectIndex, dependency_shaped: frozenset[str]) -> Ses
             if len(factories) == 1:
                 by_factory.setdefault(factories.pop(), []).append(name)
     chosen = {made: _choose(names) for made, names in by_factory.items()}
-    # FastAPI solves the parameters of route handlers and of what `Depends` names (not
-    # of startup hooks, exception handlers or middleware: they get no dependencies).
-    injected = {
-        name
-        for name, function in index.functions.items()
-        if any(
-            owner in index.applications and method in ROUTE_METHODS
-            for owner, _, method in (d.rpartition(".") for d in function.decorators)
-        )
-    }
-    for module in index.modules:
-        for reference in module.references:
-            if injected_use(reference.via, index):
-                injected.update(t for t in reference.targets if t in index.functions)
-    called = {
-        target
-        for module in index.modules
-        for call in (*module.module_calls, *(c for f in module.functions for c in f.calls))
-        for target in call.targets
-    }
+    injected, called = _injected(index), _called(index)
     dependencies = frozenset(name for names in by_factory.values() for name in names)
     opened: dict[NodeKey, str] = {}
     blocked: dict[NodeKey, str] = {}
@@ -169,7 +153,7 @@ def plan_sessions(index: ProjectIndex, dependency_shaped: frozenset[str]) -> Ses
                 )
             else:
                 opened[key] = chosen.get(made, "")
-    return SessionPlan(opened, blocked, dependencies)
+    return SessionPlan(opened, blocked, dependencies, chosen)
 
 
 def _choose(names: list[str]) -> str:
@@ -178,3 +162,79 @@ def _choose(names: list[str]) -> str:
         if found:
             return sorted(found)[0]
     return sorted(names)[0]
+
+
+@dataclass(frozen=True)
+class SharedPlan:
+    """VF201's decisions: the functions FastAPI injects that use a session made once, at
+    import, for every request."""
+
+    users: Mapping[NodeKey, tuple[str, str]] = field(default_factory=dict)
+    """By definition position: the shared session's qualified name, and the dependency
+    that yields a session of its factory (``""`` when there is none)."""
+    blocked: Mapping[NodeKey, tuple[str, str]] = field(default_factory=dict)
+    """The same functions that cannot take the request's session: the shared session's
+    name, and why."""
+
+
+def plan_shared(index: ProjectIndex, dependency_shaped: frozenset[str]) -> SharedPlan:
+    """Which injected functions use a module-level session, and the dependency to use."""
+    shared = {
+        name: made
+        for name, kind in index.objects.items()
+        if kind is not None
+        and kind.endswith("()")
+        and (made := factory(index, kind[:-2])) is not None
+    }
+    if not shared:
+        return SharedPlan()
+    sessions = plan_sessions(index, dependency_shaped)
+    injected, called = _injected(index), _called(index)
+    users: dict[NodeKey, tuple[str, str]] = {}
+    blocked: dict[NodeKey, tuple[str, str]] = {}
+    for name in sorted(injected - sessions.dependencies):
+        function = index.functions[name]
+        used = {
+            session
+            for call in function.calls
+            for target in call.targets
+            for session in shared
+            if target == session or target.startswith(f"{session}.")
+        }
+        if len(used) != 1:
+            continue
+        session = used.pop()
+        key = node_key(function.path, function)
+        if function.is_generator or name in called:
+            blocked[key] = (session, "it is a generator or is also called directly")
+        else:
+            users[key] = (session, sessions.chosen.get(shared[session], ""))
+    return SharedPlan(users, blocked)
+
+
+def _injected(index: ProjectIndex) -> set[str]:
+    """Route handlers and what ``Depends`` names: the functions whose parameters FastAPI
+    solves (not startup hooks, exception handlers or middleware)."""
+    injected = {
+        name
+        for name, function in index.functions.items()
+        if any(
+            owner in index.applications and method in ROUTE_METHODS
+            for owner, _, method in (d.rpartition(".") for d in function.decorators)
+        )
+    }
+    for module in index.modules:
+        for reference in module.references:
+            if injected_use(reference.via, index):
+                injected.update(t for t in reference.targets if t in index.functions)
+    return injected
+
+
+def _called(index: ProjectIndex) -> set[str]:
+    """Everything the project calls directly."""
+    return {
+        target
+        for module in index.modules
+        for call in (*module.module_calls, *(c for f in module.functions for c in f.calls))
+        for target in call.targets
+    }

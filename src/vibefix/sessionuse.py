@@ -140,6 +140,30 @@ LATER = frozenset(
 """Calls that run what they are given later, maybe after the request is over."""
 
 
+def shared_problem(function: cst.FunctionDef, name: str) -> str:
+    """Why ``function`` cannot take the session it reaches as the global ``name`` as a
+    parameter of that name; ``""`` when it can."""
+    walker = _Parents()
+    function.visit(walker)
+    parent = walker.parent
+    params = function.params
+    taken = {
+        p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+    } | {p.name.value for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)}
+    if name in taken:
+        return f"`{name}` is also one of its parameters"
+    escaping = {
+        node.value for node in walker.order if isinstance(node, cst.Name) and _leaves(node, parent)
+    }
+    ignored = Uses(cst.Call(cst.Name(name)))
+    for node in walker.order:
+        if isinstance(node, cst.Name) and node.value == name and node is not function.name:
+            problem = _use(node, parent, ignored, escaping)
+            if problem:
+                return problem
+    return ""
+
+
 def _leaves(node: cst.Name, parent: dict[cst.CSTNode, cst.CSTNode]) -> bool:
     """Whether the value named ``node`` is returned, yielded or handed to later work."""
     above = parent.get(node)

@@ -1,0 +1,135 @@
+"""VF201: a session made once at import and used by route handlers -> ``Depends(get_db)``."""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.metadata import QualifiedNameProvider, ScopeProvider
+
+from vibefix.codemod import Codemod, FileContext
+from vibefix.config import Config
+from vibefix.index import ProjectIndex
+from vibefix.names import fully_qualified
+from vibefix.sessionrewrite import SessionCodemod
+from vibefix.sessions import SharedPlan, plan_shared, shaped
+from vibefix.sessionuse import shared_problem
+
+
+class SharedSession(SessionCodemod):
+    """Give route handlers that use a module-level session the request's own.
+
+    Why: `db_session = SessionLocal()` at import makes one session for every request.
+    Sessions are not thread-safe and FastAPI runs `def` handlers on 40 threads at once:
+    concurrent requests interleave their queries and commits on one connection, see
+    each other's uncommitted rows, and one request's error leaves the session in a
+    failed transaction for everyone ("This Session's transaction has been rolled back")
+    until the process restarts.
+
+    Example:
+
+        from app.database import db_session
+
+        @router.get("/users")
+        def list_users():
+            return db_session.query(User).all()
+
+    becomes
+
+        from app.database import get_db
+
+        @router.get("/users")
+        def list_users(*, db_session: Annotated[Session, Depends(get_db)]):
+            return db_session.query(User).all()
+
+    The parameter keeps the name the handler used, so its body does not change; the
+    dependency is the project's own (as for VF200). The module-level session stays
+    where it is defined, for the code outside requests that may still use it.
+
+    Safety: safe. Each request gets a session of the same factory, opened for it and
+    closed after it; what one request does is no longer seen by another before it
+    commits, and a failed transaction no longer outlives its request.
+
+    Not rewritten: a handler that reaches the session other than by its own name
+    (`database.db_session`), assigns to it, returns it, keeps it in a lambda or hands it
+    to later work, is also called directly, or has a parameter of the same name (each a
+    finding); a project with no dependency for the session's factory (a finding);
+    sessions kept on `app.state`.
+    """
+
+    code = "VF201"
+    triggers = (r"(?i:session)",)
+    METADATA_DEPENDENCIES = (
+        *Codemod.METADATA_DEPENDENCIES,
+        QualifiedNameProvider,
+        ScopeProvider,
+    )
+
+    @classmethod
+    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
+        return shaped(wrapper.module, file.module_name, str(file.path))
+
+    @classmethod
+    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
+        facts = index.codemod_facts(cls.code).values()
+        shaped_here = (name for found in facts if isinstance(found, frozenset) for name in found)
+        return plan_shared(index, frozenset(shaped_here))
+
+    def visit_Module(self, node: cst.Module) -> None:
+        super().visit_Module(node)
+        part = self.plan.part(self.code)
+        self._shared = part if isinstance(part, SharedPlan) else SharedPlan()
+        self._package = (
+            self.file.module_name
+            if self.file.path.name == "__init__.py"
+            else self.file.module_name.rpartition(".")[0]
+        )
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        key = self.key(node)
+        blocked = self._shared.blocked.get(key)
+        if blocked is not None:
+            self.report(node, f"it uses the module-level session `{blocked[0]}`, but {blocked[1]}")
+            return
+        found = self._shared.users.get(key)
+        if found is None:
+            return
+        session, dependency = found
+        names = [name for name in _names(node) if session in self._qualified(name)]
+        spelled = {name.value for name in names}
+        if not names or len(spelled) != 1:
+            self.report(
+                node,
+                f"it reaches the module-level session `{session}` other than by one name:"
+                " give it the request's session by hand",
+            )
+            return
+        (name,) = spelled
+        if not dependency:
+            self.report(
+                names[0],
+                f"it uses the module-level session `{session}`, and no dependency yields"
+                " one of its factory: define `get_db` next to the factory",
+            )
+            return
+        problem = shared_problem(node, name)
+        if problem:
+            self.report(names[0], problem)
+            return
+        self.give_session(node, name, dependency, names[0], drops=names)
+
+    def _qualified(self, node: cst.CSTNode) -> set[str]:
+        qualified = self.get_metadata(QualifiedNameProvider, node, set())
+        return {fully_qualified(q, self.file.module_name, self._package) for q in qualified}
+
+
+def _names(function: cst.FunctionDef) -> list[cst.Name]:
+    class Finder(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: list[cst.Name] = []
+
+        def visit_Name(self, node: cst.Name) -> None:
+            self.names.append(node)
+
+    finder = Finder()
+    function.body.visit(finder)
+    return finder.names

@@ -1,0 +1,91 @@
+"""What VF200 and VF201 share: giving a function FastAPI injects the request's session,
+``name: Annotated[Session, Depends(get_db)]``, with the imports that takes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst as cst
+from libcst.metadata import PositionProvider
+
+from vibefix.asyncrewrite import AsyncCodemod
+
+
+class SessionCodemod(AsyncCodemod):
+    """A codemod that hands functions the session of the project's dependency."""
+
+    def visit_Module(self, node: cst.Module) -> None:
+        self._module = node
+
+    def give_session(
+        self,
+        function: cst.FunctionDef,
+        name: str,
+        dependency: str,
+        at: cst.CSTNode,
+        drops: Sequence[cst.CSTNode] = (),
+    ) -> bool:
+        """Record that ``function`` takes ``name`` from ``Depends(dependency)`` (a
+        qualified name); False, with a finding at ``at``, when it cannot."""
+        module, _, short = dependency.rpartition(".")
+        if module == self.file.module_name:
+            if not self._defined_before(short, function):
+                self.report(
+                    at,
+                    f"`{short}` is defined after the handler: FastAPI reads `Depends({short})`"
+                    " when the handler is defined; move it up, then use it",
+                )
+                return False
+            spelled, needs = short, []
+        else:
+            alias = self.file.imports.name_alias(function, module, short)
+            if alias is None:
+                self.report(at, f"the name `{short}` means something else here")
+                return False
+            spelled, needs = alias.name, list(alias.needs)
+        names = []
+        for source, imported in (
+            ("typing", "Annotated"),
+            ("fastapi", "Depends"),
+            ("sqlalchemy.orm", "Session"),
+        ):
+            alias = self.file.imports.name_alias(function, source, imported)
+            if alias is None:
+                self.report(at, f"the name `{imported}` means something else here")
+                return False
+            names.append(alias.name)
+            needs += alias.needs
+        annotated, depends, session = names
+        annotation = cst.parse_expression(f"{annotated}[{session}, {depends}({spelled})]")
+        param = cst.Param(cst.Name(name), cst.Annotation(annotation))
+
+        def take(updated: cst.FunctionDef) -> cst.FunctionDef:
+            params = updated.params
+            star = params.star_arg
+            if isinstance(star, cst.MaybeSentinel):
+                star = cst.ParamStar()
+            body = updated.body
+            if isinstance(body, cst.IndentedBlock) and not body.body:
+                body = body.with_changes(body=[cst.SimpleStatementLine([cst.Pass()])])
+            return updated.with_changes(
+                params=params.with_changes(
+                    star_arg=star, kwonly_params=[*params.kwonly_params, param]
+                ),
+                body=body,
+            )
+
+        self.replace(
+            function,
+            take,
+            f"FastAPI hands it the request's session and closes it: `{spelled}`",
+            needs=needs,
+            drops=drops,
+        )
+        return True
+
+    def _defined_before(self, name: str, function: cst.FunctionDef) -> bool:
+        line = self.get_metadata(PositionProvider, function).start.line
+        for statement in self._module.body:
+            if isinstance(statement, cst.FunctionDef) and statement.name.value == name:
+                return self.get_metadata(PositionProvider, statement).start.line < line
+        return False

@@ -1,0 +1,135 @@
+"""VF201 (shared-session): a handler using a module-level session takes the request's."""
+
+from textwrap import dedent
+
+import pytest
+from vibefix.codemods.shared_session import SharedSession
+
+from tests.codemods.helpers import assert_transforms, assert_unchanged, findings_for
+
+HEAD = dedent(
+    """\
+    from fastapi import APIRouter, BackgroundTasks
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    SessionLocal = sessionmaker(bind=create_engine("sqlite:///./app.db"))
+    db_session = SessionLocal()
+    router = APIRouter()
+
+
+    def get_db():
+        db = SessionLocal()
+        try:
+            yield db
+        finally:
+            db.close()
+    """
+)
+NEW_HEAD = HEAD.replace(
+    "from fastapi import APIRouter, BackgroundTasks\n",
+    "from typing import Annotated\n\nfrom fastapi import APIRouter, BackgroundTasks, Depends\n",
+).replace(
+    "from sqlalchemy.orm import sessionmaker\n",
+    "from sqlalchemy.orm import Session, sessionmaker\n",
+)
+
+
+def case(handlers: str) -> str:
+    return f"{HEAD}\n\n{dedent(handlers)}"
+
+
+def test_a_handler_using_the_module_session_takes_the_requests_under_the_same_name():
+    before = case(
+        """\
+        @router.get("/users")
+        def list_users(limit: int = 100):
+            return db_session.query(dict).limit(limit).all()
+
+
+        @router.post("/users")
+        async def add_user(name: str):
+            db_session.add(name)
+            db_session.commit()
+        """
+    )
+    after = f"{NEW_HEAD}\n\n" + dedent(
+        """\
+        @router.get("/users")
+        def list_users(limit: int = 100, *, db_session: Annotated[Session, Depends(get_db)]):
+            return db_session.query(dict).limit(limit).all()
+
+
+        @router.post("/users")
+        async def add_user(name: str, *, db_session: Annotated[Session, Depends(get_db)]):
+            db_session.add(name)
+            db_session.commit()
+        """
+    )
+    assert_transforms(SharedSession, before, after)
+
+
+def test_code_outside_requests_keeps_the_module_session():
+    source = case(
+        """\
+        def nightly():
+            return db_session.query(dict).count()
+
+
+        @router.get("/health")
+        def health():
+            return {"ok": True}
+        """
+    )
+    assert_unchanged(SharedSession, source)
+    assert findings_for(SharedSession, source) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("return db_session", "used other than by its methods"),
+        ("tasks.add_task(db_session.commit)", "`add_task`"),
+        ("global db_session\n    db_session = SessionLocal()", "used other than"),
+        ("return lambda: db_session.query(dict)", "in a lambda"),
+    ],
+)
+def test_a_handler_that_keeps_the_session_beyond_the_request_is_a_finding(body, reason):
+    source = (
+        f"{HEAD}\n\n@router.get('/x')\ndef handler(tasks: BackgroundTasks):\n"
+        f"    db_session.flush()\n    {body}\n"
+    )
+    assert_unchanged(SharedSession, source)
+    assert any(reason in message for _, message in findings_for(SharedSession, source))
+
+
+def test_no_dependency_for_the_factory_is_a_finding():
+    source = (
+        case(
+            """\
+        @router.get("/users")
+        def list_users():
+            return db_session.query(dict).all()
+        """
+        )
+        .replace("def get_db():", "def open_db():")
+        .replace("    yield db", "    return db")
+    )
+    assert_unchanged(SharedSession, source)
+    assert "define `get_db`" in findings_for(SharedSession, source)[0][1]
+
+
+def test_a_handler_also_called_directly_is_a_finding():
+    source = case(
+        """\
+        @router.get("/users")
+        def list_users():
+            return db_session.query(dict).all()
+
+
+        def report():
+            return len(list_users())
+        """
+    )
+    assert_unchanged(SharedSession, source)
+    assert "also called directly" in findings_for(SharedSession, source)[0][1]
