@@ -12,6 +12,7 @@ from vibefix.codemods.await_propagation import AwaitPropagation
 from vibefix.codemods.engine_pool import EnginePool
 from vibefix.codemods.offload_blocking import OffloadBlocking
 from vibefix.codemods.requests_to_httpx import RequestsToHttpx
+from vibefix.codemods.session_context import SessionContext
 from vibefix.codemods.session_dependency import SessionDependency
 from vibefix.codemods.shared_session import SharedSession
 
@@ -26,8 +27,9 @@ ALL: tuple[type[Codemod], ...] = (
     SessionDependency,
     SharedSession,
     EnginePool,
+    SessionContext,
 )
 
 RECIPES: dict[str, tuple[str, ...]] = {
-    "default": ("VF100", "VF101", "VF102", "VF103", "VF104", "VF200", "VF201", "VF202"),
+    "default": ("VF100", "VF101", "VF102", "VF103", "VF104", "VF200", "VF201", "VF202", "VF204"),
 }

@@ -238,3 +238,16 @@ def _called(index: ProjectIndex) -> set[str]:
         for call in (*module.module_calls, *(c for f in module.functions for c in f.calls))
         for target in call.targets
     }
+
+
+def plan_contexts(index: ProjectIndex, dependency_shaped: frozenset[str]) -> frozenset[NodeKey]:
+    """VF204: the factory calls (``SessionLocal()``) in functions FastAPI does not inject
+    (scripts, helpers, background tasks) and that are no generators."""
+    sessions = plan_sessions(index, dependency_shaped)
+    injected = _injected(index)
+    return frozenset(
+        key
+        for name, function in index.functions.items()
+        if name not in injected and name not in sessions.dependencies and not function.is_generator
+        for key, _ in _made(index, function)
+    )

@@ -276,3 +276,146 @@ def _close(
         uses.passes.append(line)
     else:
         uses.closes.append(line)
+
+
+@dataclass
+class Context:
+    """A session a function opens and closes in its own body, which a ``with`` can hold."""
+
+    opening: cst.Call
+    name: str
+    first: int
+    """The index of ``db = SessionLocal()`` in the function's body."""
+    last: int
+    """The index of the statement that closes it: ``db.close()``, or the ``try`` whose
+    ``finally`` does."""
+    problem: str = ""
+
+
+def find_context(function: cst.FunctionDef, opened: Callable[[cst.Call], bool]) -> Context | None:
+    """The session ``function`` opens (``opened(call)`` for a factory call) and closes in
+    its own body; None when it opens none, a ``problem`` when no ``with`` can hold it."""
+    walker = _Parents()
+    function.visit(walker)
+    parent = walker.parent
+    calls = [
+        node
+        for node in walker.order
+        if isinstance(node, cst.Call)
+        and opened(node)
+        and not isinstance(parent.get(node), cst.WithItem)  # held by a `with` already
+    ]
+    if not calls:
+        return None
+    call = calls[0]
+    context = Context(call, "", -1, -1)
+    if len(calls) > 1:
+        context.problem = "it opens more than one session: close them with `with` by hand"
+        return context
+    assign = parent.get(call)
+    line = parent.get(assign) if assign is not None else None
+    body = function.body
+    if not (
+        isinstance(body, cst.IndentedBlock)
+        and isinstance(assign, cst.Assign)
+        and len(assign.targets) == 1
+        and isinstance(assign.targets[0].target, cst.Name)
+        and isinstance(line, cst.SimpleStatementLine)
+        and len(line.body) == 1
+        and parent.get(line) is body
+    ):
+        context.problem = (
+            "it opens a session other than as `db = SessionLocal()` in its own body: hold it"
+            " in `with SessionLocal() as db:` by hand"
+        )
+        return context
+    name = assign.targets[0].target.value
+    statements = list(body.body)
+    context.name, context.first = name, statements.index(line)
+    closes = [
+        i
+        for i, statement in enumerate(statements)
+        if i > context.first and (_is_close(statement, name) or _closes_finally(statement, name))
+    ]
+    if not closes:
+        context.problem = (
+            f"the session `{name}` is never closed in the function's own body (a `with`"
+            " could close it before what it read is used): close it, or hold it in `with`,"
+            " by hand"
+        )
+        return context
+    if len(closes) > 1:
+        context.problem = (
+            f"the session `{name}` is closed in more than one place: use `with` by hand"
+        )
+        return context
+    context.last = closes[0]
+    escaping = {n.value for n in walker.order if isinstance(n, cst.Name) and _leaves(n, parent)}
+    ignored = Uses(call)
+    closing = statements[context.last]
+    for node in walker.order:
+        if not isinstance(node, cst.Name) or node.value != name or node is assign.targets[0].target:
+            continue
+        if _inside(node, closing, parent) and _is_close(closing, name):
+            continue
+        after = any(_inside(node, s, parent) for s in statements[context.last + 1 :])
+        problem = "used after it is closed" if after else _use(node, parent, ignored, escaping)
+        if problem:
+            context.problem = (
+                problem
+                if problem.startswith("the session")
+                else f"the session `{name}` is {problem}"
+            )
+            return context
+    if (
+        ignored.closes
+        or ignored.passes
+        or len(ignored.finallies) > (0 if _is_close(closing, name) else 1)
+    ):
+        context.problem = (
+            f"the session `{name}` is closed in more than one place: use `with` by hand"
+        )
+    return context
+
+
+def _is_close(statement: cst.BaseStatement, name: str) -> bool:
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    expr = statement.body[0]
+    call = expr.value if isinstance(expr, cst.Expr) else None
+    return (
+        isinstance(call, cst.Call)
+        and not call.args
+        and isinstance(call.func, cst.Attribute)
+        and call.func.attr.value == "close"
+        and isinstance(call.func.value, cst.Name)
+        and call.func.value.value == name
+        and not _has_comment(statement)
+    )
+
+
+def _closes_finally(statement: cst.BaseStatement, name: str) -> bool:
+    """``try: ... finally: db.close()``, the ``finally`` holding nothing else."""
+    if not isinstance(statement, cst.Try) or statement.finalbody is None:
+        return False
+    block = statement.finalbody.body
+    return (
+        isinstance(block, cst.IndentedBlock)
+        and len(block.body) == 1
+        and _is_close(block.body[0], name)
+        and not _has_comment(statement.finalbody)
+        and isinstance(statement.body, cst.IndentedBlock)
+        and (
+            bool(statement.handlers)
+            or not _has_comment(statement.body.header, *statement.body.footer)
+        )
+    )
+
+
+def _inside(node: cst.CSTNode, block: cst.CSTNode, parent: dict[cst.CSTNode, cst.CSTNode]) -> bool:
+    current: cst.CSTNode | None = node
+    while current is not None:
+        if current is block:
+            return True
+        current = parent.get(current)
+    return False

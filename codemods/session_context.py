@@ -1,0 +1,131 @@
+"""VF204: a session a script or helper opens and closes by hand -> ``with``."""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.metadata import QualifiedNameProvider, ScopeProvider
+
+from vibefix.asyncrewrite import AsyncCodemod
+from vibefix.codemod import Codemod, FileContext
+from vibefix.config import Config
+from vibefix.index import NodeKey, ProjectIndex
+from vibefix.sessions import plan_contexts, shaped
+from vibefix.sessionuse import Context, find_context
+
+
+class SessionContext(AsyncCodemod):
+    """Hold the session a script, a helper or a background task opens in a `with` block.
+
+    Why: `db = SessionLocal()` ... `db.close()` closes the session only when nothing
+    between them raises. A failed query, a missing row or a bug skips the `close()`,
+    and the connection stays checked out of the pool until the garbage collector finds
+    the session: a nightly job that fails on one row holds a connection per run, a
+    background task per request. `with SessionLocal() as db:` closes it on every path.
+
+    Example:
+
+        def nightly_report():
+            db = SessionLocal()
+            count = db.query(Order).count()
+            db.close()
+            return count
+
+    becomes
+
+        def nightly_report():
+            with SessionLocal() as db:
+                count = db.query(Order).count()
+            return count
+
+    A `try`/`finally` whose `finally` only closed the session becomes the `with` (its
+    `except` clauses stay, inside it). Functions FastAPI injects are VF200's.
+
+    Safety: safe. The same statements run on the same session, which is closed where it
+    was, and also when they raise.
+
+    Not rewritten: a session that is not closed exactly once in the function's own
+    body, closed in more than one place, used after it is closed, opened other than as
+    `db = SessionLocal()` there, returned, stored or handed to later work (each a
+    finding: a `with` would close what the code still uses); a session that is never
+    closed (a finding: whether its objects are used after a close cannot be told);
+    generators.
+    """
+
+    code = "VF204"
+    triggers = (r"(?i:session)",)
+    METADATA_DEPENDENCIES = (
+        *Codemod.METADATA_DEPENDENCIES,
+        QualifiedNameProvider,
+        ScopeProvider,
+    )
+
+    @classmethod
+    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
+        return shaped(wrapper.module, file.module_name, str(file.path))
+
+    @classmethod
+    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
+        facts = index.codemod_facts(cls.code).values()
+        shaped_here = (name for found in facts if isinstance(found, frozenset) for name in found)
+        return plan_contexts(index, frozenset(shaped_here))
+
+    def visit_Module(self, node: cst.Module) -> None:
+        part = self.plan.part(self.code)
+        self._opened: frozenset[NodeKey] = part if isinstance(part, frozenset) else frozenset()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if not self._opened:
+            return
+        context = find_context(node, lambda call: self.key(call) in self._opened)
+        if context is None:
+            return
+        if context.problem:
+            self.report(context.opening, context.problem)
+            return
+        body = node.body
+        assert isinstance(body, cst.IndentedBlock)
+        self.replace(
+            body,
+            lambda updated: _held(updated, context, len(body.body)),
+            "the session is closed on every path, as by `with`",
+        )
+
+
+def _held(updated: cst.IndentedBlock, context: Context, count: int) -> cst.IndentedBlock:
+    statements = list(updated.body)
+    if len(statements) != count:
+        return updated  # another rewrite split a statement: leave the block as it is
+    opening = statements[context.first]
+    assert isinstance(opening, cst.SimpleStatementLine)
+    assign = opening.body[0]
+    assert isinstance(assign, cst.Assign)
+    closing = statements[context.last]
+    held = statements[context.first + 1 : context.last]
+    if isinstance(closing, cst.Try):
+        if closing.handlers:
+            held.append(closing.with_changes(finalbody=None))
+        else:
+            assert isinstance(closing.body, cst.IndentedBlock)
+            inner = list(closing.body.body)
+            first = inner[0]
+            assert isinstance(first, cst.SimpleStatementLine | cst.BaseCompoundStatement)
+            inner[0] = first.with_changes(
+                leading_lines=[*closing.leading_lines, *first.leading_lines]
+            )
+            held.extend(inner)
+    if not held:
+        held = [cst.SimpleStatementLine([cst.Pass()])]
+    first_held = held[0]
+    if isinstance(first_held, cst.SimpleStatementLine | cst.BaseCompoundStatement):
+        # No blank line opens the block.
+        lines = list(first_held.leading_lines)
+        while lines and lines[0].comment is None:
+            lines.pop(0)
+        held[0] = first_held.with_changes(leading_lines=lines)
+    within = cst.With(
+        items=[cst.WithItem(assign.value, asname=cst.AsName(cst.Name(context.name)))],
+        body=cst.IndentedBlock(held),
+        leading_lines=opening.leading_lines,
+    )
+    after = statements[context.last + 1 :]
+    return updated.with_changes(body=[*statements[: context.first], within, *after])
