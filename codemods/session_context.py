@@ -6,10 +6,10 @@ import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
 from vibefix.asyncrewrite import AsyncCodemod
-from vibefix.codemod import Codemod, FileContext
+from vibefix.codemod import Codemod
 from vibefix.config import Config
 from vibefix.index import NodeKey, ProjectIndex
-from vibefix.sessions import plan_contexts, shaped
+from vibefix.sessions import plan_contexts
 from vibefix.sessionuse import Context, find_context
 
 
@@ -52,7 +52,8 @@ class SessionContext(AsyncCodemod):
     """
 
     code = "VF204"
-    triggers = (r"(?i:session)",)
+    # A session opened in a function: ``db = SessionLocal()``, ``s = get_session()``.
+    triggers = (r"(?m:^[ \t]+\w+[ \t]*=[ \t]*[\w.]*(?i:session)\w*\(\))",)
     METADATA_DEPENDENCIES = (
         *Codemod.METADATA_DEPENDENCIES,
         QualifiedNameProvider,
@@ -60,14 +61,8 @@ class SessionContext(AsyncCodemod):
     )
 
     @classmethod
-    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
-        return shaped(wrapper.module, file.module_name, str(file.path))
-
-    @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        facts = index.codemod_facts(cls.code).values()
-        shaped_here = (name for found in facts if isinstance(found, frozenset) for name in found)
-        return plan_contexts(index, frozenset(shaped_here))
+        return plan_contexts(index)
 
     def visit_Module(self, node: cst.Module) -> None:
         part = self.plan.part(self.code)

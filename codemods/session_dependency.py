@@ -5,11 +5,11 @@ from __future__ import annotations
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
-from vibefix.codemod import Codemod, FileContext
+from vibefix.codemod import Codemod
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
 from vibefix.sessionrewrite import SessionCodemod
-from vibefix.sessions import SessionPlan, plan_sessions, shaped
+from vibefix.sessions import SessionPlan, plan_sessions
 from vibefix.sessionuse import Uses, find_uses
 
 
@@ -72,7 +72,8 @@ class SessionDependency(SessionCodemod):
     """
 
     code = "VF200"
-    triggers = (r"(?i:session)",)
+    # A session opened in a function: ``db = SessionLocal()``, ``s = get_session()``.
+    triggers = (r"(?m:^[ \t]+\w+[ \t]*=[ \t]*[\w.]*(?i:session)\w*\(\))",)
     METADATA_DEPENDENCIES = (
         *Codemod.METADATA_DEPENDENCIES,
         QualifiedNameProvider,
@@ -80,14 +81,8 @@ class SessionDependency(SessionCodemod):
     )
 
     @classmethod
-    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
-        return shaped(wrapper.module, file.module_name, str(file.path))
-
-    @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        facts = index.codemod_facts(cls.code).values()
-        shaped_here = (name for found in facts if isinstance(found, frozenset) for name in found)
-        return plan_sessions(index, frozenset(shaped_here))
+        return plan_sessions(index)
 
     def visit_Module(self, node: cst.Module) -> None:
         super().visit_Module(node)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
-from vibefix.codemod import Codemod, FileContext
+from vibefix.codemod import Codemod
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
 from vibefix.names import fully_qualified
 from vibefix.sessionrewrite import SessionCodemod
-from vibefix.sessions import SharedPlan, plan_shared, shaped
+from vibefix.sessions import SharedPlan, plan_shared
 from vibefix.sessionuse import shared_problem
 
 
@@ -56,7 +56,8 @@ class SharedSession(SessionCodemod):
     """
 
     code = "VF201"
-    triggers = (r"(?i:session)",)
+    # A route module (it imports FastAPI) that says "session".
+    triggers = (r"(?i:session)", r"\bfastapi\b")
     METADATA_DEPENDENCIES = (
         *Codemod.METADATA_DEPENDENCIES,
         QualifiedNameProvider,
@@ -64,14 +65,8 @@ class SharedSession(SessionCodemod):
     )
 
     @classmethod
-    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
-        return shaped(wrapper.module, file.module_name, str(file.path))
-
-    @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        facts = index.codemod_facts(cls.code).values()
-        shaped_here = (name for found in facts if isinstance(found, frozenset) for name in found)
-        return plan_shared(index, frozenset(shaped_here))
+        return plan_shared(index)
 
     def visit_Module(self, node: cst.Module) -> None:
         super().visit_Module(node)

@@ -31,6 +31,7 @@ from libcst.metadata import (
 from vibefix import httpmap
 from vibefix.imports import ImportPlanner
 from vibefix.names import fully_qualified
+from vibefix.sessionshape import shaped
 
 FASTAPI_APPS = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI"})
 FASTAPI_ROUTERS = frozenset({"fastapi.APIRouter", "fastapi.routing.APIRouter"})
@@ -163,6 +164,8 @@ class ModuleFacts:
     taken: tuple[str, ...] = ()
     """Of the module-level names VF101's code defines, those the module defines as
     something else (its own ``_http_client``)."""
+    session_dependencies: tuple[str, ...] = ()
+    """Its module-level functions shaped as a session dependency (``get_db``)."""
 
 
 @dataclass(frozen=True)
@@ -281,6 +284,7 @@ class FactCollector(cst.CSTVisitor):
         self.library = httpmap.BACKENDS.get(backend, httpmap.BACKENDS["httpx2"]).library
         """The API VF101 writes (``"httpx"`` or ``"aiohttp"``): what it can rewrite."""
         self._tuples: frozenset[str] = frozenset()
+        self._session_dependencies: frozenset[str] = frozenset()
         """The module-level names assigned a tuple (a ``timeout`` VF101 leaves)."""
         self.path = path
         self.module = module
@@ -413,6 +417,7 @@ class FactCollector(cst.CSTVisitor):
 
     def visit_Module(self, node: cst.Module) -> None:
         self._tuples = httpmap.tuple_constants(node)
+        self._session_dependencies = shaped(node, self.module, str(self.path))
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         names = self._qualified(node.name) or (f"{self.module}.{node.name.value}",)
@@ -721,6 +726,7 @@ class FactCollector(cst.CSTVisitor):
             uses_fastapi=self.uses_fastapi,
             taken=tuple(sorted(self.taken)),
             star_imports=tuple(self.star_imports),
+            session_dependencies=tuple(sorted(self._session_dependencies)),
         )
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import libcst as cst
-
 from vibefix.asyncplan import injected_use
 from vibefix.index import ROUTE_METHODS, FunctionFact, NodeKey, ProjectIndex, node_key
 
@@ -70,64 +68,11 @@ def _made(index: ProjectIndex, function: FunctionFact) -> list[tuple[NodeKey, st
     return found
 
 
-def shaped(module: cst.Module, module_name: str, path: str) -> frozenset[str]:
-    """The module-level functions of ``module`` shaped as a session dependency: not
-    decorated (a ``@contextmanager`` is no dependency), no parameter without a default,
-    and one ``yield`` that yields what the function made by a call (``db =
-    SessionLocal()`` or ``with SessionLocal() as db``); none in pytest's files."""
-    file = path.replace("\\", "/").rpartition("/")[2]
-    if file.startswith("test_") or file == "conftest.py":  # pytest's fixtures
-        return frozenset()
-    found = set()
-    for statement in module.body:
-        if not isinstance(statement, cst.FunctionDef) or statement.decorators:
-            continue
-        params = statement.params
-        if any(p.default is None for p in (*params.posonly_params, *params.params)) or any(
-            p.default is None for p in params.kwonly_params
-        ):
-            continue
-        finder = _Yields()
-        statement.body.visit(finder)
-        if len(finder.yields) == 1 and finder.yields[0] in finder.made:
-            found.add(f"{module_name}.{statement.name.value}")
-    return frozenset(found)
-
-
-class _Yields(cst.CSTVisitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.yields: list[str | None] = []
-        self.made: set[str] = set()
-
-    def visit_Yield(self, node: cst.Yield) -> None:
-        value = node.value
-        self.yields.append(value.value if isinstance(value, cst.Name) else None)
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if isinstance(node.value, cst.Call):
-            for target in node.targets:
-                if isinstance(target.target, cst.Name):
-                    self.made.add(target.target.value)
-
-    def visit_WithItem(self, node: cst.WithItem) -> None:
-        if isinstance(node.item, cst.Call) and node.asname is not None:
-            name = node.asname.name
-            if isinstance(name, cst.Name):
-                self.made.add(name.value)
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-
-def plan_sessions(index: ProjectIndex, dependency_shaped: frozenset[str]) -> SessionPlan:
-    """Which factory calls in injected functions become a dependency, and which one.
-    ``dependency_shaped``: the functions shaped as a session dependency (``shaped``)."""
+def plan_sessions(index: ProjectIndex) -> SessionPlan:
+    """Which factory calls in injected functions become a dependency, and which one."""
+    shaped = {name for module in index.modules for name in module.session_dependencies}
     by_factory: dict[str, list[str]] = {}
-    for name in sorted(dependency_shaped):
+    for name in sorted(shaped):
         function = index.functions.get(name)
         if function is not None and function.is_generator:
             factories = {made for _, made in _made(index, function)}
@@ -177,7 +122,7 @@ class SharedPlan:
     name, and why."""
 
 
-def plan_shared(index: ProjectIndex, dependency_shaped: frozenset[str]) -> SharedPlan:
+def plan_shared(index: ProjectIndex) -> SharedPlan:
     """Which injected functions use a module-level session, and the dependency to use."""
     shared = {
         name: made
@@ -188,7 +133,7 @@ def plan_shared(index: ProjectIndex, dependency_shaped: frozenset[str]) -> Share
     }
     if not shared:
         return SharedPlan()
-    sessions = plan_sessions(index, dependency_shaped)
+    sessions = plan_sessions(index)
     injected, called = _injected(index), _called(index)
     users: dict[NodeKey, tuple[str, str]] = {}
     blocked: dict[NodeKey, tuple[str, str]] = {}
@@ -240,10 +185,10 @@ def _called(index: ProjectIndex) -> set[str]:
     }
 
 
-def plan_contexts(index: ProjectIndex, dependency_shaped: frozenset[str]) -> frozenset[NodeKey]:
+def plan_contexts(index: ProjectIndex) -> frozenset[NodeKey]:
     """VF204: the factory calls (``SessionLocal()``) in functions FastAPI does not inject
     (scripts, helpers, background tasks) and that are no generators."""
-    sessions = plan_sessions(index, dependency_shaped)
+    sessions = plan_sessions(index)
     injected = _injected(index)
     return frozenset(
         key

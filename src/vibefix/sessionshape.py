@@ -1,0 +1,59 @@
+"""Which functions of a module are shaped as a session dependency (``get_db``): the
+index records them for every file it reads, whatever codemod asked for the file."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+
+def shaped(module: cst.Module, module_name: str, path: str) -> frozenset[str]:
+    """The module-level functions of ``module`` shaped as a session dependency: not
+    decorated (a ``@contextmanager`` is no dependency), no parameter without a default,
+    and one ``yield`` that yields what the function made by a call (``db =
+    SessionLocal()`` or ``with SessionLocal() as db``); none in pytest's files."""
+    file = path.replace("\\", "/").rpartition("/")[2]
+    if file.startswith("test_") or file == "conftest.py":  # pytest's fixtures
+        return frozenset()
+    found = set()
+    for statement in module.body:
+        if not isinstance(statement, cst.FunctionDef) or statement.decorators:
+            continue
+        params = statement.params
+        if any(p.default is None for p in (*params.posonly_params, *params.params)) or any(
+            p.default is None for p in params.kwonly_params
+        ):
+            continue
+        finder = _Yields()
+        statement.body.visit(finder)
+        if len(finder.yields) == 1 and finder.yields[0] in finder.made:
+            found.add(f"{module_name}.{statement.name.value}")
+    return frozenset(found)
+
+
+class _Yields(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.yields: list[str | None] = []
+        self.made: set[str] = set()
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        value = node.value
+        self.yields.append(value.value if isinstance(value, cst.Name) else None)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if isinstance(node.value, cst.Call):
+            for target in node.targets:
+                if isinstance(target.target, cst.Name):
+                    self.made.add(target.target.value)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if isinstance(node.item, cst.Call) and node.asname is not None:
+            name = node.asname.name
+            if isinstance(name, cst.Name):
+                self.made.add(name.value)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
