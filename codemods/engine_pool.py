@@ -101,7 +101,12 @@ class EnginePool(Codemod):
 
     code = "VF202"
     safety = Safety.REVIEW
-    triggers = (r"\bcreate_(?:async_)?engine\b",)
+    # A module that imports SQLAlchemy (at the top level, not in an example of a
+    # docstring) and calls one of its engine makers.
+    triggers = (
+        r"(?m:^(?:from|import)[ \t]+sqlalchemy\b)",
+        r"\bcreate_(?:async_)?engine[ \t]*\(",
+    )
     METADATA_DEPENDENCIES = (
         *Codemod.METADATA_DEPENDENCIES,
         QualifiedNameProvider,

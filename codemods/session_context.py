@@ -9,7 +9,7 @@ from vibefix.asyncrewrite import AsyncCodemod
 from vibefix.codemod import Codemod
 from vibefix.config import Config
 from vibefix.index import NodeKey, ProjectIndex
-from vibefix.sessions import plan_contexts
+from vibefix.sessions import SESSION_AT_TOP, plan_contexts
 from vibefix.sessionuse import Context, find_context
 
 
@@ -52,8 +52,17 @@ class SessionContext(AsyncCodemod):
     """
 
     code = "VF204"
-    # A session opened in a function: ``db = SessionLocal()``, ``s = get_session()``.
-    triggers = (r"(?m:^[ \t]+\w+[ \t]*=[ \t]*[\w.]*(?i:session)\w*\(\))",)
+    # The dependency and the factory live in other modules: the plan reads them, and the
+    # index must, even when no other codemod asks for them.
+    follows_plan = True
+    # A module that imports or makes a session factory at the top level (not in a
+    # docstring's example), and closes a session it opened in a function.
+    triggers = (
+        SESSION_AT_TOP,
+        # ``db = SessionLocal()`` in a function, and ``db.close()`` after it.
+        r"(?ms:^[ \t]+(\w+)[ \t]*=[ \t]*[\w.]*(?i:session)\w*\(\)"
+        r"(?:(?!^[ \t]*def ).)*?^[ \t]+\1\.close\(\))",
+    )
     METADATA_DEPENDENCIES = (
         *Codemod.METADATA_DEPENDENCIES,
         QualifiedNameProvider,

@@ -72,8 +72,14 @@ class SessionDependency(SessionCodemod):
     """
 
     code = "VF200"
-    # A session opened in a function: ``db = SessionLocal()``, ``s = get_session()``.
-    triggers = (r"(?m:^[ \t]+\w+[ \t]*=[ \t]*[\w.]*(?i:session)\w*\(\))",)
+    # The dependency and the factory live in other modules: the plan reads them, and the
+    # index must, even when no other codemod asks for them.
+    follows_plan = True
+    # A session opened in a function (``db = SessionLocal()``) of a module that uses FastAPI.
+    triggers = (
+        r"(?m:^[ \t]+\w+[ \t]*=[ \t]*[\w.]*(?i:session)\w*\(\))",
+        r"\bfastapi\b",
+    )
     METADATA_DEPENDENCIES = (
         *Codemod.METADATA_DEPENDENCIES,
         QualifiedNameProvider,

@@ -10,7 +10,7 @@ from vibefix.config import Config
 from vibefix.index import ProjectIndex
 from vibefix.names import fully_qualified
 from vibefix.sessionrewrite import SessionCodemod
-from vibefix.sessions import SharedPlan, plan_shared
+from vibefix.sessions import SESSION_AT_TOP, SharedPlan, plan_shared
 from vibefix.sessionuse import shared_problem
 
 
@@ -56,8 +56,15 @@ class SharedSession(SessionCodemod):
     """
 
     code = "VF201"
-    # A route module (it imports FastAPI) that says "session".
-    triggers = (r"(?i:session)", r"\bfastapi\b")
+    # The dependency and the factory live in other modules: the plan reads them, and the
+    # index must, even when no other codemod asks for them.
+    follows_plan = True
+    # A route module (it uses FastAPI) that imports a session, or makes one, at the top
+    # level.
+    triggers = (
+        r"\bfastapi\b",
+        SESSION_AT_TOP,
+    )
     METADATA_DEPENDENCIES = (
         *Codemod.METADATA_DEPENDENCIES,
         QualifiedNameProvider,

@@ -31,7 +31,7 @@ from libcst.metadata import (
 from vibefix import httpmap
 from vibefix.imports import ImportPlanner
 from vibefix.names import fully_qualified
-from vibefix.sessionshape import shaped
+from vibefix.sessionshape import in_pytest_file, shaped
 
 FASTAPI_APPS = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI"})
 FASTAPI_ROUTERS = frozenset({"fastapi.APIRouter", "fastapi.routing.APIRouter"})
@@ -283,9 +283,12 @@ class FactCollector(cst.CSTVisitor):
         """VF101's backend (``[tool.vibefix.requests-to-httpx] backend``)."""
         self.library = httpmap.BACKENDS.get(backend, httpmap.BACKENDS["httpx2"]).library
         """The API VF101 writes (``"httpx"`` or ``"aiohttp"``): what it can rewrite."""
-        self._tuples: frozenset[str] = frozenset()
-        self._session_dependencies: frozenset[str] = frozenset()
-        """The module-level names assigned a tuple (a ``timeout`` VF101 leaves)."""
+        self._tuples: frozenset[str] | None = None
+        """The module-level names assigned a tuple (a ``timeout`` VF101 leaves), read on
+        the first requests call."""
+        self._module_node: cst.Module | None = None
+        self._session_dependencies: set[str] = set()
+        """The module-level generators shaped as a session dependency (``get_db``)."""
         self.path = path
         self.module = module
         self.package = package
@@ -416,8 +419,13 @@ class FactCollector(cst.CSTVisitor):
     # -- definitions -------------------------------------------------------------------
 
     def visit_Module(self, node: cst.Module) -> None:
-        self._tuples = httpmap.tuple_constants(node)
-        self._session_dependencies = shaped(node, self.module, str(self.path))
+        self._module_node = node  # its tuple constants are read when a requests call needs them
+
+    def _tuple_constants(self) -> frozenset[str]:
+        if self._tuples is None:
+            module = self._module_node
+            self._tuples = httpmap.tuple_constants(module) if module is not None else frozenset()
+        return self._tuples
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         names = self._qualified(node.name) or (f"{self.module}.{node.name.value}",)
@@ -478,6 +486,14 @@ class FactCollector(cst.CSTVisitor):
                 target = target.func
             decorators.extend(self._qualified(target))
         where = self.get_metadata(PositionProvider, node)
+        if (
+            frame.generator
+            and not self._functions
+            and frame.owner_class is None
+            and not in_pytest_file(str(self.path))
+            and shaped(node)
+        ):
+            self._session_dependencies |= set(frame.qualnames)
         for qualname in frame.qualnames:
             self.functions.append(
                 FunctionFact(
@@ -665,7 +681,7 @@ class FactCollector(cst.CSTVisitor):
         if frame is not None and frame.in_body and httpmap.http_call(targets):
             if frame.http is None:
                 frame.http = httpmap.analyse(
-                    frame.node, self._qualified, self.library, self._tuples
+                    frame.node, self._qualified, self.library, self._tuple_constants()
                 )
             found = frame.http.calls.get(node)
             if found is not None:

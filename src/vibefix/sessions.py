@@ -23,6 +23,13 @@ MAKERS = frozenset(
 )
 """What a session factory is made by. (``scoped_session`` hands out a session per
 thread, which is not the request's: left.)"""
+SESSION_AT_TOP = (
+    r"(?m:^(?:from[ \t]+[\w.]+[ \t]+import[^\n]*(?i:session)"
+    r"|[A-Za-z_]\w*[ \t]*=[ \t]*(?:[\w.]*\.)?(?:sessionmaker|\w*(?i:session)\w*)[ \t]*\())"
+)
+"""A trigger: the module imports a session or its factory at the top level (``from
+app.database import SessionLocal``), or makes one there (``SessionLocal =
+sessionmaker(...)``), outside a docstring's indented example."""
 PREFERRED = ("get_db", "get_session", "get_db_session")
 """Names a dependency is chosen by when a factory has several."""
 

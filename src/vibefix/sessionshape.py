@@ -6,28 +6,25 @@ from __future__ import annotations
 import libcst as cst
 
 
-def shaped(module: cst.Module, module_name: str, path: str) -> frozenset[str]:
-    """The module-level functions of ``module`` shaped as a session dependency: not
-    decorated (a ``@contextmanager`` is no dependency), no parameter without a default,
-    and one ``yield`` that yields what the function made by a call (``db =
-    SessionLocal()`` or ``with SessionLocal() as db``); none in pytest's files."""
+def in_pytest_file(path: str) -> bool:
+    """``test_*.py`` and ``conftest.py``: their generators are pytest's fixtures."""
     file = path.replace("\\", "/").rpartition("/")[2]
-    if file.startswith("test_") or file == "conftest.py":  # pytest's fixtures
-        return frozenset()
-    found = set()
-    for statement in module.body:
-        if not isinstance(statement, cst.FunctionDef) or statement.decorators:
-            continue
-        params = statement.params
-        if any(p.default is None for p in (*params.posonly_params, *params.params)) or any(
-            p.default is None for p in params.kwonly_params
-        ):
-            continue
-        finder = _Yields()
-        statement.body.visit(finder)
-        if len(finder.yields) == 1 and finder.yields[0] in finder.made:
-            found.add(f"{module_name}.{statement.name.value}")
-    return frozenset(found)
+    return file.startswith("test_") or file == "conftest.py"
+
+
+def shaped(function: cst.FunctionDef) -> bool:
+    """Whether a module-level generator ``function`` is shaped as a session dependency:
+    not decorated (a ``@contextmanager`` is no dependency), no parameter without a
+    default, and one ``yield`` that yields what the function made by a call (``db =
+    SessionLocal()`` or ``with SessionLocal() as db``)."""
+    params = function.params
+    if function.decorators or any(
+        p.default is None for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+    ):
+        return False
+    finder = _Yields()
+    function.body.visit(finder)
+    return len(finder.yields) == 1 and finder.yields[0] in finder.made
 
 
 class _Yields(cst.CSTVisitor):
