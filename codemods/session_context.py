@@ -126,10 +126,14 @@ def _held(updated: cst.IndentedBlock, context: Context, count: int) -> cst.Inden
         while lines and lines[0].comment is None:
             lines.pop(0)
         held[0] = first_held.with_changes(leading_lines=lines)
+    comment = opening.trailing_whitespace.comment
     within = cst.With(
         items=[cst.WithItem(assign.value, asname=cst.AsName(cst.Name(context.name)))],
         body=cst.IndentedBlock(held),
-        leading_lines=opening.leading_lines,
+        leading_lines=[
+            *opening.leading_lines,
+            *([cst.EmptyLine(comment=comment)] if comment is not None else []),
+        ],
     )
     after = statements[context.last + 1 :]
     return updated.with_changes(body=[*statements[: context.first], within, *after])

@@ -97,7 +97,10 @@ class SharedSession(SessionCodemod):
         session, dependency = found
         names = [name for name in _names(node) if session in self._qualified(name)]
         spelled = {name.value for name in names}
-        if not names or len(spelled) != 1:
+        dotted = any(
+            session in self._qualified(attribute) for attribute in _attributes(node)
+        )  # ``database.db_session``: it would stay the module's
+        if not names or len(spelled) != 1 or dotted:
             self.report(
                 node,
                 f"it reaches the module-level session `{session}` other than by one name:"
@@ -112,6 +115,14 @@ class SharedSession(SessionCodemod):
                 " one of its factory: define `get_db` next to the factory",
             )
             return
+        short = dependency.rpartition(".")[2]
+        if short in cst.Module([]).code_for_node(node.params):
+            self.report(
+                names[0],
+                f"it already takes a session from `{short}`: FastAPI would hand it the same"
+                " one twice; use that one by hand",
+            )
+            return
         problem = shared_problem(node, name)
         if problem:
             self.report(names[0], problem)
@@ -121,6 +132,20 @@ class SharedSession(SessionCodemod):
     def _qualified(self, node: cst.CSTNode) -> set[str]:
         qualified = self.get_metadata(QualifiedNameProvider, node, set())
         return {fully_qualified(q, self.file.module_name, self._package) for q in qualified}
+
+
+def _attributes(function: cst.FunctionDef) -> list[cst.Attribute]:
+    class Finder(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found: list[cst.Attribute] = []
+
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            self.found.append(node)
+
+    finder = Finder()
+    function.body.visit(finder)
+    return finder.found
 
 
 def _names(function: cst.FunctionDef) -> list[cst.Name]:

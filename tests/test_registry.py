@@ -6,6 +6,7 @@ import importlib
 import inspect
 import pkgutil
 import re
+import types
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ def codemods_of(module_name: str) -> list[type[Codemod]]:
         value
         for value in vars(module).values()
         if inspect.isclass(value)
+        and not isinstance(value, types.GenericAlias)  # ``tuple[int, int]``: a class on 3.10
         and issubclass(value, Codemod)
         and value.__module__ == module.__name__
     ]

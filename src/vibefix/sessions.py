@@ -24,11 +24,12 @@ MAKERS = frozenset(
 """What a session factory is made by. (``scoped_session`` hands out a session per
 thread, which is not the request's: left.)"""
 SESSION_AT_TOP = (
-    r"(?m:^(?:from[ \t]+[\w.]+[ \t]+import[^\n]*(?i:session)"
+    r"(?m:^(?:from[ \t]+[\w.]+[ \t]+import(?:[^\n(]*|[ \t]*\([^)]*)(?i:session|\bdb\b|database)"
     r"|[A-Za-z_]\w*[ \t]*=[ \t]*(?:[\w.]*\.)?(?:sessionmaker|\w*(?i:session)\w*)[ \t]*\())"
 )
-"""A trigger: the module imports a session or its factory at the top level (``from
-app.database import SessionLocal``), or makes one there (``SessionLocal =
+"""A trigger: the module imports a session, its factory or the module that has them at
+the top level (``from app.database import SessionLocal``, ``from app import
+database``, in parentheses too), or makes one there (``SessionLocal =
 sessionmaker(...)``), outside a docstring's indented example."""
 PREFERRED = ("get_db", "get_session", "get_db_session")
 """Names a dependency is chosen by when a factory has several."""
@@ -159,6 +160,12 @@ def plan_shared(index: ProjectIndex) -> SharedPlan:
         key = node_key(function.path, function)
         if function.is_generator or name in called:
             blocked[key] = (session, "it is a generator or is also called directly")
+        elif _made(index, function):
+            blocked[key] = (
+                session,
+                "it also opens a session of its own: with both from the dependency, FastAPI"
+                " would hand it the same one twice",
+            )
         else:
             users[key] = (session, sessions.chosen.get(shared[session], ""))
     return SharedPlan(users, blocked)

@@ -302,6 +302,7 @@ def find_context(function: cst.FunctionDef, opened: Callable[[cst.Call], bool]) 
         node
         for node in walker.order
         if isinstance(node, cst.Call)
+        and _owner(node, parent) is function  # a nested function's are its own
         and opened(node)
         and not isinstance(parent.get(node), cst.WithItem)  # held by a `with` already
     ]
@@ -332,6 +333,11 @@ def find_context(function: cst.FunctionDef, opened: Callable[[cst.Call], bool]) 
     name = assign.targets[0].target.value
     statements = list(body.body)
     context.name, context.first = name, statements.index(line)
+    if _awaited_use(name, walker.order):
+        context.problem = (
+            f"the session `{name}` is awaited (an `AsyncSession`): hold it in `async with` by hand"
+        )
+        return context
     closes = [
         i
         for i, statement in enumerate(statements)
@@ -350,6 +356,12 @@ def find_context(function: cst.FunctionDef, opened: Callable[[cst.Call], bool]) 
         )
         return context
     context.last = closes[0]
+    if _returns_something(statements[context.first + 1 : context.last]):
+        context.problem = (
+            f"a `return` before `{name}.close()` leaves the session open for what it returns;"
+            " a `with` would close it: hold it in `with` by hand"
+        )
+        return context
     escaping = {n.value for n in walker.order if isinstance(n, cst.Name) and _leaves(n, parent)}
     ignored = Uses(call)
     closing = statements[context.last]
@@ -376,6 +388,57 @@ def find_context(function: cst.FunctionDef, opened: Callable[[cst.Call], bool]) 
             f"the session `{name}` is closed in more than one place: use `with` by hand"
         )
     return context
+
+
+def _owner(node: cst.CSTNode, parent: dict[cst.CSTNode, cst.CSTNode]) -> cst.CSTNode | None:
+    """The innermost function or lambda around ``node``."""
+    current = parent.get(node)
+    while current is not None and not isinstance(current, cst.FunctionDef | cst.Lambda):
+        current = parent.get(current)
+    return current
+
+
+def _returns_something(statements: list[cst.BaseStatement]) -> bool:
+    """Whether a ``return`` among ``statements`` (outside nested functions) returns more
+    than a constant: what it returns may be read after the session is closed."""
+
+    class Finder(cst.CSTVisitor):
+        found = False
+
+        def visit_Return(self, node: cst.Return) -> None:
+            value = node.value
+            constant = (
+                value is None
+                or (isinstance(value, cst.Name) and value.value in ("None", "True", "False"))
+                or isinstance(value, cst.BaseNumber | cst.SimpleString)
+            )
+            self.found = self.found or not constant
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+    finder = Finder()
+    for statement in statements:
+        statement.visit(finder)
+    return finder.found
+
+
+def _awaited_use(name: str, nodes: list[cst.CSTNode]) -> bool:
+    """Whether a method of the session ``name`` is awaited: an ``AsyncSession``."""
+    for node in nodes:
+        if isinstance(node, cst.Await):
+            inner = node.expression
+            func = inner.func if isinstance(inner, cst.Call) else None
+            if (
+                isinstance(func, cst.Attribute)
+                and isinstance(func.value, cst.Name)
+                and func.value.value == name
+            ):
+                return True
+    return False
 
 
 def _is_close(statement: cst.BaseStatement, name: str) -> bool:

@@ -139,9 +139,44 @@ def test_handlers_are_left_to_vf200_and_with_blocks_alone():
         ("db = SessionLocal()\n    db.close()  # done\n", "never closed"),
         ("db = SessionLocal()\n    other = SessionLocal()\n    db.close()", "more than one"),
         ("rows = SessionLocal().query(dict).all()", "other than as"),
+        (
+            "db = SessionLocal()\n    user = db.get(dict, 1)\n    if user:\n        return user\n"
+            "    db.close()",
+            "a `return` before",
+        ),
+        ("db = SessionLocal()\n    await db.execute(rows)\n    db.close()", "awaited"),
     ],
 )
 def test_a_session_a_with_cannot_hold_is_a_finding(body, reason):
-    source = f"{HEAD}\n\ndef job(rows, keep):\n    {body}\n"
+    source = f"{HEAD}\n\nasync def job(rows, keep):\n    {body}\n"
     assert_unchanged(SessionContext, source)
     assert any(reason in message for _, message in findings_for(SessionContext, source))
+
+
+def test_the_opening_lines_comment_stays_and_a_nested_function_is_its_own():
+    before = case(
+        """\
+        def start(jobs):
+            def work():
+                db = SessionLocal()  # one per job
+                db.query(dict).delete()
+                db.close()
+
+            for _ in jobs:
+                work()
+        """
+    )
+    after = case(
+        """\
+        def start(jobs):
+            def work():
+                # one per job
+                with SessionLocal() as db:
+                    db.query(dict).delete()
+
+            for _ in jobs:
+                work()
+        """
+    )
+    assert_transforms(SessionContext, before, after)
+    assert findings_for(SessionContext, before) == []

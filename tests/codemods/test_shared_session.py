@@ -90,7 +90,7 @@ def test_code_outside_requests_keeps_the_module_session():
     [
         ("return db_session", "used other than by its methods"),
         ("tasks.add_task(db_session.commit)", "`add_task`"),
-        ("global db_session\n    db_session = SessionLocal()", "used other than"),
+        ("global db_session\n    db_session = SessionLocal()", "opens a session of its own"),
         ("return lambda: db_session.query(dict)", "in a lambda"),
     ],
 )
@@ -133,3 +133,30 @@ def test_a_handler_also_called_directly_is_a_finding():
     )
     assert_unchanged(SharedSession, source)
     assert "also called directly" in findings_for(SharedSession, source)[0][1]
+
+
+def test_a_handler_that_also_reaches_the_session_through_its_module_is_a_finding():
+    # The cases run as the module ``example``: ``example.db_session`` is the same session.
+    source = "import example\n" + case(
+        """\
+        @router.get("/mixed")
+        def mixed():
+            items = db_session.query(dict).all()
+            example.db_session.commit()
+            return items
+        """
+    )
+    assert_unchanged(SharedSession, source)
+    assert "other than by one name" in findings_for(SharedSession, source)[0][1]
+
+
+def test_a_handler_that_already_takes_the_dependency_is_a_finding():
+    source = case(
+        """\
+        @router.get("/users")
+        def list_users(db=Depends(get_db)):
+            return db.query(dict).all() + db_session.query(dict).all()
+        """
+    ).replace("APIRouter, BackgroundTasks", "APIRouter, BackgroundTasks, Depends")
+    assert_unchanged(SharedSession, source)
+    assert "hand it the same one twice" in findings_for(SharedSession, source)[0][1]
