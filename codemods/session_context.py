@@ -45,10 +45,13 @@ class SessionContext(AsyncCodemod):
 
     Not rewritten: a session that is not closed exactly once in the function's own
     body, closed in more than one place, used after it is closed, opened other than as
-    `db = SessionLocal()` there, returned, stored or handed to later work (each a
-    finding: a `with` would close what the code still uses); a session that is never
-    closed (a finding: whether its objects are used after a close cannot be told);
-    generators.
+    `db = SessionLocal()` there, returned, stored or handed to later work, or with a
+    `return` of a value before its `close()` (the caller may read what it returned from
+    the open session) (each a finding: a `with` would close what the code still uses);
+    a session that is never closed (a finding: whether its objects are used after a
+    close cannot be told); an awaited `AsyncSession` (a finding: `async with` is
+    VF203's); generators. Only modules that import or make the factory at the top level
+    and close a session they opened are looked at.
     """
 
     code = "VF204"

@@ -49,10 +49,13 @@ class SharedSession(SessionCodemod):
     commits, and a failed transaction no longer outlives its request.
 
     Not rewritten: a handler that reaches the session other than by its own name
-    (`database.db_session`), assigns to it, returns it, keeps it in a lambda or hands it
-    to later work, is also called directly, or has a parameter of the same name (each a
-    finding); a project with no dependency for the session's factory (a finding);
-    sessions kept on `app.state`.
+    (`database.db_session`, also), assigns to it, returns it, keeps it in a lambda or
+    hands it to later work, is also called directly, opens a session of its own, or
+    takes one from the dependency already (FastAPI would hand it the same session
+    twice), or has a parameter of the same name (each a finding); a project with no
+    dependency for the session's factory (a finding); a handler that only passes the
+    session on (`crud.get(db_session)`) without calling a method of it; sessions kept
+    on `app.state`.
     """
 
     code = "VF201"
