@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
@@ -512,56 +512,40 @@ class RequestsToHttpx(AsyncCodemod):
             return
         positional = (httpmap.SESSION_API if call.session else httpmap.API)[verb]
 
-        def rewrite(updated: cst.Call) -> cst.BaseExpression:
-            args: list[cst.Arg] = []
-            redirects = False
-            for index, argument in enumerate(updated.args):
-                name = argument.keyword.value if argument.keyword else positional[index]
-                value = argument.value
-                if name in ("url", "method"):
-                    args.append(argument)
-                    continue
-                if name == "stream":
-                    continue  # ``stream=False``: httpx reads the body, as requests does
-                if name == "allow_redirects":
-                    name = "follow_redirects"
-                    redirects = True
-                elif name == "data" and httpmap.data_kind(value) == "content":
-                    name = "content"
-                elif name == "timeout" and not _is_none_or_tuple(value):
-                    # requests times out connecting and reading, never writing or waiting
-                    # for a connection from the pool (it has none): neither does this.
-                    value = cst.Call(
-                        cst.parse_expression(f"{x}.Timeout"),
-                        [
-                            cst.Arg(value, comma=COMMA),
-                            keyword("write", cst.Name("None"), COMMA),
-                            keyword("pool", cst.Name("None")),
-                        ],
-                    )
-                elif name == "timeout" and isinstance(value, cst.Tuple):
-                    connect, read = (element.value for element in value.elements)
-                    value = cst.Call(
-                        cst.parse_expression(f"{x}.Timeout"),
-                        [
-                            cst.Arg(cst.Name("None"), comma=COMMA),
-                            keyword("connect", connect, COMMA),
-                            keyword("read", read),
-                        ],
-                    )
-                args.append(
-                    argument.with_changes(
-                        keyword=cst.Name(name),
-                        value=value,
-                        equal=argument.equal if argument.keyword else EQUAL,
-                    )
+        def convert(name: str, value: cst.BaseExpression) -> tuple[str, cst.BaseExpression]:
+            if name == "allow_redirects":
+                return "follow_redirects", value
+            if name == "data" and httpmap.data_kind(value) == "content":
+                return "content", value
+            if name == "timeout" and not _is_none_or_tuple(value):
+                # requests times out connecting and reading, never writing or waiting
+                # for a connection from the pool (it has none): neither does this.
+                return name, cst.Call(
+                    cst.parse_expression(f"{x}.Timeout"),
+                    [
+                        cst.Arg(value, comma=COMMA),
+                        keyword("write", cst.Name("None"), COMMA),
+                        keyword("pool", cst.Name("None")),
+                    ],
                 )
+            if name == "timeout" and isinstance(value, cst.Tuple):
+                connect, read = (element.value for element in value.elements)
+                return name, cst.Call(
+                    cst.parse_expression(f"{x}.Timeout"),
+                    [
+                        cst.Arg(cst.Name("None"), comma=COMMA),
+                        keyword("connect", connect, COMMA),
+                        keyword("read", read),
+                    ],
+                )
+            return name, value
+
+        def rewrite(updated: cst.Call) -> cst.BaseExpression:
+            args = _keywords(updated, positional, convert)
+            redirects = any(a.keyword and a.keyword.value == "follow_redirects" for a in args)
             if verb == "head" and not redirects:
                 redirect = keyword("follow_redirects", cst.Name("False"))
                 args = appended(args, redirect, updated.whitespace_before_args)
-            elif args and len(args) < len(updated.args):
-                # ``stream=...`` went: the last argument keeps the last comma's style.
-                args[-1] = args[-1].with_changes(comma=updated.args[-1].comma)
             if call.stream is None:
                 return await_(
                     updated.with_changes(
@@ -600,34 +584,20 @@ class RequestsToHttpx(AsyncCodemod):
                 arguments[-1] = arguments[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
             return cst.Call(cst.parse_expression(f"{x}.ClientTimeout"), arguments)
 
+        def convert(name: str, value: cst.BaseExpression) -> tuple[str, cst.BaseExpression]:
+            if name == "timeout" and isinstance(value, cst.Tuple):
+                connect, read = (element.value for element in value.elements)
+                return name, timeout(sock_connect=connect, sock_read=read)
+            if name == "timeout" and _is_none_or_tuple(value):
+                return name, timeout()
+            if name == "timeout":
+                # requests times out connecting and between bytes read, never the
+                # whole request: aiohttp's ``total`` stays unset.
+                return name, timeout(sock_connect=value, sock_read=value.deep_clone())
+            return name, value
+
         def rewrite(updated: cst.Call) -> cst.BaseExpression:
-            args: list[cst.Arg] = []
-            for index, argument in enumerate(updated.args):
-                name = argument.keyword.value if argument.keyword else positional[index]
-                value = argument.value
-                if name in ("url", "method"):
-                    args.append(argument)
-                    continue
-                if name == "stream":
-                    continue  # ``stream=False``: the body is read, as requests does
-                if name == "timeout" and isinstance(value, cst.Tuple):
-                    connect, read = (element.value for element in value.elements)
-                    value = timeout(sock_connect=connect, sock_read=read)
-                elif name == "timeout" and _is_none_or_tuple(value):
-                    value = timeout()
-                elif name == "timeout":
-                    # requests times out connecting and between bytes read, never the
-                    # whole request: aiohttp's ``total`` stays unset.
-                    value = timeout(sock_connect=value, sock_read=value.deep_clone())
-                args.append(
-                    argument.with_changes(
-                        keyword=cst.Name(name),
-                        value=value,
-                        equal=argument.equal if argument.keyword else EQUAL,
-                    )
-                )
-            if args and len(args) < len(updated.args):
-                args[-1] = args[-1].with_changes(comma=updated.args[-1].comma)
+            args = _keywords(updated, positional, convert)
             request = updated.with_changes(
                 func=cst.Attribute(cst.Name(client), cst.Name(call.verb)), args=args
             )
@@ -943,6 +913,35 @@ class RequestsToHttpx(AsyncCodemod):
             needs=[*needs, *json_needs],
             drops=drops,
         )
+
+
+def _keywords(
+    call: cst.Call,
+    positional: Sequence[str],
+    convert: Callable[[str, cst.BaseExpression], tuple[str, cst.BaseExpression]],
+) -> list[cst.Arg]:
+    """``call``'s arguments as keywords (``url`` and ``method`` as they are), each
+    converted for the backend; ``stream=False`` goes (the body is read, as requests
+    does), and the last argument keeps the last comma's style."""
+    args: list[cst.Arg] = []
+    for index, argument in enumerate(call.args):
+        name = argument.keyword.value if argument.keyword else positional[index]
+        if name in ("url", "method"):
+            args.append(argument)
+            continue
+        if name == "stream":
+            continue
+        name, value = convert(name, argument.value)
+        args.append(
+            argument.with_changes(
+                keyword=cst.Name(name),
+                value=value,
+                equal=argument.equal if argument.keyword else EQUAL,
+            )
+        )
+    if args and len(args) < len(call.args):
+        args[-1] = args[-1].with_changes(comma=call.args[-1].comma)
+    return args
 
 
 def _is_none_or_tuple(value: cst.BaseExpression) -> bool:

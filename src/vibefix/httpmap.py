@@ -18,6 +18,8 @@ from typing import Any
 
 import libcst as cst
 
+from vibefix.tree import Parents, inside
+
 Qualify = Callable[[cst.CSTNode], Collection[str]]
 """The fully qualified names an expression may mean (``requests.get`` for ``rq.get``)."""
 
@@ -285,22 +287,6 @@ class HttpFunction:
         return (call for call in self.calls.values() if not call.obstacle)
 
 
-class _Parents(cst.CSTVisitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.parent: dict[cst.CSTNode, cst.CSTNode] = {}
-        self._stack: list[cst.CSTNode] = []
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self._stack:
-            self.parent[node] = self._stack[-1]
-        self._stack.append(node)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self._stack.pop()
-
-
 def analyse(
     function: cst.FunctionDef,
     qualify: Qualify,
@@ -311,7 +297,7 @@ def analyse(
     as themselves), each with the reason it cannot be rewritten into ``library``'s API
     (``"httpx"`` or ``"aiohttp"``), if any. ``tuples``: the module-level names assigned
     a tuple (``TIMEOUT = (3, 27)``)."""
-    walker = _Parents()
+    walker = Parents()
     function.visit(walker)
     parent = walker.parent
     result = HttpFunction(library=library)
@@ -577,7 +563,7 @@ def _session_uses(
                 f"the session `{session.name}` is used in a nested function"
             )
             continue
-        if session.within is not None and not _inside(use, session.within.body, parent):
+        if session.within is not None and not inside(use, session.within.body, parent):
             session.obstacle = session.obstacle or (
                 f"the session `{session.name}` is used after its `with`"
             )
@@ -607,22 +593,13 @@ def _session_uses(
             f"the session `{session.name}` is never closed: open it with `with`"
         )
     if closing is not None and any(
-        order.get(use, 0) > order[closing] and not _inside(use, closing, parent)
+        order.get(use, 0) > order[closing] and not inside(use, closing, parent)
         for use in uses
         if owner(use) is function
     ):
         session.obstacle = session.obstacle or (
             f"the session `{session.name}` is used after `close()`"
         )
-
-
-def _inside(node: cst.CSTNode, block: cst.CSTNode, parent: dict[cst.CSTNode, cst.CSTNode]) -> bool:
-    current: cst.CSTNode | None = node
-    while current is not None:
-        if current is block:
-            return True
-        current = parent.get(current)
-    return False
 
 
 def _stream(call: HttpCall, parent: dict[cst.CSTNode, cst.CSTNode]) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from vibefix.tree import Parents, inside
+
 
 @dataclass
 class Uses:
@@ -34,28 +36,10 @@ class Uses:
     problem: str = ""
 
 
-class _Parents(cst.CSTVisitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.parent: dict[cst.CSTNode, cst.CSTNode] = {}
-        self.order: list[cst.CSTNode] = []
-        self._stack: list[cst.CSTNode] = []
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self._stack:
-            self.parent[node] = self._stack[-1]
-        self._stack.append(node)
-        self.order.append(node)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self._stack.pop()
-
-
 def find_uses(function: cst.FunctionDef, opened: Callable[[cst.Call], str | None]) -> Uses | None:
     """The session ``function`` opens (``opened(call)`` is the dependency to use for a
     factory call, ``""`` for none, None for another call); None when it opens none."""
-    walker = _Parents()
+    walker = Parents()
     function.visit(walker)
     parent = walker.parent
     calls = [
@@ -143,7 +127,7 @@ LATER = frozenset(
 def shared_problem(function: cst.FunctionDef, name: str) -> str:
     """Why ``function`` cannot take the session it reaches as the global ``name`` as a
     parameter of that name; ``""`` when it can."""
-    walker = _Parents()
+    walker = Parents()
     function.visit(walker)
     parent = walker.parent
     params = function.params
@@ -295,7 +279,7 @@ class Context:
 def find_context(function: cst.FunctionDef, opened: Callable[[cst.Call], bool]) -> Context | None:
     """The session ``function`` opens (``opened(call)`` for a factory call) and closes in
     its own body; None when it opens none, a ``problem`` when no ``with`` can hold it."""
-    walker = _Parents()
+    walker = Parents()
     function.visit(walker)
     parent = walker.parent
     calls = [
@@ -368,9 +352,9 @@ def find_context(function: cst.FunctionDef, opened: Callable[[cst.Call], bool]) 
     for node in walker.order:
         if not isinstance(node, cst.Name) or node.value != name or node is assign.targets[0].target:
             continue
-        if _inside(node, closing, parent) and _is_close(closing, name):
+        if inside(node, closing, parent) and _is_close(closing, name):
             continue
-        after = any(_inside(node, s, parent) for s in statements[context.last + 1 :])
+        after = any(inside(node, s, parent) for s in statements[context.last + 1 :])
         problem = "used after it is closed" if after else _use(node, parent, ignored, escaping)
         if problem:
             context.problem = (
@@ -473,12 +457,3 @@ def _closes_finally(statement: cst.BaseStatement, name: str) -> bool:
             or not _has_comment(statement.body.header, *statement.body.footer)
         )
     )
-
-
-def _inside(node: cst.CSTNode, block: cst.CSTNode, parent: dict[cst.CSTNode, cst.CSTNode]) -> bool:
-    current: cst.CSTNode | None = node
-    while current is not None:
-        if current is block:
-            return True
-        current = parent.get(current)
-    return False
