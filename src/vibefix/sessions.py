@@ -1,10 +1,12 @@
 """What the project's SQLAlchemy sessions are: the factories that make them, the
-dependencies that hand them to FastAPI, and the handlers that open their own (VF200).
+dependencies that hand them to FastAPI, the functions that open their own (VF200,
+VF204) and those that use one made at import (VF201).
 
-A pure function of the index: the factories are module-level objects made by
-``sessionmaker(...)`` (followed through re-exports), a dependency is a module-level
-generator that calls one, and the functions FastAPI injects (route handlers, and what
-``Depends`` names) are the ones whose own sessions become a parameter.
+Pure functions of the index: the factories are module-level objects made by
+``sessionmaker(...)`` (followed through re-exports); a dependency is a module-level
+generator shaped as one (``sessionshape``) that calls a factory; the functions FastAPI
+injects (route handlers, and what ``Depends`` names) are the ones given the request's
+session; the others hold theirs in ``with``.
 """
 
 from __future__ import annotations
