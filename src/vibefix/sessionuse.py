@@ -83,11 +83,7 @@ def find_uses(function: cst.FunctionDef, opened: Callable[[cst.Call], str | None
     while isinstance(base, cst.Attribute):
         base = base.value
     uses.factory = base if isinstance(base, cst.Name) else None
-    params = function.params
-    taken = {
-        p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)
-    } | {p.name.value for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)}
-    if name in taken:
+    if name in _parameters(function):
         uses.problem = f"`{name}` is also one of its parameters"
         return uses
     # Nested functions that leave the request: returned, or handed to later work.
@@ -111,10 +107,17 @@ def find_uses(function: cst.FunctionDef, opened: Callable[[cst.Call], str | None
         lines.append(cst.EmptyLine(comment=trailing))
     at = list(body.body).index(line)
     if at == 0:  # no blank line opens a body
-        lines = lines[next((i for i, e in enumerate(lines) if e.comment is not None), 0) :]
+        lines = lines[next((i for i, e in enumerate(lines) if e.comment is not None), len(lines)) :]
     if (lines or at == 0) and at + 1 < len(body.body):
         uses.leading = (body.body[at + 1], lines, at == 0)
     return uses
+
+
+def _parameters(function: cst.FunctionDef) -> set[str]:
+    params = function.params
+    return {
+        p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+    } | {p.name.value for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)}
 
 
 LATER = frozenset(
@@ -130,11 +133,7 @@ def shared_problem(function: cst.FunctionDef, name: str) -> str:
     walker = Parents()
     function.visit(walker)
     parent = walker.parent
-    params = function.params
-    taken = {
-        p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)
-    } | {p.name.value for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)}
-    if name in taken:
+    if name in _parameters(function):
         return f"`{name}` is also one of its parameters"
     escaping = {
         node.value for node in walker.order if isinstance(node, cst.Name) and _leaves(node, parent)
