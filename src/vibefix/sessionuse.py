@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -86,19 +86,9 @@ def find_uses(function: cst.FunctionDef, opened: Callable[[cst.Call], str | None
     if name in _parameters(function):
         uses.problem = f"`{name}` is also one of its parameters"
         return uses
-    # Nested functions that leave the request: returned, or handed to later work.
-    escaping = {
-        node.value for node in walker.order if isinstance(node, cst.Name) and _leaves(node, parent)
-    }
-    for node in walker.order:
-        if (
-            isinstance(node, cst.Name)
-            and node.value == name
-            and node is not assign.targets[0].target
-        ):
-            uses.problem = _use(node, parent, uses, escaping)
-            if uses.problem:
-                return uses
+    uses.problem = _first_problem(walker, name, uses, assign.targets[0].target)
+    if uses.problem:
+        return uses
     body = function.body
     assert isinstance(body, cst.IndentedBlock)
     lines = list(line.leading_lines)
@@ -132,18 +122,30 @@ def shared_problem(function: cst.FunctionDef, name: str) -> str:
     parameter of that name; ``""`` when it can."""
     walker = Parents()
     function.visit(walker)
-    parent = walker.parent
     if name in _parameters(function):
         return f"`{name}` is also one of its parameters"
-    escaping = {
-        node.value for node in walker.order if isinstance(node, cst.Name) and _leaves(node, parent)
-    }
-    ignored = Uses(cst.Call(cst.Name(name)))
+    return _first_problem(walker, name, Uses(cst.Call(cst.Name(name))), function.name)
+
+
+def _escaping(walker: Parents) -> set[str]:
+    """Nested functions that leave the request: returned, or handed to later work."""
+    return {n.value for n in walker.order if isinstance(n, cst.Name) and _leaves(n, walker.parent)}
+
+
+def _named(walker: Parents, name: str, skip: cst.CSTNode) -> Iterator[cst.Name]:
+    """The references to ``name`` in the walked function, but ``skip`` (where it is bound)."""
     for node in walker.order:
-        if isinstance(node, cst.Name) and node.value == name and node is not function.name:
-            problem = _use(node, parent, ignored, escaping)
-            if problem:
-                return problem
+        if isinstance(node, cst.Name) and node.value == name and node is not skip:
+            yield node
+
+
+def _first_problem(walker: Parents, name: str, uses: Uses, skip: cst.CSTNode) -> str:
+    """Why a use of the session ``name`` keeps it from the rewrite; ``""`` for none."""
+    escaping = _escaping(walker)
+    for node in _named(walker, name, skip):
+        problem = _use(node, walker.parent, uses, escaping)
+        if problem:
+            return problem
     return ""
 
 
@@ -345,12 +347,10 @@ def find_context(function: cst.FunctionDef, opened: Callable[[cst.Call], bool]) 
             " a `with` would close it: hold it in `with` by hand"
         )
         return context
-    escaping = {n.value for n in walker.order if isinstance(n, cst.Name) and _leaves(n, parent)}
+    escaping = _escaping(walker)
     ignored = Uses(call)
     closing = statements[context.last]
-    for node in walker.order:
-        if not isinstance(node, cst.Name) or node.value != name or node is assign.targets[0].target:
-            continue
+    for node in _named(walker, name, assign.targets[0].target):
         if inside(node, closing, parent) and _is_close(closing, name):
             continue
         after = any(inside(node, s, parent) for s in statements[context.last + 1 :])
