@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import enum
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -64,6 +64,9 @@ class BlockingTable:
     """Keys that ended in ``.*``, without it."""
     deep: Mapping[str, Entry]
     """Keys that ended in ``.**``, without it."""
+    rules: tuple[Callable[[str], Entry | None], ...] = ()
+    """Codemods' own say on some targets, asked first (VF203: a session's calls once the
+    project moves to ``AsyncSession``)."""
 
     @classmethod
     def from_mapping(cls, entries: Mapping[str, Any]) -> BlockingTable:
@@ -84,8 +87,22 @@ class BlockingTable:
         """This table with ``entries`` (the user's) added; they win over shipped ones."""
         other = BlockingTable.from_mapping(entries)
         return BlockingTable(
-            {**self.exact, **other.exact}, {**self.one, **other.one}, {**self.deep, **other.deep}
+            {**self.exact, **other.exact},
+            {**self.one, **other.one},
+            {**self.deep, **other.deep},
+            self.rules,
         )
+
+    def with_rules(self, rules: tuple[Callable[[str], Entry | None], ...]) -> BlockingTable:
+        return replace(self, rules=rules)
+
+    def ruled(self, target: str) -> Entry | None:
+        """What a codemod's rule says of ``target``; None when none does."""
+        for rule in self.rules:
+            entry = rule(target)
+            if entry is not None:
+                return entry
+        return None
 
     def lookup(self, target: str) -> Entry | None:
         """The entry for a call target, most specific key first; None when none applies."""

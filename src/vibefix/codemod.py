@@ -25,6 +25,8 @@ from vibefix.imports import ImportPlanner
 from vibefix.results import EditRecord, Finding, Position, Safety
 
 if TYPE_CHECKING:
+    from vibefix.asyncplan import AsyncPlan
+    from vibefix.blocking import Entry
     from vibefix.index import ProjectIndex
     from vibefix.plan import Plan
 
@@ -89,6 +91,18 @@ class Codemod(cst.CSTVisitor):
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
         """This codemod's cross-file decisions, from the merged index; None by default."""
         return None
+
+    @classmethod
+    def blocking_rule(cls, part: object) -> Callable[[str], Entry | None] | None:
+        """How the async plan should classify some call targets given this codemod's
+        part of the plan (VF203: a session's calls become awaitable); None by default."""
+        return None
+
+    @classmethod
+    def settle(cls, part: object, asyncs: AsyncPlan, index: ProjectIndex) -> object:
+        """This codemod's part once the async plan is known: ``part`` itself, or a new
+        one that withdraws its blocking rule (``blocking_rule`` then returns None)."""
+        return part
 
     # -- recording ---------------------------------------------------------------------
 

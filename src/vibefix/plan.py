@@ -27,6 +27,8 @@ class Plan:
     """Which functions become async, which calls are awaited or offloaded (VF100-VF104)."""
     first_party: frozenset[str] = frozenset()
     """The top-level packages of the project's modules (imports are placed by it)."""
+    applied: frozenset[str] = frozenset()
+    """The codes whose rewrites are made (REVIEW ones need ``--unsafe``)."""
 
     def part(self, code: str) -> object:
         return self.parts.get(code)
@@ -56,15 +58,37 @@ def build_plan(
     need ``unsafe``); what a REVIEW codemod would add is reported instead."""
     selected = {codemod.code for codemod in codemods}
     applied = {c.code for c in codemods if c.safety is Safety.SAFE or unsafe}
-    return Plan(
-        parts={codemod.code: codemod.plan_part(index, config) for codemod in codemods},
-        asyncs=analyse(
+    parts = {codemod.code: codemod.plan_part(index, config) for codemod in codemods}
+    table = table_for(config.options)
+
+    def asyncs_for(parts: dict[str, object]) -> AsyncPlan:
+        rules = tuple(
+            rule
+            for codemod in codemods
+            if codemod.code in applied
+            and (rule := codemod.blocking_rule(parts[codemod.code])) is not None
+        )
+        return analyse(
             index,
-            table_for(config.options),
+            table.with_rules(rules),
             selected,
             (lambda path: True) if writable is None else writable.__contains__,
             applied,
             httpmap.backend_problem(config.options, config.root, config.target_version),
-        ),
+        )
+
+    asyncs = asyncs_for(parts)
+    settled = {
+        codemod.code: codemod.settle(parts[codemod.code], asyncs, index)
+        for codemod in codemods
+        if codemod.code in applied
+    }
+    if any(settled[code] is not parts[code] for code in settled):
+        parts.update(settled)
+        asyncs = asyncs_for(parts)
+    return Plan(
+        parts=parts,
+        asyncs=asyncs,
         first_party=frozenset(module.module.split(".")[0] for module in index.modules),
+        applied=frozenset(applied),
     )
