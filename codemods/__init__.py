@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from vibefix.codemods.async_endpoints import AsyncEndpoints
 from vibefix.codemods.async_sleep import AsyncSleep
+from vibefix.codemods.async_sqlalchemy import AsyncSqlalchemy
 from vibefix.codemods.await_propagation import AwaitPropagation
 from vibefix.codemods.engine_pool import EnginePool
 from vibefix.codemods.offload_blocking import OffloadBlocking
@@ -28,8 +29,14 @@ ALL: tuple[type[Codemod], ...] = (
     SharedSession,
     EnginePool,
     SessionContext,
+    AsyncSqlalchemy,
 )
 
 RECIPES: dict[str, tuple[str, ...]] = {
     "default": ("VF100", "VF101", "VF102", "VF103", "VF104", "VF200", "VF201", "VF202", "VF204"),
+    # The default recipe and the move to AsyncSession (VF203, a REVIEW rewrite).
+    "async-db": (
+        *("VF100", "VF101", "VF102", "VF103", "VF104", "VF200", "VF201", "VF202", "VF203"),
+        "VF204",
+    ),
 }

@@ -79,6 +79,9 @@ class SessionContext(AsyncCodemod):
     def visit_Module(self, node: cst.Module) -> None:
         part = self.plan.part(self.code)
         self._opened: frozenset[NodeKey] = part if isinstance(part, frozenset) else frozenset()
+        # Once VF203 moves the project to AsyncSession, the session is held by `async with`.
+        migrating = getattr(self.plan.part("VF203"), "migrates", False)
+        self._async = "VF203" in self.plan.applied and bool(migrating)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if not self._opened:
@@ -93,12 +96,14 @@ class SessionContext(AsyncCodemod):
         assert isinstance(body, cst.IndentedBlock)
         self.replace(
             body,
-            lambda updated: _held(updated, context, len(body.body)),
+            lambda updated: _held(updated, context, len(body.body), self._async),
             "the session is closed on every path, as by `with`",
         )
 
 
-def _held(updated: cst.IndentedBlock, context: Context, count: int) -> cst.IndentedBlock:
+def _held(
+    updated: cst.IndentedBlock, context: Context, count: int, asynchronous: bool = False
+) -> cst.IndentedBlock:
     statements = list(updated.body)
     if len(statements) != count:
         return updated  # another rewrite split a statement: leave the block as it is
@@ -132,6 +137,7 @@ def _held(updated: cst.IndentedBlock, context: Context, count: int) -> cst.Inden
     comment = opening.trailing_whitespace.comment
     within = cst.With(
         items=[cst.WithItem(assign.value, asname=cst.AsName(cst.Name(context.name)))],
+        asynchronous=cst.Asynchronous() if asynchronous else None,
         body=cst.IndentedBlock(held),
         leading_lines=[
             *opening.leading_lines,

@@ -6,7 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from vibefix.codemods import ALL
+from vibefix.codemods import ALL, RECIPES
 
 from tests.sample_codemods import Conflicts, CountFunctions, Explodes, KillsWorker, RenameTodo
 from vibefix import engine
@@ -142,9 +142,19 @@ def test_bad_codemod_and_target_settings_are_errors_naming_the_file(tmp_path, ta
 def test_file_without_trigger_is_skipped_and_never_parsed(tmp_path):
     # A syntax error would fail the file if it were parsed.
     write(tmp_path, {"broken.py": "def f(:\n    pass\n", "asleep.py": "import os\n"})
-    options = engine.Options(Config(root=tmp_path), ALL)
+    default = tuple(codemod for codemod in ALL if codemod.code in RECIPES["default"])
+    options = engine.Options(Config(root=tmp_path), default)
     run = engine.run([tmp_path], options)
     assert [result.status for result in run.files] == [Status.SKIPPED, Status.SKIPPED]
+
+
+def test_async_db_reads_every_file(tmp_path):
+    # VF203 moves the whole project or nothing: a file that reads a relationship needs
+    # no SQLAlchemy import, so every file is read (and a broken one is reported).
+    write(tmp_path, {"broken.py": "def f(:\n    pass\n", "asleep.py": "import os\n"})
+    options = engine.Options(Config(root=tmp_path), ALL)
+    run = engine.run([tmp_path], options)
+    assert [result.status for result in run.files] == [Status.UNCHANGED, Status.FAILED]
 
 
 def test_a_codemod_visits_only_the_files_it_triggers_on(tmp_path):

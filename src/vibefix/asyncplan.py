@@ -41,6 +41,11 @@ BACKGROUND_TASKS = frozenset(
     }
 )
 FRAMEWORK_DECORATORS = frozenset({"on_event", "exception_handler", "middleware"})
+LOOP_BOUND = frozenset({"VF203"})
+"""Codemods whose async twins belong to the event loop (an ``AsyncSession``): a function
+that makes such a call cannot run in a thread instead, so one that runs on the loop
+already becomes async even with calls vibefix cannot classify (they stay where they
+were). Any other function is better offloaded whole (VF102)."""
 
 
 class Category(enum.Enum):
@@ -198,7 +203,7 @@ class _Analysis:
 
     def target(self, target: str, depth: int = 0) -> Verdict:
         """What calling ``target`` does to the event loop."""
-        exact = self.table.exact.get(target)
+        exact = self.table.ruled(target) or self.table.exact.get(target)
         if exact is not None:
             return Verdict(_CATEGORIES[exact.kind], target, exact.code)
         if _through_attribute(target):
@@ -590,14 +595,47 @@ class _Decider:
             problem = self._caller_problem(site, chosen)
             if problem is not None:
                 return problem
+        on_loop = self._on_loop(name, uses) and any(
+            self.verdict(function, call).code in LOOP_BOUND
+            and self.verdict(function, call).category is Category.TWIN
+            for call in function.calls
+        )
         for call in function.calls:
             verdict = self.verdict(function, call)
             problem = _callee_problem(
                 verdict, call, chosen, self.analysis, self.blocks, self.unsure, self.functions
             ) or self._shadow_problem(function, verdict)
+            if problem is not None and on_loop and self._unsure_only(verdict):
+                # What vibefix cannot classify runs on the event loop already: every
+                # caller is an ``async def`` that calls it directly.
+                continue
             if problem is not None:
                 return f"{problem} at line {call.line}"
         return None
+
+    def _on_loop(self, name: str, uses: list[_Site]) -> bool:
+        """Whether ``name`` runs on the event loop as the code is: not a handler
+        (FastAPI runs a ``def`` one in a thread), and called only, directly, from
+        functions that are ``async def`` already."""
+        if name in self.handlers or not uses:
+            return False
+        for site in uses:
+            caller = self.functions.get(site.caller) if site.caller else None
+            if site.call is None or caller is None or not caller.is_async:
+                return False
+        return True
+
+    def _unsure_only(self, verdict: Verdict) -> bool:
+        """A call that may block only because vibefix cannot tell what it does."""
+        if verdict.category is Category.UNKNOWN:
+            return True
+        callee = verdict.function
+        return (
+            verdict.category is Category.PROJECT
+            and callee is not None
+            and not self.blocks.get(callee)
+            and self.unsure.get(callee) is not None
+        )
 
     def runner(self) -> str:
         """The name VF102's rewrite uses."""

@@ -260,6 +260,17 @@ class ProjectIndex:
         return target
 
 
+def _refined(old: str, new: str) -> bool:
+    """Whether ``new`` is a legacy SQLAlchemy query ``old`` refined by a method of its
+    (``Session().query()`` and ``Session().query().filter()``): the same type."""
+    return (
+        ".query(" in old
+        and new.startswith(f"{old}.")
+        and new.endswith(")")
+        and "(" not in new[len(old) + 1 : -2]
+    )
+
+
 def _prefix_ends(target: str) -> list[int]:
     return [i for i, char in enumerate(target) if i > 0 and char in ".("] + [len(target)]
 
@@ -626,8 +637,12 @@ class FactCollector(cst.CSTVisitor):
             self._skip.add(target)
             if self._functions:
                 types = self._functions[-1].types
-                # A name assigned twice with different types has no single type.
-                types[target.value] = kind if types.get(target.value, kind) == kind else None
+                # A name assigned twice with different types has no single type, but a
+                # query refined in steps (``q = q.filter(...)``) is still a query.
+                old = types.get(target.value, kind)
+                if old is not None and kind is not None and _refined(old, kind):
+                    kind = old
+                types[target.value] = kind if old == kind else None
                 return
             if not self._classes:
                 self._object(f"{self.module}.{target.value}", kind)

@@ -47,7 +47,7 @@ class SessionCodemod(AsyncCodemod):
         for source, imported in (
             ("typing", "Annotated"),
             ("fastapi", "Depends"),
-            ("sqlalchemy.orm", "Session"),
+            self._session_class(),
         ):
             alias = self.file.imports.name_alias(function, source, imported)
             if alias is None:
@@ -82,6 +82,13 @@ class SessionCodemod(AsyncCodemod):
             drops=drops,
         )
         return True
+
+    def _session_class(self) -> tuple[str, str]:
+        """``AsyncSession`` once VF203 moves the project to it in this run."""
+        part = self.plan.part("VF203")
+        if "VF203" in self.plan.applied and getattr(part, "migrates", False):
+            return ("sqlalchemy.ext.asyncio", "AsyncSession")
+        return ("sqlalchemy.orm", "Session")
 
     def _defined_before(self, name: str, function: cst.FunctionDef) -> bool:
         line = self.get_metadata(PositionProvider, function).start.line

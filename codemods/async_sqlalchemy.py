@@ -1,0 +1,674 @@
+"""VF203: sync SQLAlchemy -> ``AsyncSession``, for the whole project or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import libcst as cst
+from libcst.metadata import PositionProvider, QualifiedNameProvider, ScopeProvider
+
+from vibefix import httpplan
+from vibefix.arguments import appended, keyword
+from vibefix.asyncdb import (
+    SESSION_TYPES,
+    DbPlan,
+    FileScan,
+    QueryPlan,
+    Span,
+    async_url,
+    literal_url,
+    method,
+    plan_async_db,
+    query_chain,
+    rule,
+)
+from vibefix.asyncplan import AsyncPlan
+from vibefix.asyncrewrite import AsyncCodemod
+from vibefix.blocking import Entry, Kind
+from vibefix.codemod import Codemod, FileContext
+from vibefix.config import Config
+from vibefix.imports import ModuleAlias
+from vibefix.index import ProjectIndex, node_key
+from vibefix.names import fully_qualified
+from vibefix.results import Finding, Position, Safety
+
+LIFESPAN = "_db_lifespan"
+URL_HELPER = "_async_url"
+
+
+class AsyncSqlalchemy(AsyncCodemod):
+    """Move the project's SQLAlchemy code to `AsyncSession`, awaited, all of it or none.
+
+    Why: a sync `Session` in an `async def` handler blocks the event loop for every
+    query; a `def` handler holds one of the thread pool's 40 threads instead. Either way
+    the app serves a few dozen requests at a time. With `create_async_engine` and
+    `AsyncSession`, a request waiting on the database lets the others run.
+
+    Example:
+
+        engine = create_engine(DATABASE_URL)
+        SessionLocal = sessionmaker(bind=engine)
+
+        @router.get("/users/{user_id}")
+        def get_user(user_id: int, db: Session = Depends(get_db)):
+            return db.query(User).filter(User.id == user_id).first()
+
+    becomes
+
+        engine = create_async_engine(_async_url(DATABASE_URL))
+        SessionLocal = async_sessionmaker(bind=engine, expire_on_commit=False)
+
+        @router.get("/users/{user_id}")
+        async def get_user(user_id: int, db: AsyncSession = Depends(get_db)):
+            return await db.scalar(select(User).where(User.id == user_id).limit(1))
+
+    The URL gets its database's async driver: `sqlite+aiosqlite`, `postgresql+asyncpg`,
+    `mysql+aiomysql` (a URL read at run time goes through a generated `_async_url`).
+    `execute`, `scalar(s)`, `commit`, `rollback`, `flush`, `refresh`, `delete`, `get`,
+    `merge` and `close` are awaited; legacy queries become 2.0 statements
+    (`.filter` -> `.where`; `.all()`, `.first()`, `.one()`, `.one_or_none()`,
+    `.scalar()`, `.count()`, `.get()`, `.delete()`, `.update()` run them), a query kept
+    in a variable included. `with SessionLocal() as db` becomes `async with`.
+    Functions that now await become `async def` and their callers await them (VF103,
+    VF104). `Base.metadata.create_all(bind=engine)` at import moves into the app's
+    lifespan (`conn.run_sync`). A relationship read on an object (in the function, in a
+    helper the object is handed to, or through the handler's `response_model`) is loaded
+    with the query that loads the object (`.options(selectinload(Order.items))`) or, for
+    a new object, by a second `refresh` naming it: lazy loading raises MissingGreenlet
+    in async code.
+
+    Safety: review. The project must install the async driver (`aiosqlite`, `asyncpg`,
+    `aiomysql`) and `greenlet`. Sessions do not expire objects on commit
+    (`expire_on_commit=False`, needed to read them afterwards without I/O): a value the
+    database computes on commit is read only after a `refresh`. asyncpg takes no
+    `sslmode` in the URL (`ssl=` instead). The tables are created in the lifespan: a
+    `TestClient` used without `with` does not create them. A query that joins returns
+    each object once (`.unique()`), as the legacy query did.
+
+    Not rewritten: any of these anywhere leaves the whole project as it is (each a
+    finding): several
+    engines, a `poolclass=`, a custom session class, `expire_on_commit=True`, a session
+    or engine used at import or in a lambda, stored, handed to code that does not take
+    it as a `Session` parameter, a session method or query method VF203 does not know,
+    `scoped_session`, a relationship read on an object whose load VF203 cannot find, a
+    function that reads a session but cannot become `async def` (a caller outside the
+    project, a sync callback), `create_all` outside the app's module or after the app.
+    """
+
+    code = "VF203"
+    safety = Safety.REVIEW
+    follows_plan = True
+    # Every file: once the engine is async, a session used anywhere must be rewritten.
+    triggers = (r"[\s\S]",)
+    METADATA_DEPENDENCIES = (
+        *Codemod.METADATA_DEPENDENCIES,
+        QualifiedNameProvider,
+        ScopeProvider,
+    )
+
+    @classmethod
+    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
+        names: Any = wrapper.resolve(QualifiedNameProvider)
+        positions = wrapper.resolve(PositionProvider)
+        module = file.module_name
+        package = module if file.path.name == "__init__.py" else module.rpartition(".")[0]
+
+        def qualify(node: cst.CSTNode) -> tuple[str, ...]:
+            found = names.get(node, set())
+            if callable(found):  # libcst resolves some names lazily
+                found = found()
+            return tuple(sorted({fully_qualified(q, module, package) for q in found}))
+
+        def locate(node: cst.CSTNode) -> Span:
+            where = positions[node]
+            return (
+                where.start.line,
+                where.start.column + 1,
+                where.end.line,
+                where.end.column + 1,
+            )
+
+        scan = FileScan(module, qualify, locate)
+        wrapper.module.visit(scan)
+        return scan.facts()
+
+    @classmethod
+    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
+        return plan_async_db(index, index.codemod_facts(cls.code))
+
+    @classmethod
+    def blocking_rule(cls, part: object) -> Callable[[str], Entry | None] | None:
+        if isinstance(part, DbPlan) and part.migrates:
+            return rule(part)
+        return None
+
+    @classmethod
+    def settle(cls, part: object, asyncs: AsyncPlan, index: ProjectIndex) -> object:
+        """Withdraw when a function that awaits would stay sync, or a session call the
+        async plan awaits is one this plan does not rewrite."""
+        if not isinstance(part, DbPlan) or not part.migrates:
+            return part
+        facts = {node_key(f.path, f): f for f in index.functions.values()}
+        problems = []
+        for key in sorted(part.async_functions):
+            function = facts.get(key)
+            if function is None or not (function.is_async or key in asyncs.becomes_async):
+                name = function.qualname.rpartition(".")[2] if function else "this function"
+                problems.append(
+                    (
+                        key[0],
+                        key[1],
+                        key[2],
+                        f"`{name}` uses the session but cannot become `async def`"
+                        " (see the VF103/VF104 findings for why)",
+                    )
+                )
+        for key, name in sorted(part.disposals.items()):
+            function = index.functions.get(name)
+            if (
+                function is None
+                or function.is_async
+                or node_key(function.path, function) in asyncs.becomes_async
+            ):
+                continue
+            if asyncs.callers.get(name):
+                problems.append(
+                    (
+                        key[0],
+                        key[1],
+                        key[2],
+                        f"`engine.dispose()` in `{name.rpartition('.')[2]}`, which stays sync"
+                        " and is called by the project: an async engine is disposed with"
+                        " `await`",
+                    )
+                )
+        classify = rule(part)
+        rewritten = (
+            part.awaits | {k for k, q in part.queries.items() if q.terminal} | set(part.disposals)
+        )
+        for function in index.functions.values():
+            for call in function.calls:
+                entries = {classify(index.resolve(t)) for t in call.targets}
+                if Entry(Kind.TWIN, "VF203") in entries:
+                    key = node_key(function.path, call)
+                    if key not in rewritten:
+                        problems.append(
+                            (
+                                key[0],
+                                key[1],
+                                key[2],
+                                "a session VF203 cannot follow to where it was made",
+                            )
+                        )
+        if not problems:
+            return part
+        return replace(part, migrates=False, obstacles=tuple(sorted({*part.obstacles, *problems})))
+
+    # -- visiting ------------------------------------------------------------------------
+
+    def visit_Module(self, node: cst.Module) -> bool:
+        self._module = node
+        part = self.plan.part(self.code)
+        self._db = part if isinstance(part, DbPlan) else DbPlan()
+        if not self._db.migrates:
+            for path, line, column, why in self._db.obstacles:
+                if path == self.file.path:
+                    self.file.findings.append(Finding(path, Position(line, column), self.code, why))
+            return False
+        self._statement: cst.SimpleStatementLine | None = None
+        self._annotation = 0
+        self._given_lifespan = ""
+        if self._db.app is not None and self._db.app[0] == self.file.path:
+            finder = _Calls()
+            node.visit(finder)
+            for call in finder.calls:
+                if self.key(call) != self._db.app:
+                    continue
+                for arg in call.args:
+                    if arg.keyword is not None and arg.keyword.value == "lifespan":
+                        value = arg.value
+                        self._given_lifespan = value.value if isinstance(value, cst.Name) else "?"
+        return True
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        self._statement = node
+
+    def visit_Annotation(self, node: cst.Annotation) -> None:
+        super().visit_Annotation(node)
+        self._annotation += 1
+
+    def leave_Annotation(self, original_node: cst.Annotation) -> None:
+        super().leave_Annotation(original_node)
+        self._annotation -= 1
+
+    def _alias(self, at: cst.CSTNode, module: str, name: str) -> ModuleAlias:
+        alias = self.file.imports.name_alias(at, module, name)
+        if alias is None:  # the name means something else here: spell it in full
+            module_alias = self.file.imports.module_alias(at, module)
+            assert module_alias is not None
+            return ModuleAlias(f"{module_alias.name}.{name}", module_alias.needs)
+        return alias
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if self._annotation and node.value == "Session":
+            self._session_type(node)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        super().visit_Attribute(node)
+        if self._annotation and node.attr.value == "Session":
+            self._session_type(node)
+
+    def _session_type(self, node: cst.Name | cst.Attribute) -> None:
+        names: Any = self.get_metadata(QualifiedNameProvider, node, set())
+        if not {q.name for q in names} & SESSION_TYPES:
+            return
+        alias = self._alias(node, "sqlalchemy.ext.asyncio", "AsyncSession")
+        self.replace(
+            node,
+            lambda updated: cst.parse_expression(alias.name),
+            "the session is an AsyncSession",
+            needs=alias.needs,
+            drops=[node],
+        )
+
+    def visit_With(self, node: cst.With) -> None:
+        if self.key(node) in self._db.awaits and node.asynchronous is None:
+            self.replace(
+                node,
+                lambda updated: updated.with_changes(
+                    asynchronous=cst.Asynchronous(whitespace_after=cst.SimpleWhitespace(" "))
+                ),
+                "an AsyncSession is opened with `async with`",
+            )
+
+    def visit_Call(self, node: cst.Call) -> None:
+        super().visit_Call(node)
+        key = self.key(node)
+        db = self._db
+        if key in db.engines:
+            self._engine(node)
+        elif key in db.makers:
+            self._maker(node)
+        elif key in db.queries:
+            self._query(node, db.queries[key])
+        elif key in db.disposals and not self.is_awaited(node):
+            self._dispose(node)
+        elif key in db.awaits and not self.is_awaited(node):
+            self.replace(node, self.awaiting(node), "an AsyncSession call is awaited")
+            if key in db.refreshes:
+                self._refresh_relationships(node, db.refreshes[key])
+        if key == db.app:
+            self._lifespan_argument(node)
+
+    def _dispose(self, node: cst.Call) -> None:
+        if self.async_after:
+            self.replace(node, self.awaiting(node), "an async engine is disposed with `await`")
+            return
+        # Sync code that nothing in the project calls (a script, a pytest fixture): no
+        # event loop runs here.
+        asyncio = self.file.imports.module_alias(node, "asyncio")
+        if asyncio is None:
+            self.report(node, "the name `asyncio` means something else here")
+            return
+        self.replace(
+            node,
+            lambda updated: cst.Call(
+                cst.Attribute(cst.Name(asyncio.name), cst.Name("run")), [cst.Arg(updated)]
+            ),
+            "an async engine is disposed on an event loop of its own",
+            needs=asyncio.needs,
+        )
+
+    # -- engine, factory, tables ---------------------------------------------------------
+
+    def _engine(self, node: cst.Call) -> None:
+        make = self._alias(node, "sqlalchemy.ext.asyncio", "create_async_engine")
+        url = node.args[0].value
+        literal = literal_url(url)
+        needs = list(make.needs)
+        if literal is not None:
+            mapped = async_url(literal)
+            assert mapped is not None
+            assert isinstance(url, cst.SimpleString)
+            new_url: cst.BaseExpression = cst.SimpleString(
+                f"{url.prefix}{url.quote}{mapped}{url.quote}"
+            )
+        else:
+            helpers = [self._alias(node, "sqlalchemy.engine", n) for n in ("URL", "make_url")]
+            needs += [need for helper in helpers for need in helper.needs]
+            statement = self._statement
+            assert statement is not None
+            helper = _url_helper(helpers[0].name, helpers[1].name)
+            blank = [cst.EmptyLine(), cst.EmptyLine()]
+            self.replace(
+                statement,
+                lambda updated: cst.FlattenSentinel(
+                    [
+                        helper.with_changes(leading_lines=blank),
+                        updated.with_changes(
+                            leading_lines=[
+                                *blank,
+                                *(line for line in updated.leading_lines if line.comment),
+                            ]
+                        ),
+                    ]
+                ),
+                "the URL read at run time gets its async driver",
+            )
+
+        def change(updated: cst.Call) -> cst.Call:
+            first = updated.args[0]
+            argument = first.with_changes(
+                value=new_url
+                if literal is not None
+                else cst.Call(cst.Name(URL_HELPER), [cst.Arg(first.value)])
+            )
+            return updated.with_changes(
+                func=cst.parse_expression(make.name), args=[argument, *updated.args[1:]]
+            )
+
+        self.replace(
+            node,
+            change,
+            "an async engine, on the database's async driver",
+            needs=needs,
+            drops=[node.func],
+        )
+
+    def _maker(self, node: cst.Call) -> None:
+        make = self._alias(node, "sqlalchemy.ext.asyncio", "async_sessionmaker")
+        given = {arg.keyword.value for arg in node.args if arg.keyword is not None}
+
+        def change(updated: cst.Call) -> cst.Call:
+            args = list(updated.args)
+            if "expire_on_commit" not in given:
+                args = appended(
+                    args,
+                    keyword("expire_on_commit", cst.Name("False")),
+                    updated.whitespace_before_args,
+                )
+            return updated.with_changes(func=cst.parse_expression(make.name), args=args)
+
+        self.replace(
+            node,
+            change,
+            "an AsyncSession factory; objects stay readable after commit",
+            needs=make.needs,
+            drops=[node.func],
+        )
+
+    def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine) -> None:
+        db = self._db
+        if db.create_all is None or self.key(original_node) != db.create_all:
+            return
+        small = original_node.body[0]
+        assert isinstance(small, cst.Expr)
+        assert isinstance(small.value, cst.Call)
+        call = small.value
+        assert isinstance(call.func, cst.Attribute)
+        engine: cst.BaseExpression | None = None
+        rest: list[cst.Arg] = []
+        for arg in call.args:
+            if engine is None and (
+                (arg.keyword is None and not arg.star)
+                or (arg.keyword is not None and arg.keyword.value == "bind")
+            ):
+                engine = arg.value
+            else:
+                rest.append(arg)
+        if engine is None:
+            self.report(original_node, "`create_all` without its engine: left")
+            return
+        context = self.file.imports.module_alias(original_node, "contextlib")
+        iterator = self._alias(original_node, "collections.abc", "AsyncIterator")
+        fastapi = self._alias(original_node, "fastapi", "FastAPI")
+        assert context is not None
+        inner = self._inner_lifespan()
+        extra = "".join(
+            f", {_code(arg.value)}"
+            if arg.keyword is None
+            else f", {arg.keyword.value}={_code(arg.value)}"
+            for arg in rest
+        )
+        engine_code = cst.Module([]).code_for_node(engine)
+        metadata = cst.Module([]).code_for_node(call.func)
+        body = (
+            f"async with {engine_code}.begin() as connection:\n"
+            f"    await connection.run_sync({metadata}{extra})\n"
+        )
+        if inner:
+            body += f"async with {inner}(app):\n    yield\n"
+        else:
+            body += "yield\n"
+        source = (
+            f"@{context.name}.asynccontextmanager\n"
+            f"async def {LIFESPAN}(app: {fastapi.name}) -> {iterator.name}[None]:\n"
+            f'    """The tables, created at startup (VF203: `create_all` ran at import)."""\n'
+            + "".join(f"    {line}\n" for line in body.splitlines())
+        )
+        function = cst.parse_statement(source)
+        self.replace(
+            original_node,
+            lambda updated: function.with_changes(leading_lines=updated.leading_lines),
+            "the tables are created in the app's lifespan, on the async engine",
+            needs=[*context.needs, *iterator.needs, *fastapi.needs],
+        )
+        self._statement = None
+        statements = list(self._module.body)
+        at = next((i for i, s in enumerate(statements) if s is original_node), None)
+        if at is not None and at + 1 < len(statements):
+            following = statements[at + 1]
+            blank = [cst.EmptyLine(), cst.EmptyLine()]
+            self.replace(
+                following,
+                lambda updated: updated.with_changes(
+                    leading_lines=[
+                        *blank,
+                        *(line for line in updated.leading_lines if line.comment),
+                    ]
+                ),
+                "two blank lines after the lifespan",
+            )
+
+    def _inner_lifespan(self) -> str:
+        """The lifespan the app has already (its own, or VF101's of this run)."""
+        http = self.plan.asyncs.http
+        if http.app is not None and http.app == self._db.app:
+            return httpplan.LIFESPAN
+        return self._given_lifespan
+
+    def _lifespan_argument(self, node: cst.Call) -> None:
+        def change(updated: cst.Call) -> cst.Call:
+            args = list(updated.args)
+            for index, arg in enumerate(args):
+                if arg.keyword is not None and arg.keyword.value == "lifespan":
+                    args[index] = arg.with_changes(value=cst.Name(LIFESPAN))
+                    return updated.with_changes(args=args)
+            new = keyword("lifespan", cst.Name(LIFESPAN))
+            return updated.with_changes(args=appended(args, new, updated.whitespace_before_args))
+
+        self.replace(node, change, "the app's lifespan creates the tables")
+
+    # -- sessions and queries --------------------------------------------------------------
+
+    def _refresh_relationships(self, node: cst.Call, relationships: tuple[str, ...]) -> None:
+        statement = self._statement
+        if statement is None or len(statement.body) != 1:
+            return
+        line = cst.Module([]).code_for_node(node)
+        names = ", ".join(f'"{name}"' for name in relationships)
+        extra = cst.parse_statement(f"await {line[:-1]}, [{names}])\n")
+
+        def change(updated: cst.SimpleStatementLine) -> cst.FlattenSentinel[cst.BaseStatement]:
+            return cst.FlattenSentinel([updated, extra])
+
+        self.replace(
+            statement,
+            change,
+            f"load {names} with the refresh: a lazy load raises MissingGreenlet",
+        )
+
+    def _query(self, node: cst.Call, query: QueryPlan) -> None:
+        select = self._alias(node, "sqlalchemy", "select")
+        needs = list(select.needs)
+        loader = None
+        if query.loads:
+            loader = self._alias(node, "sqlalchemy.orm", "selectinload")
+            needs += loader.needs
+        extra: dict[str, ModuleAlias] = {}
+        for name, module in (
+            ("count", "sqlalchemy:func"),
+            ("delete", "sqlalchemy:delete"),
+            ("update", "sqlalchemy:update"),
+        ):
+            if query.terminal == name:
+                source, _, imported = module.partition(":")
+                extra[name] = self._alias(node, source, imported)
+                needs += extra[name].needs
+        extra["select"] = select
+        primary = node in self._primaries
+        session = query.session
+
+        def change(updated: cst.Call) -> cst.BaseExpression:
+            chain = query_chain(updated)
+            assert chain is not None
+            receiver, calls = chain
+            statement: cst.BaseExpression
+            if receiver.value == session and method(calls[0]) == "query":
+                head = calls[0]
+                model = head.args[0].value if head.args else None
+                statement = cst.Call(
+                    cst.Name(select.name),
+                    head.args,
+                    whitespace_before_args=head.whitespace_before_args,
+                )
+                steps = calls[1:]
+            else:
+                model = None
+                statement = receiver
+                steps = calls
+            terminal = steps[-1] if query.terminal else None
+            if terminal is not None:
+                steps = steps[:-1]
+            for step in steps:
+                assert isinstance(step.func, cst.Attribute)
+                name = method(step)
+                renamed = {"filter": "where"}.get(name, name)
+                statement = step.with_changes(
+                    func=step.func.with_changes(value=statement, attr=cst.Name(renamed))
+                )
+            if loader is not None and query.model:
+                options = ", ".join(f"{loader.name}({query.model}.{rel})" for rel in query.loads)
+                statement = _fill(f"STMT.options({options})", statement)
+            if terminal is None:
+                return statement
+            return _run(query, session, statement, terminal, model, extra, primary)
+
+        self.replace(node, change, "a 2.0 statement on the AsyncSession", needs=needs)
+
+
+def _run(
+    query: QueryPlan,
+    session: str,
+    statement: cst.BaseExpression,
+    terminal: cst.Call,
+    model: cst.BaseExpression | None,
+    extra: dict[str, ModuleAlias],
+    primary: bool,
+) -> cst.BaseExpression:
+    """The awaited call that runs ``statement`` as ``terminal`` did."""
+    unique = ".unique()" if query.joined else ""
+    code = cst.Module([]).code_for_node
+    kind = query.terminal
+    rows = "scalars" if query.entity else "execute"
+    if kind == "all":
+        template = f"(await {session}.{rows}(STMT)){unique}.all()"
+    elif kind == "first":
+        if query.entity and not query.joined:
+            template = f"await {session}.scalar(STMT.limit(1))"
+        else:
+            template = f"(await {session}.{rows}(STMT.limit(1))){unique}.first()"
+    elif kind in ("one", "one_or_none"):
+        template = f"(await {session}.{rows}(STMT)){unique}.{kind}()"
+    elif kind == "scalar":
+        template = (
+            f"(await {session}.scalars(STMT)){unique}.one_or_none()"
+            if query.entity
+            else f"(await {session}.execute(STMT)).scalar_one_or_none()"
+        )
+    elif kind == "count":
+        func, select = extra["count"].name, extra["select"].name
+        template = f"await {session}.scalar({select}({func}.count()).select_from(STMT.subquery()))"
+    elif kind == "get":
+        assert model is not None
+        template = f"await {session}.get({code(model)}, {code(terminal.args[0].value)})"
+    else:
+        assert model is not None
+        verb = extra[kind].name
+        # ``select(M).where(...)`` -> ``delete(M).where(...)``: swap the head.
+        statement = _swap_head(statement, verb)
+        if kind == "update":
+            values = code(terminal.args[0].value)
+            template = f"(await {session}.execute(STMT.values({values}))).rowcount"
+        else:
+            template = f"(await {session}.execute(STMT)).rowcount"
+    expression = _fill(template, statement)
+    if primary and isinstance(expression, cst.Await):
+        expression = expression.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return expression
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module([]).code_for_node(node)
+
+
+class _Calls(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[cst.Call] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.append(node)
+
+
+def _swap_head(statement: cst.BaseExpression, verb: str) -> cst.BaseExpression:
+    if isinstance(statement, cst.Call) and isinstance(statement.func, cst.Name):
+        return statement.with_changes(func=cst.Name(verb))
+    if isinstance(statement, cst.Call) and isinstance(statement.func, cst.Attribute):
+        inner = _swap_head(statement.func.value, verb)
+        return statement.with_changes(func=statement.func.with_changes(value=inner))
+    return statement
+
+
+class _Fill(cst.CSTTransformer):
+    def __init__(self, statement: cst.BaseExpression) -> None:
+        super().__init__()
+        self.statement = statement
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
+        return self.statement if original_node.value == "STMT" else updated_node
+
+
+def _fill(template: str, statement: cst.BaseExpression) -> cst.BaseExpression:
+    result = cst.parse_expression(template).visit(_Fill(statement))
+    assert isinstance(result, cst.BaseExpression)
+    return result
+
+
+def _url_helper(url: str, make_url: str) -> cst.BaseStatement:
+    return cst.parse_statement(
+        f"def {URL_HELPER}(url: str | {url}) -> {url}:\n"
+        f'    """`url` on its database\'s async driver (VF203): sqlite+aiosqlite,\n'
+        f"    postgresql+asyncpg, mysql+aiomysql; a driver the URL names that is async\n"
+        f'    already (asyncpg, psycopg 3, aiomysql, asyncmy) stays."""\n'
+        f"    parsed = {make_url}(url)\n"
+        f'    drivers = {{"sqlite": "aiosqlite", "postgresql": "asyncpg", "mysql": "aiomysql"}}\n'
+        f"    backend = parsed.get_backend_name()\n"
+        f'    ready = {{"aiosqlite", "asyncpg", "psycopg", "aiomysql", "asyncmy"}}\n'
+        f'    named = "+" in parsed.drivername\n'
+        f"    if backend not in drivers or (named and parsed.get_driver_name() in ready):\n"
+        f"        return parsed\n"
+        f'    return parsed.set(drivername=f"{{backend}}+{{drivers[backend]}}")\n'
+    )

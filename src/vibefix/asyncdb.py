@@ -1,0 +1,1327 @@
+"""VF203's analysis: can the project's SQLAlchemy code move to ``AsyncSession``, and what
+changes where.
+
+All or nothing: once the engine is async, every session of it is an ``AsyncSession``,
+and one call left unawaited anywhere is a bug (a coroutine never run, or
+``MissingGreenlet``). So each file's facts (``scan``) name every place a session, a
+query or an ORM object is used, and the plan (``plan_async_db``) migrates the project
+only when every one of them can be rewritten. Otherwise nothing changes and each
+obstacle is a finding.
+
+A session is a name bound to one: a parameter annotated ``Session`` or given by
+``Depends(dep)`` where ``dep`` is a session dependency, ``db = SessionLocal()``, ``with
+SessionLocal() as db``, or a module-level ``db = SessionLocal()``. Its I/O methods are
+awaited, a legacy ``db.query(...)`` chain becomes a 2.0 statement run by ``execute``,
+``scalars`` or ``scalar``. An ORM object loaded in async code cannot lazy-load a
+relationship (``MissingGreenlet``): each relationship read on an object (in the
+function, in a helper it is passed to, or by the handler's ``response_model``) is
+loaded with the query that loads the object (``selectinload``), or by a ``refresh``
+naming it; a read VF203 cannot tie to a load is an obstacle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import libcst as cst
+
+from vibefix.blocking import Entry, Kind
+from vibefix.index import ProjectIndex
+
+Span = tuple[int, int, int, int]
+"""A node's start line, start column (1-based), end line and end column."""
+Key = tuple[Path, int, int, int, int]
+
+SESSION_TYPES = frozenset({"sqlalchemy.orm.Session", "sqlalchemy.orm.session.Session"})
+ENGINE_CALLS = frozenset({"sqlalchemy.create_engine", "sqlalchemy.engine.create_engine"})
+MAKER_CALLS = frozenset({"sqlalchemy.orm.sessionmaker", "sqlalchemy.orm.session.sessionmaker"})
+RELATIONSHIP_CALLS = frozenset(
+    {"sqlalchemy.orm.relationship", "sqlalchemy.orm.relationships.relationship"}
+)
+DEPENDS = frozenset({"fastapi.Depends", "fastapi.params.Depends"})
+SESSION_PREFIXES = (
+    "sqlalchemy.orm.Session()",
+    "sqlalchemy.orm.session.Session()",
+    "sqlalchemy.orm.sessionmaker()()",
+    "sqlalchemy.orm.session.sessionmaker()()",
+)
+"""What the index calls a session in a call target."""
+
+AWAITED = frozenset(
+    {
+        "execute",
+        "scalar",
+        "scalars",
+        "commit",
+        "rollback",
+        "flush",
+        "refresh",
+        "delete",
+        "get",
+        "get_one",
+        "merge",
+        "close",
+        "stream",
+        "stream_scalars",
+        "invalidate",
+        "reset",
+    }
+)
+"""``AsyncSession`` methods that are coroutines."""
+SYNC_METHODS = frozenset(
+    {"add", "add_all", "expunge", "expunge_all", "expire", "expire_all", "is_modified"}
+    | {"in_transaction", "in_nested_transaction", "get_bind", "get_transaction"}
+)
+"""``AsyncSession`` methods that stay plain calls."""
+SYNC_ATTRIBUTES = frozenset(
+    {"new", "dirty", "deleted", "identity_map", "info", "is_active", "no_autoflush", "bind"}
+)
+QUERY_STEPS = {
+    "filter": "where",
+    "where": "where",
+    "filter_by": "filter_by",
+    "order_by": "order_by",
+    "limit": "limit",
+    "offset": "offset",
+    "join": "join",
+    "outerjoin": "outerjoin",
+    "options": "options",
+    "group_by": "group_by",
+    "having": "having",
+    "distinct": "distinct",
+    "select_from": "select_from",
+}
+"""Legacy ``Query`` methods and the ``Select`` methods they become."""
+TERMINALS = frozenset(
+    {"all", "first", "one", "one_or_none", "scalar", "count", "get", "delete", "update"}
+)
+"""``Query`` methods that run it."""
+LOADS = frozenset({"first", "one", "one_or_none", "scalar", "get"})
+"""Terminals that return one object."""
+JOINS = frozenset({"join", "outerjoin", "select_from"})
+
+
+# -- facts ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Site:
+    """A place a session is used: rewritten (``problem`` empty), or an obstacle."""
+
+    span: Span
+    function: Span
+    """The innermost ``def`` around it: it must be ``async def`` after the run."""
+    awaits: bool = True
+    """It puts an ``await`` (or ``async with``) in ``function``."""
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class QueryFact:
+    """A legacy query run (its terminal call), or a query kept in a variable."""
+
+    span: Span
+    session: str
+    entities: tuple[tuple[str, ...], ...]
+    """The qualified names each argument of ``query(...)`` may be."""
+    terminal: str
+    """The method that runs it; ``""`` for a query assigned to a variable."""
+    joined: bool
+    model: str = ""
+    """The code of ``query(Model)``'s argument, also for a query kept in a variable."""
+
+
+@dataclass(frozen=True)
+class SessionFacts:
+    """One name bound to a session in a function, and where it is used."""
+
+    name: str
+    source: str
+    """``typed``; ``dep:app.database.get_db``; ``made:app.database.SessionLocal``;
+    ``global:app.database.db_session``."""
+    sites: tuple[Site, ...]
+    queries: tuple[QueryFact, ...] = ()
+
+
+@dataclass(frozen=True)
+class FunctionDb:
+    """One module-level function or method (nested functions included)."""
+
+    qualname: str
+    span: Span
+    params: tuple[str, ...]
+    sessions: tuple[SessionFacts, ...] = ()
+    origins: tuple[tuple[str, str], ...] = ()
+    """Where the ORM objects in its variables come from: ``q:L:C`` (a query run at
+    that position), ``all:L:C`` (the list it returned), ``get:L:C:Model`` (``db.get``),
+    ``new:Model``, ``param:N``, ``elem:var`` (an item of ``var``), ``?`` (anything)."""
+    touches: tuple[tuple[str, str, int, int], ...] = ()
+    """``var.attr`` read (not called): variable, attribute, line, column."""
+    passes: tuple[tuple[tuple[str, ...], int, str, int, int], ...] = ()
+    """``f(var)``: what ``f`` may be, the argument's index, the variable, position."""
+    refreshes: tuple[tuple[str, Span], ...] = ()
+    returns: tuple[str, ...] = ()
+    """What it returns: variables, or ``q:L:C`` for a query run in the ``return``."""
+    response: tuple[str, ...] = ()
+    """The ``response_model`` of its route decorator (``List[...]`` unwrapped)."""
+
+
+@dataclass(frozen=True)
+class DbFacts:
+    engines: tuple[tuple[str, Span, str], ...] = ()
+    """Module-level ``engine = create_engine(url...)``: name, call span, the URL's
+    problem (``""`` when VF203 can map it)."""
+    makers: tuple[tuple[str, Span, str], ...] = ()
+    """Module-level ``SessionLocal = sessionmaker(...)``: name, call span, problem."""
+    models: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    """ORM classes: qualified name, relationships (attribute, target class name)."""
+    schemas: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = ()
+    """Other classes: qualified name, annotated fields with the classes their
+    annotation names."""
+    functions: tuple[FunctionDb, ...] = ()
+    module_uses: tuple[tuple[str, Span, str], ...] = ()
+    """Module-level uses of a name that may be a session or engine: name (qualified),
+    span, what it is (``create_all`` for ``X.metadata.create_all(bind=engine)``)."""
+    apps: tuple[tuple[Span, Span, tuple[str, ...]], ...] = ()
+    """``app = FastAPI(...)``: statement span, call span, keyword names."""
+
+
+# -- scanning one file ----------------------------------------------------------------
+
+Qualify = Callable[[cst.CSTNode], tuple[str, ...]]
+Locate = Callable[[cst.CSTNode], Span]
+
+
+def dotted(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        owner = dotted(node.value)
+        return f"{owner}.{node.attr.value}" if owner else None
+    return None
+
+
+def query_chain(call: cst.Call) -> tuple[cst.Name, list[cst.Call]] | None:
+    """``(receiver, [first, ..., last])`` for ``receiver.m1(...).m2(...)...``, each
+    ``m`` a method call; None for anything else."""
+    calls: list[cst.Call] = []
+    node: cst.BaseExpression = call
+    while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        calls.append(node)
+        node = node.func.value
+    if not calls or not isinstance(node, cst.Name):
+        return None
+    return node, calls[::-1]
+
+
+def method(call: cst.Call) -> str:
+    return call.func.attr.value if isinstance(call.func, cst.Attribute) else ""
+
+
+def unwrap_annotation(node: cst.BaseExpression, qualify: Qualify) -> list[cst.BaseExpression]:
+    """The type in ``Annotated[T, ...]``/``Optional[T]``/``T | None``, and the metadata."""
+    found: list[cst.BaseExpression] = []
+    while isinstance(node, cst.Subscript) and node.slice:
+        outer = qualify(node.value)
+        if not any(n.endswith(("Annotated", "Optional")) for n in outer):
+            break
+        elements = [e.slice.value for e in node.slice if isinstance(e.slice, cst.Index)]
+        if not elements:
+            break
+        found.extend(elements[1:])
+        node = elements[0]
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.right, cst.Name):
+        node = node.left
+    return [node, *found]
+
+
+class _Scan(cst.CSTVisitor):
+    """Sessions, queries and ORM objects in one top-level function."""
+
+    def __init__(self, function: cst.FunctionDef, qualify: Qualify, locate: Locate) -> None:
+        super().__init__()
+        self.qualify = qualify
+        self.locate = locate
+        self.function = function
+        self.defs: list[cst.FunctionDef] = []
+        self.candidates: dict[str, str] = {}
+        self.locals: set[str] = set()
+        self.sites: dict[str, list[Site]] = {}
+        self.queries: dict[str, list[QueryFact]] = {}
+        self.query_vars: dict[str, str] = {}
+        """Variables holding a legacy query: the session that made it."""
+        self.handled: set[cst.CSTNode] = set()
+        self.origins: dict[str, str] = {}
+        self.touches: list[tuple[str, str, int, int]] = []
+        self.passes: list[tuple[tuple[str, ...], int, str, int, int]] = []
+        self.refreshes: list[tuple[str, Span]] = []
+        self.returns: list[str] = []
+        self.called: set[cst.CSTNode] = set()
+        self.assigned: set[cst.CSTNode] = set()
+        self._assigned_to: dict[cst.CSTNode, str] = {}
+        """Query chains assigned to a variable (``q = db.query(M)``)."""
+        self.shapes: dict[cst.CSTNode, tuple[tuple[tuple[str, ...], ...], bool, str]] = {}
+        self.query_shapes: dict[str, tuple[tuple[tuple[str, ...], ...], bool, str]] = {}
+        """For each variable holding a query: what it selects, whether it joins, the
+        code of its model."""
+
+    # -- sessions --------------------------------------------------------------------
+
+    def find_sessions(self) -> None:
+        """The names bound to a session, before the walk that classifies their uses."""
+        params = self.function.params
+        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+            source = self._param_source(param)
+            if source:
+                self.candidates[param.name.value] = source
+        finder = _Bindings(self.qualify)
+        self.function.body.visit(finder)
+        for name, source in finder.bound.items():
+            self.candidates.setdefault(name, source)
+        self.locals = finder.local | {
+            p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+        }
+        for name in finder.receivers - set(self.candidates) - finder.local:
+            qualified = self.qualify_name(name)
+            if qualified:
+                self.candidates[name] = f"global:{qualified}"
+
+    def qualify_name(self, name: str) -> str:
+        for node in _names(self.function.body, name):
+            names = self.qualify(node)
+            if len(names) == 1 and "<locals>" not in names[0]:
+                return names[0]
+            return ""
+        return ""
+
+    def _param_source(self, param: cst.Param) -> str:
+        kinds: list[cst.BaseExpression] = []
+        if param.annotation is not None:
+            kinds = unwrap_annotation(param.annotation.annotation, self.qualify)
+        if param.default is not None:
+            kinds.append(param.default)
+        for node in kinds:
+            if set(self.qualify(node)) & SESSION_TYPES:
+                return "typed"
+        for node in kinds:
+            if (
+                isinstance(node, cst.Call)
+                and set(self.qualify(node.func)) & DEPENDS
+                and node.args
+                and node.args[0].keyword is None
+            ):
+                names = self.qualify(node.args[0].value)
+                if len(names) == 1:
+                    return f"dep:{names[0]}"
+        return ""
+
+    # -- the walk --------------------------------------------------------------------
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.defs.append(node)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.defs.pop()
+
+    def _site(self, node: cst.CSTNode, problem: str = "", awaits: bool = True) -> Site:
+        span = self.locate(node)
+        inner = self.defs[-1] if self.defs else self.function
+        return Site(span, self.locate(inner), awaits, problem)
+
+    def _add(self, name: str, site: Site) -> None:
+        self.sites.setdefault(name, []).append(site)
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        for name in self.candidates:
+            for found in _names(node, name):
+                self._add(
+                    name, self._site(found, "it is used in a lambda, where `await` cannot go")
+                )
+        return False
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> bool:
+        for name in self.candidates:
+            for found in _names(node, name):
+                self._add(
+                    name,
+                    self._site(
+                        found, "it is used in a generator expression, where `await` cannot go"
+                    ),
+                )
+        return True
+
+    def visit_With(self, node: cst.With) -> None:
+        for item in node.items:
+            asname = item.asname.name if item.asname else None
+            if (
+                isinstance(item.item, cst.Call)
+                and isinstance(asname, cst.Name)
+                and self.candidates.get(asname.value, "").startswith("made:")
+            ):
+                self.handled.add(item.item)
+                self._add(asname.value, self._site(node))
+                if node.asynchronous is None and len(node.items) > 1:
+                    self._add(
+                        asname.value,
+                        self._site(node, "the `with` opens other things too: split it first"),
+                    )
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Name | cst.Attribute):
+            self.called.add(func)
+        if node in self.handled:
+            return
+        chain = query_chain(node)
+        if chain is not None:
+            receiver, calls = chain
+            name = receiver.value
+            if name in self.candidates and method(calls[0]) == "query":
+                self._query(name, receiver, calls, node)
+            elif name in self.candidates and calls[0] is node:
+                self._session_call(name, node)
+            elif name in self.query_vars:
+                self._query(self.query_vars[name], receiver, calls, node)
+        self._orm_call(node)
+
+    def _session_call(self, name: str, node: cst.Call) -> None:
+        verb = method(node)
+        if verb in AWAITED:
+            self._add(name, self._site(node))
+            first = node.args[0].value if len(node.args) == 1 else None
+            if verb == "refresh" and isinstance(first, cst.Name):
+                self.refreshes.append((first.value, self.locate(node)))
+        elif verb not in SYNC_METHODS and verb != "query":
+            self._add(name, self._site(node, f"VF203 has no rewrite for `{name}.{verb}()`"))
+
+    def _query(
+        self, session: str, receiver: cst.Name, calls: list[cst.Call], node: cst.Call
+    ) -> None:
+        """``node`` is the outermost call of a query chain (inner ones are marked handled)."""
+        self.handled.update(calls)
+        starts_at_query = receiver.value == session
+        steps = calls[1:] if starts_at_query else calls
+        last = method(steps[-1]) if steps else ""
+        terminal = last if last in TERMINALS else ""
+        middle = steps[:-1] if terminal else steps
+        entities: tuple[tuple[str, ...], ...] = ()
+        joined = any(method(step) in JOINS for step in middle)
+        model = ""
+        if starts_at_query:
+            entities = tuple(
+                self.qualify(arg.value) if arg.keyword is None and not arg.star else ("?",)
+                for arg in calls[0].args
+            )
+            if len(calls[0].args) == 1:
+                model = cst.Module([]).code_for_node(calls[0].args[0].value)
+        else:  # a query kept in a variable: what the query that made it selects
+            entities, was_joined, model = self.query_shapes.get(receiver.value, ((), False, ""))
+            joined = joined or was_joined
+        self.shapes[node] = (entities, joined, model)
+        bad = [method(step) for step in middle if method(step) not in QUERY_STEPS]
+        problem = ""
+        if bad:
+            problem = f"VF203 has no rewrite for the query method `.{bad[0]}()`"
+        elif terminal == "get" and (middle or not starts_at_query or len(calls[0].args) != 1):
+            problem = "`.get()` after other query methods has no 2.0 twin"
+        elif terminal in ("delete", "update") and (
+            any(method(s) not in ("filter", "filter_by", "where") for s in middle)
+            or not starts_at_query
+            or len(calls[0].args) != 1
+            or (terminal == "delete" and bool(steps[-1].args))
+            or (terminal == "update" and len(steps[-1].args) != 1)
+        ):
+            problem = f"VF203 rewrites `.{terminal}()` only after `filter` on one model"
+        elif not terminal and node not in self.assigned:
+            problem = "a legacy query used other than assigned to a variable or run"
+        span = self.locate(node)
+        self.queries.setdefault(session, []).append(
+            QueryFact(span, session, entities, terminal, joined, model)
+        )
+        self._add(session, self._site(node, problem, awaits=bool(terminal)))
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        assigned = node.targets[0].target
+        if len(node.targets) != 1 or not isinstance(assigned, cst.Name):
+            for each in node.targets:
+                for name in self.candidates:
+                    for found in _names(each.target, name):
+                        self._add(name, self._site(found, "it is stored"))
+            return
+        target = assigned.value
+        value = node.value
+        chain = query_chain(value) if isinstance(value, cst.Call) else None
+        if chain is not None:
+            receiver, calls = chain
+            root = receiver.value
+            session = (
+                root
+                if root in self.candidates and method(calls[0]) == "query"
+                else self.query_vars.get(root, "")
+            )
+            if session and method(calls[-1]) not in TERMINALS:
+                self.query_vars[target] = session
+                self.assigned.add(value)
+                self._assigned_to[value] = target
+                return
+        self.origins[target] = self._origin(value)
+
+    def leave_Assign(self, original_node: cst.Assign) -> None:
+        target = self._assigned_to.get(original_node.value)
+        if target is not None and original_node.value in self.shapes:
+            self.query_shapes[target] = self.shapes[original_node.value]
+
+    def _origin(self, value: cst.BaseExpression) -> str:
+        if isinstance(value, cst.Await):
+            value = value.expression
+        if isinstance(value, cst.Call):
+            chain = query_chain(value)
+            if chain is not None:
+                receiver, calls = chain
+                root = receiver.value
+                last = method(calls[-1])
+                if root in self.candidates or root in self.query_vars:
+                    line, column, _, _ = self.locate(value)
+                    if last == "all":
+                        return f"all:{line}:{column}"
+                    if last in LOADS and not (root in self.candidates and last == "get"):
+                        return f"q:{line}:{column}"
+                    if root in self.candidates and last == "get" and value.args:
+                        names = self.qualify(value.args[0].value)
+                        if len(names) == 1:
+                            return f"get:{line}:{column}:{names[0]}"
+            names = self.qualify(value.func)
+            if len(names) == 1:
+                return f"new:{names[0]}"
+        return "?"
+
+    def visit_For(self, node: cst.For) -> None:
+        if isinstance(node.target, cst.Name):
+            source = node.iter
+            if isinstance(source, cst.Name):
+                self.origins[node.target.value] = f"elem:{source.value}"
+            elif isinstance(source, cst.Attribute) and isinstance(source.value, cst.Name):
+                self.origins[node.target.value] = f"elem:{source.value.value}.{source.attr.value}"
+            else:
+                self.origins[node.target.value] = "?"
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        if isinstance(node.target, cst.Name):
+            source = node.iter
+            if isinstance(source, cst.Name):
+                self.origins[node.target.value] = f"elem:{source.value}"
+            elif isinstance(source, cst.Attribute) and isinstance(source.value, cst.Name):
+                self.origins[node.target.value] = f"elem:{source.value.value}.{source.attr.value}"
+            else:
+                self.origins[node.target.value] = "?"
+
+    def visit_Return(self, node: cst.Return) -> None:
+        value = node.value
+        if isinstance(value, cst.Name):
+            self.returns.append(value.value)
+        elif isinstance(value, cst.Call):
+            line, column, _, _ = self.locate(value)
+            self.returns.append(f"q:{line}:{column}")
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if not isinstance(node.value, cst.Name):
+            return
+        name = node.value.value
+        attr = node.attr.value
+        if node in self.called:
+            return
+        if name in self.candidates:
+            if attr not in SYNC_ATTRIBUTES:
+                self._add(name, self._site(node, f"VF203 has no rewrite for `{name}.{attr}`"))
+            return
+        line, column, _, _ = self.locate(node)
+        self.touches.append((name, attr, line, column))
+
+    def _orm_call(self, node: cst.Call) -> None:
+        names = self.qualify(node.func) if isinstance(node.func, cst.Name | cst.Attribute) else ()
+        for index, arg in enumerate(node.args):
+            value = arg.value
+            if not isinstance(value, cst.Name):
+                continue
+            if arg.keyword is not None or arg.star:
+                index = -1
+            line, column, _, _ = self.locate(value)
+            if value.value in self.candidates and not (
+                isinstance(node.func, cst.Attribute)
+                and isinstance(node.func.value, cst.Name)
+                and node.func.value.value in self.candidates
+            ):
+                # A session handed on: a helper that takes it as ``Session`` is rewritten
+                # with it; anything else would get an AsyncSession it cannot use.
+                self._add(
+                    value.value,
+                    self._site(
+                        value,
+                        ""
+                        if names
+                        else f"`{value.value}` is handed to something VF203 cannot follow",
+                        awaits=False,
+                    ),
+                )
+                self.passes.append((names, index, f"session:{value.value}", line, column))
+            self.passes.append((names, index, value.value, line, column))
+
+
+def _names(tree: cst.CSTNode, name: str) -> list[cst.Name]:
+    found: list[cst.Name] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value == name:
+                found.append(node)
+
+    tree.visit(_Find())
+    return found
+
+
+class _Bindings(cst.CSTVisitor):
+    """``db = Factory()`` and ``with Factory() as db`` in a function, and the names
+    called like sessions (``x.query(...)``, ``x.commit()``)."""
+
+    def __init__(self, qualify: Qualify) -> None:
+        super().__init__()
+        self.qualify = qualify
+        self.bound: dict[str, str] = {}
+        self.local: set[str] = set()
+        self.receivers: set[str] = set()
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            if isinstance(target.target, cst.Name):
+                self.local.add(target.target.value)
+                made = self._made(node.value)
+                if made:
+                    self.bound[target.target.value] = made
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None and isinstance(node.asname.name, cst.Name):
+            self.local.add(node.asname.name.value)
+            made = self._made(node.item)
+            if made:
+                self.bound[node.asname.name.value] = made
+
+    def _made(self, value: cst.BaseExpression) -> str:
+        if isinstance(value, cst.Call) and not value.args and dotted(value.func):
+            names = self.qualify(value.func)
+            if len(names) == 1:
+                return f"made:{names[0]}"
+        return ""
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if (
+            isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and (func.attr.value in AWAITED | {"query", "add", "add_all"})
+        ):
+            self.receivers.add(func.value.value)
+
+
+def scan_function(
+    function: cst.FunctionDef, qualname: str, qualify: Qualify, locate: Locate
+) -> _Scan:
+    scan = _Scan(function, qualify, locate)
+    scan.find_sessions()
+    function.body.visit(scan)
+    return scan
+
+
+def function_facts(scan: _Scan, qualname: str, response: tuple[str, ...]) -> FunctionDb:
+    params = scan.function.params
+    names = tuple(p.name.value for p in (*params.posonly_params, *params.params))
+    return FunctionDb(
+        qualname,
+        scan.locate(scan.function),
+        names,
+        tuple(
+            SessionFacts(
+                name, source, tuple(scan.sites.get(name, ())), tuple(scan.queries.get(name, ()))
+            )
+            for name, source in sorted(scan.candidates.items())
+        ),
+        tuple(sorted(scan.origins.items())),
+        # ``Book.author`` on a class (a join, a loader option) loads nothing.
+        tuple(t for t in scan.touches if t[0] in scan.locals or t[0] in scan.origins),
+        tuple(scan.passes),
+        tuple(scan.refreshes),
+        tuple(scan.returns),
+        response,
+    )
+
+
+class FileScan(cst.CSTVisitor):
+    """The module-level facts of one file, and each function's."""
+
+    def __init__(self, module: str, qualify: Qualify, locate: Locate) -> None:
+        super().__init__()
+        self.module = module
+        self.qualify = qualify
+        self.locate = locate
+        self.engines: list[tuple[str, Span, str]] = []
+        self.makers: list[tuple[str, Span, str]] = []
+        self.models: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+        self.schemas: list[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]] = []
+        self.functions: list[FunctionDb] = []
+        self.module_uses: list[tuple[str, Span, str]] = []
+        self.apps: list[tuple[Span, Span, tuple[str, ...]]] = []
+        self._classes: list[str] = []
+
+    def facts(self) -> DbFacts:
+        return DbFacts(
+            tuple(self.engines),
+            tuple(self.makers),
+            tuple(self.models),
+            tuple(self.schemas),
+            tuple(self.functions),
+            tuple(self.module_uses),
+            tuple(self.apps),
+        )
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        name = f"{'.'.join([self.module, *self._classes])}.{node.name.value}"
+        self._classes.append(node.name.value)
+        relationships: list[tuple[str, str]] = []
+        fields: list[tuple[str, tuple[str, ...]]] = []
+        table = False
+        for statement in node.body.body:
+            if not isinstance(statement, cst.SimpleStatementLine):
+                continue
+            for small in statement.body:
+                if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                    target = small.targets[0].target
+                    if isinstance(target, cst.Name) and target.value == "__tablename__":
+                        table = True
+                    value = small.value
+                    if (
+                        isinstance(target, cst.Name)
+                        and isinstance(value, cst.Call)
+                        and set(self.qualify(value.func)) & RELATIONSHIP_CALLS
+                    ):
+                        relationships.append((target.value, _relationship_target(value)))
+                elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+                    annotated = small.value
+                    value = annotated if annotated is not None else cst.Name("None")
+                    if (
+                        isinstance(value, cst.Call)
+                        and set(self.qualify(value.func)) & RELATIONSHIP_CALLS
+                    ):
+                        relationships.append((small.target.value, _relationship_target(value)))
+                    if small.target.value == "__tablename__":
+                        table = True
+                    referenced: list[str] = []
+                    small.annotation.visit(_Referenced(self.qualify, referenced))
+                    fields.append((small.target.value, tuple(referenced)))
+        if table or relationships:
+            self.models.append((name, tuple(relationships)))
+        else:
+            self.schemas.append((name, tuple(fields)))
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._classes.pop()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        qualname = f"{'.'.join([self.module, *self._classes])}.{node.name.value}"
+        scan = scan_function(node, qualname, self.qualify, self.locate)
+        self.functions.append(function_facts(scan, qualname, self._response(node)))
+        return False
+
+    def _response(self, node: cst.FunctionDef) -> tuple[str, ...]:
+        found: list[str] = []
+        for decorator in node.decorators:
+            call = decorator.decorator
+            if not isinstance(call, cst.Call):
+                continue
+            for arg in call.args:
+                if arg.keyword is not None and arg.keyword.value == "response_model":
+                    arg.value.visit(_Referenced(self.qualify, found))
+        return tuple(found)
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        if self._classes:
+            return
+        for small in node.body:
+            value = None
+            target = None
+            if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                value, target = small.value, small.targets[0].target
+            elif isinstance(small, cst.AnnAssign):
+                value, target = small.value, small.target
+            elif isinstance(small, cst.Expr):
+                value = small.value
+            if not isinstance(value, cst.Call):
+                continue
+            called = set(self.qualify(value.func))
+            name = target.value if isinstance(target, cst.Name) else ""
+            if called & ENGINE_CALLS:
+                self.engines.append(
+                    (
+                        name,
+                        self.locate(value),
+                        _url_problem(value) if name else "an engine not assigned to a name",
+                    )
+                )
+            elif called & MAKER_CALLS:
+                self.makers.append(
+                    (
+                        name,
+                        self.locate(value),
+                        _maker_problem(value)
+                        if name
+                        else "a session factory not assigned to a name",
+                    )
+                )
+            elif called & {"fastapi.FastAPI", "fastapi.applications.FastAPI"}:
+                keywords = tuple(
+                    arg.keyword.value if arg.keyword is not None else "**"
+                    for arg in value.args
+                    if arg.keyword is not None or arg.star == "**"
+                )
+                self.apps.append((self.locate(node), self.locate(value), keywords))
+            elif isinstance(value.func, cst.Attribute) and value.func.attr.value == "create_all":
+                self.module_uses.append((dotted(value.func) or "", self.locate(node), "create_all"))
+            else:
+                receiver = value.func.value if isinstance(value.func, cst.Attribute) else None
+                while isinstance(receiver, cst.Attribute | cst.Call):
+                    receiver = (
+                        receiver.value if isinstance(receiver, cst.Attribute) else receiver.func
+                    )
+                if isinstance(receiver, cst.Name):
+                    for qualified in self.qualify(receiver):
+                        self.module_uses.append((qualified, self.locate(value), "call"))
+
+
+class _Referenced(cst.CSTVisitor):
+    """The qualified names of the classes an annotation or expression names."""
+
+    def __init__(self, qualify: Qualify, found: list[str]) -> None:
+        super().__init__()
+        self.qualify = qualify
+        self.found = found
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.found.extend(self.qualify(node))
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        self.found.extend(self.qualify(node))
+        return False
+
+
+def _relationship_target(call: cst.Call) -> str:
+    if call.args and call.args[0].keyword is None:
+        value = call.args[0].value
+        if isinstance(value, cst.SimpleString):
+            text = value.evaluated_value
+            return text if isinstance(text, str) else ""
+        return dotted(value) or ""
+    return ""
+
+
+ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg", "mysql": "aiomysql"}
+"""The async driver each dialect's URL gets."""
+ASYNC_READY = frozenset({"aiosqlite", "asyncpg", "psycopg", "psycopg_async", "aiomysql", "asyncmy"})
+
+
+def literal_url(value: cst.BaseExpression) -> str | None:
+    if isinstance(value, cst.SimpleString):
+        text = value.evaluated_value
+        return text if isinstance(text, str) else None
+    return None
+
+
+def async_url(url: str) -> str | None:
+    """``url`` with its dialect's async driver; None when VF203 knows none."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return None
+    dialect, _, driver = scheme.partition("+")
+    if driver in ASYNC_READY:
+        return url
+    if dialect == "postgres":
+        dialect = "postgresql"
+    new = ASYNC_DRIVERS.get(dialect)
+    return f"{dialect}+{new}://{rest}" if new else None
+
+
+def _url_problem(call: cst.Call) -> str:
+    if not call.args or call.args[0].keyword is not None or call.args[0].star:
+        return "the engine's URL is not its first argument"
+    url = literal_url(call.args[0].value)
+    if url is not None and async_url(url) is None:
+        return f"VF203 knows no async driver for the URL {url!r}"
+    for arg in call.args[1:]:
+        if arg.keyword is not None and arg.keyword.value in ("poolclass", "creator", "module"):
+            return f"`{arg.keyword.value}=` would need an async twin"
+        if arg.star:
+            return "arguments VF203 cannot read (`**`)"
+    return ""
+
+
+def _maker_problem(call: cst.Call) -> str:
+    for arg in call.args:
+        if arg.star:
+            return "arguments VF203 cannot read (`**`)"
+        if arg.keyword is not None and arg.keyword.value == "class_":
+            return "a custom session class (`class_=`)"
+        if (
+            arg.keyword is not None
+            and arg.keyword.value == "expire_on_commit"
+            and not (isinstance(arg.value, cst.Name) and arg.value.value == "False")
+        ):
+            return (
+                "`expire_on_commit` is not False: an object read after `commit()` would"
+                " reload on the event loop (MissingGreenlet)"
+            )
+    return ""
+
+
+# -- the plan -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    session: str
+    entity: bool
+    """``query(Model)``: rows are objects (``scalars``), else tuples (``execute``)."""
+    joined: bool
+    terminal: str
+    loads: tuple[str, ...] = ()
+    model: str = ""
+    """The code that names the query's model (``models.Order``)."""
+    """``Model.attr`` relationships to load with it (``selectinload``)."""
+
+
+@dataclass(frozen=True)
+class DbPlan:
+    migrates: bool = False
+    obstacles: tuple[tuple[Path, int, int, str], ...] = ()
+    engines: frozenset[Key] = frozenset()
+    disposals: Mapping[Key, str] = field(default_factory=dict)
+    """``engine.dispose()`` calls, with the function they are in (qualified name)."""
+    makers: frozenset[Key] = frozenset()
+    awaits: frozenset[Key] = frozenset()
+    """Session method calls to await, and ``with`` statements to make ``async with``."""
+    queries: Mapping[Key, QueryPlan] = field(default_factory=dict)
+    refreshes: Mapping[Key, tuple[str, ...]] = field(default_factory=dict)
+    """``db.refresh(obj)`` calls followed by a read of these relationships of ``obj``."""
+    async_functions: frozenset[Key] = frozenset()
+    """The definitions that must be ``async def`` after the run."""
+    models: frozenset[str] = frozenset()
+    create_all: Key | None = None
+    app: Key | None = None
+    """The ``FastAPI(...)`` call whose lifespan creates the tables."""
+    sessions: Mapping[Key, frozenset[str]] = field(default_factory=dict)
+    """For each function (by definition), its names bound to a session."""
+
+
+def _key(path: Path, span: Span) -> Key:
+    return (path, *span)
+
+
+class _Planner:
+    def __init__(self, index: ProjectIndex, facts: Mapping[Path, DbFacts]) -> None:
+        from vibefix.sessions import plan_sessions, plan_shared
+
+        self.index = index
+        self.shared = plan_shared(index).users
+        self.facts = facts
+        self.obstacles: list[tuple[Path, int, int, str]] = []
+        self.dependencies = plan_sessions(index).dependencies
+        self.models: dict[str, dict[str, str]] = {}
+        self.schemas: dict[str, dict[str, tuple[str, ...]]] = {}
+        self.functions: dict[str, tuple[Path, FunctionDb]] = {}
+        for path, file in facts.items():
+            for name, relationships in file.models:
+                self.models[name] = dict(relationships)
+            for name, fields in file.schemas:
+                self.schemas[name] = dict(fields)
+            for function in file.functions:
+                self.functions[function.qualname] = (path, function)
+        self.relationship_names = {r for rels in self.models.values() for r in rels}
+        self.awaits: set[Key] = set()
+        self.queries: dict[Key, QueryPlan] = {}
+        self.loads: dict[Key, set[str]] = {}
+        self.refreshes: dict[Key, set[str]] = {}
+        self.async_functions: set[Key] = set()
+        self.sessions: dict[Key, frozenset[str]] = {}
+
+    def obstacle(self, path: Path, line: int, column: int, why: str) -> None:
+        self.obstacles.append((path, line, column, why))
+
+    def model(self, names: Iterable[str]) -> str | None:
+        for name in names:
+            resolved = self.index.resolve(name)
+            if resolved in self.models:
+                return resolved
+        return None
+
+    def confirmed(self, source: str) -> bool:
+        from vibefix.sessions import factory
+
+        kind, _, name = source.partition(":")
+        if kind == "typed":
+            return True
+        if kind == "dep":
+            return self.index.resolve(name) in self.dependencies or name in self.dependencies
+        if kind == "made":
+            return factory(self.index, name) is not None
+        if kind == "global":
+            made = self.index.objects.get(name)
+            return (
+                made is not None
+                and made.endswith("()")
+                and factory(self.index, made[:-2]) is not None
+            )
+        return False
+
+    def plan(self) -> DbPlan:
+        engines = [(p, e) for p, f in self.facts.items() for e in f.engines]
+        makers = [(p, m) for p, f in self.facts.items() for m in f.makers]
+        if not engines:
+            return DbPlan()
+        if len(engines) > 1:
+            for path, (_, span, _) in engines:
+                self.obstacle(path, span[0], span[1], "the project makes several engines")
+        for path, (_, span, problem) in [*engines, *makers]:
+            if problem:
+                self.obstacle(path, span[0], span[1], problem)
+        for _, (path, function) in sorted(self.functions.items()):
+            self._function(path, function)
+        disposals = self._engine_uses()
+        self._lazy_loads()
+        create_all, app = self._tables()
+        plan = DbPlan(
+            migrates=not self.obstacles,
+            obstacles=tuple(sorted(set(self.obstacles))),
+            engines=frozenset(_key(p, e[1]) for p, e in engines),
+            disposals=disposals,
+            makers=frozenset(_key(p, m[1]) for p, m in makers),
+            awaits=frozenset(self.awaits),
+            queries={
+                key: replace(q, loads=tuple(sorted(self.loads.get(key, ()))))
+                for key, q in self.queries.items()
+            },
+            refreshes={key: tuple(sorted(rels)) for key, rels in self.refreshes.items() if rels},
+            async_functions=frozenset(self.async_functions),
+            models=frozenset(self.models),
+            create_all=create_all,
+            app=app,
+            sessions=self.sessions,
+        )
+        return plan
+
+    def _function(self, path: Path, function: FunctionDb) -> None:
+        names = set()
+        for session in function.sessions:
+            if not self.confirmed(session.source):
+                continue
+            names.add(session.name)
+            if session.source.startswith("global:") and (
+                _key(path, function.span) not in self.shared
+            ):
+                line, column = function.span[:2]
+                self.obstacle(
+                    path,
+                    line,
+                    column,
+                    f"`{session.name}` is a session made at import and shared by every"
+                    " caller: an AsyncSession cannot be (VF201 gives route handlers their"
+                    " own; elsewhere, open one in the function)",
+                )
+            for site in session.sites:
+                if site.problem:
+                    self.obstacle(path, site.span[0], site.span[1], site.problem)
+                elif site.awaits:
+                    self.awaits.add(_key(path, site.span))
+                    self.async_functions.add(_key(path, site.function))
+            for query in session.queries:
+                model = self.model(query.entities[0]) if len(query.entities) == 1 else None
+                self.queries[_key(path, query.span)] = QueryPlan(
+                    session.name,
+                    model is not None,
+                    query.joined,
+                    query.terminal,
+                    model=query.model,
+                )
+                if query.terminal in ("delete", "update", "get") and model is None:
+                    self.obstacle(
+                        path, query.span[0], query.span[1], "VF203 cannot tell the query's model"
+                    )
+        for names_, index, var, line, column in function.passes:
+            if not var.startswith("session:") or var[8:] not in names:
+                continue
+            callee = next((self.functions[n] for n in names_ if n in self.functions), None)
+            param = ""
+            if callee is not None and 0 <= index < len(callee[1].params):
+                param = callee[1].params[index]
+            typed = callee is not None and any(
+                s.name == param and s.source == "typed" for s in callee[1].sessions
+            )
+            if not typed:
+                self.obstacle(
+                    path,
+                    line,
+                    column,
+                    f"`{var[8:]}` is handed to something that does not take it as a `Session`"
+                    " parameter: VF203 cannot tell it gets an AsyncSession",
+                )
+        if names:
+            self.sessions[_key(path, function.span)] = frozenset(names)
+
+    def _engine_uses(self) -> dict[Key, str]:
+        """The engine's ``dispose()`` calls (awaited, or run in sync code); any other
+        call of one of its methods in a function is an obstacle."""
+        disposals: dict[Key, str] = {}
+        for name, function in sorted(self.index.functions.items()):
+            for call in function.calls:
+                for target in call.targets:
+                    resolved = self.index.resolve(target)
+                    if not resolved.startswith("sqlalchemy.create_engine()."):
+                        continue
+                    verb = resolved.removeprefix("sqlalchemy.create_engine().")
+                    key = (function.path, call.line, call.column, *call.end)
+                    if verb == "dispose" and call.awaitable:
+                        disposals[key] = name
+                    elif verb.split(".")[0] not in ("url", "dialect", "pool", "name"):
+                        self.obstacle(
+                            function.path,
+                            call.line,
+                            call.column,
+                            f"VF203 has no rewrite for the engine's `{verb.split('(')[0]}`",
+                        )
+        return disposals
+
+    # -- lazy loads --------------------------------------------------------------------
+
+    def _lazy_loads(self) -> None:
+        # What each function reads of each parameter, through the helpers it hands it to.
+        reads: dict[tuple[str, int], set[str]] = {}
+        for _ in range(10):
+            changed = False
+            for qualname, (_, function) in self.functions.items():
+                for var, attrs, _line, _column in self._reads(function, reads):
+                    if var in function.params and var not in dict(function.origins):
+                        key = (qualname, function.params.index(var))
+                        before = len(reads.setdefault(key, set()))
+                        reads[key] |= attrs
+                        changed |= len(reads[key]) != before
+            if not changed:
+                break
+        for _, (path, function) in sorted(self.functions.items()):
+            origins = dict(function.origins)
+            for var, attrs, line, column in self._reads(function, reads):
+                if var in function.params and var not in origins:
+                    continue
+                self._load(path, function, origins, var, attrs, line, column)
+
+    def _reads(
+        self, function: FunctionDb, reads: Mapping[tuple[str, int], set[str]]
+    ) -> list[tuple[str, set[str], int, int]]:
+        """``(var, relationship names read, line, column)`` of ``function``."""
+        found = [
+            (var, {attr}, line, column)
+            for var, attr, line, column in function.touches
+            if attr in self.relationship_names
+        ]
+        for callees, index, var, line, column in function.passes:
+            if var.startswith("session:"):
+                continue
+            for callee in callees:
+                attrs = reads.get((callee, index))
+                if attrs:
+                    found.append((var, set(attrs), line, column))
+                owner, _, verb = callee.rpartition(".")
+                if verb in ("model_validate", "from_orm") and owner in self.schemas and index == 0:
+                    fields = set(self.schemas[owner]) & self.relationship_names
+                    if fields:
+                        found.append((var, fields, line, column))
+        if function.response:
+            schema = next((s for s in function.response if s in self.schemas), None)
+            if schema is not None:
+                fields = set(self.schemas[schema]) & self.relationship_names
+                if fields:
+                    for returned in function.returns:
+                        line, column = function.span[0], function.span[1]
+                        found.append((returned, fields, line, column))
+        return found
+
+    def _load(
+        self,
+        path: Path,
+        function: FunctionDb,
+        origins: Mapping[str, str],
+        var: str,
+        attrs: set[str],
+        line: int,
+        column: int,
+    ) -> None:
+        origin = var if var.startswith("q:") else origins.get(var, "?")
+        while origin.startswith("elem:") and "." not in origin[5:]:
+            origin = origins.get(origin[5:], "?")
+        kind, _, rest = origin.partition(":")
+        if kind in ("q", "all"):
+            query_key = next(
+                (k for k in self.queries if k[0] == path and f"{k[1]}:{k[2]}" == rest), None
+            )
+            query = self.queries.get(query_key) if query_key else None
+            if query is None or not query.entity:
+                if kind == "q" and var.startswith("q:"):
+                    return  # a returned call that is no query of a model
+                self.obstacle(path, line, column, f"VF203 cannot tell what loads `{var}`")
+                return
+            assert query_key is not None
+            model = self._query_model(path, function, query_key)
+            wanted = {a for a in attrs if model and a in self.models[model]}
+            if wanted:
+                self.loads.setdefault(query_key, set()).update(wanted)
+            return
+        if kind == "new":
+            model = self.model([rest])
+            if model is None:  # what a function returned: any object, loaded anywhere
+                self._unknown(path, var, attrs, line, column)
+                return
+            wanted = {a for a in attrs if a in self.models[model]}
+            refresh = next(
+                (span for name, span in function.refreshes if name == var and span[0] <= line),
+                None,
+            )
+            if wanted and refresh is None:
+                self.obstacle(
+                    path,
+                    line,
+                    column,
+                    f"`{var}.{sorted(wanted)[0]}` lazy-loads a relationship of a new object,"
+                    " which raises MissingGreenlet in async code: load it with"
+                    f" `await session.refresh({var}, {sorted(wanted)!r})`",
+                )
+            elif wanted and refresh is not None:
+                self.refreshes.setdefault(_key(path, refresh), set()).update(wanted)
+            return
+        self._unknown(path, var, attrs, line, column)
+
+    def _unknown(self, path: Path, var: str, attrs: set[str], line: int, column: int) -> None:
+        relationship = sorted(attrs)[0]
+        self.obstacle(
+            path,
+            line,
+            column,
+            f"`{var}.{relationship}` may lazy-load a relationship, which raises MissingGreenlet"
+            f" in async code, and VF203 cannot tell which query loads `{var}`: load it there"
+            f" with `.options(selectinload(Model.{relationship}))`",
+        )
+
+    def _query_model(self, path: Path, function: FunctionDb, key: Key) -> str | None:
+        for session in function.sessions:
+            for query in session.queries:
+                if _key(path, query.span) == key and len(query.entities) == 1:
+                    return self.model(query.entities[0])
+        # a query kept in a variable: its model is that of the query that made it
+        for session in function.sessions:
+            models = {self.model(q.entities[0]) for q in session.queries if len(q.entities) == 1}
+            models.discard(None)
+            if len(models) == 1:
+                return models.pop()
+        return None
+
+    # -- tables --------------------------------------------------------------------------
+
+    def _tables(self) -> tuple[Key | None, Key | None]:
+        create_all: Key | None = None
+        app: Key | None = None
+        for path, file in self.facts.items():
+            for name, span, kind in file.module_uses:
+                if kind == "create_all":
+                    if not file.apps or create_all is not None:
+                        self.obstacle(
+                            path,
+                            span[0],
+                            span[1],
+                            "`create_all` at import, outside the module that makes the app:"
+                            " VF203 moves it into the app's lifespan only there",
+                        )
+                        continue
+                    statement, call, keywords = file.apps[0]
+                    if statement[0] < span[0]:
+                        self.obstacle(
+                            path,
+                            span[0],
+                            span[1],
+                            "`create_all` comes after the app is made: move it above",
+                        )
+                        continue
+                    taken = {"on_startup", "on_shutdown", "**"} & set(keywords)
+                    if taken:
+                        self.obstacle(
+                            path,
+                            span[0],
+                            span[1],
+                            f"the app has `{sorted(taken)[0]}`, which a lifespan would switch off",
+                        )
+                        continue
+                    create_all, app = _key(path, span), _key(path, call)
+                    continue
+                resolved = self.index.resolve(name)
+                if resolved.startswith(("sqlalchemy.create_engine()", *SESSION_PREFIXES)):
+                    self.obstacle(
+                        path,
+                        span[0],
+                        span[1],
+                        "a session or the engine used at import, where nothing can be awaited",
+                    )
+        return create_all, app
+
+
+def plan_async_db(index: ProjectIndex, facts: Mapping[Path, object]) -> DbPlan:
+    typed = {path: f for path, f in facts.items() if isinstance(f, DbFacts)}
+    return _Planner(index, typed).plan()
+
+
+def rule(plan: DbPlan) -> Callable[[str], Entry | None]:
+    """How the async plan classifies SQLAlchemy calls once the project migrates."""
+    models = plan.models
+
+    def classify(target: str) -> Entry | None:
+        if target in models:
+            return Entry(Kind.NONBLOCKING)  # the declarative constructor
+        owner, _, rest = target.partition("().")
+        if "(" not in owner and any(
+            target.startswith(f"{model}.") and target.count(".", len(model) + 1) >= 1
+            for model in models
+        ):
+            return Entry(Kind.NONBLOCKING)  # a column's method: ``Order.id.desc()``
+        if any(
+            target.startswith(f"{model}().") and "." in target[len(model) + 3 :] for model in models
+        ):
+            # A method of a loaded value: ``order.created_at.isoformat()`` (reading a
+            # relationship is a lazy load, which the plan checks apart).
+            return Entry(Kind.NONBLOCKING)
+        for prefix in SESSION_PREFIXES:
+            if target == prefix:
+                return Entry(Kind.NONBLOCKING)
+            if not target.startswith(f"{prefix}."):
+                continue
+            rest = target[len(prefix) + 1 :]
+            first = rest.split("(", 1)[0]
+            if first == "query":
+                last = rest.rpartition(".")[2]
+                return (
+                    Entry(Kind.TWIN, "VF203")
+                    if last in TERMINALS and rest != "query"
+                    else Entry(Kind.NONBLOCKING)
+                )
+            if first in AWAITED:
+                return Entry(Kind.TWIN, "VF203") if rest == first else Entry(Kind.NONBLOCKING)
+            if first in SYNC_METHODS | SYNC_ATTRIBUTES:
+                return Entry(Kind.NONBLOCKING)
+            return None
+        if target == "sqlalchemy.create_engine().dispose":
+            return Entry(Kind.TWIN, "VF203")
+        return None
+
+    return classify

@@ -1,0 +1,361 @@
+"""VF203 over a whole project: the rewrite, what it leaves, and the rewritten app run
+against a real SQLite database with blockbuster watching the event loop."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from sqlalchemy import make_url
+from vibefix.codemods import ALL, RECIPES
+
+from tests.test_async_project import changed, write
+from vibefix import engine
+from vibefix.config import Config
+from vibefix.results import RunResult
+
+ASYNC_DB = tuple(codemod for codemod in ALL if codemod.code in RECIPES["async-db"])
+DEFAULT = tuple(codemod for codemod in ALL if codemod.code in RECIPES["default"])
+
+PROJECT = {
+    "pyproject.toml": "[project]\nname = 'shop'\n",
+    "shop/__init__.py": "",
+    "shop/database.py": """\
+import os
+
+from sqlalchemy import create_engine
+from sqlalchemy.orm import declarative_base, sessionmaker
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite:///./shop.db"))
+SessionLocal = sessionmaker(autoflush=False, bind=engine)
+Base = declarative_base()
+
+
+def get_db():
+    db = SessionLocal()
+    try:
+        yield db
+    finally:
+        db.close()
+""",
+    "shop/models.py": """\
+from sqlalchemy import Column, ForeignKey, Integer, String
+from sqlalchemy.orm import relationship
+
+from shop.database import Base
+
+
+class User(Base):
+    __tablename__ = "users"
+    id = Column(Integer, primary_key=True)
+    name = Column(String)
+    orders = relationship("Order", back_populates="user")
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"))
+    user = relationship("User", back_populates="orders")
+""",
+    "shop/main.py": """\
+from fastapi import FastAPI
+
+from shop.database import Base, engine
+from shop.routers import router
+
+# Create the tables
+Base.metadata.create_all(bind=engine)
+
+app = FastAPI()
+app.include_router(router)
+""",
+    "shop/routers.py": """\
+from typing import Optional
+
+from fastapi import APIRouter, Depends, HTTPException
+from sqlalchemy.orm import Session
+
+from shop import models
+from shop.database import get_db
+
+router = APIRouter()
+
+
+def user_dict(user: models.User) -> dict:
+    return {"id": user.id, "name": user.name, "orders": [o.id for o in user.orders]}
+
+
+@router.post("/users")
+def create_user(payload: dict, db: Session = Depends(get_db)):
+    user = models.User(name=payload["name"])
+    db.add(user)
+    db.commit()
+    db.refresh(user)
+    return user_dict(user)
+
+
+@router.get("/users/{user_id}")
+def get_user(user_id: int, db: Session = Depends(get_db)):
+    user = db.query(models.User).filter(models.User.id == user_id).first()
+    if user is None:
+        raise HTTPException(404)
+    return user_dict(user)
+
+
+@router.get("/users")
+def list_users(name: Optional[str] = None, db: Session = Depends(get_db)):
+    query = db.query(models.User)
+    if name:
+        query = query.filter(models.User.name == name)
+    return [u.name for u in query.order_by(models.User.id).all()]
+
+
+@router.get("/count")
+def count_users(db: Session = Depends(get_db)):
+    return {"users": db.query(models.User).count()}
+
+
+@router.post("/users/{user_id}/orders")
+def add_order(user_id: int, db: Session = Depends(get_db)):
+    db.add(models.Order(user_id=user_id))
+    db.commit()
+    return {"ok": True}
+
+
+@router.delete("/users/{user_id}/orders")
+def drop_orders(user_id: int, db: Session = Depends(get_db)):
+    deleted = db.query(models.Order).filter(models.Order.user_id == user_id).delete()
+    db.commit()
+    return {"deleted": deleted}
+""",
+}
+
+
+def run(root: Path, codemods=ASYNC_DB, unsafe: bool = True) -> RunResult:
+    options = engine.Options(Config(root=root), codemods, 1, unsafe)
+    return engine.run([root], options)
+
+
+def vf203(result: RunResult) -> list[str]:
+    return [
+        f"{f.path.name}:{f.position.line}: {f.message}"
+        for f in result.findings
+        if f.code == "VF203"
+    ]
+
+
+def test_the_project_moves_to_async_session(tmp_path):
+    write(tmp_path, PROJECT)
+
+    result = run(tmp_path)
+
+    assert vf203(result) == []
+    new = changed(result, tmp_path)
+    assert sorted(new) == ["shop/database.py", "shop/main.py", "shop/routers.py"]
+    database, main, routers = new["shop/database.py"], new["shop/main.py"], new["shop/routers.py"]
+    assert 'engine = create_async_engine(_async_url(os.environ.get("DATABASE_URL"' in database
+    assert "async_sessionmaker(autoflush=False, bind=engine, expire_on_commit=False)" in database
+    assert "        await db.close()\n" in database
+    assert "        await connection.run_sync(Base.metadata.create_all)\n" in main
+    assert "app = FastAPI(lifespan=_db_lifespan)" in main
+    assert "Base.metadata.create_all(bind=engine)" not in main
+    # a relationship read by a helper is loaded by the query, or by a second refresh
+    assert ".options(selectinload(models.User.orders)).limit(1))" in routers
+    assert '    await db.refresh(user)\n    await db.refresh(user, ["orders"])\n' in routers
+    # a query kept in a variable, a count, a bulk delete
+    assert "    query = select(models.User)\n" in routers
+    assert "(await db.scalars(query.order_by(models.User.id))).all()" in routers
+    assert "select(func.count()).select_from(select(models.User).subquery())" in routers
+    assert "(await db.execute(delete(models.Order).where(" in routers
+    assert "db.query(" not in routers
+    for source in new.values():
+        compile(source, "rewritten", "exec", dont_inherit=True)
+
+
+APP_CHECK = """\
+import asyncio
+
+from blockbuster import blockbuster_ctx
+from fastapi.testclient import TestClient
+
+from shop.database import engine
+from shop.main import app
+
+with blockbuster_ctx(["shop"]), TestClient(app) as client:
+    user = client.post("/users", json={"name": "ann"}).json()
+    assert user == {"id": 1, "name": "ann", "orders": []}, user
+    client.post("/users/1/orders")
+    client.post("/users/1/orders")
+    assert client.get("/users/1").json() == {"id": 1, "name": "ann", "orders": [1, 2]}
+    assert client.get("/users", params={"name": "ann"}).json() == ["ann"]
+    assert client.get("/users", params={"name": "bob"}).json() == []
+    assert client.get("/count").json() == {"users": 1}
+    assert client.get("/users/9").status_code == 404
+    assert client.delete("/users/1/orders").json() == {"deleted": 2}
+    assert client.get("/users/1").json()["orders"] == []
+asyncio.run(engine.dispose())
+print("ok")
+"""
+
+
+def test_the_rewritten_project_runs_on_aiosqlite_without_blocking_the_loop(tmp_path):
+    write(tmp_path, PROJECT)
+    result = run(tmp_path)
+    for name, source in changed(result, tmp_path).items():
+        (tmp_path / name).write_text(source, encoding="utf-8")
+    (tmp_path / "check.py").write_text(APP_CHECK, encoding="utf-8")
+
+    done = subprocess.run(
+        [sys.executable, "check.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"},
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout == "ok\n"
+
+
+def test_review_rewrite_needs_unsafe_and_is_reported_otherwise(tmp_path):
+    write(tmp_path, PROJECT)
+
+    result = run(tmp_path, unsafe=False)
+
+    assert changed(result, tmp_path) == {}
+    assert any("AsyncSession" in message for message in vf203(result))
+
+
+def test_default_recipe_leaves_sync_sqlalchemy(tmp_path):
+    write(tmp_path, PROJECT)
+
+    result = run(tmp_path, DEFAULT)
+
+    assert changed(result, tmp_path) == {}
+    assert vf203(result) == []
+
+
+def _with(tmp_path: Path, name: str, text: str) -> RunResult:
+    write(tmp_path, {**PROJECT, name: text})
+    return run(tmp_path)
+
+
+def test_one_obstacle_anywhere_leaves_the_whole_project(tmp_path):
+    # A script that reads a relationship on an object from a helper VF203 cannot follow.
+    script = """\
+        from shop.database import SessionLocal
+        from shop import models
+
+
+        def newest(db):
+            return db.query(models.User).order_by(models.User.id.desc()).first()
+
+
+        def report():
+            db = SessionLocal()
+            user = newest(db)
+            return len(user.orders)
+        """
+
+    result = _with(tmp_path, "shop/report.py", script)
+
+    assert changed(result, tmp_path) == {}
+    found = vf203(result)
+    assert any(
+        "report.py:11: `db` is handed to something that does not take it as a `Session`" in f
+        for f in found
+    ), found
+
+
+def test_an_unknown_session_method_is_a_finding(tmp_path):
+    routers = (
+        PROJECT["shop/routers.py"]
+        + """
+
+@router.post("/bulk")
+def bulk(db: Session = Depends(get_db)):
+    db.bulk_save_objects([models.User(name="x")])
+    return {}
+"""
+    )
+    result = _with(tmp_path, "shop/routers.py", routers)
+
+    assert changed(result, tmp_path) == {}
+    assert any("no rewrite for `db.bulk_save_objects()`" in f for f in vf203(result))
+
+
+def test_expire_on_commit_true_is_a_finding(tmp_path):
+    database = PROJECT["shop/database.py"].replace(
+        "sessionmaker(autoflush=False, bind=engine)",
+        "sessionmaker(autoflush=False, bind=engine, expire_on_commit=True)",
+    )
+    result = _with(tmp_path, "shop/database.py", database)
+
+    assert changed(result, tmp_path) == {}
+    assert any("`expire_on_commit` is not False" in f for f in vf203(result))
+
+
+def test_create_all_after_the_app_is_a_finding(tmp_path):
+    main = (
+        textwrap.dedent(PROJECT["shop/main.py"]).replace(
+            "# Create the tables\nBase.metadata.create_all(bind=engine)\n\n", ""
+        )
+        + "Base.metadata.create_all(bind=engine)\n"
+    )
+    result = _with(tmp_path, "shop/main.py", main)
+
+    assert changed(result, tmp_path) == {}
+    assert any("comes after the app is made" in f for f in vf203(result))
+
+
+def test_the_generated_url_helper_picks_each_database_s_async_driver(tmp_path):
+    write(tmp_path, PROJECT)
+    database = changed(run(tmp_path), tmp_path)["shop/database.py"]
+    start = database.index("def _async_url")
+    end = database.index("\n\n\n", start)
+    namespace: dict[str, object] = {}
+    exec(  # the helper as written, with the names it imports
+        "from sqlalchemy.engine import URL, make_url\n" + database[start:end], namespace
+    )
+    helper = namespace["_async_url"]
+    expected = {
+        "sqlite:///./shop.db": "sqlite+aiosqlite:///./shop.db",
+        "sqlite+pysqlite:///:memory:": "sqlite+aiosqlite:///:memory:",
+        "postgresql://u:secret@db:5432/shop": "postgresql+asyncpg://u:secret@db:5432/shop",
+        "postgresql+psycopg2://u@db/shop": "postgresql+asyncpg://u@db/shop",
+        "postgresql+psycopg://u@db/shop": "postgresql+psycopg://u@db/shop",
+        "postgresql+asyncpg://u@db/shop": "postgresql+asyncpg://u@db/shop",
+        "mysql+pymysql://u@db/shop": "mysql+aiomysql://u@db/shop",
+        "mssql+pyodbc://u@db/shop": "mssql+pyodbc://u@db/shop",
+    }
+    for url, wanted in expected.items():
+        assert helper(url) == make_url(wanted), url  # type: ignore[operator]
+
+
+def test_a_background_task_holds_its_session_in_async_with(tmp_path):
+    tasks = """\
+        from shop.database import SessionLocal
+        from shop import models
+
+
+        async def nightly_names():
+            db = SessionLocal()
+            names = [user.name for user in db.query(models.User).all()]
+            db.close()
+            return names
+        """
+    result = _with(tmp_path, "shop/tasks.py", tasks)
+
+    assert vf203(result) == []
+    new = changed(result, tmp_path)["shop/tasks.py"]
+    assert (
+        "    async with SessionLocal() as db:\n"
+        "        names = [user.name for user in (await db.scalars(select(models.User))).all()]\n"
+        "    return names\n"
+    ) in new
