@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -132,3 +133,14 @@ def git_project(project: Path, git: Git) -> Path:
     git("add", ".", cwd=project)
     git("commit", "-q", "-m", "initial", cwd=project)
     return project
+
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "vibeshop"
+
+
+@pytest.fixture
+def vibeshop(tmp_path: Path) -> Path:
+    """A copy of the example app."""
+    copy = tmp_path / "vibeshop"
+    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    return copy

@@ -5,7 +5,8 @@ from app.config import DATABASE_URL
 
 # Create the SQLAlchemy engine
 # check_same_thread is needed for SQLite so FastAPI can use it from different threads
-engine = create_engine(DATABASE_URL, connect_args={"check_same_thread": False})
+connect_args = {"check_same_thread": False} if DATABASE_URL.startswith("sqlite") else {}
+engine = create_engine(DATABASE_URL, connect_args=connect_args)
 
 # Session factory
 SessionLocal = sessionmaker(autocommit=False, autoflush=False, bind=engine)

@@ -5,7 +5,8 @@ Test setup for vibeshop.
   environment when it is imported, so nothing in the test modules imports
   ``app`` at module level: the ``app`` fixture sets the environment first and
   imports it afterwards.
-* The database is an SQLite file in a pytest temp directory.
+* The database is an SQLite file in a pytest temp directory, or the empty database
+  that VIBESHOP_DATABASE_URL names (PostgreSQL, say).
 * The external exchange-rate API and the payment provider are replaced by a
   real HTTP server on 127.0.0.1 (see ``FakeServicesHandler``), so the app's
   ``requests`` calls go over the network as they would in production.
@@ -22,6 +23,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import make_url
 
 # Rates served by the fake exchange-rate API (base USD)
 FAKE_RATES = {"USD": 1.0, "EUR": 0.9, "GBP": 0.8, "JPY": 150.0, "CHF": 0.88}
@@ -155,8 +157,10 @@ def shop_app(tmp_path_factory, fake_services):
         )
 
     db_path = tmp_path_factory.mktemp("vibeshop-db") / "vibeshop-test.db"
+    # VIBESHOP_DATABASE_URL: another (empty) database to run against, such as PostgreSQL.
+    database_url = os.environ.get("VIBESHOP_DATABASE_URL") or f"sqlite:///{db_path}"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DATABASE_URL", f"sqlite:///{db_path}")
+        mp.setenv("DATABASE_URL", database_url)
         mp.setenv("RATES_API_URL", fake_services.url)
         mp.setenv("PAYMENT_API_URL", fake_services.url)
         mp.setenv("RATES_API_TIMEOUT", "5")
@@ -164,8 +168,8 @@ def shop_app(tmp_path_factory, fake_services):
         from app import database
         from app.main import app as fastapi_app
 
-        # The app must really be using the temp database, not ./vibeshop.db
-        assert database.engine.url.database == str(db_path)
+        # The app must really be using the test database, not ./vibeshop.db
+        assert database.engine.url.database == make_url(database_url).database
 
         yield fastapi_app
 
