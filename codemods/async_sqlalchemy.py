@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import libcst as cst
@@ -84,17 +85,26 @@ class AsyncSqlalchemy(AsyncCodemod):
     (`expire_on_commit=False`, needed to read them afterwards without I/O): a value the
     database computes on commit is read only after a `refresh`. asyncpg takes no
     `sslmode` in the URL (`ssl=` instead). The tables are created in the lifespan: a
-    `TestClient` used without `with` does not create them. A query that joins returns
-    each object once (`.unique()`), as the legacy query did.
+    `TestClient` used without `with` does not create them. A query that selects a model
+    reads its result through `.unique()`: the legacy query returned each object once.
+    `engine.dispose()` in sync code that nothing in the project calls (a pytest
+    fixture, a script) runs on its own event loop (`asyncio.run`).
 
     Not rewritten: any of these anywhere leaves the whole project as it is (each a
-    finding): several
-    engines, a `poolclass=`, a custom session class, `expire_on_commit=True`, a session
-    or engine used at import or in a lambda, stored, handed to code that does not take
-    it as a `Session` parameter, a session method or query method VF203 does not know,
-    `scoped_session`, a relationship read on an object whose load VF203 cannot find, a
-    function that reads a session but cannot become `async def` (a caller outside the
-    project, a sync callback), `create_all` outside the app's module or after the app.
+    finding). Several engines, `poolclass=`, a custom session class,
+    `expire_on_commit=True`, `scoped_session`, `SessionLocal.begin()`, a dependency
+    called directly (`next(get_db())`), a parameter annotated with an alias of
+    `Session`. A session or the engine used at import or in a lambda, stored, handed to
+    code that does not take it as a `Session` parameter (the engine handed to anything);
+    a session method, query method or engine method VF203 does not know; a legacy query
+    used as a result (iterated, returned, handed on). A relationship read whose load
+    VF203 cannot find: on an object a helper returned, in a returned expression, a
+    relationship of a relationship (`order.user.orders`, a nested schema), a
+    `lazy="dynamic"` mapping, after a refresh that shares its line. A function that uses
+    a session but cannot become `async def` (a sync caller, a callback), `create_all`
+    outside the app's module or after the app, an app lifespan that is no
+    `@asynccontextmanager` of the project, and a file to change that is outside the
+    paths given.
     """
 
     code = "VF203"
@@ -145,24 +155,48 @@ class AsyncSqlalchemy(AsyncCodemod):
         return None
 
     @classmethod
-    def settle(cls, part: object, asyncs: AsyncPlan, index: ProjectIndex) -> object:
-        """Withdraw when a function that awaits would stay sync, or a session call the
-        async plan awaits is one this plan does not rewrite."""
+    def settle(
+        cls,
+        part: object,
+        asyncs: AsyncPlan,
+        index: ProjectIndex,
+        writable: Callable[[Path], bool],
+    ) -> object:
+        """Withdraw when a file to change is outside the paths given, a function that
+        awaits would stay sync, or a session call the async plan awaits is one this plan
+        does not rewrite."""
         if not isinstance(part, DbPlan) or not part.migrates:
             return part
         facts = {node_key(f.path, f): f for f in index.functions.values()}
-        problems = []
+        # A file VF203 must change but may not (outside the paths given, or failed to
+        # rewrite): said in the first file it may change, as nothing is.
+        shut = sorted(path for path in part.files if not writable(path))
+        open_ = sorted(path for path in part.files if writable(path))
+        problems = [
+            (
+                open_[0],
+                1,
+                1,
+                f"`{path.name}` is outside the paths given (or could not be rewritten), and"
+                " VF203 moves the whole project to AsyncSession at once",
+            )
+            for path in shut
+            if open_
+        ]
         for key in sorted(part.async_functions):
             function = facts.get(key)
             if function is None or not (function.is_async or key in asyncs.becomes_async):
                 name = function.qualname.rpartition(".")[2] if function else "this function"
+                why = asyncs.held.get(function.qualname, "") if function else ""
+                if not why and function is not None and not asyncs.callers.get(function.qualname):
+                    why = "nothing in the project calls it, and it is no route handler"
                 problems.append(
                     (
                         key[0],
                         key[1],
                         key[2],
                         f"`{name}` uses the session but cannot become `async def`"
-                        " (see the VF103/VF104 findings for why)",
+                        + (f": {why}" if why else ""),
                     )
                 )
         for key, name in sorted(part.disposals.items()):
@@ -494,20 +528,24 @@ class AsyncSqlalchemy(AsyncCodemod):
     # -- sessions and queries --------------------------------------------------------------
 
     def _refresh_relationships(self, node: cst.Call, relationships: tuple[str, ...]) -> None:
+        """A second ``await db.refresh(obj, ["rel"])`` below the refresh (the plan made sure
+        it is a statement of its own)."""
         statement = self._statement
-        if statement is None or len(statement.body) != 1:
-            return
-        line = cst.Module([]).code_for_node(node)
-        names = ", ".join(f'"{name}"' for name in relationships)
-        extra = cst.parse_statement(f"await {line[:-1]}, [{names}])\n")
+        assert statement is not None
+        names = cst.List([cst.Element(cst.SimpleString(f'"{name}"')) for name in relationships])
+        again = node.with_changes(
+            args=appended(list(node.args), cst.Arg(names), node.whitespace_before_args)
+        )
+        extra = cst.SimpleStatementLine([cst.Expr(cst.Await(again))])
 
         def change(updated: cst.SimpleStatementLine) -> cst.FlattenSentinel[cst.BaseStatement]:
             return cst.FlattenSentinel([updated, extra])
 
+        listed = ", ".join(relationships)
         self.replace(
             statement,
             change,
-            f"load {names} with the refresh: a lazy load raises MissingGreenlet",
+            f"load {listed} with a refresh: a lazy load raises MissingGreenlet",
         )
 
     def _query(self, node: cst.Call, query: QueryPlan) -> None:
@@ -578,15 +616,16 @@ def _run(
     extra: dict[str, ModuleAlias],
     primary: bool,
 ) -> cst.BaseExpression:
-    """The awaited call that runs ``statement`` as ``terminal`` did."""
-    unique = ".unique()" if query.joined else ""
+    """The awaited call that runs ``statement`` as ``terminal`` did. A legacy query that
+    selects a model returned each row once (``.unique()``), joined or not."""
+    unique = ".unique()" if query.mapped else ""
     code = cst.Module([]).code_for_node
     kind = query.terminal
     rows = "scalars" if query.entity else "execute"
     if kind == "all":
         template = f"(await {session}.{rows}(STMT)){unique}.all()"
     elif kind == "first":
-        if query.entity and not query.joined:
+        if query.entity and not query.eager:
             template = f"await {session}.scalar(STMT.limit(1))"
         else:
             template = f"(await {session}.{rows}(STMT.limit(1))){unique}.first()"
@@ -594,7 +633,7 @@ def _run(
         template = f"(await {session}.{rows}(STMT)){unique}.{kind}()"
     elif kind == "scalar":
         template = (
-            f"(await {session}.scalars(STMT)){unique}.one_or_none()"
+            f"(await {session}.scalars(STMT)).unique().one_or_none()"
             if query.entity
             else f"(await {session}.execute(STMT)).scalar_one_or_none()"
         )

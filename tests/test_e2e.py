@@ -213,9 +213,11 @@ def test_vibeshop_after_async_db_passes_its_tests_with_nothing_blocking_the_loop
 ):
     applied = run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=vibeshop)
 
-    # What is left is VF202's finding on the URL read at run time, not a rewrite.
+    # What is left are findings: VF202's on the URL read at run time (and VF101's on
+    # Python 3.10, where httpx2 does not run and requests calls go to a thread).
     assert applied.returncode == 1, applied.stderr
-    assert re.findall(r"^\S+: (VF\d+) ", applied.stderr, re.M) == ["VF202"], applied.stderr
+    codes = set(re.findall(r"^\S+: (VF\d+) ", applied.stderr, re.M))
+    assert codes == ({"VF202"} if sys.version_info >= (3, 11) else {"VF101", "VF202"}), codes
     again = run_vibefix("diff", "--recipe", "async-db", "--unsafe", ".", cwd=vibeshop)
     assert again.stdout == ""
     database = (vibeshop / "app/database.py").read_text()

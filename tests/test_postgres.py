@@ -24,6 +24,12 @@ def postgres() -> Iterator[Server]:
         yield server
 
 
+def _sync(url: str) -> str:
+    """``url`` on psycopg 3 (the default driver is psycopg2 in SQLAlchemy 2.0, psycopg
+    in 2.1)."""
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
 def _tests_on(folder: Path, url: str, blockbuster: bool = False) -> tuple[int, str]:
     env = {"VIBESHOP_DATABASE_URL": url}
     if blockbuster:
@@ -35,13 +41,13 @@ def _tests_on(folder: Path, url: str, blockbuster: bool = False) -> tuple[int, s
 def test_vibeshop_runs_on_postgresql_before_and_after_the_default_recipe(
     vibeshop: Path, run_vibefix: RunVibefix, postgres: Server
 ):
-    code, output = _tests_on(vibeshop, postgres.create_database("before"))
+    code, output = _tests_on(vibeshop, _sync(postgres.create_database("before")))
     assert code == 0, output
 
     applied = run_vibefix("apply", ".", cwd=vibeshop)
     assert applied.returncode == 1, applied.stderr
 
-    code, output = _tests_on(vibeshop, postgres.create_database("after_default"))
+    code, output = _tests_on(vibeshop, _sync(postgres.create_database("after_default")))
     assert code == 0, output
 
 

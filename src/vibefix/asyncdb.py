@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import libcst as cst
 
@@ -131,6 +132,8 @@ class QueryFact:
     joined: bool
     model: str = ""
     """The code of ``query(Model)``'s argument, also for a query kept in a variable."""
+    options: str = ""
+    """The code of its ``.options(...)`` arguments (loaders the query sets already)."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,8 @@ class FunctionDb:
     """What it returns: variables, or ``q:L:C`` for a query run in the ``return``."""
     response: tuple[str, ...] = ()
     """The ``response_model`` of its route decorator (``List[...]`` unwrapped)."""
+    annotated: tuple[tuple[str, str], ...] = ()
+    """Parameters annotated with a plain name, and what it names."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,20 @@ class DbFacts:
     span, what it is (``create_all`` for ``X.metadata.create_all(bind=engine)``)."""
     apps: tuple[tuple[Span, Span, tuple[str, ...]], ...] = ()
     """``app = FastAPI(...)``: statement span, call span, keyword names."""
+    lifespans: tuple[str, ...] = ()
+    """For each app, what its ``lifespan=`` names: a qualified name, ``?`` for any other
+    expression, ``""`` when it has none."""
+    loading: tuple[tuple[str, str, str, str], ...] = ()
+    """Relationship options: model, attribute, ``lazy=`` value (``""`` when not given),
+    ``backref=`` name (``""`` when none)."""
+    aliases: tuple[str, ...] = ()
+    """Module-level names that stand for the session type (``DbDep = Annotated[Session,
+    Depends(get_db)]``)."""
+    arguments: tuple[tuple[str, Span, str], ...] = ()
+    """Names handed to a call as arguments: qualified name, span, what is called (an
+    engine handed to ``pd.read_sql`` or to ``create_all`` in a function)."""
+    problems: tuple[tuple[Span, str], ...] = ()
+    """Obstacles found in the file alone (``scoped_session``)."""
 
 
 # -- scanning one file ----------------------------------------------------------------
@@ -247,6 +266,10 @@ class _Scan(cst.CSTVisitor):
         self.function = function
         self.defs: list[cst.FunctionDef] = []
         self.candidates: dict[str, str] = {}
+        self.annotated: dict[str, str] = {}
+        """Parameters annotated with a plain name: what it names."""
+        self.line: cst.CSTNode | None = None
+        """The statement line being walked."""
         self.locals: set[str] = set()
         self.sites: dict[str, list[Site]] = {}
         self.queries: dict[str, list[QueryFact]] = {}
@@ -266,6 +289,11 @@ class _Scan(cst.CSTVisitor):
         self.query_shapes: dict[str, tuple[tuple[tuple[str, ...], ...], bool, str]] = {}
         """For each variable holding a query: what it selects, whether it joins, the
         code of its model."""
+        self.options_of: dict[cst.CSTNode, str] = {}
+        self.query_options: dict[str, str] = {}
+        self.var_uses: set[cst.CSTNode] = set()
+        """References to query variables that are fine: the receivers of query chains and
+        the targets they are assigned to."""
 
     # -- sessions --------------------------------------------------------------------
 
@@ -305,6 +333,11 @@ class _Scan(cst.CSTVisitor):
         for node in kinds:
             if set(self.qualify(node)) & SESSION_TYPES:
                 return "typed"
+        annotation = param.annotation.annotation if param.annotation is not None else None
+        if isinstance(annotation, cst.Name | cst.Attribute):
+            names = self.qualify(annotation)
+            if len(names) == 1:
+                self.annotated[param.name.value] = names[0]  # perhaps an alias of Session
         for node in kinds:
             if (
                 isinstance(node, cst.Call)
@@ -332,6 +365,12 @@ class _Scan(cst.CSTVisitor):
 
     def _add(self, name: str, site: Site) -> None:
         self.sites.setdefault(name, []).append(site)
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        self.line = node
+
+    def visit_SimpleStatementSuite(self, node: cst.SimpleStatementSuite) -> None:
+        self.line = node
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
         for name in self.candidates:
@@ -392,7 +431,16 @@ class _Scan(cst.CSTVisitor):
             self._add(name, self._site(node))
             first = node.args[0].value if len(node.args) == 1 else None
             if verb == "refresh" and isinstance(first, cst.Name):
-                self.refreshes.append((first.value, self.locate(node)))
+                line = self.line
+                alone = (
+                    isinstance(line, cst.SimpleStatementLine)
+                    and len(line.body) == 1
+                    and isinstance(line.body[0], cst.Expr)
+                    and line.body[0].value is node
+                )
+                # A refresh VF203 can follow with a second one only as a line of its own.
+                marker = "" if alone else "!"
+                self.refreshes.append((f"{marker}{first.value}", self.locate(node)))
         elif verb not in SYNC_METHODS and verb != "query":
             self._add(name, self._site(node, f"VF203 has no rewrite for `{name}.{verb}()`"))
 
@@ -408,6 +456,12 @@ class _Scan(cst.CSTVisitor):
         middle = steps[:-1] if terminal else steps
         entities: tuple[tuple[str, ...], ...] = ()
         joined = any(method(step) in JOINS for step in middle)
+        options = " ".join(
+            cst.Module([]).code_for_node(arg.value)
+            for step in middle
+            if method(step) == "options"
+            for arg in step.args
+        )
         model = ""
         if starts_at_query:
             entities = tuple(
@@ -419,7 +473,11 @@ class _Scan(cst.CSTVisitor):
         else:  # a query kept in a variable: what the query that made it selects
             entities, was_joined, model = self.query_shapes.get(receiver.value, ((), False, ""))
             joined = joined or was_joined
+            options = " ".join([self.query_options.get(receiver.value, ""), options])
         self.shapes[node] = (entities, joined, model)
+        self.options_of[node] = options
+        if receiver.value in self.query_vars:
+            self.var_uses.add(receiver)
         bad = [method(step) for step in middle if method(step) not in QUERY_STEPS]
         problem = ""
         if bad:
@@ -438,7 +496,7 @@ class _Scan(cst.CSTVisitor):
             problem = "a legacy query used other than assigned to a variable or run"
         span = self.locate(node)
         self.queries.setdefault(session, []).append(
-            QueryFact(span, session, entities, terminal, joined, model)
+            QueryFact(span, session, entities, terminal, joined, model, options.strip())
         )
         self._add(session, self._site(node, problem, awaits=bool(terminal)))
 
@@ -471,7 +529,31 @@ class _Scan(cst.CSTVisitor):
     def leave_Assign(self, original_node: cst.Assign) -> None:
         target = self._assigned_to.get(original_node.value)
         if target is not None and original_node.value in self.shapes:
-            self.query_shapes[target] = self.shapes[original_node.value]
+            entities, joined, model = self.shapes[original_node.value]
+            # A query refined in a branch (``if x: q = q.join(...)``): what any
+            # assignment says holds from there on.
+            _, was_joined, _ = self.query_shapes.get(target, ((), False, ""))
+            self.query_shapes[target] = (entities, joined or was_joined, model)
+            self.query_options[target] = " ".join(
+                [self.query_options.get(target, ""), self.options_of.get(original_node.value, "")]
+            ).strip()
+            self.var_uses.add(original_node.targets[0].target)
+
+    def misused_queries(self) -> None:
+        """A query variable used as anything but a query (iterated, handed on, returned):
+        a 2.0 statement is no result."""
+        for name, session in self.query_vars.items():
+            for found in _names(self.function.body, name):
+                if found not in self.var_uses:
+                    self._add(
+                        session,
+                        self._site(
+                            found,
+                            f"the legacy query `{name}` is used as a result (iterated,"
+                            " handed on or returned): VF203 rewrites only queries that"
+                            " a call like `.all()` runs",
+                        ),
+                    )
 
     def _origin(self, value: cst.BaseExpression) -> str:
         if isinstance(value, cst.Await):
@@ -519,13 +601,30 @@ class _Scan(cst.CSTVisitor):
 
     def visit_Return(self, node: cst.Return) -> None:
         value = node.value
+        if isinstance(value, cst.Await):
+            value = value.expression
+        if value is None or (isinstance(value, cst.Name) and value.value == "None"):
+            return
         if isinstance(value, cst.Name):
             self.returns.append(value.value)
         elif isinstance(value, cst.Call):
             line, column, _, _ = self.locate(value)
             self.returns.append(f"q:{line}:{column}")
+        else:
+            self.returns.append("?")
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
+        inner = node.value
+        if (
+            isinstance(inner, cst.Attribute)
+            and isinstance(inner.value, cst.Name)
+            and node not in self.called
+        ):
+            # ``order.user.orders``: a relationship of a relationship.
+            line, column, _, _ = self.locate(node)
+            self.touches.append(
+                (inner.value.value, f"{inner.attr.value}.{node.attr.value}", line, column)
+            )
         if not isinstance(node.value, cst.Name):
             return
         name = node.value.value
@@ -541,12 +640,27 @@ class _Scan(cst.CSTVisitor):
 
     def _orm_call(self, node: cst.Call) -> None:
         names = self.qualify(node.func) if isinstance(node.func, cst.Name | cst.Attribute) else ()
+        func = node.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            # ``order.to_dict()``: ``order`` is ``self`` of a method of its model.
+            line, column, _, _ = self.locate(func.value)
+            self.passes.append(((f"method:{func.attr.value}",), 0, func.value.value, line, column))
         for index, arg in enumerate(node.args):
             value = arg.value
             if not isinstance(value, cst.Name):
+                # Anything else handed on (``f(load(db))``): what it holds is unknown.
+                line, column, _, _ = self.locate(value)
+                keyed = names
+                if arg.keyword is not None:
+                    keyed = tuple(f"{n}:{arg.keyword.value}" for n in names)
+                position = -2 if arg.keyword is not None else (-1 if arg.star else index)
+                self.passes.append((keyed, position, "?arg", line, column))
                 continue
-            if arg.keyword is not None or arg.star:
+            if arg.star:
                 index = -1
+            elif arg.keyword is not None:
+                names = tuple(f"{n}:{arg.keyword.value}" for n in names)
+                index = -2
             line, column, _, _ = self.locate(value)
             if value.value in self.candidates and not (
                 isinstance(node.func, cst.Attribute)
@@ -576,6 +690,14 @@ def _names(tree: cst.CSTNode, name: str) -> list[cst.Name]:
         def visit_Name(self, node: cst.Name) -> None:
             if node.value == name:
                 found.append(node)
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            node.value.visit(self)  # ``x.name`` is no use of ``name``
+            return False
+
+        def visit_Arg(self, node: cst.Arg) -> bool:
+            node.value.visit(self)  # nor is ``f(name=...)``
+            return False
 
     tree.visit(_Find())
     return found
@@ -630,6 +752,7 @@ def scan_function(
     scan = _Scan(function, qualify, locate)
     scan.find_sessions()
     function.body.visit(scan)
+    scan.misused_queries()
     return scan
 
 
@@ -653,6 +776,7 @@ def function_facts(scan: _Scan, qualname: str, response: tuple[str, ...]) -> Fun
         tuple(scan.refreshes),
         tuple(scan.returns),
         response,
+        tuple(sorted(scan.annotated.items())),
     )
 
 
@@ -671,6 +795,11 @@ class FileScan(cst.CSTVisitor):
         self.functions: list[FunctionDb] = []
         self.module_uses: list[tuple[str, Span, str]] = []
         self.apps: list[tuple[Span, Span, tuple[str, ...]]] = []
+        self.lifespans: list[str] = []
+        self.loading: list[tuple[str, str, str, str]] = []
+        self.aliases: list[str] = []
+        self.arguments: list[tuple[str, Span, str]] = []
+        self.problems: list[tuple[Span, str]] = []
         self._classes: list[str] = []
 
     def facts(self) -> DbFacts:
@@ -682,7 +811,15 @@ class FileScan(cst.CSTVisitor):
             tuple(self.functions),
             tuple(self.module_uses),
             tuple(self.apps),
+            tuple(self.lifespans),
+            tuple(self.loading),
+            tuple(self.aliases),
+            tuple(self.arguments),
+            tuple(self.problems),
         )
+
+    def visit_Module(self, node: cst.Module) -> None:
+        node.visit(_Arguments(self))
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         name = f"{'.'.join([self.module, *self._classes])}.{node.name.value}"
@@ -705,6 +842,7 @@ class FileScan(cst.CSTVisitor):
                         and set(self.qualify(value.func)) & RELATIONSHIP_CALLS
                     ):
                         relationships.append((target.value, _relationship_target(value)))
+                        self._loading(name, target.value, value)
                 elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
                     annotated = small.value
                     value = annotated if annotated is not None else cst.Name("None")
@@ -713,6 +851,7 @@ class FileScan(cst.CSTVisitor):
                         and set(self.qualify(value.func)) & RELATIONSHIP_CALLS
                     ):
                         relationships.append((small.target.value, _relationship_target(value)))
+                        self._loading(name, small.target.value, value)
                     if small.target.value == "__tablename__":
                         table = True
                     referenced: list[str] = []
@@ -726,6 +865,23 @@ class FileScan(cst.CSTVisitor):
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
         self._classes.pop()
 
+    def _loading(self, model: str, attr: str, call: cst.Call) -> None:
+        lazy = backref = ""
+        for arg in call.args:
+            if arg.keyword is None:
+                continue
+            value = arg.value
+            if arg.keyword.value == "lazy":
+                text = literal_url(value)
+                lazy = text if text is not None else "?"
+            elif arg.keyword.value == "backref":
+                if isinstance(value, cst.Call) and value.args:
+                    value = value.args[0].value  # backref("name", ...)
+                text = literal_url(value)
+                backref = text if text is not None else "?"
+        if lazy or backref:
+            self.loading.append((model, attr, lazy, backref))
+
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         qualname = f"{'.'.join([self.module, *self._classes])}.{node.name.value}"
         scan = scan_function(node, qualname, self.qualify, self.locate)
@@ -733,14 +889,20 @@ class FileScan(cst.CSTVisitor):
         return False
 
     def _response(self, node: cst.FunctionDef) -> tuple[str, ...]:
+        """What FastAPI validates the return value against: ``response_model=``, else
+        the return annotation (of a route handler)."""
         found: list[str] = []
+        routed = False
         for decorator in node.decorators:
             call = decorator.decorator
             if not isinstance(call, cst.Call):
                 continue
+            routed = True
             for arg in call.args:
                 if arg.keyword is not None and arg.keyword.value == "response_model":
                     arg.value.visit(_Referenced(self.qualify, found))
+        if routed and not found and node.returns is not None:
+            node.returns.annotation.visit(_Referenced(self.qualify, found))
         return tuple(found)
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
@@ -755,6 +917,13 @@ class FileScan(cst.CSTVisitor):
                 value, target = small.value, small.target
             elif isinstance(small, cst.Expr):
                 value = small.value
+            if (
+                isinstance(target, cst.Name)
+                and value is not None
+                and not isinstance(value, cst.Call)
+                and _names_session(value, self.qualify)
+            ):
+                self.aliases.append(f"{self.module}.{target.value}")
             if not isinstance(value, cst.Call):
                 continue
             called = set(self.qualify(value.func))
@@ -784,6 +953,12 @@ class FileScan(cst.CSTVisitor):
                     if arg.keyword is not None or arg.star == "**"
                 )
                 self.apps.append((self.locate(node), self.locate(value), keywords))
+                lifespan = ""
+                for arg in value.args:
+                    if arg.keyword is not None and arg.keyword.value == "lifespan":
+                        names = self.qualify(arg.value) if isinstance(arg.value, cst.Name) else ()
+                        lifespan = names[0] if len(names) == 1 else "?"
+                self.lifespans.append(lifespan)
             elif isinstance(value.func, cst.Attribute) and value.func.attr.value == "create_all":
                 self.module_uses.append((dotted(value.func) or "", self.locate(node), "create_all"))
             else:
@@ -811,6 +986,41 @@ class _Referenced(cst.CSTVisitor):
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         self.found.extend(self.qualify(node))
         return False
+
+
+def _names_session(value: cst.BaseExpression, qualify: Qualify) -> bool:
+    found: list[str] = []
+    value.visit(_Referenced(qualify, found))
+    return bool(set(found) & SESSION_TYPES)
+
+
+class _Arguments(cst.CSTVisitor):
+    """Every name handed to a call, and every ``scoped_session``."""
+
+    def __init__(self, scan: FileScan) -> None:
+        super().__init__()
+        self.scan = scan
+
+    def visit_Call(self, node: cst.Call) -> None:
+        called = self.scan.qualify(node.func)
+        if set(called) & SCOPED:
+            self.scan.problems.append(
+                (
+                    self.scan.locate(node),
+                    "`scoped_session` hands out one session per thread: VF203 has no async"
+                    " twin for it (use the request's session from a dependency)",
+                )
+            )
+        if set(called) & (ENGINE_CALLS | MAKER_CALLS):
+            return  # ``sessionmaker(bind=engine)``: what VF203 rewrites
+        callee = called[0] if len(called) == 1 else dotted(node.func) or "?"
+        for arg in node.args:
+            if isinstance(arg.value, cst.Name | cst.Attribute):
+                for name in self.scan.qualify(arg.value):
+                    self.scan.arguments.append((name, self.scan.locate(arg.value), callee))
+
+
+SCOPED = frozenset({"sqlalchemy.orm.scoped_session", "sqlalchemy.orm.scoping.scoped_session"})
 
 
 def _relationship_target(call: cst.Call) -> str:
@@ -892,9 +1102,15 @@ class QueryPlan:
     joined: bool
     terminal: str
     loads: tuple[str, ...] = ()
+    """``Model.attr`` relationships to load with it (``selectinload``)."""
     model: str = ""
     """The code that names the query's model (``models.Order``)."""
-    """``Model.attr`` relationships to load with it (``selectinload``)."""
+    mapped: bool = False
+    """It selects a model (maybe with columns): the legacy query returned each row once
+    (``.unique()``)."""
+    eager: bool = False
+    """Its options or its model's mapping load a collection by a join: a result that
+    holds objects is read through ``.unique()``."""
 
 
 @dataclass(frozen=True)
@@ -918,6 +1134,12 @@ class DbPlan:
     """The ``FastAPI(...)`` call whose lifespan creates the tables."""
     sessions: Mapping[Key, frozenset[str]] = field(default_factory=dict)
     """For each function (by definition), its names bound to a session."""
+    files: frozenset[Path] = frozenset()
+    """Every file the migration changes."""
+
+    @property
+    def touched(self) -> frozenset[Path]:
+        return self.files if self.migrates else frozenset()
 
 
 def _key(path: Path, span: Span) -> Key:
@@ -936,6 +1158,8 @@ class _Planner:
         self.models: dict[str, dict[str, str]] = {}
         self.schemas: dict[str, dict[str, tuple[str, ...]]] = {}
         self.functions: dict[str, tuple[Path, FunctionDb]] = {}
+        self.eager: dict[tuple[str, str], str] = {}
+        """``(model, attribute)``: the ``lazy=`` strategy its mapping gives it."""
         for path, file in facts.items():
             for name, relationships in file.models:
                 self.models[name] = dict(relationships)
@@ -943,6 +1167,28 @@ class _Planner:
                 self.schemas[name] = dict(fields)
             for function in file.functions:
                 self.functions[function.qualname] = (path, function)
+        # A subclass of a model is a model (inheritance), with its base's relationships;
+        # a schema has its bases' fields.
+        for name in list(self.schemas):
+            lineage = index.lineage(name)
+            if any(klass in self.models for klass in lineage):
+                self.schemas.pop(name)
+                self.models[name] = {}
+        for table in (self.models, self.schemas):
+            for name in list(table):
+                merged: dict[str, Any] = {}
+                for klass in reversed(index.lineage(name)):
+                    merged.update(table.get(klass, {}))
+                merged.update(table[name])
+                table[name] = merged
+        by_short = {name.rpartition(".")[2]: name for name in self.models}
+        for file in facts.values():
+            for model, attr, lazy, backref in file.loading:
+                if lazy:
+                    self.eager[(model, attr)] = lazy
+                target = by_short.get(self.models.get(model, {}).get(attr, "").rpartition(".")[2])
+                if backref and target is not None and backref != "?":
+                    self.models[target][backref] = model.rpartition(".")[2]
         self.relationship_names = {r for rels in self.models.values() for r in rels}
         self.awaits: set[Key] = set()
         self.queries: dict[Key, QueryPlan] = {}
@@ -984,7 +1230,19 @@ class _Planner:
         engines = [(p, e) for p, f in self.facts.items() for e in f.engines]
         makers = [(p, m) for p, f in self.facts.items() for m in f.makers]
         if not engines:
-            return DbPlan()
+            # Sessions but no engine among the files read: a run on part of a project.
+            for _, (path, function) in sorted(self.functions.items()):
+                if any(self.confirmed(session.source) for session in function.sessions):
+                    line, column = function.span[:2]
+                    self.obstacle(
+                        path,
+                        line,
+                        column,
+                        "the engine (`create_engine`) is not in the files read: VF203 moves"
+                        " the whole project at once, so run it on the whole project",
+                    )
+                    break
+            return DbPlan(obstacles=tuple(self.obstacles))
         if len(engines) > 1:
             for path, (_, span, _) in engines:
                 self.obstacle(path, span[0], span[1], "the project makes several engines")
@@ -994,6 +1252,7 @@ class _Planner:
         for _, (path, function) in sorted(self.functions.items()):
             self._function(path, function)
         disposals = self._engine_uses()
+        self._file_problems()
         self._lazy_loads()
         create_all, app = self._tables()
         plan = DbPlan(
@@ -1013,6 +1272,19 @@ class _Planner:
             create_all=create_all,
             app=app,
             sessions=self.sessions,
+            files=frozenset(
+                key[0]
+                for key in (
+                    *(_key(p, e[1]) for p, e in engines),
+                    *(_key(p, m[1]) for p, m in makers),
+                    *self.awaits,
+                    *self.queries,
+                    *self.async_functions,
+                    *self.sessions,
+                    *disposals,
+                    *((create_all,) if create_all else ()),
+                )
+            ),
         )
         return plan
 
@@ -1041,13 +1313,19 @@ class _Planner:
                     self.awaits.add(_key(path, site.span))
                     self.async_functions.add(_key(path, site.function))
             for query in session.queries:
-                model = self.model(query.entities[0]) if len(query.entities) == 1 else None
+                models = [self.model(entity) for entity in query.entities]
+                model = models[0] if len(models) == 1 else None
+                eager = "joinedload" in query.options or any(
+                    lazy == "joined" for (owner, _), lazy in self.eager.items() if owner in models
+                )
                 self.queries[_key(path, query.span)] = QueryPlan(
                     session.name,
                     model is not None,
                     query.joined,
                     query.terminal,
                     model=query.model,
+                    mapped=any(models),
+                    eager=eager,
                 )
                 if query.terminal in ("delete", "update", "get") and model is None:
                     self.obstacle(
@@ -1073,6 +1351,87 @@ class _Planner:
                 )
         if names:
             self.sessions[_key(path, function.span)] = frozenset(names)
+
+    def _file_problems(self) -> None:
+        engines = {
+            f"{self.index_module(path)}.{name}"
+            for path, f in self.facts.items()
+            for name, _, _ in f.engines
+        }
+        aliases = {alias for f in self.facts.values() for alias in f.aliases}
+        for path, file in sorted(self.facts.items()):
+            for span, why in file.problems:
+                self.obstacle(path, span[0], span[1], why)
+            for (model, attr), lazy in sorted(self.eager.items()):
+                if (
+                    lazy in ("dynamic", "?")
+                    and self.models.get(model) is not None
+                    and any(m == model for m, *_ in file.loading)
+                ):
+                    self.obstacle(
+                        path,
+                        1,
+                        1,
+                        f'`{model.rpartition(".")[2]}.{attr}` is loaded `lazy="{lazy}"`,'
+                        ' which an AsyncSession cannot do (`lazy="write_only"` can)',
+                    )
+            for name, span, callee in file.arguments:
+                resolved = self.index.resolve(name)
+                if name in engines or resolved == "sqlalchemy.create_engine()":
+                    if callee.endswith("create_all") and any(
+                        kind == "create_all" and where[0] <= span[0] <= where[2]
+                        for _, where, kind in file.module_uses
+                    ):
+                        continue  # the module-level create_all that moves to the lifespan
+                    self.obstacle(
+                        path,
+                        span[0],
+                        span[1],
+                        f"the engine is handed to `{callee.rpartition('.')[2]}`, which would get"
+                        " an AsyncEngine",
+                    )
+            for _, (where, scanned) in self.functions.items():
+                if where != path:
+                    continue
+                for param, named in scanned.annotated:
+                    if named in aliases or self.index.resolve(named) in aliases:
+                        line, column = scanned.span[:2]
+                        self.obstacle(
+                            path,
+                            line,
+                            column,
+                            f"`{param}` is annotated with an alias of `Session`"
+                            f" (`{named.rpartition('.')[2]}`): VF203 does not follow"
+                            " aliases yet; annotate it `Session` itself",
+                        )
+        for fact in self.index.functions.values():
+            for call in fact.calls:
+                for target in call.targets:
+                    resolved = self.index.resolve(target)
+                    if resolved.startswith(
+                        ("sqlalchemy.orm.sessionmaker().", "sqlalchemy.orm.session.sessionmaker().")
+                    ):
+                        verb = resolved.rpartition(".")[2]
+                        self.obstacle(
+                            fact.path,
+                            call.line,
+                            call.column,
+                            f"the session factory's `{verb}` has no rewrite in VF203",
+                        )
+                    if target in self.dependencies or resolved in self.dependencies:
+                        self.obstacle(
+                            fact.path,
+                            call.line,
+                            call.column,
+                            f"the session dependency `{target.rpartition('.')[2]}` is called"
+                            " directly: it becomes an async generator",
+                        )
+
+    def index_module(self, path: Path) -> str:
+        for module in self.index.modules:
+            if module.path == path:
+                return module.module
+        return ""
 
     def _engine_uses(self) -> dict[Key, str]:
         """The engine's ``dispose()`` calls (awaited, or run in sync code); any other
@@ -1123,33 +1482,102 @@ class _Planner:
     def _reads(
         self, function: FunctionDb, reads: Mapping[tuple[str, int], set[str]]
     ) -> list[tuple[str, set[str], int, int]]:
-        """``(var, relationship names read, line, column)`` of ``function``."""
+        """``(var, relationship names read, line, column)`` of ``function``: read on the
+        variable (``a.b`` for a relationship of a relationship), by a helper or a method
+        it is handed to, by a schema that validates it, or by the response model."""
         found = [
             (var, {attr}, line, column)
             for var, attr, line, column in function.touches
-            if attr in self.relationship_names
+            if attr.partition(".")[0] in self.relationship_names
         ]
+        origins = dict(function.origins)
         for callees, index, var, line, column in function.passes:
             if var.startswith("session:"):
                 continue
             for callee in callees:
-                attrs = reads.get((callee, index))
+                name, _, keyword = callee.partition(":")
+                if name == "method":
+                    model = self._model_of(var, origins, function)
+                    name, keyword, index = f"{model}.{keyword}", "", 0
+                helper = self.functions.get(name)
+                position = index
+                if keyword and helper is not None and keyword in helper[1].params:
+                    position = helper[1].params.index(keyword)
+                attrs = reads.get((name, position))
                 if attrs:
                     found.append((var, set(attrs), line, column))
-                owner, _, verb = callee.rpartition(".")
+                owner, _, verb = name.rpartition(".")
                 if verb in ("model_validate", "from_orm") and owner in self.schemas and index == 0:
-                    fields = set(self.schemas[owner]) & self.relationship_names
+                    fields = self._fields(owner)
                     if fields:
                         found.append((var, fields, line, column))
-        if function.response:
-            schema = next((s for s in function.response if s in self.schemas), None)
-            if schema is not None:
-                fields = set(self.schemas[schema]) & self.relationship_names
-                if fields:
-                    for returned in function.returns:
-                        line, column = function.span[0], function.span[1]
-                        found.append((returned, fields, line, column))
+        schema = next((s for s in function.response if s in self.schemas), None)
+        if schema is not None:
+            fields = self._fields(schema)
+            if fields:
+                line, column = function.span[0], function.span[1]
+                found.extend((returned, fields, line, column) for returned in function.returns)
         return found
+
+    def _fields(self, schema: str, depth: int = 0) -> set[str]:
+        """The relationships a schema reads (with ``from_attributes``), by field name:
+        ``items``, and ``items.product`` for a field of a nested schema."""
+        found: set[str] = set()
+        for field_name, referenced in self.schemas.get(schema, {}).items():
+            if field_name not in self.relationship_names:
+                continue
+            found.add(field_name)
+            for nested in referenced:
+                if nested in self.schemas and nested != schema and depth < 3:
+                    found |= {f"{field_name}.{inner}" for inner in self._fields(nested, depth + 1)}
+        return found
+
+    def _model_of(self, var: str, origins: Mapping[str, str], function: FunctionDb) -> str:
+        origin = origins.get(var, "?")
+        kind, _, rest = origin.partition(":")
+        if kind == "new":
+            return self.model([rest]) or "?"
+        if kind in ("q", "all"):
+            for session in function.sessions:
+                for query in session.queries:
+                    if f"{query.span[0]}:{query.span[1]}" == rest and len(query.entities) == 1:
+                        return self.model(query.entities[0]) or "?"
+        return "?"
+
+    def _target(self, model: str, relationship: str) -> str | None:
+        """The model a relationship leads to."""
+        target = self.models.get(model, {}).get(relationship, "")
+        short = target.rpartition(".")[2]
+        for name in self.models:
+            if name.rpartition(".")[2] == short:
+                return name
+        return None
+
+    def _needed(self, model: str, attrs: set[str], options: str = "") -> tuple[set[str], str]:
+        """Which of ``attrs`` (relationship paths) a load of ``model`` must add, and why
+        it cannot when it cannot (a relationship of a relationship)."""
+        wanted: set[str] = set()
+        for path in sorted(attrs):
+            first, _, rest = path.partition(".")
+            if first not in self.models.get(model, {}):
+                continue
+            if rest:
+                target = self._target(model, first)
+                inner = rest.partition(".")[0]
+                if target is None or inner in self.models.get(target, {}):
+                    return set(), (
+                        f"`{path}` reads a relationship of a relationship"
+                        f" (`{model.rpartition('.')[2]}.{first}`, then `{inner}`), which"
+                        " VF203 does not load yet: add"
+                        f" `.options(selectinload(...{first}).selectinload(...{inner}))`"
+                    )
+                continue
+            if self.eager.get((model, first)) in ("selectin", "joined", "subquery", "immediate"):
+                continue  # the mapping loads it with the object
+            if f".{first})" in options or f".{first}," in options:
+                continue  # the query's own options load it
+            wanted.add(first)
+        return wanted, ""
 
     def _load(
         self,
@@ -1170,28 +1598,45 @@ class _Planner:
                 (k for k in self.queries if k[0] == path and f"{k[1]}:{k[2]}" == rest), None
             )
             query = self.queries.get(query_key) if query_key else None
-            if query is None or not query.entity:
-                if kind == "q" and var.startswith("q:"):
-                    return  # a returned call that is no query of a model
-                self.obstacle(path, line, column, f"VF203 cannot tell what loads `{var}`")
+            model = self._query_model(path, function, query_key) if query_key else None
+            if query is None or not query.entity or model is None:
+                what = "what this call returns" if var.startswith("q:") else f"`{var}`"
+                self._unknown(path, what, attrs, line, column)
                 return
             assert query_key is not None
-            model = self._query_model(path, function, query_key)
-            wanted = {a for a in attrs if model and a in self.models[model]}
-            if wanted:
+            wanted, why = self._needed(model, attrs, self._options(path, function, query_key))
+            if why:
+                self.obstacle(path, line, column, why)
+            elif wanted:
                 self.loads.setdefault(query_key, set()).update(wanted)
             return
         if kind == "new":
             model = self.model([rest])
             if model is None:  # what a function returned: any object, loaded anywhere
-                self._unknown(path, var, attrs, line, column)
+                self._unknown(path, f"`{var}`", attrs, line, column)
                 return
-            wanted = {a for a in attrs if a in self.models[model]}
+            wanted, why = self._needed(model, attrs)
+            if why:
+                self.obstacle(path, line, column, why)
+                return
             refresh = next(
                 (span for name, span in function.refreshes if name == var and span[0] <= line),
                 None,
             )
-            if wanted and refresh is None:
+            if (
+                wanted
+                and refresh is None
+                and any(name == f"!{var}" for name, _ in function.refreshes)
+            ):
+                self.obstacle(
+                    path,
+                    line,
+                    column,
+                    f"`{var}.{sorted(wanted)[0]}` lazy-loads a relationship after a refresh"
+                    " that shares its line with other code: put the refresh on a line of"
+                    " its own, so that VF203 can load the relationship after it",
+                )
+            elif wanted and refresh is None:
                 self.obstacle(
                     path,
                     line,
@@ -1203,33 +1648,58 @@ class _Planner:
             elif wanted and refresh is not None:
                 self.refreshes.setdefault(_key(path, refresh), set()).update(wanted)
             return
-        self._unknown(path, var, attrs, line, column)
+        what = (
+            f"what `{function.qualname.rpartition('.')[2]}` returns" if var == "?" else f"`{var}`"
+        )
+        self._unknown(path, what, attrs, line, column)
 
-    def _unknown(self, path: Path, var: str, attrs: set[str], line: int, column: int) -> None:
-        relationship = sorted(attrs)[0]
+    def _unknown(self, path: Path, what: str, attrs: set[str], line: int, column: int) -> None:
+        relationship = sorted(attrs)[0].partition(".")[0]
         self.obstacle(
             path,
             line,
             column,
-            f"`{var}.{relationship}` may lazy-load a relationship, which raises MissingGreenlet"
-            f" in async code, and VF203 cannot tell which query loads `{var}`: load it there"
-            f" with `.options(selectinload(Model.{relationship}))`",
+            f"a relationship (`{relationship}`) is read on {what}, which raises"
+            " MissingGreenlet in async code unless it is loaded, and VF203 cannot tell"
+            " which query loads it: load it there with"
+            f" `.options(selectinload(Model.{relationship}))`",
         )
+
+    def _options(self, path: Path, function: FunctionDb, key: Key) -> str:
+        for session in function.sessions:
+            for query in session.queries:
+                if _key(path, query.span) == key:
+                    return query.options
+        return ""
 
     def _query_model(self, path: Path, function: FunctionDb, key: Key) -> str | None:
         for session in function.sessions:
             for query in session.queries:
                 if _key(path, query.span) == key and len(query.entities) == 1:
                     return self.model(query.entities[0])
-        # a query kept in a variable: its model is that of the query that made it
-        for session in function.sessions:
-            models = {self.model(q.entities[0]) for q in session.queries if len(q.entities) == 1}
-            models.discard(None)
-            if len(models) == 1:
-                return models.pop()
         return None
 
     # -- tables --------------------------------------------------------------------------
+
+    def _lifespan_problem(self, lifespan: str) -> str:
+        """Why VF203 cannot wrap the app's own lifespan in the one that creates the
+        tables; ``""`` when it can (or there is none)."""
+        if not lifespan:
+            return ""
+        function = self.index.functions.get(self.index.resolve(lifespan)) or (
+            self.index.functions.get(lifespan)
+        )
+        if lifespan == "?" or function is None:
+            return (
+                "the app's `lifespan=` is not a function of the project that VF203 can"
+                " wrap: move `create_all` into it by hand"
+            )
+        if not any(d.endswith("asynccontextmanager") for d in function.decorators):
+            return (
+                f"the app's lifespan `{lifespan.rpartition('.')[2]}` is no"
+                " `@asynccontextmanager`: move `create_all` into it by hand"
+            )
+        return ""
 
     def _tables(self) -> tuple[Key | None, Key | None]:
         create_all: Key | None = None
@@ -1263,6 +1733,11 @@ class _Planner:
                             span[1],
                             f"the app has `{sorted(taken)[0]}`, which a lifespan would switch off",
                         )
+                        continue
+                    lifespan = file.lifespans[0] if file.lifespans else ""
+                    problem = self._lifespan_problem(lifespan)
+                    if problem:
+                        self.obstacle(path, span[0], span[1], problem)
                         continue
                     create_all, app = _key(path, span), _key(path, call)
                     continue

@@ -97,6 +97,8 @@ class AsyncPlan:
     """For each module the index read, the names other modules import from it: an
     import of such a name is kept when the code that used it is rewritten."""
     findings: tuple[Finding, ...] = ()
+    held: Mapping[str, str] = field(default_factory=dict)
+    """Why each function that would gain from being async stays sync (reported or not)."""
     fastapi: bool = True
     """Whether the project uses FastAPI: blocking calls then run in its thread pool
     (``run_in_threadpool``), else in asyncio's (``asyncio.to_thread``)."""
@@ -419,6 +421,7 @@ def _analyse(
         http=http,
         imported_from=_imported_from(index),
         findings=tuple(sorted(set(findings), key=_order)),
+        held={name: reason for name, reason in sorted(reasons.items()) if reason},
         wanted_modules=frozenset(wanted_modules),
         wanted_names=frozenset(_display(name) for name in hopeful | http.candidates)
         # Names they are re-exported under (``from .mod import helper as fetch``).

@@ -99,9 +99,16 @@ class Codemod(cst.CSTVisitor):
         return None
 
     @classmethod
-    def settle(cls, part: object, asyncs: AsyncPlan, index: ProjectIndex) -> object:
-        """This codemod's part once the async plan is known: ``part`` itself, or a new
-        one that withdraws its blocking rule (``blocking_rule`` then returns None)."""
+    def settle(
+        cls,
+        part: object,
+        asyncs: AsyncPlan,
+        index: ProjectIndex,
+        writable: Callable[[Path], bool],
+    ) -> object:
+        """This codemod's part once the async plan is known (``writable``: the files that
+        may change): ``part`` itself, or a new one that withdraws its blocking rule
+        (``blocking_rule`` then returns None)."""
         return part
 
     # -- recording ---------------------------------------------------------------------

@@ -170,7 +170,7 @@ class Shard:
     def transform(self, plan: Plan) -> Iterator[FileResult]:
         """Every kept file rewritten under ``plan``; the trees stay, so that a run can
         transform again under a corrected plan."""
-        touched = plan.asyncs.touched
+        touched = plan.touched
         deferred, self._deferred = self._deferred, []
         for candidate in deferred:
             if candidate.path in touched:
@@ -614,7 +614,7 @@ def _broken(results: Sequence[FileResult], plan: Plan) -> frozenset[Path]:
     The plan's other files count on those changes (an ``await`` of a function made async
     there): the plan is made again with these files left as they are, and they are
     reported as failed."""
-    touched = plan.asyncs.touched
+    touched = plan.touched
     return frozenset(
         result.path
         for result in results

@@ -34,6 +34,17 @@ class Plan:
         return self.parts.get(code)
 
     @property
+    def touched(self) -> frozenset[Path]:
+        """The files the plan's cross-file decisions change: the async ones, and those of
+        a codemod's part that says (``touched``, as VF203's does)."""
+        files = set(self.asyncs.touched)
+        for part in self.parts.values():
+            more = getattr(part, "touched", None)
+            if isinstance(more, frozenset):
+                files |= more
+        return frozenset(files)
+
+    @property
     def route_handlers(self) -> frozenset[str]:
         """The functions FastAPI calls: route handlers, dependencies (and the tests pytest
         runs as async tests)."""
@@ -79,7 +90,12 @@ def build_plan(
 
     asyncs = asyncs_for(parts)
     settled = {
-        codemod.code: codemod.settle(parts[codemod.code], asyncs, index)
+        codemod.code: codemod.settle(
+            parts[codemod.code],
+            asyncs,
+            index,
+            (lambda path: True) if writable is None else writable.__contains__,
+        )
         for codemod in codemods
         if codemod.code in applied
     }

@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from sqlalchemy import make_url
 from vibefix.codemods import ALL, RECIPES
 
@@ -168,7 +169,7 @@ def test_the_project_moves_to_async_session(tmp_path):
     assert '    await db.refresh(user)\n    await db.refresh(user, ["orders"])\n' in routers
     # a query kept in a variable, a count, a bulk delete
     assert "    query = select(models.User)\n" in routers
-    assert "(await db.scalars(query.order_by(models.User.id))).all()" in routers
+    assert "(await db.scalars(query.order_by(models.User.id))).unique().all()" in routers
     assert "select(func.count()).select_from(select(models.User).subquery())" in routers
     assert "(await db.execute(delete(models.Order).where(" in routers
     assert "db.query(" not in routers
@@ -356,6 +357,240 @@ def test_a_background_task_holds_its_session_in_async_with(tmp_path):
     new = changed(result, tmp_path)["shop/tasks.py"]
     assert (
         "    async with SessionLocal() as db:\n"
-        "        names = [user.name for user in (await db.scalars(select(models.User))).all()]\n"
+        "        names = [user.name for user in"
+        " (await db.scalars(select(models.User))).unique().all()]\n"
         "    return names\n"
     ) in new
+
+
+LOADS = """
+
+class OrderOut(BaseModel):
+    id: int
+
+
+class UserBase(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    orders: list[OrderOut] = []
+
+
+class UserOut(UserBase):
+    id: int
+
+
+@router.get("/eager/{user_id}")
+def eager(user_id: int, db: Session = Depends(get_db)):
+    user = (
+        db.query(models.User)
+        .options(joinedload(models.User.orders))
+        .filter(models.User.id == user_id)
+        .first()
+    )
+    return user_dict(user)
+
+
+@router.get("/keyword/{user_id}")
+def keyword(user_id: int, db: Session = Depends(get_db)):
+    user = db.query(models.User).filter(models.User.id == user_id).one()
+    return user_dict(user=user)
+
+
+@router.get("/method/{user_id}")
+def by_method(user_id: int, db: Session = Depends(get_db)):
+    user = db.query(models.User).filter(models.User.id == user_id).one()
+    return {"orders": user.order_ids()}
+
+
+@router.get("/annotated/{user_id}")
+def annotated(user_id: int, db: Session = Depends(get_db)) -> UserOut:
+    return db.query(models.User).filter(models.User.id == user_id).one()
+
+
+@router.post("/spread")
+def spread(payload: dict, db: Session = Depends(get_db)):
+    user = models.User(name=payload["name"])
+    db.add(user)
+    db.commit()
+    db.refresh(
+        user,
+    )
+    return user_dict(user)
+"""
+
+LOADS_CHECK = """\
+import asyncio
+
+from blockbuster import blockbuster_ctx
+from fastapi.testclient import TestClient
+
+from shop.database import engine
+from shop.main import app
+
+with blockbuster_ctx(["shop"]), TestClient(app) as client:
+    made = client.post("/spread", json={"name": "ann"}).json()
+    assert made == {"id": 1, "name": "ann", "orders": []}, made
+    client.post("/users/1/orders")
+    client.post("/users/1/orders")
+    whole = {"id": 1, "name": "ann", "orders": [1, 2]}
+    assert client.get("/eager/1").json() == whole
+    assert client.get("/keyword/1").json() == whole
+    assert client.get("/method/1").json() == {"orders": [1, 2]}
+    assert client.get("/annotated/1").json() == {"id": 1, "orders": [{"id": 1}, {"id": 2}]}
+asyncio.run(engine.dispose())
+print("ok")
+"""
+
+
+def test_relationships_read_every_way_are_loaded_and_the_app_runs(tmp_path):
+    routers = PROJECT["shop/routers.py"].replace(
+        "from sqlalchemy.orm import Session\n",
+        "from pydantic import BaseModel, ConfigDict\n"
+        "from sqlalchemy.orm import Session, joinedload\n",
+    )
+    models = PROJECT["shop/models.py"].replace(
+        '    orders = relationship("Order", back_populates="user")\n',
+        '    orders = relationship("Order", back_populates="user")\n\n'
+        "    def order_ids(self):\n"
+        "        return [order.id for order in self.orders]\n",
+    )
+    write(tmp_path, {**PROJECT, "shop/routers.py": routers + LOADS, "shop/models.py": models})
+    result = run(tmp_path)
+    assert vf203(result) == []
+    new = changed(result, tmp_path)
+    routers_after = new["shop/routers.py"]
+    # joinedload already loads the orders: no selectinload, and the result is uniqued
+    assert ".options(joinedload(models.User.orders))" in routers_after
+    assert "selectinload(models.User.orders)).options" not in routers_after
+    assert ".limit(1))).unique().first()" in routers_after
+    # the keyword helper, the model's method and the return annotation all read orders
+    assert routers_after.count(".options(selectinload(models.User.orders))") == 4
+    assert "    await db.refresh(\n        user,\n    )\n" in routers_after
+    assert '    await db.refresh(\n        user,\n        ["orders"],\n    )\n' in routers_after
+    for name, source in new.items():
+        (tmp_path / name).write_text(source, encoding="utf-8")
+    (tmp_path / "check.py").write_text(LOADS_CHECK, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "check.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+OBSTACLES = {
+    "scoped_session": (
+        "shop/database.py",
+        "SessionLocal = sessionmaker(autoflush=False, bind=engine)\n",
+        "SessionLocal = sessionmaker(autoflush=False, bind=engine)\n"
+        "from sqlalchemy.orm import scoped_session\n"
+        "ScopedSession = scoped_session(SessionLocal)\n",
+        "`scoped_session` hands out one session per thread",
+    ),
+    "factory_begin": (
+        "shop/routers.py",
+        '@router.get("/count")\n',
+        '@router.post("/touch")\n'
+        "async def touch():\n"
+        "    from shop.database import SessionLocal\n\n"
+        "    with SessionLocal.begin() as db:\n"
+        "        db.add(models.User(name='x'))\n"
+        "    return {}\n\n\n"
+        '@router.get("/count")\n',
+        "the session factory's `begin` has no rewrite",
+    ),
+    "dependency_called": (
+        "shop/routers.py",
+        '@router.get("/count")\n',
+        "def first_user():\n"
+        "    db = next(get_db())\n"
+        "    return db.query(models.User).first()\n\n\n"
+        '@router.get("/count")\n',
+        "the session dependency `get_db` is called directly",
+    ),
+    "alias": (
+        "shop/routers.py",
+        '@router.get("/count")\n',
+        "DbSession = Annotated[Session, Depends(get_db)]\n\n\n"
+        '@router.get("/first")\n'
+        "def first(db: DbSession):\n"
+        "    return db.query(models.User).first().name\n\n\n"
+        '@router.get("/count")\n',
+        "is annotated with an alias of `Session`",
+    ),
+    "query_iterated": (
+        "shop/routers.py",
+        '@router.get("/count")\n',
+        '@router.get("/names")\n'
+        "def names(db: Session = Depends(get_db)):\n"
+        "    query = db.query(models.User)\n"
+        "    return [user.name for user in query]\n\n\n"
+        '@router.get("/count")\n',
+        "the legacy query `query` is used as a result",
+    ),
+    "engine_handed_on": (
+        "shop/routers.py",
+        '@router.get("/count")\n',
+        '@router.post("/reset")\n'
+        "def reset():\n"
+        "    from shop.database import Base, engine\n"
+        "    Base.metadata.drop_all(engine)\n"
+        "    return {}\n\n\n"
+        '@router.get("/count")\n',
+        "the engine is handed to `drop_all`",
+    ),
+    "relationship_of_relationship": (
+        "shop/routers.py",
+        '@router.get("/count")\n',
+        '@router.get("/orders/{order_id}/siblings")\n'
+        "def siblings(order_id: int, db: Session = Depends(get_db)):\n"
+        "    order = db.query(models.Order).filter(models.Order.id == order_id).one()\n"
+        "    return len(order.user.orders)\n\n\n"
+        '@router.get("/count")\n',
+        "reads a relationship of a relationship",
+    ),
+    "helper_result_in_response": (
+        "shop/routers.py",
+        '@router.get("/count")\n',
+        "def load_user(db: Session, user_id: int):\n"
+        "    return db.query(models.User).filter(models.User.id == user_id).one()\n\n\n"
+        '@router.get("/by-helper/{user_id}")\n'
+        "def by_helper(user_id: int, db: Session = Depends(get_db)):\n"
+        "    return user_dict(load_user(db, user_id))\n\n\n"
+        '@router.get("/count")\n',
+        "a relationship (`orders`) is read on",
+    ),
+    "lifespan_not_a_context_manager": (
+        "shop/main.py",
+        "app = FastAPI()\n",
+        "async def lifespan(app):\n    yield\n\n\napp = FastAPI(lifespan=lifespan)\n",
+        "is no `@asynccontextmanager`",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OBSTACLES))
+def test_an_obstacle_anywhere_leaves_the_project_and_says_why(tmp_path, case):
+    name, old, new, reason = OBSTACLES[case]
+    source = textwrap.dedent(PROJECT[name])
+    assert old in source
+    text = source.replace(old, new)
+    if case == "alias":
+        text = text.replace("from typing import Optional", "from typing import Annotated, Optional")
+    result = _with(tmp_path, name, text)
+
+    assert changed(result, tmp_path) == {}
+    assert any(reason in finding for finding in vf203(result)), vf203(result)
+
+
+def test_a_file_outside_the_paths_given_holds_the_migration_back(tmp_path):
+    write(tmp_path, PROJECT)
+    options = engine.Options(Config(root=tmp_path), ASYNC_DB, 1, True)
+
+    result = engine.run([tmp_path / "shop" / "routers.py", tmp_path / "shop" / "main.py"], options)
+
+    assert changed(result, tmp_path) == {}
+    assert any("run it on the whole project" in f for f in vf203(result)), vf203(result)
