@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
+from vibefix.asyncplan import AsyncPlan
 from vibefix.codemod import Codemod
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
@@ -45,7 +50,9 @@ class SessionDependency(SessionCodemod):
             return order
 
     The dependency is the project's own: a module-level generator that yields a session
-    of the same factory (`get_db` preferred by name), imported where it is needed. The
+    of the same factory (`get_db` preferred by name), imported where it is needed. When
+    the project has none, VF200 writes `get_db` below the factory (a generator that
+    yields a session and closes it in `finally`; `async with` once VF203 runs). The
     `db.close()` statements go, and a `try`/`finally` whose `finally` only closed the
     session is unwrapped (its `except` clauses stay).
 
@@ -58,9 +65,10 @@ class SessionDependency(SessionCodemod):
     by the other. A `close()` or a `finally` with a comment of its own is kept (closing
     twice is harmless).
 
-    Not rewritten: a handler with no dependency to use (a finding: define `get_db`
-    next to the factory; a `@contextmanager`, a generator of rows or a pytest fixture is
-    no dependency), a function FastAPI injects that is also called directly (a
+    Not rewritten: a handler with no dependency to use when `get_db`, `get_session`
+    and `get_db_session` are all taken in the factory's module (a finding; a
+    `@contextmanager`, a generator of rows or a pytest fixture is no dependency), a
+    function FastAPI injects that is also called directly (a
     finding), startup hooks, exception handlers and middleware (FastAPI gives them no
     dependencies), and a session that is opened other than as `db = SessionLocal()` in
     the function's own body, opened twice, reassigned, returned, yielded, stored, used
@@ -90,10 +98,100 @@ class SessionDependency(SessionCodemod):
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
         return plan_sessions(index)
 
+    @classmethod
+    def settle(
+        cls,
+        part: object,
+        asyncs: AsyncPlan,
+        index: ProjectIndex,
+        writable: Callable[[Path], bool],
+    ) -> object:
+        """No dependency is written in a file outside the paths given: its handlers get
+        the finding instead."""
+        if not isinstance(part, SessionPlan) or not part.created:
+            return part
+        homes = {module.module: module.path for module in index.modules}
+        kept = {
+            made: dependency
+            for made, dependency in part.created.items()
+            if writable(homes.get(made.rpartition(".")[0], Path()))
+        }
+        if kept == part.created:
+            return part
+        dropped = set(part.created.values()) - set(kept.values())
+        return replace(
+            part,
+            opened={k: ("" if d in dropped else d) for k, d in part.opened.items()},
+            chosen={m: d for m, d in part.chosen.items() if d not in dropped},
+            created=kept,
+            touched=frozenset(homes[m.rpartition(".")[0]] for m in kept),
+        )
+
     def visit_Module(self, node: cst.Module) -> None:
         super().visit_Module(node)
         part = self.plan.part(self.code)
         self._sessions = part if isinstance(part, SessionPlan) else SessionPlan()
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        """Write the dependency the plan creates below its factory (``SessionLocal =
+        sessionmaker(...)``), at the top level of the factory's module."""
+        created = self._sessions.created
+        if not created or node not in self._module.body:
+            return
+        for small in node.body:
+            targets = small.targets if isinstance(small, cst.Assign) else ()
+            for target in targets:
+                if not isinstance(target.target, cst.Name):
+                    continue
+                dependency = created.get(f"{self.file.module_name}.{target.target.value}")
+                if dependency:
+                    self._create(node, target.target.value, dependency.rpartition(".")[2])
+
+    def _create(self, statement: cst.SimpleStatementLine, factory: str, name: str) -> None:
+        module, session = self._session_class()
+        asynchronous = module == "sqlalchemy.ext.asyncio"
+        iterator = self.file.imports.name_alias(
+            statement, "collections.abc", "AsyncIterator" if asynchronous else "Iterator"
+        )
+        kind = self.file.imports.name_alias(statement, module, session)
+        if iterator is None or kind is None:
+            self.report(statement, f"`{name}` cannot be written here: a name it needs is taken")
+            return
+        if asynchronous:
+            body = f"    async with {factory}() as db:\n        yield db\n"
+        else:
+            body = (
+                f"    db = {factory}()\n    try:\n        yield db\n"
+                "    finally:\n        db.close()\n"
+            )
+        function = cst.parse_statement(
+            f"{'async ' if asynchronous else ''}def {name}() -> {iterator.name}[{kind.name}]:\n"
+            f'    """The request\'s session for FastAPI\'s `Depends`, closed after the'
+            ' response."""\n' + body
+        )
+        blank = [cst.EmptyLine(), cst.EmptyLine()]
+        self.replace(
+            statement,
+            lambda updated: cst.FlattenSentinel(
+                [updated, function.with_changes(leading_lines=blank)]
+            ),
+            f"`{name}`: the dependency that hands handlers a session of `{factory}`",
+            needs=[*iterator.needs, *kind.needs],
+        )
+        statements = list(self._module.body)
+        at = statements.index(statement)
+        if at + 1 < len(statements):
+            following = statements[at + 1]
+            self.replace(
+                following,
+                lambda updated: updated.with_changes(
+                    leading_lines=[
+                        *blank,
+                        *(line for line in updated.leading_lines if line.comment),
+                    ]
+                ),
+                "two blank lines after the dependency",
+            )
 
     def visit_Call(self, node: cst.Call) -> None:
         super().visit_Call(node)

@@ -111,6 +111,11 @@ class SharedSession(SessionCodemod):
             )
             return
         (name,) = spelled
+        if (
+            dependency in self._shared.created
+            and dependency not in getattr(self.plan.part("VF200"), "created", {}).values()
+        ):
+            dependency = ""  # VF200 would write it, and it does not run or may not here
         if not dependency:
             self.report(
                 names[0],

@@ -160,12 +160,23 @@ def test_module_of_a_session_factory_is_indexed_to_classify_its_calls(tmp_path):
 
     result = run(tmp_path, "app", unsafe=True)
 
-    assert changed(result, tmp_path) == {}
-    (finding,) = [finding for finding in result.findings if finding.code != "VF200"]
+    (finding,) = result.findings
     assert finding.code == "VF103"
     assert "`.all()` blocks and has no automatic rewrite" in finding.message
-    # The project has no dependency that yields a session: VF200 says to define one.
-    assert any(finding.code == "VF200" for finding in result.findings)
+    # The project has no dependency that yields a session: VF200 writes one beside the
+    # factory, in a module no codemod's triggers picked, and the handler uses it.
+    new = changed(result, tmp_path)
+    assert sorted(new) == ["app/api.py", "app/db.py"]
+    assert "def get_db() -> Iterator[Session]:" in new["app/db.py"]
+    assert "from app.db import get_db" in new["app/api.py"]
+
+    # Given only the handler's module, VF200 may not write the dependency: a finding.
+    result = run(tmp_path, "app/api.py", unsafe=True)
+    assert changed(result, tmp_path) == {}
+    assert any(
+        finding.code == "VF200" and "define `get_db`" in finding.message
+        for finding in result.findings
+    )
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

@@ -166,11 +166,24 @@ class ImportPlanner:
         }
         replaced: set[cst.CSTNode] = set()
         additions: list[Edit] = []
+        codes: dict[str, str] = {}
         joined = self._joined(needed, removed_statements)
         edits.extend(joined)
+        # The names a new ``from`` import brings from one module go in one statement.
+        wanted: dict[str, str] = {}
         for module, code in sorted(needed.items()):
             if any(module in edit.needs for edit in joined):
                 continue
+            source, _, imported = module.partition(":")
+            key = f"{source}:" if imported else source
+            if key in wanted and imported:
+                wanted[key] = f"{wanted[key]},{imported}"
+                continue
+            wanted[key] = imported
+            codes.setdefault(key, code)
+        for key, names in sorted(wanted.items()):
+            module = f"{key}{names}" if key.endswith(":") else key
+            code = codes[key]
             edit, anchor_replaced = self._addition(module, code, removed_statements - replaced)
             additions.append(edit)
             if anchor_replaced is not None:
@@ -372,14 +385,16 @@ class ImportPlanner:
     ) -> tuple[Edit, cst.CSTNode | None]:
         module, _, name = module.partition(":")
         if name:
+            names = sorted(name.split(","))
             new = cst.SimpleStatementLine(
                 body=[
                     cst.ImportFrom(
-                        module=_dotted_expr(module), names=[cst.ImportAlias(cst.Name(name))]
+                        module=_dotted_expr(module),
+                        names=[cst.ImportAlias(cst.Name(each)) for each in names],
                     )
                 ]
             )
-            reason = f"from {module} import {name}"
+            reason = f"from {module} import {', '.join(names)}"
         else:
             new = cst.SimpleStatementLine(
                 body=[cst.Import(names=[cst.ImportAlias(_dotted_expr(module))])]

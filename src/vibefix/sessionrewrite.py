@@ -29,7 +29,9 @@ class SessionCodemod(AsyncCodemod):
         qualified name); False, with a finding at ``at``, when it cannot."""
         module, _, short = dependency.rpartition(".")
         if module == self.file.module_name:
-            if not self._defined_before(short, function):
+            if not (
+                self._defined_before(short, function) or self._created_before(dependency, function)
+            ):
                 self.report(
                     at,
                     f"`{short}` is defined after the handler: FastAPI reads `Depends({short})`"
@@ -89,6 +91,29 @@ class SessionCodemod(AsyncCodemod):
         if "VF203" in self.plan.applied and getattr(part, "migrates", False):
             return ("sqlalchemy.ext.asyncio", "AsyncSession")
         return ("sqlalchemy.orm", "Session")
+
+    def _created_before(self, dependency: str, function: cst.FunctionDef) -> bool:
+        """Whether ``dependency`` is one VF200 writes below its factory, and the factory
+        comes before ``function``."""
+        created = getattr(self.plan.part("VF200"), "created", {})
+        if "VF200" not in self.plan.applied:
+            return False
+        factories = [f for f, d in created.items() if d == dependency]
+        if not factories:
+            return False
+        short = factories[0].rpartition(".")[2]
+        line = self.get_metadata(PositionProvider, function).start.line
+        for statement in self._module.body:
+            if isinstance(statement, cst.SimpleStatementLine) and any(
+                isinstance(small, cst.Assign)
+                and any(
+                    isinstance(t.target, cst.Name) and t.target.value == short
+                    for t in small.targets
+                )
+                for small in statement.body
+            ):
+                return self.get_metadata(PositionProvider, statement).start.line < line
+        return False
 
     def _defined_before(self, name: str, function: cst.FunctionDef) -> bool:
         line = self.get_metadata(PositionProvider, function).start.line

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vibefix.asyncplan import injected_use
 from vibefix.index import ROUTE_METHODS, FunctionFact, NodeKey, ProjectIndex, node_key
@@ -52,6 +53,12 @@ class SessionPlan:
     chosen: Mapping[str, str] = field(default_factory=dict)
     """For each factory (its qualified name), the dependency chosen to hand out its
     sessions."""
+    created: Mapping[str, str] = field(default_factory=dict)
+    """Factories with no dependency that a handler needs: the ``get_db`` VF200 writes
+    next to the factory (its qualified name)."""
+    touched: frozenset[Path] = frozenset()
+    """The files that get a new dependency: transformed even if nothing else changes
+    there."""
 
 
 def factory(index: ProjectIndex, target: str) -> str | None:
@@ -91,6 +98,7 @@ def plan_sessions(index: ProjectIndex) -> SessionPlan:
     chosen = {made: _choose(names) for made, names in by_factory.items()}
     injected, called = _injected(index), _called(index)
     dependencies = frozenset(name for names in by_factory.values() for name in names)
+    created: dict[str, str] = {}
     opened: dict[NodeKey, str] = {}
     blocked: dict[NodeKey, str] = {}
     for name in sorted(injected - dependencies):
@@ -107,8 +115,54 @@ def plan_sessions(index: ProjectIndex) -> SessionPlan:
                     " the request's by hand"
                 )
             else:
+                if made not in chosen:
+                    new = _new_dependency(index, made)
+                    if new:
+                        chosen[made] = created[made] = new
                 opened[key] = chosen.get(made, "")
-    return SessionPlan(opened, blocked, dependencies, chosen)
+    # A handler that uses a session made at import (VF201's) needs the dependency too.
+    for made in sorted(_shared_factories(index, injected - dependencies)):
+        if made not in chosen:
+            new = _new_dependency(index, made)
+            if new:
+                chosen[made] = created[made] = new
+    homes = {
+        module.path
+        for module in index.modules
+        for made in created
+        if made.rpartition(".")[0] == module.module
+    }
+    return SessionPlan(opened, blocked, dependencies, chosen, created, frozenset(homes))
+
+
+def _shared_factories(index: ProjectIndex, functions: set[str]) -> set[str]:
+    """The factories of the module-level sessions that ``functions`` use."""
+    shared = {
+        name: made
+        for name, kind in index.objects.items()
+        if kind is not None
+        and kind.endswith("()")
+        and (made := factory(index, kind[:-2])) is not None
+    }
+    return {
+        made
+        for name in functions
+        for call in index.functions[name].calls
+        for target in call.targets
+        for session, made in shared.items()
+        if target == session or target.startswith(f"{session}.")
+    }
+
+
+def _new_dependency(index: ProjectIndex, made: str) -> str:
+    """The name of the dependency to write next to the factory ``made``; ``""`` when
+    every name it could take is taken."""
+    module = made.rpartition(".")[0]
+    taken = set(index.functions) | set(index.objects) | set(index.classes)
+    for name in PREFERRED:
+        if f"{module}.{name}" not in taken:
+            return f"{module}.{name}"
+    return ""
 
 
 def _choose(names: list[str]) -> str:
@@ -130,6 +184,8 @@ class SharedPlan:
     blocked: Mapping[NodeKey, tuple[str, str]] = field(default_factory=dict)
     """The same functions that cannot take the request's session: the shared session's
     name, and why."""
+    created: frozenset[str] = frozenset()
+    """The dependencies VF200 writes (used here only when VF200 runs)."""
 
 
 def plan_shared(index: ProjectIndex) -> SharedPlan:
@@ -170,7 +226,7 @@ def plan_shared(index: ProjectIndex) -> SharedPlan:
             )
         else:
             users[key] = (session, sessions.chosen.get(shared[session], ""))
-    return SharedPlan(users, blocked)
+    return SharedPlan(users, blocked, frozenset(sessions.created.values()))
 
 
 def _injected(index: ProjectIndex) -> set[str]:

@@ -9,7 +9,7 @@ from textwrap import dedent
 import pytest
 from vibefix.codemods.session_dependency import SessionDependency
 
-from tests.codemods.helpers import assert_transforms, assert_unchanged, findings_for
+from tests.codemods.helpers import _run, assert_transforms, assert_unchanged, findings_for
 
 HEAD = dedent(
     """\
@@ -271,7 +271,7 @@ def test_a_parameter_of_the_same_name_is_a_finding():
     assert "also one of its parameters" in findings_for(SessionDependency, source)[0][1]
 
 
-def test_no_dependency_for_the_factory_is_a_finding():
+def test_no_dependency_for_the_factory_gets_one_written_below_it():
     source = (
         case(
             """\
@@ -282,6 +282,42 @@ def test_no_dependency_for_the_factory_is_a_finding():
         """
         )
         .replace("def get_db():", "def open_db():")
+        .replace("    yield db", "    return db")
+    )
+    result = _run(SessionDependency, source)
+    assert result.new_source is not None
+    new = result.new_source.decode()
+    assert (
+        "SessionLocal = sessionmaker(bind=engine)\n\n\n"
+        "def get_db() -> Iterator[Session]:\n"
+        '    """The request\'s session for FastAPI\'s `Depends`, closed after the response."""\n'
+        "    db = SessionLocal()\n"
+        "    try:\n"
+        "        yield db\n"
+        "    finally:\n"
+        "        db.close()\n\n\n"
+    ) in new
+    assert "def items(*, db: Annotated[Session, Depends(get_db)]):" in new
+    assert "from collections.abc import Iterator\n" in new
+
+
+def test_no_dependency_and_every_name_for_one_taken_is_a_finding():
+    source = (
+        case(
+            """\
+        @router.get("/items")
+        def items():
+            db = SessionLocal()
+            return db.query(dict).all()
+
+
+        get_session = get_db_session = None
+        """
+        )
+        .replace(
+            "def get_db():",
+            "def open_db():\n    pass\n\n\ndef get_db():\n    return 1\n\n\ndef _old():",
+        )
         .replace("    yield db", "    return db")
     )
     assert_unchanged(SessionDependency, source)
@@ -387,8 +423,13 @@ def test_a_context_manager_or_a_generator_of_rows_is_no_dependency():
                     yield row
             """
     )
-    assert_unchanged(SessionDependency, source)
-    assert "define `get_db`" in findings_for(SessionDependency, source)[0][1]
+    # Neither is a dependency: one is written under a name still free.
+    result = _run(SessionDependency, source)
+    assert result.new_source is not None
+    new = result.new_source.decode()
+    assert "def get_session() -> Iterator[Session]:\n" in new
+    assert "def items(*, db: Annotated[Session, Depends(get_session)]):" in new
+    assert "def export_rows():\n    db = SessionLocal()\n" in new
 
 
 # ---------------------------------------------------------------------------------------

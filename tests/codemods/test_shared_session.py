@@ -5,7 +5,7 @@ from textwrap import dedent
 import pytest
 from vibefix.codemods.shared_session import SharedSession
 
-from tests.codemods.helpers import assert_transforms, assert_unchanged, findings_for
+from tests.codemods.helpers import _run, assert_transforms, assert_unchanged, findings_for, upto
 
 HEAD = dedent(
     """\
@@ -160,3 +160,29 @@ def test_a_handler_that_already_takes_the_dependency_is_a_finding():
     ).replace("APIRouter, BackgroundTasks", "APIRouter, BackgroundTasks, Depends")
     assert_unchanged(SharedSession, source)
     assert "hand it the same one twice" in findings_for(SharedSession, source)[0][1]
+
+
+def test_with_no_dependency_the_one_vf200_writes_is_used():
+    before = (
+        case(
+            """\
+        @router.get("/users")
+        def list_users(limit: int = 100):
+            return db_session.query(dict).limit(limit).all()
+        """
+        )
+        .replace("def get_db():", "def open_db():")
+        .replace("    yield db", "    return db")
+    )
+    result = _run(upto(SharedSession), before)
+    assert result.new_source is not None
+    new = result.new_source.decode()
+    assert (
+        'SessionLocal = sessionmaker(bind=create_engine("sqlite:///./app.db"))\n\n\n'
+        "def get_db() -> Iterator[Session]:\n"
+    ) in new
+    assert "\n\n\ndb_session = SessionLocal()\n" in new
+    assert (
+        "def list_users(limit: int = 100, *, db_session: Annotated[Session, Depends(get_db)]):"
+        in new
+    )
