@@ -100,7 +100,11 @@ class AsyncSqlalchemy(AsyncCodemod):
     used as a result (iterated, returned, handed on). A relationship read whose load
     VF203 cannot find: on an object a helper returned, in a returned expression, a
     relationship of a relationship (`order.user.orders`, a nested schema), a
-    `lazy="dynamic"` mapping, after a refresh that shares its line. A function that uses
+    `lazy="dynamic"` mapping, after a refresh that shares its line. An object read after
+    `rollback()` or `expire()` (they expire it), a deferred column, a column the database
+    sets on update (`onupdate=func.now()`) read after a commit, a query of a model and
+    other columns (its rows were de-duplicated), a `TestClient` not entered with `with`
+    when `create_all` moves to the lifespan. A function that uses
     a session but cannot become `async def` (a sync caller, a callback), `create_all`
     outside the app's module or after the app, an app lifespan that is no
     `@asynccontextmanager` of the project, and a file to change that is outside the
@@ -252,6 +256,8 @@ class AsyncSqlalchemy(AsyncCodemod):
                     self.file.findings.append(Finding(path, Position(line, column), self.code, why))
             return False
         self._statement: cst.SimpleStatementLine | None = None
+        self._statements: set[cst.CSTNode] = set()
+        """Calls that are a statement of their own (their value is not used)."""
         self._annotation = 0
         self._given_lifespan = ""
         if self._db.app is not None and self._db.app[0] == self.file.path:
@@ -268,6 +274,9 @@ class AsyncSqlalchemy(AsyncCodemod):
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
         self._statement = node
+        for small in node.body:
+            if isinstance(small, cst.Expr):
+                self._statements.add(small.value)
 
     def visit_Annotation(self, node: cst.Annotation) -> None:
         super().visit_Annotation(node)
@@ -485,7 +494,13 @@ class AsyncSqlalchemy(AsyncCodemod):
         function = cst.parse_statement(source)
         self.replace(
             original_node,
-            lambda updated: function.with_changes(leading_lines=updated.leading_lines),
+            lambda updated: function.with_changes(
+                leading_lines=[
+                    cst.EmptyLine(),
+                    cst.EmptyLine(),
+                    *(line for line in updated.leading_lines if line.comment),
+                ]
+            ),
             "the tables are created in the app's lifespan, on the async engine",
             needs=[*context.needs, *iterator.needs, *fastapi.needs],
         )
@@ -550,7 +565,14 @@ class AsyncSqlalchemy(AsyncCodemod):
 
     def _query(self, node: cst.Call, query: QueryPlan) -> None:
         select = self._alias(node, "sqlalchemy", "select")
-        needs = list(select.needs)
+        chain = query_chain(node)
+        starts = chain is not None and method(chain[1][0]) == "query"
+        # ``select`` is written for a query's head, and for ``.count()``; ``.get()``,
+        # ``.delete()`` and ``.update()`` write none.
+        uses_select = (starts and query.terminal not in ("get", "delete", "update")) or (
+            query.terminal == "count"
+        )
+        needs = list(select.needs) if uses_select else []
         loader = None
         if query.loads:
             loader = self._alias(node, "sqlalchemy.orm", "selectinload")
@@ -567,6 +589,7 @@ class AsyncSqlalchemy(AsyncCodemod):
                 needs += extra[name].needs
         extra["select"] = select
         primary = node in self._primaries
+        used = node not in self._statements  # ``.delete()``'s count is read
         session = query.session
 
         def change(updated: cst.Call) -> cst.BaseExpression:
@@ -602,7 +625,7 @@ class AsyncSqlalchemy(AsyncCodemod):
                 statement = _fill(f"STMT.options({options})", statement)
             if terminal is None:
                 return statement
-            return _run(query, session, statement, terminal, model, extra, primary)
+            return _run(query, session, statement, terminal, model, extra, primary, used)
 
         self.replace(node, change, "a 2.0 statement on the AsyncSession", needs=needs)
 
@@ -615,6 +638,7 @@ def _run(
     model: cst.BaseExpression | None,
     extra: dict[str, ModuleAlias],
     primary: bool,
+    used: bool = True,
 ) -> cst.BaseExpression:
     """The awaited call that runs ``statement`` as ``terminal`` did. A legacy query that
     selects a model returned each row once (``.unique()``), joined or not."""
@@ -648,11 +672,15 @@ def _run(
         verb = extra[kind].name
         # ``select(M).where(...)`` -> ``delete(M).where(...)``: swap the head.
         statement = _swap_head(statement, verb)
-        if kind == "update":
-            values = code(terminal.args[0].value)
-            template = f"(await {session}.execute(STMT.values({values}))).rowcount"
-        else:
-            template = f"(await {session}.execute(STMT)).rowcount"
+        positional = [arg for arg in terminal.args if arg.keyword is None]
+        options = "".join(
+            f".execution_options(synchronize_session={code(arg.value)})"
+            for arg in terminal.args
+            if arg.keyword is not None and arg.keyword.value == "synchronize_session"
+        )
+        values = f".values({code(positional[0].value)})" if kind == "update" else ""
+        run = f"await {session}.execute(STMT{values}{options})"
+        template = f"({run}).rowcount" if used else run
     expression = _fill(template, statement)
     if primary and isinstance(expression, cst.Await):
         expression = expression.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])

@@ -171,6 +171,11 @@ class FunctionDb:
     """The ``response_model`` of its route decorator (``List[...]`` unwrapped)."""
     annotated: tuple[tuple[str, str], ...] = ()
     """Parameters annotated with a plain name, and what it names."""
+    expiries: tuple[tuple[str, int], ...] = ()
+    flushes: tuple[int, ...] = ()
+    end: int = 0
+    """Its last line."""
+    decorators: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,11 @@ class DbFacts:
     engine handed to ``pd.read_sql`` or to ``create_all`` in a function)."""
     problems: tuple[tuple[Span, str], ...] = ()
     """Obstacles found in the file alone (``scoped_session``)."""
+    columns: tuple[tuple[str, str, str], ...] = ()
+    """Model attributes read with I/O later: model, attribute, ``deferred`` or
+    ``onupdate`` (set by the database on update)."""
+    test_clients: tuple[tuple[Span, bool], ...] = ()
+    """``TestClient(...)`` calls, and whether a ``with`` enters them (runs the lifespan)."""
 
 
 # -- scanning one file ----------------------------------------------------------------
@@ -270,6 +280,11 @@ class _Scan(cst.CSTVisitor):
         """Parameters annotated with a plain name: what it names."""
         self.line: cst.CSTNode | None = None
         """The statement line being walked."""
+        self.expiries: list[tuple[str, int]] = []
+        """``rollback``/``expire``/``expire_all`` calls: every object read after them
+        reloads (lazily)."""
+        self.flushes: list[int] = []
+        """The lines of ``commit``/``flush`` calls."""
         self.locals: set[str] = set()
         self.sites: dict[str, list[Site]] = {}
         self.queries: dict[str, list[QueryFact]] = {}
@@ -442,7 +457,12 @@ class _Scan(cst.CSTVisitor):
                 marker = "" if alone else "!"
                 self.refreshes.append((f"{marker}{first.value}", self.locate(node)))
         elif verb not in SYNC_METHODS and verb != "query":
-            self._add(name, self._site(node, f"VF203 has no rewrite for `{name}.{verb}()`"))
+            self._add(name, self._site(node, f"no rewrite for `{name}.{verb}()`"))
+        line_number = self.locate(node)[0]
+        if verb in ("rollback", "expire", "expire_all"):
+            self.expiries.append((verb, line_number))
+        if verb in ("commit", "flush"):
+            self.flushes.append(line_number)
 
     def _query(
         self, session: str, receiver: cst.Name, calls: list[cst.Call], node: cst.Call
@@ -481,17 +501,21 @@ class _Scan(cst.CSTVisitor):
         bad = [method(step) for step in middle if method(step) not in QUERY_STEPS]
         problem = ""
         if bad:
-            problem = f"VF203 has no rewrite for the query method `.{bad[0]}()`"
+            problem = f"no rewrite for the query method `.{bad[0]}()`"
         elif terminal == "get" and (middle or not starts_at_query or len(calls[0].args) != 1):
             problem = "`.get()` after other query methods has no 2.0 twin"
         elif terminal in ("delete", "update") and (
             any(method(s) not in ("filter", "filter_by", "where") for s in middle)
             or not starts_at_query
             or len(calls[0].args) != 1
-            or (terminal == "delete" and bool(steps[-1].args))
-            or (terminal == "update" and len(steps[-1].args) != 1)
+            or any(
+                arg.keyword is not None and arg.keyword.value != "synchronize_session"
+                for arg in steps[-1].args
+            )
+            or len([a for a in steps[-1].args if a.keyword is None])
+            != (1 if terminal == "update" else 0)
         ):
-            problem = f"VF203 rewrites `.{terminal}()` only after `filter` on one model"
+            problem = f"`.{terminal}()` is rewritten only after `filter` on one model"
         elif not terminal and node not in self.assigned:
             problem = "a legacy query used other than assigned to a variable or run"
         span = self.locate(node)
@@ -633,7 +657,7 @@ class _Scan(cst.CSTVisitor):
             return
         if name in self.candidates:
             if attr not in SYNC_ATTRIBUTES:
-                self._add(name, self._site(node, f"VF203 has no rewrite for `{name}.{attr}`"))
+                self._add(name, self._site(node, f"no rewrite for `{name}.{attr}`"))
             return
         line, column, _, _ = self.locate(node)
         self.touches.append((name, attr, line, column))
@@ -777,6 +801,15 @@ def function_facts(scan: _Scan, qualname: str, response: tuple[str, ...]) -> Fun
         tuple(scan.returns),
         response,
         tuple(sorted(scan.annotated.items())),
+        tuple(scan.expiries),
+        tuple(scan.flushes),
+        scan.locate(scan.function)[2],
+        tuple(
+            name
+            for decorator in scan.function.decorators
+            for name in (dotted(decorator.decorator) or "",)
+            if name
+        ),
     )
 
 
@@ -800,6 +833,8 @@ class FileScan(cst.CSTVisitor):
         self.aliases: list[str] = []
         self.arguments: list[tuple[str, Span, str]] = []
         self.problems: list[tuple[Span, str]] = []
+        self.columns: list[tuple[str, str, str]] = []
+        self.test_clients: list[tuple[Span, bool]] = []
         self._classes: list[str] = []
 
     def facts(self) -> DbFacts:
@@ -816,6 +851,8 @@ class FileScan(cst.CSTVisitor):
             tuple(self.aliases),
             tuple(self.arguments),
             tuple(self.problems),
+            tuple(self.columns),
+            tuple(self.test_clients),
         )
 
     def visit_Module(self, node: cst.Module) -> None:
@@ -843,9 +880,16 @@ class FileScan(cst.CSTVisitor):
                     ):
                         relationships.append((target.value, _relationship_target(value)))
                         self._loading(name, target.value, value)
+                    elif isinstance(target, cst.Name):
+                        self._column(name, target.value, value)
                 elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
                     annotated = small.value
                     value = annotated if annotated is not None else cst.Name("None")
+                    for alias in _field_aliases(value):
+                        referenced_alias: list[str] = []
+                        small.annotation.visit(_Referenced(self.qualify, referenced_alias))
+                        fields.append((alias, tuple(referenced_alias)))
+                    self._column(name, small.target.value, value)
                     if (
                         isinstance(value, cst.Call)
                         and set(self.qualify(value.func)) & RELATIONSHIP_CALLS
@@ -864,6 +908,29 @@ class FileScan(cst.CSTVisitor):
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
         self._classes.pop()
+
+    def _column(self, model: str, attr: str, value: cst.BaseExpression) -> None:
+        """A column loaded apart (``deferred``), or one the database sets on update
+        (``onupdate=func.now()``): its value is read later with I/O."""
+        if not isinstance(value, cst.Call):
+            return
+        called = {n.rpartition(".")[2] for n in self.qualify(value.func)}
+        inner = value.args[0].value if value.args else None
+        if called & {"deferred", "undefer_group"} or any(
+            arg.keyword is not None and arg.keyword.value == "deferred" for arg in value.args
+        ):
+            self.columns.append((model, attr, "deferred"))
+            return
+        calls = [value, *([inner] if isinstance(inner, cst.Call) else [])]
+        for call in calls:
+            for arg in call.args:
+                if (
+                    arg.keyword is not None
+                    and arg.keyword.value in ("onupdate", "server_onupdate")
+                    and isinstance(arg.value, cst.Call)
+                ):
+                    self.columns.append((model, attr, "onupdate"))
+                    return
 
     def _loading(self, model: str, attr: str, call: cst.Call) -> None:
         lazy = backref = ""
@@ -1000,9 +1067,15 @@ class _Arguments(cst.CSTVisitor):
     def __init__(self, scan: FileScan) -> None:
         super().__init__()
         self.scan = scan
+        self.entered: set[cst.CSTNode] = set()
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        self.entered.add(node.item)
 
     def visit_Call(self, node: cst.Call) -> None:
         called = self.scan.qualify(node.func)
+        if set(called) & TEST_CLIENTS:
+            self.scan.test_clients.append((self.scan.locate(node), node in self.entered))
         if set(called) & SCOPED:
             self.scan.problems.append(
                 (
@@ -1021,6 +1094,20 @@ class _Arguments(cst.CSTVisitor):
 
 
 SCOPED = frozenset({"sqlalchemy.orm.scoped_session", "sqlalchemy.orm.scoping.scoped_session"})
+TEST_CLIENTS = frozenset({"fastapi.testclient.TestClient", "starlette.testclient.TestClient"})
+
+
+def _field_aliases(value: cst.BaseExpression) -> list[str]:
+    """The attribute names a Pydantic ``Field(alias=..., validation_alias=...)`` reads."""
+    if not isinstance(value, cst.Call) or dotted(value.func) not in ("Field", "pydantic.Field"):
+        return []
+    found = []
+    for arg in value.args:
+        if arg.keyword is not None and arg.keyword.value in ("alias", "validation_alias"):
+            text = literal_url(arg.value)
+            if text is not None:
+                found.append(text)
+    return found
 
 
 def _relationship_target(call: cst.Call) -> str:
@@ -1064,7 +1151,7 @@ def _url_problem(call: cst.Call) -> str:
         return "the engine's URL is not its first argument"
     url = literal_url(call.args[0].value)
     if url is not None and async_url(url) is None:
-        return f"VF203 knows no async driver for the URL {url!r}"
+        return f"no async driver is known for the URL {url!r}"
     for arg in call.args[1:]:
         if arg.keyword is not None and arg.keyword.value in ("poolclass", "creator", "module"):
             return f"`{arg.keyword.value}=` would need an async twin"
@@ -1190,6 +1277,28 @@ class _Planner:
                 if backref and target is not None and backref != "?":
                     self.models[target][backref] = model.rpartition(".")[2]
         self.relationship_names = {r for rels in self.models.values() for r in rels}
+        # Attributes whose read does I/O besides relationships: a property that reads
+        # one (``order.item_count``), a deferred column, a column the database sets on
+        # update (read after a commit).
+        self.properties: dict[str, dict[str, str]] = {}
+        for qualname, (_, function) in self.functions.items():
+            owner, _, attr = qualname.rpartition(".")
+            if owner in self.models and any("property" in d for d in function.decorators):
+                self.properties.setdefault(owner, {})[attr] = qualname
+        for model in self.models:
+            for klass in index.lineage(model):
+                for attr, qualname in self.properties.get(klass, {}).items():
+                    self.properties.setdefault(model, {}).setdefault(attr, qualname)
+        self.columns: dict[str, dict[str, str]] = {}
+        for file in facts.values():
+            for model, attr, kind in file.columns:
+                self.columns.setdefault(model, {})[attr] = kind
+        self.watched = (
+            self.relationship_names
+            | {a for props in self.properties.values() for a in props}
+            | {a for cols in self.columns.values() for a in cols}
+        )
+        self.param_reads: Mapping[tuple[str, int], set[str]] = {}
         self.awaits: set[Key] = set()
         self.queries: dict[Key, QueryPlan] = {}
         self.loads: dict[Key, set[str]] = {}
@@ -1255,6 +1364,18 @@ class _Planner:
         self._file_problems()
         self._lazy_loads()
         create_all, app = self._tables()
+        if create_all is not None:
+            for path, file in sorted(self.facts.items()):
+                for span, entered in file.test_clients:
+                    if not entered:
+                        self.obstacle(
+                            path,
+                            span[0],
+                            span[1],
+                            "a `TestClient` not entered with `with` runs no lifespan, where"
+                            " VF203 moves `create_all`: the tables would be missing; use"
+                            " `with TestClient(app) as client:`",
+                        )
         plan = DbPlan(
             migrates=not self.obstacles,
             obstacles=tuple(sorted(set(self.obstacles))),
@@ -1315,6 +1436,19 @@ class _Planner:
             for query in session.queries:
                 models = [self.model(entity) for entity in query.entities]
                 model = models[0] if len(models) == 1 else None
+                if (
+                    any(models)
+                    and model is None
+                    and query.terminal in ("all", "one", "one_or_none")
+                ):
+                    self.obstacle(
+                        path,
+                        query.span[0],
+                        query.span[1],
+                        "a legacy query of a model and other columns returned each row once,"
+                        " which 2.0's `.unique()` cannot always do (a JSON column): select"
+                        " the model alone, or write the statement by hand",
+                    )
                 eager = "joinedload" in query.options or any(
                     lazy == "joined" for (owner, _), lazy in self.eager.items() if owner in models
                 )
@@ -1329,7 +1463,10 @@ class _Planner:
                 )
                 if query.terminal in ("delete", "update", "get") and model is None:
                     self.obstacle(
-                        path, query.span[0], query.span[1], "VF203 cannot tell the query's model"
+                        path,
+                        query.span[0],
+                        query.span[1],
+                        "the query's model is unknown: no 2.0 statement can be written for it",
                     )
         for names_, index, var, line, column in function.passes:
             if not var.startswith("session:") or var[8:] not in names:
@@ -1452,7 +1589,7 @@ class _Planner:
                             function.path,
                             call.line,
                             call.column,
-                            f"VF203 has no rewrite for the engine's `{verb.split('(')[0]}`",
+                            f"no rewrite for the engine's `{verb.split('(')[0]}`",
                         )
         return disposals
 
@@ -1472,7 +1609,9 @@ class _Planner:
                         changed |= len(reads[key]) != before
             if not changed:
                 break
+        self.param_reads = reads
         for _, (path, function) in sorted(self.functions.items()):
+            self._expired_reads(path, function)
             origins = dict(function.origins)
             for var, attrs, line, column in self._reads(function, reads):
                 if var in function.params and var not in origins:
@@ -1488,7 +1627,7 @@ class _Planner:
         found = [
             (var, {attr}, line, column)
             for var, attr, line, column in function.touches
-            if attr.partition(".")[0] in self.relationship_names
+            if attr.partition(".")[0] in self.watched
         ]
         origins = dict(function.origins)
         for callees, index, var, line, column in function.passes:
@@ -1515,16 +1654,41 @@ class _Planner:
         if schema is not None:
             fields = self._fields(schema)
             if fields:
-                line, column = function.span[0], function.span[1]
+                # Read when the response is built: after everything in the function.
+                line, column = function.end, function.span[1]
                 found.extend((returned, fields, line, column) for returned in function.returns)
         return found
+
+    def _expired_reads(self, path: Path, function: FunctionDb) -> None:
+        """An object read after ``rollback()`` or ``expire()`` reloads: MissingGreenlet."""
+        if not function.expiries:
+            return
+        origins = dict(function.origins)
+        for var, attr, line, column in function.touches:
+            origin = origins.get(var, "?")
+            while origin.startswith("elem:") and "." not in origin[5:]:
+                origin = origins.get(origin[5:], "?")
+            orm = origin.partition(":")[0] in ("q", "all", "get") or (
+                origin.startswith("new:") and self.model([origin[4:]]) is not None
+            )
+            after = [verb for verb, at in function.expiries if at < line]
+            if orm and after:
+                self.obstacle(
+                    path,
+                    line,
+                    column,
+                    f"`{var}.{attr.partition('.')[0]}` is read after `{after[-1]}()`, which"
+                    " expires the session's objects: the read reloads it, which raises"
+                    " MissingGreenlet in async code; read what you need before it",
+                )
+                return
 
     def _fields(self, schema: str, depth: int = 0) -> set[str]:
         """The relationships a schema reads (with ``from_attributes``), by field name:
         ``items``, and ``items.product`` for a field of a nested schema."""
         found: set[str] = set()
         for field_name, referenced in self.schemas.get(schema, {}).items():
-            if field_name not in self.relationship_names:
+            if field_name not in self.watched:
                 continue
             found.add(field_name)
             for nested in referenced:
@@ -1557,8 +1721,20 @@ class _Planner:
         """Which of ``attrs`` (relationship paths) a load of ``model`` must add, and why
         it cannot when it cannot (a relationship of a relationship)."""
         wanted: set[str] = set()
-        for path in sorted(attrs):
+        expanded = set(attrs)
+        for attr in attrs:
+            prop = self.properties.get(model, {}).get(attr.partition(".")[0])
+            if prop is not None:  # a property reads what its ``self`` reads
+                expanded |= set(self.param_reads.get((prop, 0), set()))
+        for path in sorted(expanded):
             first, _, rest = path.partition(".")
+            kind = self.columns.get(model, {}).get(first)
+            if kind == "deferred":
+                return set(), (
+                    f"`{first}` is a deferred column of `{model.rpartition('.')[2]}`: reading"
+                    " it loads it, which raises MissingGreenlet in async code; undefer it in"
+                    " the query (`.options(undefer(...))`)"
+                )
             if first not in self.models.get(model, {}):
                 continue
             if rest:
@@ -1593,6 +1769,22 @@ class _Planner:
         while origin.startswith("elem:") and "." not in origin[5:]:
             origin = origins.get(origin[5:], "?")
         kind, _, rest = origin.partition(":")
+        model_of = self._model_of(var, origins, function) if kind != "q" else None
+        updated = {
+            attr
+            for attr in attrs
+            if model_of and self.columns.get(model_of, {}).get(attr) == "onupdate"
+        }
+        if updated and any(flush < line for flush in function.flushes):
+            self.obstacle(
+                path,
+                line,
+                column,
+                f"`{sorted(updated)[0]}` is set by the database on update and read after the"
+                " commit, which reloads it: MissingGreenlet in async code; add"
+                f" `await db.refresh({var})` after the commit",
+            )
+            return
         if kind in ("q", "all"):
             query_key = next(
                 (k for k in self.queries if k[0] == path and f"{k[1]}:{k[2]}" == rest), None

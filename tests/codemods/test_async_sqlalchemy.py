@@ -563,6 +563,45 @@ OBSTACLES = {
         '@router.get("/count")\n',
         "a relationship (`orders`) is read on",
     ),
+    "read_after_rollback": (
+        "shop/routers.py",
+        '@router.get("/count")\n',
+        '@router.post("/rename/{user_id}")\n'
+        "def rename(user_id: int, db: Session = Depends(get_db)):\n"
+        "    user = db.query(models.User).filter(models.User.id == user_id).one()\n"
+        "    try:\n"
+        "        user.name = 'x'\n"
+        "        db.commit()\n"
+        "    except Exception:\n"
+        "        db.rollback()\n"
+        "        raise HTTPException(409, f'{user.name} is taken')\n"
+        "    return {}\n\n\n"
+        '@router.get("/count")\n',
+        "is read after `rollback()`",
+    ),
+    "deferred_column": (
+        "shop/models.py",
+        "    name = Column(String)\n",
+        "    name = deferred(Column(String))\n",
+        "is a deferred column",
+    ),
+    "test_client_without_with": (
+        "shop/main.py",
+        "app.include_router(router)\n",
+        "app.include_router(router)\n\n\ndef smoke():\n"
+        "    from fastapi.testclient import TestClient\n\n"
+        "    return TestClient(app).get('/count').status_code\n",
+        "a `TestClient` not entered with `with`",
+    ),
+    "model_and_columns": (
+        "shop/routers.py",
+        '@router.get("/count")\n',
+        '@router.get("/pairs")\n'
+        "def pairs(db: Session = Depends(get_db)):\n"
+        "    return [(u.id, n) for u, n in db.query(models.User, models.User.name).all()]\n\n\n"
+        '@router.get("/count")\n',
+        "a legacy query of a model and other columns",
+    ),
     "lifespan_not_a_context_manager": (
         "shop/main.py",
         "app = FastAPI()\n",
@@ -580,6 +619,8 @@ def test_an_obstacle_anywhere_leaves_the_project_and_says_why(tmp_path, case):
     text = source.replace(old, new)
     if case == "alias":
         text = text.replace("from typing import Optional", "from typing import Annotated, Optional")
+    if case == "deferred_column":
+        text = text.replace("import relationship", "import deferred, relationship")
     result = _with(tmp_path, name, text)
 
     assert changed(result, tmp_path) == {}
@@ -594,3 +635,92 @@ def test_a_file_outside_the_paths_given_holds_the_migration_back(tmp_path):
 
     assert changed(result, tmp_path) == {}
     assert any("run it on the whole project" in f for f in vf203(result)), vf203(result)
+
+
+MORE = """
+
+class Badge(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    count: int
+    lines: list[int] = Field(default=[], validation_alias="order_ids")
+
+
+@router.get("/badge/{user_id}", response_model=Badge)
+def badge(user_id: int, db: Session = Depends(get_db)):
+    return db.query(models.User).filter(models.User.id == user_id).one()
+
+
+@router.post("/users/{user_id}/rename")
+def rename(user_id: int, name: str, db: Session = Depends(get_db)):
+    db.query(models.User).filter(models.User.id == user_id).update(
+        {"name": name}, synchronize_session=False
+    )
+    db.commit()
+    return {"ok": True}
+"""
+
+MORE_CHECK = """\
+import asyncio
+
+from fastapi.testclient import TestClient
+
+from shop.database import engine
+from shop.main import app
+
+with TestClient(app) as client:
+    client.post("/users", json={"name": "ann"})
+    client.post("/users/1/orders")
+    assert client.get("/badge/1").json() == {"id": 1, "count": 1, "lines": [1]}
+    assert client.post("/users/1/rename", params={"name": "bo"}).json() == {"ok": True}
+    assert client.get("/users/1").json()["name"] == "bo"
+asyncio.run(engine.dispose())
+print("ok")
+"""
+
+
+def test_a_property_and_an_aliased_field_are_loaded_and_bulk_updates_keep_their_options(
+    tmp_path,
+):
+    routers = PROJECT["shop/routers.py"].replace(
+        "from sqlalchemy.orm import Session\n",
+        "from pydantic import BaseModel, ConfigDict, Field\nfrom sqlalchemy.orm import Session\n",
+    )
+    models = PROJECT["shop/models.py"].replace(
+        '    orders = relationship("Order", back_populates="user")\n',
+        '    orders = relationship("Order", back_populates="user")\n\n'
+        "    @property\n"
+        "    def count(self):\n"
+        "        return len(self.orders)\n\n"
+        "    @property\n"
+        "    def order_ids(self):\n"
+        "        return [order.id for order in self.orders]\n",
+    )
+    write(tmp_path, {**PROJECT, "shop/routers.py": routers + MORE, "shop/models.py": models})
+    result = run(tmp_path)
+    assert vf203(result) == []
+    new = changed(result, tmp_path)
+    after = new["shop/routers.py"]
+    assert (
+        "(await db.scalars(select(models.User).where(models.User.id == user_id)"
+        ".options(selectinload(models.User.orders)))).unique().one()"
+    ) in after
+    assert (
+        "    await db.execute(\n        update(models.User)" in after
+        or "await db.execute(update(models.User).where(models.User.id == user_id)" in after
+    ), after
+    assert "execution_options(synchronize_session=False)" in after
+    assert ").rowcount" not in after.split("def rename")[1]
+    for name, source in new.items():
+        (tmp_path / name).write_text(source, encoding="utf-8")
+    (tmp_path / "check.py").write_text(MORE_CHECK, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "check.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
