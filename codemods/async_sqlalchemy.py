@@ -339,11 +339,31 @@ class AsyncSqlalchemy(AsyncCodemod):
         elif key in db.disposals and not self.is_awaited(node):
             self._dispose(node)
         elif key in db.awaits and not self.is_awaited(node):
+            if key in db.gets:
+                self._get_loading(node, db.gets[key])
             self.replace(node, self.awaiting(node), "an AsyncSession call is awaited")
             if key in db.refreshes:
                 self._refresh_relationships(node, db.refreshes[key])
         if key == db.app:
             self._lifespan_argument(node)
+
+    def _get_loading(self, node: cst.Call, relationships: tuple[str, ...]) -> None:
+        """``db.get(Model, id)`` loads the relationships read later with the object."""
+        loader = self._alias(node, "sqlalchemy.orm", "selectinload")
+        model = cst.Module([]).code_for_node(node.args[0].value)
+        options = cst.parse_expression(
+            "[" + ", ".join(f"{loader.name}({model}.{rel})" for rel in relationships) + "]"
+        )
+        self.replace(
+            node,
+            lambda updated: updated.with_changes(
+                args=appended(
+                    list(updated.args), keyword("options", options), updated.whitespace_before_args
+                )
+            ),
+            "the object's relationships read later are loaded with it",
+            needs=loader.needs,
+        )
 
     def _dispose(self, node: cst.Call) -> None:
         if self.async_after:

@@ -588,16 +588,18 @@ class _Scan(cst.CSTVisitor):
                 receiver, calls = chain
                 root = receiver.value
                 last = method(calls[-1])
-                if root in self.candidates or root in self.query_vars:
-                    line, column, _, _ = self.locate(value)
+                line, column, _, _ = self.locate(value)
+                if (root in self.candidates and method(calls[0]) == "query") or (
+                    root in self.query_vars
+                ):
                     if last == "all":
                         return f"all:{line}:{column}"
-                    if last in LOADS and not (root in self.candidates and last == "get"):
+                    if last in LOADS:
                         return f"q:{line}:{column}"
-                    if root in self.candidates and last == "get" and value.args:
-                        names = self.qualify(value.args[0].value)
-                        if len(names) == 1:
-                            return f"get:{line}:{column}:{names[0]}"
+                elif root in self.candidates and len(calls) == 1 and last in ("get", "get_one"):
+                    names = self.qualify(value.args[0].value) if value.args else ()
+                    if len(names) == 1:
+                        return f"get:{line}:{column}:{names[0]}"
             names = self.qualify(value.func)
             if len(names) == 1:
                 return f"new:{names[0]}"
@@ -632,8 +634,12 @@ class _Scan(cst.CSTVisitor):
         if isinstance(value, cst.Name):
             self.returns.append(value.value)
         elif isinstance(value, cst.Call):
-            line, column, _, _ = self.locate(value)
-            self.returns.append(f"q:{line}:{column}")
+            origin = self._origin(value)
+            if origin.startswith("new:"):
+                self.returns.append(origin)  # what a helper returns, handed on
+            else:
+                line, column, _, _ = self.locate(value)
+                self.returns.append(f"q:{line}:{column}")
         else:
             self.returns.append("?")
 
@@ -1213,6 +1219,9 @@ class DbPlan:
     queries: Mapping[Key, QueryPlan] = field(default_factory=dict)
     refreshes: Mapping[Key, tuple[str, ...]] = field(default_factory=dict)
     """``db.refresh(obj)`` calls followed by a read of these relationships of ``obj``."""
+    gets: Mapping[Key, tuple[str, ...]] = field(default_factory=dict)
+    """``db.get(Model, id)`` calls, with the relationships to load with the object
+    (``options=[selectinload(...)]``)."""
     async_functions: frozenset[Key] = frozenset()
     """The definitions that must be ``async def`` after the run."""
     models: frozenset[str] = frozenset()
@@ -1303,6 +1312,7 @@ class _Planner:
         self.queries: dict[Key, QueryPlan] = {}
         self.loads: dict[Key, set[str]] = {}
         self.refreshes: dict[Key, set[str]] = {}
+        self.get_loads: dict[Key, set[str]] = {}
         self.async_functions: set[Key] = set()
         self.sessions: dict[Key, frozenset[str]] = {}
 
@@ -1388,6 +1398,7 @@ class _Planner:
                 for key, q in self.queries.items()
             },
             refreshes={key: tuple(sorted(rels)) for key, rels in self.refreshes.items() if rels},
+            gets={key: tuple(sorted(rels)) for key, rels in self.get_loads.items() if rels},
             async_functions=frozenset(self.async_functions),
             models=frozenset(self.models),
             create_all=create_all,
@@ -1765,7 +1776,7 @@ class _Planner:
         line: int,
         column: int,
     ) -> None:
-        origin = var if var.startswith("q:") else origins.get(var, "?")
+        origin = var if var.startswith(("q:", "new:")) else origins.get(var, "?")
         while origin.startswith("elem:") and "." not in origin[5:]:
             origin = origins.get(origin[5:], "?")
         kind, _, rest = origin.partition(":")
@@ -1792,8 +1803,7 @@ class _Planner:
             query = self.queries.get(query_key) if query_key else None
             model = self._query_model(path, function, query_key) if query_key else None
             if query is None or not query.entity or model is None:
-                what = "what this call returns" if var.startswith("q:") else f"`{var}`"
-                self._unknown(path, what, attrs, line, column)
+                self._unknown(path, self._what(var, function), attrs, line, column)
                 return
             assert query_key is not None
             wanted, why = self._needed(model, attrs, self._options(path, function, query_key))
@@ -1802,10 +1812,32 @@ class _Planner:
             elif wanted:
                 self.loads.setdefault(query_key, set()).update(wanted)
             return
+        if kind == "get":
+            at, _, named = rest.rpartition(":")
+            key = next((k for k in self.awaits if k[0] == path and f"{k[1]}:{k[2]}" == at), None)
+            model = self.model([named])
+            if key is None or model is None:
+                self._unknown(path, self._what(var, function), attrs, line, column)
+                return
+            wanted, why = self._needed(model, attrs)
+            if why:
+                self.obstacle(path, line, column, why)
+            elif wanted:
+                self.get_loads.setdefault(key, set()).update(wanted)
+            return
+        if kind == "new" and rest in self.functions:
+            # What a helper returns (``crud.get_user(db, id)``): the query in it loads.
+            loads = self._returned(rest)
+            if not loads:
+                self._unknown(path, self._what(var, function), attrs, line, column)
+                return
+            for where, helper, local in loads:
+                self._load(where, helper, dict(helper.origins), local, attrs, line, column)
+            return
         if kind == "new":
             model = self.model([rest])
             if model is None:  # what a function returned: any object, loaded anywhere
-                self._unknown(path, f"`{var}`", attrs, line, column)
+                self._unknown(path, self._what(var, function), attrs, line, column)
                 return
             wanted, why = self._needed(model, attrs)
             if why:
@@ -1840,10 +1872,45 @@ class _Planner:
             elif wanted and refresh is not None:
                 self.refreshes.setdefault(_key(path, refresh), set()).update(wanted)
             return
-        what = (
-            f"what `{function.qualname.rpartition('.')[2]}` returns" if var == "?" else f"`{var}`"
-        )
-        self._unknown(path, what, attrs, line, column)
+        self._unknown(path, self._what(var, function), attrs, line, column)
+
+    @staticmethod
+    def _what(var: str, function: FunctionDb) -> str:
+        """How a finding names what a relationship is read on."""
+        if var == "?":
+            return f"what `{function.qualname.rpartition('.')[2]}` returns"
+        if var == "?arg":
+            return "a value handed to a helper"
+        if var.startswith("q:"):
+            return "what this call returns"
+        if var.startswith("new:"):
+            return f"what `{var[4:].rpartition('.')[2]}` returns"
+        return f"`{var}`"
+
+    def _returned(self, qualname: str, depth: int = 0) -> list[tuple[Path, FunctionDb, str]] | None:
+        """Where what ``qualname`` returns is loaded: ``(file, function, origin)`` for
+        each ``return`` (a query run there, or a variable holding its result, or what
+        another helper returns); None when one of them is anything else."""
+        path, function = self.functions[qualname]
+        if not function.returns or depth > 5:
+            return None
+        origins = dict(function.origins)
+        found: list[tuple[Path, FunctionDb, str]] = []
+        for returned in function.returns:
+            origin = returned if returned.startswith(("q:", "new:")) else origins.get(returned, "?")
+            kind, _, rest = origin.partition(":")
+            if kind == "q" and any(k[0] == path and f"{k[1]}:{k[2]}" == rest for k in self.queries):
+                found.append((path, function, origin))
+            elif kind in ("q", "all", "get"):
+                found.append((path, function, returned))
+            elif kind == "new" and rest in self.functions:
+                deeper = self._returned(rest, depth + 1)
+                if deeper is None:
+                    return None
+                found.extend(deeper)
+            else:
+                return None
+        return found
 
     def _unknown(self, path: Path, what: str, attrs: set[str], line: int, column: int) -> None:
         relationship = sorted(attrs)[0].partition(".")[0]
