@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
-from vibefix.codemod import Codemod
+from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
 from vibefix.names import fully_qualified
@@ -54,8 +56,13 @@ class SharedSession(SessionCodemod):
     takes one from the dependency already (FastAPI would hand it the same session
     twice), or has a parameter of the same name (each a finding); a project with no
     dependency for the session's factory (a finding); a handler that only passes the
-    session on (`crud.get(db_session)`) without calling a method of it; sessions kept
-    on `app.state`.
+    session on (`crud.get(db_session)`) without calling a method of it.
+
+    A session kept on `app.state` (`app.state.db = SessionLocal()`) is shared the same
+    way: a handler that reads `request.app.state.db` takes the request's session
+    instead, named as the line `db = request.app.state.db` named it (the line goes) or
+    after the attribute. Two such sessions in one handler, or one it returns or stores,
+    is a finding; the handlers of a module that imports no session are not read.
     """
 
     code = "VF201"
@@ -75,6 +82,32 @@ class SharedSession(SessionCodemod):
     )
 
     @classmethod
+    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
+        """The sessions kept on ``app.state``: ``(attribute, factory)`` for each
+        ``<...>.state.NAME = Factory()``."""
+        names: Any = wrapper.resolve(QualifiedNameProvider)
+        module = file.module_name
+        package = module if file.path.name == "__init__.py" else module.rpartition(".")[0]
+        found: list[tuple[str, str]] = []
+
+        class Finder(cst.CSTVisitor):
+            def visit_Assign(self, node: cst.Assign) -> None:
+                value = node.value
+                if not (isinstance(value, cst.Call) and not value.args):
+                    return
+                qualified = names.get(value.func, set())
+                if callable(qualified):
+                    qualified = qualified()
+                callees = {fully_qualified(q, module, package) for q in qualified}
+                for target in node.targets:
+                    attribute = _state_attribute(target.target)
+                    if attribute and len(callees) == 1:
+                        found.append((attribute, callees.pop()))
+
+        wrapper.module.visit(Finder())
+        return tuple(found) or None
+
+    @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
         return plan_shared(index)
 
@@ -90,6 +123,8 @@ class SharedSession(SessionCodemod):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         key = self.key(node)
+        if self._shared.state and key in self._shared.injected:
+            self._from_state(node)
         blocked = self._shared.blocked.get(key)
         if blocked is not None:
             self.report(node, f"it uses the module-level session `{blocked[0]}`, but {blocked[1]}")
@@ -137,6 +172,60 @@ class SharedSession(SessionCodemod):
             return
         self.give_session(node, name, dependency, names[0], drops=names)
 
+    def _from_state(self, node: cst.FunctionDef) -> None:
+        """A handler that uses the session kept on ``app.state`` (``request.app.state.db``)
+        takes the request's instead."""
+        state = self._shared.state
+        reads = [
+            attribute
+            for attribute in _attributes(node)
+            if _state_attribute(attribute) in state and _on_app(attribute)
+        ]
+        if not reads:
+            return
+        kept = {_state_attribute(attribute) for attribute in reads}
+        if len(kept) != 1:
+            self.report(reads[0], "it uses two sessions kept on `app.state`: left")
+            return
+        (attribute,) = kept
+        dependency = state[attribute]
+        if not dependency or (
+            dependency in self._shared.created
+            and dependency not in getattr(self.plan.part("VF200"), "created", {}).values()
+        ):
+            self.report(
+                reads[0],
+                f"it uses the session kept on `app.state.{attribute}`, and no dependency"
+                " yields one of its factory: define `get_db` next to the factory",
+            )
+            return
+        # ``db = request.app.state.db``: the parameter takes that name, the line goes.
+        alias, line = _alias_line(node, reads)
+        name = alias or attribute
+        copy = node.visit(_Replaced(set(reads), name, line))
+        assert isinstance(copy, cst.FunctionDef)
+        problem = shared_problem(copy, name)
+        if problem:
+            self.report(reads[0], f"it uses the session kept on `app.state.{attribute}`: {problem}")
+            return
+        if not self.give_session(node, name, dependency, reads[0]):
+            return
+        named = cst.Name(name)
+        for read in reads:
+            if line is not None and _inside(read, line):
+                continue
+            self.replace(
+                read,
+                lambda updated: named,
+                "the request's session, not the one kept on `app.state`",
+            )
+        if line is not None:
+            self.replace(
+                line,
+                lambda updated: cst.RemovalSentinel.REMOVE,
+                "the request's session comes from the dependency",
+            )
+
     def _qualified(self, node: cst.CSTNode) -> set[str]:
         qualified = self.get_metadata(QualifiedNameProvider, node, set())
         return {fully_qualified(q, self.file.module_name, self._package) for q in qualified}
@@ -168,3 +257,80 @@ def _names(function: cst.FunctionDef) -> list[cst.Name]:
     finder = Finder()
     function.body.visit(finder)
     return finder.names
+
+
+def _state_attribute(node: cst.BaseExpression) -> str:
+    """``NAME`` for ``<...>.state.NAME``; ``""`` for anything else."""
+    if (
+        isinstance(node, cst.Attribute)
+        and isinstance(node.value, cst.Attribute)
+        and node.value.attr.value == "state"
+    ):
+        return node.attr.value
+    return ""
+
+
+def _on_app(node: cst.Attribute) -> bool:
+    """Whether ``node`` is ``app.state.X`` or ``<...>.app.state.X`` (``request.app``)."""
+    assert isinstance(node.value, cst.Attribute)
+    owner = node.value.value
+    return (isinstance(owner, cst.Name) and owner.value == "app") or (
+        isinstance(owner, cst.Attribute) and owner.attr.value == "app"
+    )
+
+
+def _alias_line(
+    function: cst.FunctionDef, reads: list[cst.Attribute]
+) -> tuple[str, cst.SimpleStatementLine | None]:
+    """``("db", line)`` when the function's body starts using the session with a line
+    ``db = request.app.state.db`` of its own; ``("", None)`` otherwise."""
+    body = function.body
+    if not isinstance(body, cst.IndentedBlock):
+        return "", None
+    for statement in body.body:
+        if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+            continue
+        small = statement.body[0]
+        if (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, cst.Name)
+            and any(small.value is read for read in reads)
+        ):
+            return small.targets[0].target.value, statement
+    return "", None
+
+
+def _inside(node: cst.CSTNode, tree: cst.CSTNode) -> bool:
+    found = False
+
+    class Finder(cst.CSTVisitor):
+        def on_visit(self, visited: cst.CSTNode) -> bool:
+            nonlocal found
+            found = found or visited is node
+            return not found
+
+    tree.visit(Finder())
+    return found
+
+
+class _Replaced(cst.CSTTransformer):
+    """The function as it would be: the reads named ``name``, the alias line gone."""
+
+    def __init__(
+        self, reads: set[cst.Attribute], name: str, line: cst.SimpleStatementLine | None
+    ) -> None:
+        super().__init__()
+        self.reads = reads
+        self.name = name
+        self.line = line
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
+        return cst.Name(self.name) if original_node in self.reads else updated_node
+
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> cst.SimpleStatementLine | cst.RemovalSentinel:
+        return cst.RemovalSentinel.REMOVE if original_node is self.line else updated_node

@@ -215,6 +215,10 @@ class DbFacts:
     ``onupdate`` (set by the database on update)."""
     test_clients: tuple[tuple[Span, bool], ...] = ()
     """``TestClient(...)`` calls, and whether a ``with`` enters them (runs the lifespan)."""
+    state: tuple[tuple[str, str, Span], ...] = ()
+    """``<...>.state.NAME = Factory()``: the attribute, what is called, where."""
+    state_reads: tuple[tuple[str, Span], ...] = ()
+    """Reads of ``app.state.NAME`` / ``request.app.state.NAME``, anywhere."""
 
 
 # -- scanning one file ----------------------------------------------------------------
@@ -841,6 +845,8 @@ class FileScan(cst.CSTVisitor):
         self.problems: list[tuple[Span, str]] = []
         self.columns: list[tuple[str, str, str]] = []
         self.test_clients: list[tuple[Span, bool]] = []
+        self.state: list[tuple[str, str, Span]] = []
+        self.state_reads: list[tuple[str, Span]] = []
         self._classes: list[str] = []
 
     def facts(self) -> DbFacts:
@@ -859,6 +865,8 @@ class FileScan(cst.CSTVisitor):
             tuple(self.problems),
             tuple(self.columns),
             tuple(self.test_clients),
+            tuple(self.state),
+            tuple(self.state_reads),
         )
 
     def visit_Module(self, node: cst.Module) -> None:
@@ -1074,9 +1082,38 @@ class _Arguments(cst.CSTVisitor):
         super().__init__()
         self.scan = scan
         self.entered: set[cst.CSTNode] = set()
+        self.stored: set[cst.CSTNode] = set()
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         self.entered.add(node.item)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        value = node.value
+        for target in node.targets:
+            stored = target.target
+            self.stored.add(stored)
+            if (
+                isinstance(stored, cst.Attribute)
+                and isinstance(stored.value, cst.Attribute)
+                and stored.value.attr.value == "state"
+                and isinstance(value, cst.Call)
+                and not value.args
+            ):
+                for callee in self.scan.qualify(value.func):
+                    self.scan.state.append((stored.attr.value, callee, self.scan.locate(node)))
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        owner = node.value
+        if (
+            node not in self.stored
+            and isinstance(owner, cst.Attribute)
+            and owner.attr.value == "state"
+            and (
+                (isinstance(owner.value, cst.Name) and owner.value.value == "app")
+                or (isinstance(owner.value, cst.Attribute) and owner.value.attr.value == "app")
+            )
+        ):
+            self.scan.state_reads.append((node.attr.value, self.scan.locate(node)))
 
     def visit_Call(self, node: cst.Call) -> None:
         called = self.scan.qualify(node.func)
@@ -1372,6 +1409,7 @@ class _Planner:
             self._function(path, function)
         disposals = self._engine_uses()
         self._file_problems()
+        self._state_sessions()
         self._lazy_loads()
         create_all, app = self._tables()
         if create_all is not None:
@@ -1574,6 +1612,29 @@ class _Planner:
                             f"the session dependency `{target.rpartition('.')[2]}` is called"
                             " directly: it becomes an async generator",
                         )
+
+    def _state_sessions(self) -> None:
+        """A session kept on ``app.state`` and read by the app's code: VF201 gives its
+        readers the request's session first (a run of the default recipe)."""
+        from vibefix.sessions import factory
+
+        kept = {
+            attribute
+            for file in self.facts.values()
+            for attribute, callee, _ in file.state
+            if factory(self.index, callee) is not None
+        }
+        for path, file in sorted(self.facts.items()):
+            for attribute, span in file.state_reads:
+                if attribute in kept:
+                    self.obstacle(
+                        path,
+                        span[0],
+                        span[1],
+                        f"the session kept on `app.state.{attribute}` is shared by every"
+                        " request: run the default recipe first (VF201 gives each handler"
+                        " the request's own), then async-db",
+                    )
 
     def index_module(self, path: Path) -> str:
         for module in self.index.modules:

@@ -186,6 +186,12 @@ class SharedPlan:
     name, and why."""
     created: frozenset[str] = frozenset()
     """The dependencies VF200 writes (used here only when VF200 runs)."""
+    state: Mapping[str, str] = field(default_factory=dict)
+    """Sessions kept on ``app.state`` (``app.state.db = SessionLocal()``): the attribute's
+    name, and the dependency that yields a session of its factory (``""``: none)."""
+    injected: frozenset[NodeKey] = frozenset()
+    """The functions FastAPI injects that may take the request's session instead of the
+    one on ``app.state``: not generators, not called directly, opening none of their own."""
 
 
 def plan_shared(index: ProjectIndex) -> SharedPlan:
@@ -197,10 +203,24 @@ def plan_shared(index: ProjectIndex) -> SharedPlan:
         and kind.endswith("()")
         and (made := factory(index, kind[:-2])) is not None
     }
-    if not shared:
-        return SharedPlan()
     sessions = plan_sessions(index)
+    state = {
+        attribute: sessions.chosen.get(made, "")
+        for facts in index.codemod_facts("VF201").values()
+        if isinstance(facts, tuple)
+        for attribute, callee in facts
+        if (made := factory(index, callee)) is not None
+    }
     injected, called = _injected(index), _called(index)
+    plain = frozenset(
+        node_key(function.path, function)
+        for name in injected - sessions.dependencies
+        if not (function := index.functions[name]).is_generator
+        and name not in called
+        and not _made(index, function)
+    )
+    if not shared:
+        return SharedPlan(state=state, injected=plain if state else frozenset())
     users: dict[NodeKey, tuple[str, str]] = {}
     blocked: dict[NodeKey, tuple[str, str]] = {}
     for name in sorted(injected - sessions.dependencies):
@@ -226,7 +246,13 @@ def plan_shared(index: ProjectIndex) -> SharedPlan:
             )
         else:
             users[key] = (session, sessions.chosen.get(shared[session], ""))
-    return SharedPlan(users, blocked, frozenset(sessions.created.values()))
+    return SharedPlan(
+        users,
+        blocked,
+        frozenset(sessions.created.values()),
+        state,
+        plain if state else frozenset(),
+    )
 
 
 def _injected(index: ProjectIndex) -> set[str]:

@@ -602,6 +602,17 @@ OBSTACLES = {
         '@router.get("/count")\n',
         "a legacy query of a model and other columns",
     ),
+    "session_on_app_state": (
+        "shop/main.py",
+        "app.include_router(router)\n",
+        "app.include_router(router)\n"
+        "from shop.database import SessionLocal\n"
+        "app.state.db = SessionLocal()\n\n\n"
+        "@app.get('/state')\n"
+        "def state(request: Request):\n"
+        "    return request.app.state.db.query(User).count()\n",
+        "the session kept on `app.state.db` is shared by every request",
+    ),
     "lifespan_not_a_context_manager": (
         "shop/main.py",
         "app = FastAPI()\n",
@@ -621,9 +632,21 @@ def test_an_obstacle_anywhere_leaves_the_project_and_says_why(tmp_path, case):
         text = text.replace("from typing import Optional", "from typing import Annotated, Optional")
     if case == "deferred_column":
         text = text.replace("import relationship", "import deferred, relationship")
+    if case == "session_on_app_state":
+        text = text.replace("from fastapi import FastAPI", "from fastapi import FastAPI, Request")
+        text = text.replace(
+            "from shop.routers import router",
+            "from shop.models import User\nfrom shop.routers import router",
+        )
     result = _with(tmp_path, name, text)
 
-    assert changed(result, tmp_path) == {}
+    new = changed(result, tmp_path)
+    if case == "session_on_app_state":
+        # VF201 (default recipe) gives the handler the request's session; VF203 waits.
+        assert list(new) == ["shop/main.py"]
+        assert "Annotated[Session, Depends(get_db)]" in new["shop/main.py"]
+    else:
+        assert new == {}
     assert any(reason in finding for finding in vf203(result)), vf203(result)
 
 

@@ -186,3 +186,103 @@ def test_with_no_dependency_the_one_vf200_writes_is_used():
         "def list_users(limit: int = 100, *, db_session: Annotated[Session, Depends(get_db)]):"
         in new
     )
+
+
+STATE_HEAD = dedent(
+    """\
+    from fastapi import FastAPI, Request
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    SessionLocal = sessionmaker(bind=create_engine("sqlite:///./app.db"))
+    app = FastAPI()
+    app.state.db = SessionLocal()
+
+
+    def get_db():
+        db = SessionLocal()
+        try:
+            yield db
+        finally:
+            db.close()
+    """
+)
+STATE_NEW_HEAD = STATE_HEAD.replace(
+    "from fastapi import FastAPI, Request\n",
+    "from typing import Annotated\n\nfrom fastapi import Depends, FastAPI, Request\n",
+).replace(
+    "from sqlalchemy.orm import sessionmaker\n",
+    "from sqlalchemy.orm import Session, sessionmaker\n",
+)
+
+
+def test_a_handler_using_the_session_on_app_state_takes_the_requests():
+    before = STATE_HEAD + dedent(
+        """\
+
+
+        @app.post("/notes")
+        def add_note(text: str, request: Request):
+            db = request.app.state.db
+            db.add(text)
+            db.commit()
+
+
+        @app.get("/notes")
+        def list_notes(request: Request):
+            return request.app.state.db.query(dict).all()
+        """
+    )
+    after = STATE_NEW_HEAD + dedent(
+        """\
+
+
+        @app.post("/notes")
+        def add_note(text: str, request: Request, *, db: Annotated[Session, Depends(get_db)]):
+            db.add(text)
+            db.commit()
+
+
+        @app.get("/notes")
+        def list_notes(request: Request, *, db: Annotated[Session, Depends(get_db)]):
+            return db.query(dict).all()
+        """
+    )
+    assert_transforms(SharedSession, before, after)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("    return request.app.state.db\n", "returned"),
+        ("    db = 1\n    return request.app.state.db.query(db)\n", "assign"),
+        (
+            "    request.app.state.cache.clear()\n    return request.app.state.db.query(dict)\n",
+            "",
+        ),
+    ],
+)
+def test_app_state_sessions_that_escape_or_clash_are_findings_or_left(body, reason):
+    before = STATE_HEAD + "\n\n@app.get('/x')\ndef x(request: Request):\n" + body
+    if not reason:
+        # ``app.state.cache`` is no session: only the session's read changes.
+        result = _run(SharedSession, before)
+        assert result.new_source is not None
+        assert "request.app.state.cache.clear()" in result.new_source.decode()
+        return
+    assert_unchanged(SharedSession, before)
+    found = findings_for(SharedSession, before)
+    assert found, found
+    assert "app.state.db" in found[0][1]
+
+
+def test_app_state_session_without_a_dependency_is_a_finding():
+    before = (
+        STATE_HEAD.replace("def get_db():", "def open_db():").replace(
+            "    yield db", "    return db"
+        )
+        + "\n\n@app.get('/x')\ndef x(request: Request):\n"
+        + "    return request.app.state.db.query(dict)\n"
+    )
+    assert_unchanged(SharedSession, before)
+    assert "no dependency" in findings_for(SharedSession, before)[0][1]
