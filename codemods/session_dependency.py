@@ -9,10 +9,11 @@ from pathlib import Path
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
+from vibefix.arguments import appended, keyword
 from vibefix.asyncplan import AsyncPlan
 from vibefix.codemod import Codemod
 from vibefix.config import Config
-from vibefix.index import ProjectIndex
+from vibefix.index import NodeKey, ProjectIndex
 from vibefix.sessionrewrite import SessionCodemod
 from vibefix.sessions import SessionPlan, plan_sessions
 from vibefix.sessionuse import Uses, find_uses
@@ -74,9 +75,19 @@ class SessionDependency(SessionCodemod):
     the function's own body, opened twice, reassigned, returned, yielded, stored, used
     in a lambda or a nested function, handed to a background task (`add_task`,
     `create_task`, a `Thread`), or named like one of the handler's parameters (each a
-    finding). Helpers that open their own session, and code outside requests, are not
-    VF200's; `scoped_session` factories are left, and a `sessionmaker(class_=AsyncSession)`
-    factory's session is annotated `Session`.
+    finding). A helper that opens a session of its own and is used by other callers too
+    (a script, a lambda, another module, a value handed around), and code outside
+    requests, are not VF200's (VF204 holds such sessions in `with`); `scoped_session`
+    factories are left, and a `sessionmaker(class_=AsyncSession)` factory's session is
+    annotated `Session`.
+
+    Helpers: a module-level helper that opens its own session, closes it and is called
+    only by handlers of its own file takes the session as a keyword-only parameter
+    instead (`def find_item(item_id, *, db: Session)`), and each caller hands it the
+    request's (`find_item(item_id, db=db)`): a handler that had none gets one from the
+    dependency. An object the helper loads then belongs to the handler's session, which
+    can delete or change it, and a request holds one connection, not two. The helper is
+    left, with all its callers, when one of them cannot hand it a session.
     """
 
     code = "VF200"
@@ -131,6 +142,70 @@ class SessionDependency(SessionCodemod):
         super().visit_Module(node)
         part = self.plan.part(self.code)
         self._sessions = part if isinstance(part, SessionPlan) else SessionPlan()
+        self._helper_uses: dict[NodeKey, Uses] = {}
+        """Helpers that take the caller's session: how they use theirs."""
+        self._helper_args: dict[NodeKey, tuple[str, str]] = {}
+        """Calls of those helpers: the helper's parameter, the caller's session."""
+        self._inject: dict[NodeKey, tuple[str, str]] = {}
+        """Callers with no session: the name and dependency of the one they get."""
+        if any(key[0] == self.file.path for key in self._sessions.helpers):
+            self._plan_helpers(node)
+
+    # -- helpers that take the caller's session ---------------------------------------
+
+    def _plan_helpers(self, module: cst.Module) -> None:
+        """Decide, for the whole file before any edit, which helpers take their callers'
+        session: all of a helper's callers must be able to hand it one, or none does."""
+        finder = _Definitions()
+        module.visit(finder)
+        defs = {self.key(d): d for d in finder.defs}
+        calls = {self.key(c): c for c in finder.calls}
+        for key, dependency in sorted(self._sessions.helpers.items()):
+            if key[0] != self.file.path or key not in defs:
+                continue
+            helper = defs[key]
+            uses = find_uses(helper, lambda call: self._sessions.helper_opens.get(self.key(call)))
+            if uses is None or uses.problem or uses.statement is None:
+                continue
+            decided = self._callers(key, uses.name, dependency, defs, calls)
+            if decided is None:
+                continue
+            args, inject = decided
+            self._helper_uses[key] = uses
+            self._helper_args.update(args)
+            self._inject.update(inject)
+
+    def _callers(
+        self,
+        helper: NodeKey,
+        name: str,
+        dependency: str,
+        defs: dict[NodeKey, cst.FunctionDef],
+        calls: dict[NodeKey, cst.Call],
+    ) -> tuple[dict[NodeKey, tuple[str, str]], dict[NodeKey, tuple[str, str]]] | None:
+        """The session each caller hands the helper, and the callers that get one; None
+        when a caller cannot."""
+        args: dict[NodeKey, tuple[str, str]] = {}
+        inject: dict[NodeKey, tuple[str, str]] = {}
+        for caller_key in self._sessions.helper_callers.get(helper, ()):
+            caller = defs.get(caller_key)
+            if caller is None:
+                return None
+            own = find_uses(caller, lambda call: self._sessions.opened.get(self.key(call)))
+            if own is not None:
+                if own.problem or not own.dependency:
+                    return None
+                session = own.name
+            else:
+                session = _depends_parameter(caller, dependency) or name
+                if session == name and not _depends_parameter(caller, dependency):
+                    if name in _names_in(caller) or not self.can_give_session(caller, dependency):
+                        return None
+                    inject[caller_key] = (name, dependency)
+            for call_key, target in self._sessions.helper_calls.items():
+                if target == helper and call_key in calls and _within(calls[call_key], caller):
+                    args[call_key] = (name, session)
+        return args, inject
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
         """Write the dependency the plan creates below its factory (``SessionLocal =
@@ -193,13 +268,14 @@ class SessionDependency(SessionCodemod):
                 "two blank lines after the dependency",
             )
 
-    def visit_Call(self, node: cst.Call) -> None:
-        super().visit_Call(node)
-        why = self._sessions.blocked.get(self.key(node)) if self._sessions.blocked else None
-        if why:
-            self.report(node, why)
-
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        key = self.key(node)
+        helper = self._helper_uses.get(key)
+        if helper is not None:
+            self._take_session(node, helper)
+        injected = self._inject.get(key)
+        if injected is not None:
+            self.give_session(node, injected[0], injected[1], node)
         if not self._sessions.opened:
             return
         uses = find_uses(node, lambda call: self._sessions.opened.get(self.key(call)))
@@ -210,14 +286,70 @@ class SessionDependency(SessionCodemod):
             return
         self._rewrite(node, uses)
 
+    def visit_Call(self, node: cst.Call) -> None:
+        super().visit_Call(node)
+        why = self._sessions.blocked.get(self.key(node)) if self._sessions.blocked else None
+        if why:
+            self.report(node, why)
+        handed = self._helper_args.get(self.key(node)) if self._helper_args else None
+        if handed is not None:
+            parameter, session = handed
+            argument = keyword(parameter, cst.Name(session))
+
+            def pass_on(updated: cst.BaseExpression) -> cst.BaseExpression:
+                # VF104 may have awaited the call already (a helper made async).
+                call = updated.expression if isinstance(updated, cst.Await) else updated
+                assert isinstance(call, cst.Call)
+                call = call.with_changes(
+                    args=appended(list(call.args), argument, call.whitespace_before_args)
+                )
+                return (
+                    updated.with_changes(expression=call)
+                    if isinstance(updated, cst.Await)
+                    else call
+                )
+
+            self.replace(node, pass_on, f"the helper uses the caller's session: `{session}`")
+
+    def _take_session(self, function: cst.FunctionDef, uses: Uses) -> None:
+        """The helper takes the session as a keyword-only parameter; its opening and its
+        closes go (the caller's dependency closes it)."""
+        module, session = self._session_class()
+        kind = self.file.imports.name_alias(function, module, session)
+        assert kind is not None  # checked by can_give_session for its callers
+        param = cst.Param(cst.Name(uses.name), cst.Annotation(cst.Name(kind.name)))
+
+        def take(updated: cst.FunctionDef) -> cst.FunctionDef:
+            params = updated.params
+            star = params.star_arg
+            if isinstance(star, cst.MaybeSentinel):
+                star = cst.ParamStar()
+            return updated.with_changes(
+                params=params.with_changes(
+                    star_arg=star, kwonly_params=[*params.kwonly_params, param]
+                )
+            )
+
+        self.replace(
+            function,
+            take,
+            f"its callers hand it the request's session: `{uses.name}`",
+            needs=kind.needs,
+        )
+        self._strip(uses, "the caller's session is used")
+
     def _rewrite(self, function: cst.FunctionDef, uses: Uses) -> None:
         if not self.give_session(function, uses.name, uses.dependency, uses.opening):
             return
+        self._strip(uses, "the session comes from the dependency")
+
+    def _strip(self, uses: Uses, reason: str) -> None:
+        """The opening statement, the ``close()`` lines and closing ``finally`` go."""
         assert uses.statement is not None
         self.replace(
             uses.statement,
             lambda updated: cst.RemovalSentinel.REMOVE,
-            "the session comes from the dependency",
+            reason,
             drops=[uses.factory] if uses.factory is not None else [],
         )
         if uses.leading is not None:
@@ -267,3 +399,59 @@ def _squeezed(lines: list[cst.EmptyLine], opens: bool) -> list[cst.EmptyLine]:
             continue
         kept.append(line)
     return kept
+
+
+class _Definitions(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.defs: list[cst.FunctionDef] = []
+        self.calls: list[cst.Call] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.defs.append(node)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.append(node)
+
+
+def _names_in(function: cst.FunctionDef) -> set[str]:
+    names: set[str] = set()
+
+    class Finder(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            names.add(node.value)
+
+    function.visit(Finder())
+    return names
+
+
+def _within(node: cst.CSTNode, function: cst.FunctionDef) -> bool:
+    """Whether ``node`` is in ``function``'s own body (not in a nested function)."""
+    found = False
+
+    class Finder(cst.CSTVisitor):
+        def visit_FunctionDef(self, inner: cst.FunctionDef) -> bool:
+            return inner is function
+
+        def visit_Lambda(self, inner: cst.Lambda) -> bool:
+            return False
+
+        def on_visit(self, visited: cst.CSTNode) -> bool:
+            nonlocal found
+            if visited is node:
+                found = True
+            return super().on_visit(visited) and not found
+
+    function.visit(Finder())
+    return found
+
+
+def _depends_parameter(function: cst.FunctionDef, dependency: str) -> str:
+    """The parameter that takes a session from ``Depends(<dependency>)`` already."""
+    short = dependency.rpartition(".")[2]
+    params = function.params
+    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+        code = cst.Module([]).code_for_node(param)
+        if f"Depends({short})" in code.replace(" ", ""):
+            return param.name.value
+    return ""

@@ -1051,6 +1051,14 @@ def _framework_called(index: ProjectIndex, sites: Mapping[str, list[_Site]]) -> 
     for name, uses in sites.items():
         if any(site.call is None and _framework_use(site.via, index) for site in uses):
             called.add(name)
+    # A generator shaped as a session dependency (``get_db``) is FastAPI's to call even
+    # before VF200 hands it to a handler with ``Depends`` in the same run.
+    called |= {
+        name
+        for module in index.modules
+        for name in module.session_dependencies
+        if name in index.functions
+    }
     return called
 
 

@@ -704,7 +704,14 @@ def _without_aliases(
         if isinstance(small, cst.Import | cst.ImportFrom) and not isinstance(
             small.names, cst.ImportStar
         ):
-            kept = [alias for alias in small.names if not any(alias.deep_equals(d) for d in doomed)]
+            # By what it imports, not by its commas: another edit (a name joined to the
+            # same ``from`` import) may have laid the names out again.
+            gone = {(_dotted(d.name), _bound_name(d)) for d in doomed}
+            kept = [
+                alias
+                for alias in small.names
+                if (_dotted(alias.name), _bound_name(alias)) not in gone
+            ]
             if not kept:
                 continue
             if len(kept) < len(small.names):

@@ -27,37 +27,11 @@ class SessionCodemod(AsyncCodemod):
     ) -> bool:
         """Record that ``function`` takes ``name`` from ``Depends(dependency)`` (a
         qualified name); False, with a finding at ``at``, when it cannot."""
-        module, _, short = dependency.rpartition(".")
-        if module == self.file.module_name:
-            if not (
-                self._defined_before(short, function) or self._created_before(dependency, function)
-            ):
-                self.report(
-                    at,
-                    f"`{short}` is defined after the handler: FastAPI reads `Depends({short})`"
-                    " when the handler is defined; move it up, then use it",
-                )
-                return False
-            spelled, needs = short, []
-        else:
-            alias = self.file.imports.name_alias(function, module, short)
-            if alias is None:
-                self.report(at, f"the name `{short}` means something else here")
-                return False
-            spelled, needs = alias.name, list(alias.needs)
-        names = []
-        for source, imported in (
-            ("typing", "Annotated"),
-            ("fastapi", "Depends"),
-            self._session_class(),
-        ):
-            alias = self.file.imports.name_alias(function, source, imported)
-            if alias is None:
-                self.report(at, f"the name `{imported}` means something else here")
-                return False
-            names.append(alias.name)
-            needs += alias.needs
-        annotated, depends, session = names
+        spelling = self._spelling(function, dependency)
+        if isinstance(spelling, str):
+            self.report(at, spelling)
+            return False
+        spelled, needs, (annotated, depends, session) = spelling
         annotation = cst.parse_expression(f"{annotated}[{session}, {depends}({spelled})]")
         param = cst.Param(cst.Name(name), cst.Annotation(annotation))
 
@@ -84,6 +58,43 @@ class SessionCodemod(AsyncCodemod):
             drops=drops,
         )
         return True
+
+    def can_give_session(self, function: cst.FunctionDef, dependency: str) -> bool:
+        """Whether ``give_session`` would succeed for ``function`` (nothing recorded)."""
+        return not isinstance(self._spelling(function, dependency), str)
+
+    def _spelling(
+        self, function: cst.FunctionDef, dependency: str
+    ) -> tuple[str, list[str], tuple[str, str, str]] | str:
+        """How ``function`` spells the dependency, ``Annotated``, ``Depends`` and the
+        session class, and the imports that takes; why it cannot, as a string."""
+        module, _, short = dependency.rpartition(".")
+        if module == self.file.module_name:
+            if not (
+                self._defined_before(short, function) or self._created_before(dependency, function)
+            ):
+                return (
+                    f"`{short}` is defined after the handler: FastAPI reads `Depends({short})`"
+                    " when the handler is defined; move it up, then use it"
+                )
+            spelled, needs = short, []
+        else:
+            alias = self.file.imports.name_alias(function, module, short)
+            if alias is None:
+                return f"the name `{short}` means something else here"
+            spelled, needs = alias.name, list(alias.needs)
+        names = []
+        for source, imported in (
+            ("typing", "Annotated"),
+            ("fastapi", "Depends"),
+            self._session_class(),
+        ):
+            alias = self.file.imports.name_alias(function, source, imported)
+            if alias is None:
+                return f"the name `{imported}` means something else here"
+            names.append(alias.name)
+            needs += alias.needs
+        return spelled, needs, (names[0], names[1], names[2])
 
     def _session_class(self) -> tuple[str, str]:
         """``AsyncSession`` once VF203 moves the project to it in this run."""

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vibefix.asyncplan import injected_use
-from vibefix.index import ROUTE_METHODS, FunctionFact, NodeKey, ProjectIndex, node_key
+from vibefix.index import (
+    ROUTE_METHODS,
+    CallFact,
+    FunctionFact,
+    NodeKey,
+    ProjectIndex,
+    node_key,
+)
 
 MAKERS = frozenset(
     {
@@ -59,6 +66,16 @@ class SessionPlan:
     touched: frozenset[Path] = frozenset()
     """The files that get a new dependency: transformed even if nothing else changes
     there."""
+    helpers: Mapping[NodeKey, str] = field(default_factory=dict)
+    """Helpers that open a session of their own and whose every caller, in the same
+    file, is a function FastAPI injects: by definition, the dependency of the factory.
+    They take the caller's session as a parameter instead."""
+    helper_opens: Mapping[NodeKey, str] = field(default_factory=dict)
+    """The factory calls in those helpers, with the dependency."""
+    helper_calls: Mapping[NodeKey, NodeKey] = field(default_factory=dict)
+    """Each call of such a helper (by position), with the helper's definition."""
+    helper_callers: Mapping[NodeKey, tuple[NodeKey, ...]] = field(default_factory=dict)
+    """For each such helper, the definitions of its callers."""
 
 
 def factory(index: ProjectIndex, target: str) -> str | None:
@@ -132,7 +149,101 @@ def plan_sessions(index: ProjectIndex) -> SessionPlan:
         for made in created
         if made.rpartition(".")[0] == module.module
     }
-    return SessionPlan(opened, blocked, dependencies, chosen, created, frozenset(homes))
+    helpers = _helpers(index, injected - dependencies, called, chosen, opened)
+    return SessionPlan(
+        opened,
+        blocked,
+        dependencies,
+        chosen,
+        created,
+        frozenset(homes),
+        helpers=helpers[0],
+        helper_opens=helpers[1],
+        helper_calls=helpers[2],
+        helper_callers=helpers[3],
+    )
+
+
+def _helpers(
+    index: ProjectIndex,
+    injected: set[str],
+    called: set[str],
+    chosen: Mapping[str, str],
+    opened: Mapping[NodeKey, str],
+) -> tuple[
+    dict[NodeKey, str],
+    dict[NodeKey, str],
+    dict[NodeKey, NodeKey],
+    dict[NodeKey, tuple[NodeKey, ...]],
+]:
+    """The helpers whose callers can hand them the request's session (see
+    ``SessionPlan.helpers``): a module-level function, no generator, that opens one
+    session of a factory with a dependency, is used only by direct calls, all from
+    functions FastAPI injects in its own file (that open one session of the same factory
+    or none) and outside lambdas."""
+    referenced = {
+        target
+        for module in index.modules
+        for reference in module.references
+        for target in reference.targets
+    }
+    at_import = {
+        target
+        for module in index.modules
+        for call in module.module_calls
+        for target in call.targets
+    }
+    sites: dict[str, list[tuple[str, CallFact]]] = {}
+    for name, function in index.functions.items():
+        for call in function.calls:
+            for target in call.targets:
+                sites.setdefault(index.resolve(target), []).append((name, call))
+    helpers: dict[NodeKey, str] = {}
+    opens: dict[NodeKey, str] = {}
+    calls: dict[NodeKey, NodeKey] = {}
+    callers: dict[NodeKey, tuple[NodeKey, ...]] = {}
+    for name, function in sorted(index.functions.items()):
+        made = _made(index, function)
+        if (
+            name in injected
+            or function.is_generator
+            or function.owner_class is not None
+            or "<locals>" in name
+            or name in referenced
+            or name in at_import
+            or name in index.ambiguous
+            or len(made) != 1
+            or made[0][1] not in chosen
+        ):
+            continue
+        factory_name = made[0][1]
+        uses = sites.get(name, [])
+        if not uses:
+            continue
+        fine = True
+        for caller_name, call in uses:
+            caller = index.functions[caller_name]
+            own = _made(index, caller)
+            if (
+                caller_name not in injected
+                or caller.is_generator
+                or caller_name in called
+                or caller.path != function.path
+                or not call.awaitable
+                or len(own) > 1
+                or (own and (own[0][1] != factory_name or own[0][0] not in opened))
+            ):
+                fine = False
+                break
+        if not fine:
+            continue
+        key = node_key(function.path, function)
+        helpers[key] = chosen[factory_name]
+        opens[made[0][0]] = chosen[factory_name]
+        for _, call in uses:
+            calls[node_key(function.path, call)] = key
+        callers[key] = tuple(sorted({node_key(function.path, index.functions[c]) for c, _ in uses}))
+    return helpers, opens, calls, callers
 
 
 def _shared_factories(index: ProjectIndex, functions: set[str]) -> set[str]:

@@ -864,3 +864,78 @@ def test_the_fastapi_tutorial_shape_loads_in_the_crud_helpers(tmp_path):
         env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"},
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+HELPERS = """
+
+def find_user(user_id: int):
+    db = SessionLocal()
+    user = db.query(models.User).filter(models.User.id == user_id).first()
+    db.close()
+    if user is None:
+        raise HTTPException(404)
+    return user
+
+
+@router.get("/found/{user_id}")
+def found(user_id: int):
+    return {"name": find_user(user_id).name}
+
+
+@router.delete("/found/{user_id}")
+def forget(user_id: int):
+    db = SessionLocal()
+    user = find_user(user_id)
+    db.delete(user)
+    db.commit()
+    db.close()
+    return {"ok": True}
+"""
+
+HELPERS_CHECK = """\
+import asyncio
+
+from blockbuster import blockbuster_ctx
+from fastapi.testclient import TestClient
+
+from shop.database import engine
+from shop.main import app
+
+with blockbuster_ctx(["shop"]), TestClient(app) as client:
+    client.post("/users", json={"name": "ann"})
+    assert client.get("/found/1").json() == {"name": "ann"}
+    assert client.delete("/found/1").json() == {"ok": True}
+    assert client.get("/found/1").status_code == 404
+asyncio.run(engine.dispose())
+print("ok")
+"""
+
+
+def test_a_helper_takes_the_handlers_session_and_the_app_runs_async(tmp_path):
+    routers = PROJECT["shop/routers.py"].replace(
+        "from shop.database import get_db\n", "from shop.database import SessionLocal, get_db\n"
+    )
+    write(tmp_path, {**PROJECT, "shop/routers.py": routers + HELPERS})
+
+    result = run(tmp_path)
+
+    assert vf203(result) == []
+    new = changed(result, tmp_path)
+    after = new["shop/routers.py"]
+    assert "async def find_user(user_id: int, *, db: AsyncSession):" in after
+    assert '    return {"name": (await find_user(user_id, db=db)).name}\n' in after
+    assert "    user = await find_user(user_id, db=db)\n" in after
+    assert "SessionLocal" not in after
+    for name, source in new.items():
+        (tmp_path / name).write_text(source, encoding="utf-8")
+    (tmp_path / "check.py").write_text(HELPERS_CHECK, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "check.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -215,7 +215,7 @@ def test_a_handler_that_already_uses_the_dependency_is_left_alone():
     assert findings_for(SessionDependency, source) == []
 
 
-def test_a_helper_and_a_script_that_open_sessions_are_not_vf200s():
+def test_a_helper_a_script_also_calls_and_the_script_are_not_vf200s():
     source = case(
         """\
         def load_items():
@@ -228,6 +228,10 @@ def test_a_helper_and_a_script_that_open_sessions_are_not_vf200s():
         @router.get("/items")
         def items():
             return load_items()
+
+
+        def main():
+            print(load_items())
         """
     )
     assert_unchanged(SessionDependency, source)
@@ -521,3 +525,106 @@ def test_a_nested_function_called_in_the_request_may_use_the_session():
         """
     )
     assert_transforms(SessionDependency, before, after)
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers that open their own session take their callers' instead
+# ---------------------------------------------------------------------------------------
+
+HELPER = """\
+def find_item(item_id: int):
+    db = SessionLocal()
+    item = db.get(dict, item_id)
+    db.close()
+    if item is None:
+        raise HTTPException(404)
+    return item
+"""
+
+
+def test_a_helper_takes_the_session_of_every_caller():
+    before = case(
+        HELPER
+        + """
+
+@router.get("/items/{item_id}")
+def read_item(item_id: int):
+    return find_item(item_id)
+
+
+@router.delete("/items/{item_id}")
+def delete_item(item_id: int):
+    db = SessionLocal()
+    item = find_item(item_id)
+    db.delete(item)
+    db.commit()
+    db.close()
+"""
+    )
+    after = rewritten(
+        """\
+def find_item(item_id: int, *, db: Session):
+    item = db.get(dict, item_id)
+    if item is None:
+        raise HTTPException(404)
+    return item
+
+
+@router.get("/items/{item_id}")
+def read_item(item_id: int, *, db: Annotated[Session, Depends(get_db)]):
+    return find_item(item_id, db=db)
+
+
+@router.delete("/items/{item_id}")
+def delete_item(item_id: int, *, db: Annotated[Session, Depends(get_db)]):
+    item = find_item(item_id, db=db)
+    db.delete(item)
+    db.commit()
+"""
+    )
+    assert_transforms(SessionDependency, before, after)
+
+
+def test_a_caller_that_takes_the_dependency_already_hands_that_session():
+    before = (
+        case(
+            HELPER
+            + """
+
+@router.get("/items/{item_id}")
+def read_item(item_id: int, session: Session = Depends(get_db)):
+    return find_item(item_id)
+"""
+        )
+        .replace(
+            "from sqlalchemy.orm import sessionmaker",
+            "from sqlalchemy.orm import Session, sessionmaker",
+        )
+        .replace("from fastapi import APIRouter,", "from fastapi import APIRouter, Depends,")
+    )
+    result = _run(SessionDependency, before)
+    assert result.new_source is not None
+    new = result.new_source.decode()
+    assert "def find_item(item_id: int, *, db: Session):" in new
+    assert "    return find_item(item_id, db=session)\n" in new
+    assert "def read_item(item_id: int, session: Session = Depends(get_db)):" in new
+
+
+@pytest.mark.parametrize(
+    "callers",
+    [
+        # a script: no request, no session to hand over (VF204 holds the helper's own)
+        "def nightly():\n    return find_item(1)\n",
+        # a lambda: the call runs who knows when
+        '@router.get("/x")\ndef x():\n    return sorted([1], key=lambda i: find_item(i))\n',
+        # the name the helper's parameter takes is the caller's for something else
+        '@router.get("/x")\ndef x(db: int):\n    return find_item(db)\n',
+        # handed around as a value
+        '@router.get("/x")\ndef x():\n    return list(map(find_item, [1]))\n',
+    ],
+)
+def test_a_helper_with_a_caller_that_cannot_hand_it_a_session_keeps_its_own(callers):
+    before = case(HELPER + "\n\n" + callers)
+    result = _run(SessionDependency, before)
+    new = (result.new_source or before.encode()).decode()
+    assert "def find_item(item_id: int):\n    db = SessionLocal()\n" in new
