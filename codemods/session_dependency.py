@@ -11,7 +11,7 @@ from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
 from vibefix.arguments import appended, keyword
 from vibefix.asyncplan import AsyncPlan
-from vibefix.codemod import Codemod
+from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.index import NodeKey, ProjectIndex
 from vibefix.sessionrewrite import SessionCodemod
@@ -86,8 +86,11 @@ class SessionDependency(SessionCodemod):
     instead (`def find_item(item_id, *, db: Session)`), and each caller hands it the
     request's (`find_item(item_id, db=db)`): a handler that had none gets one from the
     dependency. An object the helper loads then belongs to the handler's session, which
-    can delete or change it, and a request holds one connection, not two. The helper is
-    left, with all its callers, when one of them cannot hand it a session.
+    can delete or change it, and a request holds one connection, not two. Only a helper
+    that reads (`query`, `get`, `scalar(s)`, `refresh`) and has no decorator qualifies:
+    one that adds, executes, commits or rolls back would do it to its caller's
+    transaction, and a cache would key on the session. The helper is left, with all its
+    callers, when one of them cannot hand it a session (VF204 holds its own in `with`).
     """
 
     code = "VF200"
@@ -104,6 +107,43 @@ class SessionDependency(SessionCodemod):
         QualifiedNameProvider,
         ScopeProvider,
     )
+
+    @classmethod
+    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
+        """Where VF200 could write a dependency in this module: the names a plain
+        top-level assignment binds (``SessionLocal = sessionmaker(...)``), and whether a
+        name the dependency needs (``Session``, ``Iterator``...) means something else."""
+        plain: list[str] = []
+        clashing: list[str] = []
+        for statement in wrapper.module.body:
+            if isinstance(statement, cst.ClassDef | cst.FunctionDef):
+                if statement.name.value in NEEDED:
+                    clashing.append(statement.name.value)
+                continue
+            if not isinstance(statement, cst.SimpleStatementLine):
+                continue
+            for small in statement.body:
+                if isinstance(small, cst.Assign):
+                    for target in small.targets:
+                        if isinstance(target.target, cst.Name):
+                            plain.append(target.target.value)
+                            if target.target.value in NEEDED:
+                                clashing.append(target.target.value)
+                elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+                    plain.append(small.target.value)
+                elif isinstance(small, cst.ImportFrom) and not isinstance(
+                    small.names, cst.ImportStar
+                ):
+                    source = cst.Module([]).code_for_node(small.module) if small.module else ""
+                    for alias in small.names:
+                        bound = (
+                            alias.asname.name.value
+                            if alias.asname and isinstance(alias.asname.name, cst.Name)
+                            else cst.Module([]).code_for_node(alias.name)
+                        )
+                        if bound in NEEDED and source not in NEEDED[bound]:
+                            clashing.append(bound)
+        return (tuple(plain), tuple(clashing))
 
     @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
@@ -167,6 +207,9 @@ class SessionDependency(SessionCodemod):
             uses = find_uses(helper, lambda call: self._sessions.helper_opens.get(self.key(call)))
             if uses is None or uses.problem or uses.statement is None:
                 continue
+            source, session = self._session_class()
+            if self.file.imports.name_alias(helper, source, session) is None:
+                continue  # ``Session`` means something else here
             decided = self._callers(key, uses.name, dependency, defs, calls)
             if decided is None:
                 continue
@@ -174,6 +217,8 @@ class SessionDependency(SessionCodemod):
             self._helper_uses[key] = uses
             self._helper_args.update(args)
             self._inject.update(inject)
+        # VF204 leaves the helpers taken here (it would hold their session in ``with``).
+        self.file.notes["VF200.helpers"] = frozenset(self._helper_uses)
 
     def _callers(
         self,
@@ -193,8 +238,12 @@ class SessionDependency(SessionCodemod):
                 return None
             own = find_uses(caller, lambda call: self._sessions.opened.get(self.key(call)))
             if own is not None:
-                if own.problem or not own.dependency:
-                    return None
+                if (
+                    own.problem
+                    or not own.dependency
+                    or not self.can_give_session(caller, own.dependency)
+                ):
+                    return None  # its own session stays local: it may open after the call
                 session = own.name
             else:
                 session = _depends_parameter(caller, dependency) or name
@@ -214,13 +263,17 @@ class SessionDependency(SessionCodemod):
         if not created or node not in self._module.body:
             return
         for small in node.body:
-            targets = small.targets if isinstance(small, cst.Assign) else ()
-            for target in targets:
-                if not isinstance(target.target, cst.Name):
+            names: list[cst.BaseAssignTargetExpression] = []
+            if isinstance(small, cst.Assign):
+                names = [target.target for target in small.targets]
+            elif isinstance(small, cst.AnnAssign):
+                names = [small.target]
+            for target in names:
+                if not isinstance(target, cst.Name):
                     continue
-                dependency = created.get(f"{self.file.module_name}.{target.target.value}")
+                dependency = created.get(f"{self.file.module_name}.{target.value}")
                 if dependency:
-                    self._create(node, target.target.value, dependency.rpartition(".")[2])
+                    self._create(node, target.value, dependency.rpartition(".")[2])
 
     def _create(self, statement: cst.SimpleStatementLine, factory: str, name: str) -> None:
         module, session = self._session_class()
@@ -399,6 +452,15 @@ def _squeezed(lines: list[cst.EmptyLine], opens: bool) -> list[cst.EmptyLine]:
             continue
         kept.append(line)
     return kept
+
+
+NEEDED = {
+    "Session": ("sqlalchemy.orm", "sqlalchemy.orm.session"),
+    "AsyncSession": ("sqlalchemy.ext.asyncio",),
+    "Iterator": ("collections.abc", "typing"),
+    "AsyncIterator": ("collections.abc", "typing"),
+}
+"""Names the written dependency uses, and the modules they may come from."""
 
 
 class _Definitions(cst.CSTVisitor):

@@ -690,10 +690,11 @@ class _Scan(cst.CSTVisitor):
                 position = -2 if arg.keyword is not None else (-1 if arg.star else index)
                 self.passes.append((keyed, position, "?arg", line, column))
                 continue
+            keyed = names
             if arg.star:
                 index = -1
             elif arg.keyword is not None:
-                names = tuple(f"{n}:{arg.keyword.value}" for n in names)
+                keyed = tuple(f"{n}:{arg.keyword.value}" for n in names)
                 index = -2
             line, column, _, _ = self.locate(value)
             if value.value in self.candidates and not (
@@ -713,8 +714,8 @@ class _Scan(cst.CSTVisitor):
                         awaits=False,
                     ),
                 )
-                self.passes.append((names, index, f"session:{value.value}", line, column))
-            self.passes.append((names, index, value.value, line, column))
+                self.passes.append((keyed, index, f"session:{value.value}", line, column))
+            self.passes.append((keyed, index, value.value, line, column))
 
 
 def _names(tree: cst.CSTNode, name: str) -> list[cst.Name]:
@@ -1520,9 +1521,12 @@ class _Planner:
         for names_, index, var, line, column in function.passes:
             if not var.startswith("session:") or var[8:] not in names:
                 continue
-            callee = next((self.functions[n] for n in names_ if n in self.functions), None)
-            param = ""
-            if callee is not None and 0 <= index < len(callee[1].params):
+            # ``helper(db)`` by position, or ``helper(db=db)`` by keyword.
+            targets = [n.partition(":") for n in names_]
+            found = next(((n, kw) for n, _, kw in targets if n in self.functions), None)
+            callee = self.functions[found[0]] if found else None
+            param = found[1] if found else ""
+            if callee is not None and not param and 0 <= index < len(callee[1].params):
                 param = callee[1].params[index]
             typed = callee is not None and any(
                 s.name == param and s.source == "typed" for s in callee[1].sessions
@@ -1632,8 +1636,10 @@ class _Planner:
                         span[0],
                         span[1],
                         f"the session kept on `app.state.{attribute}` is shared by every"
-                        " request: run the default recipe first (VF201 gives each handler"
-                        " the request's own), then async-db",
+                        " request and would be an AsyncSession used without `await` here:"
+                        " run the default recipe first (VF201 gives each handler the"
+                        " request's own), then remove the session from `app.state` and"
+                        " the code that still uses it, then run async-db",
                     )
 
     def index_module(self, path: Path) -> str:

@@ -41,6 +41,9 @@ class FileContext:
     imports: ImportPlanner
     edits: list[Edit] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    notes: dict[str, object] = field(default_factory=dict)
+    """What a codemod decided in this file that a later one must know (VF200's helpers
+    that take their callers' session, which VF204 then leaves)."""
 
 
 class Codemod(cst.CSTVisitor):

@@ -436,7 +436,7 @@ class _Rounds:
         # The modules that the first round's files call into, one level deep: enough to
         # know a session factory or a helper, without indexing the whole project.
         modules = frozenset() if self._modules_asked else plan.asyncs.wanted_modules
-        names = plan.asyncs.wanted_names - self._names_asked
+        names = plan.wanted_names - self._names_asked
         self._modules_asked = True
         self._names_asked |= names
         if not self._codes or not (modules or names) or not self._texts:

@@ -34,6 +34,17 @@ class Plan:
         return self.parts.get(code)
 
     @property
+    def wanted_names(self) -> frozenset[str]:
+        """Names whose every mention in the project must be read before deciding: the
+        async plan's, and those a codemod's part asks for (``wanted_names``)."""
+        names = set(self.asyncs.wanted_names)
+        for part in self.parts.values():
+            more = getattr(part, "wanted_names", None)
+            if isinstance(more, frozenset):
+                names |= more
+        return frozenset(names)
+
+    @property
     def touched(self) -> frozenset[Path]:
         """The files the plan's cross-file decisions change: the async ones, and those of
         a codemod's part that says (``touched``, as VF203's does)."""

@@ -76,6 +76,9 @@ class SessionPlan:
     """Each call of such a helper (by position), with the helper's definition."""
     helper_callers: Mapping[NodeKey, tuple[NodeKey, ...]] = field(default_factory=dict)
     """For each such helper, the definitions of its callers."""
+    wanted_names: frozenset[str] = frozenset()
+    """The helpers' names: every file that mentions one must be read (a caller there
+    holds the helper back)."""
 
 
 def factory(index: ProjectIndex, target: str) -> str | None:
@@ -161,7 +164,31 @@ def plan_sessions(index: ProjectIndex) -> SessionPlan:
         helper_opens=helpers[1],
         helper_calls=helpers[2],
         helper_callers=helpers[3],
+        wanted_names=frozenset(
+            index.functions[n].qualname.rpartition(".")[2]
+            for n, f in index.functions.items()
+            if node_key(f.path, f) in helpers[0]
+        ),
     )
+
+
+READS = frozenset({"query", "get", "get_one", "scalar", "scalars", "close", "refresh"})
+"""What a helper may do with its session to take the caller's: read. One that writes,
+commits or rolls back would do it to the caller's transaction."""
+
+
+def _reads_only(index: ProjectIndex, function: FunctionFact) -> bool:
+    for call in function.calls:
+        for target in call.targets:
+            resolved = index.resolve(target)
+            for prefix in ("sqlalchemy.orm.sessionmaker()().", "sqlalchemy.orm.Session()."):
+                if resolved.startswith(prefix):
+                    rest = resolved[len(prefix) :]
+                    verb = rest.split("(")[0].split(".")[0]
+                    last = rest.rpartition(".")[2]
+                    if verb not in READS or (verb == "query" and last in ("delete", "update")):
+                        return False
+    return True
 
 
 def _helpers(
@@ -206,6 +233,8 @@ def _helpers(
         made = _made(index, function)
         if (
             name in injected
+            or function.decorators  # a cache or a wrapper would see the new parameter
+            or not _reads_only(index, function)
             or function.is_generator
             or function.owner_class is not None
             or "<locals>" in name
@@ -267,8 +296,20 @@ def _shared_factories(index: ProjectIndex, functions: set[str]) -> set[str]:
 
 def _new_dependency(index: ProjectIndex, made: str) -> str:
     """The name of the dependency to write next to the factory ``made``; ``""`` when
-    every name it could take is taken."""
-    module = made.rpartition(".")[0]
+    every name it could take is taken, or VF200 could not write it there (the factory is
+    no plain top-level assignment, or a name the dependency needs means something else
+    in that module)."""
+    module, _, short = made.rpartition(".")
+    homes = [
+        facts
+        for path, facts in index.codemod_facts("VF200").items()
+        if any(m.path == path and m.module == module for m in index.modules)
+    ]
+    if not homes or not isinstance(homes[0], tuple) or len(homes[0]) != 2:
+        return ""
+    plain, clashing = homes[0]
+    if short not in plain or clashing:
+        return ""
     taken = set(index.functions) | set(index.objects) | set(index.classes)
     for name in PREFERRED:
         if f"{module}.{name}" not in taken:

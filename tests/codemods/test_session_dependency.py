@@ -628,3 +628,61 @@ def test_a_helper_with_a_caller_that_cannot_hand_it_a_session_keeps_its_own(call
     result = _run(SessionDependency, before)
     new = (result.new_source or before.encode()).decode()
     assert "def find_item(item_id: int):\n    db = SessionLocal()\n" in new
+
+
+@pytest.mark.parametrize(
+    "helper",
+    [
+        # it commits: on the caller's session it would commit the caller's work too
+        HELPER.replace("    db.close()\n", "    db.commit()\n    db.close()\n"),
+        # a cache would keep every request's session as part of its key
+        "@functools.cache\n" + HELPER,
+    ],
+)
+def test_a_helper_that_writes_or_is_wrapped_keeps_its_own_session(helper):
+    before = case(
+        helper + '\n\n@router.get("/items/{item_id}")\ndef read_item(item_id: int):\n'
+        "    return find_item(item_id)\n"
+    ).replace("from fastapi", "import functools\n\nfrom fastapi")
+    result = _run(SessionDependency, before)
+    new = (result.new_source or before.encode()).decode()
+    assert "def find_item(item_id: int):\n    db = SessionLocal()\n" in new
+
+
+def test_a_helper_whose_caller_keeps_its_own_session_keeps_its_own_too():
+    # The dependency comes after the handler: VF200 cannot give the caller the request's
+    # session, so its own stays local, and it opens after the helper's call.
+    handler = (
+        '@router.get("/items/{item_id}")\n'
+        "def read_item(item_id: int):\n"
+        "    found = find_item(item_id)\n"
+        "    db = SessionLocal()\n"
+        "    db.close()\n"
+        "    return found\n"
+    )
+    source = HEAD.replace("\n\ndef get_db():", f"\n\n{HELPER}\n\n{handler}\n\ndef get_db():")
+    result = _run(SessionDependency, source)
+    new = (result.new_source or source.encode()).decode()
+    assert "def find_item(item_id: int):\n    db = SessionLocal()\n" in new
+    assert "    found = find_item(item_id)\n" in new
+
+
+def test_a_factory_under_an_if_gets_no_dependency_written_and_says_so():
+    source = (
+        case(
+            """\
+        @router.get("/items")
+        def items():
+            db = SessionLocal()
+            return db.query(dict).all()
+        """
+        )
+        .replace("def get_db():", "def open_db():")
+        .replace("    yield db", "    return db")
+        .replace(
+            "SessionLocal = sessionmaker(bind=engine)\n",
+            "if engine:\n    SessionLocal = sessionmaker(bind=engine)\n",
+        )
+    )
+    assert_unchanged(SessionDependency, source)
+    assert "define `get_db`" in findings_for(SessionDependency, source)[0][1]
