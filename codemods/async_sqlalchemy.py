@@ -37,6 +37,8 @@ from vibefix.results import Finding, Position, Safety
 
 LIFESPAN = "_db_lifespan"
 URL_HELPER = "_async_url"
+ENGINE_LINE = r"(?m:^\w+[ \t]*(?::[^=\n]*)?=[ \t]*(?:[A-Za-z_][\w.]*\.)?create_engine\()"
+"""A module that makes the engine at its top level."""
 
 
 class AsyncSqlalchemy(AsyncCodemod):
@@ -114,8 +116,12 @@ class AsyncSqlalchemy(AsyncCodemod):
     code = "VF203"
     safety = Safety.REVIEW
     follows_plan = True
-    # Every file: once the engine is async, a session used anywhere must be rewritten.
-    triggers = (r"[\s\S]",)
+    # The module that makes the engine at its top level. From there the plan asks for
+    # every file that names SQLAlchemy, the engine, the session factory or dependency,
+    # `Session`, a model, or a function or schema an ORM object goes to (an unread one is
+    # a finding): a project without an engine costs one regular expression a file.
+    triggers = (ENGINE_LINE,)
+    project_trigger = ENGINE_LINE
     METADATA_DEPENDENCIES = (
         *Codemod.METADATA_DEPENDENCIES,
         QualifiedNameProvider,
@@ -124,6 +130,8 @@ class AsyncSqlalchemy(AsyncCodemod):
 
     @classmethod
     def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
+        if cls.code not in file.in_project:
+            return None  # no engine anywhere in the project: nothing to move
         names: Any = wrapper.resolve(QualifiedNameProvider)
         positions = wrapper.resolve(PositionProvider)
         module = file.module_name

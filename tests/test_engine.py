@@ -148,15 +148,6 @@ def test_file_without_trigger_is_skipped_and_never_parsed(tmp_path):
     assert [result.status for result in run.files] == [Status.SKIPPED, Status.SKIPPED]
 
 
-def test_async_db_reads_every_file(tmp_path):
-    # VF203 moves the whole project or nothing: a file that reads a relationship needs
-    # no SQLAlchemy import, so every file is read (and a broken one is reported).
-    write(tmp_path, {"broken.py": "def f(:\n    pass\n", "asleep.py": "import os\n"})
-    options = engine.Options(Config(root=tmp_path), ALL)
-    run = engine.run([tmp_path], options)
-    assert [result.status for result in run.files] == [Status.UNCHANGED, Status.FAILED]
-
-
 def test_a_codemod_visits_only_the_files_it_triggers_on(tmp_path):
     write(tmp_path, {"a.py": "todo = 1\n", "b.py": "def f():\n    pass\n"})
     options = engine.Options(Config(root=tmp_path), (CountFunctions, RenameTodo), unsafe=True)

@@ -31,6 +31,8 @@ import libcst as cst
 from vibefix.blocking import Entry, Kind
 from vibefix.index import ProjectIndex
 
+UNSEEN = "?unseen:"
+"""Marks a read by a function or class of the project that VF203 has not read."""
 Span = tuple[int, int, int, int]
 """A node's start line, start column (1-based), end line and end column."""
 Key = tuple[Path, int, int, int, int]
@@ -675,6 +677,13 @@ class _Scan(cst.CSTVisitor):
     def _orm_call(self, node: cst.Call) -> None:
         names = self.qualify(node.func) if isinstance(node.func, cst.Name | cst.Attribute) else ()
         func = node.func
+        root = func
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        if isinstance(root, cst.Name) and (
+            root.value in self.locals or root.value in self.origins or root.value in self.candidates
+        ):
+            names = ()  # a method of a local object (``db.add``, ``items.append``)
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
             # ``order.to_dict()``: ``order`` is ``self`` of a method of its model.
             line, column, _, _ = self.locate(func.value)
@@ -1270,10 +1279,16 @@ class DbPlan:
     """For each function (by definition), its names bound to a session."""
     files: frozenset[Path] = frozenset()
     """Every file the migration changes."""
+    wanted_names: frozenset[str] = frozenset()
+    """Names of the project's functions and classes VF203 needs to read."""
 
     @property
     def touched(self) -> frozenset[Path]:
-        return self.files if self.migrates else frozenset()
+        """The files to visit: those the migration changes, or those with an obstacle
+        to report (a file read in a later round is visited only when it is touched)."""
+        if self.migrates:
+            return self.files
+        return frozenset(path for path, *_ in self.obstacles)
 
 
 def _key(path: Path, span: Span) -> Key:
@@ -1346,6 +1361,10 @@ class _Planner:
             | {a for cols in self.columns.values() for a in cols}
         )
         self.param_reads: Mapping[tuple[str, int], set[str]] = {}
+        self.first_party = {module.module.partition(".")[0] for module in index.modules}
+        self.unseen_names: set[str] = set()
+        """The project's functions and classes an ORM object goes to that VF203 has not
+        read: the next round of indexing reads the files that name them."""
         self.awaits: set[Key] = set()
         self.queries: dict[Key, QueryPlan] = {}
         self.loads: dict[Key, set[str]] = {}
@@ -1443,6 +1462,17 @@ class _Planner:
             create_all=create_all,
             app=app,
             sessions=self.sessions,
+            wanted_names=frozenset(
+                {
+                    "sqlalchemy",
+                    "Session",
+                    *self.unseen_names,
+                    *(name for _, (name, _, _) in engines if name),
+                    *(name for _, (name, _, _) in makers if name),
+                    *(name.rpartition(".")[2] for name in self.dependencies),
+                    *(name.rpartition(".")[2] for name in self.models),
+                }
+            ),
             files=frozenset(
                 key[0]
                 for key in (
@@ -1728,7 +1758,15 @@ class _Planner:
                     fields = self._fields(owner)
                     if fields:
                         found.append((var, fields, line, column))
+                elif helper is None and self._unseen(owner if verb == "model_validate" else name):
+                    found.append((var, {f"{UNSEEN}{name}"}, line, column))
         schema = next((s for s in function.response if s in self.schemas), None)
+        unseen = [s for s in function.response if self._unseen(s)]
+        if schema is None and unseen:
+            line, column = function.end, function.span[1]
+            found.extend(
+                (returned, {f"{UNSEEN}{unseen[0]}"}, line, column) for returned in function.returns
+            )
         if schema is not None:
             fields = self._fields(schema)
             if fields:
@@ -1736,6 +1774,18 @@ class _Planner:
                 line, column = function.end, function.span[1]
                 found.extend((returned, fields, line, column) for returned in function.returns)
         return found
+
+    def _unseen(self, name: str) -> bool:
+        """Whether ``name`` is the project's (its package is one of the project's) but
+        VF203 has not read it: what it does with an object is unknown."""
+        top = name.partition(".")[0]
+        if top not in self.first_party or name in self.functions:
+            return False
+        if name in self.models or name in self.schemas:
+            return False
+        if "<locals>" not in name:  # a nested function is read with its own
+            self.unseen_names.add(name.rpartition(".")[2])
+        return True
 
     def _expired_reads(self, path: Path, function: FunctionDb) -> None:
         """An object read after ``rollback()`` or ``expire()`` reloads: MissingGreenlet."""
@@ -1847,6 +1897,24 @@ class _Planner:
         while origin.startswith("elem:") and "." not in origin[5:]:
             origin = origins.get(origin[5:], "?")
         kind, _, rest = origin.partition(":")
+        unseen = sorted(a[len(UNSEEN) :] for a in attrs if a.startswith(UNSEEN))
+        attrs = {a for a in attrs if not a.startswith(UNSEEN)}
+        orm = kind in ("q", "all", "get") or (
+            kind == "new" and (rest in self.functions or self.model([rest]) is not None)
+        )
+        if unseen and orm:
+            self.obstacle(
+                path,
+                line,
+                column,
+                f"{self._what(var, function)} goes to `{unseen[0].rpartition('.')[2]}`, which"
+                " VF203 has not read (outside the files given, or in a module that names no"
+                " session, query, model or schema): it may read a relationship, which raises"
+                " MissingGreenlet in async code",
+            )
+            return
+        if not attrs:
+            return
         model_of = self._model_of(var, origins, function) if kind != "q" else None
         updated = {
             attr

@@ -41,6 +41,8 @@ class FileContext:
     imports: ImportPlanner
     edits: list[Edit] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    in_project: frozenset[str] = frozenset()
+    """The codes whose ``project_trigger`` matches some file of the project."""
     notes: dict[str, object] = field(default_factory=dict)
     """What a codemod decided in this file that a later one must know (VF200's helpers
     that take their callers' session, which VF204 then leaves)."""
@@ -56,6 +58,9 @@ class Codemod(cst.CSTVisitor):
     the codemod to look at it; a file no codemod wants is never parsed. Make them as narrow
     as the rewrite's real precondition: resolving a file's metadata costs about fifteen
     parses."""
+    project_trigger: ClassVar[str | None] = None
+    """A regular expression that some file of the project must match for ``collect`` to
+    matter at all (``FileContext.in_project`` says whether one does)."""
     follows_plan: ClassVar[bool] = False
     """True for codemods that carry out the plan's cross-file decisions: they visit every
     file that is parsed, whatever their triggers (which then only add candidates)."""

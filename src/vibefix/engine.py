@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -64,6 +64,9 @@ class Options:
     accept: frozenset[tuple[str, Position]] | None = None
     """When set, only the rewrites with these (code, position) are made; the imports
     follow from the accepted ones (``apply --interactive``)."""
+    in_project: frozenset[str] = frozenset()
+    """The codes whose ``project_trigger`` matches a file of the project (VF203: an
+    engine is made somewhere): their ``collect`` runs at all only then."""
 
 
 def module_name(path: Path, project: Path | None = None) -> tuple[str, str]:
@@ -145,6 +148,7 @@ class Shard:
         wrapper = MetadataWrapper(parsed.module, unsafe_skip_copy=True)
         wrapper.resolve_many(providers)
         context = self._context(path, name, wrapper)
+        context.in_project = self.options.in_project
         backend = httpmap.backend_name(self.options.config.options)
         collector = FactCollector(path, name, package, context.imports, backend)
         wrapper.visit(collector)
@@ -526,6 +530,9 @@ def run(
     root = project_root(paths, options.config)
     options = replace(options, project=root.resolve() if root is not None else None)
     outside = project_files(root, options.config, found) if candidates else []
+    options = replace(
+        options, in_project=_in_project(options.codemods, candidates, skipped, outside)
+    )
     rounds = _Rounds(
         skipped, outside, options.codemods, options.project, [c.path for c in candidates]
     )
@@ -550,6 +557,33 @@ def run(
         key=lambda f: (str(f.path), f.position, f.code),
     )
     return RunResult(results, findings, plan)
+
+
+def _in_project(
+    codemods: Sequence[type[Codemod]],
+    candidates: Sequence[Candidate],
+    skipped: Mapping[Path, bytes],
+    outside: Sequence[Path],
+) -> frozenset[str]:
+    """The codes whose ``project_trigger`` matches a file given or of the project."""
+    found: set[str] = set()
+    for codemod in codemods:
+        pattern = codemod.project_trigger
+        if pattern is None:
+            continue
+        compiled = re.compile(pattern.encode())
+        texts = [c.data for c in candidates] + list(skipped.values())
+        if any(compiled.search(text) for text in texts):
+            found.add(codemod.code)
+            continue
+        for path in outside:
+            try:
+                if compiled.search(path.read_bytes()):
+                    found.add(codemod.code)
+                    break
+            except OSError:
+                continue
+    return frozenset(found)
 
 
 @dataclass
@@ -741,7 +775,9 @@ def run_source(
     """
     options = Options(config or Config(root=Path.cwd()), tuple(codemods), unsafe=unsafe)
     codes = tuple(codemod.code for codemod in codemods)
-    done, _ = _run_in_process([Candidate(path, source, codes)], options, None)
+    candidate = Candidate(path, source, codes)
+    options = replace(options, in_project=_in_project(codemods, [candidate], {}, []))
+    done, _ = _run_in_process([candidate], options, None)
     assert len(done.results) == 1
     return done.results[0]
 

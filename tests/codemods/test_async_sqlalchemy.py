@@ -939,3 +939,27 @@ def test_a_helper_takes_the_handlers_session_and_the_app_runs_async(tmp_path):
         env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"},
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_helper_in_a_module_that_names_no_session_is_read_too(tmp_path):
+    # ``shop/views.py`` mentions neither SQLAlchemy nor a session: VF203 does not read it
+    # at first, then asks for it because an ORM object goes to `summary`.
+    views = "def summary(user):\n    return {'orders': len(user.orders)}\n"
+    routers = PROJECT["shop/routers.py"].replace(
+        "from shop import models\n", "from shop import models\nfrom shop.views import summary\n"
+    ) + (
+        '\n\n@router.get("/summary/{user_id}")\n'
+        "def read_summary(user_id: int, db: Session = Depends(get_db)):\n"
+        "    user = db.query(models.User).filter(models.User.id == user_id).one()\n"
+        "    return summary(user)\n"
+    )
+    write(tmp_path, {**PROJECT, "shop/routers.py": routers, "shop/views.py": views})
+
+    result = run(tmp_path)
+
+    assert vf203(result) == []
+    after = changed(result, tmp_path)["shop/routers.py"]
+    assert (
+        "(await db.scalars(select(models.User).where(models.User.id == user_id)"
+        ".options(selectinload(models.User.orders)))).unique().one()"
+    ) in after
