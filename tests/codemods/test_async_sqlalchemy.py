@@ -141,6 +141,23 @@ def run(root: Path, codemods=ASYNC_DB, unsafe: bool = True) -> RunResult:
     return engine.run([root], options)
 
 
+def run_app(tmp_path: Path, new: dict[str, str], check: str) -> None:
+    """Write the rewritten files and run ``check`` against the app on aiosqlite."""
+    for name, source in new.items():
+        (tmp_path / name).write_text(source, encoding="utf-8")
+    (tmp_path / "check.py").write_text(check, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "check.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def vf203(result: RunResult) -> list[str]:
     return [
         f"{f.path.name}:{f.position.line}: {f.message}"
@@ -466,19 +483,7 @@ def test_relationships_read_every_way_are_loaded_and_the_app_runs(tmp_path):
     assert routers_after.count(".options(selectinload(models.User.orders))") == 4
     assert "    await db.refresh(\n        user,\n    )\n" in routers_after
     assert '    await db.refresh(\n        user,\n        ["orders"],\n    )\n' in routers_after
-    for name, source in new.items():
-        (tmp_path / name).write_text(source, encoding="utf-8")
-    (tmp_path / "check.py").write_text(LOADS_CHECK, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "check.py"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"},
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_app(tmp_path, new, LOADS_CHECK)
 
 
 OBSTACLES = {
@@ -734,19 +739,7 @@ def test_a_property_and_an_aliased_field_are_loaded_and_bulk_updates_keep_their_
     ), after
     assert "execution_options(synchronize_session=False)" in after
     assert ").rowcount" not in after.split("def rename")[1]
-    for name, source in new.items():
-        (tmp_path / name).write_text(source, encoding="utf-8")
-    (tmp_path / "check.py").write_text(MORE_CHECK, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "check.py"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"},
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_app(tmp_path, new, MORE_CHECK)
 
 
 CRUD = """\
@@ -851,19 +844,7 @@ def test_the_fastapi_tutorial_shape_loads_in_the_crud_helpers(tmp_path):
         "user = await db.get(models.User, user_id, options=[selectinload(models.User.orders)])"
         in new["shop/routers.py"]
     )
-    for name, source in new.items():
-        (tmp_path / name).write_text(source, encoding="utf-8")
-    (tmp_path / "check.py").write_text(TUTORIAL_CHECK, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "check.py"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"},
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_app(tmp_path, new, TUTORIAL_CHECK)
 
 
 HELPERS = """
@@ -926,19 +907,7 @@ def test_a_helper_takes_the_handlers_session_and_the_app_runs_async(tmp_path):
     assert '    return {"name": (await find_user(user_id, db=db)).name}\n' in after
     assert "    user = await find_user(user_id, db=db)\n" in after
     assert "SessionLocal" not in after
-    for name, source in new.items():
-        (tmp_path / name).write_text(source, encoding="utf-8")
-    (tmp_path / "check.py").write_text(HELPERS_CHECK, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "check.py"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"},
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_app(tmp_path, new, HELPERS_CHECK)
 
 
 def test_a_helper_in_a_module_that_names_no_session_is_read_too(tmp_path):
