@@ -212,8 +212,8 @@ class SharedSession(SessionCodemod):
             return
         named = cst.Name(name)
         for read in reads:
-            if line is not None and _inside(read, line):
-                continue
+            if line is not None and _assigned_by(line) is read:
+                continue  # the line goes whole
             self.replace(
                 read,
                 lambda updated: named,
@@ -301,17 +301,10 @@ def _alias_line(
     return "", None
 
 
-def _inside(node: cst.CSTNode, tree: cst.CSTNode) -> bool:
-    found = False
-
-    class Finder(cst.CSTVisitor):
-        def on_visit(self, visited: cst.CSTNode) -> bool:
-            nonlocal found
-            found = found or visited is node
-            return not found
-
-    tree.visit(Finder())
-    return found
+def _assigned_by(line: cst.SimpleStatementLine) -> cst.BaseExpression | None:
+    """The value of the line ``db = request.app.state.db`` that ``_alias_line`` found."""
+    small = line.body[0]
+    return small.value if isinstance(small, cst.Assign) else None
 
 
 class _Replaced(cst.CSTTransformer):

@@ -105,8 +105,21 @@ def _made(index: ProjectIndex, function: FunctionFact) -> list[tuple[NodeKey, st
     return found
 
 
+_LAST: list[tuple[ProjectIndex, SessionPlan]] = []
+"""The last index planned and its plan: VF200, VF201, VF203 and VF204 all ask for it
+while one plan is made (each call walks every call of the project)."""
+
+
 def plan_sessions(index: ProjectIndex) -> SessionPlan:
     """Which factory calls in injected functions become a dependency, and which one."""
+    if _LAST and _LAST[0][0] is index:
+        return _LAST[0][1]
+    plan = _plan_sessions(index)
+    _LAST[:] = [(index, plan)]
+    return plan
+
+
+def _plan_sessions(index: ProjectIndex) -> SessionPlan:
     shaped = {name for module in index.modules for name in module.session_dependencies}
     by_factory: dict[str, list[str]] = {}
     for name in sorted(shaped):

@@ -141,8 +141,9 @@ def run(root: Path, codemods=ASYNC_DB, unsafe: bool = True) -> RunResult:
     return engine.run([root], options)
 
 
-def run_app(tmp_path: Path, new: dict[str, str], check: str) -> None:
-    """Write the rewritten files and run ``check`` against the app on aiosqlite."""
+def run_app(tmp_path: Path, new: dict[str, str], check: str) -> str:
+    """Write the rewritten files and run ``check`` against the app on aiosqlite; what it
+    printed."""
     for name, source in new.items():
         (tmp_path / name).write_text(source, encoding="utf-8")
     (tmp_path / "check.py").write_text(check, encoding="utf-8")
@@ -156,6 +157,7 @@ def run_app(tmp_path: Path, new: dict[str, str], check: str) -> None:
         env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"},
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
 
 def vf203(result: RunResult) -> list[str]:
@@ -223,22 +225,10 @@ print("ok")
 def test_the_rewritten_project_runs_on_aiosqlite_without_blocking_the_loop(tmp_path):
     write(tmp_path, PROJECT)
     result = run(tmp_path)
-    for name, source in changed(result, tmp_path).items():
-        (tmp_path / name).write_text(source, encoding="utf-8")
-    (tmp_path / "check.py").write_text(APP_CHECK, encoding="utf-8")
 
-    done = subprocess.run(
-        [sys.executable, "check.py"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"},
-    )
+    printed = run_app(tmp_path, changed(result, tmp_path), APP_CHECK)
 
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout == "ok\n"
+    assert printed == "ok\n"
 
 
 def test_review_rewrite_needs_unsafe_and_is_reported_otherwise(tmp_path):

@@ -50,6 +50,21 @@ def rewritten(handler: str) -> str:
     return f"{NEW_HEAD}\n\n{dedent(handler)}"
 
 
+NO_DEPENDENCY = (
+    case(
+        """\
+        @router.get("/items")
+        def items():
+            db = SessionLocal()
+            return db.query(dict).all()
+        """
+    )
+    .replace("def get_db():", "def open_db():")
+    .replace("    yield db", "    return db")
+)
+"""A handler that opens a session, in a module with no dependency that yields one."""
+
+
 # ---------------------------------------------------------------------------------------
 # Rewrites
 # ---------------------------------------------------------------------------------------
@@ -276,18 +291,7 @@ def test_a_parameter_of_the_same_name_is_a_finding():
 
 
 def test_no_dependency_for_the_factory_gets_one_written_below_it():
-    source = (
-        case(
-            """\
-        @router.get("/items")
-        def items():
-            db = SessionLocal()
-            return db.query(dict).all()
-        """
-        )
-        .replace("def get_db():", "def open_db():")
-        .replace("    yield db", "    return db")
-    )
+    source = NO_DEPENDENCY
     result = _run(SessionDependency, source)
     assert result.new_source is not None
     new = result.new_source.decode()
@@ -668,21 +672,9 @@ def test_a_helper_whose_caller_keeps_its_own_session_keeps_its_own_too():
 
 
 def test_a_factory_under_an_if_gets_no_dependency_written_and_says_so():
-    source = (
-        case(
-            """\
-        @router.get("/items")
-        def items():
-            db = SessionLocal()
-            return db.query(dict).all()
-        """
-        )
-        .replace("def get_db():", "def open_db():")
-        .replace("    yield db", "    return db")
-        .replace(
-            "SessionLocal = sessionmaker(bind=engine)\n",
-            "if engine:\n    SessionLocal = sessionmaker(bind=engine)\n",
-        )
+    source = NO_DEPENDENCY.replace(
+        "SessionLocal = sessionmaker(bind=engine)\n",
+        "if engine:\n    SessionLocal = sessionmaker(bind=engine)\n",
     )
     assert_unchanged(SessionDependency, source)
     assert "define `get_db`" in findings_for(SessionDependency, source)[0][1]
