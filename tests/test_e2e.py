@@ -227,3 +227,44 @@ def test_vibeshop_after_async_db_passes_its_tests_with_nothing_blocking_the_loop
         assert ".query(" not in path.read_text(), path
     # Blockbuster lets nothing through: sqlite3 runs in aiosqlite's thread now.
     assert _blocking_calls(vibeshop) == (0, set())
+
+
+def test_vibefix_verify_sees_the_example_block_its_loop_and_nothing_after_async_db(
+    vibeshop: Path, run_vibefix: RunVibefix
+):
+    before = run_vibefix("verify", "-q", ".", cwd=vibeshop)
+
+    assert before.returncode == 1, before.stderr
+    found = re.findall(r"^(\S+?):(\d+):\d+: (VF\d+) ", before.stderr, re.M)
+    assert found, before.stderr
+    assert all(path.startswith("app/") for path, _, _ in found), before.stderr
+    seen = {(f"{path}:{line}", code) for path, line, code in found}
+    # Every time.sleep and requests call the handlers make, each at its own line, and
+    # the sync SQLAlchemy calls (the async-db recipe's).
+    app = vibeshop / "app"
+    sleeps = {(f"app/{where}", "VF100") for where in blocking_sleeps_in_async_defs(app)}
+    calls = {
+        (f"app/{where}", "VF101")
+        for where in _in_async_defs(
+            app,
+            lambda node: (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "requests"
+            ),
+        )
+    }
+    # The one sleep the tests never reach: create_order's retry after a failed rate call.
+    retry = ("app/routers/orders.py:101", "VF100")
+    assert retry in sleeps
+    assert calls
+    assert (sleeps - {retry}) | calls <= seen, sorted((sleeps | calls) - seen)
+    assert {code for _, code in seen} == {"VF100", "VF101", "VF203"}
+    assert "30 tests: 30 passed" in before.stderr
+
+    applied = run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=vibeshop)
+    assert applied.returncode == 1, applied.stderr  # VF202's finding is left
+    after = run_vibefix("verify", "-q", ".", cwd=vibeshop)
+    assert after.returncode == 0, after.stderr
+    assert "30 tests: 30 passed; nothing blocked the event loop." in after.stderr

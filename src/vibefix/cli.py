@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from vibefix import __version__, engine, gitutil, interactive, registry, report
+from vibefix import __version__, engine, gitutil, interactive, registry, report, verify
 from vibefix.codemod import Codemod
 from vibefix.codemods import ALL, RECIPES
 from vibefix.config import Config, ConfigError, load_config
@@ -448,6 +448,86 @@ def explain(
     console = Console(highlight=False)
     console.print(f"{codemod.code} {codemod.name} ({codemod.safety.value})", style="bold")
     console.print(Markdown(codemod.documentation()))
+
+
+@app.command(
+    name="verify",
+    epilog=(
+        "Examples: vibefix verify; vibefix verify services/api -- -k orders -x;"
+        " vibefix verify --output-format sarif > verify.sarif"
+    ),
+)
+def verify_(
+    path: Annotated[
+        str,
+        typer.Argument(metavar="PATH", help="The project folder whose tests to run."),
+    ] = ".",
+    pytest_args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="-- PYTEST_ARGS", help="Passed to pytest as they are.", show_default=False
+        ),
+    ] = None,
+    slow_ms: Annotated[
+        float,
+        typer.Option(
+            "--slow-ms",
+            min=1,
+            metavar="MS",
+            help="Report a loop step that ran longer than this (asyncio debug mode).",
+        ),
+    ] = 50.0,
+    python: Annotated[
+        str | None,
+        typer.Option(
+            "--python",
+            metavar="PYTHON",
+            help="The interpreter that runs the tests (default: the project's .venv, else"
+            " vibefix's own).",
+        ),
+    ] = None,
+    output_format: Output = OutputFormat.text,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Do not show pytest's own output.")
+    ] = False,
+) -> None:
+    """Run the project's tests and report every blocking call made on an event loop.
+
+    Each call is reported where the project made it, with the codemod that fixes it.
+    The tests run under blockbuster (blocking calls are recorded, not raised, so the
+    tests behave as usual) with every loop in asyncio debug mode; nothing is written
+    in the project. Exit codes: 0 nothing blocked and every test passed, 1 blocking
+    calls or failed tests, 2 the tests could not be collected or run.
+    """
+    extra = list(pytest_args or [])
+    if path.startswith("-"):  # `vibefix verify -- -k x`: no PATH, the rest is pytest's
+        extra.insert(0, path)
+        path = "."
+    root = Path(path)
+    if not root.exists():
+        _fail(f"{path}: no such file or folder")
+    try:
+        result = verify.verify(
+            root,
+            extra,
+            python=python,
+            slow_ms=slow_ms,
+            echo=None if quiet or output_format is not OutputFormat.text else sys.stderr,
+        )
+    except verify.VerifyError as error:
+        _fail(str(error))
+    run = RunResult(findings=result.findings)
+    failed = result.tests.get("failed", 0) + result.tests.get("errors", 0)
+    exit_code = ExitCode.PENDING if result.findings or failed else ExitCode.OK
+    if output_format is OutputFormat.json:
+        sys.stdout.write(report.json_report(run, "verify", int(exit_code), tests=result.tests))
+    elif output_format is OutputFormat.sarif:
+        sys.stdout.write(report.sarif_report(run, _codemods()))
+    else:
+        for finding in result.findings:
+            sys.stderr.write(report.finding_line(finding) + "\n")
+        sys.stderr.write(report.verify_summary(result.findings, result.tests) + "\n")
+    raise typer.Exit(int(exit_code))
 
 
 def main() -> None:

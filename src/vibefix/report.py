@@ -130,7 +130,22 @@ def _finding_json(finding: Finding) -> dict[str, Any]:
     }
 
 
-def json_report(run: RunResult, command: str, exit_code: int) -> str:
+def verify_summary(findings: Sequence[Finding], tests: dict[str, int]) -> str:
+    """``30 tests passed, 1 failed; 4 blocking calls on the event loop (VF101 x3, VF203 x1).``"""
+    ran = ", ".join(f"{number} {state}" for state, number in tests.items() if number)
+    count = sum(tests.values())
+    head = f"{count} test{'s' * (count != 1)}: {ran}" if count else "no tests ran"
+    if not findings:
+        return f"{head}; nothing blocked the event loop."
+    codes = Counter(finding.code for finding in findings)
+    code_text = ", ".join(f"{code} x{number}" for code, number in sorted(codes.items()))
+    noun = "place" if len(findings) == 1 else "places"
+    return f"{head}; {len(findings)} {noun} blocked the event loop ({code_text})."
+
+
+def json_report(
+    run: RunResult, command: str, exit_code: int, tests: dict[str, int] | None = None
+) -> str:
     files = []
     for result in run.files:
         if result.status is Status.SKIPPED:
@@ -163,6 +178,8 @@ def json_report(run: RunResult, command: str, exit_code: int) -> str:
         "findings": [_finding_json(finding) for finding in run.findings],
         "summary": {status.value: len(run.by_status(status)) for status in Status},
     }
+    if tests is not None:
+        document["tests"] = tests
     return json.dumps(document, indent=2) + "\n"
 
 

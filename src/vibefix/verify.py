@@ -1,0 +1,190 @@
+"""``vibefix verify``: run a project's own tests and report what blocked its event loops.
+
+The tests run in a subprocess of the project's interpreter, with ``verify_plugin`` loaded
+(see there for what it detects). Nothing is written in the project: no pytest cache, no
+bytecode, no package installed; the plugin (and blockbuster, when the project's
+interpreter lacks it) are copied to a temporary folder put on ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vibefix.results import Finding, Position
+
+PLUGIN = "vibefix_verify_plugin"
+_WHAT = {
+    "VF100": "time.sleep: `await asyncio.sleep` instead",
+    "VF101": "an HTTP call through requests: an async client instead",
+    "VF102": "run it in a worker thread",
+    "VF203": "a database call: AsyncSession instead, or a worker thread",
+}
+
+
+class VerifyError(Exception):
+    """The tests could not be run: the message says why."""
+
+
+@dataclass
+class Verified:
+    """What a run of the project's tests showed."""
+
+    findings: list[Finding] = field(default_factory=list)
+    tests: dict[str, int] = field(default_factory=dict)
+    returncode: int = 0
+    python: str = ""
+
+
+def project_python(root: Path) -> str:
+    """The project's own virtualenv interpreter when it has one, else the running one."""
+    for folder in (".venv", "venv", "env"):
+        for candidate in (
+            root / folder / "bin" / "python",
+            root / folder / "Scripts" / "python.exe",
+        ):
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return str(candidate)
+    return sys.executable
+
+
+def _has_module(python: str, module: str, env: dict[str, str]) -> bool:
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    return subprocess.run([python, "-c", probe], env=env, capture_output=True).returncode == 0
+
+
+def _copy_module(name: str, into: Path) -> None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise VerifyError(f"{name} is not installed beside vibefix; pip install {name}")
+    origin = Path(spec.origin)
+    if origin.name == "__init__.py":
+        shutil.copytree(origin.parent, into / name, ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        shutil.copy2(origin, into / origin.name)
+
+
+def _finding(record: dict[str, Any], message: str) -> Finding:
+    return Finding(
+        Path(record["path"]),
+        Position(int(record["line"]), int(record["column"])),
+        str(record.get("code", "VF102")),
+        message,
+    )
+
+
+def _seen(record: dict[str, Any]) -> str:
+    tests = [test or "collection" for test in record["tests"]]
+    times = int(record["count"])
+    others = len(tests) - 1
+    shown = f"seen at runtime in {tests[0]}"
+    if others:
+        shown += f" and {others} other test{'s' * (others > 1)}"
+    return shown + (f", {times} times" if times > 1 else "")
+
+
+def findings_from(document: dict[str, Any]) -> list[Finding]:
+    """The plugin's JSON as findings, one per place, in file order."""
+    found = []
+    for record in document.get("blocking", []):
+        inside = f" in {record['in']}()" if record.get("in") else ""
+        functions = list(record["functions"])
+        calls = "a blocking call" if len(functions) == 1 else "blocking calls"
+        fix = _WHAT.get(str(record["code"]), "")
+        found.append(
+            _finding(
+                record,
+                f"{calls} on the event loop{inside}: {', '.join(functions)}"
+                f" ({_seen(record)}){'; ' + fix if fix else ''}",
+            )
+        )
+    for record in document.get("slow", []):
+        where = f"{record['in']}() held" if record.get("in") else "a callback held"
+        found.append(
+            _finding(
+                {**record, "code": "VF102"},
+                f"{where} the event loop for {record['ms']} ms in the step that ends here,"
+                f" with no blocking call vibefix knows ({_seen(record)}): CPU-bound work?"
+                " run it in a worker thread",
+            )
+        )
+    return sorted(found, key=lambda f: (str(f.path), f.position.line, f.position.column))
+
+
+def verify(
+    root: Path,
+    pytest_args: list[str],
+    *,
+    python: str | None = None,
+    slow_ms: float = 50.0,
+    echo: Any = None,
+) -> Verified:
+    """Run the tests under ``root`` and collect what blocked an event loop.
+
+    ``echo`` (a text stream) receives pytest's output as it comes. Raises ``VerifyError``
+    when the tests cannot be collected or run.
+    """
+    root = root.resolve()
+    if not root.is_dir():
+        raise VerifyError(f"{root}: not a folder (verify runs the tests of a project folder)")
+    python = python or project_python(root)
+    with tempfile.TemporaryDirectory(prefix="vibefix-verify-") as scratch:
+        folder = Path(scratch)
+        shutil.copy2(Path(__file__).with_name("verify_plugin.py"), folder / f"{PLUGIN}.py")
+        out = folder / "verify.json"
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in {"PYTEST_ADDOPTS", "PYTEST_PLUGINS"}
+        }
+        if not _has_module(python, "blockbuster", env):
+            for module in ("blockbuster", "forbiddenfruit"):
+                _copy_module(module, folder)
+        env.update(
+            PYTHONPATH=os.pathsep.join(filter(None, [scratch, env.get("PYTHONPATH")])),
+            PYTHONDONTWRITEBYTECODE="1",
+            VIBEFIX_VERIFY_ROOT=str(root),
+            VIBEFIX_VERIFY_OUT=str(out),
+            VIBEFIX_VERIFY_SLOW_MS=str(slow_ms),
+        )
+        command = [python, "-m", "pytest", "-p", PLUGIN, "-p", "no:cacheprovider", *pytest_args]
+        try:
+            process = subprocess.Popen(
+                command,
+                cwd=root,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+            )
+        except OSError as error:
+            raise VerifyError(f"cannot run {python}: {error.strerror}") from None
+        lines: list[str] = []
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if echo is not None:
+                echo.write(line)
+                echo.flush()
+        returncode = process.wait()
+        tail = "".join(lines[-15:]).rstrip()
+        if returncode in (2, 3, 4) or not out.is_file():
+            raise VerifyError(
+                f"the tests of {root} could not be collected or run"
+                f" ({python} -m pytest exited with {returncode}):\n{tail}"
+            )
+        document = json.loads(out.read_text(encoding="utf-8"))
+    if document.get("error"):
+        raise VerifyError(str(document["error"]))
+    if returncode == 5:
+        raise VerifyError(f"no tests were collected under {root}:\n{tail}")
+    return Verified(findings_from(document), dict(document["tests"]), returncode, python)
