@@ -55,7 +55,10 @@ class SessionDependency(SessionCodemod):
     the project has none, VF200 writes `get_db` below the factory (a generator that
     yields a session and closes it in `finally`; `async with` once VF203 runs). The
     `db.close()` statements go, and a `try`/`finally` whose `finally` only closed the
-    session is unwrapped (its `except` clauses stay).
+    session is unwrapped (its `except` clauses stay). A `close()` that more work follows
+    (an `await`, or a call outside the `return`) stays: it hands the connection back to
+    the pool before that work, as the handler did; without it a handler that reads a row
+    and then calls an API for 50 ms would hold a connection for the whole request.
 
     Safety: safe. The handler works on a session of the same factory. It is closed
     after the response is sent (FastAPI 0.118 and later; before the response from 0.106
@@ -394,10 +397,13 @@ class SessionDependency(SessionCodemod):
     def _rewrite(self, function: cst.FunctionDef, uses: Uses) -> None:
         if not self.give_session(function, uses.name, uses.dependency, uses.opening):
             return
-        self._strip(uses, "the session comes from the dependency")
+        self._strip(uses, "the session comes from the dependency", early=function)
 
-    def _strip(self, uses: Uses, reason: str) -> None:
-        """The opening statement, the ``close()`` lines and closing ``finally`` go."""
+    def _strip(self, uses: Uses, reason: str, early: cst.FunctionDef | None = None) -> None:
+        """The opening statement, the ``close()`` lines and closing ``finally`` go; in
+        ``early``, a ``close()`` that more work follows stays: it hands the connection
+        back to the pool before that work (an HTTP call, say), which the dependency's
+        close, after the response, would not."""
         assert uses.statement is not None
         self.replace(
             uses.statement,
@@ -415,10 +421,14 @@ class SessionDependency(SessionCodemod):
                 "the lines above the session's opening stay",
             )
         for line in uses.closes:
+            if early is not None and _work_after(early, line):
+                continue
             self.replace(
                 line, lambda updated: cst.RemovalSentinel.REMOVE, "the dependency closes it"
             )
         for line in uses.passes:
+            if early is not None and _work_after(early, line):
+                continue
             self.replace(
                 line,
                 lambda updated: cst.SimpleStatementLine(
@@ -428,6 +438,77 @@ class SessionDependency(SessionCodemod):
             )
         for try_ in uses.finallies:
             self.replace(try_, _without_finally, "the dependency closes it: no `finally` needed")
+
+
+def _work_after(function: cst.FunctionDef, line: cst.SimpleStatementLine) -> bool:
+    """Whether a statement that can run after ``line`` in ``function`` awaits, or calls
+    outside a ``return`` or ``raise`` (where the call only builds the answer). The
+    statements after it in its block count, then those after the block's holder, until
+    a block goes on to a ``return`` or ``raise``."""
+    parents: dict[cst.CSTNode, cst.CSTNode] = {}
+
+    class Parents(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            for child in node.children:
+                parents[child] = node
+            return True
+
+    function.visit(Parents())
+    node: cst.CSTNode = line
+    while node is not function and node in parents:
+        holder = parents[node]
+        body = list(holder.body) if isinstance(holder, cst.IndentedBlock) else []
+        places = [i for i, statement in enumerate(body) if statement is node]
+        if places:
+            rest = body[places[0] + 1 :]
+            if any(_works(statement) for statement in rest):
+                return True
+            if any(_ends(statement) for statement in rest):
+                return False
+        node = holder
+    return False
+
+
+def _ends(statement: cst.BaseStatement) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and any(
+        isinstance(small, cst.Return | cst.Raise) for small in statement.body
+    )
+
+
+def _works(statement: cst.BaseStatement) -> bool:
+    """Whether ``statement`` awaits, or calls outside a ``return`` or ``raise``."""
+
+    class Finder(cst.CSTVisitor):
+        found = False
+        answering = 0
+
+        def visit_Return(self, node: cst.Return) -> None:
+            self.answering += 1
+
+        def leave_Return(self, node: cst.Return) -> None:
+            self.answering -= 1
+
+        def visit_Raise(self, node: cst.Raise) -> None:
+            self.answering += 1
+
+        def leave_Raise(self, node: cst.Raise) -> None:
+            self.answering -= 1
+
+        def visit_Await(self, node: cst.Await) -> None:
+            self.found = True
+
+        def visit_Call(self, node: cst.Call) -> None:
+            self.found = self.found or not self.answering
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False  # a nested function's body runs elsewhere
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+    finder = Finder()
+    statement.visit(finder)
+    return finder.found
 
 
 def _without_finally(

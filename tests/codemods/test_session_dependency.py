@@ -678,3 +678,119 @@ def test_a_factory_under_an_if_gets_no_dependency_written_and_says_so():
     )
     assert_unchanged(SessionDependency, source)
     assert "define `get_db`" in findings_for(SessionDependency, source)[0][1]
+
+
+# ---------------------------------------------------------------------------------------
+# A close that hands the connection back before more work stays
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_close_before_an_await_stays_so_the_connection_goes_back_before_it():
+    # The handler gave its connection back before a 50 ms HTTP call; with the close gone
+    # it would hold one for the whole request (the pool runs dry at 15 concurrent).
+    before = case(
+        """\
+        @router.get("/price/{item_id}")
+        async def price(item_id: int, client):
+            db = SessionLocal()
+            item = db.get(dict, item_id)
+            db.close()
+            rate = await client.rate()
+            return item["price"] * rate
+        """
+    )
+    after = rewritten(
+        """\
+        @router.get("/price/{item_id}")
+        async def price(item_id: int, client, *, db: Annotated[Session, Depends(get_db)]):
+            item = db.get(dict, item_id)
+            db.close()
+            rate = await client.rate()
+            return item["price"] * rate
+        """
+    )
+    assert_transforms(SessionDependency, before, after)
+
+
+def test_a_close_before_a_call_in_a_later_block_stays():
+    before = case(
+        """\
+        @router.get("/report")
+        def report(send: bool):
+            db = SessionLocal()
+            rows = db.query(dict).all()
+            if send:
+                db.close()
+            else:
+                db.close()
+            notify(rows)
+            return rows
+        """
+    )
+    after = rewritten(
+        """\
+        @router.get("/report")
+        def report(send: bool, *, db: Annotated[Session, Depends(get_db)]):
+            rows = db.query(dict).all()
+            if send:
+                db.close()
+            else:
+                db.close()
+            notify(rows)
+            return rows
+        """
+    )
+    assert_transforms(SessionDependency, before, after)
+
+
+def test_a_close_followed_only_by_the_answer_goes():
+    # Building the answer (a call in the `return`) is not work to give the connection
+    # back for: the dependency closes the session a moment later.
+    before = case(
+        """\
+        @router.get("/items")
+        def items():
+            db = SessionLocal()
+            rows = db.query(dict).all()
+            db.close()
+            return [dict(row) for row in rows]
+        """
+    )
+    after = rewritten(
+        """\
+        @router.get("/items")
+        def items(*, db: Annotated[Session, Depends(get_db)]):
+            rows = db.query(dict).all()
+            return [dict(row) for row in rows]
+        """
+    )
+    assert_transforms(SessionDependency, before, after)
+
+
+def test_a_close_on_a_path_that_raises_goes_though_work_follows_elsewhere():
+    before = case(
+        """\
+        @router.get("/items/{item_id}")
+        async def item(item_id: int, client):
+            db = SessionLocal()
+            row = db.get(dict, item_id)
+            if row is None:
+                db.close()
+                raise HTTPException(404)
+            await client.seen(item_id)
+            db.close()
+            return row
+        """
+    )
+    after = rewritten(
+        """\
+        @router.get("/items/{item_id}")
+        async def item(item_id: int, client, *, db: Annotated[Session, Depends(get_db)]):
+            row = db.get(dict, item_id)
+            if row is None:
+                raise HTTPException(404)
+            await client.seen(item_id)
+            return row
+        """
+    )
+    assert_transforms(SessionDependency, before, after)
