@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Sequence
 
 import libcst as cst
@@ -23,6 +24,10 @@ FACTORY = "_http_client"
 READER = "_http_read"
 """aiohttp: the module-level function that reads a response's body, as requests does
 before it returns the response."""
+PARAMS = "_http_params"
+"""aiohttp: the module-level function that builds a query as requests does (it drops
+``None`` values, repeats a list's, sends ``str()`` of the rest; aiohttp raises
+``TypeError`` for ``None`` and ``True``)."""
 LINES = "_http_lines"
 """The module-level function that yields a streamed body's lines as bytes, as requests'
 ``iter_lines()`` does."""
@@ -43,10 +48,10 @@ class _NameTaken(Exception):
 
 
 class RequestsToHttpx(AsyncCodemod):
-    """Rewrite `requests` calls in async functions to awaited httpx2 client calls.
+    """Rewrite `requests` calls in async functions to awaited aiohttp (or httpx2) calls.
 
     Why: `requests` blocks. In an `async def` handler, one slow upstream freezes the
-    event loop, and every other request waits behind it. An awaited httpx client call
+    event loop, and every other request waits behind it. An awaited HTTP client call
     lets the loop serve other requests while this one waits.
 
     Example: in a FastAPI app,
@@ -58,7 +63,26 @@ class RequestsToHttpx(AsyncCodemod):
                 r.raise_for_status()
             return r.json()["rate"]
 
-    becomes (as a formatter lays it out)
+    becomes (as a formatter lays it out), with the default backend, aiohttp,
+
+        @router.get("/rate")
+        async def rate(
+            currency: str,
+            *,
+            http_client: Annotated[aiohttp.ClientSession, Depends(_get_http_client)],
+        ):
+            r = await _http_read(
+                http_client.get(
+                    URL,
+                    params={"c": currency},
+                    timeout=aiohttp.ClientTimeout(sock_connect=5, sock_read=5),
+                )
+            )
+            if not r.ok:
+                r.raise_for_status()
+            return json.loads(await r.text(errors="replace"))["rate"]
+
+    and with `backend = "httpx2"` (httpx's API)
 
         @router.get("/rate")
         async def rate(
@@ -73,22 +97,22 @@ class RequestsToHttpx(AsyncCodemod):
     (`FastAPI(lifespan=_http_client_lifespan)`, added beside the app) and keeps no
     cookies in it (requests' calls each had their own jar, so one user's cookies never
     reach another's calls; a cookie set by a redirect is not sent on to its target
-    either), the dependency
-    `_get_http_client` hands it to the handlers and dependencies that need it, and they
-    pass it to the helpers they call (`fetch_rate(c, http_client=http_client)`), across
-    modules. A helper takes it only when every caller can hand it on; otherwise, and
-    outside a FastAPI app, each call makes its own client (`async with _http_client() as
-    http_client:`), as `requests.get` makes its own session. `_http_client()`, added
-    once per module that needs it, makes an `httpx2.AsyncClient` that behaves as
-    requests does. When the lifespan did not run (a `TestClient` used without `with`),
-    the dependency makes a client for the request.
+    either), the dependency `_get_http_client` hands it to the handlers and dependencies
+    that need it, and they pass it to the helpers they call (`fetch_rate(c,
+    http_client=http_client)`), across modules. A helper takes it only when every caller
+    can hand it on; otherwise, and outside a FastAPI app, each call makes its own client
+    (`async with _http_client() as http_client:`), as `requests.get` makes its own
+    session. `_http_client()`, added once per module that needs it, makes an
+    `aiohttp.ClientSession` (an `httpx2.AsyncClient`) that behaves as requests does.
+    When the lifespan did not run (a `TestClient` used without `with`), the dependency
+    makes a client for the request.
 
-    Behaviour is kept where the libraries differ. The client follows redirects (requests
-    does, except for `head()`) and has no timeout (requests has none; httpx's default
-    is 5 s). `allow_redirects` becomes `follow_redirects`. Positional `params`/`data`/
-    `json` become keywords. A string or bytes `data=` becomes `content=`. A `(connect,
-    read)` timeout becomes `httpx2.Timeout(None, connect=..., read=...)`. `r.ok` becomes
-    `not r.is_error`, because 3xx is ok in requests. `r.reason` becomes
+    Behaviour is kept where the libraries differ. With httpx2: the client follows
+    redirects (requests does, except for `head()`) and has no timeout (requests has none;
+    httpx's default is 5 s). `allow_redirects` becomes `follow_redirects`. Positional
+    `params`/`data`/`json` become keywords. A string or bytes `data=` becomes `content=`.
+    A `(connect, read)` timeout becomes `httpx2.Timeout(None, connect=..., read=...)`.
+    `r.ok` becomes `not r.is_error`, because 3xx is ok in requests. `r.reason` becomes
     `r.reason_phrase`. `r.raise_for_status()` is guarded by `if r.is_error:`, because
     httpx raises for 1xx and 3xx too. An `except requests.X` catches httpx's
     counterpart: `RequestException` -> `(httpx2.HTTPError, httpx2.InvalidURL,
@@ -98,57 +122,63 @@ class RequestsToHttpx(AsyncCodemod):
     `json.JSONDecodeError`. Where the `try` also guards code that may still raise
     requests' exceptions (a call of a helper), the handler catches both.
 
-    The backend is `httpx2`; `[tool.vibefix.requests-to-httpx] backend` may choose
-    `"httpx"` (slower than the code it replaces under load) or `"httpx-aiohttp"` (httpx's
-    API on aiohttp, `httpx_aiohttp.HttpxAiohttpClient`: less faithful: a string body is
-    sent as `application/octet-stream`, a response that breaks HTTP's rules raises
-    aiohttp's own error, a refused connection is a `ConnectTimeout`), or `"aiohttp"`
-    (aiohttp's own API, 3.10 or later: the fastest under load). With aiohttp each call
-    reads its body before it returns, as requests does (`r = await
+    The backend is `aiohttp`; `[tool.vibefix.requests-to-httpx] backend` may choose
+    `"httpx2"` (httpx's API, Python 3.11 or later, whose details are above), `"httpx"`
+    (slower than the code it replaces under load) or `"httpx-aiohttp"` (httpx's API on
+    aiohttp, `httpx_aiohttp.HttpxAiohttpClient`: less faithful: a string body is sent as
+    `application/octet-stream`, a response that breaks HTTP's rules raises aiohttp's own
+    error, a refused connection is a `ConnectTimeout`). `"aiohttp"` is aiohttp's own API
+    (aiohttp 3.10 or later, Python 3.9 or later), the fastest under load. With aiohttp
+    each call reads its body before it returns, as requests does (`r = await
     _http_read(client.get(u, timeout=aiohttp.ClientTimeout(sock_connect=5,
     sock_read=5)))`); `r.status_code` is `r.status`, `r.text` is `await
     r.text(errors="replace")`, `r.content` is `await r.read()`, `r.json()` is
     `json.loads(await r.text(errors="replace"))` (an empty body is an error, as in
     requests); `ok`, `reason` and `raise_for_status()` mean what they meant; the
     exceptions map to `ClientError`, `ClientResponseError`, `(ClientOSError,
-    ServerDisconnectedError, ConnectionTimeoutError)`, `ServerTimeoutError`. Its own
-    differences: a string body is sent as `text/plain; charset=utf-8` (bytes as
-    `application/octet-stream`; requests sends no type), a `None` or `True` in `params`
-    raises `TypeError` and a `None` in a `data` form is sent as `None` (requests drops
-    the key), a repeated header reads as its first value (requests joins them),
-    certificates come from the system store (requests: certifi), at most 100
-    connections are open at once, at most 10 redirects are followed (requests: 30), a
-    status of 600 or more is not ok and raises in `raise_for_status()`, and
-    `except requests.HTTPError` also catches a response aiohttp cannot parse, too many
-    redirects and a proxy's refusal (requests: `ConnectionError`, `TooManyRedirects`,
-    `ProxyError`); a timeout while the body is read is a `Timeout` (requests:
-    `ConnectionError`). Left to a thread with a finding: streams (reported: a
-    thread does not help), `auth=`, `files=`, `r.elapsed`/`r.is_redirect`, a read in a
-    lambda or a generator expression (where it cannot be awaited), `r.content` read
-    where `raise_for_status()` may have released it, and a `timeout` expression that
-    would be written twice.
+    ServerDisconnectedError, ConnectionTimeoutError)`, `ServerTimeoutError`. `params`
+    other than a dict literal of strings and numbers go through `_http_params()`, added
+    beside the factory, which builds the query as requests does (aiohttp raises
+    `TypeError` for a `None` or `True` value; requests leaves `None` out, sends `True`
+    and repeats a list's values); a query string is sent as the same pairs, with a space
+    as `+`. Its own differences: a string body is sent as `text/plain; charset=utf-8`
+    (bytes as `application/octet-stream`; requests sends no type), a `None` in a `data`
+    form is sent as `None` (requests drops the key), a repeated header reads as its
+    first value (requests joins them), certificates come from the system store
+    (requests: certifi), at most 100 connections are open at once, at most 10 redirects
+    are followed (requests: 30), a status of 600 or more is not ok and raises in
+    `raise_for_status()`, and `except requests.HTTPError` also catches a response
+    aiohttp cannot parse, too many redirects and a proxy's refusal (requests:
+    `ConnectionError`, `TooManyRedirects`, `ProxyError`); a timeout while the body is
+    read is a `Timeout` (requests: `ConnectionError`). Left to a thread with a finding:
+    streams (reported: a thread does not help), `auth=`, `files=`,
+    `r.elapsed`/`r.is_redirect`, a read in a lambda or a generator expression (where it
+    cannot be awaited), `r.content` read where `raise_for_status()` may have released
+    it, and a `timeout` expression that would be written twice.
 
-    bench/load measured, against a `def` handler with `requests` at 50, 500 and 1000
-    concurrent requests: the code VF101 writes (httpx2, the app's client handed out by
-    the dependency) 1.31x, 1.42x and 1.30x as fast; httpx2 with a client per call 0.90x
-    at 50 (hence the shared client); plain httpx's pool slower from 500 on. The clients
-    of a module share one SSL context (`_HTTP_TLS`): loading the certificates costs about
-    20 ms a client.
+    bench/load/example.py measured the example app on one core, against the same app with
+    plain `def` handlers, at 50, 500 and 1000 concurrent requests: after `vibefix apply`
+    with aiohttp 1.24x, 1.31x and 1.27x as fast; with httpx2 0.98x, 0.88x and 0.81x
+    (its client costs more CPU per request, and the app is CPU-bound). bench/load/run.py,
+    on a small handler: httpx2 with a client per call 0.90x at 50 (hence the shared
+    client); plain httpx's pool slower from 500 on. The httpx2 clients of a module share
+    one SSL context (`_HTTP_TLS`): loading the certificates costs about 20 ms a client.
 
     Safety: safe. The request sent and what the code reads of the response are the same,
-    except for these differences between the libraries, which VF101 cannot see through:
-    a `None` value in `params` or a `data` form is sent empty (`?a=`; requests drops the
-    key), a `None` header raises `TypeError` (requests drops it), `True` is sent as
-    `true`, a JSON body is written compactly (`{"a":1}`, the same value), iterating
-    `r.headers` gives lowercase names (lookups ignore case in both), an error while the
-    body is read is httpx's `ReadTimeout` or `RemoteProtocolError` (requests':
-    `ConnectionError` or `ChunkedEncodingError`, caught otherwise), `r.text` of a
-    `text/*` response with no charset is decoded as UTF-8 (requests: ISO-8859-1), and
-    the environment's `~/.netrc` and `REQUESTS_CA_BUNDLE` are not read; the User-Agent
-    names httpx2. A `timeout` bounds connecting and reading as in requests (`write` and
-    the wait for a pooled connection are not bounded). A helper that takes the
-    application's client gets a new keyword argument: a test that replaces it with a
-    fake of the old signature must take `http_client` too.
+    except for the differences between the libraries, which VF101 cannot see through:
+    aiohttp's are above; httpx2's: a `None` value in `params` or a `data` form is sent
+    empty (`?a=`; requests drops the key), a `None` header raises `TypeError` (requests
+    drops it), `True` is sent as `true`, a JSON body is written compactly (`{"a":1}`,
+    the same value), iterating `r.headers` gives lowercase names (lookups ignore case in
+    both), an error while the body is read is httpx's `ReadTimeout` or
+    `RemoteProtocolError` (requests': `ConnectionError` or `ChunkedEncodingError`,
+    caught otherwise), `r.text` of a `text/*` response with no charset is decoded as
+    UTF-8 (requests: ISO-8859-1), and the environment's `~/.netrc` and
+    `REQUESTS_CA_BUNDLE` are not read; the User-Agent names httpx2. A `timeout` bounds
+    connecting and reading as in requests (`write` and the wait for a pooled connection
+    are not bounded). A helper that takes the application's client gets a new keyword
+    argument: a test that replaces it with a fake of the old signature must take
+    `http_client` too.
 
     Not shared: an app with its own `lifespan`, `on_startup`/`on_shutdown` or `on_event`
     handlers (a lifespan would switch the latter off) keeps a client per call, with a
@@ -577,6 +607,10 @@ class RequestsToHttpx(AsyncCodemod):
             return
         self._need_reader()
         positional = (httpmap.SESSION_API if call.session else httpmap.API)[call.verb]
+        params = _argument(call.node, positional, "params")
+        query = params is not None and not _plain_query(params)
+        if query:
+            self._need_block(PARAMS)
 
         def timeout(**limits: cst.BaseExpression) -> cst.Call:
             arguments = [keyword(name, value, COMMA) for name, value in limits.items()]
@@ -585,6 +619,8 @@ class RequestsToHttpx(AsyncCodemod):
             return cst.Call(cst.parse_expression(f"{x}.ClientTimeout"), arguments)
 
         def convert(name: str, value: cst.BaseExpression) -> tuple[str, cst.BaseExpression]:
+            if name == "params" and query:
+                return name, cst.Call(cst.Name(PARAMS), [cst.Arg(value)])
             if name == "timeout" and isinstance(value, cst.Tuple):
                 connect, read = (element.value for element in value.elements)
                 return name, timeout(sock_connect=connect, sock_read=read)
@@ -684,6 +720,36 @@ class RequestsToHttpx(AsyncCodemod):
                 "    response = await request\n"
                 "    await response.read()\n"
                 "    return response\n"
+            )
+        if PARAMS in blocks:
+            try:
+                any_ = self._alias(module, "typing", "Any")
+                parse = self._alias(module, "urllib.parse")
+            except _NameTaken as taken:
+                self.report(module, f"VF101 needs the name `{taken}`, which means something else")
+                return
+            needs += [*any_.needs, *parse.needs]
+            code.append(
+                f"def {PARAMS}(params: {any_.name}) -> {any_.name}:\n"
+                '    """`params` as requests sends them: a `None` value is left out, a list'
+                " (any iterable\n"
+                '    but a string) is repeated, any other value is sent as `str()` gives it."""\n'
+                "    if params is None:\n"
+                "        return None\n"
+                "    if isinstance(params, (str, bytes)):  # aiohttp would encode its `%` again\n"
+                "        text = params.decode() if isinstance(params, bytes) else params\n"
+                f"        return {parse.name}.parse_qsl(text, keep_blank_values=True)\n"
+                "    query: list[tuple[str, str]] = []\n"
+                '    for key, values in params.items() if hasattr(params, "items") else params:\n'
+                '        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):\n'
+                "            values = [values]\n"
+                "        name = key.decode() if isinstance(key, bytes) else str(key)\n"
+                "        for value in values:\n"
+                "            if value is not None:\n"
+                "                text = value.decode() if isinstance(value, bytes)"
+                " else str(value)\n"
+                "                query.append((name, text))\n"
+                "    return query\n"
             )
         if LINES in blocks:
             needs += iterator.needs
@@ -1026,6 +1092,44 @@ def _calls(node: cst.CSTNode) -> list[cst.Call]:
     collect = _Collect()
     node.visit(collect)
     return collect.calls
+
+
+def _argument(call: cst.Call, positional: Sequence[str], name: str) -> cst.BaseExpression | None:
+    """The value ``call`` passes for ``name``, by keyword or by position."""
+    for index, argument in enumerate(call.args):
+        if argument.star:
+            continue
+        given = argument.keyword.value if argument.keyword else positional[index]
+        if given == name:
+            return argument.value
+    return None
+
+
+_LITERALS = (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString, cst.Integer, cst.Float)
+_PLAIN_QUERY = re.compile(r"[A-Za-z0-9_.~=&-]*")
+"""A query string that aiohttp sends as it is written (it encodes ``%``, ``+`` and the rest)."""
+
+
+def _plain_query(value: cst.BaseExpression) -> bool:
+    """Whether aiohttp sends ``params=value`` as requests does without help: a query
+    string of plain characters, or a dict literal of strings and numbers (no ``None``, no
+    ``True``, no list)."""
+    if isinstance(value, cst.SimpleString):
+        text = value.evaluated_value
+        return isinstance(text, str) and _PLAIN_QUERY.fullmatch(text) is not None
+    if not isinstance(value, cst.Dict):
+        return False
+    for element in value.elements:
+        if not isinstance(element, cst.DictElement):
+            return False  # ``**more``
+        if not isinstance(element.key, cst.SimpleString):
+            return False
+        item = element.value
+        if isinstance(item, cst.UnaryOperation) and isinstance(item.operator, cst.Minus):
+            item = item.expression
+        if not isinstance(item, _LITERALS):
+            return False
+    return True
 
 
 def _defines(module: cst.Module, name: str) -> bool:

@@ -509,7 +509,7 @@ def test_vf101_gives_the_lifespan_to_the_app_and_not_to_a_test_app(tmp_path):
         },
     )
 
-    # httpx2 needs Python 3.11, whatever Python runs the tests.
+    # A Python every backend of VF101 runs on, whatever Python runs the tests.
     options = engine.Options(Config(root=tmp_path, target_version=(3, 11)), DEFAULT)
     result = engine.run([tmp_path], options)
 

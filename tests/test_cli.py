@@ -799,15 +799,15 @@ def test_interactive_the_shared_http_client_is_one_question_across_files(
     result = run_vibefix("apply", "-i", ".", cwd=root, input="y\n")
 
     assert (
-        "1 requests calls become httpx calls; 1 functions take the application's HTTP client:"
-        " in 2 files" in result.stdout
+        "1 requests calls become aiohttp calls; 1 functions take the application's HTTP"
+        " client: in 2 files" in result.stdout
     )
     assert "Apply this hunk" not in result.stdout
     main = (root / "main.py").read_text()
     routes = (root / "routes.py").read_text()
     assert "app = FastAPI(lifespan=_http_client_lifespan)" in main
     assert "Depends(_get_http_client)" in routes
-    assert "await http_client.get(" in routes
+    assert "await _http_read(http_client.get(" in routes
     for name, text in (("main.py", main), ("routes.py", routes)):
         compile(text, name, "exec", dont_inherit=True)
 
@@ -827,7 +827,10 @@ def test_interactive_no_to_the_shared_http_client_writes_nothing(
 def test_interactive_a_requests_rewrite_is_taken_whole_or_not_at_all(
     tmp_path: Path, run_vibefix: RunVibefix
 ):
-    (tmp_path / "pyproject.toml").write_text('[tool.vibefix]\ntarget-version = "py311"\n')
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.vibefix]\ntarget-version = "py311"\n'
+        '[tool.vibefix.requests-to-httpx]\nbackend = "httpx2"\n'
+    )
     source = (
         "import requests\n\n\nasync def f(u):\n    s = requests.Session()\n"
         + "    x = 1\n" * 12

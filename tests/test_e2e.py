@@ -15,9 +15,7 @@ from tests.conftest import RunVibefix
 EXAMPLE = Path(__file__).parents[1] / "examples" / "vibeshop"
 REWRITTEN = [
     "app/external/rates.py",
-    # The lifespan that makes the shared HTTP client (VF101's httpx2 needs Python 3.11;
-    # the example declares no Python, so the one running vibefix counts).
-    *(["app/main.py"] if sys.version_info >= (3, 11) else []),
+    "app/main.py",  # the lifespan that makes the shared HTTP client (aiohttp's session)
     "app/routers/orders.py",
     "app/routers/products.py",
     "app/routers/users.py",
@@ -201,11 +199,9 @@ def test_vibeshop_after_apply_blocks_the_event_loop_only_in_sync_sqlalchemy(
     assert caught
     assert all(name.startswith("sqlite3.") for name in caught), caught
     assert _blocking_calls(vibeshop, allow="sqlite3.") == (0, set())
-    if sys.version_info >= (3, 11):
-        # httpx2 runs here: requests calls became httpx2 calls (on 3.10 they run in a
-        # thread, which blockbuster accepts as well).
-        assert _requests_calls_in_async_defs(vibeshop / "app") == []
-        assert "import httpx2" in (vibeshop / "app/routers/orders.py").read_text()
+    # requests calls became aiohttp calls (VF101's default backend, Python 3.9 or newer).
+    assert _requests_calls_in_async_defs(vibeshop / "app") == []
+    assert "import aiohttp" in (vibeshop / "app/routers/orders.py").read_text()
 
 
 def test_vibeshop_after_async_db_passes_its_tests_with_nothing_blocking_the_loop(
@@ -213,11 +209,10 @@ def test_vibeshop_after_async_db_passes_its_tests_with_nothing_blocking_the_loop
 ):
     applied = run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=vibeshop)
 
-    # What is left are findings: VF202's on the URL read at run time (and VF101's on
-    # Python 3.10, where httpx2 does not run and requests calls go to a thread).
+    # What is left is a finding: VF202's on the URL read at run time.
     assert applied.returncode == 1, applied.stderr
     codes = set(re.findall(r"^\S+: (VF\d+) ", applied.stderr, re.M))
-    assert codes == ({"VF202"} if sys.version_info >= (3, 11) else {"VF101", "VF202"}), codes
+    assert codes == {"VF202"}, codes
     again = run_vibefix("diff", "--recipe", "async-db", "--unsafe", ".", cwd=vibeshop)
     assert again.stdout == ""
     database = (vibeshop / "app/database.py").read_text()

@@ -122,7 +122,7 @@ def test_target_version_is_read_in_either_spelling(tmp_path, setting, expected):
         ("target-version = 311", "target-version must be a Python version"),
         (
             '[tool.vibefix.requests-to-httpx]\nbackend = "urllib3"',
-            "backend must be one of httpx2, httpx, httpx-aiohttp, aiohttp",
+            "backend must be one of aiohttp, httpx2, httpx, httpx-aiohttp",
         ),
         ("[tool.vibefix.requests-to-httpx]\nclient = 1", "unknown key 'client'"),
         ('[tool.vibefix.engine-pool]\npool-size = "10"', "pool-size must be an integer"),

@@ -23,6 +23,7 @@ from pathlib import Path
 from textwrap import dedent
 from types import ModuleType
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -362,6 +363,12 @@ AIOHTTP_CLIENT = dedent(
         return text, form, body, query
 
 
+    async def queries(page, exact, tags, query):
+        found = requests.get(BASE + "/echo", params={"page": page, "exact": exact, "tag": tags})
+        given = requests.get(BASE + "/echo", params=query, timeout=5)
+        return found.json()["path"], given.json()["path"]
+
+
     async def raises(path):
         try:
             r = requests.get(BASE + path, timeout=5)
@@ -494,6 +501,30 @@ def test_aiohttp_bodies_arrive_the_same_but_a_string_body_is_typed(aiohttp_modul
     # the differences VF101's documentation gives).
     assert [sent["type"] for sent in before[1:]] == [got["type"] for got in after[1:]]
     assert (before[0]["type"], after[0]["type"]) == (None, "text/plain; charset=utf-8")
+
+
+@pytest.mark.parametrize(
+    ("page", "exact", "tags", "query"),
+    [
+        (None, True, ["a", "b c"], {"x": None, "n": 1.5}),
+        (2, False, (), [("k", "v"), ("k", None), ("k", 3)]),
+        (-1, None, "one", "raw=1&s=%20"),
+        (0, b"bytes", [1, None, 2], {"b": b"caf\xc3\xa9", "e": ""}),
+    ],
+    ids=["none-true-list", "false-empty-pairs", "negative-string", "bytes-and-empty"],
+)
+def test_aiohttp_a_query_with_none_true_or_lists_arrives_as_requests_sends_it(
+    aiohttp_modules, page, exact, tags, query
+):
+    before, after = _both(aiohttp_modules, "queries", page, exact, tags, query)
+    assert before[0] == after[0]
+    # A query string is sent as the same pairs; aiohttp writes a space as `+`.
+    given = [
+        parse_qsl(urlsplit(path).query, keep_blank_values=True) for path in (before[1], after[1])
+    ]
+    assert given[0] == given[1]
+    if not isinstance(query, str):
+        assert before[1] == after[1]
 
 
 @pytest.mark.parametrize("path", ["/status/200", "/status/304", "/status/404", "/status/500"])

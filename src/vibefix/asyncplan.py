@@ -163,7 +163,7 @@ class _Analysis:
             return self.http_problem or call.http.obstacle
         if not call.awaitable:
             return "it sits in a lambda or a generator expression, where `await` is not allowed"
-        taken = {"httpx2", "httpx", "json"} & set(function.shadowed)
+        taken = {"aiohttp", "httpx2", "httpx", "json"} & set(function.shadowed)
         if taken:
             return f"the name `{sorted(taken)[0]}` means something else here"
         own = self.taken_names().get(function.path)

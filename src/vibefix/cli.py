@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from vibefix import __version__, engine, gitutil, interactive, registry, report, verify
+from vibefix import __version__, engine, gitutil, httpmap, interactive, registry, report, verify
 from vibefix.codemod import Codemod
 from vibefix.codemods import ALL, RECIPES
 from vibefix.config import Config, ConfigError, load_config
@@ -349,7 +349,8 @@ def apply(
                     f"{len(asyncs.becomes_async)} functions become async, with their awaits"
                 )
             if asyncs.twins:
-                what.append(f"{len(asyncs.twins)} requests calls become httpx calls")
+                library = httpmap.backend(options.config.options).library
+                what.append(f"{len(asyncs.twins)} requests calls become {library} calls")
             if asyncs.http.takes:
                 what.append(
                     f"{len(asyncs.http.takes)} functions take the application's HTTP client"

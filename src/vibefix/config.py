@@ -161,8 +161,8 @@ def parse_table(table: dict[str, Any], source: Path) -> Config:
                 f"{source}: unknown key {unknown[0]!r} in [tool.vibefix.requests-to-httpx]"
                 " (known: backend)"
             )
-        backends = ("httpx2", "httpx", "httpx-aiohttp", "aiohttp")
-        if http.get("backend", "httpx2") not in backends:
+        backends = ("aiohttp", "httpx2", "httpx", "httpx-aiohttp")
+        if "backend" in http and http["backend"] not in backends:
             raise ConfigError(
                 f"{source}: [tool.vibefix.requests-to-httpx] backend must be one of"
                 f" {', '.join(backends)}, not {http.get('backend')!r}"

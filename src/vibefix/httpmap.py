@@ -1278,26 +1278,31 @@ BACKENDS: dict[str, Backend] = {
     "httpx-aiohttp": Backend("httpx", "httpx_aiohttp.HttpxAiohttpClient", (3, 9)),
     "aiohttp": Backend("aiohttp", "aiohttp.ClientSession", (3, 9), "aiohttp"),
 }
-"""The backends VF101 writes. ``httpx2`` is the default: it beat the plain ``def`` app at
-every concurrency measured (bench/load). Plain ``httpx`` fell behind the ``def`` app from
-500 concurrent requests on. ``httpx-aiohttp`` (httpx's API on aiohttp) was the fastest
-with the httpx API, but reports a refused connection as a ``ConnectTimeout`` and ignores
-``retries``. ``aiohttp`` is aiohttp's own API (3.10 or later)."""
+"""The backends VF101 writes. ``aiohttp`` (aiohttp's own API, 3.10 or later) is the
+default: on the example app under load (bench/load/example.py, one core) it was the only
+one faster than the plain ``def`` app at every concurrency; ``httpx2`` (httpx's API on
+``httpcore2``), the default before, spent more CPU per request and fell behind the ``def``
+app from 500 concurrent requests on. Plain ``httpx`` fell far behind (bench/load/run.py).
+``httpx-aiohttp`` (httpx's API on aiohttp) reports a refused connection as a
+``ConnectTimeout`` and ignores ``retries``."""
+
+DEFAULT_BACKEND = "aiohttp"
+"""``[tool.vibefix.requests-to-httpx] backend`` when it is not set."""
 
 OPTIONS = "requests-to-httpx"
 """VF101's table in ``[tool.vibefix]``."""
 
 
 def backend_name(options: Mapping[str, Any]) -> str:
-    """``[tool.vibefix.requests-to-httpx] backend``: ``httpx2`` unless set."""
+    """``[tool.vibefix.requests-to-httpx] backend``: ``DEFAULT_BACKEND`` unless set."""
     table = options.get(OPTIONS, {})
-    name = table.get("backend", "httpx2") if isinstance(table, Mapping) else "httpx2"
-    return name if isinstance(name, str) else "httpx2"
+    name = table.get("backend", DEFAULT_BACKEND) if isinstance(table, Mapping) else None
+    return name if isinstance(name, str) else DEFAULT_BACKEND
 
 
 def backend(options: Mapping[str, Any]) -> Backend:
     """What VF101 writes, from ``[tool.vibefix.requests-to-httpx] backend``."""
-    return BACKENDS.get(backend_name(options), BACKENDS["httpx2"])
+    return BACKENDS.get(backend_name(options), BACKENDS[DEFAULT_BACKEND])
 
 
 def target_python(root: Path, declared: tuple[int, int] | None = None) -> tuple[int, int]:
@@ -1343,6 +1348,7 @@ def http_call(targets: Collection[str]) -> bool:
 GENERATED: dict[str, tuple[str, ...]] = {
     "_http_client": ("verify=_HTTP_TLS", "ClientTimeout(), trust_env=True"),
     "_http_read": ("await response.read()",),
+    "_http_params": ("query.append((name, text))",),
     "_http_lines": ("async for chunk in response.aiter_bytes():",),
     "_get_http_client": ('"http_client", None',),
     "_http_client_lifespan": ("app.state.http_client = client",),
@@ -1351,7 +1357,7 @@ GENERATED: dict[str, tuple[str, ...]] = {
 that say it wrote it."""
 
 
-def ours(node: cst.FunctionDef, backend_name: str = "httpx2") -> bool:
+def ours(node: cst.FunctionDef, backend_name: str = DEFAULT_BACKEND) -> bool:
     """False for a module-level function that has the name of one VF101 writes but is
     another: the project's own ``_http_client``, or the one an earlier run wrote for
     another backend (its client is not the one the code would now be written for)."""
@@ -1361,7 +1367,8 @@ def ours(node: cst.FunctionDef, backend_name: str = "httpx2") -> bool:
         return True
     code = cst.Module([]).code_for_node(node)
     if name == "_http_client":
-        module, _, cls = BACKENDS.get(backend_name, BACKENDS["httpx2"]).client.rpartition(".")
+        client = BACKENDS.get(backend_name, BACKENDS[DEFAULT_BACKEND]).client
+        module, _, cls = client.rpartition(".")
         # ``httpx.AsyncClient`` is not in ``httpx2.AsyncClient``: the module is checked too.
         made = re.search(rf"(?<![\w.]){re.escape(module)}\.{cls}\(", code)
         return made is not None and any(marker in code for marker in markers)

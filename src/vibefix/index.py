@@ -286,13 +286,14 @@ class FactCollector(cst.CSTVisitor):
         module: str,
         package: str,
         imports: ImportPlanner | None = None,
-        backend: str = "httpx2",
+        backend: str = httpmap.DEFAULT_BACKEND,
     ) -> None:
         super().__init__()
         self.imports = imports
         self.backend = backend
         """VF101's backend (``[tool.vibefix.requests-to-httpx] backend``)."""
-        self.library = httpmap.BACKENDS.get(backend, httpmap.BACKENDS["httpx2"]).library
+        default = httpmap.BACKENDS[httpmap.DEFAULT_BACKEND]
+        self.library = httpmap.BACKENDS.get(backend, default).library
         """The API VF101 writes (``"httpx"`` or ``"aiohttp"``): what it can rewrite."""
         self._tuples: frozenset[str] | None = None
         """The module-level names assigned a tuple (a ``timeout`` VF101 leaves), read on
@@ -539,7 +540,7 @@ class FactCollector(cst.CSTVisitor):
             shadowed.append("http_client")  # VF101's parameter for a shared client
         shadowed.extend(  # the modules VF101's code names
             module
-            for module in ("httpx2", "httpx", "json")
+            for module in ("aiohttp", "httpx2", "httpx", "json")
             if self.imports.module_alias(inside, module) is None
         )
         return tuple(shadowed)

@@ -33,9 +33,13 @@ TARGET = (3, 11)
 """The Python the cases are written for: VF101's httpx2 backend needs 3.11, whatever
 Python runs the tests (vibefix's own ``requires-python`` would say 3.10)."""
 
+HTTPX2 = {"requests-to-httpx": {"backend": "httpx2"}}
+"""Most VF101 cases are written in httpx's API (httpx2), which reads closest to requests;
+the default backend, aiohttp, has its own cases (``AIOHTTP``, ``config_with()``)."""
+
 
 def default_config() -> Config:
-    return Config(root=Path.cwd(), target_version=TARGET)
+    return Config(root=Path.cwd(), options=dict(HTTPX2), target_version=TARGET)
 
 
 def _run(codemods: Selection, source: str, config: Config | None = None) -> FileResult:
@@ -73,5 +77,6 @@ def findings_for(
 
 
 def config_with(**options: object) -> Config:
-    """A configuration with ``[tool.vibefix.<name>]`` tables."""
-    return Config(root=Path.cwd(), options=dict(options), target_version=TARGET)
+    """A configuration with ``[tool.vibefix.<name>]`` tables (VF101's backend httpx2 unless
+    given, as in ``default_config()``)."""
+    return Config(root=Path.cwd(), options={**HTTPX2, **options}, target_version=TARGET)

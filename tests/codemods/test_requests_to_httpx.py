@@ -14,6 +14,8 @@ from vibefix.codemods.offload_blocking import OffloadBlocking
 from vibefix.codemods.requests_to_httpx import RequestsToHttpx
 
 from tests.codemods.helpers import (
+    HTTPX2,
+    TARGET,
     _run,
     assert_transforms,
     assert_unchanged,
@@ -748,9 +750,23 @@ def test_a_project_on_python_3_10_is_left_alone():
         async def ping(url):
             requests.get(url)
         """,
-        Config(root=config_with().root, target_version=(3, 10)),
+        Config(root=config_with().root, options=HTTPX2, target_version=(3, 10)),
     )
     assert "`httpx2` needs Python 3.11 and the project supports 3.10" in found[0][1]
+
+
+def test_the_default_backend_aiohttp_runs_on_python_3_9_not_3_8():
+    source = """\
+        import requests
+
+
+        async def ping(url):
+            requests.get(url)
+        """
+    found = left_alone(source, Config(root=config_with().root, target_version=(3, 8)))
+    assert "`aiohttp` needs Python 3.9 and the project supports 3.8" in found[0][1]
+    output = _run(VF101, dedent(source), Config(root=config_with().root, target_version=(3, 9)))
+    assert b"await _http_read(http_client.get(url))" in (output.new_source or b"")
 
 
 def test_a_session_that_is_never_closed_is_left_alone():
@@ -832,7 +848,7 @@ def test_the_target_python_comes_from_requires_python(tmp_path):
             requests.get(url)
         """
     )
-    config = Config(root=tmp_path)
+    config = Config(root=tmp_path, options=HTTPX2)
     (tmp_path / "pyproject.toml").write_text('[project]\nrequires-python = ">=3.10"\n')
     assert "supports 3.10" in findings_for(VF101, source, config)[0][1]
     (tmp_path / "pyproject.toml").write_text('[project]\nrequires-python = ">= 3.12, <4"\n')
@@ -1716,3 +1732,103 @@ def test_a_streamed_loop_in_a_nested_sync_def_is_left():
         "other than as a `for` loop's iterable" in message
         for _, message in findings_for(VF102, source)
     )
+
+
+def test_aiohttp_a_function_whose_aiohttp_is_something_else_is_left_alone():
+    found = left_alone(
+        """\
+        import requests
+
+
+        async def ping(url, aiohttp):
+            requests.get(url)
+        """,
+        Config(root=config_with().root, target_version=TARGET),
+    )
+    assert any("the name `aiohttp` means something else here" in m for _, m in found), found
+
+
+AIOHTTP_PARAMS = '''\
+
+
+def _http_params(params: Any) -> Any:
+    """`params` as requests sends them: a `None` value is left out, a list (any iterable
+    but a string) is repeated, any other value is sent as `str()` gives it."""
+    if params is None:
+        return None
+    if isinstance(params, (str, bytes)):  # aiohttp would encode its `%` again
+        text = params.decode() if isinstance(params, bytes) else params
+        return urllib.parse.parse_qsl(text, keep_blank_values=True)
+    query: list[tuple[str, str]] = []
+    for key, values in params.items() if hasattr(params, "items") else params:
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            values = [values]
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        for value in values:
+            if value is not None:
+                text = value.decode() if isinstance(value, bytes) else str(value)
+                query.append((name, text))
+    return query
+'''
+
+
+def test_aiohttp_params_that_may_hold_none_true_or_a_list_are_built_as_requests_builds_them():
+    # aiohttp raises TypeError for a None or True value; requests drops None, sends
+    # "True", repeats a list's values.
+    before = dedent(
+        """\
+        import requests
+
+
+        async def search(url, term, page=None, query=None):
+            found = requests.get(url, params={"q": term, "page": page, "exact": True})
+            more = requests.get(url, query)
+            return found.json(), more.json()
+        """
+    )
+    after = (
+        "import json\nimport urllib.parse\nfrom collections.abc import Awaitable\n"
+        "from typing import Any\n\nimport aiohttp\n"
+        + AIOHTTP_PARAMS
+        + AIOHTTP_BLOCKS
+        + dedent(
+            """\
+
+
+            async def search(url, term, page=None, query=None):
+                async with _http_client() as http_client:
+                    found = await _http_read(http_client.get(url, params=_http_params({"q": term, "page": page, "exact": True})))
+                async with _http_client() as http_client:
+                    more = await _http_read(http_client.get(url, params=_http_params(query)))
+                return json.loads(await found.text(errors="replace")), json.loads(await more.text(errors="replace"))
+            """  # noqa: E501
+        )
+    )
+    assert_transforms(VF101, before, after, config_with(**AIOHTTP))
+
+
+@pytest.mark.parametrize(
+    ("params", "built"),
+    [
+        ('{"q": "lamps", "page": 2, "min": -1.5, "tag": f"x{url}"}', False),
+        ('"q=lamps&page=2&sort=-price"', False),
+        ('{"q": "lamps", "page": None}', True),
+        ('{"q": "lamps", "sale": True}', True),
+        ('{"q": "lamps", **more}', True),
+        ('"q=a+b&s=%20"', True),  # aiohttp would send `%2B`, `%2520`
+        ('"q=" "lamps"', True),
+        ('{url: "lamps"}', True),  # aiohttp wants a str key; requests sends str(key)
+    ],
+    ids=[
+        *("literal-dict", "plain-query", "none", "true", "spread", "encoded-query", "concat"),
+        "name-key",
+    ],
+)
+def test_aiohttp_params_are_left_as_they_are_only_where_aiohttp_sends_them_as_requests(
+    params, built
+):
+    source = f"import requests\n\n\nasync def search(url, more):\n    requests.get(url, {params})\n"
+    output = (_run(VF101, source, config_with(**AIOHTTP)).new_source or b"").decode()
+    wanted = f"_http_params({params})" if built else params
+    assert f"http_client.get(url, params={wanted})" in output
+    assert ("def _http_params(" in output) == built
