@@ -19,6 +19,10 @@ from vibefix.names import base_name, fully_qualified
 
 TLS = "_HTTP_TLS"
 """The module-level SSL context every client of the module shares."""
+TRUST_ENV = "_HTTP_TRUST_ENV"
+"""aiohttp: whether the environment has proxies or a ``.netrc`` (read at import), which
+requests would use: only then is the session told to look (aiohttp does, in a thread,
+at every call: ~10 ms a request on a busy loop)."""
 FACTORY = "_http_client"
 """The module-level function that makes a client as requests would behave."""
 READER = "_http_read"
@@ -145,13 +149,14 @@ class RequestsToHttpx(AsyncCodemod):
     (bytes as `application/octet-stream`; requests sends no type), a `None` in a `data`
     form is sent as `None` (requests drops the key), a repeated header reads as its
     first value (requests joins them), certificates come from the system store
-    (requests: certifi), at most 100 connections are open at once, at most 10 redirects
-    are followed (requests: 30), a status of 600 or more is not ok and raises in
-    `raise_for_status()`, and `except requests.HTTPError` also catches a response
-    aiohttp cannot parse, too many redirects and a proxy's refusal (requests:
-    `ConnectionError`, `TooManyRedirects`, `ProxyError`); a timeout while the body is
-    read is a `Timeout` (requests: `ConnectionError`). Left to a thread with a finding:
-    streams (reported: a thread does not help), `auth=`, `files=`,
+    (requests: certifi), the environment's proxies and `~/.netrc` are looked for when
+    the module is imported (requests: at every call), at most 100 connections are open
+    at once, at most 10 redirects are followed (requests: 30), a status of 600 or more
+    is not ok and raises in `raise_for_status()`, and `except requests.HTTPError` also
+    catches a response aiohttp cannot parse, too many redirects and a proxy's refusal
+    (requests: `ConnectionError`, `TooManyRedirects`, `ProxyError`); a timeout while the
+    body is read is a `Timeout` (requests: `ConnectionError`). Left to a thread with a
+    finding: streams (reported: a thread does not help), `auth=`, `files=`,
     `r.elapsed`/`r.is_redirect`, a read in a lambda or a generator expression (where it
     cannot be awaited), `r.content` read where `raise_for_status()` may have released
     it, and a `timeout` expression that would be written twice.
@@ -688,12 +693,24 @@ class RequestsToHttpx(AsyncCodemod):
         code = []
         client = f"{x.name}.{self._client_type}"
         if FACTORY in blocks and self._aiohttp:
+            try:
+                os_ = self._alias(module, "os")
+                request = self._alias(module, "urllib.request")
+            except _NameTaken as taken:
+                self.report(module, f"VF101 needs the name `{taken}`, which means something else")
+                return
+            needs += [*os_.needs, *request.needs]
             code.append(
+                f"{TRUST_ENV} = bool({request.name}.getproxies()) or any(\n"
+                f"    {os_.name}.path.exists({os_.name}.path.expanduser(path))\n"
+                f'    for path in ({os_.name}.environ.get("NETRC") or "~/.netrc", "~/_netrc")\n'
+                ")\n\n\n"
                 f"def {FACTORY}(shared: bool = False) -> {client}:\n"
                 f"{_FACTORY_DOC}"
                 f"    jar = {x.name}.DummyCookieJar() if shared else None\n"
-                f"    return {client}(timeout={x.name}.ClientTimeout(), trust_env=True,"
-                " cookie_jar=jar)\n"
+                f"    return {client}(\n"
+                f"        timeout={x.name}.ClientTimeout(), trust_env={TRUST_ENV}, cookie_jar=jar\n"
+                "    )\n"
             )
         elif FACTORY in blocks:
             maker, _, cls = self._backend.client.rpartition(".")
@@ -818,7 +835,11 @@ class RequestsToHttpx(AsyncCodemod):
                 f"            app.state.{PARAMETER} = None  # closed: not for a later request\n"
             )
         said = (
-            ("# `requests` as an aiohttp session: it follows redirects and has no timeout.",)
+            (
+                "# `requests` as an aiohttp session: it follows redirects and has no timeout.",
+                "# It reads proxies and ~/.netrc from the environment when there are any:",
+                "# aiohttp, told to, looks for them in a thread at every call.",
+            )
             if self._aiohttp
             else (
                 "# `requests` as an httpx client: it follows redirects and has no timeout. The",

@@ -565,6 +565,103 @@ def test_aiohttp_a_read_timeout_is_a_timeout_not_a_connection_error(aiohttp_modu
     assert _both(aiohttp_modules, function) == ["timeout"] * 2
 
 
+class _Proxy(BaseHTTPRequestHandler):
+    """A forward proxy that answers every request with the URL it was asked for."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = f"proxied {self.path}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+PROXIED = """\
+import requests
+
+
+async def fetch(url):
+    return requests.get(url, timeout=5).text
+"""
+
+RUN_FETCH = """\
+import asyncio, importlib.util, json, sys
+
+spec = importlib.util.spec_from_file_location("m", sys.argv[1])
+m = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(m)
+print(json.dumps([asyncio.run(m.fetch(sys.argv[2])), getattr(m, "_HTTP_TRUST_ENV", None)]))
+"""
+
+
+def _fetch(path: Path, url: str, env: dict[str, str]) -> list[Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_FETCH, str(path), url],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    result: list[Any] = json.loads(done.stdout)
+    return result
+
+
+def test_aiohttp_proxies_and_netrc_of_the_environment_are_read_only_when_there_are_any(
+    tmp_path: Path,
+):
+    pytest.importorskip("aiohttp")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.vibefix]\ntarget-version = "py311"\n'
+        '[tool.vibefix.requests-to-httpx]\nbackend = "aiohttp"\n'
+    )
+    (tmp_path / "before.py").write_text(PROXIED)
+    (tmp_path / "after.py").write_text(PROXIED)
+    done = subprocess.run(
+        [*VIBEFIX, "apply", "--select", "VF101", str(tmp_path / "after.py")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "trust_env=_HTTP_TRUST_ENV" in (tmp_path / "after.py").read_text()
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    home = tmp_path / "home"
+    home.mkdir()
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "netrc")
+    }
+    clean["HOME"] = str(home)
+    target = "http://vibefix-proxy-test.invalid/rate?c=EUR"
+    try:
+        # A proxy in the environment: both go through it, as requests does.
+        proxied = {**clean, "HTTP_PROXY": f"http://127.0.0.1:{proxy.server_address[1]}"}
+        before = _fetch(tmp_path / "before.py", target, proxied)
+        after = _fetch(tmp_path / "after.py", target, proxied)
+        assert before[0] == after[0] == f"proxied {target}"
+        assert after[1] is True
+        # Nothing in the environment: aiohttp is not asked to look (at every call).
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)  # stands for any server
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        direct = f"http://127.0.0.1:{server.server_address[1]}/direct"
+        assert _fetch(tmp_path / "after.py", direct, clean) == ["proxied /direct", False]
+        # A ~/.netrc: requests would read it, so the session is told to.
+        (home / ".netrc").write_text("machine example.org login u password p\n")
+        assert _fetch(tmp_path / "after.py", direct, clean) == ["proxied /direct", True]
+        server.shutdown()
+        server.server_close()
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
 # -- one client for the application -----------------------------------------------------
 
 PROJECT = {

@@ -1346,7 +1346,11 @@ def http_call(targets: Collection[str]) -> bool:
 
 
 GENERATED: dict[str, tuple[str, ...]] = {
-    "_http_client": ("verify=_HTTP_TLS", "ClientTimeout(), trust_env=True"),
+    "_http_client": (
+        "verify=_HTTP_TLS",
+        "ClientTimeout(), trust_env=_HTTP_TRUST_ENV",
+        "ClientTimeout(), trust_env=True",  # an earlier vibefix's
+    ),
     "_http_read": ("await response.read()",),
     "_http_params": ("query.append((name, text))",),
     "_http_lines": ("async for chunk in response.aiter_bytes():",),

@@ -1383,11 +1383,21 @@ async def _http_read(request: Awaitable[aiohttp.ClientResponse]) -> aiohttp.Clie
 
 
 # `requests` as an aiohttp session: it follows redirects and has no timeout.
+# It reads proxies and ~/.netrc from the environment when there are any:
+# aiohttp, told to, looks for them in a thread at every call.
+_HTTP_TRUST_ENV = bool(urllib.request.getproxies()) or any(
+    os.path.exists(os.path.expanduser(path))
+    for path in (os.environ.get("NETRC") or "~/.netrc", "~/_netrc")
+)
+
+
 def _http_client(shared: bool = False) -> aiohttp.ClientSession:
     """A session that behaves as requests does; one `shared` by the application's
     requests keeps no cookies, as each requests call had its own."""
     jar = aiohttp.DummyCookieJar() if shared else None
-    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(), trust_env=True, cookie_jar=jar)
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(), trust_env=_HTTP_TRUST_ENV, cookie_jar=jar
+    )
 '''
 
 
@@ -1405,7 +1415,8 @@ def test_aiohttp_a_call_reads_its_body_and_its_response_is_read_awaited():
         """
     )
     after = (
-        "import json\nfrom collections.abc import Awaitable\n\nimport aiohttp\n"
+        "import json\nimport os\nimport urllib.request\nfrom collections.abc import Awaitable\n\n"
+        "import aiohttp\n"
         + AIOHTTP_BLOCKS
         + dedent(
             """\
@@ -1445,7 +1456,8 @@ def test_aiohttp_a_session_and_the_exceptions_it_raises():
         """
     )
     after = (
-        "from collections.abc import Awaitable\n\nimport aiohttp\n"
+        "import os\nimport urllib.request\nfrom collections.abc import Awaitable\n\n"
+        "import aiohttp\n"
         + AIOHTTP_BLOCKS
         + dedent(
             """\
@@ -1603,7 +1615,7 @@ def test_a_stdlib_from_import_goes_after_the_plain_ones_as_ruff_sorts_them(tmp_p
     )
     output = (_run(VF101, source, config_with(**AIOHTTP)).new_source or b"").decode()
     assert output.startswith(
-        "import os\nimport sys\nfrom collections.abc import Awaitable\n"
+        "import os\nimport sys\nimport urllib.request\nfrom collections.abc import Awaitable\n"
         "from pathlib import Path\n\nimport aiohttp\n"
     ), output
     (tmp_path / "out.py").write_text(output)
@@ -1787,8 +1799,8 @@ def test_aiohttp_params_that_may_hold_none_true_or_a_list_are_built_as_requests_
         """
     )
     after = (
-        "import json\nimport urllib.parse\nfrom collections.abc import Awaitable\n"
-        "from typing import Any\n\nimport aiohttp\n"
+        "import json\nimport os\nimport urllib.parse\nimport urllib.request\n"
+        "from collections.abc import Awaitable\nfrom typing import Any\n\nimport aiohttp\n"
         + AIOHTTP_PARAMS
         + AIOHTTP_BLOCKS
         + dedent(
