@@ -27,6 +27,19 @@ the target is a wall-time ratio vibefix/baseline <= 1.0 and a peak below 400 MB.
 corpus like this one is a harsh case (more triggers than an application has), which makes
 it a safe upper bound.
 
+Peers (``--peers``)
+-------------------
+The same corpus, the same rounds, two more pairs:
+
+3. ``vibefix diff --select VF100`` against ``python -m libcst.tool codemod -x
+   peer_async_sleep.AsyncSleepCommand -u 0 -j N --no-format``: one codemod, the same
+   rewrite (``time.sleep`` in ``async def`` to ``await asyncio.sleep``), written as a
+   plain libcst command (``peer_async_sleep.py`` beside this script). Both print diffs.
+4. ``vibefix check --select VF1`` (the async rules, detection and planning of rewrites)
+   against ``ruff check --select ASYNC --no-cache --isolated`` (detection alone, in Rust).
+
+The ratios are vibefix's time over the peer's (min/min and median/median).
+
 ``--smoke`` uses httpx alone and one round, for CI to keep this script working.
 """
 
@@ -250,7 +263,9 @@ class Run:
     stderr: bytes
 
 
-def measure(command: Sequence[str], *, capture_stdout: bool) -> Run:
+def measure(
+    command: Sequence[str], *, capture_stdout: bool, env: dict[str, str] | None = None
+) -> Run:
     """Run ``command`` once; wall time, CPU of waited descendants, peak summed RSS."""
     have_proc = os.path.isdir("/proc/self")
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -261,6 +276,7 @@ def measure(command: Sequence[str], *, capture_stdout: bool) -> Run:
             stdin=subprocess.DEVNULL,
             stdout=out if capture_stdout else subprocess.DEVNULL,
             stderr=err,
+            env=env,
         )
         peak: float | None = None
         if have_proc:
@@ -456,6 +472,8 @@ def bench(args: argparse.Namespace) -> int:
                 if index == 0 and series is vibefix and run.stderr.strip():
                     print(f"vibefix stderr (last lines):\n{_tail(run.stderr, 3)}")
         figures = report(corpus, vibefix, baseline, jobs)
+        if args.peers:
+            figures["peers"] = peers(base, jobs, corpus, repeat)
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     finally:
@@ -464,6 +482,62 @@ def bench(args: argparse.Namespace) -> int:
         else:
             shutil.rmtree(scratch, ignore_errors=True)
     return 0
+
+
+def peers(base: list[str], jobs: int, corpus: Corpus, repeat: int) -> dict[str, object]:
+    """vibefix against the peers that do part of its job, on the same corpus."""
+    here = Path(__file__).resolve().parent
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    root = str(corpus.root)
+    libcst_tool = [sys.executable, "-m", "libcst.tool", "codemod", "-x"]
+    libcst_tool += ["peer_async_sleep.AsyncSleepCommand", "-u", "0", "--no-format"]
+    libcst_tool += ["--hide-progress", "--hide-generated-warnings", "-j", str(jobs), root]
+    ruff_async = [ruff or "ruff", "check", "--select", "ASYNC", "--no-cache", "--isolated"]
+    ruff_async += ["--exit-zero", root]
+    diff = [*base, "diff", "--jobs", str(jobs), "--select", "VF100", root]
+    detect = [*base, "check", "--jobs", str(jobs), "--select", "VF1", root]
+    pairs = [
+        (
+            Series("vibefix diff --select VF100", diff),
+            Series("libcst.tool codemod (VF100's rewrite)", libcst_tool),
+        ),
+        (
+            Series("vibefix check --select VF1", detect),
+            Series("ruff check --select ASYNC", ruff_async),
+        ),
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(here), os.environ.get("PYTHONPATH", "")]),
+    }
+    out: dict[str, object] = {}
+    print()
+    print(f"| peers, {repeat} round(s), --jobs {jobs} | min (s) | median (s) | CPU median (s) |")
+    print("|---|---:|---:|---:|")
+    for ours, theirs in pairs:
+        for index in range(repeat):
+            for series in (ours, theirs) if index % 2 == 0 else (theirs, ours):
+                run = measure(series.command, capture_stdout=False, env=env)
+                if run.returncode not in OK_EXIT_CODES:
+                    raise BenchError(
+                        f"`{shlex.join(series.command)}` exited {run.returncode}:\n"
+                        + _tail(run.stderr)
+                    )
+                series.add(run)
+        for series in (ours, theirs):
+            print(
+                f"| {series.label} | {series.min:.2f} | {series.median:.2f} "
+                f"| {series.cpu_median:.2f} |"
+            )
+        ratio_min = _ratio(ours.min, theirs.min)
+        ratio_median = _ratio(ours.median, theirs.median)
+        print(f"| ratio | {_fmt(ratio_min)} | {_fmt(ratio_median)} | |")
+        out[theirs.label] = {
+            "vibefix": ours.summary(),
+            "peer": theirs.summary(),
+            "ratio": {"min": ratio_min, "median": ratio_median},
+        }
+    return out
 
 
 def check(is_baseline: bool, run: Run, corpus: Corpus) -> None:
@@ -504,6 +578,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"the vibefix command, split like a shell would (default: {default_vibefix()})",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary corpus")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="also compare with libcst.tool codemod (one codemod) and ruff --select ASYNC",
+    )
     parser.add_argument("--baseline-worker", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.jobs < 1:

@@ -163,7 +163,7 @@ class RequestsToHttpx(AsyncCodemod):
 
     bench/load/example.py measured the example app on one core, against the same app with
     plain `def` handlers, at 50, 500 and 1000 concurrent requests: after `vibefix apply`
-    with aiohttp 1.24x, 1.31x and 1.27x as fast; with httpx2 0.98x, 0.88x and 0.81x
+    with aiohttp 1.46x, 1.37x and 1.32x as fast; with httpx2 0.95x, 0.86x and 0.77x
     (its client costs more CPU per request, and the app is CPU-bound). bench/load/run.py,
     on a small handler: httpx2 with a client per call 0.90x at 50 (hence the shared
     client); plain httpx's pool slower from 500 on. The httpx2 clients of a module share

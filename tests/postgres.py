@@ -14,12 +14,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 REQUIRED = "VIBEFIX_REQUIRE_POSTGRES"
 
@@ -62,16 +60,16 @@ class Server:
             raise RuntimeError(f"{' '.join(command)}: {done.stdout}{done.stderr}")
 
 
+MISSING = "PostgreSQL is not installed (Debian: apt-get install postgresql; .ci/run installs it)"
+
+
 @contextmanager
-def postgres_server() -> Iterator[Server]:
+def start_postgres(pinned: Sequence[str] = ()) -> Iterator[Server]:
+    """A throwaway server; ``pinned`` goes before ``pg_ctl start`` (``taskset -c 1``, say),
+    so that the server's processes inherit it. Raises LookupError when not installed."""
     folder_of_programs = programs()
     if folder_of_programs is None:
-        reason = (
-            "PostgreSQL is not installed (Debian: apt-get install postgresql; .ci/run installs it)"
-        )
-        if os.environ.get(REQUIRED) == "1":
-            pytest.fail(f"{reason}, and {REQUIRED}=1")
-        pytest.skip(reason)
+        raise LookupError(MISSING)
     as_user: tuple[str, ...] = ()
     folder = Path(tempfile.mkdtemp(prefix="vibefix-postgres-"))
     if os.geteuid() == 0:
@@ -81,9 +79,24 @@ def postgres_server() -> Iterator[Server]:
     data = folder / "data"
     server.run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
     options = f"-h 127.0.0.1 -p {server.port} -k {folder} -F"
-    server.run("pg_ctl", "-D", str(data), "-l", str(folder / "log"), "-w", "-o", options, "start")
+    start = ("pg_ctl", "-D", str(data), "-l", str(folder / "log"), "-w", "-o", options, "start")
+    Server(server.bin, server.port, (*pinned, *as_user)).run(*start)
     try:
         yield server
     finally:
         server.run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server() -> Iterator[Server]:
+    """``start_postgres`` for a test: skipped when PostgreSQL is missing (a failure with
+    VIBEFIX_REQUIRE_POSTGRES=1)."""
+    import pytest
+
+    if programs() is None:
+        if os.environ.get(REQUIRED) == "1":
+            pytest.fail(f"{MISSING}, and {REQUIRED}=1")
+        pytest.skip(MISSING)
+    with start_postgres() as server:
+        yield server
