@@ -29,8 +29,6 @@ import pytest
 
 from tests.conftest import VIBEFIX
 
-pytest.importorskip("httpx2", reason="httpx2 needs Python 3.11")
-
 CLIENT = dedent(
     """\
     import json
@@ -205,6 +203,8 @@ def modules(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, server: str
 ) -> tuple[ModuleType, ...]:
     backend = request.param
+    if backend == "httpx2":
+        pytest.importorskip("httpx2", reason="httpx2 needs Python 3.11")
     if backend == "httpx-aiohttp":
         pytest.importorskip("httpx_aiohttp")
     folder = tmp_path_factory.mktemp("vf101")
@@ -755,6 +755,8 @@ def _ports(project: Path, base: str) -> dict[str, list[Any]]:
 
 @pytest.mark.parametrize("backend", ["httpx2", "aiohttp"])
 def test_the_app_serves_every_request_with_the_client_its_lifespan_made(tmp_path, backend):
+    if backend == "httpx2":
+        pytest.importorskip("httpx2", reason="httpx2 needs Python 3.11")
     for name, text in PROJECT.items():
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
