@@ -277,6 +277,17 @@ class RequestsToHttpx(AsyncCodemod):
             raise _NameTaken(module.split(".")[0])
         return ModuleAlias(f"{found.name}.{name}" if name else found.name, found.needs)
 
+    def _aliases(
+        self, module: cst.Module, *specs: tuple[str] | tuple[str, str]
+    ) -> list[ModuleAlias] | None:
+        """``_alias`` of each ``(module[, name])`` at module level; None, with a finding,
+        when one of the names means something else there."""
+        try:
+            return [self._alias(module, *spec) for spec in specs]
+        except _NameTaken as taken:
+            self.report(module, f"VF101 needs the name `{taken}`, which means something else")
+            return None
+
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         http = self.plan.asyncs.http
         key = self.key(node)
@@ -679,26 +690,26 @@ class RequestsToHttpx(AsyncCodemod):
         """The module-level definitions VF101's code uses, after the imports: the client
         factory, the dependency that hands out the app's client, the app's lifespan."""
         self._blocks.extend(blocks)
-        try:
-            x = self._alias(module, self._x)
-            iterator = self._alias(module, "collections.abc", "AsyncIterator")
-            awaitable = self._alias(module, "collections.abc", "Awaitable")
-            connection = self._alias(module, "fastapi.requests", "HTTPConnection")
-            contextlib = self._alias(module, "contextlib")
-            fastapi = self._alias(module, "fastapi", "FastAPI")
-        except _NameTaken as taken:
-            self.report(module, f"VF101 needs the name `{taken}`, which means something else")
+        found = self._aliases(
+            module,
+            (self._x,),
+            ("collections.abc", "AsyncIterator"),
+            ("collections.abc", "Awaitable"),
+            ("fastapi.requests", "HTTPConnection"),
+            ("contextlib",),
+            ("fastapi", "FastAPI"),
+        )
+        if found is None:
             return
+        x, iterator, awaitable, connection, contextlib, fastapi = found
         needs = list(x.needs)
         code = []
         client = f"{x.name}.{self._client_type}"
         if FACTORY in blocks and self._aiohttp:
-            try:
-                os_ = self._alias(module, "os")
-                request = self._alias(module, "urllib.request")
-            except _NameTaken as taken:
-                self.report(module, f"VF101 needs the name `{taken}`, which means something else")
+            found = self._aliases(module, ("os",), ("urllib.request",))
+            if found is None:
                 return
+            os_, request = found
             needs += [*os_.needs, *request.needs]
             code.append(
                 f"{TRUST_ENV} = bool({request.name}.getproxies()) or any(\n"
@@ -714,11 +725,10 @@ class RequestsToHttpx(AsyncCodemod):
             )
         elif FACTORY in blocks:
             maker, _, cls = self._backend.client.rpartition(".")
-            try:
-                made = self._alias(module, maker)
-            except _NameTaken as taken:
-                self.report(module, f"VF101 needs the name `{taken}`, which means something else")
+            found = self._aliases(module, (maker,))
+            if found is None:
                 return
+            (made,) = found
             needs += made.needs
             code.append(
                 f"{TLS} = {x.name}.create_ssl_context()\n\n\n"
@@ -739,12 +749,10 @@ class RequestsToHttpx(AsyncCodemod):
                 "    return response\n"
             )
         if PARAMS in blocks:
-            try:
-                any_ = self._alias(module, "typing", "Any")
-                parse = self._alias(module, "urllib.parse")
-            except _NameTaken as taken:
-                self.report(module, f"VF101 needs the name `{taken}`, which means something else")
+            found = self._aliases(module, ("typing", "Any"), ("urllib.parse",))
+            if found is None:
                 return
+            any_, parse = found
             needs += [*any_.needs, *parse.needs]
             code.append(
                 f"def {PARAMS}(params: {any_.name}) -> {any_.name}:\n"
@@ -807,13 +815,10 @@ class RequestsToHttpx(AsyncCodemod):
             if self._aiohttp:
                 opening = f"    async with {FACTORY}(shared=True) as client:\n"
             else:
-                try:
-                    cookiejar = self._alias(module, "http.cookiejar")
-                except _NameTaken as taken:
-                    self.report(
-                        module, f"VF101 needs the name `{taken}`, which means something else"
-                    )
+                found = self._aliases(module, ("http.cookiejar",))
+                if found is None:
                     return
+                (cookiejar,) = found
                 needs += cookiejar.needs
                 opening = (
                     f"    async with {FACTORY}() as client:\n"
@@ -1126,7 +1131,6 @@ def _argument(call: cst.Call, positional: Sequence[str], name: str) -> cst.BaseE
     return None
 
 
-_LITERALS = (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString, cst.Integer, cst.Float)
 _PLAIN_QUERY = re.compile(r"[A-Za-z0-9_.~=&-]*")
 """A query string that aiohttp sends as it is written (it encodes ``%``, ``+`` and the rest)."""
 
@@ -1143,14 +1147,23 @@ def _plain_query(value: cst.BaseExpression) -> bool:
     for element in value.elements:
         if not isinstance(element, cst.DictElement):
             return False  # ``**more``
-        if not isinstance(element.key, cst.SimpleString):
+        if not _text(element.key):
             return False
         item = element.value
         if isinstance(item, cst.UnaryOperation) and isinstance(item.operator, cst.Minus):
             item = item.expression
-        if not isinstance(item, _LITERALS):
+        if not (_text(item) or isinstance(item, cst.Integer | cst.Float)):
             return False
     return True
+
+
+def _text(node: cst.BaseExpression) -> bool:
+    """A str literal (not bytes, which aiohttp refuses in a query)."""
+    if isinstance(node, cst.FormattedString):
+        return True
+    if isinstance(node, cst.SimpleString | cst.ConcatenatedString):
+        return isinstance(node.evaluated_value, str)
+    return False
 
 
 def _defines(module: cst.Module, name: str) -> bool:

@@ -163,9 +163,9 @@ class _Analysis:
             return self.http_problem or call.http.obstacle
         if not call.awaitable:
             return "it sits in a lambda or a generator expression, where `await` is not allowed"
-        taken = {"aiohttp", "httpx2", "httpx", "json"} & set(function.shadowed)
+        taken = set(httpmap.NAMED_MODULES) & set(function.shadowed)
         if taken:
-            return f"the name `{sorted(taken)[0]}` means something else here"
+            return f"the name `{sorted(taken)[0].split('.')[0]}` means something else here"
         own = self.taken_names().get(function.path)
         if own:
             return f"the module defines its own `{own[0]}`, a name VF101's code needs"

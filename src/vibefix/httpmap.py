@@ -1289,6 +1289,23 @@ app from 500 concurrent requests on. Plain ``httpx`` fell far behind (bench/load
 DEFAULT_BACKEND = "aiohttp"
 """``[tool.vibefix.requests-to-httpx] backend`` when it is not set."""
 
+NAMED_MODULES = (
+    *("aiohttp", "httpx2", "httpx", "json", "os", "typing", "urllib.parse", "urllib.request"),
+)
+"""Every module VF101's code may name, in a rewritten function or in the definitions it
+adds beside it (``named_modules``)."""
+
+
+def named_modules(backend_name: str) -> tuple[str, ...]:
+    """The modules VF101's code for ``backend_name`` names: where one of their names means
+    something else, VF101 leaves the call (the plan decides it, for every file at once)."""
+    if BACKENDS.get(backend_name, BACKENDS[DEFAULT_BACKEND]).library == "aiohttp":
+        # ``json.loads`` of a body; ``_HTTP_TRUST_ENV`` (os, urllib.request);
+        # ``_http_params`` (typing.Any, urllib.parse).
+        return ("aiohttp", "json", "os", "typing", "urllib.parse", "urllib.request")
+    return ("httpx2", "httpx", "json")
+
+
 OPTIONS = "requests-to-httpx"
 """VF101's table in ``[tool.vibefix]``."""
 

@@ -58,9 +58,13 @@ class ImportPlanner:
         scope = self.scopes.get(at)
         if scope is None:
             return None
+        root = module.partition(".")[0]
         for name in self._existing_aliases(module):
             if self._binding(scope, name, module) == "imported":
-                return ModuleAlias(name)
+                # ``import a.b`` binds ``a``; the module is ``a.b`` (``import a.b as c``: ``c``).
+                return ModuleAlias(module if name == root else name)
+        if root != module and not self._package_name(scope, root):
+            return None  # ``urllib = None``: ``urllib.parse.x`` would not reach the module
         binding = self._binding(scope, module, module)
         if binding == "imported":
             return ModuleAlias(module)
@@ -116,6 +120,16 @@ class ImportPlanner:
                             bound = self._aliases.setdefault(_dotted(alias.name), [])
                             bound.append(_bound_name(alias))
         return self._aliases.get(module, [])
+
+    def _package_name(self, scope: Scope, root: str) -> bool:
+        """Whether ``root`` at ``scope`` is unbound or bound only by ``import root...``
+        statements: what ``import root.sub`` needs to be used as ``root.sub``."""
+        return all(
+            isinstance(assignment, ImportAssignment)
+            and isinstance(assignment.node, cst.Import)
+            and any(_bound_name(alias) == root for alias in assignment.node.names)
+            for assignment in scope[root]
+        )
 
     def _binding(self, scope: Scope, name: str, module: str) -> str | None:
         """What ``name`` is at ``scope``, for using it as ``module``:

@@ -538,9 +538,9 @@ class FactCollector(cst.CSTVisitor):
         scope = self.imports.scopes.get(inside)
         if scope is not None and scope["http_client"]:
             shadowed.append("http_client")  # VF101's parameter for a shared client
-        shadowed.extend(  # the modules VF101's code names
+        shadowed.extend(
             module
-            for module in ("aiohttp", "httpx2", "httpx", "json")
+            for module in httpmap.named_modules(self.backend)
             if self.imports.module_alias(inside, module) is None
         )
         return tuple(shadowed)

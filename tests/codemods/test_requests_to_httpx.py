@@ -1830,10 +1830,11 @@ def test_aiohttp_params_that_may_hold_none_true_or_a_list_are_built_as_requests_
         ('"q=a+b&s=%20"', True),  # aiohttp would send `%2B`, `%2520`
         ('"q=" "lamps"', True),
         ('{url: "lamps"}', True),  # aiohttp wants a str key; requests sends str(key)
+        ('{"q": b"lamps"}', True),  # aiohttp refuses bytes; requests decodes them
     ],
     ids=[
         *("literal-dict", "plain-query", "none", "true", "spread", "encoded-query", "concat"),
-        "name-key",
+        *("name-key", "bytes-value"),
     ],
 )
 def test_aiohttp_params_are_left_as_they_are_only_where_aiohttp_sends_them_as_requests(
@@ -1844,3 +1845,68 @@ def test_aiohttp_params_are_left_as_they_are_only_where_aiohttp_sends_them_as_re
     wanted = f"_http_params({params})" if built else params
     assert f"http_client.get(url, params={wanted})" in output
     assert ("def _http_params(" in output) == built
+
+
+@pytest.mark.parametrize(
+    ("binding", "name"),
+    [("os = None", "os"), ("urllib = None", "urllib"), ("typing = None", "typing")],
+)
+def test_aiohttp_a_module_whose_name_the_added_definitions_need_is_left_alone(binding, name):
+    # _HTTP_TRUST_ENV names os and urllib.request, _http_params typing.Any and
+    # urllib.parse: the plan leaves the call rather than write code that cannot run.
+    source = f"""\
+        import requests
+
+        {binding}
+
+
+        async def ping(page=None):
+            requests.get("http://rates/x", params={{"page": page}})
+        """
+    found = left_alone(source, Config(root=config_with().root, target_version=TARGET))
+    assert any(f"the name `{name}` means something else here" in m for _, m in found), found
+    # httpx2's code names none of them: rewritten.
+    output = (_run(VF101, dedent(source), config_with()).new_source or b"").decode()
+    assert 'await http_client.get("http://rates/x"' in output
+
+
+def test_aiohttp_the_modules_it_needs_already_imported_are_used_as_they_are():
+    source = dedent(
+        """\
+        import os
+        import urllib.request
+
+        import requests
+
+
+        async def ping(page=None):
+            return requests.get("http://rates/x", params={"page": page}).status_code, os
+        """
+    )
+    output = (_run(VF101, source, config_with(**AIOHTTP)).new_source or b"").decode()
+    assert "params=_http_params({" in output
+    assert output.count("import os\n") == 1
+    assert output.count("import urllib.request\n") == 1
+    assert output.count("import urllib.parse\n") == 1
+    # `import urllib.request` binds `urllib`: the module is still spelled in full.
+    assert "bool(urllib.request.getproxies())" in output
+    compile(output, "<after>", "exec", dont_inherit=True)
+
+
+def test_aiohttp_both_urllib_submodules_imported_already_are_not_read_through_and_left():
+    # The import planner cannot tell which of two `import urllib.x` binds the name for the
+    # other: VF101 leaves the call rather than guess (a finding says why).
+    found = left_alone(
+        """\
+        import urllib.parse
+        import urllib.request
+
+        import requests
+
+
+        async def ping(page=None):
+            return requests.get("http://rates/x", params={"page": page}).status_code, urllib
+        """,
+        Config(root=config_with().root, target_version=TARGET),
+    )
+    assert any("the name `urllib` means something else here" in m for _, m in found), found
