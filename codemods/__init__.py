@@ -13,6 +13,7 @@ from vibefix.codemods.await_propagation import AwaitPropagation
 from vibefix.codemods.engine_pool import EnginePool
 from vibefix.codemods.offload_blocking import OffloadBlocking
 from vibefix.codemods.requests_to_httpx import RequestsToHttpx
+from vibefix.codemods.required_fields import RequiredFields
 from vibefix.codemods.session_context import SessionContext
 from vibefix.codemods.session_dependency import SessionDependency
 from vibefix.codemods.shared_session import SharedSession
@@ -30,6 +31,7 @@ ALL: tuple[type[Codemod], ...] = (
     EnginePool,
     SessionContext,
     AsyncSqlalchemy,
+    RequiredFields,
 )
 
 RECIPES: dict[str, tuple[str, ...]] = {
@@ -39,4 +41,6 @@ RECIPES: dict[str, tuple[str, ...]] = {
         *("VF100", "VF101", "VF102", "VF103", "VF104", "VF200", "VF201", "VF202", "VF203"),
         "VF204",
     ),
+    # Pydantic at the API boundary: request models that reject bad data (REVIEW rewrites).
+    "pydantic": ("VF300",),
 }

@@ -363,13 +363,25 @@ class ImportPlanner:
             return [Edit(statement, lambda updated: _without_aliases(updated, doomed), record)]
         edits = [Edit(statement, lambda updated: cst.RemovalSentinel.REMOVE, record)]
         moved = statement.leading_lines
+        owner = self._containers()[statement]
+        siblings = list(owner.body)
+        index = siblings.index(statement)
+        following = [s for s in siblings[index + 1 :] if s not in gone]
+        if (
+            isinstance(owner, cst.Module)
+            and all(s in gone for s in siblings[:index])
+            and following
+            and isinstance(following[0], cst.SimpleStatementLine | cst.BaseCompoundStatement)
+            and following[0].leading_lines
+        ):
+            # The module's first statement goes: the blank lines that followed it must not
+            # open the file.
+            edits.insert(
+                0, Edit(following[0], lambda updated: _without_leading_blanks(updated), record)
+            )
         if moved:
             # Comments above a removed import stay: they move to the next statement that
             # stays, or to the footer of its module or block when none does.
-            owner = self._containers()[statement]
-            siblings = list(owner.body)
-            index = siblings.index(statement)
-            following = [s for s in siblings[index + 1 :] if s not in gone]
             if following:
                 edits.insert(
                     0,
@@ -606,6 +618,13 @@ def _merged(additions: list[Edit]) -> list[Edit]:
 
         merged.append(Edit(node, change, edits[0].record))
     return merged
+
+
+def _without_leading_blanks(statement: Any) -> Any:
+    lines = list(statement.leading_lines)
+    while lines and lines[0].comment is None:
+        lines.pop(0)
+    return statement.with_changes(leading_lines=lines)
 
 
 def _sorted_imports(nodes: list[Any]) -> list[Any]:

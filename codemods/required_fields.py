@@ -1,0 +1,200 @@
+"""VF300: optional fields of a request model that the API needs -> required."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libcst as cst
+from libcst.metadata import QualifiedNameProvider
+
+from vibefix import boundary
+from vibefix.boundaryplan import ModelRole, plan_boundary
+from vibefix.codemod import Codemod, FileContext
+from vibefix.config import Config
+from vibefix.index import ProjectIndex
+from vibefix.modeledit import without_default, without_none
+from vibefix.names import imported_as
+from vibefix.results import Safety
+
+
+@dataclass(frozen=True)
+class RequiredPlan:
+    required: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """For each model, the fields that become required, with why."""
+    held: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """For each model, the fields that look required but stay, with why."""
+    wanted_names: frozenset[str] = frozenset()
+    """The models' names: the files that mention them are indexed too."""
+    touched: frozenset[Path] = frozenset()
+    """The files of the models it changes or reports on."""
+
+
+def decide(role: ModelRole) -> tuple[dict[str, str], dict[str, str]]:
+    """The fields of ``role``'s model to make required, and those held back, with why."""
+    required: dict[str, str] = {}
+    held: dict[str, str] = {}
+    if not role.bodies or role.partial:
+        return required, held
+    for fact in role.fact.fields:
+        if not (fact.nullable and fact.default == "none"):
+            continue
+        column = role.columns.get(fact.name)
+        use = role.uses.get(fact.name)
+        if column is not None and not column.nullable and not column.has_default:
+            table = role.orm.rpartition(".")[2]
+            why = f"the column `{table}.{column.name}` is NOT NULL and has no default"
+        elif use is not None and use.demanded:
+            why = f"`{_short(use.demanded[0])}` answers a request without it with an error"
+            if role.responses:
+                held[fact.name] = f"{why}, but the model is a response too (split it: VF303)"
+                continue
+        elif use is not None and use.dereferenced:
+            why = f"`{_short(use.dereferenced[0])}` uses it as a value that cannot be None"
+            if role.responses:
+                held[fact.name] = f"{why}, but the model is a response too (split it: VF303)"
+                continue
+        else:
+            continue
+        if role.built:
+            held[fact.name] = f"{why}, but the code also makes the model from data of its own"
+        else:
+            required[fact.name] = why
+    return required, held
+
+
+def _short(qualname: str) -> str:
+    return qualname.rpartition(".")[2]
+
+
+class RequiredFields(Codemod):
+    """Make the optional fields of a request model that the API needs required.
+
+    Why: AI-written models declare every field `Optional[X] = None`. A request without
+    the field then reaches the handler, which answers it with a 500 (`None.lower()`), a
+    hand-written 400, or writes a row with NULL in it. A required field is rejected by
+    FastAPI with a 422 that names it, before any code runs, and the OpenAPI schema lists
+    it as required, so clients know.
+
+    A field becomes required when the model is a request body and:
+    - the ORM column it mirrors is `nullable=False` without a default (the model mirrors
+      the ORM class its handlers copy it into, or the one of its name without
+      `Create`/`In`/`Request`...);
+    - or a handler answers its absence with an error (`if not body.email: raise ...`);
+    - or a handler uses it as a value that cannot be None and never checks it.
+
+    Example:
+
+        class ProductCreate(BaseModel):
+            name: Optional[str] = None
+            description: Optional[str] = None
+
+    becomes, when `Product.name` is `Column(String, nullable=False)`,
+
+        class ProductCreate(BaseModel):
+            name: str
+            description: Optional[str] = None
+
+    Safety: review. The API's contract changes: a client that leaves the field out (or
+    sends null) gets a 422 instead of what the handler answered (a 400, a 500, a row).
+
+    Not rewritten: models no handler takes as a body (responses, internal models);
+    partial-update models (a PATCH handler's, one dumped with `exclude_unset`, or one
+    named `...Update`/`...Patch`); fields with a default other than None. A model that is
+    a response too, or that the code also builds from data (`Model(**row)`), keeps a
+    field that only its handlers' checks ask for, with a finding; fields inherited from
+    a base model are left.
+    """
+
+    code = "VF300"
+    safety = Safety.REVIEW
+    triggers = (f"{boundary.TRIGGER}|{boundary.OPTIONAL_FIELD}",)
+    # The handlers and ORM classes of a model may sit in files outside the paths given:
+    # the plan names them (``wanted_names``) and this codemod's facts are needed there.
+    follows_plan = True
+    METADATA_DEPENDENCIES = (*Codemod.METADATA_DEPENDENCIES, QualifiedNameProvider)
+
+    @classmethod
+    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
+        return boundary.collect(wrapper, file)
+
+    @classmethod
+    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
+        required: dict[str, dict[str, str]] = {}
+        held: dict[str, dict[str, str]] = {}
+        boundary_plan = plan_boundary(index)
+        touched: set[Path] = set()
+        for qualname, role in boundary_plan.models.items():
+            required[qualname], held[qualname] = decide(role)
+            if required[qualname] or held[qualname]:
+                touched.add(role.path)
+        return RequiredPlan(required, held, boundary_plan.wanted_names, frozenset(touched))
+
+    def visit_Module(self, node: cst.Module) -> None:
+        part = self.plan.part(self.code)
+        self._plan = part if isinstance(part, RequiredPlan) else RequiredPlan()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        qualname = f"{self.file.module_name}.{node.name.value}"
+        required = self._plan.required.get(qualname, {})
+        held = self._plan.held.get(qualname, {})
+        if not (required or held):
+            return False
+        for line in node.body.body:
+            if not isinstance(line, cst.SimpleStatementLine):
+                continue
+            for statement in line.body:
+                if not (
+                    isinstance(statement, cst.AnnAssign) and isinstance(statement.target, cst.Name)
+                ):
+                    continue
+                name = statement.target.value
+                if name in held:
+                    self.report(statement, f"`{name}` stays optional: {held[name]}")
+                elif name in required:
+                    self._require(statement, name, required[name])
+        return False
+
+    def _require(self, statement: cst.AnnAssign, name: str, why: str) -> None:
+        def is_name(node: cst.CSTNode, qualified: str) -> bool:
+            return imported_as(self, node, qualified) or imported_as(
+                self, node, qualified.replace("typing.", "typing_extensions.")
+            )
+
+        annotation = without_none(statement.annotation.annotation, is_name)
+        removed, value = without_default(statement.value, is_name)
+        if annotation is None or not removed:
+            self.report(statement, f"`{name}` should be required ({why}); vibefix cannot say it")
+            return
+        dropped = _names(statement.annotation.annotation) - _names(annotation)
+
+        def change(updated: cst.AnnAssign) -> cst.AnnAssign:
+            return updated.with_changes(
+                annotation=updated.annotation.with_changes(annotation=annotation),
+                value=value,
+                equal=cst.MaybeSentinel.DEFAULT if value is None else updated.equal,
+            )
+
+        names = _name_nodes(statement.annotation.annotation)
+        self.replace(
+            statement,
+            change,
+            f"`{name}` is required: {why}",
+            drops=[node for node in names if node.value in dropped],
+        )
+
+
+def _name_nodes(node: cst.CSTNode) -> list[cst.Name]:
+    found: list[cst.Name] = []
+
+    class Names(cst.CSTVisitor):
+        def visit_Name(self, name: cst.Name) -> None:
+            found.append(name)
+
+    node.visit(Names())
+    return found
+
+
+def _names(node: cst.CSTNode) -> set[str]:
+    return {name.value for name in _name_nodes(node)}

@@ -1,0 +1,658 @@
+"""Facts about the API boundary: Pydantic models, ORM columns, and how handlers use them.
+
+VF300-VF304 share these facts. Per file the collector records the classes that may be
+Pydantic models (their fields and configuration), the ORM classes and their columns, and
+the route handlers: which parameters they take (a body when its type is a model), what
+they answer (``response_model``, the return annotation), which fields of a body they read
+and how (dereferenced, checked for None, copied into an ORM class's keyword). Whether a
+class *is* a Pydantic model, and which handlers are routes, the plan decides once the
+whole project is indexed (``vibefix.boundaryplan``): a base model may live in another
+module, and ``BaseModel`` may be some other library's class of that name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import libcst as cst
+from libcst.metadata import PositionProvider, QualifiedName, QualifiedNameProvider
+
+from vibefix.codemod import FileContext
+from vibefix.index import ROUTE_METHODS
+from vibefix.names import fully_qualified
+
+TRIGGER = r"\b(?:pydantic|fastapi|sqlalchemy|sqlmodel)\b"
+"""A file any of VF300-VF304 must read: models, handlers or ORM classes."""
+OPTIONAL_FIELD = r"(?m:^[ \t]+\w+[ \t]*:[^\n]*\b(?:Optional|None)\b)"
+"""An annotated class field that admits None: a model deriving from the project's own
+base model names no library."""
+NOTE = "boundary-facts"
+"""Where the facts of the file being indexed are kept, so that they are collected once
+whichever of VF300-VF304 asks first."""
+
+FIELD_FUNCTIONS = frozenset({"pydantic.Field", "pydantic.fields.Field"})
+OPTIONAL = frozenset({"typing.Optional", "typing_extensions.Optional"})
+UNION = frozenset({"typing.Union", "typing_extensions.Union"})
+ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})
+SEQUENCES = frozenset(
+    {"typing.List", "typing.Sequence", "builtins.list", "typing.Iterable", "builtins.tuple"}
+)
+COLUMNS = frozenset(
+    {"sqlalchemy.Column", "sqlalchemy.schema.Column", "sqlalchemy.sql.schema.Column"}
+    | {"sqlalchemy.orm.mapped_column", "sqlmodel.Field"}
+)
+CHECKS = frozenset({"sqlalchemy.CheckConstraint", "sqlalchemy.schema.CheckConstraint"})
+MAPPED = frozenset({"sqlalchemy.orm.Mapped"})
+DATA_CONSTRUCTORS = frozenset({"model_validate", "parse_obj", "model_validate_json", "parse_raw"})
+"""A model's class methods that build it from outside data (a dict, a JSON text)."""
+
+
+@dataclass(frozen=True)
+class FieldFact:
+    """One annotated field of a class body."""
+
+    name: str
+    line: int
+    annotation: str
+    """The annotation's source text."""
+    inner: str
+    """The qualified type the annotation holds, None aside (``builtins.str`` for
+    ``Optional[str]``); empty when it is anything more (a union, ``Annotated``...)."""
+    nullable: bool
+    """The annotation admits None."""
+    default: str
+    """``required`` (no default, ``...``), ``none`` (``= None``, ``Field(None)``),
+    ``factory`` or ``value``."""
+    keywords: tuple[str, ...] = ()
+    """The keywords of its ``Field(...)`` call, if it has one."""
+
+
+@dataclass(frozen=True)
+class ModelFact:
+    """A module-level class with annotated fields: a Pydantic model if its bases say so."""
+
+    qualname: str
+    line: int
+    fields: tuple[FieldFact, ...]
+    config: str = ""
+    """How it is configured: ``""`` (not), ``dict``, ``ConfigDict``, ``class`` (v1), or
+    ``other`` (anything the codemods cannot read)."""
+    config_keys: tuple[tuple[str, str], ...] = ()
+    """The configuration's keys and the source of their values."""
+
+
+@dataclass(frozen=True)
+class ColumnFact:
+    name: str
+    type: str
+    """The column type's class name: ``String``, ``Integer``, ``Numeric``..."""
+    length: int | None = None
+    nullable: bool = True
+    has_default: bool = False
+    """``default``, ``server_default`` or a primary key (the database fills it)."""
+    checks: tuple[str, ...] = ()
+    """The SQL text of its column-level ``CheckConstraint``s."""
+
+
+@dataclass(frozen=True)
+class OrmFact:
+    qualname: str
+    columns: tuple[ColumnFact, ...]
+    checks: tuple[str, ...] = ()
+    """The SQL text of its table-level ``CheckConstraint``s (``__table_args__``)."""
+
+
+@dataclass(frozen=True)
+class ParameterFact:
+    """A handler's parameter whose annotation names a class (maybe a model)."""
+
+    name: str
+    types: tuple[str, ...]
+    """What the annotation's class may be (qualified; ``Annotated`` and None stripped)."""
+    reads: tuple[str, ...] = ()
+    """The attributes the handler reads from it (``user.email``)."""
+    dereferenced: tuple[str, ...] = ()
+    """Of those, the ones used as a value that cannot be None (``x.f.lower()``,
+    ``x.f * 2``, ``len(x.f)``), where the handler never checks them for None."""
+    demanded: tuple[str, ...] = ()
+    """The ones whose absence the handler answers with an error: ``if not x.f: raise``,
+    ``if x.f is None: raise``."""
+    emptiness: tuple[str, ...] = ()
+    """Of ``demanded``, those checked with ``not x.f`` (an empty string fails too)."""
+    partial: bool = False
+    """The handler dumps it with ``exclude_unset``/``exclude_none``: a partial update."""
+    copies: tuple[tuple[str, str, str], ...] = ()
+    """``(class, keyword, field)`` for each ``Cls(keyword=x.field)`` in the handler."""
+
+
+@dataclass(frozen=True)
+class HandlerFact:
+    """A module-level function decorated as a route: ``@router.post("/", ...)``."""
+
+    qualname: str
+    line: int
+    method: str
+    receivers: tuple[str, ...]
+    """What the decorator is a method of (``app.routers.users.router``)."""
+    responses: tuple[str, ...]
+    """The classes its ``response_model`` or return annotation may name, lists unwrapped."""
+    parameters: tuple[ParameterFact, ...]
+
+
+@dataclass(frozen=True)
+class BoundaryFacts:
+    """What one file tells about the API boundary."""
+
+    models: tuple[ModelFact, ...] = ()
+    orm: tuple[OrmFact, ...] = ()
+    handlers: tuple[HandlerFact, ...] = ()
+    built_from_data: tuple[str, ...] = ()
+    """Classes made from outside data: ``X(**data)``, ``X.model_validate(data)``."""
+
+
+def collect(wrapper: cst.MetadataWrapper, file: FileContext) -> BoundaryFacts | None:
+    """The file's facts, collected once per file whichever codemod asks."""
+    if NOTE not in file.notes:
+        module = file.module_name
+        package = module if file.path.name == "__init__.py" else module.rpartition(".")[0]
+        collector = _Collector(module, package)
+        wrapper.visit(collector)
+        facts = BoundaryFacts(
+            tuple(collector.models),
+            tuple(collector.orm),
+            tuple(collector.handlers),
+            tuple(sorted(collector.built)),
+        )
+        file.notes[NOTE] = facts if facts != BoundaryFacts() else None
+    found = file.notes[NOTE]
+    return found if isinstance(found, BoundaryFacts) else None
+
+
+class _Collector(cst.CSTVisitor):
+    METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
+
+    def __init__(self, module: str, package: str) -> None:
+        super().__init__()
+        self.module = module
+        self.package = package
+        self.models: list[ModelFact] = []
+        self.orm: list[OrmFact] = []
+        self.handlers: list[HandlerFact] = []
+        self.built: set[str] = set()
+        self._depth = 0
+
+    # -- names -------------------------------------------------------------------------
+
+    def qualified(self, node: cst.CSTNode) -> tuple[str, ...]:
+        provider: Any = QualifiedNameProvider  # libcst's stub cannot type this provider
+        names: Iterable[QualifiedName] = self.get_metadata(provider, node, set())
+        return tuple(sorted({fully_qualified(q, self.module, self.package) for q in names}))
+
+    def is_(self, node: cst.CSTNode, names: frozenset[str]) -> bool:
+        found = self.qualified(node)
+        return bool(found) and all(name in names for name in found)
+
+    def line(self, node: cst.CSTNode) -> int:
+        return int(self.get_metadata(PositionProvider, node).start.line)
+
+    # -- classes -----------------------------------------------------------------------
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        if self._depth == 0:
+            self._class(node)
+        return False  # a nested class is a v1 ``Config`` or nothing the codemods touch
+
+    def _class(self, node: cst.ClassDef) -> None:
+        qualname = f"{self.module}.{node.name.value}"
+        fields: list[FieldFact] = []
+        columns: list[ColumnFact] = []
+        checks: list[str] = []
+        config: str = ""
+        keys: tuple[tuple[str, str], ...] = ()
+        orm = False
+        for statement in _statements(node.body):
+            if isinstance(statement, cst.ClassDef) and statement.name.value == "Config":
+                config, keys = _class_config(statement)
+            elif isinstance(statement, cst.AnnAssign) and isinstance(statement.target, cst.Name):
+                name = statement.target.value
+                column = self._column(name, statement.value, statement.annotation)
+                if column is not None:
+                    columns.append(column)
+                elif name == "model_config":
+                    config, keys = _config_value(statement.value)
+                elif not name.startswith("_"):
+                    fields.append(self._field(name, statement))
+            elif isinstance(statement, cst.Assign) and len(statement.targets) == 1:
+                target = statement.targets[0].target
+                if not isinstance(target, cst.Name):
+                    continue
+                if target.value == "__tablename__":
+                    orm = True
+                elif target.value == "__table_args__":
+                    checks.extend(self._checks(statement.value))
+                elif target.value == "model_config":
+                    config, keys = _config_value(statement.value)
+                elif (column := self._column(target.value, statement.value, None)) is not None:
+                    columns.append(column)
+        if orm or columns:
+            self.orm.append(OrmFact(qualname, tuple(columns), tuple(checks)))
+        if not (orm or columns):  # a base model without fields of its own counts too
+            self.models.append(ModelFact(qualname, self.line(node), tuple(fields), config, keys))
+
+    def _field(self, name: str, statement: cst.AnnAssign) -> FieldFact:
+        inner, nullable = self._annotation(statement.annotation.annotation)
+        value = statement.value
+        keywords: tuple[str, ...] = ()
+        if value is None:
+            default = "required"
+        elif isinstance(value, cst.Call) and self.is_(value.func, FIELD_FUNCTIONS):
+            keywords = tuple(arg.keyword.value for arg in value.args if arg.keyword is not None)
+            given = next(
+                (
+                    arg.value
+                    for arg in value.args
+                    if arg.keyword is None or arg.keyword.value == "default"
+                ),
+                None,
+            )
+            if given is None:
+                default = "factory" if "default_factory" in keywords else "required"
+            else:
+                default = _default_kind(given)
+        else:
+            default = _default_kind(value)
+        return FieldFact(
+            name,
+            self.line(statement),
+            cst.Module([]).code_for_node(statement.annotation.annotation),
+            inner,
+            nullable,
+            default,
+            keywords,
+        )
+
+    def _annotation(self, annotation: cst.BaseExpression) -> tuple[str, bool]:
+        """The one type an annotation holds, None aside, and whether it admits None."""
+        parts = self._union(annotation)
+        nullable = any(_is_none(part) for part in parts)
+        rest = [part for part in parts if not _is_none(part)]
+        if len(rest) != 1 or not isinstance(rest[0], cst.Name | cst.Attribute):
+            return "", nullable
+        found = self.qualified(rest[0])
+        return (found[0] if len(found) == 1 else ""), nullable
+
+    def _union(self, annotation: cst.BaseExpression) -> list[cst.BaseExpression]:
+        if isinstance(annotation, cst.BinaryOperation) and isinstance(
+            annotation.operator, cst.BitOr
+        ):
+            return [*self._union(annotation.left), *self._union(annotation.right)]
+        if isinstance(annotation, cst.Subscript):
+            elements = [
+                element.slice.value
+                for element in annotation.slice
+                if isinstance(element.slice, cst.Index)
+            ]
+            if self.is_(annotation.value, OPTIONAL) and len(elements) == 1:
+                return [*self._union(elements[0]), cst.Name("None")]
+            if self.is_(annotation.value, UNION):
+                return [part for element in elements for part in self._union(element)]
+        return [annotation]
+
+    def _classes_in(self, annotation: cst.BaseExpression | None) -> tuple[str, ...]:
+        """The classes an annotation or ``response_model`` names: ``X``, ``Optional[X]``,
+        ``List[X]``, ``Annotated[X, ...]``."""
+        if annotation is None:
+            return ()
+        found: list[str] = []
+        for part in self._union(annotation):
+            if _is_none(part):
+                continue
+            if isinstance(part, cst.Subscript):
+                elements = [
+                    element.slice.value
+                    for element in part.slice
+                    if isinstance(element.slice, cst.Index)
+                ]
+                if elements and self.is_(part.value, ANNOTATED | SEQUENCES):
+                    found.extend(self._classes_in(elements[0]))
+            elif isinstance(part, cst.Name | cst.Attribute):
+                found.extend(self.qualified(part))
+        return tuple(dict.fromkeys(found))
+
+    # -- ORM ---------------------------------------------------------------------------
+
+    def _column(
+        self, name: str, value: cst.BaseExpression | None, annotation: cst.Annotation | None
+    ) -> ColumnFact | None:
+        if not (isinstance(value, cst.Call) and self.is_(value.func, COLUMNS)):
+            return None
+        kind, length, checks = "", None, []
+        keywords = {arg.keyword.value: arg.value for arg in value.args if arg.keyword}
+        for arg in value.args:
+            if arg.keyword is not None:
+                continue
+            expression = arg.value
+            if isinstance(expression, cst.Call) and self.is_(expression.func, CHECKS):
+                checks.extend(self._checks(expression))
+                continue
+            func = expression.func if isinstance(expression, cst.Call) else expression
+            if kind or not isinstance(func, cst.Name | cst.Attribute):
+                continue
+            found = self.qualified(func)
+            if len(found) == 1 and found[0].startswith(("sqlalchemy.", "sqlmodel.")):
+                kind = found[0].rpartition(".")[2]
+                if isinstance(expression, cst.Call):
+                    first = next((a.value for a in expression.args if a.keyword is None), None)
+                    if isinstance(first, cst.Integer):
+                        length = int(first.value)
+                    elif "length" in (
+                        given := {a.keyword.value: a.value for a in expression.args if a.keyword}
+                    ) and isinstance(given["length"], cst.Integer):
+                        length = int(given["length"].value)
+        if "nullable" in keywords:
+            nullable = not _is_false(keywords["nullable"])
+        elif annotation is not None and isinstance(annotation.annotation, cst.Subscript):
+            # ``Mapped[str]`` is NOT NULL, ``Mapped[Optional[str]]`` is not.
+            inner = annotation.annotation.slice[0].slice
+            nullable = isinstance(inner, cst.Index) and self._annotation(inner.value)[1]
+        else:
+            nullable = True
+        primary = "primary_key" in keywords and not _is_false(keywords["primary_key"])
+        nullable = nullable and not primary
+        has_default = primary or bool({"default", "server_default"} & keywords.keys())
+        return ColumnFact(name, kind, length, nullable, has_default, tuple(checks))
+
+    def _checks(self, value: cst.BaseExpression) -> list[str]:
+        """The SQL text of the ``CheckConstraint``s in ``value`` (a call or a tuple)."""
+        calls: list[cst.BaseExpression] = [value] if isinstance(value, cst.Call) else []
+        if isinstance(value, cst.Tuple | cst.List):
+            calls = [element.value for element in value.elements]
+        texts: list[str] = []
+        for call in calls:
+            if not (isinstance(call, cst.Call) and self.is_(call.func, CHECKS) and call.args):
+                continue
+            text = call.args[0].value
+            if isinstance(text, cst.SimpleString) and isinstance(text.evaluated_value, str):
+                texts.append(text.evaluated_value)
+        return texts
+
+    # -- handlers ----------------------------------------------------------------------
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if self._depth == 0:
+            self._handler(node)
+        self._depth += 1
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._depth -= 1
+
+    def _handler(self, node: cst.FunctionDef) -> None:
+        for decorator in node.decorators:
+            call = decorator.decorator
+            if not (
+                isinstance(call, cst.Call)
+                and isinstance(call.func, cst.Attribute)
+                and call.func.attr.value in ROUTE_METHODS
+            ):
+                continue
+            receivers = self.qualified(call.func.value)
+            if not receivers:
+                continue
+            keywords = {arg.keyword.value: arg.value for arg in call.args if arg.keyword}
+            responses = self._classes_in(keywords.get("response_model"))
+            if "response_model" not in keywords and node.returns is not None:
+                responses = self._classes_in(node.returns.annotation)
+            uses = _BodyUses(self)
+            node.body.visit(uses)
+            parameters = [
+                uses.fact(param.name.value, types)
+                for param in (*node.params.params, *node.params.kwonly_params)
+                if param.annotation is not None
+                and (types := self._classes_in(param.annotation.annotation))
+            ]
+            self.handlers.append(
+                HandlerFact(
+                    f"{self.module}.{node.name.value}",
+                    self.line(node),
+                    call.func.attr.value,
+                    receivers,
+                    responses,
+                    tuple(parameters),
+                )
+            )
+            return
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if any(arg.star == "**" for arg in node.args) and isinstance(
+            func, cst.Name | cst.Attribute
+        ):
+            self.built.update(self.qualified(func))
+        if isinstance(func, cst.Attribute) and func.attr.value in DATA_CONSTRUCTORS:
+            self.built.update(self.qualified(func.value))
+
+
+class _BodyUses(cst.CSTVisitor):
+    """How a handler's body uses ``param.field`` for each of its parameters."""
+
+    def __init__(self, collector: _Collector) -> None:
+        super().__init__()
+        self.collector = collector
+        self.reads: dict[str, set[str]] = {}
+        self.dereferenced: dict[str, set[str]] = {}
+        self.checked: dict[str, set[str]] = {}
+        self.demanded: dict[str, set[str]] = {}
+        self.emptiness: dict[str, set[str]] = {}
+        self.partial: set[str] = set()
+        self.copies: dict[str, set[tuple[str, str, str]]] = {}
+
+    def fact(self, name: str, types: tuple[str, ...]) -> ParameterFact:
+        def of(found: dict[str, set[str]]) -> tuple[str, ...]:
+            return tuple(sorted(found.get(name, ())))
+
+        dereferenced = set(of(self.dereferenced)) - set(of(self.checked))
+        return ParameterFact(
+            name,
+            types,
+            of(self.reads),
+            tuple(sorted(dereferenced)),
+            of(self.demanded),
+            of(self.emptiness),
+            name in self.partial,
+            tuple(sorted(self.copies.get(name, ()))),
+        )
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if isinstance(node.value, cst.Name):
+            self.reads.setdefault(node.value.value, set()).add(node.attr.value)
+
+    def _field(self, node: cst.BaseExpression) -> tuple[str, str] | None:
+        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
+            return node.value.value, node.attr.value
+        return None
+
+    def _mark(self, found: dict[str, set[str]], node: cst.BaseExpression) -> None:
+        if (field := self._field(node)) is not None:
+            found.setdefault(field[0], set()).add(field[1])
+
+    def visit_Attribute_value(self, node: cst.Attribute) -> None:
+        self._mark(self.dereferenced, node.value)  # ``x.f.lower()``
+
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        self._mark(self.dereferenced, node.value)
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        self._mark(self.dereferenced, node.left)
+        self._mark(self.dereferenced, node.right)
+
+    def visit_Comparison(self, node: cst.Comparison) -> None:
+        operands = [node.left, *(target.comparator for target in node.comparisons)]
+        for index, target in enumerate(node.comparisons):
+            pair = (operands[index], operands[index + 1])
+            if isinstance(target.operator, cst.Is | cst.IsNot):
+                for side in pair:
+                    self._mark(self.checked, side)
+            elif isinstance(
+                target.operator,
+                cst.LessThan | cst.GreaterThan | cst.LessThanEqual | cst.GreaterThanEqual,
+            ):
+                for side in pair:
+                    self._mark(self.dereferenced, side)
+            elif isinstance(target.operator, cst.In | cst.NotIn):
+                self._mark(self.dereferenced, pair[1])
+
+    def visit_UnaryOperation(self, node: cst.UnaryOperation) -> None:
+        if isinstance(node.operator, cst.Not):
+            self._mark(self.checked, node.expression)
+
+    def visit_BooleanOperation(self, node: cst.BooleanOperation) -> None:
+        self._mark(self.checked, node.left)
+        self._mark(self.checked, node.right)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._mark(self.dereferenced, node.iter)
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._mark(self.dereferenced, node.iter)
+
+    def visit_If(self, node: cst.If) -> None:
+        self._mark(self.checked, node.test)
+        self._demands(node)
+
+    def visit_IfExp(self, node: cst.IfExp) -> None:
+        self._mark(self.checked, node.test)
+
+    def _demands(self, node: cst.If) -> None:
+        """``if not x.f: raise ...`` (also as one operand of an ``or``)."""
+        statements: Sequence[cst.CSTNode] = ()
+        if isinstance(node.body, cst.IndentedBlock):
+            first = node.body.body[0] if node.body.body else None
+            statements = first.body if isinstance(first, cst.SimpleStatementLine) else ()
+        else:
+            statements = node.body.body
+        if not (statements and isinstance(statements[0], cst.Raise)):
+            return
+        tests: list[cst.BaseExpression] = [node.test]
+        while isinstance(tests[0], cst.BooleanOperation) and isinstance(tests[0].operator, cst.Or):
+            tests = [tests[0].left, tests[0].right, *tests[1:]]
+        for test in tests:
+            if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+                self._mark(self.demanded, test.expression)
+                self._mark(self.emptiness, test.expression)
+            elif (
+                isinstance(test, cst.Comparison)
+                and len(test.comparisons) == 1
+                and isinstance(test.comparisons[0].operator, cst.Is)
+                and _is_none(test.comparisons[0].comparator)
+            ):
+                self._mark(self.demanded, test.left)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Name) and func.value == "len" and node.args:
+            self._mark(self.dereferenced, node.args[0].value)
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in {"model_dump", "dict"}
+            and isinstance(func.value, cst.Name)
+            and any(
+                arg.keyword is not None
+                and arg.keyword.value in {"exclude_unset", "exclude_none"}
+                and not _is_false(arg.value)
+                for arg in node.args
+            )
+        ):
+            self.partial.add(func.value.value)
+        if isinstance(func, cst.Name | cst.Attribute):
+            classes = self.collector.qualified(func)
+            for arg in node.args:
+                field = self._field(arg.value)
+                if arg.keyword is not None and field is not None:
+                    for cls in classes:
+                        self.copies.setdefault(field[0], set()).add(
+                            (cls, arg.keyword.value, field[1])
+                        )
+
+
+# -- small helpers ---------------------------------------------------------------------
+
+
+def _statements(body: cst.BaseSuite | cst.CSTNode) -> list[cst.CSTNode]:
+    """The simple and compound statements of a class or function body, flattened."""
+    if isinstance(body, cst.SimpleStatementLine):
+        return list(body.body)
+    lines: Sequence[cst.CSTNode] = ()
+    if isinstance(body, cst.IndentedBlock | cst.SimpleStatementSuite):
+        lines = body.body
+    found: list[cst.CSTNode] = []
+    for line in lines:
+        if isinstance(line, cst.SimpleStatementLine):
+            found.extend(line.body)
+        else:
+            found.append(line)
+    return found
+
+
+def _is_none(node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.Name) and node.value == "None"
+
+
+def _is_false(node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.Name) and node.value == "False"
+
+
+def _default_kind(value: cst.BaseExpression) -> str:
+    if _is_none(value):
+        return "none"
+    if isinstance(value, cst.Ellipsis):
+        return "required"
+    return "value"
+
+
+def _source(node: cst.CSTNode) -> str:
+    return cst.Module([]).code_for_node(node)
+
+
+def _config_value(value: cst.BaseExpression | None) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``model_config = {...}`` or ``ConfigDict(...)``: its kind and keys."""
+    if isinstance(value, cst.Dict):
+        keys: list[tuple[str, str]] = []
+        for element in value.elements:
+            if not (
+                isinstance(element, cst.DictElement)
+                and isinstance(element.key, cst.SimpleString)
+                and isinstance(element.key.evaluated_value, str)
+            ):
+                return "other", ()
+            keys.append((element.key.evaluated_value, _source(element.value)))
+        return "dict", tuple(keys)
+    if (
+        isinstance(value, cst.Call)
+        and isinstance(value.func, cst.Name | cst.Attribute)
+        and _source(value.func).rpartition(".")[2] == "ConfigDict"
+        and all(arg.keyword is not None for arg in value.args)
+    ):
+        return "ConfigDict", tuple(
+            (arg.keyword.value, _source(arg.value)) for arg in value.args if arg.keyword
+        )
+    return "other", ()
+
+
+def _class_config(node: cst.ClassDef) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A v1 ``class Config``: ``class`` and its keys when it holds only ``key = value``
+    lines, else ``other``."""
+    if node.bases or node.keywords:
+        return "other", ()
+    keys: list[tuple[str, str]] = []
+    for statement in _statements(node.body):
+        if (
+            isinstance(statement, cst.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0].target, cst.Name)
+        ):
+            keys.append((statement.targets[0].target.value, _source(statement.value)))
+        elif not isinstance(statement, cst.Pass | cst.Expr):  # a docstring is fine
+            return "other", ()
+    return "class", tuple(keys)

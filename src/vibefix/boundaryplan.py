@@ -1,0 +1,226 @@
+"""The API boundary's plan: which classes are Pydantic models, and what each one is for.
+
+From the facts of ``vibefix.boundary`` over the whole project: a model is a class whose
+bases lead to ``pydantic.BaseModel`` (through the project's own base models); its *roles*
+are the route handlers that take it as a body and those that answer with it; a model no
+handler takes or answers with is internal, and VF300-VF304 leave it alone. A model also
+*mirrors* an ORM class: the one its handlers copy its fields into (``User(email=
+body.email)``), else the one of the same name once ``Create``/``Read``/``In``... is taken
+off. Whether a model is for partial updates (PATCH) is decided here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vibefix.boundary import BoundaryFacts, ColumnFact, FieldFact, ModelFact, OrmFact
+from vibefix.index import ProjectIndex
+
+CODES = ("VF300", "VF301", "VF302", "VF303", "VF304")
+"""The codemods that collect ``BoundaryFacts`` (any one selected collects them)."""
+PYDANTIC_BASES = frozenset({"pydantic.BaseModel", "pydantic.main.BaseModel"})
+SUFFIXES = (
+    *("Create", "Update", "Read", "In", "Out", "Input", "Output", "Request", "Response"),
+    *("Base", "Schema", "Public", "Detail", "Body", "Payload", "Model"),
+)
+"""What a model's name adds to the ORM class it mirrors (``ProductCreate``: ``Product``)."""
+PARTIAL_WORDS = ("Update", "Patch", "Partial")
+"""A model whose name holds one of these is taken for a partial update: its fields are
+optional on purpose."""
+
+
+@dataclass(frozen=True)
+class FieldUse:
+    """What the handlers that take a model as a body do with one of its fields."""
+
+    reads: tuple[str, ...] = ()
+    """The handlers that read it."""
+    dereferenced: tuple[str, ...] = ()
+    """Those that use it as a value that cannot be None, never checking it."""
+    demanded: tuple[str, ...] = ()
+    """Those that answer its absence with an error (``if not body.f: raise ...``)."""
+    emptiness: tuple[str, ...] = ()
+    """Those that answer an empty value with an error too (``if not body.f``)."""
+
+
+@dataclass(frozen=True)
+class ModelRole:
+    """A Pydantic model of the project and what it is for."""
+
+    fact: ModelFact
+    path: Path
+    bodies: tuple[str, ...] = ()
+    """The route handlers that take it as a request body."""
+    responses: tuple[str, ...] = ()
+    """The route handlers that answer with it."""
+    partial: str = ""
+    """Why it is a partial-update model (its fields are optional on purpose), else ``""``."""
+    built: bool = False
+    """The code makes it from outside data too (``X(**data)``, ``X.model_validate(d)``)."""
+    orm: str = ""
+    """The ORM class it mirrors, if any."""
+    columns: Mapping[str, ColumnFact] = field(default_factory=dict)
+    """Its fields that mirror a column, with the column."""
+    uses: Mapping[str, FieldUse] = field(default_factory=dict)
+    bases: tuple[str, ...] = ()
+    """Its project base models, nearest first."""
+
+    @property
+    def name(self) -> str:
+        return self.fact.qualname.rpartition(".")[2]
+
+    def field(self, name: str) -> FieldFact | None:
+        return next((f for f in self.fact.fields if f.name == name), None)
+
+
+@dataclass(frozen=True)
+class BoundaryPlan:
+    models: Mapping[str, ModelRole] = field(default_factory=dict)
+    """Every Pydantic model of the project, by qualified name."""
+    orm: Mapping[str, OrmFact] = field(default_factory=dict)
+    """Every ORM class of the project, by qualified name."""
+    subclassed: frozenset[str] = frozenset()
+    """The models other models derive from."""
+    unknown_bases: frozenset[str] = frozenset()
+    """The names of the project's classes that some class derives from but the index
+    has not seen yet (``Schema`` in ``class UserIn(Schema)``): it may be a base model."""
+
+    def role(self, qualname: str) -> ModelRole | None:
+        return self.models.get(qualname)
+
+    @property
+    def wanted_names(self) -> frozenset[str]:
+        """The names whose mentions must be indexed before deciding (an incremental run
+        over ``schemas.py`` alone must see the handlers and ORM classes elsewhere): each
+        model's, and the ORM class its name would mirror."""
+        names = {role.name for role in self.models.values()}
+        return frozenset(names | {_stripped(name) for name in names} | self.unknown_bases)
+
+
+def facts_of(index: ProjectIndex) -> dict[Path, BoundaryFacts]:
+    """The boundary facts of every indexed file, whichever codemod collected them."""
+    found: dict[Path, BoundaryFacts] = {}
+    for code in CODES:
+        for path, facts in index.codemod_facts(code).items():
+            if isinstance(facts, BoundaryFacts):
+                found.setdefault(path, facts)
+    return found
+
+
+def is_pydantic(index: ProjectIndex, qualname: str) -> bool:
+    """Whether ``qualname`` derives from ``pydantic.BaseModel`` and nothing unknown."""
+    outside = index.outside_bases(qualname)
+    return bool(outside) and all(base in PYDANTIC_BASES for base in outside)
+
+
+def plan_boundary(index: ProjectIndex) -> BoundaryPlan:
+    files = facts_of(index)
+    classes: dict[str, tuple[ModelFact, Path]] = {}
+    orm: dict[str, OrmFact] = {}
+    first_party = {module.module.partition(".")[0] for module in index.modules}
+    unknown: set[str] = set()
+    for path, facts in files.items():
+        for model_fact in facts.models:
+            if is_pydantic(index, model_fact.qualname):
+                classes[model_fact.qualname] = (model_fact, path)
+            unknown.update(
+                base.rpartition(".")[2]
+                for base in index.outside_bases(model_fact.qualname)
+                if base.partition(".")[0] in first_party
+            )
+        for orm_fact in facts.orm:
+            orm[orm_fact.qualname] = orm_fact
+    built = {index.resolve(name) for facts in files.values() for name in facts.built_from_data}
+    bodies: dict[str, list[str]] = {}
+    responses: dict[str, list[str]] = {}
+    partial: dict[str, str] = {}
+    uses: dict[str, dict[str, dict[str, set[str]]]] = {}
+    copies: dict[str, dict[str, tuple[str, str]]] = {}
+    for facts in files.values():
+        for handler in facts.handlers:
+            if not any(_is_application(index, receiver) for receiver in handler.receivers):
+                continue
+            for response in handler.responses:
+                if (name := index.resolve(response)) in classes:
+                    responses.setdefault(name, []).append(handler.qualname)
+            for parameter in handler.parameters:
+                models = [index.resolve(t) for t in parameter.types]
+                for model in (m for m in models if m in classes):
+                    bodies.setdefault(model, []).append(handler.qualname)
+                    if handler.method == "patch":
+                        partial.setdefault(model, f"`{handler.qualname}` is a PATCH handler")
+                    elif parameter.partial:
+                        partial.setdefault(
+                            model, f"`{handler.qualname}` dumps it with `exclude_unset`"
+                        )
+                    by_field = uses.setdefault(model, {})
+                    for kind in ("reads", "dereferenced", "demanded", "emptiness"):
+                        for name in getattr(parameter, kind):
+                            by_field.setdefault(name, {}).setdefault(kind, set()).add(
+                                handler.qualname
+                            )
+                    for cls, keyword, name in parameter.copies:
+                        target = index.resolve(cls)
+                        if target in orm:
+                            copies.setdefault(model, {}).setdefault(name, (target, keyword))
+    short_orm: dict[str, list[str]] = {}
+    for qualname in orm:
+        short_orm.setdefault(qualname.rpartition(".")[2], []).append(qualname)
+    subclassed = frozenset(
+        base for name in classes for base in index.bases.get(name, ()) if base in classes
+    )
+    roles: dict[str, ModelRole] = {}
+    for qualname, (fact, path) in classes.items():
+        name = qualname.rpartition(".")[2]
+        reason = partial.get(qualname, "")
+        if not reason and any(word in name for word in PARTIAL_WORDS):
+            reason = f"its name, `{name}`, says it is for partial updates"
+        columns: dict[str, ColumnFact] = {}
+        mirrored = ""
+        by_name = short_orm.get(_stripped(name), [])
+        if len(by_name) == 1:
+            mirrored = by_name[0]
+            named = {column.name: column for column in orm[mirrored].columns}
+            columns.update({f.name: named[f.name] for f in fact.fields if f.name in named})
+        for field_name, (target, keyword) in copies.get(qualname, {}).items():
+            column = next((c for c in orm[target].columns if c.name == keyword), None)
+            if column is not None:
+                columns[field_name] = column
+                mirrored = mirrored or target
+        roles[qualname] = ModelRole(
+            fact,
+            path,
+            tuple(dict.fromkeys(bodies.get(qualname, ()))),
+            tuple(dict.fromkeys(responses.get(qualname, ()))),
+            reason,
+            qualname in built,
+            mirrored,
+            columns,
+            {
+                field_name: FieldUse(**{k: tuple(sorted(v)) for k, v in kinds.items()})
+                for field_name, kinds in uses.get(qualname, {}).items()
+            },
+            tuple(base for base in index.lineage(qualname)[1:] if base in classes),
+        )
+    return BoundaryPlan(roles, orm, subclassed, frozenset(unknown))
+
+
+def _is_application(index: ProjectIndex, name: str) -> bool:
+    """Whether ``name`` is a FastAPI app or router, maybe imported from another module."""
+    for _ in range(8):  # a re-export of a re-export; a cycle stops here
+        if name in index.applications:
+            return True
+        imported = index.objects.get(name)
+        if not imported or imported.endswith("()"):
+            return False
+        name = imported
+    return False
+
+
+def _stripped(name: str) -> str:
+    for suffix in SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name

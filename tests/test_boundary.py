@@ -1,0 +1,106 @@
+"""The API boundary across a project: models, ORM classes and handlers in their own
+modules, found by the plan when the run covers only part of the project."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from vibefix.codemods import ALL, RECIPES
+
+from vibefix import engine
+from vibefix.config import Config
+from vibefix.results import RunResult
+
+PYDANTIC = tuple(codemod for codemod in ALL if codemod.code in RECIPES["pydantic"])
+
+PROJECT = {
+    "pyproject.toml": "[project]\nname = 'shop'\n",
+    "shop/__init__.py": "",
+    "shop/db.py": """\
+        from sqlalchemy.orm import declarative_base
+
+        Base = declarative_base()
+        """,
+    "shop/models.py": """\
+        from sqlalchemy import Column, Integer, String
+
+        from shop.db import Base
+
+
+        class Customer(Base):
+            __tablename__ = "customers"
+            id = Column(Integer, primary_key=True)
+            email = Column(String(200), nullable=False)
+            phone = Column(String(20))
+        """,
+    "shop/schemas/__init__.py": "from shop.schemas.customer import CustomerIn as CustomerIn\n",
+    "shop/schemas/base.py": """\
+        import pydantic
+
+
+        class Schema(pydantic.BaseModel):
+            pass
+        """,
+    "shop/schemas/customer.py": """\
+        from typing import Optional
+
+        from shop.schemas.base import Schema
+
+
+        class CustomerIn(Schema):
+            email: Optional[str] = None
+            phone: Optional[str] = None
+        """,
+    "shop/api.py": """\
+        import time
+
+        from fastapi import APIRouter
+
+        from shop import schemas
+
+        router = APIRouter()
+
+
+        @router.post("/customers")
+        async def add(customer: schemas.CustomerIn):
+            time.sleep(0.1)
+            return {"email": customer.email}
+        """,
+}
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+def run(root: Path, *paths: str) -> RunResult:
+    options = engine.Options(Config(root=root), PYDANTIC, 1, True)
+    return engine.run([root / path for path in paths], options)
+
+
+def test_a_model_its_handler_and_its_orm_class_in_three_modules(tmp_path):
+    write(tmp_path, PROJECT)
+    result = run(tmp_path, ".")
+    changed = {
+        r.path.relative_to(tmp_path).as_posix(): r.new_source.decode()
+        for r in result.files
+        if r.new_source is not None
+    }
+    assert list(changed) == ["shop/schemas/customer.py"]
+    assert (
+        "    email: str\n    phone: Optional[str] = None\n" in changed["shop/schemas/customer.py"]
+    )
+    # A run about models says nothing of the event loop (`time.sleep` in async code).
+    assert [f.code for r in result.files for f in r.findings] == []
+
+
+def test_a_run_over_the_schemas_alone_finds_the_handlers_and_columns_elsewhere(tmp_path):
+    write(tmp_path, PROJECT)
+    result = run(tmp_path, "shop/schemas/customer.py")
+    [only] = result.files
+    assert only.new_source is not None
+    assert "    email: str\n" in only.new_source.decode()
