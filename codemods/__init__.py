@@ -17,6 +17,7 @@ from vibefix.codemods.required_fields import RequiredFields
 from vibefix.codemods.session_context import SessionContext
 from vibefix.codemods.session_dependency import SessionDependency
 from vibefix.codemods.shared_session import SharedSession
+from vibefix.codemods.strict_models import StrictModels
 
 from vibefix.codemod import Codemod
 
@@ -32,6 +33,7 @@ ALL: tuple[type[Codemod], ...] = (
     SessionContext,
     AsyncSqlalchemy,
     RequiredFields,
+    StrictModels,
 )
 
 RECIPES: dict[str, tuple[str, ...]] = {
@@ -42,5 +44,5 @@ RECIPES: dict[str, tuple[str, ...]] = {
         "VF204",
     ),
     # Pydantic at the API boundary: request models that reject bad data (REVIEW rewrites).
-    "pydantic": ("VF300",),
+    "pydantic": ("VF300", "VF301"),
 }

@@ -14,7 +14,7 @@ from vibefix.boundaryplan import ModelRole, plan_boundary
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
-from vibefix.modeledit import without_default, without_none
+from vibefix.modeledit import default_shape, none_shape, without_default, without_none
 from vibefix.names import imported_as
 from vibefix.results import Safety
 
@@ -162,16 +162,24 @@ class RequiredFields(Codemod):
                 self, node, qualified.replace("typing.", "typing_extensions.")
             )
 
-        annotation = without_none(statement.annotation.annotation, is_name)
-        removed, value = without_default(statement.value, is_name)
-        if annotation is None or not removed:
+        shape = none_shape(statement.annotation.annotation, is_name)
+        default = default_shape(statement.value, is_name)
+        if shape is None or default is None:
             self.report(statement, f"`{name}` should be required ({why}); vibefix cannot say it")
             return
-        dropped = _names(statement.annotation.annotation) - _names(annotation)
+        none_in, default_in = shape, default  # narrowed, for the closure
+        kept = without_none(statement.annotation.annotation, shape)
+        dropped = _names(statement.annotation.annotation) - _names(kept)
 
         def change(updated: cst.AnnAssign) -> cst.AnnAssign:
+            # Decided on the original tree, done on the updated one: the type inside may
+            # have been rewritten too (VF301's StrictStr).
+            assert updated.value is not None
+            value = without_default(updated.value, default_in)
             return updated.with_changes(
-                annotation=updated.annotation.with_changes(annotation=annotation),
+                annotation=updated.annotation.with_changes(
+                    annotation=without_none(updated.annotation.annotation, none_in)
+                ),
                 value=value,
                 equal=cst.MaybeSentinel.DEFAULT if value is None else updated.equal,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import libcst as cst
 
@@ -115,3 +116,30 @@ class KillsWorker(Codemod):
 
     def visit_Module(self, node: cst.Module) -> None:
         _die_if_in_worker()
+
+
+@dataclass(frozen=True)
+class Touches:
+    touched: frozenset[Path]
+
+
+class BreaksTouched(Codemod):
+    """Write code that does not compile into a file its plan says it changes, whatever
+    files the plan may change.
+
+    Exercises the engine's retry without the broken files: it must end."""
+
+    code = "VF906"
+    triggers = (r"\bbreak_me\b",)
+
+    @classmethod
+    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
+        return str(file.path)
+
+    @classmethod
+    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
+        return Touches(frozenset(index.codemod_facts(cls.code)))
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value == "break_me":
+            self.replace(node, lambda updated: updated.with_changes(value="return"), "broken")

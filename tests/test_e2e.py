@@ -267,3 +267,51 @@ def test_vibefix_verify_sees_the_example_block_its_loop_and_nothing_after_async_
     after = run_vibefix("verify", "-q", "--slow-ms", "1000", ".", cwd=vibeshop)
     assert after.returncode == 0, after.stderr
     assert "30 tests: 30 passed; nothing blocked the event loop." in after.stderr
+
+
+BOUNDARY_PROBE = '''\
+"""What the pydantic recipe promises of the example app (written by vibefix's e2e test)."""
+
+
+def test_a_product_without_a_name_or_price_is_a_422_naming_them(client):
+    resp = client.post("/products/", json={"description": "no name, no price"})
+    assert resp.status_code == 422, resp.text
+    missing = {tuple(e["loc"]) for e in resp.json()["detail"] if e["type"] == "missing"}
+    assert missing == {("body", "name"), ("body", "price")}
+
+
+def test_unknown_keys_and_numbers_sent_as_strings_are_a_422(client):
+    resp = client.post("/products/", json={"name": "Pen", "price": 2.5, "is_featured": True})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["detail"][0]["type"] == "extra_forbidden"
+    resp = client.post("/products/", json={"name": "Pen", "price": "2.5"})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["detail"][0]["type"] == "float_type"
+
+
+def test_the_openapi_schema_marks_the_required_fields(client):
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert sorted(schemas["ProductCreate"]["required"]) == ["name", "price"]
+    assert schemas["ProductCreate"]["additionalProperties"] is False
+'''
+
+
+def test_vibeshop_after_the_pydantic_recipe_rejects_bad_bodies_with_a_422(
+    vibeshop: Path, run_vibefix: RunVibefix
+):
+    probe = vibeshop / "tests" / "test_boundary_probe.py"
+    probe.write_text(BOUNDARY_PROBE, encoding="utf-8")
+    before = _example_tests(vibeshop)
+    # Before: a missing name is the handler's own 400, unknown keys and "2.5" pass.
+    assert before.returncode == 1
+    assert "3 failed, 30 passed" in before.stdout, before.stdout
+
+    applied = run_vibefix("apply", "--recipe", "pydantic", "--unsafe", ".", cwd=vibeshop)
+
+    assert applied.returncode == 1, applied.stderr  # findings: User is a body and a response
+    assert "VF300" in applied.stderr
+    assert "VF301" in applied.stderr
+    after = _example_tests(vibeshop)
+    assert after.returncode == 0, after.stdout + after.stderr
+    again = run_vibefix("diff", "--recipe", "pydantic", "--unsafe", ".", cwd=vibeshop)
+    assert again.stdout == ""

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from vibefix.codemods import ALL, RECIPES
 
-from tests.sample_codemods import Conflicts, CountFunctions, Explodes, KillsWorker, RenameTodo
+from tests.sample_codemods import (
+    BreaksTouched,
+    Conflicts,
+    CountFunctions,
+    Explodes,
+    KillsWorker,
+    RenameTodo,
+)
 from vibefix import engine
 from vibefix.config import Config, ConfigError, load_config
 from vibefix.discover import discover
@@ -308,6 +315,17 @@ def test_conflicting_edits_fail_the_file_instead_of_guessing():
     assert result.status is Status.FAILED
     assert result.error is not None
     assert "EditConflict" in result.error.message
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_plan_that_keeps_touching_a_file_whose_rewrite_fails_ends(tmp_path, jobs):
+    # The engine plans again without the failed file; a codemod's part that ignores
+    # that must not make it try forever.
+    write(tmp_path, {"a.py": "break_me = 1\n" * 2000, "b.py": "x = 1\n"})
+    options = engine.Options(Config(root=tmp_path), (BreaksTouched,), jobs)
+    result = engine.run([tmp_path], options)
+    statuses = {r.path.name: r.status for r in result.files}
+    assert statuses == {"a.py": Status.FAILED, "b.py": Status.SKIPPED}
 
 
 def test_module_names_follow_init_files(tmp_path):

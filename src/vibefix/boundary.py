@@ -214,14 +214,15 @@ class _Collector(cst.CSTVisitor):
         orm = False
         for statement in _statements(node.body):
             if isinstance(statement, cst.ClassDef) and statement.name.value == "Config":
-                config, keys = _class_config(statement)
+                # Both spellings at once: Pydantic 2 refuses the class.
+                config, keys = ("other", ()) if config else _class_config(statement)
             elif isinstance(statement, cst.AnnAssign) and isinstance(statement.target, cst.Name):
                 name = statement.target.value
                 column = self._column(name, statement.value, statement.annotation)
                 if column is not None:
                     columns.append(column)
                 elif name == "model_config":
-                    config, keys = _config_value(statement.value)
+                    config, keys = ("other", ()) if config else _config_value(statement.value)
                 elif not name.startswith("_"):
                     fields.append(self._field(name, statement))
             elif isinstance(statement, cst.Assign) and len(statement.targets) == 1:
@@ -233,7 +234,7 @@ class _Collector(cst.CSTVisitor):
                 elif target.value == "__table_args__":
                     checks.extend(self._checks(statement.value))
                 elif target.value == "model_config":
-                    config, keys = _config_value(statement.value)
+                    config, keys = ("other", ()) if config else _config_value(statement.value)
                 elif (column := self._column(target.value, statement.value, None)) is not None:
                     columns.append(column)
         if orm or columns:

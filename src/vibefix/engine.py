@@ -631,7 +631,9 @@ def _run_in_process(
     while True:
         transformed = list(shard.transform(plan))
         broken = _broken(transformed, plan)
-        if given is not None or not broken:
+        # A plan made without the broken files that still touches them (a codemod whose
+        # part does not follow ``writable``) would fail them again: stop there.
+        if given is not None or not broken or (writable is not None and not broken & writable):
             break
         failures.update((r.path, r) for r in transformed if r.path in broken)
         writable = (writable or frozenset(c.path for c in candidates)) - broken
@@ -696,7 +698,7 @@ def _run_in_workers(
                 else:
                     transformed.append(outcome)
             broken = _broken(transformed, plan)
-            if not broken:
+            if not broken & writable:  # see _run_in_process
                 break
             failures.update((r.path, r) for r in transformed if r.path in broken)
             writable -= broken

@@ -1,5 +1,8 @@
 """Edits of a Pydantic model's fields, shared by VF300-VF304: take None out of an
-annotation, take a ``None`` default away, add a keyword to ``Field(...)``."""
+annotation, take a ``None`` default away, find the one type an annotation names.
+
+Each edit is decided on the original tree (where names resolve) and carried out on the
+updated one, so that edits of several codemods inside one field compose."""
 
 from __future__ import annotations
 
@@ -7,86 +10,115 @@ from collections.abc import Callable
 
 import libcst as cst
 
-from vibefix.arguments import appended, keyword
-
 IsName = Callable[[cst.CSTNode, str], bool]
 """Whether a node can only mean the imported name (``typing.Optional``)."""
 
 
-def without_none(annotation: cst.BaseExpression, is_name: IsName) -> cst.BaseExpression | None:
-    """``annotation`` without None: ``Optional[X]`` -> ``X``, ``X | None`` -> ``X``,
-    ``Union[X, None]`` -> ``X``, ``Union[X, Y, None]`` -> ``Union[X, Y]``; None when it
-    has no None to take out or no way to say the rest."""
+def none_shape(annotation: cst.BaseExpression, is_name: IsName) -> str | None:
+    """How ``annotation`` admits None: ``optional`` (``Optional[X]``), ``union``
+    (``Union[X, None]``, ``Union[X, Y, None]``) or ``bitor`` (``X | None``); None when it
+    does not, or has no other type left to say."""
     if isinstance(annotation, cst.BinaryOperation) and isinstance(annotation.operator, cst.BitOr):
-        if _is_none(annotation.right):
-            return annotation.left
-        if _is_none(annotation.left):
-            return annotation.right
-        left = without_none(annotation.left, is_name)
-        if left is not None:
-            return annotation.with_changes(left=left)
-        return None
+        return "bitor" if _bitor_without_none(annotation) is not annotation else None
     if not isinstance(annotation, cst.Subscript):
         return None
     elements = list(annotation.slice)
     if is_name(annotation.value, "typing.Optional") and len(elements) == 1:
-        inner = elements[0].slice
-        return inner.value if isinstance(inner, cst.Index) else None
+        return "optional" if isinstance(elements[0].slice, cst.Index) else None
     if is_name(annotation.value, "typing.Union"):
-        kept = [
-            element
-            for element in elements
-            if not (isinstance(element.slice, cst.Index) and _is_none(element.slice.value))
-        ]
-        if len(kept) == len(elements) or not kept:
-            return None
-        if len(kept) == 1:
-            only = kept[0].slice
-            return only.value if isinstance(only, cst.Index) else None
-        last = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-        return annotation.with_changes(slice=[*kept[:-1], last])
+        kept = _union_without_none(elements)
+        if 0 < len(kept) < len(elements) and all(isinstance(e.slice, cst.Index) for e in kept):
+            return "union"
     return None
 
 
-def without_default(
-    value: cst.BaseExpression | None, is_field: IsName
-) -> tuple[bool, cst.BaseExpression | None]:
-    """A field's value with its None default taken away: ``(True, None)`` for ``= None``,
-    ``(True, Field(max_length=5))`` for ``= Field(None, max_length=5)``, ``(True, None)``
-    for ``Field(default=None)``; ``(False, value)`` when the default is something else."""
+def without_none(annotation: cst.BaseExpression, shape: str) -> cst.BaseExpression:
+    """``annotation`` (as updated by nested edits) without None, ``shape`` being what
+    ``none_shape`` said of the original: ``Optional[X]`` -> ``X``, ``X | None`` -> ``X``,
+    ``Union[X, None]`` -> ``X``, ``Union[X, Y, None]`` -> ``Union[X, Y]``."""
+    if shape == "bitor":
+        return _bitor_without_none(annotation)
+    assert isinstance(annotation, cst.Subscript)
+    if shape == "optional":
+        inner = annotation.slice[0].slice
+        assert isinstance(inner, cst.Index)
+        return inner.value
+    kept = _union_without_none(list(annotation.slice))
+    if len(kept) == 1:
+        only = kept[0].slice
+        assert isinstance(only, cst.Index)
+        return only.value
+    last = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return annotation.with_changes(slice=[*kept[:-1], last])
+
+
+def _bitor_without_none(annotation: cst.BaseExpression) -> cst.BaseExpression:
+    if not (
+        isinstance(annotation, cst.BinaryOperation) and isinstance(annotation.operator, cst.BitOr)
+    ):
+        return annotation
+    if _is_none(annotation.right):
+        return annotation.left
+    if _is_none(annotation.left):
+        return annotation.right
+    left = _bitor_without_none(annotation.left)
+    return annotation if left is annotation.left else annotation.with_changes(left=left)
+
+
+def _union_without_none(elements: list[cst.SubscriptElement]) -> list[cst.SubscriptElement]:
+    return [
+        element
+        for element in elements
+        if not (isinstance(element.slice, cst.Index) and _is_none(element.slice.value))
+    ]
+
+
+def default_shape(value: cst.BaseExpression | None, is_name: IsName) -> str | None:
+    """How a field's value gives it a None default: ``none`` (``= None``) or ``field``
+    (``Field(None, ...)``, ``Field(default=None, ...)``); None for anything else."""
     if value is None:
-        return False, None
+        return None
     if _is_none(value):
-        return True, None
-    if isinstance(value, cst.Call) and is_field(value.func, "pydantic.Field"):
-        kept = [
-            arg
-            for arg in value.args
-            if not (
-                ((arg.keyword is None and not arg.star) or _keyword(arg) == "default")
-                and _is_none(arg.value)
-            )
-        ]
-        if len(kept) == len(value.args):
-            return False, value
-        if not kept:
-            return True, None
-        last = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-        return True, value.with_changes(args=[*kept[:-1], last])
-    return False, value
+        return "none"
+    if (
+        isinstance(value, cst.Call)
+        and is_name(value.func, "pydantic.Field")
+        and len(_without_none_default(value)) < len(value.args)
+    ):
+        return "field"
+    return None
 
 
-def with_field_keywords(
-    value: cst.BaseExpression | None, keywords: list[tuple[str, cst.BaseExpression]], field: str
-) -> cst.BaseExpression:
-    """``value`` with ``keywords`` added to its ``Field(...)`` call, or a new
-    ``Field(...)`` (``field``: how ``pydantic.Field`` is spelled here) holding the old
-    default, if any, as ``default=``."""
-    new = [keyword(name, expression) for name, expression in keywords]
-    if isinstance(value, cst.Call):
-        return value.with_changes(args=appended(value.args, new, value.whitespace_before_args))
-    args = [keyword("default", value), *new] if value is not None else new
-    return cst.Call(cst.parse_expression(field), appended([], args, cst.SimpleWhitespace("")))
+def without_default(value: cst.BaseExpression, shape: str) -> cst.BaseExpression | None:
+    """A field's value (as updated) with its None default taken away: None for ``= None``
+    and for a ``Field(None)`` left with no argument, else ``Field(...)`` without it."""
+    if shape == "none":
+        return None
+    assert isinstance(value, cst.Call)
+    kept = _without_none_default(value)
+    if not kept:
+        return None
+    last = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return value.with_changes(args=[*kept[:-1], last])
+
+
+def _without_none_default(call: cst.Call) -> list[cst.Arg]:
+    return [
+        arg
+        for arg in call.args
+        if not (
+            ((arg.keyword is None and not arg.star) or _keyword(arg) == "default")
+            and _is_none(arg.value)
+        )
+    ]
+
+
+def core_name(annotation: cst.BaseExpression, is_name: IsName) -> cst.Name | None:
+    """The plain name of the one type ``annotation`` holds, None aside: ``str`` in
+    ``str``, ``Optional[str]``, ``str | None``, ``Union[str, None]``; else None."""
+    shape = none_shape(annotation, is_name)
+    inner = without_none(annotation, shape) if shape is not None else annotation
+    return inner if isinstance(inner, cst.Name) else None
 
 
 def _keyword(arg: cst.Arg) -> str:

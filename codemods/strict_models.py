@@ -1,0 +1,396 @@
+"""VF301: request models -> ``extra="forbid"`` and strict types for JSON's own types."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import libcst as cst
+from libcst.metadata import QualifiedNameProvider
+
+from vibefix import boundary
+from vibefix.arguments import appended, keyword
+from vibefix.boundaryplan import BoundaryPlan, ModelRole, plan_boundary
+from vibefix.codemod import Codemod, FileContext
+from vibefix.config import Config
+from vibefix.index import ProjectIndex
+from vibefix.modeledit import core_name
+from vibefix.names import imported_as
+from vibefix.results import Safety
+
+STRICT_TYPES = {
+    "builtins.int": "StrictInt",
+    "builtins.str": "StrictStr",
+    "builtins.bool": "StrictBool",
+    "builtins.float": "StrictFloat",
+}
+"""The types JSON itself has, and Pydantic's strict spelling of each. Not date, UUID,
+Enum or Decimal: JSON sends those as strings, which strict mode rejects under FastAPI."""
+RENAMED = {
+    "allow_population_by_field_name": "populate_by_name",
+    "anystr_lower": "str_to_lower",
+    "anystr_strip_whitespace": "str_strip_whitespace",
+    "anystr_upper": "str_to_upper",
+    "keep_untouched": "ignored_types",
+    "max_anystr_length": "str_max_length",
+    "min_anystr_length": "str_min_length",
+    "orm_mode": "from_attributes",
+    "schema_extra": "json_schema_extra",
+    "validate_all": "validate_default",
+}
+"""Pydantic v1 configuration keys and their v2 names (pydantic's ``V2_RENAMED_KEYS``;
+``populate_by_name`` rather than 2.11's ``validate_by_name``, which older 2.x lack)."""
+REMOVED = frozenset(
+    {"allow_mutation", "error_msg_templates", "fields", "getter_dict", "smart_union"}
+    | {"underscore_attrs_are_private", "json_loads", "json_dumps", "json_encoders"}
+    | {"copy_on_model_validation", "post_init_call"}
+)
+"""v1 keys with no v2 equivalent: such a ``class Config`` is left, with a finding."""
+LINE_LENGTH = 88
+"""Past this, a written ``ConfigDict(...)`` takes one line an argument (black's, ruff's)."""
+_EXTRA_ENUM = re.compile(r"^(?:\w+\.)*Extra\.(allow|ignore|forbid)$")
+
+
+@dataclass(frozen=True)
+class StrictModel:
+    forbid: bool
+    """Add ``extra="forbid"``."""
+    strict: tuple[str, ...]
+    """The fields whose type becomes its strict spelling."""
+    convert: bool
+    """Its v1 ``class Config`` becomes ``model_config = ConfigDict(...)``."""
+
+
+@dataclass(frozen=True)
+class StrictPlan:
+    models: Mapping[str, StrictModel] = field(default_factory=dict)
+    held: Mapping[str, str] = field(default_factory=dict)
+    """The request models left alone, with why."""
+    wanted_names: frozenset[str] = frozenset()
+    touched: frozenset[Path] = frozenset()
+
+
+def decide(role: ModelRole, plan: BoundaryPlan) -> StrictModel | str | None:
+    """What becomes of a model: a ``StrictModel``, why it is held back, or None (it is no
+    request body, or strict already)."""
+    if not role.bodies:
+        return None
+    fact = role.fact
+    if role.responses:
+        return (
+            "it is a response model too: `extra='forbid'` and strict types would reject what"
+            " a handler returns (split it: VF303)"
+        )
+    if role.built:
+        return "the code also makes it from data of its own, which may hold other keys"
+    if fact.qualname in plan.subclassed:
+        return "other models derive from it: `extra='forbid'` would reach them too"
+    if fact.config == "other":
+        return "its configuration is not a literal vibefix can read"
+    keys = dict(fact.config_keys)
+    removed = sorted(REMOVED & keys.keys())
+    if fact.config == "class" and removed:
+        return f"its v1 `class Config` sets {', '.join(removed)}, which Pydantic 2 removed"
+    inherited = {key for base in role.bases for key, _ in plan.models[base].fact.config_keys}
+    forbid = "extra" not in keys and "extra" not in inherited
+    strict = tuple(
+        f.name
+        for f in fact.fields
+        if f.inner in STRICT_TYPES and "strict" not in f.keywords and f.default != "factory"
+    )
+    if not (forbid or strict or fact.config == "class"):
+        return None
+    return StrictModel(forbid, strict, fact.config == "class")
+
+
+class StrictModels(Codemod):
+    """Make request models reject unknown keys and values of the wrong JSON type.
+
+    Why: a Pydantic model ignores the keys it does not know and converts what it can: a
+    client that sends `{"is_admin": true}` to a model without that field gets a 200 and
+    never learns it was dropped (a typo, `emial`, goes unnoticed the same way), and
+    `"quantity": "3"`, `1.0` or `true` become `3`, `1` and `1`. With `extra="forbid"`
+    the request is answered with a 422 naming the key; with `StrictInt`, `StrictStr`,
+    `StrictBool` and `StrictFloat` a value of another JSON type is a 422 too.
+
+    Example:
+
+        class OrderIn(BaseModel):
+            quantity: int
+            note: Optional[str] = None
+
+    becomes
+
+        class OrderIn(BaseModel):
+            model_config = ConfigDict(extra="forbid")
+
+            quantity: StrictInt
+            note: Optional[StrictStr] = None
+
+    Strictness is per field, for JSON's own types only, never `strict=True` for the whole
+    model: FastAPI validates the parsed JSON as Python objects, where strict mode rejects
+    a date, a UUID, an Enum or a Decimal sent as a string (pydantic#7065). `StrictFloat`
+    still takes an integer. A v1 `class Config` of such a model becomes `model_config =
+    ConfigDict(...)` on the way, its keys renamed as Pydantic 2 names them (`orm_mode`
+    -> `from_attributes`, `Extra.forbid` -> `"forbid"`): Pydantic 2 warns about the old
+    names and ignores them.
+
+    Safety: review. Clients that send extra keys, or numbers as strings, get a 422
+    where they got a 200.
+
+    Not rewritten: models no handler takes as a body (a model nested in a request model
+    only, too); models that are a response too, that
+    the code also builds from data (`Model(**row)`), or that other models derive from
+    (each with a finding); a model whose `extra` is set already, by it or a base
+    (its choice is kept); fields with `Field(strict=...)`; a `class Config` with methods,
+    a base, or keys Pydantic 2 removed (a finding), and a configuration that is not a
+    literal.
+    """
+
+    code = "VF301"
+    safety = Safety.REVIEW
+    triggers = (f"{boundary.TRIGGER}|{boundary.OPTIONAL_FIELD}",)
+    # A model's handlers may sit in files outside the paths given (see VF300).
+    follows_plan = True
+    METADATA_DEPENDENCIES = (*Codemod.METADATA_DEPENDENCIES, QualifiedNameProvider)
+
+    @classmethod
+    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
+        return boundary.collect(wrapper, file)
+
+    @classmethod
+    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
+        plan = plan_boundary(index)
+        models: dict[str, StrictModel] = {}
+        held: dict[str, str] = {}
+        for qualname, role in plan.models.items():
+            decided = decide(role, plan)
+            if isinstance(decided, StrictModel):
+                models[qualname] = decided
+            elif decided is not None:
+                held[qualname] = decided
+        touched = frozenset(plan.models[name].path for name in [*models, *held])
+        return StrictPlan(models, held, plan.wanted_names, touched)
+
+    def visit_Module(self, node: cst.Module) -> None:
+        part = self.plan.part(self.code)
+        self._plan = part if isinstance(part, StrictPlan) else StrictPlan()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        qualname = f"{self.file.module_name}.{node.name.value}"
+        if qualname in self._plan.held:
+            self.report(node, f"`{node.name.value}` is left as it is: {self._plan.held[qualname]}")
+        model = self._plan.models.get(qualname)
+        if model is None or not isinstance(node.body, cst.IndentedBlock):
+            return False
+        for line in node.body.body:
+            if not isinstance(line, cst.SimpleStatementLine):
+                continue
+            for statement in line.body:
+                if (
+                    isinstance(statement, cst.AnnAssign)
+                    and isinstance(statement.target, cst.Name)
+                    and statement.target.value in model.strict
+                ):
+                    self._strict(statement)
+        self._configure(node, model)
+        return False
+
+    def _is_name(self, node: cst.CSTNode, qualified: str) -> bool:
+        return imported_as(self, node, qualified) or imported_as(
+            self, node, qualified.replace("typing.", "typing_extensions.")
+        )
+
+    def _strict(self, statement: cst.AnnAssign) -> None:
+        name = core_name(statement.annotation.annotation, self._is_name)
+        if name is None or name.value not in {"int", "str", "bool", "float"}:
+            return  # ``Annotated[...]``, a string annotation: left as it is
+        strict = STRICT_TYPES[f"builtins.{name.value}"]
+        alias = self.file.imports.name_alias(name, "pydantic", strict)
+        if alias is None:
+            self.report(
+                name, f"`{strict}` means something else here: make the field strict by hand"
+            )
+            return
+        spelled = alias.name
+        self.replace(
+            name,
+            lambda updated: updated.with_changes(value=spelled),
+            f"`{statement.target.value if isinstance(statement.target, cst.Name) else ''}`"
+            f" takes a JSON {_json_type(name.value)} only, not one converted from another type",
+            needs=alias.needs,
+        )
+
+    def _configure(self, node: cst.ClassDef, model: StrictModel) -> None:
+        assert isinstance(node.body, cst.IndentedBlock)
+        forbid = ("extra", cst.SimpleString('"forbid"'))
+        statements = [
+            (line, small)
+            for line in node.body.body
+            for small in (line.body if isinstance(line, cst.SimpleStatementLine) else [line])
+        ]
+        for line, small in statements:
+            if isinstance(small, cst.ClassDef) and small.name.value == "Config":
+                self._convert(line, small, forbid if model.forbid else None)
+                return
+            value = _model_config(small)
+            if value is None or not model.forbid:
+                continue
+            if isinstance(value, cst.Dict):
+                self.replace(
+                    value,
+                    lambda updated: updated.with_changes(
+                        elements=_appended_element(
+                            list(updated.elements),
+                            cst.DictElement(cst.SimpleString('"extra"'), forbid[1]),
+                        )
+                    ),
+                    'the request model rejects unknown keys: "extra": "forbid"',
+                )
+            elif isinstance(value, cst.Call):
+                self.replace(
+                    value,
+                    lambda updated: updated.with_changes(
+                        args=appended(
+                            updated.args, keyword(*forbid), updated.whitespace_before_args
+                        )
+                    ),
+                    'the request model rejects unknown keys: extra="forbid"',
+                )
+            return
+        if not model.forbid:
+            return
+        alias = self.file.imports.name_alias(node, "pydantic", "ConfigDict")
+        if alias is None:
+            self.report(node, "`ConfigDict` means something else here: add extra='forbid' by hand")
+            return
+        new = _config_line(alias.name, [keyword(*forbid)])
+        docstring = _has_docstring(node.body)
+
+        def insert(updated: cst.ClassDef) -> cst.ClassDef:
+            body: list[Any] = list(updated.body.body)
+            at = 1 if docstring else 0
+            blank = [cst.EmptyLine(indent=False)]
+            placed = new.with_changes(leading_lines=blank if docstring else [])
+            if at < len(body) and all(line.comment is not None for line in body[at].leading_lines):
+                body[at] = body[at].with_changes(leading_lines=[*blank, *body[at].leading_lines])
+            return updated.with_changes(
+                body=updated.body.with_changes(body=[*body[:at], placed, *body[at:]])
+            )
+
+        self.replace(
+            node,
+            insert,
+            'the request model rejects unknown keys: model_config = ConfigDict(extra="forbid")',
+            needs=alias.needs,
+        )
+
+    def _convert(
+        self,
+        line: cst.CSTNode,
+        config: cst.ClassDef,
+        forbid: tuple[str, cst.BaseExpression] | None,
+    ) -> None:
+        """A v1 ``class Config`` -> ``model_config = ConfigDict(...)``, keys renamed."""
+        alias = self.file.imports.name_alias(config, "pydantic", "ConfigDict")
+        if alias is None:
+            self.report(config, "`ConfigDict` means something else here: convert it by hand")
+            return
+        arguments: list[cst.Arg] = []
+        drops: list[cst.CSTNode] = []
+        assert isinstance(config.body, cst.IndentedBlock)
+        for statement in config.body.body:
+            if not isinstance(statement, cst.SimpleStatementLine):
+                continue
+            for small in statement.body:
+                if not isinstance(small, cst.Assign):
+                    continue  # a docstring
+                target = small.targets[0].target
+                assert isinstance(target, cst.Name)
+                value = small.value
+                text = cst.Module([]).code_for_node(value)
+                if (found := _EXTRA_ENUM.match(text)) is not None:
+                    drops.extend(_names_in(value))
+                    value = cst.SimpleString(f'"{found.group(1)}"')
+                arguments.append(keyword(RENAMED.get(target.value, target.value), value))
+        if forbid is not None:
+            arguments.append(keyword(*forbid))
+        new = _config_line(alias.name, arguments).with_changes(leading_lines=config.leading_lines)
+        self.replace(
+            config,
+            lambda updated: new,
+            "Pydantic 2 names: the v1 `class Config` becomes `model_config = ConfigDict(...)`"
+            + (', with extra="forbid"' if forbid is not None else ""),
+            needs=alias.needs,
+            drops=drops,
+        )
+
+
+def _config_line(config_dict: str, arguments: list[cst.Arg]) -> cst.SimpleStatementLine:
+    """``model_config = ConfigDict(...)``, one argument a line when it is long."""
+    code = cst.Module([]).code_for_node
+    texts = [code(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT)) for arg in arguments]
+    line = f"model_config = {config_dict}({', '.join(texts)})"
+    if len(line) > LINE_LENGTH - 4:  # inside a class body
+        inner = "".join(f"    {text},\n" for text in texts)
+        line = f"model_config = {config_dict}(\n{inner})"
+    statement = cst.parse_statement(line + "\n")
+    assert isinstance(statement, cst.SimpleStatementLine)
+    return statement
+
+
+def _model_config(small: cst.CSTNode) -> cst.BaseExpression | None:
+    """The value of ``model_config = ...`` (or ``model_config: ConfigDict = ...``)."""
+    if (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+        and small.targets[0].target.value == "model_config"
+    ):
+        return small.value
+    if (
+        isinstance(small, cst.AnnAssign)
+        and isinstance(small.target, cst.Name)
+        and small.target.value == "model_config"
+    ):
+        return small.value
+    return None
+
+
+def _appended_element(
+    elements: list[cst.BaseDictElement], new: cst.DictElement
+) -> list[cst.BaseDictElement]:
+    if not elements:
+        return [new]
+    last = elements[-1]
+    if isinstance(last.comma, cst.Comma):  # one element a line: the new one follows suit
+        return [*elements, new.with_changes(comma=last.comma)]
+    comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    return [*elements[:-1], last.with_changes(comma=comma), new]
+
+
+def _has_docstring(body: cst.IndentedBlock) -> bool:
+    first = body.body[0] if body.body else None
+    return (
+        isinstance(first, cst.SimpleStatementLine)
+        and isinstance(first.body[0], cst.Expr)
+        and isinstance(first.body[0].value, cst.SimpleString | cst.ConcatenatedString)
+    )
+
+
+def _names_in(node: cst.CSTNode) -> list[cst.Name]:
+    found: list[cst.Name] = []
+
+    class Names(cst.CSTVisitor):
+        def visit_Name(self, name: cst.Name) -> None:
+            found.append(name)
+
+    node.visit(Names())
+    return found
+
+
+def _json_type(name: str) -> str:
+    return {"int": "integer", "str": "string", "bool": "boolean", "float": "number"}[name]
