@@ -14,8 +14,14 @@ from vibefix.boundaryplan import ModelRole, plan_boundary
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
-from vibefix.modeledit import default_shape, none_shape, without_default, without_none
-from vibefix.names import imported_as
+from vibefix.modeledit import (
+    default_shape,
+    names_in,
+    none_shape,
+    typing_names,
+    without_default,
+    without_none,
+)
 from vibefix.results import Safety
 
 
@@ -157,11 +163,7 @@ class RequiredFields(Codemod):
         return False
 
     def _require(self, statement: cst.AnnAssign, name: str, why: str) -> None:
-        def is_name(node: cst.CSTNode, qualified: str) -> bool:
-            return imported_as(self, node, qualified) or imported_as(
-                self, node, qualified.replace("typing.", "typing_extensions.")
-            )
-
+        is_name = typing_names(self)
         shape = none_shape(statement.annotation.annotation, is_name)
         default = default_shape(statement.value, is_name)
         if shape is None or default is None:
@@ -184,7 +186,7 @@ class RequiredFields(Codemod):
                 equal=cst.MaybeSentinel.DEFAULT if value is None else updated.equal,
             )
 
-        names = _name_nodes(statement.annotation.annotation)
+        names = names_in(statement.annotation.annotation)
         self.replace(
             statement,
             change,
@@ -193,16 +195,5 @@ class RequiredFields(Codemod):
         )
 
 
-def _name_nodes(node: cst.CSTNode) -> list[cst.Name]:
-    found: list[cst.Name] = []
-
-    class Names(cst.CSTVisitor):
-        def visit_Name(self, name: cst.Name) -> None:
-            found.append(name)
-
-    node.visit(Names())
-    return found
-
-
 def _names(node: cst.CSTNode) -> set[str]:
-    return {name.value for name in _name_nodes(node)}
+    return {name.value for name in names_in(node)}

@@ -17,8 +17,7 @@ from vibefix.boundaryplan import BoundaryPlan, ModelRole, plan_boundary
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
-from vibefix.modeledit import core_name
-from vibefix.names import imported_as
+from vibefix.modeledit import core_name, names_in, typing_names
 from vibefix.results import Safety
 
 STRICT_TYPES = {
@@ -199,13 +198,8 @@ class StrictModels(Codemod):
         self._configure(node, model)
         return False
 
-    def _is_name(self, node: cst.CSTNode, qualified: str) -> bool:
-        return imported_as(self, node, qualified) or imported_as(
-            self, node, qualified.replace("typing.", "typing_extensions.")
-        )
-
     def _strict(self, statement: cst.AnnAssign) -> None:
-        name = core_name(statement.annotation.annotation, self._is_name)
+        name = core_name(statement.annotation.annotation, typing_names(self))
         if name is None or name.value not in {"int", "str", "bool", "float"}:
             return  # ``Annotated[...]``, a string annotation: left as it is
         strict = STRICT_TYPES[f"builtins.{name.value}"]
@@ -313,7 +307,7 @@ class StrictModels(Codemod):
                 value = small.value
                 text = cst.Module([]).code_for_node(value)
                 if (found := _EXTRA_ENUM.match(text)) is not None:
-                    drops.extend(_names_in(value))
+                    drops.extend(names_in(value))
                     value = cst.SimpleString(f'"{found.group(1)}"')
                 arguments.append(keyword(RENAMED.get(target.value, target.value), value))
         if forbid is not None:
@@ -379,17 +373,6 @@ def _has_docstring(body: cst.IndentedBlock) -> bool:
         and isinstance(first.body[0], cst.Expr)
         and isinstance(first.body[0].value, cst.SimpleString | cst.ConcatenatedString)
     )
-
-
-def _names_in(node: cst.CSTNode) -> list[cst.Name]:
-    found: list[cst.Name] = []
-
-    class Names(cst.CSTVisitor):
-        def visit_Name(self, name: cst.Name) -> None:
-            found.append(name)
-
-    node.visit(Names())
-    return found
 
 
 def _json_type(name: str) -> str:

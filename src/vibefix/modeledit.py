@@ -10,8 +10,33 @@ from collections.abc import Callable
 
 import libcst as cst
 
+from vibefix.names import imported_as
+
 IsName = Callable[[cst.CSTNode, str], bool]
 """Whether a node can only mean the imported name (``typing.Optional``)."""
+
+
+def typing_names(visitor: cst.MetadataDependent) -> IsName:
+    """``imported_as`` for ``visitor``, ``typing_extensions``' twins of typing's names too."""
+
+    def is_name(node: cst.CSTNode, qualified: str) -> bool:
+        return imported_as(visitor, node, qualified) or imported_as(
+            visitor, node, qualified.replace("typing.", "typing_extensions.")
+        )
+
+    return is_name
+
+
+def names_in(node: cst.CSTNode) -> list[cst.Name]:
+    """Every name in ``node``: the references an edit that removes it drops."""
+    found: list[cst.Name] = []
+
+    class Names(cst.CSTVisitor):
+        def visit_Name(self, name: cst.Name) -> None:
+            found.append(name)
+
+    node.visit(Names())
+    return found
 
 
 def none_shape(annotation: cst.BaseExpression, is_name: IsName) -> str | None:
