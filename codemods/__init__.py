@@ -17,6 +17,7 @@ from vibefix.codemods.required_fields import RequiredFields
 from vibefix.codemods.session_context import SessionContext
 from vibefix.codemods.session_dependency import SessionDependency
 from vibefix.codemods.shared_session import SharedSession
+from vibefix.codemods.split_models import SplitModels
 from vibefix.codemods.strict_models import StrictModels
 
 from vibefix.codemod import Codemod
@@ -34,6 +35,7 @@ ALL: tuple[type[Codemod], ...] = (
     AsyncSqlalchemy,
     RequiredFields,
     StrictModels,
+    SplitModels,
 )
 
 RECIPES: dict[str, tuple[str, ...]] = {
@@ -44,5 +46,5 @@ RECIPES: dict[str, tuple[str, ...]] = {
         "VF204",
     ),
     # Pydantic at the API boundary: request models that reject bad data (REVIEW rewrites).
-    "pydantic": ("VF300", "VF301"),
+    "pydantic": ("VF300", "VF301", "VF303"),
 }

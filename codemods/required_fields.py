@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider
 
 from vibefix import boundary
-from vibefix.boundaryplan import ModelRole, plan_boundary
+from vibefix.boundaryplan import ModelRole, is_split, plan_boundary
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
@@ -35,6 +35,9 @@ class RequiredPlan:
     """The models' names: the files that mention them are indexed too."""
     touched: frozenset[Path] = frozenset()
     """The files of the models it changes or reports on."""
+    split: Mapping[str, tuple[Mapping[str, str], Mapping[str, str]]] = field(default_factory=dict)
+    """For the models VF303 splits, ``required`` and ``held`` for the request half: used
+    when VF303's rewrites are made."""
 
 
 def decide(role: ModelRole) -> tuple[dict[str, str], dict[str, str]]:
@@ -129,13 +132,21 @@ class RequiredFields(Codemod):
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
         required: dict[str, dict[str, str]] = {}
         held: dict[str, dict[str, str]] = {}
-        boundary_plan = plan_boundary(index)
+        boundary_plan = plan_boundary(index, config.options)
         touched: set[Path] = set()
+        split: dict[str, tuple[Mapping[str, str], Mapping[str, str]]] = {}
         for qualname, role in boundary_plan.models.items():
             required[qualname], held[qualname] = decide(role)
-            if required[qualname] or held[qualname]:
+            if qualname in boundary_plan.splits:
+                kept = boundary_plan.splits[qualname].create_fields
+                half_required, half_held = decide(replace(role, responses=()))
+                split[qualname] = (
+                    {k: v for k, v in half_required.items() if k in kept},
+                    {k: v for k, v in half_held.items() if k in kept},
+                )
+            if required[qualname] or held[qualname] or qualname in split:
                 touched.add(role.path)
-        return RequiredPlan(required, held, boundary_plan.wanted_names, frozenset(touched))
+        return RequiredPlan(required, held, boundary_plan.wanted_names, frozenset(touched), split)
 
     def visit_Module(self, node: cst.Module) -> None:
         part = self.plan.part(self.code)
@@ -145,6 +156,11 @@ class RequiredFields(Codemod):
         qualname = f"{self.file.module_name}.{node.name.value}"
         required = self._plan.required.get(qualname, {})
         held = self._plan.held.get(qualname, {})
+        # Split by VF303, the model's request half is this one; its response half keeps
+        # the fields as they were (and the names their annotations import).
+        self._split = is_split(self.plan, qualname) and qualname in self._plan.split
+        if self._split:
+            required, held = self._plan.split[qualname]
         if not (required or held):
             return False
         for line in node.body.body:
@@ -191,7 +207,7 @@ class RequiredFields(Codemod):
             statement,
             change,
             f"`{name}` is required: {why}",
-            drops=[node for node in names if node.value in dropped],
+            drops=[] if self._split else [node for node in names if node.value in dropped],
         )
 
 

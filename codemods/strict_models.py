@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from libcst.metadata import QualifiedNameProvider
 
 from vibefix import boundary
 from vibefix.arguments import appended, keyword
-from vibefix.boundaryplan import BoundaryPlan, ModelRole, plan_boundary
+from vibefix.boundaryplan import BoundaryPlan, ModelRole, is_split, plan_boundary
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
@@ -70,6 +70,9 @@ class StrictPlan:
     """The request models left alone, with why."""
     wanted_names: frozenset[str] = frozenset()
     touched: frozenset[Path] = frozenset()
+    split: Mapping[str, StrictModel | None] = field(default_factory=dict)
+    """For the models VF303 splits, what becomes of the request half: used when VF303's
+    rewrites are made."""
 
 
 def decide(role: ModelRole, plan: BoundaryPlan) -> StrictModel | str | None:
@@ -162,17 +165,26 @@ class StrictModels(Codemod):
 
     @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        plan = plan_boundary(index)
+        plan = plan_boundary(index, config.options)
         models: dict[str, StrictModel] = {}
         held: dict[str, str] = {}
+        split: dict[str, StrictModel | None] = {}
         for qualname, role in plan.models.items():
             decided = decide(role, plan)
             if isinstance(decided, StrictModel):
                 models[qualname] = decided
             elif decided is not None:
                 held[qualname] = decided
-        touched = frozenset(plan.models[name].path for name in [*models, *held])
-        return StrictPlan(models, held, plan.wanted_names, touched)
+            if qualname in plan.splits:
+                half = decide(replace(role, responses=()), plan)
+                kept = plan.splits[qualname].create_fields
+                split[qualname] = (
+                    replace(half, strict=tuple(f for f in half.strict if f in kept))
+                    if isinstance(half, StrictModel)
+                    else None
+                )
+        touched = frozenset(plan.models[name].path for name in [*models, *held, *split])
+        return StrictPlan(models, held, plan.wanted_names, touched, split)
 
     def visit_Module(self, node: cst.Module) -> None:
         part = self.plan.part(self.code)
@@ -180,9 +192,15 @@ class StrictModels(Codemod):
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
         qualname = f"{self.file.module_name}.{node.name.value}"
-        if qualname in self._plan.held:
-            self.report(node, f"`{node.name.value}` is left as it is: {self._plan.held[qualname]}")
-        model = self._plan.models.get(qualname)
+        # Split by VF303, the model's request half is this one (see VF300).
+        self._split = is_split(self.plan, qualname) and qualname in self._plan.split
+        if self._split:
+            model = self._plan.split[qualname]
+        else:
+            if qualname in self._plan.held:
+                why = self._plan.held[qualname]
+                self.report(node, f"`{node.name.value}` is left as it is: {why}")
+            model = self._plan.models.get(qualname)
         if model is None or not isinstance(node.body, cst.IndentedBlock):
             return False
         for line in node.body.body:
@@ -319,7 +337,7 @@ class StrictModels(Codemod):
             "Pydantic 2 names: the v1 `class Config` becomes `model_config = ConfigDict(...)`"
             + (', with extra="forbid"' if forbid is not None else ""),
             needs=alias.needs,
-            drops=drops,
+            drops=[] if self._split else drops,
         )
 
 

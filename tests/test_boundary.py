@@ -118,3 +118,79 @@ def test_a_run_over_the_schemas_alone_finds_the_handlers_and_columns_elsewhere(t
     [only] = result.files
     assert only.new_source is not None
     assert only.new_source.decode() == CUSTOMER_AFTER
+
+
+SPLIT_PROJECT = {
+    "pyproject.toml": "[project]\nname = 'club'\n",
+    "club/__init__.py": "",
+    "club/schemas.py": """\
+        from typing import Optional
+
+        from pydantic import BaseModel
+
+
+        class Member(BaseModel):
+            id: Optional[int] = None
+            name: Optional[str] = None
+            password: Optional[str] = None
+        """,
+    "club/api.py": """\
+        from fastapi import APIRouter
+
+        from club.schemas import Member
+
+        router = APIRouter()
+
+
+        @router.post("/members", response_model=Member)
+        async def join(member: Member):
+            return {"id": 1, "name": member.name, "password": member.password}
+
+
+        @router.get("/members/{mid}", response_model=Member)
+        async def read(mid: int):
+            return {"id": mid}
+        """,
+}
+
+
+def test_a_split_model_is_imported_under_its_new_names_where_handlers_use_it(tmp_path):
+    write(tmp_path, SPLIT_PROJECT)
+    result = run(tmp_path, ".")
+    changed = {
+        r.path.relative_to(tmp_path).as_posix(): r.new_source.decode()
+        for r in result.files
+        if r.new_source is not None
+    }
+    assert sorted(changed) == ["club/api.py", "club/schemas.py"]
+    api = changed["club/api.py"]
+    assert "from club.schemas import MemberCreate, MemberRead\n" in api
+    assert (
+        '@router.post("/members", response_model=MemberRead)\nasync def join(member: MemberCreate):'
+    ) in api
+    assert '@router.get("/members/{mid}", response_model=MemberRead)' in api
+    schemas = changed["club/schemas.py"]
+    assert "class MemberCreate(BaseModel):" in schemas
+    assert "class MemberRead(BaseModel):\n    id: Optional[int] = None\n    name:" in schemas
+
+
+def test_a_split_whose_model_is_outside_the_paths_given_is_not_made(tmp_path):
+    # The handlers and the model change together or not at all.
+    write(tmp_path, SPLIT_PROJECT)
+    result = run(tmp_path, "club/api.py")
+    [api] = result.files
+    assert api.new_source is None
+    assert [(f.position.line, f.message) for f in api.findings] == [
+        (
+            9,
+            "`join` keeps `Member`: it is both a request body and a response, but"
+            " `schemas.py` is outside the paths given (or could not be rewritten), and the"
+            " model and its handlers change together",
+        ),
+        (
+            14,
+            "`read` keeps `Member`: it is both a request body and a response, but"
+            " `schemas.py` is outside the paths given (or could not be rewritten), and the"
+            " model and its handlers change together",
+        ),
+    ]

@@ -293,6 +293,24 @@ def test_the_openapi_schema_marks_the_required_fields(client):
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     assert sorted(schemas["ProductCreate"]["required"]) == ["name", "price"]
     assert schemas["ProductCreate"]["additionalProperties"] is False
+    assert sorted(schemas["UserCreate"]["required"]) == ["email", "password"]
+
+
+def test_no_answer_carries_the_password_or_its_hash(client):
+    resp = client.post("/users/", json={"email": "ada@example.com", "password": "hunter22"})
+    assert resp.status_code == 200, resp.text
+    user = resp.json()
+    for answer in (user, client.get(f"/users/{user['id']}").json(), *client.get("/users/").json()):
+        assert "hashed_password" not in answer
+        assert "password" not in answer
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "hashed_password" not in schemas["UserRead"]["properties"]
+
+
+def test_a_user_without_an_email_is_a_422(client):
+    resp = client.post("/users/", json={"password": "hunter22"})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["detail"][0]["loc"] == ["body", "email"]
 '''
 
 
@@ -302,15 +320,15 @@ def test_vibeshop_after_the_pydantic_recipe_rejects_bad_bodies_with_a_422(
     probe = vibeshop / "tests" / "test_boundary_probe.py"
     probe.write_text(BOUNDARY_PROBE, encoding="utf-8")
     before = _example_tests(vibeshop)
-    # Before: a missing name is the handler's own 400, unknown keys and "2.5" pass.
+    # Before: a missing name or email is the handler's own 400, unknown keys and "2.5"
+    # pass, and POST /users/ answers with the password's hash.
     assert before.returncode == 1
-    assert "3 failed, 30 passed" in before.stdout, before.stdout
+    assert "5 failed, 30 passed" in before.stdout, before.stdout
 
     applied = run_vibefix("apply", "--recipe", "pydantic", "--unsafe", ".", cwd=vibeshop)
 
-    assert applied.returncode == 1, applied.stderr  # findings: User is a body and a response
-    assert "VF300" in applied.stderr
-    assert "VF301" in applied.stderr
+    assert applied.returncode == 0, applied.stderr
+    assert "2 files changed (VF300 x4, VF301 x13, VF303 x6)" in applied.stderr
     after = _example_tests(vibeshop)
     assert after.returncode == 0, after.stdout + after.stderr
     again = run_vibefix("diff", "--recipe", "pydantic", "--unsafe", ".", cwd=vibeshop)

@@ -81,6 +81,9 @@ class ModelFact:
     ``other`` (anything the codemods cannot read)."""
     config_keys: tuple[tuple[str, str], ...] = ()
     """The configuration's keys and the source of their values."""
+    plain: bool = True
+    """Its body holds fields, a docstring and its configuration only (no validator, no
+    method, no class variable a copy of it would have to carry)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,9 @@ class ParameterFact:
     """The handler dumps it with ``exclude_unset``/``exclude_none``: a partial update."""
     copies: tuple[tuple[str, str, str], ...] = ()
     """``(class, keyword, field)`` for each ``Cls(keyword=x.field)`` in the handler."""
+    escapes: bool = False
+    """The handler uses it whole (passes it on, dumps it, returns it): which of its
+    fields are needed, its reads alone do not tell."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,10 @@ class BoundaryFacts:
     handlers: tuple[HandlerFact, ...] = ()
     built_from_data: tuple[str, ...] = ()
     """Classes made from outside data: ``X(**data)``, ``X.model_validate(data)``."""
+    mentions: tuple[tuple[str, int], ...] = ()
+    """Capitalised names used anywhere else than in an import, a class statement's name
+    or a route handler's parameter and response types, with the first line of each:
+    what would break if the class of that name were split in two."""
 
 
 def collect(wrapper: cst.MetadataWrapper, file: FileContext) -> BoundaryFacts | None:
@@ -164,6 +174,7 @@ def collect(wrapper: cst.MetadataWrapper, file: FileContext) -> BoundaryFacts | 
             tuple(collector.orm),
             tuple(collector.handlers),
             tuple(sorted(collector.built)),
+            tuple(sorted(collector.mentions.items())),
         )
         file.notes[NOTE] = facts if facts != BoundaryFacts() else None
     found = file.notes[NOTE]
@@ -181,7 +192,10 @@ class _Collector(cst.CSTVisitor):
         self.orm: list[OrmFact] = []
         self.handlers: list[HandlerFact] = []
         self.built: set[str] = set()
+        self.mentions: dict[str, int] = {}
         self._depth = 0
+        self._unmentioned: set[cst.CSTNode] = set()
+        """Names that are no mention: class statements' own, handlers' types."""
 
     # -- names -------------------------------------------------------------------------
 
@@ -199,10 +213,32 @@ class _Collector(cst.CSTVisitor):
 
     # -- classes -----------------------------------------------------------------------
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._unmentioned.add(node.name)
         if self._depth == 0:
             self._class(node)
-        return False  # a nested class is a v1 ``Config`` or nothing the codemods touch
+        self._depth += 1
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._depth -= 1
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value[:1].isupper() and node not in self._unmentioned:
+            self._mention(node)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if node.attr.value[:1].isupper() and node not in self._unmentioned:
+            self._mention(node)
+
+    def _mention(self, node: cst.Name | cst.Attribute) -> None:
+        for name in self.qualified(node):
+            self.mentions.setdefault(name, self.line(node))
 
     def _class(self, node: cst.ClassDef) -> None:
         qualname = f"{self.module}.{node.name.value}"
@@ -212,6 +248,7 @@ class _Collector(cst.CSTVisitor):
         config: str = ""
         keys: tuple[tuple[str, str], ...] = ()
         orm = False
+        plain = True
         for statement in _statements(node.body):
             if isinstance(statement, cst.ClassDef) and statement.name.value == "Config":
                 # Both spellings at once: Pydantic 2 refuses the class.
@@ -237,10 +274,16 @@ class _Collector(cst.CSTVisitor):
                     config, keys = ("other", ()) if config else _config_value(statement.value)
                 elif (column := self._column(target.value, statement.value, None)) is not None:
                     columns.append(column)
+                else:
+                    plain = False
+            elif not (isinstance(statement, cst.Expr | cst.Pass)):
+                plain = False
         if orm or columns:
             self.orm.append(OrmFact(qualname, tuple(columns), tuple(checks)))
         if not (orm or columns):  # a base model without fields of its own counts too
-            self.models.append(ModelFact(qualname, self.line(node), tuple(fields), config, keys))
+            self.models.append(
+                ModelFact(qualname, self.line(node), tuple(fields), config, keys, plain)
+            )
 
     def _field(self, name: str, statement: cst.AnnAssign) -> FieldFact:
         inner, nullable = self._annotation(statement.annotation.annotation)
@@ -405,6 +448,14 @@ class _Collector(cst.CSTVisitor):
             responses = self._classes_in(keywords.get("response_model"))
             if "response_model" not in keywords and node.returns is not None:
                 responses = self._classes_in(node.returns.annotation)
+            for expression in (
+                keywords.get("response_model"),
+                node.returns.annotation if node.returns is not None else None,
+                *(p.annotation.annotation for p in node.params.params if p.annotation),
+                *(p.annotation.annotation for p in node.params.kwonly_params if p.annotation),
+            ):
+                if expression is not None:
+                    self._unmentioned.update(_names_and_attributes(expression))
             uses = _BodyUses(self)
             node.body.visit(uses)
             parameters = [
@@ -448,6 +499,8 @@ class _BodyUses(cst.CSTVisitor):
         self.emptiness: dict[str, set[str]] = {}
         self.partial: set[str] = set()
         self.copies: dict[str, set[tuple[str, str, str]]] = {}
+        self.whole: set[str] = set()
+        self._attribute_bases: set[cst.CSTNode] = set()
 
     def fact(self, name: str, types: tuple[str, ...]) -> ParameterFact:
         def of(found: dict[str, set[str]]) -> tuple[str, ...]:
@@ -463,11 +516,17 @@ class _BodyUses(cst.CSTVisitor):
             of(self.emptiness),
             name in self.partial,
             tuple(sorted(self.copies.get(name, ()))),
+            name in self.whole,
         )
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         if isinstance(node.value, cst.Name):
             self.reads.setdefault(node.value.value, set()).add(node.attr.value)
+            self._attribute_bases.add(node.value)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node not in self._attribute_bases:
+            self.whole.add(node.value)
 
     def _field(self, node: cst.BaseExpression) -> tuple[str, str] | None:
         if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
@@ -593,6 +652,20 @@ def _statements(body: cst.BaseSuite | cst.CSTNode) -> list[cst.CSTNode]:
             found.extend(line.body)
         else:
             found.append(line)
+    return found
+
+
+def _names_and_attributes(node: cst.CSTNode) -> list[cst.CSTNode]:
+    found: list[cst.CSTNode] = []
+
+    class Finder(cst.CSTVisitor):
+        def visit_Name(self, name: cst.Name) -> None:
+            found.append(name)
+
+        def visit_Attribute(self, attribute: cst.Attribute) -> None:
+            found.append(attribute)
+
+    node.visit(Finder())
     return found
 
 

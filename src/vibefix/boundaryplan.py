@@ -14,9 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from vibefix.boundary import BoundaryFacts, ColumnFact, FieldFact, ModelFact, OrmFact
 from vibefix.index import ProjectIndex
+
+if TYPE_CHECKING:
+    from vibefix.plan import Plan
 
 CODES = ("VF300", "VF301", "VF302", "VF303", "VF304")
 """The codemods that collect ``BoundaryFacts`` (any one selected collects them)."""
@@ -26,6 +30,14 @@ SUFFIXES = (
     *("Base", "Schema", "Public", "Detail", "Body", "Payload", "Model"),
 )
 """What a model's name adds to the ORM class it mirrors (``ProductCreate``: ``Product``)."""
+SPLIT_OPTIONS = "split-models"
+"""VF303's table in ``[tool.vibefix]``: ``create``, ``read`` (``"{name}Create"``...) and
+``secrets`` (field names a response must not carry)."""
+SECRETS = (
+    *("password", "passwd", "hashed_password", "password_hash", "secret", "token"),
+    *("api_key", "apikey", "private_key", "salt", "otp", "pin"),
+)
+"""Field names (or their last ``_`` part) that a response must not carry, by default."""
 PARTIAL_WORDS = ("Update", "Patch", "Partial")
 """A model whose name holds one of these is taken for a partial update: its fields are
 optional on purpose."""
@@ -76,6 +88,38 @@ class ModelRole:
 
 
 @dataclass(frozen=True)
+class Split:
+    """A model split in two (VF303): the fields its body handlers read, and its fields
+    but the secret ones for its responses."""
+
+    create: str
+    read: str
+    create_fields: tuple[str, ...]
+    read_fields: tuple[str, ...]
+    module: str
+    """The module that defines it (where the two new classes are imported from)."""
+    bodies: tuple[str, ...]
+    responses: tuple[str, ...]
+    why: str
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """VF303's part of the plan (VF300 and VF301 read it: they edit the request half)."""
+
+    splits: Mapping[str, Split] = field(default_factory=dict)
+    unsplit: Mapping[str, str] = field(default_factory=dict)
+    handlers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """For each route handler, the split models it takes or answers with."""
+    wanted_names: frozenset[str] = frozenset()
+    touched: frozenset[Path] = frozenset()
+    model_paths: Mapping[str, Path] = field(default_factory=dict)
+    handler_paths: Mapping[str, Path] = field(default_factory=dict)
+    held_handlers: Mapping[str, str] = field(default_factory=dict)
+    """Handlers of a split withdrawn for a file that may not change, with the model."""
+
+
+@dataclass(frozen=True)
 class BoundaryPlan:
     models: Mapping[str, ModelRole] = field(default_factory=dict)
     """Every Pydantic model of the project, by qualified name."""
@@ -86,6 +130,12 @@ class BoundaryPlan:
     unknown_bases: frozenset[str] = frozenset()
     """The names of the project's classes that some class derives from but the index
     has not seen yet (``Schema`` in ``class UserIn(Schema)``): it may be a base model."""
+    splits: Mapping[str, Split] = field(default_factory=dict)
+    """The models VF303 splits into a request and a response model."""
+    unsplit: Mapping[str, str] = field(default_factory=dict)
+    """The models that should be split but are not, with why."""
+    handler_paths: Mapping[str, Path] = field(default_factory=dict)
+    """Where each route handler is defined."""
 
     def role(self, qualname: str) -> ModelRole | None:
         return self.models.get(qualname)
@@ -97,6 +147,12 @@ class BoundaryPlan:
         model's, and the ORM class its name would mirror."""
         names = {role.name for role in self.models.values()}
         return frozenset(names | {_stripped(name) for name in names} | self.unknown_bases)
+
+
+def is_split(plan: Plan, qualname: str) -> bool:
+    """Whether VF303 splits this model in this run (its rewrites are made)."""
+    part = plan.part("VF303")
+    return "VF303" in plan.applied and isinstance(part, SplitPlan) and qualname in part.splits
 
 
 def facts_of(index: ProjectIndex) -> dict[Path, BoundaryFacts]:
@@ -115,7 +171,7 @@ def is_pydantic(index: ProjectIndex, qualname: str) -> bool:
     return bool(outside) and all(base in PYDANTIC_BASES for base in outside)
 
 
-def plan_boundary(index: ProjectIndex) -> BoundaryPlan:
+def plan_boundary(index: ProjectIndex, options: Mapping[str, Any] | None = None) -> BoundaryPlan:
     files = facts_of(index)
     classes: dict[str, tuple[ModelFact, Path]] = {}
     orm: dict[str, OrmFact] = {}
@@ -142,6 +198,15 @@ def plan_boundary(index: ProjectIndex) -> BoundaryPlan:
         for handler in facts.handlers:
             if not any(_is_application(index, receiver) for receiver in handler.receivers):
                 continue
+            # A handler's types the index has not seen may be models of the project.
+            unknown.update(
+                name.rpartition(".")[2]
+                for name in (
+                    *handler.responses,
+                    *(t for parameter in handler.parameters for t in parameter.types),
+                )
+                if name.partition(".")[0] in first_party and index.resolve(name) not in classes
+            )
             for response in handler.responses:
                 if (name := index.resolve(response)) in classes:
                     responses.setdefault(name, []).append(handler.qualname)
@@ -150,10 +215,12 @@ def plan_boundary(index: ProjectIndex) -> BoundaryPlan:
                 for model in (m for m in models if m in classes):
                     bodies.setdefault(model, []).append(handler.qualname)
                     if handler.method == "patch":
-                        partial.setdefault(model, f"`{handler.qualname}` is a PATCH handler")
+                        partial.setdefault(
+                            model, f"`{_short(handler.qualname)}` is a PATCH handler"
+                        )
                     elif parameter.partial:
                         partial.setdefault(
-                            model, f"`{handler.qualname}` dumps it with `exclude_unset`"
+                            model, f"`{_short(handler.qualname)}` dumps it with `exclude_unset`"
                         )
                     by_field = uses.setdefault(model, {})
                     for kind in ("reads", "dereferenced", "demanded", "emptiness"):
@@ -204,7 +271,105 @@ def plan_boundary(index: ProjectIndex) -> BoundaryPlan:
             },
             tuple(base for base in index.lineage(qualname)[1:] if base in classes),
         )
-    return BoundaryPlan(roles, orm, subclassed, frozenset(unknown))
+    handler_paths = {h.qualname: path for path, facts in files.items() for h in facts.handlers}
+    escapes = {
+        index.resolve(t): handler.qualname
+        for facts in files.values()
+        for handler in facts.handlers
+        for parameter in handler.parameters
+        if parameter.escapes
+        for t in parameter.types
+    }
+    mentions: dict[str, tuple[Path, int]] = {}
+    for path, facts in files.items():
+        for name, line in facts.mentions:
+            mentions.setdefault(index.resolve(name), (path, line))
+    splits, unsplit = _splits(roles, subclassed, escapes, mentions, index, options or {})
+    return BoundaryPlan(roles, orm, subclassed, frozenset(unknown), splits, unsplit, handler_paths)
+
+
+def _splits(
+    roles: Mapping[str, ModelRole],
+    subclassed: frozenset[str],
+    escapes: Mapping[str, str],
+    mentions: Mapping[str, tuple[Path, int]],
+    index: ProjectIndex,
+    options: Mapping[str, Any],
+) -> tuple[dict[str, Split], dict[str, str]]:
+    table = options.get(SPLIT_OPTIONS, {})
+    table = table if isinstance(table, Mapping) else {}
+    create_name = str(table.get("create", "{name}Create"))
+    read_name = str(table.get("read", "{name}Read"))
+    secrets = tuple(str(name) for name in table.get("secrets", SECRETS))
+    splits: dict[str, Split] = {}
+    unsplit: dict[str, str] = {}
+    for qualname, role in roles.items():
+        fields = [f.name for f in role.fact.fields]
+        secret = [name for name in fields if _is_secret(name, secrets)]
+        leaked = [name for name in secret if name in role.columns or role.bodies]
+        if role.responses and role.bodies:
+            why = "it is both a request body and a response"
+        elif role.responses and leaked:
+            why = f"its responses carry {', '.join(f'`{n}`' for n in leaked)}"
+        else:
+            continue
+        module, _, name = qualname.rpartition(".")
+        read_fields = tuple(field for field in fields if field not in secret)
+        create_fields = tuple(
+            field for field in fields if field in role.uses and role.uses[field].reads
+        )
+        if not role.bodies:
+            # A response only: its secret fields go, its name stays.
+            new_create, new_read = "", name
+        else:
+            new_create = create_name.format(name=_stripped(name))
+            new_read = read_name.format(name=_stripped(name))
+        problem = ""
+        if role.partial:
+            problem = f"it is a partial-update model ({role.partial})"
+        elif role.built:
+            problem = "the code also makes it from data of its own"
+        elif qualname in subclassed:
+            problem = "other models derive from it"
+        elif not role.fact.plain:
+            problem = "its body holds more than fields (validators, methods): split it by hand"
+        elif qualname in escapes:
+            problem = (
+                f"`{_short(escapes[qualname])}` uses the whole body, so which fields a request"
+                " needs is not known"
+            )
+        elif qualname in mentions and role.bodies:
+            path, line = mentions[qualname]
+            problem = f"it is used elsewhere too ({path.name}:{line})"
+        elif (
+            role.bodies and {f"{module}.{new_create}", f"{module}.{new_read}"} & index.bases.keys()
+        ):
+            problem = f"`{new_create}` or `{new_read}` exists already"
+        elif role.bodies and not create_fields:
+            problem = "its handlers read none of its fields"
+        if problem:
+            unsplit[qualname] = f"{why}, but {problem}"
+            continue
+        splits[qualname] = Split(
+            new_create,
+            new_read,
+            create_fields,
+            read_fields,
+            module,
+            role.bodies,
+            role.responses,
+            why,
+        )
+    return splits, unsplit
+
+
+def _is_secret(name: str, secrets: tuple[str, ...]) -> bool:
+    lowered = name.lower()
+    return lowered in secrets or any(lowered.endswith(f"_{secret}") for secret in secrets)
+
+
+def _short(qualname: str) -> str:
+    return qualname.rpartition(".")[2]
 
 
 def _is_application(index: ProjectIndex, name: str) -> bool:
