@@ -11,6 +11,7 @@ from vibefix.codemods.async_sleep import AsyncSleep
 from vibefix.codemods.async_sqlalchemy import AsyncSqlalchemy
 from vibefix.codemods.await_propagation import AwaitPropagation
 from vibefix.codemods.engine_pool import EnginePool
+from vibefix.codemods.field_constraints import FieldConstraints
 from vibefix.codemods.offload_blocking import OffloadBlocking
 from vibefix.codemods.requests_to_httpx import RequestsToHttpx
 from vibefix.codemods.required_fields import RequiredFields
@@ -36,6 +37,7 @@ ALL: tuple[type[Codemod], ...] = (
     RequiredFields,
     StrictModels,
     SplitModels,
+    FieldConstraints,
 )
 
 RECIPES: dict[str, tuple[str, ...]] = {
@@ -46,5 +48,5 @@ RECIPES: dict[str, tuple[str, ...]] = {
         "VF204",
     ),
     # Pydantic at the API boundary: request models that reject bad data (REVIEW rewrites).
-    "pydantic": ("VF300", "VF301", "VF303"),
+    "pydantic": ("VF300", "VF301", "VF303", "VF304"),
 }

@@ -212,11 +212,16 @@ class StrictModels(Codemod):
                     and isinstance(statement.target, cst.Name)
                     and statement.target.value in model.strict
                 ):
-                    self._strict(statement)
+                    self._strict(statement, qualname)
         self._configure(node, model)
         return False
 
-    def _strict(self, statement: cst.AnnAssign) -> None:
+    def _strict(self, statement: cst.AnnAssign, model: str) -> None:
+        field_name = statement.target.value if isinstance(statement.target, cst.Name) else ""
+        if "VF304" in self.plan.applied and (model, field_name) in getattr(
+            self.plan.part("VF304"), "emails", frozenset()
+        ):
+            return  # VF304 makes it an EmailStr
         name = core_name(statement.annotation.annotation, typing_names(self))
         if name is None or name.value not in {"int", "str", "bool", "float"}:
             return  # ``Annotated[...]``, a string annotation: left as it is

@@ -289,6 +289,13 @@ def test_unknown_keys_and_numbers_sent_as_strings_are_a_422(client):
     assert resp.json()["detail"][0]["type"] == "float_type"
 
 
+def test_a_name_the_database_would_refuse_or_the_handler_did_is_a_422(client):
+    for name, error in (("", "string_too_short"), ("x" * 101, "string_too_long")):
+        resp = client.post("/products/", json={"name": name, "price": 2.5})
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["detail"][0]["type"] == error
+
+
 def test_the_openapi_schema_marks_the_required_fields(client):
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     assert sorted(schemas["ProductCreate"]["required"]) == ["name", "price"]
@@ -320,15 +327,17 @@ def test_vibeshop_after_the_pydantic_recipe_rejects_bad_bodies_with_a_422(
     probe = vibeshop / "tests" / "test_boundary_probe.py"
     probe.write_text(BOUNDARY_PROBE, encoding="utf-8")
     before = _example_tests(vibeshop)
-    # Before: a missing name or email is the handler's own 400, unknown keys and "2.5"
-    # pass, and POST /users/ answers with the password's hash.
+    # Before: a missing or empty name or email is the handler's own 400, unknown keys,
+    # "2.5" and a name too long pass, and POST /users/ answers with the password's hash.
     assert before.returncode == 1
-    assert "5 failed, 30 passed" in before.stdout, before.stdout
+    assert "6 failed, 30 passed" in before.stdout, before.stdout
 
     applied = run_vibefix("apply", "--recipe", "pydantic", "--unsafe", ".", cwd=vibeshop)
 
-    assert applied.returncode == 0, applied.stderr
-    assert "2 files changed (VF300 x4, VF301 x13, VF303 x6)" in applied.stderr
+    # Findings: `email` would be an EmailStr, but the example has no email-validator.
+    assert applied.returncode == 1, applied.stderr
+    assert "2 files changed (VF300 x4, VF301 x13, VF303 x6, VF304 x2)" in applied.stderr
+    assert applied.stderr.count("VF304 `email` holds an email address") == 2
     after = _example_tests(vibeshop)
     assert after.returncode == 0, after.stdout + after.stderr
     again = run_vibefix("diff", "--recipe", "pydantic", "--unsafe", ".", cwd=vibeshop)

@@ -45,6 +45,10 @@ COLUMNS = frozenset(
 )
 CHECKS = frozenset({"sqlalchemy.CheckConstraint", "sqlalchemy.schema.CheckConstraint"})
 MAPPED = frozenset({"sqlalchemy.orm.Mapped"})
+STRING_TYPES = frozenset(
+    {"String", "Unicode", "Text", "UnicodeText", "VARCHAR", "NVARCHAR", "CHAR", "NCHAR"}
+)
+"""Column types whose first argument is a length (``Numeric(10, 2)``'s is a precision)."""
 DATA_CONSTRUCTORS = frozenset({"model_validate", "parse_obj", "model_validate_json", "parse_raw"})
 """A model's class methods that build it from outside data (a dict, a JSON text)."""
 
@@ -387,7 +391,7 @@ class _Collector(cst.CSTVisitor):
             found = self.qualified(func)
             if len(found) == 1 and found[0].startswith(("sqlalchemy.", "sqlmodel.")):
                 kind = found[0].rpartition(".")[2]
-                if isinstance(expression, cst.Call):
+                if isinstance(expression, cst.Call) and kind in STRING_TYPES:
                     first = next((a.value for a in expression.args if a.keyword is None), None)
                     if isinstance(first, cst.Integer):
                         length = int(first.value)
