@@ -20,6 +20,7 @@ from vibefix.codemods.session_dependency import SessionDependency
 from vibefix.codemods.shared_session import SharedSession
 from vibefix.codemods.split_models import SplitModels
 from vibefix.codemods.strict_models import StrictModels
+from vibefix.codemods.typed_bodies import TypedBodies
 
 from vibefix.codemod import Codemod
 
@@ -36,6 +37,7 @@ ALL: tuple[type[Codemod], ...] = (
     AsyncSqlalchemy,
     RequiredFields,
     StrictModels,
+    TypedBodies,
     SplitModels,
     FieldConstraints,
 )
@@ -48,5 +50,5 @@ RECIPES: dict[str, tuple[str, ...]] = {
         "VF204",
     ),
     # Pydantic at the API boundary: request models that reject bad data (REVIEW rewrites).
-    "pydantic": ("VF300", "VF301", "VF303", "VF304"),
+    "pydantic": ("VF300", "VF301", "VF302", "VF303", "VF304"),
 }

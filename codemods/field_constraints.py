@@ -22,7 +22,13 @@ from vibefix.modeledit import core_name, typing_names
 from vibefix.names import imported_as
 from vibefix.results import Safety
 
-NUMBERS = frozenset({"builtins.int", "builtins.float", "decimal.Decimal"})
+STRINGS = frozenset({"builtins.str", "pydantic.StrictStr", "pydantic.types.StrictStr"})
+NUMBERS = frozenset(
+    {"builtins.int", "builtins.float", "decimal.Decimal"}
+    | {"pydantic.StrictInt", "pydantic.StrictFloat", "pydantic.types.StrictInt"}
+    | {"pydantic.types.StrictFloat"}
+)
+"""Also VF301's spellings: a second run reads the model as the first left it."""
 _NUMBER = r"(-?\d+(?:\.\d+)?)"
 _OPERATORS = {">": "gt", ">=": "ge", "<": "lt", "<=": "le"}
 _FLIPPED = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
@@ -111,13 +117,13 @@ def decide(
     for fact in role.fact.fields:
         column = role.columns.get(fact.name)
         if column is None:
-            if fact.name in {"email", "email_address"} and fact.inner == "builtins.str":
+            if fact.name in {"email", "email_address"} and fact.inner in STRINGS:
                 result[fact.name] = _email(fact.name, email_ok, notes, "its name")
             continue
         where = f"`{table}.{column.name}`"
         keywords: list[tuple[str, str]] = []
         reasons: list[str] = []
-        if fact.inner == "builtins.str":
+        if fact.inner in STRINGS:
             if column.length is not None and "max_length" not in fact.keywords:
                 keywords.append(("max_length", str(column.length)))
                 reasons.append(f"{where} is {column.type}({column.length})")
@@ -147,7 +153,7 @@ def decide(
                         keywords.append((name, number))
                 reasons.append(f"{where} is checked `{sql}`")
         email = False
-        if fact.name in {"email", "email_address"} and fact.inner == "builtins.str":
+        if fact.name in {"email", "email_address"} and fact.inner in STRINGS:
             email = _email(fact.name, email_ok, notes, f"it mirrors {where}").email
         if keywords or email:
             result[fact.name] = Constraints(

@@ -13,6 +13,7 @@ from libcst.metadata import QualifiedNameProvider
 
 from vibefix import boundary
 from vibefix.arguments import appended, keyword
+from vibefix.boundary import STRICT_TYPES
 from vibefix.boundaryplan import BoundaryPlan, ModelRole, is_split, plan_boundary
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
@@ -20,14 +21,6 @@ from vibefix.index import ProjectIndex
 from vibefix.modeledit import core_name, names_in, typing_names
 from vibefix.results import Safety
 
-STRICT_TYPES = {
-    "builtins.int": "StrictInt",
-    "builtins.str": "StrictStr",
-    "builtins.bool": "StrictBool",
-    "builtins.float": "StrictFloat",
-}
-"""The types JSON itself has, and Pydantic's strict spelling of each. Not date, UUID,
-Enum or Decimal: JSON sends those as strings, which strict mode rejects under FastAPI."""
 RENAMED = {
     "allow_population_by_field_name": "populate_by_name",
     "anystr_lower": "str_to_lower",

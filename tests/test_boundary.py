@@ -195,3 +195,39 @@ def test_a_split_whose_model_is_outside_the_paths_given_is_not_made(tmp_path):
             " model and its handlers change together",
         ),
     ]
+
+
+def test_a_dict_body_gets_its_model_beside_the_project_schemas(tmp_path):
+    write(
+        tmp_path,
+        {
+            **SPLIT_PROJECT,
+            "club/events.py": """\
+                from fastapi import APIRouter
+
+                router = APIRouter()
+
+
+                @router.post("/events")
+                async def add(event: dict):
+                    return {"title": event["title"], "seats": event.get("seats", 10)}
+                """,
+        },
+    )
+    result = run(tmp_path, "club/events.py", "club/schemas.py")
+    changed = {
+        r.path.relative_to(tmp_path).as_posix(): r.new_source.decode()
+        for r in result.files
+        if r.new_source is not None
+    }
+    events = changed["club/events.py"]
+    assert "from club.schemas import AddBody\n" in events
+    assert "async def add(event: AddBody):" in events
+    assert 'return {"title": event.title, "seats": event.seats}' in events
+    assert changed["club/schemas.py"].endswith(
+        "class AddBody(BaseModel):\n"
+        '    """The body `add` takes (written by vibefix from the keys it reads)."""\n\n'
+        '    model_config = ConfigDict(extra="forbid")\n\n'
+        "    seats: StrictInt = 10\n"
+        "    title: Any\n"
+    )

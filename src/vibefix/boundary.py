@@ -36,6 +36,8 @@ FIELD_FUNCTIONS = frozenset({"pydantic.Field", "pydantic.fields.Field"})
 OPTIONAL = frozenset({"typing.Optional", "typing_extensions.Optional"})
 UNION = frozenset({"typing.Union", "typing_extensions.Union"})
 ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})
+MAPPINGS = frozenset({"builtins.dict", "typing.Dict", "typing.Mapping", "typing.MutableMapping"})
+"""A body annotated with one of these is a plain JSON object (VF302)."""
 SEQUENCES = frozenset(
     {"typing.List", "typing.Sequence", "builtins.list", "typing.Iterable", "builtins.tuple"}
 )
@@ -49,6 +51,16 @@ STRING_TYPES = frozenset(
     {"String", "Unicode", "Text", "UnicodeText", "VARCHAR", "NVARCHAR", "CHAR", "NCHAR"}
 )
 """Column types whose first argument is a length (``Numeric(10, 2)``'s is a precision)."""
+STRICT_TYPES = {
+    "builtins.int": "StrictInt",
+    "builtins.str": "StrictStr",
+    "builtins.bool": "StrictBool",
+    "builtins.float": "StrictFloat",
+}
+"""The types JSON itself has, and Pydantic's strict spelling of each. Not date, UUID,
+Enum or Decimal: JSON sends those as strings, which strict mode rejects under FastAPI."""
+NOT_BODY = frozenset({"Depends", "Security", "Query", "Path", "Header", "Cookie", "Form", "File"})
+"""FastAPI's parameter functions that fill a parameter from elsewhere than a JSON body."""
 DATA_CONSTRUCTORS = frozenset({"model_validate", "parse_obj", "model_validate_json", "parse_raw"})
 """A model's class methods that build it from outside data (a dict, a JSON text)."""
 
@@ -135,6 +147,13 @@ class ParameterFact:
     escapes: bool = False
     """The handler uses it whole (passes it on, dumps it, returns it): which of its
     fields are needed, its reads alone do not tell."""
+    keys: tuple[tuple[str, str, str], ...] = ()
+    """For a ``dict`` body, ``(key, how, default)`` for each literal key the handler
+    reads: ``item`` (``p["k"]``), ``get`` (``p.get("k", default)``, the default's
+    source or ``""``), ``in`` (``"k" in p``)."""
+    dynamic: str = ""
+    """For a ``dict`` body, the first use that is not one of those (``p.items()``,
+    ``p[name]``, ``f(p)``), with its line; empty when there is none."""
 
 
 @dataclass(frozen=True)
@@ -365,6 +384,8 @@ class _Collector(cst.CSTVisitor):
                 ]
                 if elements and self.is_(part.value, ANNOTATED | SEQUENCES):
                     found.extend(self._classes_in(elements[0]))
+                elif self.is_(part.value, MAPPINGS):
+                    found.extend(self.qualified(part.value))
             elif isinstance(part, cst.Name | cst.Attribute):
                 found.extend(self.qualified(part))
         return tuple(dict.fromkeys(found))
@@ -466,6 +487,7 @@ class _Collector(cst.CSTVisitor):
                 uses.fact(param.name.value, types)
                 for param in (*node.params.params, *node.params.kwonly_params)
                 if param.annotation is not None
+                and not self._not_body(param.default)
                 and (types := self._classes_in(param.annotation.annotation))
             ]
             self.handlers.append(
@@ -479,6 +501,14 @@ class _Collector(cst.CSTVisitor):
                 )
             )
             return
+
+    def _not_body(self, default: cst.BaseExpression | None) -> bool:
+        """A parameter FastAPI fills from elsewhere than the body: ``Depends(f)``,
+        ``Query()``, ``Header()``..."""
+        return isinstance(default, cst.Call) and any(
+            name.startswith("fastapi.") and name.rpartition(".")[2] in NOT_BODY
+            for name in self.qualified(default.func)
+        )
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -505,6 +535,11 @@ class _BodyUses(cst.CSTVisitor):
         self.copies: dict[str, set[tuple[str, str, str]]] = {}
         self.whole: set[str] = set()
         self._attribute_bases: set[cst.CSTNode] = set()
+        self.keys: dict[str, set[tuple[str, str, str]]] = {}
+        self.dynamic: dict[str, str] = {}
+        self._keyed: set[cst.CSTNode] = set()
+        """Names used by a literal key (``p["k"]``, ``p.get("k")``, ``"k" in p``), or
+        shown in an f-string: the uses a model's attribute can take over."""
 
     def fact(self, name: str, types: tuple[str, ...]) -> ParameterFact:
         def of(found: dict[str, set[str]]) -> tuple[str, ...]:
@@ -521,20 +556,48 @@ class _BodyUses(cst.CSTVisitor):
             name in self.partial,
             tuple(sorted(self.copies.get(name, ()))),
             name in self.whole,
+            tuple(sorted(self.keys.get(name, ()))),
+            self.dynamic.get(name, ""),
         )
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         if isinstance(node.value, cst.Name):
             self.reads.setdefault(node.value.value, set()).add(node.attr.value)
             self._attribute_bases.add(node.value)
+            if node.attr.value != "get":
+                self._loose(node.value, f"`.{node.attr.value}`")
 
     def visit_Name(self, node: cst.Name) -> None:
-        if node not in self._attribute_bases:
+        if node not in self._attribute_bases and node not in self._keyed:
             self.whole.add(node.value)
+            self._loose(node, "used whole")
+
+    def _loose(self, name: cst.Name, what: str) -> None:
+        line = self.collector.line(name)
+        self.dynamic.setdefault(name.value, f"{what} at line {line}")
+
+    def _key(
+        self, name: cst.BaseExpression, key: cst.BaseExpression | None, how: str, default: str = ""
+    ) -> None:
+        """``name`` read by ``key``: a literal one is recorded, any other makes it dynamic."""
+        if not isinstance(name, cst.Name):
+            return
+        self._keyed.add(name)
+        if isinstance(key, cst.SimpleString) and isinstance(key.evaluated_value, str):
+            self.keys.setdefault(name.value, set()).add((key.evaluated_value, how, default))
+        else:
+            self._loose(name, "a key computed at run time")
+
+    def visit_FormattedStringExpression(self, node: cst.FormattedStringExpression) -> None:
+        if isinstance(node.expression, cst.Name):
+            self._keyed.add(node.expression)  # shown: a model shows itself too
 
     def _field(self, node: cst.BaseExpression) -> tuple[str, str] | None:
         if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
             return node.value.value, node.attr.value
+        key = _literal_key(node)
+        if key is not None:
+            return key
         return None
 
     def _mark(self, found: dict[str, set[str]], node: cst.BaseExpression) -> None:
@@ -546,6 +609,8 @@ class _BodyUses(cst.CSTVisitor):
 
     def visit_Subscript(self, node: cst.Subscript) -> None:
         self._mark(self.dereferenced, node.value)
+        index = node.slice[0].slice if len(node.slice) == 1 else None
+        self._key(node.value, index.value if isinstance(index, cst.Index) else None, "item")
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         self._mark(self.dereferenced, node.left)
@@ -566,6 +631,8 @@ class _BodyUses(cst.CSTVisitor):
                     self._mark(self.dereferenced, side)
             elif isinstance(target.operator, cst.In | cst.NotIn):
                 self._mark(self.dereferenced, pair[1])
+                if isinstance(pair[1], cst.Name):
+                    self._key(pair[1], pair[0], "in")
 
     def visit_UnaryOperation(self, node: cst.UnaryOperation) -> None:
         if isinstance(node.operator, cst.Not):
@@ -615,6 +682,15 @@ class _BodyUses(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == "get"
+            and isinstance(func.value, cst.Name)
+            and 1 <= len(node.args) <= 2
+            and not any(arg.keyword or arg.star for arg in node.args)
+        ):
+            default = _source(node.args[1].value) if len(node.args) == 2 else ""
+            self._key(func.value, node.args[0].value, "get", default)
         if isinstance(func, cst.Name) and func.value == "len" and node.args:
             self._mark(self.dereferenced, node.args[0].value)
         if (
@@ -671,6 +747,29 @@ def _names_and_attributes(node: cst.CSTNode) -> list[cst.CSTNode]:
 
     node.visit(Finder())
     return found
+
+
+def _literal_key(node: cst.BaseExpression) -> tuple[str, str] | None:
+    """``("p", "k")`` for ``p["k"]`` and ``p.get("k", ...)``."""
+    key: cst.BaseExpression | None = None
+    name: cst.BaseExpression | None = None
+    if isinstance(node, cst.Subscript) and len(node.slice) == 1:
+        index = node.slice[0].slice
+        name, key = node.value, index.value if isinstance(index, cst.Index) else None
+    elif (
+        isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value == "get"
+        and node.args
+    ):
+        name, key = node.func.value, node.args[0].value
+    if (
+        isinstance(name, cst.Name)
+        and isinstance(key, cst.SimpleString)
+        and isinstance(key.evaluated_value, str)
+    ):
+        return name.value, key.evaluated_value
+    return None
 
 
 def _is_none(node: cst.CSTNode) -> bool:

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vibefix.boundary import BoundaryFacts, ColumnFact, FieldFact, ModelFact, OrmFact
+from vibefix.boundary import (
+    BoundaryFacts,
+    ColumnFact,
+    FieldFact,
+    HandlerFact,
+    ModelFact,
+    OrmFact,
+)
 from vibefix.index import ProjectIndex
 
 if TYPE_CHECKING:
@@ -136,6 +143,8 @@ class BoundaryPlan:
     """The models that should be split but are not, with why."""
     handler_paths: Mapping[str, Path] = field(default_factory=dict)
     """Where each route handler is defined."""
+    handlers: Mapping[str, HandlerFact] = field(default_factory=dict)
+    """The route handlers (on a FastAPI app or router), by qualified name."""
 
     def role(self, qualname: str) -> ModelRole | None:
         return self.models.get(qualname)
@@ -194,10 +203,12 @@ def plan_boundary(index: ProjectIndex, options: Mapping[str, Any] | None = None)
     partial: dict[str, str] = {}
     uses: dict[str, dict[str, dict[str, set[str]]]] = {}
     copies: dict[str, dict[str, tuple[str, str]]] = {}
+    routes: dict[str, HandlerFact] = {}
     for facts in files.values():
         for handler in facts.handlers:
             if not any(_is_application(index, receiver) for receiver in handler.receivers):
                 continue
+            routes.setdefault(handler.qualname, handler)
             # A handler's types the index has not seen may be models of the project.
             unknown.update(
                 name.rpartition(".")[2]
@@ -285,7 +296,9 @@ def plan_boundary(index: ProjectIndex, options: Mapping[str, Any] | None = None)
         for name, line in facts.mentions:
             mentions.setdefault(index.resolve(name), (path, line))
     splits, unsplit = _splits(roles, subclassed, escapes, mentions, index, options or {})
-    return BoundaryPlan(roles, orm, subclassed, frozenset(unknown), splits, unsplit, handler_paths)
+    return BoundaryPlan(
+        roles, orm, subclassed, frozenset(unknown), splits, unsplit, handler_paths, routes
+    )
 
 
 def _splits(

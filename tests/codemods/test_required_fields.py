@@ -294,3 +294,16 @@ def test_a_model_the_code_also_builds_from_data():
             " but the code also makes the model from data of its own",
         )
     ]
+
+
+def test_a_model_filled_by_a_dependency_is_no_body():
+    model = "class ProductCreate(BaseModel):\n    name: Optional[str] = None\n"
+    handler = """\
+        from fastapi import Depends
+
+
+        @app.post("/products")
+        async def create(product: ProductCreate = Depends()):
+            return {"n": product.name.upper()}
+        """
+    assert_unchanged(RequiredFields, case(model, handler))

@@ -1,0 +1,459 @@
+"""VF302: a route handler's ``dict`` body -> a model of the keys the handler reads."""
+
+from __future__ import annotations
+
+import keyword as python_keywords
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import libcst as cst
+from libcst.metadata import QualifiedNameProvider
+
+from vibefix import boundary
+from vibefix.asyncplan import AsyncPlan
+from vibefix.boundary import MAPPINGS, STRICT_TYPES, ParameterFact
+from vibefix.boundaryplan import plan_boundary
+from vibefix.codemod import Codemod, FileContext
+from vibefix.config import Config
+from vibefix.index import ProjectIndex
+from vibefix.results import Safety
+
+COLUMN_TYPES = {
+    **dict.fromkeys(("Integer", "BigInteger", "SmallInteger", "INTEGER", "BIGINT"), "int"),
+    **dict.fromkeys(("Float", "Numeric", "REAL", "DECIMAL", "Double"), "float"),
+    **dict.fromkeys(("String", "Text", "Unicode", "UnicodeText", "VARCHAR", "CHAR"), "str"),
+    **dict.fromkeys(("Boolean", "BOOLEAN"), "bool"),
+}
+"""The JSON type of a value copied into a column of these types."""
+LITERAL_TYPES: dict[type[cst.CSTNode], str] = {
+    cst.Integer: "int",
+    cst.Float: "float",
+    cst.SimpleString: "str",
+    cst.List: "list",
+    cst.Dict: "dict",
+}
+RESERVED = frozenset(
+    {"copy", "dict", "json", "parse_obj", "parse_raw", "parse_file", "from_orm", "construct"}
+    | {"schema", "schema_json", "validate", "update_forward_refs", "fields"}
+)
+"""``BaseModel``'s own attributes, which a field may not shadow (nor ``model_*``)."""
+
+
+@dataclass(frozen=True)
+class BodyField:
+    key: str
+    type: str
+    """``int``, ``str``... or ``Any``."""
+    default: str | None
+    """The default's source; None when the key is required."""
+
+
+@dataclass(frozen=True)
+class TypedBody:
+    handler: str
+    parameter: str
+    model: str
+    fields: tuple[BodyField, ...]
+    module: str = ""
+    """The module of the project's schemas, where the model goes; empty: just above the
+    handler (the project has none, or it may not change)."""
+
+
+@dataclass(frozen=True)
+class BodiesPlan:
+    bodies: Mapping[str, TypedBody] = field(default_factory=dict)
+    """By handler."""
+    notes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Findings, by handler."""
+    touched: frozenset[Path] = frozenset()
+    schemas: Path | None = None
+    """The file of the project's schemas (the one with the most models)."""
+
+
+def body_fields(
+    parameter: ParameterFact, column_types: Mapping[str, str]
+) -> tuple[list[BodyField], list[str]]:
+    """The fields of a model for a ``dict`` body, from the keys the handler reads and
+    how; and findings (keys whose type is unknown). A key the handler demands (``if not
+    p.get("k"): raise``) or uses unchecked (``p["k"] * 2``) is required, as VF300 would
+    make it."""
+    how: dict[str, set[str]] = {}
+    defaults: dict[str, str] = {}
+    for key, way, default in parameter.keys:
+        how.setdefault(key, set()).add(way)
+        if way == "get" and default and key not in defaults:
+            defaults[key] = default
+    fields: list[BodyField] = []
+    notes: list[str] = []
+    for key in sorted(how):
+        given = defaults.get(key)
+        kind = (_literal_type(given) if given is not None else None) or column_types.get(key)
+        value: str | None = given
+        needed = key in parameter.demanded or key in parameter.dereferenced
+        if how[key] == {"item"} or (needed and value is None):
+            value = None  # ``p["k"]`` alone: a request without it was a KeyError
+        elif value is None:
+            value = "None"
+        if kind is None:
+            notes.append(f"the body's `{key}` is typed `Any`: nothing in the handler says its type")
+            kind = "Any"
+        elif value == "None" and kind != "Any":
+            kind = f"{kind} | None"
+        fields.append(BodyField(key, kind, value))
+    return fields, notes
+
+
+def _literal_type(source: str) -> str | None:
+    try:
+        node = cst.parse_expression(source)
+    except cst.ParserSyntaxError:
+        return None
+    if isinstance(node, cst.Name) and node.value in {"True", "False"}:
+        return "bool"
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        node = node.expression
+    return LITERAL_TYPES.get(type(node))
+
+
+def _pascal(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+
+
+class TypedBodies(Codemod):
+    """Give a route handler that takes a plain `dict` body a model of the keys it reads.
+
+    Why: a body typed `dict` takes any JSON object: FastAPI checks nothing, the OpenAPI
+    schema says nothing, and a missing key is a `KeyError` (a 500) or a `None` deep in
+    the handler. A model says which keys the endpoint takes, checks them before the
+    handler runs, and documents them.
+
+    Example:
+
+        @router.post("/orders")
+        async def create_order(payload: dict):
+            user_id = payload["user_id"]
+            currency = payload.get("currency", "USD")
+            if "note" in payload: ...
+
+    becomes
+
+        class CreateOrderBody(BaseModel):
+            \"\"\"The body `create_order` takes (written by vibefix from the keys it reads).\"\"\"
+
+            currency: str = "USD"
+            note: Any = None
+            user_id: Any
+
+
+        @router.post("/orders")
+        async def create_order(payload: CreateOrderBody):
+            user_id = payload.user_id
+            currency = payload.currency
+            if "note" in payload.model_fields_set: ...
+
+    A key read as `payload["k"]` only is required; one read with `.get` (or tested with
+    `in`) is optional, with the default `.get` gave. Its type is the default's, or that
+    of the column the handler copies it into (`Order(user_id=payload["user_id"])`), else
+    `Any`, with a finding: give it its type. The model goes just above the handler.
+
+    Safety: review. A request without a required key gets a 422 instead of a 500; a
+    value is converted to the field's type (`"3"` to `3`), where the handler got it as
+    sent; printing the body shows the model, not the dict.
+
+    Not rewritten: a body the handler uses in any other way (`payload.items()`,
+    `payload[name]`, passing it on, `**payload`): a finding says where; keys that are
+    no Python name or shadow `BaseModel`'s attributes; a bare `Any` parameter (FastAPI
+    reads it from the query string); `await request.json()`.
+    """
+
+    code = "VF302"
+    safety = Safety.REVIEW
+    triggers = (r"\bfastapi\b", r"(?:\b[Dd]ict\b|\bMapping\b)")
+    follows_plan = True  # the ORM classes the handler copies keys into are elsewhere
+    METADATA_DEPENDENCIES = (*Codemod.METADATA_DEPENDENCIES, QualifiedNameProvider)
+
+    @classmethod
+    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
+        return boundary.collect(wrapper, file)
+
+    @classmethod
+    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
+        plan = plan_boundary(index, config.options)
+        counts: dict[Path, int] = {}
+        for role in plan.models.values():
+            counts[role.path] = counts.get(role.path, 0) + 1
+        schemas = min(counts, key=lambda path: (-counts[path], str(path))) if counts else None
+        home = next((m.module for m in index.modules if m.path == schemas), "")
+        schemas = schemas if home else None
+        bodies: dict[str, TypedBody] = {}
+        notes: dict[str, tuple[str, ...]] = {}
+        touched: set[Path] = set()
+        for handler, path in plan.handler_paths.items():
+            fact = plan.handlers.get(handler)
+            if fact is None:
+                continue
+            for parameter in fact.parameters:
+                if not set(parameter.types) <= MAPPINGS:
+                    continue
+                touched.add(path)
+                name = parameter.name
+                if parameter.dynamic:
+                    notes[handler] = (
+                        f"`{name}` is a plain dict read in ways a model cannot take"
+                        f" ({parameter.dynamic}): give it a model by hand",
+                    )
+                    continue
+                bad = [
+                    key
+                    for key, _, _ in parameter.keys
+                    if not key.isidentifier()
+                    or python_keywords.iskeyword(key)
+                    or key in RESERVED
+                    or key.startswith(("model_", "_"))
+                ]
+                if bad or not parameter.keys:
+                    why = (
+                        f"its key `{bad[0]}` cannot be a field's name"
+                        if bad
+                        else "the handler reads no key of it"
+                    )
+                    notes[handler] = (f"`{name}` is a plain dict, but {why}",)
+                    continue
+                columns: dict[str, str] = {}
+                for cls_name, column, key in parameter.copies:
+                    orm = plan.orm.get(index.resolve(cls_name))
+                    found = (
+                        next((c for c in orm.columns if c.name == column), None) if orm else None
+                    )
+                    if found is not None and found.type in COLUMN_TYPES:
+                        columns.setdefault(key, COLUMN_TYPES[found.type])
+                fields, found_notes = body_fields(parameter, columns)
+                model = f"{_pascal(handler.rpartition('.')[2])}Body"
+                if {
+                    f"{handler.rpartition('.')[0]}.{model}",
+                    f"{home}.{model}",
+                } & index.bases.keys():
+                    notes[handler] = (f"`{name}` is a plain dict, but `{model}` exists already",)
+                    continue
+                # In the schemas' own module, above the handler: its annotation is read
+                # when the ``def`` runs.
+                here = "" if path == schemas else home
+                bodies[handler] = TypedBody(handler, name, model, tuple(fields), here)
+                if found_notes:
+                    notes[handler] = tuple(found_notes)
+        placed = any(body.module for body in bodies.values())
+        if placed and schemas is not None:
+            touched.add(schemas)
+        return BodiesPlan(bodies, notes, frozenset(touched), schemas if placed else None)
+
+    @classmethod
+    def settle(
+        cls,
+        part: object,
+        asyncs: AsyncPlan,
+        index: ProjectIndex,
+        writable: Callable[[Path], bool],
+    ) -> object:
+        """The models go just above their handlers when the schemas' file may not change."""
+        if not isinstance(part, BodiesPlan) or part.schemas is None or writable(part.schemas):
+            return part
+        return replace(
+            part,
+            bodies={h: replace(b, module="") for h, b in part.bodies.items()},
+            touched=part.touched - {part.schemas},
+            schemas=None,
+        )
+
+    def visit_Module(self, node: cst.Module) -> None:
+        part = self.plan.part(self.code)
+        self._plan = part if isinstance(part, BodiesPlan) else BodiesPlan()
+        self._depth = 0
+        if self._plan.schemas is not None and self.file.path == self._plan.schemas:
+            placed = [b for b in self._plan.bodies.values() if b.module == self.file.module_name]
+            if placed:
+                self._place(node, placed)
+
+    def _place(self, node: cst.Module, bodies: list[TypedBody]) -> None:
+        """The models of ``bodies``, at the end of the schemas' module."""
+        made = [self._model(node, body) for body in sorted(bodies, key=lambda b: b.model)]
+        if any(model is None for model in made):
+            self.report(
+                node,
+                "`BaseModel` or `Any` means something else here: VF302's models"
+                " go beside their handlers",
+            )
+            return
+        classes: list[cst.BaseStatement] = []
+        needs: list[str] = []
+        for item in made:
+            assert item is not None
+            classes.append(item[0])
+            needs.extend(item[1])
+        blank = cst.EmptyLine(indent=False)
+
+        def append(updated: cst.Module) -> cst.Module:
+            spaced = [c.with_changes(leading_lines=[blank, blank]) for c in classes]
+            return updated.with_changes(body=[*updated.body, *spaced])
+
+        self.replace(
+            node,
+            append,
+            "the models of the plain dict bodies the handlers read: "
+            + ", ".join(f"`{b.model}`" for b in bodies),
+            needs=tuple(dict.fromkeys(needs)),
+        )
+
+    def _model(
+        self, at: cst.CSTNode, body: TypedBody
+    ) -> tuple[cst.BaseStatement, tuple[str, ...]] | None:
+        """The class statement of ``body``'s model, and the imports it needs at ``at``."""
+        base = self.file.imports.name_alias(at, "pydantic", "BaseModel")
+        typed_any = any("Any" in f.type for f in body.fields)
+        any_alias = self.file.imports.name_alias(at, "typing", "Any") if typed_any else None
+        if base is None or (typed_any and any_alias is None):
+            return None
+        handler = body.handler.rpartition(".")[2]
+        lines = [
+            f"class {body.model}({base.name}):",
+            f'    """The body `{handler}` takes (written by vibefix from the keys it reads)."""',
+            "",
+        ]
+        extra: list[str] = []
+        # With VF301 in the run, the model is written as VF301 would leave it: a second
+        # run must change nothing.
+        strict = "VF301" in self.plan.applied
+        if strict:
+            config = self.file.imports.name_alias(at, "pydantic", "ConfigDict")
+            if config is None:
+                return None
+            extra.extend(config.needs)
+            lines[-1:] = ["", f'    model_config = {config.name}(extra="forbid")', ""]
+        for item in body.fields:
+            kind = item.type.replace("Any", any_alias.name) if any_alias else item.type
+            plain = kind.removesuffix(" | None")
+            if strict and f"builtins.{plain}" in STRICT_TYPES:
+                strict_name = STRICT_TYPES[f"builtins.{plain}"]
+                alias = self.file.imports.name_alias(at, "pydantic", strict_name)
+                if alias is None:
+                    return None
+                extra.extend(alias.needs)
+                kind = kind.replace(plain, alias.name, 1)
+            lines.append(f"    {item.key}: {kind}" + (f" = {item.default}" if item.default else ""))
+        needs = (*base.needs, *(any_alias.needs if any_alias else ()), *extra)
+        return cst.parse_statement("\n".join(lines) + "\n"), needs
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._depth += 1
+        if self._depth != 1:
+            return
+        qualname = f"{self.file.module_name}.{node.name.value}"
+        for note in self._plan.notes.get(qualname, ()):
+            self.report(node, note)
+        body = self._plan.bodies.get(qualname)
+        if body is not None:
+            self._type(node, body)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._depth -= 1
+
+    def _type(self, node: cst.FunctionDef, body: TypedBody) -> None:
+        parameter = next(
+            (
+                p
+                for p in (*node.params.params, *node.params.kwonly_params)
+                if p.name.value == body.parameter
+            ),
+            None,
+        )
+        if parameter is None or parameter.annotation is None:
+            return
+        name = body.model
+        annotation_needs: tuple[str, ...] = ()
+        if body.module:
+            alias = self.file.imports.name_alias(node, body.module, name)
+            if alias is None:
+                self.report(node, f"`{name}` means something else here: use it by hand")
+                return
+            annotation_needs = alias.needs
+        else:
+            made = self._model(node, body)
+            if made is None:
+                self.report(
+                    node,
+                    f"`{body.parameter}` is a plain dict, but `BaseModel` or `Any` means"
+                    " something else here: give it a model by hand",
+                )
+                return
+            model, needs = made
+
+            def insert(updated: cst.FunctionDef) -> Any:
+                blank = cst.EmptyLine(indent=False)
+                return cst.FlattenSentinel(
+                    [
+                        model.with_changes(leading_lines=updated.leading_lines),
+                        updated.with_changes(leading_lines=[blank, blank]),
+                    ]
+                )
+
+            self.replace(
+                node,
+                insert,
+                f"`{body.parameter}` is a plain dict: `{name}` says which keys"
+                f" `{node.name.value}` takes ({', '.join(f.key for f in body.fields)})",
+                needs=needs,
+            )
+        self.replace(
+            parameter.annotation.annotation,
+            lambda updated: cst.Name(name),
+            f"`{body.parameter}` takes a `{name}`"
+            + (f" (from `{body.module}`)" if body.module else ""),
+            needs=annotation_needs,
+        )
+        node.body.visit(_Accesses(self, body.parameter))
+
+
+class _Accesses(cst.CSTVisitor):
+    """``p["k"]`` and ``p.get("k", ...)`` -> ``p.k``; ``"k" in p`` ->
+    ``"k" in p.model_fields_set``."""
+
+    def __init__(self, codemod: TypedBodies, name: str) -> None:
+        super().__init__()
+        self.codemod = codemod
+        self.name = name
+
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        self._attribute(node, node.value, node.slice[0].slice if node.slice else None)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "get" and node.args:
+            self._attribute(node, func.value, cst.Index(node.args[0].value))
+
+    def visit_ComparisonTarget(self, node: cst.ComparisonTarget) -> None:
+        if (
+            isinstance(node.operator, cst.In | cst.NotIn)
+            and isinstance(node.comparator, cst.Name)
+            and node.comparator.value == self.name
+        ):
+            self.codemod.replace(
+                node.comparator,
+                lambda updated: cst.Attribute(updated, cst.Name("model_fields_set")),
+                "a key sent is a field set",
+            )
+
+    def _attribute(self, node: cst.BaseExpression, value: cst.BaseExpression, index: Any) -> None:
+        if not (isinstance(value, cst.Name) and value.value == self.name):
+            return
+        key = index.value if isinstance(index, cst.Index) else None
+        if not (isinstance(key, cst.SimpleString) and isinstance(key.evaluated_value, str)):
+            return
+        attribute = key.evaluated_value
+        self.codemod.replace(
+            node,
+            lambda updated: cst.Attribute(
+                cst.Name(self.name), cst.Name(attribute), lpar=updated.lpar, rpar=updated.rpar
+            ),
+            f"`{attribute}` is a field of the body",
+        )

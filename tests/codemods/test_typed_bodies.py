@@ -1,0 +1,198 @@
+"""VF302 (typed-bodies): a handler's plain `dict` body -> a model of the keys it reads."""
+
+from textwrap import dedent
+
+import pytest
+from vibefix.codemods.strict_models import StrictModels
+from vibefix.codemods.typed_bodies import TypedBodies
+
+from tests.codemods.helpers import assert_transforms, assert_unchanged, findings_for
+
+HEAD = """\
+from typing import Any, Dict
+
+from fastapi import FastAPI, HTTPException
+from sqlalchemy import Column, Integer, String
+from sqlalchemy.orm import declarative_base
+
+Base = declarative_base()
+app = FastAPI()
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id = Column(Integer, primary_key=True)
+    customer = Column(String(50))
+    quantity = Column(Integer)
+
+
+"""
+
+
+def case(handler: str) -> str:
+    return HEAD + dedent(handler)
+
+
+HANDLER = """\
+@app.post("/orders")
+async def create_order(payload: dict):
+    note = payload.get("note")
+    currency = payload.get("currency", "USD")
+    if "gift" in payload:
+        print(f"gift order: {payload}")
+    return Order(customer=payload["customer"], quantity=payload.get("quantity"))
+"""
+MODEL = '''\
+class CreateOrderBody(BaseModel):
+    """The body `create_order` takes (written by vibefix from the keys it reads)."""
+
+    currency: str = "USD"
+    customer: str
+    gift: Any = None
+    note: Any = None
+    quantity: int | None = None
+
+
+'''
+TYPED = """\
+@app.post("/orders")
+async def create_order(payload: CreateOrderBody):
+    note = payload.note
+    currency = payload.currency
+    if "gift" in payload.model_fields_set:
+        print(f"gift order: {payload}")
+    return Order(customer=payload.customer, quantity=payload.quantity)
+"""
+
+
+def typed(model: str = MODEL, handler: str = TYPED) -> str:
+    return case(model + handler).replace(
+        "from fastapi import FastAPI, HTTPException\n",
+        "from fastapi import FastAPI, HTTPException\nfrom pydantic import BaseModel\n",
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Rewrites
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_dict_body_gets_a_model_of_the_keys_its_handler_reads():
+    assert_transforms(TypedBodies, case(HANDLER), typed())
+    findings = findings_for(TypedBodies, case(HANDLER))
+    assert findings == [
+        (19, "the body's `gift` is typed `Any`: nothing in the handler says its type"),
+        (19, "the body's `note` is typed `Any`: nothing in the handler says its type"),
+    ]
+
+
+@pytest.mark.parametrize("annotation", ["Dict[str, Any]", "dict[str, Any]", "Dict"])
+def test_every_spelling_of_a_dict(annotation):
+    before = case(HANDLER.replace("payload: dict", f"payload: {annotation}"))
+    assert_transforms(TypedBodies, before, typed())
+
+
+def test_a_key_the_handler_demands_or_uses_unchecked_is_required():
+    handler = """\
+        @app.post("/pay")
+        async def pay(body: dict):
+            if not body.get("token"):
+                raise HTTPException(400, "token?")
+            return {"cents": body.get("amount", 0) * 100, "tip": body.get("tip", 0)}
+        """
+    model = '''\
+        class PayBody(BaseModel):
+            """The body `pay` takes (written by vibefix from the keys it reads)."""
+
+            amount: int = 0
+            tip: int = 0
+            token: Any
+
+
+        '''
+    after = typed(
+        dedent(model),
+        dedent(handler)
+        .replace("body: dict", "body: PayBody")
+        .replace('body.get("token")', "body.token")
+        .replace('body.get("amount", 0)', "body.amount")
+        .replace('body.get("tip", 0)', "body.tip"),
+    )
+    assert_transforms(TypedBodies, case(handler), after)
+
+
+def test_with_vf301_the_model_is_written_strict():
+    model = (
+        MODEL.replace(
+            '"""\n\n    currency: str',
+            '"""\n\n    model_config = ConfigDict(extra="forbid")\n\n    currency: StrictStr',
+        )
+        .replace("customer: str", "customer: StrictStr")
+        .replace("quantity: int | None", "quantity: StrictInt | None")
+    )
+    after = typed(model).replace(
+        "from pydantic import BaseModel",
+        "from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr",
+    )
+    assert_transforms([StrictModels, TypedBodies], case(HANDLER), after)
+
+
+# ---------------------------------------------------------------------------------------
+# Left alone
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (
+            "for key, value in payload.items():\n        print(key, value)",
+            "`payload` is a plain dict read in ways a model cannot take (`.items` at line 20):"
+            " give it a model by hand",
+        ),
+        (
+            "key = 'a'\n    return payload[key]",
+            "`payload` is a plain dict read in ways a model cannot take (a key computed at run"
+            " time at line 21): give it a model by hand",
+        ),
+        (
+            "return Order(**payload)",
+            "`payload` is a plain dict read in ways a model cannot take (used whole at line 20):"
+            " give it a model by hand",
+        ),
+        (
+            "return payload['first-name']",
+            "`payload` is a plain dict, but its key `first-name` cannot be a field's name",
+        ),
+        (
+            "return payload.get('json')",
+            "`payload` is a plain dict, but its key `json` cannot be a field's name",
+        ),
+        ("return {}", "`payload` is a plain dict, but the handler reads no key of it"),
+    ],
+    ids=["items", "computed-key", "whole", "not-a-name", "shadows", "no-key"],
+)
+def test_dict_bodies_it_cannot_type_are_reported(body, why):
+    source = case(f'@app.post("/x")\nasync def create_order(payload: dict):\n    {body}\n')
+    assert_unchanged(TypedBodies, source)
+    assert findings_for(TypedBodies, source) == [(19, why)]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # Not a route handler: a plain function that takes a dict.
+        case("def total(payload: dict) -> int:\n    return payload['n']\n"),
+        # A bare Any is a query parameter to FastAPI; a model is a body already.
+        case('@app.get("/x")\nasync def x(q: Any):\n    return q\n'),
+        # A dict that is not the body: a dependency's result.
+        case(
+            "from fastapi import Depends\n\n\ndef settings() -> dict:\n    return {}\n\n\n"
+            '@app.get("/s")\nasync def s(conf: dict = Depends(settings)):\n'
+            "    return conf['n']\n"
+        ),
+    ],
+    ids=["not-a-route", "any-query", "dependency"],
+)
+def test_what_is_no_dict_body(source):
+    assert_unchanged(TypedBodies, source)
