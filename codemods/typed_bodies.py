@@ -18,6 +18,7 @@ from vibefix.boundaryplan import plan_boundary
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
+from vibefix.modeledit import names_in
 from vibefix.results import Safety
 
 COLUMN_TYPES = {
@@ -59,6 +60,9 @@ class TypedBody:
     module: str = ""
     """The module of the project's schemas, where the model goes; empty: just above the
     handler (the project has none, or it may not change)."""
+    request: str = ""
+    """For ``data = await request.json()``: the request parameter, which becomes
+    ``data: Model`` (the line goes)."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,8 @@ class TypedBodies(Codemod):
     Not rewritten: a body the handler uses in any other way (`payload.items()`,
     `payload[name]`, passing it on, `**payload`): a finding says where; keys that are
     no Python name or shadow `BaseModel`'s attributes; a bare `Any` parameter (FastAPI
-    reads it from the query string); `await request.json()`.
+    reads it from the query string); a `request: Request` used for more than
+    `data = await request.json()` (that one line, alone, becomes the parameter `data`).
     """
 
     code = "VF302"
@@ -194,9 +199,11 @@ class TypedBodies(Codemod):
             fact = plan.handlers.get(handler)
             if fact is None:
                 continue
-            for parameter in fact.parameters:
-                if not set(parameter.types) <= MAPPINGS:
-                    continue
+            candidates = [p for p in fact.parameters if set(p.types) <= MAPPINGS]
+            if fact.json_body is not None:
+                candidates.append(fact.json_body)
+            for parameter in candidates:
+                request = "" if set(parameter.types) <= MAPPINGS else parameter.types[0]
                 touched.add(path)
                 name = parameter.name
                 if parameter.dynamic:
@@ -240,7 +247,7 @@ class TypedBodies(Codemod):
                 # In the schemas' own module, above the handler: its annotation is read
                 # when the ``def`` runs.
                 here = "" if path == schemas else home
-                bodies[handler] = TypedBody(handler, name, model, tuple(fields), here)
+                bodies[handler] = TypedBody(handler, name, model, tuple(fields), here, request)
                 if found_notes:
                     notes[handler] = tuple(found_notes)
         placed = any(body.module for body in bodies.values())
@@ -359,11 +366,12 @@ class TypedBodies(Codemod):
         self._depth -= 1
 
     def _type(self, node: cst.FunctionDef, body: TypedBody) -> None:
+        wanted = body.request or body.parameter
         parameter = next(
             (
                 p
                 for p in (*node.params.params, *node.params.kwonly_params)
-                if p.name.value == body.parameter
+                if p.name.value == wanted
             ),
             None,
         )
@@ -404,6 +412,10 @@ class TypedBodies(Codemod):
                 f" `{node.name.value}` takes ({', '.join(f.key for f in body.fields)})",
                 needs=needs,
             )
+        if body.request:
+            self._from_request(node, parameter, body, annotation_needs)
+            node.body.visit(_Accesses(self, body.parameter))
+            return
         self.replace(
             parameter.annotation.annotation,
             lambda updated: cst.Name(name),
@@ -412,6 +424,51 @@ class TypedBodies(Codemod):
             needs=annotation_needs,
         )
         node.body.visit(_Accesses(self, body.parameter))
+
+    def _from_request(
+        self, node: cst.FunctionDef, parameter: cst.Param, body: TypedBody, needs: tuple[str, ...]
+    ) -> None:
+        """``request: Request`` -> ``data: Model``; ``data = await request.json()`` goes."""
+        assert parameter.annotation is not None
+        local, model = body.parameter, body.model
+        self.replace(
+            parameter,
+            lambda updated: updated.with_changes(
+                name=cst.Name(local),
+                annotation=updated.annotation.with_changes(annotation=cst.Name(model)),
+            ),
+            f"the handler reads the body as `{model}` instead of `await {body.request}.json()`",
+            needs=needs,
+            drops=names_in(parameter.annotation),
+        )
+        assert isinstance(node.body, cst.IndentedBlock)
+        lines: list[Any] = list(node.body.body)
+        for at, line in enumerate(lines):
+            small = line.body[0] if isinstance(line, cst.SimpleStatementLine) else None
+            if (
+                isinstance(small, cst.Assign)
+                and isinstance(small.value, cst.Await)
+                and isinstance(small.targets[0].target, cst.Name)
+                and small.targets[0].target.value == local
+            ):
+                kept = [e for e in line.leading_lines if e.comment is not None]
+                if kept and at + 1 < len(lines):
+                    following = lines[at + 1]
+                    self.replace(
+                        following,
+                        _with_comments(kept),
+                        "the comment above the line that read the body stays",
+                    )
+                self.replace(
+                    line,
+                    lambda updated: cst.RemovalSentinel.REMOVE,
+                    f"FastAPI reads and checks the body: `{local}` is a parameter",
+                )
+                return
+
+
+def _with_comments(comments: list[cst.EmptyLine]) -> Any:
+    return lambda updated: updated.with_changes(leading_lines=[*comments, *updated.leading_lines])
 
 
 class _Accesses(cst.CSTVisitor):

@@ -59,6 +59,7 @@ STRICT_TYPES = {
 }
 """The types JSON itself has, and Pydantic's strict spelling of each. Not date, UUID,
 Enum or Decimal: JSON sends those as strings, which strict mode rejects under FastAPI."""
+REQUESTS = frozenset({"fastapi.Request", "fastapi.requests.Request", "starlette.requests.Request"})
 NOT_BODY = frozenset({"Depends", "Security", "Query", "Path", "Header", "Cookie", "Form", "File"})
 """FastAPI's parameter functions that fill a parameter from elsewhere than a JSON body."""
 DATA_CONSTRUCTORS = frozenset({"model_validate", "parse_obj", "model_validate_json", "parse_raw"})
@@ -168,6 +169,10 @@ class HandlerFact:
     responses: tuple[str, ...]
     """The classes its ``response_model`` or return annotation may name, lists unwrapped."""
     parameters: tuple[ParameterFact, ...]
+    json_body: ParameterFact | None = None
+    """``data = await request.json()`` as its first use of ``request: Request``, and
+    ``request`` used for nothing else: how it reads ``data`` (named after it); the
+    request parameter's name is in ``types``."""
 
 
 @dataclass(frozen=True)
@@ -498,9 +503,42 @@ class _Collector(cst.CSTVisitor):
                     receivers,
                     responses,
                     tuple(parameters),
+                    self._json_body(node, uses),
                 )
             )
             return
+
+    def _json_body(self, node: cst.FunctionDef, uses: _BodyUses) -> ParameterFact | None:
+        requests = {
+            param.name.value
+            for param in node.params.params
+            if param.annotation is not None and self.is_(param.annotation.annotation, REQUESTS)
+        }
+        body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
+        for line in body:
+            small = line.body[0] if isinstance(line, cst.SimpleStatementLine) else None
+            if not (
+                isinstance(small, cst.Assign)
+                and len(small.targets) == 1
+                and isinstance(small.targets[0].target, cst.Name)
+                and isinstance(small.value, cst.Await)
+                and isinstance(small.value.expression, cst.Call)
+                and not small.value.expression.args
+                and isinstance(small.value.expression.func, cst.Attribute)
+                and small.value.expression.func.attr.value == "json"
+                and isinstance(small.value.expression.func.value, cst.Name)
+            ):
+                continue
+            request = small.value.expression.func.value.value
+            local = small.targets[0].target.value
+            if (
+                request in requests
+                and uses.reads.get(request) == {"json"}
+                and request not in uses.whole
+                and local not in requests
+            ):
+                return uses.fact(local, (request,))
+        return None
 
     def _not_body(self, default: cst.BaseExpression | None) -> bool:
         """A parameter FastAPI fills from elsewhere than the body: ``Depends(f)``,
@@ -587,6 +625,18 @@ class _BodyUses(cst.CSTVisitor):
             self.keys.setdefault(name.value, set()).add((key.evaluated_value, how, default))
         else:
             self._loose(name, "a key computed at run time")
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        value = node.value
+        if (
+            len(node.targets) == 1
+            and isinstance(node.targets[0].target, cst.Name)
+            and isinstance(value, cst.Await)
+            and isinstance(value.expression, cst.Call)
+            and isinstance(value.expression.func, cst.Attribute)
+            and value.expression.func.attr.value == "json"
+        ):
+            self._keyed.add(node.targets[0].target)  # ``data = await request.json()``
 
     def visit_FormattedStringExpression(self, node: cst.FormattedStringExpression) -> None:
         if isinstance(node.expression, cst.Name):

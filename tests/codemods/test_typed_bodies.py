@@ -196,3 +196,51 @@ def test_dict_bodies_it_cannot_type_are_reported(body, why):
 )
 def test_what_is_no_dict_body(source):
     assert_unchanged(TypedBodies, source)
+
+
+JSON_HANDLER = """\
+@app.post("/import")
+async def bulk_import(request: Request):
+    \"\"\"Import products.\"\"\"
+    # read the whole body
+    data = await request.json()
+    return {"n": len(data.get("products", []))}
+"""
+
+
+def test_a_body_read_with_request_json_becomes_a_parameter():
+    before = case(JSON_HANDLER).replace(
+        "from fastapi import FastAPI, HTTPException",
+        "from fastapi import FastAPI, HTTPException, Request",
+    )
+    model = '''\
+class BulkImportBody(BaseModel):
+    """The body `bulk_import` takes (written by vibefix from the keys it reads)."""
+
+    products: list = []
+
+
+'''
+    handler = """\
+@app.post("/import")
+async def bulk_import(data: BulkImportBody):
+    \"\"\"Import products.\"\"\"
+    # read the whole body
+    return {"n": len(data.products)}
+"""
+    assert_transforms(TypedBodies, before, typed(model, handler))
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        "print(request.headers)",  # the request is needed for more
+        "data = {}",  # the name is bound again
+    ],
+)
+def test_a_request_used_for_more_than_its_json_is_left(use):
+    source = case(JSON_HANDLER.replace('    return {"n"', f'    {use}\n    return {{"n"')).replace(
+        "from fastapi import FastAPI, HTTPException",
+        "from fastapi import FastAPI, HTTPException, Request",
+    )
+    assert_unchanged(TypedBodies, source)
