@@ -148,9 +148,23 @@ def decide(
                         )
                     )
                     continue
-                for _, name, number in found:
-                    if name not in fact.keywords and (name, number) not in keywords:
-                        keywords.append((name, number))
+                mine = [(key, number) for col, key, number in found if col == column.name]
+                if not mine:
+                    continue  # a table's check about other columns
+                for key, number in mine:
+                    stated = dict(keywords)
+                    if key in fact.keywords or stated.get(key) == number:
+                        continue
+                    if key in stated:  # two checks give two bounds: which one holds?
+                        notes.append(
+                            (
+                                fact.name,
+                                f"{where} has two `{key}` bounds: give the field its own by hand",
+                            )
+                        )
+                        keywords = [(k, v) for k, v in keywords if k != key]
+                        continue
+                    keywords.append((key, number))
                 reasons.append(f"{where} is checked `{sql}`")
         email = False
         if fact.name in {"email", "email_address"} and fact.inner in STRINGS:
@@ -235,7 +249,7 @@ class FieldConstraints(Codemod):
         for qualname, role in plan.models.items():
             if not role.bodies:
                 continue
-            if role.responses:
+            if role.answered:
                 if qualname not in plan.splits:
                     continue
                 split_only.add(qualname)

@@ -51,17 +51,18 @@ def decide(role: ModelRole) -> tuple[dict[str, str], dict[str, str]]:
             continue
         column = role.columns.get(fact.name)
         use = role.uses.get(fact.name)
-        if column is not None and not column.nullable and not column.has_default:
+        read = use is not None and bool(use.reads)
+        if column is not None and not column.nullable and not column.has_default and read:
             table = role.orm.rpartition(".")[2]
             why = f"the column `{table}.{column.name}` is NOT NULL and has no default"
         elif use is not None and use.demanded:
             why = f"`{_short(use.demanded[0])}` answers a request without it with an error"
-            if role.responses:
+            if role.answered:
                 held[fact.name] = f"{why}, but the model is a response too (split it: VF303)"
                 continue
         elif use is not None and use.dereferenced:
             why = f"`{_short(use.dereferenced[0])}` uses it as a value that cannot be None"
-            if role.responses:
+            if role.answered:
                 held[fact.name] = f"{why}, but the model is a response too (split it: VF303)"
                 continue
         else:

@@ -55,7 +55,8 @@ class SplitModels(Codemod):
         async def create_user(user: UserCreate): ...
 
     A model that is a response only and carries a secret field mirrored from an ORM
-    column keeps its name and loses that field. Names and secrets are set in
+    column is reported, not rewritten: an endpoint may be meant to hand one out (a new
+    API key). Names and secrets are set in
     `[tool.vibefix.split-models]`: `create = "{name}Create"`, `read = "{name}Read"`
     (`{name}` without a `Create`/`In`/`Schema`... it ends with), `secrets = [...]`.
     With VF300 and VF301, `XCreate` gets their edits (required fields, strict types,
@@ -89,8 +90,6 @@ class SplitModels(Codemod):
         touched: set[Path] = set()
         for qualname, split in plan.splits.items():
             touched.add(plan.models[qualname].path)
-            if not split.create:
-                continue  # a response that keeps its name
             for handler in (*split.bodies, *split.responses):
                 handlers.setdefault(handler, []).append(qualname)
                 touched.add(plan.handler_paths[handler])
@@ -119,9 +118,10 @@ class SplitModels(Codemod):
             return part
         shut: dict[str, Path] = {}
         for model, split in part.splits.items():
-            files = [part.model_paths[model]]
-            if split.create:
-                files += [part.handler_paths[h] for h in (*split.bodies, *split.responses)]
+            files = [
+                part.model_paths[model],
+                *(part.handler_paths[h] for h in (*split.bodies, *split.responses)),
+            ]
             closed = [path for path in files if not writable(path)]
             if closed:
                 shut[model] = closed[0]
@@ -175,8 +175,6 @@ class SplitModels(Codemod):
 
         def change(updated: cst.ClassDef) -> Any:
             read = _with_fields(original, split.read_fields, split.read)
-            if not split.create:
-                return read
             create = _with_fields(updated, split.create_fields, split.create)
             read = read.with_changes(
                 leading_lines=[cst.EmptyLine(indent=False), cst.EmptyLine(indent=False)]
@@ -184,17 +182,11 @@ class SplitModels(Codemod):
             return cst.FlattenSentinel([create, read])
 
         dropped = sorted(set(f.value for f in _field_names(node)) - set(split.read_fields))
-        if not split.create:
-            reason = (
-                f"`{node.name.value}` answers requests: it must not carry"
-                f" {', '.join(f'`{name}`' for name in dropped)}"
-            )
-        else:
-            reason = (
-                f"`{node.name.value}` {split.why}: `{split.create}` for requests"
-                f" ({', '.join(split.create_fields)}), `{split.read}` for responses"
-                + (f" (without {', '.join(dropped)})" if dropped else "")
-            )
+        reason = (
+            f"`{node.name.value}` {split.why}: `{split.create}` for requests"
+            f" ({', '.join(split.create_fields)}), `{split.read}` for responses"
+            + (f" (without {', '.join(dropped)})" if dropped else "")
+        )
         self.replace(node, change, reason)
 
     # -- the handlers ------------------------------------------------------------------

@@ -74,7 +74,7 @@ def decide(role: ModelRole, plan: BoundaryPlan) -> StrictModel | str | None:
     if not role.bodies:
         return None
     fact = role.fact
-    if role.responses:
+    if role.answered:
         return (
             "it is a response model too: `extra='forbid'` and strict types would reject what"
             " a handler returns (split it: VF303)"

@@ -11,7 +11,7 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider
 
-from vibefix import boundary
+from vibefix import boundary, httpmap
 from vibefix.asyncplan import AsyncPlan
 from vibefix.boundary import MAPPINGS, STRICT_TYPES, ParameterFact
 from vibefix.boundaryplan import plan_boundary
@@ -45,8 +45,9 @@ RESERVED = frozenset(
 @dataclass(frozen=True)
 class BodyField:
     key: str
-    type: str
-    """``int``, ``str``... or ``Any``."""
+    types: tuple[str, ...]
+    """``("int", "float")`` for a number, ``("str",)``, ``("Any",)``..."""
+    nullable: bool
     default: str | None
     """The default's source; None when the key is required."""
 
@@ -73,52 +74,75 @@ class BodiesPlan:
     """Findings, by handler."""
     touched: frozenset[Path] = frozenset()
     schemas: Path | None = None
-    """The file of the project's schemas (the one with the most models)."""
+    """The file of the project's schemas (a module called ``schemas``)."""
+    modern: bool = True
+    """The project's Python spells unions ``X | None`` (3.10+); else ``Optional[X]``."""
 
 
 def body_fields(
     parameter: ParameterFact, column_types: Mapping[str, str]
-) -> tuple[list[BodyField], list[str]]:
+) -> tuple[list[BodyField], list[str], str]:
     """The fields of a model for a ``dict`` body, from the keys the handler reads and
-    how; and findings (keys whose type is unknown). A key the handler demands (``if not
-    p.get("k"): raise``) or uses unchecked (``p["k"] * 2``) is required, as VF300 would
-    make it."""
+    how; findings (keys whose type is unknown); and why no model can say it (a default
+    computed at run time, two defaults for one key), else ``""``. A key the handler
+    demands (``if not p.get("k"): raise``) or uses unchecked (``p["k"] * 2``) is
+    required, as VF300 would make it."""
     how: dict[str, set[str]] = {}
-    defaults: dict[str, str] = {}
+    defaults: dict[str, set[str]] = {}
     for key, way, default in parameter.keys:
         how.setdefault(key, set()).add(way)
-        if way == "get" and default and key not in defaults:
-            defaults[key] = default
+        if way == "get":
+            defaults.setdefault(key, set()).add(default)
     fields: list[BodyField] = []
     notes: list[str] = []
     for key in sorted(how):
-        given = defaults.get(key)
-        kind = (_literal_type(given) if given is not None else None) or column_types.get(key)
-        value: str | None = given
+        given = defaults.get(key, set())
+        if len(given) > 1:
+            # ``p.get("k")`` here and ``p.get("k", 0)`` there: one field cannot be both.
+            return [], [], f"its key `{key}` is read with two defaults"
+        value = next(iter(given), "") or None
+        if value is not None and _literal_types(value) is None:
+            return [], [], f"the default of `{key}` (`{value}`) is computed at run time"
+        types = (_literal_types(value) if value is not None else None) or (
+            (column_types[key],) if key in column_types else None
+        )
         needed = key in parameter.demanded or key in parameter.dereferenced
         if how[key] == {"item"} or (needed and value is None):
             value = None  # ``p["k"]`` alone: a request without it was a KeyError
         elif value is None:
             value = "None"
-        if kind is None:
+        if types is None:
             notes.append(f"the body's `{key}` is typed `Any`: nothing in the handler says its type")
-            kind = "Any"
-        elif value == "None" and kind != "Any":
-            kind = f"{kind} | None"
-        fields.append(BodyField(key, kind, value))
-    return fields, notes
+            types = ("Any",)
+        nullable = value == "None" and types != ("Any",)
+        fields.append(BodyField(key, types, nullable, value))
+    return fields, notes, ""
 
 
-def _literal_type(source: str) -> str | None:
+def _literal_types(source: str) -> tuple[str, ...] | None:
+    """The types a literal default says (``0``: an int or a float, as JSON does not
+    tell them apart); ``("Any",)`` for None; None when it is no literal."""
     try:
         node = cst.parse_expression(source)
     except cst.ParserSyntaxError:
         return None
-    if isinstance(node, cst.Name) and node.value in {"True", "False"}:
-        return "bool"
     if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
         node = node.expression
-    return LITERAL_TYPES.get(type(node))
+    if isinstance(node, cst.Name):
+        return {"True": ("bool",), "False": ("bool",), "None": ("Any",)}.get(node.value)
+    if isinstance(node, cst.Integer | cst.Float):
+        return ("int", "float")
+    if isinstance(node, cst.List | cst.Dict) and not _has_names(node):
+        return (LITERAL_TYPES[type(node)],)
+    if isinstance(node, cst.SimpleString | cst.ConcatenatedString):
+        return ("str",)
+    return None
+
+
+def _has_names(node: cst.CSTNode) -> bool:
+    return bool(names_in(node)) and any(
+        n.value not in {"True", "False", "None"} for n in names_in(node)
+    )
 
 
 def _pascal(name: str) -> str:
@@ -175,7 +199,7 @@ class TypedBodies(Codemod):
 
     code = "VF302"
     safety = Safety.REVIEW
-    triggers = (r"\bfastapi\b", r"(?:\b[Dd]ict\b|\bMapping\b)")
+    triggers = (r"\bfastapi\b", r"(?:\b[Dd]ict\b|\bMapping\b|\.json\(\))")
     follows_plan = True  # the ORM classes the handler copies keys into are elsewhere
     METADATA_DEPENDENCIES = (*Codemod.METADATA_DEPENDENCIES, QualifiedNameProvider)
 
@@ -186,9 +210,13 @@ class TypedBodies(Codemod):
     @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
         plan = plan_boundary(index, config.options)
+        # The project's schemas: a module called ``schemas`` (or ``schema``) that holds
+        # models, the most of them if several. Another module with models may import the
+        # routers (``main.py``): importing from it would be circular.
         counts: dict[Path, int] = {}
         for role in plan.models.values():
-            counts[role.path] = counts.get(role.path, 0) + 1
+            if role.path.stem in {"schemas", "schema"} or role.path.parent.name == "schemas":
+                counts[role.path] = counts.get(role.path, 0) + 1
         schemas = min(counts, key=lambda path: (-counts[path], str(path))) if counts else None
         home = next((m.module for m in index.modules if m.path == schemas), "")
         schemas = schemas if home else None
@@ -236,7 +264,12 @@ class TypedBodies(Codemod):
                     )
                     if found is not None and found.type in COLUMN_TYPES:
                         columns.setdefault(key, COLUMN_TYPES[found.type])
-                fields, found_notes = body_fields(parameter, columns)
+                fields, found_notes, problem = body_fields(parameter, columns)
+                if parameter.has_default:
+                    problem = "it has a default, so a request may have no body at all"
+                if problem:
+                    notes[handler] = (f"`{name}` is a plain dict, but {problem}",)
+                    continue
                 model = f"{_pascal(handler.rpartition('.')[2])}Body"
                 if {
                     f"{handler.rpartition('.')[0]}.{model}",
@@ -250,10 +283,17 @@ class TypedBodies(Codemod):
                 bodies[handler] = TypedBody(handler, name, model, tuple(fields), here, request)
                 if found_notes:
                     notes[handler] = tuple(found_notes)
+        # Two handlers called alike in two modules: each model beside its handler.
+        names = [body.model for body in bodies.values() if body.module]
+        bodies = {
+            handler: replace(body, module="") if names.count(body.model) > 1 else body
+            for handler, body in bodies.items()
+        }
         placed = any(body.module for body in bodies.values())
         if placed and schemas is not None:
             touched.add(schemas)
-        return BodiesPlan(bodies, notes, frozenset(touched), schemas if placed else None)
+        modern = httpmap.target_python(config.root, config.target_version) >= (3, 10)
+        return BodiesPlan(bodies, notes, frozenset(touched), schemas if placed else None, modern)
 
     @classmethod
     def settle(
@@ -316,40 +356,70 @@ class TypedBodies(Codemod):
         self, at: cst.CSTNode, body: TypedBody
     ) -> tuple[cst.BaseStatement, tuple[str, ...]] | None:
         """The class statement of ``body``'s model, and the imports it needs at ``at``."""
-        base = self.file.imports.name_alias(at, "pydantic", "BaseModel")
-        typed_any = any("Any" in f.type for f in body.fields)
-        any_alias = self.file.imports.name_alias(at, "typing", "Any") if typed_any else None
-        if base is None or (typed_any and any_alias is None):
+        imports = self.file.imports
+        needs: list[str] = []
+
+        def named(module: str, name: str) -> str | None:
+            alias = imports.name_alias(at, module, name)
+            if alias is None:
+                return None
+            needs.extend(alias.needs)
+            return alias.name
+
+        base = named("pydantic", "BaseModel")
+        if base is None:
             return None
         handler = body.handler.rpartition(".")[2]
         lines = [
-            f"class {body.model}({base.name}):",
+            f"class {body.model}({base}):",
             f'    """The body `{handler}` takes (written by vibefix from the keys it reads)."""',
             "",
         ]
-        extra: list[str] = []
         # With VF301 in the run, the model is written as VF301 would leave it: a second
         # run must change nothing.
         strict = "VF301" in self.plan.applied
         if strict:
-            config = self.file.imports.name_alias(at, "pydantic", "ConfigDict")
+            config = named("pydantic", "ConfigDict")
             if config is None:
                 return None
-            extra.extend(config.needs)
-            lines[-1:] = ["", f'    model_config = {config.name}(extra="forbid")', ""]
+            lines[-1:] = ["", f'    model_config = {config}(extra="forbid")', ""]
         for item in body.fields:
-            kind = item.type.replace("Any", any_alias.name) if any_alias else item.type
-            plain = kind.removesuffix(" | None")
-            if strict and f"builtins.{plain}" in STRICT_TYPES:
-                strict_name = STRICT_TYPES[f"builtins.{plain}"]
-                alias = self.file.imports.name_alias(at, "pydantic", strict_name)
-                if alias is None:
-                    return None
-                extra.extend(alias.needs)
-                kind = kind.replace(plain, alias.name, 1)
+            kind = self._type_text(item, strict, named)
+            if kind is None:
+                return None
             lines.append(f"    {item.key}: {kind}" + (f" = {item.default}" if item.default else ""))
-        needs = (*base.needs, *(any_alias.needs if any_alias else ()), *extra)
-        return cst.parse_statement("\n".join(lines) + "\n"), needs
+        return cst.parse_statement("\n".join(lines) + "\n"), tuple(dict.fromkeys(needs))
+
+    def _type_text(
+        self, item: BodyField, strict: bool, named: Callable[[str, str], str | None]
+    ) -> str | None:
+        """``int | float | None``, or ``Optional[Union[int, float]]`` before 3.10; strict
+        types for a single JSON type when VF301 runs."""
+        parts: list[str] = []
+        for kind in item.types:
+            if kind == "Any":
+                spelled = named("typing", "Any")
+            elif strict and len(item.types) == 1 and f"builtins.{kind}" in STRICT_TYPES:
+                spelled = named("pydantic", STRICT_TYPES[f"builtins.{kind}"])
+            else:
+                spelled = kind
+            if spelled is None:
+                return None
+            parts.append(spelled)
+        if self._plan.modern:
+            return " | ".join([*parts, *(["None"] if item.nullable else [])])
+        text = parts[0]
+        if len(parts) > 1:
+            union = named("typing", "Union")
+            if union is None:
+                return None
+            text = f"{union}[{', '.join(parts)}]"
+        if item.nullable:
+            optional = named("typing", "Optional")
+            if optional is None:
+                return None
+            text = f"{optional}[{text}]"
+        return text
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._depth += 1
@@ -379,6 +449,7 @@ class TypedBodies(Codemod):
             return
         name = body.model
         annotation_needs: tuple[str, ...] = ()
+        kept_names: set[str] = set()  # what a model written here uses stays imported
         if body.module:
             alias = self.file.imports.name_alias(node, body.module, name)
             if alias is None:
@@ -395,6 +466,7 @@ class TypedBodies(Codemod):
                 )
                 return
             model, needs = made
+            kept_names = {name.value for name in names_in(model)}
 
             def insert(updated: cst.FunctionDef) -> Any:
                 blank = cst.EmptyLine(indent=False)
@@ -422,6 +494,9 @@ class TypedBodies(Codemod):
             f"`{body.parameter}` takes a `{name}`"
             + (f" (from `{body.module}`)" if body.module else ""),
             needs=annotation_needs,
+            drops=[  # ``Dict``, ``Any``
+                n for n in names_in(parameter.annotation.annotation) if n.value not in kept_names
+            ],
         )
         node.body.visit(_Accesses(self, body.parameter))
 
@@ -452,6 +527,9 @@ class TypedBodies(Codemod):
                 and small.targets[0].target.value == local
             ):
                 kept = [e for e in line.leading_lines if e.comment is not None]
+                trailing = line.trailing_whitespace.comment
+                if trailing is not None:  # ``data = await request.json()  # note``
+                    kept.append(cst.EmptyLine(comment=trailing))
                 if kept and at + 1 < len(lines):
                     following = lines[at + 1]
                     self.replace(

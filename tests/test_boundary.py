@@ -228,6 +228,62 @@ def test_a_dict_body_gets_its_model_beside_the_project_schemas(tmp_path):
         "class AddBody(BaseModel):\n"
         '    """The body `add` takes (written by vibefix from the keys it reads)."""\n\n'
         '    model_config = ConfigDict(extra="forbid")\n\n'
-        "    seats: StrictInt = 10\n"
+        "    seats: int | float = 10\n"
         "    title: Any\n"
     )
+
+
+def test_a_model_a_package_re_exports_is_not_split(tmp_path):
+    files = dict(SPLIT_PROJECT)
+    files["club/schemas/__init__.py"] = "from club.schemas.member import Member\n"
+    files["club/schemas/member.py"] = files.pop("club/schemas.py")
+    write(tmp_path, files)
+    result = run(tmp_path, ".")
+    assert [r.path.name for r in result.files if r.new_source is not None] == []
+    [finding] = [f for r in result.files for f in r.findings if f.code == "VF303"]
+    assert finding.message.endswith("but it is used elsewhere too (__init__.py:1)")
+
+
+def test_dict_bodies_of_handlers_called_alike_get_a_model_each_beside_them(tmp_path):
+    handler = """\
+        from fastapi import APIRouter
+
+        router = APIRouter()
+
+
+        @router.post("/")
+        async def create(payload: dict):
+            return {"name": payload["name"]}
+        """
+    write(
+        tmp_path,
+        {
+            **SPLIT_PROJECT,
+            # A module with models that imports the routers: never the models' home.
+            "club/main.py": """\
+                from fastapi import FastAPI
+                from pydantic import BaseModel
+
+                from club import items, users
+
+
+                class Health(BaseModel):
+                    ok: bool
+
+
+                app = FastAPI()
+                """,
+            "club/users.py": handler,
+            "club/items.py": handler,
+        },
+    )
+    result = run(tmp_path, "club/users.py", "club/items.py", "club/main.py")
+    changed = {
+        r.path.relative_to(tmp_path).as_posix(): r.new_source.decode()
+        for r in result.files
+        if r.new_source is not None
+    }
+    assert sorted(changed) == ["club/items.py", "club/users.py"]
+    for text in changed.values():
+        assert "class CreateBody(BaseModel):" in text
+        assert "async def create(payload: CreateBody):" in text

@@ -12,8 +12,9 @@ module, and ``BaseModel`` may be some other library's class of that name.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import libcst as cst
@@ -28,6 +29,8 @@ TRIGGER = r"\b(?:pydantic|fastapi|sqlalchemy|sqlmodel)\b"
 OPTIONAL_FIELD = r"(?m:^[ \t]+\w+[ \t]*:[^\n]*\b(?:Optional|None)\b)"
 """An annotated class field that admits None: a model deriving from the project's own
 base model names no library."""
+_ANNOTATION_TEXT = re.compile(r"^[\w.]+(?:\[[\w.,\[\] |]*\])?$")
+"""A string that may be an annotation: ``"User"``, ``"List[schemas.User]"``."""
 NOTE = "boundary-facts"
 """Where the facts of the file being indexed are kept, so that they are collected once
 whichever of VF300-VF304 asks first."""
@@ -38,9 +41,7 @@ UNION = frozenset({"typing.Union", "typing_extensions.Union"})
 ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})
 MAPPINGS = frozenset({"builtins.dict", "typing.Dict", "typing.Mapping", "typing.MutableMapping"})
 """A body annotated with one of these is a plain JSON object (VF302)."""
-SEQUENCES = frozenset(
-    {"typing.List", "typing.Sequence", "builtins.list", "typing.Iterable", "builtins.tuple"}
-)
+SEQUENCES = frozenset({"typing.List", "typing.Sequence", "builtins.list", "typing.Iterable"})
 COLUMNS = frozenset(
     {"sqlalchemy.Column", "sqlalchemy.schema.Column", "sqlalchemy.sql.schema.Column"}
     | {"sqlalchemy.orm.mapped_column", "sqlmodel.Field"}
@@ -101,6 +102,8 @@ class ModelFact:
     plain: bool = True
     """Its body holds fields, a docstring and its configuration only (no validator, no
     method, no class variable a copy of it would have to carry)."""
+    refs: tuple[str, ...] = ()
+    """The classes its fields' annotations name (``Line`` in ``lines: List[Line]``)."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,8 @@ class ParameterFact:
     dynamic: str = ""
     """For a ``dict`` body, the first use that is not one of those (``p.items()``,
     ``p[name]``, ``f(p)``), with its line; empty when there is none."""
+    has_default: bool = False
+    """The parameter has a default (``payload: dict = {}``): the body is optional."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +189,9 @@ class BoundaryFacts:
     handlers: tuple[HandlerFact, ...] = ()
     built_from_data: tuple[str, ...] = ()
     """Classes made from outside data: ``X(**data)``, ``X.model_validate(data)``."""
+    named_in_strings: tuple[tuple[str, int], ...] = ()
+    """Capitalised names inside the string annotations (``-> "User"``,
+    ``List["User"]``), with the first line of each."""
     mentions: tuple[tuple[str, int], ...] = ()
     """Capitalised names used anywhere else than in an import, a class statement's name
     or a route handler's parameter and response types, with the first line of each:
@@ -202,6 +210,7 @@ def collect(wrapper: cst.MetadataWrapper, file: FileContext) -> BoundaryFacts | 
             tuple(collector.orm),
             tuple(collector.handlers),
             tuple(sorted(collector.built)),
+            tuple(sorted(collector.strings.items())),
             tuple(sorted(collector.mentions.items())),
         )
         file.notes[NOTE] = facts if facts != BoundaryFacts() else None
@@ -221,6 +230,8 @@ class _Collector(cst.CSTVisitor):
         self.handlers: list[HandlerFact] = []
         self.built: set[str] = set()
         self.mentions: dict[str, int] = {}
+        self.strings: dict[str, int] = {}
+        self._annotations = 0
         self._depth = 0
         self._unmentioned: set[cst.CSTNode] = set()
         """Names that are no mention: class statements' own, handlers' types."""
@@ -263,6 +274,18 @@ class _Collector(cst.CSTVisitor):
     def visit_Attribute(self, node: cst.Attribute) -> None:
         if node.attr.value[:1].isupper() and node not in self._unmentioned:
             self._mention(node)
+
+    def visit_Annotation(self, node: cst.Annotation) -> None:
+        self._annotations += 1
+
+    def leave_Annotation(self, original_node: cst.Annotation) -> None:
+        self._annotations -= 1
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        text = node.evaluated_value
+        if self._annotations and isinstance(text, str) and _ANNOTATION_TEXT.match(text):
+            for word in re.findall(r"\b[A-Z]\w*", text):
+                self.strings.setdefault(word, self.line(node))
 
     def _mention(self, node: cst.Name | cst.Attribute) -> None:
         for name in self.qualified(node):
@@ -308,9 +331,22 @@ class _Collector(cst.CSTVisitor):
                 plain = False
         if orm or columns:
             self.orm.append(OrmFact(qualname, tuple(columns), tuple(checks)))
+        if node.keywords:  # ``class X(BaseModel, extra="allow")``: configured there
+            config, keys = "other", ()
         if not (orm or columns):  # a base model without fields of its own counts too
+            refs = sorted(
+                {
+                    name
+                    for statement in _statements(node.body)
+                    if isinstance(statement, cst.AnnAssign)
+                    for part in _names_and_attributes(statement.annotation)
+                    for name in self.qualified(part)
+                }
+            )
             self.models.append(
-                ModelFact(qualname, self.line(node), tuple(fields), config, keys, plain)
+                ModelFact(
+                    qualname, self.line(node), tuple(fields), config, keys, plain, tuple(refs)
+                )
             )
 
     def _field(self, name: str, statement: cst.AnnAssign) -> FieldFact:
@@ -374,10 +410,15 @@ class _Collector(cst.CSTVisitor):
 
     def _classes_in(self, annotation: cst.BaseExpression | None) -> tuple[str, ...]:
         """The classes an annotation or ``response_model`` names: ``X``, ``Optional[X]``,
-        ``List[X]``, ``Annotated[X, ...]``."""
+        ``List[X]``, ``Annotated[X, ...]`` (``dict`` for ``Dict[str, Any]``)."""
+        found = [name for node in self._class_nodes(annotation) for name in self.qualified(node)]
+        return tuple(dict.fromkeys(found))
+
+    def _class_nodes(self, annotation: cst.BaseExpression | None) -> list[cst.CSTNode]:
+        """The nodes ``_classes_in`` reads its classes from: the places VF303 renames."""
         if annotation is None:
-            return ()
-        found: list[str] = []
+            return []
+        found: list[cst.CSTNode] = []
         for part in self._union(annotation):
             if _is_none(part):
                 continue
@@ -388,12 +429,12 @@ class _Collector(cst.CSTVisitor):
                     if isinstance(element.slice, cst.Index)
                 ]
                 if elements and self.is_(part.value, ANNOTATED | SEQUENCES):
-                    found.extend(self._classes_in(elements[0]))
+                    found.extend(self._class_nodes(elements[0]))
                 elif self.is_(part.value, MAPPINGS):
-                    found.extend(self.qualified(part.value))
+                    found.append(part.value)
             elif isinstance(part, cst.Name | cst.Attribute):
-                found.extend(self.qualified(part))
-        return tuple(dict.fromkeys(found))
+                found.append(part)
+        return found
 
     # -- ORM ---------------------------------------------------------------------------
 
@@ -420,11 +461,11 @@ class _Collector(cst.CSTVisitor):
                 if isinstance(expression, cst.Call) and kind in STRING_TYPES:
                     first = next((a.value for a in expression.args if a.keyword is None), None)
                     if isinstance(first, cst.Integer):
-                        length = int(first.value)
+                        length = int(first.evaluated_value)
                     elif "length" in (
                         given := {a.keyword.value: a.value for a in expression.args if a.keyword}
                     ) and isinstance(given["length"], cst.Integer):
-                        length = int(given["length"].value)
+                        length = int(given["length"].evaluated_value)
         if "nullable" in keywords:
             nullable = not _is_false(keywords["nullable"])
         elif annotation is not None and isinstance(annotation.annotation, cst.Subscript):
@@ -478,18 +519,21 @@ class _Collector(cst.CSTVisitor):
             responses = self._classes_in(keywords.get("response_model"))
             if "response_model" not in keywords and node.returns is not None:
                 responses = self._classes_in(node.returns.annotation)
+            # The places VF303 renames are no mention; anything else in these types is.
             for expression in (
                 keywords.get("response_model"),
                 node.returns.annotation if node.returns is not None else None,
-                *(p.annotation.annotation for p in node.params.params if p.annotation),
-                *(p.annotation.annotation for p in node.params.kwonly_params if p.annotation),
+                *(
+                    p.annotation.annotation
+                    for p in (*node.params.params, *node.params.kwonly_params)
+                    if p.annotation and not self._not_body(p.default)
+                ),
             ):
-                if expression is not None:
-                    self._unmentioned.update(_names_and_attributes(expression))
+                self._unmentioned.update(self._class_nodes(expression))
             uses = _BodyUses(self)
             node.body.visit(uses)
             parameters = [
-                uses.fact(param.name.value, types)
+                replace(uses.fact(param.name.value, types), has_default=param.default is not None)
                 for param in (*node.params.params, *node.params.kwonly_params)
                 if param.annotation is not None
                 and not self._not_body(param.default)
@@ -534,7 +578,7 @@ class _Collector(cst.CSTVisitor):
             if (
                 request in requests
                 and uses.reads.get(request) == {"json"}
-                and request not in uses.whole
+                and request not in uses.bare
                 and local not in requests
             ):
                 return uses.fact(local, (request,))
@@ -572,8 +616,11 @@ class _BodyUses(cst.CSTVisitor):
         self.partial: set[str] = set()
         self.copies: dict[str, set[tuple[str, str, str]]] = {}
         self.whole: set[str] = set()
+        self.bare: set[str] = set()
+        """Names used as such (passed on, returned), not through an attribute."""
         self._attribute_bases: set[cst.CSTNode] = set()
         self.keys: dict[str, set[tuple[str, str, str]]] = {}
+        self.catches_key_error = False
         self.dynamic: dict[str, str] = {}
         self._keyed: set[cst.CSTNode] = set()
         """Names used by a literal key (``p["k"]``, ``p.get("k")``, ``"k" in p``), or
@@ -595,7 +642,13 @@ class _BodyUses(cst.CSTVisitor):
             tuple(sorted(self.copies.get(name, ()))),
             name in self.whole,
             tuple(sorted(self.keys.get(name, ()))),
-            self.dynamic.get(name, ""),
+            self.dynamic.get(name, "")
+            or (
+                "a `KeyError` caught"
+                if self.catches_key_error
+                and any(how == "item" for _, how, _ in self.keys.get(name, ()))
+                else ""
+            ),
         )
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
@@ -604,10 +657,13 @@ class _BodyUses(cst.CSTVisitor):
             self._attribute_bases.add(node.value)
             if node.attr.value != "get":
                 self._loose(node.value, f"`.{node.attr.value}`")
+            if node.attr.value.startswith("__"):
+                self.whole.add(node.value.value)  # ``body.__dict__``
 
     def visit_Name(self, node: cst.Name) -> None:
         if node not in self._attribute_bases and node not in self._keyed:
             self.whole.add(node.value)
+            self.bare.add(node.value)
             self._loose(node, "used whole")
 
     def _loose(self, name: cst.Name, what: str) -> None:
@@ -625,6 +681,27 @@ class _BodyUses(cst.CSTVisitor):
             self.keys.setdefault(name.value, set()).add((key.evaluated_value, how, default))
         else:
             self._loose(name, "a key computed at run time")
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self._written(node.target)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._written(node.target)
+
+    def visit_Del(self, node: cst.Del) -> None:
+        self._written(node.target)
+
+    def _written(self, target: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
+            self._loose(target.value, "a key written")
+
+    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+        caught = node.type
+        names = caught.elements if isinstance(caught, cst.Tuple) else [caught] if caught else []
+        for name in names:
+            value = name.value if isinstance(name, cst.Element) else name
+            if isinstance(value, cst.Name) and value.value in {"KeyError", "LookupError"}:
+                self.catches_key_error = True
 
     def visit_Assign(self, node: cst.Assign) -> None:
         value = node.value
@@ -732,6 +809,13 @@ class _BodyUses(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
+        if (
+            isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and func.attr.value != "get"
+        ):
+            # ``body.model_dump()``: a method sees every field, not the ones read.
+            self.whole.add(func.value.value)
         if (
             isinstance(func, cst.Attribute)
             and func.attr.value == "get"

@@ -12,7 +12,7 @@ off. Whether a model is for partial updates (PATCH) is decided here too.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +85,14 @@ class ModelRole:
     uses: Mapping[str, FieldUse] = field(default_factory=dict)
     bases: tuple[str, ...] = ()
     """Its project base models, nearest first."""
+    nested_in: tuple[str, ...] = ()
+    """The response models whose fields hold it (``lines: List[Line]``), at any depth:
+    what a handler returns reaches it as it reaches a response."""
+
+    @property
+    def answered(self) -> bool:
+        """It is a response, or part of one."""
+        return bool(self.responses or self.nested_in)
 
     @property
     def name(self) -> str:
@@ -282,6 +290,21 @@ def plan_boundary(index: ProjectIndex, options: Mapping[str, Any] | None = None)
             },
             tuple(base for base in index.lineage(qualname)[1:] if base in classes),
         )
+    nested: dict[str, list[str]] = {}
+    pending = [name for name in roles if roles[name].responses]
+    seen: set[str] = set()
+    while pending:
+        outer = pending.pop()
+        if outer in seen:
+            continue
+        seen.add(outer)
+        for ref in roles[outer].fact.refs:
+            inner = index.resolve(ref)
+            if inner in roles and inner != outer:
+                nested.setdefault(inner, []).append(outer)
+                pending.append(inner)
+    for name, outers in nested.items():
+        roles[name] = replace(roles[name], nested_in=tuple(dict.fromkeys(outers)))
     handler_paths = {h.qualname: path for path, facts in files.items() for h in facts.handlers}
     escapes = {
         index.resolve(t): handler.qualname
@@ -295,6 +318,30 @@ def plan_boundary(index: ProjectIndex, options: Mapping[str, Any] | None = None)
     for path, facts in files.items():
         for name, line in facts.mentions:
             mentions.setdefault(index.resolve(name), (path, line))
+        # A handler on something that is no app: its types were taken for no mention.
+        for handler in facts.handlers:
+            if handler.qualname not in routes:
+                for name in (*handler.responses, *(t for p in handler.parameters for t in p.types)):
+                    mentions.setdefault(index.resolve(name), (path, handler.line))
+        # A model named in a string (``-> "User"``), by its short name.
+        for word, line in facts.named_in_strings:
+            for qualname in roles:
+                if qualname.rpartition(".")[2] == word:
+                    mentions.setdefault(qualname, (path, line))
+    # A module that imports the model without being one of its handlers' (a package's
+    # ``__init__`` re-exporting it) would import a name that is gone.
+    handler_modules = {name.rpartition(".")[0] for name in routes}
+    for name, imported in index.objects.items():
+        module = name.rpartition(".")[0]
+        target = index.resolve(imported) if imported else ""
+        if (
+            target in roles
+            and module != target.rpartition(".")[0]
+            and module not in handler_modules
+        ):
+            where = next((m.path for m in index.modules if m.module == module), None)
+            if where is not None:
+                mentions.setdefault(target, (where, 1))
     splits, unsplit = _splits(roles, subclassed, escapes, mentions, index, options or {})
     return BoundaryPlan(
         roles, orm, subclassed, frozenset(unknown), splits, unsplit, handler_paths, routes
@@ -323,7 +370,14 @@ def _splits(
         if role.responses and role.bodies:
             why = "it is both a request body and a response"
         elif role.responses and leaked:
-            why = f"its responses carry {', '.join(f'`{n}`' for n in leaked)}"
+            # A response only: reported, not rewritten. An endpoint may be meant to hand
+            # the value out (a new API key), and nothing tells which.
+            named = ", ".join(f"`{n}`" for n in leaked)
+            unsplit[qualname] = (
+                f"its responses carry {named}: take it out of the model if no client"
+                " needs it (an endpoint may be meant to hand one out, as an API key)"
+            )
+            continue
         else:
             continue
         module, _, name = qualname.rpartition(".")
@@ -331,12 +385,8 @@ def _splits(
         create_fields = tuple(
             field for field in fields if field in role.uses and role.uses[field].reads
         )
-        if not role.bodies:
-            # A response only: its secret fields go, its name stays.
-            new_create, new_read = "", name
-        else:
-            new_create = create_name.format(name=_stripped(name))
-            new_read = read_name.format(name=_stripped(name))
+        new_create = create_name.format(name=_stripped(name))
+        new_read = read_name.format(name=_stripped(name))
         problem = ""
         if role.partial:
             problem = f"it is a partial-update model ({role.partial})"

@@ -214,3 +214,23 @@ def test_the_dependency_is_looked_for_in_the_nearest_project(tmp_path):
     (other / "requirements.txt").write_text("pydantic\n")
     assert not declares_email_validator(other)
     assert not declares_email_validator(Path("/"))
+
+
+def test_a_table_check_on_two_columns_gives_each_its_own_bound():
+    source = case("class ProductCreate(BaseModel):\n    stock: int\n    price: Decimal\n").replace(
+        'CheckConstraint("stock BETWEEN 0 AND 1000")',
+        'CheckConstraint("stock >= 0 AND price >= 1")',
+    )
+    after = source.replace(
+        "    stock: int\n    price: Decimal\n",
+        "    stock: int = Field(ge=0)\n    price: Decimal = Field(gt=0, ge=1)\n",
+    )
+    assert_transforms(FieldConstraints, source, after)
+
+
+def test_a_length_written_in_hex_is_read():
+    source = case("class ProductCreate(BaseModel):\n    code: str\n").replace(
+        "String(8)", "String(0x10)"
+    )
+    after = source.replace("    code: str\n", "    code: str = Field(max_length=16)\n")
+    assert_transforms(FieldConstraints, source, after)

@@ -37,7 +37,7 @@ def case(model: str, handler: str) -> str:
 CREATE = """\
 @app.post("/products")
 async def create(product: ProductCreate):
-    return {"ok": True}
+    return {"name": product.name, "category": product.category}
 """
 
 # ---------------------------------------------------------------------------------------
@@ -306,4 +306,19 @@ def test_a_model_filled_by_a_dependency_is_no_body():
         async def create(product: ProductCreate = Depends()):
             return {"n": product.name.upper()}
         """
+    assert_unchanged(RequiredFields, case(model, handler))
+
+
+def test_a_not_null_column_no_handler_reads_from_the_body_stays_optional():
+    # The handler fills it from elsewhere: requiring it would make clients send a value
+    # that is thrown away.
+    handler = """\
+        @app.post("/products")
+        async def create(product: ProductCreate):
+            return Product(name="from the catalogue", category=product.category)
+        """
+    model = (
+        "class ProductCreate(BaseModel):\n"
+        "    name: Optional[str] = None\n    category: Optional[str] = None\n"
+    )
     assert_unchanged(RequiredFields, case(model, handler))

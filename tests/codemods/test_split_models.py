@@ -87,7 +87,8 @@ def test_a_body_that_is_the_response_too_is_split_and_its_handlers_follow():
     assert_transforms(SplitModels, case(), case(SPLIT, split_handlers()))
 
 
-def test_a_response_that_carries_a_hashed_password_column_loses_it():
+def test_a_response_that_carries_a_hashed_password_column_is_reported():
+    # Not rewritten: an endpoint may be meant to hand a secret out (a new API key).
     model = USER.replace("User(", "AccountOut(")
     handlers = """\
 
@@ -96,12 +97,16 @@ def test_a_response_that_carries_a_hashed_password_column_loses_it():
         async def read(uid: int):
             return Account(id=uid)
         """
-    after = case(
-        "class AccountOut(BaseModel):\n"
-        "    id: Optional[int] = None\n    email: Optional[str] = None\n",
-        handlers,
-    )
-    assert_transforms(SplitModels, case(model, handlers), after)
+    source = case(model, handlers)
+    assert_unchanged(SplitModels, source)
+    assert findings_for(SplitModels, source) == [
+        (
+            19,
+            "`AccountOut` is not split: its responses carry `hashed_password`: take it out"
+            " of the model if no client needs it (an endpoint may be meant to hand one out,"
+            " as an API key)",
+        )
+    ]
 
 
 def test_names_and_secrets_come_from_the_configuration():
@@ -221,3 +226,39 @@ def test_models_it_cannot_split_are_reported(source, why):
 def test_models_with_nothing_to_split(source):
     assert_unchanged(SplitModels, source)
     assert findings_for(SplitModels, source) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        (
+            case(handlers=HANDLERS.replace("user.password + ", 'user.model_dump()["password"] + ')),
+            "`create` uses the whole body, so which fields a request needs is not known",
+        ),
+        (
+            case(handlers=HANDLERS.replace("-> User:", '-> "User":')),
+            "it is used elsewhere too (example.py:37)",
+        ),
+        (
+            case(
+                handlers=HANDLERS
+                + '\n\n@app.get("/me")\nasync def me(q: User = Depends()):\n    return q.id\n'
+            ).replace("from fastapi import FastAPI", "from fastapi import Depends, FastAPI"),
+            "it is used elsewhere too (example.py:42)",
+        ),
+        (
+            case(
+                handlers=HANDLERS
+                + '\n\n@app.get("/all", response_model=Dict[str, User])\nasync def all_():\n'
+                "    return {}\n"
+            ).replace("from typing import List", "from typing import Dict, List"),
+            "it is used elsewhere too (example.py:41)",
+        ),
+    ],
+    ids=["dumped", "string-annotation", "dependency", "in-a-dict"],
+)
+def test_uses_a_split_would_break_hold_it_back(source, why):
+    assert_unchanged(SplitModels, source)
+    assert findings_for(SplitModels, source) == [
+        (19, f"`User` is not split: it is both a request body and a response, but {why}")
+    ]

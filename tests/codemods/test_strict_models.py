@@ -288,3 +288,46 @@ def test_a_v1_config_with_keys_pydantic_2_removed():
             " Pydantic 2 removed",
         )
     ]
+
+
+def test_a_patch_model_is_made_strict_and_its_fields_stay_optional():
+    # Unknown keys and wrong types are as wrong in a partial update; only VF300 leaves
+    # PATCH models alone (their fields are optional on purpose).
+    handler = """\
+
+
+        @app.patch("/orders/{oid}")
+        async def edit(oid: int, order: OrderIn):
+            return order.model_dump(exclude_unset=True)
+        """
+    before = case("class OrderIn(BaseModel):\n    note: Optional[str] = None\n", handler)
+    after = with_imports(
+        case(
+            "class OrderIn(BaseModel):\n" + FORBID + "    note: Optional[StrictStr] = None\n",
+            handler,
+        ),
+        "ConfigDict",
+        "StrictStr",
+    )
+    assert_transforms([RequiredFields, StrictModels], before, after)
+
+
+def test_a_body_nested_in_a_response_and_class_keywords_are_left():
+    nested = """\
+
+
+        class Basket(BaseModel):
+            lines: list[OrderIn]
+
+
+        @app.get("/basket", response_model=Basket)
+        async def basket():
+            return {"lines": [{"n": "7", "extra": 1}]}
+        """
+    source = case("class OrderIn(BaseModel):\n    n: int\n", BODY + dedent(nested))
+    assert_unchanged(StrictModels, source)
+    assert findings_for(StrictModels, source)[0][1].startswith(
+        "`OrderIn` is left as it is: it is a response model too"
+    )
+    keyword = case('class OrderIn(BaseModel, extra="allow"):\n    n: int\n')
+    assert_unchanged(StrictModels, keyword)

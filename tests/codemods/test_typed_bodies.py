@@ -1,12 +1,14 @@
 """VF302 (typed-bodies): a handler's plain `dict` body -> a model of the keys it reads."""
 
+from pathlib import Path
 from textwrap import dedent
 
 import pytest
 from vibefix.codemods.strict_models import StrictModels
 from vibefix.codemods.typed_bodies import TypedBodies
 
-from tests.codemods.helpers import assert_transforms, assert_unchanged, findings_for
+from tests.codemods.helpers import _run, assert_transforms, assert_unchanged, findings_for
+from vibefix.config import Config
 
 HEAD = """\
 from typing import Any, Dict
@@ -86,10 +88,19 @@ def test_a_dict_body_gets_a_model_of_the_keys_its_handler_reads():
     ]
 
 
-@pytest.mark.parametrize("annotation", ["Dict[str, Any]", "dict[str, Any]", "Dict"])
-def test_every_spelling_of_a_dict(annotation):
+@pytest.mark.parametrize(
+    ("annotation", "imports"),
+    [
+        # ``Dict`` is no longer used: its import goes (``Any`` is, by the model).
+        ("Dict[str, Any]", "from typing import Any\n"),
+        ("Dict", "from typing import Any\n"),
+        ("dict[str, Any]", "from typing import Any, Dict\n"),
+    ],
+)
+def test_every_spelling_of_a_dict(annotation, imports):
     before = case(HANDLER.replace("payload: dict", f"payload: {annotation}"))
-    assert_transforms(TypedBodies, before, typed())
+    after = typed().replace("from typing import Any, Dict\n", imports)
+    assert_transforms(TypedBodies, before, after)
 
 
 def test_a_key_the_handler_demands_or_uses_unchecked_is_required():
@@ -104,8 +115,8 @@ def test_a_key_the_handler_demands_or_uses_unchecked_is_required():
         class PayBody(BaseModel):
             """The body `pay` takes (written by vibefix from the keys it reads)."""
 
-            amount: int = 0
-            tip: int = 0
+            amount: int | float = 0
+            tip: int | float = 0
             token: Any
 
 
@@ -244,3 +255,72 @@ def test_a_request_used_for_more_than_its_json_is_left(use):
         "from fastapi import FastAPI, HTTPException, Request",
     )
     assert_unchanged(TypedBodies, source)
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (
+            "return payload.get('currency', DEFAULT)",
+            "the default of `currency` (`DEFAULT`) is computed at run time",
+        ),
+        (
+            "a = payload.get('discount')\n    return a, payload.get('discount', 0)",
+            "its key `discount` is read with two defaults",
+        ),
+        ("payload['seen'] = True\n    return payload['n']", None),
+        ("try:\n        return payload['ref']\n    except KeyError:\n        return None", None),
+    ],
+    ids=["computed-default", "two-defaults", "written", "key-error"],
+)
+def test_dict_bodies_a_model_would_change_are_reported(body, why):
+    handler = f'@app.post("/x")\nasync def create_order(payload: dict):\n    {body}\n'
+    source = case(f'DEFAULT = "USD"\n\n\n{handler}')
+    assert_unchanged(TypedBodies, source)
+    [(_, message)] = findings_for(TypedBodies, source)
+    assert message.startswith("`payload` is a plain dict")
+    if why:
+        assert message.endswith(why)
+
+
+def test_a_dict_body_with_a_default_is_left():
+    source = case(
+        '@app.post("/x")\nasync def create_order(payload: dict = {}):\n'
+        '    return payload.get("n")\n'
+    )
+    assert_unchanged(TypedBodies, source)
+    assert findings_for(TypedBodies, source) == [
+        (
+            19,
+            "`payload` is a plain dict, but it has a default, so a request may have no body at all",
+        )
+    ]
+
+
+def test_before_python_3_10_unions_are_spelled_with_typing():
+    config = Config(root=Path.cwd(), options={}, target_version=(3, 9))
+    before = case('@app.post("/x")\nasync def pay(body: dict):\n    return body.get("amount")\n')
+    result = findings_for(TypedBodies, before, config)
+    out = _run(TypedBodies, before, config).new_source.decode()
+    assert "    amount: Any = None\n" in out
+    before = case(
+        '@app.post("/x")\nasync def pay(body: dict):\n'
+        '    return body.get("amount", 1) + (body.get("n") or 0)\n'
+    )
+    out = _run(TypedBodies, before, config).new_source.decode()
+    assert "    amount: Union[int, float] = 1\n" in out
+    assert "from typing import Any, Dict, Union\n" in out
+    assert result
+
+
+def test_the_comment_on_the_line_that_read_the_json_stays():
+    before = case(
+        JSON_HANDLER.replace(
+            "data = await request.json()", "data = await request.json()  # trusted"
+        )
+    ).replace(
+        "from fastapi import FastAPI, HTTPException",
+        "from fastapi import FastAPI, HTTPException, Request",
+    )
+    out = _run(TypedBodies, before).new_source.decode()
+    assert '    # read the whole body\n    # trusted\n    return {"n": len(data.products)}\n' in out
