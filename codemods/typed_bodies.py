@@ -77,6 +77,8 @@ class BodiesPlan:
     """The file of the project's schemas (a module called ``schemas``)."""
     modern: bool = True
     """The project's Python spells unions ``X | None`` (3.10+); else ``Optional[X]``."""
+    wanted_names: frozenset[str] = frozenset()
+    """The classes the bodies' keys are copied into: their columns type the fields."""
 
 
 def body_fields(
@@ -199,7 +201,11 @@ class TypedBodies(Codemod):
 
     code = "VF302"
     safety = Safety.REVIEW
-    triggers = (r"\bfastapi\b", r"(?:\b[Dd]ict\b|\bMapping\b|\.json\(\))")
+    # A route that takes a body (``@router.post(``...) and a dict or a JSON read.
+    triggers = (
+        r"@[\w.]+\.(?:post|put|patch|api_route)\(",
+        r"(?:\b[Dd]ict\b|\bMapping\b|\.json\(\))",
+    )
     follows_plan = True  # the ORM classes the handler copies keys into are elsewhere
     METADATA_DEPENDENCIES = (*Codemod.METADATA_DEPENDENCIES, QualifiedNameProvider)
 
@@ -293,7 +299,14 @@ class TypedBodies(Codemod):
         if placed and schemas is not None:
             touched.add(schemas)
         modern = httpmap.target_python(config.root, config.target_version) >= (3, 10)
-        return BodiesPlan(bodies, notes, frozenset(touched), schemas if placed else None, modern)
+        return BodiesPlan(
+            bodies,
+            notes,
+            frozenset(touched),
+            schemas if placed else None,
+            modern,
+            plan.copied_into,
+        )
 
     @classmethod
     def settle(

@@ -24,11 +24,18 @@ from vibefix.codemod import FileContext
 from vibefix.index import ROUTE_METHODS
 from vibefix.names import fully_qualified
 
-TRIGGER = r"\b(?:pydantic|fastapi|sqlalchemy|sqlmodel)\b"
-"""A file any of VF300-VF304 must read: models, handlers or ORM classes."""
-OPTIONAL_FIELD = r"(?m:^[ \t]+\w+[ \t]*:[^\n]*\b(?:Optional|None)\b)"
-"""An annotated class field that admits None: a model deriving from the project's own
-base model names no library."""
+TRIGGER = r"\bBaseModel\b"
+"""A file that may define a Pydantic model. The handlers and ORM classes a model needs
+are found by the plan, by name (``wanted_names``): a trigger as wide as ``fastapi`` or
+``sqlalchemy`` would have every file of an app, or of those libraries, parsed."""
+OPTIONAL_FIELD = (
+    r"(?m:^[ \t]+\w+[ \t]*:[^\n=]*(?:\bOptional\[|\|[ \t]*None\b)[^\n=]*"
+    r"=[ \t]*(?:None[ \t]*(?:#[^\n]*)?$|Field\([ \t]*None\b))"
+)
+"""A class field ``x: Optional[X] = None`` (not a parameter: its line ends with no
+comma): a model deriving from the project's own base model names no library. Narrow on
+purpose: most typed library code annotates ``Optional`` parameters, and a file matched
+here is parsed."""
 _ANNOTATION_TEXT = re.compile(r"^[\w.]+(?:\[[\w.,\[\] |]*\])?$")
 """A string that may be an annotation: ``"User"``, ``"List[schemas.User]"``."""
 NOTE = "boundary-facts"

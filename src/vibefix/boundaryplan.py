@@ -153,6 +153,9 @@ class BoundaryPlan:
     """Where each route handler is defined."""
     handlers: Mapping[str, HandlerFact] = field(default_factory=dict)
     """The route handlers (on a FastAPI app or router), by qualified name."""
+    copied_into: frozenset[str] = frozenset()
+    """The names of the classes route handlers copy body fields into (``Order(...)``):
+    maybe ORM classes whose columns the plan needs."""
 
     def role(self, qualname: str) -> ModelRole | None:
         return self.models.get(qualname)
@@ -163,7 +166,9 @@ class BoundaryPlan:
         over ``schemas.py`` alone must see the handlers and ORM classes elsewhere): each
         model's, and the ORM class its name would mirror."""
         names = {role.name for role in self.models.values()}
-        return frozenset(names | {_stripped(name) for name in names} | self.unknown_bases)
+        return frozenset(
+            names | {_stripped(name) for name in names} | self.unknown_bases | self.copied_into
+        )
 
 
 def is_split(plan: Plan, qualname: str) -> bool:
@@ -343,8 +348,24 @@ def plan_boundary(index: ProjectIndex, options: Mapping[str, Any] | None = None)
             if where is not None:
                 mentions.setdefault(target, (where, 1))
     splits, unsplit = _splits(roles, subclassed, escapes, mentions, index, options or {})
+    copied_into = frozenset(
+        cls.rpartition(".")[2]
+        for handler in routes.values()
+        for parameter in (*handler.parameters, handler.json_body)
+        if parameter is not None
+        for cls, _, _ in parameter.copies
+        if index.resolve(cls) not in orm
+    )
     return BoundaryPlan(
-        roles, orm, subclassed, frozenset(unknown), splits, unsplit, handler_paths, routes
+        roles,
+        orm,
+        subclassed,
+        frozenset(unknown),
+        splits,
+        unsplit,
+        handler_paths,
+        routes,
+        copied_into,
     )
 
 
