@@ -10,15 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import QualifiedNameProvider
 
 from vibefix import boundary
 from vibefix.arguments import appended, keyword
+from vibefix.boundary import BoundaryCodemod
 from vibefix.boundaryplan import ModelRole, is_split, plan_boundary
-from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
-from vibefix.modeledit import core_name, typing_names
+from vibefix.modeledit import core_name, fields_of, typing_names
 from vibefix.names import imported_as
 from vibefix.results import Safety
 
@@ -190,7 +189,7 @@ def _email(name: str, ok: bool, notes: list[tuple[str, str]], why: str) -> Const
     return Constraints()
 
 
-class FieldConstraints(Codemod):
+class FieldConstraints(BoundaryCodemod):
     """Give a request model's fields the constraints of the ORM columns they mirror.
 
     Why: the database knows that `name` holds at most 100 characters, that `price` is
@@ -233,12 +232,6 @@ class FieldConstraints(Codemod):
     code = "VF304"
     safety = Safety.REVIEW
     triggers = (f"{boundary.TRIGGER}|{boundary.OPTIONAL_FIELD}",)
-    follows_plan = True  # see VF300
-    METADATA_DEPENDENCIES = (*Codemod.METADATA_DEPENDENCIES, QualifiedNameProvider)
-
-    @classmethod
-    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
-        return boundary.collect(wrapper, file)
 
     @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
@@ -289,19 +282,11 @@ class FieldConstraints(Codemod):
         notes = dict(self._plan.notes.get(qualname, ()))
         if not (fields or notes) or not isinstance(node.body, cst.IndentedBlock):
             return False
-        for line in node.body.body:
-            if not isinstance(line, cst.SimpleStatementLine):
-                continue
-            for statement in line.body:
-                if not (
-                    isinstance(statement, cst.AnnAssign) and isinstance(statement.target, cst.Name)
-                ):
-                    continue
-                name = statement.target.value
-                if name in notes:
-                    self.report(statement, notes[name])
-                if name in fields:
-                    self._constrain(statement, name, fields[name])
+        for statement, name in fields_of(node):
+            if name in notes:
+                self.report(statement, notes[name])
+            if name in fields:
+                self._constrain(statement, name, fields[name])
         return False
 
     def _constrain(self, statement: cst.AnnAssign, name: str, wanted: Constraints) -> None:

@@ -7,15 +7,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import libcst as cst
-from libcst.metadata import QualifiedNameProvider
 
 from vibefix import boundary
+from vibefix.boundary import BoundaryCodemod
 from vibefix.boundaryplan import ModelRole, is_split, plan_boundary
-from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
 from vibefix.modeledit import (
     default_shape,
+    fields_of,
     names_in,
     none_shape,
     typing_names,
@@ -78,7 +78,7 @@ def _short(qualname: str) -> str:
     return qualname.rpartition(".")[2]
 
 
-class RequiredFields(Codemod):
+class RequiredFields(BoundaryCodemod):
     """Make the optional fields of a request model that the API needs required.
 
     Why: AI-written models declare every field `Optional[X] = None`. A request without
@@ -120,14 +120,6 @@ class RequiredFields(Codemod):
     code = "VF300"
     safety = Safety.REVIEW
     triggers = (f"{boundary.TRIGGER}|{boundary.OPTIONAL_FIELD}",)
-    # The handlers and ORM classes of a model may sit in files outside the paths given:
-    # the plan names them (``wanted_names``) and this codemod's facts are needed there.
-    follows_plan = True
-    METADATA_DEPENDENCIES = (*Codemod.METADATA_DEPENDENCIES, QualifiedNameProvider)
-
-    @classmethod
-    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
-        return boundary.collect(wrapper, file)
 
     @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
@@ -164,19 +156,11 @@ class RequiredFields(Codemod):
             required, held = self._plan.split[qualname]
         if not (required or held):
             return False
-        for line in node.body.body:
-            if not isinstance(line, cst.SimpleStatementLine):
-                continue
-            for statement in line.body:
-                if not (
-                    isinstance(statement, cst.AnnAssign) and isinstance(statement.target, cst.Name)
-                ):
-                    continue
-                name = statement.target.value
-                if name in held:
-                    self.report(statement, f"`{name}` stays optional: {held[name]}")
-                elif name in required:
-                    self._require(statement, name, required[name])
+        for statement, name in fields_of(node):
+            if name in held:
+                self.report(statement, f"`{name}` stays optional: {held[name]}")
+            elif name in required:
+                self._require(statement, name, required[name])
         return False
 
     def _require(self, statement: cst.AnnAssign, name: str, why: str) -> None:

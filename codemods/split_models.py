@@ -12,15 +12,16 @@ from libcst.metadata import QualifiedNameProvider
 
 from vibefix import boundary
 from vibefix.asyncplan import AsyncPlan
+from vibefix.boundary import BoundaryCodemod
 from vibefix.boundaryplan import Split, SplitPlan, plan_boundary
-from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
+from vibefix.modeledit import fields_of
 from vibefix.names import fully_qualified
 from vibefix.results import Safety
 
 
-class SplitModels(Codemod):
+class SplitModels(BoundaryCodemod):
     """Split a model used as request body and response into `XCreate` and `XRead`.
 
     Why: one model for both directions means a response carries what a client sends
@@ -77,13 +78,6 @@ class SplitModels(Codemod):
     # Also a route module (``response_model=``): given alone, its handlers' models are
     # found by name, and a split it holds back is reported there.
     triggers = (f"{boundary.TRIGGER}|{boundary.OPTIONAL_FIELD}|\\bresponse_model[ \\t]*=",)
-    # The handlers whose types change are anywhere in the project.
-    follows_plan = True
-    METADATA_DEPENDENCIES = (*Codemod.METADATA_DEPENDENCIES, QualifiedNameProvider)
-
-    @classmethod
-    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
-        return boundary.collect(wrapper, file)
 
     @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
@@ -183,7 +177,7 @@ class SplitModels(Codemod):
             )
             return cst.FlattenSentinel([create, read])
 
-        dropped = sorted(set(f.value for f in _field_names(node)) - set(split.read_fields))
+        dropped = sorted({name for _, name in fields_of(node)} - set(split.read_fields))
         reason = (
             f"`{node.name.value}` {split.why}: `{split.create}` for requests"
             f" ({', '.join(split.create_fields)}), `{split.read}` for responses"
@@ -294,19 +288,6 @@ def _with_fields(node: cst.ClassDef, fields: tuple[str, ...], name: str) -> cst.
     if not kept:
         kept.append(cst.SimpleStatementLine([cst.Pass()]))
     return node.with_changes(name=cst.Name(name), body=node.body.with_changes(body=kept))
-
-
-def _field_names(node: cst.ClassDef) -> list[cst.Name]:
-    assert isinstance(node.body, cst.IndentedBlock)
-    return [
-        small.target
-        for line in node.body.body
-        if isinstance(line, cst.SimpleStatementLine)
-        for small in line.body
-        if isinstance(small, cst.AnnAssign)
-        and isinstance(small.target, cst.Name)
-        and small.target.value != "model_config"
-    ]
 
 
 def _names_and_attributes(node: cst.CSTNode) -> list[cst.Name | cst.Attribute]:

@@ -9,16 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import QualifiedNameProvider
 
 from vibefix import boundary
 from vibefix.arguments import appended, keyword
-from vibefix.boundary import STRICT_TYPES
+from vibefix.boundary import STRICT_TYPES, BoundaryCodemod
 from vibefix.boundaryplan import BoundaryPlan, ModelRole, is_split, plan_boundary
-from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
-from vibefix.modeledit import core_name, names_in, typing_names
+from vibefix.modeledit import core_name, fields_of, names_in, typing_names
 from vibefix.results import Safety
 
 RENAMED = {
@@ -101,7 +99,7 @@ def decide(role: ModelRole, plan: BoundaryPlan) -> StrictModel | str | None:
     return StrictModel(forbid, strict, fact.config == "class")
 
 
-class StrictModels(Codemod):
+class StrictModels(BoundaryCodemod):
     """Make request models reject unknown keys and values of the wrong JSON type.
 
     Why: a Pydantic model ignores the keys it does not know and converts what it can: a
@@ -148,13 +146,6 @@ class StrictModels(Codemod):
     code = "VF301"
     safety = Safety.REVIEW
     triggers = (f"{boundary.TRIGGER}|{boundary.OPTIONAL_FIELD}",)
-    # A model's handlers may sit in files outside the paths given (see VF300).
-    follows_plan = True
-    METADATA_DEPENDENCIES = (*Codemod.METADATA_DEPENDENCIES, QualifiedNameProvider)
-
-    @classmethod
-    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
-        return boundary.collect(wrapper, file)
 
     @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
@@ -196,16 +187,9 @@ class StrictModels(Codemod):
             model = self._plan.models.get(qualname)
         if model is None or not isinstance(node.body, cst.IndentedBlock):
             return False
-        for line in node.body.body:
-            if not isinstance(line, cst.SimpleStatementLine):
-                continue
-            for statement in line.body:
-                if (
-                    isinstance(statement, cst.AnnAssign)
-                    and isinstance(statement.target, cst.Name)
-                    and statement.target.value in model.strict
-                ):
-                    self._strict(statement, qualname)
+        for statement, name in fields_of(node):
+            if name in model.strict:
+                self._strict(statement, qualname)
         self._configure(node, model)
         return False
 

@@ -9,13 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import QualifiedNameProvider
 
-from vibefix import boundary, httpmap
+from vibefix import httpmap
 from vibefix.asyncplan import AsyncPlan
-from vibefix.boundary import MAPPINGS, STRICT_TYPES, ParameterFact
+from vibefix.boundary import MAPPINGS, STRICT_TYPES, BoundaryCodemod, ParameterFact
 from vibefix.boundaryplan import plan_boundary
-from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.index import ProjectIndex
 from vibefix.modeledit import names_in
@@ -151,7 +149,7 @@ def _pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
 
 
-class TypedBodies(Codemod):
+class TypedBodies(BoundaryCodemod):
     """Give a route handler that takes a plain `dict` body a model of the keys it reads.
 
     Why: a body typed `dict` takes any JSON object: FastAPI checks nothing, the OpenAPI
@@ -206,12 +204,6 @@ class TypedBodies(Codemod):
         r"@[\w.]+\.(?:post|put|patch|api_route)\(",
         r"(?:\b[Dd]ict\b|\bMapping\b|\.json\(\))",
     )
-    follows_plan = True  # the ORM classes the handler copies keys into are elsewhere
-    METADATA_DEPENDENCIES = (*Codemod.METADATA_DEPENDENCIES, QualifiedNameProvider)
-
-    @classmethod
-    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
-        return boundary.collect(wrapper, file)
 
     @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:

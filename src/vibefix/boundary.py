@@ -20,7 +20,7 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import PositionProvider, QualifiedName, QualifiedNameProvider
 
-from vibefix.codemod import FileContext
+from vibefix.codemod import Codemod, FileContext
 from vibefix.index import ROUTE_METHODS
 from vibefix.names import fully_qualified
 
@@ -203,6 +203,18 @@ class BoundaryFacts:
     """Capitalised names used anywhere else than in an import, a class statement's name
     or a route handler's parameter and response types, with the first line of each:
     what would break if the class of that name were split in two."""
+
+
+class BoundaryCodemod(Codemod):
+    """What VF300-VF304 share: the boundary facts, and visiting every parsed file (a
+    model's handlers and ORM classes may sit in files found by the plan, by name)."""
+
+    follows_plan = True
+    METADATA_DEPENDENCIES = (*Codemod.METADATA_DEPENDENCIES, QualifiedNameProvider)
+
+    @classmethod
+    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
+        return collect(wrapper, file)
 
 
 def collect(wrapper: cst.MetadataWrapper, file: FileContext) -> BoundaryFacts | None:

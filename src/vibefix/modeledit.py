@@ -27,6 +27,21 @@ def typing_names(visitor: cst.MetadataDependent) -> IsName:
     return is_name
 
 
+def fields_of(node: cst.ClassDef) -> list[tuple[cst.AnnAssign, str]]:
+    """A class body's annotated fields (``model_config`` aside), with their names."""
+    if not isinstance(node.body, cst.IndentedBlock):
+        return []
+    return [
+        (small, small.target.value)
+        for line in node.body.body
+        if isinstance(line, cst.SimpleStatementLine)
+        for small in line.body
+        if isinstance(small, cst.AnnAssign)
+        and isinstance(small.target, cst.Name)
+        and small.target.value != "model_config"
+    ]
+
+
 def names_in(node: cst.CSTNode) -> list[cst.Name]:
     """Every name in ``node``: the references an edit that removes it drops."""
     found: list[cst.Name] = []
