@@ -5,10 +5,10 @@ from __future__ import annotations
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
-from vibefix.asyncrewrite import AsyncCodemod
+from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.codemod import Codemod
-from vibefix.names import base_name, imported_as
-from vibefix.scope import ScopeKind
+from vibefix.cst.names import base_name, imported_as
+from vibefix.cst.scope import ScopeKind
 
 
 class AsyncSleep(AsyncCodemod):

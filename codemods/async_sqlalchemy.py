@@ -10,9 +10,7 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import PositionProvider, QualifiedNameProvider, ScopeProvider
 
-from vibefix import httpplan
-from vibefix.arguments import appended, keyword
-from vibefix.asyncdb import (
+from vibefix.asyncdb.analysis import (
     SESSION_TYPES,
     DbPlan,
     FileScan,
@@ -25,14 +23,16 @@ from vibefix.asyncdb import (
     query_chain,
     rule,
 )
-from vibefix.asyncplan import AsyncPlan
-from vibefix.asyncrewrite import AsyncCodemod
-from vibefix.blocking import Entry, Kind
+from vibefix.calls.plan import AsyncPlan
+from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
-from vibefix.imports import ModuleAlias
-from vibefix.index import ProjectIndex, node_key
-from vibefix.names import fully_qualified
+from vibefix.cst.arguments import appended, keyword
+from vibefix.cst.names import fully_qualified
+from vibefix.engine.imports import ModuleAlias
+from vibefix.engine.index import ProjectIndex, node_key
+from vibefix.http import plan as httpplan
+from vibefix.known.blocking import Entry, Kind
 from vibefix.results import Finding, Position, Safety
 
 LIFESPAN = "_db_lifespan"

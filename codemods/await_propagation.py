@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vibefix.asyncrewrite import AsyncCodemod
+from vibefix.calls.rewrite import AsyncCodemod
 
 
 class AwaitPropagation(AsyncCodemod):

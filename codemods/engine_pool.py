@@ -9,9 +9,9 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import Assignment, QualifiedNameProvider, ScopeProvider
 
-from vibefix.arguments import appended, keyword
 from vibefix.codemod import Codemod
-from vibefix.names import imported_as
+from vibefix.cst.arguments import appended, keyword
+from vibefix.cst.names import imported_as
 from vibefix.results import Safety
 
 OPTIONS = "engine-pool"

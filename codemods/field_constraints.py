@@ -11,14 +11,14 @@ from typing import Any
 
 import libcst as cst
 
-from vibefix import boundary
-from vibefix.arguments import appended, keyword
-from vibefix.boundary import BoundaryCodemod
-from vibefix.boundaryplan import ModelRole, is_split, plan_boundary
+from vibefix.boundary import facts as boundary
+from vibefix.boundary.facts import BoundaryCodemod
+from vibefix.boundary.modeledit import core_name, fields_of, typing_names
+from vibefix.boundary.plan import ModelRole, is_split, plan_boundary
 from vibefix.config import Config
-from vibefix.index import ProjectIndex
-from vibefix.modeledit import core_name, fields_of, typing_names
-from vibefix.names import imported_as
+from vibefix.cst.arguments import appended, keyword
+from vibefix.cst.names import imported_as
+from vibefix.engine.index import ProjectIndex
 from vibefix.results import Safety
 
 STRINGS = frozenset({"builtins.str", "pydantic.StrictStr", "pydantic.types.StrictStr"})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vibefix.asyncrewrite import AsyncCodemod
-from vibefix.imports import ModuleAlias
+from vibefix.calls.rewrite import AsyncCodemod
+from vibefix.engine.imports import ModuleAlias
 
 
 class OffloadBlocking(AsyncCodemod):

@@ -9,13 +9,14 @@ from collections.abc import Callable, Sequence
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
-from vibefix import httpmap, httpplan
-from vibefix.arguments import COMMA, EQUAL, appended, keyword
-from vibefix.asyncrewrite import AsyncCodemod
+from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.codemod import Codemod
-from vibefix.httpplan import PARAMETER
-from vibefix.imports import ModuleAlias
-from vibefix.names import base_name, fully_qualified
+from vibefix.cst.arguments import COMMA, EQUAL, appended, keyword
+from vibefix.cst.names import base_name, fully_qualified
+from vibefix.engine.imports import ModuleAlias
+from vibefix.http import mapping as httpmap
+from vibefix.http import plan as httpplan
+from vibefix.http.plan import PARAMETER
 
 TLS = "_HTTP_TLS"
 """The module-level SSL context every client of the module shares."""

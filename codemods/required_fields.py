@@ -8,12 +8,9 @@ from pathlib import Path
 
 import libcst as cst
 
-from vibefix import boundary
-from vibefix.boundary import BoundaryCodemod
-from vibefix.boundaryplan import ModelRole, is_split, plan_boundary
-from vibefix.config import Config
-from vibefix.index import ProjectIndex
-from vibefix.modeledit import (
+from vibefix.boundary import facts as boundary
+from vibefix.boundary.facts import BoundaryCodemod
+from vibefix.boundary.modeledit import (
     default_shape,
     fields_of,
     names_in,
@@ -22,6 +19,9 @@ from vibefix.modeledit import (
     without_default,
     without_none,
 )
+from vibefix.boundary.plan import ModelRole, is_split, plan_boundary
+from vibefix.config import Config
+from vibefix.engine.index import ProjectIndex
 from vibefix.results import Safety
 
 

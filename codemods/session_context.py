@@ -5,12 +5,12 @@ from __future__ import annotations
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
-from vibefix.asyncrewrite import AsyncCodemod
+from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.codemod import Codemod
 from vibefix.config import Config
-from vibefix.index import NodeKey, ProjectIndex
-from vibefix.sessions import SESSION_AT_TOP, plan_contexts
-from vibefix.sessionuse import Context, find_context
+from vibefix.engine.index import NodeKey, ProjectIndex
+from vibefix.sessions.plan import SESSION_AT_TOP, plan_contexts
+from vibefix.sessions.uses import Context, find_context
 
 
 class SessionContext(AsyncCodemod):

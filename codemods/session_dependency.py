@@ -9,14 +9,14 @@ from pathlib import Path
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
-from vibefix.arguments import appended, keyword
-from vibefix.asyncplan import AsyncPlan
+from vibefix.calls.plan import AsyncPlan
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
-from vibefix.index import NodeKey, ProjectIndex
-from vibefix.sessionrewrite import SessionCodemod
-from vibefix.sessions import SessionPlan, plan_sessions
-from vibefix.sessionuse import Uses, find_uses
+from vibefix.cst.arguments import appended, keyword
+from vibefix.engine.index import NodeKey, ProjectIndex
+from vibefix.sessions.plan import SessionPlan, plan_sessions
+from vibefix.sessions.rewrite import SessionCodemod
+from vibefix.sessions.uses import Uses, find_uses
 
 
 class SessionDependency(SessionCodemod):

@@ -9,11 +9,11 @@ from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
-from vibefix.index import ProjectIndex
-from vibefix.names import fully_qualified
-from vibefix.sessionrewrite import SessionCodemod
-from vibefix.sessions import SESSION_AT_TOP, SharedPlan, plan_shared
-from vibefix.sessionuse import shared_problem
+from vibefix.cst.names import fully_qualified
+from vibefix.engine.index import ProjectIndex
+from vibefix.sessions.plan import SESSION_AT_TOP, SharedPlan, plan_shared
+from vibefix.sessions.rewrite import SessionCodemod
+from vibefix.sessions.uses import shared_problem
 
 
 class SharedSession(SessionCodemod):

@@ -10,14 +10,14 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider
 
-from vibefix import boundary
-from vibefix.asyncplan import AsyncPlan
-from vibefix.boundary import BoundaryCodemod
-from vibefix.boundaryplan import Split, SplitPlan, plan_boundary
+from vibefix.boundary import facts as boundary
+from vibefix.boundary.facts import BoundaryCodemod
+from vibefix.boundary.modeledit import fields_of
+from vibefix.boundary.plan import Split, SplitPlan, plan_boundary
+from vibefix.calls.plan import AsyncPlan
 from vibefix.config import Config
-from vibefix.index import ProjectIndex
-from vibefix.modeledit import fields_of
-from vibefix.names import fully_qualified
+from vibefix.cst.names import fully_qualified
+from vibefix.engine.index import ProjectIndex
 from vibefix.results import Safety
 
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import libcst as cst
 
-from vibefix import boundary
-from vibefix.arguments import appended, keyword
-from vibefix.boundary import STRICT_TYPES, BoundaryCodemod
-from vibefix.boundaryplan import BoundaryPlan, ModelRole, is_split, plan_boundary
+from vibefix.boundary import facts as boundary
+from vibefix.boundary.facts import STRICT_TYPES, BoundaryCodemod
+from vibefix.boundary.modeledit import core_name, fields_of, names_in, typing_names
+from vibefix.boundary.plan import BoundaryPlan, ModelRole, is_split, plan_boundary
 from vibefix.config import Config
-from vibefix.index import ProjectIndex
-from vibefix.modeledit import core_name, fields_of, names_in, typing_names
+from vibefix.cst.arguments import appended, keyword
+from vibefix.engine.index import ProjectIndex
 from vibefix.results import Safety
 
 RENAMED = {

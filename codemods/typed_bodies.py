@@ -10,13 +10,13 @@ from typing import Any
 
 import libcst as cst
 
-from vibefix import httpmap
-from vibefix.asyncplan import AsyncPlan
-from vibefix.boundary import MAPPINGS, STRICT_TYPES, BoundaryCodemod, ParameterFact
-from vibefix.boundaryplan import plan_boundary
+from vibefix.boundary.facts import MAPPINGS, STRICT_TYPES, BoundaryCodemod, ParameterFact
+from vibefix.boundary.modeledit import names_in
+from vibefix.boundary.plan import plan_boundary
+from vibefix.calls.plan import AsyncPlan
 from vibefix.config import Config
-from vibefix.index import ProjectIndex
-from vibefix.modeledit import names_in
+from vibefix.engine.index import ProjectIndex
+from vibefix.http import mapping as httpmap
 from vibefix.results import Safety
 
 COLUMN_TYPES = {

@@ -9,7 +9,7 @@ import libcst as cst
 
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
-from vibefix.index import ProjectIndex
+from vibefix.engine.index import ProjectIndex
 from vibefix.results import Safety
 
 

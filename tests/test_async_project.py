@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from vibefix.codemods import ALL, RECIPES
 
-from vibefix import engine
 from vibefix.config import Config
+from vibefix.engine import run as engine
 from vibefix.results import RunResult, Status
 
 DEFAULT = tuple(codemod for codemod in ALL if codemod.code in RECIPES["default"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vibefix.blocking import BlockingTable, Entry, Kind, TableError, shipped_table, table_for
 from vibefix.config import ConfigError, load_config
+from vibefix.known.blocking import BlockingTable, Entry, Kind, TableError, shipped_table, table_for
 
 
 def kind(table: BlockingTable, target: str) -> Kind | None:

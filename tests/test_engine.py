@@ -16,11 +16,11 @@ from tests.sample_codemods import (
     KillsWorker,
     RenameTodo,
 )
-from vibefix import engine
 from vibefix.config import Config, ConfigError, load_config
-from vibefix.discover import discover
-from vibefix.index import ProjectIndex
-from vibefix.plan import build_plan
+from vibefix.engine import run as engine
+from vibefix.engine.discover import discover
+from vibefix.engine.index import ProjectIndex
+from vibefix.engine.plan import build_plan
 from vibefix.results import Status
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SLEEPY, SLEEPY_FIXED, RunVibefix
-from vibefix.sourcefile import WriteError, atomic_write, atomic_write_all
+from vibefix.engine.sourcefile import WriteError, atomic_write, atomic_write_all
 
 
 def _apply(run_vibefix: RunVibefix, folder: Path, *paths: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 from vibefix.codemods import ALL
 
 from tests.codemods.helpers import default_config, upto
-from vibefix.engine import run_source
+from vibefix.engine.run import run_source
 from vibefix.results import Status
 
 FIXTURES = Path(__file__).parent / "fixtures"

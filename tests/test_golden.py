@@ -1,6 +1,7 @@
 """The golden set: what ``diff``, ``check --output-format json`` and ``apply`` print and
 write, byte for byte, on the example app and on every fixture folder taken as a project,
-under each recipe and with every codemod at once. Refactoring the engine must not change one byte of it.
+under each recipe and with every codemod at once. Refactoring the engine must not change
+one byte of it.
 
 The outputs live in ``tests/golden/<project>/<recipe>/``: ``diff.out`` and ``diff.err``
 (stdout and stderr of ``vibefix diff .``), ``check.json``, ``apply.err`` and ``apply.tree``

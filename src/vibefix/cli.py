@@ -17,13 +17,17 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from vibefix import __version__, engine, gitutil, httpmap, interactive, registry, report, verify
+from vibefix import __version__, registry, report, verify
 from vibefix.codemod import Codemod
 from vibefix.codemods import ALL, RECIPES
 from vibefix.config import Config, ConfigError, load_config
-from vibefix.discover import discover
+from vibefix.engine import gitutil
+from vibefix.engine import run as engine
+from vibefix.engine.discover import discover
+from vibefix.engine.sourcefile import WriteError, atomic_write_all
+from vibefix.http import mapping as httpmap
+from vibefix.report import interactive
 from vibefix.results import ExitCode, FileResult, RunResult, Status
-from vibefix.sourcefile import WriteError, atomic_write_all
 
 app = typer.Typer(
     name="vibefix",

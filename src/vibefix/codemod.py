@@ -20,15 +20,15 @@ import libcst as cst
 from libcst.metadata import PositionProvider, ProviderT
 
 from vibefix.config import Config
-from vibefix.edits import Edit
-from vibefix.imports import ImportPlanner
+from vibefix.engine.edits import Edit
+from vibefix.engine.imports import ImportPlanner
 from vibefix.results import EditRecord, Finding, Position, Safety
 
 if TYPE_CHECKING:
-    from vibefix.asyncplan import AsyncPlan
-    from vibefix.blocking import Entry
-    from vibefix.index import ProjectIndex
-    from vibefix.plan import Plan
+    from vibefix.calls.plan import AsyncPlan
+    from vibefix.engine.index import ProjectIndex
+    from vibefix.engine.plan import Plan
+    from vibefix.known.blocking import Entry
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vibefix.blocking import BlockingTable, TableError
+from vibefix.known.blocking import BlockingTable, TableError
 
 if sys.version_info >= (3, 11):
     import tomllib

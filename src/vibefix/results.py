@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from vibefix.plan import Plan
+    from vibefix.engine.plan import Plan
 
 
 class ExitCode(enum.IntEnum):

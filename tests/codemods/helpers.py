@@ -18,7 +18,7 @@ from vibefix.codemods import ALL
 
 from vibefix.codemod import Codemod
 from vibefix.config import Config
-from vibefix.engine import run_source
+from vibefix.engine.run import run_source
 from vibefix.results import FileResult, Status
 
 Selection = type[Codemod] | Sequence[type[Codemod]]

@@ -10,7 +10,7 @@ from textwrap import dedent
 from vibefix.codemods import ALL
 
 from tests.codemods.helpers import assert_unchanged, findings_for
-from vibefix.engine import run_source
+from vibefix.engine.run import run_source
 from vibefix.results import Status
 
 HEADER = "import time\n\nfrom fastapi import FastAPI\n\napp = FastAPI()\n"

@@ -1891,7 +1891,7 @@ def test_sleep_in_an_annotation_is_left_alone():
 
 def test_message_names_the_existing_alias():
     source = "import asyncio as aio\nimport time\n\n\nasync def f():\n    time.sleep(1)\n"
-    from vibefix.engine import run_source
+    from vibefix.engine.run import run_source
 
     result = run_source(source.encode(), [AsyncSleep])
     assert [edit.reason for edit in result.edits if not edit.import_only] == [

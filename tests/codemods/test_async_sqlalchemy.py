@@ -14,8 +14,8 @@ from sqlalchemy import make_url
 from vibefix.codemods import ALL, RECIPES
 
 from tests.test_async_project import changed, write
-from vibefix import engine
 from vibefix.config import Config
+from vibefix.engine import run as engine
 from vibefix.results import RunResult
 
 ASYNC_DB = tuple(codemod for codemod in ALL if codemod.code in RECIPES["async-db"])

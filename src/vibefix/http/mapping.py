@@ -18,7 +18,7 @@ from typing import Any
 
 import libcst as cst
 
-from vibefix.tree import Parents, inside
+from vibefix.cst.tree import Parents, inside
 
 Qualify = Callable[[cst.CSTNode], Collection[str]]
 """The fully qualified names an expression may mean (``requests.get`` for ``rq.get``)."""

@@ -138,7 +138,7 @@ def verify(
     python = python or project_python(root)
     with tempfile.TemporaryDirectory(prefix="vibefix-verify-") as scratch:
         folder = Path(scratch)
-        shutil.copy2(Path(__file__).with_name("verify_plugin.py"), folder / f"{PLUGIN}.py")
+        shutil.copy2(Path(__file__).with_name("plugin.py"), folder / f"{PLUGIN}.py")
         out = folder / "verify.json"
         env = {
             key: value

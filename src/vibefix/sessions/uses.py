@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from vibefix.tree import Parents, inside
+from vibefix.cst.tree import Parents, inside
 
 
 @dataclass

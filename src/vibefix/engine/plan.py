@@ -10,12 +10,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vibefix import httpmap
-from vibefix.asyncplan import AsyncPlan, analyse
-from vibefix.blocking import table_for
+from vibefix.calls.plan import AsyncPlan, analyse
 from vibefix.codemod import Codemod
 from vibefix.config import Config
-from vibefix.index import ProjectIndex
+from vibefix.engine.index import ProjectIndex
+from vibefix.http import mapping as httpmap
+from vibefix.known.blocking import table_for
 from vibefix.results import Safety
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import CodeRange, ImportAssignment, Scope
 
-from vibefix.edits import Edit
+from vibefix.engine.edits import Edit
 from vibefix.results import EditRecord, Position
 
 _STDLIB = frozenset(sys.stdlib_module_names)

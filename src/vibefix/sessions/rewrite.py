@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import libcst as cst
 from libcst.metadata import PositionProvider
 
-from vibefix.asyncrewrite import AsyncCodemod
+from vibefix.calls.rewrite import AsyncCodemod
 
 
 class SessionCodemod(AsyncCodemod):

@@ -32,16 +32,16 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from vibefix import httpmap
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
-from vibefix.discover import Prefilter, discover
-from vibefix.edits import Edit, EditConflict, apply_edits
-from vibefix.imports import ImportPlanner
-from vibefix.index import FactCollector, ModuleFacts, ProjectIndex
-from vibefix.plan import Plan, build_plan
+from vibefix.engine.discover import Prefilter, discover
+from vibefix.engine.edits import Edit, EditConflict, apply_edits
+from vibefix.engine.imports import ImportPlanner
+from vibefix.engine.index import FactCollector, ModuleFacts, ProjectIndex
+from vibefix.engine.plan import Plan, build_plan
+from vibefix.engine.sourcefile import PARSE_ERROR, SourceError, compiles, parse
+from vibefix.http import mapping as httpmap
 from vibefix.results import FileResult, Finding, Position, RunResult, Safety, Status
-from vibefix.sourcefile import PARSE_ERROR, SourceError, compiles, parse
 
 Progress = Callable[[int], None]
 """Called with the number of files just finished (twice per candidate: index, transform)."""

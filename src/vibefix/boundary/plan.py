@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vibefix.boundary import (
+from vibefix.boundary.facts import (
     BoundaryFacts,
     ColumnFact,
     FieldFact,
@@ -24,10 +24,10 @@ from vibefix.boundary import (
     ModelFact,
     OrmFact,
 )
-from vibefix.index import ProjectIndex
+from vibefix.engine.index import ProjectIndex
 
 if TYPE_CHECKING:
-    from vibefix.plan import Plan
+    from vibefix.engine.plan import Plan
 
 CODES = ("VF300", "VF301", "VF302", "VF303", "VF304")
 """The codemods that collect ``BoundaryFacts`` (any one selected collects them)."""

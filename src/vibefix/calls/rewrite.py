@@ -10,8 +10,8 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from vibefix.codemod import Codemod
-from vibefix.index import NodeKey
-from vibefix.scope import AsyncScopeMixin, ScopeKind
+from vibefix.cst.scope import AsyncScopeMixin, ScopeKind
+from vibefix.engine.index import NodeKey
 
 
 class AsyncCodemod(AsyncScopeMixin, Codemod):

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TextIO
 
-from vibefix.asyncplan import AsyncPlan
-from vibefix.diffing import hunks
-from vibefix.report import colour_diff, display
+from vibefix.calls.plan import AsyncPlan
+from vibefix.report.diffing import hunks
+from vibefix.report.text import colour_diff, display
 from vibefix.results import FileResult, Position
 
 HELP = """y - apply this hunk

@@ -28,10 +28,10 @@ from libcst.metadata import (
     QualifiedNameProvider,
 )
 
-from vibefix import httpmap
-from vibefix.imports import ImportPlanner
-from vibefix.names import fully_qualified
-from vibefix.sessionshape import in_pytest_file, shaped
+from vibefix.cst.names import fully_qualified
+from vibefix.engine.imports import ImportPlanner
+from vibefix.http import mapping as httpmap
+from vibefix.sessions.shape import in_pytest_file, shaped
 
 FASTAPI_APPS = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI"})
 FASTAPI_ROUTERS = frozenset({"fastapi.APIRouter", "fastapi.routing.APIRouter"})

@@ -1,23 +1,16 @@
-"""Turning a run's results into text, JSON or SARIF.
-
-Diffs go to stdout; findings, per-file lines and the summary go to stderr, in the form
-``path:line:col: CODE message`` that terminals and editors turn into links. JSON and SARIF
-are single documents on stdout.
-"""
+"""A run's results as text: diffs on stdout; findings, per-file lines and the summary on
+stderr, in the form ``path:line:col: CODE message`` that terminals and editors turn into
+links."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
-from urllib.parse import quote
+from typing import TextIO
 
-from vibefix import __version__
-from vibefix.codemod import Codemod
-from vibefix.diffing import unified_diff
+from vibefix.report.diffing import unified_diff
 from vibefix.results import FileResult, Finding, RunResult, Status
 
 _COLOURS = {"-": "\x1b[31m", "+": "\x1b[32m", "@": "\x1b[36m", "header": "\x1b[1m"}
@@ -120,16 +113,6 @@ def text_report(
         stderr.write(summary(run, "would be changed") + "\n")
 
 
-def _finding_json(finding: Finding) -> dict[str, Any]:
-    return {
-        "path": display(finding.path),
-        "line": finding.position.line,
-        "column": finding.position.column,
-        "code": finding.code,
-        "message": finding.message,
-    }
-
-
 def verify_summary(findings: Sequence[Finding], tests: dict[str, int]) -> str:
     """``30 tests passed, 1 failed; 4 blocking calls on the event loop (VF101 x3, VF203 x1).``"""
     ran = ", ".join(f"{number} {state}" for state, number in tests.items() if number)
@@ -141,129 +124,3 @@ def verify_summary(findings: Sequence[Finding], tests: dict[str, int]) -> str:
     code_text = ", ".join(f"{code} x{number}" for code, number in sorted(codes.items()))
     noun = "place" if len(findings) == 1 else "places"
     return f"{head}; {len(findings)} {noun} blocked the event loop ({code_text})."
-
-
-def json_report(
-    run: RunResult, command: str, exit_code: int, tests: dict[str, int] | None = None
-) -> str:
-    files = []
-    for result in run.files:
-        if result.status is Status.SKIPPED:
-            continue
-        entry: dict[str, Any] = {
-            "path": display(result.path),
-            "status": result.status.value,
-            "codes": list(result.codes),
-            "edits": [
-                {
-                    "code": edit.code,
-                    "line": edit.start.line,
-                    "column": edit.start.column,
-                    "end_line": edit.end_line,
-                    "reason": edit.reason,
-                    "import": edit.import_only,
-                }
-                for edit in result.edits
-            ],
-            "diff": unified_diff(result, display(result.path)) or None,
-            "error": _finding_json(result.error) if result.error else None,
-        }
-        files.append(entry)
-    document = {
-        "tool": "vibefix",
-        "version": __version__,
-        "command": command,
-        "exit_code": exit_code,
-        "files": files,
-        "findings": [_finding_json(finding) for finding in run.findings],
-        "summary": {status.value: len(run.by_status(status)) for status in Status},
-    }
-    if tests is not None:
-        document["tests"] = tests
-    return json.dumps(document, indent=2) + "\n"
-
-
-def _uri(path: Path) -> str:
-    """A SARIF artifact URI: relative and percent-encoded below the working folder."""
-    shown = display(path)
-    return Path(shown).absolute().as_uri() if Path(shown).is_absolute() else quote(shown)
-
-
-def sarif_report(run: RunResult, codemods: Sequence[type[Codemod]]) -> str:
-    rules = [
-        {
-            "id": codemod.code,
-            "name": codemod.name,
-            "shortDescription": {"text": codemod.summary()},
-            "fullDescription": {"text": codemod.documentation()},
-            "properties": {"safety": codemod.safety.value},
-        }
-        for codemod in codemods
-    ]
-    results: list[dict[str, Any]] = []
-
-    def add(path: Path, line: int, column: int, code: str, message: str, level: str) -> None:
-        results.append(
-            {
-                "ruleId": code,
-                "level": level,
-                "message": {"text": message},
-                "locations": [
-                    {
-                        "physicalLocation": {
-                            "artifactLocation": {"uri": _uri(path)},
-                            "region": {"startLine": line, "startColumn": column},
-                        }
-                    }
-                ],
-            }
-        )
-
-    for result in run.changed:
-        for edit in result.edits:
-            if not edit.import_only:
-                add(
-                    result.path,
-                    edit.start.line,
-                    edit.start.column,
-                    edit.code,
-                    edit.reason,
-                    "warning",
-                )
-    for finding in run.findings:
-        add(
-            finding.path,
-            finding.position.line,
-            finding.position.column,
-            finding.code,
-            finding.message,
-            "warning",
-        )
-    for failed in run.failed:
-        if failed.error is not None:
-            error = failed.error
-            add(
-                error.path,
-                error.position.line,
-                error.position.column,
-                error.code,
-                error.message,
-                "error",
-            )
-    document = {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "vibefix",
-                        "version": __version__,
-                        "rules": rules,
-                    }
-                },
-                "results": results,
-            }
-        ],
-    }
-    return json.dumps(document, indent=2) + "\n"

@@ -135,7 +135,7 @@ def split_last(target: str) -> tuple[str | None, str]:
 
 @cache
 def shipped_table() -> BlockingTable:
-    text = resources.files("vibefix").joinpath("blocking.toml").read_text(encoding="utf-8")
+    text = resources.files("vibefix.known").joinpath("blocking.toml").read_text(encoding="utf-8")
     calls: dict[str, Any] = tomllib.loads(text)["calls"]
     return BlockingTable.from_mapping(calls)
 

@@ -18,9 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from vibefix import httpmap, httpplan
-from vibefix.blocking import BlockingTable, Kind, split_last
-from vibefix.index import (
+from vibefix.engine.index import (
     ROUTE_METHODS,
     UNKNOWN,
     CallFact,
@@ -29,6 +27,9 @@ from vibefix.index import (
     ProjectIndex,
     node_key,
 )
+from vibefix.http import mapping as httpmap
+from vibefix.http import plan as httpplan
+from vibefix.known.blocking import BlockingTable, Kind, split_last
 from vibefix.results import Finding, Position
 
 DEPENDS = frozenset({"fastapi.Depends", "fastapi.Security", "fastapi.params.Depends"})

@@ -28,8 +28,8 @@ from typing import Any
 
 import libcst as cst
 
-from vibefix.blocking import Entry, Kind
-from vibefix.index import ProjectIndex
+from vibefix.engine.index import ProjectIndex
+from vibefix.known.blocking import Entry, Kind
 
 UNSEEN = "?unseen:"
 """Marks a read by a function or class of the project that VF203 has not read."""
@@ -1297,7 +1297,7 @@ def _key(path: Path, span: Span) -> Key:
 
 class _Planner:
     def __init__(self, index: ProjectIndex, facts: Mapping[Path, DbFacts]) -> None:
-        from vibefix.sessions import plan_sessions, plan_shared
+        from vibefix.sessions.plan import plan_sessions, plan_shared
 
         self.index = index
         self.shared = plan_shared(index).users
@@ -1384,7 +1384,7 @@ class _Planner:
         return None
 
     def confirmed(self, source: str) -> bool:
-        from vibefix.sessions import factory
+        from vibefix.sessions.plan import factory
 
         kind, _, name = source.partition(":")
         if kind == "typed":
@@ -1650,7 +1650,7 @@ class _Planner:
     def _state_sessions(self) -> None:
         """A session kept on ``app.state`` and read by the app's code: VF201 gives its
         readers the request's session first (a run of the default recipe)."""
-        from vibefix.sessions import factory
+        from vibefix.sessions.plan import factory
 
         kept = {
             attribute

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vibefix.index import FASTAPI_APPS, FunctionFact, NodeKey, ProjectIndex, node_key
+from vibefix.engine.index import FASTAPI_APPS, FunctionFact, NodeKey, ProjectIndex, node_key
 from vibefix.results import Finding, Position
 
 if TYPE_CHECKING:
-    from vibefix.asyncplan import _Site
+    from vibefix.calls.plan import _Site
 
 PARAMETER = "http_client"
 """The parameter (and local name) of the shared client."""

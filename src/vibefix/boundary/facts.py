@@ -21,8 +21,8 @@ import libcst as cst
 from libcst.metadata import PositionProvider, QualifiedName, QualifiedNameProvider
 
 from vibefix.codemod import Codemod, FileContext
-from vibefix.index import ROUTE_METHODS
-from vibefix.names import fully_qualified
+from vibefix.cst.names import fully_qualified
+from vibefix.engine.index import ROUTE_METHODS
 
 TRIGGER = r"\bBaseModel\b"
 """A file that may define a Pydantic model. The handlers and ORM classes a model needs

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vibefix.asyncplan import injected_use
-from vibefix.index import (
+from vibefix.calls.plan import injected_use
+from vibefix.engine.index import (
     ROUTE_METHODS,
     CallFact,
     FunctionFact,

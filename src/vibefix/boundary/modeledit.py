@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import libcst as cst
 
-from vibefix.names import imported_as
+from vibefix.cst.names import imported_as
 
 IsName = Callable[[cst.CSTNode, str], bool]
 """Whether a node can only mean the imported name (``typing.Optional``)."""

@@ -1,0 +1,151 @@
+"""A run's results as one JSON or SARIF document on stdout."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from vibefix import __version__
+from vibefix.codemod import Codemod
+from vibefix.report.diffing import unified_diff
+from vibefix.report.text import display
+from vibefix.results import Finding, RunResult, Status
+
+
+def _finding_json(finding: Finding) -> dict[str, Any]:
+    return {
+        "path": display(finding.path),
+        "line": finding.position.line,
+        "column": finding.position.column,
+        "code": finding.code,
+        "message": finding.message,
+    }
+
+
+def json_report(
+    run: RunResult, command: str, exit_code: int, tests: dict[str, int] | None = None
+) -> str:
+    files = []
+    for result in run.files:
+        if result.status is Status.SKIPPED:
+            continue
+        entry: dict[str, Any] = {
+            "path": display(result.path),
+            "status": result.status.value,
+            "codes": list(result.codes),
+            "edits": [
+                {
+                    "code": edit.code,
+                    "line": edit.start.line,
+                    "column": edit.start.column,
+                    "end_line": edit.end_line,
+                    "reason": edit.reason,
+                    "import": edit.import_only,
+                }
+                for edit in result.edits
+            ],
+            "diff": unified_diff(result, display(result.path)) or None,
+            "error": _finding_json(result.error) if result.error else None,
+        }
+        files.append(entry)
+    document = {
+        "tool": "vibefix",
+        "version": __version__,
+        "command": command,
+        "exit_code": exit_code,
+        "files": files,
+        "findings": [_finding_json(finding) for finding in run.findings],
+        "summary": {status.value: len(run.by_status(status)) for status in Status},
+    }
+    if tests is not None:
+        document["tests"] = tests
+    return json.dumps(document, indent=2) + "\n"
+
+
+def _uri(path: Path) -> str:
+    """A SARIF artifact URI: relative and percent-encoded below the working folder."""
+    shown = display(path)
+    return Path(shown).absolute().as_uri() if Path(shown).is_absolute() else quote(shown)
+
+
+def sarif_report(run: RunResult, codemods: Sequence[type[Codemod]]) -> str:
+    rules = [
+        {
+            "id": codemod.code,
+            "name": codemod.name,
+            "shortDescription": {"text": codemod.summary()},
+            "fullDescription": {"text": codemod.documentation()},
+            "properties": {"safety": codemod.safety.value},
+        }
+        for codemod in codemods
+    ]
+    results: list[dict[str, Any]] = []
+
+    def add(path: Path, line: int, column: int, code: str, message: str, level: str) -> None:
+        results.append(
+            {
+                "ruleId": code,
+                "level": level,
+                "message": {"text": message},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": _uri(path)},
+                            "region": {"startLine": line, "startColumn": column},
+                        }
+                    }
+                ],
+            }
+        )
+
+    for result in run.changed:
+        for edit in result.edits:
+            if not edit.import_only:
+                add(
+                    result.path,
+                    edit.start.line,
+                    edit.start.column,
+                    edit.code,
+                    edit.reason,
+                    "warning",
+                )
+    for finding in run.findings:
+        add(
+            finding.path,
+            finding.position.line,
+            finding.position.column,
+            finding.code,
+            finding.message,
+            "warning",
+        )
+    for failed in run.failed:
+        if failed.error is not None:
+            error = failed.error
+            add(
+                error.path,
+                error.position.line,
+                error.position.column,
+                error.code,
+                error.message,
+                "error",
+            )
+    document = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "vibefix",
+                        "version": __version__,
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(document, indent=2) + "\n"

@@ -1,0 +1,3 @@
+"""The sessions family (VF200, VF201, VF202, VF204): where SQLAlchemy sessions are made,
+shared and closed (``plan``, ``uses``, ``shape``), and how a function is handed the
+request's session (``rewrite``)."""
