@@ -34,6 +34,7 @@ from libcst.metadata import (
 
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
+from vibefix.engine.batch import Batch
 from vibefix.engine.discover import Prefilter, discover
 from vibefix.engine.edits import Edit, EditConflict, apply_edits
 from vibefix.engine.imports import ImportPlanner
@@ -195,23 +196,30 @@ class Shard:
         context = self._context(item.path, item.module, item.wrapper)
         context.imports.imported_elsewhere = plan.asyncs.imported_from.get(item.module, frozenset())
         context.imports.first_party = plan.first_party
-        edits: list[Edit] = []
+        visitors: list[Codemod] = []
         for codemod in item.codemods:
             applied = codemod.safety is Safety.SAFE or self.options.unsafe
-            # A codemod whose rewrites are not applied still reports; its import needs
-            # go to a planner that is thrown away.
-            own = context if applied else self._context(item.path, item.module, item.wrapper)
-            own.edits = []
-            try:
-                item.wrapper.visit(codemod(own, plan))
-            except Exception as error:
-                raise _CodemodError(codemod.code) from error
-            if applied:
-                edits.extend(own.edits)
+            # Applied codemods share the file's import planner, findings and notes, each
+            # with edits of its own. One whose rewrites are not applied still reports;
+            # its import needs go to a planner that is thrown away.
+            own = (
+                replace(context, edits=[])
+                if applied
+                else self._context(item.path, item.module, item.wrapper)
+            )
+            visitors.append(codemod(own, plan))
+        batch = Batch(visitors)
+        try:
+            batch.walk(item.wrapper)
+        except Exception as error:
+            raise _CodemodError(item.codemods[batch.current].code) from error
+        edits: list[Edit] = []
+        for visitor in visitors:
+            if visitor.file.imports is context.imports:
+                edits.extend(visitor.file.edits)
             else:
-                context.findings.extend(_as_findings(item.path, own.edits))
-                context.findings.extend(own.findings)
-                own.findings = []
+                context.findings.extend(_as_findings(item.path, visitor.file.edits))
+                context.findings.extend(visitor.file.findings)
         context.findings.extend(plan.asyncs.findings_for(item.path))
         findings = tuple(sorted(context.findings, key=lambda f: (f.position, f.code)))
         unchanged = FileResult(
