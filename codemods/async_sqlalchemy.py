@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import PositionProvider, QualifiedNameProvider, ScopeProvider
+from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
 from vibefix.asyncdb.analysis import (
     SESSION_TYPES,
     DbPlan,
     FileScan,
     QueryPlan,
-    Span,
     async_url,
     literal_url,
     method,
@@ -25,10 +24,9 @@ from vibefix.asyncdb.analysis import (
 )
 from vibefix.calls.plan import AsyncPlan
 from vibefix.calls.rewrite import AsyncCodemod
-from vibefix.codemod import Codemod, FileContext
+from vibefix.codemod import Codemod
 from vibefix.config import Config
 from vibefix.cst.arguments import appended, keyword
-from vibefix.cst.names import fully_qualified
 from vibefix.engine.imports import ModuleAlias
 from vibefix.engine.index import ProjectIndex, node_key
 from vibefix.http import plan as httpplan
@@ -127,38 +125,11 @@ class AsyncSqlalchemy(AsyncCodemod):
         QualifiedNameProvider,
         ScopeProvider,
     )
-
-    @classmethod
-    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
-        if cls.code not in file.in_project:
-            return None  # no engine anywhere in the project: nothing to move
-        names: Any = wrapper.resolve(QualifiedNameProvider)
-        positions = wrapper.resolve(PositionProvider)
-        module = file.module_name
-        package = module if file.path.name == "__init__.py" else module.rpartition(".")[0]
-
-        def qualify(node: cst.CSTNode) -> tuple[str, ...]:
-            found = names.get(node, set())
-            if callable(found):  # libcst resolves some names lazily
-                found = found()
-            return tuple(sorted({fully_qualified(q, module, package) for q in found}))
-
-        def locate(node: cst.CSTNode) -> Span:
-            where = positions[node]
-            return (
-                where.start.line,
-                where.start.column + 1,
-                where.end.line,
-                where.end.column + 1,
-            )
-
-        scan = FileScan(module, qualify, locate)
-        wrapper.module.visit(scan)
-        return scan.facts()
+    collector = FileScan
 
     @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        return plan_async_db(index, index.codemod_facts(cls.code))
+        return plan_async_db(index)
 
     @classmethod
     def blocking_rule(cls, part: object) -> Callable[[str], Entry | None] | None:

@@ -10,10 +10,11 @@ import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
 from vibefix.calls.plan import AsyncPlan
-from vibefix.codemod import Codemod, FileContext
+from vibefix.codemod import Codemod
 from vibefix.config import Config
 from vibefix.cst.arguments import appended, keyword
 from vibefix.engine.index import NodeKey, ProjectIndex
+from vibefix.sessions.facts import ModuleNames
 from vibefix.sessions.plan import SessionPlan, plan_sessions
 from vibefix.sessions.rewrite import SessionCodemod
 from vibefix.sessions.uses import Uses, find_uses
@@ -110,43 +111,7 @@ class SessionDependency(SessionCodemod):
         QualifiedNameProvider,
         ScopeProvider,
     )
-
-    @classmethod
-    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
-        """Where VF200 could write a dependency in this module: the names a plain
-        top-level assignment binds (``SessionLocal = sessionmaker(...)``), and whether a
-        name the dependency needs (``Session``, ``Iterator``...) means something else."""
-        plain: list[str] = []
-        clashing: list[str] = []
-        for statement in wrapper.module.body:
-            if isinstance(statement, cst.ClassDef | cst.FunctionDef):
-                if statement.name.value in NEEDED:
-                    clashing.append(statement.name.value)
-                continue
-            if not isinstance(statement, cst.SimpleStatementLine):
-                continue
-            for small in statement.body:
-                if isinstance(small, cst.Assign):
-                    for target in small.targets:
-                        if isinstance(target.target, cst.Name):
-                            plain.append(target.target.value)
-                            if target.target.value in NEEDED:
-                                clashing.append(target.target.value)
-                elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
-                    plain.append(small.target.value)
-                elif isinstance(small, cst.ImportFrom) and not isinstance(
-                    small.names, cst.ImportStar
-                ):
-                    source = cst.Module([]).code_for_node(small.module) if small.module else ""
-                    for alias in small.names:
-                        bound = (
-                            alias.asname.name.value
-                            if alias.asname and isinstance(alias.asname.name, cst.Name)
-                            else cst.Module([]).code_for_node(alias.name)
-                        )
-                        if bound in NEEDED and source not in NEEDED[bound]:
-                            clashing.append(bound)
-        return (tuple(plain), tuple(clashing))
+    collector = ModuleNames
 
     @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
@@ -533,15 +498,6 @@ def _squeezed(lines: list[cst.EmptyLine], opens: bool) -> list[cst.EmptyLine]:
             continue
         kept.append(line)
     return kept
-
-
-NEEDED = {
-    "Session": ("sqlalchemy.orm", "sqlalchemy.orm.session"),
-    "AsyncSession": ("sqlalchemy.ext.asyncio",),
-    "Iterator": ("collections.abc", "typing"),
-    "AsyncIterator": ("collections.abc", "typing"),
-}
-"""Names the written dependency uses, and the modules they may come from."""
 
 
 class _Definitions(cst.CSTVisitor):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
-from vibefix.codemod import Codemod, FileContext
+from vibefix.codemod import Codemod
 from vibefix.config import Config
 from vibefix.cst.names import fully_qualified
 from vibefix.engine.index import ProjectIndex
+from vibefix.sessions.facts import StateSessions, state_attribute
 from vibefix.sessions.plan import SESSION_AT_TOP, SharedPlan, plan_shared
 from vibefix.sessions.rewrite import SessionCodemod
 from vibefix.sessions.uses import shared_problem
@@ -80,32 +79,7 @@ class SharedSession(SessionCodemod):
         QualifiedNameProvider,
         ScopeProvider,
     )
-
-    @classmethod
-    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
-        """The sessions kept on ``app.state``: ``(attribute, factory)`` for each
-        ``<...>.state.NAME = Factory()``."""
-        names: Any = wrapper.resolve(QualifiedNameProvider)
-        module = file.module_name
-        package = module if file.path.name == "__init__.py" else module.rpartition(".")[0]
-        found: list[tuple[str, str]] = []
-
-        class Finder(cst.CSTVisitor):
-            def visit_Assign(self, node: cst.Assign) -> None:
-                value = node.value
-                if not (isinstance(value, cst.Call) and not value.args):
-                    return
-                qualified = names.get(value.func, set())
-                if callable(qualified):
-                    qualified = qualified()
-                callees = {fully_qualified(q, module, package) for q in qualified}
-                for target in node.targets:
-                    attribute = _state_attribute(target.target)
-                    if attribute and len(callees) == 1:
-                        found.append((attribute, callees.pop()))
-
-        wrapper.module.visit(Finder())
-        return tuple(found) or None
+    collector = StateSessions
 
     @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
@@ -179,11 +153,11 @@ class SharedSession(SessionCodemod):
         reads = [
             attribute
             for attribute in _attributes(node)
-            if _state_attribute(attribute) in state and _on_app(attribute)
+            if state_attribute(attribute) in state and _on_app(attribute)
         ]
         if not reads:
             return
-        kept = {_state_attribute(attribute) for attribute in reads}
+        kept = {state_attribute(attribute) for attribute in reads}
         if len(kept) != 1:
             self.report(reads[0], "it uses two sessions kept on `app.state`: left")
             return
@@ -257,17 +231,6 @@ def _names(function: cst.FunctionDef) -> list[cst.Name]:
     finder = Finder()
     function.body.visit(finder)
     return finder.names
-
-
-def _state_attribute(node: cst.BaseExpression) -> str:
-    """``NAME`` for ``<...>.state.NAME``; ``""`` for anything else."""
-    if (
-        isinstance(node, cst.Attribute)
-        and isinstance(node.value, cst.Attribute)
-        and node.value.attr.value == "state"
-    ):
-        return node.attr.value
-    return ""
 
 
 def _on_app(node: cst.Attribute) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import libcst as cst
 
-from vibefix.codemod import Codemod, FileContext
+from vibefix.codemod import Codemod, Collector, FileContext
 from vibefix.config import Config
 from vibefix.engine.index import ProjectIndex
 from vibefix.results import Safety
@@ -18,41 +18,37 @@ class Count:
     functions: int
 
 
+class Functions(Collector[Count]):
+    """How many functions a file defines."""
+
+    def __init__(self, file: FileContext) -> None:
+        super().__init__(file)
+        self.count = 0
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.count += 1
+
+    def facts(self) -> Count:
+        return Count(self.count)
+
+
 class CountFunctions(Codemod):
     """Report, in every file, how many functions the whole project defines.
 
-    Exercises the index hook (``collect``), the plan hook (``plan_part``) and the plan's
-    arrival in every worker.
+    Exercises the index hook (``collector``), the plan hook (``plan_part``) and the
+    plan's arrival in every worker.
     """
 
     code = "VF901"
     triggers = (r"\bdef\b",)
-
-    @classmethod
-    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
-        return Count(sum(1 for _ in _functions(wrapper.module)))
+    collector = Functions
 
     @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        return sum(
-            facts.functions
-            for facts in index.codemod_facts(cls.code).values()
-            if isinstance(facts, Count)
-        )
+        return sum(facts.functions for facts in index.facts(Functions).values())
 
     def visit_Module(self, node: cst.Module) -> None:
         self.report(node, f"the project defines {self.plan.part(self.code)} functions")
-
-
-def _functions(module: cst.Module) -> list[cst.FunctionDef]:
-    found: list[cst.FunctionDef] = []
-
-    class Visitor(cst.CSTVisitor):
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-            found.append(node)
-
-    module.visit(Visitor())
-    return found
 
 
 class RenameTodo(Codemod):
@@ -101,18 +97,23 @@ def _die_if_in_worker() -> None:
         os._exit(3)
 
 
+class DiesIndexing(Collector[None]):
+    def visit_Module(self, node: cst.Module) -> bool:
+        if "die_indexing" in node.code:
+            _die_if_in_worker()
+        return False
+
+    def facts(self) -> None:
+        return None
+
+
 class KillsWorker(Codemod):
     """Kill the worker process it runs in, as a crash in a C extension would: while
     indexing when the file says ``die_indexing``, else while rewriting."""
 
     code = "VF905"
     triggers = ("die",)
-
-    @classmethod
-    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
-        if "die_indexing" in wrapper.module.code:
-            _die_if_in_worker()
-        return None
+    collector = DiesIndexing
 
     def visit_Module(self, node: cst.Module) -> None:
         _die_if_in_worker()
@@ -123,6 +124,14 @@ class Touches:
     touched: frozenset[Path]
 
 
+class Paths(Collector[str]):
+    def visit_Module(self, node: cst.Module) -> bool:
+        return False
+
+    def facts(self) -> str:
+        return str(self.file.path)
+
+
 class BreaksTouched(Codemod):
     """Write code that does not compile into a file its plan says it changes, whatever
     files the plan may change.
@@ -131,14 +140,11 @@ class BreaksTouched(Codemod):
 
     code = "VF906"
     triggers = (r"\bbreak_me\b",)
-
-    @classmethod
-    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
-        return str(file.path)
+    collector = Paths
 
     @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        return Touches(frozenset(index.codemod_facts(cls.code)))
+        return Touches(frozenset(index.facts(Paths)))
 
     def visit_Name(self, node: cst.Name) -> None:
         if node.value == "break_me":

@@ -189,7 +189,18 @@ def test_verify_passes_a_clean_project_and_hands_pytest_its_arguments(
 
 def test_verify_writes_json_and_sarif(tmp_path: Path, run_vibefix: RunVibefix):
     project = _project(tmp_path / "blocking", BLOCKING_TESTS)
-    done = run_vibefix("verify", "--output-format", "json", "--", "-k", "nap or fetch", cwd=project)
+    # A loaded machine may take over 50 ms for a step: this test is about the documents.
+    done = run_vibefix(
+        "verify",
+        "--output-format",
+        "json",
+        "--slow-ms",
+        "2000",
+        "--",
+        "-k",
+        "nap or fetch",
+        cwd=project,
+    )
     assert done.returncode == 1
     document = json.loads(done.stdout)
     assert document["command"] == "verify"
@@ -200,7 +211,9 @@ def test_verify_writes_json_and_sarif(tmp_path: Path, run_vibefix: RunVibefix):
         ("app.py", "VF101"),
     ]
 
-    sarif = run_vibefix("verify", "--output-format", "sarif", "--", "-k", "nap", cwd=project)
+    sarif = run_vibefix(
+        "verify", "--output-format", "sarif", "--slow-ms", "2000", "--", "-k", "nap", cwd=project
+    )
     results = json.loads(sarif.stdout)["runs"][0]["results"]
     assert [r["ruleId"] for r in results] == ["VF100"]
     region = results[0]["locations"][0]["physicalLocation"]["region"]

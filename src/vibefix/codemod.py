@@ -4,8 +4,12 @@ A codemod is a metadata-aware libcst visitor over the original tree. It records 
 ``self.replace`` and findings with ``self.report``; it never mutates the tree. Its class
 attributes say everything else about it: ``code``, ``safety``, ``triggers`` (the text
 a file must contain for the codemod to care about it). Its name is its module's name.
-Optionally it collects facts for the project index (``collect``) and turns the merged
-index into its part of the plan (``plan``).
+Optionally it names a ``collector``, a visitor that gathers facts of one file for the
+project index, and turns the merged index into its part of the plan (``plan_part``).
+
+Every file is walked once per stage, whatever the number of codemods: the collectors of
+the selected codemods (each class once, however many codemods share it) walk it together
+while it is indexed, and the codemods together while it is rewritten.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import libcst as cst
-from libcst.metadata import PositionProvider, ProviderT
+from libcst.metadata import PositionProvider, ProviderT, QualifiedName, QualifiedNameProvider
 
 from vibefix.config import Config
+from vibefix.cst.names import fully_qualified
 from vibefix.engine.edits import Edit
 from vibefix.engine.imports import ImportPlanner
 from vibefix.results import EditRecord, Finding, Position, Safety
@@ -46,6 +51,42 @@ class FileContext:
     notes: dict[str, object] = field(default_factory=dict)
     """What a codemod decided in this file that a later one must know (VF200's helpers
     that take their callers' session, which VF204 then leaves)."""
+    package: str = ""
+    """The package relative imports start from (the module itself for ``__init__.py``)."""
+
+
+FactsT = TypeVar("FactsT")
+
+
+class Collector(cst.CSTVisitor, Generic[FactsT]):
+    """Gathers a family's facts about one file for the project index, in the walk the
+    file's other collectors share. Facts are small, frozen and picklable: they cross
+    process boundaries, and nothing in them refers to a syntax tree. The plan reads them
+    with ``ProjectIndex.facts(TheCollector)``."""
+
+    METADATA_DEPENDENCIES: ClassVar[tuple[ProviderT, ...]] = (
+        PositionProvider,
+        QualifiedNameProvider,
+    )
+
+    def __init__(self, file: FileContext) -> None:
+        super().__init__()
+        self.file = file
+        self.module = file.module_name
+        self.package = file.package
+
+    def facts(self) -> FactsT | None:
+        """What the walk found; None when there is nothing worth keeping."""
+        raise NotImplementedError
+
+    def qualified(self, node: cst.CSTNode) -> tuple[str, ...]:
+        """The fully qualified names ``node`` may mean, sorted."""
+        provider: Any = QualifiedNameProvider  # libcst's stub cannot type this provider
+        names: set[QualifiedName] = self.get_metadata(provider, node, set())
+        return tuple(sorted({fully_qualified(q, self.module, self.package) for q in names}))
+
+    def line(self, node: cst.CSTNode) -> int:
+        return int(self.get_metadata(PositionProvider, node).start.line)
 
 
 class Codemod(cst.CSTVisitor):
@@ -59,11 +100,15 @@ class Codemod(cst.CSTVisitor):
     as the rewrite's real precondition: resolving a file's metadata costs about fifteen
     parses."""
     project_trigger: ClassVar[str | None] = None
-    """A regular expression that some file of the project must match for ``collect`` to
-    matter at all (``FileContext.in_project`` says whether one does)."""
+    """A regular expression that some file of the project must match for the codemod's
+    ``collector`` to run at all (``FileContext.in_project`` says whether one does)."""
     follows_plan: ClassVar[bool] = False
     """True for codemods that carry out the plan's cross-file decisions: they visit every
     file that is parsed, whatever their triggers (which then only add candidates)."""
+    collector: ClassVar[type[Collector[Any]] | None] = None
+    """The visitor that gathers this codemod's facts for the index, run on every file the
+    codemod concerns (on none while its ``project_trigger`` matches no file of the
+    project). Codemods of one family share theirs: it runs once a file."""
     name: ClassVar[str]
     METADATA_DEPENDENCIES: ClassVar[tuple[ProviderT, ...]] = (PositionProvider,)
 
@@ -89,11 +134,6 @@ class Codemod(cst.CSTVisitor):
         return cls.documentation().partition("\n")[0].strip()
 
     # -- index and plan hooks ----------------------------------------------------------
-
-    @classmethod
-    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
-        """Facts about one file for the project index (picklable); None by default."""
-        return None
 
     @classmethod
     def plan_part(cls, index: ProjectIndex, config: Config) -> object:

@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import libcst as cst
+from libcst.metadata import PositionProvider
 
+from vibefix.codemod import Collector, FileContext
 from vibefix.engine.index import ProjectIndex
 from vibefix.known.blocking import Entry, Kind
 
@@ -833,14 +835,13 @@ def function_facts(scan: _Scan, qualname: str, response: tuple[str, ...]) -> Fun
     )
 
 
-class FileScan(cst.CSTVisitor):
+class FileScan(Collector[DbFacts]):
     """The module-level facts of one file, and each function's."""
 
-    def __init__(self, module: str, qualify: Qualify, locate: Locate) -> None:
-        super().__init__()
-        self.module = module
-        self.qualify = qualify
-        self.locate = locate
+    def __init__(self, file: FileContext) -> None:
+        super().__init__(file)
+        self.qualify: Qualify = self.qualified
+        self.locate: Locate = self._locate
         self.engines: list[tuple[str, Span, str]] = []
         self.makers: list[tuple[str, Span, str]] = []
         self.models: list[tuple[str, tuple[tuple[str, str], ...]]] = []
@@ -858,6 +859,10 @@ class FileScan(cst.CSTVisitor):
         self.state: list[tuple[str, str, Span]] = []
         self.state_reads: list[tuple[str, Span]] = []
         self._classes: list[str] = []
+
+    def _locate(self, node: cst.CSTNode) -> Span:
+        where = self.get_metadata(PositionProvider, node)
+        return (where.start.line, where.start.column + 1, where.end.line, where.end.column + 1)
 
     def facts(self) -> DbFacts:
         return DbFacts(
@@ -2146,9 +2151,8 @@ class _Planner:
         return create_all, app
 
 
-def plan_async_db(index: ProjectIndex, facts: Mapping[Path, object]) -> DbPlan:
-    typed = {path: f for path, f in facts.items() if isinstance(f, DbFacts)}
-    return _Planner(index, typed).plan()
+def plan_async_db(index: ProjectIndex) -> DbPlan:
+    return _Planner(index, index.facts(FileScan)).plan()
 
 
 def rule(plan: DbPlan) -> Callable[[str], Entry | None]:

@@ -13,15 +13,13 @@ module, and ``BaseModel`` may be some other library's class of that name.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import libcst as cst
-from libcst.metadata import PositionProvider, QualifiedName, QualifiedNameProvider
+from libcst.metadata import QualifiedNameProvider
 
-from vibefix.codemod import Codemod, FileContext
-from vibefix.cst.names import fully_qualified
+from vibefix.codemod import Codemod, Collector, FileContext
 from vibefix.engine.index import ROUTE_METHODS
 
 TRIGGER = r"\bBaseModel\b"
@@ -38,10 +36,6 @@ purpose: most typed library code annotates ``Optional`` parameters, and a file m
 here is parsed."""
 _ANNOTATION_TEXT = re.compile(r"^[\w.]+(?:\[[\w.,\[\] |]*\])?$")
 """A string that may be an annotation: ``"User"``, ``"List[schemas.User]"``."""
-NOTE = "boundary-facts"
-"""Where the facts of the file being indexed are kept, so that they are collected once
-whichever of VF300-VF304 asks first."""
-
 FIELD_FUNCTIONS = frozenset({"pydantic.Field", "pydantic.fields.Field"})
 OPTIONAL = frozenset({"typing.Optional", "typing_extensions.Optional"})
 UNION = frozenset({"typing.Union", "typing_extensions.Union"})
@@ -205,45 +199,22 @@ class BoundaryFacts:
     what would break if the class of that name were split in two."""
 
 
-class BoundaryCodemod(Codemod):
-    """What VF300-VF304 share: the boundary facts, and visiting every parsed file (a
-    model's handlers and ORM classes may sit in files found by the plan, by name)."""
+class BoundaryCollector(Collector[BoundaryFacts]):
+    """The boundary facts of one file, shared by VF300-VF304."""
 
-    follows_plan = True
-    METADATA_DEPENDENCIES = (*Codemod.METADATA_DEPENDENCIES, QualifiedNameProvider)
-
-    @classmethod
-    def collect(cls, wrapper: cst.MetadataWrapper, file: FileContext) -> object:
-        return collect(wrapper, file)
-
-
-def collect(wrapper: cst.MetadataWrapper, file: FileContext) -> BoundaryFacts | None:
-    """The file's facts, collected once per file whichever codemod asks."""
-    if NOTE not in file.notes:
-        module = file.module_name
-        package = module if file.path.name == "__init__.py" else module.rpartition(".")[0]
-        collector = _Collector(module, package)
-        wrapper.visit(collector)
+    def facts(self) -> BoundaryFacts | None:
         facts = BoundaryFacts(
-            tuple(collector.models),
-            tuple(collector.orm),
-            tuple(collector.handlers),
-            tuple(sorted(collector.built)),
-            tuple(sorted(collector.strings.items())),
-            tuple(sorted(collector.mentions.items())),
+            tuple(self.models),
+            tuple(self.orm),
+            tuple(self.handlers),
+            tuple(sorted(self.built)),
+            tuple(sorted(self.strings.items())),
+            tuple(sorted(self.mentions.items())),
         )
-        file.notes[NOTE] = facts if facts != BoundaryFacts() else None
-    found = file.notes[NOTE]
-    return found if isinstance(found, BoundaryFacts) else None
+        return facts if facts != BoundaryFacts() else None
 
-
-class _Collector(cst.CSTVisitor):
-    METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
-
-    def __init__(self, module: str, package: str) -> None:
-        super().__init__()
-        self.module = module
-        self.package = package
+    def __init__(self, file: FileContext) -> None:
+        super().__init__(file)
         self.models: list[ModelFact] = []
         self.orm: list[OrmFact] = []
         self.handlers: list[HandlerFact] = []
@@ -257,17 +228,9 @@ class _Collector(cst.CSTVisitor):
 
     # -- names -------------------------------------------------------------------------
 
-    def qualified(self, node: cst.CSTNode) -> tuple[str, ...]:
-        provider: Any = QualifiedNameProvider  # libcst's stub cannot type this provider
-        names: Iterable[QualifiedName] = self.get_metadata(provider, node, set())
-        return tuple(sorted({fully_qualified(q, self.module, self.package) for q in names}))
-
     def is_(self, node: cst.CSTNode, names: frozenset[str]) -> bool:
         found = self.qualified(node)
         return bool(found) and all(name in names for name in found)
-
-    def line(self, node: cst.CSTNode) -> int:
-        return int(self.get_metadata(PositionProvider, node).start.line)
 
     # -- classes -----------------------------------------------------------------------
 
@@ -624,7 +587,7 @@ class _Collector(cst.CSTVisitor):
 class _BodyUses(cst.CSTVisitor):
     """How a handler's body uses ``param.field`` for each of its parameters."""
 
-    def __init__(self, collector: _Collector) -> None:
+    def __init__(self, collector: BoundaryCollector) -> None:
         super().__init__()
         self.collector = collector
         self.reads: dict[str, set[str]] = {}
@@ -986,3 +949,12 @@ def _class_config(node: cst.ClassDef) -> tuple[str, tuple[tuple[str, str], ...]]
         elif not isinstance(statement, cst.Pass | cst.Expr):  # a docstring is fine
             return "other", ()
     return "class", tuple(keys)
+
+
+class BoundaryCodemod(Codemod):
+    """What VF300-VF304 share: the boundary facts, and visiting every parsed file (a
+    model's handlers and ORM classes may sit in files found by the plan, by name)."""
+
+    follows_plan = True
+    collector = BoundaryCollector
+    METADATA_DEPENDENCIES = (*Codemod.METADATA_DEPENDENCIES, QualifiedNameProvider)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vibefix.boundary.facts import (
+    BoundaryCollector,
     BoundaryFacts,
     ColumnFact,
     FieldFact,
@@ -29,8 +30,6 @@ from vibefix.engine.index import ProjectIndex
 if TYPE_CHECKING:
     from vibefix.engine.plan import Plan
 
-CODES = ("VF300", "VF301", "VF302", "VF303", "VF304")
-"""The codemods that collect ``BoundaryFacts`` (any one selected collects them)."""
 PYDANTIC_BASES = frozenset({"pydantic.BaseModel", "pydantic.main.BaseModel"})
 SUFFIXES = (
     *("Create", "Update", "Read", "In", "Out", "Input", "Output", "Request", "Response"),
@@ -178,13 +177,8 @@ def is_split(plan: Plan, qualname: str) -> bool:
 
 
 def facts_of(index: ProjectIndex) -> dict[Path, BoundaryFacts]:
-    """The boundary facts of every indexed file, whichever codemod collected them."""
-    found: dict[Path, BoundaryFacts] = {}
-    for code in CODES:
-        for path, facts in index.codemod_facts(code).items():
-            if isinstance(facts, BoundaryFacts):
-                found.setdefault(path, facts)
-    return found
+    """The boundary facts of every indexed file."""
+    return index.facts(BoundaryCollector)
 
 
 def is_pydantic(index: ProjectIndex, qualname: str) -> bool:

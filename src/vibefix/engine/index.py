@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import libcst as cst
 from libcst.metadata import (
@@ -32,6 +32,11 @@ from vibefix.cst.names import fully_qualified
 from vibefix.engine.imports import ImportPlanner
 from vibefix.http import mapping as httpmap
 from vibefix.sessions.shape import in_pytest_file, shaped
+
+if TYPE_CHECKING:
+    from vibefix.codemod import Collector
+
+FactsT = TypeVar("FactsT")
 
 FASTAPI_APPS = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI"})
 FASTAPI_ROUTERS = frozenset({"fastapi.APIRouter", "fastapi.routing.APIRouter"})
@@ -146,7 +151,8 @@ class ModuleFacts:
     functions: tuple[FunctionFact, ...] = ()
     applications: tuple[tuple[str, str], ...] = ()
     """Module-level FastAPI apps and routers: (qualified name of the variable, its class)."""
-    codemod_facts: tuple[tuple[str, object], ...] = ()
+    collected: tuple[tuple[type[Collector[Any]], object], ...] = ()
+    """What each codemod collector found in it, by collector."""
     classes: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """The classes it defines, with the qualified names of their bases."""
     objects: tuple[tuple[str, str | None], ...] = ()
@@ -233,13 +239,13 @@ class ProjectIndex:
                         objects.setdefault(f"{module.module}.{tail}", name)
         return cls(modules, functions, applications, bases, objects, frozenset(ambiguous))
 
-    def codemod_facts(self, code: str) -> dict[Path, object]:
-        """The facts one codemod collected, by file."""
+    def facts(self, collector: type[Collector[FactsT]]) -> dict[Path, FactsT]:
+        """What ``collector`` found, by file (files where it found nothing aside)."""
         return {
-            module.path: facts
+            module.path: cast(FactsT, facts)
             for module in self.modules
-            for fact_code, facts in module.codemod_facts
-            if fact_code == code
+            for kind, facts in module.collected
+            if kind is collector
         }
 
     def resolve(self, target: str) -> str:
@@ -744,13 +750,13 @@ class FactCollector(cst.CSTVisitor):
             Reference(targets, where.start.line, where.start.column + 1, via, function)
         )
 
-    def facts(self, codemod_facts: tuple[tuple[str, object], ...] = ()) -> ModuleFacts:
+    def facts(self, collected: tuple[tuple[type[Collector[Any]], object], ...] = ()) -> ModuleFacts:
         return ModuleFacts(
             path=self.path,
             module=self.module,
             functions=tuple(self.functions),
             applications=tuple(self.applications),
-            codemod_facts=codemod_facts,
+            collected=collected,
             classes=tuple(self.classes),
             objects=tuple(sorted(self._objects.items(), key=lambda item: item[0])),
             references=tuple(self.references),

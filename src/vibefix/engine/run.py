@@ -67,7 +67,7 @@ class Options:
     follow from the accepted ones (``apply --interactive``)."""
     in_project: frozenset[str] = frozenset()
     """The codes whose ``project_trigger`` matches a file of the project (VF203: an
-    engine is made somewhere): their ``collect`` runs at all only then."""
+    engine is made somewhere): their ``collector`` runs at all only then."""
 
 
 def module_name(path: Path, project: Path | None = None) -> tuple[str, str]:
@@ -143,6 +143,8 @@ class Shard:
         providers.update(FactCollector.METADATA_DEPENDENCIES)
         for codemod in codemods:
             providers.update(codemod.get_inherited_dependencies())
+            if codemod.collector is not None:
+                providers.update(codemod.collector.get_inherited_dependencies())
         parsed = parse(path, data)
         name, package = module_name(path, self.options.project)
         # The tree is ours alone: no need for the defensive deep copy (half a parse).
@@ -150,13 +152,21 @@ class Shard:
         wrapper.resolve_many(providers)
         context = self._context(path, name, wrapper)
         context.in_project = self.options.in_project
+        context.package = package
         backend = httpmap.backend_name(self.options.config.options)
         collector = FactCollector(path, name, package, context.imports, backend)
-        wrapper.visit(collector)
-        own_facts = tuple(
-            (codemod.code, facts)
+        # Each collector once, however many of the file's codemods share it; none for a
+        # codemod whose project trigger matches no file of the project.
+        kinds = dict.fromkeys(
+            codemod.collector
             for codemod in codemods
-            if (facts := codemod.collect(wrapper, context)) is not None
+            if codemod.collector is not None
+            and (codemod.project_trigger is None or codemod.code in context.in_project)
+        )
+        collectors = [kind(context) for kind in kinds if kind is not None]
+        Batch([collector, *collectors]).walk(wrapper)
+        collected = tuple(
+            (type(found), facts) for found in collectors if (facts := found.facts()) is not None
         )
         if candidate.writable and not candidate.keep:
             self._deferred.append(candidate)
@@ -164,7 +174,7 @@ class Shard:
             self._parsed.append(
                 _Parsed(path, data, parsed.encoding, wrapper, name, parsed.compiles, codemods, True)
             )
-        return collector.facts(own_facts)
+        return collector.facts(collected)
 
     def _context(self, path: Path, name: str, wrapper: MetadataWrapper) -> FileContext:
         imports = ImportPlanner(

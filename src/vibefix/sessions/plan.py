@@ -24,6 +24,7 @@ from vibefix.engine.index import (
     ProjectIndex,
     node_key,
 )
+from vibefix.sessions.facts import ModuleNames, StateSessions
 
 MAKERS = frozenset(
     {
@@ -315,13 +316,10 @@ def _new_dependency(index: ProjectIndex, made: str) -> str:
     module, _, short = made.rpartition(".")
     homes = [
         facts
-        for path, facts in index.codemod_facts("VF200").items()
+        for path, facts in index.facts(ModuleNames).items()
         if any(m.path == path and m.module == module for m in index.modules)
     ]
-    if not homes or not isinstance(homes[0], tuple) or len(homes[0]) != 2:
-        return ""
-    plain, clashing = homes[0]
-    if short not in plain or clashing:
+    if not homes or short not in homes[0].plain or homes[0].clashing:
         return ""
     taken = set(index.functions) | set(index.objects) | set(index.classes)
     for name in PREFERRED:
@@ -371,8 +369,7 @@ def plan_shared(index: ProjectIndex) -> SharedPlan:
     sessions = plan_sessions(index)
     state = {
         attribute: sessions.chosen.get(made, "")
-        for facts in index.codemod_facts("VF201").values()
-        if isinstance(facts, tuple)
+        for facts in index.facts(StateSessions).values()
         for attribute, callee in facts
         if (made := factory(index, callee)) is not None
     }
