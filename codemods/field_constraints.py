@@ -91,6 +91,7 @@ class ConstraintPlan:
     notes: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     """For each model, findings: ``(field, message)``."""
     wanted_names: frozenset[str] = frozenset()
+    wanted_modules: frozenset[str] = frozenset()
     touched: frozenset[Path] = frozenset()
 
     @property
@@ -268,7 +269,9 @@ class FieldConstraints(BoundaryCodemod):
             if found:
                 notes[qualname] = tuple(found)
         touched = frozenset(plan.models[name].path for name in [*fields, *notes])
-        return ConstraintPlan(fields, frozenset(split_only), notes, plan.wanted_names, touched)
+        return ConstraintPlan(
+            fields, frozenset(split_only), notes, plan.wanted_names, plan.wanted_modules, touched
+        )
 
     def visit_Module(self, node: cst.Module) -> None:
         part = self.plan.part(self.code)

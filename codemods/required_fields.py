@@ -33,6 +33,7 @@ class RequiredPlan:
     """For each model, the fields that look required but stay, with why."""
     wanted_names: frozenset[str] = frozenset()
     """The models' names: the files that mention them are indexed too."""
+    wanted_modules: frozenset[str] = frozenset()
     touched: frozenset[Path] = frozenset()
     """The files of the models it changes or reports on."""
     split: Mapping[str, tuple[Mapping[str, str], Mapping[str, str]]] = field(default_factory=dict)
@@ -139,7 +140,14 @@ class RequiredFields(BoundaryCodemod):
                 )
             if required[qualname] or held[qualname] or qualname in split:
                 touched.add(role.path)
-        return RequiredPlan(required, held, boundary_plan.wanted_names, frozenset(touched), split)
+        return RequiredPlan(
+            required,
+            held,
+            boundary_plan.wanted_names,
+            boundary_plan.wanted_modules,
+            frozenset(touched),
+            split,
+        )
 
     def visit_Module(self, node: cst.Module) -> None:
         part = self.plan.part(self.code)

@@ -96,6 +96,7 @@ class SplitModels(BoundaryCodemod):
             {name: tuple(models) for name, models in handlers.items()},
             plan.wanted_names,
             frozenset(touched),
+            plan.wanted_modules,
             {name: plan.models[name].path for name in plan.splits},
             {name: plan.handler_paths[name] for name in handlers},
         )

@@ -60,6 +60,7 @@ class StrictPlan:
     held: Mapping[str, str] = field(default_factory=dict)
     """The request models left alone, with why."""
     wanted_names: frozenset[str] = frozenset()
+    wanted_modules: frozenset[str] = frozenset()
     touched: frozenset[Path] = frozenset()
     split: Mapping[str, StrictModel | None] = field(default_factory=dict)
     """For the models VF303 splits, what becomes of the request half: used when VF303's
@@ -168,7 +169,7 @@ class StrictModels(BoundaryCodemod):
                     else None
                 )
         touched = frozenset(plan.models[name].path for name in [*models, *held, *split])
-        return StrictPlan(models, held, plan.wanted_names, touched, split)
+        return StrictPlan(models, held, plan.wanted_names, plan.wanted_modules, touched, split)
 
     def visit_Module(self, node: cst.Module) -> None:
         part = self.plan.part(self.code)

@@ -77,6 +77,7 @@ class BodiesPlan:
     """The project's Python spells unions ``X | None`` (3.10+); else ``Optional[X]``."""
     wanted_names: frozenset[str] = frozenset()
     """The classes the bodies' keys are copied into: their columns type the fields."""
+    wanted_modules: frozenset[str] = frozenset()
 
 
 def body_fields(
@@ -298,6 +299,7 @@ class TypedBodies(BoundaryCodemod):
             schemas if placed else None,
             modern,
             plan.copied_into,
+            plan.wanted_modules,
         )
 
     @classmethod

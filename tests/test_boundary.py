@@ -287,3 +287,63 @@ def test_dict_bodies_of_handlers_called_alike_get_a_model_each_beside_them(tmp_p
     for text in changed.values():
         assert "class CreateBody(BaseModel):" in text
         assert "async def create(payload: CreateBody):" in text
+
+
+LIBRARY = {
+    "shop/library.py": """\
+        from typing import Optional
+
+        from pydantic import BaseModel
+
+        from shop.vendor import Vendored
+
+
+        class Unused(BaseModel):
+            note: Optional[str] = None
+
+
+        class AlsoUnused(Vendored):
+            size: Optional[int] = None
+        """,
+    "shop/vendor.py": """\
+        from pydantic import BaseModel
+
+
+        class Vendored(BaseModel):
+            pass
+        """,
+}
+
+
+def test_models_no_route_handler_reaches_are_reported_unchanged_and_never_parsed(
+    tmp_path, monkeypatch
+):
+    write(tmp_path, {**PROJECT, **LIBRARY})
+    parsed: list[str] = []
+    real = engine.parse
+
+    def recording(path: Path, data: bytes) -> object:
+        parsed.append(path.relative_to(tmp_path).as_posix())
+        return real(path, data)
+
+    monkeypatch.setattr(engine, "parse", recording)
+    result = run(tmp_path, ".")
+
+    statuses = {r.path.relative_to(tmp_path).as_posix(): r.status.value for r in result.files}
+    assert statuses["shop/library.py"] == "unchanged"
+    assert statuses["shop/schemas/customer.py"] == "changed"
+    # The route module, the models it reaches with their base, the ORM class they mirror.
+    assert "shop/library.py" not in parsed
+    assert "shop/vendor.py" not in parsed
+    assert {"shop/api.py", "shop/schemas/customer.py", "shop/schemas/base.py"} <= set(parsed)
+
+
+def test_a_model_file_that_does_not_parse_is_a_failure_though_no_handler_reaches_it(
+    tmp_path,
+):
+    write(tmp_path, {**PROJECT, "shop/broken.py": "from pydantic import BaseModel\n\nclass B(:\n"})
+    result = run(tmp_path, ".")
+    [failed] = result.failed
+    assert failed.path == tmp_path / "shop/broken.py"
+    assert failed.error is not None
+    assert failed.error.code == "E999"

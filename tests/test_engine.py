@@ -5,7 +5,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import libcst as cst
 import pytest
+from libcst.metadata import MetadataWrapper
 from vibefix.codemods import ALL, RECIPES
 
 from tests.sample_codemods import (
@@ -18,6 +20,7 @@ from tests.sample_codemods import (
 )
 from vibefix.config import Config, ConfigError, load_config
 from vibefix.engine import run as engine
+from vibefix.engine.batch import Batch
 from vibefix.engine.discover import discover
 from vibefix.engine.index import ProjectIndex
 from vibefix.engine.plan import build_plan
@@ -346,3 +349,40 @@ def test_syntax_newer_than_the_running_python_is_still_rewritten():
     assert result.new_source is not None
     assert b"type Alias = int\n" in result.new_source
     assert b"await asyncio.sleep(1)" in result.new_source
+
+
+# -- one walk for several visitors ----------------------------------------------------
+
+
+class _Recorder(cst.CSTVisitor):
+    def __init__(self, skip_functions: bool) -> None:
+        super().__init__()
+        self.skip_functions = skip_functions
+        self.events: list[str] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self.events.append(f"def {node.name.value}")
+        return not self.skip_functions
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.events.append(f"end {original_node.name.value}")
+
+    def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
+        self.events.append(f"body {node.name.value}")
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.events.append(f"call {cst.Module([]).code_for_node(node.func)}")
+
+
+def test_one_walk_hides_children_only_from_the_visitor_that_declined_them():
+    module = cst.parse_module("def f():\n    g()\n\n\ndef h():\n    pass\n\n\nk()\n")
+    declines, reads = _Recorder(skip_functions=True), _Recorder(skip_functions=False)
+    Batch([declines, reads]).walk(MetadataWrapper(module))
+
+    alone = _Recorder(skip_functions=False)
+    module.visit(alone)
+    assert reads.events == alone.events
+    assert declines.events == ["def f", "end f", "def h", "end h", "call k"]
+    assert reads.events == [
+        *("def f", "body f", "call g", "end f", "def h", "body h", "end h", "call k"),
+    ]

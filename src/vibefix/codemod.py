@@ -99,6 +99,14 @@ class Codemod(cst.CSTVisitor):
     the codemod to look at it; a file no codemod wants is never parsed. Make them as narrow
     as the rewrite's real precondition: resolving a file's metadata costs about fifteen
     parses."""
+    seeds: ClassVar[tuple[str, ...] | None] = None
+    """Where the codemod's analysis starts, when that is narrower than what it concerns:
+    regular expressions (all must match) for the files to index first, in the paths given
+    and, read-only, in the rest of the project. A file its ``triggers`` match and its
+    seeds do not waits: it is indexed only once the plan asks for it (by name or module)
+    and rewritten only if the plan touches it; else it is reported unchanged. (VF300-VF304
+    start from route handlers, not from every file that says ``BaseModel``.) None: the
+    triggers are the seeds."""
     project_trigger: ClassVar[str | None] = None
     """A regular expression that some file of the project must match for the codemod's
     ``collector`` to run at all (``FileContext.in_project`` says whether one does)."""

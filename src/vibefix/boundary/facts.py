@@ -23,17 +23,19 @@ from vibefix.codemod import Codemod, Collector, FileContext
 from vibefix.engine.index import ROUTE_METHODS
 
 TRIGGER = r"\bBaseModel\b"
-"""A file that may define a Pydantic model. The handlers and ORM classes a model needs
-are found by the plan, by name (``wanted_names``): a trigger as wide as ``fastapi`` or
-``sqlalchemy`` would have every file of an app, or of those libraries, parsed."""
+"""A file that may define a Pydantic model: what VF300-VF304 concern."""
 OPTIONAL_FIELD = (
     r"(?m:^[ \t]+\w+[ \t]*:[^\n=]*(?:\bOptional\[|\|[ \t]*None\b)[^\n=]*"
     r"=[ \t]*(?:None[ \t]*(?:#[^\n]*)?$|Field\([ \t]*None\b))"
 )
 """A class field ``x: Optional[X] = None`` (not a parameter: its line ends with no
-comma): a model deriving from the project's own base model names no library. Narrow on
-purpose: most typed library code annotates ``Optional`` parameters, and a file matched
-here is parsed."""
+comma): a model deriving from the project's own base model names no library."""
+ROUTE = rf"@[ \t]*[\w.]+\.(?:{'|'.join(sorted(ROUTE_METHODS))})[ \t]*\("
+"""A route handler's decorator (``@router.post(``): where the boundary's analysis starts
+(``Codemod.seeds``). The models a handler takes or answers with, their bases and the ORM
+classes they mirror are found from there by the plan (``wanted_modules``,
+``wanted_names``): starting from every file that says ``BaseModel`` would have every
+model of a library parsed."""
 _ANNOTATION_TEXT = re.compile(r"^[\w.]+(?:\[[\w.,\[\] |]*\])?$")
 """A string that may be an annotation: ``"User"``, ``"List[schemas.User]"``."""
 FIELD_FUNCTIONS = frozenset({"pydantic.Field", "pydantic.fields.Field"})
@@ -956,5 +958,6 @@ class BoundaryCodemod(Codemod):
     model's handlers and ORM classes may sit in files found by the plan, by name)."""
 
     follows_plan = True
+    seeds = (ROUTE,)
     collector = BoundaryCollector
     METADATA_DEPENDENCIES = (*Codemod.METADATA_DEPENDENCIES, QualifiedNameProvider)

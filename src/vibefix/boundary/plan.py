@@ -11,7 +11,7 @@ off. Whether a model is for partial updates (PATCH) is decided here too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,6 +127,7 @@ class SplitPlan:
     """For each route handler, the split models it takes or answers with."""
     wanted_names: frozenset[str] = frozenset()
     touched: frozenset[Path] = frozenset()
+    wanted_modules: frozenset[str] = frozenset()
     model_paths: Mapping[str, Path] = field(default_factory=dict)
     handler_paths: Mapping[str, Path] = field(default_factory=dict)
     held_handlers: Mapping[str, str] = field(default_factory=dict)
@@ -155,16 +156,22 @@ class BoundaryPlan:
     copied_into: frozenset[str] = frozenset()
     """The names of the classes route handlers copy body fields into (``Order(...)``):
     maybe ORM classes whose columns the plan needs."""
+    wanted_modules: frozenset[str] = frozenset()
+    """What the route handlers reach and the index has not seen: the module that defines
+    each (``app.schemas`` for ``app.schemas.UserCreate``) is worth indexing."""
+    reached: frozenset[str] = frozenset()
+    """The classes route handlers take or answer with, their bases and the classes their
+    fields hold, at any depth."""
 
     def role(self, qualname: str) -> ModelRole | None:
         return self.models.get(qualname)
 
     @property
     def wanted_names(self) -> frozenset[str]:
-        """The names whose mentions must be indexed before deciding (an incremental run
-        over ``schemas.py`` alone must see the handlers and ORM classes elsewhere): each
-        model's, and the ORM class its name would mirror."""
-        names = {role.name for role in self.models.values()}
+        """The names whose mentions must be indexed before deciding: each model the
+        handlers reach (a file that names it may hold back its split), the ORM class its
+        name would mirror, the unseen classes they reach and those they copy into."""
+        names = {role.name for name, role in self.models.items() if name in self.reached}
         return frozenset(
             names | {_stripped(name) for name in names} | self.unknown_bases | self.copied_into
         )
@@ -192,16 +199,12 @@ def plan_boundary(index: ProjectIndex, options: Mapping[str, Any] | None = None)
     classes: dict[str, tuple[ModelFact, Path]] = {}
     orm: dict[str, OrmFact] = {}
     first_party = {module.module.partition(".")[0] for module in index.modules}
-    unknown: set[str] = set()
+    every: dict[str, ModelFact] = {}
     for path, facts in files.items():
         for model_fact in facts.models:
+            every[model_fact.qualname] = model_fact
             if is_pydantic(index, model_fact.qualname):
                 classes[model_fact.qualname] = (model_fact, path)
-            unknown.update(
-                base.rpartition(".")[2]
-                for base in index.outside_bases(model_fact.qualname)
-                if base.partition(".")[0] in first_party
-            )
         for orm_fact in facts.orm:
             orm[orm_fact.qualname] = orm_fact
     built = {index.resolve(name) for facts in files.values() for name in facts.built_from_data}
@@ -216,15 +219,6 @@ def plan_boundary(index: ProjectIndex, options: Mapping[str, Any] | None = None)
             if not any(_is_application(index, receiver) for receiver in handler.receivers):
                 continue
             routes.setdefault(handler.qualname, handler)
-            # A handler's types the index has not seen may be models of the project.
-            unknown.update(
-                name.rpartition(".")[2]
-                for name in (
-                    *handler.responses,
-                    *(t for parameter in handler.parameters for t in parameter.types),
-                )
-                if name.partition(".")[0] in first_party and index.resolve(name) not in classes
-            )
             for response in handler.responses:
                 if (name := index.resolve(response)) in classes:
                     responses.setdefault(name, []).append(handler.qualname)
@@ -250,6 +244,11 @@ def plan_boundary(index: ProjectIndex, options: Mapping[str, Any] | None = None)
                         target = index.resolve(cls)
                         if target in orm:
                             copies.setdefault(model, {}).setdefault(name, (target, keyword))
+    reached = _reached(index, routes.values(), every)
+    # What the handlers reach and the index has not seen may be models of the project
+    # (a base model, a nested one): its module is read, and the files that name it.
+    unseen = frozenset(name for name in reached if name not in index.bases)
+    unknown = {name.rpartition(".")[2] for name in unseen if name.partition(".")[0] in first_party}
     short_orm: dict[str, list[str]] = {}
     for qualname in orm:
         short_orm.setdefault(qualname.rpartition(".")[2], []).append(qualname)
@@ -360,7 +359,32 @@ def plan_boundary(index: ProjectIndex, options: Mapping[str, Any] | None = None)
         handler_paths,
         routes,
         copied_into,
+        unseen,
+        reached,
     )
+
+
+def _reached(
+    index: ProjectIndex, routes: Iterable[HandlerFact], models: Mapping[str, ModelFact]
+) -> frozenset[str]:
+    """The classes route handlers take or answer with, their bases and the classes their
+    fields hold, at any depth: what VF300-VF304 may have to read."""
+    pending = [
+        index.resolve(name)
+        for handler in routes
+        for name in (*handler.responses, *(t for p in handler.parameters for t in p.types))
+    ]
+    reached: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        pending.extend(index.resolve(base) for base in index.bases.get(name, ()))
+        model = models.get(name)
+        if model is not None:
+            pending.extend(index.resolve(ref) for ref in model.refs)
+    return frozenset(reached)
 
 
 def _splits(

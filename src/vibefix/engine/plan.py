@@ -45,6 +45,18 @@ class Plan:
         return frozenset(names)
 
     @property
+    def wanted_modules(self) -> frozenset[str]:
+        """Names whose defining module must be read before deciding, as a codemod's part
+        asks (``wanted_modules``): the engine indexes the longest prefix of each that is
+        a module of the project."""
+        names: set[str] = set()
+        for part in self.parts.values():
+            more = getattr(part, "wanted_modules", None)
+            if isinstance(more, frozenset):
+                names |= more
+        return frozenset(names)
+
+    @property
     def touched(self) -> frozenset[Path]:
         """The files the plan's cross-file decisions change: the async ones, and those of
         a codemod's part that says (``touched``, as VF203's does)."""

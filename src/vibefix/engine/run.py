@@ -40,7 +40,7 @@ from vibefix.engine.edits import Edit, EditConflict, apply_edits
 from vibefix.engine.imports import ImportPlanner
 from vibefix.engine.index import FactCollector, ModuleFacts, ProjectIndex
 from vibefix.engine.plan import Plan, build_plan
-from vibefix.engine.sourcefile import PARSE_ERROR, SourceError, compiles, parse
+from vibefix.engine.sourcefile import PARSE_ERROR, SourceError, compiles, parse, syntax_ok
 from vibefix.http import mapping as httpmap
 from vibefix.results import FileResult, Finding, Position, RunResult, Safety, Status
 
@@ -397,15 +397,24 @@ def _shards(candidates: Sequence[Candidate], count: int) -> list[list[Candidate]
 
 
 def prefilter(
-    files: Sequence[Path], codemods: Sequence[type[Codemod]], left: dict[Path, bytes] | None = None
+    files: Sequence[Path],
+    codemods: Sequence[type[Codemod]],
+    left: dict[Path, bytes] | None = None,
+    waiting: dict[Path, bytes] | None = None,
 ) -> tuple[list[Candidate], list[FileResult]]:
     """Read every file; keep those that some selected codemod's triggers all match. The
-    text of the others goes to ``left``, for the plan to ask for later."""
+    text of the others goes to ``left``, for the plan to ask for later; so does, into
+    ``waiting``, that of files whose codemods all have seeds the file does not match
+    (reported unchanged unless the plan asks for them)."""
     rules = Prefilter(
         (codemod.code, codemod.triggers)
         for codemod in codemods
         if codemod.triggers or not codemod.follows_plan
     )
+    seeds = Prefilter(
+        (codemod.code, codemod.seeds) for codemod in codemods if codemod.seeds is not None
+    )
+    seeded = frozenset(codemod.code for codemod in codemods if codemod.seeds is not None)
     followers = tuple(codemod.code for codemod in codemods if codemod.follows_plan)
     candidates: list[Candidate] = []
     others: list[FileResult] = []
@@ -417,7 +426,17 @@ def prefilter(
             others.append(FileResult(path, Status.FAILED, error=finding))
             continue
         codes = rules.codes(data)
-        if codes:
+        if (
+            waiting is not None
+            and codes
+            and set(codes) <= seeded
+            and not seeds.codes(data)
+            and syntax_ok(data)
+        ):
+            # A file that does not parse is a candidate: its error is reported as ever.
+            waiting[path] = data
+            others.append(FileResult(path, Status.UNCHANGED, data))
+        elif codes:
             candidates.append(Candidate(path, data, tuple(dict.fromkeys((*codes, *followers)))))
         else:
             others.append(FileResult(path, Status.SKIPPED, reason="no trigger"))
@@ -444,22 +463,48 @@ class _Rounds:
         codemods: Sequence[type[Codemod]],
         project: Path | None,
         indexed: Sequence[Path] = (),
+        waiting: Mapping[Path, bytes] | None = None,
     ) -> None:
         self._project = project
         self._indexed = list(indexed)
-        self._texts: dict[Path, bytes | None] = {**skipped, **dict.fromkeys(outside)}
-        self._writable = set(skipped)
+        self._texts: dict[Path, bytes | None] = {
+            **skipped,
+            **(waiting or {}),
+            **dict.fromkeys(outside),
+        }
+        self._writable = {*skipped, *(waiting or {})}
         self._codes = tuple(codemod.code for codemod in codemods if codemod.follows_plan)
+        self._seeds = Prefilter(
+            (codemod.code, codemod.seeds) for codemod in codemods if codemod.seeds is not None
+        )
+        self._waiting = frozenset(waiting or ())
         self._modules: dict[str, Path] | None = None
         self._names_asked: frozenset[str] = frozenset()
-        self._modules_asked = False
+        self._modules_asked: frozenset[str] = frozenset()
+        self._first_asked = False
+
+    def seeds(self) -> list[Candidate]:
+        """The files, in the paths given or not, where a codemod's analysis starts
+        (``Codemod.seeds``), indexed with the first round as the plan's files are."""
+        if not self._codes:
+            return []
+        chosen = [
+            path
+            for path in sorted(self._texts)
+            if path not in self._waiting and self._seeds.codes(self._data(path))
+        ]
+        return self._take(chosen)
 
     def next(self, plan: Plan) -> list[Candidate]:
         # The modules that the first round's files call into, one level deep: enough to
-        # know a session factory or a helper, without indexing the whole project.
-        modules = frozenset() if self._modules_asked else plan.asyncs.wanted_modules
+        # know a session factory or a helper, without indexing the whole project. The
+        # modules a codemod's part asks for, in every round.
+        modules = set(plan.wanted_modules - self._modules_asked)
+        if not self._first_asked:
+            modules |= plan.asyncs.wanted_modules
         names = plan.wanted_names - self._names_asked
-        self._modules_asked = True
+        self._first_asked = True
+        self._modules_asked |= modules
         self._names_asked |= names
         if not self._codes or not (modules or names) or not self._texts:
             return []
@@ -486,8 +531,11 @@ class _Rounds:
                 rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")\b"
             )
             chosen.update(path for path in self._texts if pattern.search(self._data(path)))
+        return self._take(sorted(chosen))
+
+    def _take(self, paths: Sequence[Path]) -> list[Candidate]:
         batch = []
-        for path in sorted(chosen):
+        for path in paths:
             data = self._data(path)
             del self._texts[path]
             batch.append(Candidate(path, data, self._codes, path in self._writable, keep=False))
@@ -544,16 +592,25 @@ def run(
     """Run the selected codemods over ``paths`` (or exactly ``files`` when given)."""
     found = discover(paths, options.config) if files is None else list(files)
     skipped: dict[Path, bytes] = {}
-    candidates, results = prefilter(found, options.codemods, skipped)
+    waiting: dict[Path, bytes] = {}
+    candidates, results = prefilter(found, options.codemods, skipped, waiting)
     root = project_root(paths, options.config)
     options = replace(options, project=root.resolve() if root is not None else None)
-    outside = project_files(root, options.config, found) if candidates else []
+    seeded = any(codemod.seeds is not None for codemod in options.codemods)
+    outside = project_files(root, options.config, found) if candidates or waiting or seeded else []
     options = replace(
-        options, in_project=_in_project(options.codemods, candidates, skipped, outside)
+        options,
+        in_project=_in_project(options.codemods, candidates, {**skipped, **waiting}, outside),
     )
     rounds = _Rounds(
-        skipped, outside, options.codemods, options.project, [c.path for c in candidates]
+        skipped,
+        outside,
+        options.codemods,
+        options.project,
+        [c.path for c in candidates],
+        waiting,
     )
+    candidates.extend(rounds.seeds())
     writable = frozenset(found)
     if on_total is not None:
         on_total(2 * len(candidates))
