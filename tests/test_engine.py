@@ -7,7 +7,7 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
-from libcst.metadata import MetadataWrapper
+from libcst.metadata import MetadataWrapper, QualifiedNameProvider
 from vibefix.codemods import ALL, RECIPES
 
 from tests.sample_codemods import (
@@ -23,6 +23,7 @@ from vibefix.engine import run as engine
 from vibefix.engine.batch import Batch
 from vibefix.engine.discover import discover
 from vibefix.engine.index import ProjectIndex
+from vibefix.engine.metadata import resolve
 from vibefix.engine.plan import build_plan
 from vibefix.results import Status
 
@@ -386,3 +387,48 @@ def test_one_walk_hides_children_only_from_the_visitor_that_declined_them():
     assert reads.events == [
         *("def f", "body f", "call g", "end f", "def h", "body h", "end h", "call k"),
     ]
+
+
+def test_qualified_names_resolved_lazily_are_those_libcst_gives_every_node():
+    source = textwrap.dedent(
+        """\
+        import os.path as p
+        from . import sibling
+        from .pkg import thing as other
+        try:
+            import json
+        except ImportError:
+            json = None
+
+
+        class C(sibling.Base):
+            attr: other.T = p.join("a")
+
+            def method(self, x: int) -> None:
+                y = [json.dumps(v) for v in x]
+                lambda z: z + y
+        """
+    )
+    eager = MetadataWrapper(cst.parse_module(source)).resolve(QualifiedNameProvider)
+    wrapper = MetadataWrapper(cst.parse_module(source))
+    resolve(wrapper, [QualifiedNameProvider])
+    lazy = wrapper.resolve(QualifiedNameProvider)
+    eager_names = [
+        sorted(map(str, value() if callable(value) else value)) for value in eager.values()
+    ]
+    # The nodes of the two trees, in the same order.
+    lazy_names = [sorted(map(str, lazy.get(node, set()))) for node in _nodes(wrapper.module)]
+    assert lazy_names == eager_names
+    assert sum(1 for names in lazy_names if names) > 10
+
+
+def _nodes(module: cst.Module) -> list[cst.CSTNode]:
+    found: list[cst.CSTNode] = []
+
+    class Every(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            found.append(node)
+            return True
+
+    module.visit(Every())
+    return found

@@ -7,10 +7,8 @@ folders. A file or folder named explicitly on the command line is always taken, 
 
 from __future__ import annotations
 
-import codecs
 import os
-import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pathspec
@@ -163,27 +161,3 @@ def _walk(top: Path, wanted: Callable[[Path, bool], bool]) -> Iterator[Path]:
         ignores.leave(mark)
 
     yield from walk(top)
-
-
-class Prefilter:
-    """Which codemods a file's raw text can concern, before anything is parsed.
-
-    A codemod's ``triggers`` are regular expressions that must *all* match somewhere in
-    the file (alternatives go inside one expression). A codemod with no triggers
-    concerns every file.
-    """
-
-    def __init__(self, triggers: Iterable[tuple[str, Sequence[str]]]) -> None:
-        self._rules = [
-            (code, tuple(re.compile(pattern.encode()) for pattern in patterns))
-            for code, patterns in triggers
-        ]
-
-    def codes(self, data: bytes) -> tuple[str, ...]:
-        """The codes of the codemods whose every trigger matches ``data``."""
-        data = data.removeprefix(codecs.BOM_UTF8)  # so that ``^`` matches on the first line
-        return tuple(
-            code
-            for code, patterns in self._rules
-            if all(pattern.search(data) for pattern in patterns)
-        )

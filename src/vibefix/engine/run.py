@@ -35,11 +35,13 @@ from libcst.metadata import (
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.engine.batch import Batch
-from vibefix.engine.discover import Prefilter, discover
+from vibefix.engine.discover import discover
 from vibefix.engine.edits import Edit, EditConflict, apply_edits
 from vibefix.engine.imports import ImportPlanner
 from vibefix.engine.index import FactCollector, ModuleFacts, ProjectIndex
+from vibefix.engine.metadata import resolve
 from vibefix.engine.plan import Plan, build_plan
+from vibefix.engine.prefilter import Prefilter
 from vibefix.engine.sourcefile import PARSE_ERROR, SourceError, compiles, parse, syntax_ok
 from vibefix.http import mapping as httpmap
 from vibefix.results import FileResult, Finding, Position, RunResult, Safety, Status
@@ -149,7 +151,7 @@ class Shard:
         name, package = module_name(path, self.options.project)
         # The tree is ours alone: no need for the defensive deep copy (half a parse).
         wrapper = MetadataWrapper(parsed.module, unsafe_skip_copy=True)
-        wrapper.resolve_many(providers)
+        resolve(wrapper, providers)
         context = self._context(path, name, wrapper)
         context.in_project = self.options.in_project
         context.package = package

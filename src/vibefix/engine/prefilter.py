@@ -1,0 +1,120 @@
+"""Which codemods a file's raw text can concern, before anything is parsed.
+
+Every file of a run is read and matched against the selected codemods' triggers, in one
+process, before the first parse: this has to cost next to nothing. Each distinct pattern
+is matched once per file however many codemods share it, and only after a plain
+substring test on a literal that any match must contain (``sleep`` for ``\\bsleep\\b``,
+``BaseModel`` or ``Optional[`` or ``None`` for a boundary trigger): a scan for bytes runs
+at memory speed, where a regular expression with a ``\\b`` or a multi-line alternative
+runs at a small fraction of it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import importlib
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+_parser: Any = importlib.import_module("re._parser" if hasattr(re, "_parser") else "sre_parse")
+
+_ZERO_WIDTH = frozenset({"AT"})
+"""Items that match no character: a literal run goes on across them (``\\bsleep\\b``)."""
+
+
+class Prefilter:
+    """A codemod's ``triggers`` are regular expressions that must *all* match somewhere
+    in the file (alternatives go inside one expression)."""
+
+    def __init__(self, triggers: Iterable[tuple[str, Sequence[str]]]) -> None:
+        self._patterns: dict[str, tuple[re.Pattern[bytes], frozenset[bytes] | None]] = {}
+        self._rules: list[tuple[str, tuple[str, ...]]] = []
+        for code, patterns in triggers:
+            for pattern in patterns:
+                if pattern not in self._patterns:
+                    self._patterns[pattern] = (re.compile(pattern.encode()), required(pattern))
+            # All must match: the one with the rarest literal is tried first.
+            order = sorted(patterns, key=lambda p: -_selectivity(self._patterns[p][1]))
+            self._rules.append((code, tuple(order)))
+
+    def codes(self, data: bytes) -> tuple[str, ...]:
+        """The codes of the codemods whose every trigger matches ``data``."""
+        data = data.removeprefix(codecs.BOM_UTF8)  # so that ``^`` matches on the first line
+        found: dict[str, bool] = {}
+
+        def matches(pattern: str) -> bool:
+            known = found.get(pattern)
+            if known is None:
+                compiled, literals = self._patterns[pattern]
+                known = (literals is None or any(literal in data for literal in literals)) and (
+                    compiled.search(data) is not None
+                )
+                found[pattern] = known
+            return known
+
+        return tuple(code for code, patterns in self._rules if all(matches(p) for p in patterns))
+
+
+def _selectivity(literals: frozenset[bytes] | None) -> int:
+    return min(map(len, literals)) if literals else 0
+
+
+def required(pattern: str) -> frozenset[bytes] | None:
+    """Literals one of which every match of ``pattern`` contains; None when no such set
+    is known (case-insensitive parts, nothing but classes and repeats)."""
+    try:
+        parsed = _parser.parse(pattern.encode())
+    except Exception:  # a pattern this reading does not follow: no shortcut, no harm
+        return None
+    if parsed.state.flags & re.IGNORECASE:
+        return None
+    try:
+        return _sequence(list(parsed))
+    except Exception:
+        return None
+
+
+def _sequence(items: list[tuple[Any, Any]]) -> frozenset[bytes] | None:
+    """Every item of a sequence must match, in order: each run of literals and each
+    item's own requirement is necessary; the most selective one is kept."""
+    candidates: list[frozenset[bytes]] = []
+    run: list[int] = []
+    for op, argument in items:
+        name = str(op)
+        if name == "LITERAL":
+            run.append(argument)
+            continue
+        if name in _ZERO_WIDTH:
+            continue
+        if run:
+            candidates.append(frozenset({bytes(run)}))
+            run = []
+        found = _item(name, argument)
+        if found is not None:
+            candidates.append(found)
+    if run:
+        candidates.append(frozenset({bytes(run)}))
+    if not candidates:
+        return None
+    return max(candidates, key=lambda found: (min(map(len, found)), -len(found)))
+
+
+def _item(name: str, argument: Any) -> frozenset[bytes] | None:
+    if name == "SUBPATTERN":
+        _group, add_flags, _del_flags, inner = argument
+        if add_flags & re.IGNORECASE:
+            return None
+        return _sequence(list(inner))
+    if name == "BRANCH":
+        alternatives: set[bytes] = set()
+        for branch in argument[1]:
+            found = _sequence(list(branch))
+            if found is None:
+                return None
+            alternatives |= found
+        return frozenset(alternatives)
+    if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+        low, _high, inner = argument
+        return _sequence(list(inner)) if low >= 1 else None
+    return None
