@@ -19,6 +19,7 @@ from vibefix.config import Config
 from vibefix.cst.arguments import appended, keyword
 from vibefix.cst.names import imported_as
 from vibefix.engine.index import ProjectIndex
+from vibefix.known.packaging import DECLARATIONS
 from vibefix.results import Safety
 
 STRINGS = frozenset({"builtins.str", "pydantic.StrictStr", "pydantic.types.StrictStr"})
@@ -35,7 +36,6 @@ _COMPARISON = re.compile(rf'^"?(\w+)"?\s*(>=|<=|>|<)\s*{_NUMBER}$')
 _REVERSED = re.compile(rf'^{_NUMBER}\s*(>=|<=|>|<)\s*"?(\w+)"?$')
 _BETWEEN = re.compile(rf'^"?(\w+)"?\s+BETWEEN\s+{_NUMBER}\s+AND\s+{_NUMBER}$', re.I)
 EMAIL_DEPENDENCY = re.compile(rb"email[-_]validator|pydantic\s*\[[^\]]*\bemail\b", re.I)
-DEPENDENCY_FILES = ("pyproject.toml", "setup.cfg", "setup.py", "requirements.txt")
 
 
 def bounds(sql: str) -> list[tuple[str, str, str]] | None:
@@ -67,7 +67,7 @@ def declares_email_validator(folder: Path) -> bool:
 @cache  # one answer per project and run: every model of it asks
 def _declares_email_validator(folder: Path) -> bool:
     for place in (folder, *folder.parents):
-        files = [place / name for name in DEPENDENCY_FILES if (place / name).is_file()]
+        files = [place / name for name in DECLARATIONS if (place / name).is_file()]
         if files:
             return any(EMAIL_DEPENDENCY.search(path.read_bytes()) for path in files)
     return False

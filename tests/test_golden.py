@@ -54,7 +54,7 @@ def _copy(project: str, destination: Path) -> Path:
 def _tree(folder: Path) -> str:
     lines = []
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
+        if path.is_file() and not {"__pycache__", ".vibefix_cache"} & set(path.parts):
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             lines.append(f"{digest}  {path.relative_to(folder).as_posix()}")
     return "\n".join(lines) + "\n"

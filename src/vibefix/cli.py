@@ -100,6 +100,14 @@ Since = Annotated[
         help="Only files changed since this git ref (plus untracked ones).",
     ),
 ]
+NoCache = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Neither read nor write the cache (.vibefix_cache/ at the project's root, or"
+        " $VIBEFIX_CACHE_DIR).",
+    ),
+]
 ConfigPath = Annotated[
     Path | None,
     typer.Option("--config", metavar="FILE", help="A pyproject.toml to read [tool.vibefix] from."),
@@ -147,6 +155,7 @@ def _options(
     unsafe: bool,
     formatter: Formatter | None,
     config_path: Path | None,
+    no_cache: bool,
 ) -> engine.Options:
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
@@ -180,6 +189,7 @@ def _options(
         jobs=jobs or config.jobs or engine.default_jobs(),
         unsafe=unsafe or config.unsafe,
         formatter=format_name,
+        use_cache=not no_cache,
     )
 
 
@@ -270,12 +280,13 @@ def diff(
     unsafe: Unsafe = False,
     since: Since = None,
     config: ConfigPath = None,
+    no_cache: NoCache = False,
 ) -> None:
     """Show what vibefix would change, as a unified diff. Writes nothing.
 
     Exits 1 when there is something to change or a finding to read.
     """
-    options = _options(paths, select, ignore, recipe, jobs, unsafe, format, config)
+    options = _options(paths, select, ignore, recipe, jobs, unsafe, format, config, no_cache)
     _preview("diff", paths, options, since, output_format)
 
 
@@ -290,9 +301,10 @@ def check(
     unsafe: Unsafe = False,
     since: Since = None,
     config: ConfigPath = None,
+    no_cache: NoCache = False,
 ) -> None:
     """For CI: list what would change and every finding; exit 1 if there is any."""
-    options = _options(paths, select, ignore, recipe, jobs, unsafe, None, config)
+    options = _options(paths, select, ignore, recipe, jobs, unsafe, None, config, no_cache)
     _preview("check", paths, options, since, output_format)
 
 
@@ -308,6 +320,7 @@ def apply(
     unsafe: Unsafe = False,
     since: Since = None,
     config: ConfigPath = None,
+    no_cache: NoCache = False,
     interactive_: Annotated[
         bool,
         typer.Option("--interactive", "-i", help="Ask for each hunk: y, n, a, d, q (git add -p)."),
@@ -324,7 +337,7 @@ def apply(
     """
     if interactive_ and output_format is not OutputFormat.text:
         _fail("--interactive asks on the terminal; it cannot be combined with --output-format")
-    options = _options(paths, select, ignore, recipe, jobs, unsafe, format, config)
+    options = _options(paths, select, ignore, recipe, jobs, unsafe, format, config, no_cache)
     run = _run(paths, options, since, output_format is OutputFormat.text and not interactive_)
     if not allow_dirty:
         try:

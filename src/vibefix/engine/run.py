@@ -10,6 +10,7 @@ that goes wrong in one file escapes: it becomes that file's FAILED result.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import multiprocessing
 import os
 import re
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from libcst.metadata import (
 from vibefix.codemod import Codemod, FileContext
 from vibefix.config import Config
 from vibefix.engine.batch import Batch
+from vibefix.engine.cache import Cache, digest, fingerprint
 from vibefix.engine.discover import discover
 from vibefix.engine.edits import Edit, EditConflict, apply_edits
 from vibefix.engine.imports import ImportPlanner
@@ -44,6 +46,7 @@ from vibefix.engine.plan import Plan, build_plan
 from vibefix.engine.prefilter import Prefilter
 from vibefix.engine.sourcefile import PARSE_ERROR, SourceError, compiles, parse, syntax_ok
 from vibefix.http import mapping as httpmap
+from vibefix.known.packaging import declarations
 from vibefix.results import FileResult, Finding, Position, RunResult, Safety, Status
 
 Progress = Callable[[int], None]
@@ -70,6 +73,12 @@ class Options:
     in_project: frozenset[str] = frozenset()
     """The codes whose ``project_trigger`` matches a file of the project (VF203: an
     engine is made somewhere): their ``collector`` runs at all only then."""
+    use_cache: bool = False
+    """Whether to read and keep facts and results in the project's cache (the command
+    line's default; ``--no-cache``)."""
+    cache: Cache = field(default_factory=lambda: Cache(None))
+    fingerprint: str = ""
+    """What the cache's entries of this run depend on besides their files."""
 
 
 def module_name(path: Path, project: Path | None = None) -> tuple[str, str]:
@@ -119,26 +128,59 @@ class Shard:
 
     def __init__(self, options: Options) -> None:
         self.options = options
+        self.cache = options.cache
         self._parsed: list[_Parsed] = []
+        self._pending: list[Candidate] = []
+        """Files to rewrite whose facts came from the cache: parsed when rewritten."""
         self._deferred: list[Candidate] = []
 
     def index(self, candidates: Sequence[Candidate]) -> Iterator[ModuleFacts | FileResult]:
         for candidate in candidates:
-            try:
-                yield self._index_one(candidate)
-            except SourceError as error:
+            key = self._facts_key(candidate)
+            cached = self.cache.get("facts", key) if key else None
+            if isinstance(cached, ModuleFacts):
+                self._keep(candidate, None)
+                yield cached
+                continue
+            if isinstance(cached, FileResult):
                 if candidate.writable:
-                    yield FileResult(
-                        candidate.path,
-                        Status.FAILED,
-                        old_source=candidate.data,
-                        error=error.finding,
-                    )
+                    yield cached
+                continue
+            try:
+                facts = self._index_one(candidate)
+            except SourceError as error:
+                failed = FileResult(
+                    candidate.path, Status.FAILED, old_source=candidate.data, error=error.finding
+                )
+                if key:
+                    self.cache.put("facts", key, failed)
+                if candidate.writable:
+                    yield failed
+                continue
             except Exception as error:  # one file must never stop the run
                 if candidate.writable:
                     yield _internal_failure(candidate.path, candidate.data, "indexing", error)
+                continue
+            if key:
+                self.cache.put("facts", key, facts)
+            yield facts
 
-    def _index_one(self, candidate: Candidate) -> ModuleFacts:
+    def _facts_key(self, candidate: Candidate) -> str:
+        if not self.cache.enabled:
+            return ""
+        name, package = module_name(candidate.path, self.options.project)
+        return digest(
+            self.options.fingerprint,
+            str(candidate.path),
+            name,
+            package,
+            ",".join(candidate.codes),
+            ",".join(sorted(self.options.in_project)),
+            candidate.data,
+        )
+
+    def _load(self, candidate: Candidate) -> _Parsed:
+        """The file parsed, with the metadata its codemods and collectors declare."""
         path, data = candidate.path, candidate.data
         codemods = tuple(c for c in self.options.codemods if c.code in candidate.codes)
         providers: set[ProviderT] = {ScopeProvider, PositionProvider}
@@ -148,10 +190,33 @@ class Shard:
             if codemod.collector is not None:
                 providers.update(codemod.collector.get_inherited_dependencies())
         parsed = parse(path, data)
-        name, package = module_name(path, self.options.project)
+        name, _ = module_name(path, self.options.project)
         # The tree is ours alone: no need for the defensive deep copy (half a parse).
         wrapper = MetadataWrapper(parsed.module, unsafe_skip_copy=True)
         resolve(wrapper, providers)
+        return _Parsed(
+            path,
+            data,
+            parsed.encoding,
+            wrapper,
+            name,
+            parsed.compiles,
+            codemods,
+            candidate.writable,
+        )
+
+    def _keep(self, candidate: Candidate, item: _Parsed | None) -> None:
+        if candidate.writable and not candidate.keep:
+            self._deferred.append(candidate)
+        elif candidate.writable and item is not None:
+            self._parsed.append(item)
+        elif candidate.writable:
+            self._pending.append(candidate)
+
+    def _index_one(self, candidate: Candidate) -> ModuleFacts:
+        item = self._load(candidate)
+        path, wrapper, name = item.path, item.wrapper, item.module
+        package = module_name(path, self.options.project)[1]
         context = self._context(path, name, wrapper)
         context.in_project = self.options.in_project
         context.package = package
@@ -161,7 +226,7 @@ class Shard:
         # codemod whose project trigger matches no file of the project.
         kinds = dict.fromkeys(
             codemod.collector
-            for codemod in codemods
+            for codemod in item.codemods
             if codemod.collector is not None
             and (codemod.project_trigger is None or codemod.code in context.in_project)
         )
@@ -170,12 +235,7 @@ class Shard:
         collected = tuple(
             (type(found), facts) for found in collectors if (facts := found.facts()) is not None
         )
-        if candidate.writable and not candidate.keep:
-            self._deferred.append(candidate)
-        elif candidate.writable:
-            self._parsed.append(
-                _Parsed(path, data, parsed.encoding, wrapper, name, parsed.compiles, codemods, True)
-            )
+        self._keep(candidate, item)
         return collector.facts(collected)
 
     def _context(self, path: Path, name: str, wrapper: MetadataWrapper) -> FileContext:
@@ -198,6 +258,12 @@ class Shard:
                 )
             else:
                 self._deferred.append(candidate)
+        pending, self._pending = self._pending, []
+        for candidate in pending:
+            try:
+                self._parsed.append(self._load(candidate))
+            except Exception as error:  # it parsed when it was indexed: a bug of ours
+                yield _internal_failure(candidate.path, candidate.data, "rewriting", error)
         for item in self._parsed:
             try:
                 yield self._transform_one(item, plan)
@@ -398,16 +464,30 @@ def _shards(candidates: Sequence[Candidate], count: int) -> list[list[Candidate]
 # -- the pipeline ----------------------------------------------------------------------
 
 
+def read(files: Sequence[Path]) -> tuple[dict[Path, bytes], list[FileResult]]:
+    """Every file's bytes, in order, and a failure for each that cannot be read."""
+    texts: dict[Path, bytes] = {}
+    failed: list[FileResult] = []
+    for path in files:
+        try:
+            texts[path] = path.read_bytes()
+        except OSError as error:
+            finding = Finding(path, Position(1, 1), PARSE_ERROR, f"cannot read: {error.strerror}")
+            failed.append(FileResult(path, Status.FAILED, error=finding))
+    return texts, failed
+
+
 def prefilter(
-    files: Sequence[Path],
+    texts: Mapping[Path, bytes],
     codemods: Sequence[type[Codemod]],
     left: dict[Path, bytes] | None = None,
     waiting: dict[Path, bytes] | None = None,
+    parses: Callable[[bytes], bool] = syntax_ok,
 ) -> tuple[list[Candidate], list[FileResult]]:
-    """Read every file; keep those that some selected codemod's triggers all match. The
-    text of the others goes to ``left``, for the plan to ask for later; so does, into
-    ``waiting``, that of files whose codemods all have seeds the file does not match
-    (reported unchanged unless the plan asks for them)."""
+    """Keep the files that some selected codemod's triggers all match. The text of the
+    others goes to ``left``, for the plan to ask for later; so does, into ``waiting``,
+    that of files whose codemods all have seeds the file does not match (reported
+    unchanged unless the plan asks for them), if Python's parser takes them (``parses``)."""
     rules = Prefilter(
         (codemod.code, codemod.triggers)
         for codemod in codemods
@@ -420,20 +500,14 @@ def prefilter(
     followers = tuple(codemod.code for codemod in codemods if codemod.follows_plan)
     candidates: list[Candidate] = []
     others: list[FileResult] = []
-    for path in files:
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            finding = Finding(path, Position(1, 1), PARSE_ERROR, f"cannot read: {error.strerror}")
-            others.append(FileResult(path, Status.FAILED, error=finding))
-            continue
+    for path, data in texts.items():
         codes = rules.codes(data)
         if (
             waiting is not None
             and codes
             and set(codes) <= seeded
             and not seeds.codes(data)
-            and syntax_ok(data)
+            and parses(data)
         ):
             # A file that does not parse is a candidate: its error is reported as ever.
             waiting[path] = data
@@ -461,7 +535,7 @@ class _Rounds:
     def __init__(
         self,
         skipped: dict[Path, bytes],
-        outside: Sequence[Path],
+        outside: Mapping[Path, bytes | None],
         codemods: Sequence[type[Codemod]],
         project: Path | None,
         indexed: Sequence[Path] = (),
@@ -472,7 +546,7 @@ class _Rounds:
         self._texts: dict[Path, bytes | None] = {
             **skipped,
             **(waiting or {}),
-            **dict.fromkeys(outside),
+            **outside,
         }
         self._writable = {*skipped, *(waiting or {})}
         self._codes = tuple(codemod.code for codemod in codemods if codemod.follows_plan)
@@ -593,20 +667,37 @@ def run(
 ) -> RunResult:
     """Run the selected codemods over ``paths`` (or exactly ``files`` when given)."""
     found = discover(paths, options.config) if files is None else list(files)
-    skipped: dict[Path, bytes] = {}
-    waiting: dict[Path, bytes] = {}
-    candidates, results = prefilter(found, options.codemods, skipped, waiting)
+    given, unreadable = read(found)
     root = project_root(paths, options.config)
     options = replace(options, project=root.resolve() if root is not None else None)
+    cache = Cache(None)
+    if options.use_cache and options.accept is None:
+        cache = Cache.open(root if root is not None else options.config.root)
+    key = ""
+    outside: dict[Path, bytes | None] = {}
+    if cache.enabled:
+        # Nothing changed since a run with these settings: its results, without a parse.
+        options = replace(options, cache=cache, fingerprint=_fingerprint(options))
+        outside = {path: _read(path) for path in project_files(root, options.config, found)}
+        key = _run_key(options, given, unreadable, outside)
+        again = cache.get("runs", key)
+        if isinstance(again, RunResult):
+            return again
+    skipped: dict[Path, bytes] = {}
+    waiting: dict[Path, bytes] = {}
+    candidates, results = prefilter(given, options.codemods, skipped, waiting, cache.syntax_ok)
+    results = unreadable + results
     seeded = any(codemod.seeds is not None for codemod in options.codemods)
-    outside = project_files(root, options.config, found) if candidates or waiting or seeded else []
+    if not cache.enabled and (candidates or waiting or seeded):
+        outside = dict.fromkeys(project_files(root, options.config, found))
+    texts = outside
     options = replace(
         options,
-        in_project=_in_project(options.codemods, candidates, {**skipped, **waiting}, outside),
+        in_project=_in_project(options.codemods, candidates, {**skipped, **waiting}, texts),
     )
     rounds = _Rounds(
         skipped,
-        outside,
+        texts,
         options.codemods,
         options.project,
         [c.path for c in candidates],
@@ -633,16 +724,56 @@ def run(
         (finding for result in results for finding in result.findings),
         key=lambda f: (str(f.path), f.position, f.code),
     )
-    return RunResult(results, findings, plan)
+    done_run = RunResult(results, findings, plan)
+    if key:
+        cache.put("runs", key, done_run)
+    return done_run
+
+
+def _fingerprint(options: Options) -> str:
+    """What every cache entry of this run depends on besides its files."""
+    codemods = [(c.__module__, c.__qualname__, c.code) for c in options.codemods]
+    collectors = [c.collector for c in options.codemods if c.collector is not None]
+    settings = repr((options.config, codemods, options.unsafe, options.formatter))
+    modules = [c.__module__ for c in options.codemods] + [c.__module__ for c in collectors]
+    return fingerprint(settings, modules)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _run_key(
+    options: Options,
+    given: Mapping[Path, bytes],
+    unreadable: Sequence[FileResult],
+    outside: Mapping[Path, bytes | None],
+) -> str:
+    """The key of a whole run: its fingerprint and options, and the content of every
+    file it reads or may read (the paths given, the rest of the project, and the files
+    that declare the project's Python and dependencies, which some plans read)."""
+    folders = {path.parent for path in [*given, *outside]} | {options.config.root}
+    parts: list[bytes | str] = [options.fingerprint, str(options.project)]
+    parts += sorted(str(result.path) for result in unreadable)
+    for group in (given, outside, declarations(folders)):
+        for path in sorted(group):
+            data = group[path]
+            parts += [str(path), hashlib.sha256(data).digest() if data is not None else b"-"]
+        parts.append("|")
+    return digest(*parts)
 
 
 def _in_project(
     codemods: Sequence[type[Codemod]],
     candidates: Sequence[Candidate],
     skipped: Mapping[Path, bytes],
-    outside: Sequence[Path],
+    outside: Mapping[Path, bytes | None],
 ) -> frozenset[str]:
-    """The codes whose ``project_trigger`` matches a file given or of the project."""
+    """The codes whose ``project_trigger`` matches a file given or of the project (the
+    text of those outside the paths given is read here when ``outside`` has none)."""
     found: set[str] = set()
     for codemod in codemods:
         pattern = codemod.project_trigger
@@ -653,13 +784,11 @@ def _in_project(
         if any(compiled.search(text) for text in texts):
             found.add(codemod.code)
             continue
-        for path in outside:
-            try:
-                if compiled.search(path.read_bytes()):
-                    found.add(codemod.code)
-                    break
-            except OSError:
-                continue
+        for path, data in outside.items():
+            text = data if data is not None else _read(path)
+            if text is not None and compiled.search(text):
+                found.add(codemod.code)
+                break
     return frozenset(found)
 
 
@@ -855,7 +984,7 @@ def run_source(
     options = Options(config or Config(root=Path.cwd()), tuple(codemods), unsafe=unsafe)
     codes = tuple(codemod.code for codemod in codemods)
     candidate = Candidate(path, source, codes)
-    options = replace(options, in_project=_in_project(codemods, [candidate], {}, []))
+    options = replace(options, in_project=_in_project(codemods, [candidate], {}, {}))
     done, _ = _run_in_process([candidate], options, None)
     assert len(done.results) == 1
     return done.results[0]
