@@ -45,6 +45,51 @@ def test_crlf_file_with_an_added_import_keeps_crlf(tmp_path: Path, run_vibefix: 
     assert data.count(b"\n") == data.count(b"\r\n")
 
 
+RATE_HANDLER = '''\
+import requests
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/rate")
+async def rate(c: str):
+    """The rate of one currency,
+    as the upstream service has it."""
+    r = requests.get("http://rates", params={"c": c})
+    return {"rate": r.json()["rate"]}
+'''
+"""A handler VF101 rewrites: it adds support code whose docstrings span lines."""
+
+
+def test_crlf_file_gets_crlf_in_the_multi_line_strings_of_the_support_code_vf101_adds(
+    tmp_path: Path, run_vibefix: RunVibefix
+):
+    (tmp_path / "app.py").write_bytes(RATE_HANDLER.replace("\n", "\r\n").encode())
+
+    _apply(run_vibefix, tmp_path)
+
+    data = (tmp_path / "app.py").read_bytes()
+    assert b'"""' in data.split(b"async def rate", 1)[0]  # support code with docstrings
+    assert data.count(b"\n") == data.count(b"\r\n")
+    assert all(line.endswith(b"\r\n") for line in data.splitlines(keepends=True))
+
+
+def test_crlf_file_keeps_the_bare_lf_inside_its_own_string_while_new_code_gets_crlf(
+    tmp_path: Path, run_vibefix: RunVibefix
+):
+    # The handler's docstring breaks its line with a bare LF, as an editor may leave it:
+    # vibefix changes no byte of the user's own strings.
+    source = RATE_HANDLER.replace("\n", "\r\n").replace("currency,\r\n", "currency,\n")
+    (tmp_path / "app.py").write_bytes(source.encode())
+
+    _apply(run_vibefix, tmp_path)
+
+    data = (tmp_path / "app.py").read_bytes()
+    assert b'"""The rate of one currency,\n    as the upstream service has it."""\r\n' in data
+    assert data.count(b"\n") == data.count(b"\r\n") + 1
+
+
 def test_utf8_bom_is_kept(tmp_path: Path, run_vibefix: RunVibefix):
     source = '"""Handlers."""\n' + SLEEPY
     (tmp_path / "app.py").write_bytes(codecs.BOM_UTF8 + source.encode())
