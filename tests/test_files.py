@@ -235,8 +235,10 @@ def test_symlinked_file_is_written_through_and_stays_a_link(
     link = project / "link.py"
     link.symlink_to(target)
 
-    _apply(run_vibefix, project)
+    result = run_vibefix("apply", ".", cwd=project)
 
+    assert result.returncode == 0, result.stderr
+    assert "fixed ../elsewhere/real.py (VF100)" in result.stderr  # the file written
     assert link.is_symlink()
     assert link.readlink() == target
     assert target.read_text() == SLEEPY_FIXED
@@ -253,6 +255,30 @@ def test_symlink_and_its_target_in_the_same_project_are_processed_once(
 
     assert result.stdout.count("+++ b/") == 1, result.stdout
     assert "1 file would be changed" in result.stderr
+
+
+def test_a_link_beside_its_target_is_reported_under_the_name_of_the_file_written(
+    tmp_path: Path, run_vibefix: RunVibefix
+):
+    # `link.py` sorts before `ok.py`: the report named the link, and the file that
+    # changed on disk, `ok.py`, appeared nowhere.
+    (tmp_path / "ok.py").write_text(SLEEPY)
+    (tmp_path / "link.py").symlink_to("ok.py")
+
+    diff = run_vibefix("diff", ".", cwd=tmp_path)
+    check = run_vibefix("check", ".", "--output-format", "json", cwd=tmp_path)
+    apply = run_vibefix("apply", ".", cwd=tmp_path)
+
+    assert re.findall(r"^\+\+\+ b/(.*)$", diff.stdout, re.MULTILINE) == ["ok.py"]
+    document = json.loads(check.stdout)
+    assert [(f["path"], f["status"]) for f in document["files"]] == [("ok.py", "changed")]
+    assert apply.returncode == 0, apply.stderr
+    assert apply.stderr.splitlines()[0] == "fixed ok.py (VF100)"
+    assert "1 file changed" in apply.stderr
+    assert (tmp_path / "link.py").is_symlink()
+    assert (tmp_path / "link.py").readlink() == Path("ok.py")
+    assert (tmp_path / "ok.py").read_text() == SLEEPY_FIXED
+    assert sorted(os.listdir(tmp_path)) == ["link.py", "ok.py"]
 
 
 # ---------------------------------------------------------------------------------------
