@@ -264,6 +264,31 @@ def test_json_output_reports_a_failed_file_with_exit_code_3(
     assert broken["error"]["line"] == 4
 
 
+def test_json_of_a_file_with_a_thousand_rewrites_has_a_hunk_for_each(
+    tmp_path: Path, run_vibefix: RunVibefix
+):
+    # Seven unchanged lines between two sleeps: more than twice the context, so each
+    # rewrite is a hunk of its own. difflib alone took minutes over this file (its
+    # longest-match search walks every blank line for every hunk): past the CLI
+    # fixture's timeout.
+    functions = 1000
+    body = "    time.sleep(1)\n    a = 1\n    b = 2\n    c = 3\n"
+    (tmp_path / "big.py").write_text(
+        "import time\n"
+        + "".join(f"\n\nasync def f_{i}():\n{body}    return {i}\n" for i in range(functions))
+    )
+
+    result = run_vibefix("check", ".", "--output-format", "json", "--jobs", "1", cwd=tmp_path)
+
+    assert result.returncode == 1, result.stderr
+    (entry,) = json.loads(result.stdout)["files"]
+    headers = re.findall(r"^@@ .* @@(.*)$", entry["diff"], re.MULTILINE)
+    assert headers == [" VF100"] * functions
+    rewrites = [edit["line"] for edit in entry["edits"] if not edit["import"]]
+    assert rewrites == [5 + 8 * i for i in range(functions)]
+    assert entry["diff"].count("\n+    await asyncio.sleep(1)\n") == functions
+
+
 def test_sarif_output_names_rules_and_locates_results(project: Path, run_vibefix: RunVibefix):
     result = run_vibefix("check", ".", "--output-format", "sarif", cwd=project)
 
