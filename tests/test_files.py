@@ -7,6 +7,8 @@ import json
 import os
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -320,6 +322,56 @@ def test_atomic_write_through_a_symlink_replaces_the_target(tmp_path: Path):
     assert link.is_symlink()
     assert target.read_bytes() == b"new\n"
     assert sorted(os.listdir(tmp_path)) == ["link.py", "real.py"]
+
+
+NESTED_AS_DEEP_AS_CPYTHON_COMPILES = {
+    # The parser's limit is 200 nested brackets: 201 is "too many nested parentheses".
+    "calls": "f(" * 200 + "1" + ")" * 200,
+    "lists": "[" * 200 + "]" * 200,
+    # A chain compiles up to about 2,990 links on 3.10-3.12 (the compiler's recursion
+    # limit, 3 x 1,000), 9,996 on 3.13. libcst's parser takes seconds on 3,000 (and
+    # ten times longer on subscripts than on attributes): 2,950 links, mostly attributes.
+    "attribute and subscript chain": "a" + ".b" * 2500 + "[0]" * 450,
+}
+
+
+def _padding(folder: Path) -> None:
+    """Three more files with a sleep, 100 KiB in all: enough for ``--jobs 2`` to start
+    worker processes (``IN_PROCESS_BYTES``)."""
+    notes = "".join(f"Note {line}, kept for its size.\n" for line in range(1200))
+    for number in range(3):
+        (folder / f"padding_{number}.py").write_text(f'"""{notes}"""\n\n{SLEEPY}')
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("nesting", sorted(NESTED_AS_DEEP_AS_CPYTHON_COMPILES))
+def test_nesting_as_deep_as_cpython_compiles_is_indexed_and_rewritten(
+    nesting: str, jobs: str, tmp_path: Path, run_vibefix: RunVibefix
+):
+    # 190 nested calls ended in "E902 internal error ... RecursionError" while indexing.
+    expression = NESTED_AS_DEEP_AS_CPYTHON_COMPILES[nesting]
+    source = SLEEPY.replace('return "ok"', f"return {expression}")
+    (tmp_path / "deep.py").write_text(source)
+    if jobs == "2":
+        _padding(tmp_path)
+    compiled = subprocess.run(
+        [sys.executable, "-c", "compile(open('deep.py').read(), 'deep.py', 'exec')"],
+        cwd=tmp_path,
+        check=False,
+    )
+    assert compiled.returncode == 0  # CPython takes it, at the top of its stack
+
+    result = run_vibefix("check", ".", "--jobs", jobs, cwd=tmp_path)
+
+    assert "E902" not in result.stderr, result.stderr
+    if "chain" in nesting and sys.version_info[:2] == (3, 12):
+        # 3.12 caps C recursion at a constant that no setting raises, and libcst's code
+        # generation recurses through it (context managers): about 700 levels.
+        assert result.returncode == 3
+        assert "deep.py:1:1: E999 nested too deeply for vibefix on Python 3.12" in result.stderr
+    else:
+        assert result.returncode == 1, result.stderr
+        assert "deep.py:5:5: VF100 time.sleep blocks the event loop" in result.stderr
 
 
 def test_source_nested_too_deep_is_reported_not_crashed_on(tmp_path: Path, run_vibefix: RunVibefix):

@@ -39,7 +39,7 @@ from vibefix.engine.edits import Edit, EditConflict, apply_edits
 from vibefix.engine.imports import ImportPlanner
 from vibefix.engine.index import FactCollector, ModuleFacts, ProjectIndex
 from vibefix.engine.plan import Plan, build_plan
-from vibefix.engine.sourcefile import PARSE_ERROR, SourceError, compiles, parse
+from vibefix.engine.sourcefile import PARSE_ERROR, SourceError, compiles, in_deep_stack, parse
 from vibefix.http import mapping as httpmap
 from vibefix.results import FileResult, Finding, Position, RunResult, Safety, Status
 
@@ -122,7 +122,7 @@ class Shard:
     def index(self, candidates: Sequence[Candidate]) -> Iterator[ModuleFacts | FileResult]:
         for candidate in candidates:
             try:
-                yield self._index_one(candidate)
+                yield in_deep_stack(candidate.path, self._index_one, candidate)
             except SourceError as error:
                 if candidate.writable:
                     yield FileResult(
@@ -187,7 +187,7 @@ class Shard:
                 self._deferred.append(candidate)
         for item in self._parsed:
             try:
-                yield self._transform_one(item, plan)
+                yield in_deep_stack(item.path, self._transform_one, item, plan)
             except Exception as error:  # one file must never stop the run
                 yield _internal_failure(item.path, item.data, "rewriting", error)
 

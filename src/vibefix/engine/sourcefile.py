@@ -12,14 +12,19 @@ import contextlib
 import os
 import re
 import stat
+import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import libcst as cst
 
+from vibefix.engine import deep
 from vibefix.results import Finding, Position
+
+T = TypeVar("T")
 
 PARSE_ERROR = "E999"
 """The code used for files that cannot be decoded or parsed (as in ruff and flake8)."""
@@ -91,13 +96,35 @@ def parse(path: Path, data: bytes) -> ParsedSource:
     return ParsedSource(module, module.encoding, compiles=problem is None)
 
 
+def in_deep_stack(path: Path, function: Callable[..., T], *args: object) -> T:
+    """``function(*args)``, the work of indexing or rewriting the file at ``path``, with
+    room to recurse as deep as its nesting needs (``deep.call``). A ``RecursionError``
+    that comes all the same (Python 3.12's fixed C recursion limit) fails the file with
+    a message that says so, not as an internal error."""
+    try:
+        return deep.call(function, *args)
+    except RecursionError:
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        message = (
+            f"nested too deeply for vibefix on Python {version}: libcst's walk of the tree"
+            " reached the interpreter's recursion limit"
+        )
+        raise SourceError(Finding(path, Position(1, 1), PARSE_ERROR, message)) from None
+
+
+def _compile(source: bytes | str, path: Path, flags: int = 0) -> None:
+    """``compile()`` with CPython's own recursion limit, whatever ``deep`` raised it to."""
+    with deep.ordinary_recursion():
+        compile(source, str(path), "exec", dont_inherit=True, flags=flags)
+
+
 def _compile_first(path: Path, data: bytes) -> Finding | str | None:
     """Compile with CPython before libcst parses: None when it compiles, the error text
     when it does not (the file may use newer syntax than this Python knows; libcst
     decides), or a finding for source nested deeper than CPython accepts, on which
     libcst's native parser can exhaust the stack and crash the process."""
     try:
-        compile(data, str(path), "exec", dont_inherit=True)
+        _compile(data, path)
     except SyntaxError as error:
         if "too many nested" in str(error.msg) or "too complex" in str(error.msg):
             position = Position(error.lineno or 1, error.offset or 1)
@@ -113,7 +140,7 @@ def _syntax_finding(path: Path, text: str, error: cst.ParserSyntaxError) -> Find
     # (libcst often points at the start of the next line), so prefer its message. Given
     # text, not bytes, its column counts characters.
     try:
-        compile(text, str(path), "exec", dont_inherit=True, flags=0x400)  # PyCF_ONLY_AST
+        _compile(text, path, flags=0x400)  # PyCF_ONLY_AST
     except SyntaxError as syntax:
         if syntax.lineno is not None:
             return Finding(
@@ -134,7 +161,7 @@ def compiles(source: bytes, path: Path) -> str | None:
     ``compile`` is stricter than a parse: it rejects ``await`` outside async functions.
     """
     try:
-        compile(source, str(path), "exec", dont_inherit=True)
+        _compile(source, path)
     except SyntaxError as error:
         return f"{error.lineno}:{error.offset}: {error.msg}"
     except ValueError as error:
