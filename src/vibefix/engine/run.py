@@ -33,7 +33,7 @@ from libcst.metadata import (
 )
 
 from vibefix.codemod import Codemod, FileContext
-from vibefix.config import Config
+from vibefix.config import Config, declared_python
 from vibefix.engine.discover import Prefilter, discover
 from vibefix.engine.edits import Edit, EditConflict, apply_edits
 from vibefix.engine.imports import ImportPlanner
@@ -142,7 +142,8 @@ class Shard:
         providers.update(FactCollector.METADATA_DEPENDENCIES)
         for codemod in codemods:
             providers.update(codemod.get_inherited_dependencies())
-        parsed = parse(path, data)
+        config = self.options.config
+        parsed = parse(path, data, declared_python(config.root, config.target_version))
         name, package = module_name(path, self.options.project)
         # The tree is ours alone: no need for the defensive deep copy (half a parse).
         wrapper = MetadataWrapper(parsed.module, unsafe_skip_copy=True)
