@@ -322,9 +322,9 @@ def test_models_no_route_handler_reaches_are_reported_unchanged_and_never_parsed
     parsed: list[str] = []
     real = engine.parse
 
-    def recording(path: Path, data: bytes) -> object:
+    def recording(path: Path, data: bytes, *args: object) -> object:
         parsed.append(path.relative_to(tmp_path).as_posix())
-        return real(path, data)
+        return real(path, data, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(engine, "parse", recording)
     result = run(tmp_path, ".")

@@ -193,6 +193,60 @@ def test_apply_writes_the_fixable_file_and_leaves_the_unparsable_one_byte_identi
     assert (broken_project / "broken.py").read_bytes() == broken_before
 
 
+TYPE_STATEMENT = SLEEPY.replace("\n\nasync def", "\ntype Money = int\n\n\nasync def")
+"""A file with a sleep to rewrite and a ``type`` statement (Python 3.12) on line 3."""
+
+
+def test_syntax_newer_than_the_target_version_fails_the_file_and_the_run_goes_on(
+    project: Path, run_vibefix: RunVibefix
+):
+    # Whether the Python running vibefix parses a type statement (3.12+) or not (3.10,
+    # 3.11), the project's target decides.
+    (project / "pyproject.toml").write_text('[tool.vibefix]\ntarget-version = "py311"\n')
+    (project / "money.py").write_text(TYPE_STATEMENT)
+
+    check = run_vibefix("check", ".", cwd=project)
+    apply = run_vibefix("apply", ".", cwd=project)
+
+    assert check.returncode == 3, check.stderr
+    assert (
+        "money.py:3:1: E999 uses syntax of Python 3.12 (type statement),"
+        " newer than the project's target 3.11"
+    ) in check.stderr
+    assert "app.py:5:5: VF100" in check.stderr
+    assert apply.returncode == 3
+    assert (project / "money.py").read_text() == TYPE_STATEMENT
+    assert (project / "app.py").read_text() == SLEEPY_FIXED
+
+
+def test_the_target_version_can_come_from_requires_python(project: Path, run_vibefix: RunVibefix):
+    (project / "pyproject.toml").write_text('[project]\nrequires-python = ">=3.11"\n')
+    generic = SLEEPY.replace("async def handler():", "async def handler[T](value: T) -> T:")
+    (project / "generic.py").write_text(generic)
+
+    result = run_vibefix("check", ".", "--output-format", "json", cwd=project)
+
+    assert result.returncode == 3, result.stderr
+    (failed,) = [f for f in json.loads(result.stdout)["files"] if f["status"] == "failed"]
+    assert failed["path"] == "generic.py"
+    assert (failed["error"]["line"], failed["error"]["column"]) == (4, 18)
+    assert failed["error"]["message"] == (
+        "uses syntax of Python 3.12 (type parameter lists), newer than the project's target 3.11"
+    )
+
+
+def test_syntax_the_target_version_has_is_rewritten_whatever_python_runs_vibefix(
+    project: Path, run_vibefix: RunVibefix
+):
+    (project / "pyproject.toml").write_text('[project]\nrequires-python = ">=3.12"\n')
+    (project / "money.py").write_text(TYPE_STATEMENT)
+
+    result = run_vibefix("check", ".", cwd=project)
+
+    assert result.returncode == 1, result.stderr
+    assert "money.py:7:5: VF100" in result.stderr
+
+
 # ---------------------------------------------------------------------------------------
 # Selecting codemods
 # ---------------------------------------------------------------------------------------
@@ -262,6 +316,31 @@ def test_json_output_reports_a_failed_file_with_exit_code_3(
     assert broken["status"] == "failed"
     assert broken["error"]["code"] == "E999"
     assert broken["error"]["line"] == 4
+
+
+def test_json_of_a_file_with_a_thousand_rewrites_has_a_hunk_for_each(
+    tmp_path: Path, run_vibefix: RunVibefix
+):
+    # Seven unchanged lines between two sleeps: more than twice the context, so each
+    # rewrite is a hunk of its own. difflib alone took minutes over this file (its
+    # longest-match search walks every blank line for every hunk): past the CLI
+    # fixture's timeout.
+    functions = 1000
+    body = "    time.sleep(1)\n    a = 1\n    b = 2\n    c = 3\n"
+    (tmp_path / "big.py").write_text(
+        "import time\n"
+        + "".join(f"\n\nasync def f_{i}():\n{body}    return {i}\n" for i in range(functions))
+    )
+
+    result = run_vibefix("check", ".", "--output-format", "json", "--jobs", "1", cwd=tmp_path)
+
+    assert result.returncode == 1, result.stderr
+    (entry,) = json.loads(result.stdout)["files"]
+    headers = re.findall(r"^@@ .* @@(.*)$", entry["diff"], re.MULTILINE)
+    assert headers == [" VF100"] * functions
+    rewrites = [edit["line"] for edit in entry["edits"] if not edit["import"]]
+    assert rewrites == [5 + 8 * i for i in range(functions)]
+    assert entry["diff"].count("\n+    await asyncio.sleep(1)\n") == functions
 
 
 def test_sarif_output_names_rules_and_locates_results(project: Path, run_vibefix: RunVibefix):

@@ -341,11 +341,13 @@ def test_module_names_follow_init_files(tmp_path):
     assert engine.module_name(tmp_path / "script.py") == ("script", "")
 
 
-def test_syntax_newer_than_the_running_python_is_still_rewritten():
+def test_syntax_newer_than_the_running_python_is_still_rewritten(tmp_path: Path):
     # PEP 695 (3.12): compile() rejects it before 3.12, libcst parses it; the output is
-    # then checked by parsing it again instead of compiling it.
+    # then checked by parsing it again instead of compiling it. The project targets 3.12
+    # (a project on 3.11 would have the file fail: test_cli.py).
     source = b"import time\ntype Alias = int\n\n\nasync def f():\n    time.sleep(1)\n"
-    result = engine.run_source(source, ALL)
+    config = Config(root=tmp_path, target_version=(3, 12))
+    result = engine.run_source(source, ALL, config=config)
     assert result.status is Status.CHANGED, result.error
     assert result.new_source is not None
     assert b"type Alias = int\n" in result.new_source

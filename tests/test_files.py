@@ -7,6 +7,8 @@ import json
 import os
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,51 @@ def test_crlf_file_with_an_added_import_keeps_crlf(tmp_path: Path, run_vibefix: 
     data = (tmp_path / "app.py").read_bytes()
     assert b"import asyncio\r\nimport time\r\n" in data
     assert data.count(b"\n") == data.count(b"\r\n")
+
+
+RATE_HANDLER = '''\
+import requests
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/rate")
+async def rate(c: str):
+    """The rate of one currency,
+    as the upstream service has it."""
+    r = requests.get("http://rates", params={"c": c})
+    return {"rate": r.json()["rate"]}
+'''
+"""A handler VF101 rewrites: it adds support code whose docstrings span lines."""
+
+
+def test_crlf_file_gets_crlf_in_the_multi_line_strings_of_the_support_code_vf101_adds(
+    tmp_path: Path, run_vibefix: RunVibefix
+):
+    (tmp_path / "app.py").write_bytes(RATE_HANDLER.replace("\n", "\r\n").encode())
+
+    _apply(run_vibefix, tmp_path)
+
+    data = (tmp_path / "app.py").read_bytes()
+    assert b'"""' in data.split(b"async def rate", 1)[0]  # support code with docstrings
+    assert data.count(b"\n") == data.count(b"\r\n")
+    assert all(line.endswith(b"\r\n") for line in data.splitlines(keepends=True))
+
+
+def test_crlf_file_keeps_the_bare_lf_inside_its_own_string_while_new_code_gets_crlf(
+    tmp_path: Path, run_vibefix: RunVibefix
+):
+    # The handler's docstring breaks its line with a bare LF, as an editor may leave it:
+    # vibefix changes no byte of the user's own strings.
+    source = RATE_HANDLER.replace("\n", "\r\n").replace("currency,\r\n", "currency,\n")
+    (tmp_path / "app.py").write_bytes(source.encode())
+
+    _apply(run_vibefix, tmp_path)
+
+    data = (tmp_path / "app.py").read_bytes()
+    assert b'"""The rate of one currency,\n    as the upstream service has it."""\r\n' in data
+    assert data.count(b"\n") == data.count(b"\r\n") + 1
 
 
 def test_utf8_bom_is_kept(tmp_path: Path, run_vibefix: RunVibefix):
@@ -190,8 +237,10 @@ def test_symlinked_file_is_written_through_and_stays_a_link(
     link = project / "link.py"
     link.symlink_to(target)
 
-    _apply(run_vibefix, project)
+    result = run_vibefix("apply", ".", cwd=project)
 
+    assert result.returncode == 0, result.stderr
+    assert "fixed ../elsewhere/real.py (VF100)" in result.stderr  # the file written
     assert link.is_symlink()
     assert link.readlink() == target
     assert target.read_text() == SLEEPY_FIXED
@@ -208,6 +257,30 @@ def test_symlink_and_its_target_in_the_same_project_are_processed_once(
 
     assert result.stdout.count("+++ b/") == 1, result.stdout
     assert "1 file would be changed" in result.stderr
+
+
+def test_a_link_beside_its_target_is_reported_under_the_name_of_the_file_written(
+    tmp_path: Path, run_vibefix: RunVibefix
+):
+    # `link.py` sorts before `ok.py`: the report named the link, and the file that
+    # changed on disk, `ok.py`, appeared nowhere.
+    (tmp_path / "ok.py").write_text(SLEEPY)
+    (tmp_path / "link.py").symlink_to("ok.py")
+
+    diff = run_vibefix("diff", ".", cwd=tmp_path)
+    check = run_vibefix("check", ".", "--output-format", "json", cwd=tmp_path)
+    apply = run_vibefix("apply", ".", cwd=tmp_path)
+
+    assert re.findall(r"^\+\+\+ b/(.*)$", diff.stdout, re.MULTILINE) == ["ok.py"]
+    document = json.loads(check.stdout)
+    assert [(f["path"], f["status"]) for f in document["files"]] == [("ok.py", "changed")]
+    assert apply.returncode == 0, apply.stderr
+    assert apply.stderr.splitlines()[0] == "fixed ok.py (VF100)"
+    assert "1 file changed" in apply.stderr
+    assert (tmp_path / "link.py").is_symlink()
+    assert (tmp_path / "link.py").readlink() == Path("ok.py")
+    assert (tmp_path / "ok.py").read_text() == SLEEPY_FIXED
+    assert sorted(set(os.listdir(tmp_path)) - {".vibefix_cache"}) == ["link.py", "ok.py"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -249,6 +322,56 @@ def test_atomic_write_through_a_symlink_replaces_the_target(tmp_path: Path):
     assert link.is_symlink()
     assert target.read_bytes() == b"new\n"
     assert sorted(os.listdir(tmp_path)) == ["link.py", "real.py"]
+
+
+NESTED_AS_DEEP_AS_CPYTHON_COMPILES = {
+    # The parser's limit is 200 nested brackets: 201 is "too many nested parentheses".
+    "calls": "f(" * 200 + "1" + ")" * 200,
+    "lists": "[" * 200 + "]" * 200,
+    # A chain compiles up to about 2,990 links on 3.10-3.12 (the compiler's recursion
+    # limit, 3 x 1,000), 9,996 on 3.13. libcst's parser takes seconds on 3,000 (and
+    # ten times longer on subscripts than on attributes): 2,950 links, mostly attributes.
+    "attribute and subscript chain": "a" + ".b" * 2500 + "[0]" * 450,
+}
+
+
+def _padding(folder: Path) -> None:
+    """Three more files with a sleep, 100 KiB in all: enough for ``--jobs 2`` to start
+    worker processes (``IN_PROCESS_BYTES``)."""
+    notes = "".join(f"Note {line}, kept for its size.\n" for line in range(1200))
+    for number in range(3):
+        (folder / f"padding_{number}.py").write_text(f'"""{notes}"""\n\n{SLEEPY}')
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("nesting", sorted(NESTED_AS_DEEP_AS_CPYTHON_COMPILES))
+def test_nesting_as_deep_as_cpython_compiles_is_indexed_and_rewritten(
+    nesting: str, jobs: str, tmp_path: Path, run_vibefix: RunVibefix
+):
+    # 190 nested calls ended in "E902 internal error ... RecursionError" while indexing.
+    expression = NESTED_AS_DEEP_AS_CPYTHON_COMPILES[nesting]
+    source = SLEEPY.replace('return "ok"', f"return {expression}")
+    (tmp_path / "deep.py").write_text(source)
+    if jobs == "2":
+        _padding(tmp_path)
+    compiled = subprocess.run(
+        [sys.executable, "-c", "compile(open('deep.py').read(), 'deep.py', 'exec')"],
+        cwd=tmp_path,
+        check=False,
+    )
+    assert compiled.returncode == 0  # CPython takes it, at the top of its stack
+
+    result = run_vibefix("check", ".", "--jobs", jobs, cwd=tmp_path)
+
+    assert "E902" not in result.stderr, result.stderr
+    if "chain" in nesting and sys.version_info[:2] == (3, 12):
+        # 3.12 caps C recursion at a constant that no setting raises, and libcst's code
+        # generation recurses through it (context managers): about 700 levels.
+        assert result.returncode == 3
+        assert "deep.py:1:1: E999 nested too deeply for vibefix on Python 3.12" in result.stderr
+    else:
+        assert result.returncode == 1, result.stderr
+        assert "deep.py:5:5: VF100 time.sleep blocks the event loop" in result.stderr
 
 
 def test_source_nested_too_deep_is_reported_not_crashed_on(tmp_path: Path, run_vibefix: RunVibefix):

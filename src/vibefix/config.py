@@ -48,6 +48,21 @@ class Config:
 
 
 _LISTS = ("include", "exclude", "select", "ignore")
+_REQUIRES_PYTHON = re.compile(r"(?m)^\s*requires-python\s*=\s*[\"'][^\"']*?>=?\s*3\.(\d+)")
+
+
+def declared_python(root: Path, declared: tuple[int, int] | None = None) -> tuple[int, int] | None:
+    """The oldest Python the project says it runs on: ``declared`` (``target-version``),
+    else the lower bound of ``requires-python`` in the ``pyproject.toml`` at ``root``;
+    None when it says nothing."""
+    if declared is not None:
+        return declared
+    try:
+        text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    found = _REQUIRES_PYTHON.search(text)
+    return (3, int(found.group(1))) if found else None
 
 
 def find_config_file(paths: Sequence[Path]) -> Path | None:

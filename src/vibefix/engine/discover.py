@@ -127,12 +127,25 @@ def discover(paths: Sequence[Path], config: Config) -> list[Path]:
             found.add(given)
             continue
         found.update(_walk(given, wanted))
-    # A file reached twice (through a symlink, or named twice) is processed once, under
-    # the first of its names.
+    # A file reached twice (through a symlink, or named twice) is processed once.
     unique: dict[Path, Path] = {}
     for path in sorted(found):
-        unique.setdefault(path.resolve(), path)
+        unique.setdefault(path.resolve(), own_name(path))
     return sorted(unique.values())
+
+
+def own_name(path: Path) -> Path:
+    """The name of the file that ``path`` is: a symlink's target (relative to the working
+    folder when ``path`` is relative), else ``path``.
+
+    Writing a symlinked file writes its target (the link stays a link), so that is the
+    name under which it is processed and reported: what the report says changed is what
+    changes on disk, and a file reached both through a link and by its own name is one
+    file, whichever name sorts first. The ignore files and globs judge the target too."""
+    if not path.is_symlink():
+        return path
+    target = path.resolve()
+    return Path(os.path.relpath(target)) if not path.is_absolute() else target
 
 
 def _walk(top: Path, wanted: Callable[[Path, bool], bool]) -> Iterator[Path]:

@@ -34,7 +34,7 @@ from libcst.metadata import (
 )
 
 from vibefix.codemod import Codemod, FileContext
-from vibefix.config import Config
+from vibefix.config import Config, declared_python
 from vibefix.engine.batch import Batch
 from vibefix.engine.cache import Cache, digest, fingerprint
 from vibefix.engine.discover import discover
@@ -44,7 +44,14 @@ from vibefix.engine.index import FactCollector, ModuleFacts, ProjectIndex
 from vibefix.engine.metadata import resolve
 from vibefix.engine.plan import Plan, build_plan
 from vibefix.engine.prefilter import Prefilter
-from vibefix.engine.sourcefile import PARSE_ERROR, SourceError, compiles, parse, syntax_ok
+from vibefix.engine.sourcefile import (
+    PARSE_ERROR,
+    SourceError,
+    compiles,
+    in_deep_stack,
+    parse,
+    syntax_ok,
+)
 from vibefix.http import mapping as httpmap
 from vibefix.known.packaging import declarations
 from vibefix.results import FileResult, Finding, Position, RunResult, Safety, Status
@@ -129,6 +136,8 @@ class Shard:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.cache = options.cache
+        self._target = declared_python(options.config.root, options.config.target_version)
+        """The oldest Python the project says it runs on: newer syntax fails a file."""
         self._parsed: list[_Parsed] = []
         self._pending: list[Candidate] = []
         """Files to rewrite whose facts came from the cache: parsed when rewritten."""
@@ -147,7 +156,7 @@ class Shard:
                     yield cached
                 continue
             try:
-                facts = self._index_one(candidate)
+                facts = in_deep_stack(candidate.path, self._index_one, candidate)
             except SourceError as error:
                 failed = FileResult(
                     candidate.path, Status.FAILED, old_source=candidate.data, error=error.finding
@@ -189,7 +198,7 @@ class Shard:
             providers.update(codemod.get_inherited_dependencies())
             if codemod.collector is not None:
                 providers.update(codemod.collector.get_inherited_dependencies())
-        parsed = parse(path, data)
+        parsed = parse(path, data, self._target)
         name, _ = module_name(path, self.options.project)
         # The tree is ours alone: no need for the defensive deep copy (half a parse).
         wrapper = MetadataWrapper(parsed.module, unsafe_skip_copy=True)
@@ -261,12 +270,12 @@ class Shard:
         pending, self._pending = self._pending, []
         for candidate in pending:
             try:
-                self._parsed.append(self._load(candidate))
+                self._parsed.append(in_deep_stack(candidate.path, self._load, candidate))
             except Exception as error:  # it parsed when it was indexed: a bug of ours
                 yield _internal_failure(candidate.path, candidate.data, "rewriting", error)
         for item in self._parsed:
             try:
-                yield self._transform_one(item, plan)
+                yield in_deep_stack(item.path, self._transform_one, item, plan)
             except Exception as error:  # one file must never stop the run
                 yield _internal_failure(item.path, item.data, "rewriting", error)
 
@@ -734,7 +743,8 @@ def _fingerprint(options: Options) -> str:
     """What every cache entry of this run depends on besides its files."""
     codemods = [(c.__module__, c.__qualname__, c.code) for c in options.codemods]
     collectors = [c.collector for c in options.codemods if c.collector is not None]
-    settings = repr((options.config, codemods, options.unsafe, options.formatter))
+    target = declared_python(options.config.root, options.config.target_version)
+    settings = repr((options.config, target, codemods, options.unsafe, options.formatter))
     modules = [c.__module__ for c in options.codemods] + [c.__module__ for c in collectors]
     return fingerprint(settings, modules)
 

@@ -13,17 +13,25 @@ import contextlib
 import os
 import re
 import stat
+import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import libcst as cst
 
+from vibefix.engine import deep, syntax
 from vibefix.results import Finding, Position
+
+T = TypeVar("T")
 
 PARSE_ERROR = "E999"
 """The code used for files that cannot be decoded or parsed (as in ruff and flake8)."""
+
+_ONLY_AST = 0x400
+"""``ast.PyCF_ONLY_AST``: parse, without the compiler's checks."""
 
 _COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
@@ -65,12 +73,14 @@ def _position_of_offset(data: bytes, offset: int, encoding: str) -> Position:
     return Position(line, column)
 
 
-def parse(path: Path, data: bytes) -> ParsedSource:
-    """Parse ``data`` read from ``path``; raise ``SourceError`` with a position on failure."""
+def parse(path: Path, data: bytes, target: tuple[int, int] | None = None) -> ParsedSource:
+    """Parse ``data`` read from ``path``; raise ``SourceError`` with a position on failure,
+    or when it uses syntax that ``target`` (the oldest Python the project runs on, if it
+    says) does not have."""
     encoding = declared_encoding(data)
     try:
         codecs.lookup(encoding)
-        data.decode(encoding)
+        text = data.decode(encoding)
     except LookupError:
         raise SourceError(
             Finding(path, Position(1, 1), PARSE_ERROR, f"unknown encoding {encoding!r}")
@@ -85,27 +95,73 @@ def parse(path: Path, data: bytes) -> ParsedSource:
     problem = _compile_first(path, data)
     if isinstance(problem, Finding):
         raise SourceError(problem)
+    rejected = syntax.by_grammar(text, target) if target and problem is None else None
     try:
         module = cst.parse_module(data)
     except cst.ParserSyntaxError as error:
-        raise SourceError(_syntax_finding(path, data.decode(encoding), error)) from None
+        raise SourceError(_syntax_finding(path, text, error)) from None
+    if target is not None and (rejected is not None or isinstance(problem, SyntaxError)):
+        newer = syntax.in_tree(module, target) or rejected
+        if newer is not None:
+            raise SourceError(Finding(path, newer.position, PARSE_ERROR, newer.message(target)))
+        unparsed = _grammar_error(path, text, target) if target <= sys.version_info[:2] else None
+        if unparsed is not None:
+            raise SourceError(unparsed)
     return ParsedSource(module, module.encoding, compiles=problem is None)
 
 
-def _compile_first(path: Path, data: bytes) -> Finding | str | None:
-    """Compile with CPython before libcst parses: None when it compiles, the error text
-    when it does not (the file may use newer syntax than this Python knows; libcst
-    decides), or a finding for source nested deeper than CPython accepts, on which
-    libcst's native parser can exhaust the stack and crash the process."""
+def in_deep_stack(path: Path, function: Callable[..., T], *args: object) -> T:
+    """``function(*args)``, the work of indexing or rewriting the file at ``path``, with
+    room to recurse as deep as its nesting needs (``deep.call``). A ``RecursionError``
+    that comes all the same (Python 3.12's fixed C recursion limit) fails the file with
+    a message that says so, not as an internal error."""
     try:
-        compile(data, str(path), "exec", dont_inherit=True)
+        return deep.call(function, *args)
+    except RecursionError:
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        message = (
+            f"nested too deeply for vibefix on Python {version}: libcst's walk of the tree"
+            " reached the interpreter's recursion limit"
+        )
+        raise SourceError(Finding(path, Position(1, 1), PARSE_ERROR, message)) from None
+
+
+def _compile(source: bytes | str, path: Path, flags: int = 0) -> None:
+    """``compile()`` with CPython's own recursion limit, whatever ``deep`` raised it to."""
+    with deep.ordinary_recursion():
+        compile(source, str(path), "exec", dont_inherit=True, flags=flags)
+
+
+def _compile_first(path: Path, data: bytes) -> Finding | Exception | None:
+    """Compile with CPython before libcst parses: None when it compiles, the error when
+    it does not (the file may use newer syntax than this Python knows; libcst and the
+    project's target decide), or a finding for source nested deeper than CPython
+    accepts, on which libcst's native parser can exhaust the stack and crash the process."""
+    try:
+        _compile(data, path)
     except SyntaxError as error:
         if "too many nested" in str(error.msg) or "too complex" in str(error.msg):
             position = Position(error.lineno or 1, error.offset or 1)
             return Finding(path, position, PARSE_ERROR, f"syntax error: {error.msg}")
-        return str(error)
+        return error
     except (ValueError, RecursionError, MemoryError) as error:
-        return str(error)
+        return error
+    return None
+
+
+def _grammar_error(path: Path, text: str, target: tuple[int, int]) -> Finding | None:
+    """What the grammar of the running Python, as new as ``target`` or newer, rejects in
+    ``text`` although libcst parsed it and saw nothing newer than ``target`` in it (say an
+    f-string of 3.12): ``target`` cannot parse it either. None for what only its compiler
+    rejects (``await`` outside an async function), which is left to libcst as before."""
+    try:
+        _compile(text, path, flags=_ONLY_AST)
+    except SyntaxError as error:
+        position = Position(error.lineno or 1, error.offset or 1)
+        message = syntax.NewerSyntax(position, None, str(error.msg)).message(target)
+        return Finding(path, position, PARSE_ERROR, message)
+    except (ValueError, RecursionError, MemoryError):
+        return None
     return None
 
 
@@ -114,7 +170,7 @@ def _syntax_finding(path: Path, text: str, error: cst.ParserSyntaxError) -> Find
     # (libcst often points at the start of the next line), so prefer its message. Given
     # text, not bytes, its column counts characters.
     try:
-        compile(text, str(path), "exec", dont_inherit=True, flags=0x400)  # PyCF_ONLY_AST
+        _compile(text, path, flags=_ONLY_AST)
     except SyntaxError as syntax:
         if syntax.lineno is not None:
             return Finding(
@@ -135,7 +191,7 @@ def compiles(source: bytes, path: Path) -> str | None:
     ``compile`` is stricter than a parse: it rejects ``await`` outside async functions.
     """
     try:
-        compile(source, str(path), "exec", dont_inherit=True)
+        _compile(source, path)
     except SyntaxError as error:
         return f"{error.lineno}:{error.offset}: {error.msg}"
     except ValueError as error:

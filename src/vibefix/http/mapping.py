@@ -18,6 +18,7 @@ from typing import Any
 
 import libcst as cst
 
+from vibefix.config import declared_python
 from vibefix.cst.tree import Parents, inside
 
 Qualify = Callable[[cst.CSTNode], Collection[str]]
@@ -1326,16 +1327,8 @@ def target_python(root: Path, declared: tuple[int, int] | None = None) -> tuple[
     """The oldest Python the project supports: ``declared`` (``target-version``), else
     the lower bound of ``requires-python`` in its ``pyproject.toml``, else the Python
     that runs vibefix."""
-    if declared is not None:
-        return declared
-    try:
-        text = (root / "pyproject.toml").read_text(encoding="utf-8")
-    except OSError:
-        text = ""
-    found = re.search(r"(?m)^\s*requires-python\s*=\s*[\"'][^\"']*?>=?\s*3\.(\d+)", text)
-    if found:
-        return (3, int(found.group(1)))
-    return (sys.version_info.major, sys.version_info.minor)
+    found = declared_python(root, declared)
+    return found if found is not None else (sys.version_info.major, sys.version_info.minor)
 
 
 def backend_problem(

@@ -19,7 +19,9 @@ _RESET = "\x1b[0m"
 
 def display(path: Path) -> str:
     """``path`` relative to the working folder when it is below it, POSIX-style."""
-    absolute = Path(os.path.abspath(path))  # not resolve(): a symlink keeps its own name
+    # Not resolve(): a folder given through a symlink keeps the name it was given (a
+    # symlinked file is reported under its target's name already, see discover.own_name).
+    absolute = Path(os.path.abspath(path))
     try:
         return absolute.relative_to(Path.cwd()).as_posix()
     except ValueError:
