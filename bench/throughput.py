@@ -233,12 +233,15 @@ def copy_folder(source: Path, destination: Path) -> Corpus:
     source = source.resolve()
     corpus = Corpus(destination, str(source), source=source)
     destination.mkdir(parents=True, exist_ok=True)
+    scratch = destination.resolve().parent  # not copied into itself when under ``source``
     for folder, folders, names in os.walk(source):
         here = Path(folder)
         folders[:] = sorted(
             name
             for name in folders
-            if name not in SKIPPED_FOLDERS and not (here / name / "pyvenv.cfg").is_file()
+            if name not in SKIPPED_FOLDERS
+            and not (here / name / "pyvenv.cfg").is_file()
+            and here / name != scratch
         )
         for name in sorted(names):
             path = here / name
