@@ -305,7 +305,7 @@ def _e902_key(finding: Mapping[str, Any]) -> str:
         return key + (f" at {where[-1]}" if where else "")
     match = re.search(r"would not compile \(\d+:\d+: (.*)\); file", message)
     if match:
-        return f"a rewrite would not compile: {match.group(1)}"
+        return f"a rewrite would not compile: {_NUMBERS.sub('N', match.group(1))}"
     return _NUMBERS.sub("N", message)[:100]
 
 
@@ -422,7 +422,8 @@ VARIANTS = ("utf-8", "utf-8-sig", "crlf", "utf-8-sig-crlf", "latin-1")
 CRLF_REQUESTS = "a requests call in a project with a CRLF file"
 DIGIT_HANDLER = "a handler named _ and a digit (_1_get)"
 SESSION_IN_CLASS = "a session opened in a class body inside an async function"
-KNOWN_BUGS = frozenset({CRLF_REQUESTS, DIGIT_HANDLER, SESSION_IN_CLASS})
+FORM_FEED = "a form feed in indentation"
+KNOWN_BUGS = frozenset({CRLF_REQUESTS, DIGIT_HANDLER, SESSION_IN_CLASS, FORM_FEED})
 LATIN1_COOKIE = "# -*- coding: latin-1 -*-\n"
 
 
@@ -873,6 +874,8 @@ def grammar_projects(
     """A hypothesmith program (``from_grammar``, or ``from_node`` for ``source="node"``)
     set before, after or inside code that every recipe rewrites."""
     program = draw(_grammar() if source == "grammar" else _nodes())
+    if FORM_FEED in avoid:
+        program = program.replace("\x0c", " ")
     if program and not program.endswith("\n"):
         program += "\n"
     place = draw(st.sampled_from(["before", "after", "handler", "helper"]))

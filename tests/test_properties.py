@@ -233,3 +233,28 @@ async def h():
         "app/main.py": main.encode(),
     }
     assert_keeps_every_property(project, ("all",))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: when a file's first indentation holds a form feed, VF101's support code is"
+    " indented with it twice and does not compile (E902)",
+)
+def test_form_feed_in_the_first_indentation_keeps_vf101_support_code_compiling() -> None:
+    source = """\
+import requests
+from fastapi import FastAPI
+
+
+def f():
+\x0c    pass
+
+
+app = FastAPI()
+
+
+@app.get("/")
+async def h():
+    return requests.get("http://u").json()
+"""
+    assert_keeps_every_property({"app.py": source.encode()}, ("default",))
