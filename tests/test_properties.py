@@ -9,8 +9,9 @@ in a subprocess for a few). The budget is small and the examples fixed (``derand
 so that CI stays fast and repeatable; ``bench/fuzz.py`` runs the same properties on
 thousands of inputs.
 
-Bugs these properties found that are being fixed elsewhere have a strict ``xfail`` test
-of their own below, and the generators leave their construct out meanwhile.
+Each bug these properties found has a strict ``xfail`` test of its own at the end, and
+the generators leave its construct out (``fuzzing.KNOWN_BUGS``) until it is fixed: the
+test then passes, fails as XPASS, and its mark and the construct's exclusion go.
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ def test_hypothesmith_node_programs_among_trigger_code_keep_every_property(
     assert_keeps_every_property(project)
 
 
-# Left out: "crlf" and "mixed-eol" (the CRLF bug above) and "deep-nesting"
-# (test_deeply_nested_expression_is_not_an_internal_error).
+# Left out: "crlf" and "mixed-eol" (test_crlf_file_keeps_crlf_in_vf101_support_code) and
+# "deep-nesting" (test_deeply_nested_expression_is_not_an_internal_error).
 CI_MUTATIONS = sorted(set(fuzzing.MUTATIONS) - {"crlf", "mixed-eol", "deep-nesting"})
 
 
@@ -137,7 +138,7 @@ def test_encoding_variants_of_a_sleepy_app_keep_every_property(variant: str) -> 
     assert_keeps_every_property({"app/main.py": encode(text, variant)})
 
 
-# -- bugs found by these properties, being fixed elsewhere ---------------------------------
+# -- bugs these properties found, each an xfail until it is fixed ----------------------------
 
 
 @pytest.mark.xfail(
