@@ -55,13 +55,13 @@ def assert_keeps_every_property(
 # named by a strict xfail test at the end of this file.
 
 
-@_budget(20)
+@_budget(12)
 @given(projects(avoid=KNOWN_BUGS))
 def test_generated_fastapi_projects_keep_every_property(project: fuzzing.Project) -> None:
     assert_keeps_every_property(project)
 
 
-@_budget(15)
+@_budget(10)
 @given(grammar_projects(avoid=KNOWN_BUGS))
 def test_hypothesmith_programs_among_trigger_code_keep_every_property(
     project: fuzzing.Project,
@@ -69,7 +69,7 @@ def test_hypothesmith_programs_among_trigger_code_keep_every_property(
     assert_keeps_every_property(project)
 
 
-@_budget(4)
+@_budget(3)
 @given(grammar_projects(avoid=KNOWN_BUGS, source="node"))
 def test_hypothesmith_node_programs_among_trigger_code_keep_every_property(
     project: fuzzing.Project,
@@ -82,7 +82,7 @@ def test_hypothesmith_node_programs_among_trigger_code_keep_every_property(
 CI_MUTATIONS = sorted(set(fuzzing.MUTATIONS) - {"crlf", "mixed-eol", "deep-nesting"})
 
 
-@_budget(15)
+@_budget(10)
 @given(
     projects(avoid=KNOWN_BUGS),
     st.lists(st.sampled_from(CI_MUTATIONS), min_size=1, max_size=3),
