@@ -150,6 +150,13 @@ def _pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
 
 
+def _model_name(handler: str) -> str:
+    """``CreateOrderBody`` for ``create_order``; ``Body1H`` for ``_1_h``, whose name in
+    Pascal case would start with a digit (no identifier)."""
+    pascal = _pascal(handler)
+    return f"{pascal}Body" if f"{pascal}Body".isidentifier() else f"Body{pascal}"
+
+
 class TypedBodies(BoundaryCodemod):
     """Give a route handler that takes a plain `dict` body a model of the keys it reads.
 
@@ -269,7 +276,7 @@ class TypedBodies(BoundaryCodemod):
                 if problem:
                     notes[handler] = (f"`{name}` is a plain dict, but {problem}",)
                     continue
-                model = f"{_pascal(handler.rpartition('.')[2])}Body"
+                model = _model_name(handler.rpartition(".")[2])
                 if {
                     f"{handler.rpartition('.')[0]}.{model}",
                     f"{home}.{model}",

@@ -9,9 +9,10 @@ in a subprocess for a few). The budget is small and the examples fixed (``derand
 so that CI stays fast and repeatable; ``bench/fuzz.py`` runs the same properties on
 thousands of inputs.
 
-Each bug these properties found has a strict ``xfail`` test of its own at the end, and
-the generators leave its construct out (``fuzzing.KNOWN_BUGS``) until it is fixed: the
-test then passes, fails as XPASS, and its mark and the construct's exclusion go.
+Each bug these properties found has a test of its own at the end. A bug found and not yet
+fixed gets a strict ``xfail`` there, and the generators leave its construct out
+(``fuzzing.KNOWN_BUGS``) until it is fixed: the test then fails as XPASS, and its mark and
+the construct's exclusion go.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def assert_keeps_every_property(
     assert not violations, "\n".join(map(str, violations))
 
 
-# Every generator below leaves out the constructs of the known bugs (KNOWN_BUGS), each
-# named by a strict xfail test at the end of this file.
+# Every generator below leaves out the constructs of the known bugs (KNOWN_BUGS, empty
+# while none is open), each named by a strict xfail test at the end of this file.
 
 
 @_budget(12)
@@ -138,14 +139,9 @@ def test_encoding_variants_of_a_sleepy_app_keep_every_property(variant: str) -> 
     assert_keeps_every_property({"app/main.py": encode(text, variant)})
 
 
-# -- bugs these properties found, each an xfail until it is fixed ----------------------------
+# -- bugs these properties found (fixed), each kept as a test of its own ----------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: in a CRLF file, the support code VF101 inserts (its docstrings' second"
-    " lines) ends with bare LF",
-)
 def test_crlf_file_keeps_crlf_in_vf101_support_code() -> None:
     source = """\
 import requests
@@ -161,20 +157,12 @@ async def h():
     assert_keeps_every_property({"app.py": encode(source, "crlf")}, ("default",))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug: a deeply nested expression raises RecursionError (E902)"
-)
 def test_deeply_nested_expression_is_not_an_internal_error() -> None:
     nested = "f(" * 190 + "1" + ")" * 190
     source = f"import time\n\n\nasync def h():\n    time.sleep(1)\n    return {nested}\n"
     assert_keeps_every_property({"app.py": source.encode()}, ("default",))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Python 3.12 syntax (a type statement) is rewritten although the project's"
-    " target is Python 3.11",
-)
 def test_python_312_syntax_is_left_alone_for_a_311_target(tmp_path: Path) -> None:
     source = b"import time\n\ntype Seconds = float\n\n\nasync def h():\n    time.sleep(1)\n"
     (tmp_path / "pyproject.toml").write_text('[tool.vibefix]\ntarget-version = "py311"\n')
@@ -186,11 +174,6 @@ def test_python_312_syntax_is_left_alone_for_a_311_target(tmp_path: Path) -> Non
     assert (tmp_path / "app.py").read_bytes() == source
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: VF302 names the body model of a handler called `_1_h` `1HBody`, which is"
-    " no identifier (E902: ParserSyntaxError)",
-)
 def test_handler_named_underscore_digit_gets_a_body_model_with_a_valid_name() -> None:
     source = """\
 from fastapi import FastAPI, Request
@@ -206,11 +189,6 @@ async def _1_h(request: Request):
     assert_keeps_every_property({"app.py": source.encode()}, ("all",))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: VF203 awaits a session's calls in a class body inside an async function"
-    " (E902: the rewrite would not compile, 'await' outside function)",
-)
 def test_session_in_a_class_body_inside_an_async_function_is_not_awaited() -> None:
     database = """\
 from sqlalchemy import create_engine
@@ -236,11 +214,6 @@ async def h():
     assert_keeps_every_property(project, ("all",))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: when a file's first indentation holds a form feed, VF101's support code is"
-    " indented with it twice and does not compile (E902)",
-)
 def test_form_feed_in_the_first_indentation_keeps_vf101_support_code_compiling() -> None:
     source = """\
 import requests

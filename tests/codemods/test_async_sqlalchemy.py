@@ -608,6 +608,19 @@ OBSTACLES = {
         "    return request.app.state.db.query(User).count()\n",
         "the session kept on `app.state.db` is shared by every request",
     ),
+    "session_in_a_class_body": (
+        "shop/routers.py",
+        '@router.get("/count")\n',
+        '@router.get("/klass")\n'
+        "async def klass():\n"
+        "    class Cached:\n"
+        "        db = SessionLocal()\n"
+        "        total = db.query(models.User).count()\n"
+        "        db.close()\n"
+        "    return {'total': Cached.total}\n\n\n"
+        '@router.get("/count")\n',
+        "it is used in a class body, where `await` cannot go",
+    ),
     "lifespan_not_a_context_manager": (
         "shop/main.py",
         "app = FastAPI()\n",
@@ -627,6 +640,8 @@ def test_an_obstacle_anywhere_leaves_the_project_and_says_why(tmp_path, case):
         text = text.replace("from typing import Optional", "from typing import Annotated, Optional")
     if case == "deferred_column":
         text = text.replace("import relationship", "import deferred, relationship")
+    if case == "session_in_a_class_body":
+        text = "from shop.database import SessionLocal\n" + text
     if case == "session_on_app_state":
         text = text.replace("from fastapi import FastAPI", "from fastapi import FastAPI, Request")
         text = text.replace(

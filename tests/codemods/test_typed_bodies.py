@@ -242,6 +242,29 @@ async def bulk_import(data: BulkImportBody):
     assert_transforms(TypedBodies, before, typed(model, handler))
 
 
+def test_a_handler_whose_name_in_pascal_case_starts_with_a_digit_gets_a_valid_model_name():
+    before = case(JSON_HANDLER.replace("bulk_import", "_1_import")).replace(
+        "from fastapi import FastAPI, HTTPException",
+        "from fastapi import FastAPI, HTTPException, Request",
+    )
+    model = '''\
+class Body1Import(BaseModel):
+    """The body `_1_import` takes (written by vibefix from the keys it reads)."""
+
+    products: list = []
+
+
+'''
+    handler = """\
+@app.post("/import")
+async def _1_import(data: Body1Import):
+    \"\"\"Import products.\"\"\"
+    # read the whole body
+    return {"n": len(data.products)}
+"""
+    assert_transforms(TypedBodies, before, typed(model, handler))
+
+
 @pytest.mark.parametrize(
     "use",
     [

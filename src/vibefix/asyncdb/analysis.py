@@ -403,6 +403,15 @@ class _Scan(cst.CSTVisitor):
                 )
         return False
 
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        # A class body runs once, when the function defines it: no `await` there.
+        for name in self.candidates:
+            for found in _names(node.body, name):
+                self._add(
+                    name, self._site(found, "it is used in a class body, where `await` cannot go")
+                )
+        return False
+
     def visit_GeneratorExp(self, node: cst.GeneratorExp) -> bool:
         for name in self.candidates:
             for found in _names(node, name):

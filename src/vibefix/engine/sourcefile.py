@@ -107,7 +107,31 @@ def parse(path: Path, data: bytes, target: tuple[int, int] | None = None) -> Par
         unparsed = _grammar_error(path, text, target) if target <= sys.version_info[:2] else None
         if unparsed is not None:
             raise SourceError(unparsed)
+    module = _plain_indent(module)
     return ParsedSource(module, module.encoding, compiles=problem is None)
+
+
+def _plain_indent(module: cst.Module) -> cst.Module:
+    """``module`` with an indentation for new code that holds no form feed.
+
+    libcst takes the file's first indentation for the code it writes; when that line
+    starts with a form feed (which Python ignores at the start of a line only), every
+    level of new code would repeat it, and the result does not compile. The blocks
+    written with that indentation keep it; new ones get it without the form feed."""
+    default = module.default_indent
+    if "\f" not in default:
+        return module
+
+    class Explicit(cst.CSTTransformer):
+        def leave_IndentedBlock(
+            self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+        ) -> cst.IndentedBlock:
+            if updated_node.indent is None:
+                return updated_node.with_changes(indent=default)
+            return updated_node
+
+    plain = default.replace("\f", "") or "    "
+    return module.visit(Explicit()).with_changes(default_indent=plain)
 
 
 def in_deep_stack(path: Path, function: Callable[..., T], *args: object) -> T:
