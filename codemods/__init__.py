@@ -6,6 +6,8 @@ pass that decides which functions become async). ``RECIPES`` name ordered select
 
 from __future__ import annotations
 
+from typing import Any
+
 from vibefix.codemods.async_endpoints import AsyncEndpoints
 from vibefix.codemods.async_sleep import AsyncSleep
 from vibefix.codemods.async_sqlalchemy import AsyncSqlalchemy
@@ -24,7 +26,7 @@ from vibefix.codemods.typed_bodies import TypedBodies
 
 from vibefix.codemod import Codemod
 
-ALL: tuple[type[Codemod], ...] = (
+ALL: tuple[type[Codemod[Any]], ...] = (
     AsyncSleep,
     RequestsToHttpx,
     OffloadBlocking,

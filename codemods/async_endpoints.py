@@ -5,10 +5,11 @@ from __future__ import annotations
 import libcst as cst
 
 from vibefix.calls.rewrite import AsyncCodemod
+from vibefix.codemod import PlanPart
 from vibefix.results import Safety
 
 
-class AsyncEndpoints(AsyncCodemod):
+class AsyncEndpoints(AsyncCodemod[PlanPart]):
     """Make `def` route handlers and dependencies `async def` once nothing in them blocks.
 
     Why: FastAPI runs a `def` handler in a thread pool of 40 threads; under load, requests
@@ -42,7 +43,7 @@ class AsyncEndpoints(AsyncCodemod):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         key = self.key(node)
-        asyncs = self.plan.asyncs
+        asyncs = self.asyncs
         if key in asyncs.becomes_async and key in asyncs.entry_points:
             self.replace(
                 node,

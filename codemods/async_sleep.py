@@ -6,12 +6,12 @@ import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
 from vibefix.calls.rewrite import AsyncCodemod
-from vibefix.codemod import Codemod
+from vibefix.codemod import Codemod, PlanPart
 from vibefix.cst.names import base_name, imported_as
 from vibefix.cst.scope import ScopeKind
 
 
-class AsyncSleep(AsyncCodemod):
+class AsyncSleep(AsyncCodemod[PlanPart]):
     """Replace `time.sleep(x)` in async functions with `await asyncio.sleep(x)`.
 
     Why: `time.sleep` inside an `async def` freezes the event loop: no other request is

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import libcst as cst
@@ -24,11 +22,10 @@ from vibefix.asyncdb.analysis import (
 )
 from vibefix.calls.plan import AsyncPlan
 from vibefix.calls.rewrite import AsyncCodemod
-from vibefix.codemod import Codemod
-from vibefix.config import Config
+from vibefix.codemod import Codemod, PlanContext
 from vibefix.cst.arguments import appended, keyword
 from vibefix.engine.imports import ModuleAlias
-from vibefix.engine.index import ProjectIndex, node_key
+from vibefix.engine.index import node_key
 from vibefix.http import plan as httpplan
 from vibefix.known.blocking import Entry, Kind
 from vibefix.results import Finding, Position, Safety
@@ -39,7 +36,7 @@ ENGINE_LINE = r"(?m:^\w+[ \t]*(?::[^=\n]*)?=[ \t]*(?:[A-Za-z_][\w.]*\.)?create_e
 """A module that makes the engine at its top level."""
 
 
-class AsyncSqlalchemy(AsyncCodemod):
+class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
     """Move the project's SQLAlchemy code to `AsyncSession`, awaited, all of it or none.
 
     Why: a sync `Session` in an `async def` handler blocks the event loop for every
@@ -128,28 +125,18 @@ class AsyncSqlalchemy(AsyncCodemod):
     collector = FileScan
 
     @classmethod
-    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        return plan_async_db(index)
+    def plan_part(cls, context: PlanContext) -> DbPlan:
+        return plan_async_db(context.index, cls.code)
 
     @classmethod
-    def blocking_rule(cls, part: object) -> Callable[[str], Entry | None] | None:
-        if isinstance(part, DbPlan) and part.migrates:
-            return rule(part)
-        return None
-
-    @classmethod
-    def settle(
-        cls,
-        part: object,
-        asyncs: AsyncPlan,
-        index: ProjectIndex,
-        writable: Callable[[Path], bool],
-    ) -> object:
+    def settle(cls, part: DbPlan | None, context: PlanContext) -> DbPlan | None:
         """Withdraw when a file to change is outside the paths given, a function that
         awaits would stay sync, or a session call the async plan awaits is one this plan
         does not rewrite."""
-        if not isinstance(part, DbPlan) or not part.migrates:
+        if part is None or not part.migrates:
             return part
+        index, writable = context.index, context.writable
+        asyncs = context.part(AsyncPlan) or AsyncPlan()
         facts = {node_key(f.path, f): f for f in index.functions.values()}
         # A file VF203 must change but may not (outside the paths given, or failed to
         # rewrite): said in the first file it may change, as nothing is.
@@ -208,7 +195,7 @@ class AsyncSqlalchemy(AsyncCodemod):
         for function in index.functions.values():
             for call in function.calls:
                 entries = {classify(index.resolve(t)) for t in call.targets}
-                if Entry(Kind.TWIN, "VF203") in entries:
+                if Entry(Kind.TWIN, cls.code) in entries:
                     key = node_key(function.path, call)
                     if key not in rewritten:
                         problems.append(
@@ -227,8 +214,7 @@ class AsyncSqlalchemy(AsyncCodemod):
 
     def visit_Module(self, node: cst.Module) -> bool:
         self._module = node
-        part = self.plan.part(self.code)
-        self._db = part if isinstance(part, DbPlan) else DbPlan()
+        self._db = self.part or DbPlan()
         if not self._db.migrates:
             for path, line, column, why in self._db.obstacles:
                 if path == self.file.path:
@@ -522,7 +508,7 @@ class AsyncSqlalchemy(AsyncCodemod):
 
     def _inner_lifespan(self) -> str:
         """The lifespan the app has already (its own, or VF101's of this run)."""
-        http = self.plan.asyncs.http
+        http = self.asyncs.http
         if http.app is not None and http.app == self._db.app:
             return httpplan.LIFESPAN
         return self._given_lifespan

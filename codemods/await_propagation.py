@@ -5,9 +5,10 @@ from __future__ import annotations
 import libcst as cst
 
 from vibefix.calls.rewrite import AsyncCodemod
+from vibefix.codemod import PlanPart
 
 
-class AwaitPropagation(AsyncCodemod):
+class AwaitPropagation(AsyncCodemod[PlanPart]):
     """Make helpers async when their blocking calls get async twins; await them everywhere.
 
     Why: a helper that calls `requests` or `time.sleep` blocks the event loop of every
@@ -43,7 +44,7 @@ class AwaitPropagation(AsyncCodemod):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         key = self.key(node)
-        asyncs = self.plan.asyncs
+        asyncs = self.asyncs
         if key not in asyncs.becomes_async or key in asyncs.entry_points:
             return
         if key not in asyncs.tests:
@@ -80,7 +81,7 @@ class AwaitPropagation(AsyncCodemod):
     def visit_Call(self, node: cst.Call) -> None:
         super().visit_Call(node)
         if (
-            self.key(node) in self.plan.asyncs.awaits
+            self.key(node) in self.asyncs.awaits
             and not self.is_awaited(node)
             and self.async_after  # the plan never asks otherwise; a guard, not a rule
         ):

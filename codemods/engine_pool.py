@@ -9,7 +9,7 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import Assignment, QualifiedNameProvider, ScopeProvider
 
-from vibefix.codemod import Codemod
+from vibefix.codemod import Codemod, PlanPart
 from vibefix.cst.arguments import appended, keyword
 from vibefix.cst.names import imported_as
 from vibefix.results import Safety
@@ -57,7 +57,7 @@ def dialect(url: cst.BaseExpression) -> str | None:
     return found.group(1).lower() if found else None
 
 
-class EnginePool(Codemod):
+class EnginePool(Codemod[PlanPart]):
     """Give `create_engine` for a server database explicit pool settings.
 
     Why: an engine made with `create_engine(url)` keeps SQLAlchemy's defaults: 5

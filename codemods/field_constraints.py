@@ -14,11 +14,10 @@ import libcst as cst
 from vibefix.boundary import facts as boundary
 from vibefix.boundary.facts import BoundaryCodemod
 from vibefix.boundary.modeledit import core_name, fields_of, typing_names
-from vibefix.boundary.plan import ModelRole, is_split, plan_boundary
-from vibefix.config import Config
+from vibefix.boundary.plan import BoundaryPlan, ModelRole, is_split
+from vibefix.codemod import PlanContext, PlanPart
 from vibefix.cst.arguments import appended, keyword
 from vibefix.cst.names import imported_as
-from vibefix.engine.index import ProjectIndex
 from vibefix.known.packaging import DECLARATIONS
 from vibefix.results import Safety
 
@@ -83,15 +82,13 @@ class Constraints:
 
 
 @dataclass(frozen=True)
-class ConstraintPlan:
+class ConstraintPlan(PlanPart):
     fields: Mapping[str, Mapping[str, Constraints]] = field(default_factory=dict)
     """For each model, what each of its fields gets."""
     split_only: frozenset[str] = frozenset()
     """The models constrained only if VF303 splits them (they are responses too)."""
     notes: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     """For each model, findings: ``(field, message)``."""
-    wanted_names: frozenset[str] = frozenset()
-    wanted_modules: frozenset[str] = frozenset()
     touched: frozenset[Path] = frozenset()
 
     @property
@@ -190,7 +187,7 @@ def _email(name: str, ok: bool, notes: list[tuple[str, str]], why: str) -> Const
     return Constraints()
 
 
-class FieldConstraints(BoundaryCodemod):
+class FieldConstraints(BoundaryCodemod[ConstraintPlan]):
     """Give a request model's fields the constraints of the ORM columns they mirror.
 
     Why: the database knows that `name` holds at most 100 characters, that `price` is
@@ -235,8 +232,8 @@ class FieldConstraints(BoundaryCodemod):
     triggers = (f"{boundary.TRIGGER}|{boundary.OPTIONAL_FIELD}",)
 
     @classmethod
-    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        plan = plan_boundary(index, config.options)
+    def plan_part(cls, context: PlanContext) -> ConstraintPlan:
+        plan = context.part(BoundaryPlan) or BoundaryPlan()
         fields: dict[str, Mapping[str, Constraints]] = {}
         notes: dict[str, tuple[tuple[str, str], ...]] = {}
         split_only: set[str] = set()
@@ -269,13 +266,10 @@ class FieldConstraints(BoundaryCodemod):
             if found:
                 notes[qualname] = tuple(found)
         touched = frozenset(plan.models[name].path for name in [*fields, *notes])
-        return ConstraintPlan(
-            fields, frozenset(split_only), notes, plan.wanted_names, plan.wanted_modules, touched
-        )
+        return ConstraintPlan(fields, frozenset(split_only), notes, touched)
 
     def visit_Module(self, node: cst.Module) -> None:
-        part = self.plan.part(self.code)
-        self._plan = part if isinstance(part, ConstraintPlan) else ConstraintPlan()
+        self._plan = self.part or ConstraintPlan()
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
         qualname = f"{self.file.module_name}.{node.name.value}"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import libcst as cst
 
 from vibefix.calls.rewrite import AsyncCodemod
+from vibefix.codemod import PlanPart
 from vibefix.engine.imports import ModuleAlias
 
 
-class OffloadBlocking(AsyncCodemod):
+class OffloadBlocking(AsyncCodemod[PlanPart]):
     """Run blocking calls that have no async twin in a worker thread, in async functions.
 
     Why: inside an `async def`, a blocking call (`subprocess.run`, `open`, `shutil.copy`,
@@ -53,9 +54,9 @@ class OffloadBlocking(AsyncCodemod):
 
     def visit_Call(self, node: cst.Call) -> None:
         super().visit_Call(node)
-        if self.key(node) not in self.plan.asyncs.offloads or not self.async_after:
+        if self.key(node) not in self.asyncs.offloads or not self.async_after:
             return
-        if self.plan.asyncs.fastapi:
+        if self.asyncs.fastapi:
             runner = self.file.imports.name_alias(node, "fastapi.concurrency", "run_in_threadpool")
             name = "run_in_threadpool"
         else:

@@ -10,7 +10,7 @@ import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
 from vibefix.calls.rewrite import AsyncCodemod
-from vibefix.codemod import Codemod
+from vibefix.codemod import Codemod, PlanPart
 from vibefix.cst.arguments import COMMA, EQUAL, appended, keyword
 from vibefix.cst.names import base_name, fully_qualified
 from vibefix.engine.imports import ModuleAlias
@@ -52,7 +52,7 @@ class _NameTaken(Exception):
     """A name the rewrite needs means something else where it is needed."""
 
 
-class RequestsToHttpx(AsyncCodemod):
+class RequestsToHttpx(AsyncCodemod[PlanPart]):
     """Rewrite `requests` calls in async functions to awaited aiohttp (or httpx2) calls.
 
     Why: `requests` blocks. In an `async def` handler, one slow upstream freezes the
@@ -244,7 +244,7 @@ class RequestsToHttpx(AsyncCodemod):
         self._aiohttp = self._backend.library == "aiohttp"
         self._tuples = httpmap.tuple_constants(node)
         self._client_type = self._backend.client_type
-        http = self.plan.asyncs.http
+        http = self.asyncs.http
         path = self.file.path
         blocks = []
         if any(key[0] == path for key in http.per_call | http.injected) or (
@@ -290,12 +290,12 @@ class RequestsToHttpx(AsyncCodemod):
             return None
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        http = self.plan.asyncs.http
+        http = self.asyncs.http
         key = self.key(node)
         try:
             if key in http.takes:
                 self._take_client(node, injected=key in http.injected)
-            twins = self.plan.asyncs.twins
+            twins = self.asyncs.twins
             if not any(k[0] == self.file.path for k in twins):
                 return
             analysis = httpmap.analyse(node, self._qualify, self._backend.library, self._tuples)
@@ -312,7 +312,7 @@ class RequestsToHttpx(AsyncCodemod):
 
     def visit_Call(self, node: cst.Call) -> None:
         super().visit_Call(node)
-        http = self.plan.asyncs.http
+        http = self.asyncs.http
         key = self.key(node)
         if key in http.passes:
             new = keyword(PARAMETER, cst.Name(PARAMETER))

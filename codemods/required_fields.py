@@ -19,21 +19,17 @@ from vibefix.boundary.modeledit import (
     without_default,
     without_none,
 )
-from vibefix.boundary.plan import ModelRole, is_split, plan_boundary
-from vibefix.config import Config
-from vibefix.engine.index import ProjectIndex
+from vibefix.boundary.plan import BoundaryPlan, ModelRole, is_split
+from vibefix.codemod import PlanContext, PlanPart
 from vibefix.results import Safety
 
 
 @dataclass(frozen=True)
-class RequiredPlan:
+class RequiredPlan(PlanPart):
     required: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """For each model, the fields that become required, with why."""
     held: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """For each model, the fields that look required but stay, with why."""
-    wanted_names: frozenset[str] = frozenset()
-    """The models' names: the files that mention them are indexed too."""
-    wanted_modules: frozenset[str] = frozenset()
     touched: frozenset[Path] = frozenset()
     """The files of the models it changes or reports on."""
     split: Mapping[str, tuple[Mapping[str, str], Mapping[str, str]]] = field(default_factory=dict)
@@ -79,7 +75,7 @@ def _short(qualname: str) -> str:
     return qualname.rpartition(".")[2]
 
 
-class RequiredFields(BoundaryCodemod):
+class RequiredFields(BoundaryCodemod[RequiredPlan]):
     """Make the optional fields of a request model that the API needs required.
 
     Why: AI-written models declare every field `Optional[X] = None`. A request without
@@ -123,10 +119,10 @@ class RequiredFields(BoundaryCodemod):
     triggers = (f"{boundary.TRIGGER}|{boundary.OPTIONAL_FIELD}",)
 
     @classmethod
-    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
+    def plan_part(cls, context: PlanContext) -> RequiredPlan:
         required: dict[str, dict[str, str]] = {}
         held: dict[str, dict[str, str]] = {}
-        boundary_plan = plan_boundary(index, config.options)
+        boundary_plan = context.part(BoundaryPlan) or BoundaryPlan()
         touched: set[Path] = set()
         split: dict[str, tuple[Mapping[str, str], Mapping[str, str]]] = {}
         for qualname, role in boundary_plan.models.items():
@@ -143,15 +139,12 @@ class RequiredFields(BoundaryCodemod):
         return RequiredPlan(
             required,
             held,
-            boundary_plan.wanted_names,
-            boundary_plan.wanted_modules,
             frozenset(touched),
             split,
         )
 
     def visit_Module(self, node: cst.Module) -> None:
-        part = self.plan.part(self.code)
-        self._plan = part if isinstance(part, RequiredPlan) else RequiredPlan()
+        self._plan = self.part or RequiredPlan()
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
         qualname = f"{self.file.module_name}.{node.name.value}"

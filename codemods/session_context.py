@@ -5,15 +5,14 @@ from __future__ import annotations
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
+from vibefix.asyncdb.analysis import DbPlan
 from vibefix.calls.rewrite import AsyncCodemod
-from vibefix.codemod import Codemod
-from vibefix.config import Config
-from vibefix.engine.index import NodeKey, ProjectIndex
-from vibefix.sessions.plan import SESSION_AT_TOP, plan_contexts
+from vibefix.codemod import Codemod, PlanContext
+from vibefix.sessions.plan import SESSION_AT_TOP, ContextPlan, HelpersTaken, plan_contexts
 from vibefix.sessions.uses import Context, find_context
 
 
-class SessionContext(AsyncCodemod):
+class SessionContext(AsyncCodemod[ContextPlan]):
     """Hold the session a script, a helper or a background task opens in a `with` block.
 
     Why: `db = SessionLocal()` ... `db.close()` closes the session only when nothing
@@ -73,21 +72,20 @@ class SessionContext(AsyncCodemod):
     )
 
     @classmethod
-    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        return plan_contexts(index)
+    def plan_part(cls, context: PlanContext) -> ContextPlan:
+        return plan_contexts(context.index)
 
     def visit_Module(self, node: cst.Module) -> None:
-        part = self.plan.part(self.code)
-        self._opened: frozenset[NodeKey] = part if isinstance(part, frozenset) else frozenset()
+        self._opened = (self.part or ContextPlan()).opened
         # Once VF203 moves the project to AsyncSession, the session is held by `async with`.
-        migrating = getattr(self.plan.part("VF203"), "migrates", False)
-        self._async = "VF203" in self.plan.applied and bool(migrating)
+        db = self.plan.applied_part(DbPlan)
+        self._async = db is not None and db.migrates
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if not self._opened:
             return
-        taken = self.file.notes.get("VF200.helpers")
-        if isinstance(taken, frozenset) and self.key(node) in taken:
+        taken = self.file.told(HelpersTaken)
+        if taken is not None and self.key(node) in taken.helpers:
             return  # VF200 hands it its callers' session
         context = find_context(node, lambda call: self.key(call) in self._opened)
         if context is None:

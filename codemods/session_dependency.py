@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
-from vibefix.calls.plan import AsyncPlan
-from vibefix.codemod import Codemod
-from vibefix.config import Config
+from vibefix.codemod import Codemod, PlanContext
 from vibefix.cst.arguments import appended, keyword
-from vibefix.engine.index import NodeKey, ProjectIndex
+from vibefix.engine.index import NodeKey
 from vibefix.sessions.facts import ModuleNames
-from vibefix.sessions.plan import SessionPlan, plan_sessions
+from vibefix.sessions.plan import HelpersTaken, SessionPlan, plan_sessions
 from vibefix.sessions.rewrite import SessionCodemod
 from vibefix.sessions.uses import Uses, find_uses
 
 
-class SessionDependency(SessionCodemod):
+class SessionDependency(SessionCodemod[SessionPlan]):
     """Hand route handlers the request's session with `Depends(get_db)` instead of one they open.
 
     Why: a handler that opens `db = SessionLocal()` and closes it by hand leaks the
@@ -114,26 +111,20 @@ class SessionDependency(SessionCodemod):
     collector = ModuleNames
 
     @classmethod
-    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        return plan_sessions(index)
+    def plan_part(cls, context: PlanContext) -> SessionPlan:
+        return plan_sessions(context.index)
 
     @classmethod
-    def settle(
-        cls,
-        part: object,
-        asyncs: AsyncPlan,
-        index: ProjectIndex,
-        writable: Callable[[Path], bool],
-    ) -> object:
+    def settle(cls, part: SessionPlan | None, context: PlanContext) -> SessionPlan | None:
         """No dependency is written in a file outside the paths given: its handlers get
         the finding instead."""
-        if not isinstance(part, SessionPlan) or not part.created:
+        if part is None or not part.created:
             return part
-        homes = {module.module: module.path for module in index.modules}
+        homes = {module.module: module.path for module in context.index.modules}
         kept = {
             made: dependency
             for made, dependency in part.created.items()
-            if writable(homes.get(made.rpartition(".")[0], Path()))
+            if context.writable(homes.get(made.rpartition(".")[0], Path()))
         }
         if kept == part.created:
             return part
@@ -148,8 +139,7 @@ class SessionDependency(SessionCodemod):
 
     def visit_Module(self, node: cst.Module) -> None:
         super().visit_Module(node)
-        part = self.plan.part(self.code)
-        self._sessions = part if isinstance(part, SessionPlan) else SessionPlan()
+        self._sessions = self.part or SessionPlan()
         self._helper_uses: dict[NodeKey, Uses] = {}
         """Helpers that take the caller's session: how they use theirs."""
         self._helper_args: dict[NodeKey, tuple[str, str]] = {}
@@ -186,7 +176,7 @@ class SessionDependency(SessionCodemod):
             self._helper_args.update(args)
             self._inject.update(inject)
         # VF204 leaves the helpers taken here (it would hold their session in ``with``).
-        self.file.notes["VF200.helpers"] = frozenset(self._helper_uses)
+        self.file.share(HelpersTaken(frozenset(self._helper_uses)))
 
     def _callers(
         self,

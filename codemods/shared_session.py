@@ -5,17 +5,15 @@ from __future__ import annotations
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
-from vibefix.codemod import Codemod
-from vibefix.config import Config
+from vibefix.codemod import Codemod, PlanContext
 from vibefix.cst.names import fully_qualified
-from vibefix.engine.index import ProjectIndex
 from vibefix.sessions.facts import StateSessions, state_attribute
-from vibefix.sessions.plan import SESSION_AT_TOP, SharedPlan, plan_shared
+from vibefix.sessions.plan import SESSION_AT_TOP, SessionPlan, SharedPlan, plan_shared
 from vibefix.sessions.rewrite import SessionCodemod
 from vibefix.sessions.uses import shared_problem
 
 
-class SharedSession(SessionCodemod):
+class SharedSession(SessionCodemod[SharedPlan]):
     """Give route handlers that use a module-level session the request's own.
 
     Why: `db_session = SessionLocal()` at import makes one session for every request.
@@ -82,13 +80,17 @@ class SharedSession(SessionCodemod):
     collector = StateSessions
 
     @classmethod
-    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        return plan_shared(index)
+    def plan_part(cls, context: PlanContext) -> SharedPlan:
+        return plan_shared(context.index)
+
+    def _written(self) -> frozenset[str]:
+        """The dependencies VF200 writes in this run (none when it is not selected)."""
+        sessions = self.plan.part(SessionPlan)
+        return frozenset(sessions.created.values()) if sessions is not None else frozenset()
 
     def visit_Module(self, node: cst.Module) -> None:
         super().visit_Module(node)
-        part = self.plan.part(self.code)
-        self._shared = part if isinstance(part, SharedPlan) else SharedPlan()
+        self._shared = self.part or SharedPlan()
         self._package = (
             self.file.module_name
             if self.file.path.name == "__init__.py"
@@ -120,10 +122,7 @@ class SharedSession(SessionCodemod):
             )
             return
         (name,) = spelled
-        if (
-            dependency in self._shared.created
-            and dependency not in getattr(self.plan.part("VF200"), "created", {}).values()
-        ):
+        if dependency in self._shared.created and dependency not in self._written():
             dependency = ""  # VF200 would write it, and it does not run or may not here
         if not dependency:
             self.report(
@@ -164,8 +163,7 @@ class SharedSession(SessionCodemod):
         (attribute,) = kept
         dependency = state[attribute]
         if not dependency or (
-            dependency in self._shared.created
-            and dependency not in getattr(self.plan.part("VF200"), "created", {}).values()
+            dependency in self._shared.created and dependency not in self._written()
         ):
             self.report(
                 reads[0],

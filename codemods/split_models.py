@@ -13,15 +13,13 @@ from libcst.metadata import QualifiedNameProvider
 from vibefix.boundary import facts as boundary
 from vibefix.boundary.facts import BoundaryCodemod
 from vibefix.boundary.modeledit import fields_of
-from vibefix.boundary.plan import Split, SplitPlan, plan_boundary
-from vibefix.calls.plan import AsyncPlan
-from vibefix.config import Config
+from vibefix.boundary.plan import BoundaryPlan, Split, SplitPlan
+from vibefix.codemod import PlanContext
 from vibefix.cst.names import fully_qualified
-from vibefix.engine.index import ProjectIndex
 from vibefix.results import Safety
 
 
-class SplitModels(BoundaryCodemod):
+class SplitModels(BoundaryCodemod[SplitPlan]):
     """Split a model used as request body and response into `XCreate` and `XRead`.
 
     Why: one model for both directions means a response carries what a client sends
@@ -80,8 +78,8 @@ class SplitModels(BoundaryCodemod):
     triggers = (f"{boundary.TRIGGER}|{boundary.OPTIONAL_FIELD}|\\bresponse_model[ \\t]*=",)
 
     @classmethod
-    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        plan = plan_boundary(index, config.options)
+    def plan_part(cls, context: PlanContext) -> SplitPlan:
+        plan = context.part(BoundaryPlan) or BoundaryPlan()
         handlers: dict[str, list[str]] = {}
         touched: set[Path] = set()
         for qualname, split in plan.splits.items():
@@ -94,25 +92,18 @@ class SplitModels(BoundaryCodemod):
             plan.splits,
             plan.unsplit,
             {name: tuple(models) for name, models in handlers.items()},
-            plan.wanted_names,
             frozenset(touched),
-            plan.wanted_modules,
             {name: plan.models[name].path for name in plan.splits},
             {name: plan.handler_paths[name] for name in handlers},
         )
 
     @classmethod
-    def settle(
-        cls,
-        part: object,
-        asyncs: AsyncPlan,
-        index: ProjectIndex,
-        writable: Callable[[Path], bool],
-    ) -> object:
+    def settle(cls, part: SplitPlan | None, context: PlanContext) -> SplitPlan | None:
         """Withdraw a split whose model or handlers sit in a file that may not change
         (outside the paths given): the model and its handlers change together or not."""
-        if not isinstance(part, SplitPlan):
+        if part is None:
             return part
+        writable = context.writable
         shut: dict[str, Path] = {}
         for model, split in part.splits.items():
             files = [
@@ -148,8 +139,7 @@ class SplitModels(BoundaryCodemod):
         )
 
     def visit_Module(self, node: cst.Module) -> None:
-        part = self.plan.part(self.code)
-        self._plan = part if isinstance(part, SplitPlan) else SplitPlan()
+        self._plan = self.part or SplitPlan()
         module = self.file.module_name
         self._package = (
             module if self.file.path.name == "__init__.py" else module.rpartition(".")[0]

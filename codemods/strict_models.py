@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import libcst as cst
+from vibefix.codemods.field_constraints import ConstraintPlan
 
 from vibefix.boundary import facts as boundary
 from vibefix.boundary.facts import STRICT_TYPES, BoundaryCodemod
 from vibefix.boundary.modeledit import core_name, fields_of, names_in, typing_names
-from vibefix.boundary.plan import BoundaryPlan, ModelRole, is_split, plan_boundary
-from vibefix.config import Config
+from vibefix.boundary.plan import BoundaryPlan, ModelRole, is_split
+from vibefix.codemod import PlanContext, PlanPart
 from vibefix.cst.arguments import appended, keyword
-from vibefix.engine.index import ProjectIndex
 from vibefix.results import Safety
 
 RENAMED = {
@@ -55,12 +55,10 @@ class StrictModel:
 
 
 @dataclass(frozen=True)
-class StrictPlan:
+class StrictPlan(PlanPart):
     models: Mapping[str, StrictModel] = field(default_factory=dict)
     held: Mapping[str, str] = field(default_factory=dict)
     """The request models left alone, with why."""
-    wanted_names: frozenset[str] = frozenset()
-    wanted_modules: frozenset[str] = frozenset()
     touched: frozenset[Path] = frozenset()
     split: Mapping[str, StrictModel | None] = field(default_factory=dict)
     """For the models VF303 splits, what becomes of the request half: used when VF303's
@@ -100,7 +98,7 @@ def decide(role: ModelRole, plan: BoundaryPlan) -> StrictModel | str | None:
     return StrictModel(forbid, strict, fact.config == "class")
 
 
-class StrictModels(BoundaryCodemod):
+class StrictModels(BoundaryCodemod[StrictPlan]):
     """Make request models reject unknown keys and values of the wrong JSON type.
 
     Why: a Pydantic model ignores the keys it does not know and converts what it can: a
@@ -149,8 +147,8 @@ class StrictModels(BoundaryCodemod):
     triggers = (f"{boundary.TRIGGER}|{boundary.OPTIONAL_FIELD}",)
 
     @classmethod
-    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        plan = plan_boundary(index, config.options)
+    def plan_part(cls, context: PlanContext) -> StrictPlan:
+        plan = context.part(BoundaryPlan) or BoundaryPlan()
         models: dict[str, StrictModel] = {}
         held: dict[str, str] = {}
         split: dict[str, StrictModel | None] = {}
@@ -169,11 +167,10 @@ class StrictModels(BoundaryCodemod):
                     else None
                 )
         touched = frozenset(plan.models[name].path for name in [*models, *held, *split])
-        return StrictPlan(models, held, plan.wanted_names, plan.wanted_modules, touched, split)
+        return StrictPlan(models, held, touched, split)
 
     def visit_Module(self, node: cst.Module) -> None:
-        part = self.plan.part(self.code)
-        self._plan = part if isinstance(part, StrictPlan) else StrictPlan()
+        self._plan = self.part or StrictPlan()
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
         qualname = f"{self.file.module_name}.{node.name.value}"
@@ -196,9 +193,8 @@ class StrictModels(BoundaryCodemod):
 
     def _strict(self, statement: cst.AnnAssign, model: str) -> None:
         field_name = statement.target.value if isinstance(statement.target, cst.Name) else ""
-        if "VF304" in self.plan.applied and (model, field_name) in getattr(
-            self.plan.part("VF304"), "emails", frozenset()
-        ):
+        constraints = self.plan.applied_part(ConstraintPlan)
+        if constraints is not None and (model, field_name) in (constraints.emails):
             return  # VF304 makes it an EmailStr
         name = core_name(statement.annotation.annotation, typing_names(self))
         if name is None or name.value not in {"int", "str", "bool", "float"}:

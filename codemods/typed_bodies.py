@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import libcst as cst
+from vibefix.codemods.strict_models import StrictModels
 
 from vibefix.boundary.facts import MAPPINGS, STRICT_TYPES, BoundaryCodemod, ParameterFact
 from vibefix.boundary.modeledit import names_in
-from vibefix.boundary.plan import plan_boundary
-from vibefix.calls.plan import AsyncPlan
-from vibefix.config import Config
-from vibefix.engine.index import ProjectIndex
+from vibefix.boundary.plan import BoundaryPlan
+from vibefix.codemod import PlanContext, PlanPart
 from vibefix.http import mapping as httpmap
 from vibefix.results import Safety
 
@@ -65,7 +64,7 @@ class TypedBody:
 
 
 @dataclass(frozen=True)
-class BodiesPlan:
+class BodiesPlan(PlanPart):
     bodies: Mapping[str, TypedBody] = field(default_factory=dict)
     """By handler."""
     notes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -75,9 +74,6 @@ class BodiesPlan:
     """The file of the project's schemas (a module called ``schemas``)."""
     modern: bool = True
     """The project's Python spells unions ``X | None`` (3.10+); else ``Optional[X]``."""
-    wanted_names: frozenset[str] = frozenset()
-    """The classes the bodies' keys are copied into: their columns type the fields."""
-    wanted_modules: frozenset[str] = frozenset()
 
 
 def body_fields(
@@ -157,7 +153,7 @@ def _model_name(handler: str) -> str:
     return f"{pascal}Body" if f"{pascal}Body".isidentifier() else f"Body{pascal}"
 
 
-class TypedBodies(BoundaryCodemod):
+class TypedBodies(BoundaryCodemod[BodiesPlan]):
     """Give a route handler that takes a plain `dict` body a model of the keys it reads.
 
     Why: a body typed `dict` takes any JSON object: FastAPI checks nothing, the OpenAPI
@@ -214,8 +210,9 @@ class TypedBodies(BoundaryCodemod):
     )
 
     @classmethod
-    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        plan = plan_boundary(index, config.options)
+    def plan_part(cls, context: PlanContext) -> BodiesPlan:
+        index, config = context.index, context.config
+        plan = context.part(BoundaryPlan) or BoundaryPlan()
         # The project's schemas: a module called ``schemas`` (or ``schema``) that holds
         # models, the most of them if several. Another module with models may import the
         # routers (``main.py``): importing from it would be circular.
@@ -305,20 +302,12 @@ class TypedBodies(BoundaryCodemod):
             frozenset(touched),
             schemas if placed else None,
             modern,
-            plan.copied_into,
-            plan.wanted_modules,
         )
 
     @classmethod
-    def settle(
-        cls,
-        part: object,
-        asyncs: AsyncPlan,
-        index: ProjectIndex,
-        writable: Callable[[Path], bool],
-    ) -> object:
+    def settle(cls, part: BodiesPlan | None, context: PlanContext) -> BodiesPlan | None:
         """The models go just above their handlers when the schemas' file may not change."""
-        if not isinstance(part, BodiesPlan) or part.schemas is None or writable(part.schemas):
+        if part is None or part.schemas is None or context.writable(part.schemas):
             return part
         return replace(
             part,
@@ -328,8 +317,7 @@ class TypedBodies(BoundaryCodemod):
         )
 
     def visit_Module(self, node: cst.Module) -> None:
-        part = self.plan.part(self.code)
-        self._plan = part if isinstance(part, BodiesPlan) else BodiesPlan()
+        self._plan = self.part or BodiesPlan()
         self._depth = 0
         if self._plan.schemas is not None and self.file.path == self._plan.schemas:
             placed = [b for b in self._plan.bodies.values() if b.module == self.file.module_name]
@@ -391,7 +379,7 @@ class TypedBodies(BoundaryCodemod):
         ]
         # With VF301 in the run, the model is written as VF301 would leave it: a second
         # run must change nothing.
-        strict = "VF301" in self.plan.applied
+        strict = StrictModels.code in self.plan.applied
         if strict:
             config = named("pydantic", "ConfigDict")
             if config is None:

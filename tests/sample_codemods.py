@@ -7,9 +7,7 @@ from pathlib import Path
 
 import libcst as cst
 
-from vibefix.codemod import Codemod, Collector, FileContext
-from vibefix.config import Config
-from vibefix.engine.index import ProjectIndex
+from vibefix.codemod import Codemod, Collector, FileContext, PlanContext, PlanPart
 from vibefix.results import Safety
 
 
@@ -32,7 +30,12 @@ class Functions(Collector[Count]):
         return Count(self.count)
 
 
-class CountFunctions(Codemod):
+@dataclass(frozen=True)
+class ProjectCount(PlanPart):
+    functions: int = 0
+
+
+class CountFunctions(Codemod[ProjectCount]):
     """Report, in every file, how many functions the whole project defines.
 
     Exercises the index hook (``collector``), the plan hook (``plan_part``) and the
@@ -44,14 +47,16 @@ class CountFunctions(Codemod):
     collector = Functions
 
     @classmethod
-    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        return sum(facts.functions for facts in index.facts(Functions).values())
+    def plan_part(cls, context: PlanContext) -> ProjectCount:
+        facts = context.index.facts(Functions).values()
+        return ProjectCount(sum(fact.functions for fact in facts))
 
     def visit_Module(self, node: cst.Module) -> None:
-        self.report(node, f"the project defines {self.plan.part(self.code)} functions")
+        count = self.part.functions if self.part is not None else None
+        self.report(node, f"the project defines {count} functions")
 
 
-class RenameTodo(Codemod):
+class RenameTodo(Codemod[PlanPart]):
     """Rename `todo` to `done`, as a rewrite that needs review.
 
     Exercises REVIEW safety: reported without --unsafe, applied with it.
@@ -66,7 +71,7 @@ class RenameTodo(Codemod):
             self.replace(node, lambda updated: updated.with_changes(value="done"), "todo is done")
 
 
-class Explodes(Codemod):
+class Explodes(Codemod[PlanPart]):
     """Raise while visiting, as a buggy codemod would."""
 
     code = "VF903"
@@ -77,7 +82,7 @@ class Explodes(Codemod):
             raise RuntimeError("boom")
 
 
-class Conflicts(Codemod):
+class Conflicts(Codemod[PlanPart]):
     """Remove a statement and then edit it again: two edits that cannot both apply."""
 
     code = "VF904"
@@ -107,7 +112,7 @@ class DiesIndexing(Collector[None]):
         return None
 
 
-class KillsWorker(Codemod):
+class KillsWorker(Codemod[PlanPart]):
     """Kill the worker process it runs in, as a crash in a C extension would: while
     indexing when the file says ``die_indexing``, else while rewriting."""
 
@@ -120,8 +125,8 @@ class KillsWorker(Codemod):
 
 
 @dataclass(frozen=True)
-class Touches:
-    touched: frozenset[Path]
+class Touches(PlanPart):
+    touched: frozenset[Path] = frozenset()
 
 
 class Paths(Collector[str]):
@@ -132,7 +137,7 @@ class Paths(Collector[str]):
         return str(self.file.path)
 
 
-class BreaksTouched(Codemod):
+class BreaksTouched(Codemod[Touches]):
     """Write code that does not compile into a file its plan says it changes, whatever
     files the plan may change.
 
@@ -143,8 +148,8 @@ class BreaksTouched(Codemod):
     collector = Paths
 
     @classmethod
-    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        return Touches(frozenset(index.facts(Paths)))
+    def plan_part(cls, context: PlanContext) -> Touches:
+        return Touches(frozenset(context.index.facts(Paths)))
 
     def visit_Name(self, node: cst.Name) -> None:
         if node.value == "break_me":

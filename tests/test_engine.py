@@ -18,13 +18,14 @@ from tests.sample_codemods import (
     KillsWorker,
     RenameTodo,
 )
+from vibefix.calls.plan import AsyncPlan
 from vibefix.config import Config, ConfigError, load_config
 from vibefix.engine import run as engine
 from vibefix.engine.batch import Batch
 from vibefix.engine.discover import discover
 from vibefix.engine.index import ProjectIndex
 from vibefix.engine.metadata import resolve
-from vibefix.engine.plan import build_plan
+from vibefix.engine.plan import PlanContext
 from vibefix.results import Status
 
 
@@ -237,15 +238,23 @@ def test_index_qualifies_functions_across_modules(tmp_path):
     }
 
 
+def calls_plan(root: Path) -> AsyncPlan:
+    """The calls family's part of the plan of the project at ``root``."""
+    context = PlanContext(index_of(root), Config(root=root), (), frozenset(), lambda path: True)
+    found = context.part(AsyncPlan)
+    assert found is not None
+    return found
+
+
 def test_plan_finds_route_handlers_through_an_imported_router(tmp_path):
     write(tmp_path, PROJECT)
-    plan = build_plan(index_of(tmp_path), Config(root=tmp_path), (CountFunctions,))
-    assert plan.route_handlers == {"shop.main.health", "shop.routers.users.get_user"}
+    plan = calls_plan(tmp_path)
+    assert plan.handlers == {"shop.main.health", "shop.routers.users.get_user"}
 
 
 def test_plan_call_graph_resolves_relative_imports(tmp_path):
     write(tmp_path, PROJECT)
-    plan = build_plan(index_of(tmp_path), Config(root=tmp_path), (CountFunctions,))
+    plan = calls_plan(tmp_path)
     assert plan.callers["shop.services.lookup"] == {
         "shop.routers.users.get_user",
         "shop.routers.users.not_a_route",

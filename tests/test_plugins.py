@@ -13,10 +13,10 @@ PLUGIN = '''\
 
 import libcst as cst
 
-from vibefix.codemod import Codemod
+from vibefix.codemod import Codemod, PlanPart
 
 
-class PrintToLogging(Codemod):
+class PrintToLogging(Codemod[PlanPart]):
     """Rename `print` calls to `log`, as a house rule.
 
     Why: a plugin test.

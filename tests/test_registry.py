@@ -8,6 +8,7 @@ import pkgutil
 import re
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 from vibefix.codemods import ALL, RECIPES
@@ -21,7 +22,7 @@ MODULES = sorted(
 )
 
 
-def codemods_of(module_name: str) -> list[type[Codemod]]:
+def codemods_of(module_name: str) -> list[type[Codemod[Any]]]:
     module = importlib.import_module(f"vibefix.codemods.{module_name}")
     return [
         value

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from vibefix import __version__, registry, report, verify
+from vibefix.calls.plan import AsyncPlan
 from vibefix.codemod import Codemod
 from vibefix.codemods import ALL, RECIPES
 from vibefix.config import Config, ConfigError, load_config
@@ -135,7 +136,7 @@ def _main(
     """Entry point for the command group."""
 
 
-def _codemods() -> tuple[type[Codemod], ...]:
+def _codemods() -> tuple[type[Codemod[Any]], ...]:
     try:
         return registry.with_plugins(ALL)
     except registry.SelectionError as error:
@@ -353,7 +354,7 @@ def apply(
     written: list[FileResult] = []
     pending = False
     colour = report.use_colour(sys.stdout)
-    asyncs = run.plan.asyncs if run.plan is not None else None
+    asyncs = run.plan.part(AsyncPlan) if run.plan is not None else None
     try:
         if interactive_ and asyncs is not None and (asyncs.becomes_async or asyncs.twins):
             keys = asyncs.becomes_async | asyncs.awaits | asyncs.twins

@@ -16,81 +16,26 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import libcst as cst
-from libcst.metadata import PositionProvider, ProviderT, QualifiedName, QualifiedNameProvider
+from libcst.metadata import PositionProvider, ProviderT
 
-from vibefix.config import Config
-from vibefix.cst.names import fully_qualified
+from vibefix.engine.context import Collector, FileContext
 from vibefix.engine.edits import Edit
-from vibefix.engine.imports import ImportPlanner
+from vibefix.engine.plan import Plan, PlanContext, PlanPart
 from vibefix.results import EditRecord, Finding, Position, Safety
 
-if TYPE_CHECKING:
-    from vibefix.calls.plan import AsyncPlan
-    from vibefix.engine.index import ProjectIndex
-    from vibefix.engine.plan import Plan
-    from vibefix.known.blocking import Entry
+__all__ = ["Codemod", "Collector", "FileContext", "PlanContext", "PlanPart"]
 
 
-@dataclass
-class FileContext:
-    """What a codemod knows about the file it is visiting."""
-
-    path: Path
-    module_name: str
-    config: Config
-    imports: ImportPlanner
-    edits: list[Edit] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    in_project: frozenset[str] = frozenset()
-    """The codes whose ``project_trigger`` matches some file of the project."""
-    notes: dict[str, object] = field(default_factory=dict)
-    """What a codemod decided in this file that a later one must know (VF200's helpers
-    that take their callers' session, which VF204 then leaves)."""
-    package: str = ""
-    """The package relative imports start from (the module itself for ``__init__.py``)."""
+PartT = TypeVar("PartT", bound=PlanPart, covariant=True)
 
 
-FactsT = TypeVar("FactsT")
-
-
-class Collector(cst.CSTVisitor, Generic[FactsT]):
-    """Gathers a family's facts about one file for the project index, in the walk the
-    file's other collectors share. Facts are small, frozen and picklable: they cross
-    process boundaries, and nothing in them refers to a syntax tree. The plan reads them
-    with ``ProjectIndex.facts(TheCollector)``."""
-
-    METADATA_DEPENDENCIES: ClassVar[tuple[ProviderT, ...]] = (
-        PositionProvider,
-        QualifiedNameProvider,
-    )
-
-    def __init__(self, file: FileContext) -> None:
-        super().__init__()
-        self.file = file
-        self.module = file.module_name
-        self.package = file.package
-
-    def facts(self) -> FactsT | None:
-        """What the walk found; None when there is nothing worth keeping."""
-        raise NotImplementedError
-
-    def qualified(self, node: cst.CSTNode) -> tuple[str, ...]:
-        """The fully qualified names ``node`` may mean, sorted."""
-        provider: Any = QualifiedNameProvider  # libcst's stub cannot type this provider
-        names: set[QualifiedName] = self.get_metadata(provider, node, set())
-        return tuple(sorted({fully_qualified(q, self.module, self.package) for q in names}))
-
-    def line(self, node: cst.CSTNode) -> int:
-        return int(self.get_metadata(PositionProvider, node).start.line)
-
-
-class Codemod(cst.CSTVisitor):
-    """Base class of every codemod. Subclasses set ``code`` and ``triggers``."""
+class Codemod(cst.CSTVisitor, Generic[PartT]):
+    """Base class of every codemod. Subclasses set ``code`` and ``triggers``; one that
+    makes a part of the plan names its type: ``class SessionDependency(Codemod[SessionPlan])``,
+    and reads it, typed, as ``self.part``."""
 
     code: ClassVar[str]
     safety: ClassVar[Safety] = Safety.SAFE
@@ -117,6 +62,9 @@ class Codemod(cst.CSTVisitor):
     """The visitor that gathers this codemod's facts for the index, run on every file the
     codemod concerns (on none while its ``project_trigger`` matches no file of the
     project). Codemods of one family share theirs: it runs once a file."""
+    uses: ClassVar[tuple[type[PlanPart], ...]] = ()
+    """The family parts of the plan its rewrites read (``AsyncPlan``: which functions
+    become async): the engine makes them even when no part asks for them."""
     name: ClassVar[str]
     METADATA_DEPENDENCIES: ClassVar[tuple[ProviderT, ...]] = (PositionProvider,)
 
@@ -144,28 +92,22 @@ class Codemod(cst.CSTVisitor):
     # -- index and plan hooks ----------------------------------------------------------
 
     @classmethod
-    def plan_part(cls, index: ProjectIndex, config: Config) -> object:
-        """This codemod's cross-file decisions, from the merged index; None by default."""
+    def plan_part(cls, context: PlanContext) -> PartT | None:
+        """This codemod's cross-file decisions, from the merged index and the other
+        parts (``context.part(SomePart)``); None by default."""
         return None
 
     @classmethod
-    def blocking_rule(cls, part: object) -> Callable[[str], Entry | None] | None:
-        """How the async plan should classify some call targets given this codemod's
-        part of the plan (VF203: a session's calls become awaitable); None by default."""
-        return None
-
-    @classmethod
-    def settle(
-        cls,
-        part: object,
-        asyncs: AsyncPlan,
-        index: ProjectIndex,
-        writable: Callable[[Path], bool],
-    ) -> object:
-        """This codemod's part once the async plan is known (``writable``: the files that
-        may change): ``part`` itself, or a new one that withdraws its blocking rule
-        (``blocking_rule`` then returns None)."""
+    def settle(cls, part: PartT | None, context: PlanContext) -> PartT | None:
+        """This codemod's part once the others are known (``context.part``, for the
+        family parts made from the unsettled ones): ``part`` itself, or a new one (a
+        migration withdrawn). The family parts are made again from the settled parts."""
         return part
+
+    @property
+    def part(self) -> PartT | None:
+        """This codemod's own part of the plan."""
+        return cast("PartT | None", self.plan.parts.get(self.code))
 
     # -- recording ---------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from importlib.metadata import entry_points
+from typing import Any
 
 from vibefix.codemod import Codemod
 
@@ -14,7 +15,7 @@ class SelectionError(Exception):
     """An unknown code, name or recipe; a usage error."""
 
 
-def with_plugins(builtin: Sequence[type[Codemod]]) -> tuple[type[Codemod], ...]:
+def with_plugins(builtin: Sequence[type[Codemod[Any]]]) -> tuple[type[Codemod[Any]], ...]:
     """``builtin`` followed by the codemods of installed ``vibefix.codemods`` entry points."""
     found = list(builtin)
     codes = {codemod.code for codemod in found}
@@ -34,7 +35,7 @@ def with_plugins(builtin: Sequence[type[Codemod]]) -> tuple[type[Codemod], ...]:
     return tuple(found)
 
 
-def _matches(codemod: type[Codemod], selector: str) -> bool:
+def _matches(codemod: type[Codemod[Any]], selector: str) -> bool:
     selector = selector.strip()
     return (
         selector.upper() == "ALL"
@@ -43,7 +44,7 @@ def _matches(codemod: type[Codemod], selector: str) -> bool:
     )
 
 
-def _resolve(codemods: Sequence[type[Codemod]], selectors: Sequence[str]) -> set[str]:
+def _resolve(codemods: Sequence[type[Codemod[Any]]], selectors: Sequence[str]) -> set[str]:
     chosen: set[str] = set()
     for selector in selectors:
         matched = {codemod.code for codemod in codemods if _matches(codemod, selector)}
@@ -54,13 +55,13 @@ def _resolve(codemods: Sequence[type[Codemod]], selectors: Sequence[str]) -> set
 
 
 def select(
-    codemods: Sequence[type[Codemod]],
+    codemods: Sequence[type[Codemod[Any]]],
     recipes: Mapping[str, Sequence[str]],
     *,
     recipe: str | None = None,
     selected: Sequence[str] = (),
     ignored: Sequence[str] = (),
-) -> tuple[type[Codemod], ...]:
+) -> tuple[type[Codemod[Any]], ...]:
     """The codemods to run, in registry order.
 
     ``--select`` picks codes, code prefixes (``VF1``), names or ``ALL``; otherwise the
@@ -76,7 +77,7 @@ def select(
     return tuple(codemod for codemod in codemods if codemod.code in chosen)
 
 
-def find(codemods: Sequence[type[Codemod]], code: str) -> type[Codemod]:
+def find(codemods: Sequence[type[Codemod[Any]]], code: str) -> type[Codemod[Any]]:
     for codemod in codemods:
         if codemod.code == code.upper() or codemod.name == code.lower():
             return codemod

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from vibefix.codemods import ALL
 
@@ -21,10 +22,10 @@ from vibefix.config import Config
 from vibefix.engine.run import run_source
 from vibefix.results import FileResult, Status
 
-Selection = type[Codemod] | Sequence[type[Codemod]]
+Selection = type[Codemod[Any]] | Sequence[type[Codemod[Any]]]
 
 
-def upto(codemod: type[Codemod]) -> tuple[type[Codemod], ...]:
+def upto(codemod: type[Codemod[Any]]) -> tuple[type[Codemod[Any]], ...]:
     """``codemod`` and every codemod before it in ``ALL``."""
     return ALL[: ALL.index(codemod) + 1]
 

@@ -29,7 +29,7 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import PositionProvider
 
-from vibefix.codemod import Collector, FileContext
+from vibefix.codemod import Collector, FileContext, PlanPart
 from vibefix.engine.index import ProjectIndex
 from vibefix.known.blocking import Entry, Kind
 
@@ -1268,7 +1268,11 @@ class QueryPlan:
 
 
 @dataclass(frozen=True)
-class DbPlan:
+class DbPlan(PlanPart):
+    """VF203's part of the plan: the whole project to AsyncSession, or nothing."""
+
+    code: str = ""
+    """VF203's code: the async twin its rule names (``Entry(Kind.TWIN, code)``)."""
     migrates: bool = False
     obstacles: tuple[tuple[Path, int, int, str], ...] = ()
     engines: frozenset[Key] = frozenset()
@@ -1304,16 +1308,21 @@ class DbPlan:
             return self.files
         return frozenset(path for path, *_ in self.obstacles)
 
+    def blocking_rule(self) -> Callable[[str], Entry | None] | None:
+        """Once the project migrates, a session's calls have an async twin: this one."""
+        return rule(self) if self.migrates else None
+
 
 def _key(path: Path, span: Span) -> Key:
     return (path, *span)
 
 
 class _Planner:
-    def __init__(self, index: ProjectIndex, facts: Mapping[Path, DbFacts]) -> None:
+    def __init__(self, index: ProjectIndex, facts: Mapping[Path, DbFacts], code: str) -> None:
         from vibefix.sessions.plan import plan_sessions, plan_shared
 
         self.index = index
+        self.code = code
         self.shared = plan_shared(index).users
         self.facts = facts
         self.obstacles: list[tuple[Path, int, int, str]] = []
@@ -1650,7 +1659,7 @@ class _Planner:
                             fact.path,
                             call.line,
                             call.column,
-                            f"the session factory's `{verb}` has no rewrite in VF203",
+                            f"the session factory's `{verb}` has no rewrite in {self.code}",
                         )
                     if target in self.dependencies or resolved in self.dependencies:
                         self.obstacle(
@@ -2160,8 +2169,10 @@ class _Planner:
         return create_all, app
 
 
-def plan_async_db(index: ProjectIndex) -> DbPlan:
-    return _Planner(index, index.facts(FileScan)).plan()
+def plan_async_db(index: ProjectIndex, code: str) -> DbPlan:
+    """The plan of VF203 (``code``): every file, query and load the move rewrites, or
+    the obstacles that hold the whole project back."""
+    return replace(_Planner(index, index.facts(FileScan), code).plan(), code=code)
 
 
 def rule(plan: DbPlan) -> Callable[[str], Entry | None]:
@@ -2193,17 +2204,17 @@ def rule(plan: DbPlan) -> Callable[[str], Entry | None]:
             if first == "query":
                 last = rest.rpartition(".")[2]
                 return (
-                    Entry(Kind.TWIN, "VF203")
+                    Entry(Kind.TWIN, plan.code)
                     if last in TERMINALS and rest != "query"
                     else Entry(Kind.NONBLOCKING)
                 )
             if first in AWAITED:
-                return Entry(Kind.TWIN, "VF203") if rest == first else Entry(Kind.NONBLOCKING)
+                return Entry(Kind.TWIN, plan.code) if rest == first else Entry(Kind.NONBLOCKING)
             if first in SYNC_METHODS | SYNC_ATTRIBUTES:
                 return Entry(Kind.NONBLOCKING)
             return None
         if target == "sqlalchemy.create_engine().dispose":
-            return Entry(Kind.TWIN, "VF203")
+            return Entry(Kind.TWIN, plan.code)
         return None
 
     return classify

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider
 
-from vibefix.codemod import Codemod, Collector, FileContext
+from vibefix.codemod import Codemod, Collector, FileContext, PartT
 from vibefix.engine.index import ROUTE_METHODS
 
 TRIGGER = r"\bBaseModel\b"
@@ -953,7 +953,7 @@ def _class_config(node: cst.ClassDef) -> tuple[str, tuple[tuple[str, str], ...]]
     return "class", tuple(keys)
 
 
-class BoundaryCodemod(Codemod):
+class BoundaryCodemod(Codemod[PartT]):
     """What VF300-VF304 share: the boundary facts, and visiting every parsed file (a
     model's handlers and ORM classes may sit in files found by the plan, by name)."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vibefix.boundary.facts import (
     BoundaryCollector,
@@ -26,9 +26,7 @@ from vibefix.boundary.facts import (
     OrmFact,
 )
 from vibefix.engine.index import ProjectIndex
-
-if TYPE_CHECKING:
-    from vibefix.engine.plan import Plan
+from vibefix.engine.plan import Plan, PlanContext, PlanPart
 
 PYDANTIC_BASES = frozenset({"pydantic.BaseModel", "pydantic.main.BaseModel"})
 SUFFIXES = (
@@ -118,16 +116,14 @@ class Split:
 
 
 @dataclass(frozen=True)
-class SplitPlan:
+class SplitPlan(PlanPart):
     """VF303's part of the plan (VF300 and VF301 read it: they edit the request half)."""
 
     splits: Mapping[str, Split] = field(default_factory=dict)
     unsplit: Mapping[str, str] = field(default_factory=dict)
     handlers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """For each route handler, the split models it takes or answers with."""
-    wanted_names: frozenset[str] = frozenset()
     touched: frozenset[Path] = frozenset()
-    wanted_modules: frozenset[str] = frozenset()
     model_paths: Mapping[str, Path] = field(default_factory=dict)
     handler_paths: Mapping[str, Path] = field(default_factory=dict)
     held_handlers: Mapping[str, str] = field(default_factory=dict)
@@ -135,7 +131,9 @@ class SplitPlan:
 
 
 @dataclass(frozen=True)
-class BoundaryPlan:
+class BoundaryPlan(PlanPart):
+    """The boundary family's part of the plan, shared by VF300-VF304."""
+
     models: Mapping[str, ModelRole] = field(default_factory=dict)
     """Every Pydantic model of the project, by qualified name."""
     orm: Mapping[str, OrmFact] = field(default_factory=dict)
@@ -166,6 +164,10 @@ class BoundaryPlan:
     def role(self, qualname: str) -> ModelRole | None:
         return self.models.get(qualname)
 
+    @classmethod
+    def make(cls, context: PlanContext) -> BoundaryPlan:
+        return plan_boundary(context.index, context.config.options)
+
     @property
     def wanted_names(self) -> frozenset[str]:
         """The names whose mentions must be indexed before deciding: each model the
@@ -179,8 +181,8 @@ class BoundaryPlan:
 
 def is_split(plan: Plan, qualname: str) -> bool:
     """Whether VF303 splits this model in this run (its rewrites are made)."""
-    part = plan.part("VF303")
-    return "VF303" in plan.applied and isinstance(part, SplitPlan) and qualname in part.splits
+    part = plan.applied_part(SplitPlan)
+    return part is not None and qualname in part.splits
 
 
 def facts_of(index: ProjectIndex) -> dict[Path, BoundaryFacts]:

@@ -27,9 +27,10 @@ from vibefix.engine.index import (
     ProjectIndex,
     node_key,
 )
+from vibefix.engine.plan import PlanContext, PlanPart
 from vibefix.http import mapping as httpmap
 from vibefix.http import plan as httpplan
-from vibefix.known.blocking import BlockingTable, Kind, split_last
+from vibefix.known.blocking import BlockingTable, Kind, Rules, split_last, table_for
 from vibefix.results import Finding, Position
 
 DEPENDS = frozenset({"fastapi.Depends", "fastapi.Security", "fastapi.params.Depends"})
@@ -69,7 +70,10 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class AsyncPlan:
+class AsyncPlan(PlanPart):
+    """The calls family's part of the plan, shared by VF100-VF104 and every codemod that
+    rewrites inside functions (``Codemod.uses``)."""
+
     becomes_async: frozenset[NodeKey] = frozenset()
     """Sync functions (by definition position) that become ``async def``."""
     becomes_async_names: frozenset[str] = frozenset()
@@ -94,16 +98,13 @@ class AsyncPlan:
     """Calls of requests' API in async code that VF101 rewrites to httpx."""
     http: httpplan.HttpPlan = field(default_factory=httpplan.HttpPlan)
     """Which functions share the application's HTTP client (VF101)."""
-    imported_from: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    """For each module the index read, the names other modules import from it: an
-    import of such a name is kept when the code that used it is rewritten."""
     findings: tuple[Finding, ...] = ()
     held: Mapping[str, str] = field(default_factory=dict)
     """Why each function that would gain from being async stays sync (reported or not)."""
     fastapi: bool = True
     """Whether the project uses FastAPI: blocking calls then run in its thread pool
     (``run_in_threadpool``), else in asyncio's (``asyncio.to_thread``)."""
-    wanted_modules: frozenset[str] = frozenset()
+    neighbours: frozenset[str] = frozenset()
     """What an indexed file calls and the index does not know (``app.db.SessionLocal``):
     the module among its prefixes that defines it is worth indexing."""
     wanted_names: frozenset[str] = frozenset()
@@ -120,6 +121,26 @@ class AsyncPlan:
 
     def findings_for(self, path: Path) -> tuple[Finding, ...]:
         return tuple(finding for finding in self.findings if finding.path == path)
+
+    @classmethod
+    def make(cls, context: PlanContext) -> AsyncPlan:
+        """From the index, the blocking-call table (the configuration's, with the rules
+        of the applied codemods' parts: VF203's once the project moves to AsyncSession)
+        and the codes selected and applied."""
+        config = context.config
+        rules = tuple(
+            rule
+            for part in context.applied_parts()
+            if isinstance(part, Rules) and (rule := part.blocking_rule()) is not None
+        )
+        return analyse(
+            context.index,
+            table_for(config.options).with_rules(rules),
+            context.selected,
+            context.writable,
+            context.applied,
+            httpmap.backend_problem(config.options, config.root, config.target_version),
+        )
 
 
 @dataclass
@@ -420,10 +441,9 @@ def _analyse(
         offloads=frozenset(offloads),
         twins=frozenset(twins),
         http=http,
-        imported_from=_imported_from(index),
         findings=tuple(sorted(set(findings), key=_order)),
         held={name: reason for name, reason in sorted(reasons.items()) if reason},
-        wanted_modules=frozenset(wanted_modules),
+        neighbours=frozenset(wanted_modules),
         wanted_names=frozenset(_display(name) for name in hopeful | http.candidates)
         # Names they are re-exported under (``from .mod import helper as fetch``).
         | {
@@ -870,18 +890,6 @@ def _callee_problem(
     if reason is not None:
         return f"`{name}` may block ({reason})"
     return None
-
-
-def _imported_from(index: ProjectIndex) -> dict[str, frozenset[str]]:
-    modules = {module.module for module in index.modules}
-    found: dict[str, set[str]] = {}
-    for alias, value in index.objects.items():
-        if value is None:
-            continue
-        source, _, name = value.rpartition(".")
-        if source in modules and source != alias.rpartition(".")[0]:
-            found.setdefault(source, set()).add(name)
-    return {module: frozenset(names) for module, names in found.items()}
 
 
 def _exposed(analysis: _Analysis) -> set[str]:

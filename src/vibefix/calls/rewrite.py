@@ -9,14 +9,22 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import PositionProvider
 
-from vibefix.codemod import Codemod
+from vibefix.calls.plan import AsyncPlan
+from vibefix.codemod import Codemod, PartT
 from vibefix.cst.scope import AsyncScopeMixin, ScopeKind
 from vibefix.engine.index import NodeKey
 
 
-class AsyncCodemod(AsyncScopeMixin, Codemod):
+class AsyncCodemod(AsyncScopeMixin, Codemod[PartT]):
     """A codemod that reads the plan's async decisions. Subclasses that define
     ``visit_Call`` or ``visit_Attribute`` call ``super()`` first."""
+
+    uses = (AsyncPlan,)
+
+    @property
+    def asyncs(self) -> AsyncPlan:
+        """Which functions become async, which calls are awaited or offloaded."""
+        return self.plan.part(AsyncPlan) or AsyncPlan()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -45,7 +53,7 @@ class AsyncCodemod(AsyncScopeMixin, Codemod):
         kind, node = self.scope_stack[-1]
         if kind is ScopeKind.ASYNC:
             return True
-        return kind is ScopeKind.SYNC and self.key(node) in self.plan.asyncs.becomes_async
+        return kind is ScopeKind.SYNC and self.key(node) in self.asyncs.becomes_async
 
     def visit_Await(self, node: cst.Await) -> None:
         self._awaited.add(node.expression)

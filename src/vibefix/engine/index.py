@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import libcst as cst
 from libcst.metadata import (
@@ -29,12 +29,10 @@ from libcst.metadata import (
 )
 
 from vibefix.cst.names import fully_qualified
+from vibefix.engine.context import Collector
 from vibefix.engine.imports import ImportPlanner
 from vibefix.http import mapping as httpmap
 from vibefix.sessions.shape import in_pytest_file, shaped
-
-if TYPE_CHECKING:
-    from vibefix.codemod import Collector
 
 FactsT = TypeVar("FactsT")
 

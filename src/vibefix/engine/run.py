@@ -68,7 +68,7 @@ one costs about half a second; indexing 64 KiB, metadata included, about as much
 @dataclass(frozen=True)
 class Options:
     config: Config
-    codemods: tuple[type[Codemod], ...]
+    codemods: tuple[type[Codemod[Any]], ...]
     jobs: int = 1
     unsafe: bool = False
     formatter: str | None = None
@@ -126,7 +126,7 @@ class _Parsed:
     wrapper: MetadataWrapper
     module: str
     compiled: bool
-    codemods: tuple[type[Codemod], ...]
+    codemods: tuple[type[Codemod[Any]], ...]
     writable: bool
 
 
@@ -281,9 +281,9 @@ class Shard:
 
     def _transform_one(self, item: _Parsed, plan: Plan) -> FileResult:
         context = self._context(item.path, item.module, item.wrapper)
-        context.imports.imported_elsewhere = plan.asyncs.imported_from.get(item.module, frozenset())
+        context.imports.imported_elsewhere = plan.imported_from.get(item.module, frozenset())
         context.imports.first_party = plan.first_party
-        visitors: list[Codemod] = []
+        visitors: list[Codemod[Any]] = []
         for codemod in item.codemods:
             applied = codemod.safety is Safety.SAFE or self.options.unsafe
             # Applied codemods share the file's import planner, findings and notes, each
@@ -307,7 +307,7 @@ class Shard:
             else:
                 context.findings.extend(_as_findings(item.path, visitor.file.edits))
                 context.findings.extend(visitor.file.findings)
-        context.findings.extend(plan.asyncs.findings_for(item.path))
+        context.findings.extend(plan.findings_for(item.path))
         findings = tuple(sorted(context.findings, key=lambda f: (f.position, f.code)))
         unchanged = FileResult(
             item.path, Status.UNCHANGED, item.data, encoding=item.encoding, findings=findings
@@ -488,7 +488,7 @@ def read(files: Sequence[Path]) -> tuple[dict[Path, bytes], list[FileResult]]:
 
 def prefilter(
     texts: Mapping[Path, bytes],
-    codemods: Sequence[type[Codemod]],
+    codemods: Sequence[type[Codemod[Any]]],
     left: dict[Path, bytes] | None = None,
     waiting: dict[Path, bytes] | None = None,
     parses: Callable[[bytes], bool] = syntax_ok,
@@ -545,7 +545,7 @@ class _Rounds:
         self,
         skipped: dict[Path, bytes],
         outside: Mapping[Path, bytes | None],
-        codemods: Sequence[type[Codemod]],
+        codemods: Sequence[type[Codemod[Any]]],
         project: Path | None,
         indexed: Sequence[Path] = (),
         waiting: Mapping[Path, bytes] | None = None,
@@ -586,7 +586,7 @@ class _Rounds:
         # modules a codemod's part asks for, in every round.
         modules = set(plan.wanted_modules - self._modules_asked)
         if not self._first_asked:
-            modules |= plan.asyncs.wanted_modules
+            modules |= plan.neighbours
         names = plan.wanted_names - self._names_asked
         self._first_asked = True
         self._modules_asked |= modules
@@ -777,7 +777,7 @@ def _run_key(
 
 
 def _in_project(
-    codemods: Sequence[type[Codemod]],
+    codemods: Sequence[type[Codemod[Any]]],
     candidates: Sequence[Candidate],
     skipped: Mapping[Path, bytes],
     outside: Mapping[Path, bytes | None],
@@ -982,7 +982,7 @@ def default_jobs() -> int:
 
 def run_source(
     source: bytes,
-    codemods: Sequence[type[Codemod]],
+    codemods: Sequence[type[Codemod[Any]]],
     path: Path = Path("example.py"),
     config: Config | None = None,
     unsafe: bool = False,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,6 +38,15 @@ class Entry:
     kind: Kind
     code: str | None = None
     """For TWIN: the codemod that rewrites the call to its twin."""
+
+
+@runtime_checkable
+class Rules(Protocol):
+    """A part of the plan that has its own say on some call targets, asked before the
+    table (VF203's: a session's calls are awaitable once the project moves to
+    AsyncSession)."""
+
+    def blocking_rule(self) -> Callable[[str], Entry | None] | None: ...
 
 
 class TableError(ValueError):

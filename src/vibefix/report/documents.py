@@ -71,7 +71,7 @@ def _uri(path: Path) -> str:
     return Path(shown).absolute().as_uri() if Path(shown).is_absolute() else quote(shown)
 
 
-def sarif_report(run: RunResult, codemods: Sequence[type[Codemod]]) -> str:
+def sarif_report(run: RunResult, codemods: Sequence[type[Codemod[Any]]]) -> str:
     rules = [
         {
             "id": codemod.code,

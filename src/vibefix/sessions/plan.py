@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vibefix.calls.plan import injected_use
+from vibefix.codemod import PlanPart
 from vibefix.engine.index import (
     ROUTE_METHODS,
     CallFact,
@@ -47,7 +48,7 @@ PREFERRED = ("get_db", "get_session", "get_db_session")
 
 
 @dataclass(frozen=True)
-class SessionPlan:
+class SessionPlan(PlanPart):
     """VF200's decisions, by definition and call positions."""
 
     opened: Mapping[NodeKey, str] = field(default_factory=dict)
@@ -337,7 +338,7 @@ def _choose(names: list[str]) -> str:
 
 
 @dataclass(frozen=True)
-class SharedPlan:
+class SharedPlan(PlanPart):
     """VF201's decisions: the functions FastAPI injects that use a session made once, at
     import, for every request."""
 
@@ -445,14 +446,35 @@ def _called(index: ProjectIndex) -> set[str]:
     }
 
 
-def plan_contexts(index: ProjectIndex) -> frozenset[NodeKey]:
-    """VF204: the factory calls (``SessionLocal()``) in functions FastAPI does not inject
+@dataclass(frozen=True)
+class ContextPlan(PlanPart):
+    """VF204's decisions."""
+
+    opened: frozenset[NodeKey] = frozenset()
+    """The factory calls (``SessionLocal()``) in functions FastAPI does not inject
     (scripts, helpers, background tasks) and that are no generators."""
+
+
+def plan_contexts(index: ProjectIndex) -> ContextPlan:
+    """VF204's plan: see ``ContextPlan``."""
     sessions = plan_sessions(index)
     injected = _injected(index)
-    return frozenset(
-        key
-        for name, function in index.functions.items()
-        if name not in injected and name not in sessions.dependencies and not function.is_generator
-        for key, _ in _made(index, function)
+    return ContextPlan(
+        frozenset(
+            key
+            for name, function in index.functions.items()
+            if name not in injected
+            and name not in sessions.dependencies
+            and not function.is_generator
+            for key, _ in _made(index, function)
+        )
     )
+
+
+@dataclass(frozen=True)
+class HelpersTaken:
+    """What VF200 tells VF204 of a file it rewrites: the helpers (by definition) that take
+    their callers' session, which VF204 must leave (it would hold their session in
+    ``with``)."""
+
+    helpers: frozenset[NodeKey] = frozenset()

@@ -8,10 +8,13 @@ from collections.abc import Sequence
 import libcst as cst
 from libcst.metadata import PositionProvider
 
+from vibefix.asyncdb.analysis import DbPlan
 from vibefix.calls.rewrite import AsyncCodemod
+from vibefix.codemod import PartT
+from vibefix.sessions.plan import SessionPlan
 
 
-class SessionCodemod(AsyncCodemod):
+class SessionCodemod(AsyncCodemod[PartT]):
     """A codemod that hands functions the session of the project's dependency."""
 
     def visit_Module(self, node: cst.Module) -> None:
@@ -98,18 +101,18 @@ class SessionCodemod(AsyncCodemod):
 
     def _session_class(self) -> tuple[str, str]:
         """``AsyncSession`` once VF203 moves the project to it in this run."""
-        part = self.plan.part("VF203")
-        if "VF203" in self.plan.applied and getattr(part, "migrates", False):
+        db = self.plan.applied_part(DbPlan)
+        if db is not None and db.migrates:
             return ("sqlalchemy.ext.asyncio", "AsyncSession")
         return ("sqlalchemy.orm", "Session")
 
     def _created_before(self, dependency: str, function: cst.FunctionDef) -> bool:
         """Whether ``dependency`` is one VF200 writes below its factory, and the factory
         comes before ``function``."""
-        created = getattr(self.plan.part("VF200"), "created", {})
-        if "VF200" not in self.plan.applied:
+        sessions = self.plan.applied_part(SessionPlan)
+        if sessions is None:
             return False
-        factories = [f for f, d in created.items() if d == dependency]
+        factories = [f for f, d in sessions.created.items() if d == dependency]
         if not factories:
             return False
         short = factories[0].rpartition(".")[2]
