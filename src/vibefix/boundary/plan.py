@@ -20,7 +20,6 @@ from vibefix.boundary.facts import (
     BoundaryCollector,
     BoundaryFacts,
     ColumnFact,
-    FieldFact,
     HandlerFact,
     ModelFact,
     OrmFact,
@@ -95,9 +94,6 @@ class ModelRole:
     def name(self) -> str:
         return self.fact.qualname.rpartition(".")[2]
 
-    def field(self, name: str) -> FieldFact | None:
-        return next((f for f in self.fact.fields if f.name == name), None)
-
 
 @dataclass(frozen=True)
 class Split:
@@ -160,9 +156,6 @@ class BoundaryPlan(PlanPart):
     reached: frozenset[str] = frozenset()
     """The classes route handlers take or answer with, their bases and the classes their
     fields hold, at any depth."""
-
-    def role(self, qualname: str) -> ModelRole | None:
-        return self.models.get(qualname)
 
     @classmethod
     def make(cls, context: PlanContext) -> BoundaryPlan:
