@@ -204,7 +204,12 @@ def test_a_class_called_base_model_that_is_not_pydantic():
 
 
 def test_the_dependency_is_looked_for_in_the_nearest_project(tmp_path):
-    from vibefix.codemods.field_constraints import declares_email_validator
+    from vibefix.codemods.field_constraints import declares_email_validator as declares
+
+    from vibefix.known.packaging import Declarations
+
+    def declares_email_validator(folder: Path) -> bool:
+        return declares(Declarations.read([folder], None), folder)
 
     (tmp_path / "pyproject.toml").write_text('[project]\ndependencies = ["email-validator>=2"]\n')
     (tmp_path / "app" / "schemas").mkdir(parents=True)

@@ -53,7 +53,7 @@ from vibefix.engine.sourcefile import (
     syntax_ok,
 )
 from vibefix.http import mapping as httpmap
-from vibefix.known.packaging import declarations
+from vibefix.known.packaging import Declarations, declarations
 from vibefix.results import FileResult, Finding, Position, RunResult, Safety, Status
 
 Progress = Callable[[int], None]
@@ -813,7 +813,12 @@ class _Done:
 
 def _plan(facts: Sequence[ModuleFacts], options: Options, writable: frozenset[Path] | None) -> Plan:
     index = ProjectIndex.merge(facts)
-    return build_plan(index, options.config, options.codemods, writable, options.unsafe)
+    config = options.config
+    declared = Declarations.read(
+        {module.path.parent for module in index.modules},
+        declared_python(config.root, config.target_version),
+    )
+    return build_plan(index, config, options.codemods, writable, options.unsafe, declared)
 
 
 def _run_in_process(
