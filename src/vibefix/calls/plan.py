@@ -20,7 +20,6 @@ from pathlib import Path
 
 from vibefix.calls.roles import Roles
 from vibefix.engine.index import (
-    ROUTE_METHODS,
     UNKNOWN,
     CallFact,
     FunctionFact,
@@ -32,18 +31,14 @@ from vibefix.engine.plan import PlanContext, PlanPart
 from vibefix.http import mapping as httpmap
 from vibefix.http import plan as httpplan
 from vibefix.known.blocking import BlockingTable, Kind, Rules, split_last, table_for
-from vibefix.results import Finding, Position
-
-DEPENDS = frozenset({"fastapi.Depends", "fastapi.Security", "fastapi.params.Depends"})
-ROUTE_REGISTRATIONS = frozenset({"add_api_route", "add_api_websocket_route"})
-BACKGROUND_TASKS = frozenset(
-    {
-        "fastapi.BackgroundTasks()",
-        "fastapi.background.BackgroundTasks()",
-        "starlette.background.BackgroundTasks()",
-    }
+from vibefix.known.fastapi import (
+    BACKGROUND_TASKS,
+    DEPENDS,
+    FRAMEWORK_DECORATORS,
+    ROUTE_METHODS,
+    ROUTE_REGISTRATIONS,
 )
-FRAMEWORK_DECORATORS = frozenset({"on_event", "exception_handler", "middleware"})
+from vibefix.results import Finding, Position
 
 
 class Category(enum.Enum):
