@@ -5,8 +5,8 @@ VF204) and those that use one made at import (VF201).
 Pure functions of the index: the factories are module-level objects made by
 ``sessionmaker(...)`` (followed through re-exports); a dependency is a module-level
 generator shaped as one (``known.fastapi.dependency_shaped``) that calls a factory; the
-functions FastAPI injects (route handlers, and what ``Depends`` names) are the ones given the request's
-session; the others hold theirs in ``with``.
+functions FastAPI injects (route handlers, and what ``Depends`` names) are the ones given
+the request's session; the others hold theirs in ``with``.
 """
 
 from __future__ import annotations
