@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from vibefix.calls.rewrite import AsyncCodemod
+from vibefix.calls.roles import Role
 from vibefix.codemod import PlanPart
 from vibefix.engine.imports import ModuleAlias
 
@@ -41,6 +42,7 @@ class OffloadBlocking(AsyncCodemod[PlanPart]):
     """
 
     code = "VF102"
+    role = Role.OFFLOAD
     follows_plan = True
     # An import of a module of the shipped table, the builtin `open(` or a `Path` I/O
     # method, in a file with an `async def`. (Other blocking calls, such as a project's

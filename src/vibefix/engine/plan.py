@@ -101,6 +101,7 @@ class PlanContext:
         applied: frozenset[str],
         writable: Callable[[Path], bool],
         parts: Mapping[str, PlanPart | None] | None = None,
+        known: Sequence[Planner] = (),
         declarations: Declarations | None = None,
     ) -> None:
         self.index = index
@@ -109,6 +110,9 @@ class PlanContext:
         """The Python the project runs on and the files that declare its dependencies,
         as the engine read them."""
         self.codemods = tuple(codemods)
+        self.known = tuple(known) or self.codemods
+        """Every codemod the command line knows, selected or not (the built-in ones and
+        the plugins'): a family names one that is not selected by its class attributes."""
         self.selected = frozenset(codemod.code for codemod in codemods)
         self.applied = applied
         """The codes whose rewrites are made (REVIEW ones need ``--unsafe``)."""
@@ -231,10 +235,12 @@ def build_plan(
     codemods: Sequence[Planner],
     writable: frozenset[Path] | None = None,
     unsafe: bool = False,
+    known: Sequence[Planner] = (),
     declarations: Declarations | None = None,
 ) -> Plan:
     """The plan; ``writable`` limits the files whose code may change (all by default);
-    ``declarations``: what the project declares (nothing by default).
+    ``known``: every codemod there is (the selected ones by default); ``declarations``:
+    what the project declares (nothing by default).
 
     Family parts count only the codemods whose rewrites are applied (REVIEW ones need
     ``unsafe``); what a REVIEW codemod would add is reported instead."""
@@ -242,7 +248,9 @@ def build_plan(
     may_change: Callable[[Path], bool] = (
         (lambda path: True) if writable is None else writable.__contains__
     )
-    context = PlanContext(index, config, codemods, applied, may_change, declarations=declarations)
+    context = PlanContext(
+        index, config, codemods, applied, may_change, known=known, declarations=declarations
+    )
     parts = {codemod.code: context.own(codemod) for codemod in codemods}
     _make_used(context, codemods)
     settled = {
@@ -254,7 +262,7 @@ def build_plan(
         parts.update(settled)
         made = tuple(context.family)
         context = PlanContext(
-            index, config, codemods, applied, may_change, parts, declarations=declarations
+            index, config, codemods, applied, may_change, parts, known, declarations
         )
         for kind in made:  # every family part again, from the settled parts
             context.part(kind)

@@ -80,6 +80,9 @@ class Options:
     in_project: frozenset[str] = frozenset()
     """The codes whose ``project_trigger`` matches a file of the project (VF203: an
     engine is made somewhere): their ``collector`` runs at all only then."""
+    known: tuple[type[Codemod[Any]], ...] = ()
+    """Every codemod the command line knows (the registry's), selected or not: the plan
+    names one that is not selected by its class attributes. Empty: the selected ones."""
     use_cache: bool = False
     """Whether to read and keep facts and results in the project's cache (the command
     line's default; ``--no-cache``)."""
@@ -818,7 +821,9 @@ def _plan(facts: Sequence[ModuleFacts], options: Options, writable: frozenset[Pa
         {module.path.parent for module in index.modules},
         declared_python(config.root, config.target_version),
     )
-    return build_plan(index, config, options.codemods, writable, options.unsafe, declared)
+    return build_plan(
+        index, config, options.codemods, writable, options.unsafe, options.known, declared
+    )
 
 
 def _run_in_process(
@@ -991,12 +996,16 @@ def run_source(
     path: Path = Path("example.py"),
     config: Config | None = None,
     unsafe: bool = False,
+    known: Sequence[type[Codemod[Any]]] = (),
 ) -> FileResult:
     """Run the whole per-file pipeline (index, plan, transform, check) on one source.
 
     For tests and embedding: the same stages as ``run``, without discovery or processes.
+    ``known``: every codemod there is (see ``Options.known``).
     """
-    options = Options(config or Config(root=Path.cwd()), tuple(codemods), unsafe=unsafe)
+    options = Options(
+        config or Config(root=Path.cwd()), tuple(codemods), unsafe=unsafe, known=tuple(known)
+    )
     codes = tuple(codemod.code for codemod in codemods)
     candidate = Candidate(path, source, codes)
     options = replace(options, in_project=_in_project(codemods, [candidate], {}, {}))
