@@ -13,7 +13,8 @@ import libcst as cst
 from vibefix.boundary import facts as boundary
 from vibefix.boundary.facts import BoundaryCodemod
 from vibefix.boundary.modeledit import core_name, fields_of, typing_names
-from vibefix.boundary.plan import BoundaryPlan, ModelRole, is_split
+from vibefix.boundary.plan import BoundaryPlan, is_split
+from vibefix.boundary.roles import ModelRole
 from vibefix.codemod import PlanContext, PlanPart
 from vibefix.cst.arguments import appended, keyword
 from vibefix.cst.names import imported_as

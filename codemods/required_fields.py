@@ -19,7 +19,8 @@ from vibefix.boundary.modeledit import (
     without_default,
     without_none,
 )
-from vibefix.boundary.plan import BoundaryPlan, ModelRole, is_split
+from vibefix.boundary.plan import BoundaryPlan, is_split
+from vibefix.boundary.roles import ModelRole
 from vibefix.codemod import PlanContext, PlanPart
 from vibefix.results import Safety
 

@@ -14,7 +14,8 @@ from vibefix.codemods.field_constraints import ConstraintPlan
 from vibefix.boundary import facts as boundary
 from vibefix.boundary.facts import STRICT_TYPES, BoundaryCodemod
 from vibefix.boundary.modeledit import core_name, fields_of, names_in, typing_names
-from vibefix.boundary.plan import BoundaryPlan, ModelRole, is_split
+from vibefix.boundary.plan import BoundaryPlan, is_split
+from vibefix.boundary.roles import ModelRole
 from vibefix.codemod import PlanContext, PlanPart
 from vibefix.cst.arguments import appended, keyword
 from vibefix.results import Safety
