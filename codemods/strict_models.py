@@ -47,12 +47,13 @@ _EXTRA_ENUM = re.compile(r"^(?:\w+\.)*Extra\.(allow|ignore|forbid)$")
 
 @dataclass(frozen=True)
 class StrictModel:
+    """What becomes of a request model (its v1 ``class Config``, if any, becomes
+    ``model_config = ConfigDict(...)`` in any case)."""
+
     forbid: bool
     """Add ``extra="forbid"``."""
     strict: tuple[str, ...]
     """The fields whose type becomes its strict spelling."""
-    convert: bool
-    """Its v1 ``class Config`` becomes ``model_config = ConfigDict(...)``."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def decide(role: ModelRole, plan: BoundaryPlan) -> StrictModel | str | None:
     )
     if not (forbid or strict or fact.config == "class"):
         return None
-    return StrictModel(forbid, strict, fact.config == "class")
+    return StrictModel(forbid, strict)
 
 
 class StrictModels(BoundaryCodemod[StrictPlan]):

@@ -6,7 +6,7 @@ the route handlers: which parameters they take (a body when its type is a model)
 they answer (``response_model``, the return annotation), which fields of a body they read
 and how (dereferenced, checked for None, copied into an ORM class's keyword). Whether a
 class *is* a Pydantic model, and which handlers are routes, the plan decides once the
-whole project is indexed (``vibefix.boundaryplan``): a base model may live in another
+whole project is indexed (``vibefix.boundary.roles``): a base model may live in another
 module, and ``BaseModel`` may be some other library's class of that name.
 """
 
