@@ -344,6 +344,8 @@ def analyse(
         if not call.obstacle and library == "httpx":  # aiohttp merges, as requests does
             call.obstacle = _url_obstacle(call, parent, function, names, api)
         call.statement = _statement(call.node, parent, function)
+        if not call.obstacle and _in_class_body(call.node, parent, function):
+            call.obstacle = "it sits in a class body, where `await` is not allowed"
         if call.session:
             pass  # the session's client makes it: nothing to wrap
         elif call.statement is None and not call.obstacle:
@@ -527,6 +529,18 @@ def _statement(
         if isinstance(current, cst.Decorator):
             return None
         current = above
+
+
+def _in_class_body(
+    node: cst.CSTNode, parent: dict[cst.CSTNode, cst.CSTNode], function: cst.FunctionDef
+) -> bool:
+    """Whether ``node`` sits in a class defined inside ``function``."""
+    current = parent.get(node)
+    while current is not None and current is not function:
+        if isinstance(current, cst.ClassDef):
+            return True
+        current = parent.get(current)
+    return False
 
 
 def _session(made: cst.Call, parent: dict[cst.CSTNode, cst.CSTNode], result: HttpFunction) -> None:
