@@ -11,7 +11,8 @@ from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
 from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.calls.roles import Role
-from vibefix.codemod import Codemod, PlanPart
+from vibefix.codemod import Codemod, NeededName, PlanPart
+from vibefix.config import Config
 from vibefix.cst.arguments import COMMA, EQUAL, appended, keyword
 from vibefix.cst.names import base_name, fully_qualified
 from vibefix.engine.imports import ModuleAlias
@@ -233,6 +234,12 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
         QualifiedNameProvider,
         ScopeProvider,
     )
+
+    @classmethod
+    def needed_names(cls, config: Config) -> tuple[NeededName, ...]:
+        """The shared client's parameter, and the modules the backend's code names."""
+        modules = httpmap.named_modules(httpmap.backend_name(config.options))
+        return (NeededName(PARAMETER, local=True), *(NeededName(m, m) for m in modules))
 
     def visit_Module(self, node: cst.Module) -> None:
         self._module = node
