@@ -172,7 +172,7 @@ def _email(name: str, ok: bool, notes: list[tuple[str, str]], why: str) -> Const
             name,
             f"`{name}` holds an email address: `EmailStr` would check it, but it needs the"
             " `email-validator` package (`pydantic[email]`), which the project does not"
-            " declare; add it, and VF304 makes the field `EmailStr`",
+            f" declare; add it, and {FieldConstraints.code} makes the field `EmailStr`",
         )
     )
     return Constraints()

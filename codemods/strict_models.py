@@ -10,6 +10,7 @@ from typing import Any
 
 import libcst as cst
 from vibefix.codemods.field_constraints import ConstraintPlan
+from vibefix.codemods.split_models import SplitModels
 
 from vibefix.boundary import facts as boundary
 from vibefix.boundary.facts import STRICT_TYPES, BoundaryCodemod
@@ -76,7 +77,7 @@ def decide(role: ModelRole, plan: BoundaryPlan) -> StrictModel | str | None:
     if role.answered:
         return (
             "it is a response model too: `extra='forbid'` and strict types would reject what"
-            " a handler returns (split it: VF303)"
+            f" a handler returns (split it: {SplitModels.code})"
         )
     if role.built:
         return "the code also makes it from data of its own, which may hold other keys"

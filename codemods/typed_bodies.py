@@ -329,7 +329,7 @@ class TypedBodies(BoundaryCodemod[BodiesPlan]):
         if any(model is None for model in made):
             self.report(
                 node,
-                "`BaseModel` or `Any` means something else here: VF302's models"
+                f"`BaseModel` or `Any` means something else here: {self.code}'s models"
                 " go beside their handlers",
             )
             return
