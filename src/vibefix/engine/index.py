@@ -104,8 +104,8 @@ class FunctionFact:
     """Why it cannot be an ``async def`` at all (a generator that uses ``yield from`` or
     returns a value: async generators cannot), else empty."""
     shadowed: tuple[str, ...] = ()
-    """Of the names the async rewrites use (``asyncio``, ``run_in_threadpool``), those
-    that mean something else in its body: a rewrite there would need them."""
+    """Of the names the codemods' rewrites write into functions (``Codemod.needed_names``:
+    ``asyncio``, ``run_in_threadpool``), those that mean something else in its body."""
     end: tuple[int, int] = (0, 0)
 
 
