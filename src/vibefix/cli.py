@@ -25,10 +25,11 @@ from vibefix.config import Config, ConfigError, load_config
 from vibefix.engine import gitutil
 from vibefix.engine import run as engine
 from vibefix.engine.discover import discover
+from vibefix.engine.run import RunResult
 from vibefix.engine.sourcefile import WriteError, atomic_write_all
 from vibefix.http import mapping as httpmap
 from vibefix.report import interactive
-from vibefix.results import ExitCode, FileResult, RunResult, Status
+from vibefix.results import ExitCode, FileResult, Status
 
 app = typer.Typer(
     name="vibefix",
