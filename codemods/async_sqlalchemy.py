@@ -8,18 +8,11 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
-from vibefix.asyncdb.analysis import (
-    SESSION_TYPES,
-    DbPlan,
-    FileScan,
-    QueryPlan,
-    async_url,
-    literal_url,
-    method,
-    plan_async_db,
-    query_chain,
-    rule,
-)
+from vibefix.asyncdb.collect import FileScan
+from vibefix.asyncdb.names import SESSION_TYPES, async_url, literal_url
+from vibefix.asyncdb.plan import DbPlan, QueryPlan, rule
+from vibefix.asyncdb.planner import plan_async_db
+from vibefix.asyncdb.syntax import method, query_chain
 from vibefix.calls.plan import AsyncPlan
 from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.codemod import Codemod, PlanContext
