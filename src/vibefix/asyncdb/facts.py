@@ -5,6 +5,7 @@ or an ORM object is used."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 Span = tuple[int, int, int, int]
 """A node's start line, start column (1-based), end line and end column."""
@@ -39,6 +40,66 @@ class QueryFact:
     """The code of its ``.options(...)`` arguments (loaders the query sets already)."""
 
 
+class From(Enum):
+    """Where an ORM object in a variable comes from."""
+
+    QUERY = "q"
+    """A query run at ``Origin.at`` that returns one object (or a call in a ``return``)."""
+    LIST = "all"
+    """The list a query run at ``Origin.at`` returned."""
+    GET = "get"
+    """``db.get(Model, ...)`` at ``Origin.at``; ``Origin.name`` is the model."""
+    CALL = "new"
+    """What calling ``Origin.name`` returns: a model's constructor, or a helper."""
+    ITEM = "elem"
+    """An item of the variable ``Origin.name`` (or of ``var.attr``)."""
+    UNKNOWN = "?"
+    """Anything."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where the ORM object a variable holds (or a function returns) comes from."""
+
+    kind: From
+    at: tuple[int, int] = (0, 0)
+    """The line and column of the call that loads it (a query, ``db.get``)."""
+    name: str = ""
+    """What ``kind`` names: the model, the callee, the iterated variable."""
+
+    @property
+    def loaded(self) -> bool:
+        """A session loaded it (a query or ``db.get``)."""
+        return self.kind in (From.QUERY, From.LIST, From.GET)
+
+    @property
+    def item_of_variable(self) -> str:
+        """The plain variable it is an item of; ``""`` when it is none."""
+        return self.name if self.kind is From.ITEM and "." not in self.name else ""
+
+
+UNKNOWN = Origin(From.UNKNOWN)
+
+HANDED = "?arg"
+"""The variable of a ``Pass`` whose argument is no plain name (``f(load(db))``)."""
+
+
+@dataclass(frozen=True)
+class Pass:
+    """``f(var)``: a variable handed to a call."""
+
+    callees: tuple[str, ...]
+    """What ``f`` may be (``name:keyword`` for a keyword argument; ``method:name`` for
+    ``var.name()``, a method of ``var``'s model)."""
+    index: int
+    """The argument's index; -1 for ``*var``, -2 for a keyword argument."""
+    var: str
+    line: int
+    column: int
+    session: bool = False
+    """``var`` is a session handed on."""
+
+
 @dataclass(frozen=True)
 class SessionFacts:
     """One name bound to a session in a function, and where it is used."""
@@ -59,17 +120,14 @@ class FunctionDb:
     span: Span
     params: tuple[str, ...]
     sessions: tuple[SessionFacts, ...] = ()
-    origins: tuple[tuple[str, str], ...] = ()
-    """Where the ORM objects in its variables come from: ``q:L:C`` (a query run at
-    that position), ``all:L:C`` (the list it returned), ``get:L:C:Model`` (``db.get``),
-    ``new:Model``, ``param:N``, ``elem:var`` (an item of ``var``), ``?`` (anything)."""
+    origins: tuple[tuple[str, Origin], ...] = ()
+    """Where the ORM objects in its variables come from."""
     touches: tuple[tuple[str, str, int, int], ...] = ()
     """``var.attr`` read (not called): variable, attribute, line, column."""
-    passes: tuple[tuple[tuple[str, ...], int, str, int, int], ...] = ()
-    """``f(var)``: what ``f`` may be, the argument's index, the variable, position."""
+    passes: tuple[Pass, ...] = ()
     refreshes: tuple[tuple[str, Span], ...] = ()
-    returns: tuple[str, ...] = ()
-    """What it returns: variables, or ``q:L:C`` for a query run in the ``return``."""
+    returns: tuple[str | Origin, ...] = ()
+    """What it returns: variables, or the origin of a call in the ``return``."""
     response: tuple[str, ...] = ()
     """The ``response_model`` of its route decorator (``List[...]`` unwrapped)."""
     annotated: tuple[tuple[str, str], ...] = ()

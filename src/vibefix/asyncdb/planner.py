@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vibefix.asyncdb.collect import FileScan
-from vibefix.asyncdb.facts import DbFacts, FunctionDb, Span
+from vibefix.asyncdb.facts import HANDED, UNKNOWN, DbFacts, From, FunctionDb, Origin, Span
 from vibefix.asyncdb.names import (
     SESSION_PREFIXES,
 )
@@ -278,11 +278,12 @@ class _Planner:
                         query.span[1],
                         "the query's model is unknown: no 2.0 statement can be written for it",
                     )
-        for names_, index, var, line, column in function.passes:
-            if not var.startswith("session:") or var[8:] not in names:
+        for handed in function.passes:
+            if not handed.session or handed.var not in names:
                 continue
+            index = handed.index
             # ``helper(db)`` by position, or ``helper(db=db)`` by keyword.
-            targets = [n.partition(":") for n in names_]
+            targets = [n.partition(":") for n in handed.callees]
             found = next(((n, kw) for n, _, kw in targets if n in self.functions), None)
             callee = self.functions[found[0]] if found else None
             param = found[1] if found else ""
@@ -294,9 +295,9 @@ class _Planner:
             if not typed:
                 self.obstacle(
                     path,
-                    line,
-                    column,
-                    f"`{var[8:]}` is handed to something that does not take it as a `Session`"
+                    handed.line,
+                    handed.column,
+                    f"`{handed.var}` is handed to something that does not take it as a `Session`"
                     " parameter: VF203 cannot tell it gets an AsyncSession",
                 )
         if names:
@@ -440,7 +441,11 @@ class _Planner:
             changed = False
             for qualname, (_, function) in self.functions.items():
                 for var, attrs, _line, _column in self._reads(function, reads):
-                    if var in function.params and var not in dict(function.origins):
+                    if (
+                        isinstance(var, str)
+                        and var in function.params
+                        and var not in dict(function.origins)
+                    ):
                         key = (qualname, function.params.index(var))
                         before = len(reads.setdefault(key, set()))
                         reads[key] |= attrs
@@ -452,26 +457,28 @@ class _Planner:
             self._expired_reads(path, function)
             origins = dict(function.origins)
             for var, attrs, line, column in self._reads(function, reads):
-                if var in function.params and var not in origins:
+                if isinstance(var, str) and var in function.params and var not in origins:
                     continue
                 self._load(path, function, origins, var, attrs, line, column)
 
     def _reads(
         self, function: FunctionDb, reads: Mapping[tuple[str, int], set[str]]
-    ) -> list[tuple[str, set[str], int, int]]:
+    ) -> list[tuple[str | Origin, set[str], int, int]]:
         """``(var, relationship names read, line, column)`` of ``function``: read on the
         variable (``a.b`` for a relationship of a relationship), by a helper or a method
-        it is handed to, by a schema that validates it, or by the response model."""
-        found = [
+        it is handed to, by a schema that validates it, or by the response model (then
+        ``var`` may be the origin of what a ``return`` returns)."""
+        found: list[tuple[str | Origin, set[str], int, int]] = [
             (var, {attr}, line, column)
             for var, attr, line, column in function.touches
             if attr.partition(".")[0] in self.watched
         ]
         origins = dict(function.origins)
-        for callees, index, var, line, column in function.passes:
-            if var.startswith("session:"):
+        for handed in function.passes:
+            if handed.session:
                 continue
-            for callee in callees:
+            index, var, line, column = handed.index, handed.var, handed.line, handed.column
+            for callee in handed.callees:
                 name, _, keyword = callee.partition(":")
                 if name == "method":
                     model = self._model_of(var, origins, function)
@@ -523,11 +530,11 @@ class _Planner:
             return
         origins = dict(function.origins)
         for var, attr, line, column in function.touches:
-            origin = origins.get(var, "?")
-            while origin.startswith("elem:") and "." not in origin[5:]:
-                origin = origins.get(origin[5:], "?")
-            orm = origin.partition(":")[0] in ("q", "all", "get") or (
-                origin.startswith("new:") and self.model([origin[4:]]) is not None
+            origin = origins.get(var, UNKNOWN)
+            while origin.item_of_variable:
+                origin = origins.get(origin.item_of_variable, UNKNOWN)
+            orm = origin.loaded or (
+                origin.kind is From.CALL and self.model([origin.name]) is not None
             )
             after = [verb for verb, at in function.expiries if at < line]
             if orm and after:
@@ -554,15 +561,16 @@ class _Planner:
                     found |= {f"{field_name}.{inner}" for inner in self._fields(nested, depth + 1)}
         return found
 
-    def _model_of(self, var: str, origins: Mapping[str, str], function: FunctionDb) -> str:
-        origin = origins.get(var, "?")
-        kind, _, rest = origin.partition(":")
-        if kind == "new":
-            return self.model([rest]) or "?"
-        if kind in ("q", "all"):
+    def _model_of(
+        self, var: str | Origin, origins: Mapping[str, Origin], function: FunctionDb
+    ) -> str:
+        origin = origins.get(var, UNKNOWN) if isinstance(var, str) else UNKNOWN
+        if origin.kind is From.CALL:
+            return self.model([origin.name]) or "?"
+        if origin.kind in (From.QUERY, From.LIST):
             for session in function.sessions:
                 for query in session.queries:
-                    if f"{query.span[0]}:{query.span[1]}" == rest and len(query.entities) == 1:
+                    if query.span[:2] == origin.at and len(query.entities) == 1:
                         return self.model(query.entities[0]) or "?"
         return "?"
 
@@ -617,20 +625,21 @@ class _Planner:
         self,
         path: Path,
         function: FunctionDb,
-        origins: Mapping[str, str],
-        var: str,
+        origins: Mapping[str, Origin],
+        var: str | Origin,
         attrs: set[str],
         line: int,
         column: int,
     ) -> None:
-        origin = var if var.startswith(("q:", "new:")) else origins.get(var, "?")
-        while origin.startswith("elem:") and "." not in origin[5:]:
-            origin = origins.get(origin[5:], "?")
-        kind, _, rest = origin.partition(":")
+        origin = var if isinstance(var, Origin) else origins.get(var, UNKNOWN)
+        while origin.item_of_variable:
+            origin = origins.get(origin.item_of_variable, UNKNOWN)
+        kind = origin.kind
         unseen = sorted(a[len(UNSEEN) :] for a in attrs if a.startswith(UNSEEN))
         attrs = {a for a in attrs if not a.startswith(UNSEEN)}
-        orm = kind in ("q", "all", "get") or (
-            kind == "new" and (rest in self.functions or self.model([rest]) is not None)
+        orm = origin.loaded or (
+            kind is From.CALL
+            and (origin.name in self.functions or self.model([origin.name]) is not None)
         )
         if unseen and orm:
             self.obstacle(
@@ -645,7 +654,7 @@ class _Planner:
             return
         if not attrs:
             return
-        model_of = self._model_of(var, origins, function) if kind != "q" else None
+        model_of = self._model_of(var, origins, function) if kind is not From.QUERY else None
         updated = {
             attr
             for attr in attrs
@@ -661,9 +670,9 @@ class _Planner:
                 f" `await db.refresh({var})` after the commit",
             )
             return
-        if kind in ("q", "all"):
+        if kind in (From.QUERY, From.LIST):
             query_key = next(
-                (k for k in self.queries if k[0] == path and f"{k[1]}:{k[2]}" == rest), None
+                (k for k in self.queries if k[0] == path and k[1:3] == origin.at), None
             )
             query = self.queries.get(query_key) if query_key else None
             model = self._query_model(path, function, query_key) if query_key else None
@@ -677,10 +686,9 @@ class _Planner:
             elif wanted:
                 self.loads.setdefault(query_key, set()).update(wanted)
             return
-        if kind == "get":
-            at, _, named = rest.rpartition(":")
-            key = next((k for k in self.awaits if k[0] == path and f"{k[1]}:{k[2]}" == at), None)
-            model = self.model([named])
+        if kind is From.GET:
+            key = next((k for k in self.awaits if k[0] == path and k[1:3] == origin.at), None)
+            model = self.model([origin.name])
             if key is None or model is None:
                 self._unknown(path, self._what(var, function), attrs, line, column)
                 return
@@ -690,17 +698,17 @@ class _Planner:
             elif wanted:
                 self.get_loads.setdefault(key, set()).update(wanted)
             return
-        if kind == "new" and rest in self.functions:
+        if kind is From.CALL and origin.name in self.functions:
             # What a helper returns (``crud.get_user(db, id)``): the query in it loads.
-            loads = self._returned(rest)
+            loads = self._returned(origin.name)
             if not loads:
                 self._unknown(path, self._what(var, function), attrs, line, column)
                 return
             for where, helper, local in loads:
                 self._load(where, helper, dict(helper.origins), local, attrs, line, column)
             return
-        if kind == "new":
-            model = self.model([rest])
+        if kind is From.CALL:
+            model = self.model([origin.name])
             if model is None:  # what a function returned: any object, loaded anywhere
                 self._unknown(path, self._what(var, function), attrs, line, column)
                 return
@@ -740,19 +748,21 @@ class _Planner:
         self._unknown(path, self._what(var, function), attrs, line, column)
 
     @staticmethod
-    def _what(var: str, function: FunctionDb) -> str:
+    def _what(var: str | Origin, function: FunctionDb) -> str:
         """How a finding names what a relationship is read on."""
-        if var == "?":
-            return f"what `{function.qualname.rpartition('.')[2]}` returns"
-        if var == "?arg":
+        if var == HANDED:
             return "a value handed to a helper"
-        if var.startswith("q:"):
+        if isinstance(var, str):
+            return f"`{var}`"
+        if var.kind is From.QUERY:
             return "what this call returns"
-        if var.startswith("new:"):
-            return f"what `{var[4:].rpartition('.')[2]}` returns"
-        return f"`{var}`"
+        if var.kind is From.CALL:
+            return f"what `{var.name.rpartition('.')[2]}` returns"
+        return f"what `{function.qualname.rpartition('.')[2]}` returns"
 
-    def _returned(self, qualname: str, depth: int = 0) -> list[tuple[Path, FunctionDb, str]] | None:
+    def _returned(
+        self, qualname: str, depth: int = 0
+    ) -> list[tuple[Path, FunctionDb, str | Origin]] | None:
         """Where what ``qualname`` returns is loaded: ``(file, function, origin)`` for
         each ``return`` (a query run there, or a variable holding its result, or what
         another helper returns); None when one of them is anything else."""
@@ -760,16 +770,18 @@ class _Planner:
         if not function.returns or depth > 5:
             return None
         origins = dict(function.origins)
-        found: list[tuple[Path, FunctionDb, str]] = []
+        found: list[tuple[Path, FunctionDb, str | Origin]] = []
         for returned in function.returns:
-            origin = returned if returned.startswith(("q:", "new:")) else origins.get(returned, "?")
-            kind, _, rest = origin.partition(":")
-            if kind == "q" and any(k[0] == path and f"{k[1]}:{k[2]}" == rest for k in self.queries):
+            origin = returned if isinstance(returned, Origin) else origins.get(returned, UNKNOWN)
+            kind = origin.kind
+            if kind is From.QUERY and any(
+                k[0] == path and k[1:3] == origin.at for k in self.queries
+            ):
                 found.append((path, function, origin))
-            elif kind in ("q", "all", "get"):
+            elif origin.loaded:
                 found.append((path, function, returned))
-            elif kind == "new" and rest in self.functions:
-                deeper = self._returned(rest, depth + 1)
+            elif kind is From.CALL and origin.name in self.functions:
+                deeper = self._returned(origin.name, depth + 1)
                 if deeper is None:
                     return None
                 found.extend(deeper)

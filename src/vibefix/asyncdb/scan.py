@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vibefix.asyncdb.facts import FunctionDb, QueryFact, SessionFacts, Site, Span
+from vibefix.asyncdb.facts import (
+    HANDED,
+    UNKNOWN,
+    From,
+    FunctionDb,
+    Origin,
+    Pass,
+    QueryFact,
+    SessionFacts,
+    Site,
+    Span,
+)
 from vibefix.asyncdb.names import (
     AWAITED,
     DEPENDS,
@@ -53,11 +64,11 @@ class _Scan(cst.CSTVisitor):
         self.query_vars: dict[str, str] = {}
         """Variables holding a legacy query: the session that made it."""
         self.handled: set[cst.CSTNode] = set()
-        self.origins: dict[str, str] = {}
+        self.origins: dict[str, Origin] = {}
         self.touches: list[tuple[str, str, int, int]] = []
-        self.passes: list[tuple[tuple[str, ...], int, str, int, int]] = []
+        self.passes: list[Pass] = []
         self.refreshes: list[tuple[str, Span]] = []
-        self.returns: list[str] = []
+        self.returns: list[str | Origin] = []
         self.called: set[cst.CSTNode] = set()
         self.assigned: set[cst.CSTNode] = set()
         self._assigned_to: dict[cst.CSTNode, str] = {}
@@ -350,7 +361,7 @@ class _Scan(cst.CSTVisitor):
                         ),
                     )
 
-    def _origin(self, value: cst.BaseExpression) -> str:
+    def _origin(self, value: cst.BaseExpression) -> Origin:
         if isinstance(value, cst.Await):
             value = value.expression
         if isinstance(value, cst.Call):
@@ -364,37 +375,35 @@ class _Scan(cst.CSTVisitor):
                     root in self.query_vars
                 ):
                     if last == "all":
-                        return f"all:{line}:{column}"
+                        return Origin(From.LIST, (line, column))
                     if last in LOADS:
-                        return f"q:{line}:{column}"
+                        return Origin(From.QUERY, (line, column))
                 elif root in self.candidates and len(calls) == 1 and last in ("get", "get_one"):
                     names = self.qualify(value.args[0].value) if value.args else ()
                     if len(names) == 1:
-                        return f"get:{line}:{column}:{names[0]}"
+                        return Origin(From.GET, (line, column), names[0])
             names = self.qualify(value.func)
             if len(names) == 1:
-                return f"new:{names[0]}"
-        return "?"
+                return Origin(From.CALL, name=names[0])
+        return UNKNOWN
 
     def visit_For(self, node: cst.For) -> None:
-        if isinstance(node.target, cst.Name):
-            source = node.iter
-            if isinstance(source, cst.Name):
-                self.origins[node.target.value] = f"elem:{source.value}"
-            elif isinstance(source, cst.Attribute) and isinstance(source.value, cst.Name):
-                self.origins[node.target.value] = f"elem:{source.value.value}.{source.attr.value}"
-            else:
-                self.origins[node.target.value] = "?"
+        self._item(node.target, node.iter)
 
     def visit_CompFor(self, node: cst.CompFor) -> None:
-        if isinstance(node.target, cst.Name):
-            source = node.iter
-            if isinstance(source, cst.Name):
-                self.origins[node.target.value] = f"elem:{source.value}"
-            elif isinstance(source, cst.Attribute) and isinstance(source.value, cst.Name):
-                self.origins[node.target.value] = f"elem:{source.value.value}.{source.attr.value}"
-            else:
-                self.origins[node.target.value] = "?"
+        self._item(node.target, node.iter)
+
+    def _item(self, target: cst.BaseExpression, source: cst.BaseExpression) -> None:
+        """``for target in source``: ``target`` is an item of ``source``."""
+        if not isinstance(target, cst.Name):
+            return
+        if isinstance(source, cst.Name):
+            self.origins[target.value] = Origin(From.ITEM, name=source.value)
+        elif isinstance(source, cst.Attribute) and isinstance(source.value, cst.Name):
+            iterated = f"{source.value.value}.{source.attr.value}"
+            self.origins[target.value] = Origin(From.ITEM, name=iterated)
+        else:
+            self.origins[target.value] = UNKNOWN
 
     def visit_Return(self, node: cst.Return) -> None:
         value = node.value
@@ -406,13 +415,13 @@ class _Scan(cst.CSTVisitor):
             self.returns.append(value.value)
         elif isinstance(value, cst.Call):
             origin = self._origin(value)
-            if origin.startswith("new:"):
+            if origin.kind is From.CALL:
                 self.returns.append(origin)  # what a helper returns, handed on
             else:
                 line, column, _, _ = self.locate(value)
-                self.returns.append(f"q:{line}:{column}")
+                self.returns.append(Origin(From.QUERY, (line, column)))
         else:
-            self.returns.append("?")
+            self.returns.append(UNKNOWN)
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         inner = node.value
@@ -452,7 +461,8 @@ class _Scan(cst.CSTVisitor):
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
             # ``order.to_dict()``: ``order`` is ``self`` of a method of its model.
             line, column, _, _ = self.locate(func.value)
-            self.passes.append(((f"method:{func.attr.value}",), 0, func.value.value, line, column))
+            callee = f"method:{func.attr.value}"
+            self.passes.append(Pass((callee,), 0, func.value.value, line, column))
         for index, arg in enumerate(node.args):
             value = arg.value
             if not isinstance(value, cst.Name):
@@ -462,7 +472,7 @@ class _Scan(cst.CSTVisitor):
                 if arg.keyword is not None:
                     keyed = tuple(f"{n}:{arg.keyword.value}" for n in names)
                 position = -2 if arg.keyword is not None else (-1 if arg.star else index)
-                self.passes.append((keyed, position, "?arg", line, column))
+                self.passes.append(Pass(keyed, position, HANDED, line, column))
                 continue
             keyed = names
             if arg.star:
@@ -488,8 +498,8 @@ class _Scan(cst.CSTVisitor):
                         awaits=False,
                     ),
                 )
-                self.passes.append((keyed, index, f"session:{value.value}", line, column))
-            self.passes.append((keyed, index, value.value, line, column))
+                self.passes.append(Pass(keyed, index, value.value, line, column, session=True))
+            self.passes.append(Pass(keyed, index, value.value, line, column))
 
 
 class _Bindings(cst.CSTVisitor):
