@@ -12,6 +12,7 @@ from vibefix.asyncdb.collect import FileScan
 from vibefix.asyncdb.names import SESSION_TYPES, async_url, literal_url
 from vibefix.asyncdb.plan import DbPlan, QueryPlan, rule
 from vibefix.asyncdb.planner import plan_async_db
+from vibefix.asyncdb.support import LIFESPAN, URL_HELPER, lifespan, url_helper
 from vibefix.asyncdb.syntax import method, query_chain
 from vibefix.calls.plan import AsyncPlan
 from vibefix.calls.rewrite import AsyncCodemod
@@ -23,8 +24,6 @@ from vibefix.http import plan as httpplan
 from vibefix.known.blocking import Entry, Kind
 from vibefix.results import Finding, Position, Safety
 
-LIFESPAN = "_db_lifespan"
-URL_HELPER = "_async_url"
 ENGINE_LINE = r"(?m:^\w+[ \t]*(?::[^=\n]*)?=[ \t]*(?:[A-Za-z_][\w.]*\.)?create_engine\()"
 """A module that makes the engine at its top level."""
 
@@ -361,7 +360,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             needs += [need for helper in helpers for need in helper.needs]
             statement = self._statement
             assert statement is not None
-            helper = _url_helper(helpers[0].name, helpers[1].name)
+            helper = cst.parse_statement(url_helper(self.code, helpers[0].name, helpers[1].name))
             blank = [cst.EmptyLine(), cst.EmptyLine()]
             self.replace(
                 statement,
@@ -453,21 +452,14 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             else f", {arg.keyword.value}={_code(arg.value)}"
             for arg in rest
         )
-        engine_code = cst.Module([]).code_for_node(engine)
-        metadata = cst.Module([]).code_for_node(call.func)
-        body = (
-            f"async with {engine_code}.begin() as connection:\n"
-            f"    await connection.run_sync({metadata}{extra})\n"
-        )
-        if inner:
-            body += f"async with {inner}(app):\n    yield\n"
-        else:
-            body += "yield\n"
-        source = (
-            f"@{context.name}.asynccontextmanager\n"
-            f"async def {LIFESPAN}(app: {fastapi.name}) -> {iterator.name}[None]:\n"
-            f'    """The tables, created at startup (VF203: `create_all` ran at import)."""\n'
-            + "".join(f"    {line}\n" for line in body.splitlines())
+        source = lifespan(
+            self.code,
+            contextlib=context.name,
+            fastapi=fastapi.name,
+            async_iterator=iterator.name,
+            engine=_code(engine),
+            create_all=_code(call.func) + extra,
+            inner=inner,
         )
         function = cst.parse_statement(source)
         self.replace(
@@ -700,20 +692,3 @@ def _fill(template: str, statement: cst.BaseExpression) -> cst.BaseExpression:
     result = cst.parse_expression(template).visit(_Fill(statement))
     assert isinstance(result, cst.BaseExpression)
     return result
-
-
-def _url_helper(url: str, make_url: str) -> cst.BaseStatement:
-    return cst.parse_statement(
-        f"def {URL_HELPER}(url: str | {url}) -> {url}:\n"
-        f'    """`url` on its database\'s async driver (VF203): sqlite+aiosqlite,\n'
-        f"    postgresql+asyncpg, mysql+aiomysql; a driver the URL names that is async\n"
-        f'    already (asyncpg, psycopg 3, aiomysql, asyncmy) stays."""\n'
-        f"    parsed = {make_url}(url)\n"
-        f'    drivers = {{"sqlite": "aiosqlite", "postgresql": "asyncpg", "mysql": "aiomysql"}}\n'
-        f"    backend = parsed.get_backend_name()\n"
-        f'    ready = {{"aiosqlite", "asyncpg", "psycopg", "aiomysql", "asyncmy"}}\n'
-        f'    named = "+" in parsed.drivername\n'
-        f"    if backend not in drivers or (named and parsed.get_driver_name() in ready):\n"
-        f"        return parsed\n"
-        f'    return parsed.set(drivername=f"{{backend}}+{{drivers[backend]}}")\n'
-    )

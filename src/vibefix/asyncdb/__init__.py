@@ -24,7 +24,9 @@ Its modules, in the order a run uses them:
 - ``facts``: what the scan of one file finds;
 - ``scan``: the scan of one function; ``collect``: of one file (the collector);
 - ``plan``: its part of the plan (``DbPlan``), the typed surface others read;
-- ``planner``: the facts of every file to the plan.
+- ``planner``: the facts of every file to the plan;
+- ``support``: the code the rewrite adds (a URL helper, a lifespan), from the plain
+  Python files in ``templates/`` (package data; ruff and mypy leave them alone).
 
 Import rule: a family imports the engine, ``vibefix.cst`` and ``vibefix.known``, and
 another family only through that family's typed plan part.

@@ -1,0 +1,2 @@
+async with __INNER__(app):
+    yield
