@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import libcst as cst
@@ -10,18 +9,17 @@ from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
 from vibefix.asyncdb.collect import FileScan
 from vibefix.asyncdb.names import SESSION_TYPES, async_url, literal_url
-from vibefix.asyncdb.plan import DbPlan, QueryPlan, rule
+from vibefix.asyncdb.plan import DbPlan, QueryPlan
 from vibefix.asyncdb.planner import plan_async_db
+from vibefix.asyncdb.settle import settled
+from vibefix.asyncdb.statements import fill, run_statement
 from vibefix.asyncdb.support import LIFESPAN, URL_HELPER, lifespan, url_helper
 from vibefix.asyncdb.syntax import method, query_chain
-from vibefix.calls.plan import AsyncPlan
 from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.codemod import Codemod, PlanContext
 from vibefix.cst.arguments import appended, keyword
 from vibefix.engine.imports import ModuleAlias
-from vibefix.engine.index import node_key
 from vibefix.http import plan as httpplan
-from vibefix.known.blocking import Entry, Kind
 from vibefix.results import Finding, Position, Safety
 
 ENGINE_LINE = r"(?m:^\w+[ \t]*(?::[^=\n]*)?=[ \t]*(?:[A-Za-z_][\w.]*\.)?create_engine\()"
@@ -125,82 +123,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         """Withdraw when a file to change is outside the paths given, a function that
         awaits would stay sync, or a session call the async plan awaits is one this plan
         does not rewrite."""
-        if part is None or not part.migrates:
-            return part
-        index, writable = context.index, context.writable
-        asyncs = context.part(AsyncPlan) or AsyncPlan()
-        facts = {node_key(f.path, f): f for f in index.functions.values()}
-        # A file VF203 must change but may not (outside the paths given, or failed to
-        # rewrite): said in the first file it may change, as nothing is.
-        shut = sorted(path for path in part.files if not writable(path))
-        open_ = sorted(path for path in part.files if writable(path))
-        problems = [
-            (
-                open_[0],
-                1,
-                1,
-                f"`{path.name}` is outside the paths given (or could not be rewritten), and"
-                " VF203 moves the whole project to AsyncSession at once",
-            )
-            for path in shut
-            if open_
-        ]
-        for key in sorted(part.async_functions):
-            function = facts.get(key)
-            if function is None or not (function.is_async or key in asyncs.becomes_async):
-                name = function.qualname.rpartition(".")[2] if function else "this function"
-                why = asyncs.held.get(function.qualname, "") if function else ""
-                if not why and function is not None and not asyncs.callers.get(function.qualname):
-                    why = "nothing in the project calls it, and it is no route handler"
-                problems.append(
-                    (
-                        key[0],
-                        key[1],
-                        key[2],
-                        f"`{name}` uses the session but cannot become `async def`"
-                        + (f": {why}" if why else ""),
-                    )
-                )
-        for key, name in sorted(part.disposals.items()):
-            function = index.functions.get(name)
-            if (
-                function is None
-                or function.is_async
-                or node_key(function.path, function) in asyncs.becomes_async
-            ):
-                continue
-            if asyncs.callers.get(name):
-                problems.append(
-                    (
-                        key[0],
-                        key[1],
-                        key[2],
-                        f"`engine.dispose()` in `{name.rpartition('.')[2]}`, which stays sync"
-                        " and is called by the project: an async engine is disposed with"
-                        " `await`",
-                    )
-                )
-        classify = rule(part)
-        rewritten = (
-            part.awaits | {k for k, q in part.queries.items() if q.terminal} | set(part.disposals)
-        )
-        for function in index.functions.values():
-            for call in function.calls:
-                entries = {classify(index.resolve(t)) for t in call.targets}
-                if Entry(Kind.TWIN, cls.code, loop=True) in entries:
-                    key = node_key(function.path, call)
-                    if key not in rewritten:
-                        problems.append(
-                            (
-                                key[0],
-                                key[1],
-                                key[2],
-                                "a session VF203 cannot follow to where it was made",
-                            )
-                        )
-        if not problems:
-            return part
-        return replace(part, migrates=False, obstacles=tuple(sorted({*part.obstacles, *problems})))
+        return None if part is None else settled(part, context)
 
     # -- visiting ------------------------------------------------------------------------
 
@@ -592,69 +515,12 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 )
             if loader is not None and query.model:
                 options = ", ".join(f"{loader.name}({query.model}.{rel})" for rel in query.loads)
-                statement = _fill(f"STMT.options({options})", statement)
+                statement = fill(f"STMT.options({options})", statement)
             if terminal is None:
                 return statement
-            return _run(query, session, statement, terminal, model, extra, primary, used)
+            return run_statement(query, session, statement, terminal, model, extra, primary, used)
 
         self.replace(node, change, "a 2.0 statement on the AsyncSession", needs=needs)
-
-
-def _run(
-    query: QueryPlan,
-    session: str,
-    statement: cst.BaseExpression,
-    terminal: cst.Call,
-    model: cst.BaseExpression | None,
-    extra: dict[str, ModuleAlias],
-    primary: bool,
-    used: bool = True,
-) -> cst.BaseExpression:
-    """The awaited call that runs ``statement`` as ``terminal`` did. A legacy query that
-    selects a model returned each row once (``.unique()``), joined or not."""
-    unique = ".unique()" if query.mapped else ""
-    code = cst.Module([]).code_for_node
-    kind = query.terminal
-    rows = "scalars" if query.entity else "execute"
-    if kind == "all":
-        template = f"(await {session}.{rows}(STMT)){unique}.all()"
-    elif kind == "first":
-        if query.entity and not query.eager:
-            template = f"await {session}.scalar(STMT.limit(1))"
-        else:
-            template = f"(await {session}.{rows}(STMT.limit(1))){unique}.first()"
-    elif kind in ("one", "one_or_none"):
-        template = f"(await {session}.{rows}(STMT)){unique}.{kind}()"
-    elif kind == "scalar":
-        template = (
-            f"(await {session}.scalars(STMT)).unique().one_or_none()"
-            if query.entity
-            else f"(await {session}.execute(STMT)).scalar_one_or_none()"
-        )
-    elif kind == "count":
-        func, select = extra["count"].name, extra["select"].name
-        template = f"await {session}.scalar({select}({func}.count()).select_from(STMT.subquery()))"
-    elif kind == "get":
-        assert model is not None
-        template = f"await {session}.get({code(model)}, {code(terminal.args[0].value)})"
-    else:
-        assert model is not None
-        verb = extra[kind].name
-        # ``select(M).where(...)`` -> ``delete(M).where(...)``: swap the head.
-        statement = _swap_head(statement, verb)
-        positional = [arg for arg in terminal.args if arg.keyword is None]
-        options = "".join(
-            f".execution_options(synchronize_session={code(arg.value)})"
-            for arg in terminal.args
-            if arg.keyword is not None and arg.keyword.value == "synchronize_session"
-        )
-        values = f".values({code(positional[0].value)})" if kind == "update" else ""
-        run = f"await {session}.execute(STMT{values}{options})"
-        template = f"({run}).rowcount" if used else run
-    expression = _fill(template, statement)
-    if primary and isinstance(expression, cst.Await):
-        expression = expression.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-    return expression
 
 
 def _code(node: cst.CSTNode) -> str:
@@ -668,27 +534,3 @@ class _Calls(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         self.calls.append(node)
-
-
-def _swap_head(statement: cst.BaseExpression, verb: str) -> cst.BaseExpression:
-    if isinstance(statement, cst.Call) and isinstance(statement.func, cst.Name):
-        return statement.with_changes(func=cst.Name(verb))
-    if isinstance(statement, cst.Call) and isinstance(statement.func, cst.Attribute):
-        inner = _swap_head(statement.func.value, verb)
-        return statement.with_changes(func=statement.func.with_changes(value=inner))
-    return statement
-
-
-class _Fill(cst.CSTTransformer):
-    def __init__(self, statement: cst.BaseExpression) -> None:
-        super().__init__()
-        self.statement = statement
-
-    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
-        return self.statement if original_node.value == "STMT" else updated_node
-
-
-def _fill(template: str, statement: cst.BaseExpression) -> cst.BaseExpression:
-    result = cst.parse_expression(template).visit(_Fill(statement))
-    assert isinstance(result, cst.BaseExpression)
-    return result
