@@ -21,10 +21,16 @@ Its modules, in the order a run uses them:
 
 - ``names``: what it knows of SQLAlchemy (sessions, queries, URLs and drivers);
 - ``syntax``: small readers of libcst trees;
-- ``facts``: what the scan of one file finds;
-- ``scan``: the scan of one function; ``collect``: of one file (the collector);
+- ``facts``: what the scan of one file finds (``Origin``: where an ORM object comes
+  from); ``messages``: the obstacles found there whose text names the codemod;
+- ``objects`` and ``scan``: the scan of one function (its ORM objects; its sessions and
+  queries); ``collect``: of one file (the collector);
 - ``plan``: its part of the plan (``DbPlan``), the typed surface others read;
-- ``planner``: the facts of every file to the plan;
+- ``planner``: the facts of every file to the plan, with its pieces: ``orm`` (the
+  project's models and schemas), ``draft`` (what is decided so far), ``checks`` (the
+  obstacles across the project) and ``loads`` (the relationships to load);
+- ``settle``: the plan withdrawn once the others are known;
+- ``statements``: the 2.0 statements the rewrite writes for legacy queries;
 - ``support``: the code the rewrite adds (a URL helper, a lifespan), from the plain
   Python files in ``templates/`` (package data; ruff and mypy leave them alone).
 

@@ -7,6 +7,7 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from vibefix.asyncdb.facts import DbFacts, FunctionDb, Span
+from vibefix.asyncdb.messages import Flaw, Problem, Why
 from vibefix.asyncdb.names import (
     ENGINE_CALLS,
     MAKER_CALLS,
@@ -33,8 +34,8 @@ class FileScan(Collector[DbFacts]):
         super().__init__(file)
         self.qualify: Qualify = self.qualified
         self.locate: Locate = self._locate
-        self.engines: list[tuple[str, Span, str]] = []
-        self.makers: list[tuple[str, Span, str]] = []
+        self.engines: list[tuple[str, Span, Why]] = []
+        self.makers: list[tuple[str, Span, Why]] = []
         self.models: list[tuple[str, tuple[tuple[str, str], ...]]] = []
         self.schemas: list[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]] = []
         self.functions: list[FunctionDb] = []
@@ -44,7 +45,7 @@ class FileScan(Collector[DbFacts]):
         self.loading: list[tuple[str, str, str, str]] = []
         self.aliases: list[str] = []
         self.arguments: list[tuple[str, Span, str]] = []
-        self.problems: list[tuple[Span, str]] = []
+        self.problems: list[tuple[Span, Why]] = []
         self.columns: list[tuple[str, str, str]] = []
         self.test_clients: list[tuple[Span, bool]] = []
         self.state: list[tuple[str, str, Span]] = []
@@ -329,12 +330,11 @@ class _Arguments(cst.CSTVisitor):
             self.scan.problems.append(
                 (
                     self.scan.locate(node),
-                    "`scoped_session` hands out one session per thread: VF203 has no async"
-                    " twin for it (use the request's session from a dependency)",
+                    Problem(Flaw.SCOPED_SESSION),
                 )
             )
         if set(called) & (ENGINE_CALLS | MAKER_CALLS):
-            return  # ``sessionmaker(bind=engine)``: what VF203 rewrites
+            return  # ``sessionmaker(bind=engine)``: what the migration rewrites
         callee = called[0] if len(called) == 1 else dotted(node.func) or "?"
         for arg in node.args:
             if isinstance(arg.value, cst.Name | cst.Attribute):
@@ -365,7 +365,7 @@ def _relationship_target(call: cst.Call) -> str:
     return ""
 
 
-def _url_problem(call: cst.Call) -> str:
+def _url_problem(call: cst.Call) -> Why:
     if not call.args or call.args[0].keyword is not None or call.args[0].star:
         return "the engine's URL is not its first argument"
     url = literal_url(call.args[0].value)
@@ -375,14 +375,14 @@ def _url_problem(call: cst.Call) -> str:
         if arg.keyword is not None and arg.keyword.value in ("poolclass", "creator", "module"):
             return f"`{arg.keyword.value}=` would need an async twin"
         if arg.star:
-            return "arguments VF203 cannot read (`**`)"
+            return Problem(Flaw.UNREAD_ARGUMENTS)
     return ""
 
 
-def _maker_problem(call: cst.Call) -> str:
+def _maker_problem(call: cst.Call) -> Why:
     for arg in call.args:
         if arg.star:
-            return "arguments VF203 cannot read (`**`)"
+            return Problem(Flaw.UNREAD_ARGUMENTS)
         if arg.keyword is not None and arg.keyword.value == "class_":
             return "a custom session class (`class_=`)"
         if (

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from vibefix.asyncdb.messages import Why
+
 Span = tuple[int, int, int, int]
 """A node's start line, start column (1-based), end line and end column."""
 
@@ -20,7 +22,7 @@ class Site:
     """The innermost ``def`` around it: it must be ``async def`` after the run."""
     awaits: bool = True
     """It puts an ``await`` (or ``async with``) in ``function``."""
-    problem: str = ""
+    problem: Why = ""
 
 
 @dataclass(frozen=True)
@@ -28,12 +30,10 @@ class QueryFact:
     """A legacy query run (its terminal call), or a query kept in a variable."""
 
     span: Span
-    session: str
     entities: tuple[tuple[str, ...], ...]
     """The qualified names each argument of ``query(...)`` may be."""
     terminal: str
     """The method that runs it; ``""`` for a query assigned to a variable."""
-    joined: bool
     model: str = ""
     """The code of ``query(Model)``'s argument, also for a query kept in a variable."""
     options: str = ""
@@ -101,6 +101,16 @@ class Pass:
 
 
 @dataclass(frozen=True)
+class Refresh:
+    """``db.refresh(var)``."""
+
+    var: str
+    span: Span
+    alone: bool
+    """It is a line of its own: the rewrite can add a second refresh below it."""
+
+
+@dataclass(frozen=True)
 class SessionFacts:
     """One name bound to a session in a function, and where it is used."""
 
@@ -125,7 +135,7 @@ class FunctionDb:
     touches: tuple[tuple[str, str, int, int], ...] = ()
     """``var.attr`` read (not called): variable, attribute, line, column."""
     passes: tuple[Pass, ...] = ()
-    refreshes: tuple[tuple[str, Span], ...] = ()
+    refreshes: tuple[Refresh, ...] = ()
     returns: tuple[str | Origin, ...] = ()
     """What it returns: variables, or the origin of a call in the ``return``."""
     response: tuple[str, ...] = ()
@@ -141,10 +151,10 @@ class FunctionDb:
 
 @dataclass(frozen=True)
 class DbFacts:
-    engines: tuple[tuple[str, Span, str], ...] = ()
+    engines: tuple[tuple[str, Span, Why], ...] = ()
     """Module-level ``engine = create_engine(url...)``: name, call span, the URL's
-    problem (``""`` when VF203 can map it)."""
-    makers: tuple[tuple[str, Span, str], ...] = ()
+    problem (``""`` when the migration can map it)."""
+    makers: tuple[tuple[str, Span, Why], ...] = ()
     """Module-level ``SessionLocal = sessionmaker(...)``: name, call span, problem."""
     models: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     """ORM classes: qualified name, relationships (attribute, target class name)."""
@@ -169,7 +179,7 @@ class DbFacts:
     arguments: tuple[tuple[str, Span, str], ...] = ()
     """Names handed to a call as arguments: qualified name, span, what is called (an
     engine handed to ``pd.read_sql`` or to ``create_all`` in a function)."""
-    problems: tuple[tuple[Span, str], ...] = ()
+    problems: tuple[tuple[Span, Why], ...] = ()
     """Obstacles found in the file alone (``scoped_session``)."""
     columns: tuple[tuple[str, str, str], ...] = ()
     """Model attributes read with I/O later: model, attribute, ``deferred`` or

@@ -72,7 +72,6 @@ TERMINALS = frozenset(
 """``Query`` methods that run it."""
 LOADS = frozenset({"first", "one", "one_or_none", "scalar", "get"})
 """Terminals that return one object."""
-JOINS = frozenset({"join", "outerjoin", "select_from"})
 
 SCOPED = frozenset({"sqlalchemy.orm.scoped_session", "sqlalchemy.orm.scoping.scoped_session"})
 TEST_CLIENTS = frozenset({"fastapi.testclient.TestClient", "starlette.testclient.TestClient"})

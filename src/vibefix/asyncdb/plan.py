@@ -24,7 +24,6 @@ class QueryPlan:
     session: str
     entity: bool
     """``query(Model)``: rows are objects (``scalars``), else tuples (``execute``)."""
-    joined: bool
     terminal: str
     loads: tuple[str, ...] = ()
     """``Model.attr`` relationships to load with it (``selectinload``)."""
@@ -64,8 +63,6 @@ class DbPlan(PlanPart):
     create_all: NodeKey | None = None
     app: NodeKey | None = None
     """The ``FastAPI(...)`` call whose lifespan creates the tables."""
-    sessions: Mapping[NodeKey, frozenset[str]] = field(default_factory=dict)
-    """For each function (by definition), its names bound to a session."""
     files: frozenset[Path] = frozenset()
     """Every file the migration changes."""
     wanted_names: frozenset[str] = frozenset()

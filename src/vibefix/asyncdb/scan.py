@@ -6,28 +6,21 @@ from __future__ import annotations
 import libcst as cst
 
 from vibefix.asyncdb.facts import (
-    HANDED,
-    UNKNOWN,
-    From,
     FunctionDb,
-    Origin,
-    Pass,
     QueryFact,
+    Refresh,
     SessionFacts,
-    Site,
-    Span,
 )
+from vibefix.asyncdb.messages import Flaw, Problem
 from vibefix.asyncdb.names import (
     AWAITED,
     DEPENDS,
-    JOINS,
-    LOADS,
     QUERY_STEPS,
     SESSION_TYPES,
-    SYNC_ATTRIBUTES,
     SYNC_METHODS,
     TERMINALS,
 )
+from vibefix.asyncdb.objects import ObjectScan
 from vibefix.asyncdb.syntax import (
     Locate,
     Qualify,
@@ -38,17 +31,15 @@ from vibefix.asyncdb.syntax import (
     unwrap_annotation,
 )
 
+Shape = tuple[tuple[tuple[str, ...], ...], str]
+"""What a query selects (``QueryFact.entities``), and the code of its model."""
 
-class _Scan(cst.CSTVisitor):
+
+class _Scan(ObjectScan):
     """Sessions, queries and ORM objects in one top-level function."""
 
     def __init__(self, function: cst.FunctionDef, qualify: Qualify, locate: Locate) -> None:
-        super().__init__()
-        self.qualify = qualify
-        self.locate = locate
-        self.function = function
-        self.defs: list[cst.FunctionDef] = []
-        self.candidates: dict[str, str] = {}
+        super().__init__(function, qualify, locate)
         self.annotated: dict[str, str] = {}
         """Parameters annotated with a plain name: what it names."""
         self.line: cst.CSTNode | None = None
@@ -58,25 +49,15 @@ class _Scan(cst.CSTVisitor):
         reloads (lazily)."""
         self.flushes: list[int] = []
         """The lines of ``commit``/``flush`` calls."""
-        self.locals: set[str] = set()
-        self.sites: dict[str, list[Site]] = {}
         self.queries: dict[str, list[QueryFact]] = {}
-        self.query_vars: dict[str, str] = {}
-        """Variables holding a legacy query: the session that made it."""
         self.handled: set[cst.CSTNode] = set()
-        self.origins: dict[str, Origin] = {}
-        self.touches: list[tuple[str, str, int, int]] = []
-        self.passes: list[Pass] = []
-        self.refreshes: list[tuple[str, Span]] = []
-        self.returns: list[str | Origin] = []
-        self.called: set[cst.CSTNode] = set()
+        self.refreshes: list[Refresh] = []
         self.assigned: set[cst.CSTNode] = set()
         self._assigned_to: dict[cst.CSTNode, str] = {}
         """Query chains assigned to a variable (``q = db.query(M)``)."""
-        self.shapes: dict[cst.CSTNode, tuple[tuple[tuple[str, ...], ...], bool, str]] = {}
-        self.query_shapes: dict[str, tuple[tuple[tuple[str, ...], ...], bool, str]] = {}
-        """For each variable holding a query: what it selects, whether it joins, the
-        code of its model."""
+        self.shapes: dict[cst.CSTNode, Shape] = {}
+        self.query_shapes: dict[str, Shape] = {}
+        """For each variable holding a query: what it selects, the code of its model."""
         self.options_of: dict[cst.CSTNode, str] = {}
         self.query_options: dict[str, str] = {}
         self.var_uses: set[cst.CSTNode] = set()
@@ -139,20 +120,6 @@ class _Scan(cst.CSTVisitor):
         return ""
 
     # -- the walk --------------------------------------------------------------------
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.defs.append(node)
-
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-        self.defs.pop()
-
-    def _site(self, node: cst.CSTNode, problem: str = "", awaits: bool = True) -> Site:
-        span = self.locate(node)
-        inner = self.defs[-1] if self.defs else self.function
-        return Site(span, self.locate(inner), awaits, problem)
-
-    def _add(self, name: str, site: Site) -> None:
-        self.sites.setdefault(name, []).append(site)
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
         self.line = node
@@ -235,9 +202,7 @@ class _Scan(cst.CSTVisitor):
                     and isinstance(line.body[0], cst.Expr)
                     and line.body[0].value is node
                 )
-                # A refresh VF203 can follow with a second one only as a line of its own.
-                marker = "" if alone else "!"
-                self.refreshes.append((f"{marker}{first.value}", self.locate(node)))
+                self.refreshes.append(Refresh(first.value, self.locate(node), alone))
         elif verb not in SYNC_METHODS and verb != "query":
             self._add(name, self._site(node, f"no rewrite for `{name}.{verb}()`"))
         line_number = self.locate(node)[0]
@@ -257,7 +222,6 @@ class _Scan(cst.CSTVisitor):
         terminal = last if last in TERMINALS else ""
         middle = steps[:-1] if terminal else steps
         entities: tuple[tuple[str, ...], ...] = ()
-        joined = any(method(step) in JOINS for step in middle)
         options = " ".join(
             cst.Module([]).code_for_node(arg.value)
             for step in middle
@@ -273,10 +237,9 @@ class _Scan(cst.CSTVisitor):
             if len(calls[0].args) == 1:
                 model = cst.Module([]).code_for_node(calls[0].args[0].value)
         else:  # a query kept in a variable: what the query that made it selects
-            entities, was_joined, model = self.query_shapes.get(receiver.value, ((), False, ""))
-            joined = joined or was_joined
+            entities, model = self.query_shapes.get(receiver.value, ((), ""))
             options = " ".join([self.query_options.get(receiver.value, ""), options])
-        self.shapes[node] = (entities, joined, model)
+        self.shapes[node] = (entities, model)
         self.options_of[node] = options
         if receiver.value in self.query_vars:
             self.var_uses.add(receiver)
@@ -302,7 +265,7 @@ class _Scan(cst.CSTVisitor):
             problem = "a legacy query used other than assigned to a variable or run"
         span = self.locate(node)
         self.queries.setdefault(session, []).append(
-            QueryFact(span, session, entities, terminal, joined, model, options.strip())
+            QueryFact(span, entities, terminal, model, options.strip())
         )
         self._add(session, self._site(node, problem, awaits=bool(terminal)))
 
@@ -335,11 +298,9 @@ class _Scan(cst.CSTVisitor):
     def leave_Assign(self, original_node: cst.Assign) -> None:
         target = self._assigned_to.get(original_node.value)
         if target is not None and original_node.value in self.shapes:
-            entities, joined, model = self.shapes[original_node.value]
-            # A query refined in a branch (``if x: q = q.join(...)``): what any
-            # assignment says holds from there on.
-            _, was_joined, _ = self.query_shapes.get(target, ((), False, ""))
-            self.query_shapes[target] = (entities, joined or was_joined, model)
+            # A query refined in a branch (``if x: q = q.options(...)``): its options
+            # hold from there on.
+            self.query_shapes[target] = self.shapes[original_node.value]
             self.query_options[target] = " ".join(
                 [self.query_options.get(target, ""), self.options_of.get(original_node.value, "")]
             ).strip()
@@ -355,151 +316,9 @@ class _Scan(cst.CSTVisitor):
                         session,
                         self._site(
                             found,
-                            f"the legacy query `{name}` is used as a result (iterated,"
-                            " handed on or returned): VF203 rewrites only queries that"
-                            " a call like `.all()` runs",
+                            Problem(Flaw.QUERY_AS_RESULT, name),
                         ),
                     )
-
-    def _origin(self, value: cst.BaseExpression) -> Origin:
-        if isinstance(value, cst.Await):
-            value = value.expression
-        if isinstance(value, cst.Call):
-            chain = query_chain(value)
-            if chain is not None:
-                receiver, calls = chain
-                root = receiver.value
-                last = method(calls[-1])
-                line, column, _, _ = self.locate(value)
-                if (root in self.candidates and method(calls[0]) == "query") or (
-                    root in self.query_vars
-                ):
-                    if last == "all":
-                        return Origin(From.LIST, (line, column))
-                    if last in LOADS:
-                        return Origin(From.QUERY, (line, column))
-                elif root in self.candidates and len(calls) == 1 and last in ("get", "get_one"):
-                    names = self.qualify(value.args[0].value) if value.args else ()
-                    if len(names) == 1:
-                        return Origin(From.GET, (line, column), names[0])
-            names = self.qualify(value.func)
-            if len(names) == 1:
-                return Origin(From.CALL, name=names[0])
-        return UNKNOWN
-
-    def visit_For(self, node: cst.For) -> None:
-        self._item(node.target, node.iter)
-
-    def visit_CompFor(self, node: cst.CompFor) -> None:
-        self._item(node.target, node.iter)
-
-    def _item(self, target: cst.BaseExpression, source: cst.BaseExpression) -> None:
-        """``for target in source``: ``target`` is an item of ``source``."""
-        if not isinstance(target, cst.Name):
-            return
-        if isinstance(source, cst.Name):
-            self.origins[target.value] = Origin(From.ITEM, name=source.value)
-        elif isinstance(source, cst.Attribute) and isinstance(source.value, cst.Name):
-            iterated = f"{source.value.value}.{source.attr.value}"
-            self.origins[target.value] = Origin(From.ITEM, name=iterated)
-        else:
-            self.origins[target.value] = UNKNOWN
-
-    def visit_Return(self, node: cst.Return) -> None:
-        value = node.value
-        if isinstance(value, cst.Await):
-            value = value.expression
-        if value is None or (isinstance(value, cst.Name) and value.value == "None"):
-            return
-        if isinstance(value, cst.Name):
-            self.returns.append(value.value)
-        elif isinstance(value, cst.Call):
-            origin = self._origin(value)
-            if origin.kind is From.CALL:
-                self.returns.append(origin)  # what a helper returns, handed on
-            else:
-                line, column, _, _ = self.locate(value)
-                self.returns.append(Origin(From.QUERY, (line, column)))
-        else:
-            self.returns.append(UNKNOWN)
-
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        inner = node.value
-        if (
-            isinstance(inner, cst.Attribute)
-            and isinstance(inner.value, cst.Name)
-            and node not in self.called
-        ):
-            # ``order.user.orders``: a relationship of a relationship.
-            line, column, _, _ = self.locate(node)
-            self.touches.append(
-                (inner.value.value, f"{inner.attr.value}.{node.attr.value}", line, column)
-            )
-        if not isinstance(node.value, cst.Name):
-            return
-        name = node.value.value
-        attr = node.attr.value
-        if node in self.called:
-            return
-        if name in self.candidates:
-            if attr not in SYNC_ATTRIBUTES:
-                self._add(name, self._site(node, f"no rewrite for `{name}.{attr}`"))
-            return
-        line, column, _, _ = self.locate(node)
-        self.touches.append((name, attr, line, column))
-
-    def _orm_call(self, node: cst.Call) -> None:
-        names = self.qualify(node.func) if isinstance(node.func, cst.Name | cst.Attribute) else ()
-        func = node.func
-        root = func
-        while isinstance(root, cst.Attribute):
-            root = root.value
-        if isinstance(root, cst.Name) and (
-            root.value in self.locals or root.value in self.origins or root.value in self.candidates
-        ):
-            names = ()  # a method of a local object (``db.add``, ``items.append``)
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
-            # ``order.to_dict()``: ``order`` is ``self`` of a method of its model.
-            line, column, _, _ = self.locate(func.value)
-            callee = f"method:{func.attr.value}"
-            self.passes.append(Pass((callee,), 0, func.value.value, line, column))
-        for index, arg in enumerate(node.args):
-            value = arg.value
-            if not isinstance(value, cst.Name):
-                # Anything else handed on (``f(load(db))``): what it holds is unknown.
-                line, column, _, _ = self.locate(value)
-                keyed = names
-                if arg.keyword is not None:
-                    keyed = tuple(f"{n}:{arg.keyword.value}" for n in names)
-                position = -2 if arg.keyword is not None else (-1 if arg.star else index)
-                self.passes.append(Pass(keyed, position, HANDED, line, column))
-                continue
-            keyed = names
-            if arg.star:
-                index = -1
-            elif arg.keyword is not None:
-                keyed = tuple(f"{n}:{arg.keyword.value}" for n in names)
-                index = -2
-            line, column, _, _ = self.locate(value)
-            if value.value in self.candidates and not (
-                isinstance(node.func, cst.Attribute)
-                and isinstance(node.func.value, cst.Name)
-                and node.func.value.value in self.candidates
-            ):
-                # A session handed on: a helper that takes it as ``Session`` is rewritten
-                # with it; anything else would get an AsyncSession it cannot use.
-                self._add(
-                    value.value,
-                    self._site(
-                        value,
-                        ""
-                        if names
-                        else f"`{value.value}` is handed to something VF203 cannot follow",
-                        awaits=False,
-                    ),
-                )
-                self.passes.append(Pass(keyed, index, value.value, line, column, session=True))
-            self.passes.append(Pass(keyed, index, value.value, line, column))
 
 
 class _Bindings(cst.CSTVisitor):
