@@ -355,16 +355,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         assert isinstance(small.value, cst.Call)
         call = small.value
         assert isinstance(call.func, cst.Attribute)
-        engine: cst.BaseExpression | None = None
-        rest: list[cst.Arg] = []
-        for arg in call.args:
-            if engine is None and (
-                (arg.keyword is None and not arg.star)
-                or (arg.keyword is not None and arg.keyword.value == "bind")
-            ):
-                engine = arg.value
-            else:
-                rest.append(arg)
+        engine, rest = _bind(call)
         if engine is None:
             self.report(original_node, "`create_all` without its engine: left")
             return
@@ -402,8 +393,12 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             needs=[*context.needs, *iterator.needs, *fastapi.needs],
         )
         self._statement = None
+        self._blank_after(original_node)
+
+    def _blank_after(self, statement: cst.SimpleStatementLine) -> None:
+        """Two blank lines between the new lifespan and the statement after it."""
         statements = list(self._module.body)
-        at = next((i for i, s in enumerate(statements) if s is original_node), None)
+        at = next((i for i, s in enumerate(statements) if s is statement), None)
         if at is not None and at + 1 < len(statements):
             following = statements[at + 1]
             blank = [cst.EmptyLine(), cst.EmptyLine()]
@@ -535,6 +530,22 @@ def _makes(codemod: object, kind: type) -> bool:
             if kind in get_args(base):
                 return True
     return False
+
+
+def _bind(call: cst.Call) -> tuple[cst.BaseExpression | None, list[cst.Arg]]:
+    """The engine ``create_all`` is given (first positional, or ``bind=``), and its
+    other arguments."""
+    engine: cst.BaseExpression | None = None
+    rest: list[cst.Arg] = []
+    for arg in call.args:
+        if engine is None and (
+            (arg.keyword is None and not arg.star)
+            or (arg.keyword is not None and arg.keyword.value == "bind")
+        ):
+            engine = arg.value
+        else:
+            rest.append(arg)
+    return engine, rest
 
 
 def _code(node: cst.CSTNode) -> str:

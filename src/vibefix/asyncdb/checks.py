@@ -9,6 +9,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from vibefix.asyncdb.draft import Draft, key_of
+from vibefix.asyncdb.facts import DbFacts
 from vibefix.asyncdb.names import SESSION_PREFIXES
 from vibefix.engine.index import NodeKey
 
@@ -24,6 +25,9 @@ class Checks:
         self.dependencies = dependencies
 
     def file_problems(self) -> None:
+        """What the files say: the obstacles their scan found, mappings an AsyncSession
+        cannot load, the engine handed on, parameters annotated with an alias of
+        ``Session``, and calls of the session factory or dependency it does not rewrite."""
         engines = {
             f"{self.index_module(path)}.{name}"
             for path, f in self.facts.items()
@@ -33,48 +37,65 @@ class Checks:
         for path, file in sorted(self.facts.items()):
             for span, why in file.problems:
                 self.draft.obstacle(path, span[0], span[1], why)
-            for (model, attr), lazy in sorted(self.orm.eager.items()):
-                if (
-                    lazy in ("dynamic", "?")
-                    and self.orm.models.get(model) is not None
-                    and any(m == model for m, *_ in file.loading)
+            self._dynamic(path, file)
+            self._engine_handed(path, file, engines)
+            self._aliased(path, aliases)
+        self._factory_calls()
+
+    def _dynamic(self, path: Path, file: DbFacts) -> None:
+        """A relationship mapped ``lazy="dynamic"`` (or with a ``lazy=`` it cannot read)."""
+        for (model, attr), lazy in sorted(self.orm.eager.items()):
+            if (
+                lazy in ("dynamic", "?")
+                and self.orm.models.get(model) is not None
+                and any(m == model for m, *_ in file.loading)
+            ):
+                self.draft.obstacle(
+                    path,
+                    1,
+                    1,
+                    f'`{model.rpartition(".")[2]}.{attr}` is loaded `lazy="{lazy}"`,'
+                    ' which an AsyncSession cannot do (`lazy="write_only"` can)',
+                )
+
+    def _engine_handed(self, path: Path, file: DbFacts, engines: set[str]) -> None:
+        """The engine handed to a call, which would get an AsyncEngine."""
+        for name, span, callee in file.arguments:
+            resolved = self.index.resolve(name)
+            if name in engines or resolved == "sqlalchemy.create_engine()":
+                if callee.endswith("create_all") and any(
+                    kind == "create_all" and where[0] <= span[0] <= where[2]
+                    for _, where, kind in file.module_uses
                 ):
+                    continue  # the module-level create_all that moves to the lifespan
+                self.draft.obstacle(
+                    path,
+                    span[0],
+                    span[1],
+                    f"the engine is handed to `{callee.rpartition('.')[2]}`, which would get"
+                    " an AsyncEngine",
+                )
+
+    def _aliased(self, path: Path, aliases: set[str]) -> None:
+        """A parameter annotated with an alias of ``Session`` (``DbDep``)."""
+        for _, (where, scanned) in self.functions.items():
+            if where != path:
+                continue
+            for param, named in scanned.annotated:
+                if named in aliases or self.index.resolve(named) in aliases:
+                    line, column = scanned.span[:2]
                     self.draft.obstacle(
                         path,
-                        1,
-                        1,
-                        f'`{model.rpartition(".")[2]}.{attr}` is loaded `lazy="{lazy}"`,'
-                        ' which an AsyncSession cannot do (`lazy="write_only"` can)',
+                        line,
+                        column,
+                        f"`{param}` is annotated with an alias of `Session`"
+                        f" (`{named.rpartition('.')[2]}`): {self.code} does not follow"
+                        " aliases yet; annotate it `Session` itself",
                     )
-            for name, span, callee in file.arguments:
-                resolved = self.index.resolve(name)
-                if name in engines or resolved == "sqlalchemy.create_engine()":
-                    if callee.endswith("create_all") and any(
-                        kind == "create_all" and where[0] <= span[0] <= where[2]
-                        for _, where, kind in file.module_uses
-                    ):
-                        continue  # the module-level create_all that moves to the lifespan
-                    self.draft.obstacle(
-                        path,
-                        span[0],
-                        span[1],
-                        f"the engine is handed to `{callee.rpartition('.')[2]}`, which would get"
-                        " an AsyncEngine",
-                    )
-            for _, (where, scanned) in self.functions.items():
-                if where != path:
-                    continue
-                for param, named in scanned.annotated:
-                    if named in aliases or self.index.resolve(named) in aliases:
-                        line, column = scanned.span[:2]
-                        self.draft.obstacle(
-                            path,
-                            line,
-                            column,
-                            f"`{param}` is annotated with an alias of `Session`"
-                            f" (`{named.rpartition('.')[2]}`): {self.code} does not follow"
-                            " aliases yet; annotate it `Session` itself",
-                        )
+
+    def _factory_calls(self) -> None:
+        """A method of the session factory (``SessionLocal.begin()``), or the session
+        dependency called directly (``next(get_db())``)."""
         for fact in self.index.functions.values():
             for call in fact.calls:
                 for target in call.targets:

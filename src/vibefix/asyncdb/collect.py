@@ -235,29 +235,35 @@ class FileScan(Collector[DbFacts]):
                     )
                 )
             elif called & {"fastapi.FastAPI", "fastapi.applications.FastAPI"}:
-                keywords = tuple(
-                    arg.keyword.value if arg.keyword is not None else "**"
-                    for arg in value.args
-                    if arg.keyword is not None or arg.star == "**"
-                )
-                self.apps.append((self.locate(node), self.locate(value), keywords))
-                lifespan = ""
-                for arg in value.args:
-                    if arg.keyword is not None and arg.keyword.value == "lifespan":
-                        names = self.qualify(arg.value) if isinstance(arg.value, cst.Name) else ()
-                        lifespan = names[0] if len(names) == 1 else "?"
-                self.lifespans.append(lifespan)
+                self._app(node, value)
             elif isinstance(value.func, cst.Attribute) and value.func.attr.value == "create_all":
                 self.module_uses.append((dotted(value.func) or "", self.locate(node), "create_all"))
             else:
-                receiver = value.func.value if isinstance(value.func, cst.Attribute) else None
-                while isinstance(receiver, cst.Attribute | cst.Call):
-                    receiver = (
-                        receiver.value if isinstance(receiver, cst.Attribute) else receiver.func
-                    )
-                if isinstance(receiver, cst.Name):
-                    for qualified in self.qualify(receiver):
-                        self.module_uses.append((qualified, self.locate(value), "call"))
+                self._module_call(value)
+
+    def _app(self, statement: cst.SimpleStatementLine, call: cst.Call) -> None:
+        """``app = FastAPI(...)``: its keywords, and what its ``lifespan=`` names."""
+        keywords = tuple(
+            arg.keyword.value if arg.keyword is not None else "**"
+            for arg in call.args
+            if arg.keyword is not None or arg.star == "**"
+        )
+        self.apps.append((self.locate(statement), self.locate(call), keywords))
+        lifespan = ""
+        for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value == "lifespan":
+                names = self.qualify(arg.value) if isinstance(arg.value, cst.Name) else ()
+                lifespan = names[0] if len(names) == 1 else "?"
+        self.lifespans.append(lifespan)
+
+    def _module_call(self, call: cst.Call) -> None:
+        """A call at import of a method of a name (perhaps a session or the engine)."""
+        receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
+        while isinstance(receiver, cst.Attribute | cst.Call):
+            receiver = receiver.value if isinstance(receiver, cst.Attribute) else receiver.func
+        if isinstance(receiver, cst.Name):
+            for qualified in self.qualify(receiver):
+                self.module_uses.append((qualified, self.locate(call), "call"))
 
 
 class _Referenced(cst.CSTVisitor):

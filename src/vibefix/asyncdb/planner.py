@@ -13,11 +13,12 @@ from pathlib import Path
 from vibefix.asyncdb.checks import Checks
 from vibefix.asyncdb.collect import FileScan
 from vibefix.asyncdb.draft import Draft, key_of
-from vibefix.asyncdb.facts import DbFacts, FunctionDb, QueryFact, SessionFacts
+from vibefix.asyncdb.facts import DbFacts, FunctionDb, QueryFact, SessionFacts, Span
 from vibefix.asyncdb.loads import LazyLoads
+from vibefix.asyncdb.messages import Why
 from vibefix.asyncdb.orm import Orm
 from vibefix.asyncdb.plan import DbPlan, QueryPlan
-from vibefix.engine.index import ProjectIndex
+from vibefix.engine.index import NodeKey, ProjectIndex
 
 
 def plan_async_db(index: ProjectIndex, code: str, shared_code: str = "") -> DbPlan:
@@ -101,6 +102,18 @@ class _Planner:
         create_all, app = checks.tables()
         if create_all is not None:
             checks.test_clients()
+        return self._part(engines, makers, disposals, create_all, app)
+
+    def _part(
+        self,
+        engines: list[tuple[Path, tuple[str, Span, Why]]],
+        makers: list[tuple[Path, tuple[str, Span, Why]]],
+        disposals: dict[NodeKey, str],
+        create_all: NodeKey | None,
+        app: NodeKey | None,
+    ) -> DbPlan:
+        """The plan, from what is decided: a migration when nothing holds it back."""
+        draft = self.draft
         engine_keys = [key_of(p, e[1]) for p, e in engines]
         maker_keys = [key_of(p, m[1]) for p, m in makers]
         return DbPlan(

@@ -243,25 +243,8 @@ class _Scan(ObjectScan):
         self.options_of[node] = options
         if receiver.value in self.query_vars:
             self.var_uses.add(receiver)
-        bad = [method(step) for step in middle if method(step) not in QUERY_STEPS]
-        problem = ""
-        if bad:
-            problem = f"no rewrite for the query method `.{bad[0]}()`"
-        elif terminal == "get" and (middle or not starts_at_query or len(calls[0].args) != 1):
-            problem = "`.get()` after other query methods has no 2.0 twin"
-        elif terminal in ("delete", "update") and (
-            any(method(s) not in ("filter", "filter_by", "where") for s in middle)
-            or not starts_at_query
-            or len(calls[0].args) != 1
-            or any(
-                arg.keyword is not None and arg.keyword.value != "synchronize_session"
-                for arg in steps[-1].args
-            )
-            or len([a for a in steps[-1].args if a.keyword is None])
-            != (1 if terminal == "update" else 0)
-        ):
-            problem = f"`.{terminal}()` is rewritten only after `filter` on one model"
-        elif not terminal and node not in self.assigned:
+        problem = _query_problem(calls, steps, middle, terminal, starts_at_query)
+        if not problem and not terminal and node not in self.assigned:
             problem = "a legacy query used other than assigned to a variable or run"
         span = self.locate(node)
         self.queries.setdefault(session, []).append(
@@ -319,6 +302,35 @@ class _Scan(ObjectScan):
                             Problem(Flaw.QUERY_AS_RESULT, name),
                         ),
                     )
+
+
+def _query_problem(
+    calls: list[cst.Call],
+    steps: list[cst.Call],
+    middle: list[cst.Call],
+    terminal: str,
+    starts_at_query: bool,
+) -> str:
+    """Why a query chain has no 2.0 rewrite; ``""`` when it has one. ``steps`` are its
+    calls after ``query(...)``, ``middle`` those before its terminal method."""
+    bad = [method(step) for step in middle if method(step) not in QUERY_STEPS]
+    if bad:
+        return f"no rewrite for the query method `.{bad[0]}()`"
+    if terminal == "get" and (middle or not starts_at_query or len(calls[0].args) != 1):
+        return "`.get()` after other query methods has no 2.0 twin"
+    if terminal in ("delete", "update") and (
+        any(method(s) not in ("filter", "filter_by", "where") for s in middle)
+        or not starts_at_query
+        or len(calls[0].args) != 1
+        or any(
+            arg.keyword is not None and arg.keyword.value != "synchronize_session"
+            for arg in steps[-1].args
+        )
+        or len([a for a in steps[-1].args if a.keyword is None])
+        != (1 if terminal == "update" else 0)
+    ):
+        return f"`.{terminal}()` is rewritten only after `filter` on one model"
+    return ""
 
 
 class _Bindings(cst.CSTVisitor):
