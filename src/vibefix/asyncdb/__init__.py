@@ -28,7 +28,8 @@ Its modules, in the order a run uses them:
 - ``plan``: its part of the plan (``DbPlan``), the typed surface others read;
 - ``planner``: the facts of every file to the plan, with its pieces: ``orm`` (the
   project's models and schemas), ``draft`` (what is decided so far), ``checks`` (the
-  obstacles across the project) and ``loads`` (the relationships to load);
+  obstacles across the project), ``reads`` (what each function reads on its ORM objects)
+  and ``loads`` (the relationships to load with them);
 - ``settle``: the plan withdrawn once the others are known;
 - ``statements``: the 2.0 statements the rewrite writes for legacy queries;
 - ``support``: the code the rewrite adds (a URL helper, a lifespan), from the plain

@@ -11,115 +11,26 @@ from pathlib import Path
 
 from vibefix.asyncdb.draft import Draft, key_of
 from vibefix.asyncdb.facts import HANDED, UNKNOWN, From, FunctionDb, Origin
+from vibefix.asyncdb.reads import UNSEEN, Reads
 from vibefix.engine.index import NodeKey
-
-UNSEEN = "?unseen:"
-"""Marks a read by a function or class of the project that the planner has not read."""
 
 
 class LazyLoads:
     def __init__(self, draft: Draft) -> None:
         self.draft = draft
-        self.index = draft.index
         self.functions = draft.functions
         self.orm = draft.orm
         self.code = draft.code
-        self.param_reads: Mapping[tuple[str, int], set[str]] = {}
-        self.first_party = {module.module.partition(".")[0] for module in draft.index.modules}
+        self.reads = Reads(draft)
 
     def check(self) -> None:
-        # What each function reads of each parameter, through the helpers it hands it to.
-        reads: dict[tuple[str, int], set[str]] = {}
-        for _ in range(10):
-            changed = False
-            for qualname, (_, function) in self.functions.items():
-                for var, attrs, _line, _column in self._reads(function, reads):
-                    if (
-                        isinstance(var, str)
-                        and var in function.params
-                        and var not in dict(function.origins)
-                    ):
-                        key = (qualname, function.params.index(var))
-                        before = len(reads.setdefault(key, set()))
-                        reads[key] |= attrs
-                        changed |= len(reads[key]) != before
-            if not changed:
-                break
-        self.param_reads = reads
         for _, (path, function) in sorted(self.functions.items()):
             self._expired_reads(path, function)
             origins = dict(function.origins)
-            for var, attrs, line, column in self._reads(function, reads):
+            for var, attrs, line, column in self.reads.of(function):
                 if isinstance(var, str) and var in function.params and var not in origins:
                     continue
                 self._load(path, function, origins, var, attrs, line, column)
-
-    def _reads(
-        self, function: FunctionDb, reads: Mapping[tuple[str, int], set[str]]
-    ) -> list[tuple[str | Origin, set[str], int, int]]:
-        """``(var, relationship names read, line, column)`` of ``function``: read on the
-        variable (``a.b`` for a relationship of a relationship), by a helper or a method
-        it is handed to, by a schema that validates it, or by the response model (then
-        ``var`` may be the origin of what a ``return`` returns)."""
-        found: list[tuple[str | Origin, set[str], int, int]] = [
-            (var, {attr}, line, column)
-            for var, attr, line, column in function.touches
-            if attr.partition(".")[0] in self.orm.watched
-        ]
-        origins = dict(function.origins)
-        for handed in function.passes:
-            if handed.session:
-                continue
-            index, var, line, column = handed.index, handed.var, handed.line, handed.column
-            for callee in handed.callees:
-                name, _, keyword = callee.partition(":")
-                if name == "method":
-                    model = self._model_of(var, origins, function)
-                    name, keyword, index = f"{model}.{keyword}", "", 0
-                helper = self.functions.get(name)
-                position = index
-                if keyword and helper is not None and keyword in helper[1].params:
-                    position = helper[1].params.index(keyword)
-                attrs = reads.get((name, position))
-                if attrs:
-                    found.append((var, set(attrs), line, column))
-                owner, _, verb = name.rpartition(".")
-                if (
-                    verb in ("model_validate", "from_orm")
-                    and owner in self.orm.schemas
-                    and index == 0
-                ):
-                    fields = self.orm.fields(owner)
-                    if fields:
-                        found.append((var, fields, line, column))
-                elif helper is None and self._unseen(owner if verb == "model_validate" else name):
-                    found.append((var, {f"{UNSEEN}{name}"}, line, column))
-        schema = next((s for s in function.response if s in self.orm.schemas), None)
-        unseen = [s for s in function.response if self._unseen(s)]
-        if schema is None and unseen:
-            line, column = function.end, function.span[1]
-            found.extend(
-                (returned, {f"{UNSEEN}{unseen[0]}"}, line, column) for returned in function.returns
-            )
-        if schema is not None:
-            fields = self.orm.fields(schema)
-            if fields:
-                # Read when the response is built: after everything in the function.
-                line, column = function.end, function.span[1]
-                found.extend((returned, fields, line, column) for returned in function.returns)
-        return found
-
-    def _unseen(self, name: str) -> bool:
-        """Whether ``name`` is the project's (its package is one of the project's) but
-        VF203 has not read it: what it does with an object is unknown."""
-        top = name.partition(".")[0]
-        if top not in self.first_party or name in self.functions:
-            return False
-        if name in self.orm.models or name in self.orm.schemas:
-            return False
-        if "<locals>" not in name:  # a nested function is read with its own
-            self.draft.unseen_names.add(name.rpartition(".")[2])
-        return True
 
     def _expired_reads(self, path: Path, function: FunctionDb) -> None:
         """An object read after ``rollback()`` or ``expire()`` reloads: MissingGreenlet."""
@@ -145,19 +56,6 @@ class LazyLoads:
                 )
                 return
 
-    def _model_of(
-        self, var: str | Origin, origins: Mapping[str, Origin], function: FunctionDb
-    ) -> str:
-        origin = origins.get(var, UNKNOWN) if isinstance(var, str) else UNKNOWN
-        if origin.kind is From.CALL:
-            return self.orm.model([origin.name]) or "?"
-        if origin.kind in (From.QUERY, From.LIST):
-            for session in function.sessions:
-                for query in session.queries:
-                    if query.span[:2] == origin.at and len(query.entities) == 1:
-                        return self.orm.model(query.entities[0]) or "?"
-        return "?"
-
     def _needed(self, model: str, attrs: set[str], options: str = "") -> tuple[set[str], str]:
         """Which of ``attrs`` (relationship paths) a load of ``model`` must add, and why
         it cannot when it cannot (a relationship of a relationship)."""
@@ -166,7 +64,7 @@ class LazyLoads:
         for attr in attrs:
             prop = self.orm.properties.get(model, {}).get(attr.partition(".")[0])
             if prop is not None:  # a property reads what its ``self`` reads
-                expanded |= set(self.param_reads.get((prop, 0), set()))
+                expanded |= set(self.reads.of_params.get((prop, 0), set()))
         for path in sorted(expanded):
             first, _, rest = path.partition(".")
             kind = self.orm.columns.get(model, {}).get(first)
@@ -234,7 +132,7 @@ class LazyLoads:
             return
         if not attrs:
             return
-        model_of = self._model_of(var, origins, function) if kind is not From.QUERY else None
+        model_of = self.reads.model_of(var, origins, function) if kind is not From.QUERY else None
         updated = {
             attr
             for attr in attrs
