@@ -3,50 +3,22 @@
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
 from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.calls.roles import Role
-from vibefix.codemod import Codemod, PlanPart
-from vibefix.cst.arguments import COMMA, EQUAL, appended, keyword
+from vibefix.codemod import Codemod, NeededName, PlanPart
+from vibefix.config import Config
+from vibefix.cst.arguments import COMMA, appended, keyword
 from vibefix.cst.names import base_name, fully_qualified
 from vibefix.engine.imports import ModuleAlias
 from vibefix.http import mapping as httpmap
-from vibefix.http import plan as httpplan
+from vibefix.http import shapes, support
 from vibefix.http.plan import PARAMETER
-
-TLS = "_HTTP_TLS"
-"""The module-level SSL context every client of the module shares."""
-TRUST_ENV = "_HTTP_TRUST_ENV"
-"""aiohttp: whether the environment has proxies or a ``.netrc`` (read at import), which
-requests would use: only then is the session told to look (aiohttp does, in a thread,
-at every call: ~10 ms a request on a busy loop)."""
-FACTORY = "_http_client"
-"""The module-level function that makes a client as requests would behave."""
-READER = "_http_read"
-"""aiohttp: the module-level function that reads a response's body, as requests does
-before it returns the response."""
-PARAMS = "_http_params"
-"""aiohttp: the module-level function that builds a query as requests does (it drops
-``None`` values, repeats a list's, sends ``str()`` of the rest; aiohttp raises
-``TypeError`` for ``None`` and ``True``)."""
-LINES = "_http_lines"
-"""The module-level function that yields a streamed body's lines as bytes, as requests'
-``iter_lines()`` does."""
-GETTER = "_get_http_client"
-"""The dependency that hands a handler the application's client."""
-LIFESPAN = httpplan.LIFESPAN
-"""The application's lifespan, which makes its client."""
-
-
-_FACTORY_DOC = (
-    '    """A session that behaves as requests does; one `shared` by the application\'s\n'
-    '    requests keeps no cookies, as each requests call had its own."""\n'
-)
+from vibefix.http.support import FACTORY, GETTER, LIFESPAN, LINES, PARAMS, READER, TLS, TRUST_ENV
 
 
 class _NameTaken(Exception):
@@ -234,6 +206,12 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
         ScopeProvider,
     )
 
+    @classmethod
+    def needed_names(cls, config: Config) -> tuple[NeededName, ...]:
+        """The shared client's parameter, and the modules the backend's code names."""
+        modules = httpmap.named_modules(httpmap.backend_name(config.options))
+        return (NeededName(PARAMETER, local=True), *(NeededName(m, m) for m in modules))
+
     def visit_Module(self, node: cst.Module) -> None:
         self._module = node
         self._package = (
@@ -257,7 +235,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             blocks.append(GETTER)
         if http.app is not None and http.app[0] == path:
             blocks.append(LIFESPAN)
-        blocks = [name for name in blocks if not _defines(node, name)]
+        blocks = [name for name in blocks if not shapes.defines(node, name)]
         self._blocks: list[str] = []
         if blocks:
             self._add_blocks(node, blocks)
@@ -373,7 +351,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
     ) -> None:
         client = PARAMETER
         if not shared:
-            taken = _names_in(function)
+            taken = shapes.names_in(function)
             client = next(
                 name
                 for name in (PARAMETER, *(f"{PARAMETER}_{i}" for i in range(2, 99)))
@@ -407,15 +385,15 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
         for node, read in analysis.reads.items():
             self._read_body(node, read, analysis.quotes.get(node, '"'))
         for loop in analysis.stream_loops:
-            self.replace(loop, _async_for, "a streamed body is read with `async for`")
+            self.replace(loop, shapes.async_for, "a streamed body is read with `async for`")
         for loop, (_, decode) in analysis.line_loops.items():
             if decode:
-                self.replace(loop, _async_lines, "a streamed body's lines, decoded, as text")
+                self.replace(loop, shapes.async_lines, "a streamed body's lines, decoded, as text")
             else:
                 self._need_block(LINES)
                 self.replace(
                     loop,
-                    _async_byte_lines,
+                    shapes.async_byte_lines,
                     "a streamed body's lines as bytes, as requests yields them",
                 )
         negated = set(analysis.negated.values())
@@ -425,11 +403,11 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
         for line, name in analysis.raise_statements.items():
             self.replace(
                 line,
-                functools.partial(_guarded, name=name),
+                functools.partial(shapes.guarded, name=name),
                 "httpx raises for 1xx and 3xx too: raise for errors only, as requests does",
             )
         for negation in analysis.negated:
-            self.replace(negation, _not_ok, "3xx is ok in requests: `not ok` is `is_error`")
+            self.replace(negation, shapes.not_ok, "3xx is ok in requests: `not ok` is `is_error`")
         done = {id(c.node) for c in rewritten}
         responses = {c.response for c in rewritten if c.response}
 
@@ -443,7 +421,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             )
 
         for handler, (try_, mapped) in analysis.handlers.items():
-            if not any(raises_here(call) for call in _calls(try_.body)):
+            if not any(raises_here(call) for call in shapes.calls_in(try_.body)):
                 continue
             keep = self._keeps_requests(try_, analysis, done)
             json = analysis.json_handlers.get(handler, False)
@@ -484,7 +462,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
         self.replace(within, stream, "a streamed response is read as it arrives, awaited")
 
     def _need_factory(self, x: str) -> None:
-        if FACTORY not in self._blocks and not _defines(self._module, FACTORY):
+        if FACTORY not in self._blocks and not shapes.defines(self._module, FACTORY):
             self._add_blocks(self._module, [FACTORY])
 
     def _read_body(self, node: cst.CSTNode, read: str, quote: str) -> None:
@@ -539,7 +517,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
         self._need_block(READER)
 
     def _need_block(self, name: str) -> None:
-        if name not in self._blocks and not _defines(self._module, name):
+        if name not in self._blocks and not shapes.defines(self._module, name):
             self._add_blocks(self._module, [name])
 
     def _rewrite_call(
@@ -566,7 +544,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
                 return "follow_redirects", value
             if name == "data" and httpmap.data_kind(value) == "content":
                 return "content", value
-            if name == "timeout" and not _is_none_or_tuple(value):
+            if name == "timeout" and not shapes.is_none_or_tuple(value):
                 # requests times out connecting and reading, never writing or waiting
                 # for a connection from the pool (it has none): neither does this.
                 return name, cst.Call(
@@ -590,7 +568,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             return name, value
 
         def rewrite(updated: cst.Call) -> cst.BaseExpression:
-            args = _keywords(updated, positional, convert)
+            args = shapes.keywords(updated, positional, convert)
             redirects = any(a.keyword and a.keyword.value == "follow_redirects" for a in args)
             if verb == "head" and not redirects:
                 redirect = keyword("follow_redirects", cst.Name("False"))
@@ -626,8 +604,8 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             return
         self._need_reader()
         positional = (httpmap.SESSION_API if call.session else httpmap.API)[call.verb]
-        params = _argument(call.node, positional, "params")
-        query = params is not None and not _plain_query(params)
+        params = shapes.argument(call.node, positional, "params")
+        query = params is not None and not shapes.plain_query(params)
         if query:
             self._need_block(PARAMS)
 
@@ -643,7 +621,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             if name == "timeout" and isinstance(value, cst.Tuple):
                 connect, read = (element.value for element in value.elements)
                 return name, timeout(sock_connect=connect, sock_read=read)
-            if name == "timeout" and _is_none_or_tuple(value):
+            if name == "timeout" and shapes.is_none_or_tuple(value):
                 return name, timeout()
             if name == "timeout":
                 # requests times out connecting and between bytes read, never the
@@ -652,7 +630,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             return name, value
 
         def rewrite(updated: cst.Call) -> cst.BaseExpression:
-            args = _keywords(updated, positional, convert)
+            args = shapes.keywords(updated, positional, convert)
             request = updated.with_changes(
                 func=cst.Attribute(cst.Name(client), cst.Name(call.verb)), args=args
             )
@@ -707,7 +685,14 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
         x, iterator, awaitable, connection, contextlib, fastapi = found
         needs = list(x.needs)
         code = []
-        client = f"{x.name}.{self._client_type}"
+        names = {
+            "x": x.name,
+            "client": f"{x.name}.{self._client_type}",
+            "factory": FACTORY,
+            "parameter": PARAMETER,
+            "iterator": iterator.name,
+        }
+        backend = "aiohttp" if self._aiohttp else "httpx"
         if FACTORY in blocks and self._aiohttp:
             found = self._aliases(module, ("os",), ("urllib.request",))
             if found is None:
@@ -715,16 +700,9 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             os_, request = found
             needs += [*os_.needs, *request.needs]
             code.append(
-                f"{TRUST_ENV} = bool({request.name}.getproxies()) or any(\n"
-                f"    {os_.name}.path.exists({os_.name}.path.expanduser(path))\n"
-                f'    for path in ({os_.name}.environ.get("NETRC") or "~/.netrc", "~/_netrc")\n'
-                ")\n\n\n"
-                f"def {FACTORY}(shared: bool = False) -> {client}:\n"
-                f"{_FACTORY_DOC}"
-                f"    jar = {x.name}.DummyCookieJar() if shared else None\n"
-                f"    return {client}(\n"
-                f"        timeout={x.name}.ClientTimeout(), trust_env={TRUST_ENV}, cookie_jar=jar\n"
-                "    )\n"
+                support.render(
+                    "factory_aiohttp", names, trust_env=TRUST_ENV, os=os_.name, request=request.name
+                )
             )
         elif FACTORY in blocks:
             maker, _, cls = self._backend.client.rpartition(".")
@@ -733,24 +711,10 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
                 return
             (made,) = found
             needs += made.needs
-            code.append(
-                f"{TLS} = {x.name}.create_ssl_context()\n\n\n"
-                f"def {FACTORY}() -> {x.name}.AsyncClient:\n"
-                f"    return {made.name}.{cls}(verify={TLS}, follow_redirects=True,"
-                " timeout=None)\n"
-            )
+            code.append(support.render("factory_httpx", names, tls=TLS, made=made.name, cls=cls))
         if READER in blocks:
             needs += awaitable.needs
-            code.append(
-                f"async def {READER}(request: {awaitable.name}[{x.name}.ClientResponse]) ->"
-                f" {x.name}.ClientResponse:\n"
-                '    """The response with its body read, as requests returns it; read to'
-                " the end, its\n"
-                '    connection goes back to the pool."""\n'
-                "    response = await request\n"
-                "    await response.read()\n"
-                "    return response\n"
-            )
+            code.append(support.render("reader", names, reader=READER, awaitable=awaitable.name))
         if PARAMS in blocks:
             found = self._aliases(module, ("typing", "Any"), ("urllib.parse",))
             if found is None:
@@ -758,108 +722,41 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             any_, parse = found
             needs += [*any_.needs, *parse.needs]
             code.append(
-                f"def {PARAMS}(params: {any_.name}) -> {any_.name}:\n"
-                '    """`params` as requests sends them: a `None` value is left out, a list'
-                " (any iterable\n"
-                '    but a string) is repeated, any other value is sent as `str()` gives it."""\n'
-                "    if params is None:\n"
-                "        return None\n"
-                "    if isinstance(params, (str, bytes)):  # aiohttp would encode its `%` again\n"
-                "        text = params.decode() if isinstance(params, bytes) else params\n"
-                f"        return {parse.name}.parse_qsl(text, keep_blank_values=True)\n"
-                "    query: list[tuple[str, str]] = []\n"
-                '    for key, values in params.items() if hasattr(params, "items") else params:\n'
-                '        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):\n'
-                "            values = [values]\n"
-                "        name = key.decode() if isinstance(key, bytes) else str(key)\n"
-                "        for value in values:\n"
-                "            if value is not None:\n"
-                "                text = value.decode() if isinstance(value, bytes)"
-                " else str(value)\n"
-                "                query.append((name, text))\n"
-                "    return query\n"
+                support.render("params", names, params=PARAMS, any=any_.name, parse=parse.name)
             )
         if LINES in blocks:
             needs += iterator.needs
-            code.append(
-                f"async def {LINES}(response: {x.name}.Response) -> {iterator.name}[bytes]:\n"
-                '    """requests\' `iter_lines()`: the body\'s lines as bytes, split at `\\n`,'
-                " `\\r` or\n"
-                '    `\\r\\n`, which are dropped."""\n'
-                '    pending = b""\n'
-                "    async for chunk in response.aiter_bytes():\n"
-                "        lines = (pending + chunk).splitlines(keepends=True)\n"
-                "        # The last line may go on in the next chunk (a `\\r` may be half"
-                " of `\\r\\n`).\n"
-                '        pending = lines.pop() if lines and not lines[-1].endswith(b"\\n")'
-                ' else b""\n'
-                "        for line in lines:\n"
-                '            yield line.rstrip(b"\\r\\n")\n'
-                "    if pending:\n"
-                '        yield pending.rstrip(b"\\r\\n")\n'
-            )
+            code.append(support.render("lines", names, lines=LINES))
         if GETTER in blocks:
             needs += [*iterator.needs, *connection.needs]
-            code.append(
-                f"async def {GETTER}(connection: {connection.name}) ->"
-                f" {iterator.name}[{client}]:\n"
-                '    """The application\'s HTTP client, made in its lifespan; when the'
-                " lifespan did not\n"
-                '    run (a `TestClient` used without `with`), a client for this request."""\n'
-                f'    client = getattr(connection.app.state, "{PARAMETER}", None)\n'
-                "    if client is not None:\n"
-                "        yield client\n"
-                "    else:\n"
-                f"        async with {FACTORY}() as client:\n"
-                "            yield client\n"
-            )
+            code.append(support.render("getter", names, getter=GETTER, connection=connection.name))
         if LIFESPAN in blocks:
             needs += [*iterator.needs, *contextlib.needs, *fastapi.needs]
-            if self._aiohttp:
-                opening = f"    async with {FACTORY}(shared=True) as client:\n"
-            else:
+            cookiejar = ""
+            if not self._aiohttp:
                 found = self._aliases(module, ("http.cookiejar",))
                 if found is None:
                     return
-                (cookiejar,) = found
-                needs += cookiejar.needs
-                opening = (
-                    f"    async with {FACTORY}() as client:\n"
-                    "        # Shared by every request: it keeps no cookies, as each requests"
-                    " call had its own.\n"
-                    f"        client.cookies.jar.set_policy({cookiejar.name}.DefaultCookiePolicy"
-                    "(allowed_domains=[]))\n"
-                )
+                (jar,) = found
+                needs += jar.needs
+                cookiejar = jar.name
             code.append(
-                f"@{contextlib.name}.asynccontextmanager\n"
-                f"async def {LIFESPAN}(app: {fastapi.name}) -> {iterator.name}[None]:\n"
-                '    """One HTTP client for all the application\'s requests, closed at'
-                ' shutdown."""\n'
-                f"{opening}"
-                f"        app.state.{PARAMETER} = client\n"
-                "        try:\n"
-                "            yield\n"
-                "        finally:\n"
-                f"            app.state.{PARAMETER} = None  # closed: not for a later request\n"
+                support.render(
+                    f"lifespan_{backend}",
+                    names,
+                    lifespan=LIFESPAN,
+                    contextlib=contextlib.name,
+                    fastapi=fastapi.name,
+                    cookiejar=cookiejar,
+                )
             )
-        said = (
-            (
-                "# `requests` as an aiohttp session: it follows redirects and has no timeout.",
-                "# It reads proxies and ~/.netrc from the environment when there are any:",
-                "# aiohttp, told to, looks for them in a thread at every call.",
-            )
-            if self._aiohttp
-            else (
-                "# `requests` as an httpx client: it follows redirects and has no timeout. The",
-                "# clients share one SSL context: loading it costs ~20 ms a client.",
-            )
-        )
+        said = support.render(f"header_{backend}", names).splitlines()
         comments = [cst.EmptyLine(comment=cst.Comment(text)) for text in said]
         new = list(cst.parse_module("\n\n".join(code)).body)
 
         def add(updated: cst.Module) -> cst.Module:
             body = list(updated.body)
-            at = _after_imports(body)
+            at = shapes.after_imports(body)
             head = comments if FACTORY in blocks else []
             # A definition first after the imports gets two blank lines; the SSL context
             # assignment httpx's factory starts with, one.
@@ -879,7 +776,8 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             if at < len(body):
                 following = body[at]
                 body[at] = following.with_changes(
-                    leading_lines=[cst.EmptyLine()] * 2 + _without_blanks(following.leading_lines)
+                    leading_lines=[cst.EmptyLine()] * 2
+                    + shapes.without_blanks(following.leading_lines)
                 )
             body[at:at] = added
             return updated.with_changes(body=body)
@@ -915,7 +813,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
         responses = {c.response for c in analysis.calls.values() if c.response}
         sessions = {c.session for c in analysis.calls.values() if c.session and id(c.node) in done}
         made = {id(analysis.sessions[name].made) for name in sessions}
-        for call in _calls(try_.body):
+        for call in shapes.calls_in(try_.body):
             if id(call) in done or id(call) in made:
                 continue
             found = analysis.calls.get(call)
@@ -1008,207 +906,3 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             needs=[*needs, *json_needs],
             drops=drops,
         )
-
-
-def _keywords(
-    call: cst.Call,
-    positional: Sequence[str],
-    convert: Callable[[str, cst.BaseExpression], tuple[str, cst.BaseExpression]],
-) -> list[cst.Arg]:
-    """``call``'s arguments as keywords (``url`` and ``method`` as they are), each
-    converted for the backend; ``stream=False`` goes (the body is read, as requests
-    does), and the last argument keeps the last comma's style."""
-    args: list[cst.Arg] = []
-    for index, argument in enumerate(call.args):
-        name = argument.keyword.value if argument.keyword else positional[index]
-        if name in ("url", "method"):
-            args.append(argument)
-            continue
-        if name == "stream":
-            continue
-        name, value = convert(name, argument.value)
-        args.append(
-            argument.with_changes(
-                keyword=cst.Name(name),
-                value=value,
-                equal=argument.equal if argument.keyword else EQUAL,
-            )
-        )
-    if args and len(args) < len(call.args):
-        args[-1] = args[-1].with_changes(comma=call.args[-1].comma)
-    return args
-
-
-def _is_none_or_tuple(value: cst.BaseExpression) -> bool:
-    return isinstance(value, cst.Tuple) or (isinstance(value, cst.Name) and value.value == "None")
-
-
-def _async_for(updated: cst.For) -> cst.For:
-    """``for c in r.iter_content(n):`` as ``async for c in r.aiter_bytes(n):``; requests'
-    default chunk is one byte."""
-    call = updated.iter
-    assert isinstance(call, cst.Call)
-    assert isinstance(call.func, cst.Attribute)
-    args = list(call.args) or [cst.Arg(cst.Integer("1"))]
-    args = [arg.with_changes(keyword=None, equal=cst.MaybeSentinel.DEFAULT) for arg in args]
-    return updated.with_changes(
-        asynchronous=cst.Asynchronous(),
-        iter=call.with_changes(
-            func=call.func.with_changes(attr=cst.Name("aiter_bytes")), args=args
-        ),
-    )
-
-
-def _async_lines(updated: cst.For) -> cst.For:
-    """``for line in r.iter_lines(decode_unicode=True):`` as ``async for line in
-    r.aiter_lines():``."""
-    call = updated.iter
-    assert isinstance(call, cst.Call)
-    assert isinstance(call.func, cst.Attribute)
-    return updated.with_changes(
-        asynchronous=cst.Asynchronous(),
-        iter=call.with_changes(func=call.func.with_changes(attr=cst.Name("aiter_lines")), args=[]),
-    )
-
-
-def _async_byte_lines(updated: cst.For) -> cst.For:
-    """``for line in r.iter_lines():`` as ``async for line in _http_lines(r):``."""
-    call = updated.iter
-    assert isinstance(call, cst.Call)
-    assert isinstance(call.func, cst.Attribute)
-    return updated.with_changes(
-        asynchronous=cst.Asynchronous(),
-        iter=cst.Call(cst.Name(LINES), [cst.Arg(call.func.value)]),
-    )
-
-
-def _not_ok(updated: cst.UnaryOperation) -> cst.BaseExpression:
-    """``not r.ok`` as ``r.is_error``."""
-    assert isinstance(updated.expression, cst.Attribute)
-    return updated.expression.with_changes(
-        attr=cst.Name("is_error"), lpar=updated.lpar, rpar=updated.rpar
-    )
-
-
-def _guarded(line: cst.SimpleStatementLine, name: str) -> cst.If:
-    return cst.If(
-        test=cst.parse_expression(f"{name}.is_error"),
-        body=cst.IndentedBlock([line.with_changes(leading_lines=())]),
-        leading_lines=line.leading_lines,
-    )
-
-
-class _Collect(cst.CSTVisitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: set[str] = set()
-        self.calls: list[cst.Call] = []
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append(node)
-
-
-def _names_in(node: cst.CSTNode) -> set[str]:
-    collect = _Collect()
-    node.visit(collect)
-    return collect.names
-
-
-def _calls(node: cst.CSTNode) -> list[cst.Call]:
-    collect = _Collect()
-    node.visit(collect)
-    return collect.calls
-
-
-def _argument(call: cst.Call, positional: Sequence[str], name: str) -> cst.BaseExpression | None:
-    """The value ``call`` passes for ``name``, by keyword or by position."""
-    for index, argument in enumerate(call.args):
-        if argument.star:
-            continue
-        given = argument.keyword.value if argument.keyword else positional[index]
-        if given == name:
-            return argument.value
-    return None
-
-
-_PLAIN_QUERY = re.compile(r"[A-Za-z0-9_.~=&-]*")
-"""A query string that aiohttp sends as it is written (it encodes ``%``, ``+`` and the rest)."""
-
-
-def _plain_query(value: cst.BaseExpression) -> bool:
-    """Whether aiohttp sends ``params=value`` as requests does without help: a query
-    string of plain characters, or a dict literal of strings and numbers (no ``None``, no
-    ``True``, no list)."""
-    if isinstance(value, cst.SimpleString):
-        text = value.evaluated_value
-        return isinstance(text, str) and _PLAIN_QUERY.fullmatch(text) is not None
-    if not isinstance(value, cst.Dict):
-        return False
-    for element in value.elements:
-        if not isinstance(element, cst.DictElement):
-            return False  # ``**more``
-        if not _text(element.key):
-            return False
-        item = element.value
-        if isinstance(item, cst.UnaryOperation) and isinstance(item.operator, cst.Minus):
-            item = item.expression
-        if not (_text(item) or isinstance(item, cst.Integer | cst.Float)):
-            return False
-    return True
-
-
-def _text(node: cst.BaseExpression) -> bool:
-    """A str literal (not bytes, which aiohttp refuses in a query)."""
-    if isinstance(node, cst.FormattedString):
-        return True
-    if isinstance(node, cst.SimpleString | cst.ConcatenatedString):
-        return isinstance(node.evaluated_value, str)
-    return False
-
-
-def _defines(module: cst.Module, name: str) -> bool:
-    """Whether ``module`` defines ``name`` at its top level (a def or an assignment)."""
-    for statement in module.body:
-        if isinstance(statement, cst.FunctionDef | cst.ClassDef) and statement.name.value == name:
-            return True
-        if isinstance(statement, cst.SimpleStatementLine):
-            for small in statement.body:
-                if isinstance(small, cst.Assign) and any(
-                    isinstance(t.target, cst.Name) and t.target.value == name for t in small.targets
-                ):
-                    return True
-    return False
-
-
-def _without_blanks(lines: Sequence[cst.EmptyLine]) -> list[cst.EmptyLine]:
-    first = next((i for i, line in enumerate(lines) if line.comment is not None), len(lines))
-    return list(lines[first:])
-
-
-def _after_imports(body: Sequence[cst.BaseStatement]) -> int:
-    """Where a module-level definition goes: after the last import that comes before the
-    module's first definition or object made (``app = FastAPI()``), so that what it uses
-    is imported and what uses it comes later (``load_dotenv()`` may sit between imports)."""
-    at = 0
-    for index, statement in enumerate(body):
-        if isinstance(statement, cst.FunctionDef | cst.ClassDef):
-            break
-        if isinstance(statement, cst.SimpleStatementLine):
-            smalls = statement.body
-            if all(isinstance(small, cst.Import | cst.ImportFrom) for small in smalls):
-                at = index + 1
-            elif any(
-                isinstance(small, cst.Assign | cst.AnnAssign) and isinstance(small.value, cst.Call)
-                for small in smalls
-            ):
-                break
-            elif index == at and all(_is_docstring(small) for small in smalls):
-                at = index + 1
-    return at
-
-
-def _is_docstring(small: cst.BaseSmallStatement) -> bool:
-    return isinstance(small, cst.Expr) and isinstance(small.value, cst.SimpleString)
