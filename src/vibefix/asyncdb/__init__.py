@@ -32,8 +32,8 @@ Its modules, in the order a run uses them:
   and ``loads`` (the relationships to load with them);
 - ``settle``: the plan withdrawn once the others are known;
 - ``statements``: the 2.0 statements the rewrite writes for legacy queries;
-- ``support``: the code the rewrite adds (a URL helper, a lifespan), from the plain
-  Python files in ``templates/`` (package data; ruff and mypy leave them alone).
+- ``support``: the code the rewrite adds (a URL helper, a lifespan), from the templates
+  in ``templates/`` (``NAME.py.tmpl``, package data; ``vibefix.engine.templates``).
 
 Import rule: a family imports the engine, ``vibefix.cst`` and ``vibefix.known``, and
 another family only through that family's typed plan part.

@@ -1,2 +1,0 @@
-async with __INNER__(app):
-    yield
