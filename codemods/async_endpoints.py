@@ -40,6 +40,7 @@ class AsyncEndpoints(AsyncCodemod[PlanPart]):
     code = "VF103"
     safety = Safety.REVIEW
     follows_plan = True
+    linked = True
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         key = self.key(node)

@@ -41,6 +41,7 @@ class AwaitPropagation(AsyncCodemod[PlanPart]):
 
     code = "VF104"
     follows_plan = True
+    linked = True
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         key = self.key(node)

@@ -219,6 +219,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
     """
 
     code = "VF101"
+    linked = True
     follows_plan = True
     # A module that imports requests, or the one that makes the app (its lifespan makes
     # the shared client).

@@ -65,6 +65,11 @@ class Codemod(cst.CSTVisitor, Generic[PartT]):
     uses: ClassVar[tuple[type[PlanPart], ...]] = ()
     """The family parts of the plan its rewrites read (``AsyncPlan``: which functions
     become async): the engine makes them even when no part asks for them."""
+    linked: ClassVar[bool] = False
+    """True when its rewrites carry out changes that span files (``PlanPart.together``:
+    a function made async and its awaits elsewhere): ``apply --interactive`` makes them
+    with those changes, after one question, never hunk by hunk, and suggests ignoring it
+    to whoever declines."""
     name: ClassVar[str]
     METADATA_DEPENDENCIES: ClassVar[tuple[ProviderT, ...]] = (PositionProvider,)
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from vibefix.config import Config
 from vibefix.engine.index import (
     ROUTE_METHODS,
     UNKNOWN,
@@ -27,7 +28,7 @@ from vibefix.engine.index import (
     ProjectIndex,
     node_key,
 )
-from vibefix.engine.plan import PlanContext, PlanPart
+from vibefix.engine.plan import PlanContext, PlanPart, Together
 from vibefix.http import mapping as httpmap
 from vibefix.http import plan as httpplan
 from vibefix.known.blocking import BlockingTable, Kind, Rules, split_last, table_for
@@ -121,6 +122,26 @@ class AsyncPlan(PlanPart):
 
     def findings_for(self, path: Path) -> tuple[Finding, ...]:
         return tuple(finding for finding in self.findings if finding.path == path)
+
+    def together(self, config: Config) -> tuple[Together, ...]:
+        """The async conversions, with their awaits in other files; the requests calls
+        VF101 rewrites, which change with the functions they are in; the shared client."""
+        conversions = ("VF103", "VF104")
+        found = []
+        if self.becomes_async:
+            found.append(
+                Together(
+                    f"{len(self.becomes_async)} functions become async, with their awaits",
+                    self.becomes_async | self.awaits,
+                    conversions,
+                    within=self.becomes_async,
+                )
+            )
+        if self.twins:
+            library = httpmap.backend(config.options).library
+            what = f"{len(self.twins)} requests calls become {library} calls"
+            found.append(Together(what, self.twins, ("VF101", *conversions)))
+        return (*found, *self.http.together)
 
     @classmethod
     def make(cls, context: PlanContext) -> AsyncPlan:

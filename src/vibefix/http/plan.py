@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vibefix.engine.index import FASTAPI_APPS, FunctionFact, NodeKey, ProjectIndex, node_key
+from vibefix.engine.plan import Together
 from vibefix.results import Finding, Position
 
 if TYPE_CHECKING:
@@ -47,6 +48,16 @@ class HttpPlan:
     """The functions that may take the client: every file that names one must be read,
     for a call there must pass it on."""
     findings: tuple[Finding, ...] = ()
+
+    @property
+    def together(self) -> tuple[Together, ...]:
+        """The functions that take the client, the calls that pass it on and the app that
+        makes it: they change together."""
+        if not self.takes:
+            return ()
+        keys = self.takes | self.passes | ({self.app} if self.app is not None else set())
+        what = f"{len(self.takes)} functions take the application's HTTP client"
+        return (Together(what, keys, ("VF101",)),)
 
 
 def share(
