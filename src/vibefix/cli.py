@@ -18,17 +18,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from vibefix import __version__, registry, report, verify
-from vibefix.calls.plan import AsyncPlan
 from vibefix.codemod import Codemod
 from vibefix.codemods import ALL, RECIPES
 from vibefix.config import Config, ConfigError, load_config
 from vibefix.engine import gitutil
 from vibefix.engine import run as engine
 from vibefix.engine.discover import discover
-from vibefix.engine.sourcefile import WriteError, atomic_write_all
-from vibefix.http import mapping as httpmap
-from vibefix.report import interactive
-from vibefix.results import ExitCode, FileResult, RunResult, Status
+from vibefix.report import OutputFormat
+from vibefix.results import ExitCode, RunResult
 
 app = typer.Typer(
     name="vibefix",
@@ -44,12 +41,6 @@ app = typer.Typer(
 )
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class OutputFormat(str, Enum):
-    text = "text"
-    json = "json"
-    sarif = "sarif"
 
 
 class Formatter(str, Enum):
@@ -239,22 +230,6 @@ def _run(
     return run
 
 
-def _emit(
-    run: RunResult,
-    command: str,
-    output: OutputFormat,
-    options: engine.Options,
-    exit_code: ExitCode,
-    written: list[Path] | None = None,
-) -> None:
-    if output is OutputFormat.json:
-        sys.stdout.write(report.json_report(run, command, int(exit_code)))
-    elif output is OutputFormat.sarif:
-        sys.stdout.write(report.sarif_report(run, options.codemods))
-    else:
-        report.text_report(run, command, sys.stdout, sys.stderr, written or [])
-
-
 def _preview(
     command: str,
     paths: list[Path],
@@ -265,7 +240,7 @@ def _preview(
     """Run, report, and exit with the run's code: what ``diff`` and ``check`` share."""
     run = _run(paths, options, since, output_format is OutputFormat.text)
     exit_code = run.exit_code()
-    _emit(run, command, output_format, options, exit_code)
+    report.emit(run, command, output_format, options.codemods, exit_code)
     raise typer.Exit(int(exit_code))
 
 
@@ -340,98 +315,13 @@ def apply(
         _fail("--interactive asks on the terminal; it cannot be combined with --output-format")
     options = _options(paths, select, ignore, recipe, jobs, unsafe, format, config, no_cache)
     run = _run(paths, options, since, output_format is OutputFormat.text and not interactive_)
-    if not allow_dirty:
-        try:
-            dirty = gitutil.dirty([result.path for result in run.changed])
-        except gitutil.GitError as error:
-            _fail(f"cannot ask git for uncommitted changes: {error}")
-        if dirty:
-            listed = "\n".join(f"  {report.display(path)}" for path in dirty)
-            _fail(
-                "these files have uncommitted changes; commit or stash them first, or pass"
-                f" --allow-dirty:\n{listed}"
-            )
-    written: list[FileResult] = []
-    pending = False
-    colour = report.use_colour(sys.stdout)
-    asyncs = run.plan.part(AsyncPlan) if run.plan is not None else None
     try:
-        if interactive_ and asyncs is not None and (asyncs.becomes_async or asyncs.twins):
-            keys = asyncs.becomes_async | asyncs.awaits | asyncs.twins
-            keys |= asyncs.http.takes | asyncs.http.passes
-            if asyncs.http.app is not None:
-                keys |= {asyncs.http.app}
-            what = []
-            if asyncs.becomes_async:
-                what.append(
-                    f"{len(asyncs.becomes_async)} functions become async, with their awaits"
-                )
-            if asyncs.twins:
-                library = httpmap.backend(options.config.options).library
-                what.append(f"{len(asyncs.twins)} requests calls become {library} calls")
-            if asyncs.http.takes:
-                what.append(
-                    f"{len(asyncs.http.takes)} functions take the application's HTTP client"
-                )
-            prompt = (
-                f"{'; '.join(what)}: in {len({key[0] for key in keys})} files, they change"
-                " together. Apply them [y,n]? "
-            )
-            if _ask(prompt).strip().lower()[:1] != "y":
-                codes = "VF101,VF103,VF104" if asyncs.twins else "VF103,VF104"
-                sys.stdout.write(f"Run again with --ignore {codes} to review the rest.\n")
-                raise interactive.Quit
-        quitting = False
-        for result in run.changed:
-            if interactive_:
-                linked = interactive.linked(result, asyncs) if asyncs else frozenset()
-                try:
-                    accepted = (
-                        linked
-                        if quitting
-                        else interactive.choose(result, _ask, sys.stdout, colour, linked)
-                    )
-                except interactive.Quit:
-                    # The async conversions accepted above span files: the rest of them
-                    # is written anyway, so that no caller is left without its await.
-                    quitting = pending = True
-                    accepted = linked
-                if accepted != interactive.rewrites(result):
-                    pending = True
-                    if not accepted:
-                        continue
-                    assert run.plan is not None
-                    result = engine.reapply(result, options, run.plan, accepted)
-                    if result.status is not Status.CHANGED:
-                        continue
-            written.append(result)
-    except interactive.Quit:
-        pending = True
-    try:
-        # All files or none: a rewrite may span files (a function made async, its awaits).
-        atomic_write_all([(r.path, r.new_source) for r in written if r.new_source is not None])
-    except WriteError as error:
-        _fail(
-            f"{report.display(error.path)}: cannot write: {error.error}; no file was changed",
-            ExitCode.FAILED,
+        exit_code = report.apply_changes(
+            run, options, output_format, interactive=interactive_, allow_dirty=allow_dirty
         )
-    done = {result.path for result in written}
-    applied = RunResult(
-        [r for r in run.files if r.status is not Status.CHANGED or r.path not in done] + written,
-        run.findings,
-    )
-    exit_code = ExitCode.FAILED if run.failed else ExitCode.OK
-    if exit_code is ExitCode.OK and (run.findings or pending):
-        exit_code = ExitCode.PENDING
-    _emit(applied, "apply", output_format, options, exit_code, [r.path for r in written])
+    except report.ApplyError as error:
+        _fail(str(error), error.exit_code)
     raise typer.Exit(int(exit_code))
-
-
-def _ask(prompt: str) -> str:
-    sys.stdout.write(prompt)
-    sys.stdout.flush()
-    line = sys.stdin.readline()
-    return line if line else "q"
 
 
 @app.command(name="list")
