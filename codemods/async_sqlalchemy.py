@@ -28,7 +28,7 @@ from vibefix.engine.imports import ModuleAlias
 from vibefix.engine.index import node_key
 from vibefix.http import plan as httpplan
 from vibefix.known.blocking import Entry, Kind
-from vibefix.results import Finding, Position, Safety
+from vibefix.results import Blocking, Finding, Position, Safety
 
 LIFESPAN = "_db_lifespan"
 URL_HELPER = "_async_url"
@@ -109,6 +109,8 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
     """
 
     code = "VF203"
+    verifies = Blocking.DATABASE
+    verify_hint = "a database call: AsyncSession instead, or a worker thread"
     safety = Safety.REVIEW
     follows_plan = True
     # The module that makes the engine at its top level. From there the plan asks for

@@ -7,6 +7,7 @@ import libcst as cst
 from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.codemod import PlanPart
 from vibefix.engine.imports import ModuleAlias
+from vibefix.results import Blocking
 
 
 class OffloadBlocking(AsyncCodemod[PlanPart]):
@@ -42,6 +43,8 @@ class OffloadBlocking(AsyncCodemod[PlanPart]):
 
     code = "VF102"
     follows_plan = True
+    verifies = Blocking.OTHER
+    verify_hint = "run it in a worker thread"
     # An import of a module of the shipped table, the builtin `open(` or a `Path` I/O
     # method, in a file with an `async def`. (Other blocking calls, such as a project's
     # own blocking helpers, are offloaded in every file the plan reads.)

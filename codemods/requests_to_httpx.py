@@ -17,6 +17,7 @@ from vibefix.engine.imports import ModuleAlias
 from vibefix.http import mapping as httpmap
 from vibefix.http import plan as httpplan
 from vibefix.http.plan import PARAMETER
+from vibefix.results import Blocking
 
 TLS = "_HTTP_TLS"
 """The module-level SSL context every client of the module shares."""
@@ -221,6 +222,8 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
     code = "VF101"
     linked = True
     follows_plan = True
+    verifies = Blocking.HTTP
+    verify_hint = "an HTTP call through requests: an async client instead"
     # A module that imports requests, or the one that makes the app (its lifespan makes
     # the shared client).
     triggers = (

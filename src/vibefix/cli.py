@@ -42,6 +42,9 @@ app = typer.Typer(
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
+_EXAMPLE = ALL[0]
+"""The codemod the help's examples name: the first one registered."""
+
 
 class Formatter(str, Enum):
     ruff = "ruff"
@@ -60,7 +63,7 @@ Select = Annotated[
         "--select",
         "-s",
         metavar="CODE",
-        help="Codes, code prefixes (VF1), names or ALL; replaces the recipe.",
+        help=f"Codes, code prefixes ({_EXAMPLE.code[:3]}), names or ALL; replaces the recipe.",
     ),
 ]
 Ignore = Annotated[
@@ -104,6 +107,34 @@ ConfigPath = Annotated[
     Path | None,
     typer.Option("--config", metavar="FILE", help="A pyproject.toml to read [tool.vibefix] from."),
 ]
+ProjectPath = Annotated[
+    str, typer.Argument(metavar="PATH", help="The project folder whose tests to run.")
+]
+PytestArgs = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="-- PYTEST_ARGS", help="Passed to pytest as they are.", show_default=False
+    ),
+]
+SlowMs = Annotated[
+    float,
+    typer.Option(
+        "--slow-ms",
+        min=1,
+        metavar="MS",
+        help="Report a loop step that ran longer than this (asyncio debug mode).",
+    ),
+]
+Python = Annotated[
+    str | None,
+    typer.Option(
+        "--python",
+        metavar="PYTHON",
+        help="The interpreter that runs the tests (default: the project's .venv, else"
+        " vibefix's own).",
+    ),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Do not show pytest's own output.")]
 
 
 def _fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
@@ -347,7 +378,10 @@ def list_(
 
 @app.command()
 def explain(
-    code: Annotated[str, typer.Argument(help="A code (VF100) or a name (async-sleep).")],
+    code: Annotated[
+        str,
+        typer.Argument(help=f"A code ({_EXAMPLE.code}) or a name ({_EXAMPLE.name})."),
+    ],
 ) -> None:
     """Show a codemod's documentation: why, example, safety, what it leaves alone."""
     try:
@@ -367,38 +401,12 @@ def explain(
     ),
 )
 def verify_(
-    path: Annotated[
-        str,
-        typer.Argument(metavar="PATH", help="The project folder whose tests to run."),
-    ] = ".",
-    pytest_args: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="-- PYTEST_ARGS", help="Passed to pytest as they are.", show_default=False
-        ),
-    ] = None,
-    slow_ms: Annotated[
-        float,
-        typer.Option(
-            "--slow-ms",
-            min=1,
-            metavar="MS",
-            help="Report a loop step that ran longer than this (asyncio debug mode).",
-        ),
-    ] = 50.0,
-    python: Annotated[
-        str | None,
-        typer.Option(
-            "--python",
-            metavar="PYTHON",
-            help="The interpreter that runs the tests (default: the project's .venv, else"
-            " vibefix's own).",
-        ),
-    ] = None,
+    path: ProjectPath = ".",
+    pytest_args: PytestArgs = None,
+    slow_ms: SlowMs = 50.0,
+    python: Python = None,
     output_format: Output = OutputFormat.text,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Do not show pytest's own output.")
-    ] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Run the project's tests and report every blocking call made on an event loop.
 
@@ -415,27 +423,19 @@ def verify_(
     root = Path(path)
     if not root.exists():
         _fail(f"{path}: no such file or folder")
+    codemods = _codemods()
     try:
         result = verify.verify(
             root,
             extra,
+            fixes=verify.fixes_from(codemods),
             python=python,
             slow_ms=slow_ms,
             echo=None if quiet or output_format is not OutputFormat.text else sys.stderr,
         )
     except verify.VerifyError as error:
         _fail(str(error))
-    run = RunResult(findings=result.findings)
-    failed = result.tests.get("failed", 0) + result.tests.get("errors", 0)
-    exit_code = ExitCode.PENDING if result.findings or failed else ExitCode.OK
-    if output_format is OutputFormat.json:
-        sys.stdout.write(report.json_report(run, "verify", int(exit_code), tests=result.tests))
-    elif output_format is OutputFormat.sarif:
-        sys.stdout.write(report.sarif_report(run, _codemods()))
-    else:
-        for finding in result.findings:
-            sys.stderr.write(report.finding_line(finding) + "\n")
-        sys.stderr.write(report.verify_summary(result.findings, result.tests) + "\n")
+    exit_code = report.emit_verified(result.findings, result.tests, output_format, codemods)
     raise typer.Exit(int(exit_code))
 
 

@@ -9,7 +9,7 @@ from the codemod's class attributes, what it says of the plan from ``PlanPart``.
 
 from vibefix.report.apply import ApplyError, apply_changes
 from vibefix.report.documents import json_report, sarif_report
-from vibefix.report.output import OutputFormat, emit
+from vibefix.report.output import OutputFormat, emit, emit_verified
 from vibefix.report.text import (
     colour_diff,
     display,
@@ -27,6 +27,7 @@ __all__ = [
     "colour_diff",
     "display",
     "emit",
+    "emit_verified",
     "finding_line",
     "json_report",
     "sarif_report",

@@ -1,4 +1,4 @@
-"""A run's report in the format asked for: text, JSON or SARIF."""
+"""A run's report in the format asked for: text, JSON or SARIF; ``verify``'s too."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 from vibefix.codemod import Codemod
 from vibefix.report.documents import json_report, sarif_report
-from vibefix.report.text import text_report
-from vibefix.results import ExitCode, RunResult
+from vibefix.report.text import finding_line, text_report, verify_summary
+from vibefix.results import ExitCode, Finding, RunResult
 
 
 class OutputFormat(str, Enum):
@@ -37,3 +37,26 @@ def emit(
         sys.stdout.write(sarif_report(run, codemods))
     else:
         text_report(run, command, sys.stdout, sys.stderr, written)
+
+
+def emit_verified(
+    findings: Sequence[Finding],
+    tests: dict[str, int],
+    output: OutputFormat,
+    codemods: Sequence[type[Codemod[Any]]],
+) -> ExitCode:
+    """The report of ``verify``: what blocked an event loop and how the tests went, as a
+    JSON or SARIF document on stdout, or as text on stderr; and its exit code (pending
+    when something blocked or a test failed)."""
+    run = RunResult(findings=list(findings))
+    failed = tests.get("failed", 0) + tests.get("errors", 0)
+    exit_code = ExitCode.PENDING if findings or failed else ExitCode.OK
+    if output is OutputFormat.json:
+        sys.stdout.write(json_report(run, "verify", int(exit_code), tests=tests))
+    elif output is OutputFormat.sarif:
+        sys.stdout.write(sarif_report(run, codemods))
+    else:
+        for finding in findings:
+            sys.stderr.write(finding_line(finding) + "\n")
+        sys.stderr.write(verify_summary(findings, tests) + "\n")
+    return exit_code
