@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from vibefix.calls.rewrite import AsyncCodemod
+from vibefix.calls.roles import Role
 from vibefix.codemod import PlanPart
 from vibefix.results import Safety
 
@@ -38,6 +39,7 @@ class AsyncEndpoints(AsyncCodemod[PlanPart]):
     """
 
     code = "VF103"
+    role = Role.ENDPOINTS
     safety = Safety.REVIEW
     follows_plan = True
     linked = True

@@ -6,6 +6,7 @@ import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
 from vibefix.calls.rewrite import AsyncCodemod
+from vibefix.calls.roles import Role
 from vibefix.codemod import Codemod, PlanPart
 from vibefix.cst.names import base_name, imported_as
 from vibefix.cst.scope import ScopeKind
@@ -40,6 +41,8 @@ class AsyncSleep(AsyncCodemod[PlanPart]):
     """
 
     code = "VF100"
+    role = Role.TWIN
+    rewrite_needs = ("asyncio",)
     # Its trigger adds candidates; it also visits every file the plan reads, where a
     # function made async may sleep behind an import spelling the trigger misses.
     follows_plan = True

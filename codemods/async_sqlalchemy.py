@@ -197,7 +197,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         for function in index.functions.values():
             for call in function.calls:
                 entries = {classify(index.resolve(t)) for t in call.targets}
-                if Entry(Kind.TWIN, cls.code) in entries:
+                if Entry(Kind.TWIN, cls.code, loop=True) in entries:
                     key = node_key(function.path, call)
                     if key not in rewritten:
                         problems.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from vibefix.calls.rewrite import AsyncCodemod
+from vibefix.calls.roles import Role
 from vibefix.codemod import PlanPart
 
 
@@ -40,6 +41,7 @@ class AwaitPropagation(AsyncCodemod[PlanPart]):
     """
 
     code = "VF104"
+    role = Role.PROPAGATION
     follows_plan = True
     linked = True
 

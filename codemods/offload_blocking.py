@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from vibefix.calls.rewrite import AsyncCodemod
+from vibefix.calls.roles import Role
 from vibefix.codemod import PlanPart
 from vibefix.engine.imports import ModuleAlias
 from vibefix.results import Blocking
@@ -42,6 +43,7 @@ class OffloadBlocking(AsyncCodemod[PlanPart]):
     """
 
     code = "VF102"
+    role = Role.OFFLOAD
     follows_plan = True
     verifies = Blocking.OTHER
     verify_hint = "run it in a worker thread"

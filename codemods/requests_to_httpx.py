@@ -10,6 +10,7 @@ import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
 from vibefix.calls.rewrite import AsyncCodemod
+from vibefix.calls.roles import Role
 from vibefix.codemod import Codemod, PlanPart
 from vibefix.cst.arguments import COMMA, EQUAL, appended, keyword
 from vibefix.cst.names import base_name, fully_qualified
@@ -220,6 +221,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
     """
 
     code = "VF101"
+    role = Role.HTTP
     linked = True
     follows_plan = True
     verifies = Blocking.HTTP

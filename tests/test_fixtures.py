@@ -28,7 +28,9 @@ def test_fixture(before):
     codemods = upto(BY_MODULE[before.parent.name])
     after = before.with_name(before.name.replace(".before.py", ".after.py"))
     config = default_config()
-    result = run_source(before.read_bytes(), codemods, path=before, config=config, unsafe=True)
+    result = run_source(
+        before.read_bytes(), codemods, path=before, config=config, unsafe=True, known=ALL
+    )
     assert result.status is not Status.FAILED, result.error
     if not after.exists():
         assert result.status is Status.UNCHANGED, result.new_source
@@ -37,5 +39,7 @@ def test_fixture(before):
     assert result.new_source is not None
     assert result.new_source.decode() == after.read_text(encoding="utf-8")
     compile(result.new_source, str(after), "exec", dont_inherit=True)
-    again = run_source(result.new_source, codemods, path=after, config=config, unsafe=True)
+    again = run_source(
+        result.new_source, codemods, path=after, config=config, unsafe=True, known=ALL
+    )
     assert again.status is Status.UNCHANGED

@@ -213,6 +213,7 @@ def _options(
         unsafe=unsafe or config.unsafe,
         formatter=format_name,
         use_cache=not no_cache,
+        known=_codemods(),
     )
 
 

@@ -47,7 +47,7 @@ def _run(codemods: Selection, source: str, config: Config | None = None) -> File
     selection = [codemods] if isinstance(codemods, type) else list(codemods)
     config = config or default_config()
     # REVIEW codemods' rewrites are what is tested: made as with --unsafe.
-    result = run_source(source.encode("utf-8"), selection, config=config, unsafe=True)
+    result = run_source(source.encode("utf-8"), selection, config=config, unsafe=True, known=ALL)
     assert result.status is not Status.FAILED, result.error
     return result
 

@@ -2204,17 +2204,21 @@ def rule(plan: DbPlan) -> Callable[[str], Entry | None]:
             if first == "query":
                 last = rest.rpartition(".")[2]
                 return (
-                    Entry(Kind.TWIN, plan.code)
+                    Entry(Kind.TWIN, plan.code, loop=True)
                     if last in TERMINALS and rest != "query"
                     else Entry(Kind.NONBLOCKING)
                 )
             if first in AWAITED:
-                return Entry(Kind.TWIN, plan.code) if rest == first else Entry(Kind.NONBLOCKING)
+                return (
+                    Entry(Kind.TWIN, plan.code, loop=True)
+                    if rest == first
+                    else Entry(Kind.NONBLOCKING)
+                )
             if first in SYNC_METHODS | SYNC_ATTRIBUTES:
                 return Entry(Kind.NONBLOCKING)
             return None
         if target == "sqlalchemy.create_engine().dispose":
-            return Entry(Kind.TWIN, plan.code)
+            return Entry(Kind.TWIN, plan.code, loop=True)
         return None
 
     return classify

@@ -20,7 +20,7 @@ import libcst as cst
 from libcst.metadata import QualifiedNameProvider
 
 from vibefix.codemod import Codemod, Collector, FileContext, PartT
-from vibefix.engine.index import ROUTE_METHODS
+from vibefix.known.fastapi import ROUTE_METHODS
 
 TRIGGER = r"\bBaseModel\b"
 """A file that may define a Pydantic model: what VF300-VF304 concern."""

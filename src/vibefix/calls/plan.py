@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from vibefix.calls.roles import Roles
 from vibefix.config import Config
 from vibefix.engine.index import (
-    ROUTE_METHODS,
     UNKNOWN,
     CallFact,
     FunctionFact,
@@ -32,23 +32,14 @@ from vibefix.engine.plan import PlanContext, PlanPart, Together
 from vibefix.http import mapping as httpmap
 from vibefix.http import plan as httpplan
 from vibefix.known.blocking import BlockingTable, Kind, Rules, split_last, table_for
-from vibefix.results import Finding, Position
-
-DEPENDS = frozenset({"fastapi.Depends", "fastapi.Security", "fastapi.params.Depends"})
-ROUTE_REGISTRATIONS = frozenset({"add_api_route", "add_api_websocket_route"})
-BACKGROUND_TASKS = frozenset(
-    {
-        "fastapi.BackgroundTasks()",
-        "fastapi.background.BackgroundTasks()",
-        "starlette.background.BackgroundTasks()",
-    }
+from vibefix.known.fastapi import (
+    BACKGROUND_TASKS,
+    DEPENDS,
+    FRAMEWORK_DECORATORS,
+    ROUTE_METHODS,
+    ROUTE_REGISTRATIONS,
 )
-FRAMEWORK_DECORATORS = frozenset({"on_event", "exception_handler", "middleware"})
-LOOP_BOUND = frozenset({"VF203"})
-"""Codemods whose async twins belong to the event loop (an ``AsyncSession``): a function
-that makes such a call cannot run in a thread instead, so one that runs on the loop
-already becomes async even with calls vibefix cannot classify (they stay where they
-were). Any other function is better offloaded whole (VF102)."""
+from vibefix.results import Finding, Position
 
 
 class Category(enum.Enum):
@@ -68,6 +59,11 @@ class Verdict:
     function: str | None = None
     note: str = ""
     """Why a call with an async twin is not rewritten to it (VF101: ``verify=``...)."""
+    loop: bool = False
+    """Its async twin belongs to the event loop (``Entry.loop``): a function that makes
+    such a call cannot run in a thread instead, so one that runs on the loop already
+    becomes async even with calls vibefix cannot classify (they stay where they were).
+    Any other function is better offloaded whole (VF102)."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +107,8 @@ class AsyncPlan(PlanPart):
     wanted_names: frozenset[str] = frozenset()
     """The names of the functions that may become async: every file that says one of them
     may call it, and must be indexed."""
+    roles: Roles = field(default_factory=Roles)
+    """The codes of the family's codemods, by the role each plays."""
 
     @property
     def touched(self) -> frozenset[Path]:
@@ -126,7 +124,8 @@ class AsyncPlan(PlanPart):
     def together(self, config: Config) -> tuple[Together, ...]:
         """The async conversions, with their awaits in other files; the requests calls
         VF101 rewrites, which change with the functions they are in; the shared client."""
-        conversions = ("VF103", "VF104")
+        roles = self.roles
+        conversions = tuple(code for code in (roles.endpoints, roles.propagation) if code)
         found = []
         if self.becomes_async:
             found.append(
@@ -140,7 +139,8 @@ class AsyncPlan(PlanPart):
         if self.twins:
             library = httpmap.backend(config.options).library
             what = f"{len(self.twins)} requests calls become {library} calls"
-            found.append(Together(what, self.twins, ("VF101", *conversions)))
+            codes = (roles.http, *conversions) if roles.http else conversions
+            found.append(Together(what, self.twins, codes))
         return (*found, *self.http.together)
 
     @classmethod
@@ -161,6 +161,7 @@ class AsyncPlan(PlanPart):
             context.writable,
             context.applied,
             httpmap.backend_problem(config.options, config.root, config.target_version),
+            Roles.of(context.known),
         )
 
 
@@ -170,6 +171,7 @@ class _Analysis:
     table: BlockingTable
     selected: frozenset[str]
     writable: Callable[[Path], bool]
+    roles: Roles = field(default_factory=Roles)
     verdicts: dict[tuple[str, int, int, int, int], Verdict] = field(default_factory=dict)
     http_problem: str = ""
     """Why VF101 can rewrite no call at all (its backend does not run on the target)."""
@@ -186,7 +188,7 @@ class _Analysis:
         if verdict is None:
             verdict = self.classify_targets(call.targets)
             self.verdicts[key] = verdict
-        if verdict.category is Category.TWIN and verdict.code == "VF101":
+        if verdict.category is Category.TWIN and verdict.code == self.roles.http:
             note = self._http_note(function, call)
             if note:
                 kind = Category.BLOCKING if call.http and call.http.streaming else Category.OFFLOAD
@@ -195,11 +197,12 @@ class _Analysis:
 
     def _http_note(self, function: FunctionFact, call: CallFact) -> str:
         """Why VF101 leaves ``call``, which then runs in a thread (VF102) instead."""
-        if "VF101" not in self.selected:
-            return "VF101 is not selected"
+        http = self.roles.http
+        if http not in self.selected:
+            return f"{http} is not selected"
         if call.http is None:
             return (
-                "VF101 rewrites requests' functions and the sessions a function makes and"
+                f"{http} rewrites requests' functions and the sessions a function makes and"
                 " closes, not a session kept elsewhere (on `self`, in a module) yet"
             )
         if self.http_problem or call.http.obstacle:
@@ -211,7 +214,7 @@ class _Analysis:
             return f"the name `{sorted(taken)[0].split('.')[0]}` means something else here"
         own = self.taken_names().get(function.path)
         if own:
-            return f"the module defines its own `{own[0]}`, a name VF101's code needs"
+            return f"the module defines its own `{own[0]}`, a name {http}'s code needs"
         if function.qualname in self.exposed and any(
             other.http is not None and other.http.escapes and not other.http.obstacle
             for other in function.calls
@@ -250,7 +253,7 @@ class _Analysis:
         """What calling ``target`` does to the event loop."""
         exact = self.table.ruled(target) or self.table.exact.get(target)
         if exact is not None:
-            return Verdict(_CATEGORIES[exact.kind], target, exact.code)
+            return Verdict(_CATEGORIES[exact.kind], target, exact.code, loop=exact.loop)
         if _through_attribute(target):
             # ``request.app.state.db.execute()``: an attribute of an object, whose type
             # nothing tells. Whatever the table says of the object's own methods does
@@ -258,7 +261,7 @@ class _Analysis:
             return Verdict(Category.UNKNOWN, target)
         entry = self.table.lookup(target)
         if entry is not None:
-            return Verdict(_CATEGORIES[entry.kind], target, entry.code)
+            return Verdict(_CATEGORIES[entry.kind], target, entry.code, loop=entry.loop)
         functions = self.index.functions
         if target in self.index.ambiguous:
             return Verdict(Category.UNKNOWN, target)
@@ -347,21 +350,24 @@ def analyse(
     writable: Callable[[Path], bool] = lambda path: True,
     applied: Iterable[str] | None = None,
     http_problem: str = "",
+    roles: Roles | None = None,
 ) -> AsyncPlan:
     """The async part of the plan; see the module docstring. ``applied`` are the selected
     codes whose rewrites are made (all by default); where a selected REVIEW codemod
     (VF103) would make a handler async, a finding says so."""
     selected = frozenset(selected)
     applied = selected if applied is None else frozenset(applied)
-    plan = _analyse(index, table, applied, writable, http_problem)
-    if "VF103" in selected - applied:
-        wider = _analyse(index, table, applied | {"VF103"}, writable, http_problem)
+    roles = roles or Roles()
+    plan = _analyse(index, table, applied, writable, http_problem, roles)
+    endpoints = roles.endpoints
+    if endpoints and endpoints in selected - applied:
+        wider = _analyse(index, table, applied | {endpoints}, writable, http_problem, roles)
         index_functions = index.functions
         extra = [
             Finding(
                 function.path,
                 Position(function.name_line or function.line, function.column),
-                "VF103",
+                endpoints,
                 f"`{_display(name)}` can become `async def` once its blocking calls are"
                 " rewritten: a REVIEW rewrite, made with --unsafe",
             )
@@ -382,8 +388,9 @@ def _analyse(
     selected: frozenset[str],
     writable: Callable[[Path], bool],
     http_problem: str,
+    roles: Roles,
 ) -> AsyncPlan:
-    analysis = _Analysis(index, table, selected, writable, http_problem=http_problem)
+    analysis = _Analysis(index, table, selected, writable, roles, http_problem=http_problem)
     decider = _Decider(analysis)
     functions = index.functions
     # Every sync function that would gain if its callers allowed it: the files that call
@@ -408,7 +415,7 @@ def _analyse(
             Finding(
                 function.path,
                 Position(function.name_line or function.line, function.column),
-                "VF103" if name in decider.handlers - decider.tests else "VF104",
+                roles.endpoints if name in decider.handlers - decider.tests else roles.propagation,
                 f"`{_display(name)}` stays sync, so its blocking calls stay: {reason}",
             )
         )
@@ -465,6 +472,7 @@ def _analyse(
         findings=tuple(sorted(set(findings), key=_order)),
         held={name: reason for name, reason in sorted(reasons.items()) if reason},
         neighbours=frozenset(wanted_modules),
+        roles=roles,
         wanted_names=frozenset(_display(name) for name in hopeful | http.candidates)
         # Names they are re-exported under (``from .mod import helper as fetch``).
         | {
@@ -609,7 +617,12 @@ class _Decider:
         worth a finding); None when it can."""
         name = function.qualname
         selected = self.analysis.selected
-        code = "VF104" if name in self.tests or name not in self.handlers else "VF103"
+        roles = self.analysis.roles
+        code = (
+            roles.propagation
+            if name in self.tests or name not in self.handlers
+            else roles.endpoints
+        )
         if code not in selected:
             return ""
         if not self.analysis.writable(function.path):
@@ -641,7 +654,7 @@ class _Decider:
             if problem is not None:
                 return problem
         on_loop = self._on_loop(name, uses) and any(
-            self.verdict(function, call).code in LOOP_BOUND
+            self.verdict(function, call).loop
             and self.verdict(function, call).category is Category.TWIN
             for call in function.calls
         )
@@ -688,8 +701,9 @@ class _Decider:
 
     def _shadow_problem(self, function: FunctionFact, verdict: Verdict) -> str | None:
         """The rewrite a call needs uses a name that means something else here."""
-        if verdict.category is Category.TWIN and verdict.code == "VF100":
-            needed = "asyncio"
+        needs = self.analysis.roles.needs.get(verdict.code or "", ())
+        if verdict.category is Category.TWIN and needs:
+            needed = needs[0]
         elif verdict.category is Category.OFFLOAD or (
             verdict.category is Category.PROJECT and self._runs_in_thread(verdict, set())
         ):
@@ -733,7 +747,7 @@ class _Decider:
             )
         if not self.analysis.writable(site.path):
             return f"its caller at {_where(site)} is outside the paths given"
-        if "VF104" not in self.analysis.selected:
+        if self.analysis.roles.propagation not in self.analysis.selected:
             return ""  # its callers would need an await: not asked for
         return None
 
@@ -745,6 +759,7 @@ class _Decider:
         ``twins`` receives the calls VF101 rewrites, with their functions' names."""
         offloads: set[NodeKey] = set()
         selected = self.analysis.selected
+        roles = self.analysis.roles
         for name in sorted(async_after):
             function = self.functions[name]
             if not self.analysis.writable(function.path):
@@ -756,8 +771,8 @@ class _Decider:
                     continue
                 if (
                     verdict.category is Category.TWIN
-                    and verdict.code == "VF101"
-                    and "VF101" in selected
+                    and verdict.code == roles.http
+                    and roles.http in selected
                     and call.awaitable
                 ):
                     twins[node_key(function.path, call)] = name
@@ -768,26 +783,26 @@ class _Decider:
                     stuck.append((call, verdict))
                 if not self._runs_in_thread(verdict, async_after):
                     continue
-                if "VF102" not in selected:
+                if roles.offload not in selected:
                     stuck.append((call, verdict))
                 elif self.runner() in function.shadowed:
                     findings.append(
                         Finding(
                             function.path,
                             Position(call.line, call.column),
-                            "VF102",
+                            roles.offload,
                             f"`{_short(verdict.target)}` blocks the event loop, but the name"
                             f" `{self.runner()}` means something else here: offload it by hand",
                         )
                     )
                 elif call.awaitable and call.offloadable and not self.analysis.makes_blocking(call):
                     offloads.add(node_key(function.path, call))
-                    if verdict.note and "VF101" in selected:
+                    if verdict.note and roles.http in selected:
                         findings.append(
                             Finding(
                                 function.path,
                                 Position(call.line, call.column),
-                                "VF101",
+                                roles.http,
                                 f"`{_short(verdict.target)}` is not rewritten to an awaited client"
                                 f" ({verdict.note}): it runs in a thread instead",
                             )
@@ -797,7 +812,7 @@ class _Decider:
                         Finding(
                             function.path,
                             Position(call.line, call.column),
-                            "VF102",
+                            roles.offload,
                             f"`{_short(verdict.target)}` blocks the event loop, and its result"
                             " blocks in turn (a file, a connection) or it sits where `await` is"
                             " not allowed (a lambda, a class body): move the"
@@ -807,7 +822,7 @@ class _Decider:
                     )
             # Only a run about the event loop (a VF1xx codemod selected) reports what still
             # blocks it: ``--select VF300`` is about models.
-            if stuck and function.is_async and any(c.startswith("VF1") for c in selected):
+            if stuck and function.is_async and roles.family & selected:
                 findings.append(self._stuck(function, stuck))
         return offloads
 
@@ -815,14 +830,15 @@ class _Decider:
         """The finding for an ``async def`` that still blocks: the reverse case of VF103
         for handlers and dependencies."""
         first, verdict = stuck[0]
+        roles = self.analysis.roles
         more = len(stuck) - 1
         more_text = f" (and {more} more call{'s' if more > 1 else ''})" if more else ""
         if verdict.note:
-            remedy = f"VF101 leaves it: {verdict.note}"
+            remedy = f"{verdict.code} leaves it: {verdict.note}"
         elif verdict.category is Category.TWIN:
             remedy = f"{verdict.code} rewrites it to its async twin when it is selected"
         elif verdict.category is Category.OFFLOAD:
-            remedy = "VF102 runs it in a thread when it is selected"
+            remedy = f"{roles.offload} runs it in a thread when it is selected"
         else:
             remedy = (
                 "vibefix has no rewrite for it: make the function a plain `def`, or move to an"
@@ -831,7 +847,7 @@ class _Decider:
         return Finding(
             function.path,
             Position(first.line, first.column),
-            "VF103" if function.qualname in self.handlers else "VF102",
+            roles.endpoints if function.qualname in self.handlers else roles.offload,
             f"`{_short(verdict.target)}` blocks the event loop in `async def"
             f" {_display(function.qualname)}`{more_text}; {remedy}",
         )
@@ -880,7 +896,7 @@ def _callee_problem(
         return None if call.awaitable else f"`{name}` blocks inside a lambda or generator"
     if category is Category.OFFLOAD:
         if (
-            "VF102" in analysis.selected
+            analysis.roles.offload in analysis.selected
             and call.awaitable
             and call.offloadable
             and not analysis.makes_blocking(call)
@@ -904,7 +920,7 @@ def _callee_problem(
             return f"`{name}` is a generator that may block as it is iterated"
         return None
     if blocks.get(callee):
-        if "VF102" in analysis.selected and call.awaitable and call.offloadable:
+        if analysis.roles.offload in analysis.selected and call.awaitable and call.offloadable:
             return None
         return f"`{name}` blocks"
     reason = unsure.get(callee)

@@ -4,12 +4,13 @@ and how to await an expression without changing what it means."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import libcst as cst
 from libcst.metadata import PositionProvider
 
 from vibefix.calls.plan import AsyncPlan
+from vibefix.calls.roles import Role
 from vibefix.codemod import Codemod, PartT
 from vibefix.cst.scope import AsyncScopeMixin, ScopeKind
 from vibefix.engine.index import NodeKey
@@ -20,6 +21,11 @@ class AsyncCodemod(AsyncScopeMixin, Codemod[PartT]):
     ``visit_Call`` or ``visit_Attribute`` call ``super()`` first."""
 
     uses = (AsyncPlan,)
+    role: ClassVar[Role | None] = None
+    """The part it plays in the calls family's plan (``vibefix.calls.roles``)."""
+    rewrite_needs: ClassVar[tuple[str, ...]] = ()
+    """The names its rewrite writes into a function (``asyncio``): where one means
+    something else, the function is held back."""
 
     @property
     def asyncs(self) -> AsyncPlan:

@@ -32,15 +32,10 @@ from vibefix.cst.names import fully_qualified
 from vibefix.engine.context import Collector
 from vibefix.engine.imports import ImportPlanner
 from vibefix.http import mapping as httpmap
-from vibefix.sessions.shape import in_pytest_file, shaped
+from vibefix.known.fastapi import FASTAPI_APPS, FASTAPI_ROUTERS, dependency_shaped, in_pytest_file
 
 FactsT = TypeVar("FactsT")
 
-FASTAPI_APPS = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI"})
-FASTAPI_ROUTERS = frozenset({"fastapi.APIRouter", "fastapi.routing.APIRouter"})
-ROUTE_METHODS = frozenset(
-    {"get", "post", "put", "patch", "delete", "head", "options", "trace", "api_route", "websocket"}
-)
 UNKNOWN = "?"
 """The receiver of a method whose type the index cannot tell."""
 _LITERAL_TYPES: dict[type[cst.CSTNode], str] = {
@@ -507,7 +502,7 @@ class FactCollector(cst.CSTVisitor):
             and not self._functions
             and frame.owner_class is None
             and not in_pytest_file(str(self.path))
-            and shaped(node)
+            and dependency_shaped(node)
         ):
             self._session_dependencies |= set(frame.qualnames)
         for qualname in frame.qualnames:

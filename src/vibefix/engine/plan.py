@@ -121,10 +121,14 @@ class PlanContext:
         applied: frozenset[str],
         writable: Callable[[Path], bool],
         parts: Mapping[str, PlanPart | None] | None = None,
+        known: Sequence[Planner] = (),
     ) -> None:
         self.index = index
         self.config = config
         self.codemods = tuple(codemods)
+        self.known = tuple(known) or self.codemods
+        """Every codemod the command line knows, selected or not (the built-in ones and
+        the plugins'): a family names one that is not selected by its class attributes."""
         self.selected = frozenset(codemod.code for codemod in codemods)
         self.applied = applied
         """The codes whose rewrites are made (REVIEW ones need ``--unsafe``)."""
@@ -251,6 +255,7 @@ def build_plan(
     codemods: Sequence[Planner],
     writable: frozenset[Path] | None = None,
     unsafe: bool = False,
+    known: Sequence[Planner] = (),
 ) -> Plan:
     """The plan; ``writable`` limits the files whose code may change (all by default).
 
@@ -260,7 +265,7 @@ def build_plan(
     may_change: Callable[[Path], bool] = (
         (lambda path: True) if writable is None else writable.__contains__
     )
-    context = PlanContext(index, config, codemods, applied, may_change)
+    context = PlanContext(index, config, codemods, applied, may_change, known=known)
     parts = {codemod.code: context.own(codemod) for codemod in codemods}
     _make_used(context, codemods)
     settled = {
@@ -271,7 +276,7 @@ def build_plan(
     if any(settled[code] is not parts[code] for code in settled):
         parts.update(settled)
         made = tuple(context.family)
-        context = PlanContext(index, config, codemods, applied, may_change, parts)
+        context = PlanContext(index, config, codemods, applied, may_change, parts, known)
         for kind in made:  # every family part again, from the settled parts
             context.part(kind)
     return Plan(

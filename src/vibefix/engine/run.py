@@ -80,6 +80,9 @@ class Options:
     in_project: frozenset[str] = frozenset()
     """The codes whose ``project_trigger`` matches a file of the project (VF203: an
     engine is made somewhere): their ``collector`` runs at all only then."""
+    known: tuple[type[Codemod[Any]], ...] = ()
+    """Every codemod the command line knows (the registry's), selected or not: the plan
+    names one that is not selected by its class attributes. Empty: the selected ones."""
     use_cache: bool = False
     """Whether to read and keep facts and results in the project's cache (the command
     line's default; ``--no-cache``)."""
@@ -813,7 +816,9 @@ class _Done:
 
 def _plan(facts: Sequence[ModuleFacts], options: Options, writable: frozenset[Path] | None) -> Plan:
     index = ProjectIndex.merge(facts)
-    return build_plan(index, options.config, options.codemods, writable, options.unsafe)
+    return build_plan(
+        index, options.config, options.codemods, writable, options.unsafe, options.known
+    )
 
 
 def _run_in_process(
@@ -986,12 +991,16 @@ def run_source(
     path: Path = Path("example.py"),
     config: Config | None = None,
     unsafe: bool = False,
+    known: Sequence[type[Codemod[Any]]] = (),
 ) -> FileResult:
     """Run the whole per-file pipeline (index, plan, transform, check) on one source.
 
     For tests and embedding: the same stages as ``run``, without discovery or processes.
+    ``known``: every codemod there is (see ``Options.known``).
     """
-    options = Options(config or Config(root=Path.cwd()), tuple(codemods), unsafe=unsafe)
+    options = Options(
+        config or Config(root=Path.cwd()), tuple(codemods), unsafe=unsafe, known=tuple(known)
+    )
     codes = tuple(codemod.code for codemod in codemods)
     candidate = Candidate(path, source, codes)
     options = replace(options, in_project=_in_project(codemods, [candidate], {}, {}))

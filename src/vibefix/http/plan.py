@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vibefix.engine.index import FASTAPI_APPS, FunctionFact, NodeKey, ProjectIndex, node_key
+from vibefix.engine.index import FunctionFact, NodeKey, ProjectIndex, node_key
 from vibefix.engine.plan import Together
+from vibefix.known.fastapi import FASTAPI_APPS
 from vibefix.results import Finding, Position
 
 if TYPE_CHECKING:

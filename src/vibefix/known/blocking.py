@@ -38,6 +38,9 @@ class Entry:
     kind: Kind
     code: str | None = None
     """For TWIN: the codemod that rewrites the call to its twin."""
+    loop: bool = False
+    """For TWIN: the twin belongs to the event loop (an ``AsyncSession``'s calls): the
+    call cannot be moved into a thread instead."""
 
 
 @runtime_checkable

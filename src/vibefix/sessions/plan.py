@@ -4,9 +4,9 @@ VF204) and those that use one made at import (VF201).
 
 Pure functions of the index: the factories are module-level objects made by
 ``sessionmaker(...)`` (followed through re-exports); a dependency is a module-level
-generator shaped as one (``sessionshape``) that calls a factory; the functions FastAPI
-injects (route handlers, and what ``Depends`` names) are the ones given the request's
-session; the others hold theirs in ``with``.
+generator shaped as one (``known.fastapi.dependency_shaped``) that calls a factory; the
+functions FastAPI injects (route handlers, and what ``Depends`` names) are the ones given
+the request's session; the others hold theirs in ``with``.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from pathlib import Path
 from vibefix.calls.plan import injected_use
 from vibefix.codemod import PlanPart
 from vibefix.engine.index import (
-    ROUTE_METHODS,
     CallFact,
     FunctionFact,
     NodeKey,
     ProjectIndex,
     node_key,
 )
+from vibefix.known.fastapi import ROUTE_METHODS
 from vibefix.sessions.facts import ModuleNames, StateSessions
 
 MAKERS = frozenset(

@@ -1,9 +1,32 @@
-"""Which functions of a module are shaped as a session dependency (``get_db``): the
-index records them for every file it reads, whatever codemod asked for the file."""
+"""What vibefix knows of FastAPI: its applications and routers, its route decorators, its
+dependency injection, and the shape of a dependency that yields what it made (``get_db``).
+One copy, for the engine and every family."""
 
 from __future__ import annotations
 
 import libcst as cst
+
+FASTAPI_APPS = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI"})
+FASTAPI_ROUTERS = frozenset({"fastapi.APIRouter", "fastapi.routing.APIRouter"})
+ROUTE_METHODS = frozenset(
+    {"get", "post", "put", "patch", "delete", "head", "options", "trace", "api_route", "websocket"}
+)
+"""An application's or router's methods that register a route handler (as decorators)."""
+ROUTE_REGISTRATIONS = frozenset({"add_api_route", "add_api_websocket_route"})
+"""An application's or router's methods that register a route handler given to them."""
+FRAMEWORK_DECORATORS = frozenset({"on_event", "exception_handler", "middleware"})
+"""An application's methods whose decorated functions FastAPI (Starlette) calls."""
+DEPENDS = frozenset({"fastapi.Depends", "fastapi.Security", "fastapi.params.Depends"})
+"""What marks a parameter FastAPI fills by calling a dependency (``Security`` is
+``Depends`` with scopes)."""
+BACKGROUND_TASKS = frozenset(
+    {
+        "fastapi.BackgroundTasks()",
+        "fastapi.background.BackgroundTasks()",
+        "starlette.background.BackgroundTasks()",
+    }
+)
+"""A background-task queue: what it is given is called after the response is sent."""
 
 
 def in_pytest_file(path: str) -> bool:
@@ -12,8 +35,9 @@ def in_pytest_file(path: str) -> bool:
     return file.startswith("test_") or file == "conftest.py"
 
 
-def shaped(function: cst.FunctionDef) -> bool:
-    """Whether a module-level generator ``function`` is shaped as a session dependency:
+def dependency_shaped(function: cst.FunctionDef) -> bool:
+    """Whether a module-level generator ``function`` is shaped as a dependency that
+    yields what it made (``get_db``):
     not decorated (a ``@contextmanager`` is no dependency), no parameter without a
     default, and one ``yield`` that yields what the function made by a call (``db =
     SessionLocal()`` or ``with SessionLocal() as db``)."""
