@@ -141,6 +141,29 @@ def findings_from(document: dict[str, Any], fixes: Mapping[Blocking, Fix]) -> li
     return sorted(found, key=lambda f: (str(f.path), f.position.line, f.position.column))
 
 
+def _environment(
+    python: str, folder: Path, root: Path, out: Path, slow_ms: float
+) -> dict[str, str]:
+    """The tests' environment: the plugin's settings, and ``folder`` (where the plugin
+    is, and blockbuster when ``python`` lacks it) on ``PYTHONPATH``."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"PYTEST_ADDOPTS", "PYTEST_PLUGINS"}
+    }
+    if not _has_module(python, "blockbuster", env):
+        for module in ("blockbuster", "forbiddenfruit"):
+            _copy_module(module, folder)
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")])),
+        PYTHONDONTWRITEBYTECODE="1",
+        VIBEFIX_VERIFY_ROOT=str(root),
+        VIBEFIX_VERIFY_OUT=str(out),
+        VIBEFIX_VERIFY_SLOW_MS=str(slow_ms),
+    )
+    return env
+
+
 def verify(
     root: Path,
     pytest_args: list[str],
@@ -169,21 +192,7 @@ def verify(
         folder = Path(scratch)
         shutil.copy2(Path(__file__).with_name("plugin.py"), folder / f"{PLUGIN}.py")
         out = folder / "verify.json"
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in {"PYTEST_ADDOPTS", "PYTEST_PLUGINS"}
-        }
-        if not _has_module(python, "blockbuster", env):
-            for module in ("blockbuster", "forbiddenfruit"):
-                _copy_module(module, folder)
-        env.update(
-            PYTHONPATH=os.pathsep.join(filter(None, [scratch, env.get("PYTHONPATH")])),
-            PYTHONDONTWRITEBYTECODE="1",
-            VIBEFIX_VERIFY_ROOT=str(root),
-            VIBEFIX_VERIFY_OUT=str(out),
-            VIBEFIX_VERIFY_SLOW_MS=str(slow_ms),
-        )
+        env = _environment(python, folder, root, out, slow_ms)
         command = [python, "-m", "pytest", "-p", PLUGIN, "-p", "no:cacheprovider", *pytest_args]
         try:
             process = subprocess.Popen(
