@@ -7,7 +7,8 @@ from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
 from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.calls.roles import Role
-from vibefix.codemod import Codemod, PlanPart
+from vibefix.codemod import Codemod, NeededName, PlanPart
+from vibefix.config import Config
 from vibefix.cst.names import base_name, imported_as
 from vibefix.cst.scope import ScopeKind
 from vibefix.results import Blocking
@@ -42,7 +43,6 @@ class AsyncSleep(AsyncCodemod[PlanPart]):
 
     code = "VF100"
     role = Role.TWIN
-    rewrite_needs = ("asyncio",)
     # Its trigger adds candidates; it also visits every file the plan reads, where a
     # function made async may sleep behind an import spelling the trigger misses.
     follows_plan = True
@@ -59,6 +59,10 @@ class AsyncSleep(AsyncCodemod[PlanPart]):
         QualifiedNameProvider,
         ScopeProvider,
     )
+
+    @classmethod
+    def needed_names(cls, config: Config) -> tuple[NeededName, ...]:
+        return (NeededName("asyncio", "asyncio"),)
 
     def visit_Call(self, node: cst.Call) -> None:
         super().visit_Call(node)

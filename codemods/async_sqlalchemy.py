@@ -124,7 +124,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         QualifiedNameProvider,
         ScopeProvider,
     )
-    collector = FileScan
+    collectors = (*AsyncCodemod.collectors, FileScan)
 
     @classmethod
     def plan_part(cls, context: PlanContext) -> DbPlan:

@@ -6,7 +6,8 @@ import libcst as cst
 
 from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.calls.roles import Role
-from vibefix.codemod import PlanPart
+from vibefix.codemod import NeededName, PlanPart
+from vibefix.config import Config
 from vibefix.engine.imports import ModuleAlias
 from vibefix.results import Blocking
 
@@ -56,6 +57,14 @@ class OffloadBlocking(AsyncCodemod[PlanPart]):
         r"|(?<![\w.])open\(|\.(?:read_text|read_bytes|write_text|write_bytes)\(",
         r"\basync[ \t]+def\b",
     )
+
+    @classmethod
+    def needed_names(cls, config: Config) -> tuple[NeededName, ...]:
+        # ``run_in_threadpool`` in a FastAPI project, ``asyncio.to_thread`` elsewhere.
+        return (
+            NeededName("asyncio", "asyncio"),
+            NeededName("run_in_threadpool", "fastapi.concurrency", "run_in_threadpool"),
+        )
 
     def visit_Call(self, node: cst.Call) -> None:
         super().visit_Call(node)

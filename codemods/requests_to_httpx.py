@@ -11,10 +11,12 @@ from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
 from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.calls.roles import Role
-from vibefix.codemod import Codemod, PlanPart
+from vibefix.codemod import Codemod, NeededName, PlanPart
+from vibefix.config import Config
 from vibefix.cst.arguments import COMMA, EQUAL, appended, keyword
 from vibefix.cst.names import base_name, fully_qualified
 from vibefix.engine.imports import ModuleAlias
+from vibefix.engine.templates import render
 from vibefix.http import mapping as httpmap
 from vibefix.http import plan as httpplan
 from vibefix.http.plan import PARAMETER
@@ -42,12 +44,6 @@ GETTER = "_get_http_client"
 """The dependency that hands a handler the application's client."""
 LIFESPAN = httpplan.LIFESPAN
 """The application's lifespan, which makes its client."""
-
-
-_FACTORY_DOC = (
-    '    """A session that behaves as requests does; one `shared` by the application\'s\n'
-    '    requests keeps no cookies, as each requests call had its own."""\n'
-)
 
 
 class _NameTaken(Exception):
@@ -237,6 +233,12 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
         QualifiedNameProvider,
         ScopeProvider,
     )
+
+    @classmethod
+    def needed_names(cls, config: Config) -> tuple[NeededName, ...]:
+        """The shared client's parameter, and the modules the backend's code names."""
+        modules = httpmap.named_modules(httpmap.backend_name(config.options))
+        return (NeededName(PARAMETER, local=True), *(NeededName(m, m) for m in modules))
 
     def visit_Module(self, node: cst.Module) -> None:
         self._module = node
@@ -711,7 +713,14 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
         x, iterator, awaitable, connection, contextlib, fastapi = found
         needs = list(x.needs)
         code = []
-        client = f"{x.name}.{self._client_type}"
+        names = {
+            "x": x.name,
+            "client": f"{x.name}.{self._client_type}",
+            "factory": FACTORY,
+            "parameter": PARAMETER,
+            "iterator": iterator.name,
+        }
+        backend = "aiohttp" if self._aiohttp else "httpx"
         if FACTORY in blocks and self._aiohttp:
             found = self._aliases(module, ("os",), ("urllib.request",))
             if found is None:
@@ -719,16 +728,9 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             os_, request = found
             needs += [*os_.needs, *request.needs]
             code.append(
-                f"{TRUST_ENV} = bool({request.name}.getproxies()) or any(\n"
-                f"    {os_.name}.path.exists({os_.name}.path.expanduser(path))\n"
-                f'    for path in ({os_.name}.environ.get("NETRC") or "~/.netrc", "~/_netrc")\n'
-                ")\n\n\n"
-                f"def {FACTORY}(shared: bool = False) -> {client}:\n"
-                f"{_FACTORY_DOC}"
-                f"    jar = {x.name}.DummyCookieJar() if shared else None\n"
-                f"    return {client}(\n"
-                f"        timeout={x.name}.ClientTimeout(), trust_env={TRUST_ENV}, cookie_jar=jar\n"
-                "    )\n"
+                _support(
+                    "factory_aiohttp", names, trust_env=TRUST_ENV, os=os_.name, request=request.name
+                )
             )
         elif FACTORY in blocks:
             maker, _, cls = self._backend.client.rpartition(".")
@@ -737,127 +739,44 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
                 return
             (made,) = found
             needs += made.needs
-            code.append(
-                f"{TLS} = {x.name}.create_ssl_context()\n\n\n"
-                f"def {FACTORY}() -> {x.name}.AsyncClient:\n"
-                f"    return {made.name}.{cls}(verify={TLS}, follow_redirects=True,"
-                " timeout=None)\n"
-            )
+            code.append(_support("factory_httpx", names, tls=TLS, made=made.name, cls=cls))
         if READER in blocks:
             needs += awaitable.needs
-            code.append(
-                f"async def {READER}(request: {awaitable.name}[{x.name}.ClientResponse]) ->"
-                f" {x.name}.ClientResponse:\n"
-                '    """The response with its body read, as requests returns it; read to'
-                " the end, its\n"
-                '    connection goes back to the pool."""\n'
-                "    response = await request\n"
-                "    await response.read()\n"
-                "    return response\n"
-            )
+            code.append(_support("reader", names, reader=READER, awaitable=awaitable.name))
         if PARAMS in blocks:
             found = self._aliases(module, ("typing", "Any"), ("urllib.parse",))
             if found is None:
                 return
             any_, parse = found
             needs += [*any_.needs, *parse.needs]
-            code.append(
-                f"def {PARAMS}(params: {any_.name}) -> {any_.name}:\n"
-                '    """`params` as requests sends them: a `None` value is left out, a list'
-                " (any iterable\n"
-                '    but a string) is repeated, any other value is sent as `str()` gives it."""\n'
-                "    if params is None:\n"
-                "        return None\n"
-                "    if isinstance(params, (str, bytes)):  # aiohttp would encode its `%` again\n"
-                "        text = params.decode() if isinstance(params, bytes) else params\n"
-                f"        return {parse.name}.parse_qsl(text, keep_blank_values=True)\n"
-                "    query: list[tuple[str, str]] = []\n"
-                '    for key, values in params.items() if hasattr(params, "items") else params:\n'
-                '        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):\n'
-                "            values = [values]\n"
-                "        name = key.decode() if isinstance(key, bytes) else str(key)\n"
-                "        for value in values:\n"
-                "            if value is not None:\n"
-                "                text = value.decode() if isinstance(value, bytes)"
-                " else str(value)\n"
-                "                query.append((name, text))\n"
-                "    return query\n"
-            )
+            code.append(_support("params", names, params=PARAMS, any=any_.name, parse=parse.name))
         if LINES in blocks:
             needs += iterator.needs
-            code.append(
-                f"async def {LINES}(response: {x.name}.Response) -> {iterator.name}[bytes]:\n"
-                '    """requests\' `iter_lines()`: the body\'s lines as bytes, split at `\\n`,'
-                " `\\r` or\n"
-                '    `\\r\\n`, which are dropped."""\n'
-                '    pending = b""\n'
-                "    async for chunk in response.aiter_bytes():\n"
-                "        lines = (pending + chunk).splitlines(keepends=True)\n"
-                "        # The last line may go on in the next chunk (a `\\r` may be half"
-                " of `\\r\\n`).\n"
-                '        pending = lines.pop() if lines and not lines[-1].endswith(b"\\n")'
-                ' else b""\n'
-                "        for line in lines:\n"
-                '            yield line.rstrip(b"\\r\\n")\n'
-                "    if pending:\n"
-                '        yield pending.rstrip(b"\\r\\n")\n'
-            )
+            code.append(_support("lines", names, lines=LINES))
         if GETTER in blocks:
             needs += [*iterator.needs, *connection.needs]
-            code.append(
-                f"async def {GETTER}(connection: {connection.name}) ->"
-                f" {iterator.name}[{client}]:\n"
-                '    """The application\'s HTTP client, made in its lifespan; when the'
-                " lifespan did not\n"
-                '    run (a `TestClient` used without `with`), a client for this request."""\n'
-                f'    client = getattr(connection.app.state, "{PARAMETER}", None)\n'
-                "    if client is not None:\n"
-                "        yield client\n"
-                "    else:\n"
-                f"        async with {FACTORY}() as client:\n"
-                "            yield client\n"
-            )
+            code.append(_support("getter", names, getter=GETTER, connection=connection.name))
         if LIFESPAN in blocks:
             needs += [*iterator.needs, *contextlib.needs, *fastapi.needs]
-            if self._aiohttp:
-                opening = f"    async with {FACTORY}(shared=True) as client:\n"
-            else:
+            cookiejar = ""
+            if not self._aiohttp:
                 found = self._aliases(module, ("http.cookiejar",))
                 if found is None:
                     return
-                (cookiejar,) = found
-                needs += cookiejar.needs
-                opening = (
-                    f"    async with {FACTORY}() as client:\n"
-                    "        # Shared by every request: it keeps no cookies, as each requests"
-                    " call had its own.\n"
-                    f"        client.cookies.jar.set_policy({cookiejar.name}.DefaultCookiePolicy"
-                    "(allowed_domains=[]))\n"
-                )
+                (jar,) = found
+                needs += jar.needs
+                cookiejar = jar.name
             code.append(
-                f"@{contextlib.name}.asynccontextmanager\n"
-                f"async def {LIFESPAN}(app: {fastapi.name}) -> {iterator.name}[None]:\n"
-                '    """One HTTP client for all the application\'s requests, closed at'
-                ' shutdown."""\n'
-                f"{opening}"
-                f"        app.state.{PARAMETER} = client\n"
-                "        try:\n"
-                "            yield\n"
-                "        finally:\n"
-                f"            app.state.{PARAMETER} = None  # closed: not for a later request\n"
+                _support(
+                    f"lifespan_{backend}",
+                    names,
+                    lifespan=LIFESPAN,
+                    contextlib=contextlib.name,
+                    fastapi=fastapi.name,
+                    cookiejar=cookiejar,
+                )
             )
-        said = (
-            (
-                "# `requests` as an aiohttp session: it follows redirects and has no timeout.",
-                "# It reads proxies and ~/.netrc from the environment when there are any:",
-                "# aiohttp, told to, looks for them in a thread at every call.",
-            )
-            if self._aiohttp
-            else (
-                "# `requests` as an httpx client: it follows redirects and has no timeout. The",
-                "# clients share one SSL context: loading it costs ~20 ms a client.",
-            )
-        )
+        said = _support(f"header_{backend}", names).splitlines()
         comments = [cst.EmptyLine(comment=cst.Comment(text)) for text in said]
         new = list(cst.parse_module("\n\n".join(code)).body)
 
@@ -1012,6 +931,11 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             needs=[*needs, *json_needs],
             drops=drops,
         )
+
+
+def _support(name: str, names: dict[str, str], **more: str) -> str:
+    """The support code of template ``name`` (``vibefix/http/templates``)."""
+    return render("vibefix.http", name, **names, **more)
 
 
 def _keywords(

@@ -108,7 +108,7 @@ class SessionDependency(SessionCodemod[SessionPlan]):
         QualifiedNameProvider,
         ScopeProvider,
     )
-    collector = ModuleNames
+    collectors = (ModuleNames,)
 
     @classmethod
     def plan_part(cls, context: PlanContext) -> SessionPlan:

@@ -77,7 +77,7 @@ class SharedSession(SessionCodemod[SharedPlan]):
         QualifiedNameProvider,
         ScopeProvider,
     )
-    collector = StateSessions
+    collectors = (StateSessions,)
 
     @classmethod
     def plan_part(cls, context: PlanContext) -> SharedPlan:

@@ -21,12 +21,13 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 import libcst as cst
 from libcst.metadata import PositionProvider, ProviderT
 
-from vibefix.engine.context import Collector, FileContext
+from vibefix.config import Config
+from vibefix.engine.context import Collector, FileContext, NeededName
 from vibefix.engine.edits import Edit
 from vibefix.engine.plan import Plan, PlanContext, PlanPart
 from vibefix.results import Blocking, EditRecord, Finding, Position, Safety
 
-__all__ = ["Codemod", "Collector", "FileContext", "PlanContext", "PlanPart"]
+__all__ = ["Codemod", "Collector", "FileContext", "NeededName", "PlanContext", "PlanPart"]
 
 
 PartT = TypeVar("PartT", bound=PlanPart, covariant=True)
@@ -58,10 +59,12 @@ class Codemod(cst.CSTVisitor, Generic[PartT]):
     follows_plan: ClassVar[bool] = False
     """True for codemods that carry out the plan's cross-file decisions: they visit every
     file that is parsed, whatever their triggers (which then only add candidates)."""
+    collectors: ClassVar[tuple[type[Collector[Any]], ...]] = ()
+    """The visitors that gather the facts this codemod's plan reads for the index, run on
+    every file the codemod concerns (on none while its ``project_trigger`` matches no
+    file of the project). Codemods of one family share theirs: each runs once a file."""
     collector: ClassVar[type[Collector[Any]] | None] = None
-    """The visitor that gathers this codemod's facts for the index, run on every file the
-    codemod concerns (on none while its ``project_trigger`` matches no file of the
-    project). Codemods of one family share theirs: it runs once a file."""
+    """One collector: ``collector = X`` adds ``X`` to the ``collectors`` it inherits."""
     uses: ClassVar[tuple[type[PlanPart], ...]] = ()
     """The family parts of the plan its rewrites read (``AsyncPlan``: which functions
     become async): the engine makes them even when no part asks for them."""
@@ -82,6 +85,9 @@ class Codemod(cst.CSTVisitor, Generic[PartT]):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.name = cls.__module__.rpartition(".")[2].replace("_", "-")
+        own = cls.__dict__.get("collector")
+        if own is not None and own not in cls.collectors:
+            cls.collectors = (*cls.collectors, own)
 
     def __init__(self, file: FileContext, plan: Plan) -> None:
         super().__init__()
@@ -101,6 +107,12 @@ class Codemod(cst.CSTVisitor, Generic[PartT]):
         return cls.documentation().partition("\n")[0].strip()
 
     # -- index and plan hooks ----------------------------------------------------------
+
+    @classmethod
+    def needed_names(cls, config: Config) -> tuple[NeededName, ...]:
+        """The names its rewrites write into functions: the index records, per function,
+        those that mean something else there; none by default."""
+        return ()
 
     @classmethod
     def plan_part(cls, context: PlanContext) -> PartT | None:

@@ -1910,3 +1910,36 @@ def test_aiohttp_both_urllib_submodules_imported_already_are_not_read_through_an
         Config(root=config_with().root, target_version=TARGET),
     )
     assert any("the name `urllib` means something else here" in m for _, m in found), found
+
+
+def test_a_call_in_a_class_body_is_left_alone_with_its_response():
+    # Found by bench/fuzz.py: the call was left (no `await` in a class body) but the
+    # `.json()` of its response was rewritten with the function's other call, to
+    # aiohttp's `json.loads(await response.text())`, and the file no longer compiled.
+    source = dedent(
+        """\
+        import requests
+
+
+        async def make(url):
+            class Rates:
+                response = requests.get(url)
+                rates = response.json()
+
+            requests.post(url)
+            return Rates
+        """
+    )
+    config = config_with(**AIOHTTP)
+    result = _run(VF101, source, config)
+    assert result.status is Status.CHANGED
+    assert result.new_source is not None
+    new = result.new_source.decode()
+    compile(new, "new.py", "exec")
+    assert "        rates = response.json()\n" in new
+    assert "await _http_read(http_client.post(url))" in new
+    assert (
+        6,
+        "`requests.get` blocks the event loop in `async def make`; VF101 leaves it:"
+        " it sits in a class body, where `await` is not allowed",
+    ) in findings_for(VF101, source, config)

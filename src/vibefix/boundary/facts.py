@@ -959,5 +959,5 @@ class BoundaryCodemod(Codemod[PartT]):
 
     follows_plan = True
     seeds = (ROUTE,)
-    collector = BoundaryCollector
+    collectors = (BoundaryCollector,)
     METADATA_DEPENDENCIES = (*Codemod.METADATA_DEPENDENCIES, QualifiedNameProvider)

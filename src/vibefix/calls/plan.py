@@ -31,6 +31,7 @@ from vibefix.engine.index import (
 from vibefix.engine.plan import PlanContext, PlanPart, Together
 from vibefix.http import mapping as httpmap
 from vibefix.http import plan as httpplan
+from vibefix.http.rules import HttpRules
 from vibefix.known.blocking import BlockingTable, Kind, Rules, split_last, table_for
 from vibefix.known.fastapi import (
     BACKGROUND_TASKS,
@@ -141,7 +142,7 @@ class AsyncPlan(PlanPart):
             what = f"{len(self.twins)} requests calls become {library} calls"
             codes = (roles.http, *conversions) if roles.http else conversions
             found.append(Together(what, self.twins, codes))
-        return (*found, *self.http.together)
+        return (*found, *self.http.together(roles.http))
 
     @classmethod
     def make(cls, context: PlanContext) -> AsyncPlan:
@@ -160,8 +161,8 @@ class AsyncPlan(PlanPart):
             context.selected,
             context.writable,
             context.applied,
-            httpmap.backend_problem(config.options, config.root, config.target_version),
-            Roles.of(context.known),
+            context.part(HttpRules),
+            Roles.of(context.known, config),
         )
 
 
@@ -172,10 +173,9 @@ class _Analysis:
     selected: frozenset[str]
     writable: Callable[[Path], bool]
     roles: Roles = field(default_factory=Roles)
+    http: HttpRules = field(default_factory=HttpRules)
+    """What the HTTP family says of the calls of requests' API (which VF101 leaves)."""
     verdicts: dict[tuple[str, int, int, int, int], Verdict] = field(default_factory=dict)
-    http_problem: str = ""
-    """Why VF101 can rewrite no call at all (its backend does not run on the target)."""
-    _taken: dict[Path, tuple[str, ...]] | None = None
     exposed: frozenset[str] = frozenset()
     """The functions whose exceptions may reach code that catches (or names) requests'
     exceptions, once known: their requests calls must keep raising requests' ones."""
@@ -189,47 +189,14 @@ class _Analysis:
             verdict = self.classify_targets(call.targets)
             self.verdicts[key] = verdict
         if verdict.category is Category.TWIN and verdict.code == self.roles.http:
-            note = self._http_note(function, call)
+            note = self.http.hold(
+                function, call, self.roles.http, self.selected, lambda: self.exposed
+            )
             if note:
-                kind = Category.BLOCKING if call.http and call.http.streaming else Category.OFFLOAD
+                streaming = self.http.streaming(function, call)
+                kind = Category.BLOCKING if streaming else Category.OFFLOAD
                 return replace(verdict, category=kind, note=note)
         return verdict
-
-    def _http_note(self, function: FunctionFact, call: CallFact) -> str:
-        """Why VF101 leaves ``call``, which then runs in a thread (VF102) instead."""
-        http = self.roles.http
-        if http not in self.selected:
-            return f"{http} is not selected"
-        if call.http is None:
-            return (
-                f"{http} rewrites requests' functions and the sessions a function makes and"
-                " closes, not a session kept elsewhere (on `self`, in a module) yet"
-            )
-        if self.http_problem or call.http.obstacle:
-            return self.http_problem or call.http.obstacle
-        if not call.awaitable:
-            return "it sits in a lambda or a generator expression, where `await` is not allowed"
-        taken = set(httpmap.NAMED_MODULES) & set(function.shadowed)
-        if taken:
-            return f"the name `{sorted(taken)[0].split('.')[0]}` means something else here"
-        own = self.taken_names().get(function.path)
-        if own:
-            return f"the module defines its own `{own[0]}`, a name {http}'s code needs"
-        if function.qualname in self.exposed and any(
-            other.http is not None and other.http.escapes and not other.http.obstacle
-            for other in function.calls
-        ):
-            return (
-                "no `except` here catches all its errors, and its callers would get httpx's"
-                " exceptions instead of requests' ones"
-            )
-        return ""
-
-    def taken_names(self) -> dict[Path, tuple[str, ...]]:
-        """The modules that define a name VF101's code needs as something else."""
-        if self._taken is None:
-            self._taken = {m.path: m.taken for m in self.index.modules if m.taken}
-        return self._taken
 
     def classify_targets(self, targets: Iterable[str]) -> Verdict:
         # A name that may mean several things (``try: import x`` / ``except: x = ...``)
@@ -349,7 +316,7 @@ def analyse(
     selected: Iterable[str],
     writable: Callable[[Path], bool] = lambda path: True,
     applied: Iterable[str] | None = None,
-    http_problem: str = "",
+    http: HttpRules | None = None,
     roles: Roles | None = None,
 ) -> AsyncPlan:
     """The async part of the plan; see the module docstring. ``applied`` are the selected
@@ -358,10 +325,11 @@ def analyse(
     selected = frozenset(selected)
     applied = selected if applied is None else frozenset(applied)
     roles = roles or Roles()
-    plan = _analyse(index, table, applied, writable, http_problem, roles)
+    http = http or HttpRules()
+    plan = _analyse(index, table, applied, writable, http, roles)
     endpoints = roles.endpoints
     if endpoints and endpoints in selected - applied:
-        wider = _analyse(index, table, applied | {endpoints}, writable, http_problem, roles)
+        wider = _analyse(index, table, applied | {endpoints}, writable, http, roles)
         index_functions = index.functions
         extra = [
             Finding(
@@ -387,10 +355,10 @@ def _analyse(
     table: BlockingTable,
     selected: frozenset[str],
     writable: Callable[[Path], bool],
-    http_problem: str,
+    http: HttpRules,
     roles: Roles,
 ) -> AsyncPlan:
-    analysis = _Analysis(index, table, selected, writable, roles, http_problem=http_problem)
+    analysis = _Analysis(index, table, selected, writable, roles, http)
     decider = _Decider(analysis)
     functions = index.functions
     # Every sync function that would gain if its callers allowed it: the files that call
@@ -428,8 +396,10 @@ def _analyse(
     async_after = {name for name, f in functions.items() if f.is_async or name in chosen}
     twins: dict[NodeKey, str] = {}
     offloads = decider.offloads(async_after, findings, twins)
-    http = httpplan.share(
+    shared = httpplan.share(
+        analysis.roles.http,
         index,
+        analysis.http.taken,
         decider.sites,
         decider.handlers - decider.tests,
         twins,
@@ -437,7 +407,7 @@ def _analyse(
         writable,
         lambda via: injected_use(via, index),
     )
-    findings.extend(http.findings)
+    findings.extend(shared.findings)
     wanted_modules = {
         verdict.target.partition("(")[0]
         for verdict in analysis.verdicts.values()
@@ -468,17 +438,17 @@ def _analyse(
         awaits=frozenset(awaits),
         offloads=frozenset(offloads),
         twins=frozenset(twins),
-        http=http,
+        http=shared,
         findings=tuple(sorted(set(findings), key=_order)),
         held={name: reason for name, reason in sorted(reasons.items()) if reason},
         neighbours=frozenset(wanted_modules),
         roles=roles,
-        wanted_names=frozenset(_display(name) for name in hopeful | http.candidates)
+        wanted_names=frozenset(_display(name) for name in hopeful | shared.candidates)
         # Names they are re-exported under (``from .mod import helper as fetch``).
         | {
             _display(alias)
             for alias, value in index.objects.items()
-            if value in hopeful | http.candidates
+            if value in hopeful | shared.candidates
         },
         fastapi=decider.fastapi,
     )
@@ -937,7 +907,7 @@ def _exposed(analysis: _Analysis) -> set[str]:
         reference
         for module in index.modules
         for reference in module.references
-        if httpmap.exception_name(reference.targets)
+        if analysis.http.names_exception(reference.targets)
     ]
     # Outside the call chain, code that sees every request's errors: an exception
     # handler (``@app.exception_handler(requests.RequestException)``), a middleware, a

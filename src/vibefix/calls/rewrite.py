@@ -11,9 +11,10 @@ from libcst.metadata import PositionProvider
 
 from vibefix.calls.plan import AsyncPlan
 from vibefix.calls.roles import Role
-from vibefix.codemod import Codemod, PartT
+from vibefix.codemod import Codemod, Collector, PartT
 from vibefix.cst.scope import AsyncScopeMixin, ScopeKind
 from vibefix.engine.index import NodeKey
+from vibefix.http.facts import HttpCollector
 
 
 class AsyncCodemod(AsyncScopeMixin, Codemod[PartT]):
@@ -21,11 +22,11 @@ class AsyncCodemod(AsyncScopeMixin, Codemod[PartT]):
     ``visit_Call`` or ``visit_Attribute`` call ``super()`` first."""
 
     uses = (AsyncPlan,)
+    # What the HTTP family says of requests' calls decides how every codemod of the
+    # family treats them (a streamed response blocks even in a thread).
+    collectors: ClassVar[tuple[type[Collector[Any]], ...]] = (HttpCollector,)
     role: ClassVar[Role | None] = None
     """The part it plays in the calls family's plan (``vibefix.calls.roles``)."""
-    rewrite_needs: ClassVar[tuple[str, ...]] = ()
-    """The names its rewrite writes into a function (``asyncio``): where one means
-    something else, the function is held back."""
 
     @property
     def asyncs(self) -> AsyncPlan:

@@ -15,6 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, runtime_checkable
 
+from vibefix.config import Config
+from vibefix.engine.context import NeededName
+
 
 class Role(enum.Enum):
     TWIN = "rewrites a blocking call to its async twin"
@@ -30,7 +33,8 @@ class Cast(Protocol):
 
     code: ClassVar[str]
     role: ClassVar[Role | None]
-    rewrite_needs: ClassVar[tuple[str, ...]]
+
+    def needed_names(self, config: Config) -> tuple[NeededName, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -42,12 +46,13 @@ class Roles:
     endpoints: str = ""
     propagation: str = ""
     needs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    """For each twin's code, the names its rewrite writes into a function (``asyncio``)."""
+    """For each plain twin's code, the names its rewrite writes into a function
+    (``asyncio``): a function where one means something else is held back."""
     family: frozenset[str] = frozenset()
     """Every code of the family: a run that selects one is about the event loop."""
 
     @classmethod
-    def of(cls, codemods: Iterable[object]) -> Roles:
+    def of(cls, codemods: Iterable[object], config: Config) -> Roles:
         cast = [codemod for codemod in codemods if isinstance(codemod, Cast) and codemod.role]
         by_role = {codemod.role: codemod.code for codemod in cast}
         return cls(
@@ -55,6 +60,10 @@ class Roles:
             offload=by_role.get(Role.OFFLOAD, ""),
             endpoints=by_role.get(Role.ENDPOINTS, ""),
             propagation=by_role.get(Role.PROPAGATION, ""),
-            needs={codemod.code: codemod.rewrite_needs for codemod in cast},
+            needs={
+                codemod.code: tuple(name.label for name in codemod.needed_names(config))
+                for codemod in cast
+                if codemod.role is Role.TWIN
+            },
             family=frozenset(codemod.code for codemod in cast),
         )

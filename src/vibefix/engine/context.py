@@ -23,6 +23,21 @@ from vibefix.results import Finding
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class NeededName:
+    """A name a codemod's rewrite writes into a function (``asyncio`` for ``await
+    asyncio.sleep``): the index records, for each function, which of them mean something
+    else in its body (``FunctionFact.shadowed``), by ``label``."""
+
+    label: str
+    module: str = ""
+    """The module the name is: ``asyncio`` (or, with ``name``, the module it comes from)."""
+    name: str = ""
+    """A name imported from ``module``: ``run_in_threadpool``."""
+    local: bool = False
+    """A plain name the rewrite binds in the function (a parameter it adds)."""
+
+
 @dataclass
 class FileContext:
     """What a codemod knows about the file it is visiting."""

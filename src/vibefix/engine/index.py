@@ -29,9 +29,8 @@ from libcst.metadata import (
 )
 
 from vibefix.cst.names import fully_qualified
-from vibefix.engine.context import Collector
+from vibefix.engine.context import Collector, NeededName
 from vibefix.engine.imports import ImportPlanner
-from vibefix.http import mapping as httpmap
 from vibefix.known.fastapi import FASTAPI_APPS, FASTAPI_ROUTERS, dependency_shaped, in_pytest_file
 
 FactsT = TypeVar("FactsT")
@@ -67,26 +66,10 @@ class CallFact:
     offloadable: bool = True
     """False where the call cannot be moved into a thread as ``f, *args``: a context
     manager (``with open(p) as f``), a call of a call's result."""
-    chained: bool = False
-    """Its result is used as an object right away: ``open(p).read()``."""
     end: tuple[int, int] = (0, 0)
     """Where it ends (``f(x).g()`` and ``f(x)`` start at the same place)."""
-    http: HttpFact | None = None
-    """For a call of requests' API: whether VF101 can rewrite it."""
     keywords: tuple[str, ...] = ()
     """Its keyword arguments' names, for module-level calls (``FastAPI(lifespan=...)``)."""
-
-
-@dataclass(frozen=True)
-class HttpFact:
-    """What VF101's analysis (``vibefix.httpmap``) says of one call of requests' API."""
-
-    obstacle: str = ""
-    """Why it cannot be rewritten to httpx; empty when it can."""
-    streaming: bool = False
-    """It streams its response, read later on the event loop: not even a thread helps."""
-    escapes: bool = True
-    """An exception it raises may leave its function (no ``except`` catches them all)."""
 
 
 @dataclass(frozen=True)
@@ -160,9 +143,6 @@ class ModuleFacts:
     """Modules it imports everything from, at module level."""
     uses_fastapi: bool = False
     """Whether it imports FastAPI (then a blocking call runs in FastAPI's thread pool)."""
-    taken: tuple[str, ...] = ()
-    """Of the module-level names VF101's code defines, those the module defines as
-    something else (its own ``_http_client``)."""
     session_dependencies: tuple[str, ...] = ()
     """Its module-level functions shaped as a session dependency (``get_db``)."""
 
@@ -285,19 +265,13 @@ class FactCollector(cst.CSTVisitor):
         module: str,
         package: str,
         imports: ImportPlanner | None = None,
-        backend: str = httpmap.DEFAULT_BACKEND,
+        needed: tuple[NeededName, ...] = (),
     ) -> None:
         super().__init__()
         self.imports = imports
-        self.backend = backend
-        """VF101's backend (``[tool.vibefix.requests-to-httpx] backend``)."""
-        default = httpmap.BACKENDS[httpmap.DEFAULT_BACKEND]
-        self.library = httpmap.BACKENDS.get(backend, default).library
-        """The API VF101 writes (``"httpx"`` or ``"aiohttp"``): what it can rewrite."""
-        self._tuples: frozenset[str] | None = None
-        """The module-level names assigned a tuple (a ``timeout`` VF101 leaves), read on
-        the first requests call."""
-        self._module_node: cst.Module | None = None
+        self.needed = needed
+        """The names the codemods' rewrites write into functions: each function's
+        ``shadowed`` says which of them mean something else in it."""
         self._session_dependencies: set[str] = set()
         """The module-level generators shaped as a session dependency (``get_db``)."""
         self.path = path
@@ -312,7 +286,6 @@ class FactCollector(cst.CSTVisitor):
         self._call_targets: dict[cst.Call, tuple[str, ...]] = {}
         """What each call may call: what a reference passed to it is passed to."""
         self.uses_fastapi = False
-        self.taken: set[str] = set()
         self.star_imports: list[str] = []
         # The enclosing definitions, innermost last: (node, qualname, calls, local types).
         self._functions: list[_FunctionFrame] = []
@@ -321,7 +294,6 @@ class FactCollector(cst.CSTVisitor):
         """``"class"`` or ``"def"`` for each enclosing definition."""
         self._awaited: set[cst.CSTNode] = set()
         self._not_offloadable: set[cst.CSTNode] = set()
-        self._chained: set[cst.CSTNode] = set()
         self._sync_depth: list[int] = [0]
         """Per function: how many lambdas and generator expressions enclose us."""
         self._skip: set[cst.CSTNode] = set()
@@ -429,15 +401,6 @@ class FactCollector(cst.CSTVisitor):
 
     # -- definitions -------------------------------------------------------------------
 
-    def visit_Module(self, node: cst.Module) -> None:
-        self._module_node = node  # its tuple constants are read when a requests call needs them
-
-    def _tuple_constants(self) -> frozenset[str]:
-        if self._tuples is None:
-            module = self._module_node
-            self._tuples = httpmap.tuple_constants(module) if module is not None else frozenset()
-        return self._tuples
-
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         names = self._qualified(node.name) or (f"{self.module}.{node.name.value}",)
         bases = tuple(base for argument in node.bases for base in self._targets(argument.value))
@@ -453,8 +416,6 @@ class FactCollector(cst.CSTVisitor):
         self._sync_depth[-1] -= 1
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if not self._innermost and not httpmap.ours(node, self.backend):
-            self.taken.add(node.name.value)
         self._skip.add(node.name)
         qualnames = self._qualified(node.name) or (f"{self.module}.{node.name.value}",)
         in_class = self._classes[-1] if self._innermost[-1:] == ["class"] else None
@@ -529,19 +490,18 @@ class FactCollector(cst.CSTVisitor):
         if self.imports is None or not isinstance(node.body, cst.IndentedBlock):
             return ()
         inside = node.body.body[0] if node.body.body else node.body
+        imports = self.imports
+        scope = imports.scopes.get(inside)
         shadowed = []
-        if self.imports.module_alias(inside, "asyncio") is None:
-            shadowed.append("asyncio")
-        if self.imports.name_alias(inside, "fastapi.concurrency", "run_in_threadpool") is None:
-            shadowed.append("run_in_threadpool")
-        scope = self.imports.scopes.get(inside)
-        if scope is not None and scope["http_client"]:
-            shadowed.append("http_client")  # VF101's parameter for a shared client
-        shadowed.extend(
-            module
-            for module in httpmap.named_modules(self.backend)
-            if self.imports.module_alias(inside, module) is None
-        )
+        for needed in self.needed:
+            if needed.local:
+                taken = scope is not None and bool(scope[needed.label])
+            elif needed.name:
+                taken = imports.name_alias(inside, needed.module, needed.name) is None
+            else:
+                taken = imports.module_alias(inside, needed.module) is None
+            if taken and needed.label not in shadowed:
+                shadowed.append(needed.label)
         return tuple(shadowed)
 
     def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
@@ -671,7 +631,6 @@ class FactCollector(cst.CSTVisitor):
         self._awaited.add(node.expression)
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
-        self._chained.add(node.value)
         self._skip.add(node.value)  # part of a dotted name, not a reference of its own
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -689,21 +648,9 @@ class FactCollector(cst.CSTVisitor):
             awaitable=self._sync_depth[-1] == 0,
             offloadable=node not in self._not_offloadable
             and isinstance(node.func, cst.Name | cst.Attribute),
-            chained=node in self._chained,
             end=(where.end.line, where.end.column + 1),
         )
         frame = self._functions[-1] if self._functions else None
-        if frame is not None and frame.in_body and httpmap.http_call(targets):
-            if frame.http is None:
-                frame.http = httpmap.analyse(
-                    frame.node, self._qualified, self.library, self._tuple_constants()
-                )
-            found = frame.http.calls.get(node)
-            if found is not None:
-                fact = replace(
-                    fact,
-                    http=HttpFact(found.obstacle, found.kind == httpmap.STREAMING, found.escapes),
-                )
         if frame is not None and frame.in_body:
             base = node.func
             while isinstance(base, cst.Attribute | cst.Call | cst.Subscript):
@@ -755,7 +702,6 @@ class FactCollector(cst.CSTVisitor):
             references=tuple(self.references),
             module_calls=tuple(self.module_calls),
             uses_fastapi=self.uses_fastapi,
-            taken=tuple(sorted(self.taken)),
             star_imports=tuple(self.star_imports),
             session_dependencies=tuple(sorted(self._session_dependencies)),
         )
@@ -774,8 +720,6 @@ class _FunctionFrame:
     sync_only: str = ""
     typed_calls: list[tuple[int, str, str]] = field(default_factory=list)
     """Calls on a local name of known type: (index in ``calls``, name, that type)."""
-    http: httpmap.HttpFunction | None = None
-    """VF101's analysis of its requests calls, made at the first one."""
 
 
 def _dotted(node: cst.BaseExpression) -> str:

@@ -33,7 +33,7 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from vibefix.codemod import Codemod, FileContext
+from vibefix.codemod import Codemod, FileContext, NeededName
 from vibefix.config import Config, declared_python
 from vibefix.engine.batch import Batch
 from vibefix.engine.cache import Cache, digest, fingerprint
@@ -52,7 +52,6 @@ from vibefix.engine.sourcefile import (
     parse,
     syntax_ok,
 )
-from vibefix.http import mapping as httpmap
 from vibefix.known.packaging import declarations
 from vibefix.results import FileResult, Finding, Position, RunResult, Safety, Status
 
@@ -199,8 +198,8 @@ class Shard:
         providers.update(FactCollector.METADATA_DEPENDENCIES)
         for codemod in codemods:
             providers.update(codemod.get_inherited_dependencies())
-            if codemod.collector is not None:
-                providers.update(codemod.collector.get_inherited_dependencies())
+            for collector in codemod.collectors:
+                providers.update(collector.get_inherited_dependencies())
         parsed = parse(path, data, self._target)
         name, _ = module_name(path, self.options.project)
         # The tree is ours alone: no need for the defensive deep copy (half a parse).
@@ -232,17 +231,17 @@ class Shard:
         context = self._context(path, name, wrapper)
         context.in_project = self.options.in_project
         context.package = package
-        backend = httpmap.backend_name(self.options.config.options)
-        collector = FactCollector(path, name, package, context.imports, backend)
+        needed = needed_names(self.options)
+        collector = FactCollector(path, name, package, context.imports, needed)
         # Each collector once, however many of the file's codemods share it; none for a
         # codemod whose project trigger matches no file of the project.
         kinds = dict.fromkeys(
-            codemod.collector
+            kind
             for codemod in item.codemods
-            if codemod.collector is not None
-            and (codemod.project_trigger is None or codemod.code in context.in_project)
+            if codemod.project_trigger is None or codemod.code in context.in_project
+            for kind in codemod.collectors
         )
-        collectors = [kind(context) for kind in kinds if kind is not None]
+        collectors = [kind(context) for kind in kinds]
         Batch([collector, *collectors]).walk(wrapper)
         collected = tuple(
             (type(found), facts) for found in collectors if (facts := found.facts()) is not None
@@ -742,12 +741,22 @@ def run(
     return done_run
 
 
+def needed_names(options: Options) -> tuple[NeededName, ...]:
+    """The names the codemods' rewrites write into functions (``Codemod.needed_names``),
+    each once: of every codemod known, so that a function's facts do not depend on the
+    selection (a plan names codemods that are not selected)."""
+    codemods = options.known or options.codemods
+    names = (name for codemod in codemods for name in codemod.needed_names(options.config))
+    return tuple(dict.fromkeys(names))
+
+
 def _fingerprint(options: Options) -> str:
     """What every cache entry of this run depends on besides its files."""
     codemods = [(c.__module__, c.__qualname__, c.code) for c in options.codemods]
-    collectors = [c.collector for c in options.codemods if c.collector is not None]
+    collectors = [kind for c in options.codemods for kind in c.collectors]
     target = declared_python(options.config.root, options.config.target_version)
-    settings = repr((options.config, target, codemods, options.unsafe, options.formatter))
+    needed = needed_names(options)
+    settings = repr((options.config, target, codemods, needed, options.unsafe, options.formatter))
     modules = [c.__module__ for c in options.codemods] + [c.__module__ for c in collectors]
     return fingerprint(settings, modules)
 

@@ -21,6 +21,17 @@ import libcst as cst
 from vibefix.config import declared_python
 from vibefix.cst.tree import Parents, inside
 
+CODE = "<code>"
+"""Stands for the code of the codemod that rewrites requests' calls in the reasons this
+analysis gives (a fact of the index, made before any codemod is known): ``said`` puts
+the code in."""
+
+
+def said(reason: str, code: str) -> str:
+    """``reason`` as told to the user, with ``code`` for ``CODE``."""
+    return reason.replace(CODE, code)
+
+
 Qualify = Callable[[cst.CSTNode], Collection[str]]
 """The fully qualified names an expression may mean (``requests.get`` for ``rq.get``)."""
 
@@ -131,8 +142,8 @@ def response_attributes(library: str) -> dict[str, str]:
 
 
 _AIOHTTP_UNMAPPED = {
-    "auth": "aiohttp deprecates `auth=`: VF101 leaves it (an `Authorization` header would do)",
-    "files": "`files` is an `aiohttp.FormData` in aiohttp: VF101 leaves it",
+    "auth": f"aiohttp deprecates `auth=`: {CODE} leaves it (an `Authorization` header would do)",
+    "files": f"`files` is an `aiohttp.FormData` in aiohttp: {CODE} leaves it",
 }
 
 _CATCH_ALL = frozenset(
@@ -148,12 +159,12 @@ _HARMLESS_MODULES = ("builtins.", "json.", "time.", "asyncio.", "logging.", "mat
 """Calls of these cannot raise one of requests' exceptions (``print``, ``json.loads``)."""
 
 STREAM_OBSTACLE = (
-    "a streamed response is read later: VF101 rewrites only `with requests.get(u,"
+    f"a streamed response is read later: {CODE} rewrites only `with requests.get(u,"
     " stream=True) as r:` read by `for chunk in r.iter_content(n):` or `for line in"
     " r.iter_lines():`"
 )
 AIOHTTP_STREAM_OBSTACLE = (
-    "a streamed response is read later: VF101 rewrites streams to httpx, not yet to aiohttp"
+    f"a streamed response is read later: {CODE} rewrites streams to httpx, not yet to aiohttp"
 )
 STREAMING = "streaming"
 """The kind of obstacle that leaves a call blocking (not even offloadable): a streamed
@@ -333,6 +344,8 @@ def analyse(
         if not call.obstacle and library == "httpx":  # aiohttp merges, as requests does
             call.obstacle = _url_obstacle(call, parent, function, names, api)
         call.statement = _statement(call.node, parent, function)
+        if not call.obstacle and _in_class_body(call.node, parent, function):
+            call.obstacle = "it sits in a class body, where `await` is not allowed"
         if call.session:
             pass  # the session's client makes it: nothing to wrap
         elif call.statement is None and not call.obstacle:
@@ -378,7 +391,7 @@ def analyse(
             for call in group:
                 if not call.obstacle:
                     call.obstacle = (
-                        "it shares its response name or its `try` with a call VF101 leaves"
+                        f"it shares its response name or its `try` with a call {CODE} leaves"
                         f" ({blocked.obstacle})"
                     )
                     changed = True
@@ -429,7 +442,7 @@ def _argument_obstacle(
     streamed = False
     for index, argument in enumerate(node.args):
         if argument.star:
-            return "its arguments are unpacked (`*args`, `**kwargs`): unknown to VF101", ""
+            return f"its arguments are unpacked (`*args`, `**kwargs`): unknown to {CODE}", ""
         if argument.keyword is None:
             if seen_keyword or index >= len(positional):
                 return "it passes more positional arguments than requests' API names", ""
@@ -439,7 +452,7 @@ def _argument_obstacle(
             name = argument.keyword.value
         if name in _CLIENT_SETTINGS:
             if library == "aiohttp":
-                return f"VF101 does not map `{name}` onto aiohttp", ""
+                return f"{CODE} does not map `{name}` onto aiohttp", ""
             return _CLIENT_SETTINGS[name], ""
         if name in ("url", "method"):
             continue
@@ -516,6 +529,18 @@ def _statement(
         if isinstance(current, cst.Decorator):
             return None
         current = above
+
+
+def _in_class_body(
+    node: cst.CSTNode, parent: dict[cst.CSTNode, cst.CSTNode], function: cst.FunctionDef
+) -> bool:
+    """Whether ``node`` sits in a class defined inside ``function``."""
+    current = parent.get(node)
+    while current is not None and current is not function:
+        if isinstance(current, cst.ClassDef):
+            return True
+        current = parent.get(current)
+    return False
 
 
 def _session(made: cst.Call, parent: dict[cst.CSTNode, cst.CSTNode], result: HttpFunction) -> None:
@@ -867,7 +892,7 @@ def _lines_loop(
         keyword = argument.keyword.value if argument.keyword else names[min(index, 2)]
         value = argument.value
         if argument.star or index > 2:
-            return "`iter_lines` is given arguments VF101 cannot see"
+            return f"`iter_lines` is given arguments {CODE} cannot see"
         if keyword == "chunk_size":
             continue  # how requests reads, not what it yields
         if (
@@ -1338,7 +1363,7 @@ def backend_problem(
     name = backend_name(options)
     chosen = BACKENDS.get(name)
     if chosen is None:
-        return f"backend {name!r} is not one VF101 writes"
+        return f"backend {name!r} is not one {CODE} writes"
     oldest = chosen.python
     target = target_python(root, declared)
     if target < oldest:

@@ -12,18 +12,15 @@ callers that take it too). Everything else keeps a client per call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from vibefix.engine.index import FunctionFact, NodeKey, ProjectIndex, node_key
+from vibefix.engine.index import CallFact, FunctionFact, NodeKey, ProjectIndex, node_key
 from vibefix.engine.plan import Together
 from vibefix.known.fastapi import FASTAPI_APPS
 from vibefix.results import Finding, Position
-
-if TYPE_CHECKING:
-    from vibefix.calls.plan import _Site
 
 PARAMETER = "http_client"
 """The parameter (and local name) of the shared client."""
@@ -31,6 +28,25 @@ LIFESPAN = "_http_client_lifespan"
 """The lifespan VF101 gives the app, which makes the client."""
 _READY: NodeKey = (Path(), 0, 0, 0, 0)
 """An app whose lifespan is VF101's already (an earlier run's)."""
+
+
+class Use(Protocol):
+    """One use of a project function, as the calls family's plan sees it."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def caller(self) -> str | None:
+        """The function that calls it; None at module level."""
+
+    @property
+    def call(self) -> CallFact | None:
+        """The call; None for a use that is not one (``Depends(f)``)."""
+
+    @property
+    def via(self) -> str:
+        """What it is passed to when not called (``fastapi.Depends``)."""
 
 
 @dataclass(frozen=True)
@@ -50,34 +66,37 @@ class HttpPlan:
     for a call there must pass it on."""
     findings: tuple[Finding, ...] = ()
 
-    @property
-    def together(self) -> tuple[Together, ...]:
+    def together(self, code: str) -> tuple[Together, ...]:
         """The functions that take the client, the calls that pass it on and the app that
-        makes it: they change together."""
+        makes it: they change together, by the rewrites of ``code`` (the one the plan was
+        made for)."""
         if not self.takes:
             return ()
         keys = self.takes | self.passes | ({self.app} if self.app is not None else set())
         what = f"{len(self.takes)} functions take the application's HTTP client"
-        return (Together(what, keys, ("VF101",)),)
+        return (Together(what, keys, (code,) if code else ()),)
 
 
 def share(
+    code: str,
     index: ProjectIndex,
-    sites: Mapping[str, list[_Site]],
+    taken: Mapping[Path, tuple[str, ...]],
+    sites: Mapping[str, Sequence[Use]],
     handlers: Set[str],
     calls: Mapping[NodeKey, str],
     async_after: Set[str],
     writable: Callable[[Path], bool],
     injected: Callable[[str], bool],
 ) -> HttpPlan:
-    """The plan for the calls VF101 rewrites (``calls``, with their functions' names).
+    """The plan for the calls ``code`` rewrites (``calls``, with their functions' names);
+    ``taken``: the modules that define a name its code needs as something else.
     ``injected(via)`` tells whether FastAPI solves the dependencies of a function passed
     to ``via`` (``Depends``): a handler used so still gets the client."""
     per_call = frozenset(calls)
     if not calls:
         return HttpPlan()
     twins = set(calls.values())
-    app, problem = _application(index, writable)
+    app, problem = _application(index, taken, writable)
     functions = index.functions
     ready = app == _READY
     if ready:
@@ -86,9 +105,7 @@ def share(
         if problem and handlers & twins:
             path, position = problem[0], problem[1]
             message = f"a client per call instead of one for the application: {problem[2]}"
-            return HttpPlan(
-                per_call=per_call, findings=(Finding(path, position, "VF101", message),)
-            )
+            return HttpPlan(per_call=per_call, findings=(Finding(path, position, code, message),))
         return HttpPlan(per_call=per_call)
     callees: dict[str, set[str]] = {}
     for name, uses in sites.items():
@@ -145,7 +162,7 @@ def _can_take(
     injected: Callable[[str], bool],
     function: FunctionFact,
     taking: set[str],
-    sites: Mapping[str, list[_Site]],
+    sites: Mapping[str, Sequence[Use]],
     handlers: Set[str],
     twins: Set[str],
     callees: Mapping[str, set[str]],
@@ -182,7 +199,7 @@ def _can_take(
 
 
 def _application(
-    index: ProjectIndex, writable: Callable[[Path], bool]
+    index: ProjectIndex, taken: Mapping[Path, tuple[str, ...]], writable: Callable[[Path], bool]
 ) -> tuple[NodeKey | None, tuple[Path, Position, str] | None]:
     """The one ``FastAPI(...)`` call whose app gets the client's lifespan, or why none."""
     found = [
@@ -200,8 +217,8 @@ def _application(
     path, call = found[0]
     where = Position(call.line, call.column)
     module = next((m for m in index.modules if m.path == path), None)
-    if module is not None and module.taken:
-        return None, (path, where, f"the app's module defines its own `{module.taken[0]}`")
+    if taken.get(path):
+        return None, (path, where, f"the app's module defines its own `{taken[path][0]}`")
     if not writable(path):
         return None, (path, where, "the app's module is outside the paths given")
     if (
@@ -210,11 +227,11 @@ def _application(
         and f"{module.module}.{LIFESPAN}" in index.functions
     ):
         return _READY, None
-    taken = {"lifespan", "on_startup", "on_shutdown", "**"} & set(call.keywords)
-    if "**" in taken:
+    hooks = {"lifespan", "on_startup", "on_shutdown", "**"} & set(call.keywords)
+    if "**" in hooks:
         return None, (path, where, "the app's settings are unpacked (`**`): they may hold one")
-    if taken:
-        return None, (path, where, f"the app has its own `{sorted(taken)[0]}`: add it there")
+    if hooks:
+        return None, (path, where, f"the app has its own `{sorted(hooks)[0]}`: add it there")
     for function in index.functions.values():
         for made in function.calls:
             if any(_startup_hook(target) for target in made.targets):
