@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
@@ -13,37 +12,14 @@ from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.calls.roles import Role
 from vibefix.codemod import Codemod, NeededName, PlanPart
 from vibefix.config import Config
-from vibefix.cst.arguments import COMMA, EQUAL, appended, keyword
+from vibefix.cst.arguments import COMMA, appended, keyword
 from vibefix.cst.names import base_name, fully_qualified
 from vibefix.engine.imports import ModuleAlias
-from vibefix.engine.templates import render
 from vibefix.http import mapping as httpmap
-from vibefix.http import plan as httpplan
+from vibefix.http import shapes, support
 from vibefix.http.plan import PARAMETER
+from vibefix.http.support import FACTORY, GETTER, LIFESPAN, LINES, PARAMS, READER, TLS, TRUST_ENV
 from vibefix.results import Blocking
-
-TLS = "_HTTP_TLS"
-"""The module-level SSL context every client of the module shares."""
-TRUST_ENV = "_HTTP_TRUST_ENV"
-"""aiohttp: whether the environment has proxies or a ``.netrc`` (read at import), which
-requests would use: only then is the session told to look (aiohttp does, in a thread,
-at every call: ~10 ms a request on a busy loop)."""
-FACTORY = "_http_client"
-"""The module-level function that makes a client as requests would behave."""
-READER = "_http_read"
-"""aiohttp: the module-level function that reads a response's body, as requests does
-before it returns the response."""
-PARAMS = "_http_params"
-"""aiohttp: the module-level function that builds a query as requests does (it drops
-``None`` values, repeats a list's, sends ``str()`` of the rest; aiohttp raises
-``TypeError`` for ``None`` and ``True``)."""
-LINES = "_http_lines"
-"""The module-level function that yields a streamed body's lines as bytes, as requests'
-``iter_lines()`` does."""
-GETTER = "_get_http_client"
-"""The dependency that hands a handler the application's client."""
-LIFESPAN = httpplan.LIFESPAN
-"""The application's lifespan, which makes its client."""
 
 
 class _NameTaken(Exception):
@@ -263,7 +239,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             blocks.append(GETTER)
         if http.app is not None and http.app[0] == path:
             blocks.append(LIFESPAN)
-        blocks = [name for name in blocks if not _defines(node, name)]
+        blocks = [name for name in blocks if not shapes.defines(node, name)]
         self._blocks: list[str] = []
         if blocks:
             self._add_blocks(node, blocks)
@@ -379,7 +355,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
     ) -> None:
         client = PARAMETER
         if not shared:
-            taken = _names_in(function)
+            taken = shapes.names_in(function)
             client = next(
                 name
                 for name in (PARAMETER, *(f"{PARAMETER}_{i}" for i in range(2, 99)))
@@ -413,15 +389,15 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
         for node, read in analysis.reads.items():
             self._read_body(node, read, analysis.quotes.get(node, '"'))
         for loop in analysis.stream_loops:
-            self.replace(loop, _async_for, "a streamed body is read with `async for`")
+            self.replace(loop, shapes.async_for, "a streamed body is read with `async for`")
         for loop, (_, decode) in analysis.line_loops.items():
             if decode:
-                self.replace(loop, _async_lines, "a streamed body's lines, decoded, as text")
+                self.replace(loop, shapes.async_lines, "a streamed body's lines, decoded, as text")
             else:
                 self._need_block(LINES)
                 self.replace(
                     loop,
-                    _async_byte_lines,
+                    shapes.async_byte_lines,
                     "a streamed body's lines as bytes, as requests yields them",
                 )
         negated = set(analysis.negated.values())
@@ -431,11 +407,11 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
         for line, name in analysis.raise_statements.items():
             self.replace(
                 line,
-                functools.partial(_guarded, name=name),
+                functools.partial(shapes.guarded, name=name),
                 "httpx raises for 1xx and 3xx too: raise for errors only, as requests does",
             )
         for negation in analysis.negated:
-            self.replace(negation, _not_ok, "3xx is ok in requests: `not ok` is `is_error`")
+            self.replace(negation, shapes.not_ok, "3xx is ok in requests: `not ok` is `is_error`")
         done = {id(c.node) for c in rewritten}
         responses = {c.response for c in rewritten if c.response}
 
@@ -449,7 +425,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             )
 
         for handler, (try_, mapped) in analysis.handlers.items():
-            if not any(raises_here(call) for call in _calls(try_.body)):
+            if not any(raises_here(call) for call in shapes.calls_in(try_.body)):
                 continue
             keep = self._keeps_requests(try_, analysis, done)
             json = analysis.json_handlers.get(handler, False)
@@ -490,7 +466,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
         self.replace(within, stream, "a streamed response is read as it arrives, awaited")
 
     def _need_factory(self, x: str) -> None:
-        if FACTORY not in self._blocks and not _defines(self._module, FACTORY):
+        if FACTORY not in self._blocks and not shapes.defines(self._module, FACTORY):
             self._add_blocks(self._module, [FACTORY])
 
     def _read_body(self, node: cst.CSTNode, read: str, quote: str) -> None:
@@ -545,7 +521,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
         self._need_block(READER)
 
     def _need_block(self, name: str) -> None:
-        if name not in self._blocks and not _defines(self._module, name):
+        if name not in self._blocks and not shapes.defines(self._module, name):
             self._add_blocks(self._module, [name])
 
     def _rewrite_call(
@@ -572,7 +548,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
                 return "follow_redirects", value
             if name == "data" and httpmap.data_kind(value) == "content":
                 return "content", value
-            if name == "timeout" and not _is_none_or_tuple(value):
+            if name == "timeout" and not shapes.is_none_or_tuple(value):
                 # requests times out connecting and reading, never writing or waiting
                 # for a connection from the pool (it has none): neither does this.
                 return name, cst.Call(
@@ -596,7 +572,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             return name, value
 
         def rewrite(updated: cst.Call) -> cst.BaseExpression:
-            args = _keywords(updated, positional, convert)
+            args = shapes.keywords(updated, positional, convert)
             redirects = any(a.keyword and a.keyword.value == "follow_redirects" for a in args)
             if verb == "head" and not redirects:
                 redirect = keyword("follow_redirects", cst.Name("False"))
@@ -632,8 +608,8 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             return
         self._need_reader()
         positional = (httpmap.SESSION_API if call.session else httpmap.API)[call.verb]
-        params = _argument(call.node, positional, "params")
-        query = params is not None and not _plain_query(params)
+        params = shapes.argument(call.node, positional, "params")
+        query = params is not None and not shapes.plain_query(params)
         if query:
             self._need_block(PARAMS)
 
@@ -649,7 +625,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             if name == "timeout" and isinstance(value, cst.Tuple):
                 connect, read = (element.value for element in value.elements)
                 return name, timeout(sock_connect=connect, sock_read=read)
-            if name == "timeout" and _is_none_or_tuple(value):
+            if name == "timeout" and shapes.is_none_or_tuple(value):
                 return name, timeout()
             if name == "timeout":
                 # requests times out connecting and between bytes read, never the
@@ -658,7 +634,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             return name, value
 
         def rewrite(updated: cst.Call) -> cst.BaseExpression:
-            args = _keywords(updated, positional, convert)
+            args = shapes.keywords(updated, positional, convert)
             request = updated.with_changes(
                 func=cst.Attribute(cst.Name(client), cst.Name(call.verb)), args=args
             )
@@ -728,7 +704,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             os_, request = found
             needs += [*os_.needs, *request.needs]
             code.append(
-                _support(
+                support.render(
                     "factory_aiohttp", names, trust_env=TRUST_ENV, os=os_.name, request=request.name
                 )
             )
@@ -739,23 +715,25 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
                 return
             (made,) = found
             needs += made.needs
-            code.append(_support("factory_httpx", names, tls=TLS, made=made.name, cls=cls))
+            code.append(support.render("factory_httpx", names, tls=TLS, made=made.name, cls=cls))
         if READER in blocks:
             needs += awaitable.needs
-            code.append(_support("reader", names, reader=READER, awaitable=awaitable.name))
+            code.append(support.render("reader", names, reader=READER, awaitable=awaitable.name))
         if PARAMS in blocks:
             found = self._aliases(module, ("typing", "Any"), ("urllib.parse",))
             if found is None:
                 return
             any_, parse = found
             needs += [*any_.needs, *parse.needs]
-            code.append(_support("params", names, params=PARAMS, any=any_.name, parse=parse.name))
+            code.append(
+                support.render("params", names, params=PARAMS, any=any_.name, parse=parse.name)
+            )
         if LINES in blocks:
             needs += iterator.needs
-            code.append(_support("lines", names, lines=LINES))
+            code.append(support.render("lines", names, lines=LINES))
         if GETTER in blocks:
             needs += [*iterator.needs, *connection.needs]
-            code.append(_support("getter", names, getter=GETTER, connection=connection.name))
+            code.append(support.render("getter", names, getter=GETTER, connection=connection.name))
         if LIFESPAN in blocks:
             needs += [*iterator.needs, *contextlib.needs, *fastapi.needs]
             cookiejar = ""
@@ -767,7 +745,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
                 needs += jar.needs
                 cookiejar = jar.name
             code.append(
-                _support(
+                support.render(
                     f"lifespan_{backend}",
                     names,
                     lifespan=LIFESPAN,
@@ -776,13 +754,13 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
                     cookiejar=cookiejar,
                 )
             )
-        said = _support(f"header_{backend}", names).splitlines()
+        said = support.render(f"header_{backend}", names).splitlines()
         comments = [cst.EmptyLine(comment=cst.Comment(text)) for text in said]
         new = list(cst.parse_module("\n\n".join(code)).body)
 
         def add(updated: cst.Module) -> cst.Module:
             body = list(updated.body)
-            at = _after_imports(body)
+            at = shapes.after_imports(body)
             head = comments if FACTORY in blocks else []
             # A definition first after the imports gets two blank lines; the SSL context
             # assignment httpx's factory starts with, one.
@@ -802,7 +780,8 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             if at < len(body):
                 following = body[at]
                 body[at] = following.with_changes(
-                    leading_lines=[cst.EmptyLine()] * 2 + _without_blanks(following.leading_lines)
+                    leading_lines=[cst.EmptyLine()] * 2
+                    + shapes.without_blanks(following.leading_lines)
                 )
             body[at:at] = added
             return updated.with_changes(body=body)
@@ -838,7 +817,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
         responses = {c.response for c in analysis.calls.values() if c.response}
         sessions = {c.session for c in analysis.calls.values() if c.session and id(c.node) in done}
         made = {id(analysis.sessions[name].made) for name in sessions}
-        for call in _calls(try_.body):
+        for call in shapes.calls_in(try_.body):
             if id(call) in done or id(call) in made:
                 continue
             found = analysis.calls.get(call)
@@ -931,212 +910,3 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             needs=[*needs, *json_needs],
             drops=drops,
         )
-
-
-def _support(name: str, names: dict[str, str], **more: str) -> str:
-    """The support code of template ``name`` (``vibefix/http/templates``)."""
-    return render("vibefix.http", name, **names, **more)
-
-
-def _keywords(
-    call: cst.Call,
-    positional: Sequence[str],
-    convert: Callable[[str, cst.BaseExpression], tuple[str, cst.BaseExpression]],
-) -> list[cst.Arg]:
-    """``call``'s arguments as keywords (``url`` and ``method`` as they are), each
-    converted for the backend; ``stream=False`` goes (the body is read, as requests
-    does), and the last argument keeps the last comma's style."""
-    args: list[cst.Arg] = []
-    for index, argument in enumerate(call.args):
-        name = argument.keyword.value if argument.keyword else positional[index]
-        if name in ("url", "method"):
-            args.append(argument)
-            continue
-        if name == "stream":
-            continue
-        name, value = convert(name, argument.value)
-        args.append(
-            argument.with_changes(
-                keyword=cst.Name(name),
-                value=value,
-                equal=argument.equal if argument.keyword else EQUAL,
-            )
-        )
-    if args and len(args) < len(call.args):
-        args[-1] = args[-1].with_changes(comma=call.args[-1].comma)
-    return args
-
-
-def _is_none_or_tuple(value: cst.BaseExpression) -> bool:
-    return isinstance(value, cst.Tuple) or (isinstance(value, cst.Name) and value.value == "None")
-
-
-def _async_for(updated: cst.For) -> cst.For:
-    """``for c in r.iter_content(n):`` as ``async for c in r.aiter_bytes(n):``; requests'
-    default chunk is one byte."""
-    call = updated.iter
-    assert isinstance(call, cst.Call)
-    assert isinstance(call.func, cst.Attribute)
-    args = list(call.args) or [cst.Arg(cst.Integer("1"))]
-    args = [arg.with_changes(keyword=None, equal=cst.MaybeSentinel.DEFAULT) for arg in args]
-    return updated.with_changes(
-        asynchronous=cst.Asynchronous(),
-        iter=call.with_changes(
-            func=call.func.with_changes(attr=cst.Name("aiter_bytes")), args=args
-        ),
-    )
-
-
-def _async_lines(updated: cst.For) -> cst.For:
-    """``for line in r.iter_lines(decode_unicode=True):`` as ``async for line in
-    r.aiter_lines():``."""
-    call = updated.iter
-    assert isinstance(call, cst.Call)
-    assert isinstance(call.func, cst.Attribute)
-    return updated.with_changes(
-        asynchronous=cst.Asynchronous(),
-        iter=call.with_changes(func=call.func.with_changes(attr=cst.Name("aiter_lines")), args=[]),
-    )
-
-
-def _async_byte_lines(updated: cst.For) -> cst.For:
-    """``for line in r.iter_lines():`` as ``async for line in _http_lines(r):``."""
-    call = updated.iter
-    assert isinstance(call, cst.Call)
-    assert isinstance(call.func, cst.Attribute)
-    return updated.with_changes(
-        asynchronous=cst.Asynchronous(),
-        iter=cst.Call(cst.Name(LINES), [cst.Arg(call.func.value)]),
-    )
-
-
-def _not_ok(updated: cst.UnaryOperation) -> cst.BaseExpression:
-    """``not r.ok`` as ``r.is_error``."""
-    assert isinstance(updated.expression, cst.Attribute)
-    return updated.expression.with_changes(
-        attr=cst.Name("is_error"), lpar=updated.lpar, rpar=updated.rpar
-    )
-
-
-def _guarded(line: cst.SimpleStatementLine, name: str) -> cst.If:
-    return cst.If(
-        test=cst.parse_expression(f"{name}.is_error"),
-        body=cst.IndentedBlock([line.with_changes(leading_lines=())]),
-        leading_lines=line.leading_lines,
-    )
-
-
-class _Collect(cst.CSTVisitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: set[str] = set()
-        self.calls: list[cst.Call] = []
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append(node)
-
-
-def _names_in(node: cst.CSTNode) -> set[str]:
-    collect = _Collect()
-    node.visit(collect)
-    return collect.names
-
-
-def _calls(node: cst.CSTNode) -> list[cst.Call]:
-    collect = _Collect()
-    node.visit(collect)
-    return collect.calls
-
-
-def _argument(call: cst.Call, positional: Sequence[str], name: str) -> cst.BaseExpression | None:
-    """The value ``call`` passes for ``name``, by keyword or by position."""
-    for index, argument in enumerate(call.args):
-        if argument.star:
-            continue
-        given = argument.keyword.value if argument.keyword else positional[index]
-        if given == name:
-            return argument.value
-    return None
-
-
-_PLAIN_QUERY = re.compile(r"[A-Za-z0-9_.~=&-]*")
-"""A query string that aiohttp sends as it is written (it encodes ``%``, ``+`` and the rest)."""
-
-
-def _plain_query(value: cst.BaseExpression) -> bool:
-    """Whether aiohttp sends ``params=value`` as requests does without help: a query
-    string of plain characters, or a dict literal of strings and numbers (no ``None``, no
-    ``True``, no list)."""
-    if isinstance(value, cst.SimpleString):
-        text = value.evaluated_value
-        return isinstance(text, str) and _PLAIN_QUERY.fullmatch(text) is not None
-    if not isinstance(value, cst.Dict):
-        return False
-    for element in value.elements:
-        if not isinstance(element, cst.DictElement):
-            return False  # ``**more``
-        if not _text(element.key):
-            return False
-        item = element.value
-        if isinstance(item, cst.UnaryOperation) and isinstance(item.operator, cst.Minus):
-            item = item.expression
-        if not (_text(item) or isinstance(item, cst.Integer | cst.Float)):
-            return False
-    return True
-
-
-def _text(node: cst.BaseExpression) -> bool:
-    """A str literal (not bytes, which aiohttp refuses in a query)."""
-    if isinstance(node, cst.FormattedString):
-        return True
-    if isinstance(node, cst.SimpleString | cst.ConcatenatedString):
-        return isinstance(node.evaluated_value, str)
-    return False
-
-
-def _defines(module: cst.Module, name: str) -> bool:
-    """Whether ``module`` defines ``name`` at its top level (a def or an assignment)."""
-    for statement in module.body:
-        if isinstance(statement, cst.FunctionDef | cst.ClassDef) and statement.name.value == name:
-            return True
-        if isinstance(statement, cst.SimpleStatementLine):
-            for small in statement.body:
-                if isinstance(small, cst.Assign) and any(
-                    isinstance(t.target, cst.Name) and t.target.value == name for t in small.targets
-                ):
-                    return True
-    return False
-
-
-def _without_blanks(lines: Sequence[cst.EmptyLine]) -> list[cst.EmptyLine]:
-    first = next((i for i, line in enumerate(lines) if line.comment is not None), len(lines))
-    return list(lines[first:])
-
-
-def _after_imports(body: Sequence[cst.BaseStatement]) -> int:
-    """Where a module-level definition goes: after the last import that comes before the
-    module's first definition or object made (``app = FastAPI()``), so that what it uses
-    is imported and what uses it comes later (``load_dotenv()`` may sit between imports)."""
-    at = 0
-    for index, statement in enumerate(body):
-        if isinstance(statement, cst.FunctionDef | cst.ClassDef):
-            break
-        if isinstance(statement, cst.SimpleStatementLine):
-            smalls = statement.body
-            if all(isinstance(small, cst.Import | cst.ImportFrom) for small in smalls):
-                at = index + 1
-            elif any(
-                isinstance(small, cst.Assign | cst.AnnAssign) and isinstance(small.value, cst.Call)
-                for small in smalls
-            ):
-                break
-            elif index == at and all(_is_docstring(small) for small in smalls):
-                at = index + 1
-    return at
-
-
-def _is_docstring(small: cst.BaseSmallStatement) -> bool:
-    return isinstance(small, cst.Expr) and isinstance(small.value, cst.SimpleString)

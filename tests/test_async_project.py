@@ -11,7 +11,8 @@ from vibefix.codemods import ALL, RECIPES
 
 from vibefix.config import Config
 from vibefix.engine import run as engine
-from vibefix.results import RunResult, Status
+from vibefix.engine.run import RunResult
+from vibefix.results import Status
 
 DEFAULT = tuple(codemod for codemod in ALL if codemod.code in RECIPES["default"])
 

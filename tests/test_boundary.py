@@ -10,7 +10,7 @@ from vibefix.codemods import ALL, RECIPES
 
 from vibefix.config import Config
 from vibefix.engine import run as engine
-from vibefix.results import RunResult
+from vibefix.engine.run import RunResult
 
 PYDANTIC = tuple(codemod for codemod in ALL if codemod.code in RECIPES["pydantic"])
 

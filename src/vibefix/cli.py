@@ -24,8 +24,9 @@ from vibefix.config import Config, ConfigError, load_config
 from vibefix.engine import gitutil
 from vibefix.engine import run as engine
 from vibefix.engine.discover import discover
+from vibefix.engine.run import RunResult
 from vibefix.report import OutputFormat
-from vibefix.results import ExitCode, RunResult
+from vibefix.results import ExitCode
 
 app = typer.Typer(
     name="vibefix",

@@ -7,12 +7,8 @@ back to the main process, and the report is a pure function of them.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from vibefix.engine.plan import Plan
 
 
 class ExitCode(enum.IntEnum):
@@ -97,32 +93,3 @@ class FileResult:
     def codes(self) -> tuple[str, ...]:
         """The distinct rule codes of this file's edits, sorted."""
         return tuple(sorted({edit.code for edit in self.edits}))
-
-
-@dataclass
-class RunResult:
-    """Everything a run found, files sorted by path so that output is deterministic."""
-
-    files: list[FileResult] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    plan: Plan | None = None
-    """The run's plan, for rewriting a file again with fewer edits."""
-
-    def by_status(self, status: Status) -> list[FileResult]:
-        return [result for result in self.files if result.status is status]
-
-    @property
-    def changed(self) -> list[FileResult]:
-        return self.by_status(Status.CHANGED)
-
-    @property
-    def failed(self) -> list[FileResult]:
-        return self.by_status(Status.FAILED)
-
-    def exit_code(self) -> ExitCode:
-        """3 when a file failed (it wins), 1 when changes or findings are pending, else 0."""
-        if self.failed:
-            return ExitCode.FAILED
-        if self.changed or self.findings:
-            return ExitCode.PENDING
-        return ExitCode.OK

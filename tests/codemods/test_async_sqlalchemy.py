@@ -16,7 +16,7 @@ from vibefix.codemods import ALL, RECIPES
 from tests.test_async_project import changed, write
 from vibefix.config import Config
 from vibefix.engine import run as engine
-from vibefix.results import RunResult
+from vibefix.engine.run import RunResult
 
 ASYNC_DB = tuple(codemod for codemod in ALL if codemod.code in RECIPES["async-db"])
 DEFAULT = tuple(codemod for codemod in ALL if codemod.code in RECIPES["default"])

@@ -1074,7 +1074,7 @@ def _framework_called(index: ProjectIndex, sites: Mapping[str, list[_Site]]) -> 
     called |= {
         name
         for module in index.modules
-        for name in module.session_dependencies
+        for name in module.yield_dependencies
         if name in index.functions
     }
     return called

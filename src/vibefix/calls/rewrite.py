@@ -14,7 +14,7 @@ from vibefix.calls.roles import Role
 from vibefix.codemod import Codemod, Collector, PartT
 from vibefix.cst.scope import AsyncScopeMixin, ScopeKind
 from vibefix.engine.index import NodeKey
-from vibefix.http.facts import HttpCollector
+from vibefix.http.rules import HttpRules
 
 
 class AsyncCodemod(AsyncScopeMixin, Codemod[PartT]):
@@ -24,7 +24,7 @@ class AsyncCodemod(AsyncScopeMixin, Codemod[PartT]):
     uses = (AsyncPlan,)
     # What the HTTP family says of requests' calls decides how every codemod of the
     # family treats them (a streamed response blocks even in a thread).
-    collectors: ClassVar[tuple[type[Collector[Any]], ...]] = (HttpCollector,)
+    collectors: ClassVar[tuple[type[Collector[Any]], ...]] = (HttpRules.collector,)
     role: ClassVar[Role | None] = None
     """The part it plays in the calls family's plan (``vibefix.calls.roles``)."""
 

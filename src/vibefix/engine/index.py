@@ -104,8 +104,8 @@ class FunctionFact:
     """Why it cannot be an ``async def`` at all (a generator that uses ``yield from`` or
     returns a value: async generators cannot), else empty."""
     shadowed: tuple[str, ...] = ()
-    """Of the names the async rewrites use (``asyncio``, ``run_in_threadpool``), those
-    that mean something else in its body: a rewrite there would need them."""
+    """Of the names the codemods' rewrites write into functions (``Codemod.needed_names``:
+    ``asyncio``, ``run_in_threadpool``), those that mean something else in its body."""
     end: tuple[int, int] = (0, 0)
 
 
@@ -143,8 +143,9 @@ class ModuleFacts:
     """Modules it imports everything from, at module level."""
     uses_fastapi: bool = False
     """Whether it imports FastAPI (then a blocking call runs in FastAPI's thread pool)."""
-    session_dependencies: tuple[str, ...] = ()
-    """Its module-level functions shaped as a session dependency (``get_db``)."""
+    yield_dependencies: tuple[str, ...] = ()
+    """Its module-level generators shaped as a FastAPI dependency that yields what it
+    made (``get_db``: ``known.fastapi.dependency_shaped``)."""
 
 
 @dataclass(frozen=True)
@@ -272,8 +273,8 @@ class FactCollector(cst.CSTVisitor):
         self.needed = needed
         """The names the codemods' rewrites write into functions: each function's
         ``shadowed`` says which of them mean something else in it."""
-        self._session_dependencies: set[str] = set()
-        """The module-level generators shaped as a session dependency (``get_db``)."""
+        self._yield_dependencies: set[str] = set()
+        """The module-level generators shaped as a yield dependency (``get_db``)."""
         self.path = path
         self.module = module
         self.package = package
@@ -465,7 +466,7 @@ class FactCollector(cst.CSTVisitor):
             and not in_pytest_file(str(self.path))
             and dependency_shaped(node)
         ):
-            self._session_dependencies |= set(frame.qualnames)
+            self._yield_dependencies |= set(frame.qualnames)
         for qualname in frame.qualnames:
             self.functions.append(
                 FunctionFact(
@@ -703,7 +704,7 @@ class FactCollector(cst.CSTVisitor):
             module_calls=tuple(self.module_calls),
             uses_fastapi=self.uses_fastapi,
             star_imports=tuple(self.star_imports),
-            session_dependencies=tuple(sorted(self._session_dependencies)),
+            yield_dependencies=tuple(sorted(self._yield_dependencies)),
         )
 
 

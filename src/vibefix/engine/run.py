@@ -53,7 +53,7 @@ from vibefix.engine.sourcefile import (
     syntax_ok,
 )
 from vibefix.known.packaging import declarations
-from vibefix.results import FileResult, Finding, Position, RunResult, Safety, Status
+from vibefix.results import ExitCode, FileResult, Finding, Position, Safety, Status
 
 Progress = Callable[[int], None]
 """Called with the number of files just finished (twice per candidate: index, transform)."""
@@ -88,6 +88,35 @@ class Options:
     cache: Cache = field(default_factory=lambda: Cache(None))
     fingerprint: str = ""
     """What the cache's entries of this run depend on besides their files."""
+
+
+@dataclass
+class RunResult:
+    """Everything a run found, files sorted by path so that output is deterministic."""
+
+    files: list[FileResult] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    plan: Plan | None = None
+    """The run's plan, for rewriting a file again with fewer edits."""
+
+    def by_status(self, status: Status) -> list[FileResult]:
+        return [result for result in self.files if result.status is status]
+
+    @property
+    def changed(self) -> list[FileResult]:
+        return self.by_status(Status.CHANGED)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return self.by_status(Status.FAILED)
+
+    def exit_code(self) -> ExitCode:
+        """3 when a file failed (it wins), 1 when changes or findings are pending, else 0."""
+        if self.failed:
+            return ExitCode.FAILED
+        if self.changed or self.findings:
+            return ExitCode.PENDING
+        return ExitCode.OK
 
 
 def module_name(path: Path, project: Path | None = None) -> tuple[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from vibefix.engine.index import CallFact, FunctionFact, NodeKey, node_key
 from vibefix.engine.plan import PlanContext, PlanPart
@@ -24,6 +25,8 @@ class HttpRules(PlanPart):
     calls: Mapping[NodeKey, HttpFact] = field(default_factory=dict)
     taken: Mapping[Path, tuple[str, ...]] = field(default_factory=dict)
     """The modules that define a name VF101's code needs as something else."""
+    collector: ClassVar[type[HttpCollector]] = HttpCollector
+    """What the codemods that read this part collect, for ``make`` to read."""
 
     @classmethod
     def make(cls, context: PlanContext) -> HttpRules:

@@ -65,7 +65,7 @@ def parse_entry(key: str, value: Any) -> Entry:
                 return Entry(kind)
     raise TableError(
         f"blocking-call entry {key!r} = {value!r}: expected 'offload', 'blocking',"
-        " 'nonblocking' or the code of the codemod that rewrites it (such as 'VF101')"
+        " 'nonblocking' or the code of the codemod that rewrites it (`vibefix list` shows them)"
     )
 
 

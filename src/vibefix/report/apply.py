@@ -15,12 +15,12 @@ from typing import Any
 from vibefix.codemod import Codemod
 from vibefix.engine import gitutil
 from vibefix.engine.plan import Together
-from vibefix.engine.run import Options, reapply
+from vibefix.engine.run import Options, RunResult, reapply
 from vibefix.engine.sourcefile import WriteError, atomic_write_all
 from vibefix.report import interactive
 from vibefix.report.output import OutputFormat, emit
 from vibefix.report.text import display, use_colour
-from vibefix.results import ExitCode, FileResult, RunResult, Status
+from vibefix.results import ExitCode, FileResult, Status
 
 Ask = Callable[[str], str]
 

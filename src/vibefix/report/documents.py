@@ -10,9 +10,10 @@ from urllib.parse import quote
 
 from vibefix import __version__
 from vibefix.codemod import Codemod
+from vibefix.engine.run import RunResult
 from vibefix.report.diffing import unified_diff
 from vibefix.report.text import display
-from vibefix.results import Finding, RunResult, Status
+from vibefix.results import Finding, Status
 
 
 def _finding_json(finding: Finding) -> dict[str, Any]:

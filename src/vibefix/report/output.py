@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from vibefix.codemod import Codemod
+from vibefix.engine.run import RunResult
 from vibefix.report.documents import json_report, sarif_report
 from vibefix.report.text import finding_line, text_report, verify_summary
-from vibefix.results import ExitCode, Finding, RunResult
+from vibefix.results import ExitCode, Finding
 
 
 class OutputFormat(str, Enum):

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from vibefix.engine.run import RunResult
 from vibefix.report.diffing import unified_diff
-from vibefix.results import FileResult, Finding, RunResult, Status
+from vibefix.results import FileResult, Finding, Status
 
 _COLOURS = {"-": "\x1b[31m", "+": "\x1b[32m", "@": "\x1b[36m", "header": "\x1b[1m"}
 _RESET = "\x1b[0m"

@@ -122,7 +122,7 @@ def plan_sessions(index: ProjectIndex) -> SessionPlan:
 
 
 def _plan_sessions(index: ProjectIndex) -> SessionPlan:
-    shaped = {name for module in index.modules for name in module.session_dependencies}
+    shaped = {name for module in index.modules for name in module.yield_dependencies}
     by_factory: dict[str, list[str]] = {}
     for name in sorted(shaped):
         function = index.functions.get(name)
