@@ -29,7 +29,6 @@ from vibefix.engine.index import (
     node_key,
 )
 from vibefix.engine.plan import PlanContext, PlanPart, Together
-from vibefix.http import mapping as httpmap
 from vibefix.http import plan as httpplan
 from vibefix.http.rules import HttpRules
 from vibefix.known.blocking import BlockingTable, Kind, Rules, split_last, table_for
@@ -138,7 +137,7 @@ class AsyncPlan(PlanPart):
                 )
             )
         if self.twins:
-            library = httpmap.backend(config.options).library
+            library = httpplan.library(config.options)
             what = f"{len(self.twins)} requests calls become {library} calls"
             codes = (roles.http, *conversions) if roles.http else conversions
             found.append(Together(what, self.twins, codes))

@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from vibefix.engine.index import CallFact, FunctionFact, NodeKey, ProjectIndex, node_key
 from vibefix.engine.plan import Together
+from vibefix.http import mapping
 from vibefix.known.fastapi import FASTAPI_APPS
 from vibefix.results import Finding, Position
 
@@ -75,6 +76,11 @@ class HttpPlan:
         keys = self.takes | self.passes | ({self.app} if self.app is not None else set())
         what = f"{len(self.takes)} functions take the application's HTTP client"
         return (Together(what, keys, (code,) if code else ()),)
+
+
+def library(options: Mapping[str, Any]) -> str:
+    """The library the rewritten calls use: the configured backend's (``httpx``)."""
+    return mapping.backend(options).library
 
 
 def share(
