@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from typing import Any, get_args
 
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
-from vibefix.asyncdb.analysis import (
-    SESSION_TYPES,
-    DbPlan,
-    FileScan,
-    QueryPlan,
-    async_url,
-    literal_url,
-    method,
-    plan_async_db,
-    query_chain,
-    rule,
-)
-from vibefix.calls.plan import AsyncPlan
+from vibefix.asyncdb.collect import FileScan
+from vibefix.asyncdb.names import SESSION_TYPES, async_url, literal_url
+from vibefix.asyncdb.plan import DbPlan, QueryPlan
+from vibefix.asyncdb.planner import plan_async_db
+from vibefix.asyncdb.settle import settled
+from vibefix.asyncdb.statements import fill, run_statement
+from vibefix.asyncdb.support import LIFESPAN, URL_HELPER, lifespan, url_helper
+from vibefix.asyncdb.syntax import method, query_chain
 from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.codemod import Codemod, PlanContext
 from vibefix.cst.arguments import appended, keyword
 from vibefix.engine.imports import ModuleAlias
-from vibefix.engine.index import node_key
 from vibefix.http import plan as httpplan
-from vibefix.known.blocking import Entry, Kind
 from vibefix.results import Blocking, Finding, Position, Safety
+from vibefix.sessions.plan import SharedPlan
 
-LIFESPAN = "_db_lifespan"
-URL_HELPER = "_async_url"
 ENGINE_LINE = r"(?m:^\w+[ \t]*(?::[^=\n]*)?=[ \t]*(?:[A-Za-z_][\w.]*\.)?create_engine\()"
 """A module that makes the engine at its top level."""
 
@@ -128,89 +119,17 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
 
     @classmethod
     def plan_part(cls, context: PlanContext) -> DbPlan:
-        return plan_async_db(context.index, cls.code)
+        # The codemod that gives route handlers their own session: a finding about a
+        # session shared by every caller sends the user there.
+        shared = next((c.code for c in context.known if _makes(c, SharedPlan)), "")
+        return plan_async_db(context.index, cls.code, shared)
 
     @classmethod
     def settle(cls, part: DbPlan | None, context: PlanContext) -> DbPlan | None:
         """Withdraw when a file to change is outside the paths given, a function that
         awaits would stay sync, or a session call the async plan awaits is one this plan
         does not rewrite."""
-        if part is None or not part.migrates:
-            return part
-        index, writable = context.index, context.writable
-        asyncs = context.part(AsyncPlan) or AsyncPlan()
-        facts = {node_key(f.path, f): f for f in index.functions.values()}
-        # A file VF203 must change but may not (outside the paths given, or failed to
-        # rewrite): said in the first file it may change, as nothing is.
-        shut = sorted(path for path in part.files if not writable(path))
-        open_ = sorted(path for path in part.files if writable(path))
-        problems = [
-            (
-                open_[0],
-                1,
-                1,
-                f"`{path.name}` is outside the paths given (or could not be rewritten), and"
-                " VF203 moves the whole project to AsyncSession at once",
-            )
-            for path in shut
-            if open_
-        ]
-        for key in sorted(part.async_functions):
-            function = facts.get(key)
-            if function is None or not (function.is_async or key in asyncs.becomes_async):
-                name = function.qualname.rpartition(".")[2] if function else "this function"
-                why = asyncs.held.get(function.qualname, "") if function else ""
-                if not why and function is not None and not asyncs.callers.get(function.qualname):
-                    why = "nothing in the project calls it, and it is no route handler"
-                problems.append(
-                    (
-                        key[0],
-                        key[1],
-                        key[2],
-                        f"`{name}` uses the session but cannot become `async def`"
-                        + (f": {why}" if why else ""),
-                    )
-                )
-        for key, name in sorted(part.disposals.items()):
-            function = index.functions.get(name)
-            if (
-                function is None
-                or function.is_async
-                or node_key(function.path, function) in asyncs.becomes_async
-            ):
-                continue
-            if asyncs.callers.get(name):
-                problems.append(
-                    (
-                        key[0],
-                        key[1],
-                        key[2],
-                        f"`engine.dispose()` in `{name.rpartition('.')[2]}`, which stays sync"
-                        " and is called by the project: an async engine is disposed with"
-                        " `await`",
-                    )
-                )
-        classify = rule(part)
-        rewritten = (
-            part.awaits | {k for k, q in part.queries.items() if q.terminal} | set(part.disposals)
-        )
-        for function in index.functions.values():
-            for call in function.calls:
-                entries = {classify(index.resolve(t)) for t in call.targets}
-                if Entry(Kind.TWIN, cls.code, loop=True) in entries:
-                    key = node_key(function.path, call)
-                    if key not in rewritten:
-                        problems.append(
-                            (
-                                key[0],
-                                key[1],
-                                key[2],
-                                "a session VF203 cannot follow to where it was made",
-                            )
-                        )
-        if not problems:
-            return part
-        return replace(part, migrates=False, obstacles=tuple(sorted({*part.obstacles, *problems})))
+        return None if part is None else settled(part, context)
 
     # -- visiting ------------------------------------------------------------------------
 
@@ -370,7 +289,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             needs += [need for helper in helpers for need in helper.needs]
             statement = self._statement
             assert statement is not None
-            helper = _url_helper(helpers[0].name, helpers[1].name)
+            helper = cst.parse_statement(url_helper(self.code, helpers[0].name, helpers[1].name))
             blank = [cst.EmptyLine(), cst.EmptyLine()]
             self.replace(
                 statement,
@@ -438,16 +357,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         assert isinstance(small.value, cst.Call)
         call = small.value
         assert isinstance(call.func, cst.Attribute)
-        engine: cst.BaseExpression | None = None
-        rest: list[cst.Arg] = []
-        for arg in call.args:
-            if engine is None and (
-                (arg.keyword is None and not arg.star)
-                or (arg.keyword is not None and arg.keyword.value == "bind")
-            ):
-                engine = arg.value
-            else:
-                rest.append(arg)
+        engine, rest = _bind(call)
         if engine is None:
             self.report(original_node, "`create_all` without its engine: left")
             return
@@ -462,21 +372,14 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             else f", {arg.keyword.value}={_code(arg.value)}"
             for arg in rest
         )
-        engine_code = cst.Module([]).code_for_node(engine)
-        metadata = cst.Module([]).code_for_node(call.func)
-        body = (
-            f"async with {engine_code}.begin() as connection:\n"
-            f"    await connection.run_sync({metadata}{extra})\n"
-        )
-        if inner:
-            body += f"async with {inner}(app):\n    yield\n"
-        else:
-            body += "yield\n"
-        source = (
-            f"@{context.name}.asynccontextmanager\n"
-            f"async def {LIFESPAN}(app: {fastapi.name}) -> {iterator.name}[None]:\n"
-            f'    """The tables, created at startup (VF203: `create_all` ran at import)."""\n'
-            + "".join(f"    {line}\n" for line in body.splitlines())
+        source = lifespan(
+            self.code,
+            contextlib=context.name,
+            fastapi=fastapi.name,
+            async_iterator=iterator.name,
+            engine=_code(engine),
+            create_all=_code(call.func) + extra,
+            inner=inner,
         )
         function = cst.parse_statement(source)
         self.replace(
@@ -492,8 +395,12 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             needs=[*context.needs, *iterator.needs, *fastapi.needs],
         )
         self._statement = None
+        self._blank_after(original_node)
+
+    def _blank_after(self, statement: cst.SimpleStatementLine) -> None:
+        """Two blank lines between the new lifespan and the statement after it."""
         statements = list(self._module.body)
-        at = next((i for i, s in enumerate(statements) if s is original_node), None)
+        at = next((i for i, s in enumerate(statements) if s is statement), None)
         if at is not None and at + 1 < len(statements):
             following = statements[at + 1]
             blank = [cst.EmptyLine(), cst.EmptyLine()]
@@ -609,69 +516,38 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 )
             if loader is not None and query.model:
                 options = ", ".join(f"{loader.name}({query.model}.{rel})" for rel in query.loads)
-                statement = _fill(f"STMT.options({options})", statement)
+                statement = fill(f"STMT.options({options})", statement)
             if terminal is None:
                 return statement
-            return _run(query, session, statement, terminal, model, extra, primary, used)
+            return run_statement(query, session, statement, terminal, model, extra, primary, used)
 
         self.replace(node, change, "a 2.0 statement on the AsyncSession", needs=needs)
 
 
-def _run(
-    query: QueryPlan,
-    session: str,
-    statement: cst.BaseExpression,
-    terminal: cst.Call,
-    model: cst.BaseExpression | None,
-    extra: dict[str, ModuleAlias],
-    primary: bool,
-    used: bool = True,
-) -> cst.BaseExpression:
-    """The awaited call that runs ``statement`` as ``terminal`` did. A legacy query that
-    selects a model returned each row once (``.unique()``), joined or not."""
-    unique = ".unique()" if query.mapped else ""
-    code = cst.Module([]).code_for_node
-    kind = query.terminal
-    rows = "scalars" if query.entity else "execute"
-    if kind == "all":
-        template = f"(await {session}.{rows}(STMT)){unique}.all()"
-    elif kind == "first":
-        if query.entity and not query.eager:
-            template = f"await {session}.scalar(STMT.limit(1))"
+def _makes(codemod: object, kind: type) -> bool:
+    """Whether ``codemod`` is a class that makes a part of the plan of type ``kind``
+    (``class SharedSession(SessionCodemod[SharedPlan])``)."""
+    for klass in getattr(codemod, "__mro__", ()):
+        for base in getattr(klass, "__orig_bases__", ()):
+            if kind in get_args(base):
+                return True
+    return False
+
+
+def _bind(call: cst.Call) -> tuple[cst.BaseExpression | None, list[cst.Arg]]:
+    """The engine ``create_all`` is given (first positional, or ``bind=``), and its
+    other arguments."""
+    engine: cst.BaseExpression | None = None
+    rest: list[cst.Arg] = []
+    for arg in call.args:
+        if engine is None and (
+            (arg.keyword is None and not arg.star)
+            or (arg.keyword is not None and arg.keyword.value == "bind")
+        ):
+            engine = arg.value
         else:
-            template = f"(await {session}.{rows}(STMT.limit(1))){unique}.first()"
-    elif kind in ("one", "one_or_none"):
-        template = f"(await {session}.{rows}(STMT)){unique}.{kind}()"
-    elif kind == "scalar":
-        template = (
-            f"(await {session}.scalars(STMT)).unique().one_or_none()"
-            if query.entity
-            else f"(await {session}.execute(STMT)).scalar_one_or_none()"
-        )
-    elif kind == "count":
-        func, select = extra["count"].name, extra["select"].name
-        template = f"await {session}.scalar({select}({func}.count()).select_from(STMT.subquery()))"
-    elif kind == "get":
-        assert model is not None
-        template = f"await {session}.get({code(model)}, {code(terminal.args[0].value)})"
-    else:
-        assert model is not None
-        verb = extra[kind].name
-        # ``select(M).where(...)`` -> ``delete(M).where(...)``: swap the head.
-        statement = _swap_head(statement, verb)
-        positional = [arg for arg in terminal.args if arg.keyword is None]
-        options = "".join(
-            f".execution_options(synchronize_session={code(arg.value)})"
-            for arg in terminal.args
-            if arg.keyword is not None and arg.keyword.value == "synchronize_session"
-        )
-        values = f".values({code(positional[0].value)})" if kind == "update" else ""
-        run = f"await {session}.execute(STMT{values}{options})"
-        template = f"({run}).rowcount" if used else run
-    expression = _fill(template, statement)
-    if primary and isinstance(expression, cst.Await):
-        expression = expression.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-    return expression
+            rest.append(arg)
+    return engine, rest
 
 
 def _code(node: cst.CSTNode) -> str:
@@ -685,44 +561,3 @@ class _Calls(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         self.calls.append(node)
-
-
-def _swap_head(statement: cst.BaseExpression, verb: str) -> cst.BaseExpression:
-    if isinstance(statement, cst.Call) and isinstance(statement.func, cst.Name):
-        return statement.with_changes(func=cst.Name(verb))
-    if isinstance(statement, cst.Call) and isinstance(statement.func, cst.Attribute):
-        inner = _swap_head(statement.func.value, verb)
-        return statement.with_changes(func=statement.func.with_changes(value=inner))
-    return statement
-
-
-class _Fill(cst.CSTTransformer):
-    def __init__(self, statement: cst.BaseExpression) -> None:
-        super().__init__()
-        self.statement = statement
-
-    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
-        return self.statement if original_node.value == "STMT" else updated_node
-
-
-def _fill(template: str, statement: cst.BaseExpression) -> cst.BaseExpression:
-    result = cst.parse_expression(template).visit(_Fill(statement))
-    assert isinstance(result, cst.BaseExpression)
-    return result
-
-
-def _url_helper(url: str, make_url: str) -> cst.BaseStatement:
-    return cst.parse_statement(
-        f"def {URL_HELPER}(url: str | {url}) -> {url}:\n"
-        f'    """`url` on its database\'s async driver (VF203): sqlite+aiosqlite,\n'
-        f"    postgresql+asyncpg, mysql+aiomysql; a driver the URL names that is async\n"
-        f'    already (asyncpg, psycopg 3, aiomysql, asyncmy) stays."""\n'
-        f"    parsed = {make_url}(url)\n"
-        f'    drivers = {{"sqlite": "aiosqlite", "postgresql": "asyncpg", "mysql": "aiomysql"}}\n'
-        f"    backend = parsed.get_backend_name()\n"
-        f'    ready = {{"aiosqlite", "asyncpg", "psycopg", "aiomysql", "asyncmy"}}\n'
-        f'    named = "+" in parsed.drivername\n'
-        f"    if backend not in drivers or (named and parsed.get_driver_name() in ready):\n"
-        f"        return parsed\n"
-        f'    return parsed.set(drivername=f"{{backend}}+{{drivers[backend]}}")\n'
-    )

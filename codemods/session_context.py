@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 
-from vibefix.asyncdb.analysis import DbPlan
+from vibefix.asyncdb.plan import DbPlan
 from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.codemod import Codemod, PlanContext
 from vibefix.sessions.plan import SESSION_AT_TOP, ContextPlan, HelpersTaken, plan_contexts

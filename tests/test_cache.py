@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import VIBEFIX, RunVibefix
-from vibefix.engine.cache import FOLDER
+from vibefix.engine.cache import FOLDER, package_files
 
 PROJECT = {
     "pyproject.toml": "[project]\nname = 'shop'\n",
@@ -219,3 +219,15 @@ def test_the_cache_folder_can_be_moved_or_not_used(project: Path, run_vibefix, t
 
     run_vibefix("check", "--no-cache", ".", cwd=project)
     assert not (project / FOLDER).exists()
+
+
+def test_what_the_code_depends_on_counts_templates_and_tables_not_bytecode(tmp_path: Path):
+    # Editing a template of the code a codemod writes, or the blocking-call table, must
+    # invalidate the cache as editing a module does.
+    package = tmp_path / "pkg"
+    (package / "templates").mkdir(parents=True)
+    (package / "__pycache__").mkdir()
+    for name in ("mod.py", "table.toml", "templates/client.py.tmpl", "__pycache__/mod.pyc"):
+        (package / name).write_text("x", encoding="utf-8")
+    found = [path.relative_to(package).as_posix() for path in package_files(package)]
+    assert found == ["mod.py", "table.toml", "templates/client.py.tmpl"]

@@ -190,12 +190,20 @@ def fingerprint(settings: str, modules: Iterable[str]) -> str:
     )
 
 
+def package_files(package: Path) -> list[Path]:
+    """The files of ``package`` a run's results depend on: its modules and what they
+    read (the blocking-call table, the templates of the code codemods write)."""
+    return sorted(
+        path
+        for path in package.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    )
+
+
 @cache
 def _code(modules: tuple[str, ...]) -> str:
     """A digest of the source files of vibefix and of the given modules."""
-    files: set[Path] = set()
-    package = Path(__file__).resolve().parent.parent
-    files.update(package.rglob("*.py"))
+    files = set(package_files(Path(__file__).resolve().parent.parent))
     for name in modules:
         module = sys.modules.get(name)
         origin = getattr(module, "__file__", None)

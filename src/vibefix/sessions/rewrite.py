@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import libcst as cst
 from libcst.metadata import PositionProvider
 
-from vibefix.asyncdb.analysis import DbPlan
+from vibefix.asyncdb.plan import DbPlan
 from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.codemod import PartT
 from vibefix.sessions.plan import SessionPlan

@@ -1,0 +1,259 @@
+"""The obstacles found across the project rather than in one function: what the files
+say (``scoped_session``, a ``lazy="dynamic"`` mapping, the engine handed on, an alias of
+``Session``), sessions kept on ``app.state``, the engine's own calls, and where
+``create_all`` runs (it moves into the app's lifespan)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+
+from vibefix.asyncdb.draft import Draft, key_of
+from vibefix.asyncdb.facts import DbFacts
+from vibefix.asyncdb.names import SESSION_PREFIXES
+from vibefix.engine.index import NodeKey
+
+
+class Checks:
+    def __init__(self, draft: Draft, dependencies: Collection[str]) -> None:
+        self.draft = draft
+        self.index = draft.index
+        self.facts = draft.facts
+        self.functions = draft.functions
+        self.orm = draft.orm
+        self.code = draft.code
+        self.dependencies = dependencies
+
+    def file_problems(self) -> None:
+        """What the files say: the obstacles their scan found, mappings an AsyncSession
+        cannot load, the engine handed on, parameters annotated with an alias of
+        ``Session``, and calls of the session factory or dependency it does not rewrite."""
+        engines = {
+            f"{self.index_module(path)}.{name}"
+            for path, f in self.facts.items()
+            for name, _, _ in f.engines
+        }
+        aliases = {alias for f in self.facts.values() for alias in f.aliases}
+        for path, file in sorted(self.facts.items()):
+            for span, why in file.problems:
+                self.draft.obstacle(path, span[0], span[1], why)
+            self._dynamic(path, file)
+            self._engine_handed(path, file, engines)
+            self._aliased(path, aliases)
+        self._factory_calls()
+
+    def _dynamic(self, path: Path, file: DbFacts) -> None:
+        """A relationship mapped ``lazy="dynamic"`` (or with a ``lazy=`` it cannot read)."""
+        for (model, attr), lazy in sorted(self.orm.eager.items()):
+            if (
+                lazy in ("dynamic", "?")
+                and self.orm.models.get(model) is not None
+                and any(m == model for m, *_ in file.loading)
+            ):
+                self.draft.obstacle(
+                    path,
+                    1,
+                    1,
+                    f'`{model.rpartition(".")[2]}.{attr}` is loaded `lazy="{lazy}"`,'
+                    ' which an AsyncSession cannot do (`lazy="write_only"` can)',
+                )
+
+    def _engine_handed(self, path: Path, file: DbFacts, engines: set[str]) -> None:
+        """The engine handed to a call, which would get an AsyncEngine."""
+        for name, span, callee in file.arguments:
+            resolved = self.index.resolve(name)
+            if name in engines or resolved == "sqlalchemy.create_engine()":
+                if callee.endswith("create_all") and any(
+                    kind == "create_all" and where[0] <= span[0] <= where[2]
+                    for _, where, kind in file.module_uses
+                ):
+                    continue  # the module-level create_all that moves to the lifespan
+                self.draft.obstacle(
+                    path,
+                    span[0],
+                    span[1],
+                    f"the engine is handed to `{callee.rpartition('.')[2]}`, which would get"
+                    " an AsyncEngine",
+                )
+
+    def _aliased(self, path: Path, aliases: set[str]) -> None:
+        """A parameter annotated with an alias of ``Session`` (``DbDep``)."""
+        for _, (where, scanned) in self.functions.items():
+            if where != path:
+                continue
+            for param, named in scanned.annotated:
+                if named in aliases or self.index.resolve(named) in aliases:
+                    line, column = scanned.span[:2]
+                    self.draft.obstacle(
+                        path,
+                        line,
+                        column,
+                        f"`{param}` is annotated with an alias of `Session`"
+                        f" (`{named.rpartition('.')[2]}`): {self.code} does not follow"
+                        " aliases yet; annotate it `Session` itself",
+                    )
+
+    def _factory_calls(self) -> None:
+        """A method of the session factory (``SessionLocal.begin()``), or the session
+        dependency called directly (``next(get_db())``)."""
+        for fact in self.index.functions.values():
+            for call in fact.calls:
+                for target in call.targets:
+                    resolved = self.index.resolve(target)
+                    if resolved.startswith(
+                        ("sqlalchemy.orm.sessionmaker().", "sqlalchemy.orm.session.sessionmaker().")
+                    ):
+                        verb = resolved.rpartition(".")[2]
+                        self.draft.obstacle(
+                            fact.path,
+                            call.line,
+                            call.column,
+                            f"the session factory's `{verb}` has no rewrite in {self.code}",
+                        )
+                    if target in self.dependencies or resolved in self.dependencies:
+                        self.draft.obstacle(
+                            fact.path,
+                            call.line,
+                            call.column,
+                            f"the session dependency `{target.rpartition('.')[2]}` is called"
+                            " directly: it becomes an async generator",
+                        )
+
+    def state_sessions(self) -> None:
+        """A session kept on ``app.state`` and read by the app's code: VF201 gives its
+        readers the request's session first (a run of the default recipe)."""
+        from vibefix.sessions.plan import factory
+
+        kept = {
+            attribute
+            for file in self.facts.values()
+            for attribute, callee, _ in file.state
+            if factory(self.index, callee) is not None
+        }
+        for path, file in sorted(self.facts.items()):
+            for attribute, span in file.state_reads:
+                if attribute in kept:
+                    self.draft.obstacle(
+                        path,
+                        span[0],
+                        span[1],
+                        f"the session kept on `app.state.{attribute}` is shared by every"
+                        " request and would be an AsyncSession used without `await` here:"
+                        f" run the default recipe first ({self.draft.shared_code} gives each"
+                        " handler the request's own), then remove the session from `app.state`"
+                        " and the code that still uses it, then run async-db",
+                    )
+
+    def index_module(self, path: Path) -> str:
+        for module in self.index.modules:
+            if module.path == path:
+                return module.module
+        return ""
+
+    def engine_uses(self) -> dict[NodeKey, str]:
+        """The engine's ``dispose()`` calls (awaited, or run in sync code); any other
+        call of one of its methods in a function is an obstacle."""
+        disposals: dict[NodeKey, str] = {}
+        for name, function in sorted(self.index.functions.items()):
+            for call in function.calls:
+                for target in call.targets:
+                    resolved = self.index.resolve(target)
+                    if not resolved.startswith("sqlalchemy.create_engine()."):
+                        continue
+                    verb = resolved.removeprefix("sqlalchemy.create_engine().")
+                    key = (function.path, call.line, call.column, *call.end)
+                    if verb == "dispose" and call.awaitable:
+                        disposals[key] = name
+                    elif verb.split(".")[0] not in ("url", "dialect", "pool", "name"):
+                        self.draft.obstacle(
+                            function.path,
+                            call.line,
+                            call.column,
+                            f"no rewrite for the engine's `{verb.split('(')[0]}`",
+                        )
+        return disposals
+
+    def _lifespan_problem(self, lifespan: str) -> str:
+        """Why VF203 cannot wrap the app's own lifespan in the one that creates the
+        tables; ``""`` when it can (or there is none)."""
+        if not lifespan:
+            return ""
+        function = self.index.functions.get(self.index.resolve(lifespan)) or (
+            self.index.functions.get(lifespan)
+        )
+        if lifespan == "?" or function is None:
+            return (
+                f"the app's `lifespan=` is not a function of the project that {self.code} can"
+                " wrap: move `create_all` into it by hand"
+            )
+        if not any(d.endswith("asynccontextmanager") for d in function.decorators):
+            return (
+                f"the app's lifespan `{lifespan.rpartition('.')[2]}` is no"
+                " `@asynccontextmanager`: move `create_all` into it by hand"
+            )
+        return ""
+
+    def tables(self) -> tuple[NodeKey | None, NodeKey | None]:
+        create_all: NodeKey | None = None
+        app: NodeKey | None = None
+        for path, file in self.facts.items():
+            for name, span, kind in file.module_uses:
+                if kind == "create_all":
+                    if not file.apps or create_all is not None:
+                        self.draft.obstacle(
+                            path,
+                            span[0],
+                            span[1],
+                            "`create_all` at import, outside the module that makes the app:"
+                            f" {self.code} moves it into the app's lifespan only there",
+                        )
+                        continue
+                    statement, call, keywords = file.apps[0]
+                    if statement[0] < span[0]:
+                        self.draft.obstacle(
+                            path,
+                            span[0],
+                            span[1],
+                            "`create_all` comes after the app is made: move it above",
+                        )
+                        continue
+                    taken = {"on_startup", "on_shutdown", "**"} & set(keywords)
+                    if taken:
+                        self.draft.obstacle(
+                            path,
+                            span[0],
+                            span[1],
+                            f"the app has `{sorted(taken)[0]}`, which a lifespan would switch off",
+                        )
+                        continue
+                    lifespan = file.lifespans[0] if file.lifespans else ""
+                    problem = self._lifespan_problem(lifespan)
+                    if problem:
+                        self.draft.obstacle(path, span[0], span[1], problem)
+                        continue
+                    create_all, app = key_of(path, span), key_of(path, call)
+                    continue
+                resolved = self.index.resolve(name)
+                if resolved.startswith(("sqlalchemy.create_engine()", *SESSION_PREFIXES)):
+                    self.draft.obstacle(
+                        path,
+                        span[0],
+                        span[1],
+                        "a session or the engine used at import, where nothing can be awaited",
+                    )
+        return create_all, app
+
+    def test_clients(self) -> None:
+        """Once ``create_all`` moves into the lifespan, a ``TestClient`` that runs none
+        would find no tables."""
+        for path, file in sorted(self.facts.items()):
+            for span, entered in file.test_clients:
+                if not entered:
+                    self.draft.obstacle(
+                        path,
+                        span[0],
+                        span[1],
+                        "a `TestClient` not entered with `with` runs no lifespan, where"
+                        f" {self.code} moves `create_all`: the tables would be missing; use"
+                        " `with TestClient(app) as client:`",
+                    )

@@ -1,0 +1,403 @@
+"""The collector of one file (``FileScan``): its module-level facts (engines, session
+factories, models, schemas, apps), and each function's scan."""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.metadata import PositionProvider
+
+from vibefix.asyncdb.facts import DbFacts, FunctionDb, Span
+from vibefix.asyncdb.messages import Flaw, Problem, Why
+from vibefix.asyncdb.names import (
+    ENGINE_CALLS,
+    MAKER_CALLS,
+    RELATIONSHIP_CALLS,
+    SCOPED,
+    SESSION_TYPES,
+    TEST_CLIENTS,
+    async_url,
+    literal_url,
+)
+from vibefix.asyncdb.scan import function_facts, scan_function
+from vibefix.asyncdb.syntax import (
+    Locate,
+    Qualify,
+    dotted,
+)
+from vibefix.engine.context import Collector, FileContext
+
+
+class FileScan(Collector[DbFacts]):
+    """The module-level facts of one file, and each function's."""
+
+    def __init__(self, file: FileContext) -> None:
+        super().__init__(file)
+        self.qualify: Qualify = self.qualified
+        self.locate: Locate = self._locate
+        self.engines: list[tuple[str, Span, Why]] = []
+        self.makers: list[tuple[str, Span, Why]] = []
+        self.models: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+        self.schemas: list[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]] = []
+        self.functions: list[FunctionDb] = []
+        self.module_uses: list[tuple[str, Span, str]] = []
+        self.apps: list[tuple[Span, Span, tuple[str, ...]]] = []
+        self.lifespans: list[str] = []
+        self.loading: list[tuple[str, str, str, str]] = []
+        self.aliases: list[str] = []
+        self.arguments: list[tuple[str, Span, str]] = []
+        self.problems: list[tuple[Span, Why]] = []
+        self.columns: list[tuple[str, str, str]] = []
+        self.test_clients: list[tuple[Span, bool]] = []
+        self.state: list[tuple[str, str, Span]] = []
+        self.state_reads: list[tuple[str, Span]] = []
+        self._classes: list[str] = []
+
+    def _locate(self, node: cst.CSTNode) -> Span:
+        where = self.get_metadata(PositionProvider, node)
+        return (where.start.line, where.start.column + 1, where.end.line, where.end.column + 1)
+
+    def facts(self) -> DbFacts:
+        return DbFacts(
+            tuple(self.engines),
+            tuple(self.makers),
+            tuple(self.models),
+            tuple(self.schemas),
+            tuple(self.functions),
+            tuple(self.module_uses),
+            tuple(self.apps),
+            tuple(self.lifespans),
+            tuple(self.loading),
+            tuple(self.aliases),
+            tuple(self.arguments),
+            tuple(self.problems),
+            tuple(self.columns),
+            tuple(self.test_clients),
+            tuple(self.state),
+            tuple(self.state_reads),
+        )
+
+    def visit_Module(self, node: cst.Module) -> None:
+        node.visit(_Arguments(self))
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        name = f"{'.'.join([self.module, *self._classes])}.{node.name.value}"
+        self._classes.append(node.name.value)
+        relationships: list[tuple[str, str]] = []
+        fields: list[tuple[str, tuple[str, ...]]] = []
+        table = False
+        for statement in node.body.body:
+            if not isinstance(statement, cst.SimpleStatementLine):
+                continue
+            for small in statement.body:
+                if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                    target = small.targets[0].target
+                    if isinstance(target, cst.Name) and target.value == "__tablename__":
+                        table = True
+                    value = small.value
+                    if (
+                        isinstance(target, cst.Name)
+                        and isinstance(value, cst.Call)
+                        and set(self.qualify(value.func)) & RELATIONSHIP_CALLS
+                    ):
+                        relationships.append((target.value, _relationship_target(value)))
+                        self._loading(name, target.value, value)
+                    elif isinstance(target, cst.Name):
+                        self._column(name, target.value, value)
+                elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+                    annotated = small.value
+                    value = annotated if annotated is not None else cst.Name("None")
+                    for alias in _field_aliases(value):
+                        referenced_alias: list[str] = []
+                        small.annotation.visit(_Referenced(self.qualify, referenced_alias))
+                        fields.append((alias, tuple(referenced_alias)))
+                    self._column(name, small.target.value, value)
+                    if (
+                        isinstance(value, cst.Call)
+                        and set(self.qualify(value.func)) & RELATIONSHIP_CALLS
+                    ):
+                        relationships.append((small.target.value, _relationship_target(value)))
+                        self._loading(name, small.target.value, value)
+                    if small.target.value == "__tablename__":
+                        table = True
+                    referenced: list[str] = []
+                    small.annotation.visit(_Referenced(self.qualify, referenced))
+                    fields.append((small.target.value, tuple(referenced)))
+        if table or relationships:
+            self.models.append((name, tuple(relationships)))
+        else:
+            self.schemas.append((name, tuple(fields)))
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._classes.pop()
+
+    def _column(self, model: str, attr: str, value: cst.BaseExpression) -> None:
+        """A column loaded apart (``deferred``), or one the database sets on update
+        (``onupdate=func.now()``): its value is read later with I/O."""
+        if not isinstance(value, cst.Call):
+            return
+        called = {n.rpartition(".")[2] for n in self.qualify(value.func)}
+        inner = value.args[0].value if value.args else None
+        if called & {"deferred", "undefer_group"} or any(
+            arg.keyword is not None and arg.keyword.value == "deferred" for arg in value.args
+        ):
+            self.columns.append((model, attr, "deferred"))
+            return
+        calls = [value, *([inner] if isinstance(inner, cst.Call) else [])]
+        for call in calls:
+            for arg in call.args:
+                if (
+                    arg.keyword is not None
+                    and arg.keyword.value in ("onupdate", "server_onupdate")
+                    and isinstance(arg.value, cst.Call)
+                ):
+                    self.columns.append((model, attr, "onupdate"))
+                    return
+
+    def _loading(self, model: str, attr: str, call: cst.Call) -> None:
+        lazy = backref = ""
+        for arg in call.args:
+            if arg.keyword is None:
+                continue
+            value = arg.value
+            if arg.keyword.value == "lazy":
+                text = literal_url(value)
+                lazy = text if text is not None else "?"
+            elif arg.keyword.value == "backref":
+                if isinstance(value, cst.Call) and value.args:
+                    value = value.args[0].value  # backref("name", ...)
+                text = literal_url(value)
+                backref = text if text is not None else "?"
+        if lazy or backref:
+            self.loading.append((model, attr, lazy, backref))
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        qualname = f"{'.'.join([self.module, *self._classes])}.{node.name.value}"
+        scan = scan_function(node, qualname, self.qualify, self.locate)
+        self.functions.append(function_facts(scan, qualname, self._response(node)))
+        return False
+
+    def _response(self, node: cst.FunctionDef) -> tuple[str, ...]:
+        """What FastAPI validates the return value against: ``response_model=``, else
+        the return annotation (of a route handler)."""
+        found: list[str] = []
+        routed = False
+        for decorator in node.decorators:
+            call = decorator.decorator
+            if not isinstance(call, cst.Call):
+                continue
+            routed = True
+            for arg in call.args:
+                if arg.keyword is not None and arg.keyword.value == "response_model":
+                    arg.value.visit(_Referenced(self.qualify, found))
+        if routed and not found and node.returns is not None:
+            node.returns.annotation.visit(_Referenced(self.qualify, found))
+        return tuple(found)
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        if self._classes:
+            return
+        for small in node.body:
+            value = None
+            target = None
+            if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                value, target = small.value, small.targets[0].target
+            elif isinstance(small, cst.AnnAssign):
+                value, target = small.value, small.target
+            elif isinstance(small, cst.Expr):
+                value = small.value
+            if (
+                isinstance(target, cst.Name)
+                and value is not None
+                and not isinstance(value, cst.Call)
+                and _names_session(value, self.qualify)
+            ):
+                self.aliases.append(f"{self.module}.{target.value}")
+            if not isinstance(value, cst.Call):
+                continue
+            called = set(self.qualify(value.func))
+            name = target.value if isinstance(target, cst.Name) else ""
+            if called & ENGINE_CALLS:
+                self.engines.append(
+                    (
+                        name,
+                        self.locate(value),
+                        _url_problem(value) if name else "an engine not assigned to a name",
+                    )
+                )
+            elif called & MAKER_CALLS:
+                self.makers.append(
+                    (
+                        name,
+                        self.locate(value),
+                        _maker_problem(value)
+                        if name
+                        else "a session factory not assigned to a name",
+                    )
+                )
+            elif called & {"fastapi.FastAPI", "fastapi.applications.FastAPI"}:
+                self._app(node, value)
+            elif isinstance(value.func, cst.Attribute) and value.func.attr.value == "create_all":
+                self.module_uses.append((dotted(value.func) or "", self.locate(node), "create_all"))
+            else:
+                self._module_call(value)
+
+    def _app(self, statement: cst.SimpleStatementLine, call: cst.Call) -> None:
+        """``app = FastAPI(...)``: its keywords, and what its ``lifespan=`` names."""
+        keywords = tuple(
+            arg.keyword.value if arg.keyword is not None else "**"
+            for arg in call.args
+            if arg.keyword is not None or arg.star == "**"
+        )
+        self.apps.append((self.locate(statement), self.locate(call), keywords))
+        lifespan = ""
+        for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value == "lifespan":
+                names = self.qualify(arg.value) if isinstance(arg.value, cst.Name) else ()
+                lifespan = names[0] if len(names) == 1 else "?"
+        self.lifespans.append(lifespan)
+
+    def _module_call(self, call: cst.Call) -> None:
+        """A call at import of a method of a name (perhaps a session or the engine)."""
+        receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
+        while isinstance(receiver, cst.Attribute | cst.Call):
+            receiver = receiver.value if isinstance(receiver, cst.Attribute) else receiver.func
+        if isinstance(receiver, cst.Name):
+            for qualified in self.qualify(receiver):
+                self.module_uses.append((qualified, self.locate(call), "call"))
+
+
+class _Referenced(cst.CSTVisitor):
+    """The qualified names of the classes an annotation or expression names."""
+
+    def __init__(self, qualify: Qualify, found: list[str]) -> None:
+        super().__init__()
+        self.qualify = qualify
+        self.found = found
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.found.extend(self.qualify(node))
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        self.found.extend(self.qualify(node))
+        return False
+
+
+def _names_session(value: cst.BaseExpression, qualify: Qualify) -> bool:
+    found: list[str] = []
+    value.visit(_Referenced(qualify, found))
+    return bool(set(found) & SESSION_TYPES)
+
+
+class _Arguments(cst.CSTVisitor):
+    """Every name handed to a call, and every ``scoped_session``."""
+
+    def __init__(self, scan: FileScan) -> None:
+        super().__init__()
+        self.scan = scan
+        self.entered: set[cst.CSTNode] = set()
+        self.stored: set[cst.CSTNode] = set()
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        self.entered.add(node.item)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        value = node.value
+        for target in node.targets:
+            stored = target.target
+            self.stored.add(stored)
+            if (
+                isinstance(stored, cst.Attribute)
+                and isinstance(stored.value, cst.Attribute)
+                and stored.value.attr.value == "state"
+                and isinstance(value, cst.Call)
+                and not value.args
+            ):
+                for callee in self.scan.qualify(value.func):
+                    self.scan.state.append((stored.attr.value, callee, self.scan.locate(node)))
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        owner = node.value
+        if (
+            node not in self.stored
+            and isinstance(owner, cst.Attribute)
+            and owner.attr.value == "state"
+            and (
+                (isinstance(owner.value, cst.Name) and owner.value.value == "app")
+                or (isinstance(owner.value, cst.Attribute) and owner.value.attr.value == "app")
+            )
+        ):
+            self.scan.state_reads.append((node.attr.value, self.scan.locate(node)))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        called = self.scan.qualify(node.func)
+        if set(called) & TEST_CLIENTS:
+            self.scan.test_clients.append((self.scan.locate(node), node in self.entered))
+        if set(called) & SCOPED:
+            self.scan.problems.append(
+                (
+                    self.scan.locate(node),
+                    Problem(Flaw.SCOPED_SESSION),
+                )
+            )
+        if set(called) & (ENGINE_CALLS | MAKER_CALLS):
+            return  # ``sessionmaker(bind=engine)``: what the migration rewrites
+        callee = called[0] if len(called) == 1 else dotted(node.func) or "?"
+        for arg in node.args:
+            if isinstance(arg.value, cst.Name | cst.Attribute):
+                for name in self.scan.qualify(arg.value):
+                    self.scan.arguments.append((name, self.scan.locate(arg.value), callee))
+
+
+def _field_aliases(value: cst.BaseExpression) -> list[str]:
+    """The attribute names a Pydantic ``Field(alias=..., validation_alias=...)`` reads."""
+    if not isinstance(value, cst.Call) or dotted(value.func) not in ("Field", "pydantic.Field"):
+        return []
+    found = []
+    for arg in value.args:
+        if arg.keyword is not None and arg.keyword.value in ("alias", "validation_alias"):
+            text = literal_url(arg.value)
+            if text is not None:
+                found.append(text)
+    return found
+
+
+def _relationship_target(call: cst.Call) -> str:
+    if call.args and call.args[0].keyword is None:
+        value = call.args[0].value
+        if isinstance(value, cst.SimpleString):
+            text = value.evaluated_value
+            return text if isinstance(text, str) else ""
+        return dotted(value) or ""
+    return ""
+
+
+def _url_problem(call: cst.Call) -> Why:
+    if not call.args or call.args[0].keyword is not None or call.args[0].star:
+        return "the engine's URL is not its first argument"
+    url = literal_url(call.args[0].value)
+    if url is not None and async_url(url) is None:
+        return f"no async driver is known for the URL {url!r}"
+    for arg in call.args[1:]:
+        if arg.keyword is not None and arg.keyword.value in ("poolclass", "creator", "module"):
+            return f"`{arg.keyword.value}=` would need an async twin"
+        if arg.star:
+            return Problem(Flaw.UNREAD_ARGUMENTS)
+    return ""
+
+
+def _maker_problem(call: cst.Call) -> Why:
+    for arg in call.args:
+        if arg.star:
+            return Problem(Flaw.UNREAD_ARGUMENTS)
+        if arg.keyword is not None and arg.keyword.value == "class_":
+            return "a custom session class (`class_=`)"
+        if (
+            arg.keyword is not None
+            and arg.keyword.value == "expire_on_commit"
+            and not (isinstance(arg.value, cst.Name) and arg.value.value == "False")
+        ):
+            return (
+                "`expire_on_commit` is not False: an object read after `commit()` would"
+                " reload on the event loop (MissingGreenlet)"
+            )
+    return ""

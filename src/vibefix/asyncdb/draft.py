@@ -1,0 +1,50 @@
+"""What the planner has decided so far (``Draft``), shared by its pieces: the sessions'
+calls to await, the queries to rewrite and what they load, the functions that become
+``async def``, and the obstacles."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vibefix.asyncdb.facts import DbFacts, FunctionDb, Span
+from vibefix.asyncdb.messages import Why, said
+from vibefix.asyncdb.orm import Orm
+from vibefix.asyncdb.plan import QueryPlan
+from vibefix.engine.index import NodeKey, ProjectIndex
+
+
+def key_of(path: Path, span: Span) -> NodeKey:
+    return (path, *span)
+
+
+@dataclass
+class Draft:
+    index: ProjectIndex
+    facts: Mapping[Path, DbFacts]
+    functions: Mapping[str, tuple[Path, FunctionDb]]
+    """Every function read, by qualified name, with its file."""
+    orm: Orm
+    code: str
+    """The code of the codemod the plan is for: its findings name it."""
+    shared_code: str = ""
+    """The code of the codemod that gives route handlers their own session (findings
+    send the user there)."""
+    obstacles: list[tuple[Path, int, int, str]] = field(default_factory=list)
+    awaits: set[NodeKey] = field(default_factory=set)
+    queries: dict[NodeKey, QueryPlan] = field(default_factory=dict)
+    loads: dict[NodeKey, set[str]] = field(default_factory=dict)
+    """Queries, and the relationships to load with them."""
+    refreshes: dict[NodeKey, set[str]] = field(default_factory=dict)
+    get_loads: dict[NodeKey, set[str]] = field(default_factory=dict)
+    async_functions: set[NodeKey] = field(default_factory=set)
+    sessions: dict[NodeKey, frozenset[str]] = field(default_factory=dict)
+    """For each function (by definition) that uses a session, the names bound to one:
+    its file changes (``Session`` annotations become ``AsyncSession``)."""
+    unseen_names: set[str] = field(default_factory=set)
+    """The project's functions and classes an ORM object goes to that the planner has
+    not read: the next round of indexing reads the files that name them."""
+
+    def obstacle(self, path: Path, line: int, column: int, why: Why) -> None:
+        self.obstacles.append((path, line, column, said(why, self.code)))

@@ -1,0 +1,330 @@
+"""Lazy loads: an ORM object loaded in async code cannot lazy-load a relationship
+(``MissingGreenlet``). Each relationship read on an object (in the function, in a helper
+it is handed to, by a schema that validates it, or by the handler's response model) is
+tied to the load of the object, which then loads it too (``selectinload``, or a second
+``refresh``); a read that cannot be tied to a load is an obstacle."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from vibefix.asyncdb.draft import Draft, key_of
+from vibefix.asyncdb.facts import HANDED, UNKNOWN, From, FunctionDb, Origin
+from vibefix.asyncdb.reads import UNSEEN, Reads
+from vibefix.engine.index import NodeKey
+
+
+class LazyLoads:
+    def __init__(self, draft: Draft) -> None:
+        self.draft = draft
+        self.functions = draft.functions
+        self.orm = draft.orm
+        self.code = draft.code
+        self.reads = Reads(draft)
+
+    def check(self) -> None:
+        for _, (path, function) in sorted(self.functions.items()):
+            self._expired_reads(path, function)
+            origins = dict(function.origins)
+            for var, attrs, line, column in self.reads.of(function):
+                if isinstance(var, str) and var in function.params and var not in origins:
+                    continue
+                self._load(path, function, origins, var, attrs, line, column)
+
+    def _expired_reads(self, path: Path, function: FunctionDb) -> None:
+        """An object read after ``rollback()`` or ``expire()`` reloads: MissingGreenlet."""
+        if not function.expiries:
+            return
+        origins = dict(function.origins)
+        for var, attr, line, column in function.touches:
+            origin = origins.get(var, UNKNOWN)
+            while origin.item_of_variable:
+                origin = origins.get(origin.item_of_variable, UNKNOWN)
+            orm = origin.loaded or (
+                origin.kind is From.CALL and self.orm.model([origin.name]) is not None
+            )
+            after = [verb for verb, at in function.expiries if at < line]
+            if orm and after:
+                self.draft.obstacle(
+                    path,
+                    line,
+                    column,
+                    f"`{var}.{attr.partition('.')[0]}` is read after `{after[-1]}()`, which"
+                    " expires the session's objects: the read reloads it, which raises"
+                    " MissingGreenlet in async code; read what you need before it",
+                )
+                return
+
+    def _needed(self, model: str, attrs: set[str], options: str = "") -> tuple[set[str], str]:
+        """Which of ``attrs`` (relationship paths) a load of ``model`` must add, and why
+        it cannot when it cannot (a relationship of a relationship)."""
+        wanted: set[str] = set()
+        expanded = set(attrs)
+        for attr in attrs:
+            prop = self.orm.properties.get(model, {}).get(attr.partition(".")[0])
+            if prop is not None:  # a property reads what its ``self`` reads
+                expanded |= set(self.reads.of_params.get((prop, 0), set()))
+        for path in sorted(expanded):
+            first, _, rest = path.partition(".")
+            kind = self.orm.columns.get(model, {}).get(first)
+            if kind == "deferred":
+                return set(), (
+                    f"`{first}` is a deferred column of `{model.rpartition('.')[2]}`: reading"
+                    " it loads it, which raises MissingGreenlet in async code; undefer it in"
+                    " the query (`.options(undefer(...))`)"
+                )
+            if first not in self.orm.models.get(model, {}):
+                continue
+            if rest:
+                target = self.orm.target(model, first)
+                inner = rest.partition(".")[0]
+                if target is None or inner in self.orm.models.get(target, {}):
+                    return set(), (
+                        f"`{path}` reads a relationship of a relationship"
+                        f" (`{model.rpartition('.')[2]}.{first}`, then `{inner}`), which"
+                        f" {self.code} does not load yet: add"
+                        f" `.options(selectinload(...{first}).selectinload(...{inner}))`"
+                    )
+                continue
+            if self.orm.eager.get((model, first)) in (
+                "selectin",
+                "joined",
+                "subquery",
+                "immediate",
+            ):
+                continue  # the mapping loads it with the object
+            if f".{first})" in options or f".{first}," in options:
+                continue  # the query's own options load it
+            wanted.add(first)
+        return wanted, ""
+
+    def _load(
+        self,
+        path: Path,
+        function: FunctionDb,
+        origins: Mapping[str, Origin],
+        var: str | Origin,
+        attrs: set[str],
+        line: int,
+        column: int,
+    ) -> None:
+        origin = var if isinstance(var, Origin) else origins.get(var, UNKNOWN)
+        while origin.item_of_variable:
+            origin = origins.get(origin.item_of_variable, UNKNOWN)
+        kind = origin.kind
+        unseen = sorted(a[len(UNSEEN) :] for a in attrs if a.startswith(UNSEEN))
+        attrs = {a for a in attrs if not a.startswith(UNSEEN)}
+        orm = origin.loaded or (
+            kind is From.CALL
+            and (origin.name in self.functions or self.orm.model([origin.name]) is not None)
+        )
+        if unseen and orm:
+            self.draft.obstacle(
+                path,
+                line,
+                column,
+                f"{self._what(var, function)} goes to `{unseen[0].rpartition('.')[2]}`, which"
+                f" {self.code} has not read (outside the files given, or in a module that names no"
+                " session, query, model or schema): it may read a relationship, which raises"
+                " MissingGreenlet in async code",
+            )
+            return
+        if not attrs:
+            return
+        model_of = self.reads.model_of(var, origins, function) if kind is not From.QUERY else None
+        updated = {
+            attr
+            for attr in attrs
+            if model_of and self.orm.columns.get(model_of, {}).get(attr) == "onupdate"
+        }
+        if updated and any(flush < line for flush in function.flushes):
+            self.draft.obstacle(
+                path,
+                line,
+                column,
+                f"`{sorted(updated)[0]}` is set by the database on update and read after the"
+                " commit, which reloads it: MissingGreenlet in async code; add"
+                f" `await db.refresh({var})` after the commit",
+            )
+            return
+        if kind in (From.QUERY, From.LIST):
+            self._load_query(path, function, origin, var, attrs, line, column)
+        elif kind is From.GET:
+            self._load_get(path, function, origin, var, attrs, line, column)
+        elif kind is From.CALL and origin.name in self.functions:
+            # What a helper returns (``crud.get_user(db, id)``): the query in it loads.
+            loads = self._returned(origin.name)
+            if not loads:
+                self._unknown(path, self._what(var, function), attrs, line, column)
+                return
+            for where, helper, local in loads:
+                self._load(where, helper, dict(helper.origins), local, attrs, line, column)
+        elif kind is From.CALL:
+            self._load_new(path, function, origin, var, attrs, line, column)
+        else:
+            self._unknown(path, self._what(var, function), attrs, line, column)
+
+    def _load_query(
+        self,
+        path: Path,
+        function: FunctionDb,
+        origin: Origin,
+        var: str | Origin,
+        attrs: set[str],
+        line: int,
+        column: int,
+    ) -> None:
+        """The query that loads the object loads the relationships too."""
+        query_key = next(
+            (k for k in self.draft.queries if k[0] == path and k[1:3] == origin.at), None
+        )
+        query = self.draft.queries.get(query_key) if query_key else None
+        model = self._query_model(path, function, query_key) if query_key else None
+        if query is None or not query.entity or model is None:
+            self._unknown(path, self._what(var, function), attrs, line, column)
+            return
+        assert query_key is not None
+        wanted, why = self._needed(model, attrs, self._options(path, function, query_key))
+        if why:
+            self.draft.obstacle(path, line, column, why)
+        elif wanted:
+            self.draft.loads.setdefault(query_key, set()).update(wanted)
+
+    def _load_get(
+        self,
+        path: Path,
+        function: FunctionDb,
+        origin: Origin,
+        var: str | Origin,
+        attrs: set[str],
+        line: int,
+        column: int,
+    ) -> None:
+        """``db.get(Model, id)`` loads the relationships with the object."""
+        key = next((k for k in self.draft.awaits if k[0] == path and k[1:3] == origin.at), None)
+        model = self.orm.model([origin.name])
+        if key is None or model is None:
+            self._unknown(path, self._what(var, function), attrs, line, column)
+            return
+        wanted, why = self._needed(model, attrs)
+        if why:
+            self.draft.obstacle(path, line, column, why)
+        elif wanted:
+            self.draft.get_loads.setdefault(key, set()).update(wanted)
+
+    def _load_new(
+        self,
+        path: Path,
+        function: FunctionDb,
+        origin: Origin,
+        var: str | Origin,
+        attrs: set[str],
+        line: int,
+        column: int,
+    ) -> None:
+        """A new object (``Model(...)``): a second ``refresh`` after its own loads them."""
+        model = self.orm.model([origin.name])
+        if model is None:  # what a function returned: any object, loaded anywhere
+            self._unknown(path, self._what(var, function), attrs, line, column)
+            return
+        wanted, why = self._needed(model, attrs)
+        if why:
+            self.draft.obstacle(path, line, column, why)
+            return
+        refresh = next(
+            (r.span for r in function.refreshes if r.alone and r.var == var and r.span[0] <= line),
+            None,
+        )
+        if (
+            wanted
+            and refresh is None
+            and any(not r.alone and r.var == var for r in function.refreshes)
+        ):
+            self.draft.obstacle(
+                path,
+                line,
+                column,
+                f"`{var}.{sorted(wanted)[0]}` lazy-loads a relationship after a refresh"
+                " that shares its line with other code: put the refresh on a line of"
+                f" its own, so that {self.code} can load the relationship after it",
+            )
+        elif wanted and refresh is None:
+            self.draft.obstacle(
+                path,
+                line,
+                column,
+                f"`{var}.{sorted(wanted)[0]}` lazy-loads a relationship of a new object,"
+                " which raises MissingGreenlet in async code: load it with"
+                f" `await session.refresh({var}, {sorted(wanted)!r})`",
+            )
+        elif wanted and refresh is not None:
+            self.draft.refreshes.setdefault(key_of(path, refresh), set()).update(wanted)
+
+    @staticmethod
+    def _what(var: str | Origin, function: FunctionDb) -> str:
+        """How a finding names what a relationship is read on."""
+        if var == HANDED:
+            return "a value handed to a helper"
+        if isinstance(var, str):
+            return f"`{var}`"
+        if var.kind is From.QUERY:
+            return "what this call returns"
+        if var.kind is From.CALL:
+            return f"what `{var.name.rpartition('.')[2]}` returns"
+        return f"what `{function.qualname.rpartition('.')[2]}` returns"
+
+    def _returned(
+        self, qualname: str, depth: int = 0
+    ) -> list[tuple[Path, FunctionDb, str | Origin]] | None:
+        """Where what ``qualname`` returns is loaded: ``(file, function, origin)`` for
+        each ``return`` (a query run there, or a variable holding its result, or what
+        another helper returns); None when one of them is anything else."""
+        path, function = self.functions[qualname]
+        if not function.returns or depth > 5:
+            return None
+        origins = dict(function.origins)
+        found: list[tuple[Path, FunctionDb, str | Origin]] = []
+        for returned in function.returns:
+            origin = returned if isinstance(returned, Origin) else origins.get(returned, UNKNOWN)
+            kind = origin.kind
+            if kind is From.QUERY and any(
+                k[0] == path and k[1:3] == origin.at for k in self.draft.queries
+            ):
+                found.append((path, function, origin))
+            elif origin.loaded:
+                found.append((path, function, returned))
+            elif kind is From.CALL and origin.name in self.functions:
+                deeper = self._returned(origin.name, depth + 1)
+                if deeper is None:
+                    return None
+                found.extend(deeper)
+            else:
+                return None
+        return found
+
+    def _unknown(self, path: Path, what: str, attrs: set[str], line: int, column: int) -> None:
+        relationship = sorted(attrs)[0].partition(".")[0]
+        self.draft.obstacle(
+            path,
+            line,
+            column,
+            f"a relationship (`{relationship}`) is read on {what}, which raises"
+            f" MissingGreenlet in async code unless it is loaded, and {self.code} cannot tell"
+            " which query loads it: load it there with"
+            f" `.options(selectinload(Model.{relationship}))`",
+        )
+
+    def _options(self, path: Path, function: FunctionDb, key: NodeKey) -> str:
+        for session in function.sessions:
+            for query in session.queries:
+                if key_of(path, query.span) == key:
+                    return query.options
+        return ""
+
+    def _query_model(self, path: Path, function: FunctionDb, key: NodeKey) -> str | None:
+        for session in function.sessions:
+            for query in session.queries:
+                if key_of(path, query.span) == key and len(query.entities) == 1:
+                    return self.orm.model(query.entities[0])
+        return None

@@ -1,0 +1,102 @@
+"""What VF203 knows of SQLAlchemy (and of the FastAPI names it reads): the calls that make
+an engine, a session factory or a session, the session methods that become coroutines,
+the legacy query methods and their 2.0 twins, and the async driver of each database."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+SESSION_TYPES = frozenset({"sqlalchemy.orm.Session", "sqlalchemy.orm.session.Session"})
+ENGINE_CALLS = frozenset({"sqlalchemy.create_engine", "sqlalchemy.engine.create_engine"})
+MAKER_CALLS = frozenset({"sqlalchemy.orm.sessionmaker", "sqlalchemy.orm.session.sessionmaker"})
+RELATIONSHIP_CALLS = frozenset(
+    {"sqlalchemy.orm.relationship", "sqlalchemy.orm.relationships.relationship"}
+)
+DEPENDS = frozenset({"fastapi.Depends", "fastapi.params.Depends"})
+SESSION_PREFIXES = (
+    "sqlalchemy.orm.Session()",
+    "sqlalchemy.orm.session.Session()",
+    "sqlalchemy.orm.sessionmaker()()",
+    "sqlalchemy.orm.session.sessionmaker()()",
+)
+"""What the index calls a session in a call target."""
+
+AWAITED = frozenset(
+    {
+        "execute",
+        "scalar",
+        "scalars",
+        "commit",
+        "rollback",
+        "flush",
+        "refresh",
+        "delete",
+        "get",
+        "get_one",
+        "merge",
+        "close",
+        "stream",
+        "stream_scalars",
+        "invalidate",
+        "reset",
+    }
+)
+"""``AsyncSession`` methods that are coroutines."""
+SYNC_METHODS = frozenset(
+    {"add", "add_all", "expunge", "expunge_all", "expire", "expire_all", "is_modified"}
+    | {"in_transaction", "in_nested_transaction", "get_bind", "get_transaction"}
+)
+"""``AsyncSession`` methods that stay plain calls."""
+SYNC_ATTRIBUTES = frozenset(
+    {"new", "dirty", "deleted", "identity_map", "info", "is_active", "no_autoflush", "bind"}
+)
+QUERY_STEPS = {
+    "filter": "where",
+    "where": "where",
+    "filter_by": "filter_by",
+    "order_by": "order_by",
+    "limit": "limit",
+    "offset": "offset",
+    "join": "join",
+    "outerjoin": "outerjoin",
+    "options": "options",
+    "group_by": "group_by",
+    "having": "having",
+    "distinct": "distinct",
+    "select_from": "select_from",
+}
+"""Legacy ``Query`` methods and the ``Select`` methods they become."""
+TERMINALS = frozenset(
+    {"all", "first", "one", "one_or_none", "scalar", "count", "get", "delete", "update"}
+)
+"""``Query`` methods that run it."""
+LOADS = frozenset({"first", "one", "one_or_none", "scalar", "get"})
+"""Terminals that return one object."""
+
+SCOPED = frozenset({"sqlalchemy.orm.scoped_session", "sqlalchemy.orm.scoping.scoped_session"})
+TEST_CLIENTS = frozenset({"fastapi.testclient.TestClient", "starlette.testclient.TestClient"})
+
+ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg", "mysql": "aiomysql"}
+"""The async driver each dialect's URL gets."""
+ASYNC_READY = frozenset({"aiosqlite", "asyncpg", "psycopg", "psycopg_async", "aiomysql", "asyncmy"})
+
+
+def literal_url(value: cst.BaseExpression) -> str | None:
+    if isinstance(value, cst.SimpleString):
+        text = value.evaluated_value
+        return text if isinstance(text, str) else None
+    return None
+
+
+def async_url(url: str) -> str | None:
+    """``url`` with its dialect's async driver; None when VF203 knows none."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return None
+    dialect, _, driver = scheme.partition("+")
+    if driver in ASYNC_READY:
+        return url
+    if dialect == "postgres":
+        dialect = "postgresql"
+    new = ASYNC_DRIVERS.get(dialect)
+    return f"{dialect}+{new}://{rest}" if new else None

@@ -1,0 +1,190 @@
+"""What a function does with the ORM objects in its variables: where each comes from
+(``Origin``), which attributes it reads on them, to what it hands them, and what it
+returns. The base of the scan of a function (``vibefix.asyncdb.scan``), which adds its
+sessions and queries in the same walk."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from vibefix.asyncdb.facts import HANDED, UNKNOWN, From, Origin, Pass, Site
+from vibefix.asyncdb.messages import Flaw, Problem, Why
+from vibefix.asyncdb.names import LOADS, SYNC_ATTRIBUTES
+from vibefix.asyncdb.syntax import Locate, Qualify, method, query_chain
+
+
+class ObjectScan(cst.CSTVisitor):
+    """ORM objects in one top-level function, and where each use is."""
+
+    def __init__(self, function: cst.FunctionDef, qualify: Qualify, locate: Locate) -> None:
+        super().__init__()
+        self.qualify = qualify
+        self.locate = locate
+        self.function = function
+        self.defs: list[cst.FunctionDef] = []
+        """The functions around the node being walked, inside ``function``."""
+        self.candidates: dict[str, str] = {}
+        """The names bound to a session, and where each comes from
+        (``SessionFacts.source``)."""
+        self.locals: set[str] = set()
+        self.query_vars: dict[str, str] = {}
+        """Variables holding a legacy query: the session that made it."""
+        self.sites: dict[str, list[Site]] = {}
+        self.origins: dict[str, Origin] = {}
+        self.touches: list[tuple[str, str, int, int]] = []
+        self.passes: list[Pass] = []
+        self.returns: list[str | Origin] = []
+        self.called: set[cst.CSTNode] = set()
+        """The functions of the calls walked (``x.attr()`` reads no attribute)."""
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.defs.append(node)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.defs.pop()
+
+    def _site(self, node: cst.CSTNode, problem: Why = "", awaits: bool = True) -> Site:
+        span = self.locate(node)
+        inner = self.defs[-1] if self.defs else self.function
+        return Site(span, self.locate(inner), awaits, problem)
+
+    def _add(self, name: str, site: Site) -> None:
+        self.sites.setdefault(name, []).append(site)
+
+    def _origin(self, value: cst.BaseExpression) -> Origin:
+        if isinstance(value, cst.Await):
+            value = value.expression
+        if isinstance(value, cst.Call):
+            chain = query_chain(value)
+            if chain is not None:
+                receiver, calls = chain
+                root = receiver.value
+                last = method(calls[-1])
+                line, column, _, _ = self.locate(value)
+                if (root in self.candidates and method(calls[0]) == "query") or (
+                    root in self.query_vars
+                ):
+                    if last == "all":
+                        return Origin(From.LIST, (line, column))
+                    if last in LOADS:
+                        return Origin(From.QUERY, (line, column))
+                elif root in self.candidates and len(calls) == 1 and last in ("get", "get_one"):
+                    names = self.qualify(value.args[0].value) if value.args else ()
+                    if len(names) == 1:
+                        return Origin(From.GET, (line, column), names[0])
+            names = self.qualify(value.func)
+            if len(names) == 1:
+                return Origin(From.CALL, name=names[0])
+        return UNKNOWN
+
+    def visit_For(self, node: cst.For) -> None:
+        self._item(node.target, node.iter)
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._item(node.target, node.iter)
+
+    def _item(self, target: cst.BaseExpression, source: cst.BaseExpression) -> None:
+        """``for target in source``: ``target`` is an item of ``source``."""
+        if not isinstance(target, cst.Name):
+            return
+        if isinstance(source, cst.Name):
+            self.origins[target.value] = Origin(From.ITEM, name=source.value)
+        elif isinstance(source, cst.Attribute) and isinstance(source.value, cst.Name):
+            iterated = f"{source.value.value}.{source.attr.value}"
+            self.origins[target.value] = Origin(From.ITEM, name=iterated)
+        else:
+            self.origins[target.value] = UNKNOWN
+
+    def visit_Return(self, node: cst.Return) -> None:
+        value = node.value
+        if isinstance(value, cst.Await):
+            value = value.expression
+        if value is None or (isinstance(value, cst.Name) and value.value == "None"):
+            return
+        if isinstance(value, cst.Name):
+            self.returns.append(value.value)
+        elif isinstance(value, cst.Call):
+            origin = self._origin(value)
+            if origin.kind is From.CALL:
+                self.returns.append(origin)  # what a helper returns, handed on
+            else:
+                line, column, _, _ = self.locate(value)
+                self.returns.append(Origin(From.QUERY, (line, column)))
+        else:
+            self.returns.append(UNKNOWN)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        inner = node.value
+        if (
+            isinstance(inner, cst.Attribute)
+            and isinstance(inner.value, cst.Name)
+            and node not in self.called
+        ):
+            # ``order.user.orders``: a relationship of a relationship.
+            line, column, _, _ = self.locate(node)
+            self.touches.append(
+                (inner.value.value, f"{inner.attr.value}.{node.attr.value}", line, column)
+            )
+        if not isinstance(node.value, cst.Name):
+            return
+        name = node.value.value
+        attr = node.attr.value
+        if node in self.called:
+            return
+        if name in self.candidates:
+            if attr not in SYNC_ATTRIBUTES:
+                self._add(name, self._site(node, f"no rewrite for `{name}.{attr}`"))
+            return
+        line, column, _, _ = self.locate(node)
+        self.touches.append((name, attr, line, column))
+
+    def _orm_call(self, node: cst.Call) -> None:
+        names = self.qualify(node.func) if isinstance(node.func, cst.Name | cst.Attribute) else ()
+        func = node.func
+        root = func
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        if isinstance(root, cst.Name) and (
+            root.value in self.locals or root.value in self.origins or root.value in self.candidates
+        ):
+            names = ()  # a method of a local object (``db.add``, ``items.append``)
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            # ``order.to_dict()``: ``order`` is ``self`` of a method of its model.
+            line, column, _, _ = self.locate(func.value)
+            callee = f"method:{func.attr.value}"
+            self.passes.append(Pass((callee,), 0, func.value.value, line, column))
+        for index, arg in enumerate(node.args):
+            value = arg.value
+            if not isinstance(value, cst.Name):
+                # Anything else handed on (``f(load(db))``): what it holds is unknown.
+                line, column, _, _ = self.locate(value)
+                keyed = names
+                if arg.keyword is not None:
+                    keyed = tuple(f"{n}:{arg.keyword.value}" for n in names)
+                position = -2 if arg.keyword is not None else (-1 if arg.star else index)
+                self.passes.append(Pass(keyed, position, HANDED, line, column))
+                continue
+            keyed = names
+            if arg.star:
+                index = -1
+            elif arg.keyword is not None:
+                keyed = tuple(f"{n}:{arg.keyword.value}" for n in names)
+                index = -2
+            line, column, _, _ = self.locate(value)
+            if value.value in self.candidates and not (
+                isinstance(node.func, cst.Attribute)
+                and isinstance(node.func.value, cst.Name)
+                and node.func.value.value in self.candidates
+            ):
+                # A session handed on: a helper that takes it as ``Session`` is rewritten
+                # with it; anything else would get an AsyncSession it cannot use.
+                self._add(
+                    value.value,
+                    self._site(
+                        value,
+                        "" if names else Problem(Flaw.HANDED_ON, value.value),
+                        awaits=False,
+                    ),
+                )
+                self.passes.append(Pass(keyed, index, value.value, line, column, session=True))
+            self.passes.append(Pass(keyed, index, value.value, line, column))

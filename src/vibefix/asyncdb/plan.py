@@ -1,0 +1,130 @@
+"""VF203's part of the plan (``DbPlan``), the typed surface other families read, and the
+rule by which the async plan classifies SQLAlchemy calls once the project migrates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vibefix.asyncdb.names import (
+    AWAITED,
+    SESSION_PREFIXES,
+    SYNC_ATTRIBUTES,
+    SYNC_METHODS,
+    TERMINALS,
+)
+from vibefix.engine.index import NodeKey
+from vibefix.engine.plan import PlanPart
+from vibefix.known.blocking import Entry, Kind
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    session: str
+    entity: bool
+    """``query(Model)``: rows are objects (``scalars``), else tuples (``execute``)."""
+    terminal: str
+    loads: tuple[str, ...] = ()
+    """``Model.attr`` relationships to load with it (``selectinload``)."""
+    model: str = ""
+    """The code that names the query's model (``models.Order``)."""
+    mapped: bool = False
+    """It selects a model (maybe with columns): the legacy query returned each row once
+    (``.unique()``)."""
+    eager: bool = False
+    """Its options or its model's mapping load a collection by a join: a result that
+    holds objects is read through ``.unique()``."""
+
+
+@dataclass(frozen=True)
+class DbPlan(PlanPart):
+    """VF203's part of the plan: the whole project to AsyncSession, or nothing."""
+
+    code: str = ""
+    """VF203's code: the async twin its rule names (``Entry(Kind.TWIN, code)``)."""
+    migrates: bool = False
+    obstacles: tuple[tuple[Path, int, int, str], ...] = ()
+    engines: frozenset[NodeKey] = frozenset()
+    disposals: Mapping[NodeKey, str] = field(default_factory=dict)
+    """``engine.dispose()`` calls, with the function they are in (qualified name)."""
+    makers: frozenset[NodeKey] = frozenset()
+    awaits: frozenset[NodeKey] = frozenset()
+    """Session method calls to await, and ``with`` statements to make ``async with``."""
+    queries: Mapping[NodeKey, QueryPlan] = field(default_factory=dict)
+    refreshes: Mapping[NodeKey, tuple[str, ...]] = field(default_factory=dict)
+    """``db.refresh(obj)`` calls followed by a read of these relationships of ``obj``."""
+    gets: Mapping[NodeKey, tuple[str, ...]] = field(default_factory=dict)
+    """``db.get(Model, id)`` calls, with the relationships to load with the object
+    (``options=[selectinload(...)]``)."""
+    async_functions: frozenset[NodeKey] = frozenset()
+    """The definitions that must be ``async def`` after the run."""
+    models: frozenset[str] = frozenset()
+    create_all: NodeKey | None = None
+    app: NodeKey | None = None
+    """The ``FastAPI(...)`` call whose lifespan creates the tables."""
+    files: frozenset[Path] = frozenset()
+    """Every file the migration changes."""
+    wanted_names: frozenset[str] = frozenset()
+    """Names of the project's functions and classes VF203 needs to read."""
+
+    @property
+    def touched(self) -> frozenset[Path]:
+        """The files to visit: those the migration changes, or those with an obstacle
+        to report (a file read in a later round is visited only when it is touched)."""
+        if self.migrates:
+            return self.files
+        return frozenset(path for path, *_ in self.obstacles)
+
+    def blocking_rule(self) -> Callable[[str], Entry | None] | None:
+        """Once the project migrates, a session's calls have an async twin: this one."""
+        return rule(self) if self.migrates else None
+
+
+def rule(plan: DbPlan) -> Callable[[str], Entry | None]:
+    """How the async plan classifies SQLAlchemy calls once the project migrates."""
+    models = plan.models
+
+    def classify(target: str) -> Entry | None:
+        if target in models:
+            return Entry(Kind.NONBLOCKING)  # the declarative constructor
+        owner, _, rest = target.partition("().")
+        if "(" not in owner and any(
+            target.startswith(f"{model}.") and target.count(".", len(model) + 1) >= 1
+            for model in models
+        ):
+            return Entry(Kind.NONBLOCKING)  # a column's method: ``Order.id.desc()``
+        if any(
+            target.startswith(f"{model}().") and "." in target[len(model) + 3 :] for model in models
+        ):
+            # A method of a loaded value: ``order.created_at.isoformat()`` (reading a
+            # relationship is a lazy load, which the plan checks apart).
+            return Entry(Kind.NONBLOCKING)
+        for prefix in SESSION_PREFIXES:
+            if target == prefix:
+                return Entry(Kind.NONBLOCKING)
+            if not target.startswith(f"{prefix}."):
+                continue
+            rest = target[len(prefix) + 1 :]
+            first = rest.split("(", 1)[0]
+            if first == "query":
+                last = rest.rpartition(".")[2]
+                return (
+                    Entry(Kind.TWIN, plan.code, loop=True)
+                    if last in TERMINALS and rest != "query"
+                    else Entry(Kind.NONBLOCKING)
+                )
+            if first in AWAITED:
+                return (
+                    Entry(Kind.TWIN, plan.code, loop=True)
+                    if rest == first
+                    else Entry(Kind.NONBLOCKING)
+                )
+            if first in SYNC_METHODS | SYNC_ATTRIBUTES:
+                return Entry(Kind.NONBLOCKING)
+            return None
+        if target == "sqlalchemy.create_engine().dispose":
+            return Entry(Kind.TWIN, plan.code, loop=True)
+        return None
+
+    return classify

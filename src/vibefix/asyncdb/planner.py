@@ -1,0 +1,254 @@
+"""The planner: every file's facts to the family's part of the plan (``plan_async_db``),
+or to the obstacles that hold the whole project back. It decides for each function
+(its sessions, their calls and queries) and hands the rest to its pieces: the project's
+ORM (``orm``), the obstacles across the project (``checks``) and the lazy loads
+(``loads``), which share what is decided so far (``draft``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+
+from vibefix.asyncdb.checks import Checks
+from vibefix.asyncdb.collect import FileScan
+from vibefix.asyncdb.draft import Draft, key_of
+from vibefix.asyncdb.facts import DbFacts, FunctionDb, QueryFact, SessionFacts, Span
+from vibefix.asyncdb.loads import LazyLoads
+from vibefix.asyncdb.messages import Why
+from vibefix.asyncdb.orm import Orm
+from vibefix.asyncdb.plan import DbPlan, QueryPlan
+from vibefix.engine.index import NodeKey, ProjectIndex
+
+
+def plan_async_db(index: ProjectIndex, code: str, shared_code: str = "") -> DbPlan:
+    """The plan of the codemod ``code``: every file, query and load the move rewrites,
+    or the obstacles that hold the whole project back. ``shared_code`` is the codemod
+    that gives route handlers their own session (a finding sends the user there)."""
+    part = _Planner(index, index.facts(FileScan), code, shared_code).plan()
+    return replace(part, code=code)
+
+
+class _Planner:
+    def __init__(
+        self, index: ProjectIndex, facts: Mapping[Path, DbFacts], code: str, shared_code: str
+    ) -> None:
+        from vibefix.sessions.plan import plan_sessions, plan_shared
+
+        self.index = index
+        self.code = code
+        self.shared_code = shared_code
+        self.shared = plan_shared(index).users
+        self.facts = facts
+        self.dependencies = plan_sessions(index).dependencies
+        self.functions: dict[str, tuple[Path, FunctionDb]] = {}
+        for path, file in facts.items():
+            for function in file.functions:
+                self.functions[function.qualname] = (path, function)
+        self.orm = Orm(index, facts, self.functions)
+        self.draft = Draft(index, facts, self.functions, self.orm, code, shared_code)
+
+    def confirmed(self, source: str) -> bool:
+        """Whether a session's source (``SessionFacts.source``) is one indeed."""
+        from vibefix.sessions.plan import factory
+
+        kind, _, name = source.partition(":")
+        if kind == "typed":
+            return True
+        if kind == "dep":
+            return self.index.resolve(name) in self.dependencies or name in self.dependencies
+        if kind == "made":
+            return factory(self.index, name) is not None
+        if kind == "global":
+            made = self.index.objects.get(name)
+            return (
+                made is not None
+                and made.endswith("()")
+                and factory(self.index, made[:-2]) is not None
+            )
+        return False
+
+    def plan(self) -> DbPlan:
+        draft = self.draft
+        engines = [(p, e) for p, f in self.facts.items() for e in f.engines]
+        makers = [(p, m) for p, f in self.facts.items() for m in f.makers]
+        if not engines:
+            # Sessions but no engine among the files read: a run on part of a project.
+            for _, (path, function) in sorted(self.functions.items()):
+                if any(self.confirmed(session.source) for session in function.sessions):
+                    line, column = function.span[:2]
+                    draft.obstacle(
+                        path,
+                        line,
+                        column,
+                        f"the engine (`create_engine`) is not in the files read: {self.code}"
+                        " moves the whole project at once, so run it on the whole project",
+                    )
+                    break
+            return DbPlan(obstacles=tuple(draft.obstacles))
+        if len(engines) > 1:
+            for path, (_, span, _) in engines:
+                draft.obstacle(path, span[0], span[1], "the project makes several engines")
+        for path, (_, span, problem) in [*engines, *makers]:
+            if problem:
+                draft.obstacle(path, span[0], span[1], problem)
+        for _, (path, function) in sorted(self.functions.items()):
+            self._function(path, function)
+        checks = Checks(draft, self.dependencies)
+        disposals = checks.engine_uses()
+        checks.file_problems()
+        checks.state_sessions()
+        LazyLoads(draft).check()
+        create_all, app = checks.tables()
+        if create_all is not None:
+            checks.test_clients()
+        return self._part(engines, makers, disposals, create_all, app)
+
+    def _part(
+        self,
+        engines: list[tuple[Path, tuple[str, Span, Why]]],
+        makers: list[tuple[Path, tuple[str, Span, Why]]],
+        disposals: dict[NodeKey, str],
+        create_all: NodeKey | None,
+        app: NodeKey | None,
+    ) -> DbPlan:
+        """The plan, from what is decided: a migration when nothing holds it back."""
+        draft = self.draft
+        engine_keys = [key_of(p, e[1]) for p, e in engines]
+        maker_keys = [key_of(p, m[1]) for p, m in makers]
+        return DbPlan(
+            migrates=not draft.obstacles,
+            obstacles=tuple(sorted(set(draft.obstacles))),
+            engines=frozenset(engine_keys),
+            disposals=disposals,
+            makers=frozenset(maker_keys),
+            awaits=frozenset(draft.awaits),
+            queries={
+                key: replace(q, loads=tuple(sorted(draft.loads.get(key, ()))))
+                for key, q in draft.queries.items()
+            },
+            refreshes={key: tuple(sorted(rels)) for key, rels in draft.refreshes.items() if rels},
+            gets={key: tuple(sorted(rels)) for key, rels in draft.get_loads.items() if rels},
+            async_functions=frozenset(draft.async_functions),
+            models=frozenset(self.orm.models),
+            create_all=create_all,
+            app=app,
+            wanted_names=frozenset(
+                {
+                    "sqlalchemy",
+                    "Session",
+                    *draft.unseen_names,
+                    *(name for _, (name, _, _) in engines if name),
+                    *(name for _, (name, _, _) in makers if name),
+                    *(name.rpartition(".")[2] for name in self.dependencies),
+                    *(name.rpartition(".")[2] for name in self.orm.models),
+                }
+            ),
+            files=frozenset(
+                key[0]
+                for key in (
+                    *engine_keys,
+                    *maker_keys,
+                    *draft.awaits,
+                    *draft.queries,
+                    *draft.async_functions,
+                    *draft.sessions,
+                    *disposals,
+                    *((create_all,) if create_all else ()),
+                )
+            ),
+        )
+
+    # -- one function --------------------------------------------------------------------
+
+    def _function(self, path: Path, function: FunctionDb) -> None:
+        """Its sessions' calls to await and queries to rewrite, or their obstacles."""
+        names = set()
+        for session in function.sessions:
+            if not self.confirmed(session.source):
+                continue
+            names.add(session.name)
+            self._session(path, function, session)
+            for query in session.queries:
+                self._query(path, session, query)
+        self._handed(path, function, names)
+        if names:
+            self.draft.sessions[key_of(path, function.span)] = frozenset(names)
+
+    def _session(self, path: Path, function: FunctionDb, session: SessionFacts) -> None:
+        draft = self.draft
+        if session.source.startswith("global:") and (
+            key_of(path, function.span) not in self.shared
+        ):
+            line, column = function.span[:2]
+            draft.obstacle(
+                path,
+                line,
+                column,
+                f"`{session.name}` is a session made at import and shared by every"
+                f" caller: an AsyncSession cannot be ({self.shared_code} gives route handlers"
+                " their own; elsewhere, open one in the function)",
+            )
+        for site in session.sites:
+            if site.problem:
+                draft.obstacle(path, site.span[0], site.span[1], site.problem)
+            elif site.awaits:
+                draft.awaits.add(key_of(path, site.span))
+                draft.async_functions.add(key_of(path, site.function))
+
+    def _query(self, path: Path, session: SessionFacts, query: QueryFact) -> None:
+        draft = self.draft
+        models = [self.orm.model(entity) for entity in query.entities]
+        model = models[0] if len(models) == 1 else None
+        if any(models) and model is None and query.terminal in ("all", "one", "one_or_none"):
+            draft.obstacle(
+                path,
+                query.span[0],
+                query.span[1],
+                "a legacy query of a model and other columns returned each row once,"
+                " which 2.0's `.unique()` cannot always do (a JSON column): select"
+                " the model alone, or write the statement by hand",
+            )
+        eager = "joinedload" in query.options or any(
+            lazy == "joined" for (owner, _), lazy in self.orm.eager.items() if owner in models
+        )
+        draft.queries[key_of(path, query.span)] = QueryPlan(
+            session.name,
+            model is not None,
+            query.terminal,
+            model=query.model,
+            mapped=any(models),
+            eager=eager,
+        )
+        if query.terminal in ("delete", "update", "get") and model is None:
+            draft.obstacle(
+                path,
+                query.span[0],
+                query.span[1],
+                "the query's model is unknown: no 2.0 statement can be written for it",
+            )
+
+    def _handed(self, path: Path, function: FunctionDb, names: set[str]) -> None:
+        """A session handed on must go to a parameter annotated ``Session``."""
+        for handed in function.passes:
+            if not handed.session or handed.var not in names:
+                continue
+            index = handed.index
+            # ``helper(db)`` by position, or ``helper(db=db)`` by keyword.
+            targets = [n.partition(":") for n in handed.callees]
+            found = next(((n, kw) for n, _, kw in targets if n in self.functions), None)
+            callee = self.functions[found[0]] if found else None
+            param = found[1] if found else ""
+            if callee is not None and not param and 0 <= index < len(callee[1].params):
+                param = callee[1].params[index]
+            typed = callee is not None and any(
+                s.name == param and s.source == "typed" for s in callee[1].sessions
+            )
+            if not typed:
+                self.draft.obstacle(
+                    path,
+                    handed.line,
+                    handed.column,
+                    f"`{handed.var}` is handed to something that does not take it as a"
+                    f" `Session` parameter: {self.code} cannot tell it gets an AsyncSession",
+                )

@@ -1,0 +1,419 @@
+"""The scan of one function: the names bound to a session, each use of them, the legacy
+queries, and where the ORM objects in its variables come from and go."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from vibefix.asyncdb.facts import (
+    FunctionDb,
+    QueryFact,
+    Refresh,
+    SessionFacts,
+)
+from vibefix.asyncdb.messages import Flaw, Problem
+from vibefix.asyncdb.names import (
+    AWAITED,
+    DEPENDS,
+    QUERY_STEPS,
+    SESSION_TYPES,
+    SYNC_METHODS,
+    TERMINALS,
+)
+from vibefix.asyncdb.objects import ObjectScan
+from vibefix.asyncdb.syntax import (
+    Locate,
+    Qualify,
+    dotted,
+    method,
+    names_in,
+    query_chain,
+    unwrap_annotation,
+)
+
+Shape = tuple[tuple[tuple[str, ...], ...], str]
+"""What a query selects (``QueryFact.entities``), and the code of its model."""
+
+
+class _Scan(ObjectScan):
+    """Sessions, queries and ORM objects in one top-level function."""
+
+    def __init__(self, function: cst.FunctionDef, qualify: Qualify, locate: Locate) -> None:
+        super().__init__(function, qualify, locate)
+        self.annotated: dict[str, str] = {}
+        """Parameters annotated with a plain name: what it names."""
+        self.line: cst.CSTNode | None = None
+        """The statement line being walked."""
+        self.expiries: list[tuple[str, int]] = []
+        """``rollback``/``expire``/``expire_all`` calls: every object read after them
+        reloads (lazily)."""
+        self.flushes: list[int] = []
+        """The lines of ``commit``/``flush`` calls."""
+        self.queries: dict[str, list[QueryFact]] = {}
+        self.handled: set[cst.CSTNode] = set()
+        self.refreshes: list[Refresh] = []
+        self.assigned: set[cst.CSTNode] = set()
+        self._assigned_to: dict[cst.CSTNode, str] = {}
+        """Query chains assigned to a variable (``q = db.query(M)``)."""
+        self.shapes: dict[cst.CSTNode, Shape] = {}
+        self.query_shapes: dict[str, Shape] = {}
+        """For each variable holding a query: what it selects, the code of its model."""
+        self.options_of: dict[cst.CSTNode, str] = {}
+        self.query_options: dict[str, str] = {}
+        self.var_uses: set[cst.CSTNode] = set()
+        """References to query variables that are fine: the receivers of query chains and
+        the targets they are assigned to."""
+
+    # -- sessions --------------------------------------------------------------------
+
+    def find_sessions(self) -> None:
+        """The names bound to a session, before the walk that classifies their uses."""
+        params = self.function.params
+        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+            source = self._param_source(param)
+            if source:
+                self.candidates[param.name.value] = source
+        finder = _Bindings(self.qualify)
+        self.function.body.visit(finder)
+        for name, source in finder.bound.items():
+            self.candidates.setdefault(name, source)
+        self.locals = finder.local | {
+            p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+        }
+        for name in finder.receivers - set(self.candidates) - finder.local:
+            qualified = self.qualify_name(name)
+            if qualified:
+                self.candidates[name] = f"global:{qualified}"
+
+    def qualify_name(self, name: str) -> str:
+        for node in names_in(self.function.body, name):
+            names = self.qualify(node)
+            if len(names) == 1 and "<locals>" not in names[0]:
+                return names[0]
+            return ""
+        return ""
+
+    def _param_source(self, param: cst.Param) -> str:
+        kinds: list[cst.BaseExpression] = []
+        if param.annotation is not None:
+            kinds = unwrap_annotation(param.annotation.annotation, self.qualify)
+        if param.default is not None:
+            kinds.append(param.default)
+        for node in kinds:
+            if set(self.qualify(node)) & SESSION_TYPES:
+                return "typed"
+        annotation = param.annotation.annotation if param.annotation is not None else None
+        if isinstance(annotation, cst.Name | cst.Attribute):
+            names = self.qualify(annotation)
+            if len(names) == 1:
+                self.annotated[param.name.value] = names[0]  # perhaps an alias of Session
+        for node in kinds:
+            if (
+                isinstance(node, cst.Call)
+                and set(self.qualify(node.func)) & DEPENDS
+                and node.args
+                and node.args[0].keyword is None
+            ):
+                names = self.qualify(node.args[0].value)
+                if len(names) == 1:
+                    return f"dep:{names[0]}"
+        return ""
+
+    # -- the walk --------------------------------------------------------------------
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        self.line = node
+
+    def visit_SimpleStatementSuite(self, node: cst.SimpleStatementSuite) -> None:
+        self.line = node
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        for name in self.candidates:
+            for found in names_in(node, name):
+                self._add(
+                    name, self._site(found, "it is used in a lambda, where `await` cannot go")
+                )
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        # A class body runs once, when the function defines it: no `await` there.
+        for name in self.candidates:
+            for found in names_in(node.body, name):
+                self._add(
+                    name, self._site(found, "it is used in a class body, where `await` cannot go")
+                )
+        return False
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> bool:
+        for name in self.candidates:
+            for found in names_in(node, name):
+                self._add(
+                    name,
+                    self._site(
+                        found, "it is used in a generator expression, where `await` cannot go"
+                    ),
+                )
+        return True
+
+    def visit_With(self, node: cst.With) -> None:
+        for item in node.items:
+            asname = item.asname.name if item.asname else None
+            if (
+                isinstance(item.item, cst.Call)
+                and isinstance(asname, cst.Name)
+                and self.candidates.get(asname.value, "").startswith("made:")
+            ):
+                self.handled.add(item.item)
+                self._add(asname.value, self._site(node))
+                if node.asynchronous is None and len(node.items) > 1:
+                    self._add(
+                        asname.value,
+                        self._site(node, "the `with` opens other things too: split it first"),
+                    )
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Name | cst.Attribute):
+            self.called.add(func)
+        if node in self.handled:
+            return
+        chain = query_chain(node)
+        if chain is not None:
+            receiver, calls = chain
+            name = receiver.value
+            if name in self.candidates and method(calls[0]) == "query":
+                self._query(name, receiver, calls, node)
+            elif name in self.candidates and calls[0] is node:
+                self._session_call(name, node)
+            elif name in self.query_vars:
+                self._query(self.query_vars[name], receiver, calls, node)
+        self._orm_call(node)
+
+    def _session_call(self, name: str, node: cst.Call) -> None:
+        verb = method(node)
+        if verb in AWAITED:
+            self._add(name, self._site(node))
+            first = node.args[0].value if len(node.args) == 1 else None
+            if verb == "refresh" and isinstance(first, cst.Name):
+                line = self.line
+                alone = (
+                    isinstance(line, cst.SimpleStatementLine)
+                    and len(line.body) == 1
+                    and isinstance(line.body[0], cst.Expr)
+                    and line.body[0].value is node
+                )
+                self.refreshes.append(Refresh(first.value, self.locate(node), alone))
+        elif verb not in SYNC_METHODS and verb != "query":
+            self._add(name, self._site(node, f"no rewrite for `{name}.{verb}()`"))
+        line_number = self.locate(node)[0]
+        if verb in ("rollback", "expire", "expire_all"):
+            self.expiries.append((verb, line_number))
+        if verb in ("commit", "flush"):
+            self.flushes.append(line_number)
+
+    def _query(
+        self, session: str, receiver: cst.Name, calls: list[cst.Call], node: cst.Call
+    ) -> None:
+        """``node`` is the outermost call of a query chain (inner ones are marked handled)."""
+        self.handled.update(calls)
+        starts_at_query = receiver.value == session
+        steps = calls[1:] if starts_at_query else calls
+        last = method(steps[-1]) if steps else ""
+        terminal = last if last in TERMINALS else ""
+        middle = steps[:-1] if terminal else steps
+        entities: tuple[tuple[str, ...], ...] = ()
+        options = " ".join(
+            cst.Module([]).code_for_node(arg.value)
+            for step in middle
+            if method(step) == "options"
+            for arg in step.args
+        )
+        model = ""
+        if starts_at_query:
+            entities = tuple(
+                self.qualify(arg.value) if arg.keyword is None and not arg.star else ("?",)
+                for arg in calls[0].args
+            )
+            if len(calls[0].args) == 1:
+                model = cst.Module([]).code_for_node(calls[0].args[0].value)
+        else:  # a query kept in a variable: what the query that made it selects
+            entities, model = self.query_shapes.get(receiver.value, ((), ""))
+            options = " ".join([self.query_options.get(receiver.value, ""), options])
+        self.shapes[node] = (entities, model)
+        self.options_of[node] = options
+        if receiver.value in self.query_vars:
+            self.var_uses.add(receiver)
+        problem = _query_problem(calls, steps, middle, terminal, starts_at_query)
+        if not problem and not terminal and node not in self.assigned:
+            problem = "a legacy query used other than assigned to a variable or run"
+        span = self.locate(node)
+        self.queries.setdefault(session, []).append(
+            QueryFact(span, entities, terminal, model, options.strip())
+        )
+        self._add(session, self._site(node, problem, awaits=bool(terminal)))
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        assigned = node.targets[0].target
+        if len(node.targets) != 1 or not isinstance(assigned, cst.Name):
+            for each in node.targets:
+                for name in self.candidates:
+                    for found in names_in(each.target, name):
+                        self._add(name, self._site(found, "it is stored"))
+            return
+        target = assigned.value
+        value = node.value
+        chain = query_chain(value) if isinstance(value, cst.Call) else None
+        if chain is not None:
+            receiver, calls = chain
+            root = receiver.value
+            session = (
+                root
+                if root in self.candidates and method(calls[0]) == "query"
+                else self.query_vars.get(root, "")
+            )
+            if session and method(calls[-1]) not in TERMINALS:
+                self.query_vars[target] = session
+                self.assigned.add(value)
+                self._assigned_to[value] = target
+                return
+        self.origins[target] = self._origin(value)
+
+    def leave_Assign(self, original_node: cst.Assign) -> None:
+        target = self._assigned_to.get(original_node.value)
+        if target is not None and original_node.value in self.shapes:
+            # A query refined in a branch (``if x: q = q.options(...)``): its options
+            # hold from there on.
+            self.query_shapes[target] = self.shapes[original_node.value]
+            self.query_options[target] = " ".join(
+                [self.query_options.get(target, ""), self.options_of.get(original_node.value, "")]
+            ).strip()
+            self.var_uses.add(original_node.targets[0].target)
+
+    def misused_queries(self) -> None:
+        """A query variable used as anything but a query (iterated, handed on, returned):
+        a 2.0 statement is no result."""
+        for name, session in self.query_vars.items():
+            for found in names_in(self.function.body, name):
+                if found not in self.var_uses:
+                    self._add(
+                        session,
+                        self._site(
+                            found,
+                            Problem(Flaw.QUERY_AS_RESULT, name),
+                        ),
+                    )
+
+
+def _query_problem(
+    calls: list[cst.Call],
+    steps: list[cst.Call],
+    middle: list[cst.Call],
+    terminal: str,
+    starts_at_query: bool,
+) -> str:
+    """Why a query chain has no 2.0 rewrite; ``""`` when it has one. ``steps`` are its
+    calls after ``query(...)``, ``middle`` those before its terminal method."""
+    bad = [method(step) for step in middle if method(step) not in QUERY_STEPS]
+    if bad:
+        return f"no rewrite for the query method `.{bad[0]}()`"
+    if terminal == "get" and (middle or not starts_at_query or len(calls[0].args) != 1):
+        return "`.get()` after other query methods has no 2.0 twin"
+    if terminal in ("delete", "update") and (
+        any(method(s) not in ("filter", "filter_by", "where") for s in middle)
+        or not starts_at_query
+        or len(calls[0].args) != 1
+        or any(
+            arg.keyword is not None and arg.keyword.value != "synchronize_session"
+            for arg in steps[-1].args
+        )
+        or len([a for a in steps[-1].args if a.keyword is None])
+        != (1 if terminal == "update" else 0)
+    ):
+        return f"`.{terminal}()` is rewritten only after `filter` on one model"
+    return ""
+
+
+class _Bindings(cst.CSTVisitor):
+    """``db = Factory()`` and ``with Factory() as db`` in a function, and the names
+    called like sessions (``x.query(...)``, ``x.commit()``)."""
+
+    def __init__(self, qualify: Qualify) -> None:
+        super().__init__()
+        self.qualify = qualify
+        self.bound: dict[str, str] = {}
+        self.local: set[str] = set()
+        self.receivers: set[str] = set()
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            if isinstance(target.target, cst.Name):
+                self.local.add(target.target.value)
+                made = self._made(node.value)
+                if made:
+                    self.bound[target.target.value] = made
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None and isinstance(node.asname.name, cst.Name):
+            self.local.add(node.asname.name.value)
+            made = self._made(node.item)
+            if made:
+                self.bound[node.asname.name.value] = made
+
+    def _made(self, value: cst.BaseExpression) -> str:
+        if isinstance(value, cst.Call) and not value.args and dotted(value.func):
+            names = self.qualify(value.func)
+            if len(names) == 1:
+                return f"made:{names[0]}"
+        return ""
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if (
+            isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and (func.attr.value in AWAITED | {"query", "add", "add_all"})
+        ):
+            self.receivers.add(func.value.value)
+
+
+def scan_function(
+    function: cst.FunctionDef, qualname: str, qualify: Qualify, locate: Locate
+) -> _Scan:
+    scan = _Scan(function, qualify, locate)
+    scan.find_sessions()
+    function.body.visit(scan)
+    scan.misused_queries()
+    return scan
+
+
+def function_facts(scan: _Scan, qualname: str, response: tuple[str, ...]) -> FunctionDb:
+    params = scan.function.params
+    names = tuple(p.name.value for p in (*params.posonly_params, *params.params))
+    return FunctionDb(
+        qualname,
+        scan.locate(scan.function),
+        names,
+        tuple(
+            SessionFacts(
+                name, source, tuple(scan.sites.get(name, ())), tuple(scan.queries.get(name, ()))
+            )
+            for name, source in sorted(scan.candidates.items())
+        ),
+        tuple(sorted(scan.origins.items())),
+        # ``Book.author`` on a class (a join, a loader option) loads nothing.
+        tuple(t for t in scan.touches if t[0] in scan.locals or t[0] in scan.origins),
+        tuple(scan.passes),
+        tuple(scan.refreshes),
+        tuple(scan.returns),
+        response,
+        tuple(sorted(scan.annotated.items())),
+        tuple(scan.expiries),
+        tuple(scan.flushes),
+        scan.locate(scan.function)[2],
+        tuple(
+            name
+            for decorator in scan.function.decorators
+            for name in (dotted(decorator.decorator) or "",)
+            if name
+        ),
+    )

@@ -1,0 +1,123 @@
+"""The plan settled once the others are known (``settled``): the migration is withdrawn
+when a file it changes is outside the paths given, a function that awaits would stay
+sync, or a session call the async plan awaits is one it does not rewrite."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from vibefix.asyncdb.plan import DbPlan, rule
+from vibefix.calls.plan import AsyncPlan
+from vibefix.engine.index import ProjectIndex, node_key
+from vibefix.engine.plan import PlanContext
+from vibefix.known.blocking import Entry, Kind
+
+Obstacle = tuple[Path, int, int, str]
+
+
+def settled(part: DbPlan, context: PlanContext) -> DbPlan:
+    """``part``, or the same withdrawn with the obstacles found now."""
+    if not part.migrates:
+        return part
+    asyncs = context.part(AsyncPlan) or AsyncPlan()
+    problems = [
+        *_shut_files(part, context),
+        *_staying_sync(part, context.index, asyncs),
+        *_sync_disposals(part, context.index, asyncs),
+        *_unfollowed(part, context.index),
+    ]
+    if not problems:
+        return part
+    return replace(part, migrates=False, obstacles=tuple(sorted({*part.obstacles, *problems})))
+
+
+def _shut_files(part: DbPlan, context: PlanContext) -> list[Obstacle]:
+    """A file the migration must change but may not (outside the paths given, or failed
+    to rewrite): said in the first file it may change, as nothing is."""
+    shut = sorted(path for path in part.files if not context.writable(path))
+    open_ = sorted(path for path in part.files if context.writable(path))
+    return [
+        (
+            open_[0],
+            1,
+            1,
+            f"`{path.name}` is outside the paths given (or could not be rewritten), and"
+            f" {part.code} moves the whole project to AsyncSession at once",
+        )
+        for path in shut
+        if open_
+    ]
+
+
+def _staying_sync(part: DbPlan, index: ProjectIndex, asyncs: AsyncPlan) -> list[Obstacle]:
+    """A function that awaits after the migration but that the async plan leaves sync."""
+    facts = {node_key(f.path, f): f for f in index.functions.values()}
+    problems: list[Obstacle] = []
+    for key in sorted(part.async_functions):
+        function = facts.get(key)
+        if function is None or not (function.is_async or key in asyncs.becomes_async):
+            name = function.qualname.rpartition(".")[2] if function else "this function"
+            why = asyncs.held.get(function.qualname, "") if function else ""
+            if not why and function is not None and not asyncs.callers.get(function.qualname):
+                why = "nothing in the project calls it, and it is no route handler"
+            problems.append(
+                (
+                    key[0],
+                    key[1],
+                    key[2],
+                    f"`{name}` uses the session but cannot become `async def`"
+                    + (f": {why}" if why else ""),
+                )
+            )
+    return problems
+
+
+def _sync_disposals(part: DbPlan, index: ProjectIndex, asyncs: AsyncPlan) -> list[Obstacle]:
+    """``engine.dispose()`` in sync code the project calls: it cannot be awaited there."""
+    problems: list[Obstacle] = []
+    for key, name in sorted(part.disposals.items()):
+        function = index.functions.get(name)
+        if (
+            function is None
+            or function.is_async
+            or node_key(function.path, function) in asyncs.becomes_async
+        ):
+            continue
+        if asyncs.callers.get(name):
+            problems.append(
+                (
+                    key[0],
+                    key[1],
+                    key[2],
+                    f"`engine.dispose()` in `{name.rpartition('.')[2]}`, which stays sync"
+                    " and is called by the project: an async engine is disposed with"
+                    " `await`",
+                )
+            )
+    return problems
+
+
+def _unfollowed(part: DbPlan, index: ProjectIndex) -> list[Obstacle]:
+    """A call the async plan takes for a session's (its rule says so) that the migration
+    does not rewrite: a session it could not follow."""
+    classify = rule(part)
+    rewritten = (
+        part.awaits | {k for k, q in part.queries.items() if q.terminal} | set(part.disposals)
+    )
+    problems: list[Obstacle] = []
+    for function in index.functions.values():
+        for call in function.calls:
+            entries = {classify(index.resolve(t)) for t in call.targets}
+            if Entry(Kind.TWIN, part.code, loop=True) in entries:
+                key = node_key(function.path, call)
+                if key not in rewritten:
+                    problems.append(
+                        (
+                            key[0],
+                            key[1],
+                            key[2],
+                            f"a session {part.code} cannot follow to where it was made",
+                        )
+                    )
+    return problems

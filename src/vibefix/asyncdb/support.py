@@ -1,0 +1,55 @@
+"""The code the migration adds to the project: the helper that puts a URL read at run
+time on its database's async driver, and the app's lifespan that creates the tables.
+Each is a template in ``templates/`` (``NAME.py.tmpl``, package data), written by
+``vibefix.engine.templates.render``."""
+
+from __future__ import annotations
+
+from vibefix.engine.templates import render
+
+URL_HELPER = "_async_url"
+LIFESPAN = "_db_lifespan"
+
+_INDENT = "    "
+
+
+def _indented(code: str) -> str:
+    """``code`` (an expression's, perhaps of several lines) for a place in a function's
+    body: its later lines are indented one level, where the body starts."""
+    return ("\n" + _INDENT).join(code.splitlines())
+
+
+def url_helper(code: str, url: str, make_url: str) -> str:
+    """``def _async_url(url)``: ``url`` on its database's async driver, at run time
+    (``url`` and ``make_url`` are how the module spells SQLAlchemy's)."""
+    return render(
+        "vibefix.asyncdb", "url_helper", helper=URL_HELPER, url=url, make_url=make_url, code=code
+    )
+
+
+def lifespan(
+    code: str,
+    *,
+    contextlib: str,
+    fastapi: str,
+    async_iterator: str,
+    engine: str,
+    create_all: str,
+    inner: str = "",
+) -> str:
+    """``async def _db_lifespan(app)``: the tables, created on ``engine`` at startup by
+    ``create_all`` (the code of the call's function and further arguments), inside the
+    app's own lifespan ``inner`` when it has one."""
+    serve = render("vibefix.asyncdb", "lifespan_inner", inner=inner) if inner else "yield"
+    return render(
+        "vibefix.asyncdb",
+        "lifespan",
+        contextlib=contextlib,
+        lifespan=LIFESPAN,
+        fastapi=fastapi,
+        async_iterator=async_iterator,
+        code=code,
+        engine=_indented(engine),
+        create_all=_indented(create_all),
+        serve=_indented(serve),
+    )

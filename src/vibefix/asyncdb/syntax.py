@@ -1,0 +1,75 @@
+"""Small readers of libcst trees the scan shares with the codemod."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import libcst as cst
+
+from vibefix.asyncdb.facts import Span
+
+Qualify = Callable[[cst.CSTNode], tuple[str, ...]]
+Locate = Callable[[cst.CSTNode], Span]
+
+
+def dotted(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        owner = dotted(node.value)
+        return f"{owner}.{node.attr.value}" if owner else None
+    return None
+
+
+def query_chain(call: cst.Call) -> tuple[cst.Name, list[cst.Call]] | None:
+    """``(receiver, [first, ..., last])`` for ``receiver.m1(...).m2(...)...``, each
+    ``m`` a method call; None for anything else."""
+    calls: list[cst.Call] = []
+    node: cst.BaseExpression = call
+    while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        calls.append(node)
+        node = node.func.value
+    if not calls or not isinstance(node, cst.Name):
+        return None
+    return node, calls[::-1]
+
+
+def method(call: cst.Call) -> str:
+    return call.func.attr.value if isinstance(call.func, cst.Attribute) else ""
+
+
+def unwrap_annotation(node: cst.BaseExpression, qualify: Qualify) -> list[cst.BaseExpression]:
+    """The type in ``Annotated[T, ...]``/``Optional[T]``/``T | None``, and the metadata."""
+    found: list[cst.BaseExpression] = []
+    while isinstance(node, cst.Subscript) and node.slice:
+        outer = qualify(node.value)
+        if not any(n.endswith(("Annotated", "Optional")) for n in outer):
+            break
+        elements = [e.slice.value for e in node.slice if isinstance(e.slice, cst.Index)]
+        if not elements:
+            break
+        found.extend(elements[1:])
+        node = elements[0]
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.right, cst.Name):
+        node = node.left
+    return [node, *found]
+
+
+def names_in(tree: cst.CSTNode, name: str) -> list[cst.Name]:
+    found: list[cst.Name] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value == name:
+                found.append(node)
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            node.value.visit(self)  # ``x.name`` is no use of ``name``
+            return False
+
+        def visit_Arg(self, node: cst.Arg) -> bool:
+            node.value.visit(self)  # nor is ``f(name=...)``
+            return False
+
+    tree.visit(_Find())
+    return found
