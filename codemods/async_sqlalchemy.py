@@ -21,7 +21,7 @@ from vibefix.codemod import Codemod, PlanContext
 from vibefix.cst.arguments import appended, keyword
 from vibefix.engine.imports import ModuleAlias
 from vibefix.http import plan as httpplan
-from vibefix.results import Finding, Position, Safety
+from vibefix.results import Blocking, Finding, Position, Safety
 
 ENGINE_LINE = r"(?m:^\w+[ \t]*(?::[^=\n]*)?=[ \t]*(?:[A-Za-z_][\w.]*\.)?create_engine\()"
 """A module that makes the engine at its top level."""
@@ -100,6 +100,8 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
     """
 
     code = "VF203"
+    verifies = Blocking.DATABASE
+    verify_hint = "a database call: AsyncSession instead, or a worker thread"
     safety = Safety.REVIEW
     follows_plan = True
     # The module that makes the engine at its top level. From there the plan asks for
