@@ -42,6 +42,7 @@ class AsyncEndpoints(AsyncCodemod[PlanPart]):
     role = Role.ENDPOINTS
     safety = Safety.REVIEW
     follows_plan = True
+    linked = True
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         key = self.key(node)

@@ -11,6 +11,7 @@ from vibefix.codemod import Codemod, NeededName, PlanPart
 from vibefix.config import Config
 from vibefix.cst.names import base_name, imported_as
 from vibefix.cst.scope import ScopeKind
+from vibefix.results import Blocking
 
 
 class AsyncSleep(AsyncCodemod[PlanPart]):
@@ -45,6 +46,8 @@ class AsyncSleep(AsyncCodemod[PlanPart]):
     # Its trigger adds candidates; it also visits every file the plan reads, where a
     # function made async may sleep behind an import spelling the trigger misses.
     follows_plan = True
+    verifies = Blocking.SLEEP
+    verify_hint = "time.sleep: `await asyncio.sleep` instead"
     # The real precondition: the file imports the time module or its sleep, and says
     # ``sleep`` somewhere (``sleep`` alone would match every ``asyncio.sleep``).
     triggers = (

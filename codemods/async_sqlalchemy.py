@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from typing import Any
 
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
+from vibefix.codemods.shared_session import SharedSession
 
 from vibefix.asyncdb.collect import FileScan
 from vibefix.asyncdb.names import SESSION_TYPES, async_url, literal_url
@@ -20,8 +21,7 @@ from vibefix.codemod import Codemod, PlanContext
 from vibefix.cst.arguments import appended, keyword
 from vibefix.engine.imports import ModuleAlias
 from vibefix.http import plan as httpplan
-from vibefix.results import Finding, Position, Safety
-from vibefix.sessions.plan import SharedPlan
+from vibefix.results import Blocking, Finding, Position, Safety
 
 ENGINE_LINE = r"(?m:^\w+[ \t]*(?::[^=\n]*)?=[ \t]*(?:[A-Za-z_][\w.]*\.)?create_engine\()"
 """A module that makes the engine at its top level."""
@@ -100,6 +100,8 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
     """
 
     code = "VF203"
+    verifies = Blocking.DATABASE
+    verify_hint = "a database call: AsyncSession instead, or a worker thread"
     safety = Safety.REVIEW
     follows_plan = True
     # The module that makes the engine at its top level. From there the plan asks for
@@ -119,8 +121,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
     def plan_part(cls, context: PlanContext) -> DbPlan:
         # The codemod that gives route handlers their own session: a finding about a
         # session shared by every caller sends the user there.
-        shared = next((c.code for c in context.known if _makes(c, SharedPlan)), "")
-        return plan_async_db(context.index, cls.code, shared)
+        return plan_async_db(context.index, cls.code, SharedSession.code)
 
     @classmethod
     def settle(cls, part: DbPlan | None, context: PlanContext) -> DbPlan | None:
@@ -520,16 +521,6 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             return run_statement(query, session, statement, terminal, model, extra, primary, used)
 
         self.replace(node, change, "a 2.0 statement on the AsyncSession", needs=needs)
-
-
-def _makes(codemod: object, kind: type) -> bool:
-    """Whether ``codemod`` is a class that makes a part of the plan of type ``kind``
-    (``class SharedSession(SessionCodemod[SharedPlan])``)."""
-    for klass in getattr(codemod, "__mro__", ()):
-        for base in getattr(klass, "__orig_bases__", ()):
-            if kind in get_args(base):
-                return True
-    return False
 
 
 def _bind(call: cst.Call) -> tuple[cst.BaseExpression | None, list[cst.Arg]]:

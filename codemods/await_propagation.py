@@ -43,6 +43,7 @@ class AwaitPropagation(AsyncCodemod[PlanPart]):
     code = "VF104"
     role = Role.PROPAGATION
     follows_plan = True
+    linked = True
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         key = self.key(node)

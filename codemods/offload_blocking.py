@@ -9,6 +9,7 @@ from vibefix.calls.roles import Role
 from vibefix.codemod import NeededName, PlanPart
 from vibefix.config import Config
 from vibefix.engine.imports import ModuleAlias
+from vibefix.results import Blocking
 
 
 class OffloadBlocking(AsyncCodemod[PlanPart]):
@@ -45,6 +46,8 @@ class OffloadBlocking(AsyncCodemod[PlanPart]):
     code = "VF102"
     role = Role.OFFLOAD
     follows_plan = True
+    verifies = Blocking.OTHER
+    verify_hint = "run it in a worker thread"
     # An import of a module of the shipped table, the builtin `open(` or a `Path` I/O
     # method, in a file with an `async def`. (Other blocking calls, such as a project's
     # own blocking helpers, are offloaded in every file the plan reads.)

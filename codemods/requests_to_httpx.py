@@ -19,6 +19,7 @@ from vibefix.http import mapping as httpmap
 from vibefix.http import shapes, support
 from vibefix.http.plan import PARAMETER
 from vibefix.http.support import FACTORY, GETTER, LIFESPAN, LINES, PARAMS, READER, TLS, TRUST_ENV
+from vibefix.results import Blocking
 
 
 class _NameTaken(Exception):
@@ -193,7 +194,10 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
 
     code = "VF101"
     role = Role.HTTP
+    linked = True
     follows_plan = True
+    verifies = Blocking.HTTP
+    verify_hint = "an HTTP call through requests: an async client instead"
     # A module that imports requests, or the one that makes the app (its lifespan makes
     # the shared client).
     triggers = (

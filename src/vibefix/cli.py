@@ -18,7 +18,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from vibefix import __version__, registry, report, verify
-from vibefix.calls.plan import AsyncPlan
 from vibefix.codemod import Codemod
 from vibefix.codemods import ALL, RECIPES
 from vibefix.config import Config, ConfigError, load_config
@@ -26,10 +25,8 @@ from vibefix.engine import gitutil
 from vibefix.engine import run as engine
 from vibefix.engine.discover import discover
 from vibefix.engine.run import RunResult
-from vibefix.engine.sourcefile import WriteError, atomic_write_all
-from vibefix.http import mapping as httpmap
-from vibefix.report import interactive
-from vibefix.results import ExitCode, FileResult, Status
+from vibefix.report import OutputFormat
+from vibefix.results import ExitCode
 
 app = typer.Typer(
     name="vibefix",
@@ -46,11 +43,8 @@ app = typer.Typer(
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
-
-class OutputFormat(str, Enum):
-    text = "text"
-    json = "json"
-    sarif = "sarif"
+_EXAMPLE = ALL[0]
+"""The codemod the help's examples name: the first one registered."""
 
 
 class Formatter(str, Enum):
@@ -70,7 +64,7 @@ Select = Annotated[
         "--select",
         "-s",
         metavar="CODE",
-        help="Codes, code prefixes (VF1), names or ALL; replaces the recipe.",
+        help=f"Codes, code prefixes ({_EXAMPLE.code[:3]}), names or ALL; replaces the recipe.",
     ),
 ]
 Ignore = Annotated[
@@ -114,6 +108,34 @@ ConfigPath = Annotated[
     Path | None,
     typer.Option("--config", metavar="FILE", help="A pyproject.toml to read [tool.vibefix] from."),
 ]
+ProjectPath = Annotated[
+    str, typer.Argument(metavar="PATH", help="The project folder whose tests to run.")
+]
+PytestArgs = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="-- PYTEST_ARGS", help="Passed to pytest as they are.", show_default=False
+    ),
+]
+SlowMs = Annotated[
+    float,
+    typer.Option(
+        "--slow-ms",
+        min=1,
+        metavar="MS",
+        help="Report a loop step that ran longer than this (asyncio debug mode).",
+    ),
+]
+Python = Annotated[
+    str | None,
+    typer.Option(
+        "--python",
+        metavar="PYTHON",
+        help="The interpreter that runs the tests (default: the project's .venv, else"
+        " vibefix's own).",
+    ),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Do not show pytest's own output.")]
 
 
 def _fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
@@ -241,22 +263,6 @@ def _run(
     return run
 
 
-def _emit(
-    run: RunResult,
-    command: str,
-    output: OutputFormat,
-    options: engine.Options,
-    exit_code: ExitCode,
-    written: list[Path] | None = None,
-) -> None:
-    if output is OutputFormat.json:
-        sys.stdout.write(report.json_report(run, command, int(exit_code)))
-    elif output is OutputFormat.sarif:
-        sys.stdout.write(report.sarif_report(run, options.codemods))
-    else:
-        report.text_report(run, command, sys.stdout, sys.stderr, written or [])
-
-
 def _preview(
     command: str,
     paths: list[Path],
@@ -267,7 +273,7 @@ def _preview(
     """Run, report, and exit with the run's code: what ``diff`` and ``check`` share."""
     run = _run(paths, options, since, output_format is OutputFormat.text)
     exit_code = run.exit_code()
-    _emit(run, command, output_format, options, exit_code)
+    report.emit(run, command, output_format, options.codemods, exit_code)
     raise typer.Exit(int(exit_code))
 
 
@@ -342,98 +348,13 @@ def apply(
         _fail("--interactive asks on the terminal; it cannot be combined with --output-format")
     options = _options(paths, select, ignore, recipe, jobs, unsafe, format, config, no_cache)
     run = _run(paths, options, since, output_format is OutputFormat.text and not interactive_)
-    if not allow_dirty:
-        try:
-            dirty = gitutil.dirty([result.path for result in run.changed])
-        except gitutil.GitError as error:
-            _fail(f"cannot ask git for uncommitted changes: {error}")
-        if dirty:
-            listed = "\n".join(f"  {report.display(path)}" for path in dirty)
-            _fail(
-                "these files have uncommitted changes; commit or stash them first, or pass"
-                f" --allow-dirty:\n{listed}"
-            )
-    written: list[FileResult] = []
-    pending = False
-    colour = report.use_colour(sys.stdout)
-    asyncs = run.plan.part(AsyncPlan) if run.plan is not None else None
     try:
-        if interactive_ and asyncs is not None and (asyncs.becomes_async or asyncs.twins):
-            keys = asyncs.becomes_async | asyncs.awaits | asyncs.twins
-            keys |= asyncs.http.takes | asyncs.http.passes
-            if asyncs.http.app is not None:
-                keys |= {asyncs.http.app}
-            what = []
-            if asyncs.becomes_async:
-                what.append(
-                    f"{len(asyncs.becomes_async)} functions become async, with their awaits"
-                )
-            if asyncs.twins:
-                library = httpmap.backend(options.config.options).library
-                what.append(f"{len(asyncs.twins)} requests calls become {library} calls")
-            if asyncs.http.takes:
-                what.append(
-                    f"{len(asyncs.http.takes)} functions take the application's HTTP client"
-                )
-            prompt = (
-                f"{'; '.join(what)}: in {len({key[0] for key in keys})} files, they change"
-                " together. Apply them [y,n]? "
-            )
-            if _ask(prompt).strip().lower()[:1] != "y":
-                codes = "VF101,VF103,VF104" if asyncs.twins else "VF103,VF104"
-                sys.stdout.write(f"Run again with --ignore {codes} to review the rest.\n")
-                raise interactive.Quit
-        quitting = False
-        for result in run.changed:
-            if interactive_:
-                linked = interactive.linked(result, asyncs) if asyncs else frozenset()
-                try:
-                    accepted = (
-                        linked
-                        if quitting
-                        else interactive.choose(result, _ask, sys.stdout, colour, linked)
-                    )
-                except interactive.Quit:
-                    # The async conversions accepted above span files: the rest of them
-                    # is written anyway, so that no caller is left without its await.
-                    quitting = pending = True
-                    accepted = linked
-                if accepted != interactive.rewrites(result):
-                    pending = True
-                    if not accepted:
-                        continue
-                    assert run.plan is not None
-                    result = engine.reapply(result, options, run.plan, accepted)
-                    if result.status is not Status.CHANGED:
-                        continue
-            written.append(result)
-    except interactive.Quit:
-        pending = True
-    try:
-        # All files or none: a rewrite may span files (a function made async, its awaits).
-        atomic_write_all([(r.path, r.new_source) for r in written if r.new_source is not None])
-    except WriteError as error:
-        _fail(
-            f"{report.display(error.path)}: cannot write: {error.error}; no file was changed",
-            ExitCode.FAILED,
+        exit_code = report.apply_changes(
+            run, options, output_format, interactive=interactive_, allow_dirty=allow_dirty
         )
-    done = {result.path for result in written}
-    applied = RunResult(
-        [r for r in run.files if r.status is not Status.CHANGED or r.path not in done] + written,
-        run.findings,
-    )
-    exit_code = ExitCode.FAILED if run.failed else ExitCode.OK
-    if exit_code is ExitCode.OK and (run.findings or pending):
-        exit_code = ExitCode.PENDING
-    _emit(applied, "apply", output_format, options, exit_code, [r.path for r in written])
+    except report.ApplyError as error:
+        _fail(str(error), error.exit_code)
     raise typer.Exit(int(exit_code))
-
-
-def _ask(prompt: str) -> str:
-    sys.stdout.write(prompt)
-    sys.stdout.flush()
-    line = sys.stdin.readline()
-    return line if line else "q"
 
 
 @app.command(name="list")
@@ -459,7 +380,10 @@ def list_(
 
 @app.command()
 def explain(
-    code: Annotated[str, typer.Argument(help="A code (VF100) or a name (async-sleep).")],
+    code: Annotated[
+        str,
+        typer.Argument(help=f"A code ({_EXAMPLE.code}) or a name ({_EXAMPLE.name})."),
+    ],
 ) -> None:
     """Show a codemod's documentation: why, example, safety, what it leaves alone."""
     try:
@@ -479,38 +403,12 @@ def explain(
     ),
 )
 def verify_(
-    path: Annotated[
-        str,
-        typer.Argument(metavar="PATH", help="The project folder whose tests to run."),
-    ] = ".",
-    pytest_args: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="-- PYTEST_ARGS", help="Passed to pytest as they are.", show_default=False
-        ),
-    ] = None,
-    slow_ms: Annotated[
-        float,
-        typer.Option(
-            "--slow-ms",
-            min=1,
-            metavar="MS",
-            help="Report a loop step that ran longer than this (asyncio debug mode).",
-        ),
-    ] = 50.0,
-    python: Annotated[
-        str | None,
-        typer.Option(
-            "--python",
-            metavar="PYTHON",
-            help="The interpreter that runs the tests (default: the project's .venv, else"
-            " vibefix's own).",
-        ),
-    ] = None,
+    path: ProjectPath = ".",
+    pytest_args: PytestArgs = None,
+    slow_ms: SlowMs = 50.0,
+    python: Python = None,
     output_format: Output = OutputFormat.text,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Do not show pytest's own output.")
-    ] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Run the project's tests and report every blocking call made on an event loop.
 
@@ -527,27 +425,19 @@ def verify_(
     root = Path(path)
     if not root.exists():
         _fail(f"{path}: no such file or folder")
+    codemods = _codemods()
     try:
         result = verify.verify(
             root,
             extra,
+            fixes=verify.fixes_from(codemods),
             python=python,
             slow_ms=slow_ms,
             echo=None if quiet or output_format is not OutputFormat.text else sys.stderr,
         )
     except verify.VerifyError as error:
         _fail(str(error))
-    run = RunResult(findings=result.findings)
-    failed = result.tests.get("failed", 0) + result.tests.get("errors", 0)
-    exit_code = ExitCode.PENDING if result.findings or failed else ExitCode.OK
-    if output_format is OutputFormat.json:
-        sys.stdout.write(report.json_report(run, "verify", int(exit_code), tests=result.tests))
-    elif output_format is OutputFormat.sarif:
-        sys.stdout.write(report.sarif_report(run, _codemods()))
-    else:
-        for finding in result.findings:
-            sys.stderr.write(report.finding_line(finding) + "\n")
-        sys.stderr.write(report.verify_summary(result.findings, result.tests) + "\n")
+    exit_code = report.emit_verified(result.findings, result.tests, output_format, codemods)
     raise typer.Exit(int(exit_code))
 
 

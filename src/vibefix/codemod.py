@@ -25,7 +25,7 @@ from vibefix.config import Config
 from vibefix.engine.context import Collector, FileContext, NeededName
 from vibefix.engine.edits import Edit
 from vibefix.engine.plan import Plan, PlanContext, PlanPart
-from vibefix.results import EditRecord, Finding, Position, Safety
+from vibefix.results import Blocking, EditRecord, Finding, Position, Safety
 
 __all__ = ["Codemod", "Collector", "FileContext", "NeededName", "PlanContext", "PlanPart"]
 
@@ -68,6 +68,17 @@ class Codemod(cst.CSTVisitor, Generic[PartT]):
     uses: ClassVar[tuple[type[PlanPart], ...]] = ()
     """The family parts of the plan its rewrites read (``AsyncPlan``: which functions
     become async): the engine makes them even when no part asks for them."""
+    verifies: ClassVar[Blocking | None] = None
+    """The kind of blocking call seen at run time that this codemod fixes: ``vibefix
+    verify`` reports such a call with its code and ``verify_hint`` (one codemod a kind,
+    the first in the registry's order)."""
+    verify_hint: ClassVar[str] = ""
+    """What to do about such a call, in a few words, after the finding's message."""
+    linked: ClassVar[bool] = False
+    """True when its rewrites carry out changes that span files (``PlanPart.together``:
+    a function made async and its awaits elsewhere): ``apply --interactive`` makes them
+    with those changes, after one question, never hunk by hunk, and suggests ignoring it
+    to whoever declines."""
     name: ClassVar[str]
     METADATA_DEPENDENCIES: ClassVar[tuple[ProviderT, ...]] = (PositionProvider,)
 

@@ -36,6 +36,16 @@ class Safety(enum.Enum):
     REVIEW = "review"
 
 
+class Blocking(enum.Enum):
+    """A kind of blocking call ``vibefix verify`` sees on an event loop at run time, the
+    most specific first; the codemod whose ``verifies`` it is fixes it."""
+
+    SLEEP = "sleep"
+    HTTP = "http"
+    DATABASE = "database"
+    OTHER = "other"
+
+
 @dataclass(frozen=True, order=True)
 class Position:
     """A 1-based line and column, as editors and terminals expect."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vibefix.calls.roles import Roles
+from vibefix.config import Config
 from vibefix.engine.index import (
     UNKNOWN,
     CallFact,
@@ -27,7 +28,7 @@ from vibefix.engine.index import (
     ProjectIndex,
     node_key,
 )
-from vibefix.engine.plan import PlanContext, PlanPart
+from vibefix.engine.plan import PlanContext, PlanPart, Together
 from vibefix.http import plan as httpplan
 from vibefix.http.rules import HttpRules
 from vibefix.known.blocking import BlockingTable, Kind, Rules, split_last, table_for
@@ -106,6 +107,8 @@ class AsyncPlan(PlanPart):
     wanted_names: frozenset[str] = frozenset()
     """The names of the functions that may become async: every file that says one of them
     may call it, and must be indexed."""
+    roles: Roles = field(default_factory=Roles)
+    """The codes of the family's codemods, by the role each plays."""
 
     @property
     def touched(self) -> frozenset[Path]:
@@ -117,6 +120,28 @@ class AsyncPlan(PlanPart):
 
     def findings_for(self, path: Path) -> tuple[Finding, ...]:
         return tuple(finding for finding in self.findings if finding.path == path)
+
+    def together(self, config: Config) -> tuple[Together, ...]:
+        """The async conversions, with their awaits in other files; the requests calls
+        VF101 rewrites, which change with the functions they are in; the shared client."""
+        roles = self.roles
+        conversions = tuple(code for code in (roles.endpoints, roles.propagation) if code)
+        found = []
+        if self.becomes_async:
+            found.append(
+                Together(
+                    f"{len(self.becomes_async)} functions become async, with their awaits",
+                    self.becomes_async | self.awaits,
+                    conversions,
+                    within=self.becomes_async,
+                )
+            )
+        if self.twins:
+            library = httpplan.library(config.options)
+            what = f"{len(self.twins)} requests calls become {library} calls"
+            codes = (roles.http, *conversions) if roles.http else conversions
+            found.append(Together(what, self.twins, codes))
+        return (*found, *self.http.together(roles.http))
 
     @classmethod
     def make(cls, context: PlanContext) -> AsyncPlan:
@@ -416,6 +441,7 @@ def _analyse(
         findings=tuple(sorted(set(findings), key=_order)),
         held={name: reason for name, reason in sorted(reasons.items()) if reason},
         neighbours=frozenset(wanted_modules),
+        roles=roles,
         wanted_names=frozenset(_display(name) for name in hopeful | shared.candidates)
         # Names they are re-exported under (``from .mod import helper as fetch``).
         | {

@@ -22,7 +22,6 @@ import libcst as cst
 
 from vibefix.results import EditRecord
 
-Replacement: TypeAlias = "cst.CSTNode | cst.RemovalSentinel | cst.FlattenSentinel[Any]"
 Change: TypeAlias = Callable[[Any], Any]
 
 

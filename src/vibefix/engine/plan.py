@@ -13,7 +13,8 @@ codemod asks for it or names it in ``Codemod.uses``. A codemod may then *settle*
 once the others are known (withdraw a migration a function that stays sync would break);
 when one does, the family parts are made again from the settled parts. The engine reads
 of every part only what ``PlanPart`` declares; everything else is between the codemods
-and families that share a part's type.
+and families that share a part's type. What a part says of its changes that span files
+(``PlanPart.together``) is read by ``apply --interactive``, which asks about each once.
 """
 
 from __future__ import annotations
@@ -24,11 +25,28 @@ from pathlib import Path
 from typing import Protocol, TypeVar, cast
 
 from vibefix.config import Config
-from vibefix.engine.index import ProjectIndex
+from vibefix.engine.index import NodeKey, ProjectIndex
 from vibefix.known.packaging import Declarations
 from vibefix.results import Finding, Safety
 
 P = TypeVar("P", bound="PlanPart")
+
+
+@dataclass(frozen=True)
+class Together:
+    """Rewrites in several files that are made together or not at all (a function made
+    async, and its awaits in other files): ``apply --interactive`` asks about them once,
+    before any hunk."""
+
+    what: str
+    """What changes, in one line: ``3 functions become async, with their awaits``."""
+    keys: frozenset[NodeKey]
+    """The definitions and calls that change (the question counts their files)."""
+    codes: tuple[str, ...]
+    """The codes whose rewrites carry it out: a run that ignores them leaves it out."""
+    within: frozenset[NodeKey] = frozenset()
+    """Definitions whose every rewrite goes with it: a sleep left blocking in a function
+    made async would make it worse than before."""
 
 
 class PlanPart:
@@ -63,6 +81,11 @@ class PlanPart:
     def findings(self) -> tuple[Finding, ...]:
         """What the plan itself reports (a function that stays sync, and why), each in
         its file, besides what the codemods report while rewriting."""
+        return ()
+
+    def together(self, config: Config) -> tuple[Together, ...]:
+        """This part's changes that span files and are made together or not at all;
+        ``config`` is the run's (what they are said to become may depend on it)."""
         return ()
 
     @classmethod
@@ -227,6 +250,10 @@ class Plan:
         return tuple(
             finding for part in self._all() for finding in part.findings if finding.path == path
         )
+
+    def together(self, config: Config) -> tuple[Together, ...]:
+        """Every part's changes that are made together or not at all, in part order."""
+        return tuple(change for part in self._all() for change in part.together(config))
 
 
 def build_plan(

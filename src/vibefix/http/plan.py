@@ -15,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from vibefix.engine.index import CallFact, FunctionFact, NodeKey, ProjectIndex, node_key
+from vibefix.engine.plan import Together
+from vibefix.http import mapping
 from vibefix.known.fastapi import FASTAPI_APPS
 from vibefix.results import Finding, Position
 
@@ -64,6 +66,21 @@ class HttpPlan:
     """The functions that may take the client: every file that names one must be read,
     for a call there must pass it on."""
     findings: tuple[Finding, ...] = ()
+
+    def together(self, code: str) -> tuple[Together, ...]:
+        """The functions that take the client, the calls that pass it on and the app that
+        makes it: they change together, by the rewrites of ``code`` (the one the plan was
+        made for)."""
+        if not self.takes:
+            return ()
+        keys = self.takes | self.passes | ({self.app} if self.app is not None else set())
+        what = f"{len(self.takes)} functions take the application's HTTP client"
+        return (Together(what, keys, (code,) if code else ()),)
+
+
+def library(options: Mapping[str, Any]) -> str:
+    """The library the rewritten calls use: the configured backend's (``httpx``)."""
+    return mapping.backend(options).library
 
 
 def share(

@@ -1,4 +1,4 @@
-"""Unified diffs whose hunks name the rules that made them, and partial application.
+"""Unified diffs whose hunks name the rules that made them.
 
 Hunks come from ``difflib``; each lists the codes of the edits whose original lines it
 touches, in the place git puts a function name: ``@@ -10,4 +10,5 @@ VF100``.
@@ -262,17 +262,3 @@ def unified_diff(result: FileResult, display: str) -> str:
         return ""
     header = f"--- a/{display}\n+++ b/{display}\n"
     return header + "".join(hunk.text() for hunk in found)
-
-
-def apply_hunks(result: FileResult, chosen: Sequence[Hunk]) -> bytes:
-    """The original source with only the ``chosen`` hunks applied, re-encoded."""
-    old = split_lines(result.old_source, result.encoding)
-    out: list[str] = []
-    position = 0
-    for hunk in sorted(chosen, key=lambda hunk: hunk.old_start):
-        start = hunk.old_start - 1
-        out.extend(old[position:start])
-        out.extend(hunk.new_lines)
-        position = start + len(hunk.old_lines)
-    out.extend(old[position:])
-    return "".join(out).encode(result.encoding)

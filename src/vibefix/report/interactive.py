@@ -4,16 +4,17 @@ The answer picks rewrites, not lines: the file is then rewritten again with only
 accepted rewrites, so the imports follow from what was kept (``import asyncio`` is added
 for any accepted sleep; ``import time`` goes only if no skipped rewrite still needs it).
 Hunks that show nothing but import changes are therefore not asked about, nor are the
-rewrites that carry out the plan's async conversions: other files count on them (an
-``await`` of a function made async), so they are applied together, after one question.
+rewrites that carry out the plan's changes that span files (``PlanPart.together``): other
+files count on them (an ``await`` of a function made async), so they are applied together,
+after one question.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from typing import TextIO
 
-from vibefix.calls.plan import AsyncPlan
+from vibefix.engine.plan import Together
 from vibefix.report.diffing import hunks
 from vibefix.report.text import colour_diff, display
 from vibefix.results import FileResult, Position
@@ -68,21 +69,20 @@ def choose(
     return frozenset(accepted)
 
 
-def linked(result: FileResult, plan: AsyncPlan) -> Accepted:
-    """The rewrites of the file that carry out the plan's cross-file decisions: a function
-    made async, the awaits of such functions, and every rewrite inside a function made
-    async (its sleep left blocking would make it worse than before); and every VF101
-    rewrite: a requests call, its response's attributes, its except, its session, its
-    stream and the application's shared client change together, across files."""
-    functions = [(key[1], key[3]) for key in plan.becomes_async if key[0] == result.path]
+def linked(result: FileResult, together: Sequence[Together], codes: Collection[str]) -> Accepted:
+    """The rewrites of the file that carry out the plan's changes that span files: every
+    rewrite of the ``codes`` (the codemods marked ``linked``: VF101's requests call, its
+    response's attributes, its except and the shared client change together, across
+    files), and every rewrite inside a definition that goes with such a change (a function
+    made async: its sleep left blocking would make it worse than before)."""
+    spans = [
+        (key[1], key[3]) for change in together for key in change.within if key[0] == result.path
+    ]
     return frozenset(
         (edit.code, edit.start)
         for edit in result.edits
         if not edit.import_only
-        and (
-            edit.code in ("VF101", "VF103", "VF104")
-            or any(first <= edit.start.line <= last for first, last in functions)
-        )
+        and (edit.code in codes or any(first <= edit.start.line <= last for first, last in spans))
     )
 
 

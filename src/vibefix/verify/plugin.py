@@ -14,7 +14,9 @@ Two detectors run on every event loop of every thread, for the whole session:
   after the first one of a request; this plugin builds the wrappers itself, with the same
   rules (blockbuster's own allow-lists and predicates), but records the call and lets it
   go on. A call is kept when its stack has a frame in the project (not in a virtualenv or
-  site-packages below it); the innermost such frame is where it is reported.
+  site-packages below it); the innermost such frame is where it is reported, with the
+  kind of call it is (``sleep``, ``http``, ``database`` or ``other``: the runner knows
+  which codemod fixes each).
 - **Slow callbacks.** Every loop runs in asyncio debug mode with ``slow_callback_duration``
   set to the threshold; a step that took longer, and made no blocking call that explains
   it, is reported at the innermost project frame of its task's coroutine chain, or at the
@@ -96,15 +98,17 @@ def _frames(frame: FrameType | None) -> Iterator[FrameType]:
 
 
 def _kind(function: str, files: Iterable[str]) -> str:
-    """The codemod that would fix a blocking call to ``function`` made under ``files``."""
+    """What kind of blocking call a call to ``function`` made under ``files`` is: one of
+    ``_RANK`` (``vibefix.results.Blocking``'s values), which the runner maps to the
+    codemod that fixes it."""
     folders = " ".join(path.replace("\\", "/") for path in files)
     if function == "time.sleep":
-        return "VF100"
+        return "sleep"
     if "/requests/" in folders or "/urllib3/" in folders:
-        return "VF101"
+        return "http"
     if function.startswith("sqlite3.") or "/sqlalchemy/" in folders:
-        return "VF203"
-    return "VF102"
+        return "database"
+    return "other"
 
 
 def _record_blocking(function: str) -> None:
@@ -129,7 +133,7 @@ def _record_blocking(function: str) -> None:
                 "path": where[0],
                 "line": where[1],
                 "column": _column(frame.f_code, frame.f_lasti),
-                "code": "VF102",
+                "kind": "other",
                 "in": frame.f_code.co_name,
                 "tests": [],
                 "count": 0,
@@ -137,15 +141,15 @@ def _record_blocking(function: str) -> None:
         record["count"] += 1
         if function not in record["functions"]:
             record["functions"].append(function)
-        code = _kind(function, (f.f_code.co_filename for f in stack))
-        if _RANK.index(code) < _RANK.index(record["code"]):
-            record["code"] = code
+        kind = _kind(function, (f.f_code.co_filename for f in stack))
+        if _RANK.index(kind) < _RANK.index(record["kind"]):
+            record["kind"] = kind
         if _test["id"] not in record["tests"]:
             record["tests"].append(_test["id"])
 
 
-_RANK = ["VF100", "VF101", "VF203", "VF102"]
-"""When one place makes several kinds of blocking call, the most specific fix wins."""
+_RANK = ["sleep", "http", "database", "other"]
+"""When one place makes several kinds of blocking call, the most specific wins."""
 
 
 def _wrap_blocking(

@@ -4,6 +4,9 @@ The tests run in a subprocess of the project's interpreter, with ``verify_plugin
 (see there for what it detects). Nothing is written in the project: no pytest cache, no
 bytecode, no package installed; the plugin (and blockbuster, when the project's
 interpreter lacks it) are copied to a temporary folder put on ``PYTHONPATH``.
+
+The plugin says what kind of blocking call it saw (``Blocking``); which codemod fixes
+it, and how, comes from the codemods' ``verifies`` and ``verify_hint`` (``fixes_from``).
 """
 
 from __future__ import annotations
@@ -15,19 +18,34 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vibefix.results import Finding, Position
+from vibefix.results import Blocking, Finding, Position
+
+if TYPE_CHECKING:
+    from vibefix.codemod import Codemod
 
 PLUGIN = "vibefix_verify_plugin"
-_WHAT = {
-    "VF100": "time.sleep: `await asyncio.sleep` instead",
-    "VF101": "an HTTP call through requests: an async client instead",
-    "VF102": "run it in a worker thread",
-    "VF203": "a database call: AsyncSession instead, or a worker thread",
-}
+
+
+@dataclass(frozen=True)
+class Fix:
+    """The codemod that fixes a kind of blocking call: its code, and what to do."""
+
+    code: str
+    hint: str = ""
+
+
+def fixes_from(codemods: Iterable[type[Codemod[Any]]]) -> dict[Blocking, Fix]:
+    """For each kind of blocking call, the first of ``codemods`` that ``verifies`` it."""
+    found: dict[Blocking, Fix] = {}
+    for codemod in codemods:
+        if codemod.verifies is not None and codemod.verifies not in found:
+            found[codemod.verifies] = Fix(codemod.code, codemod.verify_hint)
+    return found
 
 
 class VerifyError(Exception):
@@ -72,11 +90,11 @@ def _copy_module(name: str, into: Path) -> None:
         shutil.copy2(origin, into / origin.name)
 
 
-def _finding(record: dict[str, Any], message: str) -> Finding:
+def _finding(record: dict[str, Any], code: str, message: str) -> Finding:
     return Finding(
         Path(record["path"]),
         Position(int(record["line"]), int(record["column"])),
-        str(record.get("code", "VF102")),
+        code,
         message,
     )
 
@@ -91,26 +109,30 @@ def _seen(record: dict[str, Any]) -> str:
     return shown + (f", {times} times" if times > 1 else "")
 
 
-def findings_from(document: dict[str, Any]) -> list[Finding]:
-    """The plugin's JSON as findings, one per place, in file order."""
+def findings_from(document: dict[str, Any], fixes: Mapping[Blocking, Fix]) -> list[Finding]:
+    """The plugin's JSON as findings, one per place, in file order; a kind of blocking
+    call no codemod ``verifies`` is reported as ``Blocking.OTHER``."""
+    other = fixes[Blocking.OTHER]
     found = []
     for record in document.get("blocking", []):
         inside = f" in {record['in']}()" if record.get("in") else ""
         functions = list(record["functions"])
         calls = "a blocking call" if len(functions) == 1 else "blocking calls"
-        fix = _WHAT.get(str(record["code"]), "")
+        fix = fixes.get(Blocking(record["kind"]), other)
         found.append(
             _finding(
                 record,
+                fix.code,
                 f"{calls} on the event loop{inside}: {', '.join(functions)}"
-                f" ({_seen(record)}){'; ' + fix if fix else ''}",
+                f" ({_seen(record)}){'; ' + fix.hint if fix.hint else ''}",
             )
         )
     for record in document.get("slow", []):
         where = f"{record['in']}() held" if record.get("in") else "a callback held"
         found.append(
             _finding(
-                {**record, "code": "VF102"},
+                record,
+                other.code,
                 f"{where} the event loop for {record['ms']} ms in the step that ends here,"
                 f" with no blocking call vibefix knows ({_seen(record)}): CPU-bound work?"
                 " run it in a worker thread",
@@ -119,19 +141,49 @@ def findings_from(document: dict[str, Any]) -> list[Finding]:
     return sorted(found, key=lambda f: (str(f.path), f.position.line, f.position.column))
 
 
+def _environment(
+    python: str, folder: Path, root: Path, out: Path, slow_ms: float
+) -> dict[str, str]:
+    """The tests' environment: the plugin's settings, and ``folder`` (where the plugin
+    is, and blockbuster when ``python`` lacks it) on ``PYTHONPATH``."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"PYTEST_ADDOPTS", "PYTEST_PLUGINS"}
+    }
+    if not _has_module(python, "blockbuster", env):
+        for module in ("blockbuster", "forbiddenfruit"):
+            _copy_module(module, folder)
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")])),
+        PYTHONDONTWRITEBYTECODE="1",
+        VIBEFIX_VERIFY_ROOT=str(root),
+        VIBEFIX_VERIFY_OUT=str(out),
+        VIBEFIX_VERIFY_SLOW_MS=str(slow_ms),
+    )
+    return env
+
+
 def verify(
     root: Path,
     pytest_args: list[str],
     *,
+    fixes: Mapping[Blocking, Fix],
     python: str | None = None,
     slow_ms: float = 50.0,
     echo: Any = None,
 ) -> Verified:
     """Run the tests under ``root`` and collect what blocked an event loop.
 
+    ``fixes`` names the codemod that fixes each kind of blocking call (one for
+    ``Blocking.OTHER`` at least: slow steps and unclaimed kinds are reported as such).
     ``echo`` (a text stream) receives pytest's output as it comes. Raises ``VerifyError``
     when the tests cannot be collected or run.
     """
+    if Blocking.OTHER not in fixes:
+        raise VerifyError(
+            "no codemod fixes blocking calls in general (`verifies = Blocking.OTHER`)"
+        )
     root = root.resolve()
     if not root.is_dir():
         raise VerifyError(f"{root}: not a folder (verify runs the tests of a project folder)")
@@ -140,21 +192,7 @@ def verify(
         folder = Path(scratch)
         shutil.copy2(Path(__file__).with_name("plugin.py"), folder / f"{PLUGIN}.py")
         out = folder / "verify.json"
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in {"PYTEST_ADDOPTS", "PYTEST_PLUGINS"}
-        }
-        if not _has_module(python, "blockbuster", env):
-            for module in ("blockbuster", "forbiddenfruit"):
-                _copy_module(module, folder)
-        env.update(
-            PYTHONPATH=os.pathsep.join(filter(None, [scratch, env.get("PYTHONPATH")])),
-            PYTHONDONTWRITEBYTECODE="1",
-            VIBEFIX_VERIFY_ROOT=str(root),
-            VIBEFIX_VERIFY_OUT=str(out),
-            VIBEFIX_VERIFY_SLOW_MS=str(slow_ms),
-        )
+        env = _environment(python, folder, root, out, slow_ms)
         command = [python, "-m", "pytest", "-p", PLUGIN, "-p", "no:cacheprovider", *pytest_args]
         try:
             process = subprocess.Popen(
@@ -187,4 +225,5 @@ def verify(
         raise VerifyError(str(document["error"]))
     if returncode == 5:
         raise VerifyError(f"no tests were collected under {root}:\n{tail}")
-    return Verified(findings_from(document), dict(document["tests"]), returncode, python)
+    found = findings_from(document, fixes)
+    return Verified(found, dict(document["tests"]), returncode, python)
