@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +13,12 @@ import libcst as cst
 from vibefix.boundary import facts as boundary
 from vibefix.boundary.facts import BoundaryCodemod
 from vibefix.boundary.modeledit import core_name, fields_of, typing_names
-from vibefix.boundary.plan import BoundaryPlan, ModelRole, is_split
+from vibefix.boundary.plan import BoundaryPlan, is_split
+from vibefix.boundary.roles import ModelRole
 from vibefix.codemod import PlanContext, PlanPart
 from vibefix.cst.arguments import appended, keyword
 from vibefix.cst.names import imported_as
-from vibefix.known.packaging import DECLARATIONS
+from vibefix.known.packaging import Declarations
 from vibefix.results import Safety
 
 STRINGS = frozenset({"builtins.str", "pydantic.StrictStr", "pydantic.types.StrictStr"})
@@ -57,19 +57,10 @@ def bounds(sql: str) -> list[tuple[str, str, str]] | None:
     return result
 
 
-def declares_email_validator(folder: Path) -> bool:
-    """Whether the project around ``folder`` (the nearest folder up with a dependency
+def declares_email_validator(declarations: Declarations, folder: Path) -> bool:
+    """Whether the project ``folder`` belongs to (the nearest folder up with a dependency
     file) depends on email-validator, directly or as ``pydantic[email]``."""
-    return _declares_email_validator(folder.resolve())
-
-
-@cache  # one answer per project and run: every model of it asks
-def _declares_email_validator(folder: Path) -> bool:
-    for place in (folder, *folder.parents):
-        files = [place / name for name in DECLARATIONS if (place / name).is_file()]
-        if files:
-            return any(EMAIL_DEPENDENCY.search(path.read_bytes()) for path in files)
-    return False
+    return declarations.declares(folder, EMAIL_DEPENDENCY)
 
 
 @dataclass(frozen=True)
@@ -181,7 +172,7 @@ def _email(name: str, ok: bool, notes: list[tuple[str, str]], why: str) -> Const
             name,
             f"`{name}` holds an email address: `EmailStr` would check it, but it needs the"
             " `email-validator` package (`pydantic[email]`), which the project does not"
-            " declare; add it, and VF304 makes the field `EmailStr`",
+            f" declare; add it, and {FieldConstraints.code} makes the field `EmailStr`",
         )
     )
     return Constraints()
@@ -255,7 +246,7 @@ class FieldConstraints(BoundaryCodemod[ConstraintPlan]):
             decided, found = decide(
                 role,
                 {name: tuple(sqls) for name, sqls in checks.items()},
-                declares_email_validator(role.path.parent),
+                declares_email_validator(context.declarations, role.path.parent),
             )
             if qualname in plan.splits:
                 kept = plan.splits[qualname].create_fields

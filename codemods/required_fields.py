@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import libcst as cst
+from vibefix.codemods.split_models import SplitModels
 
 from vibefix.boundary import facts as boundary
 from vibefix.boundary.facts import BoundaryCodemod
@@ -19,7 +20,8 @@ from vibefix.boundary.modeledit import (
     without_default,
     without_none,
 )
-from vibefix.boundary.plan import BoundaryPlan, ModelRole, is_split
+from vibefix.boundary.plan import BoundaryPlan, is_split
+from vibefix.boundary.roles import ModelRole
 from vibefix.codemod import PlanContext, PlanPart
 from vibefix.results import Safety
 
@@ -55,12 +57,16 @@ def decide(role: ModelRole) -> tuple[dict[str, str], dict[str, str]]:
         elif use is not None and use.demanded:
             why = f"`{_short(use.demanded[0])}` answers a request without it with an error"
             if role.answered:
-                held[fact.name] = f"{why}, but the model is a response too (split it: VF303)"
+                held[fact.name] = (
+                    f"{why}, but the model is a response too (split it: {SplitModels.code})"
+                )
                 continue
         elif use is not None and use.dereferenced:
             why = f"`{_short(use.dereferenced[0])}` uses it as a value that cannot be None"
             if role.answered:
-                held[fact.name] = f"{why}, but the model is a response too (split it: VF303)"
+                held[fact.name] = (
+                    f"{why}, but the model is a response too (split it: {SplitModels.code})"
+                )
                 continue
         else:
             continue

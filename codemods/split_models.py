@@ -13,7 +13,8 @@ from libcst.metadata import QualifiedNameProvider
 from vibefix.boundary import facts as boundary
 from vibefix.boundary.facts import BoundaryCodemod
 from vibefix.boundary.modeledit import fields_of
-from vibefix.boundary.plan import BoundaryPlan, Split, SplitPlan
+from vibefix.boundary.plan import BoundaryPlan, SplitPlan
+from vibefix.boundary.splits import Split
 from vibefix.codemod import PlanContext
 from vibefix.cst.names import fully_qualified
 from vibefix.results import Safety

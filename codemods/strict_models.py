@@ -10,11 +10,13 @@ from typing import Any
 
 import libcst as cst
 from vibefix.codemods.field_constraints import ConstraintPlan
+from vibefix.codemods.split_models import SplitModels
 
 from vibefix.boundary import facts as boundary
 from vibefix.boundary.facts import STRICT_TYPES, BoundaryCodemod
 from vibefix.boundary.modeledit import core_name, fields_of, names_in, typing_names
-from vibefix.boundary.plan import BoundaryPlan, ModelRole, is_split
+from vibefix.boundary.plan import BoundaryPlan, is_split
+from vibefix.boundary.roles import ModelRole
 from vibefix.codemod import PlanContext, PlanPart
 from vibefix.cst.arguments import appended, keyword
 from vibefix.results import Safety
@@ -46,12 +48,13 @@ _EXTRA_ENUM = re.compile(r"^(?:\w+\.)*Extra\.(allow|ignore|forbid)$")
 
 @dataclass(frozen=True)
 class StrictModel:
+    """What becomes of a request model (its v1 ``class Config``, if any, becomes
+    ``model_config = ConfigDict(...)`` in any case)."""
+
     forbid: bool
     """Add ``extra="forbid"``."""
     strict: tuple[str, ...]
     """The fields whose type becomes its strict spelling."""
-    convert: bool
-    """Its v1 ``class Config`` becomes ``model_config = ConfigDict(...)``."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def decide(role: ModelRole, plan: BoundaryPlan) -> StrictModel | str | None:
     if role.answered:
         return (
             "it is a response model too: `extra='forbid'` and strict types would reject what"
-            " a handler returns (split it: VF303)"
+            f" a handler returns (split it: {SplitModels.code})"
         )
     if role.built:
         return "the code also makes it from data of its own, which may hold other keys"
@@ -95,7 +98,7 @@ def decide(role: ModelRole, plan: BoundaryPlan) -> StrictModel | str | None:
     )
     if not (forbid or strict or fact.config == "class"):
         return None
-    return StrictModel(forbid, strict, fact.config == "class")
+    return StrictModel(forbid, strict)
 
 
 class StrictModels(BoundaryCodemod[StrictPlan]):

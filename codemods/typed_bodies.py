@@ -15,7 +15,6 @@ from vibefix.boundary.facts import MAPPINGS, STRICT_TYPES, BoundaryCodemod, Para
 from vibefix.boundary.modeledit import names_in
 from vibefix.boundary.plan import BoundaryPlan
 from vibefix.codemod import PlanContext, PlanPart
-from vibefix.http import mapping as httpmap
 from vibefix.results import Safety
 
 COLUMN_TYPES = {
@@ -211,7 +210,7 @@ class TypedBodies(BoundaryCodemod[BodiesPlan]):
 
     @classmethod
     def plan_part(cls, context: PlanContext) -> BodiesPlan:
-        index, config = context.index, context.config
+        index = context.index
         plan = context.part(BoundaryPlan) or BoundaryPlan()
         # The project's schemas: a module called ``schemas`` (or ``schema``) that holds
         # models, the most of them if several. Another module with models may import the
@@ -295,7 +294,7 @@ class TypedBodies(BoundaryCodemod[BodiesPlan]):
         placed = any(body.module for body in bodies.values())
         if placed and schemas is not None:
             touched.add(schemas)
-        modern = httpmap.target_python(config.root, config.target_version) >= (3, 10)
+        modern = context.declarations.target >= (3, 10)
         return BodiesPlan(
             bodies,
             notes,
@@ -330,7 +329,7 @@ class TypedBodies(BoundaryCodemod[BodiesPlan]):
         if any(model is None for model in made):
             self.report(
                 node,
-                "`BaseModel` or `Any` means something else here: VF302's models"
+                f"`BaseModel` or `Any` means something else here: {self.code}'s models"
                 " go beside their handlers",
             )
             return

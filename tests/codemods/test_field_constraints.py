@@ -204,7 +204,12 @@ def test_a_class_called_base_model_that_is_not_pydantic():
 
 
 def test_the_dependency_is_looked_for_in_the_nearest_project(tmp_path):
-    from vibefix.codemods.field_constraints import declares_email_validator
+    from vibefix.codemods.field_constraints import declares_email_validator as declares
+
+    from vibefix.known.packaging import Declarations
+
+    def declares_email_validator(folder: Path) -> bool:
+        return declares(Declarations.read([folder], None), folder)
 
     (tmp_path / "pyproject.toml").write_text('[project]\ndependencies = ["email-validator>=2"]\n')
     (tmp_path / "app" / "schemas").mkdir(parents=True)
@@ -234,3 +239,39 @@ def test_a_length_written_in_hex_is_read():
     )
     after = source.replace("    code: str\n", "    code: str = Field(max_length=16)\n")
     assert_transforms(FieldConstraints, source, after)
+
+
+def test_the_plan_reads_what_the_project_declares_from_the_engine(tmp_path, monkeypatch):
+    """Planning reads no dependency file: the engine reads them (``Declarations.read``)
+    and hands the plan what they say."""
+    from vibefix.known.packaging import Declarations
+
+    def read(folders, python):
+        return Declarations(
+            python, {f: {"requirements.txt": b"pydantic[email]\n"} for f in folders}
+        )
+
+    monkeypatch.chdir(tmp_path)  # which declares nothing
+    monkeypatch.setattr(Declarations, "read", staticmethod(read))
+    model = "class Signup(BaseModel):\n    email: str\n"
+    handler = '\n\n@app.post("/s")\nasync def signup(body: Signup):\n    return {}\n'
+    after = case(model.replace("email: str", "email: EmailStr"), handler).replace(
+        "BaseModel, Field", "BaseModel, EmailStr, Field"
+    )
+    assert_transforms(FieldConstraints, case(model, handler), after)
+
+
+def test_declarations_are_those_of_the_nearest_project_with_any(tmp_path):
+    from vibefix.known.packaging import Declarations
+
+    (tmp_path / "pyproject.toml").write_text('[project]\ndependencies = ["email-validator"]\n')
+    inner = tmp_path / "app" / "schemas"
+    inner.mkdir(parents=True)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "setup.cfg").write_text("[options]\ninstall_requires = pydantic\n")
+    declared = Declarations.read([inner, other], (3, 9))
+    assert set(declared.projects[inner]) == {"pyproject.toml"}
+    assert set(declared.projects[other]) == {"setup.cfg"}
+    assert declared.target == (3, 9)
+    assert Declarations().python is None

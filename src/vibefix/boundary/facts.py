@@ -6,7 +6,7 @@ the route handlers: which parameters they take (a body when its type is a model)
 they answer (``response_model``, the return annotation), which fields of a body they read
 and how (dereferenced, checked for None, copied into an ORM class's keyword). Whether a
 class *is* a Pydantic model, and which handlers are routes, the plan decides once the
-whole project is indexed (``vibefix.boundaryplan``): a base model may live in another
+whole project is indexed (``vibefix.boundary.roles``): a base model may live in another
 module, and ``BaseModel`` may be some other library's class of that name.
 """
 
@@ -50,7 +50,6 @@ COLUMNS = frozenset(
     | {"sqlalchemy.orm.mapped_column", "sqlmodel.Field"}
 )
 CHECKS = frozenset({"sqlalchemy.CheckConstraint", "sqlalchemy.schema.CheckConstraint"})
-MAPPED = frozenset({"sqlalchemy.orm.Mapped"})
 STRING_TYPES = frozenset(
     {"String", "Unicode", "Text", "UnicodeText", "VARCHAR", "NVARCHAR", "CHAR", "NCHAR"}
 )
@@ -75,9 +74,6 @@ class FieldFact:
     """One annotated field of a class body."""
 
     name: str
-    line: int
-    annotation: str
-    """The annotation's source text."""
     inner: str
     """The qualified type the annotation holds, None aside (``builtins.str`` for
     ``Optional[str]``); empty when it is anything more (a union, ``Annotated``...)."""
@@ -95,7 +91,6 @@ class ModelFact:
     """A module-level class with annotated fields: a Pydantic model if its bases say so."""
 
     qualname: str
-    line: int
     fields: tuple[FieldFact, ...]
     config: str = ""
     """How it is configured: ``""`` (not), ``dict``, ``ConfigDict``, ``class`` (v1), or
@@ -327,11 +322,7 @@ class BoundaryCollector(Collector[BoundaryFacts]):
                     for name in self.qualified(part)
                 }
             )
-            self.models.append(
-                ModelFact(
-                    qualname, self.line(node), tuple(fields), config, keys, plain, tuple(refs)
-                )
-            )
+            self.models.append(ModelFact(qualname, tuple(fields), config, keys, plain, tuple(refs)))
 
     def _field(self, name: str, statement: cst.AnnAssign) -> FieldFact:
         inner, nullable = self._annotation(statement.annotation.annotation)
@@ -355,15 +346,7 @@ class BoundaryCollector(Collector[BoundaryFacts]):
                 default = _default_kind(given)
         else:
             default = _default_kind(value)
-        return FieldFact(
-            name,
-            self.line(statement),
-            cst.Module([]).code_for_node(statement.annotation.annotation),
-            inner,
-            nullable,
-            default,
-            keywords,
-        )
+        return FieldFact(name, inner, nullable, default, keywords)
 
     def _annotation(self, annotation: cst.BaseExpression) -> tuple[str, bool]:
         """The one type an annotation holds, None aside, and whether it admits None."""

@@ -1,7 +1,9 @@
 """The plan stage: every cross-file decision, as a pure function of the index and config.
 
-No file is read here. The transformers of the next stage consult the plan instead of
-looking at other files, so they stay small and can run in any order, in any process.
+No file is read here: what the plan needs of the files that declare the project's
+Python and dependencies, the engine reads beforehand (``PlanContext.declarations``). The
+transformers of the next stage consult the plan instead of looking at other files, so
+they stay small and can run in any order, in any process.
 
 The plan is made of *parts*, each a small frozen value (a ``PlanPart``): one per selected
 codemod (``Codemod.plan_part``), and one per *family part* that the codemods of a family
@@ -24,6 +26,7 @@ from typing import Protocol, TypeVar, cast
 
 from vibefix.config import Config
 from vibefix.engine.index import NodeKey, ProjectIndex
+from vibefix.known.packaging import Declarations
 from vibefix.results import Finding, Safety
 
 P = TypeVar("P", bound="PlanPart")
@@ -110,8 +113,8 @@ class Planner(Protocol):
 
 
 class PlanContext:
-    """What a part is made from: the index, the configuration, the selected codemods,
-    and the other parts (``part``), made when first asked for."""
+    """What a part is made from: the index, the configuration, what the project declares,
+    the selected codemods, and the other parts (``part``), made when first asked for."""
 
     def __init__(
         self,
@@ -122,9 +125,13 @@ class PlanContext:
         writable: Callable[[Path], bool],
         parts: Mapping[str, PlanPart | None] | None = None,
         known: Sequence[Planner] = (),
+        declarations: Declarations | None = None,
     ) -> None:
         self.index = index
         self.config = config
+        self.declarations = declarations or Declarations()
+        """The Python the project runs on and the files that declare its dependencies,
+        as the engine read them."""
         self.codemods = tuple(codemods)
         self.known = tuple(known) or self.codemods
         """Every codemod the command line knows, selected or not (the built-in ones and
@@ -256,8 +263,11 @@ def build_plan(
     writable: frozenset[Path] | None = None,
     unsafe: bool = False,
     known: Sequence[Planner] = (),
+    declarations: Declarations | None = None,
 ) -> Plan:
-    """The plan; ``writable`` limits the files whose code may change (all by default).
+    """The plan; ``writable`` limits the files whose code may change (all by default);
+    ``known``: every codemod there is (the selected ones by default); ``declarations``:
+    what the project declares (nothing by default).
 
     Family parts count only the codemods whose rewrites are applied (REVIEW ones need
     ``unsafe``); what a REVIEW codemod would add is reported instead."""
@@ -265,7 +275,9 @@ def build_plan(
     may_change: Callable[[Path], bool] = (
         (lambda path: True) if writable is None else writable.__contains__
     )
-    context = PlanContext(index, config, codemods, applied, may_change, known=known)
+    context = PlanContext(
+        index, config, codemods, applied, may_change, known=known, declarations=declarations
+    )
     parts = {codemod.code: context.own(codemod) for codemod in codemods}
     _make_used(context, codemods)
     settled = {
@@ -276,7 +288,9 @@ def build_plan(
     if any(settled[code] is not parts[code] for code in settled):
         parts.update(settled)
         made = tuple(context.family)
-        context = PlanContext(index, config, codemods, applied, may_change, parts, known)
+        context = PlanContext(
+            index, config, codemods, applied, may_change, parts, known, declarations
+        )
         for kind in made:  # every family part again, from the settled parts
             context.part(kind)
     return Plan(

@@ -52,7 +52,7 @@ from vibefix.engine.sourcefile import (
     parse,
     syntax_ok,
 )
-from vibefix.known.packaging import declarations
+from vibefix.known.packaging import Declarations, declarations
 from vibefix.results import ExitCode, FileResult, Finding, Position, Safety, Status
 
 Progress = Callable[[int], None]
@@ -854,8 +854,13 @@ class _Done:
 
 def _plan(facts: Sequence[ModuleFacts], options: Options, writable: frozenset[Path] | None) -> Plan:
     index = ProjectIndex.merge(facts)
+    config = options.config
+    declared = Declarations.read(
+        {module.path.parent for module in index.modules},
+        declared_python(config.root, config.target_version),
+    )
     return build_plan(
-        index, options.config, options.codemods, writable, options.unsafe, options.known
+        index, config, options.codemods, writable, options.unsafe, options.known, declared
     )
 
 

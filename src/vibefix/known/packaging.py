@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DECLARATIONS = ("pyproject.toml", "setup.cfg", "setup.py", "requirements.txt")
@@ -11,10 +14,12 @@ DECLARATIONS = ("pyproject.toml", "setup.cfg", "setup.py", "requirements.txt")
 
 
 def declarations(folders: Iterable[Path]) -> dict[Path, bytes]:
-    """The declaration files of ``folders`` and of every folder above them, by path."""
+    """The declaration files of ``folders`` and of every folder above them (symbolic
+    links resolved, as ``Declarations.read`` does), by path."""
     seen: set[Path] = set()
     found: dict[Path, bytes] = {}
-    for start in folders:
+    for given in folders:
+        start = given.resolve()
         for folder in (start, *start.parents):
             if folder in seen:
                 break  # its parents are seen too
@@ -24,3 +29,52 @@ def declarations(folders: Iterable[Path]) -> dict[Path, bytes]:
                 with contextlib.suppress(OSError):
                     found[path] = path.read_bytes()
     return found
+
+
+@dataclass(frozen=True)
+class Declarations:
+    """What the project declares, read by the engine for the plan, which reads no file."""
+
+    python: tuple[int, int] | None = None
+    """The oldest Python the project says it runs on (``vibefix.config.declared_python``);
+    None when it says nothing."""
+    projects: Mapping[Path, Mapping[str, bytes]] = field(default_factory=dict)
+    """For each folder of the index (spelled as the index spells it), the declaration
+    files of the project it belongs to, by name: those of the nearest folder at or above
+    it that has any."""
+
+    @classmethod
+    def read(cls, folders: Iterable[Path], python: tuple[int, int] | None) -> Declarations:
+        """The declarations of the projects ``folders`` belong to (symbolic links
+        resolved), and the ``python`` the project declares."""
+        contents: dict[Path, dict[str, bytes]] = {}
+        projects: dict[Path, dict[str, bytes]] = {}
+        for folder in folders:
+            start = folder.resolve()
+            places = (start, *start.parents)
+            projects[folder] = next(
+                (files for place in places if (files := _files_in(place, contents))), {}
+            )
+        return cls(python, projects)
+
+    @property
+    def target(self) -> tuple[int, int]:
+        """The oldest Python the project runs on: ``python``, else the Python that runs
+        vibefix."""
+        return self.python or (sys.version_info.major, sys.version_info.minor)
+
+    def declares(self, folder: Path, dependency: re.Pattern[bytes]) -> bool:
+        """Whether the project ``folder`` belongs to names ``dependency`` in a file that
+        declares its dependencies."""
+        return any(dependency.search(text) for text in self.projects.get(folder, {}).values())
+
+
+def _files_in(folder: Path, contents: dict[Path, dict[str, bytes]]) -> dict[str, bytes]:
+    """The declaration files of ``folder`` by name, read once (``contents``)."""
+    if folder not in contents:
+        found: dict[str, bytes] = {}
+        for name in DECLARATIONS:
+            with contextlib.suppress(OSError):
+                found[name] = (folder / name).read_bytes()
+        contents[folder] = found
+    return contents[folder]
