@@ -10,15 +10,12 @@ The mappings are checked against a real local server in ``tests/test_httpmap_ser
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import libcst as cst
 
-from vibefix.config import declared_python
 from vibefix.cst.tree import Parents, inside
 
 CODE = "<code>"
@@ -1348,24 +1345,14 @@ def backend(options: Mapping[str, Any]) -> Backend:
     return BACKENDS.get(backend_name(options), BACKENDS[DEFAULT_BACKEND])
 
 
-def target_python(root: Path, declared: tuple[int, int] | None = None) -> tuple[int, int]:
-    """The oldest Python the project supports: ``declared`` (``target-version``), else
-    the lower bound of ``requires-python`` in its ``pyproject.toml``, else the Python
-    that runs vibefix."""
-    found = declared_python(root, declared)
-    return found if found is not None else (sys.version_info.major, sys.version_info.minor)
-
-
-def backend_problem(
-    options: Mapping[str, Any], root: Path, declared: tuple[int, int] | None = None
-) -> str:
-    """Why VF101 can rewrite nothing in the project at ``root``; empty when it can."""
+def backend_problem(options: Mapping[str, Any], target: tuple[int, int]) -> str:
+    """Why VF101 can rewrite nothing in a project that runs on Python ``target`` and
+    up; empty when it can."""
     name = backend_name(options)
     chosen = BACKENDS.get(name)
     if chosen is None:
         return f"backend {name!r} is not one {CODE} writes"
     oldest = chosen.python
-    target = target_python(root, declared)
     if target < oldest:
         return (
             f"`{name}` needs Python {oldest[0]}.{oldest[1]} and the project supports"

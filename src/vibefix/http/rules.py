@@ -38,7 +38,7 @@ class HttpRules(PlanPart):
             for span, fact in found.calls.items()
         }
         return cls(
-            httpmap.backend_problem(config.options, config.root, config.target_version),
+            httpmap.backend_problem(config.options, context.declarations.target),
             calls,
             {path: found.taken for path, found in facts.items() if found.taken},
         )
