@@ -175,6 +175,8 @@ class _Analysis:
     http: HttpRules = field(default_factory=HttpRules)
     """What the HTTP family says of the calls of requests' API (which VF101 leaves)."""
     verdicts: dict[tuple[str, int, int, int, int], Verdict] = field(default_factory=dict)
+    by_targets: dict[tuple[str, ...], Verdict] = field(default_factory=dict)
+    """``classify_targets``' answers: they depend on the index and the table only."""
     exposed: frozenset[str] = frozenset()
     """The functions whose exceptions may reach code that catches (or names) requests'
     exceptions, once known: their requests calls must keep raising requests' ones."""
@@ -198,6 +200,13 @@ class _Analysis:
         return verdict
 
     def classify_targets(self, targets: Iterable[str]) -> Verdict:
+        key = tuple(targets)
+        known = self.by_targets.get(key)
+        if known is None:
+            known = self.by_targets[key] = self._classify_targets(key)
+        return known
+
+    def _classify_targets(self, targets: tuple[str, ...]) -> Verdict:
         # A name that may mean several things (``try: import x`` / ``except: x = ...``)
         # is known only when every meaning agrees.
         verdicts = {self.target(self.index.resolve(target)) for target in targets}
