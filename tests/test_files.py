@@ -428,3 +428,33 @@ def test_a_batch_of_writes_replaces_every_file_and_keeps_modes(tmp_path):
 
     assert (first.read_bytes(), second.read_bytes()) == (b"a = 2\n", b"b = 2\n")
     assert second.stat().st_mode & 0o777 == 0o750
+
+
+@pytest.mark.parametrize("workers", [False, True])
+def test_a_file_left_unparsed_is_still_checked_and_its_error_reported_once(
+    tmp_path: Path, run_vibefix: RunVibefix, workers: bool
+):
+    # VF300 parses a file of models only when a route handler reaches them; one that no
+    # handler reaches is checked by Python's parser instead (in the workers when the run
+    # has them), and its syntax error reported as if it had been parsed.
+    sleepy = "import time\n\n\n" + "".join(
+        f"async def f{n}():\n    time.sleep(1)\n\n\n" for n in range(2500 if workers else 2)
+    )
+    (tmp_path / "one.py").write_text(sleepy)
+    (tmp_path / "two.py").write_text(sleepy)
+    (tmp_path / "models.py").write_text(
+        "from pydantic import BaseModel\n\n\nclass Item(BaseModel):\n    name: str = (\n"
+    )
+    (tmp_path / "fine.py").write_text(
+        "from typing import Optional\n\nfrom pydantic import BaseModel\n\n\n"
+        "class Fine(BaseModel):\n    name: Optional[str] = None\n"
+    )
+
+    result = run_vibefix(
+        "check", "--no-cache", "--jobs", "2", "--select", "VF100,VF300", ".", cwd=tmp_path
+    )
+
+    assert result.returncode == 3, result.stderr
+    errors = re.findall(r"^models\.py:\d+:\d+: E999 syntax error.*$", result.stderr, re.M)
+    assert len(errors) == 1, result.stderr
+    assert "fine.py" not in result.stderr

@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -147,6 +147,9 @@ class Candidate:
     keep: bool = True
     """Whether to keep its tree for the transform stage. Files the plan asked for are
     parsed again there only if the plan changes or reports something in them."""
+    check: bool = False
+    """A file left unparsed unless the plan asks for it, only checked by Python's parser
+    (``syntax_ok``): it is indexed, to report its error, only if that fails."""
 
 
 @dataclass
@@ -176,6 +179,10 @@ class Shard:
 
     def index(self, candidates: Sequence[Candidate]) -> Iterator[ModuleFacts | FileResult]:
         for candidate in candidates:
+            if candidate.check:
+                if self.cache.syntax_ok(candidate.data):
+                    continue
+                candidate = replace(candidate, check=False)
             key = self._facts_key(candidate)
             cached = self.cache.get("facts", key) if key else None
             if isinstance(cached, ModuleFacts):
@@ -494,11 +501,16 @@ def _shards(candidates: Sequence[Candidate], count: int) -> list[list[Candidate]
     """Split files into ``count`` shards of about equal size (largest first, greedy)."""
     shards: list[list[Candidate]] = [[] for _ in range(count)]
     sizes = [0] * count
-    for candidate in sorted(candidates, key=lambda c: (-len(c.data), c.path)):
+    for candidate in sorted(candidates, key=lambda c: (-_cost(c), c.path)):
         smallest = sizes.index(min(sizes))
         shards[smallest].append(candidate)
-        sizes[smallest] += len(candidate.data)
+        sizes[smallest] += _cost(candidate)
     return shards
+
+
+def _cost(candidate: Candidate) -> int:
+    """About what indexing a file costs: Python's parser alone takes a tenth of libcst's."""
+    return len(candidate.data) // 10 if candidate.check else len(candidate.data)
 
 
 # -- the pipeline ----------------------------------------------------------------------
@@ -561,6 +573,24 @@ def prefilter(
     return candidates, others
 
 
+def _unwait(
+    waiting: dict[Path, bytes],
+    candidates: list[Candidate],
+    results: list[FileResult],
+    parses: Callable[[bytes], bool],
+    codemods: Sequence[type[Codemod[Any]]],
+) -> list[Path]:
+    """The waiting files Python's parser refuses become candidates (the index reports
+    their error) and leave ``waiting`` and ``results``; returns them."""
+    failing = [path for path, data in waiting.items() if not parses(data)]
+    if failing:
+        found = prefilter({path: waiting.pop(path) for path in failing}, codemods)[0]
+        candidates.extend(found)
+        gone = set(failing)
+        results[:] = [result for result in results if result.path not in gone]
+    return failing
+
+
 class _Rounds:
     """The files the plan asks for after each round of indexing.
 
@@ -598,6 +628,12 @@ class _Rounds:
         self._names_asked: frozenset[str] = frozenset()
         self._modules_asked: frozenset[str] = frozenset()
         self._first_asked = False
+
+    def forget(self, paths: Iterable[Path]) -> None:
+        """Files indexed on their own account (a waiting file that does not parse): the
+        plan never asks for them."""
+        for path in paths:
+            self._texts.pop(path, None)
 
     def seeds(self) -> list[Candidate]:
         """The files, in the paths given or not, where a codemod's analysis starts
@@ -725,7 +761,13 @@ def run(
             return again
     skipped: dict[Path, bytes] = {}
     waiting: dict[Path, bytes] = {}
-    candidates, results = prefilter(given, options.codemods, skipped, waiting, cache.syntax_ok)
+    # Whether a waiting file parses is asked of Python's parser: in the workers, alongside
+    # the first round, when there are workers (it costs a tenth of a libcst parse).
+    candidates, results = prefilter(given, options.codemods, skipped, waiting, lambda data: True)
+    size = sum(len(candidate.data) for candidate in candidates)
+    deferred = options.jobs > 1 and len(candidates) > 1 and size >= IN_PROCESS_BYTES
+    if not deferred:
+        _unwait(waiting, candidates, results, cache.syntax_ok, options.codemods)
     results = unreadable + results
     seeded = any(codemod.seeds is not None for codemod in options.codemods)
     if not cache.enabled and (candidates or waiting or seeded):
@@ -750,11 +792,17 @@ def run(
     size = sum(len(candidate.data) for candidate in candidates)
     jobs = max(1, min(options.jobs, len(candidates)))
     if jobs == 1 or size < IN_PROCESS_BYTES:
+        if deferred:
+            failing = _unwait(waiting, candidates, results, cache.syntax_ok, options.codemods)
+            rounds.forget(failing)
         done, plan = _run_in_process(
             candidates, options, progress, rounds=rounds, writable=writable
         )
     else:
-        done, plan = _run_in_workers(candidates, options, jobs, progress, rounds, writable)
+        checks = [Candidate(path, data, (), check=True) for path, data in waiting.items()]
+        done, plan = _run_in_workers(
+            [*candidates, *(checks if deferred else [])], options, jobs, progress, rounds, writable
+        )
     results = [result for result in results if result.path not in done.paths]
     results.extend(done.results)
     if options.formatter is not None:
@@ -948,6 +996,7 @@ def _run_in_workers(
                     facts.append(outcome)
                 else:
                     results.append(outcome)
+            rounds.forget(result.path for result in results)  # a waiting file that fails
             plan = _plan(facts, options, writable)
             batch = rounds.next(plan)
             if not batch:
