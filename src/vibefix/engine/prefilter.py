@@ -28,14 +28,20 @@ class Prefilter:
     in the file (alternatives go inside one expression)."""
 
     def __init__(self, triggers: Iterable[tuple[str, Sequence[str]]]) -> None:
-        self._patterns: dict[str, tuple[re.Pattern[bytes], frozenset[bytes] | None]] = {}
+        self._patterns: dict[str, tuple[_Branch, ...]] = {}
         self._rules: list[tuple[str, tuple[str, ...]]] = []
         for code, patterns in triggers:
             for pattern in patterns:
                 if pattern not in self._patterns:
-                    self._patterns[pattern] = (re.compile(pattern.encode()), required(pattern))
+                    # ``a|b`` matches where ``a`` or ``b`` does: each alternative is
+                    # searched alone, after its own literal test (a scan at memory
+                    # speed), instead of trying every alternative at every position.
+                    self._patterns[pattern] = tuple(
+                        (re.compile(branch.encode()), required(branch))
+                        for branch in alternatives(pattern)
+                    )
             # All must match: the one with the rarest literal is tried first.
-            order = sorted(patterns, key=lambda p: -_selectivity(self._patterns[p][1]))
+            order = sorted(patterns, key=lambda p: -_selectivity(self._patterns[p]))
             self._rules.append((code, tuple(order)))
 
     def codes(self, data: bytes) -> tuple[str, ...]:
@@ -46,9 +52,10 @@ class Prefilter:
         def matches(pattern: str) -> bool:
             known = found.get(pattern)
             if known is None:
-                compiled, literals = self._patterns[pattern]
-                known = (literals is None or any(literal in data for literal in literals)) and (
-                    compiled.search(data) is not None
+                known = any(
+                    (literals is None or any(literal in data for literal in literals))
+                    and compiled.search(data) is not None
+                    for compiled, literals in self._patterns[pattern]
                 )
                 found[pattern] = known
             return known
@@ -56,8 +63,52 @@ class Prefilter:
         return tuple(code for code, patterns in self._rules if all(matches(p) for p in patterns))
 
 
-def _selectivity(literals: frozenset[bytes] | None) -> int:
-    return min(map(len, literals)) if literals else 0
+_Branch = tuple[re.Pattern[bytes], frozenset[bytes] | None]
+
+
+def _selectivity(branches: Sequence[_Branch]) -> int:
+    lengths = [min(map(len, literals)) if literals else 0 for _, literals in branches]
+    return min(lengths, default=0)
+
+
+def alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of ``pattern`` (``a|b(c|d)`` -> ``a``, ``b(c|d)``);
+    the pattern whole when it starts with flags that would apply to every alternative
+    (``(?m)``) or has no top-level ``|``."""
+    if re.match(r"\(\?[a-zA-Z]+\)", pattern):
+        return [pattern]
+    branches: list[str] = []
+    depth = 0
+    start = 0
+    index = 0
+    in_class = False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            if char == "]":
+                in_class = False
+        elif char == "[":
+            in_class = True
+            # A ``]`` right after ``[`` or ``[^`` is a character of the class.
+            index += 1
+            if pattern[index : index + 1] == "^":
+                index += 1
+            if pattern[index : index + 1] == "]":
+                index += 1
+            continue
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            branches.append(pattern[start:index])
+            start = index + 1
+        index += 1
+    branches.append(pattern[start:])
+    return branches if len(branches) > 1 and all(branches) else [pattern]
 
 
 def required(pattern: str) -> frozenset[bytes] | None:
