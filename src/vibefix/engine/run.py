@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
@@ -459,18 +460,32 @@ class _Pool:
             self._processes.append(process)
 
     def run(
-        self, payloads: Sequence[tuple[str, Any]], progress: Progress | None
+        self, work: Callable[[int], tuple[str, Any] | None], progress: Progress | None
     ) -> Iterator[tuple[int, Any]]:
-        pending = {id(c): i for i, c in enumerate(self._connections)}
-        for shard, (connection, payload) in enumerate(
-            zip(self._connections, payloads, strict=True)
-        ):
+        """What the workers send back, by worker number (None: the worker died), while
+        ``work(number)`` gives each worker that is free its next payload (None: none)."""
+        pending: dict[int, int] = {}
+        dead: list[int] = []
+
+        def give(shard: int) -> None:
+            payload = work(shard)
+            if payload is None:
+                return
+            connection = self._connections[shard]
             try:
                 connection.send(payload)
             except OSError:  # the worker died earlier: its files fail, the run goes on
-                del pending[id(connection)]
-                yield shard, None
-        while pending:
+                dead.append(shard)
+                return
+            pending[id(connection)] = shard
+
+        for shard in range(len(self._connections)):
+            give(shard)
+        while pending or dead:
+            while dead:
+                yield dead.pop(), None
+            if not pending:
+                break
             for ready in wait([c for c in self._connections if id(c) in pending]):
                 assert isinstance(ready, Connection)
                 shard = pending[id(ready)]
@@ -482,6 +497,7 @@ class _Pool:
                     continue
                 if kind == "done":
                     del pending[id(ready)]
+                    give(shard)
                 else:
                     if progress is not None:
                         progress(1)
@@ -497,15 +513,53 @@ class _Pool:
                 process.kill()
 
 
-def _shards(candidates: Sequence[Candidate], count: int) -> list[list[Candidate]]:
-    """Split files into ``count`` shards of about equal size (largest first, greedy)."""
-    shards: list[list[Candidate]] = [[] for _ in range(count)]
-    sizes = [0] * count
-    for candidate in sorted(candidates, key=lambda c: (-_cost(c), c.path)):
-        smallest = sizes.index(min(sizes))
-        shards[smallest].append(candidate)
-        sizes[smallest] += _cost(candidate)
-    return shards
+def _chunks(candidates: Sequence[Candidate], workers: int) -> deque[list[Candidate]]:
+    """Files in chunks, largest first, about an eighth of a worker's share each: a worker
+    that is free takes the next one, so that none waits for another to finish (the cost
+    of a file is only roughly its size)."""
+    ordered = sorted(candidates, key=lambda c: (-_cost(c), c.path))
+    target = max(1, sum(map(_cost, ordered)) // (8 * workers))
+    chunks: deque[list[Candidate]] = deque()
+    chunk: list[Candidate] = []
+    cost = 0
+    for candidate in ordered:
+        chunk.append(candidate)
+        cost += _cost(candidate)
+        if cost >= target:
+            chunks.append(chunk)
+            chunk, cost = [], 0
+    if chunk:
+        chunks.append(chunk)
+    return chunks
+
+
+def _handing_out(
+    chunks: deque[list[Candidate]], owned: list[list[Candidate]], lost: set[int]
+) -> Callable[[int], tuple[str, Any] | None]:
+    """The next chunk to index for a worker that is free, noted as that worker's own (its
+    trees stay there for the transform)."""
+
+    def next_chunk(number: int) -> tuple[str, Any] | None:
+        if not chunks or number in lost:
+            return None
+        chunk = chunks.popleft()
+        owned[number].extend(chunk)
+        return ("index", chunk)
+
+    return next_chunk
+
+
+def _once_each(payload: tuple[str, Any], lost: set[int]) -> Callable[[int], tuple[str, Any] | None]:
+    """``payload`` for every live worker, once."""
+    told: set[int] = set()
+
+    def give(number: int) -> tuple[str, Any] | None:
+        if number in told or number in lost:
+            return None
+        told.add(number)
+        return payload
+
+    return give
 
 
 def _cost(candidate: Candidate) -> int:
@@ -986,10 +1040,8 @@ def _run_in_workers(
         owned: list[list[Candidate]] = [[] for _ in range(jobs)]
         batch: Sequence[Candidate] = candidates
         while True:
-            shards = _shards(batch, jobs)
-            for number, shard in enumerate(shards):
-                owned[number].extend(shard)
-            for number, outcome in pool.run([("index", shard) for shard in shards], progress):
+            work = _handing_out(_chunks(batch, jobs), owned, lost)
+            for number, outcome in pool.run(work, progress):
                 if outcome is None:
                     lost.add(number)
                 elif isinstance(outcome, ModuleFacts):
@@ -1005,7 +1057,7 @@ def _run_in_workers(
         failures: dict[Path, FileResult] = {}
         while True:
             transformed: list[FileResult] = []
-            for number, outcome in pool.run([("transform", plan)] * jobs, None):
+            for number, outcome in pool.run(_once_each(("transform", plan), lost), None):
                 if outcome is None:
                     lost.add(number)
                 else:
