@@ -334,10 +334,12 @@ def analyse(
     applied = selected if applied is None else frozenset(applied)
     roles = roles or Roles()
     http = http or HttpRules()
-    plan = _analyse(index, table, applied, writable, http, roles)
+    # What a call's targets are does not depend on the selection: both analyses share it.
+    known = _Analysis(index, table, applied, writable, roles, http)
+    plan = _analyse(known)
     endpoints = roles.endpoints
     if endpoints and endpoints in selected - applied:
-        wider = _analyse(index, table, applied | {endpoints}, writable, http, roles)
+        wider = _analyse(replace(known, selected=applied | {endpoints}, exposed=frozenset()))
         index_functions = index.functions
         extra = [
             Finding(
@@ -358,15 +360,8 @@ def _order(finding: Finding) -> tuple[str, Position, str]:
     return (str(finding.path), finding.position, finding.code)
 
 
-def _analyse(
-    index: ProjectIndex,
-    table: BlockingTable,
-    selected: frozenset[str],
-    writable: Callable[[Path], bool],
-    http: HttpRules,
-    roles: Roles,
-) -> AsyncPlan:
-    analysis = _Analysis(index, table, selected, writable, roles, http)
+def _analyse(analysis: _Analysis) -> AsyncPlan:
+    index, writable, roles = analysis.index, analysis.writable, analysis.roles
     decider = _Decider(analysis)
     functions = index.functions
     # Every sync function that would gain if its callers allowed it: the files that call
