@@ -9,11 +9,10 @@ needs means something else (``Codemod.needed_names`` -> ``FunctionFact.shadowed`
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
+
+from tests.test_plugins import vibefix
 
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "vibefix"
 
@@ -188,19 +187,6 @@ def install(site: Path) -> None:
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vfnet\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[vibefix.codemods]\nnet = vfnet:OffloadOpeners\n")
-
-
-def vibefix(*args: str, site: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(site), "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-c", "from vibefix.cli import main; main()", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 def make_project(root: Path) -> None:
