@@ -343,8 +343,7 @@ def test_async_handler_that_blocks_with_no_rewrite_is_reported_under_vf103():
     assert result[1:] == [
         (
             11,
-            "`connect().execute().fetchone` blocks the event loop in `async def count` (and 1 more"
-            " call);"
+            "`connect().execute().fetchone` blocks the event loop in `async def count`;"
             " vibefix has no rewrite for it: make the function a plain `def`, or move to an"
             " async library",
         )
