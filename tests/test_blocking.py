@@ -28,7 +28,9 @@ def test_exact_key_wins_over_one_level_wildcard_over_deep_wildcard():
 
 
 def test_a_codemod_code_means_an_async_twin_that_codemod_rewrites():
-    assert shipped_table().lookup("time.sleep") == Entry(Kind.TWIN, "VF100")
+    entry = shipped_table().lookup("time.sleep")
+    assert entry is not None
+    assert (entry.kind, entry.code) == (Kind.TWIN, "VF100")
     assert shipped_table().lookup("requests.Session().get") is not None
 
 
@@ -50,3 +52,53 @@ def test_bad_entry_in_pyproject_is_a_configuration_error_naming_the_file(tmp_pat
     )
     with pytest.raises(ConfigError, match=r"pyproject\.toml: \[tool\.vibefix\.blocking\]"):
         load_config([tmp_path])
+
+
+def test_a_table_entry_gives_back_its_kind_why_and_twin():
+    table = BlockingTable.from_mapping(
+        {
+            "acme.Client().**": {
+                "action": "offload",
+                "kind": "http",
+                "why": "a sync HTTPS call to Acme",
+                "twin": "acme.AsyncClient",
+            },
+            "acme.version": {"action": "nonblocking", "why": "a constant"},
+        }
+    )
+    assert table.lookup("acme.Client().orders.list") == Entry(
+        Kind.OFFLOAD, category="http", why="a sync HTTPS call to Acme", twin="acme.AsyncClient"
+    )
+    assert table.lookup("acme.version") == Entry(Kind.NONBLOCKING, why="a constant")
+
+
+def test_a_string_entry_has_no_kind_why_or_twin():
+    entry = BlockingTable.from_mapping({"acme.get": "VF101"}).lookup("acme.get")
+    assert entry == Entry(Kind.TWIN, "VF101")
+    assert (entry.category, entry.why, entry.twin) == (None, "", "")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ({"kind": "http"}, r"'acme\.get': no `action`"),
+        ({"action": "fast"}, r"'acme\.get': action = 'fast': expected 'offload'"),
+        ({"action": "offload", "kind": "network"}, r"'acme\.get': kind = 'network': expected one"),
+        ({"action": "nonblocking", "kind": "http"}, r"'acme\.get'.*non-blocking entry has no kind"),
+        ({"action": "offload", "reason": "slow"}, r"'acme\.get': unknown field 'reason'"),
+        ({"action": "offload", "why": 3}, r"'acme\.get': why = 3: expected a string"),
+    ],
+)
+def test_a_bad_table_entry_is_an_error_naming_the_key_and_the_problem(value, problem):
+    with pytest.raises(TableError, match=problem):
+        BlockingTable.from_mapping({"acme.get": value})
+
+
+def test_a_user_table_entry_in_pyproject_is_read(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.vibefix.blocking]\n"
+        '"acme.Client().*" = { action = "offload", kind = "http", why = "sync HTTP" }\n'
+    )
+    config = load_config([tmp_path])
+    entry = table_for(config.options).lookup("acme.Client().get")
+    assert entry == Entry(Kind.OFFLOAD, category="http", why="sync HTTP")
