@@ -102,3 +102,19 @@ def test_a_user_table_entry_in_pyproject_is_read(tmp_path):
     config = load_config([tmp_path])
     entry = table_for(config.options).lookup("acme.Client().get")
     assert entry == Entry(Kind.OFFLOAD, category="http", why="sync HTTP")
+
+
+def test_only_a_deep_key_on_an_instance_reaches_through_its_attributes():
+    table = BlockingTable.from_mapping(
+        {
+            "acme.Client().**": "offload",
+            "acme.Client().headers.**": "nonblocking",
+            "acme.Pool().*": "blocking",
+            "acme.**": "nonblocking",
+        }
+    )
+    reached = table.reached_from_instance
+    assert reached("acme.Client().orders.list") == Entry(Kind.OFFLOAD)
+    assert reached("acme.Client().headers.update") == Entry(Kind.NONBLOCKING)
+    assert reached("acme.Pool().stats.reset") is None
+    assert reached("acme.make().stats.reset") is None

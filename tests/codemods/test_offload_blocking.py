@@ -370,3 +370,81 @@ def test_blocking_call_whose_rewrite_is_not_selected_is_reported():
             " in a thread when it is selected",
         )
     ]
+
+
+# ---------------------------------------------------------------------------------------
+# Keys that reach through attributes
+# ---------------------------------------------------------------------------------------
+
+ACME_DEEP = config_with(blocking={"acme.Client().**": "offload", "acme.Client": "nonblocking"})
+ACME_ONE = config_with(blocking={"acme.Client().*": "offload", "acme.Client": "nonblocking"})
+
+
+def test_a_deep_key_reaches_a_method_through_the_instance_attributes():
+    before = dedent(
+        """\
+        import acme
+
+
+        async def orders():
+            client = acme.Client()
+            return client.orders.recent.list(limit=5)
+        """
+    )
+    after = dedent(
+        """\
+        import asyncio
+
+        import acme
+
+
+        async def orders():
+            client = acme.Client()
+            return await asyncio.to_thread(client.orders.recent.list, limit=5)
+        """
+    )
+    assert_transforms(VF102, before, after, ACME_DEEP)
+
+
+def test_a_one_level_key_does_not_reach_through_an_attribute():
+    source = dedent(
+        """\
+        import acme
+
+
+        async def orders():
+            client = acme.Client()
+            client.ping()
+            return client.orders.list(limit=5)
+        """
+    )
+    after = dedent(
+        """\
+        import asyncio
+
+        import acme
+
+
+        async def orders():
+            client = acme.Client()
+            await asyncio.to_thread(client.ping)
+            return client.orders.list(limit=5)
+        """
+    )
+    assert_transforms(VF102, source, after, ACME_ONE)
+
+
+def test_a_module_deep_key_does_not_reach_an_attribute_of_an_object_it_made():
+    source = dedent(
+        """\
+        import acme
+
+
+        async def orders():
+            client = acme.Client()
+            return client.orders.list(limit=5)
+        """
+    )
+    modules = config_with(blocking={"acme.**": "offload", "acme.Client": "nonblocking"})
+    assert_unchanged(VF102, source, modules)
+    assert findings_for(VF102, source, modules) == []

@@ -231,9 +231,12 @@ class _Analysis:
             return Verdict(_CATEGORIES[exact.kind], target, exact.code, loop=exact.loop)
         if _through_attribute(target):
             # ``request.app.state.db.execute()``: an attribute of an object, whose type
-            # nothing tells. Whatever the table says of the object's own methods does
-            # not reach it.
-            return Verdict(Category.UNKNOWN, target)
+            # nothing tells. Whatever the table says of the object's own methods (``.*``)
+            # does not reach it; a ``.**`` key on the object says it does.
+            deep = self.table.reached_from_instance(target)
+            if deep is None:
+                return Verdict(Category.UNKNOWN, target)
+            return Verdict(_CATEGORIES[deep.kind], target, deep.code, loop=deep.loop)
         entry = self.table.lookup(target)
         if entry is not None:
             return Verdict(_CATEGORIES[entry.kind], target, entry.code, loop=entry.loop)

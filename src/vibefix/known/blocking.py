@@ -189,6 +189,18 @@ class BlockingTable:
                 return entry
         return None
 
+    def reached_from_instance(self, target: str) -> Entry | None:
+        """The entry of the most specific ``.**`` key that covers ``target`` from an
+        instance (``openai.OpenAI().**`` for ``openai.OpenAI().chat.completions.create``);
+        None when the most specific one is a module's (``fastapi.**``) or none applies.
+        Such a key says "anything reached from the instance, attributes included"; a
+        module's key knows nothing of an attribute of an object its module made."""
+        for end in reversed(boundaries(target)):
+            entry = self.deep.get(target[:end])
+            if entry is not None:
+                return entry if "(" in target[:end] else None
+        return None
+
 
 def boundaries(target: str) -> list[int]:
     """The ends of ``target``'s prefixes that are themselves targets: before each ``.``
