@@ -118,3 +118,14 @@ def test_only_a_deep_key_on_an_instance_reaches_through_its_attributes():
     assert reached("acme.Client().headers.update") == Entry(Kind.NONBLOCKING)
     assert reached("acme.Pool().stats.reset") is None
     assert reached("acme.make().stats.reset") is None
+
+
+def test_every_shipped_blocking_entry_says_its_kind_and_why():
+    table = shipped_table()
+    missing = [
+        key
+        for entries in (table.exact, table.one, table.deep)
+        for key, entry in entries.items()
+        if entry.kind is not Kind.NONBLOCKING and (entry.category is None or not entry.why)
+    ]
+    assert missing == []
