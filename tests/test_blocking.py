@@ -129,3 +129,100 @@ def test_every_shipped_blocking_entry_says_its_kind_and_why():
         if entry.kind is not Kind.NONBLOCKING and (entry.category is None or not entry.why)
     ]
     assert missing == []
+
+
+def verdict(target: str) -> tuple[Kind, str | None] | None:
+    entry = shipped_table().lookup(target)
+    return (entry.kind, entry.category) if entry is not None else None
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        # Sync SDK clients: their calls, through attributes (see the plan's own tests).
+        ("openai.OpenAI().chat", (Kind.OFFLOAD, "http")),
+        ("openai.OpenAI", (Kind.NONBLOCKING, None)),
+        ("openai.ChatCompletion.create", (Kind.OFFLOAD, "http")),
+        ("openai.ChatCompletion.acreate", (Kind.NONBLOCKING, None)),
+        ("openai.chat.completions.create", (Kind.OFFLOAD, "http")),
+        ("anthropic.Anthropic().messages", (Kind.OFFLOAD, "http")),
+        ("google.genai.Client().models", (Kind.OFFLOAD, "http")),
+        ("google.generativeai.GenerativeModel().generate_content", (Kind.OFFLOAD, "http")),
+        ("google.generativeai.GenerativeModel().generate_content_async", (Kind.NONBLOCKING, None)),
+        ("sendgrid.SendGridAPIClient().send", (Kind.OFFLOAD, "http")),
+        ("sendgrid.helpers.mail.Mail", (Kind.NONBLOCKING, None)),
+        ("stripe.Customer.create", (Kind.OFFLOAD, "http")),
+        ("stripe.checkout.Session.create", (Kind.OFFLOAD, "http")),
+        ("stripe.Customer.retrieve().save", (Kind.OFFLOAD, "http")),
+        ("stripe.error.CardError", (Kind.NONBLOCKING, None)),
+        ("stripe.CardError", (Kind.NONBLOCKING, None)),
+        ("stripe.Webhook.construct_event", (Kind.NONBLOCKING, None)),
+        ("twilio.rest.Client().messages", (Kind.OFFLOAD, "http")),
+        ("pyairtable.Api().table().all", (Kind.OFFLOAD, "http")),
+        ("pyairtable.Api().table", (Kind.NONBLOCKING, None)),
+        ("pyairtable.Table().create", (Kind.OFFLOAD, "http")),
+        ("airtable.Airtable().get_all", (Kind.OFFLOAD, "http")),
+        (
+            "google.cloud.storage.Client().bucket().blob().upload_from_filename",
+            (Kind.OFFLOAD, "http"),
+        ),
+        ("google.cloud.storage.Client().bucket().blob", (Kind.NONBLOCKING, None)),
+        ("boto3.Session().client().put_object", (Kind.OFFLOAD, "http")),
+        ("boto3.client().get_paginator().paginate", (Kind.BLOCKING, "http")),
+        # Files: pandas, PDF, spreadsheets.
+        ("pandas.read_csv", (Kind.OFFLOAD, "file")),
+        ("pandas.read_excel", (Kind.OFFLOAD, "file")),
+        ("pandas.read_sql", (Kind.OFFLOAD, "db")),
+        ("pandas.DataFrame().to_parquet", (Kind.OFFLOAD, "file")),
+        ("pandas.DataFrame().head", None),
+        ("pypdf.PdfReader", (Kind.OFFLOAD, "file")),
+        ("PyPDF2.PdfWriter().write", (Kind.OFFLOAD, "file")),
+        ("pdfplumber.open().pages", (Kind.BLOCKING, "file")),
+        ("fitz.open", (Kind.OFFLOAD, "file")),
+        ("openpyxl.load_workbook", (Kind.OFFLOAD, "file")),
+        ("openpyxl.Workbook().save", (Kind.OFFLOAD, "file")),
+        # Password hashing is CPU; a salt is not.
+        ("passlib.context.CryptContext().hash", (Kind.OFFLOAD, "cpu")),
+        ("passlib.context.CryptContext().verify", (Kind.OFFLOAD, "cpu")),
+        ("bcrypt.hashpw", (Kind.OFFLOAD, "cpu")),
+        ("bcrypt.checkpw", (Kind.OFFLOAD, "cpu")),
+        ("bcrypt.gensalt", (Kind.NONBLOCKING, None)),
+        # Celery: waiting, not sending.
+        ("celery.result.AsyncResult().get", (Kind.OFFLOAD, "other")),
+        ("celery.Celery().control.inspect", (Kind.NONBLOCKING, None)),
+        ("celery.Celery().send_task().get", (Kind.OFFLOAD, "other")),
+        # Databases: a cursor is made without I/O; what it runs is not.
+        ("sqlite3.connect().cursor", (Kind.NONBLOCKING, None)),
+        ("sqlite3.connect().cursor().execute", (Kind.BLOCKING, "db")),
+        ("sqlite3.connect().cursor().fetchall", (Kind.BLOCKING, "db")),
+        ("sqlite3.connect().commit", (Kind.BLOCKING, "db")),
+        ("sqlite3.Connection().cursor", (Kind.NONBLOCKING, None)),
+        ("sqlite3.Connection().cursor().fetchone", (Kind.BLOCKING, "db")),
+        ("psycopg2.connect().cursor", (Kind.NONBLOCKING, None)),
+        ("psycopg2.connect().cursor().execute", (Kind.BLOCKING, "db")),
+        ("psycopg2.extensions.connection().commit", (Kind.BLOCKING, "db")),
+        ("pymongo.MongoClient().get_database", (Kind.OFFLOAD, "db")),
+        ("pymongo.collection.Collection().find", (Kind.BLOCKING, "db")),
+        ("pymongo.collection.Collection().insert_one", (Kind.OFFLOAD, "db")),
+        # Other network clients.
+        ("ftplib.FTP().retrbinary", (Kind.BLOCKING, "other")),
+        ("requests_oauthlib.OAuth2Session().fetch_token", (Kind.OFFLOAD, "http")),
+        ("requests_oauthlib.OAuth2Session().authorization_url", (Kind.NONBLOCKING, None)),
+    ],
+)
+def test_the_shipped_table_knows_the_library(target, expected):
+    assert verdict(target) == expected
+
+
+def test_the_twin_of_a_sync_sdk_client_is_named():
+    for target, twin in [
+        ("openai.OpenAI().chat", "openai.AsyncOpenAI"),
+        ("anthropic.Anthropic().messages", "anthropic.AsyncAnthropic"),
+        ("google.genai.Client().models", "google.genai.Client().aio"),
+        ("pymongo.MongoClient().admin", "pymongo.AsyncMongoClient, or motor"),
+        ("sqlite3.connect().execute", "aiosqlite"),
+        ("time.sleep", "asyncio.sleep"),
+    ]:
+        entry = shipped_table().lookup(target)
+        assert entry is not None
+        assert entry.twin == twin, target
