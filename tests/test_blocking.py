@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from vibefix.config import ConfigError, load_config
@@ -226,3 +228,13 @@ def test_the_twin_of_a_sync_sdk_client_is_named():
         entry = shipped_table().lookup(target)
         assert entry is not None
         assert entry.twin == twin, target
+
+
+def test_the_readme_example_of_user_entries_is_a_valid_configuration(tmp_path):
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```toml\n[tool.vibefix.blocking]\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "pyproject.toml").write_text("[tool.vibefix.blocking]\n" + block)
+    table = table_for(load_config([tmp_path]).options)
+    assert table.lookup("acme.Client().orders") == Entry(
+        Kind.OFFLOAD, category="http", why="a sync HTTPS call to Acme", twin="acme.AsyncClient"
+    )
