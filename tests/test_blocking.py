@@ -238,3 +238,15 @@ def test_the_readme_example_of_user_entries_is_a_valid_configuration(tmp_path):
     assert table.lookup("acme.Client().orders") == Entry(
         Kind.OFFLOAD, category="http", why="a sync HTTPS call to Acme", twin="acme.AsyncClient"
     )
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "httpx.Client().headers.update",
+        "sqlalchemy.orm.Session().info.get",
+        "sqlalchemy.create_engine().url.render_as_string",
+    ],
+)
+def test_what_a_sync_client_holds_besides_its_calls_is_nonblocking(target):
+    assert shipped_table().reached_from_instance(target) == Entry(Kind.NONBLOCKING)
