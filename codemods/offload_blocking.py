@@ -30,7 +30,7 @@ class OffloadBlocking(AsyncCodemod[PlanPart]):
     evaluated before the call, as before. `from fastapi.concurrency import
     run_in_threadpool` is added where it is missing; a project that does not use FastAPI
     gets `await asyncio.to_thread(func, *args)` instead. What counts as blocking is the
-    blocking-call table, which `[tool.vibefix.blocking]` extends (`"stripe.Charge.create" =
+    blocking-call table, which `[tool.vibefix.blocking]` extends (`"paylib.Charge.create" =
     "offload"`).
 
     Safety: safe. The call runs as before, in another thread; other requests are served

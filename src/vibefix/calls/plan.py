@@ -31,7 +31,7 @@ from vibefix.engine.index import (
 from vibefix.engine.plan import PlanContext, PlanPart, Together
 from vibefix.http import plan as httpplan
 from vibefix.http.rules import HttpRules
-from vibefix.known.blocking import BlockingTable, Kind, Rules, split_last, table_for
+from vibefix.known.blocking import BlockingTable, Entry, Kind, Rules, split_last, table_for
 from vibefix.known.fastapi import (
     BACKGROUND_TASKS,
     DEPENDS,
@@ -241,15 +241,18 @@ class _Analysis:
         """What calling ``target`` does to the event loop."""
         exact = self.table.ruled(target) or self.table.exact.get(target)
         if exact is not None:
-            return Verdict(_CATEGORIES[exact.kind], target, exact.code, loop=exact.loop)
+            return _verdict(exact, target)
         if _through_attribute(target):
             # ``request.app.state.db.execute()``: an attribute of an object, whose type
-            # nothing tells. Whatever the table says of the object's own methods does
-            # not reach it.
-            return Verdict(Category.UNKNOWN, target)
+            # nothing tells. Whatever the table says of the object's own methods (``.*``)
+            # does not reach it; a ``.**`` key on the object says it does.
+            deep = self.table.reached_from_instance(target)
+            if deep is None:
+                return Verdict(Category.UNKNOWN, target)
+            return _verdict(deep, target)
         entry = self.table.lookup(target)
         if entry is not None:
-            return Verdict(_CATEGORIES[entry.kind], target, entry.code, loop=entry.loop)
+            return _verdict(entry, target)
         functions = self.index.functions
         if target in self.index.ambiguous:
             return Verdict(Category.UNKNOWN, target)
@@ -276,7 +279,7 @@ class _Analysis:
         # (``requests.get(u).json()``).
         made_by = self.target(maker, depth + 1)
         if made_by.category is Category.BLOCKING:
-            return Verdict(Category.BLOCKING, target)
+            return Verdict(Category.BLOCKING, target, kind=made_by.kind)
         if made_by.category in (Category.TWIN, Category.NONBLOCKING):
             return Verdict(Category.NONBLOCKING, target)
         return Verdict(Category.UNKNOWN, target)
@@ -299,6 +302,13 @@ class _Analysis:
             if verdict.category is not Category.UNKNOWN:
                 return replace(verdict, target=target)
         return Verdict(Category.UNKNOWN, target)
+
+
+def _verdict(entry: Entry, target: str) -> Verdict:
+    """What the table's ``entry`` says of calling ``target``."""
+    return Verdict(
+        _CATEGORIES[entry.kind], target, entry.code, kind=entry.category or "", loop=entry.loop
+    )
 
 
 _ANY_METHOD = "__any_method__"
