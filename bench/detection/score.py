@@ -211,9 +211,8 @@ def parse_labels(document: dict[str, Any], source: str) -> AppLabels:
     for key, target in (("not_blocking", labels.not_blocking), ("unsure", labels.unsure)):
         for i, entry in enumerate(document.get(key, [])):
             where = f"{source}: {key} #{i + 1}"
-            target.append(
-                Spot(_str(entry, "path", where), _int(entry, "line", where), _str(entry, "why", where))
-            )
+            path, line = _location(entry, where)
+            target.append(Spot(path, line, _str(entry, "why", where)))
     for i, entry in enumerate(document.get("ignore", [])):
         labels.ignore.append(_str(entry, "path", f"{source}: ignore #{i + 1}"))
     return labels
@@ -261,6 +260,9 @@ class Report:
     code: str
     message: str
     chain_end: Location | None = None
+    # False for a record of a counted code whose message makes no claim that something
+    # blocks (VF203's notes on relationships, aliases or engines): shown apart.
+    claims_blocking: bool = True
 
 
 @dataclass
@@ -323,16 +325,25 @@ def vibefix_reports(document: dict[str, Any], root: Path) -> list[Report]:
         if isinstance(blocking, dict) and blocking.get("chain"):
             last = blocking["chain"][-1]
             chain_end = (_relative(last["path"], root), int(last["line"]))
+        message = str(record.get("message", record.get("reason", "")))
         reports.append(
             Report(
                 path=_relative(path, root),
                 line=int(record["line"]),
                 code=str(record.get("code", "")),
-                message=str(record.get("message", record.get("reason", ""))),
+                message=message,
                 chain_end=chain_end,
+                claims_blocking=isinstance(blocking, dict) or _claims_blocking(record),
             )
         )
     return reports
+
+
+def _claims_blocking(record: dict[str, Any]) -> bool:
+    """A finding that says something blocks, or an edit that offloads or awaits."""
+    if "reason" in record:
+        return record.get("code") != "VF203" or "block" in str(record["reason"]).lower()
+    return "block" in str(record.get("message", "")).lower()
 
 
 def run_vibefix(root: Path) -> ToolRun:
@@ -370,7 +381,9 @@ def run_ruff(root: Path) -> ToolRun:
     return ToolRun(ruff_reports(document, root))
 
 
-FLAKE8_LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): (?P<code>ASYNC\d+) (?P<msg>.*)$")
+FLAKE8_LINE = re.compile(
+    r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): (?P<code>ASYNC\d+) (?P<msg>.*)$"
+)
 
 
 def flake8_reports(text: str, root: Path) -> list[Report]:
@@ -378,9 +391,8 @@ def flake8_reports(text: str, root: Path) -> list[Report]:
     for line in text.splitlines():
         match = FLAKE8_LINE.match(line)
         if match and match["code"].startswith("ASYNC2"):
-            reports.append(
-                Report(_relative(match["path"], root), int(match["line"]), match["code"], match["msg"])
-            )
+            path = _relative(match["path"], root)
+            reports.append(Report(path, int(match["line"]), match["code"], match["msg"]))
     return reports
 
 
@@ -434,7 +446,7 @@ def _python312() -> str:
     pyenv = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python")))
     if pyenv:
         return pyenv[-1]
-    raise FileNotFoundError("fastapi-therapist needs Python 3.12: no python3.12 on PATH or in pyenv")
+    raise FileNotFoundError("fastapi-therapist needs Python 3.12: none on PATH or in pyenv")
 
 
 def _venv(name: str, python: str, packages: Iterable[str], probe: str) -> Path:
@@ -489,6 +501,11 @@ class Score:
     traps: set[tuple[str, str, int]] = field(default_factory=set)
     error: str = ""
 
+    @property
+    def unclaimed(self) -> int:
+        """False positives none of whose reports claims that something blocks."""
+        return sum(1 for r in self.false_positives.values() if not r.claims_blocking)
+
     def add(self, other: Score) -> None:
         self.labels += other.labels
         self.found |= other.found
@@ -524,7 +541,8 @@ def score(labels: AppLabels, reports: Iterable[Report]) -> Score:
         if where in unsure:
             continue
         key = (labels.app, report.path, report.line)
-        result.false_positives.setdefault(key, report)
+        if report.claims_blocking or key not in result.false_positives:
+            result.false_positives[key] = report
         if where in traps:
             result.traps.add(key)
     return result
@@ -544,7 +562,9 @@ class Results:
         return total
 
 
-def measure(apps_dir: Path, apps: list[str], labels: dict[str, AppLabels], tools: list[str]) -> Results:
+def measure(
+    apps_dir: Path, apps: list[str], labels: dict[str, AppLabels], tools: list[str]
+) -> Results:
     by_tool: dict[str, dict[str, Score]] = {tool: {} for tool in tools}
     peer_reports: dict[str, list[Report]] = {app: [] for app in apps}
     for app in apps:
@@ -584,15 +604,16 @@ def kind_counts(results: Results) -> dict[str, int]:
 def markdown(results: Results) -> str:
     tools = list(results.by_tool)
     lines = [
-        "| tool | version | found / labels | recall | false positives | of which traps |",
-        "|---|---|---:|---:|---:|---:|",
+        "| tool | version | found / labels | recall | false positives | at traps "
+        "| no blocking claim |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for tool in tools:
         total = results.total(tool)
         version = results.versions.get(tool, "union of the three peers")
         lines.append(
             f"| {tool} | {version} | {len(total.found)} / {total.labels} | **{_pct(total)}** "
-            f"| {len(total.false_positives)} | {len(total.traps)} |"
+            f"| {len(total.false_positives)} | {len(total.traps)} | {total.unclaimed} |"
         )
     lines += ["", "Found / labels (false positives) per app:", ""]
     lines.append("| app | labels | " + " | ".join(tools) + " |")
@@ -612,9 +633,7 @@ def markdown(results: Results) -> str:
         total = results.total(tool)
         cells = []
         for kind in kinds:
-            found = sum(
-                1 for app, i in total.found if results.labels[app].blocking[i].kind == kind
-            )
+            found = sum(1 for app, i in total.found if results.labels[app].blocking[i].kind == kind)
             cells.append(f"{found}")
         lines.append(f"| {tool} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -641,7 +660,8 @@ def text(results: Results, verbose: bool) -> str:
         total = results.total(tool)
         out.append(
             f"{tool}: {len(total.found)}/{total.labels} found ({_pct(total)}), "
-            f"{len(total.false_positives)} false positives ({len(total.traps)} at traps)"
+            f"{len(total.false_positives)} false positives ({len(total.traps)} at traps, "
+            f"{total.unclaimed} with no blocking claim)"
             + (f"  [{results.versions[tool]}]" if tool in results.versions else "")
         )
         if total.error:
@@ -652,6 +672,7 @@ def text(results: Results, verbose: bool) -> str:
             out.append(f"\n== {tool}: false positives")
             for (app, path, line), report in sorted(total.false_positives.items()):
                 trap = " [TRAP]" if (app, path, line) in total.traps else ""
+                trap += "" if report.claims_blocking else " [no claim]"
                 out.append(f"  {app}/{path}:{line}{trap} {report.code} {report.message[:160]}")
             out.append(f"== {tool}: misses")
             for app in results.apps:
