@@ -484,8 +484,11 @@ def tool_version(tool: str) -> str:
         out, err = _run(command, HERE)
     except (OSError, subprocess.SubprocessError) as error:
         return f"unavailable ({error})"
-    text = (out or err).strip().splitlines()
-    return text[0] if text else "?"
+    text = (out or err).strip()
+    plugin = re.search(r"flake8-async: ([\w.]+)", text)
+    if tool == "flake8-async" and plugin:
+        return f"flake8-async {plugin[1]} (flake8 {text.split()[0]})"
+    return text.splitlines()[0] if text else "?"
 
 
 # --- scoring --------------------------------------------------------------------------
@@ -694,7 +697,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--install-peers", action="store_true", help="make the peers' venvs and exit"
     )
+    parser.add_argument(
+        "--clone-commands",
+        action="store_true",
+        help="print the git commands that bring each app to --apps at its commit, and exit",
+    )
     args = parser.parse_args(argv)
+    if args.clone_commands:
+        where = args.apps or Path("/tmp/detection-apps")
+        for app in load_apps():
+            target = where / app.name
+            clone = f"git clone -q {app.repository} {target}"
+            print(f"{clone} && git -C {target} checkout -q {app.commit}")
+        return 0
     if args.install_peers:
         ensure_flake8_async()
         ensure_therapist()
