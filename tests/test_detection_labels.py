@@ -145,3 +145,10 @@ def test_vibefix_records_with_a_blocking_key_replace_the_codes(tmp_path: Path) -
     document["findings"] = [{"path": "r.py", "line": 3, "code": "VF300", "message": "blocks"}]
     reports = score.vibefix_reports(document, tmp_path)
     assert [(r.path, r.line, r.code) for r in reports] == [("r.py", 2, "VF102")]
+
+
+def test_a_report_at_an_async_call_site_is_not_at_the_calls_line() -> None:
+    at_site = score.score(_labels(), [score.Report("routes.py", 4, "X1", "blocks")])
+    at_call = score.score(_labels(), [score.Report("crud.py", 10, "X1", "blocks")])
+    assert (len(at_site.found), len(at_site.at_line)) == (1, 0)
+    assert (len(at_call.found), len(at_call.at_line)) == (1, 1)

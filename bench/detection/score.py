@@ -499,6 +499,9 @@ class Score:
 
     labels: int = 0
     found: set[tuple[str, int]] = field(default_factory=set)  # (app, label index)
+    # Found by a report on the call's own line (or whose chain ends there), not only at
+    # an async call site.
+    at_line: set[tuple[str, int]] = field(default_factory=set)
     false_positives: dict[tuple[str, str, int], Report] = field(default_factory=dict)
     traps: set[tuple[str, str, int]] = field(default_factory=set)
     error: str = ""
@@ -511,6 +514,7 @@ class Score:
     def add(self, other: Score) -> None:
         self.labels += other.labels
         self.found |= other.found
+        self.at_line |= other.at_line
         self.false_positives.update(other.false_positives)
         self.traps |= other.traps
         if other.error:
@@ -521,12 +525,14 @@ class Score:
         return len(self.found) / self.labels if self.labels else 0.0
 
 
-def finds(label: Label, report: Report) -> bool:
+def finds_at_line(label: Label, report: Report) -> bool:
     if label.covers(report.path, report.line):
         return True
-    if (report.path, report.line) in label.sites:
-        return True
     return report.chain_end is not None and label.covers(*report.chain_end)
+
+
+def finds(label: Label, report: Report) -> bool:
+    return finds_at_line(label, report) or (report.path, report.line) in label.sites
 
 
 def score(labels: AppLabels, reports: Iterable[Report]) -> Score:
@@ -537,6 +543,8 @@ def score(labels: AppLabels, reports: Iterable[Report]) -> Score:
         hits = [i for i, label in enumerate(labels.blocking) if finds(label, report)]
         for i in hits:
             result.found.add((labels.app, i))
+            if finds_at_line(labels.blocking[i], report):
+                result.at_line.add((labels.app, i))
         if hits or labels.ignored(report.path):
             continue
         where = (report.path, report.line)
@@ -606,16 +614,17 @@ def kind_counts(results: Results) -> dict[str, int]:
 def markdown(results: Results) -> str:
     tools = list(results.by_tool)
     lines = [
-        "| tool | version | found / labels | recall | false positives | at traps "
-        "| no blocking claim |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| tool | version | found / labels | recall | of them at the call's line "
+        "| false positives | at traps | no blocking claim |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for tool in tools:
         total = results.total(tool)
         version = results.versions.get(tool, "union of the three peers")
         lines.append(
             f"| {tool} | {version} | {len(total.found)} / {total.labels} | **{_pct(total)}** "
-            f"| {len(total.false_positives)} | {len(total.traps)} | {total.unclaimed} |"
+            f"| {len(total.at_line)} | {len(total.false_positives)} | {len(total.traps)} "
+            f"| {total.unclaimed} |"
         )
     lines += ["", "Found / labels (false positives) per app:", ""]
     lines.append("| app | labels | " + " | ".join(tools) + " |")
@@ -661,7 +670,8 @@ def text(results: Results, verbose: bool) -> str:
     for tool in tools:
         total = results.total(tool)
         out.append(
-            f"{tool}: {len(total.found)}/{total.labels} found ({_pct(total)}), "
+            f"{tool}: {len(total.found)}/{total.labels} found ({_pct(total)}; "
+            f"{len(total.at_line)} at the call's own line), "
             f"{len(total.false_positives)} false positives ({len(total.traps)} at traps, "
             f"{total.unclaimed} with no blocking claim)"
             + (f"  [{results.versions[tool]}]" if tool in results.versions else "")
@@ -736,6 +746,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     app: {
                         "labels": s.labels,
                         "found": sorted(i for _, i in s.found),
+                        "found_at_line": sorted(i for _, i in s.at_line),
                         "false_positives": [
                             {"path": p, "line": n, "code": r.code, "message": r.message}
                             for (_, p, n), r in sorted(s.false_positives.items())
