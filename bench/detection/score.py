@@ -15,8 +15,12 @@ apps.toml), reads the locations it reports for a blocking-related rule and score
   line (counted neither way) or under an ``[[ignore]]`` path (dead code, tests, scripts);
   a false positive on a ``[[not_blocking]]`` line is also counted as a *trap*.
 
-False positives and traps are counted as distinct (path, line) locations. "all peers" is
-the union of ruff, flake8-async and fastapi-therapist.
+False positives and traps are counted as distinct (path, line) locations. Two more
+counts: the labels found *at the call's own line* (a report on the call, or a chain ending
+there, rather than only at an async call site), and the false positives with *no
+blocking claim* (no record at that location says that something blocks: VF203's notes,
+the imports and parameters a rewrite adds). "all peers" is the union of ruff,
+flake8-async and fastapi-therapist.
 
 Tools
 -----
