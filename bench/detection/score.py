@@ -317,7 +317,9 @@ def vibefix_reports(document: dict[str, Any], root: Path) -> list[Report]:
             if not edit.get("import"):
                 records.append((entry["path"], edit))
     records.extend((finding["path"], finding) for finding in document.get("findings", []))
-    has_blocking = any("blocking" in record for _, record in records)
+    # A vibefix that says which records are about a blocking call (``"blocking"``) is
+    # read by that alone; an older one by its codes.
+    has_blocking = _emits_blocking() or any("blocking" in record for _, record in records)
     reports = []
     for path, record in records:
         blocking = record.get("blocking")
@@ -341,6 +343,16 @@ def vibefix_reports(document: dict[str, Any], root: Path) -> list[Report]:
             )
         )
     return reports
+
+
+def _emits_blocking() -> bool:
+    """Whether the vibefix beside this interpreter marks its records about blocking calls
+    (``vibefix.results.BlockingCall``, issue 15)."""
+    try:
+        import vibefix.results
+    except ImportError:
+        return False
+    return hasattr(vibefix.results, "BlockingCall")
 
 
 def _claims_blocking(record: dict[str, Any]) -> bool:

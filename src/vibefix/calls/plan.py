@@ -841,18 +841,6 @@ class _Decider:
                     stuck.setdefault((call.line, call.column), self._stuck(function, call, verdict))
                     continue
                 if not self._runs_in_thread(verdict, async_after):
-                    callee = self.functions.get(verdict.function or "")
-                    if (
-                        reporting
-                        and function.is_async
-                        and callee is not None
-                        and callee.is_generator
-                        and not callee.is_async
-                        and self.blocks.get(callee.qualname)
-                    ):
-                        stuck.setdefault(
-                            (call.line, call.column), self._stuck(function, call, verdict)
-                        )
                     continue
                 reached = self.reached(function, call, verdict)
                 if roles.offload not in selected:
@@ -1012,16 +1000,10 @@ class _Decider:
         def``: the reverse case of VF103 for handlers and dependencies."""
         roles = self.analysis.roles
         reached = self.reached(function, call, verdict)
-        callee = self.functions.get(verdict.function or "")
         if verdict.note:
             remedy = f"{verdict.code} leaves it: {verdict.note}"
         elif verdict.category is Category.TWIN:
             remedy = f"{verdict.code} rewrites it to its async twin when it is selected"
-        elif callee is not None and callee.is_generator:
-            remedy = (
-                "it is a generator that blocks as it is iterated: iterate it in a thread,"
-                " or make it an async generator"
-            )
         elif verdict.category in (Category.OFFLOAD, Category.PROJECT):
             remedy = f"{roles.offload} runs it in a thread when it is selected"
         else:
