@@ -140,11 +140,13 @@ def test_vibefix_records_with_a_blocking_key_replace_the_codes(tmp_path: Path) -
             }
         ],
     }
-    reports = score.vibefix_reports(document, tmp_path)
+    reports = score.vibefix_reports(document, tmp_path, marks=False)
     assert [(r.path, r.line, r.chain_end) for r in reports] == [("r.py", 2, ("s.py", 7))]
     document["findings"] = [{"path": "r.py", "line": 3, "code": "VF300", "message": "blocks"}]
-    reports = score.vibefix_reports(document, tmp_path)
+    reports = score.vibefix_reports(document, tmp_path, marks=False)
     assert [(r.path, r.line, r.code) for r in reports] == [("r.py", 2, "VF102")]
+    # A vibefix that marks its records: one with no mark is about something else.
+    assert score.vibefix_reports(document, tmp_path, marks=True) == []
 
 
 def test_a_report_at_an_async_call_site_is_not_at_the_calls_line() -> None:

@@ -309,8 +309,12 @@ def _tool_bin(name: str) -> str:
     return found
 
 
-def vibefix_reports(document: dict[str, Any], root: Path) -> list[Report]:
-    """The blocking reports of a ``vibefix check --output-format json`` document."""
+def vibefix_reports(
+    document: dict[str, Any], root: Path, marks: bool | None = None
+) -> list[Report]:
+    """The blocking reports of a ``vibefix check --output-format json`` document;
+    ``marks``: whether that vibefix marks its records about blocking calls (None: ask
+    the one beside this interpreter)."""
     records: list[tuple[str, dict[str, Any]]] = []
     for entry in document.get("files", []):
         for edit in entry.get("edits", []):
@@ -319,7 +323,8 @@ def vibefix_reports(document: dict[str, Any], root: Path) -> list[Report]:
     records.extend((finding["path"], finding) for finding in document.get("findings", []))
     # A vibefix that says which records are about a blocking call (``"blocking"``) is
     # read by that alone; an older one by its codes.
-    has_blocking = _emits_blocking() or any("blocking" in record for _, record in records)
+    marks = _emits_blocking() if marks is None else marks
+    has_blocking = marks or any("blocking" in record for _, record in records)
     reports = []
     for path, record in records:
         blocking = record.get("blocking")
