@@ -127,6 +127,7 @@ def test_a_backend_folder_is_the_source_root_its_imports_need(tmp_path):
     result = run(tmp_path, ".")
 
     assert awaited(result, tmp_path, "backend/app/api/users.py", "backend/app/services/user.py")
+    assert result.roots == (Root(tmp_path.resolve() / "backend"),)  # for apply -i
 
 
 def test_an_app_run_from_inside_its_folder(tmp_path):

@@ -101,6 +101,10 @@ class RunResult:
     findings: list[Finding] = field(default_factory=list)
     plan: Plan | None = None
     """The run's plan, for rewriting a file again with fewer edits."""
+    project: Path | None = None
+    roots: tuple[Root, ...] = ()
+    """The run's project root and source roots: a file rewritten again under its plan
+    keeps the module name it had (``reapply``)."""
 
     def by_status(self, status: Status) -> list[FileResult]:
         return [result for result in self.files if result.status is status]
@@ -861,7 +865,7 @@ def run(
         (finding for result in results for finding in result.findings),
         key=lambda f: (str(f.path), f.position, f.code),
     )
-    done_run = RunResult(results, findings, plan)
+    done_run = RunResult(results, findings, plan, options.project, options.roots)
     if key:
         cache.put("runs", key, done_run)
     return done_run
