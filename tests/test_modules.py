@@ -130,12 +130,14 @@ def test_a_backend_folder_is_the_source_root_its_imports_need(tmp_path):
     assert result.roots == (Root(tmp_path.resolve() / "backend"),)  # for apply -i
 
 
-def test_an_app_run_from_inside_its_folder(tmp_path):
+@pytest.mark.parametrize("init", [{}, {"app/__init__.py": ""}])
+def test_an_app_run_from_inside_its_folder(tmp_path, init):
     # `cd app && uvicorn main:app`: `from services.user import ...` resolves in app/.
     write(
         tmp_path,
         {
-            "requirements.txt": "fastapi\n",
+            **init,
+            "requirements.txt": "fastapi\nrequests\n",
             "app/main.py": "from fastapi import FastAPI\n\nfrom routers import users\n",
             "app/routers/users.py": route("services.user"),
             "app/services/user.py": HELPER,
@@ -234,6 +236,61 @@ def test_third_party_and_standard_imports_name_no_root(tmp_path):
         },
     )
     assert roots(tmp_path) == ()
+
+
+def test_a_module_named_like_the_library_it_wraps_names_no_root(tmp_path):
+    # `import redis` in app/cache/redis.py is the library, not the module itself.
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "",
+            "app/cache/redis.py": "import redis\n\nclient = redis.Redis()\n",
+            "app/main.py": "from app.cache.redis import client\n",
+        },
+    )
+    assert roots(tmp_path) == ()
+
+
+def test_a_declared_dependency_is_a_library_whatever_folder_shares_its_name(tmp_path):
+    write(
+        tmp_path,
+        {
+            "requirements.txt": "fastapi>=0.110\nRedis[hiredis]==5.0  # cache\n",
+            "app/integrations/redis.py": "CLIENT = None\n",
+            "app/integrations/queue.py": "import redis\nimport redis.asyncio\n",
+        },
+    )
+    assert roots(tmp_path) == ()
+
+
+def test_a_folder_whose_modules_import_relatively_is_a_package_not_a_root(tmp_path):
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "",
+            "lib/__init__.py": "",
+            "lib/dialects/__init__.py": "",
+            "lib/dialects/mysql/__init__.py": "from .base import Dialect\n",
+            "lib/dialects/mysql/base.py": "Dialect = object\n",
+            "lib/dialects/mysql/driver.py": "import mysql\nfrom . import base\n",
+        },
+    )
+    assert roots(tmp_path) == ()
+    assert name_of(tmp_path, "lib/dialects/mysql/base.py") == "lib.dialects.mysql.base"
+
+
+def test_a_project_folder_that_is_a_package_keeps_its_name(tmp_path):
+    project = tmp_path / "shop"
+    write(
+        project,
+        {
+            "setup.py": "",
+            "__init__.py": "",
+            "api.py": "from shop.services import get_user\n",
+            "services.py": "",
+        },
+    )
+    assert name_of(project, "services.py") == "shop.services"
 
 
 @pytest.mark.parametrize(

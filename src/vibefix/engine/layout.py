@@ -36,10 +36,11 @@ else:  # pragma: no cover
 
 _STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
 _IMPORT = re.compile(
-    rb"(?m)^[ \t]*(?:from[ \t]+([A-Za-z_][\w.]*)[ \t]+import|import[ \t]+([A-Za-z_][\w.]*))"
+    rb"\n(?:from[ \t]+(\.*)([A-Za-z_][\w.]*)?[ \t]+import|import[ \t]+([A-Za-z_][\w.]*))"
 )
-"""The module of an absolute import statement that starts a line (the first one of
-``import a, b``); relative imports name no root."""
+"""An import statement at module level (the first module of ``import a, b``): its dots
+and its module. Only those at the start of a line, searched after a newline: a tenth of
+the cost of looking at every line's indentation, and enough to tell where modules are."""
 
 Parts = tuple[str, ...]
 
@@ -67,8 +68,8 @@ def module_name(
         result = calculate_module_and_package(str(top), str(path))
         return result.name, result.package
     root = Root(project)
-    for candidate in roots:
-        if candidate.folder in path.parents and len(candidate.folder.parts) > len(
+    for candidate in roots:  # the deepest; one with a prefix wins over the project's
+        if candidate.folder in path.parents and len(candidate.folder.parts) >= len(
             root.folder.parts
         ):
             root = candidate
@@ -91,45 +92,54 @@ def shadowed(path: Path) -> Path | None:
 
 def source_roots(project: Path, files: Mapping[Path, bytes]) -> tuple[Root, ...]:
     """The project's source roots besides its own root (see the module docstring), from
-    its configuration and from the absolute imports in ``files`` (its Python files)."""
-    configured = [root for root in _configured(project) if root.folder != project]
+    its configuration and from the module-level imports in ``files`` (its Python files)."""
     tree = _Tree(project, files)
-    imports = [
-        (importer, tuple(dotted.decode("ascii").split(".")))
-        for importer, data in tree.texts.items()
-        for match in _IMPORT.finditer(data)
-        if (dotted := match.group(1) or match.group(2))
-    ]
-    fixed = [*configured, Root(project)]
-    if (
-        ("src",) in tree.dirs
-        and ("src", "__init__") not in tree.modules
-        and not any(parts[0] == "src" for _, parts in imports)
-    ):
+    fixed = [root for root in _configured(project) if root.folder != project]
+    firsts = {dotted[0] for _, dotted in tree.imports}
+    if ("__init__",) in tree.modules and project.name in firsts:
+        # The project's folder is itself a package, imported from the folder above.
+        fixed.append(Root(project, project.name))
+    if ("src",) in tree.dirs and ("src", "__init__") not in tree.modules and "src" not in firsts:
         fixed.append(Root(project / "src"))
-    found = tree.voted(imports, [root for root in fixed if not root.prefix])
-    return tuple(sorted(set(fixed + found) - {Root(project)}))
+    bases = [(), *(root.folder.relative_to(project).parts for root in fixed if not root.prefix)]
+    folders = [project, *(project / top[0] for top in tree.dirs if len(top) == 1)]
+    found = [Root(project.joinpath(*f)) for f in tree.voted(bases, _dependencies(folders))]
+    return tuple(sorted(set(fixed + found)))
 
 
 class _Tree:
-    """The project's Python files and folders, as parts relative to its root."""
+    """The project's Python files and folders, as parts relative to its root, and the
+    module-level imports of each file."""
 
     def __init__(self, project: Path, files: Mapping[Path, bytes]) -> None:
-        self.project = project
-        self.texts: dict[Parts, bytes] = {}
         self.dirs: set[Parts] = set()
         self.modules: set[Parts] = set()
+        self.imports: list[tuple[Parts, Parts]] = []
+        """(the importing module, the module it imports), for absolute imports."""
+        self.relative: set[Parts] = set()
+        """The folders that a relative import needs to be packages (never roots)."""
+        # Strings, not paths: pathlib costs more here than reading the imports.
+        cwd, inside = os.getcwd(), os.path.join(project, "")
+        for path, data in files.items():
+            absolute = os.path.normpath(os.path.join(cwd, path))
+            if not absolute.startswith(inside):
+                absolute = str(path.resolve())
+            if not absolute.startswith(inside) or not absolute.endswith(".py"):
+                continue
+            parts = tuple(absolute[len(inside) :].split(os.sep))
+            module = (*parts[:-1], parts[-1][:-3])
+            self.modules.add(module)
+            self.dirs.update(parts[:end] for end in range(1, len(parts)))
+            up = 0
+            for dots, named, imported in _IMPORT.findall(b"\n" + data):
+                if dots:
+                    up = max(up, len(dots))
+                elif dotted := (named or imported).decode("ascii"):
+                    self.imports.append((module, tuple(dotted.split("."))))
+            # Its folder and as many above as the dots of its relative imports, less one.
+            self.relative.update(parts[: len(parts) - k] for k in range(1, up + 1))
         self.by_name: dict[str, set[Parts]] = {}
         """The folders that hold a package or module of each name."""
-        for path, data in files.items():
-            absolute = Path(os.path.abspath(path))
-            with contextlib.suppress(ValueError):
-                parts = absolute.relative_to(project).parts
-                if not parts or not parts[-1].endswith(".py"):
-                    continue
-                self.texts[parts] = data
-                self.modules.add((*parts[:-1], parts[-1][:-3]))
-                self.dirs.update(parts[:end] for end in range(1, len(parts)))
         for parts in self.dirs | self.modules:
             if parts[-1] != "__init__":
                 self.by_name.setdefault(parts[-1], set()).add(parts[:-1])
@@ -137,43 +147,71 @@ class _Tree:
     def exists(self, parts: Parts) -> bool:
         return parts in self.dirs or parts in self.modules
 
-    def voted(self, imports: list[tuple[Parts, Parts]], fixed: list[Root]) -> list[Root]:
-        """The folders under which the imports that no fixed root resolves do resolve:
-        for each, the nearest such folder above the importing file, else the one most of
-        these imports choose. A folder becomes a root only if more imports resolve under
-        it than resolve, through the fixed roots, to a file inside it (a root renames
-        its files)."""
-        bases = [root.folder.relative_to(self.project).parts for root in fixed]
-        pending: list[tuple[Parts, list[Parts]]] = []
-        inside: Counter[Parts] = Counter()
+    def _own_package(self, importer: Parts, folder: Parts, name: str) -> bool:
+        """Whether ``import name`` in ``importer`` names the package it is part of,
+        inside the regular package ``folder`` (``import mysql`` in a dialect module
+        ``pkg/dialects/mysql/x.py``): the library, as ``folder`` is no root but a package."""
+        package = (*folder, name)
+        return importer[: len(package)] == package and (*folder, "__init__") in self.modules
+
+    def voted(self, bases: list[Parts], libraries: frozenset[str]) -> list[Parts]:
+        """The folders under which the imports that no root in ``bases`` resolves do
+        resolve, whole (those of the standard library and of ``libraries`` aside): for
+        each import, the nearest such folder above the importing file, else the one most
+        of these imports choose. A folder becomes a root only if more imports resolve
+        under it than resolve, through ``bases``, to a file inside it (a root renames
+        its files), and if none of its own modules imports relatively (a module directly
+        in a root has no package)."""
+        pending: list[list[Parts]] = []
         resolved: list[Parts] = []
-        for importer, dotted in imports:
-            if dotted[0] in _STDLIB:
+        for importer, dotted in self.imports:
+            if dotted[0] in _STDLIB or dotted[0].lower() in libraries:
                 continue
+            itself = importer[:-1] if importer[-1] == "__init__" else importer
             reached = [base + dotted for base in bases if self.exists(base + dotted[:1])]
             if reached:
                 resolved.extend(reached)
                 continue
-            candidates = sorted(self.by_name.get(dotted[0], ()))
-            if not candidates:
-                continue
-            full = [c for c in candidates if self.exists(c + dotted)]
-            pool = full or candidates
-            above = [c for c in pool if importer[: len(c)] == c]
-            pending.append((importer, [max(above, key=len)] if above else pool))
-        tally = Counter(c for _, pool in pending for c in pool)
-        votes: Counter[Parts] = Counter(
-            min(pool, key=lambda c: (-tally[c], len(c), c)) for _, pool in pending
-        )
+            pool = [
+                folder
+                for folder in sorted(self.by_name.get(dotted[0], ()))
+                if self.exists(folder + dotted)
+                and folder + dotted != itself  # ``import mypy`` in a plugin ``mypy.py``
+                and folder not in self.relative
+                and not self._own_package(importer, folder, dotted[0])
+            ]
+            above = [folder for folder in pool if importer[: len(folder)] == folder]
+            if above:
+                pending.append([max(above, key=len)])
+            elif pool:
+                pending.append(pool)
+        tally = Counter(folder for pool in pending for folder in pool)
+        votes = Counter(min(pool, key=lambda f: (-tally[f], len(f), f)) for pool in pending)
+        inside: Counter[Parts] = Counter()
         for target in resolved:
-            for end in range(1, len(target)):
-                if target[:end] in votes:
-                    inside[target[:end]] += 1
-        return [
-            Root(self.project.joinpath(*folder))
-            for folder, count in sorted(votes.items())
-            if count > inside[folder]
-        ]
+            inside.update(target[:end] for end in range(1, len(target)) if target[:end] in votes)
+        return [folder for folder, count in sorted(votes.items()) if count > inside[folder]]
+
+
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def _dependencies(folders: Iterable[Path]) -> frozenset[str]:
+    """The distributions that the ``requirements*.txt`` and ``pyproject.toml`` of
+    ``folders`` declare, as import names would spell them (``python_jose`` aside)."""
+    found: list[str] = []
+    for folder in folders:
+        for path in folder.glob("requirements*.txt"):
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                lines = path.read_text(encoding="utf-8").splitlines()
+                found += [m.group(1) for line in lines if (m := _REQUIREMENT.match(line))]
+        pyproject = _toml(folder / "pyproject.toml")
+        listed = _table(pyproject, "project").get("dependencies")
+        for entry in listed if isinstance(listed, list) else ():
+            if isinstance(entry, str) and (m := _REQUIREMENT.match(entry)):
+                found.append(m.group(1))
+        found += list(_table(_table(_table(pyproject, "tool"), "poetry"), "dependencies"))
+    return frozenset(re.sub(r"[-.]", "_", name).lower() for name in found)
 
 
 def _configured(project: Path) -> list[Root]:
