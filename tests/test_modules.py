@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_async_project import changed, run, write
+from tests.test_async_project import DEFAULT, changed, run, write
+from vibefix.config import Config
+from vibefix.engine import run as engine
 from vibefix.engine.layout import Root, module_name, source_roots
 from vibefix.results import Status
 
@@ -128,6 +130,25 @@ def test_a_backend_folder_is_the_source_root_its_imports_need(tmp_path):
 
     assert awaited(result, tmp_path, "backend/app/api/users.py", "backend/app/services/user.py")
     assert result.roots == (Root(tmp_path.resolve() / "backend"),)  # for apply -i
+
+
+@pytest.mark.parametrize(("jobs", "use_cache"), [(2, False), (1, True)])
+def test_source_roots_reach_the_workers_and_the_cache(tmp_path, monkeypatch, jobs, use_cache):
+    # Enough source for worker processes; a cached run gives the same names again.
+    monkeypatch.setenv("VIBEFIX_CACHE_DIR", str(tmp_path / "cache"))
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "",
+            "backend/app/api/users.py": route("app.services.user"),
+            "backend/app/services/user.py": HELPER,
+            "backend/app/filler.py": "import requests\n" + "x = 1\n" * 12000,
+        },
+    )
+    options = engine.Options(Config(root=tmp_path), DEFAULT, jobs, use_cache=use_cache)
+    for _ in range(1 + use_cache):
+        result = engine.run([tmp_path], options)
+        assert awaited(result, tmp_path, "backend/app/api/users.py", "backend/app/services/user.py")
 
 
 @pytest.mark.parametrize("init", [{}, {"app/__init__.py": ""}])
