@@ -95,6 +95,24 @@ def test_src_imported_as_a_package(tmp_path):
     assert awaited(result, tmp_path, "src/routes.py", "src/services.py")
 
 
+def test_src_imported_as_a_package_from_an_app_folder(tmp_path):
+    # `cd app && uvicorn src.main:app`: app/ is the root, src/ a package in it.
+    write(
+        tmp_path,
+        {
+            ".git/HEAD": "",
+            "app/src/main.py": "from fastapi import FastAPI\n\nfrom src.routes import router\n",
+            "app/src/routes.py": route("src.services"),
+            "app/src/services.py": HELPER,
+        },
+    )
+    assert name_of(tmp_path, "app/src/services.py") == "src.services"
+
+    result = run(tmp_path, ".")
+
+    assert awaited(result, tmp_path, "app/src/routes.py", "app/src/services.py")
+
+
 def test_src_as_a_source_root_by_convention(tmp_path):
     write(
         tmp_path,
