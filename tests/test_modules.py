@@ -349,6 +349,8 @@ def test_a_project_folder_that_is_a_package_keeps_its_name(tmp_path):
         ({"setup.cfg": "[options]\npackage_dir =\n    =lib\n"}, "lib"),
         ({"setup.cfg": "[options.packages.find]\nwhere = lib\n"}, "lib"),
         ({"pytest.ini": "[pytest]\npythonpath = . lib\n"}, "lib"),
+        ({"setup.py": "setup(package_dir={'': 'lib'}, packages=find_packages('lib'))"}, "lib"),
+        ({"setup.py": 'setup(packages=find_namespace_packages(where="lib"))'}, "lib"),
     ],
 )
 def test_configuration_names_source_roots(tmp_path, files, expected):

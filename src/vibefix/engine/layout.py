@@ -252,7 +252,17 @@ def _configured(project: Path) -> list[Root]:
     if package_dirs is not None:
         pairs = (line.partition("=") for line in package_dirs.splitlines() if "=" in line)
         found += _package_dir(project, ((name.strip(), where.strip()) for name, _, where in pairs))
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        setup = (project / "setup.py").read_text(encoding="utf-8")
+        found += _folders(project, [a or b for a, b in _SETUP_PY.findall(setup)])
     return found
+
+
+_SETUP_PY = re.compile(
+    r"""package_dir\s*=\s*\{\s*(?:""|'')\s*:\s*["']([^"']+)["']"""
+    r"""|find(?:_namespace)?_packages\(\s*(?:where\s*=\s*)?["']([^"']+)["']"""
+)
+"""``package_dir={"": "src"}`` and ``find_packages("src")`` in a ``setup.py``."""
 
 
 def _package_dir(project: Path, items: Iterable[tuple[Any, Any]]) -> list[Root]:
