@@ -371,6 +371,24 @@ def test_package_dir_maps_a_folder_to_a_package(tmp_path):
     assert name_of(tmp_path, "plugins/mail.py") == "shop.plugins.mail"
 
 
+def test_configuration_that_the_imports_contradict_is_ignored(tmp_path):
+    # Tests run with src/ on the path, but the code imports src.services: src/ is a
+    # package, and its modules keep the names the imports give them.
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["src"]\n',
+            "src/routes.py": route("src.services"),
+            "src/services.py": HELPER,
+        },
+    )
+    assert roots(tmp_path) == ()
+
+    result = run(tmp_path, ".")
+
+    assert awaited(result, tmp_path, "src/routes.py", "src/services.py")
+
+
 def test_configuration_outside_the_project_or_missing_is_ignored(tmp_path):
     write(
         tmp_path,

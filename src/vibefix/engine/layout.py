@@ -101,6 +101,9 @@ def source_roots(project: Path, files: Mapping[Path, bytes]) -> tuple[Root, ...]
         fixed.append(Root(project, project.name))
     if ("src",) in tree.dirs and ("src", "__init__") not in tree.modules and "src" not in firsts:
         fixed.append(Root(project / "src"))
+    # A root that the project's own imports contradict (``pythonpath = ["src"]`` where
+    # the code imports ``src.app``) would name its files as no import does: dropped.
+    fixed = [root for root in fixed if root.prefix or tree.agrees(root.folder, project)]
     bases = [(), *(root.folder.relative_to(project).parts for root in fixed if not root.prefix)]
     folders = [project, *(project / top[0] for top in tree.dirs if len(top) == 1)]
     found = [Root(project.joinpath(*f)) for f in tree.voted(bases, _dependencies(folders))]
@@ -146,6 +149,18 @@ class _Tree:
 
     def exists(self, parts: Parts) -> bool:
         return parts in self.dirs or parts in self.modules
+
+    def agrees(self, folder: Path, project: Path) -> bool:
+        """Whether at least as many imports resolve under ``folder`` as resolve, from
+        the project's root, to a file inside it."""
+        base = folder.relative_to(project).parts
+        under = inside = 0
+        for _, dotted in self.imports:
+            if self.exists(base + dotted[:1]) and not self.exists(dotted[:1]):
+                under += 1
+            elif dotted[: len(base)] == base and len(dotted) > len(base):
+                inside += 1
+        return under >= inside
 
     def _own_package(self, importer: Parts, folder: Parts, name: str) -> bool:
         """Whether ``import name`` in ``importer`` names the package it is part of,
