@@ -107,6 +107,11 @@ class FunctionFact:
     """Of the names the codemods' rewrites write into functions (``Codemod.needed_names``:
     ``asyncio``, ``run_in_threadpool``), those that mean something else in its body."""
     end: tuple[int, int] = (0, 0)
+    block: tuple[int, ...] = ()
+    """The indented blocks around its ``def`` (bodies of ``if``, ``else``, ``try``,
+    ``for``, classes, functions), outermost first, numbered in the file's order; empty at
+    module level. A later ``def`` of the same name whose blocks are a prefix of these
+    always runs after this one: it replaces it (``ProjectIndex.merge``)."""
 
 
 NodeKey = tuple[Path, int, int, int, int]
@@ -160,7 +165,9 @@ class ProjectIndex:
     objects: Mapping[str, str | None] = field(default_factory=dict)
     ambiguous: frozenset[str] = frozenset()
     """Functions defined more than once (``if``/``else``, ``try``/``except``, two
-    scripts with the same module name): which one runs, the index cannot tell."""
+    scripts with the same module name): which one runs, the index cannot tell. A
+    ``def`` that a later one in the same block replaces is not counted: it is dead
+    (``_replaced``)."""
 
     @property
     def classes(self) -> Mapping[str, tuple[str, ...]]:
@@ -195,7 +202,10 @@ class ProjectIndex:
         bases: dict[str, tuple[str, ...]] = {}
         objects: dict[str, str | None] = {}
         for module in modules:
+            dead = _replaced(module.functions)
             for function in module.functions:
+                if id(function) in dead:
+                    continue
                 if functions.setdefault(function.qualname, function) is not function:
                     ambiguous.add(function.qualname)
             applications.update(module.applications)
@@ -255,6 +265,47 @@ def _prefix_ends(target: str) -> list[int]:
     return [i for i, char in enumerate(target) if i > 0 and char in ".("] + [len(target)]
 
 
+_HARMLESS_DECORATORS = frozenset(
+    {
+        "abc.abstractmethod",
+        "builtins.classmethod",
+        "builtins.property",
+        "builtins.staticmethod",
+        "functools.cache",
+        "functools.cached_property",
+        "functools.lru_cache",
+        "typing.overload",
+        "typing_extensions.overload",
+    }
+)
+"""Decorators that only wrap the function they are given: nothing else keeps it."""
+
+
+def _replaced(functions: Iterable[FunctionFact]) -> set[int]:
+    """The ids of the definitions of one module that a later ``def`` of the same name
+    replaces whenever they run: Python binds the name again, and nothing reaches the
+    earlier one. Not those in another branch (``if``/``else``, ``try``/``except``: either
+    may run), nor those a decorator may have registered (two routes named alike both
+    serve requests)."""
+    by_name: dict[str, list[FunctionFact]] = {}
+    for function in functions:
+        by_name.setdefault(function.qualname, []).append(function)
+    dead: set[int] = set()
+    for same in by_name.values():
+        for earlier in same:
+            if any(
+                d not in _HARMLESS_DECORATORS and not d.endswith((".setter", ".getter", ".deleter"))
+                for d in earlier.decorators
+            ):
+                continue
+            if any(
+                later.line > earlier.line and earlier.block[: len(later.block)] == later.block
+                for later in same
+            ):
+                dead.add(id(earlier))
+    return dead
+
+
 class FactCollector(cst.CSTVisitor):
     """Collects the functions, classes, calls and references of one module."""
 
@@ -297,6 +348,9 @@ class FactCollector(cst.CSTVisitor):
         self._not_offloadable: set[cst.CSTNode] = set()
         self._sync_depth: list[int] = [0]
         """Per function: how many lambdas and generator expressions enclose us."""
+        self._blocks: list[int] = []
+        """The numbers of the indented blocks around us (``FunctionFact.block``)."""
+        self._block_count = 0
         self._skip: set[cst.CSTNode] = set()
         self._arguments: dict[cst.CSTNode, cst.Call] = {}
 
@@ -433,7 +487,9 @@ class FactCollector(cst.CSTVisitor):
         if in_class is not None and plain and "staticmethod" not in decorators:
             first = plain[0].name.value
             types[first] = in_class if "classmethod" in decorators else f"{in_class}()"
-        self._functions.append(_FunctionFrame(node, qualnames, in_class, types))
+        self._functions.append(
+            _FunctionFrame(node, qualnames, in_class, types, block=tuple(self._blocks))
+        )
         self._sync_depth.append(0)
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
@@ -484,6 +540,7 @@ class FactCollector(cst.CSTVisitor):
                     sync_only=frame.sync_only
                     or ("it returns a value" if frame.generator and frame.returns_value else ""),
                     end=(where.end.line, where.end.column + 1),
+                    block=frame.block,
                 )
             )
 
@@ -504,6 +561,13 @@ class FactCollector(cst.CSTVisitor):
             if taken and needed.label not in shadowed:
                 shadowed.append(needed.label)
         return tuple(shadowed)
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self._block_count += 1
+        self._blocks.append(self._block_count)
+
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock) -> None:
+        self._blocks.pop()
 
     def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
         self._functions[-1].in_body = True
@@ -721,6 +785,7 @@ class _FunctionFrame:
     sync_only: str = ""
     typed_calls: list[tuple[int, str, str]] = field(default_factory=list)
     """Calls on a local name of known type: (index in ``calls``, name, that type)."""
+    block: tuple[int, ...] = ()
 
 
 def _dotted(node: cst.BaseExpression) -> str:
