@@ -1,0 +1,360 @@
+"""Types the index sees through aliases, dependencies and factories, over real projects:
+``SessionDep = Annotated[Session, Depends(get_db)]`` and its kin, ``Depends(get_db)``
+without an annotation, helpers that return a connection, session factories made with
+``class_=AsyncSession``; and as many cases where nothing may be claimed."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_async_project import run, write
+
+DB = """\
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    engine = create_engine("sqlite://")
+    SessionLocal = sessionmaker(bind=engine)
+
+
+    def get_db():
+        db = SessionLocal()
+        try:
+            yield db
+        finally:
+            db.close()
+    """
+
+MODELS = """\
+    class User:
+        pass
+    """
+
+
+def findings(tmp_path, files: dict[str, str]) -> list[tuple[str, int, str]]:
+    """``vibefix check``'s findings about the event loop (VF1xx) on the project: (file,
+    line, code)."""
+    write(tmp_path, {"pyproject.toml": "[project]\nname = 'app'\n", "app/__init__.py": ""})
+    write(tmp_path, {"app/db.py": DB, "app/models.py": MODELS})
+    write(tmp_path, files)
+    result = run(tmp_path, "app")
+    return [(f.path.name, f.position.line, f.code) for f in result.findings if f.code < "VF2"]
+
+
+def route(annotation: str, imports: str = "from app.deps import SessionDep") -> str:
+    """An async route that queries ``db``, annotated with ``annotation``: the query is on
+    line 11 when ``imports`` is one line."""
+    return (
+        f"from fastapi import FastAPI\n\nfrom app.models import User\n{imports}\n\n"
+        "app = FastAPI()\n\n\n"
+        '@app.get("/users")\n'
+        f"async def users(db: {annotation}):\n"
+        "    return db.query(User).first()\n"
+    )
+
+
+DEPS = """\
+    from typing import Annotated
+
+    from fastapi import Depends
+    from sqlalchemy.orm import Session
+
+    from app.db import get_db
+
+    SessionDep = Annotated[Session, Depends(get_db)]
+    """
+
+
+def test_annotated_alias_imported_from_another_module_is_a_session(tmp_path):
+    found = findings(tmp_path, {"app/deps.py": DEPS, "app/main.py": route("SessionDep")})
+    assert found == [("main.py", 11, "VF103")]
+
+
+def test_annotated_alias_re_exported_through_a_package_init_is_a_session(tmp_path):
+    files = {
+        "app/deps/__init__.py": "from .database import db_dependency\n",
+        "app/deps/database.py": DEPS.replace("SessionDep", "db_dependency"),
+        "app/main.py": route("db_dependency", "from app.deps import db_dependency"),
+    }
+    assert findings(tmp_path, files) == [("main.py", 11, "VF103")]
+
+
+@pytest.mark.parametrize(
+    "alias",
+    [
+        "SessionDep: TypeAlias = Session",
+        "SessionDep: TypeAlias = Annotated[Session, Depends(get_db)]",
+        "SessionDep = Session",
+        "SessionDep = Optional[Annotated[Session, Depends(get_db)]]",
+        "SessionDep = Union[Session, None]",
+        "SessionDep = Annotated[Any, Depends(get_db)]",
+    ],
+)
+def test_alias_forms_are_sessions(tmp_path, alias):
+    deps = f"""\
+        from typing import Annotated, Any, Optional, TypeAlias, Union
+
+        from fastapi import Depends
+        from sqlalchemy.orm import Session
+
+        from app.db import get_db
+
+        {alias}
+        """
+    found = findings(tmp_path, {"app/deps.py": deps, "app/main.py": route("SessionDep")})
+    assert found == [("main.py", 11, "VF103")]
+
+
+@pytest.mark.parametrize("annotation", ["SessionDep | None", "Optional[SessionDep]"])
+def test_an_optional_alias_is_a_session(tmp_path, annotation):
+    imports = "from typing import Optional\n\nfrom app.deps import SessionDep"
+    files = {"app/deps.py": DEPS, "app/main.py": route(annotation, imports)}
+    assert findings(tmp_path, files) == [("main.py", 13, "VF103")]
+
+
+def test_pep_695_type_statement_alias_is_a_session(tmp_path):
+    deps = DEPS.replace("SessionDep = ", "type SessionDep = ")
+    write(tmp_path, {"pyproject.toml": "[project]\nname = 'app'\nrequires-python = '>=3.12'\n"})
+    files = {"app/deps.py": deps, "app/main.py": route("SessionDep")}
+    assert findings(tmp_path, files) == [("main.py", 11, "VF103")]
+
+
+# -- Depends without an annotation -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "parameter",
+    ["db=Depends(get_db)", "db: Any = Depends(get_db)", "db: Annotated[Any, Depends(get_db)]"],
+)
+def test_a_dependency_without_a_type_is_what_it_yields(tmp_path, parameter):
+    main = f"""\
+        from typing import Annotated, Any
+
+        from fastapi import Depends, FastAPI
+
+        from app.db import get_db
+        from app.models import User
+
+        app = FastAPI()
+
+
+        @app.get("/users")
+        async def users({parameter}):
+            return db.query(User).first()
+        """
+    assert findings(tmp_path, {"app/main.py": main}) == [("main.py", 13, "VF103")]
+
+
+@pytest.mark.parametrize(
+    "returns",
+    [
+        "Generator[Session, None, None]",
+        "Iterator[Session]",
+        "collections.abc.Iterator[Session]",
+        "Session",
+    ],
+)
+def test_a_dependency_annotated_with_what_it_yields(tmp_path, returns):
+    deps = f"""\
+        import collections.abc
+        from typing import Generator, Iterator
+
+        from sqlalchemy.orm import Session
+
+        from app.db import engine
+
+
+        def get_session() -> {returns}:
+            with make() as session:
+                yield session
+
+
+        def make():
+            return what_nobody_knows(engine)
+        """
+    main = """\
+        from fastapi import Depends, FastAPI
+
+        from app.deps import get_session
+        from app.models import User
+
+        app = FastAPI()
+
+
+        @app.get("/users")
+        async def users(db=Depends(get_session)):
+            return db.query(User).first()
+        """
+    found = findings(tmp_path, {"app/deps.py": deps, "app/main.py": main})
+    assert found == [("main.py", 11, "VF103")]
+
+
+def test_an_async_generator_dependency_of_an_async_session_is_not_reported(tmp_path):
+    deps = """\
+        from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+        AsyncSessionLocal = async_sessionmaker(create_async_engine("sqlite+aiosqlite://"))
+
+
+        async def get_db():
+            async with AsyncSessionLocal() as session:
+                yield session
+        """
+    main = """\
+        from fastapi import Depends, FastAPI
+        from sqlalchemy import select
+
+        from app.deps import get_db
+        from app.models import User
+
+        app = FastAPI()
+
+
+        @app.get("/users")
+        async def users(db=Depends(get_db)):
+            async with db.begin():
+                return (await db.execute(select(User))).first()
+        """
+    assert findings(tmp_path, {"app/deps.py": deps, "app/main.py": main}) == []
+
+
+# -- factories and helpers -------------------------------------------------------------
+
+CONNECTIONS = """\
+    import psycopg2
+
+
+    def get_conn():
+        return psycopg2.connect("dbname=app")
+    """
+
+
+def test_a_connection_returned_by_a_helper_blocks_where_it_is_used(tmp_path):
+    main = """\
+        from fastapi import FastAPI
+
+        from app.connections import get_conn
+
+        app = FastAPI()
+
+
+        @app.get("/users")
+        async def users():
+            conn = get_conn()
+            cur = conn.cursor()
+            cur.execute("select 1")
+            return cur.fetchone()
+        """
+    found = findings(tmp_path, {"app/connections.py": CONNECTIONS, "app/main.py": main})
+    assert found == [("main.py", 11, "VF103")]
+
+
+def test_a_helper_returning_different_types_in_different_branches_is_unknown(tmp_path):
+    connections = """\
+        import sqlite3
+
+        import psycopg2
+
+        from app.config import LOCAL
+
+
+        def get_conn():
+            if LOCAL:
+                return sqlite3.connect("app.db")
+            return psycopg2.connect("dbname=app")
+        """
+    main = """\
+        from fastapi import FastAPI
+
+        from app.connections import get_conn
+
+        app = FastAPI()
+
+
+        @app.get("/users")
+        async def users():
+            return get_conn().cursor().execute("select 1")
+        """
+    files = {"app/connections.py": connections, "app/main.py": main, "app/config.py": "LOCAL = 1\n"}
+    assert findings(tmp_path, files) == []
+
+
+def test_a_session_a_method_returns_blocks_where_it_is_used(tmp_path):
+    repository = """\
+        from fastapi import APIRouter
+        from sqlalchemy.orm import Session
+
+        from app.db import SessionLocal
+
+        router = APIRouter()
+
+
+        class Repository:
+            def __init__(self):
+                self.session = SessionLocal()
+
+            def get_session(self) -> Session:
+                return self.session
+
+
+        class Service:
+            def __init__(self):
+                self.repo = Repository()
+
+            async def first_user(self, model):
+                return self.repo.get_session().query(model).first()
+
+
+        @router.get("/")
+        async def first():
+            return await Service().first_user(None)
+        """
+    assert findings(tmp_path, {"app/repository.py": repository}) == [("repository.py", 22, "VF102")]
+
+
+def test_a_session_a_property_returns_blocks_where_it_is_used(tmp_path):
+    repository = """\
+        from fastapi import APIRouter
+
+        from app.db import SessionLocal
+
+        router = APIRouter()
+
+
+        class Repository:
+            @property
+            def session(self):
+                return SessionLocal()
+
+            async def first_user(self, model):
+                return self.session.query(model).first()
+
+
+        @router.get("/")
+        async def first():
+            return await Repository().first_user(None)
+        """
+    assert findings(tmp_path, {"app/repository.py": repository}) == [("repository.py", 14, "VF102")]
+
+
+def test_a_session_a_static_method_returns_through_its_value(tmp_path):
+    repository = """\
+        from fastapi import APIRouter
+
+        from app.db import SessionLocal
+
+        router = APIRouter()
+
+
+        class Sessions:
+            @staticmethod
+            def open():
+                session = SessionLocal()
+                return session
+
+
+        @router.get("/")
+        async def first(model):
+            return Sessions.open().query(model).first()
+        """
+    assert findings(tmp_path, {"app/repository.py": repository}) == [("repository.py", 17, "VF103")]
