@@ -358,3 +358,167 @@ def test_a_session_a_static_method_returns_through_its_value(tmp_path):
             return Sessions.open().query(model).first()
         """
     assert findings(tmp_path, {"app/repository.py": repository}) == [("repository.py", 17, "VF103")]
+
+
+# -- async sessions, and what is no session --------------------------------------------
+
+ASYNC_ROUTE = """\
+    from fastapi import Depends, FastAPI
+    from sqlalchemy import select
+
+    from app.async_db import AsyncSession, get_session
+    from app.models import User
+
+    app = FastAPI()
+
+
+    @app.get("/users")
+    async def users(session: AsyncSession = Depends(get_session)):
+        async with session.begin():
+            return (await session.execute(select(User))).first()
+    """
+
+
+def test_a_sessionmaker_of_async_sessions_named_async_session_makes_no_blocking_call(tmp_path):
+    async_db = """\
+        from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+        from sqlalchemy.orm import sessionmaker
+
+        engine = create_async_engine("sqlite+aiosqlite://")
+        AsyncSession = sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+        async def get_session():
+            async with AsyncSession() as session:
+                yield session
+        """
+    assert findings(tmp_path, {"app/async_db.py": async_db, "app/main.py": ASYNC_ROUTE}) == []
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [
+        "sessionmaker(class_=AsyncSession, bind=engine)",
+        "async_sessionmaker(engine)",
+        "async_sessionmaker(engine, class_=AsyncSession)",
+    ],
+)
+def test_a_factory_of_async_sessions_makes_no_blocking_call(tmp_path, factory):
+    async_db = f"""\
+        from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+        from sqlalchemy.orm import sessionmaker
+
+        engine = create_async_engine("sqlite+aiosqlite://")
+        SessionLocal = {factory}
+
+
+        async def get_session():
+            session = SessionLocal()
+            try:
+                yield session
+            finally:
+                await session.close()
+        """
+    assert findings(tmp_path, {"app/async_db.py": async_db, "app/main.py": ASYNC_ROUTE}) == []
+
+
+def test_an_annotated_alias_of_an_async_session_is_not_reported(tmp_path):
+    deps = """\
+        from typing import Annotated
+
+        from fastapi import Depends
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        from app.async_db import get_session
+
+        SessionDep = Annotated[AsyncSession, Depends(get_session)]
+        """
+    main = ASYNC_ROUTE.replace(
+        "from app.async_db import AsyncSession, get_session", "from app.deps import SessionDep"
+    ).replace("session: AsyncSession = Depends(get_session)", "session: SessionDep")
+    files = {"app/deps.py": deps, "app/main.py": main, "app/async_db.py": "get_session = None\n"}
+    assert findings(tmp_path, files) == []
+
+
+def test_an_annotated_alias_of_a_query_parameter_is_no_session(tmp_path):
+    deps = """\
+        from typing import Annotated
+
+        from fastapi import Query
+
+        Search = Annotated[str, Query(max_length=50)]
+        """
+    main = route("Search", "from app.deps import Search").replace(
+        "db.query(User).first()", "db.strip().lower()"
+    )
+    assert findings(tmp_path, {"app/deps.py": deps, "app/main.py": main}) == []
+
+
+def test_an_alias_assigned_two_types_is_unknown(tmp_path):
+    deps = """\
+        import os
+        from typing import Annotated
+
+        from fastapi import Depends
+        from sqlalchemy.ext.asyncio import AsyncSession
+        from sqlalchemy.orm import Session
+
+        from app.db import get_db
+
+        if os.environ.get("ASYNC"):
+            SessionDep = Annotated[AsyncSession, Depends(get_db)]
+        else:
+            SessionDep = Annotated[Session, Depends(get_db)]
+        """
+    assert findings(tmp_path, {"app/deps.py": deps, "app/main.py": route("SessionDep")}) == []
+
+
+def test_a_sync_handler_using_the_alias_is_left_alone(tmp_path):
+    main = route("SessionDep").replace("async def users", "def users")
+    assert findings(tmp_path, {"app/deps.py": DEPS, "app/main.py": main}) == []
+
+
+@pytest.mark.parametrize(
+    ("imports", "factory"),
+    [
+        (
+            "from sqlalchemy.ext.asyncio import AsyncSession",
+            "SessionLocal = sessionmaker(engine, class_=AsyncSession)",
+        ),
+        (
+            "from sqlalchemy.ext import asyncio",
+            "AsyncSession = sessionmaker(engine, class_=asyncio.AsyncSession)",
+        ),
+        (
+            "from sqlalchemy.ext.asyncio import AsyncSession as _AsyncSession",
+            "AsyncSession = sessionmaker(engine, class_=_AsyncSession)",
+        ),
+    ],
+)
+def test_sessions_of_a_sessionmaker_of_async_sessions_do_not_block(tmp_path, imports, factory):
+    async_db = f"""\
+        from sqlalchemy.ext.asyncio import create_async_engine
+        from sqlalchemy.orm import sessionmaker
+        {imports}
+
+        engine = create_async_engine("sqlite+aiosqlite://")
+        {factory}
+        """
+    name = factory.partition(" ")[0]
+    main = f"""\
+        from fastapi import FastAPI
+        from sqlalchemy import select
+
+        from app.async_db import {name}
+        from app.models import User
+
+        app = FastAPI()
+
+
+        @app.get("/users")
+        async def users():
+            async with {name}() as session, session.begin():
+                session.add(User())
+                return (await session.execute(select(User))).first()
+        """
+    assert findings(tmp_path, {"app/async_db.py": async_db, "app/main.py": main}) == []
