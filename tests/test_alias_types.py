@@ -522,3 +522,29 @@ def test_sessions_of_a_sessionmaker_of_async_sessions_do_not_block(tmp_path, imp
                 return (await session.execute(select(User))).first()
         """
     assert findings(tmp_path, {"app/async_db.py": async_db, "app/main.py": main}) == []
+
+
+def test_a_session_a_service_keeps_from_its_constructor_blocks_where_it_is_used(tmp_path):
+    service = """\
+        from fastapi import APIRouter, Depends
+        from sqlalchemy.orm import Session
+
+        from app.db import get_db
+        from app.models import User
+
+        router = APIRouter()
+
+
+        class UserService:
+            def __init__(self, db: Session = Depends(get_db)):
+                self.db = db
+
+            async def first(self):
+                return self.db.query(User).first()
+
+
+        @router.get("/users")
+        async def users(service: UserService = Depends()):
+            return await service.first()
+        """
+    assert findings(tmp_path, {"app/service.py": service}) == [("service.py", 15, "VF102")]

@@ -416,6 +416,9 @@ class FactCollector(cst.CSTVisitor):
             return f"{targets[0]}()" if len(targets) == 1 else None
         if isinstance(value, cst.Await):
             return None
+        if isinstance(value, cst.Name) and self._functions:
+            # ``self.db = db``: a parameter or a local, kept for the methods to use.
+            return self._local_types().get(value.value)
         literal = _LITERAL_TYPES.get(type(value))
         return f"{literal}()" if literal else None
 
