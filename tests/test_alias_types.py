@@ -548,3 +548,59 @@ def test_a_session_a_service_keeps_from_its_constructor_blocks_where_it_is_used(
             return await service.first()
         """
     assert findings(tmp_path, {"app/service.py": service}) == [("service.py", 15, "VF102")]
+
+
+def test_a_session_declared_on_the_class_blocks_where_it_is_used(tmp_path):
+    repository = """\
+        from dataclasses import dataclass, field
+
+        from fastapi import APIRouter
+        from sqlalchemy.orm import Session
+
+        from app.db import SessionLocal
+
+        router = APIRouter()
+
+
+        @dataclass
+        class Repository:
+            session: Session = field(default_factory=SessionLocal)
+
+            async def first_user(self, model):
+                return self.session.query(model).first()
+
+
+        @router.get("/")
+        async def first():
+            return await Repository().first_user(None)
+        """
+    assert findings(tmp_path, {"app/repository.py": repository}) == [("repository.py", 16, "VF102")]
+
+
+def test_a_class_attribute_set_again_by_a_method_is_what_the_method_sets(tmp_path):
+    repository = """\
+        from fastapi import APIRouter
+        from sqlalchemy.ext.asyncio import AsyncSession
+        from sqlalchemy.orm import Session
+
+        from app.db import SessionLocal
+
+        router = APIRouter()
+
+
+        class Repository:
+            session: Session | None = None
+
+            def __init__(self, session: AsyncSession):
+                self.session = session
+
+            async def first_user(self, query):
+                if not self.session.in_transaction():
+                    return (await self.session.execute(query)).first()
+
+
+        @router.get("/")
+        async def first():
+            return await Repository(SessionLocal()).first_user(None)
+        """
+    assert findings(tmp_path, {"app/repository.py": repository}) == []

@@ -40,6 +40,8 @@ from vibefix.known.fastapi import (
 )
 from vibefix.known.types import (
     ANNOTATED,
+    CLASS_VARIABLE,
+    MAPPED,
     NO_TYPE,
     OPTIONAL,
     SESSION_CLASS,
@@ -325,6 +327,9 @@ class FactCollector(cst.CSTVisitor):
         self._objects: dict[str, str | None] = {}
         self._returns: dict[str, str | None] = {}
         """``ModuleFacts.returns``, None where unknown (left out of the facts)."""
+        self._declared: dict[str, str | None] = {}
+        """The types of class attributes, by instance attribute (``app.repo.Repo().db``):
+        objects where no method assigns them."""
         self.references: list[Reference] = []
         self.module_calls: list[CallFact] = []
         self._call_targets: dict[cst.Call, tuple[str, ...]] = {}
@@ -740,8 +745,26 @@ class FactCollector(cst.CSTVisitor):
             # ``SessionDep: TypeAlias = Annotated[Session, Depends(get_db)]``
             self._assigned(node.target, None, self._type_expression(node.value))
             return
+        if self._innermost[-1:] == ["class"] and isinstance(node.target, cst.Name):
+            self._declare(node.target.value, node.annotation.annotation)
         kind = self._type_of(node.value) if node.value is not None else None
         self._assigned(node.target, kind or self._annotation_type(node.annotation))
+
+    def _declare(self, name: str, annotation: cst.BaseExpression) -> None:
+        """A class attribute's annotation (``session: Session``, a dataclass's field): what
+        ``self.<name>`` is where no method assigns it. (Not its value: a class attribute
+        may be a descriptor, ``Column(DateTime)`` or ``field(...)``.)"""
+        if isinstance(annotation, cst.Subscript) and set(self._qualified(annotation.value)) & (
+            CLASS_VARIABLE | MAPPED
+        ):
+            first = annotation.slice[0].slice
+            kind = self._type_expression(first.value) if isinstance(first, cst.Index) else None
+        else:
+            kind = self._type_expression(annotation)
+        if kind is not None:
+            attribute = f"{self._classes[-1]}().{name}"
+            old = self._declared.get(attribute, kind)
+            self._declared[attribute] = kind if old == kind else None
 
     def visit_TypeAlias(self, node: cst.TypeAlias) -> None:
         # ``type SessionDep = Annotated[Session, Depends(get_db)]`` (Python 3.12); a
@@ -896,6 +919,8 @@ class FactCollector(cst.CSTVisitor):
         )
 
     def facts(self, collected: tuple[tuple[type[Collector[Any]], object], ...] = ()) -> ModuleFacts:
+        declared = {name: kind for name, kind in self._declared.items() if kind is not None}
+        objects = {**declared, **self._objects}
         return ModuleFacts(
             path=self.path,
             module=self.module,
@@ -903,7 +928,7 @@ class FactCollector(cst.CSTVisitor):
             applications=tuple(self.applications),
             collected=collected,
             classes=tuple(self.classes),
-            objects=tuple(sorted(self._objects.items(), key=lambda item: item[0])),
+            objects=tuple(sorted(objects.items(), key=lambda item: item[0])),
             returns=tuple(sorted((k, v) for k, v in self._returns.items() if v is not None)),
             references=tuple(self.references),
             module_calls=tuple(self.module_calls),

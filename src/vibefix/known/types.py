@@ -19,6 +19,9 @@ OPTIONAL = _forms("Optional")
 UNION = _forms("Union")
 TYPE_ALIAS = _forms("TypeAlias")
 """``X: TypeAlias = Session``: ``X`` names the type."""
+CLASS_VARIABLE = _forms("ClassVar")
+MAPPED = frozenset({"sqlalchemy.orm.Mapped", "sqlalchemy.orm.base.Mapped"})
+"""``Mapped[datetime]`` on a declarative model: its instances hold a ``datetime``."""
 NO_TYPE = _forms("Any") | {"builtins.object"}
 """Annotations that say nothing of what a value is."""
 YIELDING = _forms(
