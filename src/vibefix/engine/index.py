@@ -4,8 +4,10 @@ Every candidate file is parsed once, in a worker process; the engine's own colle
 records the project's functions and classes (qualified across modules), every call each
 function makes and how (awaited, from a lambda, as a context manager), the places a
 function is used without being called (``Depends(f)``, ``Thread(target=f)``), the types
-of module-level objects (``SessionLocal = sessionmaker(...)``) and the FastAPI
-applications and routers; each codemod may add facts of its own. Nothing in a fact refers
+of module-level objects (``SessionLocal = sessionmaker(...)``), what calling a project
+function or a type alias gives (``get_conn()``: ``psycopg2.connect()``; ``SessionDep =
+Annotated[Session, Depends(get_db)]``: a ``Session``) and the FastAPI applications and
+routers; each codemod may add facts of its own. Nothing in a fact refers
 to a syntax tree, so facts cross process boundaries cheaply.
 
 A call's *target* is a string the plan can classify: ``requests.get`` (a function),
