@@ -105,6 +105,11 @@ def test_alias_forms_are_sessions(tmp_path, alias):
     assert found == [("main.py", 11, "VF103")]
 
 
+def test_an_alias_named_through_its_module_is_a_session(tmp_path):
+    files = {"app/deps.py": DEPS, "app/main.py": route("deps.SessionDep", "from app import deps")}
+    assert findings(tmp_path, files) == [("main.py", 11, "VF103")]
+
+
 @pytest.mark.parametrize("annotation", ["SessionDep | None", "Optional[SessionDep]"])
 def test_an_optional_alias_is_a_session(tmp_path, annotation):
     imports = "from typing import Optional\n\nfrom app.deps import SessionDep"
@@ -604,3 +609,40 @@ def test_a_class_attribute_set_again_by_a_method_is_what_the_method_sets(tmp_pat
             return await Repository(SessionLocal()).first_user(None)
         """
     assert findings(tmp_path, {"app/repository.py": repository}) == []
+
+
+def test_a_session_a_base_class_keeps_blocks_in_its_subclasses(tmp_path):
+    repository = """\
+        from fastapi import APIRouter
+        from sqlalchemy.orm import Session
+
+        from app.db import SessionLocal
+
+        router = APIRouter()
+
+
+        class BaseRepository:
+            def __init__(self, db: Session):
+                self.db = db
+
+            def session(self):
+                return self.db
+
+
+        class UserRepository(BaseRepository):
+            async def first(self, model):
+                return self.db.query(model).first()
+
+            async def last(self, model):
+                return self.session().query(model).all()
+
+
+        @router.get("/")
+        async def first():
+            repo = UserRepository(SessionLocal())
+            return await repo.first(None), await repo.last(None)
+        """
+    assert findings(tmp_path, {"app/repository.py": repository}) == [
+        ("repository.py", 19, "VF102"),
+        ("repository.py", 22, "VF102"),
+    ]

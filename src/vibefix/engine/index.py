@@ -269,13 +269,14 @@ class ProjectIndex:
         """``target`` with known objects replaced by their types, and calls by what they
         return, repeatedly: ``app.db.session.query`` -> ``app.db.SessionLocal().query`` ->
         ``sqlalchemy.orm.sessionmaker()().query``; ``app.main.SessionDep().query`` ->
-        ``app.deps.SessionDep().query`` -> ``sqlalchemy.orm.Session().query``."""
+        ``app.deps.SessionDep().query`` -> ``sqlalchemy.orm.Session().query``. An
+        attribute or method of a project class's instance is looked up in its project base
+        classes too (``app.UserRepo().db`` -> ``app.BaseRepo().db``)."""
         for _ in range(16):  # objects made from objects; a cycle stops here
             for end in sorted(_prefix_ends(target), reverse=True):
-                prefix = target[:end]
-                known = self.returns if prefix in self.returns else self.objects
-                if prefix in known:
-                    kind = known[prefix]
+                found = self._known(target[:end])
+                if found is not None:
+                    kind = found[0]
                     if kind is None:  # no single type: nothing can be said of it
                         return f"{UNKNOWN}{target[end:]}"
                     target = kind + target[end:]
@@ -283,6 +284,20 @@ class ProjectIndex:
             else:
                 return target
         return target
+
+    def _known(self, prefix: str) -> tuple[str | None] | None:
+        """What the index says ``prefix`` is (its type, None if it has no single one), or
+        None if it says nothing."""
+        names = [prefix]
+        owner, dot, member = prefix.partition("().")
+        if dot and owner in self.bases and "." not in member:
+            names.extend(f"{klass}().{member}" for klass in self.lineage(owner)[1:])
+        for name in names:
+            if name in self.returns:
+                return (self.returns[name],)
+            if name in self.objects:
+                return (self.objects[name],)
+        return None
 
 
 def _refined(old: str, new: str) -> bool:
