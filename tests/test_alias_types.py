@@ -118,9 +118,11 @@ def test_an_optional_alias_is_a_session(tmp_path, annotation):
 
 
 def test_pep_695_type_statement_alias_is_a_session(tmp_path):
-    deps = DEPS.replace("SessionDep = ", "type SessionDep = ")
-    write(tmp_path, {"pyproject.toml": "[project]\nname = 'app'\nrequires-python = '>=3.12'\n"})
-    files = {"app/deps.py": deps, "app/main.py": route("SessionDep")}
+    files = {
+        "pyproject.toml": "[project]\nname = 'app'\nrequires-python = '>=3.12'\n",
+        "app/deps.py": DEPS.replace("SessionDep = ", "type SessionDep = "),
+        "app/main.py": route("SessionDep"),
+    }
     assert findings(tmp_path, files) == [("main.py", 11, "VF103")]
 
 
