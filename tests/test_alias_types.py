@@ -653,3 +653,49 @@ def test_a_session_a_base_class_keeps_blocks_in_its_subclasses(tmp_path):
         ("repository.py", 19, "VF102"),
         ("repository.py", 22, "VF102"),
     ]
+
+
+SERVICE = """\
+    from typing import Optional
+
+    from fastapi import APIRouter
+    from sqlalchemy.orm import Session
+
+    from app.db import engine
+    from app.models import User
+
+    router = APIRouter()
+
+
+    def open_session() -> Session:
+        return Session(bind=engine)
+
+
+    async def first_user(db: Optional[Session] = None):
+        if db is None:
+            db = {fallback}
+        return db.query(User).first()
+
+
+    @router.get("/")
+    async def first():
+        return await first_user()
+    """
+
+
+def test_a_local_given_the_same_type_by_a_helper_is_that_type(tmp_path):
+    service = SERVICE.format(fallback="open_session()")
+    assert findings(tmp_path, {"app/service.py": service}) == [("service.py", 19, "VF102")]
+
+
+@pytest.mark.parametrize(
+    "fallback", ["make_session()", "sessionmaker(bind=engine)()", "AsyncSession(engine)"]
+)
+def test_a_local_given_another_or_an_unknown_type_is_unknown(tmp_path, fallback):
+    service = SERVICE.format(fallback=fallback).replace(
+        "from sqlalchemy.orm import Session",
+        "from sqlalchemy.ext.asyncio import AsyncSession\n"
+        "from sqlalchemy.orm import Session, sessionmaker\n"
+        "from vendor.sessions import make_session",
+    )
+    assert findings(tmp_path, {"app/service.py": service}) == []

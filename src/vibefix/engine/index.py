@@ -384,13 +384,22 @@ class FactCollector(cst.CSTVisitor):
             visible.update(frame.types)
         return visible
 
+    def _either(self, name: str) -> tuple[str, ...]:
+        """The types a local of no single type may have (``session: Session | None =
+        None``, then ``session = get_session()``): each, where every assignment's is known;
+        the plan classifies a call on it only if they all agree."""
+        for frame in reversed(self._functions):
+            if name in frame.types:
+                return tuple(sorted(frame.either.get(name) or ()))
+        return ()
+
     def _targets(self, expression: cst.BaseExpression) -> tuple[str, ...]:
         """What calling ``expression`` may call (see the module docstring)."""
         if isinstance(expression, cst.Name):
             local = self._local_types()
             if expression.value in local:
                 kind = local[expression.value]
-                return (f"{kind}",) if kind is not None else ()
+                return (f"{kind}",) if kind is not None else self._either(expression.value)
             return self._qualified(expression)
         if isinstance(expression, cst.Attribute):
             owners = self._receiver(expression.value)
@@ -406,7 +415,7 @@ class FactCollector(cst.CSTVisitor):
             local = self._local_types()
             if expression.value in local:
                 kind = local[expression.value]
-                return (kind,) if kind is not None else (UNKNOWN,)
+                return (kind,) if kind is not None else self._either(expression.value) or (UNKNOWN,)
             names = self._qualified(expression)
             if not names or any("<locals>" in name for name in names):
                 return (UNKNOWN,)  # a loop variable, an ``except ... as e``...
@@ -835,13 +844,18 @@ class FactCollector(cst.CSTVisitor):
         if isinstance(target, cst.Name):
             self._skip.add(target)
             if self._functions:
-                types = self._functions[-1].types
+                frame = self._functions[-1]
+                types = frame.types
                 # A name assigned twice with different types has no single type, but a
                 # query refined in steps (``q = q.filter(...)``) is still a query.
-                old = types.get(target.value, kind)
+                name = target.value
+                old = types.get(name, kind)
                 if old is not None and kind is not None and _refined(old, kind):
                     kind = old
-                types[target.value] = kind if old == kind else None
+                if name in types and (old != kind or name in frame.either):
+                    either = frame.either.get(name, frozenset({old}) if old is not None else None)
+                    frame.either[name] = either | {kind} if either and kind is not None else None
+                types[name] = kind if old == kind else None
                 return
             if not self._classes:
                 self._object(f"{self.module}.{target.value}", kind, made)
@@ -968,6 +982,9 @@ class _FunctionFrame:
     sync_only: str = ""
     typed_calls: list[tuple[int, str, str]] = field(default_factory=list)
     """Calls on a local name of known type: (index in ``calls``, name, that type)."""
+    either: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    """The locals of no single type, with every type they are assigned (None when one
+    of them is unknown)."""
     results: list[tuple[str | None, str | None]] = field(default_factory=list)
     """The types of the values it returns, with the local name each was read from."""
     yields: list[tuple[str | None, str | None]] = field(default_factory=list)
