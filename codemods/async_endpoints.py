@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vibefix.calls.rewrite import AsyncCodemod
+from vibefix.calls.rewrite import ASYNC_CODE, AsyncCodemod
 from vibefix.calls.roles import Role
 from vibefix.codemod import PlanPart
 from vibefix.results import Safety
@@ -42,6 +42,7 @@ class AsyncEndpoints(AsyncCodemod[PlanPart]):
     role = Role.ENDPOINTS
     safety = Safety.REVIEW
     follows_plan = True
+    seeds = (ASYNC_CODE,)
     linked = True
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:

@@ -100,6 +100,7 @@ class AsyncSleep(AsyncCodemod[PlanPart]):
             f"time.sleep blocks the event loop: await {asyncio.name}.sleep",
             needs=asyncio.needs,
             drops=[name] if name is not None else [],
+            blocking=self.asyncs.blocking.get(self.key(node)),
         )
 
     def _inside_async(self) -> bool:

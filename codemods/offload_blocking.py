@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vibefix.calls.rewrite import AsyncCodemod
+from vibefix.calls.rewrite import ASYNC_CODE, AsyncCodemod
 from vibefix.calls.roles import Role
 from vibefix.codemod import NeededName, PlanPart
 from vibefix.config import Config
@@ -30,7 +30,7 @@ class OffloadBlocking(AsyncCodemod[PlanPart]):
     evaluated before the call, as before. `from fastapi.concurrency import
     run_in_threadpool` is added where it is missing; a project that does not use FastAPI
     gets `await asyncio.to_thread(func, *args)` instead. What counts as blocking is the
-    blocking-call table, which `[tool.vibefix.blocking]` extends (`"stripe.Charge.create" =
+    blocking-call table, which `[tool.vibefix.blocking]` extends (`"paylib.Charge.create" =
     "offload"`).
 
     Safety: safe. The call runs as before, in another thread; other requests are served
@@ -46,6 +46,7 @@ class OffloadBlocking(AsyncCodemod[PlanPart]):
     code = "VF102"
     role = Role.OFFLOAD
     follows_plan = True
+    seeds = (ASYNC_CODE,)
     verifies = Blocking.OTHER
     verify_hint = "run it in a worker thread"
     # An import of a module of the shipped table, the builtin `open(` or a `Path` I/O
@@ -55,7 +56,7 @@ class OffloadBlocking(AsyncCodemod[PlanPart]):
         r"(?m:^[ \t]*(?:import|from)[ \t]+(?:subprocess|shutil|socket|smtplib|sqlite3|psycopg2?"
         r"|pymysql|MySQLdb|redis|boto3|urllib\.request)\b)"
         r"|(?<![\w.])open\(|\.(?:read_text|read_bytes|write_text|write_bytes)\(",
-        r"\basync[ \t]+def\b",
+        ASYNC_CODE,
     )
 
     @classmethod
@@ -105,4 +106,5 @@ class OffloadBlocking(AsyncCodemod[PlanPart]):
             rewrite,
             "a blocking call in async code: run it in a thread",
             needs=runner.needs,
+            blocking=self.asyncs.blocking.get(self.key(node)),
         )

@@ -596,6 +596,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             rewrite,
             f"requests blocks the event loop: await an {x} client",
             needs=needs,
+            blocking=self.asyncs.blocking.get(self.key(call.node)),
             drops=[name] if name is not None and call.session is None else [],
         )
 
@@ -647,6 +648,7 @@ class RequestsToHttpx(AsyncCodemod[PlanPart]):
             f"requests blocks the event loop: await an {x} session, its body read as"
             " requests reads it",
             needs=needs,
+            blocking=self.asyncs.blocking.get(self.key(call.node)),
             drops=[name] if name is not None and call.session is None else [],
         )
 

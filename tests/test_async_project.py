@@ -275,9 +275,8 @@ def test_without_an_async_test_plugin_in_use_a_test_holds_the_change_back(tmp_pa
     assert "called from sync code in `test_waits`" in result.findings[0].message
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
 def test_a_file_whose_rewrite_fails_is_left_alone_and_its_callers_are_not_awaited(
-    tmp_path, monkeypatch, jobs
+    tmp_path, monkeypatch
 ):
     write(tmp_path, {k: v for k, v in PROJECT.items() if not k.startswith("scripts")})
     real = engine.compiles
@@ -288,10 +287,10 @@ def test_a_file_whose_rewrite_fails_is_left_alone_and_its_callers_are_not_awaite
     monkeypatch.setattr(engine, "compiles", stock_never_compiles)
     monkeypatch.setattr(engine, "IN_PROCESS_BYTES", 0)
 
-    # Without VF101, whose trigger adds the app's module, stock.py is the only candidate
-    # and runs in this process, where the patch applies (workers are spawned afresh).
+    # One job: the run stays in this process, where the patch applies (workers are
+    # spawned afresh). Without VF101, whose trigger adds the app's module.
     without_vf101 = tuple(c for c in DEFAULT if c.code != "VF101")
-    options = engine.Options(Config(root=tmp_path), without_vf101, jobs)
+    options = engine.Options(Config(root=tmp_path), without_vf101, 1)
     result = engine.run([tmp_path / "shop"], options)
 
     statuses = {file.path.name: file.status for file in result.files}

@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -188,14 +189,18 @@ def _options(
         config = load_config(paths, config_path)
     except ConfigError as error:
         _fail(str(error))
+    ignored = _split(ignore) or list(config.ignore)
     try:
         chosen = registry.select(
             _codemods(),
             RECIPES,
             recipe=recipe or config.recipe,
             selected=_split(select) or list(config.select),
-            ignored=_split(ignore) or list(config.ignore),
+            ignored=ignored,
         )
+        # The plan reads the codes ignored: a blocking call one of them would fix is
+        # not reported (the user knows of it).
+        config = replace(config, ignore=tuple(sorted(registry.codes(_codemods(), ignored))))
     except registry.SelectionError as error:
         _fail(str(error))
     format_name = formatter.value if formatter is not None else config.format

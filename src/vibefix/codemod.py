@@ -25,7 +25,7 @@ from vibefix.config import Config
 from vibefix.engine.context import Collector, FileContext, NeededName
 from vibefix.engine.edits import Edit
 from vibefix.engine.plan import Plan, PlanContext, PlanPart
-from vibefix.results import Blocking, EditRecord, Finding, Position, Safety
+from vibefix.results import Blocking, BlockingCall, EditRecord, Finding, Position, Safety
 
 __all__ = ["Codemod", "Collector", "FileContext", "NeededName", "PlanContext", "PlanPart"]
 
@@ -146,17 +146,18 @@ class Codemod(cst.CSTVisitor, Generic[PartT]):
         *,
         needs: Sequence[str] = (),
         drops: Sequence[cst.CSTNode] = (),
+        blocking: BlockingCall | None = None,
     ) -> None:
         """Record that ``node`` becomes ``change(updated_node)``, for ``reason``.
 
         ``needs`` names the modules the new code uses (imported if missing, see
         ``self.file.imports.module_alias``); ``drops`` the name references that vanish
-        with the old code (their import goes once nothing else uses it).
+        with the old code (their import goes once nothing else uses it); ``blocking`` the
+        blocking call the rewrite takes off the event loop.
         """
         where = self.get_metadata(PositionProvider, node)
-        record = EditRecord(
-            self.code, reason, Position(where.start.line, where.start.column + 1), where.end.line
-        )
+        start = Position(where.start.line, where.start.column + 1)
+        record = EditRecord(self.code, reason, start, where.end.line, blocking=blocking)
         self.file.edits.append(Edit(node, change, record, tuple(needs), tuple(drops)))
 
     def report(self, node: cst.CSTNode, message: str) -> None:

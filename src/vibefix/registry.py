@@ -44,6 +44,11 @@ def _matches(codemod: type[Codemod[Any]], selector: str) -> bool:
     )
 
 
+def codes(codemods: Sequence[type[Codemod[Any]]], selectors: Sequence[str]) -> set[str]:
+    """The codes that ``selectors`` (codes, code prefixes, names, ``ALL``) pick."""
+    return _resolve(codemods, selectors)
+
+
 def _resolve(codemods: Sequence[type[Codemod[Any]]], selectors: Sequence[str]) -> set[str]:
     chosen: set[str] = set()
     for selector in selectors:

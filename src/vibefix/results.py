@@ -55,6 +55,40 @@ class Position:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One function on the way from async code to a blocking call: where it is, and the
+    line of the call it makes on that way."""
+
+    path: Path
+    line: int
+    function: str
+    """Its name within its module (``UserService.load``)."""
+    column: int = 1
+
+
+@dataclass(frozen=True)
+class BlockingCall:
+    """A blocking call that async code reaches, and how: what a finding or an edit about
+    it says of it (``"blocking"`` in JSON, a ``codeFlow`` in SARIF)."""
+
+    call: str
+    """The qualified name of what is called (``requests.get``,
+    ``sqlalchemy.orm.Session().query().first``)."""
+    kind: str
+    """``http``, ``sleep``, ``file``, ``db``, ``subprocess``, ``cpu`` or ``other``."""
+    chain: tuple[Step, ...]
+    """From the ``async def`` (at its call on the way) down to the blocking call, whose
+    step is the last."""
+
+    def via(self) -> str:
+        """``get_user() -> UserService.profile() -> load()``: the functions on the way,
+        when there is more than the async one."""
+        if len(self.chain) < 2:
+            return ""
+        return " -> ".join(f"{step.function}()" for step in self.chain)
+
+
+@dataclass(frozen=True)
 class EditRecord:
     """One rewrite made in a file: which rule, why, and which original lines it covers."""
 
@@ -63,6 +97,8 @@ class EditRecord:
     start: Position
     end_line: int
     import_only: bool = False
+    blocking: BlockingCall | None = None
+    """The blocking call the rewrite takes off the event loop, when it is about one."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +109,8 @@ class Finding:
     position: Position
     code: str
     message: str
+    blocking: BlockingCall | None = None
+    """The blocking call it is about, when it is about one."""
 
 
 @dataclass(frozen=True)

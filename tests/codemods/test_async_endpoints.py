@@ -146,13 +146,13 @@ def test_def_handler_with_nothing_blocking_to_replace_stays_def():
 def test_handler_calling_an_unknown_library_stays_def_with_a_finding():
     source = HEADER + dedent(
         """\
-        import stripe
+        import paylib
 
 
         @app.post("/pay")
         def pay():
             time.sleep(0.1)
-            return stripe.Charge.create(amount=100)
+            return paylib.Charge.create(amount=100)
         """
     )
     assert_unchanged(VF103, source)
@@ -160,7 +160,7 @@ def test_handler_calling_an_unknown_library_stays_def_with_a_finding():
         (
             11,
             "`pay` stays sync, so its blocking calls stay: vibefix cannot tell whether"
-            " `stripe.Charge.create` blocks (declare it in [tool.vibefix.blocking]) at line 13",
+            " `paylib.Charge.create` blocks (declare it in [tool.vibefix.blocking]) at line 13",
         )
     ]
 

@@ -31,7 +31,7 @@ from vibefix.engine.index import (
 from vibefix.engine.plan import PlanContext, PlanPart, Together
 from vibefix.http import plan as httpplan
 from vibefix.http.rules import HttpRules
-from vibefix.known.blocking import BlockingTable, Kind, Rules, split_last, table_for
+from vibefix.known.blocking import BlockingTable, Entry, Kind, Rules, split_last, table_for
 from vibefix.known.fastapi import (
     BACKGROUND_TASKS,
     DEPENDS,
@@ -39,7 +39,7 @@ from vibefix.known.fastapi import (
     ROUTE_METHODS,
     ROUTE_REGISTRATIONS,
 )
-from vibefix.results import Finding, Position
+from vibefix.results import BlockingCall, Finding, Position, Step
 
 
 class Category(enum.Enum):
@@ -59,6 +59,8 @@ class Verdict:
     function: str | None = None
     note: str = ""
     """Why a call with an async twin is not rewritten to it (VF101: ``verify=``...)."""
+    kind: str = ""
+    """What it blocks on (``BlockingCall.kind``), when the table says."""
     loop: bool = False
     """Its async twin belongs to the event loop (``Entry.loop``): a function that makes
     such a call cannot run in a thread instead, so one that runs on the loop already
@@ -93,6 +95,9 @@ class AsyncPlan(PlanPart):
     """Blocking calls in async code to run in a thread (VF102)."""
     twins: frozenset[NodeKey] = frozenset()
     """Calls of requests' API in async code that VF101 rewrites to httpx."""
+    blocking: Mapping[NodeKey, BlockingCall] = field(default_factory=dict)
+    """For each call of async code that is rewritten because it blocks (an offload, an
+    async twin), the blocking call it takes off the event loop and how it is reached."""
     http: httpplan.HttpPlan = field(default_factory=httpplan.HttpPlan)
     """Which functions share the application's HTTP client (VF101)."""
     findings: tuple[Finding, ...] = ()
@@ -104,6 +109,10 @@ class AsyncPlan(PlanPart):
     neighbours: frozenset[str] = frozenset()
     """What an indexed file calls and the index does not know (``app.db.SessionLocal``):
     the module among its prefixes that defines it is worth indexing."""
+    wanted_modules: frozenset[str] = frozenset()
+    """What async code calls and the index does not know, directly or through the sync
+    functions it calls: asked in every round, so that the plan reads everything async
+    code reaches, however deep, whatever words its files hold."""
     wanted_names: frozenset[str] = frozenset()
     """The names of the functions that may become async: every file that says one of them
     may call it, and must be indexed."""
@@ -162,6 +171,7 @@ class AsyncPlan(PlanPart):
             context.applied,
             context.part(HttpRules),
             Roles.of(context.known, config),
+            {code.upper() for code in config.ignore},
         )
 
 
@@ -180,6 +190,9 @@ class _Analysis:
     exposed: frozenset[str] = frozenset()
     """The functions whose exceptions may reach code that catches (or names) requests'
     exceptions, once known: their requests calls must keep raising requests' ones."""
+    ignored: frozenset[str] = frozenset()
+    """The codes the user ignores (``--ignore``, ``ignore = [...]``): a blocking call
+    that one of them would fix is the user's choice, and not reported."""
 
     # -- classification ----------------------------------------------------------------
 
@@ -228,15 +241,18 @@ class _Analysis:
         """What calling ``target`` does to the event loop."""
         exact = self.table.ruled(target) or self.table.exact.get(target)
         if exact is not None:
-            return Verdict(_CATEGORIES[exact.kind], target, exact.code, loop=exact.loop)
+            return _verdict(exact, target)
         if _through_attribute(target):
             # ``request.app.state.db.execute()``: an attribute of an object, whose type
-            # nothing tells. Whatever the table says of the object's own methods does
-            # not reach it.
-            return Verdict(Category.UNKNOWN, target)
+            # nothing tells. Whatever the table says of the object's own methods (``.*``)
+            # does not reach it; a ``.**`` key on the object says it does.
+            deep = self.table.reached_from_instance(target)
+            if deep is None:
+                return Verdict(Category.UNKNOWN, target)
+            return _verdict(deep, target)
         entry = self.table.lookup(target)
         if entry is not None:
-            return Verdict(_CATEGORIES[entry.kind], target, entry.code, loop=entry.loop)
+            return _verdict(entry, target)
         functions = self.index.functions
         if target in self.index.ambiguous:
             return Verdict(Category.UNKNOWN, target)
@@ -263,7 +279,7 @@ class _Analysis:
         # (``requests.get(u).json()``).
         made_by = self.target(maker, depth + 1)
         if made_by.category is Category.BLOCKING:
-            return Verdict(Category.BLOCKING, target)
+            return Verdict(Category.BLOCKING, target, kind=made_by.kind)
         if made_by.category in (Category.TWIN, Category.NONBLOCKING):
             return Verdict(Category.NONBLOCKING, target)
         return Verdict(Category.UNKNOWN, target)
@@ -286,6 +302,13 @@ class _Analysis:
             if verdict.category is not Category.UNKNOWN:
                 return replace(verdict, target=target)
         return Verdict(Category.UNKNOWN, target)
+
+
+def _verdict(entry: Entry, target: str) -> Verdict:
+    """What the table's ``entry`` says of calling ``target``."""
+    return Verdict(
+        _CATEGORIES[entry.kind], target, entry.code, kind=entry.category or "", loop=entry.loop
+    )
 
 
 _ANY_METHOD = "__any_method__"
@@ -326,6 +349,7 @@ def analyse(
     applied: Iterable[str] | None = None,
     http: HttpRules | None = None,
     roles: Roles | None = None,
+    ignored: Iterable[str] = (),
 ) -> AsyncPlan:
     """The async part of the plan; see the module docstring. ``applied`` are the selected
     codes whose rewrites are made (all by default); where a selected REVIEW codemod
@@ -335,7 +359,7 @@ def analyse(
     roles = roles or Roles()
     http = http or HttpRules()
     # What a call's targets are does not depend on the selection: both analyses share it.
-    known = _Analysis(index, table, applied, writable, roles, http)
+    known = _Analysis(index, table, applied, writable, roles, http, ignored=frozenset(ignored))
     plan = _analyse(known)
     endpoints = roles.endpoints
     if endpoints and endpoints in selected - applied:
@@ -398,7 +422,9 @@ def _analyse(analysis: _Analysis) -> AsyncPlan:
     }
     async_after = {name for name, f in functions.items() if f.is_async or name in chosen}
     twins: dict[NodeKey, str] = {}
-    offloads = decider.offloads(async_after, findings, twins)
+    blocking: dict[NodeKey, BlockingCall] = {}
+    held = {(finding.path, finding.position) for finding in findings}
+    offloads = decider.offloads(async_after, findings, twins, blocking, held)
     shared = httpplan.share(
         analysis.roles.http,
         index,
@@ -411,7 +437,7 @@ def _analyse(analysis: _Analysis) -> AsyncPlan:
         lambda via: injected_use(via, index),
     )
     findings.extend(shared.findings)
-    wanted_modules = {
+    neighbours = {
         verdict.target.partition("(")[0]
         for verdict in analysis.verdicts.values()
         if verdict.category is Category.UNKNOWN
@@ -441,10 +467,12 @@ def _analyse(analysis: _Analysis) -> AsyncPlan:
         awaits=frozenset(awaits),
         offloads=frozenset(offloads),
         twins=frozenset(twins),
+        blocking=blocking,
         http=shared,
         findings=tuple(sorted(set(findings), key=_order)),
         held={name: reason for name, reason in sorted(reasons.items()) if reason},
-        neighbours=frozenset(wanted_modules),
+        neighbours=frozenset(neighbours),
+        wanted_modules=frozenset(decider.unknown_reached(async_after)),
         roles=roles,
         wanted_names=frozenset(_display(name) for name in hopeful | shared.candidates)
         # Names they are re-exported under (``from .mod import helper as fetch``).
@@ -478,6 +506,8 @@ class _Decider:
         analysis.exposed = frozenset(_exposed(analysis))
         self.fastapi = any(module.uses_fastapi for module in analysis.index.modules)
         self.blocks, self.unsure = _sync_effects(analysis)
+        self._within: dict[str, tuple[BlockingCall, ...]] = {}
+        self._modules = {module.path: module.module for module in analysis.index.modules}
 
     def mark_for(self, test: str) -> str:
         """The async-test mark for ``test``: its file's, else the project's."""
@@ -512,6 +542,28 @@ class _Decider:
                     reached.add(callee)
                     pending.append(callee)
         return reached
+
+    def unknown_reached(self, async_after: set[str]) -> set[str]:
+        """What the functions of ``async_after`` call that the index does not know,
+        directly or through the sync project functions they call, by the name of what
+        is called without its call chain (``app.services.user.get_user``,
+        ``app.repo.UserRepo``): the module that defines it is next to read."""
+        unknown: set[str] = set()
+        seen = set(async_after)
+        pending = sorted(async_after)
+        while pending:
+            function = self.functions[pending.pop()]
+            for call in function.calls:
+                verdict = self.verdict(function, call)
+                callee = verdict.function
+                if verdict.category is Category.UNKNOWN:
+                    head = verdict.target.partition("(")[0]
+                    if head and not head.startswith(UNKNOWN):
+                        unknown.add(head)
+                elif callee is not None and callee in self.functions and callee not in seen:
+                    seen.add(callee)
+                    pending.append(callee)
+        return unknown
 
     def verdict(self, function: FunctionFact, call: CallFact) -> Verdict:
         return self.analysis.classify(function, call)
@@ -725,40 +777,84 @@ class _Decider:
         return None
 
     def offloads(
-        self, async_after: set[str], findings: list[Finding], twins: dict[NodeKey, str]
+        self,
+        async_after: set[str],
+        findings: list[Finding],
+        twins: dict[NodeKey, str],
+        blocking: dict[NodeKey, BlockingCall],
+        held: set[tuple[Path, Position]] | None = None,
     ) -> set[NodeKey]:
         """The blocking calls in async code that run in a thread (VF102); a finding for
-        each that cannot, and for each async function that blocks with no rewrite.
-        ``twins`` receives the calls VF101 rewrites, with their functions' names."""
+        each that cannot, and for each blocking call of async code with no rewrite, at
+        its own line. ``twins`` receives the calls VF101 rewrites, with their functions'
+        names; ``blocking``, for each call rewritten, the blocking call it is about."""
         offloads: set[NodeKey] = set()
         selected = self.analysis.selected
         roles = self.analysis.roles
+        # Only a run about the event loop (a VF1xx codemod selected) reports what still
+        # blocks it: ``--select VF300`` is about models.
+        reporting = bool(roles.family & selected)
+        # Blocking calls that async code outside the paths given reaches, in a file of
+        # the paths given: reported there, once, with the shortest way to them.
+        elsewhere: dict[Step, tuple[BlockingCall, str]] = {}
         for name in sorted(async_after):
             function = self.functions[name]
             if not self.analysis.writable(function.path):
+                if reporting and function.is_async and roles.offload in selected:
+                    self._reached_elsewhere(function, elsewhere, held or set())
                 continue
-            stuck: list[tuple[CallFact, Verdict]] = []
+            # By where each starts: of a chain of blocking calls (``db.query(X)
+            # .first()``), the whole chain, which the index lists first.
+            stuck: dict[tuple[int, int], Finding] = {}
             for call in function.calls:
                 verdict = self.verdict(function, call)
                 if call.awaited:
                     continue
+                key = node_key(function.path, call)
+                if (
+                    verdict.category is Category.TWIN
+                    and verdict.code in selected
+                    and call.awaitable
+                    and function.is_async
+                ):
+                    # Rewritten to its twin (VF100, VF101, VF203): the rewrite says what
+                    # it takes off the event loop.
+                    blocking[key] = self.direct(function, call, verdict)
                 if (
                     verdict.category is Category.TWIN
                     and verdict.code == roles.http
                     and roles.http in selected
                     and call.awaitable
                 ):
-                    twins[node_key(function.path, call)] = name
-                if verdict.category is Category.BLOCKING or (
-                    # A selected twin rewrite reports for itself where it cannot rewrite.
-                    verdict.category is Category.TWIN and verdict.code not in selected
+                    twins[key] = name
+                stays = reporting and function.is_async
+                if stays and (
+                    verdict.category is Category.BLOCKING
+                    # A selected twin rewrite reports for itself where it cannot rewrite;
+                    # one the user ignores, they know of.
+                    or (
+                        verdict.category is Category.TWIN
+                        and verdict.code not in selected
+                        and verdict.code not in self.analysis.ignored
+                    )
                 ):
-                    stuck.append((call, verdict))
+                    stuck.setdefault((call.line, call.column), self._stuck(function, call, verdict))
+                    continue
                 if not self._runs_in_thread(verdict, async_after):
                     continue
+                reached = self.reached(function, call, verdict)
                 if roles.offload not in selected:
-                    stuck.append((call, verdict))
-                elif self.runner() in function.shadowed:
+                    # What runs it in a thread is not asked for; unless the user ignores
+                    # that, or a rewrite that is selected leaves the call and says why.
+                    if stays and (
+                        roles.offload not in self.analysis.ignored
+                        or (verdict.note and verdict.code in selected)
+                    ):
+                        stuck.setdefault(
+                            (call.line, call.column), self._stuck(function, call, verdict)
+                        )
+                    continue
+                if self.runner() in function.shadowed:
                     findings.append(
                         Finding(
                             function.path,
@@ -766,10 +862,13 @@ class _Decider:
                             roles.offload,
                             f"`{_short(verdict.target)}` blocks the event loop, but the name"
                             f" `{self.runner()}` means something else here: offload it by hand",
+                            reached,
                         )
                     )
                 elif call.awaitable and call.offloadable and not self.analysis.makes_blocking(call):
-                    offloads.add(node_key(function.path, call))
+                    offloads.add(key)
+                    if reached is not None:
+                        blocking[key] = reached
                     if verdict.note and roles.http in selected:
                         findings.append(
                             Finding(
@@ -778,6 +877,7 @@ class _Decider:
                                 roles.http,
                                 f"`{_short(verdict.target)}` is not rewritten to an awaited client"
                                 f" ({verdict.note}): it runs in a thread instead",
+                                reached,
                             )
                         )
                 else:
@@ -791,26 +891,120 @@ class _Decider:
                             " not allowed (a lambda, a class body): move the"
                             " blocking part into a sync function and offload that with"
                             " `await run_in_threadpool(...)`",
+                            reached,
                         )
                     )
-            # Only a run about the event loop (a VF1xx codemod selected) reports what still
-            # blocks it: ``--select VF300`` is about models.
-            if stuck and function.is_async and roles.family & selected:
-                findings.append(self._stuck(function, stuck))
+            findings.extend(stuck.values())
+        for last, (reached, why) in elsewhere.items():
+            head = reached.chain[0]
+            findings.append(
+                Finding(
+                    last.path,
+                    Position(last.line, last.column),
+                    roles.offload,
+                    f"`{_short(reached.call)}` blocks the event loop: `async def"
+                    f" {head.function}` in {head.path.name} reaches it, outside the paths"
+                    f" given; {why}",
+                    reached,
+                )
+            )
         return offloads
 
-    def _stuck(self, function: FunctionFact, stuck: list[tuple[CallFact, Verdict]]) -> Finding:
-        """The finding for an ``async def`` that still blocks: the reverse case of VF103
-        for handlers and dependencies."""
-        first, verdict = stuck[0]
+    # -- what async code reaches --------------------------------------------------------
+
+    def direct(self, function: FunctionFact, call: CallFact, verdict: Verdict) -> BlockingCall:
+        """A blocking call made by ``function`` itself."""
+        return BlockingCall(verdict.target, _kind(verdict), (self._step(function, call),))
+
+    def reached(
+        self, function: FunctionFact, call: CallFact, verdict: Verdict
+    ) -> BlockingCall | None:
+        """The first blocking call that ``call`` (made by ``function``) reaches: itself,
+        or one that the sync project function it calls makes, at any depth."""
+        if verdict.category in (Category.TWIN, Category.OFFLOAD, Category.BLOCKING):
+            return self.direct(function, call, verdict)
+        within = self.within(verdict.function or "")
+        if not within:
+            return None
+        first = within[0]
+        return replace(first, chain=(self._step(function, call), *first.chain))
+
+    def within(self, name: str) -> tuple[BlockingCall, ...]:
+        """Every blocking call the sync function ``name`` makes or reaches through the
+        sync project functions it calls, each once, by its shortest way, in the order of
+        its body."""
+        known = self._within.get(name)
+        if known is not None:
+            return known
+        self._within[name] = ()  # a cycle reaches nothing new
+        function = self.functions.get(name)
+        found: dict[Step, BlockingCall] = {}
+        if function is not None and not function.is_async:
+            for call in function.calls:
+                verdict = self.verdict(function, call)
+                if verdict.category in (Category.TWIN, Category.OFFLOAD, Category.BLOCKING):
+                    direct = self.direct(function, call, verdict)
+                    found.setdefault(direct.chain[-1], direct)
+                    continue
+                callee = self.functions.get(verdict.function or "")
+                if callee is None or callee.is_async or not self.blocks.get(callee.qualname):
+                    continue
+                step = self._step(function, call)
+                for deeper in self.within(callee.qualname):
+                    longer = replace(deeper, chain=(step, *deeper.chain))
+                    shorter = found.get(deeper.chain[-1])
+                    if shorter is None or len(shorter.chain) > len(longer.chain):
+                        found[deeper.chain[-1]] = longer
+        self._within[name] = tuple(found.values())
+        return self._within[name]
+
+    def _reached_elsewhere(
+        self,
+        function: FunctionFact,
+        elsewhere: dict[Step, tuple[BlockingCall, str]],
+        held: set[tuple[Path, Position]],
+    ) -> None:
+        """The blocking calls in files of the paths given that ``function``, an async
+        function outside them, reaches through the sync functions it calls (one that a
+        finding says stays sync, at ``held``, is reported there)."""
+        for call in function.calls:
+            verdict = self.verdict(function, call)
+            callee = self.functions.get(verdict.function or "")
+            if call.awaited or callee is None or callee.is_async:
+                continue
+            if (callee.path, Position(callee.name_line or callee.line, callee.column)) in held:
+                continue
+            step = self._step(function, call)
+            for deeper in self.within(callee.qualname):
+                last = deeper.chain[-1]
+                if not self.analysis.writable(last.path):
+                    continue
+                reached = replace(deeper, chain=(step, *deeper.chain))
+                known = elsewhere.get(last)
+                if known is None or len(known[0].chain) > len(reached.chain):
+                    why = f"run `{_display(callee.qualname)}` in a thread where it is called"
+                    elsewhere[last] = (reached, why)
+
+    def _step(self, function: FunctionFact, call: CallFact) -> Step:
+        return Step(function.path, call.line, self.local(function), call.column)
+
+    def local(self, function: FunctionFact) -> str:
+        """``UserService.load``: a function's name within its module."""
+        module = self._modules.get(function.path, "")
+        prefix = f"{module}."
+        name = function.qualname
+        return name[len(prefix) :] if module and name.startswith(prefix) else _display(name)
+
+    def _stuck(self, function: FunctionFact, call: CallFact, verdict: Verdict) -> Finding:
+        """The finding for a blocking call that stays on the event loop in an ``async
+        def``: the reverse case of VF103 for handlers and dependencies."""
         roles = self.analysis.roles
-        more = len(stuck) - 1
-        more_text = f" (and {more} more call{'s' if more > 1 else ''})" if more else ""
+        reached = self.reached(function, call, verdict)
         if verdict.note:
             remedy = f"{verdict.code} leaves it: {verdict.note}"
         elif verdict.category is Category.TWIN:
             remedy = f"{verdict.code} rewrites it to its async twin when it is selected"
-        elif verdict.category is Category.OFFLOAD:
+        elif verdict.category in (Category.OFFLOAD, Category.PROJECT):
             remedy = f"{roles.offload} runs it in a thread when it is selected"
         else:
             remedy = (
@@ -819,10 +1013,11 @@ class _Decider:
             )
         return Finding(
             function.path,
-            Position(first.line, first.column),
+            Position(call.line, call.column),
             roles.endpoints if function.qualname in self.handlers else roles.offload,
             f"`{_short(verdict.target)}` blocks the event loop in `async def"
-            f" {_display(function.qualname)}`{more_text}; {remedy}",
+            f" {_display(function.qualname)}`; {remedy}",
+            reached,
         )
 
     def _runs_in_thread(self, verdict: Verdict, async_after: set[str]) -> bool:
@@ -835,6 +1030,50 @@ class _Decider:
             and not callee.is_generator
             and self.blocks[callee.qualname]
         )
+
+
+_KINDS = (
+    ("sleep", ("time.sleep",)),
+    ("subprocess", ("subprocess.", "os.system", "os.popen", "os.spawn", "os.exec")),
+    (
+        "http",
+        (
+            "requests.",
+            "urllib.",
+            "urllib3.",
+            "httpx.",
+            "http.client.",
+            "smtplib.",
+            "ftplib.",
+            "socket.",
+        ),
+    ),
+    (
+        "db",
+        (
+            "sqlalchemy.",
+            "sqlmodel.",
+            "sqlite3.",
+            "psycopg",
+            "pymysql.",
+            "MySQLdb.",
+            "redis.",
+            "pymongo.",
+        ),
+    ),
+    ("file", ("builtins.open", "io.open", "pathlib.", "shutil.", "os.", "json.load")),
+)
+
+
+def _kind(verdict: Verdict) -> str:
+    """What kind of work a blocking call blocks on: ``http``, ``sleep``, ``file``,
+    ``db``, ``subprocess``, ``cpu`` or ``other``."""
+    if verdict.kind:
+        return verdict.kind
+    for kind, prefixes in _KINDS:
+        if verdict.target.startswith(prefixes):
+            return kind
+    return "other"
 
 
 def _short(target: str) -> str:

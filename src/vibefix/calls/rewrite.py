@@ -16,6 +16,10 @@ from vibefix.cst.scope import AsyncScopeMixin, ScopeKind
 from vibefix.engine.index import NodeKey
 from vibefix.http.rules import HttpRules
 
+ASYNC_CODE = r"\basync[ \t]+def\b"
+"""Where the family's analysis starts: every file with async code (``Codemod.seeds``).
+From there the plan reads every module that code reaches, whatever words it holds."""
+
 
 class AsyncCodemod(AsyncScopeMixin, Codemod[PartT]):
     """A codemod that reads the plan's async decisions. Subclasses that define

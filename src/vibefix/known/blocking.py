@@ -5,6 +5,10 @@ user's ``[tool.vibefix.blocking]``. Keys are qualified call targets as the index
 them (``subprocess.run``, ``requests.Session().get``: a method of an instance); a key may
 end in ``.*`` (one more name) or ``.**`` (anything reached from there). The most specific
 key wins.
+
+A value is the action alone (``"offload"``), or a table that says why:
+``{ action = "offload", kind = "http", why = "...", twin = "openai.AsyncOpenAI" }``.
+The shipped table uses the table form for every blocking entry.
 """
 
 from __future__ import annotations
@@ -41,6 +45,18 @@ class Entry:
     loop: bool = False
     """For TWIN: the twin belongs to the event loop (an ``AsyncSession``'s calls): the
     call cannot be moved into a thread instead."""
+    category: str | None = None
+    """What kind of blocking this is, one of ``CATEGORIES``; None when the entry does not
+    say (a user's entry written as a string, a non-blocking one)."""
+    why: str = ""
+    """A one-line reason the call blocks (or does not)."""
+    twin: str = ""
+    """The async counterpart a user can move to, when one exists (``openai.AsyncOpenAI``),
+    whether or not a codemod rewrites to it."""
+
+
+CATEGORIES = ("http", "sleep", "file", "db", "subprocess", "cpu", "other")
+"""The kinds of blocking an entry may name."""
 
 
 @runtime_checkable
@@ -57,16 +73,57 @@ class TableError(ValueError):
 
 
 def parse_entry(key: str, value: Any) -> Entry:
-    if isinstance(value, str):
-        if value.upper().startswith("VF") and value[2:].isdigit():
-            return Entry(Kind.TWIN, value.upper())
-        for kind in (Kind.OFFLOAD, Kind.BLOCKING, Kind.NONBLOCKING):
-            if value.lower() == kind.value:
-                return Entry(kind)
-    raise TableError(
-        f"blocking-call entry {key!r} = {value!r}: expected 'offload', 'blocking',"
-        " 'nonblocking' or the code of the codemod that rewrites it (`vibefix list` shows them)"
-    )
+    if isinstance(value, Mapping):
+        return _parse_table(key, value)
+    entry = _parse_action(value)
+    if entry is None:
+        raise TableError(
+            f"blocking-call entry {key!r} = {value!r}: expected 'offload', 'blocking',"
+            " 'nonblocking' or the code of the codemod that rewrites it (`vibefix list` shows"
+            " them), or a table `{ action = ..., kind = ..., why = ..., twin = ... }`"
+        )
+    return entry
+
+
+def _parse_action(value: Any) -> Entry | None:
+    if not isinstance(value, str):
+        return None
+    if value.upper().startswith("VF") and value[2:].isdigit():
+        return Entry(Kind.TWIN, value.upper())
+    for kind in (Kind.OFFLOAD, Kind.BLOCKING, Kind.NONBLOCKING):
+        if value.lower() == kind.value:
+            return Entry(kind)
+    return None
+
+
+_FIELDS = ("action", "kind", "why", "twin")
+
+
+def _parse_table(key: str, value: Mapping[str, Any]) -> Entry:
+    def fail(problem: str) -> TableError:
+        return TableError(f"blocking-call entry {key!r}: {problem}")
+
+    unknown = sorted(set(value) - set(_FIELDS))
+    if unknown:
+        raise fail(f"unknown field {unknown[0]!r} (the fields are {', '.join(_FIELDS)})")
+    if "action" not in value:
+        raise fail("no `action` ('offload', 'blocking', 'nonblocking' or a codemod's code)")
+    entry = _parse_action(value["action"])
+    if entry is None:
+        raise fail(
+            f"action = {value['action']!r}: expected 'offload', 'blocking', 'nonblocking' or"
+            " the code of the codemod that rewrites it (`vibefix list` shows them)"
+        )
+    for name in ("kind", "why", "twin"):
+        if name in value and not isinstance(value[name], str):
+            raise fail(f"{name} = {value[name]!r}: expected a string")
+    category = value.get("kind")
+    if category is not None:
+        if entry.kind is Kind.NONBLOCKING:
+            raise fail(f"kind = {category!r}: a non-blocking entry has no kind")
+        if category not in CATEGORIES:
+            raise fail(f"kind = {category!r}: expected one of {', '.join(CATEGORIES)}")
+    return replace(entry, category=category, why=value.get("why", ""), twin=value.get("twin", ""))
 
 
 @dataclass(frozen=True)
@@ -130,6 +187,18 @@ class BlockingTable:
             entry = self.deep.get(target[:end])
             if entry is not None:
                 return entry
+        return None
+
+    def reached_from_instance(self, target: str) -> Entry | None:
+        """The entry of the most specific ``.**`` key that covers ``target`` from an
+        instance (``openai.OpenAI().**`` for ``openai.OpenAI().chat.completions.create``);
+        None when the most specific one is a module's (``fastapi.**``) or none applies.
+        Such a key says "anything reached from the instance, attributes included"; a
+        module's key knows nothing of an attribute of an object its module made."""
+        for end in reversed(boundaries(target)):
+            entry = self.deep.get(target[:end])
+            if entry is not None:
+                return entry if "(" in target[:end] else None
         return None
 
 

@@ -12,7 +12,7 @@ from typing import TextIO
 
 from vibefix.engine.run import RunResult
 from vibefix.report.diffing import unified_diff
-from vibefix.results import FileResult, Finding, Status
+from vibefix.results import BlockingCall, FileResult, Finding, Status
 
 _COLOURS = {"-": "\x1b[31m", "+": "\x1b[32m", "@": "\x1b[36m", "header": "\x1b[1m"}
 _RESET = "\x1b[0m"
@@ -51,16 +51,27 @@ def colour_diff(text: str) -> str:
 
 def finding_line(finding: Finding) -> str:
     where = f"{display(finding.path)}:{finding.position.line}:{finding.position.column}"
-    return f"{where}: {finding.code} {finding.message}"
+    return f"{where}: {finding.code} {finding.message}{_via(finding.blocking)}"
 
 
 def edit_lines(result: FileResult) -> list[str]:
     """One ``path:line:col: CODE reason`` line per rewrite (imports follow their rewrite)."""
     return [
-        f"{display(result.path)}:{edit.start.line}:{edit.start.column}: {edit.code} {edit.reason}"
+        f"{display(result.path)}:{edit.start.line}:{edit.start.column}: {edit.code}"
+        f" {edit.reason}{_via(edit.blocking)}"
         for edit in result.edits
         if not edit.import_only
     ]
+
+
+def _via(blocking: BlockingCall | None) -> str:
+    """`` (via get_user() -> load(): `requests.get` at repo.py:5)``: how async code
+    reaches the blocking call, when it does through other functions."""
+    if blocking is None or len(blocking.chain) < 2:
+        return ""
+    last = blocking.chain[-1]
+    call = blocking.call.removeprefix("builtins.")
+    return f" (via {blocking.via()}: `{call}` at {display(last.path)}:{last.line})"
 
 
 def summary(
