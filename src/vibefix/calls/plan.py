@@ -278,7 +278,9 @@ class _Analysis:
         # (``open(p).read()``); what an async-twin call returned does not
         # (``requests.get(u).json()``).
         made_by = self.target(maker, depth + 1)
-        if made_by.category is Category.BLOCKING:
+        # Only what the table's own blocking call made: the methods of a file blocks,
+        # those of the bytes its ``read()`` gave do not.
+        if made_by.category is Category.BLOCKING and "(" not in maker:
             return Verdict(Category.BLOCKING, target, kind=made_by.kind)
         if made_by.category in (Category.TWIN, Category.NONBLOCKING):
             return Verdict(Category.NONBLOCKING, target)

@@ -778,7 +778,14 @@ def _project_root(paths: Sequence[Path]) -> Path | None:
     for folder in (common, *common.parents):
         if any((folder / marker).exists() for marker in PROJECT_MARKERS):
             return folder
-    return None
+    # No marker (an exported tree, no .git): the folder given is the project, as
+    # ``uvicorn app.main:app`` run from there sees it; or, when that folder is a
+    # package, the folder that holds it.
+    if not any(path.is_dir() for path in resolved):
+        return None
+    while (common / "__init__.py").is_file() and common.parent != common:
+        common = common.parent
+    return common
 
 
 def run(
