@@ -331,3 +331,39 @@ def test_a_folder_with_no_project_marker_is_the_project(tmp_path):
     result = run(tmp_path, ".")
 
     assert "await run_in_threadpool(slow)" in changed(result, tmp_path)["backend/app/api.py"]
+
+
+def test_a_package_that_one_script_imports_as_a_root_keeps_its_package_name(tmp_path):
+    # `backend/` is the source root (`from app.services import`); one script inside
+    # `backend/app/` says `import auth`, which makes `backend/app` a root too. The
+    # package's files keep the name the rest of the project imports them by.
+    files = {
+        "backend/requirements.txt": "fastapi\n",
+        "backend/app/__init__.py": "",
+        "backend/app/auth/__init__.py": "",
+        "backend/app/make_user.py": "import auth\n",
+        "backend/app/main.py": """\
+            from fastapi import FastAPI
+
+            from app.services import slow
+
+            app = FastAPI()
+
+
+            @app.get("/")
+            async def home():
+                return slow()
+            """,
+        "backend/app/services.py": """\
+            import subprocess
+
+
+            def slow():
+                return subprocess.check_output(["ls"])
+            """,
+    }
+    write(tmp_path, files)
+
+    result = run(tmp_path, ".")
+
+    assert "await run_in_threadpool(slow)" in changed(result, tmp_path)["backend/app/main.py"]

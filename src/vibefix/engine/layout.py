@@ -68,17 +68,37 @@ def module_name(
         result = calculate_module_and_package(str(top), str(path))
         return result.name, result.package
     root = Root(project)
-    for candidate in roots:  # the deepest; one with a prefix wins over the project's
-        if candidate.folder in path.parents and len(candidate.folder.parts) >= len(
-            root.folder.parts
+    for candidate in sorted(roots, key=lambda r: len(r.folder.parts)):
+        # The deepest; one with a prefix wins over the project's. But a root that is a
+        # package of another root (``backend/app`` under ``backend``, where one script
+        # says ``import auth`` and the rest ``from app.auth import``) names its files as
+        # that other root's package does.
+        if candidate.folder not in path.parents:
+            continue
+        if (
+            root.folder != project
+            and not candidate.prefix
+            and os.path.isfile(candidate.folder / "__init__.py")
+            and _packages_between(root.folder, candidate.folder)
         ):
-            root = candidate
+            continue
+        root = candidate
     result = calculate_module_and_package(str(root.folder), str(path))
     name, package = result.name, result.package
     if root.prefix:
         name = ".".join(part for part in (root.prefix, name) if part)
         package = ".".join(part for part in (root.prefix, package) if part)
     return name, package
+
+
+def _packages_between(outer: Path, inner: Path) -> bool:
+    """Whether every folder from ``outer`` (excluded) down to ``inner`` is a package."""
+    folder = inner
+    while folder != outer:
+        if not os.path.isfile(folder / "__init__.py"):
+            return False
+        folder = folder.parent
+    return True
 
 
 def shadowed(path: Path) -> Path | None:
