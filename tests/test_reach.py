@@ -367,3 +367,45 @@ def test_a_package_that_one_script_imports_as_a_root_keeps_its_package_name(tmp_
     result = run(tmp_path, ".")
 
     assert "await run_in_threadpool(slow)" in changed(result, tmp_path)["backend/app/main.py"]
+
+
+def test_a_module_imported_by_two_names_is_one_module(tmp_path):
+    # The app imports `utils.db` from the project's root; the scripts in `utils/` and a
+    # scheduler import `db` from there, which makes `utils/` a root too. Both names mean
+    # the same file: what the app's route reaches through either is seen.
+    files = {
+        "requirements.txt": "fastapi\n",
+        "app/api.py": """\
+            from fastapi import FastAPI
+
+            from utils.db import Database
+
+            app = FastAPI()
+            database = Database()
+
+
+            @app.get("/")
+            async def home():
+                return database.count()
+            """,
+        "utils/db.py": """\
+            import sqlite3
+
+
+            class Database:
+                def count(self):
+                    return sqlite3.connect("app.db").execute("select 1").fetchone()
+            """,
+        "utils/loader.py": "from db import Database\n",
+        "jobs/nightly.py": "from db import Database\n",
+    }
+    write(tmp_path, files)
+
+    result = run(tmp_path, ".")
+
+    (edit,) = [e for f in result.files for e in f.edits if e.blocking is not None]
+    assert edit.blocking is not None
+    assert [(s.path.name, s.function) for s in edit.blocking.chain] == [
+        ("api.py", "home"),
+        ("db.py", "Database.count"),
+    ]

@@ -817,7 +817,6 @@ class _Decider:
                     verdict.category is Category.TWIN
                     and verdict.code in selected
                     and call.awaitable
-                    and function.is_async
                 ):
                     # Rewritten to its twin (VF100, VF101, VF203): the rewrite says what
                     # it takes off the event loop.

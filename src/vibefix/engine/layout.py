@@ -91,6 +91,25 @@ def module_name(
     return name, package
 
 
+def other_names(path: Path, project: Path | None, roots: Iterable[Root] = ()) -> list[str]:
+    """The names ``path`` is imported by besides ``module_name``'s: one for each other
+    root that holds it, and the project's root (``utils.tg_bot`` for
+    ``utils/tg_bot.py`` when ``utils/`` is a root too: the app imports it from the
+    project's root, a script from its own folder)."""
+    path = path.resolve()
+    if project is None or project not in path.parents:
+        return []
+    chosen = module_name(path, project, roots)[0]
+    names = []
+    for root in (Root(project), *roots):
+        if root.folder in path.parents:
+            name = calculate_module_and_package(str(root.folder), str(path)).name
+            name = ".".join(part for part in (root.prefix, name) if part)
+            if name != chosen and name not in names:
+                names.append(name)
+    return names
+
+
 def _packages_between(outer: Path, inner: Path) -> bool:
     """Whether every folder from ``outer`` (excluded) down to ``inner`` is a package."""
     folder = inner

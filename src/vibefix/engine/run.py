@@ -41,7 +41,7 @@ from vibefix.engine.discover import discover
 from vibefix.engine.edits import Edit, EditConflict, apply_edits
 from vibefix.engine.imports import ImportPlanner
 from vibefix.engine.index import FactCollector, ModuleFacts, ProjectIndex
-from vibefix.engine.layout import Root, module_name, shadowed, source_roots
+from vibefix.engine.layout import Root, module_name, other_names, shadowed, source_roots
 from vibefix.engine.metadata import resolve
 from vibefix.engine.plan import Plan, build_plan
 from vibefix.engine.prefilter import Prefilter
@@ -275,7 +275,12 @@ class Shard:
             (type(found), facts) for found in collectors if (facts := found.facts()) is not None
         )
         self._keep(candidate, item)
-        return collector.facts(collected)
+        facts = collector.facts(collected)
+        # A module the project imports by another name too: that name means this one.
+        aliases = other_names(path, self.options.project, self.options.roots)
+        if aliases:
+            facts = replace(facts, objects=(*facts.objects, *((a, name) for a in aliases)))
+        return facts
 
     def _context(self, path: Path, name: str, wrapper: MetadataWrapper) -> FileContext:
         imports = ImportPlanner(
@@ -711,8 +716,12 @@ class _Rounds:
         if modules:
             if self._modules is None:
                 self._modules = {
-                    module_name(path, self._project, self._roots)[0]: path
+                    name: path
                     for path in [*self._indexed, *self._texts]
+                    for name in (
+                        *other_names(path, self._project, self._roots),
+                        module_name(path, self._project, self._roots)[0],
+                    )
                 }
             for dotted in modules:
                 # The longest prefix that is a module of the project defines the name:
