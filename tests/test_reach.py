@@ -409,3 +409,85 @@ def test_a_module_imported_by_two_names_is_one_module(tmp_path):
         ("api.py", "home"),
         ("db.py", "Database.count"),
     ]
+
+
+def test_two_routes_whose_functions_share_a_name_are_both_analysed(tmp_path):
+    # Both are registered by their decorators, so both run, though the later one
+    # replaces the earlier in the module's namespace.
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "",
+            "app.py": """\
+                import sqlite3
+
+                from fastapi import FastAPI
+
+                app = FastAPI()
+
+
+                @app.get("/all")
+                async def get_item(conn: sqlite3.Connection):
+                    return conn.execute("select * from items").fetchall()
+
+
+                @app.get("/{item_id}")
+                async def get_item(conn: sqlite3.Connection, item_id: int):
+                    return conn.execute("select * from items where id = ?", (item_id,)).fetchone()
+                """,
+        },
+    )
+
+    result = run(tmp_path, ".")
+
+    assert [f.position.line for f in result.findings] == [10, 15]
+
+
+def test_what_a_star_import_brings_is_reached(tmp_path):
+    # `from .x import *` in a package's __init__, and in the route module itself.
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "",
+            "app/__init__.py": "",
+            "app/repository/__init__.py": "from .users import *\n",
+            "app/repository/users.py": """\
+                import subprocess
+
+
+                class UserRepository:
+                    def find(self):
+                        return subprocess.check_output(["ls"])
+                """,
+            "app/pages.py": """\
+                def page(name):
+                    with open(name) as f:
+                        return f.read()
+                """,
+            "app/routes.py": """\
+                from fastapi import FastAPI
+
+                from app.pages import *
+
+                app = FastAPI()
+
+
+                @app.get("/user")
+                async def user():
+                    from app.repository import UserRepository
+
+                    return UserRepository().find()
+
+
+                @app.get("/about")
+                async def about():
+                    return page("about.html")
+                """,
+        },
+    )
+
+    result = run(tmp_path, ".")
+
+    routes = changed(result, tmp_path)["app/routes.py"]
+    assert "return await run_in_threadpool(UserRepository().find)" in routes
+    assert 'return await run_in_threadpool(page, "about.html")' in routes

@@ -509,6 +509,7 @@ class _Decider:
         self.fastapi = any(module.uses_fastapi for module in analysis.index.modules)
         self.blocks, self.unsure = _sync_effects(analysis)
         self._within: dict[str, tuple[BlockingCall, ...]] = {}
+        self._stars: dict[str, tuple[str, ...]] | None = None
         self._modules = {module.path: module.module for module in analysis.index.modules}
 
     def mark_for(self, test: str) -> str:
@@ -562,10 +563,29 @@ class _Decider:
                     head = verdict.target.partition("(")[0]
                     if head and not head.startswith(UNKNOWN):
                         unknown.add(head)
+                        unknown.update(self._through_star_imports(head))
                 elif callee is not None and callee in self.functions and callee not in seen:
                     seen.add(callee)
                     pending.append(callee)
         return unknown
+
+    def _through_star_imports(self, name: str) -> list[str]:
+        """Where ``name`` may come from when a module that it names imports everything
+        from others (``from .user_repository import *`` in a package's ``__init__``):
+        the same name in each of those."""
+        if self._stars is None:
+            self._stars = {
+                module.module: module.star_imports
+                for module in self.analysis.index.modules
+                if module.star_imports
+            }
+        parts = name.split(".")
+        for end in range(len(parts) - 1, 0, -1):
+            sources = self._stars.get(".".join(parts[:end]))
+            if sources:
+                rest = ".".join(parts[end:])
+                return [f"{source}.{rest}" for source in sources]
+        return []
 
     def verdict(self, function: FunctionFact, call: CallFact) -> Verdict:
         return self.analysis.classify(function, call)
@@ -799,8 +819,7 @@ class _Decider:
         # Blocking calls that async code outside the paths given reaches, in a file of
         # the paths given: reported there, once, with the shortest way to them.
         elsewhere: dict[Step, tuple[BlockingCall, str]] = {}
-        for name in sorted(async_after):
-            function = self.functions[name]
+        for name, function in self._definitions(async_after):
             if not self.analysis.writable(function.path):
                 if reporting and function.is_async and roles.offload in selected:
                     self._reached_elsewhere(function, elsewhere, held or set())
@@ -910,6 +929,25 @@ class _Decider:
                 )
             )
         return offloads
+
+    def _definitions(self, names: set[str]) -> list[tuple[str, FunctionFact]]:
+        """Each of ``names`` with its definition; and, for an async one defined more than
+        once under FastAPI's decorators (two routes whose functions share a name, both
+        registered), every such definition: each runs on the event loop."""
+        found = [(name, self.functions[name]) for name in sorted(names)]
+        ambiguous = self.analysis.index.ambiguous & names
+        if ambiguous:
+            for module in self.analysis.index.modules:
+                for function in module.functions:
+                    name = function.qualname
+                    if (
+                        name in ambiguous
+                        and function is not self.functions[name]
+                        and function.is_async
+                        and route_decorated(function, self.analysis.index)
+                    ):
+                        found.append((name, function))
+        return found
 
     # -- what async code reaches --------------------------------------------------------
 

@@ -454,7 +454,13 @@ class FactCollector(cst.CSTVisitor):
             if expression.value in local:
                 kind = local[expression.value]
                 return (f"{kind}",) if kind is not None else self._either(expression.value)
-            return self._qualified(expression)
+            names = self._qualified(expression)
+            if not names and self.star_imports:
+                # A name no statement of the module binds, in a module that imports
+                # everything from others: the module's own name for it, which the index
+                # maps to where the star import found it (``ProjectIndex.merge``).
+                return (f"{self.module}.{expression.value}",)
+            return names
         if isinstance(expression, cst.Attribute):
             owners = self._receiver(expression.value)
             if owners is None:
