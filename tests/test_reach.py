@@ -491,3 +491,78 @@ def test_what_a_star_import_brings_is_reached(tmp_path):
     routes = changed(result, tmp_path)["app/routes.py"]
     assert "return await run_in_threadpool(UserRepository().find)" in routes
     assert 'return await run_in_threadpool(page, "about.html")' in routes
+
+
+CONNECTION_HELPER = {
+    "pyproject.toml": "",
+    "db.py": """\
+        import psycopg2
+
+
+        def get_conn():
+            return psycopg2.connect("dbname=app")
+        """,
+    "app.py": """\
+        from fastapi import FastAPI
+
+        from db import get_conn
+
+        app = FastAPI()
+
+
+        @app.get("/n")
+        async def count():
+            conn = get_conn()
+            cur = conn.cursor()
+            cur.execute("select count(*) from users")
+            return cur.fetchone()
+        """,
+}
+
+
+def test_a_helper_whose_result_blocks_in_turn_is_not_offloaded_alone(tmp_path):
+    # Offloading `get_conn()` would leave `execute` and `fetchone` on the loop and call
+    # it fixed: nothing is rewritten, and each blocking use is reported.
+    write(tmp_path, CONNECTION_HELPER)
+
+    result = run(tmp_path, ".")
+
+    assert changed(result, tmp_path) == {}
+    assert [(f.position.line, f.blocking is not None) for f in result.findings] == [
+        (10, True),
+        (12, True),
+        (13, True),
+    ]
+
+
+def test_a_helper_whose_result_does_not_block_is_offloaded(tmp_path):
+    files = dict(CONNECTION_HELPER)
+    files["db.py"] = """\
+        import subprocess
+
+
+        def get_conn():
+            return subprocess.check_output(["ls"]).decode()
+        """
+    files["app.py"] = files["app.py"].replace(
+        '    cur = conn.cursor()\n            cur.execute("select count(*) from users")\n'
+        "            return cur.fetchone()\n",
+        "    return conn.upper()\n",
+    )
+    write(tmp_path, files)
+
+    result = run(tmp_path, ".")
+
+    assert "conn = await run_in_threadpool(get_conn)" in changed(result, tmp_path)["app.py"]
+    assert result.findings == []
+
+
+def test_apply_counts_the_blocking_calls_left_on_the_loop(tmp_path, run_vibefix: RunVibefix):
+    write(tmp_path, CONNECTION_HELPER)
+
+    applied = run_vibefix("apply", ".", "--no-cache", cwd=tmp_path)
+    as_json = run_vibefix("check", ".", "--no-cache", "--output-format", "json", cwd=tmp_path)
+
+    assert applied.returncode == 1
+    assert "3 blocking calls left on the event loop" in applied.stderr.splitlines()[-1]
+    assert json.loads(as_json.stdout)["summary"]["blocking_left"] == 3

@@ -232,10 +232,18 @@ class _Analysis:
         """True when what ``call`` returns blocks in turn (a file from ``open(p)``, read or
         iterated later): offloading the call alone would leave that on the loop."""
         return any(
-            self.target(f"{self.index.resolve(target)}().{_ANY_METHOD}").category
-            is Category.BLOCKING
-            for target in call.targets
+            self._blocks_in_turn(self.index.resolve(f"{target}()")) for target in call.targets
         )
+
+    def _blocks_in_turn(self, made: str) -> bool:
+        """Whether the methods of ``made`` (what a call gives) block: a connection, a
+        file, a query. A value read from one (``conn.execute(q).fetchone()``, a row;
+        ``f.read()``, a string) does not, whatever a ``.**`` key says of the chains that
+        start at the connection."""
+        if self.target(f"{made}.{_ANY_METHOD}").category is not Category.BLOCKING:
+            return False
+        key = self.table.deep_key(made)
+        return key is None or made[len(key) :].count("(") <= 1
 
     def target(self, target: str, depth: int = 0) -> Verdict:
         """What calling ``target`` does to the event loop."""
