@@ -566,3 +566,69 @@ def test_apply_counts_the_blocking_calls_left_on_the_loop(tmp_path, run_vibefix:
     assert applied.returncode == 1
     assert "3 blocking calls left on the event loop" in applied.stderr.splitlines()[-1]
     assert json.loads(as_json.stdout)["summary"]["blocking_left"] == 3
+
+
+VALIDATED = {
+    "pyproject.toml": "",
+    "app/__init__.py": "",
+    "app/schemas.py": """\
+        import requests
+        from pydantic import BaseModel, field_validator
+
+
+        class Signup(BaseModel):
+            website: str
+
+            @field_validator("website")
+            @classmethod
+            def reachable(cls, value):
+                requests.head(value, timeout=5)
+                return value
+
+            @field_validator("website")
+            @classmethod
+            def lower(cls, value):
+                return value.lower()
+
+
+        class Internal(BaseModel):
+            url: str
+
+            @field_validator("url")
+            @classmethod
+            def reachable(cls, value):
+                requests.head(value, timeout=5)
+                return value
+        """,
+    "app/main.py": """\
+        from fastapi import FastAPI
+
+        from app.schemas import Internal, Signup
+
+        app = FastAPI()
+
+
+        @app.post("/signup")
+        async def signup(body: Signup):
+            return {"ok": True}
+
+
+        def nightly():
+            return Internal(url="https://example.com")
+        """,
+}
+
+
+def test_a_blocking_call_in_a_request_model_s_validator_is_reported(tmp_path):
+    write(tmp_path, VALIDATED)
+
+    result = run(tmp_path, ".")
+
+    # The validator runs on the event loop while FastAPI reads the body; the model that
+    # only a sync script builds, and the validator that does not block, are left alone.
+    assert changed(result, tmp_path) == {}
+    (finding,) = result.findings
+    assert (finding.path.name, finding.position.line) == ("schemas.py", 11)
+    assert "the validator `Signup.reachable` runs on it" in finding.message
+    assert finding.blocking is not None
+    assert [s.function for s in finding.blocking.chain] == ["signup", "Signup.reachable"]

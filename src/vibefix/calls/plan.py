@@ -36,6 +36,7 @@ from vibefix.known.fastapi import (
     BACKGROUND_TASKS,
     DEPENDS,
     FRAMEWORK_DECORATORS,
+    PYDANTIC_VALIDATORS,
     ROUTE_METHODS,
     ROUTE_REGISTRATIONS,
 )
@@ -447,6 +448,8 @@ def _analyse(analysis: _Analysis) -> AsyncPlan:
         lambda via: injected_use(via, index),
     )
     findings.extend(shared.findings)
+    if roles.family & analysis.selected:
+        findings.extend(decider.in_validators())
     neighbours = {
         verdict.target.partition("(")[0]
         for verdict in analysis.verdicts.values()
@@ -956,6 +959,59 @@ class _Decider:
                     ):
                         found.append((name, function))
         return found
+
+    def in_validators(self) -> list[Finding]:
+        """The blocking calls of the validators of the project's Pydantic models that an
+        ``async def`` route handler names (its body, its parameters, its response model):
+        FastAPI runs them on the event loop as it reads the request and checks the
+        response. No rewrite: a validator is called by Pydantic, which cannot await."""
+        index = self.analysis.index
+        models: dict[str, FunctionFact] = {}
+        for module in index.modules:
+            for reference in module.references:
+                handler = self.functions.get(reference.function or "")
+                if handler is None or not handler.is_async or handler.qualname not in self.handlers:
+                    continue
+                for target in reference.targets:
+                    if target in index.classes and "pydantic.BaseModel" in self._bases(target):
+                        models.setdefault(target, handler)
+        findings: list[Finding] = []
+        roles = self.analysis.roles
+        seen: set[Step] = set()
+        for function in self.functions.values():
+            handler = models.get(function.owner_class or "")
+            if (
+                handler is None
+                or function.is_async
+                or not PYDANTIC_VALIDATORS & set(function.decorators)
+                or not self.analysis.writable(function.path)
+            ):
+                continue
+            step = Step(handler.path, handler.name_line or handler.line, self.local(handler))
+            for found in self.within(function.qualname):
+                last = found.chain[-1]
+                if last in seen:
+                    continue
+                seen.add(last)
+                reached = replace(found, chain=(step, *found.chain))
+                findings.append(
+                    Finding(
+                        last.path,
+                        Position(last.line, last.column),
+                        roles.offload,
+                        f"`{_short(found.call)}` blocks the event loop: the validator"
+                        f" `{self.local(function)}` runs on it while FastAPI reads the"
+                        f" request of `async def {_display(handler.qualname)}`; check it in"
+                        " the handler instead, offloaded",
+                        reached,
+                    )
+                )
+        return findings
+
+    def _bases(self, cls: str) -> set[str]:
+        """Every base of ``cls``, the project's and the outside ones."""
+        index = self.analysis.index
+        return {*index.lineage(cls), *index.outside_bases(cls)}
 
     # -- what async code reaches --------------------------------------------------------
 

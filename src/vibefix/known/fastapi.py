@@ -28,6 +28,22 @@ BACKGROUND_TASKS = frozenset(
 )
 """A background-task queue: what it is given is called after the response is sent."""
 
+PYDANTIC_VALIDATORS = frozenset(
+    {
+        "pydantic.field_validator",
+        "pydantic.model_validator",
+        "pydantic.validator",
+        "pydantic.root_validator",
+        "pydantic.functional_validators.field_validator",
+        "pydantic.functional_validators.model_validator",
+        "pydantic.class_validators.validator",
+        "pydantic.class_validators.root_validator",
+    }
+)
+"""The decorators of a Pydantic model's validators: FastAPI runs them while it reads a
+request's body (on the event loop), and for an ``async def`` handler while it checks
+the response too."""
+
 
 def in_pytest_file(path: str) -> bool:
     """``test_*.py`` and ``conftest.py``: their generators are pytest's fixtures."""
