@@ -9,6 +9,8 @@ that goes wrong in one file escapes: it becomes that file's FAILED result.
 
 from __future__ import annotations
 
+import ast
+import codecs
 import contextlib
 import hashlib
 import multiprocessing
@@ -36,10 +38,12 @@ from libcst.metadata import (
 
 from vibefix.codemod import Codemod, FileContext, NeededName
 from vibefix.config import Config, declared_python
+from vibefix.engine import syntax
 from vibefix.engine.batch import Batch
 from vibefix.engine.cache import Cache, digest, fingerprint
 from vibefix.engine.discover import discover
 from vibefix.engine.edits import Edit, EditConflict, apply_edits
+from vibefix.engine.fastindex import Refused, fast_facts
 from vibefix.engine.imports import ImportPlanner
 from vibefix.engine.index import FactCollector, ModuleFacts, ProjectIndex
 from vibefix.engine.metadata import resolve
@@ -49,6 +53,7 @@ from vibefix.engine.sourcefile import (
     PARSE_ERROR,
     SourceError,
     compiles,
+    declared_encoding,
     in_deep_stack,
     parse,
     syntax_ok,
@@ -262,6 +267,11 @@ class Shard:
             self._pending.append(candidate)
 
     def _index_one(self, candidate: Candidate) -> ModuleFacts:
+        if not candidate.keep:
+            facts = self._index_fast(candidate)
+            if facts is not None:
+                self._keep(candidate, None)
+                return facts
         item = self._load(candidate)
         path, wrapper, name = item.path, item.wrapper, item.module
         package = module_name(path, self.options.project)[1]
@@ -285,6 +295,40 @@ class Shard:
         )
         self._keep(candidate, item)
         return collector.facts(collected)
+
+    def _index_fast(self, candidate: Candidate) -> ModuleFacts | None:
+        """The facts of a file read only for reach, from ``ast`` (``engine.fastindex``);
+        None when only libcst can tell them, or tell why the file fails."""
+        path, data = candidate.path, candidate.data
+        if data.startswith(codecs.BOM_UTF8) or b"\0" in data:
+            return None
+        name, package = module_name(path, self.options.project)
+        kinds = dict.fromkeys(
+            kind
+            for codemod in self.options.codemods
+            if codemod.code in candidate.codes
+            and (codemod.project_trigger is None or codemod.code in self.options.in_project)
+            for kind in codemod.collectors
+        )
+        try:
+            text = data.decode(declared_encoding(data))
+            tree = ast.parse(text)
+            if self._target is not None and (
+                syntax.by_grammar(text, self._target) is not None
+                or not compile(tree, str(path), "exec", dont_inherit=True)
+            ):
+                return None
+            collected = tuple(
+                (kind, found)
+                for kind in kinds
+                if (found := kind.facts_from_ast(tree, data)) is not None
+            )
+            facts = fast_facts(path, text, name, package, needed_names(self.options), tree)
+        except (Refused, NotImplementedError, SyntaxError, ValueError, LookupError):
+            return None
+        except (RecursionError, MemoryError):  # libcst tells, or fails the file
+            return None
+        return replace(facts, collected=collected)
 
     def _context(self, path: Path, name: str, wrapper: MetadataWrapper) -> FileContext:
         imports = ImportPlanner(

@@ -1,0 +1,168 @@
+"""The fast indexer gives ``FactCollector``'s facts: file by file on the fixtures, the
+examples and FastAPI's own sources (``bench/index_parity.py`` runs the whole library
+corpus), on snippets of what libcst's scope rules make subtle, and it refuses what it
+cannot index exactly."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+import textwrap
+from pathlib import Path
+from types import ModuleType
+
+import libcst as cst
+import pytest
+from libcst.metadata import MetadataWrapper
+
+from vibefix.config import Config
+from vibefix.engine.context import FileContext
+from vibefix.engine.fastindex import Refused, fast_facts
+from vibefix.engine.imports import ImportPlanner
+from vibefix.sessions.facts import ModuleNames
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _parity_module() -> ModuleType:
+    script = ROOT / "bench" / "index_parity.py"
+    spec = importlib.util.spec_from_file_location("index_parity", script)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+parity = _parity_module()
+NEEDED = parity.needed()
+
+
+def _sample() -> list[Path]:
+    folders = [ROOT / "tests" / "fixtures", ROOT / "examples"]
+    fastapi = importlib.util.find_spec("fastapi")
+    if fastapi is not None and fastapi.origin is not None:
+        folders.append(Path(fastapi.origin).parent)
+    return parity.files(folders)
+
+
+@pytest.mark.parametrize("path", _sample(), ids=str)
+def test_same_facts_as_libcst(path: Path) -> None:
+    outcome = parity.compare(path, NEEDED)
+    assert outcome.mismatch == ""
+
+
+SNIPPETS = {
+    "imports_and_aliases": """
+        import os.path
+        import httpx as hx
+        from . import sibling
+        from ..pkg import thing as other
+        from .mod import *
+
+        def f():
+            os.path.join("a")
+            hx.get("u")
+            sibling.run()
+            other()
+    """,
+    "locals_and_types": """
+        import requests
+
+        class Repo:
+            def __init__(self):
+                self.client = requests.Session()
+
+            def get(self, key: "str | None" = None):
+                session = self.client
+                for session in range(3):
+                    pass
+                return session.get(key), super().get(key)
+
+        repo = Repo()
+    """,
+    "closures_comprehensions_lambdas": """
+        from fastapi import Depends, FastAPI
+        app = FastAPI(lifespan=None, **{})
+
+        def get_db(x=1):
+            db = make()
+            yield db
+
+        @app.get("/")
+        async def handler(db=Depends(get_db), *args, **kwargs):
+            items = [str(i) for i in db.all() if i]
+            sort = lambda y, z=items: y.key(z)
+            def inner():
+                nonlocal items
+                items = other(items)
+            try:
+                await db.flush()
+            except ValueError as error:
+                print(error)
+            return (await db.fetch()), {k: v for k, v in kwargs.items()}
+    """,
+    "annotations_and_globals": """
+        from typing import Annotated, Optional, cast
+        import typing as t
+        counter = 0
+
+        def bump(a: Annotated[Optional["Client"], "doc"], b: t.Literal["x"] = None) -> "Client":
+            global counter
+            counter += 1
+            c = cast("Client", a)
+            return c.send(f"{a.name!r:>{counter}}", b"bytes", 1.5, True)
+
+        class Client:
+            pass
+    """,
+    "non_ascii_columns": """
+        def é(ü="ß"):
+            return "ä".join(ü) + é.__name__.upper()
+    """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SNIPPETS))
+def test_snippet_gives_the_same_facts(name: str, tmp_path: Path) -> None:
+    path = tmp_path / "pkg" / "mod.py"
+    path.parent.mkdir()
+    (path.parent / "__init__.py").write_text("")
+    path.write_text(textwrap.dedent(SNIPPETS[name]), encoding="utf-8")
+    outcome = parity.compare(path, NEEDED)
+    assert outcome.refused == ""
+    assert outcome.mismatch == ""
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["match x:\n    case 1:\n        pass\n", "x = 1\r\ny = 2\r\n"],
+    ids=["match", "carriage_return"],
+)
+def test_refuses_what_it_cannot_index_exactly(source: str) -> None:
+    with pytest.raises(Refused):
+        fast_facts(Path("m.py"), source, "m", "")
+
+
+def test_module_names_from_ast_are_those_of_the_walk() -> None:
+    source = textwrap.dedent(
+        """
+        from sqlalchemy.orm import Session
+        from typing import Iterator as It, Any
+        from .x import *
+        SessionLocal = sessionmaker()
+        engine: Engine = create_engine("sqlite://")
+        a, b = 1, 2
+        def AsyncSession(): ...
+        if True:
+            hidden = 1
+        """
+    )
+    module = cst.parse_module(source)
+    wrapper = MetadataWrapper(module)
+    context = FileContext(Path("m.py"), "m", Config(root=Path(".")), ImportPlanner(module, {}, {}))
+    collector = ModuleNames(context)
+    wrapper.visit(collector)
+    assert ModuleNames.facts_from_ast(ast.parse(source), source.encode()) == collector.facts()
