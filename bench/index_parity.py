@@ -5,7 +5,9 @@ starlette, pydantic, sqlalchemy and httpx, and vibefix's own fixtures and exampl
 both indexers index the file as a file read only for reach (``Candidate.keep`` false):
 the facts must be equal, collectors aside. Prints each mismatch (the first field that
 differs), the files the fast indexer refuses (with why: the engine indexes them with
-libcst), and the time each indexer takes per file.
+libcst), and the time each indexer takes per file. The shipped collectors that tell their
+facts from ``ast`` (``Collector.facts_from_ast``) are checked against their walk too:
+equal, or they say only the walk can tell.
 
     .venv/bin/python bench/index_parity.py [FOLDER ...] [--limit N]
 
@@ -20,15 +22,17 @@ import importlib.util
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
 from vibefix.codemods import ALL
 
 from vibefix.config import Config
-from vibefix.engine.context import NeededName
+from vibefix.engine.batch import Batch
+from vibefix.engine.context import Collector, FileContext, NeededName
 from vibefix.engine.fastindex import Refused, fast_facts
 from vibefix.engine.imports import ImportPlanner
 from vibefix.engine.index import FactCollector, ModuleFacts
@@ -55,25 +59,53 @@ def default_folders() -> list[Path]:
     return [*folders, HERE.parent / "tests" / "fixtures", HERE.parent / "examples"]
 
 
-def libcst_facts(path: Path, data: bytes, names: tuple[NeededName, ...]) -> ModuleFacts:
-    """What the engine's libcst indexer finds in a file (``Shard._index_one``, without
-    the codemods' collectors)."""
+def collectors() -> tuple[type[Collector[Any]], ...]:
+    """The shipped collectors that may tell their facts from ``ast``."""
+    kinds = dict.fromkeys(kind for codemod in ALL for kind in codemod.collectors)
+    return tuple(kind for kind in kinds if "facts_from_ast" in kind.__dict__)
+
+
+def libcst_facts(
+    path: Path, data: bytes, names: tuple[NeededName, ...], kinds: Sequence[type[Collector[Any]]]
+) -> ModuleFacts:
+    """What the engine's libcst indexer finds in a file (``Shard._index_one``), with the
+    facts of the collectors ``kinds``."""
     module, package = module_name(path)
     parsed = parse(path, data)
     wrapper = MetadataWrapper(parsed.module, unsafe_skip_copy=True)
-    resolve(wrapper, {ScopeProvider, PositionProvider, *FactCollector.METADATA_DEPENDENCIES})
+    providers = {ScopeProvider, PositionProvider, *FactCollector.METADATA_DEPENDENCIES}
+    for kind in kinds:
+        providers.update(kind.get_inherited_dependencies())
+    resolve(wrapper, providers)
     imports = ImportPlanner(
         wrapper.module, wrapper.resolve(ScopeProvider), wrapper.resolve(PositionProvider)
     )
     collector = FactCollector(path, module, package, imports, names)
-    wrapper.visit(collector)
-    return collector.facts()
+    context = FileContext(path, module, Config(root=path.parent), imports, package=package)
+    found = [kind(context) for kind in kinds]
+    Batch([collector, *found]).walk(wrapper)
+    collected = tuple((type(c), facts) for c in found if (facts := c.facts()) is not None)
+    return collector.facts(collected)
 
 
 def ast_facts(path: Path, data: bytes, names: tuple[NeededName, ...]) -> ModuleFacts:
     module, package = module_name(path)
     text = data.decode(declared_encoding(data))
     return fast_facts(path, text, module, package, names)
+
+
+def collector_difference(path: Path, data: bytes, expected: ModuleFacts) -> str:
+    """Where a collector's ``facts_from_ast`` differs from its walk; "" if nowhere."""
+    walked = dict(expected.collected)
+    tree = ast.parse(data)
+    for kind in collectors():
+        try:
+            told = kind.facts_from_ast(tree, data)
+        except NotImplementedError:
+            continue
+        if told != walked.get(kind):
+            return f"{kind.__name__}: {walked.get(kind)!r} != {told!r}"
+    return ""
 
 
 def difference(expected: ModuleFacts, found: ModuleFacts) -> str:
@@ -119,7 +151,7 @@ def compare(path: Path, names: tuple[NeededName, ...]) -> Outcome:
         return Outcome(path, skipped=f"does not parse: {error}")
     start = time.perf_counter()
     try:
-        expected = libcst_facts(path, data, names)
+        expected = libcst_facts(path, data, names, ())
     except SourceError as error:
         return Outcome(path, skipped=f"libcst fails: {error.finding.message}")
     middle = time.perf_counter()
@@ -128,7 +160,10 @@ def compare(path: Path, names: tuple[NeededName, ...]) -> Outcome:
     except Refused as error:
         return Outcome(path, refused=str(error), libcst_seconds=middle - start)
     end = time.perf_counter()
-    return Outcome(path, difference(expected, found), "", "", middle - start, end - middle)
+    mismatch = difference(expected, found)
+    if not mismatch and collectors():
+        mismatch = collector_difference(path, data, libcst_facts(path, data, names, collectors()))
+    return Outcome(path, mismatch, "", "", middle - start, end - middle)
 
 
 def files(folders: Iterable[Path]) -> list[Path]:

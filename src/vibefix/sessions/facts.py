@@ -124,9 +124,23 @@ class StateSessions(Collector[tuple[tuple[str, str], ...]]):
 
     @classmethod
     def facts_from_ast(cls, tree: ast.Module, data: bytes) -> tuple[tuple[str, str], ...] | None:
-        """None for a file that never says ``state``."""
-        if b"state" in data:
-            raise NotImplementedError
+        """None for a file without ``<...>.state.NAME = Factory()``."""
+        if b"state" not in data:
+            return None
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Call)
+                and not node.value.args
+                and not node.value.keywords
+                and any(
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Attribute)
+                    and target.value.attr == "state"
+                    for target in node.targets
+                )
+            ):
+                raise NotImplementedError
         return None
 
 
