@@ -15,8 +15,10 @@ from types import ModuleType
 import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper
+from vibefix.codemods import ALL, RECIPES
 
 from vibefix.config import Config
+from vibefix.engine import run
 from vibefix.engine.context import FileContext
 from vibefix.engine.fastindex import Refused, fast_facts
 from vibefix.engine.imports import ImportPlanner
@@ -166,3 +168,53 @@ def test_module_names_from_ast_are_those_of_the_walk() -> None:
     collector = ModuleNames(context)
     wrapper.visit(collector)
     assert ModuleNames.facts_from_ast(ast.parse(source), source.encode()) == collector.facts()
+
+
+ENGINE_PROJECT = {
+    "app/__init__.py": "",
+    "app/db.py": """
+        from sqlalchemy.orm import sessionmaker
+        SessionLocal = sessionmaker()
+
+        def get_db():
+            db = SessionLocal()
+            yield db
+    """,
+    "app/main.py": """
+        import time
+        from fastapi import Depends, FastAPI
+        from .db import get_db
+        app = FastAPI()
+
+        @app.get("/")
+        async def root(db=Depends(get_db)):
+            time.sleep(1)
+            return db.query(1).all()
+    """,
+    "app/client.py": """
+        import requests
+
+        def fetch(url):
+            return requests.get(url).json()
+    """,
+}
+
+
+def test_shard_indexes_a_reach_only_file_as_libcst_does(tmp_path: Path) -> None:
+    for name, text in ENGINE_PROJECT.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    codemods = tuple(c for c in ALL if c.code in RECIPES["default"])
+    options = run.Options(Config(root=tmp_path), codemods, project=tmp_path, known=ALL)
+    codes = tuple(c.code for c in codemods if c.follows_plan)
+    fast, slow = run.Shard(options), run.Shard(options)
+    slow._index_fast = lambda candidate: None  # type: ignore[method-assign]
+    for name in ("app/db.py", "app/main.py"):
+        path = tmp_path / name
+        candidate = run.Candidate(path, path.read_bytes(), codes, keep=False)
+        assert fast._index_fast(candidate) is not None
+        assert list(fast.index([candidate])) == list(slow.index([candidate]))
+    client = tmp_path / "app" / "client.py"
+    importing_requests = run.Candidate(client, client.read_bytes(), codes, keep=False)
+    assert fast._index_fast(importing_requests) is None  # HttpCollector needs the walk

@@ -313,10 +313,10 @@ class Shard:
         try:
             text = data.decode(declared_encoding(data))
             tree = ast.parse(text)
-            if self._target is not None and (
-                syntax.by_grammar(text, self._target) is not None
-                or not compile(tree, str(path), "exec", dont_inherit=True)
-            ):
+            # What CPython does not compile (``await`` outside async code, blocks nested
+            # too deep) or the project's Python does not parse, libcst's path judges.
+            compile(tree, str(path), "exec", dont_inherit=True)
+            if self._target is not None and syntax.by_grammar(text, self._target) is not None:
                 return None
             collected = tuple(
                 (kind, found)
@@ -326,7 +326,7 @@ class Shard:
             facts = fast_facts(path, text, name, package, needed_names(self.options), tree)
         except (Refused, NotImplementedError, SyntaxError, ValueError, LookupError):
             return None
-        except (RecursionError, MemoryError):  # libcst tells, or fails the file
+        except (RecursionError, MemoryError):  # too deep for ast: libcst's path decides
             return None
         return replace(facts, collected=collected)
 
