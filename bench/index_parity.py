@@ -23,7 +23,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +151,7 @@ def compare(path: Path, names: tuple[NeededName, ...]) -> Outcome:
         return Outcome(path, skipped=f"does not parse: {error}")
     start = time.perf_counter()
     try:
-        expected = libcst_facts(path, data, names, ())
+        walked = libcst_facts(path, data, names, collectors())
     except SourceError as error:
         return Outcome(path, skipped=f"libcst fails: {error.finding.message}")
     middle = time.perf_counter()
@@ -160,9 +160,8 @@ def compare(path: Path, names: tuple[NeededName, ...]) -> Outcome:
     except Refused as error:
         return Outcome(path, refused=str(error), libcst_seconds=middle - start)
     end = time.perf_counter()
-    mismatch = difference(expected, found)
-    if not mismatch and collectors():
-        mismatch = collector_difference(path, data, libcst_facts(path, data, names, collectors()))
+    mismatch = difference(replace(walked, collected=()), found)
+    mismatch = mismatch or collector_difference(path, data, walked)
     return Outcome(path, mismatch, "", "", middle - start, end - middle)
 
 
