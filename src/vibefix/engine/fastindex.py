@@ -11,11 +11,11 @@ the facts ``FactCollector`` would (its collectors' part aside), from the same ru
 - ``_Facts`` is ``FactCollector``, method for method, visiting in libcst's order (the
   decorators of a function before its parameters, a call's arguments in source order).
 
-Where ``ast`` cannot tell what libcst would (a ``match`` statement, carriage returns, a
-string annotation split in pieces...), ``Refused`` is raised and the engine indexes the
-file with libcst. ``tests/test_fastindex.py`` and ``bench/index_parity.py`` compare both
-indexers file by file: a change to ``FactCollector`` goes here too, in the method of the
-same name.
+Where ``ast`` cannot tell what libcst would (a ``match`` statement, a line ended by a
+lone carriage return, an f-string concatenated in an annotation...), ``Refused`` is
+raised and the engine indexes the file with libcst. ``tests/test_fastindex.py`` and
+``bench/index_parity.py`` compare both indexers file by file: a change to
+``FactCollector`` goes here too, in the method of the same name.
 """
 
 from __future__ import annotations
@@ -49,8 +49,7 @@ class Refused(Exception):
     """The file holds something the fast indexer cannot index exactly as libcst would."""
 
 
-_FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
-_Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda
+_LONE_CR = re.compile(r"\r(?!\n)")
 
 
 def fast_facts(
@@ -63,8 +62,8 @@ def fast_facts(
 ) -> ModuleFacts:
     """``FactCollector``'s facts of ``text`` (``collected`` left empty); ``Refused`` when
     they might differ."""
-    if "\r" in text:
-        raise Refused("carriage return")
+    if "\r" in text and _LONE_CR.search(text):
+        raise Refused("a carriage return that ends a line alone")
     if tree is None:
         tree = ast.parse(text)
     source = _Source(text)
@@ -258,7 +257,6 @@ class _Scopes:
         """The scope libcst gives each node (at its leaving)."""
         self.names: dict[ast.AST, Scope] = {}
         """The scope of the name of each definition."""
-        self.params: dict[ast.arg, object] = {}
         self._deferred: list[_Deferred] = []
         self._attributes: list[ast.Attribute | None] = [None]
         self._annotation: list[bool] = [False]
@@ -433,9 +431,8 @@ class _Scopes:
 
     def _parameters(self, arguments: ast.arguments, function: Scope) -> None:
         for arg, default in _parameters(arguments):
-            marker = object()
-            self.params[arg] = marker
-            self.scope.record_assignment(arg.arg, marker)  # type: ignore[arg-type]
+            # libcst's assignment is the Param, never the name asked about.
+            self.scope.record_assignment(arg.arg, object())  # type: ignore[arg-type]
             self.of[arg] = function
             inner, self.scope = self.scope, self.scope.parent
             if default is not None:
