@@ -41,6 +41,7 @@ from vibefix.config import Config, declared_python
 from vibefix.engine import syntax
 from vibefix.engine.batch import Batch
 from vibefix.engine.cache import Cache, digest, fingerprint
+from vibefix.engine.context import Collector
 from vibefix.engine.discover import discover
 from vibefix.engine.edits import Edit, EditConflict, apply_edits
 from vibefix.engine.fastindex import Refused, fast_facts
@@ -168,6 +169,12 @@ class _Parsed:
     compiled: bool
     codemods: tuple[type[Codemod[Any]], ...]
     writable: bool
+
+
+def _walk_only(kind: type[Collector[Any]]) -> bool:
+    """Whether ``kind`` tells its facts by its walk only (``Collector.facts_from_ast`` not
+    overridden)."""
+    return next(k for k in kind.__mro__ if "facts_from_ast" in vars(k)) is Collector
 
 
 class Shard:
@@ -310,6 +317,8 @@ class Shard:
             and (codemod.project_trigger is None or codemod.code in self.options.in_project)
             for kind in codemod.collectors
         )
+        if any(_walk_only(kind) for kind in kinds):
+            return None  # a collector that only its walk can tell: no use parsing twice
         try:
             text = data.decode(declared_encoding(data))
             tree = ast.parse(text)
