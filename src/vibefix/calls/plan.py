@@ -232,10 +232,18 @@ class _Analysis:
         """True when what ``call`` returns blocks in turn (a file from ``open(p)``, read or
         iterated later): offloading the call alone would leave that on the loop."""
         return any(
-            self.target(f"{self.index.resolve(target)}().{_ANY_METHOD}").category
-            is Category.BLOCKING
-            for target in call.targets
+            self._blocks_in_turn(self.index.resolve(f"{target}()")) for target in call.targets
         )
+
+    def _blocks_in_turn(self, made: str) -> bool:
+        """Whether the methods of ``made`` (what a call gives) block: a connection, a
+        file, a query. A value read from one (``conn.execute(q).fetchone()``, a row;
+        ``f.read()``, a string) does not, whatever a ``.**`` key says of the chains that
+        start at the connection."""
+        if self.target(f"{made}.{_ANY_METHOD}").category is not Category.BLOCKING:
+            return False
+        key = self.table.deep_key(made)
+        return key is None or made[len(key) :].count("(") <= 1
 
     def target(self, target: str, depth: int = 0) -> Verdict:
         """What calling ``target`` does to the event loop."""
@@ -278,7 +286,9 @@ class _Analysis:
         # (``open(p).read()``); what an async-twin call returned does not
         # (``requests.get(u).json()``).
         made_by = self.target(maker, depth + 1)
-        if made_by.category is Category.BLOCKING:
+        # Only what the table's own blocking call made: the methods of a file blocks,
+        # those of the bytes its ``read()`` gave do not.
+        if made_by.category is Category.BLOCKING and "(" not in maker:
             return Verdict(Category.BLOCKING, target, kind=made_by.kind)
         if made_by.category in (Category.TWIN, Category.NONBLOCKING):
             return Verdict(Category.NONBLOCKING, target)
@@ -507,6 +517,7 @@ class _Decider:
         self.fastapi = any(module.uses_fastapi for module in analysis.index.modules)
         self.blocks, self.unsure = _sync_effects(analysis)
         self._within: dict[str, tuple[BlockingCall, ...]] = {}
+        self._stars: dict[str, tuple[str, ...]] | None = None
         self._modules = {module.path: module.module for module in analysis.index.modules}
 
     def mark_for(self, test: str) -> str:
@@ -560,10 +571,29 @@ class _Decider:
                     head = verdict.target.partition("(")[0]
                     if head and not head.startswith(UNKNOWN):
                         unknown.add(head)
+                        unknown.update(self._through_star_imports(head))
                 elif callee is not None and callee in self.functions and callee not in seen:
                     seen.add(callee)
                     pending.append(callee)
         return unknown
+
+    def _through_star_imports(self, name: str) -> list[str]:
+        """Where ``name`` may come from when a module that it names imports everything
+        from others (``from .user_repository import *`` in a package's ``__init__``):
+        the same name in each of those."""
+        if self._stars is None:
+            self._stars = {
+                module.module: module.star_imports
+                for module in self.analysis.index.modules
+                if module.star_imports
+            }
+        parts = name.split(".")
+        for end in range(len(parts) - 1, 0, -1):
+            sources = self._stars.get(".".join(parts[:end]))
+            if sources:
+                rest = ".".join(parts[end:])
+                return [f"{source}.{rest}" for source in sources]
+        return []
 
     def verdict(self, function: FunctionFact, call: CallFact) -> Verdict:
         return self.analysis.classify(function, call)
@@ -797,8 +827,7 @@ class _Decider:
         # Blocking calls that async code outside the paths given reaches, in a file of
         # the paths given: reported there, once, with the shortest way to them.
         elsewhere: dict[Step, tuple[BlockingCall, str]] = {}
-        for name in sorted(async_after):
-            function = self.functions[name]
+        for name, function in self._definitions(async_after):
             if not self.analysis.writable(function.path):
                 if reporting and function.is_async and roles.offload in selected:
                     self._reached_elsewhere(function, elsewhere, held or set())
@@ -815,7 +844,6 @@ class _Decider:
                     verdict.category is Category.TWIN
                     and verdict.code in selected
                     and call.awaitable
-                    and function.is_async
                 ):
                     # Rewritten to its twin (VF100, VF101, VF203): the rewrite says what
                     # it takes off the event loop.
@@ -909,6 +937,25 @@ class _Decider:
                 )
             )
         return offloads
+
+    def _definitions(self, names: set[str]) -> list[tuple[str, FunctionFact]]:
+        """Each of ``names`` with its definition; and, for an async one defined more than
+        once under FastAPI's decorators (two routes whose functions share a name, both
+        registered), every such definition: each runs on the event loop."""
+        found = [(name, self.functions[name]) for name in sorted(names)]
+        ambiguous = self.analysis.index.ambiguous & names
+        if ambiguous:
+            for module in self.analysis.index.modules:
+                for function in module.functions:
+                    name = function.qualname
+                    if (
+                        name in ambiguous
+                        and function is not self.functions[name]
+                        and function.is_async
+                        and route_decorated(function, self.analysis.index)
+                    ):
+                        found.append((name, function))
+        return found
 
     # -- what async code reaches --------------------------------------------------------
 

@@ -4,8 +4,10 @@ Every candidate file is parsed once, in a worker process; the engine's own colle
 records the project's functions and classes (qualified across modules), every call each
 function makes and how (awaited, from a lambda, as a context manager), the places a
 function is used without being called (``Depends(f)``, ``Thread(target=f)``), the types
-of module-level objects (``SessionLocal = sessionmaker(...)``) and the FastAPI
-applications and routers; each codemod may add facts of its own. Nothing in a fact refers
+of module-level objects (``SessionLocal = sessionmaker(...)``), what calling a project
+function or a type alias gives (``get_conn()``: ``psycopg2.connect()``; ``SessionDep =
+Annotated[Session, Depends(get_db)]``: a ``Session``) and the FastAPI applications and
+routers; each codemod may add facts of its own. Nothing in a fact refers
 to a syntax tree, so facts cross process boundaries cheaply.
 
 A call's *target* is a string the plan can classify: ``requests.get`` (a function),
@@ -31,7 +33,25 @@ from libcst.metadata import (
 from vibefix.cst.names import fully_qualified
 from vibefix.engine.context import Collector, NeededName
 from vibefix.engine.imports import ImportPlanner
-from vibefix.known.fastapi import FASTAPI_APPS, FASTAPI_ROUTERS, dependency_shaped, in_pytest_file
+from vibefix.known.fastapi import (
+    DEPENDS,
+    FASTAPI_APPS,
+    FASTAPI_ROUTERS,
+    dependency_shaped,
+    in_pytest_file,
+)
+from vibefix.known.types import (
+    ANNOTATED,
+    CLASS_VARIABLE,
+    MAPPED,
+    NO_TYPE,
+    OPTIONAL,
+    SESSION_CLASS,
+    SESSION_MAKERS,
+    TYPE_ALIAS,
+    UNION,
+    YIELDING,
+)
 
 FactsT = TypeVar("FactsT")
 
@@ -107,6 +127,11 @@ class FunctionFact:
     """Of the names the codemods' rewrites write into functions (``Codemod.needed_names``:
     ``asyncio``, ``run_in_threadpool``), those that mean something else in its body."""
     end: tuple[int, int] = (0, 0)
+    block: tuple[int, ...] = ()
+    """The indented blocks around its ``def`` (bodies of ``if``, ``else``, ``try``,
+    ``for``, classes, functions), outermost first, numbered in the file's order; empty at
+    module level. A later ``def`` of the same name whose blocks are a prefix of these
+    always runs after this one: it replaces it (``ProjectIndex.merge``)."""
 
 
 NodeKey = tuple[Path, int, int, int, int]
@@ -146,6 +171,14 @@ class ModuleFacts:
     yield_dependencies: tuple[str, ...] = ()
     """Its module-level generators shaped as a FastAPI dependency that yields what it
     made (``get_db``: ``known.fastapi.dependency_shaped``)."""
+    returns: tuple[tuple[str, str], ...] = ()
+    """What calling a name gives, where it is not what the name's own type says: a
+    function's return (``("app.db.get_conn()", "psycopg2.connect()")``, a method's
+    ``("app.repo.Repo().get()", ...)``, a property's ``("app.repo.Repo().session",
+    ...)``), what a dependency yields (``("app.deps.get_db()", "app.deps.SessionLocal()")``),
+    an instance of a type alias (``("app.deps.SessionDep()", "sqlalchemy.orm.Session()")``)
+    and a session of a factory made with ``class_=`` (``("app.db.SessionLocal()",
+    "sqlalchemy.ext.asyncio.AsyncSession()")``)."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +193,12 @@ class ProjectIndex:
     objects: Mapping[str, str | None] = field(default_factory=dict)
     ambiguous: frozenset[str] = frozenset()
     """Functions defined more than once (``if``/``else``, ``try``/``except``, two
-    scripts with the same module name): which one runs, the index cannot tell."""
+    scripts with the same module name): which one runs, the index cannot tell. A
+    ``def`` that a later one in the same block replaces is not counted: it is dead
+    (``_replaced``)."""
+    returns: Mapping[str, str | None] = field(default_factory=dict)
+    """What calling a name gives (``ModuleFacts.returns``); None when the modules that
+    say it disagree."""
 
     @property
     def classes(self) -> Mapping[str, tuple[str, ...]]:
@@ -194,8 +232,12 @@ class ProjectIndex:
         applications: dict[str, str] = {}
         bases: dict[str, tuple[str, ...]] = {}
         objects: dict[str, str | None] = {}
+        returns: dict[str, str | None] = {}
         for module in modules:
+            dead = _replaced(module.functions)
             for function in module.functions:
+                if id(function) in dead:
+                    continue
                 if functions.setdefault(function.qualname, function) is not function:
                     ambiguous.add(function.qualname)
             applications.update(module.applications)
@@ -204,6 +246,9 @@ class ProjectIndex:
             for name, kind in module.objects:
                 if objects.setdefault(name, kind) != kind:
                     objects[name] = None
+            for made, kind in module.returns:
+                if returns.setdefault(made, kind) != kind:
+                    returns[made] = None
         for module in modules:
             for source in module.star_imports:
                 prefix = f"{source}."
@@ -211,7 +256,15 @@ class ProjectIndex:
                     tail = name[len(prefix) :]
                     if name.startswith(prefix) and "." not in tail:
                         objects.setdefault(f"{module.module}.{tail}", name)
-        return cls(modules, functions, applications, bases, objects, frozenset(ambiguous))
+        return cls(
+            modules,
+            functions,
+            applications,
+            bases,
+            objects,
+            frozenset(ambiguous),
+            returns=returns,
+        )
 
     def facts(self, collector: type[Collector[FactsT]]) -> dict[Path, FactsT]:
         """What ``collector`` found, by file (files where it found nothing aside)."""
@@ -223,14 +276,17 @@ class ProjectIndex:
         }
 
     def resolve(self, target: str) -> str:
-        """``target`` with known objects replaced by their types, repeatedly:
-        ``app.db.session.query`` -> ``app.db.SessionLocal().query`` ->
-        ``sqlalchemy.orm.sessionmaker()().query``."""
-        for _ in range(8):  # objects made from objects; a cycle stops here
+        """``target`` with known objects replaced by their types, and calls by what they
+        return, repeatedly: ``app.db.session.query`` -> ``app.db.SessionLocal().query`` ->
+        ``sqlalchemy.orm.sessionmaker()().query``; ``app.main.SessionDep().query`` ->
+        ``app.deps.SessionDep().query`` -> ``sqlalchemy.orm.Session().query``. An
+        attribute or method of a project class's instance is looked up in its project base
+        classes too (``app.UserRepo().db`` -> ``app.BaseRepo().db``)."""
+        for _ in range(16):  # objects made from objects; a cycle stops here
             for end in sorted(_prefix_ends(target), reverse=True):
-                prefix = target[:end]
-                if prefix in self.objects:
-                    kind = self.objects[prefix]
+                found = self._known(target[:end])
+                if found is not None:
+                    kind = found[0]
                     if kind is None:  # no single type: nothing can be said of it
                         return f"{UNKNOWN}{target[end:]}"
                     target = kind + target[end:]
@@ -238,6 +294,20 @@ class ProjectIndex:
             else:
                 return target
         return target
+
+    def _known(self, prefix: str) -> tuple[str | None] | None:
+        """What the index says ``prefix`` is (its type, None if it has no single one), or
+        None if it says nothing."""
+        names = [prefix]
+        owner, dot, member = prefix.partition("().")
+        if dot and owner in self.bases and "." not in member:
+            names.extend(f"{klass}().{member}" for klass in self.lineage(owner)[1:])
+        for name in names:
+            if name in self.returns:
+                return (self.returns[name],)
+            if name in self.objects:
+                return (self.objects[name],)
+        return None
 
 
 def _refined(old: str, new: str) -> bool:
@@ -253,6 +323,47 @@ def _refined(old: str, new: str) -> bool:
 
 def _prefix_ends(target: str) -> list[int]:
     return [i for i, char in enumerate(target) if i > 0 and char in ".("] + [len(target)]
+
+
+_HARMLESS_DECORATORS = frozenset(
+    {
+        "abc.abstractmethod",
+        "builtins.classmethod",
+        "builtins.property",
+        "builtins.staticmethod",
+        "functools.cache",
+        "functools.cached_property",
+        "functools.lru_cache",
+        "typing.overload",
+        "typing_extensions.overload",
+    }
+)
+"""Decorators that only wrap the function they are given: nothing else keeps it."""
+
+
+def _replaced(functions: Iterable[FunctionFact]) -> set[int]:
+    """The ids of the definitions of one module that a later ``def`` of the same name
+    replaces whenever they run: Python binds the name again, and nothing reaches the
+    earlier one. Not those in another branch (``if``/``else``, ``try``/``except``: either
+    may run), nor those a decorator may have registered (two routes named alike both
+    serve requests)."""
+    by_name: dict[str, list[FunctionFact]] = {}
+    for function in functions:
+        by_name.setdefault(function.qualname, []).append(function)
+    dead: set[int] = set()
+    for same in by_name.values():
+        for earlier in same:
+            if any(
+                d not in _HARMLESS_DECORATORS and not d.endswith((".setter", ".getter", ".deleter"))
+                for d in earlier.decorators
+            ):
+                continue
+            if any(
+                later.line > earlier.line and earlier.block[: len(later.block)] == later.block
+                for later in same
+            ):
+                dead.add(id(earlier))
+    return dead
 
 
 class FactCollector(cst.CSTVisitor):
@@ -282,6 +393,11 @@ class FactCollector(cst.CSTVisitor):
         self.applications: list[tuple[str, str]] = []
         self.classes: list[tuple[str, tuple[str, ...]]] = []
         self._objects: dict[str, str | None] = {}
+        self._returns: dict[str, str | None] = {}
+        """``ModuleFacts.returns``, None where unknown (left out of the facts)."""
+        self._declared: dict[str, str | None] = {}
+        """The types of class attributes, by instance attribute (``app.repo.Repo().db``):
+        objects where no method assigns them."""
         self.references: list[Reference] = []
         self.module_calls: list[CallFact] = []
         self._call_targets: dict[cst.Call, tuple[str, ...]] = {}
@@ -297,6 +413,9 @@ class FactCollector(cst.CSTVisitor):
         self._not_offloadable: set[cst.CSTNode] = set()
         self._sync_depth: list[int] = [0]
         """Per function: how many lambdas and generator expressions enclose us."""
+        self._blocks: list[int] = []
+        """The numbers of the indented blocks around us (``FunctionFact.block``)."""
+        self._block_count = 0
         self._skip: set[cst.CSTNode] = set()
         self._arguments: dict[cst.CSTNode, cst.Call] = {}
 
@@ -319,14 +438,29 @@ class FactCollector(cst.CSTVisitor):
             visible.update(frame.types)
         return visible
 
+    def _either(self, name: str) -> tuple[str, ...]:
+        """The types a local of no single type may have (``session: Session | None =
+        None``, then ``session = get_session()``): each, where every assignment's is known;
+        the plan classifies a call on it only if they all agree."""
+        for frame in reversed(self._functions):
+            if name in frame.types:
+                return tuple(sorted(frame.either.get(name) or ()))
+        return ()
+
     def _targets(self, expression: cst.BaseExpression) -> tuple[str, ...]:
         """What calling ``expression`` may call (see the module docstring)."""
         if isinstance(expression, cst.Name):
             local = self._local_types()
             if expression.value in local:
                 kind = local[expression.value]
-                return (f"{kind}",) if kind is not None else ()
-            return self._qualified(expression)
+                return (f"{kind}",) if kind is not None else self._either(expression.value)
+            names = self._qualified(expression)
+            if not names and self.star_imports:
+                # A name no statement of the module binds, in a module that imports
+                # everything from others: the module's own name for it, which the index
+                # maps to where the star import found it (``ProjectIndex.merge``).
+                return (f"{self.module}.{expression.value}",)
+            return names
         if isinstance(expression, cst.Attribute):
             owners = self._receiver(expression.value)
             if owners is None:
@@ -341,7 +475,7 @@ class FactCollector(cst.CSTVisitor):
             local = self._local_types()
             if expression.value in local:
                 kind = local[expression.value]
-                return (kind,) if kind is not None else (UNKNOWN,)
+                return (kind,) if kind is not None else self._either(expression.value) or (UNKNOWN,)
             names = self._qualified(expression)
             if not names or any("<locals>" in name for name in names):
                 return (UNKNOWN,)  # a loop variable, an ``except ... as e``...
@@ -373,32 +507,68 @@ class FactCollector(cst.CSTVisitor):
             return f"{targets[0]}()" if len(targets) == 1 else None
         if isinstance(value, cst.Await):
             return None
+        if isinstance(value, cst.Name) and self._functions:
+            # ``self.db = db``: a parameter or a local, kept for the methods to use.
+            return self._local_types().get(value.value)
         literal = _LITERAL_TYPES.get(type(value))
         return f"{literal}()" if literal else None
 
     def _annotation_type(self, annotation: cst.Annotation | None) -> str | None:
         if annotation is None:
             return None
-        node = annotation.annotation
-        # Annotated[T, ...], Optional[T]: the first subscript element is the type.
-        while isinstance(node, cst.Subscript) and node.slice:
-            outer = self._qualified(node.value)
-            if not any(n.endswith(("Annotated", "Optional")) for n in outer):
-                break
-            first = node.slice[0].slice
-            if not isinstance(first, cst.Index):
+        return self._type_expression(annotation.annotation)
+
+    def _type_expression(self, node: cst.BaseExpression) -> str | None:
+        """The type of what ``node`` annotates, as a target string (``Session``:
+        ``sqlalchemy.orm.Session()``); None when unknown. ``Annotated[T, ...]``,
+        ``Optional[T]`` and ``T | None`` are a ``T``; ``Annotated[Any, Depends(f)]`` is
+        what ``f`` gives."""
+        if isinstance(node, cst.Subscript) and node.slice:
+            outer = set(self._qualified(node.value))
+            elements = [e.slice.value for e in node.slice if isinstance(e.slice, cst.Index)]
+            if outer & (ANNOTATED | OPTIONAL | UNION) and len(elements) != len(node.slice):
                 return None
-            node = first.value
-        if (
-            isinstance(node, cst.BinaryOperation)
-            and isinstance(node.right, cst.Name)
-            and node.right.value == "None"
-        ):
-            node = node.left  # T | None
-        if isinstance(node, cst.Subscript):
+            if outer & ANNOTATED:
+                kind = self._type_expression(elements[0])
+                if kind is None or kind[:-2] in NO_TYPE:
+                    return self._dependency(elements[1:]) or kind
+                return kind
+            if outer & OPTIONAL:
+                return self._type_expression(elements[0])
+            if outer & UNION:
+                return self._one_of(elements)
             node = node.value  # dict[str, Any] -> dict
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
+            return self._one_of(_alternatives(node))
         names = self._qualified(node)
         return f"{names[0]}()" if len(names) == 1 else None
+
+    def _one_of(self, alternatives: Iterable[cst.BaseExpression]) -> str | None:
+        """The type of a union: its one type besides None, else unknown."""
+        kinds = {self._type_expression(node) for node in alternatives if not _is_none(node)}
+        return kinds.pop() if len(kinds) == 1 else None
+
+    def _dependency(self, values: Iterable[cst.BaseExpression]) -> str | None:
+        """What FastAPI passes for a parameter marked with one of ``values``:
+        ``Depends(get_db)``'s is what ``get_db`` returns or yields (``app.deps.get_db()``);
+        None for ``Depends()`` (the annotation says) and anything else."""
+        for value in values:
+            if not isinstance(value, cst.Call) or not set(self._qualified(value.func)) & DEPENDS:
+                continue
+            given = [
+                arg.value
+                for arg in value.args
+                if (arg.keyword is None and not arg.star) or _keyword(arg) == "dependency"
+            ]
+            targets = self._targets(given[0]) if given else ()
+            return f"{targets[0]}()" if len(targets) == 1 else None
+        return None
+
+    def _parameter_type(self, param: cst.Param) -> str | None:
+        kind = self._annotation_type(param.annotation)
+        if (kind is None or kind[:-2] in NO_TYPE) and param.default is not None:
+            return self._dependency((param.default,)) or kind
+        return kind
 
     # -- definitions -------------------------------------------------------------------
 
@@ -423,9 +593,9 @@ class FactCollector(cst.CSTVisitor):
         self._innermost.append("def")
         types: dict[str, str | None] = {}
         for param in (*node.params.posonly_params, *node.params.params):
-            types[param.name.value] = self._annotation_type(param.annotation)
+            types[param.name.value] = self._parameter_type(param)
         for param in node.params.kwonly_params:
-            types[param.name.value] = self._annotation_type(param.annotation)
+            types[param.name.value] = self._parameter_type(param)
         plain = [*node.params.posonly_params, *node.params.params]
         decorators = {
             d.decorator.value for d in node.decorators if isinstance(d.decorator, cst.Name)
@@ -433,7 +603,9 @@ class FactCollector(cst.CSTVisitor):
         if in_class is not None and plain and "staticmethod" not in decorators:
             first = plain[0].name.value
             types[first] = in_class if "classmethod" in decorators else f"{in_class}()"
-        self._functions.append(_FunctionFrame(node, qualnames, in_class, types))
+        self._functions.append(
+            _FunctionFrame(node, qualnames, in_class, types, block=tuple(self._blocks))
+        )
         self._sync_depth.append(0)
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
@@ -467,6 +639,10 @@ class FactCollector(cst.CSTVisitor):
             and dependency_shaped(node)
         ):
             self._yield_dependencies |= set(frame.qualnames)
+        given = self._gives(frame)
+        for qualname in frame.qualnames:
+            for made in self._calls_of(frame, qualname):
+                self._returned(made, given)
         for qualname in frame.qualnames:
             self.functions.append(
                 FunctionFact(
@@ -484,6 +660,7 @@ class FactCollector(cst.CSTVisitor):
                     sync_only=frame.sync_only
                     or ("it returns a value" if frame.generator and frame.returns_value else ""),
                     end=(where.end.line, where.end.column + 1),
+                    block=frame.block,
                 )
             )
 
@@ -505,6 +682,13 @@ class FactCollector(cst.CSTVisitor):
                 shadowed.append(needed.label)
         return tuple(shadowed)
 
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self._block_count += 1
+        self._blocks.append(self._block_count)
+
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock) -> None:
+        self._blocks.pop()
+
     def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
         self._functions[-1].in_body = True
 
@@ -523,12 +707,77 @@ class FactCollector(cst.CSTVisitor):
     def visit_Yield(self, node: cst.Yield) -> None:
         if self._functions and self._sync_depth[-1] == 0:
             self._functions[-1].generator = True
+            value = node.value
+            yielded = (
+                self._value_type(value)
+                if value is not None and not isinstance(value, cst.From)
+                else (None, None)
+            )
+            self._functions[-1].yields.append(yielded)
             if isinstance(node.value, cst.From):
                 self._functions[-1].sync_only = "it uses `yield from`"
 
     def visit_Return(self, node: cst.Return) -> None:
         if self._functions and node.value is not None:
             self._functions[-1].returns_value = True
+            if not _is_none(node.value):  # an ``Optional`` result is what it is when not None
+                self._functions[-1].results.append(self._value_type(node.value))
+
+    def _value_type(self, value: cst.BaseExpression) -> tuple[str | None, str | None]:
+        """What ``value`` is, as a target string (``db``: ``app.db.SessionLocal()``; a
+        module-level name: that name), and the local name it is read from, if any (whose
+        type may change later in the function)."""
+        if isinstance(value, cst.Name) and value.value in self._functions[-1].types:
+            return self._functions[-1].types[value.value], value.value
+        if isinstance(value, cst.Name | cst.Attribute):
+            targets = self._targets(value)
+            known = len(targets) == 1 and "<locals>" not in targets[0]
+            return (targets[0] if known and not targets[0].startswith(UNKNOWN) else None), None
+        return self._type_of(value), None
+
+    def _gives(self, frame: _FunctionFrame) -> str | None:
+        """What calling the function of ``frame`` gives: what its return annotation says,
+        else the one type of every value it returns; for a generator, what it yields (a
+        dependency or a ``@contextmanager``: ``Iterator[Session]``, ``yield db``)."""
+        node = frame.node
+        if node.returns is not None:
+            annotation = node.returns.annotation
+            if (
+                frame.generator
+                and isinstance(annotation, cst.Subscript)
+                and set(self._qualified(annotation.value)) & YIELDING
+            ):
+                first = annotation.slice[0].slice
+                kind = self._type_expression(first.value) if isinstance(first, cst.Index) else None
+            else:
+                kind = self._type_expression(annotation)
+            if kind is not None and kind[:-2] not in NO_TYPE | {"builtins.None"}:
+                return kind
+        given = {
+            kind if name is None or frame.types.get(name) == kind else None
+            for kind, name in (frame.yields if frame.generator else frame.results)
+        }
+        return given.pop() if len(given) == 1 else None
+
+    def _calls_of(self, frame: _FunctionFrame, qualname: str) -> tuple[str, ...]:
+        """How the function of ``frame`` is called, as targets: ``app.db.get_conn()``, a
+        method's ``app.repo.Repo().get()``, a property's ``app.repo.Repo().session``."""
+        if "<locals>" in qualname:
+            return ()
+        owner = frame.owner_class
+        if owner is None:
+            return (f"{qualname}()",)
+        name = frame.node.name.value
+        decorators = {
+            qualified
+            for decorator in frame.node.decorators
+            for qualified in self._qualified(decorator.decorator)
+        }
+        if decorators & {"builtins.property", "functools.cached_property"}:
+            return (f"{owner}().{name}",)
+        if decorators & {"builtins.staticmethod", "builtins.classmethod"}:
+            return (f"{owner}.{name}()", f"{owner}().{name}()")
+        return (f"{owner}().{name}()",)
 
     def visit_Import(self, node: cst.Import) -> bool:
         self.uses_fastapi |= any(
@@ -566,8 +815,16 @@ class FactCollector(cst.CSTVisitor):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         kind = self._type_of(node.value)
+        bound = {
+            f"{self.module}.{target.target.value}"
+            for target in node.targets
+            if isinstance(target.target, cst.Name)
+        }
+        made = self._sessions(node.value, bound)
+        if made is None and not self._functions and self._alias_shaped(node.value):
+            made = self._type_expression(node.value)
         for target in node.targets:
-            self._assigned(target.target, kind)
+            self._assigned(target.target, kind, made)
         if self._functions or not isinstance(node.value, cst.Call):
             return
         classes = set(self._qualified(node.value.func))
@@ -580,8 +837,64 @@ class FactCollector(cst.CSTVisitor):
                     self.applications.append((qualname, app))
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None and set(self._qualified(node.annotation.annotation)) & TYPE_ALIAS:
+            # ``SessionDep: TypeAlias = Annotated[Session, Depends(get_db)]``
+            self._assigned(node.target, None, self._type_expression(node.value))
+            return
+        if self._innermost[-1:] == ["class"] and isinstance(node.target, cst.Name):
+            self._declare(node.target.value, node.annotation.annotation)
         kind = self._type_of(node.value) if node.value is not None else None
         self._assigned(node.target, kind or self._annotation_type(node.annotation))
+
+    def _declare(self, name: str, annotation: cst.BaseExpression) -> None:
+        """A class attribute's annotation (``session: Session``, a dataclass's field): what
+        ``self.<name>`` is where no method assigns it. (Not its value: a class attribute
+        may be a descriptor, ``Column(DateTime)`` or ``field(...)``.)"""
+        if isinstance(annotation, cst.Subscript) and set(self._qualified(annotation.value)) & (
+            CLASS_VARIABLE | MAPPED
+        ):
+            first = annotation.slice[0].slice
+            kind = self._type_expression(first.value) if isinstance(first, cst.Index) else None
+        else:
+            kind = self._type_expression(annotation)
+        if kind is not None:
+            attribute = f"{self._classes[-1]}().{name}"
+            old = self._declared.get(attribute, kind)
+            self._declared[attribute] = kind if old == kind else None
+
+    def visit_TypeAlias(self, node: cst.TypeAlias) -> None:
+        # ``type SessionDep = Annotated[Session, Depends(get_db)]`` (Python 3.12); a
+        # generic alias's parameters mean nothing outside it.
+        made = self._type_expression(node.value) if node.type_parameters is None else None
+        self._assigned(node.name, None, made)
+
+    def _alias_shaped(self, value: cst.BaseExpression) -> bool:
+        """Whether a module-level value is a type alias: ``Annotated[...]``,
+        ``Optional[...]``, ``Union[...]``, ``X | None``, or another name (``DB = Session``)."""
+        if isinstance(value, cst.BinaryOperation):
+            return any(_is_none(node) for node in _alternatives(value))
+        if isinstance(value, cst.Subscript):
+            return bool(set(self._qualified(value.value)) & (ANNOTATED | OPTIONAL | UNION))
+        return isinstance(value, cst.Name | cst.Attribute) and not _is_none(value)
+
+    def _sessions(self, value: cst.BaseExpression, bound: set[str]) -> str | None:
+        """What a session factory makes, where the blocking table's word on the factory's
+        products is wrong: ``sessionmaker(class_=AsyncSession)``'s sessions are
+        ``AsyncSession``s (even where the factory is itself named ``AsyncSession``: the
+        class is the one it is made of, not the name ``bound``), ``async_sessionmaker()``'s
+        too. None for anything else."""
+        if not isinstance(value, cst.Call):
+            return None
+        makers = [
+            SESSION_MAKERS[name] for name in self._qualified(value.func) if name in SESSION_MAKERS
+        ]
+        if len(makers) != 1:
+            return None
+        for arg in value.args:
+            if _keyword(arg) == SESSION_CLASS:
+                names = [name for name in self._qualified(arg.value) if name not in bound]
+                return f"{names[0]}()" if len(names) == 1 else None
+        return f"{makers[0]}()" if makers[0] is not None else None
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         self._not_offloadable.add(node.item)
@@ -591,22 +904,31 @@ class FactCollector(cst.CSTVisitor):
     def visit_For(self, node: cst.For) -> None:
         self._assigned(node.target, None)
 
-    def _assigned(self, target: cst.BaseExpression, kind: str | None) -> None:
+    def _assigned(
+        self, target: cst.BaseExpression, kind: str | None, made: str | None = None
+    ) -> None:
         """Record the type of an assigned name: a local, a module-level object, or an
-        instance attribute (``self.client = httpx.Client()``)."""
+        instance attribute (``self.client = httpx.Client()``); for the latter two, what
+        calling it gives where its type does not say (``made``: a type alias's instances,
+        a session factory's sessions)."""
         if isinstance(target, cst.Name):
             self._skip.add(target)
             if self._functions:
-                types = self._functions[-1].types
+                frame = self._functions[-1]
+                types = frame.types
                 # A name assigned twice with different types has no single type, but a
                 # query refined in steps (``q = q.filter(...)``) is still a query.
-                old = types.get(target.value, kind)
+                name = target.value
+                old = types.get(name, kind)
                 if old is not None and kind is not None and _refined(old, kind):
                     kind = old
-                types[target.value] = kind if old == kind else None
+                if name in types and (old != kind or name in frame.either):
+                    either = frame.either.get(name, frozenset({old}) if old is not None else None)
+                    frame.either[name] = either | {kind} if either and kind is not None else None
+                types[name] = kind if old == kind else None
                 return
             if not self._classes:
-                self._object(f"{self.module}.{target.value}", kind)
+                self._object(f"{self.module}.{target.value}", kind, made)
             return
         if isinstance(target, cst.Tuple | cst.List):
             for element in target.elements:
@@ -619,12 +941,18 @@ class FactCollector(cst.CSTVisitor):
         ):
             owner = self._functions[-1].types.get(target.value.value)
             if owner is not None and owner.endswith("()"):
-                self._object(f"{owner}.{target.attr.value}", kind)
+                self._object(f"{owner}.{target.attr.value}", kind, made)
 
-    def _object(self, name: str, kind: str | None) -> None:
+    def _object(self, name: str, kind: str | None, made: str | None = None) -> None:
         """A module-level name or an instance attribute: its type, if every assignment
-        agrees (``repo = MemRepo()`` in one branch, ``DiskRepo()`` in the other: none)."""
+        agrees (``repo = MemRepo()`` in one branch, ``DiskRepo()`` in the other: none),
+        and what calling it gives, likewise."""
         self._objects[name] = kind if self._objects.get(name, kind) == kind else None
+        self._returned(f"{name}()", made)
+
+    def _returned(self, call: str, kind: str | None) -> None:
+        """What ``call`` gives, if every definition agrees."""
+        self._returns[call] = kind if self._returns.get(call, kind) == kind else None
 
     # -- calls and references ----------------------------------------------------------
 
@@ -692,6 +1020,8 @@ class FactCollector(cst.CSTVisitor):
         )
 
     def facts(self, collected: tuple[tuple[type[Collector[Any]], object], ...] = ()) -> ModuleFacts:
+        declared = {name: kind for name, kind in self._declared.items() if kind is not None}
+        objects = {**declared, **self._objects}
         return ModuleFacts(
             path=self.path,
             module=self.module,
@@ -699,7 +1029,8 @@ class FactCollector(cst.CSTVisitor):
             applications=tuple(self.applications),
             collected=collected,
             classes=tuple(self.classes),
-            objects=tuple(sorted(self._objects.items(), key=lambda item: item[0])),
+            objects=tuple(sorted(objects.items(), key=lambda item: item[0])),
+            returns=tuple(sorted((k, v) for k, v in self._returns.items() if v is not None)),
             references=tuple(self.references),
             module_calls=tuple(self.module_calls),
             uses_fastapi=self.uses_fastapi,
@@ -721,6 +1052,29 @@ class _FunctionFrame:
     sync_only: str = ""
     typed_calls: list[tuple[int, str, str]] = field(default_factory=list)
     """Calls on a local name of known type: (index in ``calls``, name, that type)."""
+    block: tuple[int, ...] = ()
+    either: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    """The locals of no single type, with every type they are assigned (None when one
+    of them is unknown)."""
+    results: list[tuple[str | None, str | None]] = field(default_factory=list)
+    """The types of the values it returns, with the local name each was read from."""
+    yields: list[tuple[str | None, str | None]] = field(default_factory=list)
+    """The same, of the values it yields."""
+
+
+def _is_none(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "None"
+
+
+def _alternatives(node: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """The types of ``A | B | None``, in order."""
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
+        return [*_alternatives(node.left), *_alternatives(node.right)]
+    return [node]
+
+
+def _keyword(arg: cst.Arg) -> str:
+    return arg.keyword.value if arg.keyword is not None else ""
 
 
 def _dotted(node: cst.BaseExpression) -> str:

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import libcst as cst
-from libcst.helpers import calculate_module_and_package
 from libcst.metadata import (
     MetadataWrapper,
     PositionProvider,
@@ -47,6 +46,7 @@ from vibefix.engine.edits import Edit, EditConflict, apply_edits
 from vibefix.engine.fastindex import Refused, fast_facts
 from vibefix.engine.imports import ImportPlanner
 from vibefix.engine.index import FactCollector, ModuleFacts, ProjectIndex
+from vibefix.engine.layout import Root, module_name, other_names, shadowed, source_roots
 from vibefix.engine.metadata import resolve
 from vibefix.engine.plan import Plan, build_plan
 from vibefix.engine.prefilter import Prefilter
@@ -80,6 +80,8 @@ class Options:
     formatter: str | None = None
     project: Path | None = None
     """The project's root, where module names start (see ``module_name``)."""
+    roots: tuple[Root, ...] = ()
+    """The project's other source roots (``layout.source_roots``), found once a run."""
     accept: frozenset[tuple[str, Position]] | None = None
     """When set, only the rewrites with these (code, position) are made; the imports
     follow from the accepted ones (``apply --interactive``)."""
@@ -105,6 +107,10 @@ class RunResult:
     findings: list[Finding] = field(default_factory=list)
     plan: Plan | None = None
     """The run's plan, for rewriting a file again with fewer edits."""
+    project: Path | None = None
+    roots: tuple[Root, ...] = ()
+    """The run's project root and source roots: a file rewritten again under its plan
+    keeps the module name it had (``reapply``)."""
 
     def by_status(self, status: Status) -> list[FileResult]:
         return [result for result in self.files if result.status is status]
@@ -124,21 +130,6 @@ class RunResult:
         if self.changed or self.findings:
             return ExitCode.PENDING
         return ExitCode.OK
-
-
-def module_name(path: Path, project: Path | None = None) -> tuple[str, str]:
-    """The dotted module name and package of ``path``: its folders up to the first
-    one without an ``__init__.py`` (works for src/ layouts and loose scripts alike).
-    Inside ``project``, a folder without ``__init__.py`` is a namespace package, as
-    ``uvicorn app.main:app`` run from the project's root sees it (``src`` aside)."""
-    path = path.resolve()
-    top = path.parent
-    while (top / "__init__.py").is_file() and top.parent != top:
-        top = top.parent
-    if project is not None and project in top.parents and top.name != "src":
-        top = project
-    result = calculate_module_and_package(str(top), str(path))
-    return result.name, result.package
 
 
 @dataclass(frozen=True)
@@ -228,7 +219,7 @@ class Shard:
     def _facts_key(self, candidate: Candidate) -> str:
         if not self.cache.enabled:
             return ""
-        name, package = module_name(candidate.path, self.options.project)
+        name, package = module_name(candidate.path, self.options.project, self.options.roots)
         return digest(
             self.options.fingerprint,
             str(candidate.path),
@@ -250,7 +241,7 @@ class Shard:
             for collector in codemod.collectors:
                 providers.update(collector.get_inherited_dependencies())
         parsed = parse(path, data, self._target)
-        name, _ = module_name(path, self.options.project)
+        name, _ = module_name(path, self.options.project, self.options.roots)
         # The tree is ours alone: no need for the defensive deep copy (half a parse).
         wrapper = MetadataWrapper(parsed.module, unsafe_skip_copy=True)
         resolve(wrapper, providers)
@@ -281,7 +272,7 @@ class Shard:
                 return facts
         item = self._load(candidate)
         path, wrapper, name = item.path, item.wrapper, item.module
-        package = module_name(path, self.options.project)[1]
+        package = module_name(path, self.options.project, self.options.roots)[1]
         context = self._context(path, name, wrapper)
         context.in_project = self.options.in_project
         context.package = package
@@ -301,7 +292,12 @@ class Shard:
             (type(found), facts) for found in collectors if (facts := found.facts()) is not None
         )
         self._keep(candidate, item)
-        return collector.facts(collected)
+        facts = collector.facts(collected)
+        # A module the project imports by another name too: that name means this one.
+        aliases = other_names(path, self.options.project, self.options.roots)
+        if aliases:
+            facts = replace(facts, objects=(*facts.objects, *((a, name) for a in aliases)))
+        return facts
 
     def _index_fast(self, candidate: Candidate) -> ModuleFacts | None:
         """The facts of a file read only for reach, from ``ast`` (``engine.fastindex``);
@@ -717,8 +713,10 @@ class _Rounds:
         project: Path | None,
         indexed: Sequence[Path] = (),
         waiting: Mapping[Path, bytes] | None = None,
+        roots: Sequence[Root] = (),
     ) -> None:
         self._project = project
+        self._roots = tuple(roots)
         self._indexed = list(indexed)
         self._texts: dict[Path, bytes | None] = {
             **skipped,
@@ -771,8 +769,12 @@ class _Rounds:
         if modules:
             if self._modules is None:
                 self._modules = {
-                    module_name(path, self._project)[0]: path
+                    name: path
                     for path in [*self._indexed, *self._texts]
+                    for name in (
+                        *other_names(path, self._project, self._roots),
+                        module_name(path, self._project, self._roots)[0],
+                    )
                 }
             for dotted in modules:
                 # The longest prefix that is a module of the project defines the name:
@@ -838,7 +840,14 @@ def _project_root(paths: Sequence[Path]) -> Path | None:
     for folder in (common, *common.parents):
         if any((folder / marker).exists() for marker in PROJECT_MARKERS):
             return folder
-    return None
+    # No marker (an exported tree, no .git): the folder given is the project, as
+    # ``uvicorn app.main:app`` run from there sees it; or, when that folder is a
+    # package, the folder that holds it.
+    if not any(path.is_dir() for path in resolved):
+        return None
+    while (common / "__init__.py").is_file() and common.parent != common:
+        common = common.parent
+    return common
 
 
 def run(
@@ -851,6 +860,7 @@ def run(
     """Run the selected codemods over ``paths`` (or exactly ``files`` when given)."""
     found = discover(paths, options.config) if files is None else list(files)
     given, unreadable = read(found)
+    hidden = _hide_shadowed(given)
     root = project_root(paths, options.config)
     options = replace(options, project=root.resolve() if root is not None else None)
     cache = Cache(None)
@@ -862,6 +872,8 @@ def run(
         # Nothing changed since a run with these settings: its results, without a parse.
         options = replace(options, cache=cache, fingerprint=_fingerprint(options))
         outside = {path: _read(path) for path in project_files(root, options.config, found)}
+        _hide_shadowed(outside)
+        options = replace(options, roots=_roots(options.project, given, outside))
         key = _run_key(options, given, unreadable, outside)
         again = cache.get("runs", key)
         if isinstance(again, RunResult):
@@ -875,10 +887,12 @@ def run(
     deferred = options.jobs > 1 and len(candidates) > 1 and size >= IN_PROCESS_BYTES
     if not deferred:
         _unwait(waiting, candidates, results, cache.syntax_ok, options.codemods)
-    results = unreadable + results
+    results = unreadable + hidden + results
     seeded = any(codemod.seeds is not None for codemod in options.codemods)
     if not cache.enabled and (candidates or waiting or seeded):
         outside = dict.fromkeys(project_files(root, options.config, found))
+        _hide_shadowed(outside)
+        options = replace(options, roots=_roots(options.project, given, outside))
     texts = outside
     options = replace(
         options,
@@ -891,6 +905,7 @@ def run(
         options.project,
         [c.path for c in candidates],
         waiting,
+        options.roots,
     )
     candidates.extend(rounds.seeds())
     writable = frozenset(found)
@@ -919,10 +934,39 @@ def run(
         (finding for result in results for finding in result.findings),
         key=lambda f: (str(f.path), f.position, f.code),
     )
-    done_run = RunResult(results, findings, plan)
+    done_run = RunResult(results, findings, plan, options.project, options.roots)
     if key:
         cache.put("runs", key, done_run)
     return done_run
+
+
+def _hide_shadowed(texts: dict[Path, Any]) -> list[FileResult]:
+    """The modules of ``texts`` that a package of the same name hides (``app/utils.py``
+    beside ``app/utils/__init__.py``: Python imports the package), taken out of
+    ``texts``: dead code, neither indexed nor reported; each skipped, with why."""
+    hidden: list[FileResult] = []
+    for path in list(texts):
+        package = shadowed(path)
+        if package is not None:
+            del texts[path]
+            reason = f"dead code: the package {package.name}/ beside it is imported instead"
+            hidden.append(FileResult(path, Status.SKIPPED, reason=reason))
+    return hidden
+
+
+def _roots(
+    project: Path | None, given: Mapping[Path, bytes], outside: dict[Path, bytes | None]
+) -> tuple[Root, ...]:
+    """The project's source roots, from all its files (those outside the paths given are
+    read here, once, for the rounds to come)."""
+    if project is None:
+        return ()
+    for path, data in outside.items():
+        if data is None:
+            outside[path] = _read(path) or b""
+    texts: dict[Path, bytes] = {**given}
+    texts.update((path, data or b"") for path, data in outside.items())
+    return source_roots(project, texts)
 
 
 def needed_names(options: Options) -> tuple[NeededName, ...]:
@@ -962,7 +1006,7 @@ def _run_key(
     file it reads or may read (the paths given, the rest of the project, and the files
     that declare the project's Python and dependencies, which some plans read)."""
     folders = {path.parent for path in [*given, *outside]} | {options.config.root}
-    parts: list[bytes | str] = [options.fingerprint, str(options.project)]
+    parts: list[bytes | str] = [options.fingerprint, str(options.project), repr(options.roots)]
     parts += sorted(str(result.path) for result in unreadable)
     for group in (given, outside, declarations(folders)):
         for path in sorted(group):

@@ -173,6 +173,13 @@ class BlockingTable:
                 return entry
         return None
 
+    def deep_key(self, target: str) -> str | None:
+        """The longest ``.**`` key (without it) that ``target`` is, or reaches from."""
+        for end in reversed([*boundaries(target), len(target)]):
+            if target[:end] in self.deep:
+                return target[:end]
+        return None
+
     def lookup(self, target: str) -> Entry | None:
         """The entry for a call target, most specific key first; None when none applies."""
         entry = self.exact.get(target)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from vibefix.codemod import Codemod
@@ -115,7 +116,8 @@ def _review(run: RunResult, options: Options, ask: Ask) -> tuple[list[FileResult
                 if not accepted:
                     continue
                 assert run.plan is not None
-                result = reapply(result, options, run.plan, accepted)
+                layout = replace(options, project=run.project, roots=run.roots)
+                result = reapply(result, layout, run.plan, accepted)
                 if result.status is not Status.CHANGED:
                     continue
             written.append(result)

@@ -12,7 +12,7 @@ from vibefix import __version__
 from vibefix.codemod import Codemod
 from vibefix.engine.run import RunResult
 from vibefix.report.diffing import unified_diff
-from vibefix.report.text import display
+from vibefix.report.text import blocking_left, display
 from vibefix.results import BlockingCall, EditRecord, Finding, Status
 
 
@@ -84,7 +84,10 @@ def json_report(
         "exit_code": exit_code,
         "files": files,
         "findings": [_finding_json(finding) for finding in run.findings],
-        "summary": {status.value: len(run.by_status(status)) for status in Status},
+        "summary": {
+            **{status.value: len(run.by_status(status)) for status in Status},
+            "blocking_left": blocking_left(run),
+        },
     }
     if tests is not None:
         document["tests"] = tests

@@ -91,11 +91,21 @@ def summary(
         parts.append(f"{not_applied} not applied")
     if run.findings:
         parts.append(f"{len(run.findings)} finding{'s' if len(run.findings) != 1 else ''}")
+    blocking = blocking_left(run)
+    if blocking:
+        calls = "call" if blocking == 1 else "calls"
+        parts.append(f"{blocking} blocking {calls} left on the event loop")
     left = len(run.by_status(Status.UNCHANGED)) + len(run.by_status(Status.SKIPPED))
     parts.append(f"{left} left alone")
     if run.failed:
         parts.append(f"{len(run.failed)} failed")
     return ", ".join(parts) + "."
+
+
+def blocking_left(run: RunResult) -> int:
+    """The blocking calls that stay on the event loop after the run's rewrites: its
+    findings about one."""
+    return sum(1 for finding in run.findings if finding.blocking is not None)
 
 
 def text_report(

@@ -1,0 +1,48 @@
+"""What vibefix knows of type expressions: the ``typing`` forms around a type
+(``Annotated[Session, Depends(get_db)]``, ``Optional[Session]``), the types a generator
+is annotated with (``Iterator[Session]``), and the factories whose products are of a class
+other than what they are called (SQLAlchemy's ``sessionmaker(class_=AsyncSession)``).
+One copy, for the engine's type inference."""
+
+from __future__ import annotations
+
+_TYPING = ("typing", "typing_extensions")
+
+
+def _forms(*names: str, modules: tuple[str, ...] = _TYPING) -> frozenset[str]:
+    return frozenset(f"{module}.{name}" for module in modules for name in names)
+
+
+ANNOTATED = _forms("Annotated")
+"""``Annotated[T, ...]``: a ``T``, with metadata (``Depends(get_db)``) after it."""
+OPTIONAL = _forms("Optional")
+UNION = _forms("Union")
+TYPE_ALIAS = _forms("TypeAlias")
+"""``X: TypeAlias = Session``: ``X`` names the type."""
+CLASS_VARIABLE = _forms("ClassVar")
+MAPPED = frozenset({"sqlalchemy.orm.Mapped", "sqlalchemy.orm.base.Mapped"})
+"""``Mapped[datetime]`` on a declarative model: its instances hold a ``datetime``."""
+NO_TYPE = _forms("Any") | {"builtins.object"}
+"""Annotations that say nothing of what a value is."""
+YIELDING = _forms(
+    "Generator",
+    "Iterator",
+    "Iterable",
+    "AsyncGenerator",
+    "AsyncIterator",
+    "AsyncIterable",
+    modules=(*_TYPING, "collections.abc"),
+)
+"""What a generator's return annotation names; its first argument is what it yields
+(``Generator[Session, None, None]``: a dependency or a ``@contextmanager`` that gives a
+``Session``)."""
+
+SESSION_MAKERS: dict[str, str | None] = {
+    "sqlalchemy.orm.sessionmaker": None,
+    "sqlalchemy.orm.session.sessionmaker": None,
+    "sqlalchemy.ext.asyncio.async_sessionmaker": "sqlalchemy.ext.asyncio.AsyncSession",
+    "sqlalchemy.ext.asyncio.session.async_sessionmaker": "sqlalchemy.ext.asyncio.AsyncSession",
+}
+"""Session factories, with the class of the sessions they make unless ``class_=`` says
+otherwise (None: what the table says of the factory's products, ``sessionmaker()()``)."""
+SESSION_CLASS = "class_"

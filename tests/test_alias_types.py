@@ -1,0 +1,703 @@
+"""Types the index sees through aliases, dependencies and factories, over real projects:
+``SessionDep = Annotated[Session, Depends(get_db)]`` and its kin, ``Depends(get_db)``
+without an annotation, helpers that return a connection, session factories made with
+``class_=AsyncSession``; and as many cases where nothing may be claimed."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_async_project import run, write
+
+DB = """\
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    engine = create_engine("sqlite://")
+    SessionLocal = sessionmaker(bind=engine)
+
+
+    def get_db():
+        db = SessionLocal()
+        try:
+            yield db
+        finally:
+            db.close()
+    """
+
+MODELS = """\
+    class User:
+        pass
+    """
+
+
+def findings(tmp_path, files: dict[str, str]) -> list[tuple[str, int, str]]:
+    """Where ``vibefix check`` reports something about the event loop (VF1xx) in the
+    project: (file, line, code), each once."""
+    write(tmp_path, {"pyproject.toml": "[project]\nname = 'app'\n", "app/__init__.py": ""})
+    write(tmp_path, {"app/db.py": DB, "app/models.py": MODELS})
+    write(tmp_path, files)
+    result = run(tmp_path, "app")
+    return sorted(
+        {(f.path.name, f.position.line, f.code) for f in result.findings if f.code < "VF2"}
+    )
+
+
+def route(annotation: str, imports: str = "from app.deps import SessionDep") -> str:
+    """An async route that queries ``db``, annotated with ``annotation``: the query is on
+    line 11 when ``imports`` is one line."""
+    return (
+        f"from fastapi import FastAPI\n\nfrom app.models import User\n{imports}\n\n"
+        "app = FastAPI()\n\n\n"
+        '@app.get("/users")\n'
+        f"async def users(db: {annotation}):\n"
+        "    return db.query(User).first()\n"
+    )
+
+
+DEPS = """\
+    from typing import Annotated
+
+    from fastapi import Depends
+    from sqlalchemy.orm import Session
+
+    from app.db import get_db
+
+    SessionDep = Annotated[Session, Depends(get_db)]
+    """
+
+
+def test_annotated_alias_imported_from_another_module_is_a_session(tmp_path):
+    found = findings(tmp_path, {"app/deps.py": DEPS, "app/main.py": route("SessionDep")})
+    assert found == [("main.py", 11, "VF103")]
+
+
+def test_annotated_alias_re_exported_through_a_package_init_is_a_session(tmp_path):
+    files = {
+        "app/deps/__init__.py": "from .database import db_dependency\n",
+        "app/deps/database.py": DEPS.replace("SessionDep", "db_dependency"),
+        "app/main.py": route("db_dependency", "from app.deps import db_dependency"),
+    }
+    assert findings(tmp_path, files) == [("main.py", 11, "VF103")]
+
+
+@pytest.mark.parametrize(
+    "alias",
+    [
+        "SessionDep: TypeAlias = Session",
+        "SessionDep: TypeAlias = Annotated[Session, Depends(get_db)]",
+        "SessionDep = Session",
+        "SessionDep = Optional[Annotated[Session, Depends(get_db)]]",
+        "SessionDep = Union[Session, None]",
+        "SessionDep = Annotated[Any, Depends(get_db)]",
+    ],
+)
+def test_alias_forms_are_sessions(tmp_path, alias):
+    deps = f"""\
+        from typing import Annotated, Any, Optional, TypeAlias, Union
+
+        from fastapi import Depends
+        from sqlalchemy.orm import Session
+
+        from app.db import get_db
+
+        {alias}
+        """
+    found = findings(tmp_path, {"app/deps.py": deps, "app/main.py": route("SessionDep")})
+    assert found == [("main.py", 11, "VF103")]
+
+
+def test_an_alias_named_through_its_module_is_a_session(tmp_path):
+    files = {"app/deps.py": DEPS, "app/main.py": route("deps.SessionDep", "from app import deps")}
+    assert findings(tmp_path, files) == [("main.py", 11, "VF103")]
+
+
+@pytest.mark.parametrize("annotation", ["SessionDep | None", "Optional[SessionDep]"])
+def test_an_optional_alias_is_a_session(tmp_path, annotation):
+    imports = "from typing import Optional\n\nfrom app.deps import SessionDep"
+    files = {"app/deps.py": DEPS, "app/main.py": route(annotation, imports)}
+    assert findings(tmp_path, files) == [("main.py", 13, "VF103")]
+
+
+def test_pep_695_type_statement_alias_is_a_session(tmp_path):
+    files = {
+        "pyproject.toml": "[project]\nname = 'app'\nrequires-python = '>=3.12'\n",
+        "app/deps.py": DEPS.replace("SessionDep = ", "type SessionDep = "),
+        "app/main.py": route("SessionDep"),
+    }
+    assert findings(tmp_path, files) == [("main.py", 11, "VF103")]
+
+
+# -- Depends without an annotation -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "parameter",
+    ["db=Depends(get_db)", "db: Any = Depends(get_db)", "db: Annotated[Any, Depends(get_db)]"],
+)
+def test_a_dependency_without_a_type_is_what_it_yields(tmp_path, parameter):
+    main = f"""\
+        from typing import Annotated, Any
+
+        from fastapi import Depends, FastAPI
+
+        from app.db import get_db
+        from app.models import User
+
+        app = FastAPI()
+
+
+        @app.get("/users")
+        async def users({parameter}):
+            return db.query(User).first()
+        """
+    assert findings(tmp_path, {"app/main.py": main}) == [("main.py", 13, "VF103")]
+
+
+@pytest.mark.parametrize(
+    "returns",
+    [
+        "Generator[Session, None, None]",
+        "Iterator[Session]",
+        "collections.abc.Iterator[Session]",
+        "Session",
+    ],
+)
+def test_a_dependency_annotated_with_what_it_yields(tmp_path, returns):
+    deps = f"""\
+        import collections.abc
+        from typing import Generator, Iterator
+
+        from sqlalchemy.orm import Session
+
+        from app.db import engine
+
+
+        def get_session() -> {returns}:
+            with make() as session:
+                yield session
+
+
+        def make():
+            return what_nobody_knows(engine)
+        """
+    main = """\
+        from fastapi import Depends, FastAPI
+
+        from app.deps import get_session
+        from app.models import User
+
+        app = FastAPI()
+
+
+        @app.get("/users")
+        async def users(db=Depends(get_session)):
+            return db.query(User).first()
+        """
+    found = findings(tmp_path, {"app/deps.py": deps, "app/main.py": main})
+    assert found == [("main.py", 11, "VF103")]
+
+
+def test_an_async_generator_dependency_of_an_async_session_is_not_reported(tmp_path):
+    deps = """\
+        from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+        AsyncSessionLocal = async_sessionmaker(create_async_engine("sqlite+aiosqlite://"))
+
+
+        async def get_db():
+            async with AsyncSessionLocal() as session:
+                yield session
+        """
+    main = """\
+        from fastapi import Depends, FastAPI
+        from sqlalchemy import select
+
+        from app.deps import get_db
+        from app.models import User
+
+        app = FastAPI()
+
+
+        @app.get("/users")
+        async def users(db=Depends(get_db)):
+            async with db.begin():
+                return (await db.execute(select(User))).first()
+        """
+    assert findings(tmp_path, {"app/deps.py": deps, "app/main.py": main}) == []
+
+
+# -- factories and helpers -------------------------------------------------------------
+
+CONNECTIONS = """\
+    import psycopg2
+
+
+    def get_conn():
+        return psycopg2.connect("dbname=app")
+    """
+
+
+def test_a_connection_returned_by_a_helper_blocks_where_it_is_used(tmp_path):
+    main = """\
+        from fastapi import FastAPI
+
+        from app.connections import get_conn
+
+        app = FastAPI()
+
+
+        @app.get("/users")
+        async def users():
+            conn = get_conn()
+            cur = conn.cursor()
+            cur.execute("select 1")
+            return cur.fetchone()
+        """
+    found = findings(tmp_path, {"app/connections.py": CONNECTIONS, "app/main.py": main})
+    # Whether making the cursor is I/O is the blocking table's to say; running it is.
+    # The helper that connects is not offloaded alone (what it returns blocks in turn):
+    # it is reported at its call.
+    assert {(path, code) for path, _, code in found} == {("main.py", "VF103"), ("main.py", "VF102")}
+    assert {line for _, line, code in found if code == "VF102"} == {10}
+    assert {line for _, line, code in found if code == "VF103"} <= {11, 12, 13}
+
+
+def test_a_helper_returning_different_types_in_different_branches_is_unknown(tmp_path):
+    connections = """\
+        import sqlite3
+
+        import psycopg2
+
+        from app.config import LOCAL
+
+
+        def get_conn():
+            if LOCAL:
+                return sqlite3.connect("app.db")
+            return psycopg2.connect("dbname=app")
+        """
+    main = """\
+        from fastapi import FastAPI
+
+        from app.connections import get_conn
+
+        app = FastAPI()
+
+
+        @app.get("/users")
+        async def users():
+            return get_conn().cursor().execute("select 1")
+        """
+    files = {"app/connections.py": connections, "app/main.py": main, "app/config.py": "LOCAL = 1\n"}
+    assert findings(tmp_path, files) == []
+
+
+def test_a_session_a_method_returns_blocks_where_it_is_used(tmp_path):
+    repository = """\
+        from fastapi import APIRouter
+        from sqlalchemy.orm import Session
+
+        from app.db import SessionLocal
+
+        router = APIRouter()
+
+
+        class Repository:
+            def __init__(self):
+                self.session = SessionLocal()
+
+            def get_session(self) -> Session:
+                return self.session
+
+
+        class Service:
+            def __init__(self):
+                self.repo = Repository()
+
+            async def first_user(self, model):
+                return self.repo.get_session().query(model).first()
+
+
+        @router.get("/")
+        async def first():
+            return await Service().first_user(None)
+        """
+    assert findings(tmp_path, {"app/repository.py": repository}) == [("repository.py", 22, "VF102")]
+
+
+def test_a_session_a_property_returns_blocks_where_it_is_used(tmp_path):
+    repository = """\
+        from fastapi import APIRouter
+
+        from app.db import SessionLocal
+
+        router = APIRouter()
+
+
+        class Repository:
+            @property
+            def session(self):
+                return SessionLocal()
+
+            async def first_user(self, model):
+                return self.session.query(model).first()
+
+
+        @router.get("/")
+        async def first():
+            return await Repository().first_user(None)
+        """
+    assert findings(tmp_path, {"app/repository.py": repository}) == [("repository.py", 14, "VF102")]
+
+
+def test_a_session_a_static_method_returns_through_its_value(tmp_path):
+    repository = """\
+        from fastapi import APIRouter
+
+        from app.db import SessionLocal
+
+        router = APIRouter()
+
+
+        class Sessions:
+            @staticmethod
+            def open():
+                session = SessionLocal()
+                return session
+
+
+        @router.get("/")
+        async def first(model):
+            return Sessions.open().query(model).first()
+        """
+    assert findings(tmp_path, {"app/repository.py": repository}) == [("repository.py", 17, "VF103")]
+
+
+# -- async sessions, and what is no session --------------------------------------------
+
+ASYNC_ROUTE = """\
+    from fastapi import Depends, FastAPI
+    from sqlalchemy import select
+
+    from app.async_db import AsyncSession, get_session
+    from app.models import User
+
+    app = FastAPI()
+
+
+    @app.get("/users")
+    async def users(session: AsyncSession = Depends(get_session)):
+        async with session.begin():
+            return (await session.execute(select(User))).first()
+    """
+
+
+def test_a_sessionmaker_of_async_sessions_named_async_session_makes_no_blocking_call(tmp_path):
+    async_db = """\
+        from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+        from sqlalchemy.orm import sessionmaker
+
+        engine = create_async_engine("sqlite+aiosqlite://")
+        AsyncSession = sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+        async def get_session():
+            async with AsyncSession() as session:
+                yield session
+        """
+    assert findings(tmp_path, {"app/async_db.py": async_db, "app/main.py": ASYNC_ROUTE}) == []
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [
+        "sessionmaker(class_=AsyncSession, bind=engine)",
+        "async_sessionmaker(engine)",
+        "async_sessionmaker(engine, class_=AsyncSession)",
+    ],
+)
+def test_a_factory_of_async_sessions_makes_no_blocking_call(tmp_path, factory):
+    async_db = f"""\
+        from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+        from sqlalchemy.orm import sessionmaker
+
+        engine = create_async_engine("sqlite+aiosqlite://")
+        SessionLocal = {factory}
+
+
+        async def get_session():
+            session = SessionLocal()
+            try:
+                yield session
+            finally:
+                await session.close()
+        """
+    assert findings(tmp_path, {"app/async_db.py": async_db, "app/main.py": ASYNC_ROUTE}) == []
+
+
+def test_an_annotated_alias_of_an_async_session_is_not_reported(tmp_path):
+    deps = """\
+        from typing import Annotated
+
+        from fastapi import Depends
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        from app.async_db import get_session
+
+        SessionDep = Annotated[AsyncSession, Depends(get_session)]
+        """
+    main = ASYNC_ROUTE.replace(
+        "from app.async_db import AsyncSession, get_session", "from app.deps import SessionDep"
+    ).replace("session: AsyncSession = Depends(get_session)", "session: SessionDep")
+    files = {"app/deps.py": deps, "app/main.py": main, "app/async_db.py": "get_session = None\n"}
+    assert findings(tmp_path, files) == []
+
+
+def test_an_annotated_alias_of_a_query_parameter_is_no_session(tmp_path):
+    deps = """\
+        from typing import Annotated
+
+        from fastapi import Query
+
+        Search = Annotated[str, Query(max_length=50)]
+        """
+    main = route("Search", "from app.deps import Search").replace(
+        "db.query(User).first()", "db.strip().lower()"
+    )
+    assert findings(tmp_path, {"app/deps.py": deps, "app/main.py": main}) == []
+
+
+def test_an_alias_assigned_two_types_is_unknown(tmp_path):
+    deps = """\
+        import os
+        from typing import Annotated
+
+        from fastapi import Depends
+        from sqlalchemy.ext.asyncio import AsyncSession
+        from sqlalchemy.orm import Session
+
+        from app.db import get_db
+
+        if os.environ.get("ASYNC"):
+            SessionDep = Annotated[AsyncSession, Depends(get_db)]
+        else:
+            SessionDep = Annotated[Session, Depends(get_db)]
+        """
+    assert findings(tmp_path, {"app/deps.py": deps, "app/main.py": route("SessionDep")}) == []
+
+
+def test_a_sync_handler_using_the_alias_is_left_alone(tmp_path):
+    main = route("SessionDep").replace("async def users", "def users")
+    assert findings(tmp_path, {"app/deps.py": DEPS, "app/main.py": main}) == []
+
+
+@pytest.mark.parametrize(
+    ("imports", "factory"),
+    [
+        (
+            "from sqlalchemy.ext.asyncio import AsyncSession",
+            "SessionLocal = sessionmaker(engine, class_=AsyncSession)",
+        ),
+        (
+            "from sqlalchemy.ext import asyncio",
+            "AsyncSession = sessionmaker(engine, class_=asyncio.AsyncSession)",
+        ),
+        (
+            "from sqlalchemy.ext.asyncio import AsyncSession as _AsyncSession",
+            "AsyncSession = sessionmaker(engine, class_=_AsyncSession)",
+        ),
+    ],
+)
+def test_sessions_of_a_sessionmaker_of_async_sessions_do_not_block(tmp_path, imports, factory):
+    async_db = f"""\
+        from sqlalchemy.ext.asyncio import create_async_engine
+        from sqlalchemy.orm import sessionmaker
+        {imports}
+
+        engine = create_async_engine("sqlite+aiosqlite://")
+        {factory}
+        """
+    name = factory.partition(" ")[0]
+    main = f"""\
+        from fastapi import FastAPI
+        from sqlalchemy import select
+
+        from app.async_db import {name}
+        from app.models import User
+
+        app = FastAPI()
+
+
+        @app.get("/users")
+        async def users():
+            async with {name}() as session, session.begin():
+                session.add(User())
+                return (await session.execute(select(User))).first()
+        """
+    assert findings(tmp_path, {"app/async_db.py": async_db, "app/main.py": main}) == []
+
+
+def test_a_session_a_service_keeps_from_its_constructor_blocks_where_it_is_used(tmp_path):
+    service = """\
+        from fastapi import APIRouter, Depends
+        from sqlalchemy.orm import Session
+
+        from app.db import get_db
+        from app.models import User
+
+        router = APIRouter()
+
+
+        class UserService:
+            def __init__(self, db: Session = Depends(get_db)):
+                self.db = db
+
+            async def first(self):
+                return self.db.query(User).first()
+
+
+        @router.get("/users")
+        async def users(service: UserService = Depends()):
+            return await service.first()
+        """
+    assert findings(tmp_path, {"app/service.py": service}) == [("service.py", 15, "VF102")]
+
+
+def test_a_session_declared_on_the_class_blocks_where_it_is_used(tmp_path):
+    repository = """\
+        from dataclasses import dataclass, field
+
+        from fastapi import APIRouter
+        from sqlalchemy.orm import Session
+
+        from app.db import SessionLocal
+
+        router = APIRouter()
+
+
+        @dataclass
+        class Repository:
+            session: Session = field(default_factory=SessionLocal)
+
+            async def first_user(self, model):
+                return self.session.query(model).first()
+
+
+        @router.get("/")
+        async def first():
+            return await Repository().first_user(None)
+        """
+    assert findings(tmp_path, {"app/repository.py": repository}) == [("repository.py", 16, "VF102")]
+
+
+def test_a_class_attribute_set_again_by_a_method_is_what_the_method_sets(tmp_path):
+    repository = """\
+        from fastapi import APIRouter
+        from sqlalchemy.ext.asyncio import AsyncSession
+        from sqlalchemy.orm import Session
+
+        from app.db import SessionLocal
+
+        router = APIRouter()
+
+
+        class Repository:
+            session: Session | None = None
+
+            def __init__(self, session: AsyncSession):
+                self.session = session
+
+            async def first_user(self, query):
+                if not self.session.in_transaction():
+                    return (await self.session.execute(query)).first()
+
+
+        @router.get("/")
+        async def first():
+            return await Repository(SessionLocal()).first_user(None)
+        """
+    assert findings(tmp_path, {"app/repository.py": repository}) == []
+
+
+def test_a_session_a_base_class_keeps_blocks_in_its_subclasses(tmp_path):
+    repository = """\
+        from fastapi import APIRouter
+        from sqlalchemy.orm import Session
+
+        from app.db import SessionLocal
+
+        router = APIRouter()
+
+
+        class BaseRepository:
+            def __init__(self, db: Session):
+                self.db = db
+
+            def session(self):
+                return self.db
+
+
+        class UserRepository(BaseRepository):
+            async def first(self, model):
+                return self.db.query(model).first()
+
+            async def last(self, model):
+                return self.session().query(model).all()
+
+
+        @router.get("/")
+        async def first():
+            repo = UserRepository(SessionLocal())
+            return await repo.first(None), await repo.last(None)
+        """
+    assert findings(tmp_path, {"app/repository.py": repository}) == [
+        ("repository.py", 19, "VF102"),
+        ("repository.py", 22, "VF102"),
+    ]
+
+
+SERVICE = """\
+    from typing import Optional
+
+    from fastapi import APIRouter
+    from sqlalchemy.orm import Session
+
+    from app.db import engine
+    from app.models import User
+
+    router = APIRouter()
+
+
+    def open_session() -> Session:
+        return Session(bind=engine)
+
+
+    async def first_user(db: Optional[Session] = None):
+        if db is None:
+            db = {fallback}
+        return db.query(User).first()
+
+
+    @router.get("/")
+    async def first():
+        return await first_user()
+    """
+
+
+def test_a_local_given_the_same_type_by_a_helper_is_that_type(tmp_path):
+    service = SERVICE.format(fallback="open_session()")
+    assert findings(tmp_path, {"app/service.py": service}) == [("service.py", 19, "VF102")]
+
+
+@pytest.mark.parametrize(
+    "fallback", ["make_session()", "sessionmaker(bind=engine)()", "AsyncSession(engine)"]
+)
+def test_a_local_given_another_or_an_unknown_type_is_unknown(tmp_path, fallback):
+    service = SERVICE.format(fallback=fallback).replace(
+        "from sqlalchemy.orm import Session",
+        "from sqlalchemy.ext.asyncio import AsyncSession\n"
+        "from sqlalchemy.orm import Session, sessionmaker\n"
+        "from vendor.sessions import make_session",
+    )
+    assert findings(tmp_path, {"app/service.py": service}) == []
