@@ -120,6 +120,101 @@ SNIPPETS = {
         class Client:
             pass
     """,
+    "types_through_aliases": """
+        from typing import Annotated, Any, ClassVar, Iterator, Optional, TypeAlias, Union
+        from fastapi import Depends, Security
+        from sqlalchemy.orm import Mapped, Session, sessionmaker
+        from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+        import httpx
+
+        SessionLocal = sessionmaker(class_=AsyncSession)
+        AsyncLocal = async_sessionmaker()
+        Plain = sessionmaker()
+        DB = Session
+        MaybeDB = Session | None
+        Un = Union[Session, None]
+        Dep: TypeAlias = Annotated[Session, Depends(lambda: 1)]
+        FLAG = True
+
+        def get_db() -> Iterator[Session]:
+            db = SessionLocal()
+            try:
+                yield db
+            finally:
+                db.close()
+
+        def get_gen():
+            db = Plain()
+            yield db
+
+        SessionDep = Annotated[Session, Depends(get_db)]
+        AnyDep = Annotated[Any, Depends(dependency=get_gen)]
+        SecDep = Annotated[object, Security(get_gen, scopes=["x"])]
+
+        class Repo:
+            session: Session
+            count: ClassVar[int]
+            created: Mapped[httpx.Client]
+            other: "Session"
+            twin: Session
+            twin: httpx.Client
+
+            def __init__(self, db: Session, client=None):
+                self.db = db
+                self.client = client
+
+            @property
+            def prop(self) -> Session:
+                return self.db
+
+            @staticmethod
+            def make():
+                return httpx.Client()
+
+            def first(self, dep: SessionDep, d2=Depends(get_gen), d3: Any = Depends()):
+                s: Optional[Session] = None
+                if dep:
+                    s = get_db()
+                else:
+                    s = Plain()
+                s.query()
+                return s
+
+            def many(self):
+                a = httpx.Client()
+                a = httpx.AsyncClient()
+                a.get()
+                if a: return None
+                return a
+    """,
+    "duplicate_definitions_and_star_imports": """
+        import sys
+        from .other import *
+
+        if sys.version_info > (3, 8):
+            def twice():
+                return unbound()
+        elif sys.platform == "win32":
+            def twice(): return 1
+        else:
+            if True:
+                def twice(): pass
+
+        try:
+            import ujson
+        except ImportError:  # a comment
+            def ujson(): pass
+        finally:
+            pass
+
+        for i in range(3): pass
+        else:
+            def in_else():
+                return {}
+
+        def twice():
+            return StarClient()
+    """,
     "non_ascii_columns": """
         def é(ü="ß"):
             return "ä".join(ü) + é.__name__.upper()

@@ -42,7 +42,19 @@ from libcst.metadata.scope_provider import (
 from vibefix.cst.names import fully_qualified
 from vibefix.engine.context import NeededName
 from vibefix.engine.index import UNKNOWN, CallFact, FunctionFact, ModuleFacts, Reference, _refined
-from vibefix.known.fastapi import FASTAPI_APPS, FASTAPI_ROUTERS, in_pytest_file
+from vibefix.known.fastapi import DEPENDS, FASTAPI_APPS, FASTAPI_ROUTERS, in_pytest_file
+from vibefix.known.types import (
+    ANNOTATED,
+    CLASS_VARIABLE,
+    MAPPED,
+    NO_TYPE,
+    OPTIONAL,
+    SESSION_CLASS,
+    SESSION_MAKERS,
+    TYPE_ALIAS,
+    UNION,
+    YIELDING,
+)
 
 
 class Refused(Exception):
@@ -309,6 +321,11 @@ class _Scopes:
     def visit_Match(self, node: ast.Match) -> None:
         raise Refused("match statement")
 
+    def visit_TypeAlias(self, node: ast.AST) -> None:
+        # Python 3.12's ``type X = ...``: libcst scopes it (and type parameters) in
+        # annotation scopes this port does not model.
+        raise Refused("type statement")
+
     def _visit_import(self, node: ast.Import | ast.ImportFrom) -> None:
         for alias in node.names:
             if alias.name == "*":
@@ -443,6 +460,8 @@ class _Scopes:
         self.scope._assignment_count += 1  # on leaving libcst's Parameters
 
     def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        if getattr(node, "type_params", None):
+            raise Refused("type parameters")
         self.scope.record_assignment(node.name, node)  # type: ignore[arg-type]
         self.names[node] = self.scope
         outer = self.scope
@@ -472,6 +491,8 @@ class _Scopes:
             self.visit(node.value)
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        if getattr(node, "type_params", None):
+            raise Refused("type parameters")
         self.scope.record_assignment(node.name, node)  # type: ignore[arg-type]
         self.names[node] = self.scope
         for decorator in node.decorator_list:
@@ -674,6 +695,10 @@ class _FunctionFrame:
     returns_value: bool = False
     sync_only: str = ""
     typed_calls: list[tuple[int, str, str]] = field(default_factory=list)
+    block: tuple[int, ...] = ()
+    either: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    results: list[tuple[str | None, str | None]] = field(default_factory=list)
+    yields: list[tuple[str | None, str | None]] = field(default_factory=list)
 
 
 _NameLike = ast.Name | ast.Attribute | ast.arg | ast.ExceptHandler | ast.Constant
@@ -704,6 +729,8 @@ class _Facts:
         self.applications: list[tuple[str, str]] = []
         self.classes: list[tuple[str, tuple[str, ...]]] = []
         self._objects: dict[str, str | None] = {}
+        self._returns: dict[str, str | None] = {}
+        self._declared: dict[str, str | None] = {}
         self.references: list[Reference] = []
         self.module_calls: list[CallFact] = []
         self._call_targets: dict[ast.Call, tuple[str, ...]] = {}
@@ -715,6 +742,8 @@ class _Facts:
         self._awaited: set[ast.AST] = set()
         self._not_offloadable: set[ast.AST] = set()
         self._sync_depth: list[int] = [0]
+        self._blocks: list[int] = []
+        self._block_count = 0
         self._skip: set[ast.AST] = set()
         self._arguments: dict[ast.AST, ast.Call] = {}
         self._top_imports: set[ast.AST] = {
@@ -768,14 +797,50 @@ class _Facts:
                 self.walk(handler.type)
             if handler.name is not None:
                 self._reference(handler)
-            for statement in handler.body:
-                self.walk(statement)
+            self._walk_block(handler.body, handler, "body")
             return
         visit = _VISITS.get(kind)
         if visit is not None:
             visit(self, node)
+        if kind in _COMPOUND:
+            for name in node._fields:
+                value = getattr(node, name)
+                if name in _BODIES:
+                    self._walk_block(value, node, name)
+                elif isinstance(value, list):
+                    for child in value:
+                        self.walk(child)
+                elif isinstance(value, ast.AST):
+                    self.walk(value)
+            return
         for child in _children(node):
             self.walk(child)
+
+    def _walk_block(self, statements: list[ast.stmt], owner: ast.AST, name: str) -> None:
+        """A body, as libcst's ``IndentedBlock`` when it is one (numbered in the file's
+        order: ``FunctionFact.block``); an ``elif`` is no block of its own."""
+        if not statements:
+            return
+        first = statements[0]
+        if (
+            name == "orelse"
+            and isinstance(owner, ast.If)
+            and len(statements) == 1
+            and isinstance(first, ast.If)
+            and self.source.lines[first.lineno - 1]
+            .encode()[first.col_offset : first.col_offset + 4]
+            .startswith(b"elif")
+        ):
+            self.walk(first)
+            return
+        indented = self._indented_body(first)
+        if indented:
+            self._block_count += 1
+            self._blocks.append(self._block_count)
+        for statement in statements:
+            self.walk(statement)
+        if indented:
+            self._blocks.pop()
 
     def _walk_parameters(self, arguments: ast.arguments) -> None:
         for arg, default in _parameters(arguments):
@@ -793,8 +858,7 @@ class _Facts:
         if node.returns is not None:
             self.walk(node.returns)
         self._functions[-1].in_body = True
-        for statement in node.body:
-            self.walk(statement)
+        self._walk_block(node.body, node, "body")
         self.leave_FunctionDef(node)
 
     def _walk_class(self, node: ast.ClassDef) -> None:
@@ -805,8 +869,7 @@ class _Facts:
             self.walk(base)
         for keyword in node.keywords:
             self.walk(keyword.value)
-        for statement in node.body:
-            self.walk(statement)
+        self._walk_block(node.body, node, "body")
         self._classes.pop()
         self._innermost.pop()
         self._sync_depth[-1] -= 1
@@ -844,14 +907,23 @@ class _Facts:
             visible.update(frame.types)
         return visible
 
+    def _either(self, name: str) -> tuple[str, ...]:
+        for frame in reversed(self._functions):
+            if name in frame.types:
+                return tuple(sorted(frame.either.get(name) or ()))
+        return ()
+
     def _targets(self, expression: ast.AST) -> tuple[str, ...]:
         name = _name_of(expression)
         if name is not None:
             local = self._local_types()
             if name in local:
                 kind = local[name]
-                return (f"{kind}",) if kind is not None else ()
-            return self._qualified(expression)
+                return (f"{kind}",) if kind is not None else self._either(name)
+            names = self._qualified(expression)
+            if not names and self.star_imports:
+                return (f"{self.module}.{name}",)
+            return names
         if isinstance(expression, ast.Attribute):
             owners = self._receiver(expression.value)
             if owners is None:
@@ -865,7 +937,7 @@ class _Facts:
             local = self._local_types()
             if name in local:
                 kind = local[name]
-                return (kind,) if kind is not None else (UNKNOWN,)
+                return (kind,) if kind is not None else self._either(name) or (UNKNOWN,)
             names = self._qualified(expression)
             if not names or any("<locals>" in n for n in names):
                 return (UNKNOWN,)
@@ -894,29 +966,78 @@ class _Facts:
             return f"{targets[0]}()" if len(targets) == 1 else None
         if isinstance(value, ast.Await):
             return None
+        name = _name_of(value)
+        if name is not None and self._functions:
+            return self._local_types().get(name)
         literal = _literal(value)
         return f"{literal}()" if literal else None
 
     def _annotation_type(self, annotation: ast.expr | None) -> str | None:
         if annotation is None:
             return None
-        node: ast.AST = annotation
-        while isinstance(node, ast.Subscript):
-            outer = self._qualified(node.value)
-            if not any(n.endswith(("Annotated", "Optional")) for n in outer):
-                break
-            first: ast.AST = node.slice
-            if isinstance(first, ast.Tuple) and not self._parenthesized(first):
-                first = first.elts[0]
-            if isinstance(first, ast.Slice):
-                return None
-            node = first
-        if isinstance(node, ast.BinOp) and _constant_name(node.right) == "None":
-            node = node.left
+        return self._type_expression(annotation)
+
+    def _elements(self, node: ast.Subscript) -> list[ast.expr | None]:
+        """libcst's ``SubscriptElement``s of ``node``: each's ``Index`` value, None for a
+        slice."""
+        inside = node.slice
+        if isinstance(inside, ast.Tuple) and not self._parenthesized(inside):
+            items = inside.elts
+        else:
+            items = [inside]
+        return [
+            None
+            if isinstance(item, ast.Slice)
+            else item.value
+            if isinstance(item, ast.Starred)
+            else item
+            for item in items
+        ]
+
+    def _type_expression(self, node: ast.AST) -> str | None:
         if isinstance(node, ast.Subscript):
+            elements = self._elements(node)
+            outer = set(self._qualified(node.value))
+            values = [element for element in elements if element is not None]
+            if outer & (ANNOTATED | OPTIONAL | UNION) and len(values) != len(elements):
+                return None
+            if outer & ANNOTATED:
+                kind = self._type_expression(values[0])
+                if kind is None or kind[:-2] in NO_TYPE:
+                    return self._dependency(values[1:]) or kind
+                return kind
+            if outer & OPTIONAL:
+                return self._type_expression(values[0])
+            if outer & UNION:
+                return self._one_of(values)
             node = node.value
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+            return self._one_of(_alternatives(node))
         names = self._qualified(node)
         return f"{names[0]}()" if len(names) == 1 else None
+
+    def _one_of(self, alternatives: Iterable[ast.AST]) -> str | None:
+        kinds = {self._type_expression(node) for node in alternatives if not _is_none(node)}
+        return kinds.pop() if len(kinds) == 1 else None
+
+    def _dependency(self, values: Iterable[ast.AST]) -> str | None:
+        for value in values:
+            if not isinstance(value, ast.Call) or not set(self._qualified(value.func)) & DEPENDS:
+                continue
+            given = [
+                argument
+                for argument in _arguments(value)
+                if _keyword_of(value, argument) in ("", "dependency")
+            ]
+            targets = self._targets(given[0]) if given else ()
+            return f"{targets[0]}()" if len(targets) == 1 else None
+        return None
+
+    def _parameter_type(self, param: ast.arg, default: ast.expr | None) -> str | None:
+        kind = self._annotation_type(param.annotation)
+        if (kind is None or kind[:-2] in NO_TYPE) and default is not None:
+            return self._dependency((default,)) or kind
+        return kind
 
     def _parenthesized(self, node: ast.Tuple) -> bool:
         if not node.elts:
@@ -940,15 +1061,16 @@ class _Facts:
         types: dict[str, str | None] = {}
         arguments = node.args
         plain = [*arguments.posonlyargs, *arguments.args]
-        for param in plain:
-            types[param.arg] = self._annotation_type(param.annotation)
-        for param in arguments.kwonlyargs:
-            types[param.arg] = self._annotation_type(param.annotation)
+        for param, default in _parameters(arguments):
+            if param is not arguments.vararg and param is not arguments.kwarg:
+                types[param.arg] = self._parameter_type(param, default)
         decorators = {d.id for d in node.decorator_list if isinstance(d, ast.Name)}
         if in_class is not None and plain and "staticmethod" not in decorators:
             first = plain[0].arg
             types[first] = in_class if "classmethod" in decorators else f"{in_class}()"
-        self._functions.append(_FunctionFrame(node, qualnames, in_class, types))
+        self._functions.append(
+            _FunctionFrame(node, qualnames, in_class, types, block=tuple(self._blocks))
+        )
         self._sync_depth.append(0)
 
     def leave_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
@@ -976,6 +1098,10 @@ class _Facts:
             and _dependency_shaped(node)
         ):
             self._yield_dependencies |= set(frame.qualnames)
+        given = self._gives(frame)
+        for qualname in frame.qualnames:
+            for made in self._calls_of(frame, qualname):
+                self._returned(made, given)
         line, column = self.source.start(node)
         end = self.source.end(node)
         name_line = self._name_line(node)
@@ -997,6 +1123,7 @@ class _Facts:
                     sync_only=frame.sync_only
                     or ("it returns a value" if frame.generator and frame.returns_value else ""),
                     end=end,
+                    block=frame.block,
                 )
             )
 
@@ -1025,7 +1152,10 @@ class _Facts:
 
     def _indented(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """Whether its body is a block of its own lines (not ``def f(): pass``)."""
-        first = node.body[0]
+        return self._indented_body(node.body[0])
+
+    def _indented_body(self, first: ast.stmt) -> bool:
+        """Whether the body ``first`` begins is a block of its own lines."""
         before = self.source.lines[first.lineno - 1].encode()[: first.col_offset]
         return not before.strip()
 
@@ -1097,12 +1227,71 @@ class _Facts:
     def visit_Yield(self, node: ast.Yield | ast.YieldFrom) -> None:
         if self._functions and self._sync_depth[-1] == 0:
             self._functions[-1].generator = True
+            value = node.value
+            yielded = (
+                self._value_type(value)
+                if value is not None and isinstance(node, ast.Yield)
+                else (None, None)
+            )
+            self._functions[-1].yields.append(yielded)
             if isinstance(node, ast.YieldFrom):
                 self._functions[-1].sync_only = "it uses `yield from`"
 
     def visit_Return(self, node: ast.Return) -> None:
         if self._functions and node.value is not None:
             self._functions[-1].returns_value = True
+            if not _is_none(node.value):
+                self._functions[-1].results.append(self._value_type(node.value))
+
+    def _value_type(self, value: ast.AST) -> tuple[str | None, str | None]:
+        name = _name_of(value)
+        types = self._functions[-1].types
+        if name is not None and name in types:
+            return types[name], name
+        if name is not None or isinstance(value, ast.Attribute):
+            targets = self._targets(value)
+            known = len(targets) == 1 and "<locals>" not in targets[0]
+            return (targets[0] if known and not targets[0].startswith(UNKNOWN) else None), None
+        return self._type_of(value), None
+
+    def _gives(self, frame: _FunctionFrame) -> str | None:
+        node = frame.node
+        if node.returns is not None:
+            annotation = node.returns
+            if (
+                frame.generator
+                and isinstance(annotation, ast.Subscript)
+                and set(self._qualified(annotation.value)) & YIELDING
+            ):
+                first = self._elements(annotation)[0]
+                kind = self._type_expression(first) if first is not None else None
+            else:
+                kind = self._type_expression(annotation)
+            if kind is not None and kind[:-2] not in NO_TYPE | {"builtins.None"}:
+                return kind
+        given = {
+            kind if name is None or frame.types.get(name) == kind else None
+            for kind, name in (frame.yields if frame.generator else frame.results)
+        }
+        return given.pop() if len(given) == 1 else None
+
+    def _calls_of(self, frame: _FunctionFrame, qualname: str) -> tuple[str, ...]:
+        if "<locals>" in qualname:
+            return ()
+        owner = frame.owner_class
+        if owner is None:
+            return (f"{qualname}()",)
+        name = frame.node.name
+        decorators = {
+            qualified
+            for decorator in frame.node.decorator_list
+            for qualified in self._qualified(decorator)
+        }
+        if decorators & {"builtins.property", "functools.cached_property"}:
+            return (f"{owner}().{name}",)
+        if decorators & {"builtins.staticmethod", "builtins.classmethod"}:
+            return (f"{owner}.{name}()", f"{owner}().{name}()")
+        return (f"{owner}().{name}()",)
 
     def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
         if isinstance(node, ast.Import):
@@ -1133,8 +1322,14 @@ class _Facts:
 
     def visit_Assign(self, node: ast.Assign) -> None:
         kind = self._type_of(node.value)
+        bound = {
+            f"{self.module}.{target.id}" for target in node.targets if isinstance(target, ast.Name)
+        }
+        made = self._sessions(node.value, bound)
+        if made is None and not self._functions and self._alias_shaped(node.value):
+            made = self._type_expression(node.value)
         for target in node.targets:
-            self._assigned(target, kind)
+            self._assigned(target, kind, made)
         if self._functions or not isinstance(node.value, ast.Call):
             return
         classes = set(self._qualified(node.value.func))
@@ -1147,8 +1342,48 @@ class _Facts:
                     self.applications.append((qualname, app))
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None and set(self._qualified(node.annotation)) & TYPE_ALIAS:
+            self._assigned(node.target, None, self._type_expression(node.value))
+            return
+        if self._innermost[-1:] == ["class"] and isinstance(node.target, ast.Name):
+            self._declare(node.target.id, node.annotation)
         kind = self._type_of(node.value) if node.value is not None else None
         self._assigned(node.target, kind or self._annotation_type(node.annotation))
+
+    def _declare(self, name: str, annotation: ast.expr) -> None:
+        if isinstance(annotation, ast.Subscript) and set(self._qualified(annotation.value)) & (
+            CLASS_VARIABLE | MAPPED
+        ):
+            first = self._elements(annotation)[0]
+            kind = self._type_expression(first) if first is not None else None
+        else:
+            kind = self._type_expression(annotation)
+        if kind is not None:
+            attribute = f"{self._classes[-1]}().{name}"
+            old = self._declared.get(attribute, kind)
+            self._declared[attribute] = kind if old == kind else None
+
+    def _alias_shaped(self, value: ast.AST) -> bool:
+        if isinstance(value, ast.BinOp):
+            return any(_is_none(node) for node in _alternatives(value))
+        if isinstance(value, ast.Subscript):
+            return bool(set(self._qualified(value.value)) & (ANNOTATED | OPTIONAL | UNION))
+        named = isinstance(value, ast.Name | ast.Attribute) or _constant_name(value) is not None
+        return named and not _is_none(value)
+
+    def _sessions(self, value: ast.AST, bound: set[str]) -> str | None:
+        if not isinstance(value, ast.Call):
+            return None
+        makers = [
+            SESSION_MAKERS[name] for name in self._qualified(value.func) if name in SESSION_MAKERS
+        ]
+        if len(makers) != 1:
+            return None
+        for keyword in value.keywords:
+            if keyword.arg == SESSION_CLASS:
+                names = [name for name in self._qualified(keyword.value) if name not in bound]
+                return f"{names[0]}()" if len(names) == 1 else None
+        return f"{makers[0]}()" if makers[0] is not None else None
 
     def visit_withitem(self, node: ast.withitem) -> None:
         self._not_offloadable.add(node.context_expr)
@@ -1158,18 +1393,23 @@ class _Facts:
     def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
         self._assigned(node.target, None)
 
-    def _assigned(self, target: ast.AST, kind: str | None) -> None:
+    def _assigned(self, target: ast.AST, kind: str | None, made: str | None = None) -> None:
         if isinstance(target, ast.Name):
             self._skip.add(target)
             if self._functions:
-                types = self._functions[-1].types
-                old = types.get(target.id, kind)
+                frame = self._functions[-1]
+                types = frame.types
+                name = target.id
+                old = types.get(name, kind)
                 if old is not None and kind is not None and _refined(old, kind):
                     kind = old
-                types[target.id] = kind if old == kind else None
+                if name in types and (old != kind or name in frame.either):
+                    either = frame.either.get(name, frozenset({old}) if old is not None else None)
+                    frame.either[name] = either | {kind} if either and kind is not None else None
+                types[name] = kind if old == kind else None
                 return
             if not self._classes:
-                self._object(f"{self.module}.{target.id}", kind)
+                self._object(f"{self.module}.{target.id}", kind, made)
             return
         if isinstance(target, ast.Tuple | ast.List):
             for element in target.elts:
@@ -1183,10 +1423,14 @@ class _Facts:
         ):
             owner = self._functions[-1].types.get(target.value.id)
             if owner is not None and owner.endswith("()"):
-                self._object(f"{owner}.{target.attr}", kind)
+                self._object(f"{owner}.{target.attr}", kind, made)
 
-    def _object(self, name: str, kind: str | None) -> None:
+    def _object(self, name: str, kind: str | None, made: str | None = None) -> None:
         self._objects[name] = kind if self._objects.get(name, kind) == kind else None
+        self._returned(f"{name}()", made)
+
+    def _returned(self, call: str, kind: str | None) -> None:
+        self._returns[call] = kind if self._returns.get(call, kind) == kind else None
 
     # -- calls and references ----------------------------------------------------------
 
@@ -1255,13 +1499,16 @@ class _Facts:
         return self.source.start(node)
 
     def facts(self) -> ModuleFacts:
+        declared = {name: kind for name, kind in self._declared.items() if kind is not None}
+        objects = {**declared, **self._objects}
         return ModuleFacts(
             path=self.path,
             module=self.module,
             functions=tuple(self.functions),
             applications=tuple(self.applications),
             classes=tuple(self.classes),
-            objects=tuple(sorted(self._objects.items(), key=lambda item: item[0])),
+            objects=tuple(sorted(objects.items(), key=lambda item: item[0])),
+            returns=tuple(sorted((k, v) for k, v in self._returns.items() if v is not None)),
             references=tuple(self.references),
             module_calls=tuple(self.module_calls),
             uses_fastapi=self.uses_fastapi,
@@ -1284,6 +1531,39 @@ _VISITS: dict[type[ast.AST], Any] = {
     ast.AsyncFor: _Facts.visit_For,
     ast.Await: _Facts.visit_Await,
 }
+
+
+_COMPOUND = frozenset({ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try})
+"""Statements with bodies (``FunctionFact.block``); functions, classes and ``except``
+clauses walk theirs themselves."""
+if hasattr(ast, "TryStar"):
+    _COMPOUND |= {ast.TryStar}
+_BODIES = frozenset({"body", "orelse", "finalbody"})
+
+
+def _is_none(node: ast.AST) -> bool:
+    return _constant_name(node) == "None"
+
+
+def _alternatives(node: ast.AST) -> list[ast.AST]:
+    """The types of ``A | B | None``, in order."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return [*_alternatives(node.left), *_alternatives(node.right)]
+    return [node]
+
+
+def _keyword_of(call: ast.Call, value: ast.expr) -> str:
+    """libcst's keyword of the argument whose value is ``value``: ``""`` for a plain
+    positional one, ``*`` and ``**`` for the starred."""
+    for argument in call.args:
+        if isinstance(argument, ast.Starred) and argument.value is value:
+            return "*"
+        if argument is value:
+            return ""
+    for keyword in call.keywords:
+        if keyword.value is value:
+            return keyword.arg if keyword.arg is not None else "**"
+    return ""
 
 
 def _name_of(node: ast.AST) -> str | None:

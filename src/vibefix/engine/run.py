@@ -266,10 +266,10 @@ class Shard:
 
     def _index_one(self, candidate: Candidate) -> ModuleFacts:
         if not candidate.keep:
-            facts = self._index_fast(candidate)
-            if facts is not None:
+            fast = self._index_fast(candidate)
+            if fast is not None:
                 self._keep(candidate, None)
-                return facts
+                return self._aliased(candidate.path, fast)
         item = self._load(candidate)
         path, wrapper, name = item.path, item.wrapper, item.module
         package = module_name(path, self.options.project, self.options.roots)[1]
@@ -292,11 +292,15 @@ class Shard:
             (type(found), facts) for found in collectors if (facts := found.facts()) is not None
         )
         self._keep(candidate, item)
-        facts = collector.facts(collected)
-        # A module the project imports by another name too: that name means this one.
+        return self._aliased(path, collector.facts(collected))
+
+    def _aliased(self, path: Path, facts: ModuleFacts) -> ModuleFacts:
+        """``facts`` with the module's other names: a module the project imports by
+        another name too, that name means this one."""
         aliases = other_names(path, self.options.project, self.options.roots)
         if aliases:
-            facts = replace(facts, objects=(*facts.objects, *((a, name) for a in aliases)))
+            objects = (*facts.objects, *((a, facts.module) for a in aliases))
+            facts = replace(facts, objects=objects)
         return facts
 
     def _index_fast(self, candidate: Candidate) -> ModuleFacts | None:
@@ -305,7 +309,7 @@ class Shard:
         path, data = candidate.path, candidate.data
         if data.startswith(codecs.BOM_UTF8) or b"\0" in data:
             return None
-        name, package = module_name(path, self.options.project)
+        name, package = module_name(path, self.options.project, self.options.roots)
         kinds = dict.fromkeys(
             kind
             for codemod in self.options.codemods
