@@ -228,6 +228,8 @@ def verdict(target: str) -> tuple[Kind, str | None] | None:
         ("sqlalchemy.orm.Session().query", (Kind.NONBLOCKING, None)),
         ("sqlalchemy.orm.Session().query().filter", (Kind.NONBLOCKING, None)),
         ("sqlalchemy.orm.Session().query().first", (Kind.BLOCKING, "db")),
+        ("httpx.delete", (Kind.BLOCKING, "http")),
+        ("httpx.delete().raise_for_status", (Kind.NONBLOCKING, None)),
     ],
 )
 def test_the_shipped_table_knows_the_library(target, expected):
