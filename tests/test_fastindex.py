@@ -215,6 +215,28 @@ SNIPPETS = {
         def twice():
             return StarClient()
     """,
+    "parenthesized_subscript_elements": """
+        from typing import Annotated, Optional, Union
+        from fastapi import Depends
+        from sqlalchemy.orm import Session
+
+        def get_db():
+            return Session()
+
+        A = Annotated[(Session), Depends(get_db)]
+        B = Annotated[(Session, int)]
+        C = Union[(Session), None]
+        D = Optional[(Session)]
+        F = Annotated[
+            (Session),
+            Depends(get_db),
+        ]
+        G = Annotated[("(", Session)]
+        H = Annotated[((Session), int)]
+
+        def f(x: Annotated[(Session), "m"], y=(Depends(get_db))):
+            return x
+    """,
     "non_ascii_columns": """
         def é(ü="ß"):
             return "ä".join(ü) + é.__name__.upper()

@@ -21,7 +21,9 @@ raised and the engine indexes the file with libcst. ``tests/test_fastindex.py`` 
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -1040,9 +1042,29 @@ class _Facts:
         return kind
 
     def _parenthesized(self, node: ast.Tuple) -> bool:
+        """Whether a tuple has parentheses of its own (``X[(a, b)]``: one subscript
+        element to libcst), not only around its first element (``X[(a), b]``: two)."""
         if not node.elts:
             return True
-        return self.source.start(node) != self.source.start(node.elts[0])
+        if self.source.start(node) == self.source.start(node.elts[0]):
+            return False
+        segment = self.source.segment(node)
+        lines = segment.split("\n")
+        depth = 0
+        try:
+            for token in tokenize.generate_tokens(io.StringIO(segment).readline):
+                if token.type != tokenize.OP:
+                    continue
+                if token.string in "([{":
+                    depth += 1
+                elif token.string in ")]}":
+                    depth -= 1
+                    if depth == 0:
+                        # The first parenthesis closes where the tuple ends: its own.
+                        return token.end == (len(lines), len(lines[-1]))
+        except (tokenize.TokenError, SyntaxError) as error:
+            raise Refused("a subscript's tuple") from error
+        raise Refused("a subscript's tuple")
 
     # -- definitions -------------------------------------------------------------------
 
