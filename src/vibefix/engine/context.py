@@ -7,6 +7,7 @@ either.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar, cast
@@ -88,6 +89,14 @@ class Collector(cst.CSTVisitor, Generic[FactsT]):
 
     def facts(self) -> FactsT | None:
         """What the walk found; None when there is nothing worth keeping."""
+        raise NotImplementedError
+
+    @classmethod
+    def facts_from_ast(cls, tree: ast.Module, data: bytes) -> FactsT | None:
+        """What ``facts`` would give for a file, told from its bytes and ``ast`` tree
+        without libcst (for files indexed only for reach, ``engine.fastindex``); raise
+        ``NotImplementedError`` when only the walk can tell: the file is then indexed
+        with libcst."""
         raise NotImplementedError
 
     def qualified(self, node: cst.CSTNode) -> tuple[str, ...]:

@@ -9,6 +9,8 @@ that goes wrong in one file escapes: it becomes that file's FAILED result.
 
 from __future__ import annotations
 
+import ast
+import codecs
 import contextlib
 import hashlib
 import multiprocessing
@@ -35,10 +37,13 @@ from libcst.metadata import (
 
 from vibefix.codemod import Codemod, FileContext, NeededName
 from vibefix.config import Config, declared_python
+from vibefix.engine import syntax
 from vibefix.engine.batch import Batch
 from vibefix.engine.cache import Cache, digest, fingerprint
+from vibefix.engine.context import Collector
 from vibefix.engine.discover import discover
 from vibefix.engine.edits import Edit, EditConflict, apply_edits
+from vibefix.engine.fastindex import Refused, fast_facts
 from vibefix.engine.imports import ImportPlanner
 from vibefix.engine.index import FactCollector, ModuleFacts, ProjectIndex
 from vibefix.engine.layout import Root, module_name, other_names, shadowed, source_roots
@@ -49,6 +54,7 @@ from vibefix.engine.sourcefile import (
     PARSE_ERROR,
     SourceError,
     compiles,
+    declared_encoding,
     in_deep_stack,
     parse,
     syntax_ok,
@@ -156,6 +162,12 @@ class _Parsed:
     writable: bool
 
 
+def _walk_only(kind: type[Collector[Any]]) -> bool:
+    """Whether ``kind`` tells its facts by its walk only (``Collector.facts_from_ast`` not
+    overridden)."""
+    return next(k for k in kind.__mro__ if "facts_from_ast" in vars(k)) is Collector
+
+
 class Shard:
     """The per-file work of one process: index its files, keep their trees, transform them."""
 
@@ -253,6 +265,11 @@ class Shard:
             self._pending.append(candidate)
 
     def _index_one(self, candidate: Candidate) -> ModuleFacts:
+        if not candidate.keep:
+            fast = self._index_fast(candidate)
+            if fast is not None:
+                self._keep(candidate, None)
+                return self._aliased(candidate.path, fast)
         item = self._load(candidate)
         path, wrapper, name = item.path, item.wrapper, item.module
         package = module_name(path, self.options.project, self.options.roots)[1]
@@ -275,12 +292,52 @@ class Shard:
             (type(found), facts) for found in collectors if (facts := found.facts()) is not None
         )
         self._keep(candidate, item)
-        facts = collector.facts(collected)
-        # A module the project imports by another name too: that name means this one.
+        return self._aliased(path, collector.facts(collected))
+
+    def _aliased(self, path: Path, facts: ModuleFacts) -> ModuleFacts:
+        """``facts`` with the module's other names: a module the project imports by
+        another name too, that name means this one."""
         aliases = other_names(path, self.options.project, self.options.roots)
         if aliases:
-            facts = replace(facts, objects=(*facts.objects, *((a, name) for a in aliases)))
+            objects = (*facts.objects, *((a, facts.module) for a in aliases))
+            facts = replace(facts, objects=objects)
         return facts
+
+    def _index_fast(self, candidate: Candidate) -> ModuleFacts | None:
+        """The facts of a file read only for reach, from ``ast`` (``engine.fastindex``);
+        None when only libcst can tell them, or tell why the file fails."""
+        path, data = candidate.path, candidate.data
+        if data.startswith(codecs.BOM_UTF8) or b"\0" in data:
+            return None
+        name, package = module_name(path, self.options.project, self.options.roots)
+        kinds = dict.fromkeys(
+            kind
+            for codemod in self.options.codemods
+            if codemod.code in candidate.codes
+            and (codemod.project_trigger is None or codemod.code in self.options.in_project)
+            for kind in codemod.collectors
+        )
+        if any(_walk_only(kind) for kind in kinds):
+            return None  # a collector that only its walk can tell: no use parsing twice
+        try:
+            text = data.decode(declared_encoding(data))
+            tree = ast.parse(text)
+            # What CPython does not compile (``await`` outside async code, blocks nested
+            # too deep) or the project's Python does not parse, libcst's path judges.
+            compile(tree, str(path), "exec", dont_inherit=True)
+            if self._target is not None and syntax.by_grammar(text, self._target) is not None:
+                return None
+            collected = tuple(
+                (kind, found)
+                for kind in kinds
+                if (found := kind.facts_from_ast(tree, data)) is not None
+            )
+            facts = fast_facts(path, text, name, package, needed_names(self.options), tree)
+        except (Refused, NotImplementedError, SyntaxError, ValueError, LookupError):
+            return None
+        except (RecursionError, MemoryError):  # too deep for ast: libcst's path decides
+            return None
+        return replace(facts, collected=collected)
 
     def _context(self, path: Path, name: str, wrapper: MetadataWrapper) -> FileContext:
         imports = ImportPlanner(

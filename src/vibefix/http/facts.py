@@ -4,6 +4,7 @@ functions that take a name VF101's code needs (``_http_client`` of the project's
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -98,6 +99,31 @@ class HttpCollector(Collector[HttpFacts]):
 
     def facts(self) -> HttpFacts | None:
         return self._facts if self._facts != HttpFacts() else None
+
+    @classmethod
+    def facts_from_ast(cls, tree: ast.Module, data: bytes) -> HttpFacts | None:
+        """None for a file that neither imports requests nor defines a module-level
+        function with the name of one VF101 writes."""
+        pending: list[ast.AST] = list(tree.body)
+        while pending:
+            node = pending.pop()
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                if node.name in httpmap.GENERATED:
+                    raise NotImplementedError
+            elif not isinstance(node, ast.ClassDef):
+                pending.extend(ast.iter_child_nodes(node))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import) and any(
+                alias.name.partition(".")[0] == "requests" for alias in node.names
+            ):
+                raise NotImplementedError
+            if (
+                isinstance(node, ast.ImportFrom)
+                and not node.level
+                and (node.module or "").partition(".")[0] == "requests"
+            ):
+                raise NotImplementedError
+        return None
 
 
 def _dotted(node: cst.BaseExpression) -> str:

@@ -8,6 +8,7 @@ SessionLocal()``), which VF201 replaces with the request's.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 
 import libcst as cst
@@ -75,6 +76,31 @@ class ModuleNames(Collector[Names]):
     def facts(self) -> Names:
         return self._names
 
+    @classmethod
+    def facts_from_ast(cls, tree: ast.Module, data: bytes) -> Names:
+        """``visit_Module`` on ``ast``'s tree."""
+        plain: list[str] = []
+        clashing: list[str] = []
+        for statement in tree.body:
+            if isinstance(statement, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                if statement.name in NEEDED:
+                    clashing.append(statement.name)
+            elif isinstance(statement, ast.Assign):
+                for target in statement.targets:
+                    if isinstance(target, ast.Name):
+                        plain.append(target.id)
+                        if target.id in NEEDED:
+                            clashing.append(target.id)
+            elif isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+                plain.append(statement.target.id)
+            elif isinstance(statement, ast.ImportFrom) and statement.names[0].name != "*":
+                source = statement.module or ""
+                for alias in statement.names:
+                    bound = alias.asname or alias.name
+                    if bound in NEEDED and source not in NEEDED[bound]:
+                        clashing.append(bound)
+        return Names(tuple(plain), tuple(clashing))
+
 
 class StateSessions(Collector[tuple[tuple[str, str], ...]]):
     """``(attribute, factory)`` for each ``<...>.state.NAME = Factory()``."""
@@ -95,6 +121,27 @@ class StateSessions(Collector[tuple[tuple[str, str], ...]]):
 
     def facts(self) -> tuple[tuple[str, str], ...] | None:
         return tuple(self._found) or None
+
+    @classmethod
+    def facts_from_ast(cls, tree: ast.Module, data: bytes) -> tuple[tuple[str, str], ...] | None:
+        """None for a file without ``<...>.state.NAME = Factory()``."""
+        if b"state" not in data:
+            return None
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Call)
+                and not node.value.args
+                and not node.value.keywords
+                and any(
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Attribute)
+                    and target.value.attr == "state"
+                    for target in node.targets
+                )
+            ):
+                raise NotImplementedError
+        return None
 
 
 def state_attribute(node: cst.BaseExpression) -> str:
