@@ -31,7 +31,15 @@ from vibefix.engine.index import (
 from vibefix.engine.plan import PlanContext, PlanPart, Together
 from vibefix.http import plan as httpplan
 from vibefix.http.rules import HttpRules
-from vibefix.known.blocking import BlockingTable, Entry, Kind, Rules, split_last, table_for
+from vibefix.known.blocking import (
+    BlockingTable,
+    Entry,
+    Kind,
+    Rules,
+    guess_category,
+    split_last,
+    table_for,
+)
 from vibefix.known.fastapi import (
     BACKGROUND_TASKS,
     DEPENDS,
@@ -869,7 +877,8 @@ class _Decider:
                         and verdict.code not in self.analysis.ignored
                     )
                 ):
-                    stuck.setdefault((call.line, call.column), self._stuck(function, call, verdict))
+                    if (call.line, call.column) not in stuck:
+                        stuck[call.line, call.column] = self._stuck(function, call, verdict)
                     continue
                 if not self._runs_in_thread(verdict, async_after):
                     continue
@@ -877,13 +886,15 @@ class _Decider:
                 if roles.offload not in selected:
                     # What runs it in a thread is not asked for; unless the user ignores
                     # that, or a rewrite that is selected leaves the call and says why.
-                    if stays and (
-                        roles.offload not in self.analysis.ignored
-                        or (verdict.note and verdict.code in selected)
-                    ):
-                        stuck.setdefault(
-                            (call.line, call.column), self._stuck(function, call, verdict)
+                    if (
+                        stays
+                        and (
+                            roles.offload not in self.analysis.ignored
+                            or (verdict.note and verdict.code in selected)
                         )
+                        and (call.line, call.column) not in stuck
+                    ):
+                        stuck[call.line, call.column] = self._stuck(function, call, verdict)
                     continue
                 if self.runner() in function.shadowed:
                     findings.append(
@@ -1135,48 +1146,10 @@ class _Decider:
         )
 
 
-_KINDS = (
-    ("sleep", ("time.sleep",)),
-    ("subprocess", ("subprocess.", "os.system", "os.popen", "os.spawn", "os.exec")),
-    (
-        "http",
-        (
-            "requests.",
-            "urllib.",
-            "urllib3.",
-            "httpx.",
-            "http.client.",
-            "smtplib.",
-            "ftplib.",
-            "socket.",
-        ),
-    ),
-    (
-        "db",
-        (
-            "sqlalchemy.",
-            "sqlmodel.",
-            "sqlite3.",
-            "psycopg",
-            "pymysql.",
-            "MySQLdb.",
-            "redis.",
-            "pymongo.",
-        ),
-    ),
-    ("file", ("builtins.open", "io.open", "pathlib.", "shutil.", "os.", "json.load")),
-)
-
-
 def _kind(verdict: Verdict) -> str:
-    """What kind of work a blocking call blocks on: ``http``, ``sleep``, ``file``,
-    ``db``, ``subprocess``, ``cpu`` or ``other``."""
-    if verdict.kind:
-        return verdict.kind
-    for kind, prefixes in _KINDS:
-        if verdict.target.startswith(prefixes):
-            return kind
-    return "other"
+    """What kind of work a blocking call blocks on: the table's entry says, else (a
+    user's entry in the string form) its name does (``known.blocking.guess_category``)."""
+    return verdict.kind or guess_category(verdict.target)
 
 
 def _short(target: str) -> str:

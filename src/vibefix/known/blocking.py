@@ -232,3 +232,46 @@ def table_for(options: Mapping[str, Any]) -> BlockingTable:
     """The shipped table extended by the user's ``[tool.vibefix.blocking]``."""
     user = options.get("blocking")
     return shipped_table().extended(user) if user else shipped_table()
+
+
+_GUESSES = (
+    ("sleep", ("time.sleep",)),
+    ("subprocess", ("subprocess.", "os.system", "os.popen", "os.spawn", "os.exec")),
+    (
+        "http",
+        (
+            "requests.",
+            "urllib.",
+            "urllib3.",
+            "httpx.",
+            "http.client.",
+            "smtplib.",
+            "ftplib.",
+            "socket.",
+        ),
+    ),
+    (
+        "db",
+        (
+            "sqlalchemy.",
+            "sqlmodel.",
+            "sqlite3.",
+            "psycopg",
+            "pymysql.",
+            "MySQLdb.",
+            "redis.",
+            "pymongo.",
+        ),
+    ),
+    ("file", ("builtins.open", "io.open", "pathlib.", "shutil.", "os.", "json.load")),
+)
+"""Name prefixes and the category they mean, for an entry that does not say (the
+string form: ``"acme.get" = "offload"``) and for what a blocking call made."""
+
+
+def guess_category(target: str) -> str:
+    """The category of a blocking call the table does not give one: by its name."""
+    for category, prefixes in _GUESSES:
+        if target.startswith(prefixes):
+            return category
+    return "other"
