@@ -127,6 +127,9 @@ class AsyncPlan(PlanPart):
     may call it, and must be indexed."""
     roles: Roles = field(default_factory=Roles)
     """The codes of the family's codemods, by the role each plays."""
+    dead: frozenset[Path] = frozenset()
+    """Modules nothing imports or runs (``engine.unused``), left out of the analysis and
+    left alone by the family (``PlanPart.dead``)."""
 
     @property
     def touched(self) -> frozenset[Path]:
@@ -172,8 +175,15 @@ class AsyncPlan(PlanPart):
             for part in context.applied_parts()
             if isinstance(part, Rules) and (rule := part.blocking_rule()) is not None
         )
-        return analyse(
-            context.index,
+        index = context.index
+        if context.dead and not rules:
+            # Dead code blocks nothing: neither where the analysis starts nor reached.
+            # (Not while the project moves to AsyncSession: the move takes every user of
+            # the session along, dead or not, or leaves the session alone.)
+            live = (module for module in index.modules if module.path not in context.dead)
+            index = ProjectIndex.merge(live)
+        plan = analyse(
+            index,
             table_for(config.options).with_rules(rules),
             context.selected,
             context.writable,
@@ -182,6 +192,7 @@ class AsyncPlan(PlanPart):
             Roles.of(context.known, config),
             {code.upper() for code in config.ignore},
         )
+        return plan if index is context.index else replace(plan, dead=context.dead)
 
 
 @dataclass

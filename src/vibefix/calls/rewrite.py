@@ -3,7 +3,7 @@ and how to await an expression without changing what it means."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import libcst as cst
@@ -15,6 +15,7 @@ from vibefix.codemod import Codemod, Collector, PartT
 from vibefix.cst.scope import AsyncScopeMixin, ScopeKind
 from vibefix.engine.index import NodeKey
 from vibefix.http.rules import HttpRules
+from vibefix.results import BlockingCall
 
 ASYNC_CODE = r"\basync[ \t]+def\b"
 """Where the family's analysis starts: every file with async code (``Codemod.seeds``).
@@ -43,6 +44,27 @@ class AsyncCodemod(AsyncScopeMixin, Codemod[PartT]):
         # visited before its children, so it marks them on the way down.
         self._primaries: set[cst.CSTNode] = set()
         self._awaited: set[cst.CSTNode] = set()
+
+    def replace(
+        self,
+        node: cst.CSTNode,
+        change: Callable[[Any], Any],
+        reason: str,
+        *,
+        needs: Sequence[str] = (),
+        drops: Sequence[cst.CSTNode] = (),
+        blocking: BlockingCall | None = None,
+    ) -> None:
+        """As ``Codemod.replace``; nothing of the calls family's own in dead code
+        (``AsyncPlan.dead``)."""
+        if self.role is None or self.file.path not in self.asyncs.dead:
+            super().replace(node, change, reason, needs=needs, drops=drops, blocking=blocking)
+
+    def report(self, node: cst.CSTNode, message: str) -> None:
+        """As ``Codemod.report``; nothing of the calls family's own in dead code
+        (``AsyncPlan.dead``)."""
+        if self.role is None or self.file.path not in self.asyncs.dead:
+            super().report(node, message)
 
     def key(self, node: cst.CSTNode) -> NodeKey:
         """The plan's name for a function definition or a call: file, line, column."""

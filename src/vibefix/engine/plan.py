@@ -78,6 +78,12 @@ class PlanPart:
         return frozenset()
 
     @property
+    def dead(self) -> frozenset[Path]:
+        """The dead modules (``PlanContext.dead``) this part left out of its analysis:
+        the report names them."""
+        return frozenset()
+
+    @property
     def findings(self) -> tuple[Finding, ...]:
         """What the plan itself reports (a function that stays sync, and why), each in
         its file, besides what the codemods report while rewriting."""
@@ -126,8 +132,12 @@ class PlanContext:
         parts: Mapping[str, PlanPart | None] | None = None,
         known: Sequence[Planner] = (),
         declarations: Declarations | None = None,
+        dead: frozenset[Path] = frozenset(),
     ) -> None:
         self.index = index
+        self.dead = dead
+        """The project's modules that nothing imports or runs (``engine.unused``): the
+        event-loop analysis leaves them out."""
         self.config = config
         self.declarations = declarations or Declarations()
         """The Python the project runs on and the files that declare its dependencies,
@@ -216,6 +226,14 @@ class Plan:
             if part is not None:
                 yield part
 
+    @property
+    def dead(self) -> frozenset[Path]:
+        """The dead modules a family part, as settled, left out of its analysis
+        (``PlanPart.dead``)."""
+        return frozenset(
+            path for part in self.family.values() if part is not None for path in part.dead
+        )
+
     def part(self, kind: type[P]) -> P | None:
         """The part of type ``kind`` (a codemod's, else a family's); None if none."""
         for part in self._all():
@@ -264,6 +282,7 @@ def build_plan(
     unsafe: bool = False,
     known: Sequence[Planner] = (),
     declarations: Declarations | None = None,
+    dead: frozenset[Path] = frozenset(),
 ) -> Plan:
     """The plan; ``writable`` limits the files whose code may change (all by default);
     ``known``: every codemod there is (the selected ones by default); ``declarations``:
@@ -276,7 +295,14 @@ def build_plan(
         (lambda path: True) if writable is None else writable.__contains__
     )
     context = PlanContext(
-        index, config, codemods, applied, may_change, known=known, declarations=declarations
+        index,
+        config,
+        codemods,
+        applied,
+        may_change,
+        known=known,
+        declarations=declarations,
+        dead=dead,
     )
     parts = {codemod.code: context.own(codemod) for codemod in codemods}
     _make_used(context, codemods)
@@ -289,7 +315,7 @@ def build_plan(
         parts.update(settled)
         made = tuple(context.family)
         context = PlanContext(
-            index, config, codemods, applied, may_change, parts, known, declarations
+            index, config, codemods, applied, may_change, parts, known, declarations, dead
         )
         for kind in made:  # every family part again, from the settled parts
             context.part(kind)

@@ -59,6 +59,7 @@ from vibefix.engine.sourcefile import (
     parse,
     syntax_ok,
 )
+from vibefix.engine.unused import unimported
 from vibefix.known.packaging import Declarations, declarations
 from vibefix.results import ExitCode, FileResult, Finding, Position, Safety, Status
 
@@ -66,6 +67,7 @@ Progress = Callable[[int], None]
 """Called with the number of files just finished (twice per candidate: index, transform)."""
 
 INTERNAL_ERROR = "E902"
+_ASYNC_CODE = re.compile(rb"\basync[ \t]+def\b")
 IN_PROCESS_BYTES = 64 * 1024
 """Below this much candidate source, worker processes cost more than they save (starting
 one costs about half a second; indexing 64 KiB, metadata included, about as much)."""
@@ -88,6 +90,8 @@ class Options:
     in_project: frozenset[str] = frozenset()
     """The codes whose ``project_trigger`` matches a file of the project (VF203: an
     engine is made somewhere): their ``collector`` runs at all only then."""
+    dead: frozenset[Path] = frozenset()
+    """The project's modules that nothing imports or runs (``unused``)."""
     known: tuple[type[Codemod[Any]], ...] = ()
     """Every codemod the command line knows (the registry's), selected or not: the plan
     names one that is not selected by its class attributes. Empty: the selected ones."""
@@ -111,6 +115,9 @@ class RunResult:
     roots: tuple[Root, ...] = ()
     """The run's project root and source roots: a file rewritten again under its plan
     keeps the module name it had (``reapply``)."""
+    dead: dict[Path, str] = field(default_factory=dict)
+    """The files given that are dead code (``unused``), each with why: the event-loop
+    analysis neither starts in them nor reports them."""
 
     def by_status(self, status: Status) -> list[FileResult]:
         return [result for result in self.files if result.status is status]
@@ -718,6 +725,7 @@ class _Rounds:
         indexed: Sequence[Path] = (),
         waiting: Mapping[Path, bytes] | None = None,
         roots: Sequence[Root] = (),
+        dead: Iterable[Path] = (),
     ) -> None:
         self._project = project
         self._roots = tuple(roots)
@@ -733,6 +741,8 @@ class _Rounds:
             (codemod.code, codemod.seeds) for codemod in codemods if codemod.seeds is not None
         )
         self._waiting = frozenset(waiting or ())
+        self._dead = frozenset(dead)
+        """Modules nothing imports or runs (``unused``): never where an analysis starts."""
         self._modules: dict[str, Path] | None = None
         self._names_asked: frozenset[str] = frozenset()
         self._modules_asked: frozenset[str] = frozenset()
@@ -752,7 +762,9 @@ class _Rounds:
         chosen = [
             path
             for path in sorted(self._texts)
-            if path not in self._waiting and self._seeds.codes(self._data(path))
+            if path not in self._waiting
+            and path not in self._dead
+            and self._seeds.codes(self._data(path))
         ]
         return self._take(chosen)
 
@@ -897,6 +909,14 @@ def run(
         outside = dict.fromkeys(project_files(root, options.config, found))
         _hide_shadowed(outside)
         options = replace(options, roots=_roots(options.project, given, outside))
+    dead: dict[Path, str] = {}
+    if options.project is not None and (cache.enabled or candidates or waiting or seeded):
+        explicit = [path for path in paths if path.is_file()]
+        dead = _hide_unimported(options.project, given, outside, explicit)
+        # Not where the event-loop analysis starts, nor what it reaches (``unused``);
+        # every other codemod reads them as ever (a dead script that uses the session
+        # factory still holds its migration back).
+        options = replace(options, dead=frozenset(dead))
     texts = outside
     options = replace(
         options,
@@ -910,6 +930,7 @@ def run(
         [c.path for c in candidates],
         waiting,
         options.roots,
+        dead,
     )
     candidates.extend(rounds.seeds())
     writable = frozenset(found)
@@ -938,7 +959,14 @@ def run(
         (finding for result in results for finding in result.findings),
         key=lambda f: (str(f.path), f.position, f.code),
     )
-    done_run = RunResult(results, findings, plan, options.project, options.roots)
+    # Named where something is left out: a dead file with async code of its own, given.
+    left_out = plan.dead if plan is not None else frozenset()
+    dead = {
+        path: reason
+        for path, reason in dead.items()
+        if path in left_out and _ASYNC_CODE.search(given.get(path, b""))
+    }
+    done_run = RunResult(results, findings, plan, options.project, options.roots, dead)
     if key:
         cache.put("runs", key, done_run)
     return done_run
@@ -956,6 +984,19 @@ def _hide_shadowed(texts: dict[Path, Any]) -> list[FileResult]:
             reason = f"dead code: the package {package.name}/ beside it is imported instead"
             hidden.append(FileResult(path, Status.SKIPPED, reason=reason))
     return hidden
+
+
+def _hide_unimported(
+    project: Path,
+    given: Mapping[Path, bytes],
+    outside: Mapping[Path, bytes | None],
+    explicit: Sequence[Path],
+) -> dict[Path, str]:
+    """The modules of an application that nothing imports or runs (``unused``), each
+    with why."""
+    texts = {**given}
+    texts.update((path, data) for path, data in outside.items() if data is not None)
+    return unimported(texts, project, explicit)
 
 
 def _roots(
@@ -1063,7 +1104,14 @@ def _plan(facts: Sequence[ModuleFacts], options: Options, writable: frozenset[Pa
         declared_python(config.root, config.target_version),
     )
     return build_plan(
-        index, config, options.codemods, writable, options.unsafe, options.known, declared
+        index,
+        config,
+        options.codemods,
+        writable,
+        options.unsafe,
+        options.known,
+        declared,
+        options.dead,
     )
 
 

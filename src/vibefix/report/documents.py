@@ -12,7 +12,7 @@ from vibefix import __version__
 from vibefix.codemod import Codemod
 from vibefix.engine.run import RunResult
 from vibefix.report.diffing import unified_diff
-from vibefix.report.text import blocking_left, display
+from vibefix.report.text import blocking_left, dead_code, display
 from vibefix.results import BlockingCall, EditRecord, Finding, Status
 
 
@@ -84,6 +84,7 @@ def json_report(
         "exit_code": exit_code,
         "files": files,
         "findings": [_finding_json(finding) for finding in run.findings],
+        "dead_code": [{"path": display(path), "reason": why} for path, why in dead_code(run)],
         "summary": {
             **{status.value: len(run.by_status(status)) for status in Status},
             "blocking_left": blocking_left(run),

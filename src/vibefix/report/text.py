@@ -102,6 +102,18 @@ def summary(
     return ", ".join(parts) + "."
 
 
+def dead_code(run: RunResult) -> list[tuple[Path, str]]:
+    """The files given that are dead code, with why: those skipped (a module a package of
+    the same name hides) and those the event-loop analysis leaves out (a module nothing
+    imports or runs). The report says so: nothing is left out silently."""
+    skipped = [
+        (result.path, result.reason)
+        for result in run.by_status(Status.SKIPPED)
+        if result.reason is not None and result.reason.startswith("dead code")
+    ]
+    return sorted([*skipped, *run.dead.items()], key=lambda item: str(item[0]))
+
+
 def blocking_left(run: RunResult) -> int:
     """The blocking calls that stay on the event loop after the run's rewrites: its
     findings about one."""
@@ -127,6 +139,8 @@ def text_report(
     for result in run.failed:
         if result.error is not None:
             stderr.write(finding_line(result.error) + "\n")
+    for path, reason in dead_code(run):
+        stderr.write(f"{display(path)}: {reason}\n")
     for finding in run.findings:
         stderr.write(finding_line(finding) + "\n")
     if command == "apply":
