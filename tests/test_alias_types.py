@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_async_project import run, write
+from tests.test_async_project import changed, run, write
 
 DB = """\
     from sqlalchemy import create_engine
@@ -701,3 +701,176 @@ def test_a_local_given_another_or_an_unknown_type_is_unknown(tmp_path, fallback)
         "from vendor.sessions import make_session",
     )
     assert findings(tmp_path, {"app/service.py": service}) == []
+
+
+GENERIC_REPOSITORY = """\
+    from typing import Generic, TypeVar
+
+    from fastapi import APIRouter
+    from sqlalchemy.orm import Session
+
+    from app.db import SessionLocal
+    from app.models import User
+
+    T = TypeVar("T")
+    router = APIRouter()
+
+
+    class BaseRepository(Generic[T]):
+        def __init__(self, db: {session}):
+            self.db = db
+
+
+    class UserRepository(BaseRepository[User]):
+        async def first(self):
+            return self.db.query(User).first()
+
+
+    @router.get("/")
+    async def first():
+        return await UserRepository(SessionLocal()).first()
+    """
+
+
+def test_a_session_a_subscripted_generic_base_keeps_blocks_in_its_subclasses(tmp_path):
+    repository = GENERIC_REPOSITORY.format(session="Session")
+    assert findings(tmp_path, {"app/repository.py": repository}) == [("repository.py", 20, "VF102")]
+
+
+def test_an_async_session_a_subscripted_generic_base_keeps_is_left_alone(tmp_path):
+    repository = GENERIC_REPOSITORY.format(session="AsyncSession").replace(
+        "from sqlalchemy.orm import Session",
+        "from sqlalchemy.ext.asyncio import AsyncSession",
+    )
+    assert findings(tmp_path, {"app/repository.py": repository}) == []
+
+
+HANDED_DOWN = """\
+    from fastapi import APIRouter
+    from sqlalchemy.orm import Session
+
+    from app.db import SessionLocal
+    from app.models import User
+
+    router = APIRouter()
+
+
+    class UserRepository:
+        def __init__(self, db: Session):
+            self.db = db
+
+        def first(self):
+            return self.db.query(User).first()
+
+
+    class CachedRepository:
+        async def first(self):
+            return None
+
+
+    class BaseService:
+        def __init__(self, repository):
+            self.repository = repository
+
+
+    class UserService(BaseService):
+        def __init__(self, db: Session):
+            super().__init__({handed})
+
+        async def first(self):
+            return self.repository.first()
+
+
+    @router.get("/")
+    async def first():
+        return await UserService(SessionLocal()).first()
+    """
+
+
+def offloaded(tmp_path, files: dict[str, str]) -> list[str]:
+    """The lines ``vibefix`` rewrites to run a blocking call in a thread, stripped."""
+    findings(tmp_path, files)
+    result = run(tmp_path, "app")
+    return [
+        line.strip()
+        for source in changed(result, tmp_path).values()
+        for line in source.splitlines()
+        if "await run_in_threadpool(" in line
+    ]
+
+
+@pytest.mark.parametrize("handed", ["UserRepository(db)", "repository=UserRepository(db)"])
+def test_what_a_subclass_hands_its_base_init_is_the_type_of_the_base_attribute(tmp_path, handed):
+    service = HANDED_DOWN.format(handed=handed)
+    lines = offloaded(tmp_path, {"app/service.py": service})
+    assert lines == ["return await run_in_threadpool(self.repository.first)"]
+
+
+@pytest.mark.parametrize("handed", ["CachedRepository()", "make_repository(db)"])
+def test_a_value_of_another_or_unknown_type_handed_to_the_base_init_is_left_alone(tmp_path, handed):
+    service = HANDED_DOWN.format(handed=handed).replace(
+        "from app.db import SessionLocal",
+        "from app.db import SessionLocal\nfrom vendor.repositories import make_repository",
+    )
+    assert findings(tmp_path, {"app/service.py": service}) == []
+    assert offloaded(tmp_path, {"app/service.py": service}) == []
+
+
+HASHING = """\
+    from fastapi import APIRouter
+    from passlib.context import CryptContext
+
+    router = APIRouter()
+
+
+    class AuthService:
+        pwd_context = CryptContext(schemes=["bcrypt"])
+
+        async def hash(self, password: str) -> str:
+            return self.pwd_context.hash(password)
+
+
+    @router.post("/register")
+    async def register(password: str):
+        return await AuthService().hash(password)
+    """
+
+
+def test_a_class_attribute_of_a_plain_class_is_what_its_instances_hold(tmp_path):
+    lines = offloaded(tmp_path, {"app/auth.py": HASHING})
+    assert lines == ["return await run_in_threadpool(self.pwd_context.hash, password)"]
+
+
+def test_a_class_attribute_of_an_orm_model_is_no_value_of_its_own(tmp_path):
+    models = """\
+        from fastapi import APIRouter
+        from sqlalchemy import Column, DateTime, Integer, select
+        from sqlalchemy.ext.asyncio import AsyncSession
+        from sqlalchemy.orm import declarative_base
+
+        Base = declarative_base()
+        router = APIRouter()
+
+
+        class Order(Base):
+            __tablename__ = "orders"
+            id = Column(Integer, primary_key=True)
+            created_at = Column(DateTime)
+
+
+        @router.get("/")
+        async def latest(session: AsyncSession):
+            query = select(Order).order_by(Order.created_at.desc())
+            return (await session.execute(query)).scalars().first()
+        """
+    assert findings(tmp_path, {"app/orders.py": models}) == []
+    assert offloaded(tmp_path, {"app/orders.py": models}) == []
+
+
+def test_a_class_attribute_of_a_pydantic_model_is_no_value_of_its_instances(tmp_path):
+    model = HASHING.replace("class AuthService:", "class AuthService(BaseModel):").replace(
+        "from fastapi import APIRouter",
+        "from fastapi import APIRouter\nfrom pydantic import BaseModel",
+    )
+    assert findings(tmp_path, {"app/auth.py": model}) == []
+    assert offloaded(tmp_path, {"app/auth.py": model}) == []

@@ -43,11 +43,20 @@ from libcst.metadata.scope_provider import (
 
 from vibefix.cst.names import fully_qualified
 from vibefix.engine.context import NeededName
-from vibefix.engine.index import UNKNOWN, CallFact, FunctionFact, ModuleFacts, Reference, _refined
+from vibefix.engine.index import (
+    KEYWORD_ONLY,
+    UNKNOWN,
+    CallFact,
+    FunctionFact,
+    ModuleFacts,
+    Reference,
+    _refined,
+)
 from vibefix.known.fastapi import DEPENDS, FASTAPI_APPS, FASTAPI_ROUTERS, in_pytest_file
 from vibefix.known.types import (
     ANNOTATED,
     CLASS_VARIABLE,
+    GENERIC,
     MAPPED,
     NO_TYPE,
     OPTIONAL,
@@ -738,6 +747,9 @@ class _Facts:
         self._call_targets: dict[ast.Call, tuple[str, ...]] = {}
         self.uses_fastapi = False
         self.star_imports: list[str] = []
+        self.init_attributes: list[tuple[str, str, int, str]] = []
+        self.super_inits: list[tuple[str, tuple[str | None, ...], tuple[tuple[str, str], ...]]] = []
+        self._handed: str | None = None
         self._functions: list[_FunctionFrame] = []
         self._classes: list[str] = []
         self._innermost: list[str] = []
@@ -1070,7 +1082,12 @@ class _Facts:
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         names = self._qualified_name_of(node) or (f"{self.module}.{node.name}",)
-        bases = tuple(target for base in node.bases for target in self._targets(base))
+        bases = tuple(
+            target
+            for base in node.bases
+            for target in self._targets(base.value if isinstance(base, ast.Subscript) else base)
+            if target not in GENERIC
+        )
         self.classes.extend((name, bases) for name in names)
         self._classes.append(names[0])
         self._innermost.append("class")
@@ -1350,8 +1367,14 @@ class _Facts:
         made = self._sessions(node.value, bound)
         if made is None and not self._functions and self._alias_shaped(node.value):
             made = self._type_expression(node.value)
+        self._handed = node.value.id if isinstance(node.value, ast.Name) else None
         for target in node.targets:
             self._assigned(target, kind, made)
+        self._handed = None
+        if not self._functions and self._innermost[-1:] == ["class"]:
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    self._object(f"{self._classes[-1]}.{target.id}", kind, made)
         if self._functions or not isinstance(node.value, ast.Call):
             return
         classes = set(self._qualified(node.value.func))
@@ -1443,9 +1466,26 @@ class _Facts:
             and isinstance(target.value, ast.Name)
             and self._functions
         ):
-            owner = self._functions[-1].types.get(target.value.id)
+            frame = self._functions[-1]
+            owner = frame.types.get(target.value.id)
             if owner is not None and owner.endswith("()"):
                 self._object(f"{owner}.{target.attr}", kind, made)
+                if kind is None and self._handed is not None:
+                    position = self._parameter_position(frame, self._handed)
+                    if position is not None:
+                        attribute = (owner[:-2], target.attr, position, self._handed)
+                        self.init_attributes.append(attribute)
+
+    def _parameter_position(self, frame: _FunctionFrame, name: str) -> int | None:
+        node = frame.node
+        if frame.owner_class is None or node.name != "__init__" or frame.types.get(name):
+            return None
+        plain = [arg.arg for arg in (*node.args.posonlyargs, *node.args.args)]
+        if name in plain[1:]:
+            return plain.index(name) - 1
+        if any(arg.arg == name for arg in node.args.kwonlyargs):
+            return KEYWORD_ONLY
+        return None
 
     def _object(self, name: str, kind: str | None, made: str | None = None) -> None:
         self._objects[name] = kind if self._objects.get(name, kind) == kind else None
@@ -1480,6 +1520,8 @@ class _Facts:
             end=self.source.end(node),
         )
         frame = self._functions[-1] if self._functions else None
+        if frame is not None and frame.owner_class is not None and _super_init(node):
+            self._super_init(frame.owner_class, node)
         if frame is not None and frame.in_body:
             base: ast.AST = node.func
             while isinstance(base, ast.Attribute | ast.Call | ast.Subscript):
@@ -1491,6 +1533,25 @@ class _Facts:
             frame.calls.append(fact)
         elif targets:
             self.module_calls.append(replace(fact, keywords=tuple(_keywords(node))))
+
+    def _super_init(self, cls: str, node: ast.Call) -> None:
+        positional: list[str | None] = []
+        star = None
+        for argument in node.args:
+            if isinstance(argument, ast.Starred):
+                star = (argument.lineno, argument.col_offset)
+                break
+            positional.append(self._type_of(argument))
+        keywords: list[tuple[str, str]] = []
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                continue
+            if star is not None and (keyword.value.lineno, keyword.value.col_offset) > star:
+                continue
+            kind = self._type_of(keyword.value)
+            if kind is not None:
+                keywords.append((keyword.arg, kind))
+        self.super_inits.append((cls, tuple(positional), tuple(keywords)))
 
     def _reference(self, node: _NameLike) -> None:
         if node in self._skip:
@@ -1536,6 +1597,8 @@ class _Facts:
             uses_fastapi=self.uses_fastapi,
             star_imports=tuple(self.star_imports),
             yield_dependencies=tuple(sorted(self._yield_dependencies)),
+            init_attributes=tuple(self.init_attributes),
+            super_inits=tuple(self.super_inits),
         )
 
 
@@ -1561,6 +1624,17 @@ clauses walk theirs themselves."""
 if hasattr(ast, "TryStar"):
     _COMPOUND |= {ast.TryStar}
 _BODIES = frozenset({"body", "orelse", "finalbody"})
+
+
+def _super_init(node: ast.Call) -> bool:
+    func = node.func
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr == "__init__"
+        and isinstance(func.value, ast.Call)
+        and isinstance(func.value.func, ast.Name)
+        and func.value.func.id == "super"
+    )
 
 
 def _is_none(node: ast.AST) -> bool:

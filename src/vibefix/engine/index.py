@@ -43,6 +43,7 @@ from vibefix.known.fastapi import (
 from vibefix.known.types import (
     ANNOTATED,
     CLASS_VARIABLE,
+    GENERIC,
     MAPPED,
     NO_TYPE,
     OPTIONAL,
@@ -171,6 +172,14 @@ class ModuleFacts:
     yield_dependencies: tuple[str, ...] = ()
     """Its module-level generators shaped as a FastAPI dependency that yields what it
     made (``get_db``: ``known.fastapi.dependency_shaped``)."""
+    init_attributes: tuple[tuple[str, str, int, str], ...] = ()
+    """``self.attribute = parameter`` in a class's ``__init__``, where the parameter has
+    no type of its own: (class, attribute, the parameter's position after ``self``, its
+    name). A subclass that hands it a typed value (``super().__init__(repository)``)
+    gives the attribute that type (``ProjectIndex.merge``)."""
+    super_inits: tuple[tuple[str, tuple[str | None, ...], tuple[tuple[str, str], ...]], ...] = ()
+    """``super().__init__(...)`` in a class's methods: (class, the types of the positional
+    arguments, None where unknown; the keyword arguments of known type)."""
     returns: tuple[tuple[str, str], ...] = ()
     """What calling a name gives, where it is not what the name's own type says: a
     function's return (``("app.db.get_conn()", "psycopg2.connect()")``, a method's
@@ -249,6 +258,8 @@ class ProjectIndex:
             for made, kind in module.returns:
                 if returns.setdefault(made, kind) != kind:
                     returns[made] = None
+        _handed_down(modules, functions, bases, objects)
+        _plain_class_attributes(bases, objects, returns)
         for module in modules:
             for source in module.star_imports:
                 prefix = f"{source}."
@@ -301,13 +312,80 @@ class ProjectIndex:
         names = [prefix]
         owner, dot, member = prefix.partition("().")
         if dot and owner in self.bases and "." not in member:
-            names.extend(f"{klass}().{member}" for klass in self.lineage(owner)[1:])
+            lineage = self.lineage(owner)
+            names.extend(f"{klass}().{member}" for klass in lineage[1:])
+            # What no method assigns: a class attribute, the instances' own.
+            names.extend(f"{klass}.{member}" for klass in lineage)
         for name in names:
             if name in self.returns:
                 return (self.returns[name],)
             if name in self.objects:
                 return (self.objects[name],)
         return None
+
+
+PLAIN_BASES = frozenset(
+    {"abc.ABC", "typing.Generic", "typing.Protocol", "typing_extensions.Protocol"}
+)
+"""Outside bases that give a class's attributes no behaviour of their own."""
+
+
+def _plain_class_attributes(
+    bases: Mapping[str, tuple[str, ...]],
+    objects: dict[str, str | None],
+    returns: dict[str, str | None],
+) -> None:
+    """Forget the class attributes (``Order.created_at = Column(...)``) of classes with
+    outside bases other than ``PLAIN_BASES``: an ORM model's ``Column`` or a Pydantic
+    field's default is no plain value of the class or its instances, and a call on it
+    (``Order.created_at.desc()``) is the library's business, not a blocking call."""
+    index = ProjectIndex(bases=bases)
+    for name in [name for name in objects if name.rpartition(".")[0] in bases]:
+        owner = name.rpartition(".")[0]
+        if not all(base in PLAIN_BASES for base in index.outside_bases(owner)):
+            del objects[name]
+            returns.pop(f"{name}()", None)
+
+
+KEYWORD_ONLY = 1 << 30
+"""The position of a keyword-only parameter (``ModuleFacts.init_attributes``)."""
+
+
+def _handed_down(
+    modules: Iterable[ModuleFacts],
+    functions: Mapping[str, FunctionFact],
+    bases: Mapping[str, tuple[str, ...]],
+    objects: dict[str, str | None],
+) -> None:
+    """The attributes a base class's ``__init__`` sets from an untyped parameter, typed
+    for each subclass by what its ``super().__init__(...)`` hands it: ``BaseService``
+    keeps ``self.repository = repository``, ``ItemService`` passes an
+    ``ItemRepository``: ``ItemService().repository`` is one. An attribute the subclass
+    sets itself keeps its own type; calls that disagree give none."""
+    attributes: dict[str, list[tuple[str, int, str]]] = {}
+    calls: list[tuple[str, tuple[str | None, ...], tuple[tuple[str, str], ...]]] = []
+    for module in modules:
+        for cls, attribute, position, parameter in module.init_attributes:
+            attributes.setdefault(cls, []).append((attribute, position, parameter))
+        calls.extend(module.super_inits)
+    if not attributes or not calls:
+        return
+    index = ProjectIndex(bases=bases)
+    added: set[str] = set()
+    for cls, positional, keywords in calls:
+        for base in index.lineage(cls)[1:]:
+            if f"{base}.__init__" not in functions:
+                continue
+            named = dict(keywords)
+            for attribute, position, parameter in attributes.get(base, ()):
+                kind = positional[position] if position < len(positional) else None
+                kind = kind or named.get(parameter)
+                key = f"{cls}().{attribute}"
+                if kind is None or (key in objects and key not in added):
+                    continue
+                added.add(key)
+                objects[key] = kind if objects.setdefault(key, kind) == kind else None
+            break
 
 
 def _refined(old: str, new: str) -> bool:
@@ -404,6 +482,10 @@ class FactCollector(cst.CSTVisitor):
         """What each call may call: what a reference passed to it is passed to."""
         self.uses_fastapi = False
         self.star_imports: list[str] = []
+        self.init_attributes: list[tuple[str, str, int, str]] = []
+        self._handed: str | None = None
+        """The name an assignment reads, while its targets are recorded."""
+        self.super_inits: list[tuple[str, tuple[str | None, ...], tuple[tuple[str, str], ...]]] = []
         # The enclosing definitions, innermost last: (node, qualname, calls, local types).
         self._functions: list[_FunctionFrame] = []
         self._classes: list[str] = []
@@ -574,7 +656,17 @@ class FactCollector(cst.CSTVisitor):
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         names = self._qualified(node.name) or (f"{self.module}.{node.name.value}",)
-        bases = tuple(base for argument in node.bases for base in self._targets(argument.value))
+        # ``BaseRepository[Item]``: the generic class itself (``Generic[T]`` is no base).
+        bases = tuple(
+            base
+            for argument in node.bases
+            for base in self._targets(
+                argument.value.value
+                if isinstance(argument.value, cst.Subscript)
+                else argument.value
+            )
+            if base not in GENERIC
+        )
         self.classes.extend((name, bases) for name in names)
         self._classes.append(names[0])
         self._innermost.append("class")
@@ -823,8 +915,17 @@ class FactCollector(cst.CSTVisitor):
         made = self._sessions(node.value, bound)
         if made is None and not self._functions and self._alias_shaped(node.value):
             made = self._type_expression(node.value)
+        self._handed = node.value.value if isinstance(node.value, cst.Name) else None
         for target in node.targets:
             self._assigned(target.target, kind, made)
+        self._handed = None
+        if not self._functions and self._innermost[-1:] == ["class"]:
+            # A class attribute (``pwd_context = CryptContext(...)``), not annotated
+            # (a dataclass's or a model's fields are): read through the class and, where
+            # nothing else says, its instances (``ProjectIndex._known``).
+            for target in node.targets:
+                if isinstance(target.target, cst.Name):
+                    self._object(f"{self._classes[-1]}.{target.target.value}", kind, made)
         if self._functions or not isinstance(node.value, cst.Call):
             return
         classes = set(self._qualified(node.value.func))
@@ -939,9 +1040,29 @@ class FactCollector(cst.CSTVisitor):
             and isinstance(target.value, cst.Name)
             and self._functions
         ):
-            owner = self._functions[-1].types.get(target.value.value)
+            frame = self._functions[-1]
+            owner = frame.types.get(target.value.value)
             if owner is not None and owner.endswith("()"):
                 self._object(f"{owner}.{target.attr.value}", kind, made)
+                if kind is None and self._handed is not None:
+                    position = self._parameter_position(frame, self._handed)
+                    if position is not None:
+                        attribute = (owner[:-2], target.attr.value, position, self._handed)
+                        self.init_attributes.append(attribute)
+
+    def _parameter_position(self, frame: _FunctionFrame, name: str) -> int | None:
+        """Where ``name`` is among the parameters of ``frame``, an ``__init__`` method,
+        after ``self`` (``KEYWORD_ONLY`` for a keyword-only one), if it is an untyped
+        one; None otherwise."""
+        node = frame.node
+        if frame.owner_class is None or node.name.value != "__init__" or frame.types.get(name):
+            return None
+        plain = [param.name.value for param in (*node.params.posonly_params, *node.params.params)]
+        if name in plain[1:]:
+            return plain.index(name) - 1
+        if any(param.name.value == name for param in node.params.kwonly_params):
+            return KEYWORD_ONLY
+        return None
 
     def _object(self, name: str, kind: str | None, made: str | None = None) -> None:
         """A module-level name or an instance attribute: its type, if every assignment
@@ -980,6 +1101,8 @@ class FactCollector(cst.CSTVisitor):
             end=(where.end.line, where.end.column + 1),
         )
         frame = self._functions[-1] if self._functions else None
+        if frame is not None and frame.owner_class is not None and _super_init(node):
+            self._super_init(frame.owner_class, node)
         if frame is not None and frame.in_body:
             base = node.func
             while isinstance(base, cst.Attribute | cst.Call | cst.Subscript):
@@ -995,6 +1118,24 @@ class FactCollector(cst.CSTVisitor):
                 if a.keyword is not None or a.star == "**"
             )
             self.module_calls.append(replace(fact, keywords=keywords))
+
+    def _super_init(self, cls: str, node: cst.Call) -> None:
+        """Record what ``super().__init__(...)`` hands the base class
+        (``ModuleFacts.super_inits``)."""
+        positional: list[str | None] = []
+        keywords: list[tuple[str, str]] = []
+        for argument in node.args:
+            if argument.star:
+                if argument.star == "*":
+                    break
+                continue
+            kind = self._type_of(argument.value)
+            if argument.keyword is not None:
+                if kind is not None:
+                    keywords.append((argument.keyword.value, kind))
+            else:
+                positional.append(kind)
+        self.super_inits.append((cls, tuple(positional), tuple(keywords)))
 
     def visit_Name(self, node: cst.Name) -> None:
         self._reference(node)
@@ -1036,6 +1177,8 @@ class FactCollector(cst.CSTVisitor):
             uses_fastapi=self.uses_fastapi,
             star_imports=tuple(self.star_imports),
             yield_dependencies=tuple(sorted(self._yield_dependencies)),
+            init_attributes=tuple(self.init_attributes),
+            super_inits=tuple(self.super_inits),
         )
 
 
@@ -1060,6 +1203,18 @@ class _FunctionFrame:
     """The types of the values it returns, with the local name each was read from."""
     yields: list[tuple[str | None, str | None]] = field(default_factory=list)
     """The same, of the values it yields."""
+
+
+def _super_init(node: cst.Call) -> bool:
+    """``super().__init__(...)``."""
+    func = node.func
+    return (
+        isinstance(func, cst.Attribute)
+        and func.attr.value == "__init__"
+        and isinstance(func.value, cst.Call)
+        and isinstance(func.value.func, cst.Name)
+        and func.value.func.value == "super"
+    )
 
 
 def _is_none(node: cst.BaseExpression) -> bool:

@@ -20,6 +20,8 @@ UNION = _forms("Union")
 TYPE_ALIAS = _forms("TypeAlias")
 """``X: TypeAlias = Session``: ``X`` names the type."""
 CLASS_VARIABLE = _forms("ClassVar")
+GENERIC = _forms("Generic")
+"""``class Repo(Generic[T])``: no base a method can come from."""
 MAPPED = frozenset({"sqlalchemy.orm.Mapped", "sqlalchemy.orm.base.Mapped"})
 """``Mapped[datetime]`` on a declarative model: its instances hold a ``datetime``."""
 NO_TYPE = _forms("Any") | {"builtins.object"}
