@@ -230,6 +230,21 @@ def verdict(target: str) -> tuple[Kind, str | None] | None:
         ("sqlalchemy.orm.Session().query().first", (Kind.BLOCKING, "db")),
         ("httpx.delete", (Kind.BLOCKING, "http")),
         ("httpx.delete().raise_for_status", (Kind.NONBLOCKING, None)),
+        # Found by a field test on apps outside the benchmark, and their peers.
+        ("cloudinary.uploader.upload", (Kind.OFFLOAD, "http")),
+        ("yfinance.Ticker", (Kind.NONBLOCKING, None)),
+        ("yfinance.Ticker().history", (Kind.OFFLOAD, "http")),
+        ("transformers.AutoModelForSequenceClassification.from_pretrained", (Kind.OFFLOAD, "cpu")),
+        ("transformers.pipeline()", (Kind.OFFLOAD, "cpu")),
+        ("cryptography.hazmat.primitives.kdf.pbkdf2.PBKDF2HMAC().derive", (Kind.OFFLOAD, "cpu")),
+        ("hashlib.pbkdf2_hmac", (Kind.OFFLOAD, "cpu")),
+        ("hashlib.sha256", (Kind.NONBLOCKING, None)),
+        ("google.generativeai.get_file", (Kind.OFFLOAD, "http")),
+        ("elasticsearch.Elasticsearch().indices.create", (Kind.OFFLOAD, "db")),
+        ("groq.Groq().chat.completions.create", (Kind.OFFLOAD, "http")),
+        ("pika.BlockingConnection().channel().basic_publish", (Kind.BLOCKING, "other")),
+        ("langchain_openai.ChatOpenAI().invoke", (Kind.OFFLOAD, "http")),
+        ("langchain_openai.ChatOpenAI().ainvoke", None),
     ],
 )
 def test_the_shipped_table_knows_the_library(target, expected):
