@@ -874,3 +874,48 @@ def test_a_class_attribute_of_a_pydantic_model_is_no_value_of_its_instances(tmp_
     )
     assert findings(tmp_path, {"app/auth.py": model}) == []
     assert offloaded(tmp_path, {"app/auth.py": model}) == []
+
+
+KEPT_SESSION = """\
+    from fastapi import APIRouter
+    from sqlalchemy.orm import Session
+
+    from app.db import SessionLocal
+    from app.models import User
+
+    router = APIRouter()
+
+
+    class Search:
+        def __init__(self, session: {session}):
+            self.session = session
+
+        def count(self):
+            session = self.{attribute}
+            return session.query(User).count()
+
+
+    @router.get("/")
+    async def count():
+        return Search(SessionLocal()).count()
+    """
+
+
+def test_a_local_copied_from_an_attribute_is_what_the_attribute_is(tmp_path):
+    search = KEPT_SESSION.format(session="Session", attribute="session")
+    lines = offloaded(tmp_path, {"app/search.py": search})
+    assert lines == ["return await run_in_threadpool(Search(SessionLocal()).count)"]
+
+
+@pytest.mark.parametrize(
+    ("session", "attribute"), [("Session", "other"), ("AsyncSession", "session")]
+)
+def test_a_local_copied_from_an_unknown_or_async_attribute_is_left_alone(
+    tmp_path, session, attribute
+):
+    search = KEPT_SESSION.format(session=session, attribute=attribute).replace(
+        "from sqlalchemy.orm import Session",
+        "from sqlalchemy.ext.asyncio import AsyncSession\nfrom sqlalchemy.orm import Session",
+    )
+    assert findings(tmp_path, {"app/search.py": search}) == []
+    assert offloaded(tmp_path, {"app/search.py": search}) == []

@@ -25,9 +25,11 @@ PROJECT = {
 
         from fastapi import FastAPI
 
+        from shop.jobs import nightly
         from shop.services import lookup
 
         app = FastAPI()
+        app.state.nightly = nightly
 
 
         @app.get("/items/{item_id}")

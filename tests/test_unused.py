@@ -90,6 +90,26 @@ def test_what_only_dead_code_reaches_is_not_reported(tmp_path):
     assert _reported(result, tmp_path) == {"shop/routes.py"}
 
 
+def test_a_dead_script_that_calls_a_helper_still_holds_it_back(tmp_path):
+    # Should the script run after all, an async helper would leave its call un-awaited:
+    # the helper stays sync, and the live route runs it in a thread.
+    helper = "import time\n\n\ndef pause():\n    time.sleep(1)\n"
+    routes = APP["shop/routes.py"].replace("time.sleep(1)", "pause()")
+    routes = routes.replace("import time", "from shop.helpers import pause")
+    script = "from shop.helpers import pause\n\n\ndef main():\n    pause()\n"
+    write(tmp_path, {**APP, "shop/routes.py": routes, "shop/helpers.py": helper})
+    write(tmp_path, {"shop/cleanup.py": script})
+
+    result = run(tmp_path, ".")
+
+    texts = {path: path.read_bytes() for path in tmp_path.rglob("*.py")}
+    assert tmp_path / "shop/cleanup.py" in unimported(texts, tmp_path, [])
+    files = changed(result, tmp_path)
+    assert sorted(files) == ["shop/routes.py"]
+    assert "await run_in_threadpool(pause)" in files["shop/routes.py"]
+    assert "called from sync code in `main`" in result.findings[0].message
+
+
 def test_a_module_given_by_name_is_analysed_even_if_nothing_imports_it(tmp_path):
     write(tmp_path, APP)
 

@@ -24,6 +24,7 @@ from vibefix.engine.index import (
     UNKNOWN,
     CallFact,
     FunctionFact,
+    ModuleFacts,
     NodeKey,
     ProjectIndex,
     node_key,
@@ -175,13 +176,14 @@ class AsyncPlan(PlanPart):
             for part in context.applied_parts()
             if isinstance(part, Rules) and (rule := part.blocking_rule()) is not None
         )
-        index = context.index
-        if context.dead and not rules:
-            # Dead code blocks nothing: neither where the analysis starts nor reached.
-            # (Not while the project moves to AsyncSession: the move takes every user of
-            # the session along, dead or not, or leaves the session alone.)
-            live = (module for module in index.modules if module.path not in context.dead)
-            index = ProjectIndex.merge(live)
+        index, dead = context.index, context.dead
+        if dead and not rules:
+            # Dead code blocks nothing: the analysis neither starts there nor changes it.
+            # Its functions stay what they are and count as sync callers: a helper a
+            # dead script calls stays sync, should the script run after all. (Not while
+            # the project moves to AsyncSession: the move takes every user of the
+            # session along, dead or not, or leaves the session alone.)
+            index = ProjectIndex.merge(_as_sync(module, dead) for module in index.modules)
         plan = analyse(
             index,
             table_for(config.options).with_rules(rules),
@@ -192,7 +194,18 @@ class AsyncPlan(PlanPart):
             Roles.of(context.known, config),
             {code.upper() for code in config.ignore},
         )
-        return plan if index is context.index else replace(plan, dead=context.dead)
+        if index is context.index:
+            return plan
+        findings = tuple(finding for finding in plan.findings if finding.path not in dead)
+        return replace(plan, findings=findings, dead=dead)
+
+
+def _as_sync(module: ModuleFacts, dead: frozenset[Path]) -> ModuleFacts:
+    """``module`` as the event-loop analysis reads it: a dead one's functions all sync."""
+    if module.path not in dead:
+        return module
+    functions = tuple(replace(function, is_async=False) for function in module.functions)
+    return replace(module, functions=functions)
 
 
 @dataclass

@@ -983,6 +983,13 @@ class _Facts:
         name = _name_of(value)
         if name is not None and self._functions:
             return self._local_types().get(name)
+        if (
+            isinstance(value, ast.Attribute)
+            and isinstance(value.value, ast.Name)
+            and self._functions
+        ):
+            owner = self._local_types().get(value.value.id)
+            return f"{owner}.{value.attr}" if owner and owner.endswith("()") else None
         literal = _literal(value)
         return f"{literal}()" if literal else None
 

@@ -592,6 +592,14 @@ class FactCollector(cst.CSTVisitor):
         if isinstance(value, cst.Name) and self._functions:
             # ``self.db = db``: a parameter or a local, kept for the methods to use.
             return self._local_types().get(value.value)
+        if (
+            isinstance(value, cst.Attribute)
+            and isinstance(value.value, cst.Name)
+            and self._functions
+        ):
+            # ``session = self.session``: what the attribute is, once the index knows.
+            owner = self._local_types().get(value.value.value)
+            return f"{owner}.{value.attr.value}" if owner and owner.endswith("()") else None
         literal = _LITERAL_TYPES.get(type(value))
         return f"{literal}()" if literal else None
 
