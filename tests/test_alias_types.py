@@ -5,6 +5,7 @@ without an annotation, helpers that return a connection, session factories made 
 
 from __future__ import annotations
 
+import libcst
 import pytest
 
 from tests.test_async_project import changed, run, write
@@ -37,6 +38,8 @@ def findings(tmp_path, files: dict[str, str]) -> list[tuple[str, int, str]]:
     write(tmp_path, {"pyproject.toml": "[project]\nname = 'app'\n", "app/__init__.py": ""})
     write(tmp_path, {"app/db.py": DB, "app/models.py": MODELS})
     write(tmp_path, files)
+    for path in tmp_path.rglob("*.py"):  # a case that does not parse proves nothing
+        libcst.parse_module(path.read_text(encoding="utf-8"))
     result = run(tmp_path, "app")
     return sorted(
         {(f.path.name, f.position.line, f.code) for f in result.findings if f.code < "VF2"}
@@ -697,8 +700,8 @@ def test_a_local_given_another_or_an_unknown_type_is_unknown(tmp_path, fallback)
     service = SERVICE.format(fallback=fallback).replace(
         "from sqlalchemy.orm import Session",
         "from sqlalchemy.ext.asyncio import AsyncSession\n"
-        "from sqlalchemy.orm import Session, sessionmaker\n"
-        "from vendor.sessions import make_session",
+        "    from sqlalchemy.orm import Session, sessionmaker\n"
+        "    from vendor.sessions import make_session",
     )
     assert findings(tmp_path, {"app/service.py": service}) == []
 
@@ -810,7 +813,7 @@ def test_what_a_subclass_hands_its_base_init_is_the_type_of_the_base_attribute(t
 def test_a_value_of_another_or_unknown_type_handed_to_the_base_init_is_left_alone(tmp_path, handed):
     service = HANDED_DOWN.format(handed=handed).replace(
         "from app.db import SessionLocal",
-        "from app.db import SessionLocal\nfrom vendor.repositories import make_repository",
+        "from app.db import SessionLocal\n    from vendor.repositories import make_repository",
     )
     assert findings(tmp_path, {"app/service.py": service}) == []
     assert offloaded(tmp_path, {"app/service.py": service}) == []
@@ -870,7 +873,7 @@ def test_a_class_attribute_of_an_orm_model_is_no_value_of_its_own(tmp_path):
 def test_a_class_attribute_of_a_pydantic_model_is_no_value_of_its_instances(tmp_path):
     model = HASHING.replace("class AuthService:", "class AuthService(BaseModel):").replace(
         "from fastapi import APIRouter",
-        "from fastapi import APIRouter\nfrom pydantic import BaseModel",
+        "from fastapi import APIRouter\n    from pydantic import BaseModel",
     )
     assert findings(tmp_path, {"app/auth.py": model}) == []
     assert offloaded(tmp_path, {"app/auth.py": model}) == []
@@ -915,7 +918,213 @@ def test_a_local_copied_from_an_unknown_or_async_attribute_is_left_alone(
 ):
     search = KEPT_SESSION.format(session=session, attribute=attribute).replace(
         "from sqlalchemy.orm import Session",
-        "from sqlalchemy.ext.asyncio import AsyncSession\nfrom sqlalchemy.orm import Session",
+        "from sqlalchemy.ext.asyncio import AsyncSession\n    from sqlalchemy.orm import Session",
     )
     assert findings(tmp_path, {"app/search.py": search}) == []
     assert offloaded(tmp_path, {"app/search.py": search}) == []
+
+
+CLIENTS = """\
+    import boto3
+
+    cognito = boto3.client("cognito-idp")
+    REGION = "eu-west-1"
+    """
+
+
+@pytest.mark.parametrize(
+    ("parameter", "offloads"),
+    [
+        ("client=cognito", True),
+        ("client=clients.cognito", True),
+        ("client: BaseClient = cognito", True),
+        ("client=REGION", False),
+        ("client=None", False),
+        ("client=make_client()", False),
+    ],
+)
+def test_an_unannotated_parameter_is_the_module_object_its_default_names(
+    tmp_path, parameter, offloads
+):
+    auth = f"""\
+        from botocore.client import BaseClient
+        from fastapi import APIRouter
+
+        from app import clients
+        from app.clients import REGION, cognito
+        from vendor import make_client
+
+        router = APIRouter()
+
+
+        def sign_in(user, {parameter}):
+            return client.initiate_auth(AuthFlow="USER_PASSWORD_AUTH", user=user)
+
+
+        @router.post("/login")
+        async def login(user: str):
+            return sign_in(user)
+        """
+    lines = offloaded(tmp_path, {"app/clients.py": CLIENTS, "app/auth.py": auth})
+    assert lines == (["return await run_in_threadpool(sign_in, user)"] if offloads else [])
+
+
+AWAITED = """\
+    import bcrypt
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+
+    class User:
+        def check(self, password: str) -> bool:
+            return bcrypt.checkpw(password.encode(), b"hash")
+
+
+    async def load_user(name: str){returns}:
+        return {made}
+
+
+    @router.post("/login")
+    async def login(name: str, password: str):
+        user = await load_user(name)
+        return user.check(password)
+    """
+
+
+@pytest.mark.parametrize(("returns", "made"), [(" -> User", "registry.find(name)"), ("", "User()")])
+def test_what_an_awaited_coroutine_gives_is_its_return_annotation_or_value(tmp_path, returns, made):
+    auth = AWAITED.format(returns=returns, made=made)
+    auth = auth.replace("import bcrypt", "import bcrypt\n    from vendor import registry")
+    lines = offloaded(tmp_path, {"app/auth.py": auth})
+    assert lines == ["return await run_in_threadpool(user.check, password)"]
+
+
+@pytest.mark.parametrize("returns", ["", " -> object", " -> None"])
+def test_an_awaited_coroutine_of_no_known_return_is_left_alone(tmp_path, returns):
+    auth = AWAITED.format(returns=returns, made="registry.find(name)")
+    auth = auth.replace("import bcrypt", "import bcrypt\n    from vendor import registry")
+    assert offloaded(tmp_path, {"app/auth.py": auth}) == []
+
+
+TABLES = """\
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI
+    from sqlalchemy import Column, Integer, create_engine
+    from sqlalchemy.orm import DeclarativeBase, declarative_base
+
+    engine = create_engine("sqlite://")
+    {base}
+
+
+    class User(Base):
+        __tablename__ = "users"
+        id = Column(Integer, primary_key=True)
+
+
+    def create_tables():
+        {statement}
+
+
+    @asynccontextmanager
+    async def lifespan(app):
+        create_tables()
+        yield
+
+
+    app = FastAPI(lifespan=lifespan)
+    """
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "Base = declarative_base()",
+        "class Base(DeclarativeBase):\n        pass",
+    ],
+)
+@pytest.mark.parametrize(
+    "statement", ["User.metadata.create_all(engine)", "Base.metadata.create_all(engine)"]
+)
+def test_metadata_read_through_a_model_or_a_declarative_base_creates_tables(
+    tmp_path, base, statement
+):
+    main = TABLES.format(base=base, statement=statement)
+    assert offloaded(tmp_path, {"app/main.py": main}) == ["await run_in_threadpool(create_tables)"]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "return User.id.desc()",  # a column the model's body assigns
+        "return User.__tablename__.upper()",
+        "return User.metadata.tables",  # no call
+    ],
+)
+def test_what_a_model_class_defines_or_only_reads_is_left_alone(tmp_path, statement):
+    main = TABLES.format(base="Base = declarative_base()", statement=statement)
+    assert offloaded(tmp_path, {"app/main.py": main}) == []
+
+
+INTERFACE = """\
+    from abc import ABC, abstractmethod
+    from typing import Protocol
+
+    import boto3
+    from fastapi import APIRouter
+
+    router = APIRouter()
+    s3 = boto3.client("s3")
+
+
+    class Uploader({base}):
+        {decorator}
+        def upload(self, data: bytes) -> str:
+            ...
+
+
+    class S3Uploader(Uploader):
+        def upload(self, data: bytes) -> str:
+            s3.put_object(Bucket="b", Key="k", Body=data)
+            return "k"
+    {more}
+
+    async def store(uploader: Uploader, data: bytes):
+        return uploader.upload(data)
+
+
+    @router.post("/")
+    async def post():
+        return await store(S3Uploader(), b"x")
+    """
+
+
+@pytest.mark.parametrize(("base", "decorator"), [("ABC", "@abstractmethod"), ("Protocol", "")])
+def test_a_call_through_an_interface_runs_its_one_implementation(tmp_path, base, decorator):
+    upload = INTERFACE.format(base=base, decorator=decorator, more="")
+    lines = offloaded(tmp_path, {"app/upload.py": upload})
+    assert lines == ["return await run_in_threadpool(uploader.upload, data)"]
+
+
+MEMORY = """\
+
+    class MemoryUploader(Uploader):
+        def upload(self, data: bytes) -> str:
+            return "memory"
+    """
+
+
+@pytest.mark.parametrize(
+    ("base", "decorator", "more"),
+    [
+        ("ABC", "@abstractmethod", MEMORY),  # two implementations: which one runs?
+        ("ABC", "", ""),  # not abstract: the base's own method runs
+        ("object", "", ""),
+    ],
+)
+def test_a_call_through_an_interface_of_several_or_no_implementations_is_left_alone(
+    tmp_path, base, decorator, more
+):
+    upload = INTERFACE.format(base=base, decorator=decorator, more=more)
+    assert offloaded(tmp_path, {"app/upload.py": upload}) == []

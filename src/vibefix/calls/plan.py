@@ -332,8 +332,28 @@ class _Analysis:
         classes (in the order Python looks them up, near enough); None when none does."""
         for klass in self.index.lineage(cls):
             if f"{klass}.{name}" in self.index.functions:
-                return f"{klass}.{name}"
+                return self._implementation(klass, name)
         return None
+
+    def _implementation(self, cls: str, name: str) -> str:
+        """``cls.name``, or where it is abstract (``@abstractmethod``, a ``Protocol``'s)
+        and the project implements it once, that implementation: what a call through
+        the interface runs (``provider: UploadProvider``, ``S3Provider`` its only
+        subclass). Implemented more than once: the abstract method, which calls nothing."""
+        qualname = f"{cls}.{name}"
+        function = self.index.functions[qualname]
+        if not (
+            ABSTRACT & set(function.decorators) or PROTOCOLS & set(self.index.outside_bases(cls))
+        ):
+            return qualname
+        overrides = {
+            f"{klass}.{name}"
+            for klass in self.index.bases
+            if klass != cls
+            and f"{klass}.{name}" in self.index.functions
+            and cls in self.index.lineage(klass)
+        }
+        return overrides.pop() if len(overrides) == 1 else qualname
 
     def _inherited(self, cls: str, name: str, target: str, depth: int) -> Verdict:
         """A method the project class does not define: what its outside bases say (a
@@ -353,6 +373,9 @@ def _verdict(entry: Entry, target: str) -> Verdict:
         _CATEGORIES[entry.kind], target, entry.code, kind=entry.category or "", loop=entry.loop
     )
 
+
+ABSTRACT = frozenset({"abc.abstractmethod"})
+PROTOCOLS = frozenset({"typing.Protocol", "typing_extensions.Protocol"})
 
 _ANY_METHOD = "__any_method__"
 """A method name no table names, to ask what the methods of an object do in general."""

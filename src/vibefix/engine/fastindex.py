@@ -979,7 +979,7 @@ class _Facts:
             targets = self._targets(value.func)
             return f"{targets[0]}()" if len(targets) == 1 else None
         if isinstance(value, ast.Await):
-            return None
+            return self._type_of(value.value) if isinstance(value.value, ast.Call) else None
         name = _name_of(value)
         if name is not None and self._functions:
             return self._local_types().get(name)
@@ -1057,7 +1057,14 @@ class _Facts:
     def _parameter_type(self, param: ast.arg, default: ast.expr | None) -> str | None:
         kind = self._annotation_type(param.annotation)
         if (kind is None or kind[:-2] in NO_TYPE) and default is not None:
-            return self._dependency((default,)) or kind
+            kind = self._dependency((default,)) or kind
+        if kind is None and param.annotation is None and default is not None:
+            if not isinstance(default, ast.Name | ast.Attribute):
+                return None
+            names = self._qualified(default)
+            if len(names) != 1 or names[0].startswith("builtins.") or "<locals>" in names[0]:
+                return None
+            return names[0]
         return kind
 
     def _parenthesized(self, node: ast.Tuple) -> bool:

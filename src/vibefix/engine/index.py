@@ -208,6 +208,9 @@ class ProjectIndex:
     returns: Mapping[str, str | None] = field(default_factory=dict)
     """What calling a name gives (``ModuleFacts.returns``); None when the modules that
     say it disagree."""
+    class_attributes: frozenset[str] = frozenset()
+    """The attributes a project class's body assigns (``app.Order.created_at``), of a
+    known type or not: none of them is its outside base's (``_inherited``)."""
 
     @property
     def classes(self) -> Mapping[str, tuple[str, ...]]:
@@ -259,6 +262,7 @@ class ProjectIndex:
                 if returns.setdefault(made, kind) != kind:
                     returns[made] = None
         _handed_down(modules, functions, bases, objects)
+        assigned = frozenset(name for name in objects if name.rpartition(".")[0] in bases)
         _plain_class_attributes(bases, objects, returns)
         for module in modules:
             for source in module.star_imports:
@@ -275,6 +279,7 @@ class ProjectIndex:
             objects,
             frozenset(ambiguous),
             returns=returns,
+            class_attributes=assigned,
         )
 
     def facts(self, collector: type[Collector[FactsT]]) -> dict[Path, FactsT]:
@@ -321,7 +326,26 @@ class ProjectIndex:
                 return (self.returns[name],)
             if name in self.objects:
                 return (self.objects[name],)
-        return None
+        return self._inherited(prefix) if not dot else None
+
+    def _inherited(self, prefix: str) -> tuple[str] | None:
+        """A class attribute of a project class that the project does not define, read
+        from its one outside base: ``app.User.metadata`` -> ``app.Base.metadata`` (the
+        ``declarative_base()``'s), ``app.Hero.metadata`` -> ``sqlmodel.SQLModel.metadata``."""
+        owner, _, member = prefix.rpartition(".")
+        if owner not in self.bases or member.startswith("__"):
+            return None
+        lineage = self.lineage(owner)
+        if any(
+            f"{klass}.{member}" in self.functions
+            or f"{klass}.{member}" in self.bases
+            or f"{klass}.{member}" in self.class_attributes
+            or f"{klass}().{member}" in self.objects
+            for klass in lineage
+        ):
+            return None
+        outside = {base for base in self.outside_bases(owner) if base not in PLAIN_BASES}
+        return (f"{outside.pop()}.{member}",) if len(outside) == 1 else None
 
 
 PLAIN_BASES = frozenset(
@@ -588,7 +612,11 @@ class FactCollector(cst.CSTVisitor):
             targets = self._targets(value.func)
             return f"{targets[0]}()" if len(targets) == 1 else None
         if isinstance(value, cst.Await):
-            return None
+            # ``user = await load_user()``: what the coroutine gives, which the index
+            # reads from the async function's return annotation (``ProjectIndex.returns``).
+            return (
+                self._type_of(value.expression) if isinstance(value.expression, cst.Call) else None
+            )
         if isinstance(value, cst.Name) and self._functions:
             # ``self.db = db``: a parameter or a local, kept for the methods to use.
             return self._local_types().get(value.value)
@@ -657,7 +685,11 @@ class FactCollector(cst.CSTVisitor):
     def _parameter_type(self, param: cst.Param) -> str | None:
         kind = self._annotation_type(param.annotation)
         if (kind is None or kind[:-2] in NO_TYPE) and param.default is not None:
-            return self._dependency((param.default,)) or kind
+            kind = self._dependency((param.default,)) or kind
+        if kind is None and param.annotation is None and param.default is not None:
+            # ``client=cognito_client``: the object named, made once (the index knows
+            # its type where it knows the name's).
+            return _default_object(param.default, self._qualified(param.default))
         return kind
 
     # -- definitions -------------------------------------------------------------------
@@ -1211,6 +1243,15 @@ class _FunctionFrame:
     """The types of the values it returns, with the local name each was read from."""
     yields: list[tuple[str | None, str | None]] = field(default_factory=list)
     """The same, of the values it yields."""
+
+
+def _default_object(default: cst.BaseExpression, names: tuple[str, ...]) -> str | None:
+    """What an unannotated parameter's default names, when it is a module-level object
+    (``cognito_client``, ``clients.s3``): not a literal, a call or a builtin."""
+    if not isinstance(default, cst.Name | cst.Attribute) or len(names) != 1:
+        return None
+    name = names[0]
+    return None if name.startswith("builtins.") or "<locals>" in name else name
 
 
 def _super_init(node: cst.Call) -> bool:
