@@ -245,6 +245,15 @@ def verdict(target: str) -> tuple[Kind, str | None] | None:
         ("pika.BlockingConnection().channel().basic_publish", (Kind.BLOCKING, "other")),
         ("langchain_openai.ChatOpenAI().invoke", (Kind.OFFLOAD, "http")),
         ("langchain_openai.ChatOpenAI().ainvoke", None),
+        ("botocore.client.BaseClient().initiate_auth", (Kind.OFFLOAD, "http")),
+        ("botocore.client.BaseClient().generate_presigned_url", (Kind.NONBLOCKING, None)),
+        ("boto3.client().generate_presigned_url", (Kind.NONBLOCKING, None)),
+        ("boto3.client().put_object", (Kind.OFFLOAD, "http")),
+        ("transformers.AutoTokenizer.from_pretrained", (Kind.OFFLOAD, "cpu")),
+        ("transformers.AutoTokenizer.from_pretrained().encode", (Kind.NONBLOCKING, None)),
+        ("resend.Emails.send", (Kind.OFFLOAD, "http")),
+        ("OSMPythonTools.nominatim.Nominatim().query", (Kind.OFFLOAD, "http")),
+        ("sqlalchemy.orm.DeclarativeBase.metadata.create_all", (Kind.OFFLOAD, "db")),
     ],
 )
 def test_the_shipped_table_knows_the_library(target, expected):
