@@ -12,7 +12,8 @@ apps.toml), reads the locations it reports for a blocking-related rule and score
   ``sites`` (the lines in async functions from which it is reached), or, for a report that
   carries a ``blocking.chain``, when the chain's last step is on the label's line;
 - a report that finds no label is a *false positive*, unless it is on an ``[[unsure]]``
-  line (counted neither way) or under an ``[[ignore]]`` path (dead code, tests, scripts);
+  line or its chain ends on one (counted neither way, as a chain's end finds a label) or
+  under an ``[[ignore]]`` path (dead code, tests, scripts);
   a false positive on a ``[[not_blocking]]`` line is also counted as a *trap*.
 
 False positives and traps are counted as distinct (path, line) locations. Two more
@@ -569,7 +570,7 @@ def score(labels: AppLabels, reports: Iterable[Report]) -> Score:
         if hits or labels.ignored(report.path):
             continue
         where = (report.path, report.line)
-        if where in unsure:
+        if where in unsure or report.chain_end in unsure:
             continue
         key = (labels.app, report.path, report.line)
         if report.claims_blocking or key not in result.false_positives:
