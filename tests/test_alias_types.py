@@ -938,6 +938,7 @@ CLIENTS = """\
         ("client=cognito", True),
         ("client=clients.cognito", True),
         ("client: BaseClient = cognito", True),
+        ("client: Any = cognito", True),
         ("client=REGION", False),
         ("client=None", False),
         ("client=make_client()", False),
@@ -947,6 +948,8 @@ def test_an_unannotated_parameter_is_the_module_object_its_default_names(
     tmp_path, parameter, offloads
 ):
     auth = f"""\
+        from typing import Any
+
         from botocore.client import BaseClient
         from fastapi import APIRouter
 
@@ -1128,3 +1131,71 @@ def test_a_call_through_an_interface_of_several_or_no_implementations_is_left_al
 ):
     upload = INTERFACE.format(base=base, decorator=decorator, more=more)
     assert offloaded(tmp_path, {"app/upload.py": upload}) == []
+
+
+ROWS = """\
+    from fastapi import APIRouter, Depends
+    from sqlalchemy import select
+    from sqlalchemy.orm import Mapped, Session, mapped_column
+
+    from app.db import get_db
+    from app.models import Base
+
+    router = APIRouter()
+
+
+    class Category(Base):
+        __tablename__ = "categories"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        views: Mapped[int] = mapped_column(default=0)
+
+        def to_dict(self) -> dict:
+            return {{"id": self.id, "views": self.views}}
+
+        def increment_views(self, db: Session) -> None:
+            self.views += 1
+            db.commit()
+
+
+    def get_category(cid: int, db: Session):
+        return {query}
+
+
+    @router.get("/{{cid}}")
+    async def read(cid: int, db: Session = Depends(get_db)):
+        category = get_category(cid, db)
+        category.{method}
+        return None
+    """
+
+ROW_QUERIES = [
+    "db.query(Category).filter(Category.id == cid).first()",
+    "db.scalars(select(Category).where(Category.id == cid)).one()",
+    "db.execute(select(Category)).scalars().first()",
+    "db.get(Category, cid)",
+]
+
+
+def _rows(tmp_path, query: str, method: str) -> list[object]:
+    """What is reported in the route's module, and the lines offloaded to a thread there
+    but the helper's own query."""
+    models = (
+        "from sqlalchemy.orm import DeclarativeBase\n\n\nclass Base(DeclarativeBase):\n    pass\n"
+    )
+    categories = ROWS.format(query=query, method=method)
+    files = {"app/models.py": models, "app/categories.py": categories}
+    lines = offloaded(tmp_path, files)
+    assert "category = await run_in_threadpool(get_category, cid, db)" in lines
+    reported = [where for where in findings(tmp_path, files) if where[0] == "categories.py"]
+    return [*reported, *(line for line in lines if "get_category" not in line)]
+
+
+@pytest.mark.parametrize("query", ROW_QUERIES)
+def test_a_row_method_that_reads_loaded_columns_does_not_block(tmp_path, query):
+    assert _rows(tmp_path, query, "to_dict()") == []
+
+
+@pytest.mark.parametrize("query", ROW_QUERIES)
+def test_a_row_method_that_commits_blocks_where_it_is_called(tmp_path, query):
+    lines = _rows(tmp_path, query, "increment_views(db)")
+    assert lines == ["await run_in_threadpool(category.increment_views, db)"]

@@ -60,8 +60,11 @@ from vibefix.known.types import (
     MAPPED,
     NO_TYPE,
     OPTIONAL,
+    QUERY_STEPS,
+    ROW_GETTERS,
     SESSION_CLASS,
     SESSION_MAKERS,
+    STATEMENT_RUNNERS,
     TYPE_ALIAS,
     UNION,
     YIELDING,
@@ -976,6 +979,10 @@ class _Facts:
 
     def _type_of(self, value: ast.AST) -> str | None:
         if isinstance(value, ast.Call):
+            model = _row_model(value)
+            if model is not None:
+                names = self._qualified(model)
+                return f"{names[0]}()" if len(names) == 1 else None
             targets = self._targets(value.func)
             return f"{targets[0]}()" if len(targets) == 1 else None
         if isinstance(value, ast.Await):
@@ -1058,12 +1065,12 @@ class _Facts:
         kind = self._annotation_type(param.annotation)
         if (kind is None or kind[:-2] in NO_TYPE) and default is not None:
             kind = self._dependency((default,)) or kind
-        if kind is None and param.annotation is None and default is not None:
+        if (kind is None or kind[:-2] in NO_TYPE) and default is not None:
             if not isinstance(default, ast.Name | ast.Attribute):
-                return None
+                return kind
             names = self._qualified(default)
             if len(names) != 1 or names[0].startswith("builtins.") or "<locals>" in names[0]:
-                return None
+                return kind
             return names[0]
         return kind
 
@@ -1674,6 +1681,44 @@ def _keyword_of(call: ast.Call, value: ast.expr) -> str:
         if keyword.value is value:
             return keyword.arg if keyword.arg is not None else "**"
     return ""
+
+
+def _row_model(call: ast.Call) -> ast.expr | None:
+    """``index._row_model``."""
+    func = call.func
+    if not isinstance(func, ast.Attribute):
+        return None
+    plain = not call.keywords and not any(isinstance(a, ast.Starred) for a in call.args)
+    if func.attr == "get" and len(call.args) == 2 and plain:
+        return _model_name(call.args[0])
+    if func.attr not in ROW_GETTERS:
+        return None
+    node: ast.expr = func.value
+    while (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in QUERY_STEPS
+    ):
+        ran = node.func.attr in STATEMENT_RUNNERS and len(node.args) + len(node.keywords) == 1
+        if ran and (node.keywords or isinstance(node.args[0], ast.Starred)):
+            return None
+        node = node.args[0] if ran else node.func.value
+    if not isinstance(node, ast.Call) or len(node.args) != 1 or node.keywords:
+        return None
+    if isinstance(node.args[0], ast.Starred):
+        return None
+    maker = node.func.attr if isinstance(node.func, ast.Attribute) else None
+    if isinstance(node.func, ast.Name):
+        maker = node.func.id
+    return _model_name(node.args[0]) if maker in ("query", "select") else None
+
+
+def _model_name(node: ast.expr) -> ast.expr | None:
+    """``index._model_name``."""
+    last = node.attr if isinstance(node, ast.Attribute) else None
+    if isinstance(node, ast.Name):
+        last = node.id
+    return node if last is not None and last[:1].isupper() else None
 
 
 def _name_of(node: ast.AST) -> str | None:

@@ -47,8 +47,11 @@ from vibefix.known.types import (
     MAPPED,
     NO_TYPE,
     OPTIONAL,
+    QUERY_STEPS,
+    ROW_GETTERS,
     SESSION_CLASS,
     SESSION_MAKERS,
+    STATEMENT_RUNNERS,
     TYPE_ALIAS,
     UNION,
     YIELDING,
@@ -609,6 +612,10 @@ class FactCollector(cst.CSTVisitor):
     def _type_of(self, value: cst.BaseExpression) -> str | None:
         """The type of an assigned value, as a target string; None when unknown."""
         if isinstance(value, cst.Call):
+            model = _row_model(value)
+            if model is not None:
+                names = self._qualified(model)
+                return f"{names[0]}()" if len(names) == 1 else None
             targets = self._targets(value.func)
             return f"{targets[0]}()" if len(targets) == 1 else None
         if isinstance(value, cst.Await):
@@ -686,10 +693,10 @@ class FactCollector(cst.CSTVisitor):
         kind = self._annotation_type(param.annotation)
         if (kind is None or kind[:-2] in NO_TYPE) and param.default is not None:
             kind = self._dependency((param.default,)) or kind
-        if kind is None and param.annotation is None and param.default is not None:
+        if (kind is None or kind[:-2] in NO_TYPE) and param.default is not None:
             # ``client=cognito_client``: the object named, made once (the index knows
             # its type where it knows the name's).
-            return _default_object(param.default, self._qualified(param.default))
+            return _default_object(param.default, self._qualified(param.default)) or kind
         return kind
 
     # -- definitions -------------------------------------------------------------------
@@ -1243,6 +1250,47 @@ class _FunctionFrame:
     """The types of the values it returns, with the local name each was read from."""
     yields: list[tuple[str | None, str | None]] = field(default_factory=list)
     """The same, of the values it yields."""
+
+
+def _row_model(call: cst.Call) -> cst.BaseExpression | None:
+    """The model class whose row an ORM query gives: ``db.query(User).filter(...).first()``,
+    ``db.scalars(select(User).where(...)).one()``, ``db.get(User, 1)`` give a ``User``
+    (``known.types.ROW_GETTERS``). The methods called on it are the model's own, not
+    round trips; None for anything else."""
+    func = call.func
+    if not isinstance(func, cst.Attribute):
+        return None
+    plain = all(argument.keyword is None and not argument.star for argument in call.args)
+    if func.attr.value == "get" and len(call.args) == 2 and plain:
+        return _model_name(call.args[0].value)
+    if func.attr.value not in ROW_GETTERS:
+        return None
+    node = func.value
+    while (
+        isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value in QUERY_STEPS
+    ):
+        ran = node.func.attr.value in STATEMENT_RUNNERS and len(node.args) == 1
+        if ran and (node.args[0].keyword is not None or node.args[0].star):
+            return None
+        node = node.args[0].value if ran else node.func.value
+    if not isinstance(node, cst.Call) or len(node.args) != 1:
+        return None
+    if node.args[0].keyword is not None or node.args[0].star:
+        return None
+    maker = node.func.attr.value if isinstance(node.func, cst.Attribute) else None
+    if isinstance(node.func, cst.Name):
+        maker = node.func.value
+    return _model_name(node.args[0].value) if maker in ("query", "select") else None
+
+
+def _model_name(node: cst.BaseExpression) -> cst.BaseExpression | None:
+    """``User`` or ``models.User``: a name a class is written with, not a column."""
+    last = node.attr.value if isinstance(node, cst.Attribute) else None
+    if isinstance(node, cst.Name):
+        last = node.value
+    return node if last is not None and last[:1].isupper() else None
 
 
 def _default_object(default: cst.BaseExpression, names: tuple[str, ...]) -> str | None:

@@ -48,3 +48,35 @@ SESSION_MAKERS: dict[str, str | None] = {
 """Session factories, with the class of the sessions they make unless ``class_=`` says
 otherwise (None: what the table says of the factory's products, ``sessionmaker()()``)."""
 SESSION_CLASS = "class_"
+
+
+ROW_GETTERS = frozenset(
+    {"first", "one", "one_or_none", "scalar_one", "scalar_one_or_none", "scalar"}
+)
+"""The query methods that give one row of the model queried (``query(User)...first()``)."""
+
+STATEMENT_RUNNERS = frozenset({"scalars", "execute"})
+"""Session methods that run a statement given to them (``db.scalars(select(User))``)."""
+
+QUERY_STEPS = frozenset(
+    {
+        "filter",
+        "filter_by",
+        "where",
+        "order_by",
+        "join",
+        "outerjoin",
+        "options",
+        "limit",
+        "offset",
+        "distinct",
+        "group_by",
+        "having",
+        "select_from",
+        "scalars",
+        "unique",
+        *STATEMENT_RUNNERS,
+    }
+)
+"""What refines a query or a statement, or runs one, on the way to its row: the model
+queried stays what it gives."""
