@@ -1199,3 +1199,69 @@ def test_a_row_method_that_reads_loaded_columns_does_not_block(tmp_path, query):
 def test_a_row_method_that_commits_blocks_where_it_is_called(tmp_path, query):
     lines = _rows(tmp_path, query, "increment_views(db)")
     assert lines == ["await run_in_threadpool(category.increment_views, db)"]
+
+
+LOOPS = """\
+    import requests
+    from fastapi import APIRouter, Depends
+    from sqlalchemy.orm import Session
+
+    from app.db import get_db
+    from app.models import User
+
+    router = APIRouter()
+
+
+    def active(db: Session):
+        return db.query(User).filter(User.id > 0)
+
+
+    def everyone(db: Session):
+        return db.query(User).all()
+
+
+    def names() -> list:
+        return ["a", "b"]
+
+
+    @router.get("/")
+    async def users(db: Session = Depends(get_db)):
+        found = []
+        {loop}
+        return found
+    """
+
+
+@pytest.mark.parametrize(
+    "loop",
+    [
+        "for user in db.query(User).order_by(User.id):\n            found.append(user)",
+        "for user in active(db):\n            found.append(user)",
+        "found = [user for user in active(db)]",
+        "query = db.query(User)\n        for user in query:\n            found.append(user)",
+    ],
+)
+def test_iterating_a_lazy_query_blocks_where_the_loop_is(tmp_path, loop):
+    findings(tmp_path, {"app/users.py": LOOPS.format(loop=loop)})
+    result = run(tmp_path, "app")
+    reported = [f for f in result.findings if "for ... in" in f.message]
+    assert [(f.code, f.path.name) for f in reported] == [("VF103", "users.py")]
+    assert "for ... in Session().query()" in reported[0].message
+    assert reported[0].blocking is not None
+    assert reported[0].blocking.kind == "db"
+
+
+@pytest.mark.parametrize(
+    "loop",
+    [
+        "for name in names():\n            found.append(name)",
+        "for name in ['a', 'b']:\n            found.append(name)",
+        "for item in requests.get('http://x').json():\n            found.append(item)",
+        "for user in everyone(db):\n            found.append(user)",  # blocks at the call
+        "for user in db.query(User).all():\n            found.append(user)",  # likewise
+    ],
+)
+def test_iterating_what_is_in_memory_already_is_left_alone(tmp_path, loop):
+    findings(tmp_path, {"app/users.py": LOOPS.format(loop=loop)})
+    result = run(tmp_path, "app")
+    assert [f.message for f in result.findings if "for ... in" in f.message] == []

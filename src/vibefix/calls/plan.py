@@ -21,6 +21,7 @@ from pathlib import Path
 from vibefix.calls.roles import Roles
 from vibefix.config import Config
 from vibefix.engine.index import (
+    ITERATION,
     UNKNOWN,
     CallFact,
     FunctionFact,
@@ -280,6 +281,8 @@ class _Analysis:
 
     def target(self, target: str, depth: int = 0) -> Verdict:
         """What calling ``target`` does to the event loop."""
+        if target.endswith(ITERATION):
+            return self._iteration(target, depth)
         exact = self.table.ruled(target) or self.table.exact.get(target)
         if exact is not None:
             return _verdict(exact, target)
@@ -326,6 +329,19 @@ class _Analysis:
         if made_by.category in (Category.TWIN, Category.NONBLOCKING):
             return Verdict(Category.NONBLOCKING, target)
         return Verdict(Category.UNKNOWN, target)
+
+    def _iteration(self, target: str, depth: int) -> Verdict:
+        """``for row in rows``: it blocks where ``rows`` is made without I/O and fetching
+        all of it would block (a lazy query: ``db.query(User).filter(...)``). What a
+        blocking call made (a result, a file) blocks at that call already; anything
+        else iterates in memory."""
+        made = target[: -len(ITERATION)]
+        if made.endswith("()") and depth <= 8:
+            maker = self.target(made[:-2], depth + 1)
+            fetched = self.target(f"{made}.all", depth + 1)
+            if maker.category is Category.NONBLOCKING and fetched.category is Category.BLOCKING:
+                return replace(fetched, target=target)
+        return Verdict(Category.NONBLOCKING, target)
 
     def method(self, cls: str, name: str) -> str | None:
         """The project function that ``cls().name`` calls, through the project's base
@@ -1202,6 +1218,8 @@ def _kind(verdict: Verdict) -> str:
 def _short(target: str) -> str:
     """A call target as a person would write it: ``Session().query`` for
     ``sqlalchemy.orm.Session().query``, ``.first()`` for a long chain."""
+    if target.endswith(ITERATION):
+        return f"for ... in {_short(target[: -len(ITERATION)].removesuffix('()'))}()"
     head, paren, tail = target.partition("(")
     head = head.removeprefix("builtins.")
     if not paren:

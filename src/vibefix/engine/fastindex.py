@@ -44,6 +44,7 @@ from libcst.metadata.scope_provider import (
 from vibefix.cst.names import fully_qualified
 from vibefix.engine.context import NeededName
 from vibefix.engine.index import (
+    ITERATION,
     KEYWORD_ONLY,
     UNKNOWN,
     CallFact,
@@ -1458,6 +1459,47 @@ class _Facts:
 
     def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
         self._assigned(node.target, None)
+        if isinstance(node, ast.For):
+            self._iteration(node.target, node.iter)
+
+    def visit_comprehension(self, node: ast.comprehension) -> None:
+        if not node.is_async:
+            self._iteration(node.target, node.iter)
+
+    def _iteration(self, target: ast.expr, iterable: ast.expr) -> None:
+        """``FactCollector._iteration``."""
+        frame = self._functions[-1] if self._functions else None
+        if frame is None or not frame.in_body:
+            return
+        owners = self._receiver(iterable)
+        if owners is None:
+            owners = self._qualified(iterable)
+        kinds = tuple(o for o in owners if not o.startswith(UNKNOWN) and "<locals>" not in o)
+        if not kinds:
+            return
+        first = target
+        while isinstance(first, ast.Tuple | ast.List) and first.elts:
+            first = first.elts[0]
+            if isinstance(first, ast.Starred):
+                first = first.value
+        line, column = self.source.start(first)
+        base: ast.AST = iterable
+        while isinstance(base, ast.Attribute | ast.Call | ast.Subscript):
+            base = base.func if isinstance(base, ast.Call) else base.value
+        name = _name_of(base)
+        kind = frame.types.get(name) if name is not None else None
+        if kind is not None and name is not None:
+            frame.typed_calls.append((len(frame.calls), name, kind))
+        fact = CallFact(
+            tuple(f"{kind}{ITERATION}" for kind in kinds),
+            line,
+            column,
+            awaited=False,
+            awaitable=self._sync_depth[-1] == 0,
+            offloadable=False,
+            end=(line, column),
+        )
+        frame.calls.append(fact)
 
     def _assigned(self, target: ast.AST, kind: str | None, made: str | None = None) -> None:
         if isinstance(target, ast.Name):
@@ -1635,6 +1677,7 @@ _VISITS: dict[type[ast.AST], Any] = {
     ast.withitem: _Facts.visit_withitem,
     ast.For: _Facts.visit_For,
     ast.AsyncFor: _Facts.visit_For,
+    ast.comprehension: _Facts.visit_comprehension,
     ast.Await: _Facts.visit_Await,
 }
 

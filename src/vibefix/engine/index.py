@@ -374,6 +374,9 @@ def _plain_class_attributes(
             returns.pop(f"{name}()", None)
 
 
+ITERATION = ".__iter__"
+"""The method a ``for`` loop calls on what it iterates (``FactCollector._iteration``)."""
+
 KEYWORD_ONLY = 1 << 30
 """The position of a keyword-only parameter (``ModuleFacts.init_attributes``)."""
 
@@ -1051,6 +1054,47 @@ class FactCollector(cst.CSTVisitor):
 
     def visit_For(self, node: cst.For) -> None:
         self._assigned(node.target, None)
+        if node.asynchronous is None:
+            self._iteration(node, node.iter)
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        if node.asynchronous is None:
+            self._iteration(node, node.iter)
+
+    def _iteration(self, loop: cst.For | cst.CompFor, iterable: cst.BaseExpression) -> None:
+        """``for row in rows``: a call of ``rows``' type's ``__iter__`` (``ITERATION``),
+        where the loop's target starts, with no width (no call has none), when that
+        type is known. Iterating a lazy query runs it (``calls.plan``)."""
+        frame = self._functions[-1] if self._functions else None
+        if frame is None or not frame.in_body:
+            return
+        owners = self._receiver(iterable)
+        if owners is None:
+            owners = self._qualified(iterable)
+        kinds = tuple(o for o in owners if not o.startswith(UNKNOWN) and "<locals>" not in o)
+        if not kinds:
+            return
+        first: cst.BaseExpression = loop.target
+        while isinstance(first, cst.Tuple | cst.List) and first.elements:
+            first = first.elements[0].value
+        where = self.get_metadata(PositionProvider, first).start
+        line, column = where.line, where.column + 1
+        base = iterable
+        while isinstance(base, cst.Attribute | cst.Call | cst.Subscript):
+            base = base.func if isinstance(base, cst.Call) else base.value
+        kind = frame.types.get(base.value) if isinstance(base, cst.Name) else None
+        if kind is not None and isinstance(base, cst.Name):
+            frame.typed_calls.append((len(frame.calls), base.value, kind))
+        fact = CallFact(
+            tuple(f"{kind}{ITERATION}" for kind in kinds),
+            line,
+            column,
+            awaited=False,
+            awaitable=self._sync_depth[-1] == 0,
+            offloadable=False,
+            end=(line, column),
+        )
+        frame.calls.append(fact)
 
     def _assigned(
         self, target: cst.BaseExpression, kind: str | None, made: str | None = None
