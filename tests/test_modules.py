@@ -584,3 +584,33 @@ def test_two_methods_of_one_name_the_later_wins(tmp_path):
     result = run(tmp_path, ".")
 
     assert "return await get_user(uid)" in changed(result, tmp_path)["app/routers.py"]
+
+
+@pytest.mark.parametrize(
+    ("imports", "root"),
+    [
+        ("from services.user import get_user", "proj"),
+        ("from proj.services.user import get_user", "."),
+    ],
+)
+def test_a_tree_with_an_init_at_its_top_holds_the_project_unless_it_imports_itself(
+    tmp_path, imports, root
+):
+    # An exported tree (no marker anywhere) with a stray `__init__.py` at its top: its
+    # neighbours are no part of it, unless its own imports name it as a package.
+    write(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/main.py": f"from fastapi import FastAPI\n\n{imports}\n",
+            "proj/services/user.py": HELPER,
+            "other/main.py": "import requests\n",
+        },
+    )
+    folder = tmp_path / "proj"
+    files = sorted(folder.rglob("*.py"))
+    given = {path: path.read_bytes() for path in files}
+
+    found = engine.project_root([folder], Config(root=folder), given)
+
+    assert found == (tmp_path / root).resolve()

@@ -829,11 +829,13 @@ class _Rounds:
         return data
 
 
-def project_root(paths: Sequence[Path], config: Config) -> Path | None:
+def project_root(
+    paths: Sequence[Path], config: Config, texts: Mapping[Path, bytes] | None = None
+) -> Path | None:
     """The folder of the configuration file, else the nearest folder above the paths
     that looks like a project's root (``pyproject.toml``, ``setup.py``,
     ``requirements.txt``, ``.git``)."""
-    return config.root if config.source is not None else _project_root(paths)
+    return config.root if config.source is not None else _project_root(paths, texts)
 
 
 def project_files(root: Path | None, config: Config, found: Sequence[Path]) -> list[Path]:
@@ -847,7 +849,7 @@ def project_files(root: Path | None, config: Config, found: Sequence[Path]) -> l
 PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", ".git")
 
 
-def _project_root(paths: Sequence[Path]) -> Path | None:
+def _project_root(paths: Sequence[Path], texts: Mapping[Path, bytes] | None) -> Path | None:
     resolved = [path.resolve() for path in paths]
     folders = [path if path.is_dir() else path.parent for path in resolved]
     common = Path(os.path.commonpath(folders)) if folders else None
@@ -858,12 +860,26 @@ def _project_root(paths: Sequence[Path]) -> Path | None:
             return folder
     # No marker (an exported tree, no .git): the folder given is the project, as
     # ``uvicorn app.main:app`` run from there sees it; or, when that folder is a
-    # package, the folder that holds it.
+    # package its own modules import by name (``from app.db import``), the folder that
+    # holds it. A stray ``__init__.py`` at the top of a tree that imports
+    # ``from services import ...`` keeps the folder given: its neighbours are no part of it.
     if not any(path.is_dir() for path in resolved):
         return None
-    while (common / "__init__.py").is_file() and common.parent != common:
+    while (
+        (common / "__init__.py").is_file()
+        and common.parent != common
+        and (texts is None or _imports_itself(common.name, texts.values()))
+    ):
         common = common.parent
     return common
+
+
+def _imports_itself(package: str, texts: Iterable[bytes]) -> bool:
+    """Whether some text imports ``package`` by its name."""
+    pattern = re.compile(
+        rb"^[ \t]*(?:from|import)[ \t]+" + re.escape(package.encode()) + rb"\b", re.M
+    )
+    return any(pattern.search(text) for text in texts)
 
 
 def run(
@@ -877,7 +893,7 @@ def run(
     found = discover(paths, options.config) if files is None else list(files)
     given, unreadable = read(found)
     hidden = _hide_shadowed(given)
-    root = project_root(paths, options.config)
+    root = project_root(paths, options.config, given)
     options = replace(options, project=root.resolve() if root is not None else None)
     cache = Cache(None)
     if options.use_cache and options.accept is None:
