@@ -254,6 +254,15 @@ def verdict(target: str) -> tuple[Kind, str | None] | None:
         ("resend.Emails.send", (Kind.OFFLOAD, "http")),
         ("OSMPythonTools.nominatim.Nominatim().query", (Kind.OFFLOAD, "http")),
         ("sqlalchemy.orm.DeclarativeBase.metadata.create_all", (Kind.OFFLOAD, "db")),
+        ("stripe.checkout.Session.retrieve().get", (Kind.NONBLOCKING, None)),
+        ("stripe.checkout.Session.retrieve().save", (Kind.OFFLOAD, "http")),
+        ("supabase.create_client().table", (Kind.NONBLOCKING, None)),
+        ("supabase.create_client().table().select", (Kind.NONBLOCKING, None)),
+        ("supabase.create_client().table().select().eq", (Kind.NONBLOCKING, None)),
+        ("supabase.create_client().table().select().execute", (Kind.OFFLOAD, "http")),
+        ("supabase.create_client().table().select().eq().execute", (Kind.OFFLOAD, "http")),
+        ("supabase.create_client().storage.from_().upload", (Kind.OFFLOAD, "http")),
+        ("supabase.create_client().auth.sign_in_with_password", (Kind.OFFLOAD, "http")),
     ],
 )
 def test_the_shipped_table_knows_the_library(target, expected):
