@@ -5,6 +5,8 @@ without an annotation, helpers that return a connection, session factories made 
 
 from __future__ import annotations
 
+import textwrap
+
 import libcst
 import pytest
 
@@ -1265,3 +1267,62 @@ def test_iterating_what_is_in_memory_already_is_left_alone(tmp_path, loop):
     findings(tmp_path, {"app/users.py": LOOPS.format(loop=loop)})
     result = run(tmp_path, "app")
     assert [f.message for f in result.findings if "for ... in" in f.message] == []
+
+
+HANDED_ON = """\
+    from fastapi import APIRouter, Depends
+    from sqlalchemy.orm import Session
+
+    from app.db import get_db
+    from app.models import User
+
+    router = APIRouter()
+
+
+    def find(db, name):
+        return db.query(User).filter(User.name == name).first()
+
+
+    {helper}
+    @router.get("/{{name}}")
+    async def user(name: str, db: Session = Depends(get_db)):
+        return {call}
+    """
+
+
+@pytest.mark.parametrize("call", ["find(db, name)", "find(name=name, db=db)", "lookup(db, name)"])
+def test_an_untyped_parameter_is_what_every_call_passes_it(tmp_path, call):
+    helper = "def lookup(db, name):\n        return find(db, name)\n\n\n"
+    service = HANDED_ON.format(call=call, helper=helper if "lookup" in call else "")
+    lines = offloaded(tmp_path, {"app/users.py": service})
+    assert lines == [f"return await run_in_threadpool({call.replace('(', ', ', 1)}"]
+
+
+@pytest.mark.parametrize(
+    ("call", "elsewhere"),
+    [
+        # Another caller passes something else: which one is it?
+        ("find(db, name)", "def other():\n    c = redis.Redis()\n    return find(c, 'x')\n"),
+        # Another caller passes something unknown.
+        ("find(db, name)", "def other(x):\n    return find(x.db, 'x')\n"),
+        # It is passed around as a value: its callers are not all the project's.
+        ("find(db, name)", "def other():\n    return map(find, [1], ['x'])\n"),
+    ],
+)
+def test_an_untyped_parameter_with_callers_that_disagree_is_left_alone(tmp_path, call, elsewhere):
+    service = HANDED_ON.format(call=call, helper="")
+    service += "\n\n" + textwrap.indent(elsewhere, "    ")
+    service = service.replace(
+        "from app.models import User", "from app.models import User\n    import redis"
+    )
+    assert offloaded(tmp_path, {"app/users.py": service}) == []
+
+
+def test_an_untyped_parameter_the_function_rebinds_is_left_alone(tmp_path):
+    service = HANDED_ON.format(call="find(db, name)", helper="").replace(
+        "    def find(db, name):\n", "    def find(db, name):\n        db = make_db()\n"
+    )
+    service = service.replace(
+        "from app.db import get_db", "from app.db import get_db\n    from vendor import make_db"
+    )
+    assert offloaded(tmp_path, {"app/users.py": service}) == []

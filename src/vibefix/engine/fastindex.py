@@ -51,7 +51,9 @@ from vibefix.engine.index import (
     FunctionFact,
     ModuleFacts,
     Reference,
+    _forget_rebound,
     _refined,
+    parameter_type,
 )
 from vibefix.known.fastapi import DEPENDS, FASTAPI_APPS, FASTAPI_ROUTERS, in_pytest_file
 from vibefix.known.types import (
@@ -714,6 +716,8 @@ class _FunctionFrame:
     either: dict[str, frozenset[str] | None] = field(default_factory=dict)
     results: list[tuple[str | None, str | None]] = field(default_factory=list)
     yields: list[tuple[str | None, str | None]] = field(default_factory=list)
+    untyped: dict[str, int] = field(default_factory=dict)
+    rebound: set[str] = field(default_factory=set)
 
 
 _NameLike = ast.Name | ast.Attribute | ast.arg | ast.ExceptHandler | ast.Constant
@@ -925,6 +929,12 @@ class _Facts:
             visible.update(frame.types)
         return visible
 
+    def _parameter(self, name: str) -> str:
+        frame = self._functions[-1]
+        if name in frame.untyped and frame.types.get(name, "") is None:
+            return parameter_type(frame.qualnames[0], name)
+        return UNKNOWN
+
     def _either(self, name: str) -> tuple[str, ...]:
         for frame in reversed(self._functions):
             if name in frame.types:
@@ -955,7 +965,9 @@ class _Facts:
             local = self._local_types()
             if name in local:
                 kind = local[name]
-                return (kind,) if kind is not None else self._either(name) or (UNKNOWN,)
+                if kind is not None:
+                    return (kind,)
+                return self._either(name) or (self._parameter(name),)
             names = self._qualified(expression)
             if not names or any("<locals>" in n for n in names):
                 return (UNKNOWN,)
@@ -1126,16 +1138,32 @@ class _Facts:
             if param is not arguments.vararg and param is not arguments.kwarg:
                 types[param.arg] = self._parameter_type(param, default)
         decorators = {d.id for d in node.decorator_list if isinstance(d, ast.Name)}
+        bound = 0
         if in_class is not None and plain and "staticmethod" not in decorators:
             first = plain[0].arg
             types[first] = in_class if "classmethod" in decorators else f"{in_class}()"
+            bound = 1
+        defaults = dict(_parameters(arguments))
+        untyped = {
+            param.arg: position
+            for position, param in enumerate(plain)
+            if position >= bound and _untyped(param, defaults.get(param))
+        }
+        untyped.update(
+            (param.arg, KEYWORD_ONLY)
+            for param in arguments.kwonlyargs
+            if _untyped(param, defaults.get(param))
+        )
         self._functions.append(
-            _FunctionFrame(node, qualnames, in_class, types, block=tuple(self._blocks))
+            _FunctionFrame(
+                node, qualnames, in_class, types, block=tuple(self._blocks), untyped=untyped
+            )
         )
         self._sync_depth.append(0)
 
     def leave_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         frame = self._functions.pop()
+        _forget_rebound(frame.calls, frame.qualnames[0], frame.rebound)
         for position, name, kind in frame.typed_calls:
             if frame.types.get(name) != kind:
                 call = frame.calls[position]
@@ -1184,6 +1212,11 @@ class _Facts:
                     sync_only=frame.sync_only
                     or ("it returns a value" if frame.generator and frame.returns_value else ""),
                     end=end,
+                    untyped=tuple(
+                        (position, name)
+                        for name, position in frame.untyped.items()
+                        if name not in frame.rebound
+                    ),
                     block=frame.block,
                 )
             )
@@ -1508,6 +1541,7 @@ class _Facts:
                 frame = self._functions[-1]
                 types = frame.types
                 name = target.id
+                frame.rebound.add(name)
                 old = types.get(name, kind)
                 if old is not None and kind is not None and _refined(old, kind):
                     kind = old
@@ -1583,6 +1617,8 @@ class _Facts:
             end=self.source.end(node),
         )
         frame = self._functions[-1] if self._functions else None
+        if frame is not None and (node.args or node.keywords):
+            fact = replace(fact, arguments=self._argument_types(node))
         if frame is not None and frame.owner_class is not None and _super_init(node):
             self._super_init(frame.owner_class, node)
         if frame is not None and frame.in_body:
@@ -1596,6 +1632,36 @@ class _Facts:
             frame.calls.append(fact)
         elif targets:
             self.module_calls.append(replace(fact, keywords=tuple(_keywords(node))))
+
+    def _argument_types(self, node: ast.Call) -> tuple[tuple[str, str], ...]:
+        found: list[tuple[str, str]] = []
+        for position, value in enumerate(node.args):
+            if isinstance(value, ast.Starred):
+                break
+            kind = self._argument_type(value)
+            if kind is not None:
+                found.append((str(position), kind))
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                continue
+            kind = self._argument_type(keyword.value)
+            if kind is not None:
+                found.append((keyword.arg, kind))
+        return tuple(found)
+
+    def _argument_type(self, value: ast.expr) -> str | None:
+        if isinstance(value, ast.Name):
+            local = self._local_types()
+            if value.id not in local:
+                return None
+            kind = local[value.id]
+            if kind is not None:
+                return kind
+            placeholder = self._parameter(value.id)
+            return placeholder if placeholder != UNKNOWN else None
+        if isinstance(value, ast.Attribute):
+            return self._type_of(value)
+        return None
 
     def _super_init(self, cls: str, node: ast.Call) -> None:
         positional: list[str | None] = []
@@ -1724,6 +1790,12 @@ def _keyword_of(call: ast.Call, value: ast.expr) -> str:
         if keyword.value is value:
             return keyword.arg if keyword.arg is not None else "**"
     return ""
+
+
+def _untyped(param: ast.arg, default: ast.expr | None) -> bool:
+    return param.annotation is None and (
+        default is None or (isinstance(default, ast.Constant) and default.value is None)
+    )
 
 
 def _row_model(call: ast.Call) -> ast.expr | None:

@@ -94,6 +94,10 @@ class CallFact:
     """Where it ends (``f(x).g()`` and ``f(x)`` start at the same place)."""
     keywords: tuple[str, ...] = ()
     """Its keyword arguments' names, for module-level calls (``FastAPI(lifespan=...)``)."""
+    arguments: tuple[tuple[str, str], ...] = ()
+    """The arguments of known type it passes, a local or an attribute: (position, or
+    keyword, type); a parameter of no type of the caller's passes its
+    ``parameter_type``. What an untyped parameter is (``ProjectIndex.merge``)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,11 @@ class FunctionFact:
     """Of the names the codemods' rewrites write into functions (``Codemod.needed_names``:
     ``asyncio``, ``run_in_threadpool``), those that mean something else in its body."""
     end: tuple[int, int] = (0, 0)
+    untyped: tuple[tuple[int, str], ...] = ()
+    """Its parameters of no type (no annotation; no default, or None), never rebound in
+    its body: (position among the positional ones, ``KEYWORD_ONLY`` for a keyword-only
+    one; its name). Every call that passes one a value of one known type gives it that
+    type (``ProjectIndex.merge``)."""
     block: tuple[int, ...] = ()
     """The indented blocks around its ``def`` (bodies of ``if``, ``else``, ``try``,
     ``for``, classes, functions), outermost first, numbered in the file's order; empty at
@@ -274,7 +283,7 @@ class ProjectIndex:
                     tail = name[len(prefix) :]
                     if name.startswith(prefix) and "." not in tail:
                         objects.setdefault(f"{module.module}.{tail}", name)
-        return cls(
+        index = cls(
             modules,
             functions,
             applications,
@@ -284,6 +293,8 @@ class ProjectIndex:
             returns=returns,
             class_attributes=assigned,
         )
+        _typed_by_calls(index, objects)
+        return index
 
     def facts(self, collector: type[Collector[FactsT]]) -> dict[Path, FactsT]:
         """What ``collector`` found, by file (files where it found nothing aside)."""
@@ -550,6 +561,14 @@ class FactCollector(cst.CSTVisitor):
             visible.update(frame.types)
         return visible
 
+    def _parameter(self, name: str) -> str:
+        """What a local of no type is: an untyped parameter of the innermost function,
+        what the index learns it is from its calls (``parameter_type``); else unknown."""
+        frame = self._functions[-1]
+        if name in frame.untyped and frame.types.get(name, "") is None:
+            return parameter_type(frame.qualnames[0], name)
+        return UNKNOWN
+
     def _either(self, name: str) -> tuple[str, ...]:
         """The types a local of no single type may have (``session: Session | None =
         None``, then ``session = get_session()``): each, where every assignment's is known;
@@ -587,7 +606,9 @@ class FactCollector(cst.CSTVisitor):
             local = self._local_types()
             if expression.value in local:
                 kind = local[expression.value]
-                return (kind,) if kind is not None else self._either(expression.value) or (UNKNOWN,)
+                if kind is not None:
+                    return (kind,)
+                return self._either(expression.value) or (self._parameter(expression.value),)
             names = self._qualified(expression)
             if not names or any("<locals>" in name for name in names):
                 return (UNKNOWN,)  # a loop variable, an ``except ... as e``...
@@ -742,16 +763,31 @@ class FactCollector(cst.CSTVisitor):
         decorators = {
             d.decorator.value for d in node.decorators if isinstance(d.decorator, cst.Name)
         }
+        bound = 0
         if in_class is not None and plain and "staticmethod" not in decorators:
             first = plain[0].name.value
             types[first] = in_class if "classmethod" in decorators else f"{in_class}()"
+            bound = 1
+        untyped = {
+            param.name.value: position
+            for position, param in enumerate(plain)
+            if position >= bound and _untyped(param.annotation, param.default)
+        }
+        untyped.update(
+            (param.name.value, KEYWORD_ONLY)
+            for param in node.params.kwonly_params
+            if _untyped(param.annotation, param.default)
+        )
         self._functions.append(
-            _FunctionFrame(node, qualnames, in_class, types, block=tuple(self._blocks))
+            _FunctionFrame(
+                node, qualnames, in_class, types, block=tuple(self._blocks), untyped=untyped
+            )
         )
         self._sync_depth.append(0)
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         frame = self._functions.pop()
+        _forget_rebound(frame.calls, frame.qualnames[0], frame.rebound)
         # A name given another type later in the function (in a loop, a branch) may
         # hold either when a call before it runs: such calls are of an unknown object.
         for position, name, kind in frame.typed_calls:
@@ -802,6 +838,11 @@ class FactCollector(cst.CSTVisitor):
                     sync_only=frame.sync_only
                     or ("it returns a value" if frame.generator and frame.returns_value else ""),
                     end=(where.end.line, where.end.column + 1),
+                    untyped=tuple(
+                        (position, name)
+                        for name, position in frame.untyped.items()
+                        if name not in frame.rebound
+                    ),
                     block=frame.block,
                 )
             )
@@ -1111,6 +1152,7 @@ class FactCollector(cst.CSTVisitor):
                 # A name assigned twice with different types has no single type, but a
                 # query refined in steps (``q = q.filter(...)``) is still a query.
                 name = target.value
+                frame.rebound.add(name)
                 old = types.get(name, kind)
                 if old is not None and kind is not None and _refined(old, kind):
                     kind = old
@@ -1192,6 +1234,8 @@ class FactCollector(cst.CSTVisitor):
             end=(where.end.line, where.end.column + 1),
         )
         frame = self._functions[-1] if self._functions else None
+        if frame is not None and node.args:
+            fact = replace(fact, arguments=self._argument_types(node))
         if frame is not None and frame.owner_class is not None and _super_init(node):
             self._super_init(frame.owner_class, node)
         if frame is not None and frame.in_body:
@@ -1209,6 +1253,42 @@ class FactCollector(cst.CSTVisitor):
                 if a.keyword is not None or a.star == "**"
             )
             self.module_calls.append(replace(fact, keywords=keywords))
+
+    def _argument_types(self, node: cst.Call) -> tuple[tuple[str, str], ...]:
+        """``CallFact.arguments``: positional ones up to the first ``*``, then keywords."""
+        positional: list[tuple[str, str]] = []
+        keywords: list[tuple[str, str]] = []
+        position = 0
+        starred = False
+        for argument in node.args:
+            if argument.star:
+                starred = starred or argument.star == "*"
+                continue
+            if argument.keyword is None and starred:
+                continue
+            kind = self._argument_type(argument.value)
+            if argument.keyword is None:
+                if kind is not None:
+                    positional.append((str(position), kind))
+                position += 1
+            elif kind is not None:
+                keywords.append((argument.keyword.value, kind))
+        return (*positional, *keywords)
+
+    def _argument_type(self, value: cst.BaseExpression) -> str | None:
+        """The type of an argument that is a local or an attribute; None if unknown."""
+        if isinstance(value, cst.Name):
+            local = self._local_types()
+            if value.value not in local:
+                return None
+            kind = local[value.value]
+            if kind is not None:
+                return kind
+            placeholder = self._parameter(value.value)
+            return placeholder if placeholder != UNKNOWN else None
+        if isinstance(value, cst.Attribute):
+            return self._type_of(value)
+        return None
 
     def _super_init(self, cls: str, node: cst.Call) -> None:
         """Record what ``super().__init__(...)`` hands the base class
@@ -1294,6 +1374,10 @@ class _FunctionFrame:
     """The types of the values it returns, with the local name each was read from."""
     yields: list[tuple[str | None, str | None]] = field(default_factory=list)
     """The same, of the values it yields."""
+    untyped: dict[str, int] = field(default_factory=dict)
+    """Its parameters of no type, by name: their positions (``FunctionFact.untyped``)."""
+    rebound: set[str] = field(default_factory=set)
+    """The names its body assigns."""
 
 
 def _row_model(call: cst.Call) -> cst.BaseExpression | None:
@@ -1344,6 +1428,103 @@ def _default_object(default: cst.BaseExpression, names: tuple[str, ...]) -> str 
         return None
     name = names[0]
     return None if name.startswith("builtins.") or "<locals>" in name else name
+
+
+def _typed_by_calls(index: ProjectIndex, objects: dict[str, str | None]) -> None:
+    """Give each untyped parameter (``FunctionFact.untyped``) the one type every call of
+    its function passes it, when every call the project makes of it passes one: a route
+    hands ``db: Session`` to ``forgot_password(email, db)``. Repeated, for what such a
+    parameter passes on in turn; a call that passes nothing known there, or a caller
+    that disagrees, leaves it unknown."""
+    # Not a route or anything decorated (FastAPI or a decorator calls it), nor what is
+    # passed around as a value (``Depends(f)``, ``run_in_threadpool(f, db)``): the
+    # project's own calls are not all its calls.
+    wanted = {
+        name: function
+        for name, function in index.functions.items()
+        if function.untyped
+        and name not in index.ambiguous
+        and _HARMLESS_DECORATORS.issuperset(function.decorators)
+    }
+    if not wanted:
+        return
+    short = {name.rpartition(".")[2] for name in wanted}
+    for module in index.modules:
+        for reference in module.references:
+            for target in reference.targets:
+                if target.rpartition(".")[2] in short:
+                    wanted.pop(index.resolve(target), None)
+    sites: dict[str, list[CallFact]] = {}
+    offsets: dict[tuple[str, int], int] = {}
+    unsure: set[str] = set()
+    for module in index.modules:
+        for caller in module.functions:
+            for call in caller.calls:
+                if not any(t.rpartition(".")[2] in short for t in call.targets):
+                    continue
+                for target in {index.resolve(t) for t in call.targets}:
+                    owner, _, method = target.rpartition("().")
+                    name = f"{owner}.{method}" if owner else target
+                    if name in wanted:
+                        sites.setdefault(name, []).append(call)
+                        decorators = wanted[name].decorators
+                        bound = "builtins.classmethod" in decorators or (
+                            owner and "builtins.staticmethod" not in decorators
+                        )
+                        offsets[(name, id(call))] = 1 if bound else 0
+                    else:  # a method of that name on something else, or unknown
+                        unsure.add(target.rpartition(".")[2])
+    for name in list(sites):
+        if wanted[name].owner_class is not None and name.rpartition(".")[2] in unsure:
+            del sites[name]
+    for _ in range(8):  # what a typed parameter passes on, a few calls deep
+        learned = False
+        for name, calls in sites.items():
+            function = wanted[name]
+            for position, parameter in function.untyped:
+                placeholder = parameter_type(name, parameter)
+                if placeholder in objects:
+                    continue
+                kinds = set()
+                for call in calls:
+                    passed = dict(call.arguments)
+                    at = position - offsets[(name, id(call))]
+                    kind = passed.get(parameter) or passed.get(str(at), "")
+                    kinds.add(index.resolve(kind) if kind else "")
+                if len(kinds) == 1 and not any(k.startswith(UNKNOWN) or not k for k in kinds):
+                    objects[placeholder] = kinds.pop()
+                    learned = True
+        if not learned:
+            return
+
+
+def parameter_type(function: str, name: str) -> str:
+    """What the index calls the type of ``function``'s untyped parameter ``name`` until
+    its calls say (``ProjectIndex.merge``); unknown otherwise (``UNKNOWN`` first)."""
+    return f"{UNKNOWN}{function}:{name}"
+
+
+def _untyped(annotation: cst.Annotation | None, default: cst.BaseExpression | None) -> bool:
+    return annotation is None and (default is None or _is_none(default))
+
+
+def _forget_rebound(calls: list[CallFact], function: str, rebound: set[str]) -> None:
+    """A parameter the body assigns is not what its callers pass everywhere: the calls
+    on it and what it is passed as are of an unknown object."""
+    for name in rebound:
+        placeholder = parameter_type(function, name)
+        for position, call in enumerate(calls):
+            if any(t.startswith(placeholder) for t in call.targets) or any(
+                kind == placeholder for _, kind in call.arguments
+            ):
+                calls[position] = replace(
+                    call,
+                    targets=tuple(
+                        UNKNOWN + t[len(placeholder) :] if t.startswith(placeholder) else t
+                        for t in call.targets
+                    ),
+                    arguments=tuple(a for a in call.arguments if a[1] != placeholder),
+                )
 
 
 def _super_init(node: cst.Call) -> bool:
