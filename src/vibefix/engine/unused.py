@@ -72,8 +72,9 @@ _CONFIG_SUFFIXES = frozenset(
 )
 
 REASON = (
-    "dead code: no file of the project names this module and it runs nothing on import,"
-    " so its blocking calls block nothing: not analysed for them"
+    "dead code: no file of the project names this module and it is no entry point (it"
+    " makes no app and has no `__main__` block), so nothing runs it and its blocking calls"
+    " block nothing: not analysed for them"
 )
 
 
