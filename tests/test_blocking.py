@@ -255,6 +255,8 @@ def verdict(target: str) -> tuple[Kind, str | None] | None:
         ("OSMPythonTools.nominatim.Nominatim().query", (Kind.OFFLOAD, "http")),
         ("sqlalchemy.orm.DeclarativeBase.metadata.create_all", (Kind.OFFLOAD, "db")),
         ("stripe.checkout.Session.retrieve().get", (Kind.NONBLOCKING, None)),
+        ("sqlmodel.Session().add", (Kind.NONBLOCKING, None)),
+        ("sqlmodel.Session().commit", (Kind.BLOCKING, "db")),
         ("stripe.checkout.Session.retrieve().save", (Kind.OFFLOAD, "http")),
         ("supabase.create_client().table", (Kind.NONBLOCKING, None)),
         ("supabase.create_client().table().select", (Kind.NONBLOCKING, None)),
