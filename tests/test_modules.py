@@ -591,6 +591,7 @@ def test_two_methods_of_one_name_the_later_wins(tmp_path):
     [
         ("from services.user import get_user", "proj"),
         ("from proj.services.user import get_user", "."),
+        ("from .services.user import get_user", "."),  # only a package's module can
     ],
 )
 def test_a_tree_with_an_init_at_its_top_holds_the_project_unless_it_imports_itself(

@@ -875,10 +875,10 @@ def _project_root(paths: Sequence[Path], texts: Mapping[Path, bytes] | None) -> 
 
 
 def _imports_itself(package: str, texts: Iterable[bytes]) -> bool:
-    """Whether some text imports ``package`` by its name."""
-    pattern = re.compile(
-        rb"^[ \t]*(?:from|import)[ \t]+" + re.escape(package.encode()) + rb"\b", re.M
-    )
+    """Whether some text imports ``package`` by its name, or relatively (``from . import
+    models``: only a package's modules can)."""
+    name = re.escape(package.encode())
+    pattern = re.compile(rb"^[ \t]*(?:(?:from|import)[ \t]+" + name + rb"\b|from[ \t]+\.)", re.M)
     return any(pattern.search(text) for text in texts)
 
 
