@@ -1326,3 +1326,112 @@ def test_an_untyped_parameter_the_function_rebinds_is_left_alone(tmp_path):
         "from app.db import get_db", "from app.db import get_db\n    from vendor import make_db"
     )
     assert offloaded(tmp_path, {"app/users.py": service}) == []
+
+
+def test_a_query_refined_step_by_step_blocks_where_it_runs(tmp_path):
+    service = """\
+        from fastapi import APIRouter, Depends
+        from sqlalchemy.orm import Session
+
+        from app.db import get_db
+        from app.models import User
+
+        router = APIRouter()
+
+
+        def find(db: Session, name, active):
+            query = db.query(User).filter(User.id > 0)
+            if name:
+                query = query.filter(User.name == name)
+            if active:
+                query = query.filter(User.active).order_by(User.id)
+            return query.all()
+
+
+        @router.get("/")
+        async def users(name: str, db: Session = Depends(get_db)):
+            return find(db, name, True)
+        """
+    findings(tmp_path, {"app/users.py": service})
+    result = run(tmp_path, "app")
+    chains = [edit.blocking for f in result.files for edit in f.edits if edit.blocking]
+    assert [chain.chain[-1].line for chain in chains] == [16]
+
+
+SHARED = """\
+    import psycopg2
+    import requests as http
+
+
+    class Ledger:
+        def __init__(self):
+            self.cursor = psycopg2.connect(dbname="x").cursor()
+
+        def balance(self, user_id):
+            self.cursor.execute("select balance from users where id = %s", (user_id,))
+            return self.cursor.fetchone()
+
+
+    ledger = Ledger()
+    conn = psycopg2.connect(dbname="x")
+    """
+
+
+@pytest.mark.parametrize(
+    ("imports", "body"),
+    [
+        ("from app.shared import *", "return ledger.balance(user_id)"),
+        ("from app.shared import *", "return conn.cursor().fetchall()"),
+        ("from app.shared import *", "return psycopg2.connect().cursor().fetchall()"),
+        ("from app.shared import http", "return http.get('http://x').json()"),
+        ("from app import shared", "return shared.http.get('http://x').json()"),
+    ],
+)
+def test_objects_and_modules_another_module_hands_on_are_followed(tmp_path, imports, body):
+    route = f"""\
+        from fastapi import APIRouter
+
+        {imports}
+
+        router = APIRouter()
+
+
+        @router.get("/")
+        async def balance(user_id: str):
+            {body}
+        """
+    findings(tmp_path, {"app/shared.py": SHARED, "app/routes.py": route})
+    result = run(tmp_path, "app")
+    reached = [
+        record.blocking.call
+        for file in result.files
+        if file.path.name == "routes.py"
+        for record in (*file.edits, *file.findings)
+        if record.blocking is not None
+    ] + [f.blocking.call for f in result.findings if f.path.name == "routes.py" and f.blocking]
+    assert reached, result.findings
+    assert all(call.startswith(("psycopg2.", "requests.")) for call in reached)
+
+
+@pytest.mark.parametrize(
+    ("imports", "body"),
+    [
+        ("from app.shared import *", "return ledger"),  # no call
+        ("from app.shared import *", "return len(user_id)"),
+        ("from app.shared import Ledger", "return Ledger"),
+    ],
+)
+def test_what_a_star_import_brings_and_nothing_calls_is_left_alone(tmp_path, imports, body):
+    route = f"""\
+        from fastapi import APIRouter
+
+        {imports}
+
+        router = APIRouter()
+
+
+        @router.get("/")
+        async def balance(user_id: str):
+            {body}
+        """
+    assert findings(tmp_path, {"app/shared.py": SHARED, "app/routes.py": route}) == []

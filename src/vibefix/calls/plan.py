@@ -50,6 +50,7 @@ from vibefix.known.fastapi import (
     ROUTE_METHODS,
     ROUTE_REGISTRATIONS,
 )
+from vibefix.known.types import REFINING
 from vibefix.results import BlockingCall, Finding, Position, Step
 
 
@@ -283,6 +284,9 @@ class _Analysis:
         """What calling ``target`` does to the event loop."""
         if target.endswith(ITERATION):
             return self._iteration(target, depth)
+        refined = self._refined(target, depth)
+        if refined is not None:
+            return refined
         exact = self.table.ruled(target) or self.table.exact.get(target)
         if exact is not None:
             return _verdict(exact, target)
@@ -329,6 +333,19 @@ class _Analysis:
         if made_by.category in (Category.TWIN, Category.NONBLOCKING):
             return Verdict(Category.NONBLOCKING, target)
         return Verdict(Category.UNKNOWN, target)
+
+    def _refined(self, target: str, depth: int) -> Verdict | None:
+        """A legacy query refined again (``q = q.filter(...)`` after ``db.query(User)
+        .filter(...)``): built without I/O as the step before it was, whatever the chain's
+        length; None when ``target`` is no such step."""
+        owner, method = split_last(target)
+        if owner is None or method not in REFINING or ".query()" not in owner or depth > 8:
+            return None
+        if not owner.endswith("()") or owner in self.table.exact:
+            return None
+        if self.target(owner[:-2], depth + 1).category is not Category.NONBLOCKING:
+            return None
+        return Verdict(Category.NONBLOCKING, target)
 
     def _iteration(self, target: str, depth: int) -> Verdict:
         """``for row in rows``: it blocks where ``rows`` is made without I/O and fetching

@@ -969,6 +969,8 @@ class _Facts:
                     return (kind,)
                 return self._either(name) or (self._parameter(name),)
             names = self._qualified(expression)
+            if not names and self.star_imports:
+                return (f"{self.module}.{name}",)
             if not names or any("<locals>" in n for n in names):
                 return (UNKNOWN,)
             return None
@@ -1390,6 +1392,13 @@ class _Facts:
     def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
         if isinstance(node, ast.Import):
             self.uses_fastapi |= any(alias.name.split(".")[0] == "fastapi" for alias in node.names)
+            if not self._functions and not self._classes:
+                for alias in node.names:
+                    if alias.asname is not None:
+                        bound, source = alias.asname, alias.name
+                    else:
+                        bound = source = alias.name.split(".")[0]
+                    self._objects.setdefault(f"{self.module}.{bound}", source)
             return
         if node.module is not None and not node.level:
             self.uses_fastapi |= node.module.split(".")[0] == "fastapi"

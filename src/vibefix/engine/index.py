@@ -48,6 +48,7 @@ from vibefix.known.types import (
     NO_TYPE,
     OPTIONAL,
     QUERY_STEPS,
+    REFINING,
     ROW_GETTERS,
     SESSION_CLASS,
     SESSION_MAKERS,
@@ -276,12 +277,13 @@ class ProjectIndex:
         _handed_down(modules, functions, bases, objects)
         assigned = frozenset(name for name in objects if name.rpartition(".")[0] in bases)
         _plain_class_attributes(bases, objects, returns)
+        named = [*functions, *bases, *objects]
         for module in modules:
             for source in module.star_imports:
                 prefix = f"{source}."
-                for name in [*functions, *bases]:
+                for name in named:
                     tail = name[len(prefix) :]
-                    if name.startswith(prefix) and "." not in tail:
+                    if name.startswith(prefix) and "." not in tail and "(" not in tail:
                         objects.setdefault(f"{module.module}.{tail}", name)
         index = cls(
             modules,
@@ -432,12 +434,13 @@ def _handed_down(
 def _refined(old: str, new: str) -> bool:
     """Whether ``new`` is a legacy SQLAlchemy query ``old`` refined by a method of its
     (``Session().query()`` and ``Session().query().filter()``): the same type."""
-    return (
-        ".query(" in old
-        and new.startswith(f"{old}.")
-        and new.endswith(")")
-        and "(" not in new[len(old) + 1 : -2]
-    )
+    if ".query(" not in old or not new.startswith(f"{old}.") or not new.endswith(")"):
+        return False
+    steps = new[len(old) + 1 : -2]
+    if "(" not in steps:
+        return True
+    # Several steps at once (``q = q.filter(...).order_by(...)``): each refines it.
+    return all(step in REFINING for step in steps.split("()."))
 
 
 def _prefix_ends(target: str) -> list[int]:
@@ -610,6 +613,9 @@ class FactCollector(cst.CSTVisitor):
                     return (kind,)
                 return self._either(expression.value) or (self._parameter(expression.value),)
             names = self._qualified(expression)
+            if not names and self.star_imports:
+                # What ``from x import *`` brought in (``ProjectIndex.merge``).
+                return (f"{self.module}.{expression.value}",)
             if not names or any("<locals>" in name for name in names):
                 return (UNKNOWN,)  # a loop variable, an ``except ... as e``...
             return None
@@ -966,6 +972,17 @@ class FactCollector(cst.CSTVisitor):
         self.uses_fastapi |= any(
             _dotted(alias.name).split(".")[0] == "fastapi" for alias in node.names
         )
+        if not self._functions and not self._classes:
+            # ``import psycopg2`` in ``app/db.py``: ``app.db.psycopg2`` is that module, for
+            # whoever imports it from there (``from app.db import *``, ``import psycopg2``'s
+            # re-export).
+            for alias in node.names:
+                name = _dotted(alias.name)
+                if alias.asname is not None:
+                    bound, source = _dotted(alias.asname.name), name
+                else:
+                    bound = source = name.split(".")[0]
+                self._objects.setdefault(f"{self.module}.{bound}", source)
         return False
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:

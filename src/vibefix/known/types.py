@@ -80,3 +80,6 @@ QUERY_STEPS = frozenset(
 )
 """What refines a query or a statement, or runs one, on the way to its row: the model
 queried stays what it gives."""
+
+REFINING = QUERY_STEPS - STATEMENT_RUNNERS - {"unique"}
+"""The steps that refine a legacy query without running it (``q = q.filter(...)``)."""
