@@ -1435,3 +1435,83 @@ def test_what_a_star_import_brings_and_nothing_calls_is_left_alone(tmp_path, imp
             {body}
         """
     assert findings(tmp_path, {"app/shared.py": SHARED, "app/routes.py": route}) == []
+
+
+APP_STATE = """\
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI, Request
+    from openai import OpenAI
+
+
+    class Embedder:
+        def __init__(self):
+            self.client = OpenAI(api_key="x")
+
+        def embed(self, text: str):
+            return self.client.embeddings.create(model="m", input=[text])
+
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        {setup}
+        yield
+
+
+    app = FastAPI(lifespan=lifespan)
+
+
+    @app.post("/search")
+    async def search(request: Request, q: str):
+        return {read}.embed(q)
+    """
+
+
+@pytest.mark.parametrize(
+    ("setup", "read"),
+    [
+        ("app.state.embedder = Embedder()", "request.app.state.embedder"),
+        ("app.state.embedder = Embedder()", "app.state.embedder"),
+        ("app.embedder = Embedder()", "request.app.embedder"),
+    ],
+)
+def test_what_the_app_holds_is_followed_through_the_request(tmp_path, setup, read):
+    main = APP_STATE.format(setup=setup, read=read)
+    assert offloaded(tmp_path, {"app/main.py": main}) == [
+        f"return await run_in_threadpool({read}.embed, q)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("setup", "read"),
+    [
+        ("app.state.embedder = Embedder()", "request.app.state.other"),  # never set
+        ("app.state.embedder = make_embedder()", "request.app.state.embedder"),  # unknown
+    ],
+)
+def test_what_the_app_holds_of_no_known_type_is_left_alone(tmp_path, setup, read):
+    main = APP_STATE.format(setup=setup, read=read).replace(
+        "from openai import OpenAI",
+        "from openai import OpenAI\n    from vendor import make_embedder",
+    )
+    assert offloaded(tmp_path, {"app/main.py": main}) == []
+
+
+def test_a_module_level_attribute_of_a_client_is_what_it_names(tmp_path):
+    main = """\
+        from fastapi import FastAPI
+        from pymongo import MongoClient
+
+        app = FastAPI()
+        client = MongoClient("mongodb://localhost")
+        songs = client.music.songs
+        name = client.address
+
+
+        @app.get("/")
+        async def first():
+            return songs.find_one({}), name
+        """
+    assert offloaded(tmp_path, {"app/main.py": main}) == [
+        "return await run_in_threadpool(songs.find_one, {}), name"
+    ]

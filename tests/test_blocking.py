@@ -203,7 +203,9 @@ def verdict(target: str) -> tuple[Kind, str | None] | None:
         ("psycopg2.connect().cursor", (Kind.NONBLOCKING, None)),
         ("psycopg2.connect().cursor().execute", (Kind.BLOCKING, "db")),
         ("psycopg2.extensions.connection().commit", (Kind.BLOCKING, "db")),
-        ("pymongo.MongoClient().get_database", (Kind.OFFLOAD, "db")),
+        # Choosing a database or a collection makes a local object; its queries block.
+        ("pymongo.MongoClient().get_database", (Kind.NONBLOCKING, None)),
+        ("pymongo.MongoClient().get_database().command", (Kind.OFFLOAD, "db")),
         ("pymongo.collection.Collection().find", (Kind.BLOCKING, "db")),
         ("pymongo.collection.Collection().insert_one", (Kind.OFFLOAD, "db")),
         # Other network clients.
@@ -256,6 +258,12 @@ def verdict(target: str) -> tuple[Kind, str | None] | None:
         ("sqlalchemy.orm.DeclarativeBase.metadata.create_all", (Kind.OFFLOAD, "db")),
         ("stripe.checkout.Session.retrieve().get", (Kind.NONBLOCKING, None)),
         ("sqlmodel.Session().add", (Kind.NONBLOCKING, None)),
+        ("pymongo.MongoClient().get_database().get_collection", (Kind.NONBLOCKING, None)),
+        ("pymongo.MongoClient().get_database().get_collection().find_one", (Kind.OFFLOAD, "db")),
+        ("gridfs.GridFS().put", (Kind.OFFLOAD, "db")),
+        ("payos.PayOS().createPaymentLink", (Kind.OFFLOAD, "http")),
+        ("payos.PayOS().verifyPaymentWebhookData", (Kind.NONBLOCKING, None)),
+        ("weasyprint.HTML().write_pdf", (Kind.OFFLOAD, "cpu")),
         ("sqlmodel.Session().commit", (Kind.BLOCKING, "db")),
         ("stripe.checkout.Session.retrieve().save", (Kind.OFFLOAD, "http")),
         ("supabase.create_client().table", (Kind.NONBLOCKING, None)),

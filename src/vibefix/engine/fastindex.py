@@ -1005,6 +1005,9 @@ class _Facts:
         name = _name_of(value)
         if name is not None and self._functions:
             return self._local_types().get(name)
+        if isinstance(value, ast.Attribute) and not self._functions:
+            names = self._qualified(value)
+            return names[0] if len(names) == 1 and "<locals>" not in names[0] else None
         if (
             isinstance(value, ast.Attribute)
             and isinstance(value.value, ast.Name)
@@ -1567,11 +1570,13 @@ class _Facts:
                 inner = element.value if isinstance(element, ast.Starred) else element
                 self._assigned(inner, None)
             return
-        if (
+        typed = (
             isinstance(target, ast.Attribute)
             and isinstance(target.value, ast.Name)
             and self._functions
-        ):
+            and (self._functions[-1].types.get(target.value.id) or "").endswith("()")
+        )
+        if typed and isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
             frame = self._functions[-1]
             owner = frame.types.get(target.value.id)
             if owner is not None and owner.endswith("()"):
@@ -1581,6 +1586,12 @@ class _Facts:
                     if position is not None:
                         attribute = (owner[:-2], target.attr, position, self._handed)
                         self.init_attributes.append(attribute)
+        elif isinstance(target, ast.Attribute) and kind is not None:
+            owners = self._receiver(target.value)
+            if owners is None:
+                owners = self._qualified(target.value)
+            if len(owners) == 1 and not owners[0].startswith(UNKNOWN):
+                self._object(f"{owners[0]}.{target.attr}", kind, made)
 
     def _parameter_position(self, frame: _FunctionFrame, name: str) -> int | None:
         node = frame.node

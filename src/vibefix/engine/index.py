@@ -295,6 +295,7 @@ class ProjectIndex:
             returns=returns,
             class_attributes=assigned,
         )
+        _through_owners(index, objects)
         _typed_by_calls(index, objects)
         return index
 
@@ -657,6 +658,10 @@ class FactCollector(cst.CSTVisitor):
         if isinstance(value, cst.Name) and self._functions:
             # ``self.db = db``: a parameter or a local, kept for the methods to use.
             return self._local_types().get(value.value)
+        if isinstance(value, cst.Attribute) and not self._functions:
+            # ``songs = client.db.songs`` at module level: what the index says it names.
+            names = self._qualified(value)
+            return names[0] if len(names) == 1 and "<locals>" not in names[0] else None
         if (
             isinstance(value, cst.Attribute)
             and isinstance(value.value, cst.Name)
@@ -1185,11 +1190,13 @@ class FactCollector(cst.CSTVisitor):
             for element in target.elements:
                 self._assigned(element.value, None)
             return
-        if (
+        typed = (
             isinstance(target, cst.Attribute)
             and isinstance(target.value, cst.Name)
             and self._functions
-        ):
+            and (self._functions[-1].types.get(target.value.value) or "").endswith("()")
+        )
+        if typed and isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
             frame = self._functions[-1]
             owner = frame.types.get(target.value.value)
             if owner is not None and owner.endswith("()"):
@@ -1199,6 +1206,14 @@ class FactCollector(cst.CSTVisitor):
                     if position is not None:
                         attribute = (owner[:-2], target.attr.value, position, self._handed)
                         self.init_attributes.append(attribute)
+        elif isinstance(target, cst.Attribute) and kind is not None:
+            # ``app.state.client = OpenAIProvider()``, ``app.MongoDb = MongoDb(url)``: an
+            # attribute of a known object, read elsewhere through it (``request.app``).
+            owners = self._receiver(target.value)
+            if owners is None:
+                owners = self._qualified(target.value)
+            if len(owners) == 1 and not owners[0].startswith(UNKNOWN):
+                self._object(f"{owners[0]}.{target.attr.value}", kind, made)
 
     def _parameter_position(self, frame: _FunctionFrame, name: str) -> int | None:
         """Where ``name`` is among the parameters of ``frame``, an ``__init__`` method,
@@ -1445,6 +1460,30 @@ def _default_object(default: cst.BaseExpression, names: tuple[str, ...]) -> str 
         return None
     name = names[0]
     return None if name.startswith("builtins.") or "<locals>" in name else name
+
+
+KNOWN_OBJECTS = {
+    "fastapi.Request().app": "fastapi.FastAPI()",
+    "fastapi.WebSocket().app": "fastapi.FastAPI()",
+    "starlette.requests.Request().app": "fastapi.FastAPI()",
+    "starlette.requests.HTTPConnection().app": "fastapi.FastAPI()",
+    "starlette.websockets.WebSocket().app": "fastapi.FastAPI()",
+}
+"""What the frameworks' objects hold: a request's application."""
+
+
+def _through_owners(index: ProjectIndex, objects: dict[str, str | None]) -> None:
+    """An attribute set through one name of an object, readable through the others: the
+    app's ``app.state.client`` is ``request.app.state.client`` too (``KNOWN_OBJECTS``)."""
+    for known, made in KNOWN_OBJECTS.items():
+        objects.setdefault(known, made)
+    for name, kind in list(objects.items()):
+        owner, dot, attribute = name.rpartition(".")
+        if not dot or "." not in owner or name in KNOWN_OBJECTS:
+            continue
+        resolved = index.resolve(owner)
+        if resolved != owner and not resolved.startswith(UNKNOWN):
+            objects.setdefault(f"{resolved}.{attribute}", kind)
 
 
 def _typed_by_calls(index: ProjectIndex, objects: dict[str, str | None]) -> None:
