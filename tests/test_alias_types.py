@@ -1515,3 +1515,60 @@ def test_a_module_level_attribute_of_a_client_is_what_it_names(tmp_path):
     assert offloaded(tmp_path, {"app/main.py": main}) == [
         "return await run_in_threadpool(songs.find_one, {}), name"
     ]
+
+
+SHARED_CONNECTION = """\
+    import sqlite3
+
+    import psycopg2
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    {made}
+
+
+    def count_users():
+        {use}
+
+
+    def report():
+        return count_users()
+
+
+    @app.get("/")
+    async def users():
+        return {{"n": {call}}}
+    """
+
+
+@pytest.mark.parametrize("call", ["count_users()", "report()"])
+@pytest.mark.parametrize(
+    ("made", "use"),
+    [
+        ('conn = sqlite3.connect("shop.db")', 'return conn.execute("select 1").fetchone()'),
+        ('cur = psycopg2.connect("dbname=x").cursor()', 'cur.execute("select 1")'),
+    ],
+)
+def test_a_connection_made_at_import_for_every_request_is_not_sent_to_a_thread(
+    tmp_path, made, use, call
+):
+    main = SHARED_CONNECTION.format(made=made, use=use, call=call)
+    assert offloaded(tmp_path, {"app/main.py": main}) == []
+    findings(tmp_path, {"app/main.py": main})
+    messages = [f.message for f in run(tmp_path, "app").findings]
+    assert any("made once at import for every request" in m for m in messages), messages
+
+
+@pytest.mark.parametrize(
+    ("made", "use"),
+    [
+        # A connection of its own, in the thread that uses it.
+        ("", 'return sqlite3.connect("shop.db").execute("select 1").fetchone()'),
+        # psycopg2's connections are thread-safe; each call takes its own cursor.
+        ('conn = psycopg2.connect("dbname=x")', 'conn.cursor().execute("select 1")'),
+    ],
+)
+def test_a_connection_a_thread_may_use_is_sent_to_one(tmp_path, made, use):
+    main = SHARED_CONNECTION.format(made=made, use=use, call="count_users()")
+    lines = offloaded(tmp_path, {"app/main.py": main})
+    assert lines == ['return {"n": await run_in_threadpool(count_users)}']

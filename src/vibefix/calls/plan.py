@@ -50,7 +50,7 @@ from vibefix.known.fastapi import (
     ROUTE_METHODS,
     ROUTE_REGISTRATIONS,
 )
-from vibefix.known.types import REFINING
+from vibefix.known.types import REFINING, THREAD_BOUND
 from vibefix.results import BlockingCall, Finding, Position, Step
 
 
@@ -608,6 +608,8 @@ class _Decider:
         self.fastapi = any(module.uses_fastapi for module in analysis.index.modules)
         self.blocks, self.unsure = _sync_effects(analysis)
         self._within: dict[str, tuple[BlockingCall, ...]] = {}
+        self._bound_cache: dict[str, str] = {}
+        """``_bound_reached``'s answers, by function."""
         self._stars: dict[str, tuple[str, ...]] | None = None
         self._modules = {module.path: module.module for module in analysis.index.modules}
 
@@ -987,6 +989,20 @@ class _Decider:
                             reached,
                         )
                     )
+                elif shared := self._shared_object(function, call, verdict):
+                    findings.append(
+                        Finding(
+                            function.path,
+                            Position(call.line, call.column),
+                            roles.offload,
+                            f"`{_short(verdict.target)}` blocks the event loop, but it uses"
+                            f" `{shared}`, made once at import for every request: a worker"
+                            " thread must not use it (sqlite3 refuses another thread, and"
+                            " these connections and cursors are not thread-safe); open one"
+                            " per request (a dependency) and run that in a thread",
+                            reached,
+                        )
+                    )
                 elif call.awaitable and call.offloadable and not self.analysis.makes_blocking(call):
                     offloads.add(key)
                     if reached is not None:
@@ -1031,6 +1047,43 @@ class _Decider:
                 )
             )
         return offloads
+
+    def _shared_object(self, function: FunctionFact, call: CallFact, verdict: Verdict) -> str:
+        """The module-level object of a ``THREAD_BOUND`` type that running ``call`` in a
+        thread would use (``conn`` of ``conn = sqlite3.connect(...)``), through the sync
+        functions it calls too; "" when none."""
+        found = self._bound_in(call.targets)
+        if found or verdict.function is None:
+            return found
+        return self._bound_reached(verdict.function, set())
+
+    def _bound_reached(self, name: str, seen: set[str]) -> str:
+        if name in self._bound_cache:
+            return self._bound_cache[name]
+        seen.add(name)
+        found = ""
+        callee = self.functions.get(name)
+        if callee is not None and not callee.is_async:
+            for call in callee.calls:
+                found = self._bound_in(call.targets)
+                deeper = self.verdict(callee, call).function
+                if not found and deeper is not None and deeper not in seen:
+                    found = self._bound_reached(deeper, seen)
+                if found:
+                    break
+        self._bound_cache[name] = found
+        return found
+
+    def _bound_in(self, targets: Iterable[str]) -> str:
+        index = self.analysis.index
+        for target in targets:
+            for end in (i for i, char in enumerate(target) if char in ".("):
+                prefix = target[:end]
+                if "(" in prefix or prefix not in index.objects:
+                    continue
+                if index.resolve(prefix).startswith(THREAD_BOUND):
+                    return prefix.rpartition(".")[2]
+        return ""
 
     def _definitions(self, names: set[str]) -> list[tuple[str, FunctionFact]]:
         """Each of ``names`` with its definition; and, for an async one defined more than

@@ -83,3 +83,19 @@ queried stays what it gives."""
 
 REFINING = QUERY_STEPS - STATEMENT_RUNNERS - {"unique"}
 """The steps that refine a legacy query without running it (``q = q.filter(...)``)."""
+
+THREAD_BOUND = (
+    "sqlite3.connect()",
+    "sqlite3.Connection()",
+    "sqlite3.Cursor()",
+    "psycopg2.connect().cursor()",
+    "psycopg2.extensions.cursor()",
+    "pymysql.connect()",
+    "pymysql.connections.Connection()",
+    "MySQLdb.connect()",
+    "mysql.connector.connect()",
+)
+"""DB-API objects a worker thread must not use when another made them, or share with
+other threads: sqlite3's refuse a thread other than their own, cursors and these
+drivers' connections are not thread-safe (their ``threadsafety`` is 1). Made once at
+import and used by every request, they keep their calls on the loop."""
