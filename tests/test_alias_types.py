@@ -1377,6 +1377,20 @@ SHARED = """\
     """
 
 
+ROUTE_USING = """\
+    from fastapi import APIRouter
+
+    {imports}
+
+    router = APIRouter()
+
+
+    @router.get("/")
+    async def balance(user_id: str):
+        {body}
+    """
+
+
 @pytest.mark.parametrize(
     ("imports", "body"),
     [
@@ -1388,18 +1402,7 @@ SHARED = """\
     ],
 )
 def test_objects_and_modules_another_module_hands_on_are_followed(tmp_path, imports, body):
-    route = f"""\
-        from fastapi import APIRouter
-
-        {imports}
-
-        router = APIRouter()
-
-
-        @router.get("/")
-        async def balance(user_id: str):
-            {body}
-        """
+    route = ROUTE_USING.format(imports=imports, body=body)
     findings(tmp_path, {"app/shared.py": SHARED, "app/routes.py": route})
     result = run(tmp_path, "app")
     reached = [
@@ -1422,18 +1425,7 @@ def test_objects_and_modules_another_module_hands_on_are_followed(tmp_path, impo
     ],
 )
 def test_what_a_star_import_brings_and_nothing_calls_is_left_alone(tmp_path, imports, body):
-    route = f"""\
-        from fastapi import APIRouter
-
-        {imports}
-
-        router = APIRouter()
-
-
-        @router.get("/")
-        async def balance(user_id: str):
-            {body}
-        """
+    route = ROUTE_USING.format(imports=imports, body=body)
     assert findings(tmp_path, {"app/shared.py": SHARED, "app/routes.py": route}) == []
 
 

@@ -1528,13 +1528,7 @@ class _Facts:
             if isinstance(first, ast.Starred):
                 first = first.value
         line, column = self.source.start(first)
-        base: ast.AST = iterable
-        while isinstance(base, ast.Attribute | ast.Call | ast.Subscript):
-            base = base.func if isinstance(base, ast.Call) else base.value
-        name = _name_of(base)
-        kind = frame.types.get(name) if name is not None else None
-        if kind is not None and name is not None:
-            frame.typed_calls.append((len(frame.calls), name, kind))
+        _typed_base(frame, iterable)
         fact = CallFact(
             tuple(f"{kind}{ITERATION}" for kind in kinds),
             line,
@@ -1642,13 +1636,7 @@ class _Facts:
         if frame is not None and frame.owner_class is not None and _super_init(node):
             self._super_init(frame.owner_class, node)
         if frame is not None and frame.in_body:
-            base: ast.AST = node.func
-            while isinstance(base, ast.Attribute | ast.Call | ast.Subscript):
-                base = base.func if isinstance(base, ast.Call) else base.value
-            name = _name_of(base)
-            kind = frame.types.get(name) if name is not None else None
-            if kind is not None and name is not None:
-                frame.typed_calls.append((len(frame.calls), name, kind))
+            _typed_base(frame, node.func)
             frame.calls.append(fact)
         elif targets:
             self.module_calls.append(replace(fact, keywords=tuple(_keywords(node))))
@@ -1810,6 +1798,18 @@ def _keyword_of(call: ast.Call, value: ast.expr) -> str:
         if keyword.value is value:
             return keyword.arg if keyword.arg is not None else "**"
     return ""
+
+
+def _typed_base(frame: _FunctionFrame, expression: ast.AST) -> None:
+    """Note the call about to be recorded in ``frame`` as one on a local of known type
+    (``FactCollector``'s ``typed_calls``), where ``expression`` starts with one."""
+    base = expression
+    while isinstance(base, ast.Attribute | ast.Call | ast.Subscript):
+        base = base.func if isinstance(base, ast.Call) else base.value
+    name = _name_of(base)
+    kind = frame.types.get(name) if name is not None else None
+    if kind is not None and name is not None:
+        frame.typed_calls.append((len(frame.calls), name, kind))
 
 
 def _untyped(param: ast.arg, default: ast.expr | None) -> bool:

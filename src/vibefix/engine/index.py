@@ -1142,12 +1142,7 @@ class FactCollector(cst.CSTVisitor):
             first = first.elements[0].value
         where = self.get_metadata(PositionProvider, first).start
         line, column = where.line, where.column + 1
-        base = iterable
-        while isinstance(base, cst.Attribute | cst.Call | cst.Subscript):
-            base = base.func if isinstance(base, cst.Call) else base.value
-        kind = frame.types.get(base.value) if isinstance(base, cst.Name) else None
-        if kind is not None and isinstance(base, cst.Name):
-            frame.typed_calls.append((len(frame.calls), base.value, kind))
+        _typed_base(frame, iterable)
         fact = CallFact(
             tuple(f"{kind}{ITERATION}" for kind in kinds),
             line,
@@ -1271,12 +1266,7 @@ class FactCollector(cst.CSTVisitor):
         if frame is not None and frame.owner_class is not None and _super_init(node):
             self._super_init(frame.owner_class, node)
         if frame is not None and frame.in_body:
-            base = node.func
-            while isinstance(base, cst.Attribute | cst.Call | cst.Subscript):
-                base = base.func if isinstance(base, cst.Call) else base.value
-            kind = frame.types.get(base.value) if isinstance(base, cst.Name) else None
-            if kind is not None and isinstance(base, cst.Name):
-                frame.typed_calls.append((len(frame.calls), base.value, kind))
+            _typed_base(frame, node.func)
             frame.calls.append(fact)
         elif targets:
             keywords = tuple(
@@ -1558,6 +1548,18 @@ def parameter_type(function: str, name: str) -> str:
     """What the index calls the type of ``function``'s untyped parameter ``name`` until
     its calls say (``ProjectIndex.merge``); unknown otherwise (``UNKNOWN`` first)."""
     return f"{UNKNOWN}{function}:{name}"
+
+
+def _typed_base(frame: _FunctionFrame, expression: cst.BaseExpression) -> None:
+    """Note the call about to be recorded in ``frame`` as one on a local of known type
+    (``_FunctionFrame.typed_calls``), where ``expression`` starts with one: should the
+    local take another type later, the call is of an unknown object."""
+    base = expression
+    while isinstance(base, cst.Attribute | cst.Call | cst.Subscript):
+        base = base.func if isinstance(base, cst.Call) else base.value
+    kind = frame.types.get(base.value) if isinstance(base, cst.Name) else None
+    if kind is not None and isinstance(base, cst.Name):
+        frame.typed_calls.append((len(frame.calls), base.value, kind))
 
 
 def _untyped(annotation: cst.Annotation | None, default: cst.BaseExpression | None) -> bool:
