@@ -18,6 +18,7 @@ something whose type the index does not know).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -316,6 +317,17 @@ class ProjectIndex:
         attribute or method of a project class's instance is looked up in its project base
         classes too (``app.UserRepo().db`` -> ``app.BaseRepo().db``)."""
         for _ in range(16):  # objects made from objects; a cycle stops here
+            if target.startswith(UNKNOWN):
+                # Of an unknown object, only an untyped parameter's type may be known
+                # (``parameter_type``): nothing else to look up.
+                name = _PARAMETER.match(target)
+                if name is None or name.group() not in self.objects:
+                    return target
+                kind = self.objects[name.group()]
+                if kind is None:
+                    return target
+                target = kind + target[name.end() :]
+                continue
             for end in sorted(_prefix_ends(target), reverse=True):
                 found = self._known(target[:end])
                 if found is not None:
@@ -442,6 +454,10 @@ def _refined(old: str, new: str) -> bool:
         return True
     # Several steps at once (``q = q.filter(...).order_by(...)``): each refines it.
     return all(step in REFINING for step in steps.split("()."))
+
+
+_PARAMETER = re.compile(r"\?[^:()]+:\w+")
+"""An untyped parameter's name for its type (``parameter_type``), at a target's start."""
 
 
 def _prefix_ends(target: str) -> list[int]:
