@@ -131,8 +131,9 @@ class AsyncPlan(PlanPart):
     roles: Roles = field(default_factory=Roles)
     """The codes of the family's codemods, by the role each plays."""
     dead: frozenset[Path] = frozenset()
-    """Modules nothing imports or runs (``engine.unused``), left out of the analysis and
-    left alone by the family (``PlanPart.dead``)."""
+    """Modules nothing imports or runs (``engine.unused``): the analysis starts nowhere in
+    them (their functions count as sync callers only) and the family reports and
+    rewrites nothing there (``PlanPart.dead``)."""
 
     @property
     def touched(self) -> frozenset[Path]:
