@@ -72,6 +72,12 @@ def decide(role: ModelRole) -> tuple[dict[str, str], dict[str, str]]:
             continue
         if role.built:
             held[fact.name] = f"{why}, but the code also makes the model from data of its own"
+        elif role.outside:
+            handler, source = role.outside[0]
+            held[fact.name] = (
+                f"{why}, but `{_short(handler)}` takes the model from `{source}()` too,"
+                " where a request may leave it out"
+            )
         else:
             required[fact.name] = why
     return required, held

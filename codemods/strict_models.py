@@ -16,7 +16,7 @@ from vibefix.boundary import facts as boundary
 from vibefix.boundary.facts import STRICT_TYPES, BoundaryCodemod
 from vibefix.boundary.modeledit import core_name, fields_of, names_in, typing_names
 from vibefix.boundary.plan import BoundaryPlan, is_split
-from vibefix.boundary.roles import ModelRole
+from vibefix.boundary.roles import ModelRole, short
 from vibefix.codemod import PlanContext, PlanPart
 from vibefix.cst.arguments import appended, keyword
 from vibefix.results import Safety
@@ -74,6 +74,12 @@ def decide(role: ModelRole, plan: BoundaryPlan) -> StrictModel | str | None:
     if not role.bodies:
         return None
     fact = role.fact
+    if role.outside:
+        handler, source = role.outside[0]
+        return (
+            f"`{short(handler)}` takes it from `{source}()` too, where every value comes"
+            " as a string: strict types would reject them"
+        )
     if role.answered:
         return (
             "it is a response model too: `extra='forbid'` and strict types would reject what"

@@ -236,6 +236,8 @@ class TypedBodies(BoundaryCodemod[BodiesPlan]):
                 request = "" if set(parameter.types) <= MAPPINGS else parameter.types[0]
                 touched.add(path)
                 name = parameter.name
+                if parameter.forwarded:
+                    continue  # handed on whole: its shape is the receiver's
                 if parameter.dynamic:
                     notes[handler] = (
                         f"`{name}` is a plain dict read in ways a model cannot take"

@@ -3,11 +3,15 @@ modules, found by the plan when the run covers only part of the project."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 from vibefix.codemods import ALL, RECIPES
 
+from tests.conftest import RunVibefix
 from vibefix.config import Config
 from vibefix.engine import run as engine
 from vibefix.engine.run import RunResult
@@ -347,3 +351,109 @@ def test_a_model_file_that_does_not_parse_is_a_failure_though_no_handler_reaches
     assert failed.path == tmp_path / "shop/broken.py"
     assert failed.error is not None
     assert failed.error.code == "E999"
+
+
+STRINGS_APP = {
+    "pyproject.toml": "[project]\nname = 'catalog'\n",
+    "catalog/__init__.py": "",
+    "catalog/main.py": """\
+        from typing import Annotated, Optional
+
+        from fastapi import Depends, FastAPI, Form, Query
+        from pydantic import BaseModel
+
+        app = FastAPI()
+
+
+        class Filters(BaseModel):
+            min_price: Optional[float] = None
+            in_stock: Optional[bool] = None
+
+
+        class Signup(BaseModel):
+            name: str
+            age: int
+
+
+        class Paging(BaseModel):
+            page: int = 1
+
+
+        class Product(BaseModel):
+            name: str
+            price: float
+
+
+        @app.get("/products")
+        async def products(
+            filters: Annotated[Filters, Query()], paging: Paging = Depends()
+        ):
+            return {"min_price": filters.min_price, "page": paging.page}
+
+
+        @app.post("/signup")
+        async def signup(form: Annotated[Signup, Form()]):
+            return {"name": form.name, "age": form.age}
+
+
+        @app.post("/products")
+        async def add(product: Product):
+            return {"name": product.name}
+        """,
+    "tests/test_catalog.py": """\
+        from fastapi.testclient import TestClient
+
+        from catalog.main import app
+
+        client = TestClient(app)
+
+
+        def test_query_string_values_arrive_as_strings():
+            resp = client.get("/products?min_price=2.5&in_stock=true&page=2")
+            assert resp.status_code == 200, resp.text
+            assert resp.json() == {"min_price": 2.5, "page": 2}
+
+
+        def test_a_form_post():
+            resp = client.post("/signup", data={"name": "Ada", "age": "30"})
+            assert resp.status_code == 200, resp.text
+            assert resp.json() == {"name": "Ada", "age": 30}
+
+
+        def test_a_json_body():
+            resp = client.post("/products", json={"name": "Pen", "price": 2.5})
+            assert resp.status_code == 200, resp.text
+        """,
+}
+
+
+def test_models_from_query_strings_and_forms_keep_answering_after_the_pydantic_recipe(
+    tmp_path: Path, run_vibefix: RunVibefix
+) -> None:
+    write(tmp_path, STRINGS_APP)
+
+    def suite() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        )
+
+    before = suite()
+    assert "3 passed" in before.stdout, before.stdout + before.stderr
+    applied = run_vibefix("apply", "--recipe", "pydantic", "--unsafe", ".", cwd=tmp_path)
+    assert applied.returncode == 0, applied.stderr
+    main = (tmp_path / "catalog" / "main.py").read_text(encoding="utf-8")
+    # The JSON body is made strict; the models filled from strings are left alone.
+    assert "    name: StrictStr\n    price: StrictFloat\n" in main
+    assert "min_price: Optional[float] = None" in main
+    assert "    name: str\n    age: int\n" in main
+    assert "    page: int = 1\n" in main
+    after = suite()
+    assert "3 passed" in after.stdout, after.stdout + after.stderr
+    strict = run_vibefix("diff", "--recipe", "pydantic", "--unsafe", ".", cwd=tmp_path)
+    assert strict.stdout == ""

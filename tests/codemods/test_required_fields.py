@@ -309,6 +309,32 @@ def test_a_model_filled_by_a_dependency_is_no_body():
     assert_unchanged(RequiredFields, case(model, handler))
 
 
+def test_a_model_a_handler_also_takes_from_a_query_string_stays_optional():
+    model = "class ProductCreate(BaseModel):\n    name: Optional[str] = None\n"
+    handler = CREATE + dedent(
+        """
+
+        from typing import Annotated
+
+        from fastapi import Query
+
+
+        @app.get("/products")
+        async def search(product: Annotated[ProductCreate, Query()]):
+            return {"n": product.name}
+        """
+    )
+    source = case(model, handler)
+    assert_unchanged(RequiredFields, source)
+    assert findings_for(RequiredFields, source) == [
+        (
+            21,
+            "`name` stays optional: the column `Product.name` is NOT NULL and has no default,"
+            " but `search` takes the model from `Query()` too, where a request may leave it out",
+        )
+    ]
+
+
 def test_a_not_null_column_no_handler_reads_from_the_body_stays_optional():
     # The handler fills it from elsewhere: requiring it would make clients send a value
     # that is thrown away.

@@ -239,6 +239,102 @@ def test_models_that_are_no_request_body():
     assert_unchanged(StrictModels, case(model, internal))
 
 
+QUERY_HEAD = HEAD.replace("from typing import Optional", "from typing import Annotated, Optional")
+QUERY_HEAD = QUERY_HEAD.replace(
+    "from fastapi import FastAPI",
+    "from fastapi import Cookie, Depends, FastAPI, Form, Header, Query",
+)
+FILTERS = """\
+class Filters(BaseModel):
+    min_price: Optional[float] = None
+    in_stock: bool = False
+"""
+
+
+@pytest.mark.parametrize(
+    "parameter",
+    [
+        "filters: Annotated[Filters, Query()]",
+        "filters: Annotated[Filters, Form()]",
+        "filters: Annotated[Filters, Header()]",
+        "filters: Annotated[Filters, Cookie()]",
+        "filters: Annotated[Filters, Depends()]",
+        "filters: Filters = Depends()",
+        "filters: FiltersQuery",
+    ],
+    ids=["query", "form", "header", "cookie", "annotated-depends", "depends", "alias"],
+)
+def test_models_filled_from_strings_are_no_json_body(parameter):
+    # GET /products?min_price=2.5&in_stock=true: the values arrive as strings, which
+    # StrictFloat and StrictBool would answer with 422.
+    handler = f"""\
+
+
+        FiltersQuery = Annotated[Filters, Query()]
+
+
+        @app.post("/products")
+        async def search(extra: str, {parameter}):
+            return {{"ok": True}}
+        """
+    source = QUERY_HEAD + FILTERS + dedent(handler)
+    assert_unchanged(StrictModels, source)
+    assert findings_for(StrictModels, source) == []
+
+
+def test_a_body_that_a_handler_also_takes_from_a_query_string_is_held_back():
+    handlers = """\
+
+
+        @app.post("/products")
+        async def create(filters: Filters):
+            return {"ok": True}
+
+
+        @app.get("/products")
+        async def search(filters: Annotated[Filters, Query()]):
+            return {"ok": True}
+        """
+    source = QUERY_HEAD + FILTERS + dedent(handlers)
+    assert_unchanged(StrictModels, source)
+    assert findings_for(StrictModels, source) == [
+        (
+            9,
+            "`Filters` is left as it is: `search` takes it from `Query()` too, where every"
+            " value comes as a string: strict types would reject them",
+        )
+    ]
+
+
+def test_a_body_next_to_a_model_a_dependency_returns_is_made_strict():
+    # ``Depends(current)`` gives what ``current`` returns, no request data: the body of
+    # the same class stays a JSON body.
+    handlers = """\
+
+
+        def current() -> Filters:
+            return Filters()
+
+
+        @app.post("/products")
+        async def create(
+            filters: Filters, saved: Annotated[Filters, Depends(current)]
+        ):
+            return {"ok": True}
+        """
+    source = QUERY_HEAD + FILTERS + dedent(handlers)
+    after = (
+        source.replace(
+            "class Filters(BaseModel):\n",
+            "class Filters(BaseModel):\n" + FORBID,
+        )
+        .replace("Optional[float]", "Optional[StrictFloat]")
+        .replace("in_stock: bool", "in_stock: StrictBool")
+    )
+    after = with_imports(after, "ConfigDict", "StrictBool", "StrictFloat")
+    assert_transforms(StrictModels, source, after)
+
+
 def test_a_class_called_base_model_that_is_not_pydantic():
     source = case("class OrderIn(BaseModel):\n    n: int\n").replace(
         "from pydantic import BaseModel, Field", "from odmantic import Field, Model as BaseModel"

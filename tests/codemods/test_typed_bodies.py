@@ -168,8 +168,13 @@ def test_with_vf301_the_model_is_written_strict():
         ),
         (
             "return Order(**payload)",
-            "`payload` is a plain dict read in ways a model cannot take (used whole at line 20):"
-            " give it a model by hand",
+            "`payload` is a plain dict read in ways a model cannot take (unpacked with `**` at"
+            " line 20): give it a model by hand",
+        ),
+        (
+            "send(payload)\n    return {**payload}",
+            "`payload` is a plain dict read in ways a model cannot take (unpacked with `**` at"
+            " line 21): give it a model by hand",
         ),
         (
             "return payload['first-name']",
@@ -181,12 +186,37 @@ def test_with_vf301_the_model_is_written_strict():
         ),
         ("return {}", "`payload` is a plain dict, but the handler reads no key of it"),
     ],
-    ids=["items", "computed-key", "whole", "not-a-name", "shadows", "no-key"],
+    ids=[
+        "items",
+        "computed-key",
+        "unpacked",
+        "sent-and-unpacked",
+        "not-a-name",
+        "shadows",
+        "no-key",
+    ],
 )
 def test_dict_bodies_it_cannot_type_are_reported(body, why):
     source = case(f'@app.post("/x")\nasync def create_order(payload: dict):\n    {body}\n')
     assert_unchanged(TypedBodies, source)
     assert findings_for(TypedBodies, source) == [(19, why)]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "return requests.post(URL, json=payload).json()",
+        "forward(payload['kind'], payload)",
+        "return payload",
+        "for key in payload.items():\n        print(key)\n    store.append(payload)",
+    ],
+    ids=["json", "with-a-key-read", "returned", "items-and-sent"],
+)
+def test_a_dict_body_handed_on_whole_is_left_without_a_finding(body):
+    # Its shape is that of the service it goes to: a model here would only guess.
+    source = case(f'@app.post("/x")\nasync def relay(payload: dict):\n    {body}\n')
+    assert_unchanged(TypedBodies, source)
+    assert findings_for(TypedBodies, source) == []
 
 
 @pytest.mark.parametrize(

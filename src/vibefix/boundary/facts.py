@@ -158,6 +158,10 @@ class ParameterFact:
     ``p[name]``, ``f(p)``), with its line; empty when there is none."""
     has_default: bool = False
     """The parameter has a default (``payload: dict = {}``): the body is optional."""
+    forwarded: bool = False
+    """For a ``dict`` body, the handler hands it on whole (``send(event)``,
+    ``json=payload``, ``return payload``) and never unpacks it (``Order(**payload)``):
+    its shape is another service's."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,10 @@ class HandlerFact:
     """``data = await request.json()`` as its first use of ``request: Request``, and
     ``request`` used for nothing else: how it reads ``data`` (named after it); the
     request parameter's name is in ``types``."""
+    outside: tuple[tuple[str, str], ...] = ()
+    """``(class, function)`` for each parameter FastAPI fills from elsewhere than the
+    JSON body (``Annotated[Filters, Query()]``, ``form: SignupForm = Depends()``): the
+    classes its annotation may name, and the function (``Query``, ``Form``...)."""
 
 
 @dataclass(frozen=True)
@@ -222,6 +230,9 @@ class BoundaryCollector(Collector[BoundaryFacts]):
         self._depth = 0
         self._unmentioned: set[cst.CSTNode] = set()
         """Names that are no mention: class statements' own, handlers' types."""
+        self._sources: dict[str, tuple[str, tuple[str, ...]]] = {}
+        """The module-level ``Annotated`` aliases of this file that FastAPI fills from
+        elsewhere than the body, with the function (``_source``) and their classes."""
 
     # -- names -------------------------------------------------------------------------
 
@@ -487,25 +498,34 @@ class BoundaryCollector(Collector[BoundaryFacts]):
             if "response_model" not in keywords and node.returns is not None:
                 responses = self._classes_in(node.returns.annotation)
             # The places VF303 renames are no mention; anything else in these types is.
+            annotated = [
+                (param, param.annotation.annotation, self._source(param))
+                for param in (*node.params.params, *node.params.kwonly_params)
+                if param.annotation is not None
+            ]
             for expression in (
                 keywords.get("response_model"),
                 node.returns.annotation if node.returns is not None else None,
-                *(
-                    p.annotation.annotation
-                    for p in (*node.params.params, *node.params.kwonly_params)
-                    if p.annotation and not self._not_body(p.default)
-                ),
+                *(annotation for _, annotation, source in annotated if not source),
             ):
                 self._unmentioned.update(self._class_nodes(expression))
             uses = _BodyUses(self)
             node.body.visit(uses)
             parameters = [
                 replace(uses.fact(param.name.value, types), has_default=param.default is not None)
-                for param in (*node.params.params, *node.params.kwonly_params)
-                if param.annotation is not None
-                and not self._not_body(param.default)
-                and (types := self._classes_in(param.annotation.annotation))
+                for param, annotation, source in annotated
+                if not source and (types := self._classes_in(annotation))
             ]
+            outside = tuple(
+                (cls, source)
+                for _, annotation, source in annotated
+                if source and not source.endswith("(f)")
+                for cls in (
+                    self._sources[annotation.value][1]
+                    if isinstance(annotation, cst.Name) and annotation.value in self._sources
+                    else self._classes_in(annotation)
+                )
+            )
             self.handlers.append(
                 HandlerFact(
                     f"{self.module}.{node.name.value}",
@@ -515,6 +535,7 @@ class BoundaryCollector(Collector[BoundaryFacts]):
                     responses,
                     tuple(parameters),
                     self._json_body(node, uses),
+                    outside,
                 )
             )
             return
@@ -551,13 +572,66 @@ class BoundaryCollector(Collector[BoundaryFacts]):
                 return uses.fact(local, (request,))
         return None
 
-    def _not_body(self, default: cst.BaseExpression | None) -> bool:
-        """A parameter FastAPI fills from elsewhere than the body: ``Depends(f)``,
-        ``Query()``, ``Header()``..."""
-        return isinstance(default, cst.Call) and any(
-            name.startswith("fastapi.") and name.rpartition(".")[2] in NOT_BODY
-            for name in self.qualified(default.func)
+    def _source(self, param: cst.Param) -> str:
+        """The function by which FastAPI fills ``param`` from elsewhere than the JSON
+        body (``Depends``, ``Query``, ``Form``...), given as its default or in its
+        ``Annotated[...]`` (there or in a module-level alias of this file); ``""`` for a
+        body."""
+        annotation = param.annotation.annotation if param.annotation else None
+        if isinstance(annotation, cst.Name) and annotation.value in self._sources:
+            return self._sources[annotation.value][0]
+        return next(
+            (
+                source
+                for expression in (param.default, *self._metadata(annotation))
+                if (source := self._filler(expression))
+            ),
+            "",
         )
+
+    def _metadata(self, annotation: cst.BaseExpression | None) -> list[cst.BaseExpression]:
+        """What ``Annotated[X, ...]`` adds to ``X``; nothing for another annotation."""
+        if not (isinstance(annotation, cst.Subscript) and self.is_(annotation.value, ANNOTATED)):
+            return []
+        return [
+            element.slice.value
+            for element in annotation.slice[1:]
+            if isinstance(element.slice, cst.Index)
+        ]
+
+    def _filler(self, expression: cst.BaseExpression | None) -> str:
+        """``Query`` for ``Query(...)`` (and so on for ``NOT_BODY``), else ``""``;
+        ``Depends(f)`` for a dependency given its function (what it returns is no
+        request data), ``Depends`` for ``Depends()`` (the class, made from the query)."""
+        if not isinstance(expression, cst.Call):
+            return ""
+        name = next(
+            (
+                name.rpartition(".")[2]
+                for name in self.qualified(expression.func)
+                if name.startswith("fastapi.") and name.rpartition(".")[2] in NOT_BODY
+            ),
+            "",
+        )
+        given = name in {"Depends", "Security"} and any(not a.keyword for a in expression.args)
+        return f"{name}(f)" if given else name
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if self._depth == 0 and len(node.targets) == 1:
+            self._alias(node.targets[0].target, node.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if self._depth == 0:
+            self._alias(node.target, node.value)
+
+    def _alias(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
+        """``FiltersQuery = Annotated[Filters, Query()]``: parameters annotated
+        ``FiltersQuery`` are filled by ``Query``."""
+        if not isinstance(target, cst.Name):
+            return
+        source = next(filter(None, map(self._filler, self._metadata(value))), "")
+        if source:
+            self._sources[target.value] = (source, self._classes_in(value))
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -589,6 +663,8 @@ class _BodyUses(cst.CSTVisitor):
         self.keys: dict[str, set[tuple[str, str, str]]] = {}
         self.catches_key_error = False
         self.dynamic: dict[str, str] = {}
+        self.unpacked: set[str] = set()
+        """Names unpacked into keywords or a dict: ``f(**p)``, ``{**p}``."""
         self._keyed: set[cst.CSTNode] = set()
         """Names used by a literal key (``p["k"]``, ``p.get("k")``, ``"k" in p``), or
         shown in an f-string: the uses a model's attribute can take over."""
@@ -616,7 +692,23 @@ class _BodyUses(cst.CSTVisitor):
                 and any(how == "item" for _, how, _ in self.keys.get(name, ()))
                 else ""
             ),
+            forwarded=name in self.bare and name not in self.unpacked,
         )
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.star == "**" and isinstance(node.value, cst.Name):
+            self._unpack(node.value)
+
+    def visit_StarredDictElement(self, node: cst.StarredDictElement) -> None:
+        if isinstance(node.value, cst.Name):
+            self._unpack(node.value)
+
+    def _unpack(self, name: cst.Name) -> None:
+        """The first unpacking is the use a finding names (a model could take the rest)."""
+        if name.value not in self.unpacked:
+            self.unpacked.add(name.value)
+            line = self.collector.line(name)
+            self.dynamic[name.value] = f"unpacked with `**` at line {line}"
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         if isinstance(node.value, cst.Name):

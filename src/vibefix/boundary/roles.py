@@ -76,6 +76,10 @@ class ModelRole:
     nested_in: tuple[str, ...] = ()
     """The response models whose fields hold it (``lines: List[Line]``), at any depth:
     what a handler returns reaches it as it reaches a response."""
+    outside: tuple[tuple[str, str], ...] = ()
+    """``(handler, function)`` for each route handler that takes it from elsewhere than
+    a JSON body (``Annotated[Filters, Query()]``, ``Form``, ``Depends``...): there its
+    values come as strings, which strict types reject."""
 
     @property
     def answered(self) -> bool:
@@ -104,6 +108,9 @@ class Usage:
     """For each model, field and kind of use (``USES``), the handlers that use it so."""
     copies: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
     """For each model and field, the ORM class and keyword a handler copies it into."""
+    outside: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    """For each model, the handlers that take it from elsewhere than a JSON body, with
+    the function that fills it (``HandlerFact.outside``)."""
 
 
 def pydantic_models(
@@ -154,6 +161,9 @@ def _route(
         for model in (index.resolve(t) for t in parameter.types):
             if model in models:
                 _body(usage, index, handler, parameter, model, orm)
+    for cls, source in handler.outside:
+        if (model := index.resolve(cls)) in models:
+            usage.outside.setdefault(model, []).append((handler.qualname, source))
 
 
 def _body(
@@ -211,6 +221,7 @@ def model_roles(
                 for field_name, kinds in usage.uses.get(qualname, {}).items()
             },
             tuple(base for base in index.lineage(qualname)[1:] if base in models),
+            outside=tuple(dict.fromkeys(usage.outside.get(qualname, ()))),
         )
     return _nested(index, roles)
 
