@@ -14,7 +14,14 @@ from vibefix.asyncdb.plan import DbPlan, QueryPlan
 from vibefix.asyncdb.planner import plan_async_db
 from vibefix.asyncdb.settle import settled
 from vibefix.asyncdb.statements import fill, run_statement
-from vibefix.asyncdb.support import LIFESPAN, URL_HELPER, lifespan, url_helper
+from vibefix.asyncdb.support import (
+    LIFESPAN,
+    RUN_SYNC,
+    URL_HELPER,
+    lifespan,
+    run_sync,
+    url_helper,
+)
 from vibefix.asyncdb.syntax import method, query_chain
 from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.codemod import Codemod, PlanContext
@@ -145,6 +152,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         """Calls that are a statement of their own (their value is not used)."""
         self._annotation = 0
         self._given_lifespan = ""
+        self._run_sync_written = False
         if self._db.app is not None and self._db.app[0] == self.file.path:
             finder = _Calls()
             node.visit(finder)
@@ -170,6 +178,27 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
     def leave_Annotation(self, original_node: cst.Annotation) -> None:
         super().leave_Annotation(original_node)
         self._annotation -= 1
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        self._alias_value(node.targets[0].target if len(node.targets) == 1 else None, 1)
+
+    def leave_Assign(self, original_node: cst.Assign) -> None:
+        targets = original_node.targets
+        self._alias_value(targets[0].target if len(targets) == 1 else None, -1)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._alias_value(node.target, 1)
+
+    def leave_AnnAssign(self, original_node: cst.AnnAssign) -> None:
+        self._alias_value(original_node.target, -1)
+
+    def _alias_value(self, target: cst.BaseExpression | None, step: int) -> None:
+        """An alias of ``Session`` (``SessionDep = Annotated[Session, ...]``) is read as
+        an annotation: its ``Session`` becomes ``AsyncSession``."""
+        if isinstance(target, cst.Name) and f"{self.file.module_name}.{target.value}" in (
+            self._db.aliases
+        ):
+            self._annotation += step
 
     def _alias(self, at: cst.CSTNode, module: str, name: str) -> ModuleAlias:
         alias = self.file.imports.name_alias(at, module, name)
@@ -215,6 +244,10 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         super().visit_Call(node)
         key = self.key(node)
         db = self._db
+        if key in db.selects:
+            self._select_loading(node, db.selects[key])
+        if key in db.run_syncs:
+            self._run_sync(node)
         if key in db.engines:
             self._engine(node)
         elif key in db.makers:
@@ -247,6 +280,85 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 )
             ),
             "the object's relationships read later are loaded with it",
+            needs=loader.needs,
+        )
+
+    def _run_sync(self, node: cst.Call) -> None:
+        """``Base.metadata.create_all(bind=engine)`` in a test suite's sync code:
+        ``_run_sync(engine, Base.metadata.create_all)``, the helper written once."""
+        engine = node.args[0].value
+        self.replace(
+            node,
+            lambda updated: cst.Call(
+                cst.Name(RUN_SYNC),
+                [
+                    cst.Arg(engine, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
+                    cst.Arg(updated.func),
+                ],
+            ),
+            "the tables are made on the async engine, on an event loop of its own",
+        )
+        if self._run_sync_written:
+            return
+        self._run_sync_written = True
+        asyncio = self.file.imports.module_alias(node, "asyncio")
+        engine_type = self._alias(node, "sqlalchemy.ext.asyncio", "AsyncEngine")
+        connection = self._alias(node, "sqlalchemy.engine", "Connection")
+        callable_ = self._alias(node, "collections.abc", "Callable")
+        if asyncio is None:
+            self.report(node, "the name `asyncio` means something else here")
+            return
+        helper = cst.parse_statement(
+            run_sync(
+                self.code,
+                asyncio=asyncio.name,
+                async_engine=engine_type.name,
+                callable_=callable_.name,
+                connection=connection.name,
+            )
+        )
+
+        def add(module: cst.Module) -> cst.Module:
+            """The helper after the imports (and docstring) at the top of the module."""
+            body = list(module.body)
+            at = 0
+            while at < len(body) and _heading(body[at]):
+                at += 1
+            blank = [cst.EmptyLine(), cst.EmptyLine()]
+            if at < len(body):
+                following = body[at]
+                body[at] = following.with_changes(
+                    leading_lines=[*blank, *(ln for ln in following.leading_lines if ln.comment)]
+                )
+            body.insert(at, helper.with_changes(leading_lines=blank))
+            return module.with_changes(body=body)
+
+        self.replace(
+            self._module,
+            add,
+            "a helper runs `create_all` on the async engine from sync code",
+            needs=[*asyncio.needs, *engine_type.needs, *connection.needs, *callable_.needs],
+        )
+
+    def _select_loading(self, node: cst.Call, relationships: tuple[str, ...]) -> None:
+        """``select(Model)...`` loads the relationships read later with its objects."""
+        loader = self._alias(node, "sqlalchemy.orm", "selectinload")
+        root: cst.BaseExpression = node
+        while isinstance(root, cst.Call) and isinstance(root.func, cst.Attribute):
+            root = root.func.value
+        assert isinstance(root, cst.Call)
+        model = cst.Module([]).code_for_node(root.args[0].value)
+        options = [
+            cst.Arg(cst.parse_expression(f"{loader.name}({model}.{rel})")) for rel in relationships
+        ]
+        for arg in options[:-1]:
+            options[options.index(arg)] = arg.with_changes(
+                comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+            )
+        self.replace(
+            node,
+            lambda updated: cst.Call(cst.Attribute(updated, cst.Name("options")), options),
+            "the relationships read later are loaded with what the statement selects",
             needs=loader.needs,
         )
 
@@ -537,6 +649,17 @@ def _bind(call: cst.Call) -> tuple[cst.BaseExpression | None, list[cst.Arg]]:
         else:
             rest.append(arg)
     return engine, rest
+
+
+def _heading(statement: cst.BaseStatement) -> bool:
+    """An import, or the module's docstring: what comes before the code."""
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return False
+    return all(
+        isinstance(small, cst.Import | cst.ImportFrom)
+        or (isinstance(small, cst.Expr) and isinstance(small.value, cst.SimpleString))
+        for small in statement.body
+    )
 
 
 def _code(node: cst.CSTNode) -> str:

@@ -237,6 +237,21 @@ SNIPPETS = {
         def f(x: Annotated[(Session), "m"], y=(Depends(get_db))):
             return x
     """,
+    "dependency_overrides": """
+        from fastapi import FastAPI
+
+        app = FastAPI()
+
+        def get_db():
+            yield 1
+
+        def override_get_db():
+            yield 2
+
+        app.dependency_overrides[get_db] = override_get_db
+        app.dependency_overrides[get_db, 1] = get_db
+        app.state.x[get_db] = override_get_db
+    """,
     "non_ascii_columns": """
         def é(ü="ß"):
             return "ä".join(ü) + é.__name__.upper()

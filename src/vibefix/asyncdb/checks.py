@@ -1,6 +1,6 @@
 """The obstacles found across the project rather than in one function: what the files
-say (``scoped_session``, a ``lazy="dynamic"`` mapping, the engine handed on, an alias of
-``Session``), sessions kept on ``app.state``, the engine's own calls, and where
+say (``scoped_session``, a ``lazy="dynamic"`` mapping, the engine handed on), sessions
+kept on ``app.state``, the engine's own calls, and where
 ``create_all`` runs (it moves into the app's lifespan)."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from collections.abc import Collection
 from pathlib import Path
 
 from vibefix.asyncdb.draft import Draft, key_of
-from vibefix.asyncdb.facts import DbFacts
-from vibefix.asyncdb.names import SESSION_PREFIXES
-from vibefix.engine.index import NodeKey
+from vibefix.asyncdb.facts import DbFacts, Span
+from vibefix.asyncdb.names import SESSION_PREFIXES, is_test_module
+from vibefix.engine.index import FunctionFact, NodeKey
 
 
 class Checks:
@@ -26,20 +26,18 @@ class Checks:
 
     def file_problems(self) -> None:
         """What the files say: the obstacles their scan found, mappings an AsyncSession
-        cannot load, the engine handed on, parameters annotated with an alias of
-        ``Session``, and calls of the session factory or dependency it does not rewrite."""
+        cannot load, the engine handed on, and calls of the session factory or
+        dependency it does not rewrite."""
         engines = {
             f"{self.index_module(path)}.{name}"
             for path, f in self.facts.items()
             for name, _, _ in f.engines
         }
-        aliases = {alias for f in self.facts.values() for alias in f.aliases}
         for path, file in sorted(self.facts.items()):
             for span, why in file.problems:
                 self.draft.obstacle(path, span[0], span[1], why)
             self._dynamic(path, file)
             self._engine_handed(path, file, engines)
-            self._aliased(path, aliases)
         self._factory_calls()
 
     def _dynamic(self, path: Path, file: DbFacts) -> None:
@@ -59,13 +57,27 @@ class Checks:
                 )
 
     def _engine_handed(self, path: Path, file: DbFacts, engines: set[str]) -> None:
-        """The engine handed to a call, which would get an AsyncEngine."""
+        """The engine handed to a call, which would get an AsyncEngine; in a test
+        suite's sync code, ``create_all``/``drop_all`` run through ``_run_sync``."""
+        tests = is_test_module(self.index_module(path))
         for name, span, callee in file.arguments:
             resolved = self.index.resolve(name)
             if name in engines or resolved == "sqlalchemy.create_engine()":
-                if callee.endswith("create_all") and any(
-                    kind == "create_all" and where[0] <= span[0] <= where[2]
-                    for _, where, kind in file.module_uses
+                call = next((c for c, argument in file.table_calls if argument == span), None)
+                if tests and call is not None:
+                    function = self._enclosing(path, call)
+                    if function is None or not function.is_async:
+                        self.draft.run_syncs[key_of(path, call)] = (
+                            function.qualname if function else ""
+                        )
+                        continue
+                if (
+                    not tests
+                    and callee.endswith("create_all")
+                    and any(
+                        kind == "create_all" and where[0] <= span[0] <= where[2]
+                        for _, where, kind in file.module_uses
+                    )
                 ):
                     continue  # the module-level create_all that moves to the lifespan
                 self.draft.obstacle(
@@ -76,22 +88,14 @@ class Checks:
                     " an AsyncEngine",
                 )
 
-    def _aliased(self, path: Path, aliases: set[str]) -> None:
-        """A parameter annotated with an alias of ``Session`` (``DbDep``)."""
-        for _, (where, scanned) in self.functions.items():
-            if where != path:
-                continue
-            for param, named in scanned.annotated:
-                if named in aliases or self.index.resolve(named) in aliases:
-                    line, column = scanned.span[:2]
-                    self.draft.obstacle(
-                        path,
-                        line,
-                        column,
-                        f"`{param}` is annotated with an alias of `Session`"
-                        f" (`{named.rpartition('.')[2]}`): {self.code} does not follow"
-                        " aliases yet; annotate it `Session` itself",
-                    )
+    def _enclosing(self, path: Path, span: Span) -> FunctionFact | None:
+        """The innermost function of ``path`` around ``span``."""
+        around = [
+            f
+            for f in self.index.functions.values()
+            if f.path == path and f.line <= span[0] <= f.end[0]
+        ]
+        return max(around, key=lambda f: f.line, default=None)
 
     def _factory_calls(self) -> None:
         """A method of the session factory (``SessionLocal.begin()``), or the session
@@ -198,6 +202,8 @@ class Checks:
         app: NodeKey | None = None
         for path, file in self.facts.items():
             for name, span, kind in file.module_uses:
+                if kind == "create_all" and is_test_module(self.index_module(path)):
+                    continue  # at a test module's import: ``_run_sync`` (``_engine_handed``)
                 if kind == "create_all":
                     if not file.apps or create_all is not None:
                         self.draft.obstacle(

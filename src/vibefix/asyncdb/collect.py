@@ -9,11 +9,13 @@ from libcst.metadata import PositionProvider
 from vibefix.asyncdb.facts import DbFacts, FunctionDb, Span
 from vibefix.asyncdb.messages import Flaw, Problem, Why
 from vibefix.asyncdb.names import (
+    ASYNC_POOLS,
     ENGINE_CALLS,
     MAKER_CALLS,
     RELATIONSHIP_CALLS,
     SCOPED,
     SESSION_TYPES,
+    TABLE_CALLS,
     TEST_CLIENTS,
     async_url,
     literal_url,
@@ -50,6 +52,7 @@ class FileScan(Collector[DbFacts]):
         self.test_clients: list[tuple[Span, bool]] = []
         self.state: list[tuple[str, str, Span]] = []
         self.state_reads: list[tuple[str, Span]] = []
+        self.table_calls: list[tuple[Span, Span]] = []
         self._classes: list[str] = []
 
     def _locate(self, node: cst.CSTNode) -> Span:
@@ -74,6 +77,7 @@ class FileScan(Collector[DbFacts]):
             tuple(self.test_clients),
             tuple(self.state),
             tuple(self.state_reads),
+            tuple(self.table_calls),
         )
 
     def visit_Module(self, node: cst.Module) -> None:
@@ -115,7 +119,10 @@ class FileScan(Collector[DbFacts]):
                         isinstance(value, cst.Call)
                         and set(self.qualify(value.func)) & RELATIONSHIP_CALLS
                     ):
-                        relationships.append((small.target.value, _relationship_target(value)))
+                        related = _relationship_target(value) or _mapped_target(
+                            small.annotation.annotation
+                        )
+                        relationships.append((small.target.value, related))
                         self._loading(name, small.target.value, value)
                     if small.target.value == "__tablename__":
                         table = True
@@ -221,7 +228,9 @@ class FileScan(Collector[DbFacts]):
                     (
                         name,
                         self.locate(value),
-                        _url_problem(value) if name else "an engine not assigned to a name",
+                        _url_problem(value, self.qualify)
+                        if name
+                        else "an engine not assigned to a name",
                     )
                 )
             elif called & MAKER_CALLS:
@@ -341,6 +350,15 @@ class _Arguments(cst.CSTVisitor):
             )
         if set(called) & (ENGINE_CALLS | MAKER_CALLS):
             return  # ``sessionmaker(bind=engine)``: what the migration rewrites
+        if (
+            isinstance(node.func, cst.Attribute)
+            and node.func.attr.value in TABLE_CALLS
+            and len(node.args) == 1
+            and not node.args[0].star
+            and (node.args[0].keyword is None or node.args[0].keyword.value == "bind")
+        ):
+            engine = self.scan.locate(node.args[0].value)
+            self.scan.table_calls.append((self.scan.locate(node), engine))
         callee = called[0] if len(called) == 1 else dotted(node.func) or "?"
         for arg in node.args:
             if isinstance(arg.value, cst.Name | cst.Attribute):
@@ -371,13 +389,44 @@ def _relationship_target(call: cst.Call) -> str:
     return ""
 
 
-def _url_problem(call: cst.Call) -> Why:
+def _mapped_target(annotation: cst.BaseExpression) -> str:
+    """The class a relationship's ``Mapped[...]`` annotation names: ``Mapped[User]``,
+    ``Mapped["User"]``, ``Mapped[list["Todo"]]``, ``Mapped[Optional[User]]``,
+    ``Mapped["User | None"]``; ``""`` when it names none."""
+    node: cst.BaseExpression = annotation
+    while isinstance(node, cst.Subscript) and node.slice:
+        first = node.slice[0].slice
+        if not isinstance(first, cst.Index):
+            return ""
+        node = first.value
+    if isinstance(node, cst.BinaryOperation):  # ``User | None``
+        node = node.left if not _is_none(node.left) else node.right
+    if isinstance(node, cst.SimpleString) and isinstance(node.evaluated_value, str):
+        text = node.evaluated_value.strip()
+        for word in ("Optional[", "List[", "list[", "Set[", "set["):
+            text = text.removeprefix(word).removesuffix("]")
+        text = text.split("|")[0].strip().strip("'\"")
+        return text if text.replace(".", "").replace("_", "").isalnum() else ""
+    return dotted(node) or ""
+
+
+def _is_none(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "None"
+
+
+def _url_problem(call: cst.Call, qualify: Qualify) -> Why:
     if not call.args or call.args[0].keyword is not None or call.args[0].star:
         return "the engine's URL is not its first argument"
     url = literal_url(call.args[0].value)
     if url is not None and async_url(url) is None:
         return f"no async driver is known for the URL {url!r}"
     for arg in call.args[1:]:
+        if (
+            arg.keyword is not None
+            and arg.keyword.value == "poolclass"
+            and set(qualify(arg.value)) & ASYNC_POOLS
+        ):
+            continue  # ``StaticPool`` (SQLite in memory in tests), ``NullPool``
         if arg.keyword is not None and arg.keyword.value in ("poolclass", "creator", "module"):
             return f"`{arg.keyword.value}=` would need an async twin"
         if arg.star:

@@ -38,6 +38,11 @@ class Draft:
     """Queries, and the relationships to load with them."""
     refreshes: dict[NodeKey, set[str]] = field(default_factory=dict)
     get_loads: dict[NodeKey, set[str]] = field(default_factory=dict)
+    run_syncs: dict[NodeKey, str] = field(default_factory=dict)
+    """``create_all(bind=engine)`` in a test suite's sync code, with the function it is
+    in (``""`` at import): it runs on the async engine through ``_run_sync``."""
+    select_loads: dict[NodeKey, set[str]] = field(default_factory=dict)
+    """2.0 statements (``select(M)...``), and the relationships to load with them."""
     async_functions: set[NodeKey] = field(default_factory=set)
     sessions: dict[NodeKey, frozenset[str]] = field(default_factory=dict)
     """For each function (by definition) that uses a session, the names bound to one:

@@ -51,6 +51,10 @@ class From(Enum):
     """``db.get(Model, ...)`` at ``Origin.at``; ``Origin.name`` is the model."""
     CALL = "new"
     """What calling ``Origin.name`` returns: a model's constructor, or a helper."""
+    SELECT = "select"
+    """A 2.0 statement run by a session (``db.scalars(select(M)...)``,
+    ``db.execute(stmt).scalar_one()``): ``Origin.at`` is the statement's position (a
+    ``SelectFact``), ``Origin.name`` its model."""
     ITEM = "elem"
     """An item of the variable ``Origin.name`` (or of ``var.attr``)."""
     UNKNOWN = "?"
@@ -70,7 +74,7 @@ class Origin:
     @property
     def loaded(self) -> bool:
         """A session loaded it (a query or ``db.get``)."""
-        return self.kind in (From.QUERY, From.LIST, From.GET)
+        return self.kind in (From.QUERY, From.LIST, From.GET, From.SELECT)
 
     @property
     def item_of_variable(self) -> str:
@@ -101,6 +105,18 @@ class Pass:
 
 
 @dataclass(frozen=True)
+class SelectFact:
+    """``select(Model)...``, a 2.0 statement a session runs (inline, or kept in a
+    variable assigned once): where the rewrite adds ``.options(...)``."""
+
+    span: Span
+    model: str
+    """What ``Model`` may be (qualified)."""
+    options: str = ""
+    """The code of its ``.options(...)`` arguments."""
+
+
+@dataclass(frozen=True)
 class Refresh:
     """``db.refresh(var)``."""
 
@@ -117,7 +133,8 @@ class SessionFacts:
     name: str
     source: str
     """``typed``; ``dep:app.database.get_db``; ``made:app.database.SessionLocal``;
-    ``global:app.database.db_session``."""
+    ``global:app.database.db_session``; ``alias:app.deps.SessionDep`` (a parameter
+    annotated with a name that may stand for ``Session``: the plan tells)."""
     sites: tuple[Site, ...]
     queries: tuple[QueryFact, ...] = ()
 
@@ -147,6 +164,11 @@ class FunctionDb:
     end: int = 0
     """Its last line."""
     decorators: tuple[str, ...] = ()
+    selects: tuple[SelectFact, ...] = ()
+    """The 2.0 statements its sessions run that select a class."""
+    stores: tuple[tuple[int, int], ...] = ()
+    """The ``touches`` that are assignments (``todo.tags = [...]``), by position: on
+    a new object before anything is flushed, they load nothing."""
 
 
 @dataclass(frozen=True)
@@ -190,3 +212,6 @@ class DbFacts:
     """``<...>.state.NAME = Factory()``: the attribute, what is called, where."""
     state_reads: tuple[tuple[str, Span], ...] = ()
     """Reads of ``app.state.NAME`` / ``request.app.state.NAME``, anywhere."""
+    table_calls: tuple[tuple[Span, Span], ...] = ()
+    """``metadata.create_all(engine)``/``drop_all(bind=engine)`` with nothing else: the
+    call, and its argument."""

@@ -76,28 +76,31 @@ class LazyLoads:
                 )
             if first not in self.orm.models.get(model, {}):
                 continue
+            loaded = self._eager(model, first) or (
+                f".{first})" in options or f".{first}," in options  # the query's options
+            )
             if rest:
                 target = self.orm.target(model, first)
                 inner = rest.partition(".")[0]
-                if target is None or inner in self.orm.models.get(target, {}):
+                # A column of the related object comes with it; a relationship of it
+                # is loaded with it only by its own mapping.
+                if target is None or (
+                    inner in self.orm.models.get(target, {}) and not self._eager(target, inner)
+                ):
                     return set(), (
                         f"`{path}` reads a relationship of a relationship"
                         f" (`{model.rpartition('.')[2]}.{first}`, then `{inner}`), which"
                         f" {self.code} does not load yet: add"
                         f" `.options(selectinload(...{first}).selectinload(...{inner}))`"
                     )
-                continue
-            if self.orm.eager.get((model, first)) in (
-                "selectin",
-                "joined",
-                "subquery",
-                "immediate",
-            ):
-                continue  # the mapping loads it with the object
-            if f".{first})" in options or f".{first}," in options:
-                continue  # the query's own options load it
-            wanted.add(first)
+            if not loaded:
+                wanted.add(first)
         return wanted, ""
+
+    def _eager(self, model: str, relationship: str) -> bool:
+        """The mapping loads the relationship with the object (``lazy="selectin"``...)."""
+        lazy = self.orm.eager.get((model, relationship))
+        return lazy in ("selectin", "joined", "subquery", "immediate")
 
     def _load(
         self,
@@ -152,6 +155,8 @@ class LazyLoads:
             self._load_query(path, function, origin, var, attrs, line, column)
         elif kind is From.GET:
             self._load_get(path, function, origin, var, attrs, line, column)
+        elif kind is From.SELECT:
+            self._load_select(path, function, origin, var, attrs, line, column)
         elif kind is From.CALL and origin.name in self.functions:
             # What a helper returns (``crud.get_user(db, id)``): the query in it loads.
             loads = self._returned(origin.name)
@@ -213,6 +218,29 @@ class LazyLoads:
         elif wanted:
             self.draft.get_loads.setdefault(key, set()).update(wanted)
 
+    def _load_select(
+        self,
+        path: Path,
+        function: FunctionDb,
+        origin: Origin,
+        var: str | Origin,
+        attrs: set[str],
+        line: int,
+        column: int,
+    ) -> None:
+        """A 2.0 statement loads the relationships with what it selects (its own
+        ``.options(...)``, the mapping's ``lazy=``, or a ``selectinload`` added)."""
+        select = next((f for f in function.selects if f.span[:2] == origin.at), None)
+        model = self.orm.model([origin.name])
+        if select is None or model is None:
+            self._unknown(path, self._what(var, function), attrs, line, column)
+            return
+        wanted, why = self._needed(model, attrs, select.options)
+        if why:
+            self.draft.obstacle(path, line, column, why)
+        elif wanted:
+            self.draft.select_loads.setdefault(key_of(path, select.span), set()).update(wanted)
+
     def _load_new(
         self,
         path: Path,
@@ -228,6 +256,8 @@ class LazyLoads:
         if model is None:  # what a function returned: any object, loaded anywhere
             self._unknown(path, self._what(var, function), attrs, line, column)
             return
+        if (line, column) in function.stores and not any(f < line for f in function.flushes):
+            return  # ``todo.tags = [...]`` before it is flushed: nothing to load
         wanted, why = self._needed(model, attrs)
         if why:
             self.draft.obstacle(path, line, column, why)

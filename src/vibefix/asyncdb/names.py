@@ -73,6 +73,43 @@ TERMINALS = frozenset(
 LOADS = frozenset({"first", "one", "one_or_none", "scalar", "get"})
 """Terminals that return one object."""
 
+SELECTS = frozenset(
+    {"sqlalchemy.select", "sqlalchemy.future.select", "sqlalchemy.sql.expression.select"}
+    | {"sqlalchemy.sql.select", "sqlmodel.select", "sqlmodel.sql.expression.select"}
+)
+"""What makes a 2.0 ``Select``."""
+STATEMENT_RUNS = {
+    "scalars": frozenset({"", "all", "first", "one", "one_or_none", "unique"}),
+    "scalar": frozenset({""}),
+    "execute": frozenset({"scalars", "scalar", "scalar_one", "scalar_one_or_none"}),
+}
+"""A session's method that runs a statement, and the first method called on its result
+(``""``: none) that gives ORM objects (``db.execute(stmt).all()`` gives rows)."""
+
+ASYNC_POOLS = frozenset(
+    f"sqlalchemy.{module}{name}"
+    for module in ("", "pool.", "pool.impl.")
+    for name in ("StaticPool", "NullPool", "AsyncAdaptedQueuePool")
+)
+"""Pool classes an async engine takes as they are (``QueuePool`` it refuses)."""
+TABLE_CALLS = frozenset({"create_all", "drop_all"})
+"""``MetaData`` methods that take the engine (``bind=engine``)."""
+
+
+def is_test_module(module: str) -> bool:
+    """A test suite's module (``conftest``, ``test_*``, anything in a ``tests``
+    package), by its qualified name: pytest runs its sync code with no event loop
+    running."""
+    parts = module.split(".")
+    last = parts[-1]
+    return (
+        last == "conftest"
+        or last.startswith("test_")
+        or last.endswith("_test")
+        or bool({"tests", "test"} & set(parts[:-1]))
+    )
+
+
 SCOPED = frozenset({"sqlalchemy.orm.scoped_session", "sqlalchemy.orm.scoping.scoped_session"})
 TEST_CLIENTS = frozenset({"fastapi.testclient.TestClient", "starlette.testclient.TestClient"})
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vibefix.asyncdb.facts import HANDED, UNKNOWN, From, Origin, Pass, Site
+from vibefix.asyncdb.facts import HANDED, UNKNOWN, From, Origin, Pass, SelectFact, Site
 from vibefix.asyncdb.messages import Flaw, Problem, Why
-from vibefix.asyncdb.names import LOADS, SYNC_ATTRIBUTES
+from vibefix.asyncdb.names import LOADS, SELECTS, STATEMENT_RUNS, SYNC_ATTRIBUTES
 from vibefix.asyncdb.syntax import Locate, Qualify, method, query_chain
 
 
@@ -36,6 +36,10 @@ class ObjectScan(cst.CSTVisitor):
         self.returns: list[str | Origin] = []
         self.called: set[cst.CSTNode] = set()
         """The functions of the calls walked (``x.attr()`` reads no attribute)."""
+        self.statements: dict[str, list[cst.BaseExpression]] = {}
+        """Variables assigned a ``select(...)``: each statement assigned to them."""
+        self.selects: dict[tuple[int, int, int, int], SelectFact] = {}
+        self.stores: list[tuple[int, int]] = []
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.defs.append(node)
@@ -72,10 +76,52 @@ class ObjectScan(cst.CSTVisitor):
                     names = self.qualify(value.args[0].value) if value.args else ()
                     if len(names) == 1:
                         return Origin(From.GET, (line, column), names[0])
+                elif root in self.candidates and method(calls[0]) in STATEMENT_RUNS:
+                    selected = self._run_statement(calls)
+                    if selected is not None:
+                        return selected
             names = self.qualify(value.func)
             if len(names) == 1:
                 return Origin(From.CALL, name=names[0])
         return UNKNOWN
+
+    def _run_statement(self, calls: list[cst.Call]) -> Origin | None:
+        """``db.scalars(select(M)...).all()``, ``db.execute(stmt).scalar_one()``: the
+        ORM objects of a 2.0 statement; None for anything else (rows, columns)."""
+        run, then = calls[0], method(calls[1]) if len(calls) > 1 else ""
+        if then not in STATEMENT_RUNS[method(run)] or not run.args or run.args[0].keyword:
+            return None
+        statement: cst.BaseExpression = run.args[0].value
+        if isinstance(statement, cst.Name):
+            assigned = self.statements.get(statement.value, [])
+            if len(assigned) != 1:
+                return None
+            statement = assigned[0]
+        found = self.select(statement)
+        if found is None:
+            return None
+        span = self.locate(statement)
+        self.selects[span] = SelectFact(span, *found)
+        return Origin(From.SELECT, span[:2], found[0])
+
+    def select(self, node: cst.BaseExpression) -> tuple[str, str] | None:
+        """``select(Model).where(...).options(...)``: the model (qualified) and the code
+        of the options; None for any other expression."""
+        options: list[str] = []
+        while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            if node.func.attr.value == "options":
+                options.extend(cst.Module([]).code_for_node(arg.value) for arg in node.args)
+            node = node.func.value
+        if not (
+            isinstance(node, cst.Call)
+            and set(self.qualify(node.func)) & SELECTS
+            and len(node.args) == 1
+            and not node.args[0].keyword
+            and not node.args[0].star
+        ):
+            return None
+        names = self.qualify(node.args[0].value)
+        return (names[0], " ".join(options)) if len(names) == 1 else None
 
     def visit_For(self, node: cst.For) -> None:
         self._item(node.target, node.iter)
@@ -105,7 +151,7 @@ class ObjectScan(cst.CSTVisitor):
             self.returns.append(value.value)
         elif isinstance(value, cst.Call):
             origin = self._origin(value)
-            if origin.kind is From.CALL:
+            if origin.kind in (From.CALL, From.SELECT):
                 self.returns.append(origin)  # what a helper returns, handed on
             else:
                 line, column, _, _ = self.locate(value)
@@ -134,9 +180,17 @@ class ObjectScan(cst.CSTVisitor):
         if name in self.candidates:
             if attr not in SYNC_ATTRIBUTES:
                 self._add(name, self._site(node, f"no rewrite for `{name}.{attr}`"))
-            return
+            if not self.candidates[name].startswith("alias:"):
+                return
+            # A parameter annotated with a name the plan may not take for ``Session``
+            # (``user: models.User``): an object whose reads count.
         line, column, _, _ = self.locate(node)
         self.touches.append((name, attr, line, column))
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        target = node.target
+        if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
+            self.stores.append(self.locate(target)[:2])
 
     def _orm_call(self, node: cst.Call) -> None:
         names = self.qualify(node.func) if isinstance(node.func, cst.Name | cst.Attribute) else ()

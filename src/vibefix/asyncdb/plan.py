@@ -57,9 +57,18 @@ class DbPlan(PlanPart):
     gets: Mapping[NodeKey, tuple[str, ...]] = field(default_factory=dict)
     """``db.get(Model, id)`` calls, with the relationships to load with the object
     (``options=[selectinload(...)]``)."""
+    run_syncs: Mapping[NodeKey, str] = field(default_factory=dict)
+    """``metadata.create_all(bind=engine)`` (or ``drop_all``) in a test suite's sync
+    code, with the function it is in: ``_run_sync(engine, metadata.create_all)``."""
+    selects: Mapping[NodeKey, tuple[str, ...]] = field(default_factory=dict)
+    """2.0 statements (``select(Model)...``), with the relationships to load with what
+    they select (``.options(selectinload(...))`` added)."""
     async_functions: frozenset[NodeKey] = frozenset()
     """The definitions that must be ``async def`` after the run."""
     models: frozenset[str] = frozenset()
+    aliases: frozenset[str] = frozenset()
+    """Module-level aliases of ``Session`` (``SessionDep = Annotated[Session,
+    Depends(get_db)]``), qualified: they become aliases of ``AsyncSession``."""
     create_all: NodeKey | None = None
     app: NodeKey | None = None
     """The ``FastAPI(...)`` call whose lifespan creates the tables."""

@@ -46,6 +46,8 @@ class _Planner:
             for function in file.functions:
                 self.functions[function.qualname] = (path, function)
         self.orm = Orm(index, facts, self.functions)
+        self.aliases = frozenset(alias for file in facts.values() for alias in file.aliases)
+        """The module-level names that stand for ``Session`` (``SessionDep``)."""
         self.draft = Draft(index, facts, self.functions, self.orm, code, shared_code)
 
     def confirmed(self, source: str) -> bool:
@@ -55,6 +57,8 @@ class _Planner:
         kind, _, name = source.partition(":")
         if kind == "typed":
             return True
+        if kind == "alias":
+            return name in self.aliases or self.index.resolve(name) in self.aliases
         if kind == "dep":
             return self.index.resolve(name) in self.dependencies or name in self.dependencies
         if kind == "made":
@@ -86,9 +90,6 @@ class _Planner:
                     )
                     break
             return DbPlan(obstacles=tuple(draft.obstacles))
-        if len(engines) > 1:
-            for path, (_, span, _) in engines:
-                draft.obstacle(path, span[0], span[1], "the project makes several engines")
         for path, (_, span, problem) in [*engines, *makers]:
             if problem:
                 draft.obstacle(path, span[0], span[1], problem)
@@ -129,8 +130,11 @@ class _Planner:
             },
             refreshes={key: tuple(sorted(rels)) for key, rels in draft.refreshes.items() if rels},
             gets={key: tuple(sorted(rels)) for key, rels in draft.get_loads.items() if rels},
+            run_syncs=dict(draft.run_syncs),
+            selects={key: tuple(sorted(rels)) for key, rels in draft.select_loads.items() if rels},
             async_functions=frozenset(draft.async_functions),
             models=frozenset(self.orm.models),
+            aliases=self._aliases(),
             create_all=create_all,
             app=app,
             wanted_names=frozenset(
@@ -155,9 +159,20 @@ class _Planner:
                     *draft.sessions,
                     *disposals,
                     *((create_all,) if create_all else ()),
+                    *draft.select_loads,
+                    *draft.run_syncs,
                 )
-            ),
+            )
+            | {path for path, _ in self._alias_sites()},
         )
+
+    def _alias_sites(self) -> list[tuple[Path, str]]:
+        """The files that define an alias of ``Session``, and the alias (qualified)."""
+        return [(path, alias) for path, file in self.facts.items() for alias in file.aliases]
+
+    def _aliases(self) -> frozenset[str]:
+        """The aliases of ``Session`` the rewrite makes aliases of ``AsyncSession``."""
+        return frozenset(alias for _, alias in self._alias_sites())
 
     # -- one function --------------------------------------------------------------------
 
@@ -242,7 +257,10 @@ class _Planner:
             if callee is not None and not param and 0 <= index < len(callee[1].params):
                 param = callee[1].params[index]
             typed = callee is not None and any(
-                s.name == param and s.source == "typed" for s in callee[1].sessions
+                s.name == param
+                and (s.source == "typed" or s.source.startswith("alias:"))
+                and self.confirmed(s.source)
+                for s in callee[1].sessions
             )
             if not typed:
                 self.draft.obstacle(

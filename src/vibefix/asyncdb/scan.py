@@ -103,10 +103,12 @@ class _Scan(ObjectScan):
             if set(self.qualify(node)) & SESSION_TYPES:
                 return "typed"
         annotation = param.annotation.annotation if param.annotation is not None else None
+        alias = ""
         if isinstance(annotation, cst.Name | cst.Attribute):
             names = self.qualify(annotation)
             if len(names) == 1:
-                self.annotated[param.name.value] = names[0]  # perhaps an alias of Session
+                self.annotated[param.name.value] = names[0]
+                alias = f"alias:{names[0]}"  # perhaps an alias of Session: the plan knows
         for node in kinds:
             if (
                 isinstance(node, cst.Call)
@@ -117,7 +119,7 @@ class _Scan(ObjectScan):
                 names = self.qualify(node.args[0].value)
                 if len(names) == 1:
                     return f"dep:{names[0]}"
-        return ""
+        return alias
 
     # -- the walk --------------------------------------------------------------------
 
@@ -262,6 +264,8 @@ class _Scan(ObjectScan):
             return
         target = assigned.value
         value = node.value
+        if self.select(value) is not None:
+            self.statements.setdefault(target, []).append(value)
         chain = query_chain(value) if isinstance(value, cst.Call) else None
         if chain is not None:
             receiver, calls = chain
@@ -416,4 +420,6 @@ def function_facts(scan: _Scan, qualname: str, response: tuple[str, ...]) -> Fun
             for name in (dotted(decorator.decorator) or "",)
             if name
         ),
+        tuple(scan.selects.values()),
+        tuple(scan.stores),
     )

@@ -1,5 +1,7 @@
 """The code the migration adds to the project: the helper that puts a URL read at run
-time on its database's async driver, and the app's lifespan that creates the tables.
+time on its database's async driver, the app's lifespan that creates the tables, and
+the helper that runs ``create_all``/``drop_all`` on the async engine from a test suite's
+sync fixtures.
 Each is a template in ``templates/`` (``NAME.py.tmpl``, package data), written by
 ``vibefix.engine.templates.render``."""
 
@@ -9,6 +11,7 @@ from vibefix.engine.templates import render
 
 URL_HELPER = "_async_url"
 LIFESPAN = "_db_lifespan"
+RUN_SYNC = "_run_sync"
 
 _INDENT = "    "
 
@@ -24,6 +27,21 @@ def url_helper(code: str, url: str, make_url: str) -> str:
     (``url`` and ``make_url`` are how the module spells SQLAlchemy's)."""
     return render(
         "vibefix.asyncdb", "url_helper", helper=URL_HELPER, url=url, make_url=make_url, code=code
+    )
+
+
+def run_sync(code: str, *, asyncio: str, async_engine: str, callable_: str, connection: str) -> str:
+    """``def _run_sync(engine, work)``: ``work(connection)`` (``create_all``) on the
+    async engine from sync code, on an event loop of its own."""
+    return render(
+        "vibefix.asyncdb",
+        "run_sync",
+        helper=RUN_SYNC,
+        code=code,
+        asyncio=asyncio,
+        async_engine=async_engine,
+        callable=callable_,
+        connection=connection,
     )
 
 

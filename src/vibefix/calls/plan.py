@@ -22,6 +22,7 @@ from vibefix.calls.roles import Roles
 from vibefix.config import Config
 from vibefix.engine.index import (
     ITERATION,
+    OVERRIDES,
     UNKNOWN,
     CallFact,
     FunctionFact,
@@ -1543,10 +1544,15 @@ def _framework_use(via: str, index: ProjectIndex) -> bool:
 
 def injected_use(via: str, index: ProjectIndex) -> bool:
     """True when FastAPI calls a function passed to ``via`` with its own parameters
-    solved as dependencies: ``Depends(f)``, ``app.add_api_route(path, f)`` (a background
-    task gets only the arguments it was queued with)."""
+    solved as dependencies: ``Depends(f)``, ``app.add_api_route(path, f)``,
+    ``app.dependency_overrides[f] = g`` (a background task gets only the arguments it
+    was queued with)."""
     owner, method = split_last(via)
-    return via in DEPENDS or (method in ROUTE_REGISTRATIONS and owner in index.applications)
+    return (
+        via in DEPENDS
+        or via == OVERRIDES
+        or (method in ROUTE_REGISTRATIONS and owner in index.applications)
+    )
 
 
 def route_decorated(function: FunctionFact, index: ProjectIndex) -> bool:

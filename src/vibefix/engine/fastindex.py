@@ -46,6 +46,7 @@ from vibefix.engine.context import NeededName
 from vibefix.engine.index import (
     ITERATION,
     KEYWORD_ONLY,
+    OVERRIDES,
     UNKNOWN,
     CallFact,
     FunctionFact,
@@ -768,6 +769,8 @@ class _Facts:
         self._block_count = 0
         self._skip: set[ast.AST] = set()
         self._arguments: dict[ast.AST, ast.Call] = {}
+        self._overrides: set[ast.AST] = set()
+        """The key and value of ``app.dependency_overrides[dep] = override``."""
         self._top_imports: set[ast.AST] = {
             s for s in tree.body if isinstance(s, ast.Import | ast.ImportFrom)
         }
@@ -1427,6 +1430,15 @@ class _Facts:
     # -- objects -----------------------------------------------------------------------
 
     def visit_Assign(self, node: ast.Assign) -> None:
+        for stored in node.targets:
+            if (
+                isinstance(stored, ast.Subscript)
+                and isinstance(stored.value, ast.Attribute)
+                and stored.value.attr == "dependency_overrides"
+                and not isinstance(stored.slice, ast.Tuple | ast.Slice)
+            ):
+                # ``app.dependency_overrides[get_db] = override``: FastAPI calls both.
+                self._overrides.update((stored.slice, node.value))
         kind = self._type_of(node.value)
         bound = {
             f"{self.module}.{target.id}" for target in node.targets if isinstance(target, ast.Name)
@@ -1702,6 +1714,8 @@ class _Facts:
             return
         call = self._arguments.get(node)
         via = next(iter(self._call_targets.get(call, ())), "") if call is not None else ""
+        if node in self._overrides:
+            via = OVERRIDES
         line, column = self._reference_start(node)
         function = self._functions[-1].qualnames[0] if self._functions else None
         self.references.append(Reference(targets, line, column, via, function))

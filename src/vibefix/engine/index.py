@@ -102,6 +102,11 @@ class CallFact:
     ``parameter_type``. What an untyped parameter is (``ProjectIndex.merge``)."""
 
 
+OVERRIDES = "fastapi.FastAPI.dependency_overrides"
+"""The ``via`` of a function stored in ``app.dependency_overrides``, as key or value:
+FastAPI calls it as it does a dependency."""
+
+
 @dataclass(frozen=True)
 class Reference:
     """A project name used without being called: ``Depends(f)``, ``Thread(target=f)``."""
@@ -110,7 +115,8 @@ class Reference:
     line: int
     column: int
     via: str
-    """The target of the call it is an argument of (``fastapi.Depends``), else ``""``."""
+    """The target of the call it is an argument of (``fastapi.Depends``), ``OVERRIDES``
+    in ``app.dependency_overrides[f] = g``, else ``""``."""
     function: str | None
     """The function it sits in; None at module level."""
 
@@ -561,6 +567,8 @@ class FactCollector(cst.CSTVisitor):
         self._block_count = 0
         self._skip: set[cst.CSTNode] = set()
         self._arguments: dict[cst.CSTNode, cst.Call] = {}
+        self._overrides: set[cst.CSTNode] = set()
+        """The key and value of ``app.dependency_overrides[dep] = override``."""
 
     # -- names -------------------------------------------------------------------------
 
@@ -1035,6 +1043,17 @@ class FactCollector(cst.CSTVisitor):
     # -- objects -----------------------------------------------------------------------
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            stored = target.target
+            if (
+                isinstance(stored, cst.Subscript)
+                and isinstance(stored.value, cst.Attribute)
+                and stored.value.attr.value == "dependency_overrides"
+                and len(stored.slice) == 1
+                and isinstance(stored.slice[0].slice, cst.Index)
+            ):
+                # ``app.dependency_overrides[get_db] = override``: FastAPI calls both.
+                self._overrides.update((stored.slice[0].slice.value, node.value))
         kind = self._type_of(node.value)
         bound = {
             f"{self.module}.{target.target.value}"
@@ -1363,6 +1382,8 @@ class FactCollector(cst.CSTVisitor):
             return
         call = self._arguments.get(node)
         via = next(iter(self._call_targets.get(call, ())), "") if call is not None else ""
+        if node in self._overrides:
+            via = OVERRIDES
         where = self.get_metadata(PositionProvider, node)
         function = self._functions[-1].qualnames[0] if self._functions else None
         self.references.append(

@@ -18,6 +18,7 @@ from pathlib import Path
 from vibefix.calls.plan import injected_use
 from vibefix.codemod import PlanPart
 from vibefix.engine.index import (
+    OVERRIDES,
     CallFact,
     FunctionFact,
     NodeKey,
@@ -123,6 +124,17 @@ def plan_sessions(index: ProjectIndex) -> SessionPlan:
 
 def _plan_sessions(index: ProjectIndex) -> SessionPlan:
     shaped = {name for module in index.modules for name in module.yield_dependencies}
+    # A test suite's ``app.dependency_overrides[get_db] = override_get_db``: the
+    # override is a session dependency too (a generator in a test file is no
+    # ``yield_dependencies``).
+    shaped |= {
+        target
+        for module in index.modules
+        for reference in module.references
+        if reference.via == OVERRIDES
+        for target in reference.targets
+        if target in index.functions and index.functions[target].is_generator
+    }
     by_factory: dict[str, list[str]] = {}
     for name in sorted(shaped):
         function = index.functions.get(name)
