@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from typing import Any
 
 import libcst as cst
@@ -9,7 +11,7 @@ from libcst.metadata import QualifiedNameProvider, ScopeProvider
 from vibefix.codemods.shared_session import SharedSession
 
 from vibefix.asyncdb.collect import FileScan
-from vibefix.asyncdb.names import SESSION_TYPES, async_url, literal_url
+from vibefix.asyncdb.names import SESSION_TYPES, async_url, literal_url, url_argument
 from vibefix.asyncdb.plan import DbPlan, QueryPlan
 from vibefix.asyncdb.planner import plan_async_db
 from vibefix.asyncdb.settle import settled
@@ -32,6 +34,13 @@ from vibefix.results import Blocking, Finding, Position, Safety
 
 ENGINE_LINE = r"(?m:^\w+[ \t]*(?::[^=\n]*)?=[ \t]*(?:[A-Za-z_][\w.]*\.)?create_engine\()"
 """A module that makes the engine at its top level."""
+
+
+OLD_SQLALCHEMY = re.compile(
+    rb"(?im)^\s*[\"']?sqlalchemy\s*(?:\[[^\]]*\])?\s*==\s*"
+    rb"(1\.[0-9.]+|2\.0\.(?:[0-9]|[1-3][0-9]|4[0-5]))\b"
+)
+"""A pin of SQLAlchemy older than 2.0.46 in a declaration file."""
 
 
 class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
@@ -128,7 +137,14 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
     def plan_part(cls, context: PlanContext) -> DbPlan:
         # The codemod that gives route handlers their own session: a finding about a
         # session shared by every caller sends the user there.
-        return plan_async_db(context.index, cls.code, SharedSession.code)
+        part = plan_async_db(context.index, cls.code, SharedSession.code)
+        if part.migrates and part.engines:
+            folder = min(part.engines)[0].parent
+            for text in context.declarations.projects.get(folder, {}).values():
+                found = OLD_SQLALCHEMY.search(text)
+                if found:
+                    part = replace(part, old_sqlalchemy=found.group(1).decode())
+        return part
 
     @classmethod
     def settle(cls, part: DbPlan | None, context: PlanContext) -> DbPlan | None:
@@ -153,6 +169,8 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         self._annotation = 0
         self._given_lifespan = ""
         self._run_sync_written = False
+        self._run_needs: tuple[str, ...] = ()
+        self._url_helper_written = False
         if self._db.app is not None and self._db.app[0] == self.file.path:
             finder = _Calls()
             node.visit(finder)
@@ -164,6 +182,15 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                         value = arg.value
                         self._given_lifespan = value.value if isinstance(value, cst.Name) else "?"
         return True
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if node.asynchronous is None and self.key(node) in self._db.table_blocks.values():
+            # An app's ``on_event`` hook that makes the tables: Starlette awaits it.
+            self.replace(
+                node,
+                lambda updated: updated.with_changes(asynchronous=cst.Asynchronous()),
+                "the hook makes the tables on the async engine, so it is an `async def`",
+            )
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
         self._statement = node
@@ -231,6 +258,9 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         )
 
     def visit_With(self, node: cst.With) -> None:
+        if self.key(node) in self._db.engine_blocks:
+            self._engine_block(node)
+            return
         if self.key(node) in self._db.awaits and node.asynchronous is None:
             self.replace(
                 node,
@@ -256,6 +286,12 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             self._query(node, db.queries[key])
         elif key in db.disposals and not self.is_awaited(node):
             self._dispose(node)
+        elif key in db.waits:
+            if key in db.gets:
+                self._get_loading(node, db.gets[key])
+            self._wait(node, "an AsyncSession call in sync test code, on an event loop of its own")
+            if key in db.refreshes:
+                self._refresh_relationships(node, db.refreshes[key])
         elif key in db.awaits and not self.is_awaited(node):
             if key in db.gets:
                 self._get_loading(node, db.gets[key])
@@ -298,6 +334,34 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             ),
             "the tables are made on the async engine, on an event loop of its own",
         )
+        self._run_sync_helper(node)
+
+    def _engine_block(self, node: cst.With) -> None:
+        """``with engine.connect() as c: c.execute(stmt); c.commit()`` in sync test
+        code: ``_run_sync(engine, lambda c: c.execute(stmt))``, in one transaction."""
+        item = node.items[0]
+        assert isinstance(item.item, cst.Call)
+        assert isinstance(item.item.func, cst.Attribute)
+        assert item.asname is not None
+        assert isinstance(item.asname.name, cst.Name)
+        assert isinstance(node.body, cst.IndentedBlock)
+        first = node.body.body[0]
+        assert isinstance(first, cst.SimpleStatementLine)
+        assert isinstance(first.body[0], cst.Expr)
+        engine = _code(item.item.func.value)
+        connection = item.asname.name.value
+        run = cst.parse_statement(
+            f"{RUN_SYNC}({engine}, lambda {connection}: {_code(first.body[0].value)})\n"
+        )
+        self.replace(
+            node,
+            lambda updated: run.with_changes(leading_lines=updated.leading_lines),
+            "the statement runs on the async engine, on an event loop of its own",
+        )
+        self._run_sync_helper(node)
+
+    def _run_sync_helper(self, node: cst.CSTNode) -> None:
+        """The module's ``_run_sync`` helper, written once, after the imports."""
         if self._run_sync_written:
             return
         self._run_sync_written = True
@@ -317,9 +381,22 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 connection=connection.name,
             )
         )
+        self._after_imports(
+            helper,
+            "a helper runs `create_all` on the async engine from sync code",
+            [*asyncio.needs, *engine_type.needs, *connection.needs, *callable_.needs],
+        )
+
+    def _after_imports(
+        self,
+        statement: cst.SimpleStatementLine | cst.BaseCompoundStatement,
+        reason: str,
+        needs: list[str],
+    ) -> None:
+        """``statement`` after the imports (and docstring) at the top of the module, two
+        blank lines on each side (its own comment lines kept above it)."""
 
         def add(module: cst.Module) -> cst.Module:
-            """The helper after the imports (and docstring) at the top of the module."""
             body = list(module.body)
             at = 0
             while at < len(body) and _heading(body[at]):
@@ -330,15 +407,12 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 body[at] = following.with_changes(
                     leading_lines=[*blank, *(ln for ln in following.leading_lines if ln.comment)]
                 )
-            body.insert(at, helper.with_changes(leading_lines=blank))
+            body.insert(
+                at, statement.with_changes(leading_lines=[*blank, *statement.leading_lines])
+            )
             return module.with_changes(body=body)
 
-        self.replace(
-            self._module,
-            add,
-            "a helper runs `create_all` on the async engine from sync code",
-            needs=[*asyncio.needs, *engine_type.needs, *connection.needs, *callable_.needs],
-        )
+        self.replace(self._module, add, reason, needs=needs)
 
     def _select_loading(self, node: cst.Call, relationships: tuple[str, ...]) -> None:
         """``select(Model)...`` loads the relationships read later with its objects."""
@@ -360,6 +434,28 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             lambda updated: cst.Call(cst.Attribute(updated, cst.Name("options")), options),
             "the relationships read later are loaded with what the statement selects",
             needs=loader.needs,
+        )
+
+    def _run(self, node: cst.CSTNode) -> str | None:
+        """How this module spells ``asyncio.run``; None (and a finding) when the name
+        ``asyncio`` means something else here."""
+        asyncio = self.file.imports.module_alias(node, "asyncio")
+        if asyncio is None:
+            self.report(node, "the name `asyncio` means something else here")
+            return None
+        self._run_needs = asyncio.needs
+        return f"{asyncio.name}.run"
+
+    def _wait(self, node: cst.Call, reason: str) -> None:
+        """``asyncio.run(call)``: an AsyncSession call in sync code no event loop runs."""
+        run = self._run(node)
+        if run is None:
+            return
+        self.replace(
+            node,
+            lambda updated: cst.Call(cst.parse_expression(run), [cst.Arg(updated)]),
+            reason,
+            needs=self._run_needs,
         )
 
     def _dispose(self, node: cst.Call) -> None:
@@ -384,8 +480,17 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
     # -- engine, factory, tables ---------------------------------------------------------
 
     def _engine(self, node: cst.Call) -> None:
+        if self._db.old_sqlalchemy and self.key(node) == min(self._db.engines):
+            self.report(
+                node,
+                f"the project pins SQLAlchemy {self._db.old_sqlalchemy}: before 2.0.46 an"
+                " async engine's aiosqlite connections (aiosqlite 0.22) keep the process"
+                " from exiting unless the engine is disposed; require sqlalchemy>=2.0.46",
+            )
         make = self._alias(node, "sqlalchemy.ext.asyncio", "create_async_engine")
-        url = node.args[0].value
+        at = url_argument(node)
+        assert at is not None
+        url = node.args[at].value
         literal = literal_url(url)
         needs = list(make.needs)
         if literal is not None:
@@ -395,39 +500,44 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             new_url: cst.BaseExpression = cst.SimpleString(
                 f"{url.prefix}{url.quote}{mapped}{url.quote}"
             )
-        else:
+        elif not self._url_helper_written:
+            self._url_helper_written = True
             helpers = [self._alias(node, "sqlalchemy.engine", n) for n in ("URL", "make_url")]
             needs += [need for helper in helpers for need in helper.needs]
             statement = self._statement
             assert statement is not None
             helper = cst.parse_statement(url_helper(self.code, helpers[0].name, helpers[1].name))
             blank = [cst.EmptyLine(), cst.EmptyLine()]
-            self.replace(
-                statement,
-                lambda updated: cst.FlattenSentinel(
-                    [
-                        helper.with_changes(leading_lines=blank),
-                        updated.with_changes(
-                            leading_lines=[
-                                *blank,
-                                *(line for line in updated.leading_lines if line.comment),
-                            ]
-                        ),
-                    ]
-                ),
-                "the URL read at run time gets its async driver",
-            )
+            if statement not in self._module.body:
+                # An engine made in a block (``if TESTING: ...``): the helper is for
+                # every branch, after the imports.
+                self._after_imports(helper, "the URL read at run time gets its async driver", [])
+            else:
+                self.replace(
+                    statement,
+                    lambda updated: cst.FlattenSentinel(
+                        [
+                            helper.with_changes(leading_lines=blank),
+                            updated.with_changes(
+                                leading_lines=[
+                                    *blank,
+                                    *(line for line in updated.leading_lines if line.comment),
+                                ]
+                            ),
+                        ]
+                    ),
+                    "the URL read at run time gets its async driver",
+                )
 
         def change(updated: cst.Call) -> cst.Call:
-            first = updated.args[0]
-            argument = first.with_changes(
+            args = list(updated.args)
+            given = args[at]
+            args[at] = given.with_changes(
                 value=new_url
                 if literal is not None
-                else cst.Call(cst.Name(URL_HELPER), [cst.Arg(first.value)])
+                else cst.Call(cst.Name(URL_HELPER), [cst.Arg(given.value)])
             )
-            return updated.with_changes(
-                func=cst.parse_expression(make.name), args=[argument, *updated.args[1:]]
-            )
+            return updated.with_changes(func=cst.parse_expression(make.name), args=args)
 
         self.replace(
             node,
@@ -461,6 +571,10 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
 
     def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine) -> None:
         db = self._db
+        small = original_node.body[0]
+        if isinstance(small, cst.Expr) and self.key(small.value) in db.table_blocks:
+            self._tables_block(original_node, small.value)
+            return
         if db.create_all is None or self.key(original_node) != db.create_all:
             return
         small = original_node.body[0]
@@ -493,6 +607,23 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             inner=inner,
         )
         function = cst.parse_statement(source)
+        needs = [*context.needs, *iterator.needs, *fastapi.needs]
+        comments = [line for line in original_node.leading_lines if line.comment]
+        if db.create_all_after:
+            # The app is made above: the lifespan goes after the imports (its body reads
+            # the engine when the app starts), the statement goes.
+            self.replace(
+                original_node,
+                lambda updated: cst.RemovalSentinel.REMOVE,
+                "`create_all` at import moves into the app's lifespan",
+            )
+            self._after_imports(
+                function.with_changes(leading_lines=comments),
+                "the tables are created in the app's lifespan, on the async engine",
+                needs,
+            )
+            self._statement = None
+            return
         self.replace(
             original_node,
             lambda updated: function.with_changes(
@@ -503,10 +634,26 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 ]
             ),
             "the tables are created in the app's lifespan, on the async engine",
-            needs=[*context.needs, *iterator.needs, *fastapi.needs],
+            needs=needs,
         )
         self._statement = None
         self._blank_after(original_node)
+
+    def _tables_block(self, statement: cst.SimpleStatementLine, call: cst.BaseExpression) -> None:
+        """``Base.metadata.create_all(bind=engine)`` in an ``async def``: ``async with
+        engine.begin() as connection: await connection.run_sync(Base.metadata.create_all)``."""
+        assert isinstance(call, cst.Call)
+        assert isinstance(call.func, cst.Attribute)
+        engine = _code(call.args[0].value)
+        block = cst.parse_statement(
+            f"async with {engine}.begin() as connection:\n"
+            f"    await connection.run_sync({_code(call.func)})\n"
+        )
+        self.replace(
+            statement,
+            lambda updated: block.with_changes(leading_lines=updated.leading_lines),
+            "the tables are made on the async engine's connection",
+        )
 
     def _blank_after(self, statement: cst.SimpleStatementLine) -> None:
         """Two blank lines between the new lifespan and the statement after it."""
@@ -556,7 +703,13 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         again = node.with_changes(
             args=appended(list(node.args), cst.Arg(names), node.whitespace_before_args)
         )
-        extra = cst.SimpleStatementLine([cst.Expr(cst.Await(again))])
+        run = self._run(node) if self.key(node) in self._db.waits else None
+        ran: cst.BaseExpression = (
+            cst.Await(again)
+            if run is None
+            else cst.Call(cst.parse_expression(run), [cst.Arg(again)])
+        )
+        extra = cst.SimpleStatementLine([cst.Expr(ran)])
 
         def change(updated: cst.SimpleStatementLine) -> cst.FlattenSentinel[cst.BaseStatement]:
             return cst.FlattenSentinel([updated, extra])
@@ -593,6 +746,11 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 extra[name] = self._alias(node, source, imported)
                 needs += extra[name].needs
         extra["select"] = select
+        run = self._run(node) if query.wait else None
+        if query.wait and run is None:
+            return
+        if run is not None:
+            needs += self._run_needs
         primary = node in self._primaries
         used = node not in self._statements  # ``.delete()``'s count is read
         session = query.session
@@ -630,7 +788,8 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 statement = fill(f"STMT.options({options})", statement)
             if terminal is None:
                 return statement
-            return run_statement(query, session, statement, terminal, model, extra, primary, used)
+            ran = run_statement(query, session, statement, terminal, model, extra, primary, used)
+            return ran if run is None else _waited(ran, run)
 
         self.replace(node, change, "a 2.0 statement on the AsyncSession", needs=needs)
 
@@ -649,6 +808,23 @@ def _bind(call: cst.Call) -> tuple[cst.BaseExpression | None, list[cst.Arg]]:
         else:
             rest.append(arg)
     return engine, rest
+
+
+class _Waited(cst.CSTTransformer):
+    """``await x`` -> ``asyncio.run(x)`` (the parentheses ``(await x).all()`` needed go)."""
+
+    def __init__(self, run: str) -> None:
+        super().__init__()
+        self.run = run
+
+    def leave_Await(self, original_node: cst.Await, updated_node: cst.Await) -> cst.Call:
+        return cst.Call(cst.parse_expression(self.run), [cst.Arg(updated_node.expression)])
+
+
+def _waited(expression: cst.BaseExpression, run: str) -> cst.BaseExpression:
+    result = expression.visit(_Waited(run))
+    assert isinstance(result, cst.BaseExpression)
+    return result
 
 
 def _heading(statement: cst.BaseStatement) -> bool:

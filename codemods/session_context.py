@@ -80,6 +80,16 @@ class SessionContext(AsyncCodemod[ContextPlan]):
         # Once VF203 moves the project to AsyncSession, the session is held by `async with`.
         db = self.plan.applied_part(DbPlan)
         self._async = db is not None and db.migrates
+        # Sync code VF203 leaves sync (a test's fixture): its session calls run through
+        # ``asyncio.run``, and an AsyncSession cannot be held by a plain ``with``.
+        self._sync_kept = (
+            frozenset(key for key in db.waits) if db is not None and db.migrates else frozenset()
+        )
+
+    def _waits_in(self, node: cst.FunctionDef) -> bool:
+        """Whether VF203 runs session calls of ``node`` through ``asyncio.run``."""
+        where = self.key(node)
+        return any(key[0] == where[0] and where[1] <= key[1] <= where[3] for key in self._sync_kept)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if not self._opened:
@@ -89,6 +99,8 @@ class SessionContext(AsyncCodemod[ContextPlan]):
             return  # VF200 hands it its callers' session
         context = find_context(node, lambda call: self.key(call) in self._opened)
         if context is None:
+            return
+        if self._sync_kept and node.asynchronous is None and self._waits_in(node):
             return
         if context.problem:
             self.report(context.opening, context.problem)

@@ -9,12 +9,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
+from vibefix.codemods import ALL, RECIPES
 
 from tests.conftest import RunVibefix
-from tests.test_async_project import write
+from tests.test_async_project import changed, write
+from vibefix.config import Config
+from vibefix.engine import run as engine
 
 DATABASE = """\
     from typing import Annotated
@@ -161,6 +165,7 @@ CONFTEST = """\
 
     from app.database import Base, get_db
     from app.main import app
+    from app.models import User
 
     engine = create_engine(
         "sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool
@@ -184,6 +189,17 @@ CONFTEST = """\
             yield c
         app.dependency_overrides.clear()
         Base.metadata.drop_all(bind=engine)
+
+
+    @pytest.fixture
+    def grace(client):
+        # Seeded through the test suite's own session, in sync code.
+        db = TestingSessionLocal()
+        db.add(User(name="grace"))
+        db.commit()
+        user = db.query(User).filter(User.name == "grace").first()
+        db.close()
+        return user.id
     """
 
 TESTS = """\
@@ -197,6 +213,10 @@ TESTS = """\
         assert todos == [{"title": "write", "owner": "ada", "tags": ["a"]}]
         todo = client.get(f"/todos/{resp.json()['id']}").json()
         assert todo == {"title": "write", "tags": ["a"]}
+
+
+    def test_a_user_seeded_by_a_fixture(client, grace):
+        assert client.get(f"/users/{grace}").json() == {"name": "grace", "todos": []}
 
 
     def test_missing_rows_are_404s(client):
@@ -234,7 +254,7 @@ def test_the_usual_project_and_its_test_suite_move_to_async_session(
 ) -> None:
     write(tmp_path, PROJECT)
     before = suite(tmp_path)
-    assert "2 passed" in before.stdout, before.stdout + before.stderr
+    assert "3 passed" in before.stdout, before.stdout + before.stderr
 
     applied = run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=tmp_path)
 
@@ -261,9 +281,16 @@ def test_the_usual_project_and_its_test_suite_move_to_async_session(
     assert conftest.count("def _run_sync(") == 1
     assert "async def override_get_db():" in conftest
     assert "        await db.close()\n" in conftest
+    # The fixture's own session calls run on an event loop of their own.
+    assert "\ndef grace(client):\n" in conftest
+    assert "    asyncio.run(db.commit())\n" in conftest
+    assert (
+        '    user = asyncio.run(db.scalar(select(User).where(User.name == "grace").limit(1)))\n'
+    ) in conftest
+    assert "    asyncio.run(db.close())\n" in conftest
 
     after = suite(tmp_path)
-    assert "2 passed" in after.stdout, after.stdout + after.stderr
+    assert "3 passed" in after.stdout, after.stdout + after.stderr
     again = run_vibefix("diff", "--recipe", "async-db", "--unsafe", ".", cwd=tmp_path)
     assert again.stdout == ""
 
@@ -286,7 +313,14 @@ def test_the_usual_project_and_its_test_suite_move_to_async_session(
         (
             "app/main.py",
             "Base.metadata.create_all(bind=engine)\n",
-            "\n\n    def init_db():\n        Base.metadata.create_all(bind=engine)\n",
+            "\n\n    def init_db():\n        Base.metadata.create_all(bind=engine)\n\n\n"
+            '    @app.post("/reset")\n    def reset():\n        init_db()\n',
+            "the engine is handed to `create_all`, which would get an AsyncEngine",
+        ),
+        (
+            "app/main.py",
+            "    app = FastAPI()\n",
+            "    app = FastAPI()\n    init = lambda: Base.metadata.create_all(bind=engine)\n",
             "the engine is handed to `create_all`, which would get an AsyncEngine",
         ),
         (
@@ -296,7 +330,13 @@ def test_the_usual_project_and_its_test_suite_move_to_async_session(
             "a relationship (`owner`) is read on `t`, which raises MissingGreenlet",
         ),
     ],
-    ids=["queue-pool", "async-fixture", "app-code-create-all", "item-of-a-relationship"],
+    ids=[
+        "queue-pool",
+        "async-fixture",
+        "called-by-the-app",
+        "lambda",
+        "item-of-a-relationship",
+    ],
 )
 def test_what_still_holds_the_migration_back(
     tmp_path: Path, run_vibefix: RunVibefix, name: str, old: str, new: str, reason: str
@@ -343,3 +383,300 @@ def test_an_annotated_alias_of_another_class_is_no_session(
     assert "CurrentUser = Annotated[User, Depends(current_user)]" in rewritten
     assert "def me(user: CurrentUser):" in rewritten, applied.stderr
     assert "async def create_user(" in rewritten
+
+
+# ---------------------------------------------------------------------------------------
+# Where the tables are made (in-process runs: the rewrite, and what stays)
+# ---------------------------------------------------------------------------------------
+
+ASYNC_DB = tuple(codemod for codemod in ALL if codemod.code in RECIPES["async-db"])
+
+
+def migrate(root: Path, files: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The files VF203's recipe changes, and its findings (``file:line: message``)."""
+    write(root, files)
+    result = engine.run([root], engine.Options(Config(root=root), ASYNC_DB, 1, True))
+    findings = [
+        f"{f.path.relative_to(root).as_posix()}:{f.position.line}: {f.message}"
+        for f in result.findings
+        if f.code == "VF203"
+    ]
+    return changed(result, root), findings
+
+
+def migrated(new: dict[str, str]) -> bool:
+    """Whether VF203 moved the project (other codemods of the recipe may change files
+    when it does not)."""
+    return any("create_async_engine" in text for text in new.values())
+
+
+def with_main(old: str, new: str) -> dict[str, str]:
+    assert old in PROJECT["app/main.py"]
+    return {**PROJECT, "app/main.py": PROJECT["app/main.py"].replace(old, new)}
+
+
+CREATE_ALL = "    Base.metadata.create_all(bind=engine)\n\n    app = FastAPI()\n"
+
+
+def test_create_all_after_the_app_moves_into_a_lifespan_after_the_imports(tmp_path):
+    files = with_main(
+        CREATE_ALL,
+        "    app = FastAPI()\n\n    # the tables\n    Base.metadata.create_all(bind=engine)\n",
+    )
+    new, findings = migrate(tmp_path, files)
+
+    assert findings == []
+    main = new["app/main.py"]
+    assert "Base.metadata.create_all(bind=engine)" not in main
+    head, _, rest = main.partition("# the tables\n@contextlib.asynccontextmanager\n")
+    assert "from app.models import Tag, Todo, User\n\n\n" in head
+    assert "        await connection.run_sync(Base.metadata.create_all)\n" in rest
+    assert "app = FastAPI(lifespan=_db_lifespan)" in rest
+
+
+def test_create_all_under_a_condition_is_left_with_a_finding(tmp_path):
+    files = with_main(
+        CREATE_ALL,
+        "    import os\n\n    if os.environ.get('CREATE'):\n"
+        "        Base.metadata.create_all(bind=engine)\n\n    app = FastAPI()\n",
+    )
+    new, findings = migrate(tmp_path, files)
+
+    assert not migrated(new)
+    assert any("`create_all` runs under a condition" in f for f in findings), findings
+
+
+@pytest.mark.parametrize(
+    ("hook", "rewritten"),
+    [
+        (
+            '    @app.on_event("startup")\n    def on_startup():\n'
+            "        Base.metadata.create_all(bind=engine)\n",
+            '    @app.on_event("startup")\n    async def on_startup():\n'
+            "        async with engine.begin() as connection:\n"
+            "            await connection.run_sync(Base.metadata.create_all)\n",
+        ),
+        (
+            '    @app.on_event("startup")\n    async def on_startup():\n'
+            "        Base.metadata.drop_all(engine)\n",
+            '    @app.on_event("startup")\n    async def on_startup():\n'
+            "        async with engine.begin() as connection:\n"
+            "            await connection.run_sync(Base.metadata.drop_all)\n",
+        ),
+    ],
+    ids=["sync-hook", "async-hook"],
+)
+def test_create_all_in_a_startup_hook_runs_on_the_async_engine(tmp_path, hook, rewritten):
+    files = with_main(CREATE_ALL, "    app = FastAPI()\n\n\n" + hook)
+    new, findings = migrate(tmp_path, files)
+
+    assert findings == []
+    assert textwrap.dedent(rewritten) in new["app/main.py"]
+
+
+def test_a_startup_hook_that_does_more_than_make_the_tables_is_left(tmp_path):
+    hook = (
+        '    @app.on_event("startup")\n    def on_startup():\n'
+        "        Base.metadata.create_all(bind=engine)\n        print('ready')\n"
+    )
+    new, findings = migrate(tmp_path, with_main(CREATE_ALL, "    app = FastAPI()\n\n\n" + hook))
+
+    assert not migrated(new)
+    assert any("the engine is handed to `create_all`" in f for f in findings), findings
+
+
+SCRIPT = """\
+    from app.database import Base, engine
+
+
+    def init_db():
+        Base.metadata.create_all(bind=engine)
+    """
+
+
+@pytest.mark.parametrize(
+    ("tail", "migrates"),
+    [
+        ('\n\n    if __name__ == "__main__":\n        init_db()\n', True),
+        ("", True),
+        ("\n\n    init_db()\n", False),
+    ],
+    ids=["main-guard", "never-called", "called-at-import"],
+)
+def test_a_script_that_makes_the_tables_runs_them_on_an_event_loop_of_its_own(
+    tmp_path, tail, migrates
+):
+    new, findings = migrate(tmp_path, {**PROJECT, "app/init_db.py": SCRIPT + tail})
+
+    if migrates:
+        assert findings == []
+        assert "    _run_sync(engine, Base.metadata.create_all)\n" in new["app/init_db.py"]
+    else:
+        assert not migrated(new)
+        assert any("`create_all`" in f for f in findings), findings
+
+
+def test_an_engine_given_its_url_by_keyword_and_a_url_read_at_run_time(tmp_path):
+    database = PROJECT["app/database.py"].replace(
+        "engine = create_engine(SQLALCHEMY_DATABASE_URL,"
+        ' connect_args={"check_same_thread": False})',
+        "engine = create_engine(\n        url=SQLALCHEMY_DATABASE_URL, echo=False\n    )",
+    )
+    new, findings = migrate(tmp_path, {**PROJECT, "app/database.py": database})
+
+    assert findings == []
+    rewritten = new["app/database.py"]
+    assert "engine = create_async_engine(\n    url=_async_url(SQLALCHEMY_DATABASE_URL)" in rewritten
+    assert rewritten.count("def _async_url(") == 1
+
+
+def test_a_string_handed_to_a_library_method_of_a_module_object_is_no_orm_object(tmp_path):
+    security = """\
+        from passlib.context import CryptContext
+
+        pwd_context = CryptContext(schemes=["bcrypt"])
+
+
+        def hash_password(password: str) -> str:
+            return pwd_context.hash(password)
+
+
+        def verify_password(plain: str, hashed: str) -> bool:
+            return pwd_context.verify(plain, hashed)
+        """
+    check = """\
+        from app.security import hash_password, verify_password
+
+
+        def test_hash():
+            hashed = hash_password("x")
+            assert verify_password("x", hashed)
+        """
+    files = {**PROJECT, "app/security.py": security, "tests/test_security.py": check}
+    new, findings = migrate(tmp_path, files)
+
+    assert findings == []
+    assert "app/main.py" in new
+
+
+RUN_DELETE = (
+    '        _run_sync(engine, lambda connection: connection.execute(text("DELETE FROM todos")))\n'
+)
+RAW_SQL = (
+    "        with engine.connect() as connection:\n"
+    '            connection.execute(text("DELETE FROM todos"))\n'
+    "            connection.commit()\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("block", "rewritten"),
+    [
+        (
+            RAW_SQL,
+            RUN_DELETE,
+        ),
+        (
+            RAW_SQL.replace("connect()", "begin()").replace(
+                "            connection.commit()\n", ""
+            ),
+            RUN_DELETE,
+        ),
+        # Rolled back at the end of the block: no rewrite keeps that.
+        (RAW_SQL.replace("            connection.commit()\n", ""), None),
+        (RAW_SQL + "            connection.execute(text('DELETE FROM users'))\n", None),
+    ],
+    ids=["connect-commit", "begin", "no-commit", "two-statements"],
+)
+def test_raw_sql_on_the_engine_in_a_fixture(tmp_path, block, rewritten):
+    conftest = (
+        PROJECT["tests/conftest.py"]
+        .replace(
+            "        Base.metadata.drop_all(bind=engine)\n",
+            block + "        Base.metadata.drop_all(bind=engine)\n",
+        )
+        .replace(
+            "from sqlalchemy import create_engine", "from sqlalchemy import create_engine, text"
+        )
+    )
+    new, findings = migrate(tmp_path, {**PROJECT, "tests/conftest.py": conftest})
+
+    if rewritten is None:
+        verb = "begin" if "begin" in block else "connect"
+        assert not migrated(new)
+        assert [f for f in findings if "connect" in f or "begin" in f] == [
+            f"tests/conftest.py:32: no rewrite for the engine's `{verb}`: an async engine's"
+            " connections are awaited (`async with engine.connect()`);"
+            " change it by hand"
+        ]
+    else:
+        assert findings == []
+        assert textwrap.dedent(rewritten) in new["tests/conftest.py"]
+
+
+def test_a_session_of_a_star_imported_factory_in_a_test(tmp_path):
+    test = """\
+        from tests.conftest import *
+
+
+        def test_seeded(client):
+            db = TestingSessionLocal()
+            db.add(User(name="lin"))
+            db.commit()
+            db.close()
+            assert client.get("/todos").json() == []
+        """
+    new, findings = migrate(tmp_path, {**PROJECT, "tests/test_seed.py": test})
+
+    assert findings == []
+    assert "    asyncio.run(db.commit())\n" in new["tests/test_seed.py"]
+
+
+def test_a_handler_defined_twice_in_a_module_is_said_once(tmp_path):
+    files = with_main(
+        '    @app.get("/todos")\n    def list_todos(',
+        '    @app.get("/todos/all")\n    def list_todos(db: SessionDep):\n'
+        "        return db.scalars(select(Todo)).all()\n\n\n"
+        '    @app.get("/todos")\n    def list_todos(',
+    )
+    new, findings = migrate(tmp_path, files)
+
+    assert not migrated(new)
+    assert [f for f in findings if "twice" in f] == [
+        "app/main.py:61: `list_todos` is defined twice in this module (at line 56 and here):"
+        " VF203 follows one function of a name; rename one"
+    ]
+
+
+def test_plain_values_and_a_list_filled_by_a_query_do_not_hold_a_handler_back(tmp_path):
+    handler = """\
+        @app.get("/titles")
+        def titles(prefix: str, db: SessionDep):
+            todos = []
+            if prefix:
+                todos = db.scalars(select(Todo)).all()
+            ids = {t.id for t in todos}
+            rows = db.execute(select(Todo.title)).all()
+            return [r.title.upper().strip() for r in rows if r.title.startswith(prefix)], ids
+
+
+        """
+    files = with_main(
+        '    @app.get("/todos")\n',
+        textwrap.indent(textwrap.dedent(handler), "    ") + '    @app.get("/todos")\n',
+    )
+    new, findings = migrate(tmp_path, files)
+
+    assert findings == []
+    assert "\nasync def titles(prefix: str, db: SessionDep):" in new["app/main.py"]
+
+
+def test_a_pin_of_sqlalchemy_older_than_2_0_46_is_said(tmp_path):
+    files = {**PROJECT, "requirements.txt": "fastapi\nSQLAlchemy==2.0.44\n"}
+    _, findings = migrate(tmp_path, files)
+
+    assert findings == [
+        "app/database.py:9: the project pins SQLAlchemy 2.0.44: before 2.0.46 an async engine's"
+        " aiosqlite connections (aiosqlite 0.22) keep the process from exiting unless the"
+        " engine is disposed; require sqlalchemy>=2.0.46"
+    ]

@@ -335,17 +335,24 @@ def test_expire_on_commit_true_is_a_finding(tmp_path):
     assert any("`expire_on_commit` is not False" in f for f in vf203(result))
 
 
-def test_create_all_after_the_app_is_a_finding(tmp_path):
+def test_create_all_after_the_app_moves_into_the_lifespan_and_the_app_runs(tmp_path):
     main = (
         textwrap.dedent(PROJECT["shop/main.py"]).replace(
             "# Create the tables\nBase.metadata.create_all(bind=engine)\n\n", ""
         )
-        + "Base.metadata.create_all(bind=engine)\n"
+        + "\n# Create the tables\nBase.metadata.create_all(bind=engine)\n"
     )
     result = _with(tmp_path, "shop/main.py", main)
 
-    assert changed(result, tmp_path) == {}
-    assert any("comes after the app is made" in f for f in vf203(result))
+    assert vf203(result) == []
+    new = changed(result, tmp_path)
+    rewritten = new["shop/main.py"]
+    assert "Base.metadata.create_all(bind=engine)" not in rewritten
+    assert rewritten.index("# Create the tables\n@contextlib.asynccontextmanager") < (
+        rewritten.index("app = FastAPI(lifespan=_db_lifespan)")
+    )
+    assert rewritten.endswith("app.include_router(router)\n")
+    assert run_app(tmp_path, new, APP_CHECK) == "ok\n"
 
 
 def test_the_generated_url_helper_picks_each_database_s_async_driver(tmp_path):

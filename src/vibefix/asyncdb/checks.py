@@ -11,7 +11,7 @@ from pathlib import Path
 from vibefix.asyncdb.draft import Draft, key_of
 from vibefix.asyncdb.facts import DbFacts, Span
 from vibefix.asyncdb.names import SESSION_PREFIXES, is_test_module
-from vibefix.engine.index import FunctionFact, NodeKey
+from vibefix.engine.index import CallFact, FunctionFact, NodeKey, node_key
 
 
 class Checks:
@@ -23,6 +23,8 @@ class Checks:
         self.orm = draft.orm
         self.code = draft.code
         self.dependencies = dependencies
+        self.tested_tables = False
+        """The test suite makes its tables itself (``create_all`` on its own engine)."""
 
     def file_problems(self) -> None:
         """What the files say: the obstacles their scan found, mappings an AsyncSession
@@ -63,14 +65,13 @@ class Checks:
         for name, span, callee in file.arguments:
             resolved = self.index.resolve(name)
             if name in engines or resolved == "sqlalchemy.create_engine()":
-                call = next((c for c, argument in file.table_calls if argument == span), None)
-                if tests and call is not None:
-                    function = self._enclosing(path, call)
-                    if function is None or not function.is_async:
-                        self.draft.run_syncs[key_of(path, call)] = (
-                            function.qualname if function else ""
-                        )
-                        continue
+                call, alone = next(
+                    ((c, a) for c, argument, a in file.table_calls if argument == span),
+                    (None, False),
+                )
+                if call is not None and self._tables_call(path, call, alone, tests):
+                    self.tested_tables |= tests and callee.endswith("create_all")
+                    continue
                 if (
                     not tests
                     and callee.endswith("create_all")
@@ -87,6 +88,73 @@ class Checks:
                     f"the engine is handed to `{callee.rpartition('.')[2]}`, which would get"
                     " an AsyncEngine",
                 )
+
+    def _tables_call(self, path: Path, call: Span, alone: bool, tests: bool) -> bool:
+        """Whether ``create_all``/``drop_all`` given the engine has a rewrite where it
+        is: in an ``async def`` (or an app's ``on_event`` hook, which becomes one), a
+        statement ``async with engine.begin()`` runs; in sync code no event loop runs
+        (a test suite's, a script's), ``_run_sync``."""
+        function = self._enclosing(path, call)
+        key = key_of(path, call)
+        if function is not None and (function.is_async or self._hook(function, path)):
+            if not alone or tests:
+                return False
+            self.draft.table_blocks[key] = node_key(function.path, function)
+            return True
+        if tests or (function is not None and self._script(function)):
+            self.draft.run_syncs[key] = function.qualname if function else ""
+            return True
+        return False
+
+    def _hook(self, function: FunctionFact, path: Path) -> bool:
+        """An app's ``@app.on_event("startup")`` function that does nothing but make
+        (or drop) the tables: Starlette awaits it once it is an ``async def``."""
+        tables = {call[0] for call, _, _ in self.facts[path].table_calls}
+        return all(call.line in tables for call in function.calls) and any(
+            decorator.rpartition(".")[2] == "on_event"
+            and decorator.rpartition(".")[0] in self.index.applications
+            for decorator in function.decorators
+        )
+
+    def _script(self, function: FunctionFact) -> bool:
+        """A plain function the project runs only from an ``if __name__ == "__main__":``
+        block, or never (a script): no event loop runs there."""
+        name = function.qualname
+        if function.decorators or function.owner_class is not None:
+            return False
+        for other in self.index.functions.values():
+            for call in other.calls:
+                if name in call.targets or any(self.index.resolve(t) == name for t in call.targets):
+                    return False
+        for module in self.index.modules:
+            if any(name in reference.targets for reference in module.references):
+                return False
+            guards = next((f.main_guards for p, f in self.facts.items() if p == module.path), ())
+            for call in module.module_calls:
+                if (
+                    name in call.targets or any(self.index.resolve(t) == name for t in call.targets)
+                ) and not any(g[0] <= call.line <= g[2] for g in guards):
+                    return False
+        return True
+
+    def _engine_block(self, function: FunctionFact, call: CallFact) -> bool:
+        """``with engine.connect() as c: c.execute(stmt); c.commit()`` in a test
+        suite's sync code: planned as ``_run_sync(engine, lambda c: c.execute(stmt))``."""
+        if function.is_async or not is_test_module(self.index_module(function.path)):
+            return False
+        file = self.facts.get(function.path)
+        block = next(
+            (
+                with_
+                for with_, opened in (file.engine_blocks if file else ())
+                if opened[:2] == (call.line, call.column)
+            ),
+            None,
+        )
+        if block is None:
+            return False
+        self.draft.engine_blocks.add(key_of(function.path, block))
+        return True
 
     def _enclosing(self, path: Path, span: Span) -> FunctionFact | None:
         """The innermost function of ``path`` around ``span``."""
@@ -165,7 +233,11 @@ class Checks:
                     if not resolved.startswith("sqlalchemy.create_engine()."):
                         continue
                     verb = resolved.removeprefix("sqlalchemy.create_engine().")
+                    if "(" in verb.split(".")[-1] or "()." in verb:
+                        continue  # on what one of its methods returned: that one is said
                     key = (function.path, call.line, call.column, *call.end)
+                    if verb in ("connect", "begin") and self._engine_block(function, call):
+                        continue
                     if verb == "dispose" and call.awaitable:
                         disposals[key] = name
                     elif verb.split(".")[0] not in ("url", "dialect", "pool", "name"):
@@ -173,7 +245,9 @@ class Checks:
                             function.path,
                             call.line,
                             call.column,
-                            f"no rewrite for the engine's `{verb.split('(')[0]}`",
+                            f"no rewrite for the engine's `{verb.split('(')[0]}`: an async"
+                            " engine's connections are awaited (`async with"
+                            " engine.connect()`); change it by hand",
                         )
         return disposals
 
@@ -197,9 +271,12 @@ class Checks:
             )
         return ""
 
-    def tables(self) -> tuple[NodeKey | None, NodeKey | None]:
+    def tables(self) -> tuple[NodeKey | None, NodeKey | None, bool]:
+        """The module-level ``create_all`` that moves into the app's lifespan, the app's
+        ``FastAPI(...)`` call, and whether the app is made above it."""
         create_all: NodeKey | None = None
         app: NodeKey | None = None
+        after = False
         for path, file in self.facts.items():
             for name, span, kind in file.module_uses:
                 if kind == "create_all" and is_test_module(self.index_module(path)):
@@ -215,12 +292,14 @@ class Checks:
                         )
                         continue
                     statement, call, keywords = file.apps[0]
-                    if statement[0] < span[0]:
+                    if span[1] != 1:
                         self.draft.obstacle(
                             path,
                             span[0],
                             span[1],
-                            "`create_all` comes after the app is made: move it above",
+                            "`create_all` runs under a condition (or in a block) here, and"
+                            " the lifespan would run it always: move it into a lifespan by"
+                            " hand",
                         )
                         continue
                     taken = {"on_startup", "on_shutdown", "**"} & set(keywords)
@@ -238,6 +317,7 @@ class Checks:
                         self.draft.obstacle(path, span[0], span[1], problem)
                         continue
                     create_all, app = key_of(path, span), key_of(path, call)
+                    after = statement[0] < span[0]
                     continue
                 resolved = self.index.resolve(name)
                 if resolved.startswith(("sqlalchemy.create_engine()", *SESSION_PREFIXES)):
@@ -247,11 +327,13 @@ class Checks:
                         span[1],
                         "a session or the engine used at import, where nothing can be awaited",
                     )
-        return create_all, app
+        return create_all, app, after
 
     def test_clients(self) -> None:
         """Once ``create_all`` moves into the lifespan, a ``TestClient`` that runs none
-        would find no tables."""
+        would find no tables (unless the suite makes them itself)."""
+        if self.tested_tables:
+            return
         for path, file in sorted(self.facts.items()):
             for span, entered in file.test_clients:
                 if not entered:

@@ -19,6 +19,7 @@ from vibefix.asyncdb.names import (
     TEST_CLIENTS,
     async_url,
     literal_url,
+    url_argument,
 )
 from vibefix.asyncdb.scan import function_facts, scan_function
 from vibefix.asyncdb.syntax import (
@@ -34,9 +35,14 @@ class FileScan(Collector[DbFacts]):
 
     def __init__(self, file: FileContext) -> None:
         super().__init__(file)
-        self.qualify: Qualify = self.qualified
+        self.qualify: Qualify = self._qualify
+        self._star = False
+        """The module imports everything from another (``from .utils import *``)."""
         self.locate: Locate = self._locate
         self.engines: list[tuple[str, Span, Why]] = []
+        self.sqlite_engines: list[str] = []
+        self.constants: dict[str, str] = {}
+        """Module-level names assigned a string literal."""
         self.makers: list[tuple[str, Span, Why]] = []
         self.models: list[tuple[str, tuple[tuple[str, str], ...]]] = []
         self.schemas: list[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]] = []
@@ -52,8 +58,23 @@ class FileScan(Collector[DbFacts]):
         self.test_clients: list[tuple[Span, bool]] = []
         self.state: list[tuple[str, str, Span]] = []
         self.state_reads: list[tuple[str, Span]] = []
-        self.table_calls: list[tuple[Span, Span]] = []
+        self.table_calls: list[tuple[Span, Span, bool]] = []
+        self.main_guards: list[Span] = []
+        self.engine_blocks: list[tuple[Span, Span]] = []
         self._classes: list[str] = []
+
+    def _qualify(self, node: cst.CSTNode) -> tuple[str, ...]:
+        """``qualified``; in a module with a star import, a name nothing binds is the
+        module's own (``tests.test_todos.TestSessionLocal``), which the index maps to
+        where the star import found it."""
+        names = self.qualified(node)
+        if not names and self._star and isinstance(node, cst.Name):
+            return (f"{self.module}.{node.value}",)
+        return names
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if isinstance(node.names, cst.ImportStar):
+            self._star = True
 
     def _locate(self, node: cst.CSTNode) -> Span:
         where = self.get_metadata(PositionProvider, node)
@@ -61,6 +82,7 @@ class FileScan(Collector[DbFacts]):
 
     def facts(self) -> DbFacts:
         return DbFacts(
+            tuple(self.sqlite_engines),
             tuple(self.engines),
             tuple(self.makers),
             tuple(self.models),
@@ -78,6 +100,8 @@ class FileScan(Collector[DbFacts]):
             tuple(self.state),
             tuple(self.state_reads),
             tuple(self.table_calls),
+            tuple(self.main_guards),
+            tuple(self.engine_blocks),
         )
 
     def visit_Module(self, node: cst.Module) -> None:
@@ -219,10 +243,16 @@ class FileScan(Collector[DbFacts]):
                 and _names_session(value, self.qualify)
             ):
                 self.aliases.append(f"{self.module}.{target.value}")
+            if isinstance(target, cst.Name) and value is not None:
+                text = literal_url(value)
+                if text is not None:
+                    self.constants[target.value] = text
             if not isinstance(value, cst.Call):
                 continue
             called = set(self.qualify(value.func))
             name = target.value if isinstance(target, cst.Name) else ""
+            if called & ENGINE_CALLS and name and self._sqlite(value):
+                self.sqlite_engines.append(f"{self.module}.{name}")
             if called & ENGINE_CALLS:
                 self.engines.append(
                     (
@@ -249,6 +279,21 @@ class FileScan(Collector[DbFacts]):
                 self.module_uses.append((dotted(value.func) or "", self.locate(node), "create_all"))
             else:
                 self._module_call(value)
+
+    def _sqlite(self, call: cst.Call) -> bool:
+        """``create_engine``'s URL is SQLite's: a literal, an f-string or a constant of
+        this file that starts ``sqlite``."""
+        at = url_argument(call)
+        if at is None:
+            return False
+        url = call.args[at].value
+        text = literal_url(url)
+        if isinstance(url, cst.Name):
+            text = self.constants.get(url.value)
+        elif isinstance(url, cst.FormattedString) and url.parts:
+            first = url.parts[0]
+            text = first.value if isinstance(first, cst.FormattedStringText) else None
+        return text is not None and text.startswith("sqlite")
 
     def _app(self, statement: cst.SimpleStatementLine, call: cst.Call) -> None:
         """``app = FastAPI(...)``: its keywords, and what its ``lifespan=`` names."""
@@ -305,9 +350,62 @@ class _Arguments(cst.CSTVisitor):
         self.scan = scan
         self.entered: set[cst.CSTNode] = set()
         self.stored: set[cst.CSTNode] = set()
+        self.alone: set[cst.CSTNode] = set()
+        """Calls that are a statement of their own."""
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         self.entered.add(node.item)
+
+    def visit_With(self, node: cst.With) -> None:
+        """``with engine.connect() as c: c.execute(stmt); c.commit()`` (or
+        ``engine.begin()`` and no commit): one statement run in a transaction."""
+        if len(node.items) != 1 or node.asynchronous is not None:
+            return
+        item = node.items[0]
+        call, alias = item.item, item.asname.name if item.asname else None
+        if not (
+            isinstance(call, cst.Call)
+            and not call.args
+            and isinstance(call.func, cst.Attribute)
+            and isinstance(call.func.value, cst.Name)
+            and call.func.attr.value in ("connect", "begin")
+            and isinstance(alias, cst.Name)
+            and isinstance(node.body, cst.IndentedBlock)
+        ):
+            return
+        calls = []
+        for line in node.body.body:
+            small = line.body[0] if isinstance(line, cst.SimpleStatementLine) else None
+            if not (
+                isinstance(line, cst.SimpleStatementLine)
+                and len(line.body) == 1
+                and isinstance(small, cst.Expr)
+                and isinstance(small.value, cst.Call)
+                and isinstance(small.value.func, cst.Attribute)
+                and isinstance(small.value.func.value, cst.Name)
+                and small.value.func.value.value == alias.value
+            ):
+                return
+            calls.append(small.value.func.attr.value)
+        commits = ["execute", "commit"] if call.func.attr.value == "connect" else ["execute"]
+        if calls == commits:
+            self.scan.engine_blocks.append((self.scan.locate(node), self.scan.locate(call)))
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        if len(node.body) == 1 and isinstance(node.body[0], cst.Expr):
+            self.alone.add(node.body[0].value)
+
+    def visit_If(self, node: cst.If) -> None:
+        test = node.test
+        if (
+            isinstance(test, cst.Comparison)
+            and isinstance(test.left, cst.Name)
+            and test.left.value == "__name__"
+            and len(test.comparisons) == 1
+            and isinstance(test.comparisons[0].operator, cst.Equal)
+            and literal_url(test.comparisons[0].comparator) == "__main__"
+        ):
+            self.scan.main_guards.append(self.scan.locate(node))
 
     def visit_Assign(self, node: cst.Assign) -> None:
         value = node.value
@@ -358,7 +456,7 @@ class _Arguments(cst.CSTVisitor):
             and (node.args[0].keyword is None or node.args[0].keyword.value == "bind")
         ):
             engine = self.scan.locate(node.args[0].value)
-            self.scan.table_calls.append((self.scan.locate(node), engine))
+            self.scan.table_calls.append((self.scan.locate(node), engine, node in self.alone))
         callee = called[0] if len(called) == 1 else dotted(node.func) or "?"
         for arg in node.args:
             if isinstance(arg.value, cst.Name | cst.Attribute):
@@ -415,12 +513,15 @@ def _is_none(node: cst.BaseExpression) -> bool:
 
 
 def _url_problem(call: cst.Call, qualify: Qualify) -> Why:
-    if not call.args or call.args[0].keyword is not None or call.args[0].star:
-        return "the engine's URL is not its first argument"
-    url = literal_url(call.args[0].value)
+    at = url_argument(call)
+    if at is None:
+        return "the engine's URL is neither its first argument nor `url=`"
+    url = literal_url(call.args[at].value)
     if url is not None and async_url(url) is None:
         return f"no async driver is known for the URL {url!r}"
-    for arg in call.args[1:]:
+    for arg in call.args:
+        if arg is call.args[at]:
+            continue
         if (
             arg.keyword is not None
             and arg.keyword.value == "poolclass"

@@ -33,11 +33,19 @@ class Draft:
     send the user there)."""
     obstacles: list[tuple[Path, int, int, str]] = field(default_factory=list)
     awaits: set[NodeKey] = field(default_factory=set)
+    waits: set[NodeKey] = field(default_factory=set)
+    """Session calls in a test suite's sync code: ``asyncio.run(...)``."""
     queries: dict[NodeKey, QueryPlan] = field(default_factory=dict)
     loads: dict[NodeKey, set[str]] = field(default_factory=dict)
     """Queries, and the relationships to load with them."""
     refreshes: dict[NodeKey, set[str]] = field(default_factory=dict)
     get_loads: dict[NodeKey, set[str]] = field(default_factory=dict)
+    table_blocks: dict[NodeKey, NodeKey] = field(default_factory=dict)
+    """``create_all(bind=engine)`` statements in an ``async def`` (or an ``on_event``
+    hook that becomes one), with the function: ``async with engine.begin()`` runs it."""
+    engine_blocks: set[NodeKey] = field(default_factory=set)
+    """``with engine.connect() as c: c.execute(stmt); c.commit()`` in a test suite's
+    sync code: ``_run_sync(engine, lambda c: c.execute(stmt))``."""
     run_syncs: dict[NodeKey, str] = field(default_factory=dict)
     """``create_all(bind=engine)`` in a test suite's sync code, with the function it is
     in (``""`` at import): it runs on the async engine through ``_run_sync``."""

@@ -23,6 +23,8 @@ class Site:
     awaits: bool = True
     """It puts an ``await`` (or ``async with``) in ``function``."""
     problem: Why = ""
+    entered: bool = False
+    """A ``with`` statement that opens the session (``async with`` after the move)."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,9 @@ class FunctionDb:
 
 @dataclass(frozen=True)
 class DbFacts:
+    sqlite_engines: tuple[str, ...] = ()
+    """Module-level engines whose URL is SQLite's (a literal, an f-string or a constant
+    of the file that starts ``sqlite``)."""
     engines: tuple[tuple[str, Span, Why], ...] = ()
     """Module-level ``engine = create_engine(url...)``: name, call span, the URL's
     problem (``""`` when the migration can map it)."""
@@ -212,6 +217,11 @@ class DbFacts:
     """``<...>.state.NAME = Factory()``: the attribute, what is called, where."""
     state_reads: tuple[tuple[str, Span], ...] = ()
     """Reads of ``app.state.NAME`` / ``request.app.state.NAME``, anywhere."""
-    table_calls: tuple[tuple[Span, Span], ...] = ()
+    table_calls: tuple[tuple[Span, Span, bool], ...] = ()
     """``metadata.create_all(engine)``/``drop_all(bind=engine)`` with nothing else: the
-    call, and its argument."""
+    call, its argument, and whether it is a statement of its own."""
+    main_guards: tuple[Span, ...] = ()
+    """The ``if __name__ == "__main__":`` blocks."""
+    engine_blocks: tuple[tuple[Span, Span], ...] = ()
+    """``with engine.connect() as c: c.execute(stmt); c.commit()`` (``engine.begin()``
+    without the commit): the ``with``, and the ``connect()`` call."""

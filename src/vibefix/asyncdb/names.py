@@ -118,6 +118,19 @@ ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg", "mysql": "aiomy
 ASYNC_READY = frozenset({"aiosqlite", "asyncpg", "psycopg", "psycopg_async", "aiomysql", "asyncmy"})
 
 
+def url_argument(call: cst.Call) -> int | None:
+    """Where ``create_engine``'s URL is among its arguments: the first positional one,
+    or ``url=``; None when it is neither."""
+    for at, arg in enumerate(call.args):
+        if arg.star:
+            return None
+        if (arg.keyword is None and at == 0) or (
+            arg.keyword is not None and arg.keyword.value == "url"
+        ):
+            return at
+    return None
+
+
 def literal_url(value: cst.BaseExpression) -> str | None:
     if isinstance(value, cst.SimpleString):
         text = value.evaluated_value

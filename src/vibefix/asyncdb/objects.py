@@ -50,7 +50,7 @@ class ObjectScan(cst.CSTVisitor):
     def _site(self, node: cst.CSTNode, problem: Why = "", awaits: bool = True) -> Site:
         span = self.locate(node)
         inner = self.defs[-1] if self.defs else self.function
-        return Site(span, self.locate(inner), awaits, problem)
+        return Site(span, self.locate(inner), awaits, problem, isinstance(node, cst.With))
 
     def _add(self, name: str, site: Site) -> None:
         self.sites.setdefault(name, []).append(site)

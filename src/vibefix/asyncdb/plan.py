@@ -35,6 +35,8 @@ class QueryPlan:
     eager: bool = False
     """Its options or its model's mapping load a collection by a join: a result that
     holds objects is read through ``.unique()``."""
+    wait: bool = False
+    """It runs in a test suite's sync code: ``asyncio.run(...)`` instead of ``await``."""
 
 
 @dataclass(frozen=True)
@@ -51,12 +53,22 @@ class DbPlan(PlanPart):
     makers: frozenset[NodeKey] = frozenset()
     awaits: frozenset[NodeKey] = frozenset()
     """Session method calls to await, and ``with`` statements to make ``async with``."""
+    waits: frozenset[NodeKey] = frozenset()
+    """Session method calls in a test suite's sync code (a fixture, a test) on SQLite:
+    ``asyncio.run(db.commit())``, on an event loop of their own."""
     queries: Mapping[NodeKey, QueryPlan] = field(default_factory=dict)
     refreshes: Mapping[NodeKey, tuple[str, ...]] = field(default_factory=dict)
     """``db.refresh(obj)`` calls followed by a read of these relationships of ``obj``."""
     gets: Mapping[NodeKey, tuple[str, ...]] = field(default_factory=dict)
     """``db.get(Model, id)`` calls, with the relationships to load with the object
     (``options=[selectinload(...)]``)."""
+    table_blocks: Mapping[NodeKey, NodeKey] = field(default_factory=dict)
+    """``metadata.create_all(bind=engine)`` statements in an ``async def`` (or an
+    ``on_event`` hook that becomes one), with the function: ``async with
+    engine.begin() as connection: await connection.run_sync(metadata.create_all)``."""
+    engine_blocks: frozenset[NodeKey] = frozenset()
+    """``with engine.connect() as c: c.execute(stmt); c.commit()`` in a test suite's
+    sync code (the ``with``): ``_run_sync(engine, lambda c: c.execute(stmt))``."""
     run_syncs: Mapping[NodeKey, str] = field(default_factory=dict)
     """``metadata.create_all(bind=engine)`` (or ``drop_all``) in a test suite's sync
     code, with the function it is in: ``_run_sync(engine, metadata.create_all)``."""
@@ -70,10 +82,15 @@ class DbPlan(PlanPart):
     """Module-level aliases of ``Session`` (``SessionDep = Annotated[Session,
     Depends(get_db)]``), qualified: they become aliases of ``AsyncSession``."""
     create_all: NodeKey | None = None
+    create_all_after: bool = False
+    """``create_all`` comes after the app is made: the lifespan goes after the imports."""
     app: NodeKey | None = None
     """The ``FastAPI(...)`` call whose lifespan creates the tables."""
     files: frozenset[Path] = frozenset()
     """Every file the migration changes."""
+    old_sqlalchemy: str = ""
+    """The SQLAlchemy release the project pins when it is older than 2.0.46 (whose
+    aiosqlite connections keep the process from exiting with aiosqlite 0.22)."""
     wanted_names: frozenset[str] = frozenset()
     """Names of the project's functions and classes VF203 needs to read."""
 

@@ -18,7 +18,7 @@ from vibefix.asyncdb.loads import LazyLoads
 from vibefix.asyncdb.messages import Why
 from vibefix.asyncdb.orm import Orm
 from vibefix.asyncdb.plan import DbPlan, QueryPlan
-from vibefix.engine.index import NodeKey, ProjectIndex
+from vibefix.engine.index import NodeKey, ProjectIndex, node_key
 
 
 def plan_async_db(index: ProjectIndex, code: str, shared_code: str = "") -> DbPlan:
@@ -42,13 +42,28 @@ class _Planner:
         self.facts = facts
         self.dependencies = plan_sessions(index).dependencies
         self.functions: dict[str, tuple[Path, FunctionDb]] = {}
+        twice: list[tuple[Path, FunctionDb, FunctionDb]] = []
         for path, file in facts.items():
             for function in file.functions:
+                earlier = self.functions.get(function.qualname)
+                if earlier is not None and function.sessions:
+                    twice.append((path, earlier[1], function))
                 self.functions[function.qualname] = (path, function)
         self.orm = Orm(index, facts, self.functions)
         self.aliases = frozenset(alias for file in facts.values() for alias in file.aliases)
         """The module-level names that stand for ``Session`` (``SessionDep``)."""
+        self._by_key = {node_key(f.path, f): f for f in index.functions.values()}
         self.draft = Draft(index, facts, self.functions, self.orm, code, shared_code)
+        for path, first, later in twice:
+            line, column = later.span[:2]
+            self.draft.obstacle(
+                path,
+                line,
+                column,
+                f"`{later.qualname.rpartition('.')[2]}` is defined twice in this module (at"
+                f" line {first.span[0]} and here): {code} follows one function of a name;"
+                " rename one",
+            )
 
     def confirmed(self, source: str) -> bool:
         """Whether a session's source (``SessionFacts.source``) is one indeed."""
@@ -100,10 +115,12 @@ class _Planner:
         checks.file_problems()
         checks.state_sessions()
         LazyLoads(draft).check()
-        create_all, app = checks.tables()
+        create_all, app, after = checks.tables()
         if create_all is not None:
             checks.test_clients()
-        return self._part(engines, makers, disposals, create_all, app)
+        return replace(
+            self._part(engines, makers, disposals, create_all, app), create_all_after=after
+        )
 
     def _part(
         self,
@@ -124,6 +141,7 @@ class _Planner:
             disposals=disposals,
             makers=frozenset(maker_keys),
             awaits=frozenset(draft.awaits),
+            waits=frozenset(draft.waits),
             queries={
                 key: replace(q, loads=tuple(sorted(draft.loads.get(key, ()))))
                 for key, q in draft.queries.items()
@@ -131,6 +149,8 @@ class _Planner:
             refreshes={key: tuple(sorted(rels)) for key, rels in draft.refreshes.items() if rels},
             gets={key: tuple(sorted(rels)) for key, rels in draft.get_loads.items() if rels},
             run_syncs=dict(draft.run_syncs),
+            engine_blocks=frozenset(draft.engine_blocks),
+            table_blocks=dict(draft.table_blocks),
             selects={key: tuple(sorted(rels)) for key, rels in draft.select_loads.items() if rels},
             async_functions=frozenset(draft.async_functions),
             models=frozenset(self.orm.models),
@@ -154,6 +174,7 @@ class _Planner:
                     *engine_keys,
                     *maker_keys,
                     *draft.awaits,
+                    *draft.waits,
                     *draft.queries,
                     *draft.async_functions,
                     *draft.sessions,
@@ -161,6 +182,8 @@ class _Planner:
                     *((create_all,) if create_all else ()),
                     *draft.select_loads,
                     *draft.run_syncs,
+                    *draft.engine_blocks,
+                    *draft.table_blocks,
                 )
             )
             | {path for path, _ in self._alias_sites()},
@@ -204,12 +227,59 @@ class _Planner:
                 f" caller: an AsyncSession cannot be ({self.shared_code} gives route handlers"
                 " their own; elsewhere, open one in the function)",
             )
+        waits = self._waits(path, session)
         for site in session.sites:
             if site.problem:
                 draft.obstacle(path, site.span[0], site.span[1], site.problem)
+            elif site.awaits and waits and self._stays_sync(path, site.function):
+                if site.entered:
+                    draft.obstacle(
+                        path,
+                        site.span[0],
+                        site.span[1],
+                        f"`{session.name}` is opened with `with` in sync test code: an"
+                        " AsyncSession is entered with `async with`; open it without"
+                        f" `with` and close it with `{session.name}.close()`",
+                    )
+                else:
+                    draft.waits.add(key_of(path, site.span))
             elif site.awaits:
                 draft.awaits.add(key_of(path, site.span))
                 draft.async_functions.add(key_of(path, site.function))
+
+    def _waits(self, path: Path, session: SessionFacts) -> bool:
+        """Whether the session's calls in sync code run through ``asyncio.run``: it is a
+        test suite's session (made by a factory of a test module, in a test module), and
+        every engine the test suite makes is SQLite's (whose connections serve any event
+        loop; a server's driver ties each to the loop that opened it)."""
+        from vibefix.asyncdb.names import is_test_module
+
+        kind, _, factory = session.source.partition(":")
+        module = self._module(path)
+        if kind != "made" or not is_test_module(module):
+            return False
+        if not is_test_module(factory.rpartition(".")[0]):
+            return False
+        engines = [
+            (self._module(p), name, name in {e.rpartition(".")[2] for e in f.sqlite_engines})
+            for p, f in self.facts.items()
+            for name, _, _ in f.engines
+        ]
+        tests = [sqlite for m, _, sqlite in engines if is_test_module(m)]
+        return bool(tests) and all(tests)
+
+    def _module(self, path: Path) -> str:
+        return next((m.module for m in self.index.modules if m.path == path), "")
+
+    def _stays_sync(self, path: Path, span: Span) -> bool:
+        """The function at ``span`` is a plain ``def`` FastAPI does not call (a fixture,
+        a test, a helper of theirs), not a dependency (``override_get_db``)."""
+        function = self._by_key.get(key_of(path, span))
+        return (
+            function is not None
+            and not function.is_async
+            and function.qualname not in self.dependencies
+        )
 
     def _query(self, path: Path, session: SessionFacts, query: QueryFact) -> None:
         draft = self.draft
@@ -234,6 +304,7 @@ class _Planner:
             model=query.model,
             mapped=any(models),
             eager=eager,
+            wait=key_of(path, query.span) in draft.waits,
         )
         if query.terminal in ("delete", "update", "get") and model is None:
             draft.obstacle(

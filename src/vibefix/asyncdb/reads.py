@@ -100,6 +100,10 @@ class Reads:
         top = name.partition(".")[0]
         if top not in self.first_party or name in self.functions:
             return False
+        # ``pwd_context.verify`` of a module-level ``CryptContext()``: a library's method.
+        resolved = self.draft.index.resolve(name)
+        if resolved != name and resolved.partition(".")[0] not in self.first_party:
+            return False
         if name in self.orm.models or name in self.orm.schemas:
             return False
         if "<locals>" not in name:  # a nested function is read with its own

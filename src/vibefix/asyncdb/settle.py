@@ -103,7 +103,10 @@ def _unfollowed(part: DbPlan, index: ProjectIndex) -> list[Obstacle]:
     does not rewrite: a session it could not follow."""
     classify = rule(part)
     rewritten = (
-        part.awaits | {k for k, q in part.queries.items() if q.terminal} | set(part.disposals)
+        part.awaits
+        | part.waits
+        | {k for k, q in part.queries.items() if q.terminal}
+        | set(part.disposals)
     )
     problems: list[Obstacle] = []
     for function in index.functions.values():

@@ -51,7 +51,7 @@ from vibefix.known.fastapi import (
     ROUTE_METHODS,
     ROUTE_REGISTRATIONS,
 )
-from vibefix.known.types import REFINING, THREAD_BOUND
+from vibefix.known.types import PLAIN_METHODS, REFINING, THREAD_BOUND
 from vibefix.results import BlockingCall, Finding, Position, Step
 
 
@@ -263,6 +263,12 @@ class _Analysis:
         if len(verdicts) == 1:
             return verdicts.pop()
         first = min(verdicts, key=lambda verdict: verdict.target, default=None)
+        # ``genres = []`` then ``genres = db.query(...).all()``: iterated, either is a
+        # list in memory. Meanings that agree but for their names are known.
+        if first is not None and all(
+            verdict.category is Category.NONBLOCKING for verdict in verdicts
+        ):
+            return first
         return Verdict(Category.UNKNOWN, first.target if first else UNKNOWN)
 
     def makes_blocking(self, call: CallFact) -> bool:
@@ -317,6 +323,8 @@ class _Analysis:
         if owner is None or owner == UNKNOWN or not owner.endswith("()") or depth > 8:
             if owner == "builtins":
                 return Verdict(Category.NONBLOCKING, target)
+            if owner is not None and owner.startswith(UNKNOWN) and method in PLAIN_METHODS:
+                return Verdict(Category.NONBLOCKING, target)  # ``row.date.isoformat()``
             return Verdict(Category.UNKNOWN, target)
         maker = owner[:-2]
         if maker in self.index.classes:
