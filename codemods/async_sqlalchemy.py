@@ -75,44 +75,69 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
     `merge` and `close` are awaited; legacy queries become 2.0 statements
     (`.filter` -> `.where`; `.all()`, `.first()`, `.one()`, `.one_or_none()`,
     `.scalar()`, `.count()`, `.get()`, `.delete()`, `.update()` run them), a query kept
-    in a variable included. `with SessionLocal() as db` becomes `async with`.
+    in a variable included; 2.0 statements (`db.scalars(select(M)...)`) are awaited.
+    `with SessionLocal() as db` becomes `async with`. An alias of `Session`
+    (`SessionDep = Annotated[Session, Depends(get_db)]`) becomes one of `AsyncSession`.
     Functions that now await become `async def` and their callers await them (VF103,
     VF104). `Base.metadata.create_all(bind=engine)` at import moves into the app's
-    lifespan (`conn.run_sync`). A relationship read on an object (in the function, in a
-    helper the object is handed to, or through the handler's `response_model`) is loaded
-    with the query that loads the object (`.options(selectinload(Order.items))`) or, for
-    a new object, by a second `refresh` naming it: lazy loading raises MissingGreenlet
-    in async code.
+    lifespan (`conn.run_sync`), before or after the app is made; in an `async def`, or
+    an `@app.on_event` hook that does nothing else (made `async def`), it runs in
+    `async with engine.begin()`. A relationship read on an object (in the function, in
+    a helper the object is handed to, or through the handler's `response_model`) is
+    loaded with the query or statement that loads the object
+    (`.options(selectinload(Order.items))`) or, for a new object, by a second `refresh`
+    naming it: lazy loading raises MissingGreenlet in async code. One the mapping loads
+    (`lazy="selectin"`, `"joined"`, `"subquery"`) or the query's options load already
+    is left as it is.
+
+    The test suite moves with the app: its own engines (module-level or made in a
+    fixture) keep their pool class (`StaticPool`, `NullPool`); `create_all`/`drop_all`
+    in its sync code run through a generated `_run_sync(engine, Base.metadata.create_all)`
+    (a script run from its `__main__` block too); its `dependency_overrides` function
+    becomes an async generator like `get_db`; with SQLite test engines, the session
+    calls of its sync fixtures and tests (sessions from its own factories, or a
+    fixture's) run on an event loop of their own (`asyncio.run(db.commit())`), and
+    `with engine.connect() as c: c.execute(stmt); c.commit()` becomes
+    `_run_sync(engine, lambda c: c.execute(stmt))`.
 
     Safety: review. The project must install the async driver (`aiosqlite`, `asyncpg`,
-    `aiomysql`) and `greenlet`. Sessions do not expire objects on commit
-    (`expire_on_commit=False`, needed to read them afterwards without I/O): a value the
-    database computes on commit is read only after a `refresh`. asyncpg takes no
-    `sslmode` in the URL (`ssl=` instead). The tables are created in the lifespan: a
-    `TestClient` used without `with` does not create them. A query that selects a model
-    reads its result through `.unique()`: the legacy query returned each object once.
+    `aiomysql`) and `greenlet`; with aiosqlite 0.22, SQLAlchemy 2.0.46 or later (an
+    older pin is a finding: its connections keep the process from exiting). Sessions do
+    not expire objects on commit (`expire_on_commit=False`, needed to read them
+    afterwards without I/O): a value the database computes on commit is read only after
+    a `refresh`. asyncpg takes no `sslmode` in the URL (`ssl=` instead). The tables are
+    created in the lifespan: a `TestClient` used without `with` does not create them
+    (unless the test suite makes its own). A query that selects a model reads its
+    result through `.unique()`: the legacy query returned each object once.
     `engine.dispose()` in sync code that nothing in the project calls (a pytest
     fixture, a script) runs on its own event loop (`asyncio.run`).
 
-    Not rewritten: any of these anywhere leaves the whole project as it is (each a
-    finding). Several engines, `poolclass=`, a custom session class,
-    `expire_on_commit=True`, `scoped_session`, `SessionLocal.begin()`, a dependency
-    called directly (`next(get_db())`), a parameter annotated with an alias of
-    `Session`. A session or the engine used at import or in a lambda, stored, handed to
-    code that does not take it as a `Session` parameter (the engine handed to anything);
-    a session method, query method or engine method VF203 does not know; a legacy query
-    used as a result (iterated, returned, handed on). A relationship read whose load
-    VF203 cannot find: on an object a helper returned, in a returned expression, a
-    relationship of a relationship (`order.user.orders`, a nested schema), a
-    `lazy="dynamic"` mapping, after a refresh that shares its line. An object read after
-    `rollback()` or `expire()` (they expire it), a deferred column, a column the database
-    sets on update (`onupdate=func.now()`) read after a commit, a query of a model and
-    other columns (its rows were de-duplicated), a `TestClient` not entered with `with`
-    when `create_all` moves to the lifespan. A function that uses
-    a session but cannot become `async def` (a sync caller, a callback), `create_all`
-    outside the app's module or after the app, an app lifespan that is no
-    `@asynccontextmanager` of the project, and a file to change that is outside the
-    paths given.
+    Not rewritten: any of these anywhere leaves the whole project as it is, each a
+    finding at its line that says what to change by hand.
+    - The engine and factory: `poolclass=` other than `StaticPool`/`NullPool`, `creator=`,
+      a URL that is neither the first argument nor `url=`, or of a database with no
+      known async driver; a custom session class (`class_=`), `expire_on_commit=True`,
+      `scoped_session`, `SessionLocal.begin()`, the dependency called directly
+      (`next(get_db())`); an engine method other than `dispose` (raw SQL on
+      `engine.connect()` outside the test suite's one-statement shape).
+    - Sessions VF203 cannot follow: used at import, in a lambda, a generator expression
+      or a class body, stored (`self.db = db`, a repository), handed to code that does
+      not take it as a `Session` parameter; a session method or query method VF203
+      does not know; a legacy query used as a result (iterated, returned, handed on);
+      a handler defined twice in a module (one shadows the other: rename one).
+    - Loads VF203 cannot tie to a query: a relationship read on an object a helper
+      returned from an expression it cannot follow, or an item of a relationship; a
+      relationship of a relationship not mapped eager (`order.user.orders`, a nested
+      schema); a `lazy="dynamic"` mapping; a read after a refresh that shares its line,
+      after `rollback()` or `expire()`; a deferred column; a column the database sets
+      on update read after a commit; a query of a model and other columns.
+    - Where the code runs: a function that uses a session but cannot become
+      `async def` (a sync caller, a callback, a sync fixture on a server database), a
+      `with` session in sync test code; `create_all` at import outside the app's module
+      (the test suite aside), under a condition, in a sync function the app calls, or
+      next to an app lifespan that is no `@asynccontextmanager` of the project; a
+      `TestClient` not entered with `with` when the lifespan makes the tables; a file to
+      change that is outside the paths given.
     """
 
     code = "VF203"
@@ -493,13 +518,25 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         url = node.args[at].value
         literal = literal_url(url)
         needs = list(make.needs)
-        if literal is not None:
+        new_url: cst.BaseExpression = url
+        scheme = _fstring_scheme(url)
+        if scheme is not None:
+            # ``f"sqlite:///{path}"``: its scheme is written out, the driver goes there.
+            assert isinstance(url, cst.FormattedString)
+            head = url.parts[0]
+            assert isinstance(head, cst.FormattedStringText)
+            new_url = url.with_changes(
+                parts=[
+                    head.with_changes(value=scheme + head.value[len(scheme.split("+")[0]) :]),
+                    *url.parts[1:],
+                ]
+            )
+            literal = scheme
+        elif literal is not None:
             mapped = async_url(literal)
             assert mapped is not None
             assert isinstance(url, cst.SimpleString)
-            new_url: cst.BaseExpression = cst.SimpleString(
-                f"{url.prefix}{url.quote}{mapped}{url.quote}"
-            )
+            new_url = cst.SimpleString(f"{url.prefix}{url.quote}{mapped}{url.quote}")
         elif not self._url_helper_written:
             self._url_helper_written = True
             helpers = [self._alias(node, "sqlalchemy.engine", n) for n in ("URL", "make_url")]
@@ -825,6 +862,19 @@ def _waited(expression: cst.BaseExpression, run: str) -> cst.BaseExpression:
     result = expression.visit(_Waited(run))
     assert isinstance(result, cst.BaseExpression)
     return result
+
+
+def _fstring_scheme(url: cst.BaseExpression) -> str | None:
+    """``sqlite+aiosqlite`` for ``f"sqlite:///{path}"`` (an f-string that starts with a
+    scheme VF203 maps); None for anything else."""
+    if not isinstance(url, cst.FormattedString) or not url.parts:
+        return None
+    head = url.parts[0]
+    if not isinstance(head, cst.FormattedStringText) or "://" not in head.value:
+        return None
+    scheme = head.value.partition("://")[0]
+    mapped = async_url(f"{scheme}://")
+    return mapped.partition("://")[0] if mapped else None
 
 
 def _heading(statement: cst.BaseStatement) -> bool:

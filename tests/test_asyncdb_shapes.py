@@ -680,3 +680,106 @@ def test_a_pin_of_sqlalchemy_older_than_2_0_46_is_said(tmp_path):
         " aiosqlite connections (aiosqlite 0.22) keep the process from exiting unless the"
         " engine is disposed; require sqlalchemy>=2.0.46"
     ]
+
+
+FIXTURE_ENGINE = """\
+    import os
+    import tempfile
+
+    import pytest
+    from fastapi.testclient import TestClient
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    from app.database import Base, get_db
+    from app.main import app
+    from app.models import User
+
+
+    @pytest.fixture(scope="session")
+    def test_engine():
+        folder = tempfile.mkdtemp()
+        engine = create_engine(
+            f"sqlite:///{os.path.join(folder, 'test.db')}",
+            connect_args={"check_same_thread": False},
+        )
+        Base.metadata.create_all(bind=engine)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+    @pytest.fixture
+    def db_session(test_engine):
+        TestingSessionLocal = sessionmaker(bind=test_engine, autoflush=False)
+        session = TestingSessionLocal()
+        try:
+            for table in reversed(Base.metadata.sorted_tables):
+                session.execute(table.delete())
+            session.commit()
+            yield session
+        finally:
+            session.close()
+
+
+    @pytest.fixture
+    def client(db_session):
+        def _get_db_override():
+            yield db_session
+
+        app.dependency_overrides[get_db] = _get_db_override
+        with TestClient(app) as c:
+            yield c
+        app.dependency_overrides.clear()
+
+
+    @pytest.fixture
+    def grace(db_session):
+        db_session.add(User(name="grace"))
+        db_session.commit()
+        return db_session.query(User).filter(User.name == "grace").first().id
+    """
+
+
+def test_a_test_engine_and_factory_made_in_fixtures_move_with_the_suite(
+    tmp_path: Path, run_vibefix: RunVibefix
+) -> None:
+    write(tmp_path, {**PROJECT, "tests/conftest.py": FIXTURE_ENGINE})
+    before = suite(tmp_path)
+    assert "3 passed" in before.stdout, before.stdout + before.stderr
+
+    applied = run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=tmp_path)
+
+    conftest = (tmp_path / "tests" / "conftest.py").read_text(encoding="utf-8")
+    assert 'engine = create_async_engine(\n        f"sqlite+aiosqlite:///{' in conftest, (
+        applied.stderr
+    )
+    assert "_async_url" not in conftest
+    assert "    _run_sync(engine, Base.metadata.create_all)\n" in conftest
+    assert "        asyncio.run(engine.dispose())\n" in conftest
+    assert "    TestingSessionLocal = async_sessionmaker(" in conftest
+    assert "            asyncio.run(session.execute(table.delete()))\n" in conftest
+    # The override only hands the session on: it stays a plain generator.
+    assert "    def _get_db_override():\n" in conftest
+    after = suite(tmp_path)
+    assert "3 passed" in after.stdout, after.stdout + after.stderr
+
+
+def test_an_engine_made_in_a_function_of_the_app_is_left_to_the_app(tmp_path):
+    # Outside the test suite a function's own engine is none of the project's session
+    # factories: it stays as it is, and holds nothing back.
+    script = """\
+        from sqlalchemy import create_engine, text
+
+
+        def count_rows(url: str) -> int:
+            engine = create_engine(url)
+            with engine.connect() as connection:
+                return connection.execute(text("SELECT count(*) FROM users")).scalar_one()
+        """
+    new, findings = migrate(tmp_path, {**PROJECT, "app/report.py": script})
+
+    assert findings == []
+    assert "app/report.py" not in new
+    assert migrated(new)

@@ -34,6 +34,11 @@ class Checks:
             f"{self.index_module(path)}.{name}"
             for path, f in self.facts.items()
             for name, _, _ in f.engines
+        } | {
+            name
+            for path, f in self.facts.items()
+            if is_test_module(self.index_module(path))
+            for name, _, _, _ in f.local_engines
         }
         for path, file in sorted(self.facts.items()):
             for span, why in file.problems:
@@ -226,7 +231,16 @@ class Checks:
         """The engine's ``dispose()`` calls (awaited, or run in sync code); any other
         call of one of its methods in a function is an obstacle."""
         disposals: dict[NodeKey, str] = {}
+        # An engine an app's function makes for itself is no engine the move touches.
+        own = {
+            local.partition(".<locals>.")[0]
+            for path, file in self.facts.items()
+            if not is_test_module(self.index_module(path))
+            for local, _, _, _ in file.local_engines
+        }
         for name, function in sorted(self.index.functions.items()):
+            if name in own:
+                continue
             for call in function.calls:
                 for target in call.targets:
                     resolved = self.index.resolve(target)

@@ -18,6 +18,7 @@ from vibefix.asyncdb.names import (
     TABLE_CALLS,
     TEST_CLIENTS,
     async_url,
+    is_test_module,
     literal_url,
     url_argument,
 )
@@ -61,6 +62,8 @@ class FileScan(Collector[DbFacts]):
         self.table_calls: list[tuple[Span, Span, bool]] = []
         self.main_guards: list[Span] = []
         self.engine_blocks: list[tuple[Span, Span]] = []
+        self.local_engines: list[tuple[str, Span, Why, bool]] = []
+        self.local_makers: list[tuple[str, Span, Why]] = []
         self._classes: list[str] = []
 
     def _qualify(self, node: cst.CSTNode) -> tuple[str, ...]:
@@ -101,6 +104,8 @@ class FileScan(Collector[DbFacts]):
             tuple(self.state_reads),
             tuple(self.table_calls),
             tuple(self.main_guards),
+            tuple(self.local_engines),
+            tuple(self.local_makers),
             tuple(self.engine_blocks),
         )
 
@@ -203,7 +208,7 @@ class FileScan(Collector[DbFacts]):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         qualname = f"{'.'.join([self.module, *self._classes])}.{node.name.value}"
-        scan = scan_function(node, qualname, self.qualify, self.locate)
+        scan = scan_function(node, qualname, self.qualify, self.locate, is_test_module(self.module))
         self.functions.append(function_facts(scan, qualname, self._response(node)))
         return False
 
@@ -251,7 +256,7 @@ class FileScan(Collector[DbFacts]):
                 continue
             called = set(self.qualify(value.func))
             name = target.value if isinstance(target, cst.Name) else ""
-            if called & ENGINE_CALLS and name and self._sqlite(value):
+            if called & ENGINE_CALLS and name and self.sqlite(value):
                 self.sqlite_engines.append(f"{self.module}.{name}")
             if called & ENGINE_CALLS:
                 self.engines.append(
@@ -280,7 +285,7 @@ class FileScan(Collector[DbFacts]):
             else:
                 self._module_call(value)
 
-    def _sqlite(self, call: cst.Call) -> bool:
+    def sqlite(self, call: cst.Call) -> bool:
         """``create_engine``'s URL is SQLite's: a literal, an f-string or a constant of
         this file that starts ``sqlite``."""
         at = url_argument(call)
@@ -352,6 +357,14 @@ class _Arguments(cst.CSTVisitor):
         self.stored: set[cst.CSTNode] = set()
         self.alone: set[cst.CSTNode] = set()
         """Calls that are a statement of their own."""
+        self.depth = 0
+        """How many functions the node walked is in."""
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.depth += 1
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.depth -= 1
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         self.entered.add(node.item)
@@ -409,6 +422,9 @@ class _Arguments(cst.CSTVisitor):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         value = node.value
+        stored = node.targets[0].target
+        if self.depth and len(node.targets) == 1 and isinstance(stored, cst.Name):
+            self._local(stored, value)
         for target in node.targets:
             stored = target.target
             self.stored.add(stored)
@@ -421,6 +437,23 @@ class _Arguments(cst.CSTVisitor):
             ):
                 for callee in self.scan.qualify(value.func):
                     self.scan.state.append((stored.attr.value, callee, self.scan.locate(node)))
+
+    def _local(self, target: cst.Name, value: cst.BaseExpression) -> None:
+        """``engine = create_engine(...)`` or ``Factory = sessionmaker(...)`` in a
+        function."""
+        if not isinstance(value, cst.Call):
+            return
+        called = set(self.scan.qualify(value.func))
+        names = self.scan.qualify(target)
+        if len(names) != 1:
+            return
+        if called & ENGINE_CALLS:
+            problem = _url_problem(value, self.scan.qualify)
+            sqlite = self.scan.sqlite(value)
+            self.scan.local_engines.append((names[0], self.scan.locate(value), problem, sqlite))
+        elif called & MAKER_CALLS:
+            problem = _maker_problem(value)
+            self.scan.local_makers.append((names[0], self.scan.locate(value), problem))
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         owner = node.value

@@ -171,6 +171,8 @@ class FunctionDb:
     stores: tuple[tuple[int, int], ...] = ()
     """The ``touches`` that are assignments (``todo.tags = [...]``), by position: on
     a new object before anything is flushed, they load nothing."""
+    yields: tuple[str, ...] = ()
+    """The names it yields (``yield session``: a fixture's)."""
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,12 @@ class DbFacts:
     call, its argument, and whether it is a statement of its own."""
     main_guards: tuple[Span, ...] = ()
     """The ``if __name__ == "__main__":`` blocks."""
+    local_engines: tuple[tuple[str, Span, Why, bool], ...] = ()
+    """``engine = create_engine(url...)`` in a function (a test suite's fixture): the
+    local's qualified name, the call, the URL's problem, and whether it is SQLite's."""
+    local_makers: tuple[tuple[str, Span, Why], ...] = ()
+    """``Factory = sessionmaker(...)`` in a function: the local's qualified name, the
+    call, its problem."""
     engine_blocks: tuple[tuple[Span, Span], ...] = ()
     """``with engine.connect() as c: c.execute(stmt); c.commit()`` (``engine.begin()``
     without the commit): the ``with``, and the ``connect()`` call."""

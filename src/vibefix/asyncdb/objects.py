@@ -40,6 +40,8 @@ class ObjectScan(cst.CSTVisitor):
         """Variables assigned a ``select(...)``: each statement assigned to them."""
         self.selects: dict[tuple[int, int, int, int], SelectFact] = {}
         self.stores: list[tuple[int, int]] = []
+        self.yields: list[str] = []
+        """The names the function yields (a fixture's session)."""
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.defs.append(node)
@@ -180,12 +182,16 @@ class ObjectScan(cst.CSTVisitor):
         if name in self.candidates:
             if attr not in SYNC_ATTRIBUTES:
                 self._add(name, self._site(node, f"no rewrite for `{name}.{attr}`"))
-            if not self.candidates[name].startswith("alias:"):
+            if not self.candidates[name].startswith(("alias:", "fixture:")):
                 return
             # A parameter annotated with a name the plan may not take for ``Session``
             # (``user: models.User``): an object whose reads count.
         line, column, _, _ = self.locate(node)
         self.touches.append((name, attr, line, column))
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        if isinstance(node.value, cst.Name) and not self.defs:  # not a nested function's
+            self.yields.append(node.value.value)
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
         target = node.target

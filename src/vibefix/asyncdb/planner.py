@@ -16,6 +16,7 @@ from vibefix.asyncdb.draft import Draft, key_of
 from vibefix.asyncdb.facts import DbFacts, FunctionDb, QueryFact, SessionFacts, Span
 from vibefix.asyncdb.loads import LazyLoads
 from vibefix.asyncdb.messages import Why
+from vibefix.asyncdb.names import is_test_module
 from vibefix.asyncdb.orm import Orm
 from vibefix.asyncdb.plan import DbPlan, QueryPlan
 from vibefix.engine.index import NodeKey, ProjectIndex, node_key
@@ -53,6 +54,28 @@ class _Planner:
         self.aliases = frozenset(alias for file in facts.values() for alias in file.aliases)
         """The module-level names that stand for ``Session`` (``SessionDep``)."""
         self._by_key = {node_key(f.path, f): f for f in index.functions.values()}
+        self.local_makers = frozenset(
+            name
+            for path, file in facts.items()
+            if is_test_module(self._module(path))
+            for name, _, _ in file.local_makers
+        )
+        """The session factories a test suite makes in a function (``db_session``)."""
+        self.session_fixtures: dict[str, SessionFacts] = {}
+        """The test suite's fixtures that yield (or return) a session, by name: pytest
+        hands it to the tests and fixtures with a parameter of that name."""
+        for _ in range(3):  # a fixture that hands on another's session
+            for _, (path, function) in sorted(self.functions.items()):
+                fact = self._by_key.get(key_of(path, function.span))
+                if fact is None or not any(
+                    d.rpartition(".")[2] == "fixture" for d in fact.decorators
+                ):
+                    continue
+                handed = {*function.yields, *(r for r in function.returns if isinstance(r, str))}
+                for session in function.sessions:
+                    if session.name in handed and self.confirmed(session.source):
+                        name = function.qualname.rpartition(".")[2]
+                        self.session_fixtures.setdefault(name, session)
         self.draft = Draft(index, facts, self.functions, self.orm, code, shared_code)
         for path, first, later in twice:
             line, column = later.span[:2]
@@ -77,7 +100,9 @@ class _Planner:
         if kind == "dep":
             return self.index.resolve(name) in self.dependencies or name in self.dependencies
         if kind == "made":
-            return factory(self.index, name) is not None
+            return factory(self.index, name) is not None or name in self.local_makers
+        if kind == "fixture":
+            return name in self.session_fixtures
         if kind == "global":
             made = self.index.objects.get(name)
             return (
@@ -91,6 +116,19 @@ class _Planner:
         draft = self.draft
         engines = [(p, e) for p, f in self.facts.items() for e in f.engines]
         makers = [(p, m) for p, f in self.facts.items() for m in f.makers]
+        # A test suite's own engine and factory, made in a fixture, move with it.
+        engines += [
+            (p, (name, span, problem))
+            for p, f in self.facts.items()
+            if is_test_module(self._module(p))
+            for name, span, problem, _ in f.local_engines
+        ]
+        makers += [
+            (p, m)
+            for p, f in self.facts.items()
+            if is_test_module(self._module(p))
+            for m in f.local_makers
+        ]
         if not engines:
             # Sessions but no engine among the files read: a run on part of a project.
             for _, (path, function) in sorted(self.functions.items()):
@@ -252,20 +290,27 @@ class _Planner:
         test suite's session (made by a factory of a test module, in a test module), and
         every engine the test suite makes is SQLite's (whose connections serve any event
         loop; a server's driver ties each to the loop that opened it)."""
-        from vibefix.asyncdb.names import is_test_module
-
         kind, _, factory = session.source.partition(":")
         module = self._module(path)
+        if kind == "fixture" and factory in self.session_fixtures:
+            given = self.session_fixtures[factory]
+            if given is not session:
+                return self._waits(path, given)
         if kind != "made" or not is_test_module(module):
             return False
         if not is_test_module(factory.rpartition(".")[0]):
             return False
         engines = [
-            (self._module(p), name, name in {e.rpartition(".")[2] for e in f.sqlite_engines})
+            (self._module(p), name in {e.rpartition(".")[2] for e in f.sqlite_engines})
             for p, f in self.facts.items()
             for name, _, _ in f.engines
         ]
-        tests = [sqlite for m, _, sqlite in engines if is_test_module(m)]
+        engines += [
+            (self._module(p), sqlite)
+            for p, f in self.facts.items()
+            for _, _, _, sqlite in f.local_engines
+        ]
+        tests = [sqlite for m, sqlite in engines if is_test_module(m)]
         return bool(tests) and all(tests)
 
     def _module(self, path: Path) -> str:

@@ -38,8 +38,12 @@ Shape = tuple[tuple[tuple[str, ...], ...], str]
 class _Scan(ObjectScan):
     """Sessions, queries and ORM objects in one top-level function."""
 
-    def __init__(self, function: cst.FunctionDef, qualify: Qualify, locate: Locate) -> None:
+    def __init__(
+        self, function: cst.FunctionDef, qualify: Qualify, locate: Locate, tests: bool = False
+    ) -> None:
         super().__init__(function, qualify, locate)
+        self.tests = tests
+        """A test suite's function: a parameter may be a fixture's session."""
         self.annotated: dict[str, str] = {}
         """Parameters annotated with a plain name: what it names."""
         self.line: cst.CSTNode | None = None
@@ -119,6 +123,8 @@ class _Scan(ObjectScan):
                 names = self.qualify(node.args[0].value)
                 if len(names) == 1:
                     return f"dep:{names[0]}"
+        if self.tests and not alias and param.annotation is None:
+            return f"fixture:{param.name.value}"  # perhaps a fixture's session: the plan knows
         return alias
 
     # -- the walk --------------------------------------------------------------------
@@ -381,9 +387,9 @@ class _Bindings(cst.CSTVisitor):
 
 
 def scan_function(
-    function: cst.FunctionDef, qualname: str, qualify: Qualify, locate: Locate
+    function: cst.FunctionDef, qualname: str, qualify: Qualify, locate: Locate, tests: bool = False
 ) -> _Scan:
-    scan = _Scan(function, qualify, locate)
+    scan = _Scan(function, qualify, locate, tests)
     scan.find_sessions()
     function.body.visit(scan)
     scan.misused_queries()
@@ -422,4 +428,5 @@ def function_facts(scan: _Scan, qualname: str, response: tuple[str, ...]) -> Fun
         ),
         tuple(scan.selects.values()),
         tuple(scan.stores),
+        tuple(scan.yields),
     )

@@ -59,6 +59,14 @@ def _staying_sync(part: DbPlan, index: ProjectIndex, asyncs: AsyncPlan) -> list[
         if function is None or not (function.is_async or key in asyncs.becomes_async):
             name = function.qualname.rpartition(".")[2] if function else "this function"
             why = asyncs.held.get(function.qualname, "") if function else ""
+            if function is not None and any(
+                d.rpartition(".")[2] == "fixture" for d in function.decorators
+            ):
+                why = (
+                    "it is a sync pytest fixture; its session calls would run on an event"
+                    " loop of their own only with a session of the test suite's own SQLite"
+                    " engine (make it an async fixture by hand)"
+                )
             if not why and function is not None and not asyncs.callers.get(function.qualname):
                 why = "nothing in the project calls it, and it is no route handler"
             problems.append(
