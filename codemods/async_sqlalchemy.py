@@ -209,8 +209,12 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         return True
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if node.asynchronous is None and self.key(node) in self._db.table_blocks.values():
-            # An app's ``on_event`` hook that makes the tables: Starlette awaits it.
+        key = self.key(node)
+        if node.asynchronous is None and (
+            key in self._db.table_blocks.values() or key in self._db.own_async
+        ):
+            # An app's ``on_event`` hook that makes the tables, a session dependency
+            # that holds its session in ``with``: FastAPI awaits them.
             self.replace(
                 node,
                 lambda updated: updated.with_changes(asynchronous=cst.Asynchronous()),

@@ -225,6 +225,8 @@ class FieldConstraints(BoundaryCodemod[ConstraintPlan]):
     @classmethod
     def plan_part(cls, context: PlanContext) -> ConstraintPlan:
         plan = context.part(BoundaryPlan) or BoundaryPlan()
+        if plan.pydantic_v1:
+            return ConstraintPlan()  # VF301 says why
         fields: dict[str, Mapping[str, Constraints]] = {}
         notes: dict[str, tuple[tuple[str, str], ...]] = {}
         split_only: set[str] = set()

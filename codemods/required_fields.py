@@ -135,6 +135,8 @@ class RequiredFields(BoundaryCodemod[RequiredPlan]):
         required: dict[str, dict[str, str]] = {}
         held: dict[str, dict[str, str]] = {}
         boundary_plan = context.part(BoundaryPlan) or BoundaryPlan()
+        if boundary_plan.pydantic_v1:
+            return RequiredPlan()  # VF301 says why
         touched: set[Path] = set()
         split: dict[str, tuple[Mapping[str, str], Mapping[str, str]]] = {}
         for qualname, role in boundary_plan.models.items():

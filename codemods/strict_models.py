@@ -74,6 +74,11 @@ def decide(role: ModelRole, plan: BoundaryPlan) -> StrictModel | str | None:
     if not role.bodies:
         return None
     fact = role.fact
+    if plan.pydantic_v1:
+        return (
+            f"the project pins Pydantic {plan.pydantic_v1}, and the pydantic recipe writes"
+            " Pydantic 2 (`model_config`, `ConfigDict`): upgrade Pydantic first"
+        )
     if role.outside:
         handler, source = role.outside[0]
         return (

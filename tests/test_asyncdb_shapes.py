@@ -477,9 +477,10 @@ def test_create_all_in_a_startup_hook_runs_on_the_async_engine(tmp_path, hook, r
 def test_a_startup_hook_that_does_more_than_make_the_tables_is_left(tmp_path):
     hook = (
         '    @app.on_event("startup")\n    def on_startup():\n'
-        "        Base.metadata.create_all(bind=engine)\n        print('ready')\n"
+        "        Base.metadata.create_all(bind=engine)\n        time.sleep(1)\n"
     )
-    new, findings = migrate(tmp_path, with_main(CREATE_ALL, "    app = FastAPI()\n\n\n" + hook))
+    files = with_main(CREATE_ALL, "    import time\n\n    app = FastAPI()\n\n\n" + hook)
+    new, findings = migrate(tmp_path, files)
 
     assert not migrated(new)
     assert any("the engine is handed to `create_all`" in f for f in findings), findings
@@ -783,3 +784,135 @@ def test_an_engine_made_in_a_function_of_the_app_is_left_to_the_app(tmp_path):
     assert findings == []
     assert "app/report.py" not in new
     assert migrated(new)
+
+
+@pytest.mark.parametrize("call", ["worker.join()", "storage.copy(key, key + '.bak')"])
+def test_a_method_a_client_or_a_thread_also_has_still_holds_a_handler_back(tmp_path, call):
+    handler = f"""\
+        @app.post("/titles/{{key}}")
+        def backup(key: str, worker, storage, db: SessionDep):
+            {call}
+            return db.scalars(select(Todo)).all()
+
+
+        """
+    files = with_main(
+        '    @app.get("/todos")\n',
+        textwrap.indent(textwrap.dedent(handler), "    ") + '    @app.get("/todos")\n',
+    )
+    new, findings = migrate(tmp_path, files)
+
+    assert not migrated(new)
+    assert any(f"cannot tell whether `{call.partition('(')[0]}` blocks" in f for f in findings), (
+        findings
+    )
+
+
+def test_a_startup_hook_that_also_logs_runs_its_tables_on_the_async_engine(tmp_path):
+    hook = (
+        '    @app.on_event("startup")\n    def on_startup():\n'
+        "        Base.metadata.create_all(bind=engine)\n"
+        '        logging.getLogger(__name__).info("tables made")\n        print("ready")\n'
+    )
+    files = with_main(CREATE_ALL, "    import logging\n\n    app = FastAPI()\n\n\n" + hook)
+    new, findings = migrate(tmp_path, files)
+
+    assert findings == []
+    assert "    async def on_startup():\n" in textwrap.indent(new["app/main.py"], "    ")
+
+
+CRUD = """\
+    from app.models import User
+
+
+    def find_user(db, user_id):
+        return db.get(User, user_id)
+    """
+
+
+def test_an_object_a_helper_loads_with_get_loads_what_its_caller_reads(tmp_path):
+    main = PROJECT["app/main.py"].replace(
+        '    @app.get("/todos")\n',
+        "    from app import crud\n\n\n"
+        '    @app.get("/owners/{user_id}")\n'
+        "    def owner(user_id: int, db: SessionDep):\n"
+        "        user = crud.find_user(db, user_id)\n"
+        "        return [t.title for t in user.todos], user.name\n\n\n"
+        '    @app.get("/todos")\n',
+    )
+    crud = CRUD.replace("def find_user(db, user_id)", "def find_user(db: Session, user_id)")
+    crud = "    from sqlalchemy.orm import Session\n" + crud
+    new, findings = migrate(tmp_path, {**PROJECT, "app/main.py": main, "app/crud.py": crud})
+
+    assert findings == []
+    assert "    return await db.get(User, user_id)\n" in new["app/crud.py"]
+
+
+def test_a_read_the_plan_cannot_tie_to_a_load_is_said_in_the_file_it_is_in(tmp_path):
+    # The helper's query is a returned expression VF203 cannot follow: the finding is at
+    # the read, in the handler's file, not at that line of the helper's.
+    main = PROJECT["app/main.py"].replace(
+        '    @app.get("/todos")\n',
+        "    from app import crud\n\n\n"
+        '    @app.get("/owners/{user_id}")\n'
+        "    def owner(user_id: int, db: SessionDep):\n"
+        "        user = crud.first_user(db)\n"
+        "        return [t.name for t in user.todos]\n\n\n"
+        '    @app.get("/todos")\n',
+    )
+    crud = (
+        "    from sqlalchemy import select\n    from sqlalchemy.orm import Session\n\n"
+        "    from app.models import User\n\n\n"
+        "    def first_user(db: Session):\n"
+        "        return db.scalars(select(User)).first() if db else None\n"
+    )
+    new, findings = migrate(tmp_path, {**PROJECT, "app/main.py": main, "app/crud.py": crud})
+
+    assert not migrated(new)
+    assert [f.partition(":")[0] for f in findings] == ["app/main.py"], findings
+
+
+def test_schemas_and_new_objects_no_session_has_seen_load_nothing(tmp_path):
+    test = """\
+        from app.main import UserIn
+        from app.models import Tag, Todo
+
+
+        def test_plain_objects():
+            body = UserIn(name="x")
+            todo = Todo(title="t")
+            todo.tags.append(Tag(label="a"))
+            assert len(todo.tags) == 1 and body.name == "x"
+        """
+    new, findings = migrate(tmp_path, {**PROJECT, "tests/test_plain.py": test})
+
+    assert findings == []
+    assert migrated(new)
+
+
+def test_a_dependency_that_holds_its_session_in_with_becomes_an_async_generator(tmp_path):
+    database = PROJECT["app/database.py"].replace(
+        "        db = SessionLocal()\n        try:\n            yield db\n        finally:\n"
+        "            db.close()\n",
+        "        with SessionLocal() as db:\n            yield db\n",
+    )
+    new, findings = migrate(tmp_path, {**PROJECT, "app/database.py": database})
+
+    assert findings == []
+    rewritten = new["app/database.py"]
+    assert "async def get_db():\n    async with SessionLocal() as db:\n        yield db\n" in (
+        rewritten
+    )
+
+
+def test_a_relationship_of_an_item_of_a_relationship_is_a_read_too(tmp_path):
+    files = with_main(
+        '        return {"name": user.name, "todos": [t.title for t in user.todos]}',
+        '        return {"first": user.todos[0].title, "tags": user.todos[0].tags}',
+    )
+    new, findings = migrate(tmp_path, files)
+
+    assert not migrated(new)
+    assert any("`todos.tags` reads a relationship of a relationship" in f for f in findings), (
+        findings
+    )

@@ -457,3 +457,43 @@ def test_models_from_query_strings_and_forms_keep_answering_after_the_pydantic_r
     assert "3 passed" in after.stdout, after.stdout + after.stderr
     strict = run_vibefix("diff", "--recipe", "pydantic", "--unsafe", ".", cwd=tmp_path)
     assert strict.stdout == ""
+
+
+def test_a_project_on_pydantic_1_is_left_alone_with_a_finding_at_each_request_model(
+    tmp_path: Path, run_vibefix: RunVibefix
+) -> None:
+    app = """\
+        from fastapi import FastAPI
+        from pydantic import BaseModel
+
+        app = FastAPI()
+
+
+        class UserBase(BaseModel):
+            name: str
+
+            class Config:
+                orm_mode = True
+
+
+        class UserCreate(UserBase):
+            password: str
+
+
+        @app.post("/users")
+        def create(body: UserCreate):
+            return body.dict()
+        """
+    write(tmp_path, {"requirements.txt": "fastapi==0.92.0\npydantic==1.10.5\n", "main.py": app})
+
+    checked = run_vibefix("diff", "--recipe", "pydantic", "--unsafe", ".", cwd=tmp_path)
+
+    assert checked.stdout == ""
+    assert (
+        "main.py:14:1: VF301 `UserCreate` is left as it is: the project pins Pydantic 1.10.5,"
+        " and the pydantic recipe writes Pydantic 2 (`model_config`, `ConfigDict`): upgrade"
+        " Pydantic first"
+    ) in checked.stderr
+    write(tmp_path, {"requirements.txt": "fastapi\npydantic>=2\n"})
+    upgraded = run_vibefix("diff", "--recipe", "pydantic", "--unsafe", ".", cwd=tmp_path)
+    assert 'model_config = ConfigDict(extra="forbid")' in upgraded.stdout

@@ -113,13 +113,23 @@ class Checks:
 
     def _hook(self, function: FunctionFact, path: Path) -> bool:
         """An app's ``@app.on_event("startup")`` function that does nothing but make
-        (or drop) the tables: Starlette awaits it once it is an ``async def``."""
+        (or drop) the tables and say so (``print``, ``logging``): Starlette awaits it
+        once it is an ``async def``."""
         tables = {call[0] for call, _, _ in self.facts[path].table_calls}
-        return all(call.line in tables for call in function.calls) and any(
+        return all(
+            call.line in tables or all(self._says(target) for target in call.targets)
+            for call in function.calls
+        ) and any(
             decorator.rpartition(".")[2] == "on_event"
             and decorator.rpartition(".")[0] in self.index.applications
             for decorator in function.decorators
         )
+
+    def _says(self, target: str) -> bool:
+        """``print(...)``, ``log.info(...)``: what a hook may do besides the tables
+        once it is an ``async def`` (nothing there waits)."""
+        resolved = self.index.resolve(target)
+        return resolved in ("builtins.print",) or resolved.startswith("logging.")
 
     def _script(self, function: FunctionFact) -> bool:
         """A plain function the project runs only from an ``if __name__ == "__main__":``

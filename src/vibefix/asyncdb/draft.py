@@ -40,6 +40,9 @@ class Draft:
     """Queries, and the relationships to load with them."""
     refreshes: dict[NodeKey, set[str]] = field(default_factory=dict)
     get_loads: dict[NodeKey, set[str]] = field(default_factory=dict)
+    own_async: set[NodeKey] = field(default_factory=set)
+    """Functions VF203 makes ``async def`` itself: the session dependency that only
+    holds its session in ``with`` (``with SessionLocal() as db: yield db``)."""
     table_blocks: dict[NodeKey, NodeKey] = field(default_factory=dict)
     """``create_all(bind=engine)`` statements in an ``async def`` (or an ``on_event``
     hook that becomes one), with the function: ``async with engine.begin()`` runs it."""

@@ -22,6 +22,12 @@ class LazyLoads:
         self.orm = draft.orm
         self.code = draft.code
         self.reads = Reads(draft)
+        self._report: Path | None = None
+        """Where a read is said while its load is looked for in a helper's file."""
+
+    def _at(self, path: Path) -> Path:
+        """The file a finding about a read goes to: the one the read is in."""
+        return self._report or path
 
     def check(self) -> None:
         for _, (path, function) in sorted(self.functions.items()):
@@ -47,7 +53,7 @@ class LazyLoads:
             after = [verb for verb, at in function.expiries if at < line]
             if orm and after:
                 self.draft.obstacle(
-                    path,
+                    self._at(path),
                     line,
                     column,
                     f"`{var}.{attr.partition('.')[0]}` is read after `{after[-1]}()`, which"
@@ -124,7 +130,7 @@ class LazyLoads:
         )
         if unseen and orm:
             self.draft.obstacle(
-                path,
+                self._at(path),
                 line,
                 column,
                 f"{self._what(var, function)} goes to `{unseen[0].rpartition('.')[2]}`, which"
@@ -143,7 +149,7 @@ class LazyLoads:
         }
         if updated and any(flush < line for flush in function.flushes):
             self.draft.obstacle(
-                path,
+                self._at(path),
                 line,
                 column,
                 f"`{sorted(updated)[0]}` is set by the database on update and read after the"
@@ -163,8 +169,13 @@ class LazyLoads:
             if not loads:
                 self._unknown(path, self._what(var, function), attrs, line, column)
                 return
-            for where, helper, local in loads:
-                self._load(where, helper, dict(helper.origins), local, attrs, line, column)
+            # Said where it is read (the helper's file is where it is loaded).
+            outer, self._report = self._report, self._report or path
+            try:
+                for where, helper, local in loads:
+                    self._load(where, helper, dict(helper.origins), local, attrs, line, column)
+            finally:
+                self._report = outer
         elif kind is From.CALL:
             self._load_new(path, function, origin, var, attrs, line, column)
         else:
@@ -192,7 +203,7 @@ class LazyLoads:
         assert query_key is not None
         wanted, why = self._needed(model, attrs, self._options(path, function, query_key))
         if why:
-            self.draft.obstacle(path, line, column, why)
+            self.draft.obstacle(self._at(path), line, column, why)
         elif wanted:
             self.draft.loads.setdefault(query_key, set()).update(wanted)
 
@@ -214,7 +225,7 @@ class LazyLoads:
             return
         wanted, why = self._needed(model, attrs)
         if why:
-            self.draft.obstacle(path, line, column, why)
+            self.draft.obstacle(self._at(path), line, column, why)
         elif wanted:
             self.draft.get_loads.setdefault(key, set()).update(wanted)
 
@@ -237,7 +248,7 @@ class LazyLoads:
             return
         wanted, why = self._needed(model, attrs, select.options)
         if why:
-            self.draft.obstacle(path, line, column, why)
+            self.draft.obstacle(self._at(path), line, column, why)
         elif wanted:
             self.draft.select_loads.setdefault(key_of(path, select.span), set()).update(wanted)
 
@@ -253,14 +264,23 @@ class LazyLoads:
     ) -> None:
         """A new object (``Model(...)``): a second ``refresh`` after its own loads them."""
         model = self.orm.model([origin.name])
+        made = self.draft.index.resolve(origin.name)
+        if model is None and (
+            made in self.orm.schemas
+            or made in self.draft.index.bases
+            or made.startswith("builtins.")
+        ):
+            return  # a schema or another class of the project's (``User(**resp.json())``)
         if model is None:  # what a function returned: any object, loaded anywhere
             self._unknown(path, self._what(var, function), attrs, line, column)
             return
+        if not any(site.span[0] < line for session in function.sessions for site in session.sites):
+            return  # a new object no session has seen yet (or flushed): nothing to load
         if (line, column) in function.stores and not any(f < line for f in function.flushes):
             return  # ``todo.tags = [...]`` before it is flushed: nothing to load
         wanted, why = self._needed(model, attrs)
         if why:
-            self.draft.obstacle(path, line, column, why)
+            self.draft.obstacle(self._at(path), line, column, why)
             return
         refresh = next(
             (r.span for r in function.refreshes if r.alone and r.var == var and r.span[0] <= line),
@@ -272,7 +292,7 @@ class LazyLoads:
             and any(not r.alone and r.var == var for r in function.refreshes)
         ):
             self.draft.obstacle(
-                path,
+                self._at(path),
                 line,
                 column,
                 f"`{var}.{sorted(wanted)[0]}` lazy-loads a relationship after a refresh"
@@ -281,7 +301,7 @@ class LazyLoads:
             )
         elif wanted and refresh is None:
             self.draft.obstacle(
-                path,
+                self._at(path),
                 line,
                 column,
                 f"`{var}.{sorted(wanted)[0]}` lazy-loads a relationship of a new object,"
@@ -336,7 +356,7 @@ class LazyLoads:
     def _unknown(self, path: Path, what: str, attrs: set[str], line: int, column: int) -> None:
         relationship = sorted(attrs)[0].partition(".")[0]
         self.draft.obstacle(
-            path,
+            self._at(path),
             line,
             column,
             f"a relationship (`{relationship}`) is read on {what}, which raises"

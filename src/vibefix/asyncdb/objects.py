@@ -153,7 +153,7 @@ class ObjectScan(cst.CSTVisitor):
             self.returns.append(value.value)
         elif isinstance(value, cst.Call):
             origin = self._origin(value)
-            if origin.kind in (From.CALL, From.SELECT):
+            if origin.kind in (From.CALL, From.SELECT, From.GET):
                 self.returns.append(origin)  # what a helper returns, handed on
             else:
                 line, column, _, _ = self.locate(value)
@@ -163,6 +163,8 @@ class ObjectScan(cst.CSTVisitor):
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         inner = node.value
+        if isinstance(inner, cst.Subscript):
+            inner = inner.value  # ``user.todos[0].tags``: an item of a relationship
         if (
             isinstance(inner, cst.Attribute)
             and isinstance(inner.value, cst.Name)

@@ -62,6 +62,9 @@ class DbPlan(PlanPart):
     gets: Mapping[NodeKey, tuple[str, ...]] = field(default_factory=dict)
     """``db.get(Model, id)`` calls, with the relationships to load with the object
     (``options=[selectinload(...)]``)."""
+    own_async: frozenset[NodeKey] = frozenset()
+    """Functions VF203 makes ``async def`` itself (a session dependency that only holds
+    its session in ``with``): nothing else in them would make them async."""
     table_blocks: Mapping[NodeKey, NodeKey] = field(default_factory=dict)
     """``metadata.create_all(bind=engine)`` statements in an ``async def`` (or an
     ``on_event`` hook that becomes one), with the function: ``async with

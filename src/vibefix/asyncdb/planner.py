@@ -148,6 +148,7 @@ class _Planner:
                 draft.obstacle(path, span[0], span[1], problem)
         for _, (path, function) in sorted(self.functions.items()):
             self._function(path, function)
+        self._own_async()
         checks = Checks(draft, self.dependencies)
         disposals = checks.engine_uses()
         checks.file_problems()
@@ -189,6 +190,7 @@ class _Planner:
             run_syncs=dict(draft.run_syncs),
             engine_blocks=frozenset(draft.engine_blocks),
             table_blocks=dict(draft.table_blocks),
+            own_async=frozenset(draft.own_async),
             selects={key: tuple(sorted(rels)) for key, rels in draft.select_loads.items() if rels},
             async_functions=frozenset(draft.async_functions),
             models=frozenset(self.orm.models),
@@ -226,6 +228,26 @@ class _Planner:
             )
             | {path for path, _ in self._alias_sites()},
         )
+
+    def _own_async(self) -> None:
+        """A session dependency whose only call makes the session, held in ``with``
+        (``with SessionLocal() as db: yield db``): no call of it makes the async plan
+        take it async, so VF203 does."""
+        from vibefix.sessions.plan import factory
+
+        for key in self.draft.async_functions:
+            function = self._by_key.get(key)
+            if (
+                function is not None
+                and not function.is_async
+                and function.is_generator
+                and function.qualname in self.dependencies
+                and all(
+                    any(factory(self.index, t) is not None for t in call.targets)
+                    for call in function.calls
+                )
+            ):
+                self.draft.own_async.add(key)
 
     def _alias_sites(self) -> list[tuple[Path, str]]:
         """The files that define an alias of ``Session``, and the alias (qualified)."""

@@ -54,7 +54,7 @@ def _staying_sync(part: DbPlan, index: ProjectIndex, asyncs: AsyncPlan) -> list[
     """A function that awaits after the migration but that the async plan leaves sync."""
     facts = {node_key(f.path, f): f for f in index.functions.values()}
     problems: list[Obstacle] = []
-    for key in sorted(part.async_functions):
+    for key in sorted(part.async_functions - part.own_async):
         function = facts.get(key)
         if function is None or not (function.is_async or key in asyncs.becomes_async):
             name = function.qualname.rpartition(".")[2] if function else "this function"

@@ -7,8 +7,9 @@ part (``SplitPlan``), which the codemods that edit a split model's request half 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,10 +72,29 @@ class BoundaryPlan(PlanPart):
     reached: frozenset[str] = frozenset()
     """The classes route handlers take or answer with, their bases and the classes their
     fields hold, at any depth."""
+    pydantic_v1: str = ""
+    """The Pydantic 1 release the project pins (``1.10.5``), else ``""``: the family
+    writes Pydantic 2 (``model_config``, ``ConfigDict``, ``pattern=``), so it leaves
+    such a project alone and VF301 says why at each request model."""
 
     @classmethod
     def make(cls, context: PlanContext) -> BoundaryPlan:
-        return plan_boundary(context.index, context.config.options)
+        plan = plan_boundary(context.index, context.config.options)
+        for files in context.declarations.projects.values():
+            for text in files.values():
+                found = PYDANTIC_1.search(text)
+                if found:
+                    # Only VF301's findings stay: the request models, and why.
+                    bodies = {q: role for q, role in plan.models.items() if role.bodies}
+                    return replace(
+                        plan,
+                        models=bodies,
+                        splits={},
+                        handlers={},
+                        handler_paths={},
+                        pydantic_v1=found.group(1).decode(),
+                    )
+        return plan
 
     @property
     def wanted_names(self) -> frozenset[str]:
@@ -85,6 +105,12 @@ class BoundaryPlan(PlanPart):
         return frozenset(
             names | {stripped(name) for name in names} | self.unknown_bases | self.copied_into
         )
+
+
+PYDANTIC_1 = re.compile(
+    rb"(?im)^\s*[\"']?pydantic\s*(?:\[[^\]]*\])?\s*(?:==|~=|<=?)\s*(1(?:\.[0-9*]+)*)\b"
+)
+"""A declared dependency on Pydantic 1 (``pydantic==1.10.5``, ``pydantic<=1.10``)."""
 
 
 def is_split(plan: Plan, qualname: str) -> bool:

@@ -104,24 +104,25 @@ PLAIN_METHODS = frozenset(
     {
         # str
         *("upper", "lower", "title", "capitalize", "casefold", "swapcase", "strip"),
-        *("lstrip", "rstrip", "split", "rsplit", "splitlines", "join", "replace"),
-        *("startswith", "endswith", "format", "format_map", "encode", "zfill", "ljust"),
-        *("rjust", "center", "partition", "rpartition", "find", "rfind", "removeprefix"),
-        *("removesuffix", "isdigit", "isalpha", "isalnum", "isspace", "isupper", "islower"),
-        *("isnumeric", "isdecimal", "isidentifier", "expandtabs", "translate"),
+        *("lstrip", "rstrip", "split", "rsplit", "splitlines", "replace", "startswith"),
+        *("endswith", "format", "format_map", "encode", "zfill", "ljust", "rjust"),
+        *("center", "partition", "rpartition", "rfind", "removeprefix", "removesuffix"),
+        *("isdigit", "isalpha", "isalnum", "isspace", "isupper", "islower", "isnumeric"),
+        *("isdecimal", "isidentifier", "expandtabs", "translate"),
         # bytes, numbers
         *("decode", "hex", "is_integer", "as_integer_ratio", "to_bytes", "bit_length"),
         # date, time, datetime, timedelta
         *("isoformat", "strftime", "timestamp", "astimezone", "weekday", "isoweekday"),
         *("isocalendar", "total_seconds", "utcoffset", "tzname", "timetuple", "toordinal"),
         # list, dict, set
-        *("append", "extend", "insert", "remove", "sort", "reverse", "items", "keys"),
-        *("values", "setdefault", "add", "discard", "union", "intersection", "difference"),
-        *("issubset", "issuperset", "symmetric_difference", "copy"),
+        *("append", "extend", "sort", "reverse", "items", "values", "setdefault", "add"),
+        *("discard", "union", "intersection", "difference", "issubset", "issuperset"),
+        *("symmetric_difference",),
     }
 )
 """Methods of the plain values Python's own types are (``str``, ``datetime``, ``list``,
 ``dict``...), none of which does I/O: called on a value whose type vibefix cannot tell
 (``row.date.isoformat()``, ``p.upper()``), they are taken to run in memory. Names a client
-or a query also has (``get``, ``update``, ``count``, ``pop``, ``close``, ``json``...) are
-not among them: on an unknown value, those may block."""
+or a query also has (``get``, ``update``, ``count``, ``pop``, ``close``, ``json``, a
+thread's ``join``, a storage client's ``copy``, a collection's ``find`` or ``insert``, a
+Redis client's ``keys``...) are not among them: on an unknown value, those may block."""
