@@ -916,3 +916,29 @@ def test_a_relationship_of_an_item_of_a_relationship_is_a_read_too(tmp_path):
     assert any("`todos.tags` reads a relationship of a relationship" in f for f in findings), (
         findings
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "waits"),
+    [
+        ('TEST_URL = "sqlite:///./test.db"', True),
+        ('TEST_URL = os.getenv("DATABASE_URL", "sqlite:///./test.db")', False),
+    ],
+    ids=["sqlite-constant", "from-the-environment"],
+)
+def test_a_fixture_engine_on_a_module_constant_url(tmp_path, url, waits):
+    # Sync fixture code runs a session's calls on loops of their own only when every
+    # test engine is SQLite's: one read from the environment may be a server's.
+    fstring = "            f\"sqlite:///{os.path.join(folder, 'test.db')}\",\n"
+    assert fstring in FIXTURE_ENGINE
+    conftest = FIXTURE_ENGINE.replace(fstring, "            TEST_URL,\n").replace(
+        "    import tempfile\n", f"    import tempfile\n\n    {url}\n"
+    )
+    new, findings = migrate(tmp_path, {**PROJECT, "tests/conftest.py": conftest})
+
+    if waits:
+        assert findings == []
+        assert "        asyncio.run(session.commit())\n" in new["tests/conftest.py"]
+    else:
+        assert not migrated(new)
+        assert any("is a sync pytest fixture" in f for f in findings), findings

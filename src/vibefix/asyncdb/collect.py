@@ -110,6 +110,18 @@ class FileScan(Collector[DbFacts]):
         )
 
     def visit_Module(self, node: cst.Module) -> None:
+        # The module's string constants first: an engine made in a function may read one
+        # (``create_engine(TEST_DATABASE_URL)``).
+        for statement in node.body:
+            if isinstance(statement, cst.SimpleStatementLine):
+                for small in statement.body:
+                    if (
+                        isinstance(small, cst.Assign)
+                        and len(small.targets) == 1
+                        and isinstance(small.targets[0].target, cst.Name)
+                        and (text := literal_url(small.value)) is not None
+                    ):
+                        self.constants[small.targets[0].target.value] = text
         node.visit(_Arguments(self))
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
