@@ -24,7 +24,7 @@ from vibefix.asyncdb.support import (
     run_sync,
     url_helper,
 )
-from vibefix.asyncdb.syntax import method, query_chain
+from vibefix.asyncdb.syntax import method, names_in, query_chain
 from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.codemod import Codemod, PlanContext
 from vibefix.cst.arguments import appended, keyword
@@ -194,7 +194,8 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         self._annotation = 0
         self._given_lifespan = ""
         self._run_sync_written = False
-        self._run_needs: tuple[str, ...] = ()
+        self._defs: list[cst.FunctionDef] = []
+        """The functions around the node visited."""
         self._url_helper_written = False
         if self._db.app is not None and self._db.app[0] == self.file.path:
             finder = _Calls()
@@ -209,17 +210,24 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         return True
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._defs.append(node)
         key = self.key(node)
-        if node.asynchronous is None and (
-            key in self._db.table_blocks.values() or key in self._db.own_async
-        ):
-            # An app's ``on_event`` hook that makes the tables, a session dependency
-            # that holds its session in ``with``: FastAPI awaits them.
-            self.replace(
-                node,
-                lambda updated: updated.with_changes(asynchronous=cst.Asynchronous()),
-                "the hook makes the tables on the async engine, so it is an `async def`",
-            )
+        if node.asynchronous is not None:
+            return
+        # An app's ``on_event`` hook that makes the tables, a session dependency that
+        # holds its session in ``with``: FastAPI awaits them.
+        if key in self._db.own_async:
+            reason = "the dependency holds an AsyncSession in `async with`: an async generator"
+        elif key in self._db.table_blocks.values():
+            reason = "the hook makes the tables on the async engine, so it is an `async def`"
+        else:
+            return
+        self.replace(
+            node, lambda updated: updated.with_changes(asynchronous=cst.Asynchronous()), reason
+        )
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._defs.pop()
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
         self._statement = node
@@ -394,17 +402,16 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         if self._run_sync_written:
             return
         self._run_sync_written = True
-        asyncio = self.file.imports.module_alias(node, "asyncio")
+        run = self._run(node)
+        if run is None:
+            return
         engine_type = self._alias(node, "sqlalchemy.ext.asyncio", "AsyncEngine")
         connection = self._alias(node, "sqlalchemy.engine", "Connection")
         callable_ = self._alias(node, "collections.abc", "Callable")
-        if asyncio is None:
-            self.report(node, "the name `asyncio` means something else here")
-            return
         helper = cst.parse_statement(
             run_sync(
                 self.code,
-                asyncio=asyncio.name,
+                run=run.name,
                 async_engine=engine_type.name,
                 callable_=callable_.name,
                 connection=connection.name,
@@ -413,7 +420,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         self._after_imports(
             helper,
             "a helper runs `create_all` on the async engine from sync code",
-            [*asyncio.needs, *engine_type.needs, *connection.needs, *callable_.needs],
+            [*run.needs, *engine_type.needs, *connection.needs, *callable_.needs],
         )
 
     def _after_imports(
@@ -451,40 +458,34 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             root = root.func.value
         assert isinstance(root, cst.Call)
         model = cst.Module([]).code_for_node(root.args[0].value)
-        options = [
-            cst.Arg(cst.parse_expression(f"{loader.name}({model}.{rel})")) for rel in relationships
-        ]
-        for arg in options[:-1]:
-            options[options.index(arg)] = arg.with_changes(
-                comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-            )
+        listed = ", ".join(f"{loader.name}({model}.{rel})" for rel in relationships)
         self.replace(
             node,
-            lambda updated: cst.Call(cst.Attribute(updated, cst.Name("options")), options),
+            lambda updated: fill(f"STMT.options({listed})", updated),
             "the relationships read later are loaded with what the statement selects",
             needs=loader.needs,
         )
 
-    def _run(self, node: cst.CSTNode) -> str | None:
-        """How this module spells ``asyncio.run``; None (and a finding) when the name
-        ``asyncio`` means something else here."""
+    def _run(self, node: cst.CSTNode) -> ModuleAlias | None:
+        """How this module spells ``asyncio.run``, and what it needs imported; None (and
+        a finding) when the name ``asyncio`` means something else here."""
         asyncio = self.file.imports.module_alias(node, "asyncio")
         if asyncio is None:
             self.report(node, "the name `asyncio` means something else here")
             return None
-        self._run_needs = asyncio.needs
-        return f"{asyncio.name}.run"
+        return ModuleAlias(f"{asyncio.name}.run", asyncio.needs)
 
     def _wait(self, node: cst.Call, reason: str) -> None:
-        """``asyncio.run(call)``: an AsyncSession call in sync code no event loop runs."""
+        """``asyncio.run(call)``: an async call in sync code no event loop runs (a test's
+        session call, an engine disposed by a script or a fixture)."""
         run = self._run(node)
         if run is None:
             return
         self.replace(
             node,
-            lambda updated: cst.Call(cst.parse_expression(run), [cst.Arg(updated)]),
+            lambda updated: cst.Call(cst.parse_expression(run.name), [cst.Arg(updated)]),
             reason,
-            needs=self._run_needs,
+            needs=run.needs,
         )
 
     def _dispose(self, node: cst.Call) -> None:
@@ -493,18 +494,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             return
         # Sync code that nothing in the project calls (a script, a pytest fixture): no
         # event loop runs here.
-        asyncio = self.file.imports.module_alias(node, "asyncio")
-        if asyncio is None:
-            self.report(node, "the name `asyncio` means something else here")
-            return
-        self.replace(
-            node,
-            lambda updated: cst.Call(
-                cst.Attribute(cst.Name(asyncio.name), cst.Name("run")), [cst.Arg(updated)]
-            ),
-            "an async engine is disposed on an event loop of its own",
-            needs=asyncio.needs,
-        )
+        self._wait(node, "an async engine is disposed on an event loop of its own")
 
     # -- engine, factory, tables ---------------------------------------------------------
 
@@ -529,11 +519,9 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             assert isinstance(url, cst.FormattedString)
             head = url.parts[0]
             assert isinstance(head, cst.FormattedStringText)
+            rest = head.value.partition("://")[2]
             new_url = url.with_changes(
-                parts=[
-                    head.with_changes(value=scheme + head.value[len(scheme.split("+")[0]) :]),
-                    *url.parts[1:],
-                ]
+                parts=[head.with_changes(value=f"{scheme}://{rest}"), *url.parts[1:]]
             )
             literal = scheme
         elif literal is not None:
@@ -686,9 +674,12 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         assert isinstance(call, cst.Call)
         assert isinstance(call.func, cst.Attribute)
         engine = _code(call.args[0].value)
+        # A name the function does not use already.
+        taken = bool(self._defs) and bool(names_in(self._defs[-1], "connection"))
+        name = "tables_connection" if taken else "connection"
         block = cst.parse_statement(
-            f"async with {engine}.begin() as connection:\n"
-            f"    await connection.run_sync({_code(call.func)})\n"
+            f"async with {engine}.begin() as {name}:\n"
+            f"    await {name}.run_sync({_code(call.func)})\n"
         )
         self.replace(
             statement,
@@ -748,7 +739,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         ran: cst.BaseExpression = (
             cst.Await(again)
             if run is None
-            else cst.Call(cst.parse_expression(run), [cst.Arg(again)])
+            else cst.Call(cst.parse_expression(run.name), [cst.Arg(again)])
         )
         extra = cst.SimpleStatementLine([cst.Expr(ran)])
 
@@ -791,7 +782,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         if query.wait and run is None:
             return
         if run is not None:
-            needs += self._run_needs
+            needs += run.needs
         primary = node in self._primaries
         used = node not in self._statements  # ``.delete()``'s count is read
         session = query.session
@@ -830,7 +821,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             if terminal is None:
                 return statement
             ran = run_statement(query, session, statement, terminal, model, extra, primary, used)
-            return ran if run is None else _waited(ran, run)
+            return ran if run is None else _waited(ran, run.name)
 
         self.replace(node, change, "a 2.0 statement on the AsyncSession", needs=needs)
 

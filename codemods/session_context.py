@@ -82,9 +82,7 @@ class SessionContext(AsyncCodemod[ContextPlan]):
         self._async = db is not None and db.migrates
         # Sync code VF203 leaves sync (a test's fixture): its session calls run through
         # ``asyncio.run``, and an AsyncSession cannot be held by a plain ``with``.
-        self._sync_kept = (
-            frozenset(key for key in db.waits) if db is not None and db.migrates else frozenset()
-        )
+        self._sync_kept = db.waits if db is not None and db.migrates else frozenset()
 
     def _waits_in(self, node: cst.FunctionDef) -> bool:
         """Whether VF203 runs session calls of ``node`` through ``asyncio.run``."""

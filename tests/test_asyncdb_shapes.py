@@ -942,3 +942,42 @@ def test_a_fixture_engine_on_a_module_constant_url(tmp_path, url, waits):
     else:
         assert not migrated(new)
         assert any("is a sync pytest fixture" in f for f in findings), findings
+
+
+def test_an_fstring_url_that_names_a_sync_driver_gets_the_async_one_in_its_place(tmp_path):
+    database = (
+        PROJECT["app/database.py"]
+        .replace(
+            "    from typing import Annotated\n",
+            "    import os\n    from typing import Annotated\n",
+        )
+        .replace(
+            "engine = create_engine(SQLALCHEMY_DATABASE_URL,"
+            ' connect_args={"check_same_thread": False})',
+            "engine = create_engine(f\"postgresql+psycopg2://app:{os.environ['PW']}@db/app\")",
+        )
+    )
+    new, findings = migrate(tmp_path, {**PROJECT, "app/database.py": database})
+
+    assert findings == []
+    assert (
+        "engine = create_async_engine(f\"postgresql+asyncpg://app:{os.environ['PW']}@db/app\","
+        in new["app/database.py"]
+    )
+
+
+def test_a_startup_hook_that_has_a_connection_already_gets_a_name_of_its_own(tmp_path):
+    hook = (
+        '    @app.on_event("startup")\n    async def on_startup():\n'
+        "        connection = 'app'\n"
+        "        Base.metadata.create_all(bind=engine)\n"
+        "        print(connection)\n"
+    )
+    new, findings = migrate(tmp_path, with_main(CREATE_ALL, "    app = FastAPI()\n\n\n" + hook))
+
+    assert findings == []
+    assert (
+        "    async with engine.begin() as tables_connection:\n"
+        "        await tables_connection.run_sync(Base.metadata.create_all)\n"
+        "    print(connection)\n"
+    ) in new["app/main.py"]

@@ -10,12 +10,14 @@ from pathlib import Path
 
 from vibefix.asyncdb.draft import Draft, key_of
 from vibefix.asyncdb.facts import DbFacts, Span
-from vibefix.asyncdb.names import SESSION_PREFIXES, is_test_module
+from vibefix.asyncdb.names import SESSION_PREFIXES
 from vibefix.engine.index import CallFact, FunctionFact, NodeKey, node_key
 
 
 class Checks:
-    def __init__(self, draft: Draft, dependencies: Collection[str]) -> None:
+    def __init__(
+        self, draft: Draft, dependencies: Collection[str], test_engines: Collection[str] = ()
+    ) -> None:
         self.draft = draft
         self.index = draft.index
         self.facts = draft.facts
@@ -23,6 +25,8 @@ class Checks:
         self.orm = draft.orm
         self.code = draft.code
         self.dependencies = dependencies
+        self.test_engines = test_engines
+        """The engines the test suite makes in a function, by qualified local name."""
         self.tested_tables = False
         """The test suite makes its tables itself (``create_all`` on its own engine)."""
 
@@ -31,15 +35,10 @@ class Checks:
         cannot load, the engine handed on, and calls of the session factory or
         dependency it does not rewrite."""
         engines = {
-            f"{self.index_module(path)}.{name}"
+            f"{self.draft.module(path)}.{name}"
             for path, f in self.facts.items()
             for name, _, _ in f.engines
-        } | {
-            name
-            for path, f in self.facts.items()
-            if is_test_module(self.index_module(path))
-            for name, _, _, _ in f.local_engines
-        }
+        } | set(self.test_engines)
         for path, file in sorted(self.facts.items()):
             for span, why in file.problems:
                 self.draft.obstacle(path, span[0], span[1], why)
@@ -66,7 +65,7 @@ class Checks:
     def _engine_handed(self, path: Path, file: DbFacts, engines: set[str]) -> None:
         """The engine handed to a call, which would get an AsyncEngine; in a test
         suite's sync code, ``create_all``/``drop_all`` run through ``_run_sync``."""
-        tests = is_test_module(self.index_module(path))
+        tests = self.draft.in_tests(path)
         for name, span, callee in file.arguments:
             resolved = self.index.resolve(name)
             if name in engines or resolved == "sqlalchemy.create_engine()":
@@ -155,7 +154,7 @@ class Checks:
     def _engine_block(self, function: FunctionFact, call: CallFact) -> bool:
         """``with engine.connect() as c: c.execute(stmt); c.commit()`` in a test
         suite's sync code: planned as ``_run_sync(engine, lambda c: c.execute(stmt))``."""
-        if function.is_async or not is_test_module(self.index_module(function.path)):
+        if function.is_async or not self.draft.in_tests(function.path):
             return False
         file = self.facts.get(function.path)
         block = next(
@@ -231,12 +230,6 @@ class Checks:
                         " and the code that still uses it, then run async-db",
                     )
 
-    def index_module(self, path: Path) -> str:
-        for module in self.index.modules:
-            if module.path == path:
-                return module.module
-        return ""
-
     def engine_uses(self) -> dict[NodeKey, str]:
         """The engine's ``dispose()`` calls (awaited, or run in sync code); any other
         call of one of its methods in a function is an obstacle."""
@@ -245,7 +238,7 @@ class Checks:
         own = {
             local.partition(".<locals>.")[0]
             for path, file in self.facts.items()
-            if not is_test_module(self.index_module(path))
+            if not self.draft.in_tests(path)
             for local, _, _, _ in file.local_engines
         }
         for name, function in sorted(self.index.functions.items()):
@@ -303,7 +296,7 @@ class Checks:
         after = False
         for path, file in self.facts.items():
             for name, span, kind in file.module_uses:
-                if kind == "create_all" and is_test_module(self.index_module(path)):
+                if kind == "create_all" and self.draft.in_tests(path):
                     continue  # at a test module's import: ``_run_sync`` (``_engine_handed``)
                 if kind == "create_all":
                     if not file.apps or create_all is not None:

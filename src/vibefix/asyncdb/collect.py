@@ -43,7 +43,7 @@ class FileScan(Collector[DbFacts]):
         self.engines: list[tuple[str, Span, Why]] = []
         self.sqlite_engines: list[str] = []
         self.constants: dict[str, str] = {}
-        """Module-level names assigned a string literal."""
+        """Module-level names assigned a string literal (read first, in ``visit_Module``)."""
         self.makers: list[tuple[str, Span, Why]] = []
         self.models: list[tuple[str, tuple[tuple[str, str], ...]]] = []
         self.schemas: list[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]] = []
@@ -260,10 +260,6 @@ class FileScan(Collector[DbFacts]):
                 and _names_session(value, self.qualify)
             ):
                 self.aliases.append(f"{self.module}.{target.value}")
-            if isinstance(target, cst.Name) and value is not None:
-                text = literal_url(value)
-                if text is not None:
-                    self.constants[target.value] = text
             if not isinstance(value, cst.Call):
                 continue
             called = set(self.qualify(value.func))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from vibefix.asyncdb.facts import DbFacts, FunctionDb, Span
 from vibefix.asyncdb.messages import Why, said
+from vibefix.asyncdb.names import is_test_module
 from vibefix.asyncdb.orm import Orm
 from vibefix.asyncdb.plan import QueryPlan
 from vibefix.engine.index import NodeKey, ProjectIndex
@@ -61,6 +62,19 @@ class Draft:
     unseen_names: set[str] = field(default_factory=set)
     """The project's functions and classes an ORM object goes to that the planner has
     not read: the next round of indexing reads the files that name them."""
+
+    modules: dict[Path, str] = field(default_factory=dict, repr=False)
+    """The module of each file the index read (``module``)."""
+
+    def module(self, path: Path) -> str:
+        """The module ``path`` is, as the index names it (``""``: a file it did not read)."""
+        if not self.modules:
+            self.modules.update({m.path: m.module for m in self.index.modules})
+        return self.modules.get(path, "")
+
+    def in_tests(self, path: Path) -> bool:
+        """``path`` is a test suite's module (``conftest``, ``test_*``, under ``tests``)."""
+        return is_test_module(self.module(path))
 
     def obstacle(self, path: Path, line: int, column: int, why: Why) -> None:
         self.obstacles.append((path, line, column, said(why, self.code)))

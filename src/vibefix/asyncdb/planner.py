@@ -51,16 +51,25 @@ class _Planner:
                     twice.append((path, earlier[1], function))
                 self.functions[function.qualname] = (path, function)
         self.orm = Orm(index, facts, self.functions)
+        self.draft = Draft(index, facts, self.functions, self.orm, code, shared_code)
         self.aliases = frozenset(alias for file in facts.values() for alias in file.aliases)
         """The module-level names that stand for ``Session`` (``SessionDep``)."""
         self._by_key = {node_key(f.path, f): f for f in index.functions.values()}
-        self.local_makers = frozenset(
-            name
-            for path, file in facts.items()
-            if is_test_module(self._module(path))
-            for name, _, _ in file.local_makers
-        )
+        tests = {path: file for path, file in facts.items() if self.draft.in_tests(path)}
+        self.test_engines = [(p, e) for p, f in tests.items() for e in f.local_engines]
+        """The engines a test suite makes in a function (a fixture)."""
+        self.test_makers = [(p, m) for p, f in tests.items() for m in f.local_makers]
         """The session factories a test suite makes in a function (``db_session``)."""
+        self.local_makers = frozenset(name for _, (name, _, _) in self.test_makers)
+        sqlite = [
+            name in {e.rpartition(".")[2] for e in file.sqlite_engines}
+            for file in tests.values()
+            for name, _, _ in file.engines
+        ]
+        sqlite += [is_sqlite for _, (_, _, _, is_sqlite) in self.test_engines]
+        self.sqlite_tests = bool(sqlite) and all(sqlite)
+        """The test suite makes engines, all of them SQLite's (whose connections serve
+        any event loop: a server's driver ties each to the loop that opened it)."""
         self.session_fixtures: dict[str, SessionFacts] = {}
         """The test suite's fixtures that yield (or return) a session, by name: pytest
         hands it to the tests and fixtures with a parameter of that name."""
@@ -76,7 +85,6 @@ class _Planner:
                     if session.name in handed and self.confirmed(session.source):
                         name = function.qualname.rpartition(".")[2]
                         self.session_fixtures.setdefault(name, session)
-        self.draft = Draft(index, facts, self.functions, self.orm, code, shared_code)
         for path, first, later in twice:
             line, column = later.span[:2]
             self.draft.obstacle(
@@ -117,18 +125,8 @@ class _Planner:
         engines = [(p, e) for p, f in self.facts.items() for e in f.engines]
         makers = [(p, m) for p, f in self.facts.items() for m in f.makers]
         # A test suite's own engine and factory, made in a fixture, move with it.
-        engines += [
-            (p, (name, span, problem))
-            for p, f in self.facts.items()
-            if is_test_module(self._module(p))
-            for name, span, problem, _ in f.local_engines
-        ]
-        makers += [
-            (p, m)
-            for p, f in self.facts.items()
-            if is_test_module(self._module(p))
-            for m in f.local_makers
-        ]
+        engines += [(p, (name, span, problem)) for p, (name, span, problem, _) in self.test_engines]
+        makers += self.test_makers
         if not engines:
             # Sessions but no engine among the files read: a run on part of a project.
             for _, (path, function) in sorted(self.functions.items()):
@@ -149,7 +147,7 @@ class _Planner:
         for _, (path, function) in sorted(self.functions.items()):
             self._function(path, function)
         self._own_async()
-        checks = Checks(draft, self.dependencies)
+        checks = Checks(draft, self.dependencies, [name for _, (name, *_) in self.test_engines])
         disposals = checks.engine_uses()
         checks.file_problems()
         checks.state_sessions()
@@ -194,7 +192,7 @@ class _Planner:
             selects={key: tuple(sorted(rels)) for key, rels in draft.select_loads.items() if rels},
             async_functions=frozenset(draft.async_functions),
             models=frozenset(self.orm.models),
-            aliases=self._aliases(),
+            aliases=self.aliases,
             create_all=create_all,
             app=app,
             wanted_names=frozenset(
@@ -226,7 +224,7 @@ class _Planner:
                     *draft.table_blocks,
                 )
             )
-            | {path for path, _ in self._alias_sites()},
+            | {path for path, file in self.facts.items() if file.aliases},
         )
 
     def _own_async(self) -> None:
@@ -248,14 +246,6 @@ class _Planner:
                 )
             ):
                 self.draft.own_async.add(key)
-
-    def _alias_sites(self) -> list[tuple[Path, str]]:
-        """The files that define an alias of ``Session``, and the alias (qualified)."""
-        return [(path, alias) for path, file in self.facts.items() for alias in file.aliases]
-
-    def _aliases(self) -> frozenset[str]:
-        """The aliases of ``Session`` the rewrite makes aliases of ``AsyncSession``."""
-        return frozenset(alias for _, alias in self._alias_sites())
 
     # -- one function --------------------------------------------------------------------
 
@@ -309,34 +299,19 @@ class _Planner:
 
     def _waits(self, path: Path, session: SessionFacts) -> bool:
         """Whether the session's calls in sync code run through ``asyncio.run``: it is a
-        test suite's session (made by a factory of a test module, in a test module), and
-        every engine the test suite makes is SQLite's (whose connections serve any event
-        loop; a server's driver ties each to the loop that opened it)."""
+        test suite's session (made by a factory of a test module, in a test module, or
+        handed by a fixture that yields one), and the suite's engines are SQLite's."""
         kind, _, factory = session.source.partition(":")
-        module = self._module(path)
         if kind == "fixture" and factory in self.session_fixtures:
             given = self.session_fixtures[factory]
             if given is not session:
                 return self._waits(path, given)
-        if kind != "made" or not is_test_module(module):
-            return False
-        if not is_test_module(factory.rpartition(".")[0]):
-            return False
-        engines = [
-            (self._module(p), name in {e.rpartition(".")[2] for e in f.sqlite_engines})
-            for p, f in self.facts.items()
-            for name, _, _ in f.engines
-        ]
-        engines += [
-            (self._module(p), sqlite)
-            for p, f in self.facts.items()
-            for _, _, _, sqlite in f.local_engines
-        ]
-        tests = [sqlite for m, sqlite in engines if is_test_module(m)]
-        return bool(tests) and all(tests)
-
-    def _module(self, path: Path) -> str:
-        return next((m.module for m in self.index.modules if m.path == path), "")
+        return (
+            kind == "made"
+            and self.draft.in_tests(path)
+            and is_test_module(factory.rpartition(".")[0])
+            and self.sqlite_tests
+        )
 
     def _stays_sync(self, path: Path, span: Span) -> bool:
         """The function at ``span`` is a plain ``def`` FastAPI does not call (a fixture,

@@ -30,7 +30,7 @@ def url_helper(code: str, url: str, make_url: str) -> str:
     )
 
 
-def run_sync(code: str, *, asyncio: str, async_engine: str, callable_: str, connection: str) -> str:
+def run_sync(code: str, *, run: str, async_engine: str, callable_: str, connection: str) -> str:
     """``def _run_sync(engine, work)``: ``work(connection)`` (``create_all``) on the
     async engine from sync code, on an event loop of its own."""
     return render(
@@ -38,7 +38,7 @@ def run_sync(code: str, *, asyncio: str, async_engine: str, callable_: str, conn
         "run_sync",
         helper=RUN_SYNC,
         code=code,
-        asyncio=asyncio,
+        run=run,
         async_engine=async_engine,
         callable=callable_,
         connection=connection,

@@ -1300,11 +1300,12 @@ def _short(target: str) -> str:
     ``sqlalchemy.orm.Session().query``, ``.first()`` for a long chain."""
     if target.endswith(ITERATION):
         return f"for ... in {_short(target[: -len(ITERATION)].removesuffix('()'))}()"
-    owner, colon, rest = target.removeprefix(UNKNOWN).partition(":")
-    if target.startswith(UNKNOWN) and colon and "(" not in owner:
+    if target.startswith(UNKNOWN):
         # An untyped parameter's placeholder (``?app.main.backup:worker.join``, see
         # ``parameter_type``): the parameter's name is how the code spells it.
-        target = rest
+        owner, colon, rest = target.removeprefix(UNKNOWN).partition(":")
+        if colon and "(" not in owner:
+            target = rest
     head, paren, tail = target.partition("(")
     head = head.removeprefix("builtins.")
     if not paren:
