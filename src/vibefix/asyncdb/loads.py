@@ -201,11 +201,8 @@ class LazyLoads:
             self._unknown(path, self._what(var, function), attrs, line, column)
             return
         assert query_key is not None
-        wanted, why = self._needed(model, attrs, self._options(path, function, query_key))
-        if why:
-            self.draft.obstacle(self._at(path), line, column, why)
-        elif wanted:
-            self.draft.loads.setdefault(query_key, set()).update(wanted)
+        options = self._options(path, function, query_key)
+        self._tie(path, line, column, model, attrs, self.draft.loads, query_key, options)
 
     def _load_get(
         self,
@@ -223,11 +220,7 @@ class LazyLoads:
         if key is None or model is None:
             self._unknown(path, self._what(var, function), attrs, line, column)
             return
-        wanted, why = self._needed(model, attrs)
-        if why:
-            self.draft.obstacle(self._at(path), line, column, why)
-        elif wanted:
-            self.draft.get_loads.setdefault(key, set()).update(wanted)
+        self._tie(path, line, column, model, attrs, self.draft.get_loads, key)
 
     def _load_select(
         self,
@@ -246,11 +239,28 @@ class LazyLoads:
         if select is None or model is None:
             self._unknown(path, self._what(var, function), attrs, line, column)
             return
-        wanted, why = self._needed(model, attrs, select.options)
+        key = key_of(path, select.span)
+        self._tie(path, line, column, model, attrs, self.draft.select_loads, key, select.options)
+
+    def _tie(
+        self,
+        path: Path,
+        line: int,
+        column: int,
+        model: str,
+        attrs: set[str],
+        loads: dict[NodeKey, set[str]],
+        key: NodeKey,
+        options: str = "",
+    ) -> None:
+        """The relationships ``attrs`` read at ``line`` loaded by the load at ``key``
+        (a query, a ``get``, a statement: ``loads`` is where the plan keeps its kind);
+        an obstacle when they cannot be."""
+        wanted, why = self._needed(model, attrs, options)
         if why:
             self.draft.obstacle(self._at(path), line, column, why)
         elif wanted:
-            self.draft.select_loads.setdefault(key_of(path, select.span), set()).update(wanted)
+            loads.setdefault(key, set()).update(wanted)
 
     def _load_new(
         self,
