@@ -24,7 +24,7 @@ from vibefix.asyncdb.support import (
     run_sync,
     url_helper,
 )
-from vibefix.asyncdb.syntax import method, names_in, query_chain
+from vibefix.asyncdb.syntax import method, names_in, query_chain, receiver_name
 from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.codemod import Codemod, PlanContext
 from vibefix.cst.arguments import appended, keyword
@@ -121,8 +121,9 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
       (`next(get_db())`); an engine method other than `dispose` (raw SQL on
       `engine.connect()` outside the test suite's one-statement shape).
     - Sessions VF203 cannot follow: used at import, in a lambda, a generator expression
-      or a class body, stored (`self.db = db`, a repository), handed to code that does
-      not take it as a `Session` parameter; a session method or query method VF203
+      or a class body, stored anywhere but in an attribute of `self` that only ever
+      holds a session (`self.db = db`, a repository's), handed to code that does not
+      take it as a `Session` parameter; a session method or query method VF203
       does not know; a legacy query used as a result (iterated, returned, handed on);
       a handler defined twice in a module (one shadows the other: rename one).
     - Loads VF203 cannot tie to a query: a relationship read on an object a helper
@@ -326,7 +327,9 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         elif key in db.waits:
             if key in db.gets:
                 self._get_loading(node, db.gets[key])
-            self._wait(node, "an AsyncSession call in sync test code, on an event loop of its own")
+            self.run_apart(
+                node, "an AsyncSession call in sync test code, on an event loop of its own"
+            )
             if key in db.refreshes:
                 self._refresh_relationships(node, db.refreshes[key])
         elif key in db.awaits and not self.is_awaited(node):
@@ -402,7 +405,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         if self._run_sync_written:
             return
         self._run_sync_written = True
-        run = self._run(node)
+        run = self.asyncio_run(node)
         if run is None:
             return
         engine_type = self._alias(node, "sqlalchemy.ext.asyncio", "AsyncEngine")
@@ -466,35 +469,13 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             needs=loader.needs,
         )
 
-    def _run(self, node: cst.CSTNode) -> ModuleAlias | None:
-        """How this module spells ``asyncio.run``, and what it needs imported; None (and
-        a finding) when the name ``asyncio`` means something else here."""
-        asyncio = self.file.imports.module_alias(node, "asyncio")
-        if asyncio is None:
-            self.report(node, "the name `asyncio` means something else here")
-            return None
-        return ModuleAlias(f"{asyncio.name}.run", asyncio.needs)
-
-    def _wait(self, node: cst.Call, reason: str) -> None:
-        """``asyncio.run(call)``: an async call in sync code no event loop runs (a test's
-        session call, an engine disposed by a script or a fixture)."""
-        run = self._run(node)
-        if run is None:
-            return
-        self.replace(
-            node,
-            lambda updated: cst.Call(cst.parse_expression(run.name), [cst.Arg(updated)]),
-            reason,
-            needs=run.needs,
-        )
-
     def _dispose(self, node: cst.Call) -> None:
         if self.async_after:
             self.replace(node, self.awaiting(node), "an async engine is disposed with `await`")
             return
         # Sync code that nothing in the project calls (a script, a pytest fixture): no
         # event loop runs here.
-        self._wait(node, "an async engine is disposed on an event loop of its own")
+        self.run_apart(node, "an async engine is disposed on an event loop of its own")
 
     # -- engine, factory, tables ---------------------------------------------------------
 
@@ -735,7 +716,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         again = node.with_changes(
             args=appended(list(node.args), cst.Arg(names), node.whitespace_before_args)
         )
-        run = self._run(node) if self.key(node) in self._db.waits else None
+        run = self.asyncio_run(node) if self.key(node) in self._db.waits else None
         ran: cst.BaseExpression = (
             cst.Await(again)
             if run is None
@@ -778,7 +759,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 extra[name] = self._alias(node, source, imported)
                 needs += extra[name].needs
         extra["select"] = select
-        run = self._run(node) if query.wait else None
+        run = self.asyncio_run(node) if query.wait else None
         if query.wait and run is None:
             return
         if run is not None:
@@ -792,7 +773,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             assert chain is not None
             receiver, calls = chain
             statement: cst.BaseExpression
-            if receiver.value == session and method(calls[0]) == "query":
+            if receiver_name(receiver) == session and method(calls[0]) == "query":
                 head = calls[0]
                 model = head.args[0].value if head.args else None
                 statement = cst.Call(

@@ -26,16 +26,19 @@ class AwaitPropagation(AsyncCodemod[PlanPart]):
             return fetch_rate("EUR")      ->        return await fetch_rate("EUR")
 
     The project's own tests that call such a function become async tests, marked as the
-    project already marks them (`@pytest.mark.asyncio` or `@pytest.mark.anyio`); tests
-    that go through `TestClient` need no change.
+    project already marks them (`@pytest.mark.asyncio` or `@pytest.mark.anyio`). In a
+    project with no async-test plugin, a sync test or fixture runs the call on an event
+    loop of its own, `asyncio.run(f(...))`, and stays a plain `def` (pytest calls them
+    with no loop running). Tests that go through `TestClient` need no change.
 
     Safety: safe. The plan makes a function async only when every caller can await it
     (async callers, callers that become async, FastAPI for handlers and dependencies,
-    pytest for tests when an async-test plugin is in use), so no caller is left with an
-    un-awaited coroutine.
+    pytest for tests when an async-test plugin is in use, `asyncio.run` in sync tests
+    and fixtures), so no caller is left with an un-awaited coroutine.
 
     Not rewritten: a finding names the caller that holds it back: a helper called from
-    sync code that stays sync (a script, a thread target, module-level code), used as a
+    sync code that stays sync (a script, a thread target, module-level code, a helper of
+    the test suite that pytest does not call itself), used as a
     value (a callback, `Thread(target=...)`), called from files outside the paths given,
     decorated, a generator, or a special method.
     """
@@ -84,6 +87,9 @@ class AwaitPropagation(AsyncCodemod[PlanPart]):
 
     def visit_Call(self, node: cst.Call) -> None:
         super().visit_Call(node)
+        if self.key(node) in self.asyncs.runs and not self.async_after:
+            self.run_apart(node, "sync test code runs a function now async on a loop of its own")
+            return
         if (
             self.key(node) in self.asyncs.awaits
             and not self.is_awaited(node)

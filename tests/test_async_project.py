@@ -258,10 +258,67 @@ def test_project_tests_calling_a_function_made_async_become_async_tests(tmp_path
     ) in files["tests/test_stock.py"]
 
 
-def test_without_an_async_test_plugin_in_use_a_test_holds_the_change_back(tmp_path):
+def test_without_an_async_test_plugin_a_sync_test_runs_the_function_on_a_loop_of_its_own(
+    tmp_path,
+):
+    # pytest calls a sync test or fixture with no event loop running: the function made
+    # async runs there through ``asyncio.run``, and the test stays a plain ``def``.
+    tested = dict(TESTED)
+    tested["tests/test_stock.py"] = """\
+        import pytest
+
+        from shop.stock import wait_for_warehouse
+
+
+        @pytest.fixture
+        def ready():
+            wait_for_warehouse()
+            return True
+
+
+        def test_waits(ready):
+            assert wait_for_warehouse() is None
+        """
+    write(tmp_path, tested)
+
+    result = run(tmp_path, ".")
+
+    files = changed(result, tmp_path)
+    assert sorted(files) == ["shop/routers.py", "shop/stock.py", "tests/test_stock.py"]
+    test = files["tests/test_stock.py"]
+    assert test.startswith("import asyncio\n\nimport pytest\n")
+    assert "def ready():\n    asyncio.run(wait_for_warehouse())\n" in test
+    assert "def test_waits(ready):\n    assert asyncio.run(wait_for_warehouse()) is None" in test
+
+
+def test_a_helper_of_the_test_suite_becomes_async_and_its_tests_run_it(tmp_path):
     tested = dict(TESTED)
     tested["tests/test_stock.py"] = """\
         from shop.stock import wait_for_warehouse
+
+
+        def waited():
+            return wait_for_warehouse()
+
+
+        def test_waits():
+            assert waited() is None
+        """
+    write(tmp_path, tested)
+
+    test = changed(run(tmp_path, "."), tmp_path)["tests/test_stock.py"]
+
+    assert "async def waited():\n    return await wait_for_warehouse()\n" in test
+    assert "    assert asyncio.run(waited()) is None\n" in test
+
+
+def test_a_call_at_a_test_modules_import_still_holds_the_change_back(tmp_path):
+    # Module-level code is no test pytest calls: left alone, with a finding.
+    tested = dict(TESTED)
+    tested["tests/test_stock.py"] = """\
+        from shop.stock import wait_for_warehouse
+
+        READY = wait_for_warehouse()
 
 
         def test_waits():
@@ -272,7 +329,7 @@ def test_without_an_async_test_plugin_in_use_a_test_holds_the_change_back(tmp_pa
     result = run(tmp_path, ".")
 
     assert sorted(changed(result, tmp_path)) == ["shop/routers.py"]  # offloaded
-    assert "called from sync code in `test_waits`" in result.findings[0].message
+    assert "called from module-level code" in result.findings[0].message
 
 
 def test_a_file_whose_rewrite_fails_is_left_alone_and_its_callers_are_not_awaited(

@@ -981,3 +981,168 @@ def test_a_startup_hook_that_has_a_connection_already_gets_a_name_of_its_own(tmp
         "        await tables_connection.run_sync(Base.metadata.create_all)\n"
         "    print(connection)\n"
     ) in new["app/main.py"]
+
+
+# -- sessions an object keeps: repositories --------------------------------------------
+
+REPOSITORY = """\
+    from sqlalchemy.orm import Session
+
+    from app.models import User
+
+
+    class Repository:
+        def __init__(self, db: Session):
+            self.db = db
+
+        def save(self, obj):
+            self.db.add(obj)
+            self.db.commit()
+            self.db.refresh(obj)
+            return obj
+
+
+    class UserRepository(Repository):
+        def by_name(self, name: str) -> User | None:
+            return self.db.query(User).filter(User.name == name).first()
+
+        def create(self, name: str) -> User:
+            return self.save(User(name=name))
+    """
+
+REPOSITORY_MAIN = """\
+    from fastapi import FastAPI, HTTPException
+
+    from app.database import Base, SessionDep, engine
+    from app.repository import UserRepository
+
+    Base.metadata.create_all(bind=engine)
+
+    app = FastAPI()
+
+
+    @app.post("/users/{name}")
+    def create_user(name: str, db: SessionDep):
+        repo = UserRepository(db)
+        if repo.by_name(name) is not None:
+            raise HTTPException(status_code=409, detail="taken")
+        user = repo.create(name)
+        return {"id": user.id, "name": user.name}
+    """
+
+REPOSITORY_TESTS = """\
+    import pytest
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    from app.database import Base
+    from app.repository import UserRepository
+
+    engine = create_engine("sqlite:///:memory:")
+    TestingSessionLocal = sessionmaker(autoflush=False, bind=engine)
+
+
+    @pytest.fixture
+    def db_session():
+        Base.metadata.create_all(bind=engine)
+        session = TestingSessionLocal()
+        yield session
+        session.close()
+        Base.metadata.drop_all(bind=engine)
+
+
+    def test_the_repository_on_its_own_session(db_session):
+        repo = UserRepository(db_session)
+        assert repo.create("ada").id is not None
+        assert repo.by_name("ada").name == "ada"
+        assert repo.by_name("bob") is None
+
+
+    def test_through_the_app(client):
+        assert client.post("/users/ada").json()["name"] == "ada"
+        assert client.post("/users/ada").status_code == 409
+    """
+
+REPOSITORY_PROJECT = {
+    **PROJECT,
+    "app/repository.py": REPOSITORY,
+    "app/main.py": REPOSITORY_MAIN,
+    "tests/test_todos.py": REPOSITORY_TESTS,
+}
+
+
+def test_a_repository_that_keeps_the_session_moves_with_its_tests(
+    tmp_path: Path, run_vibefix: RunVibefix
+) -> None:
+    # ``self.db`` kept by a base class's ``__init__``, the repository made in a handler,
+    # and a sync test that calls its methods on the test suite's own SQLite session.
+    write(tmp_path, REPOSITORY_PROJECT)
+    before = suite(tmp_path)
+    assert "2 passed" in before.stdout, before.stdout + before.stderr
+
+    applied = run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=tmp_path)
+
+    read = {name: (tmp_path / name).read_text(encoding="utf-8") for name in REPOSITORY_PROJECT}
+    repository = read["app/repository.py"]
+    assert "    def __init__(self, db: AsyncSession):\n        self.db = db\n" in repository, (
+        applied.stderr
+    )
+    assert "    async def save(self, obj):\n        self.db.add(obj)\n" in repository
+    assert "        await self.db.commit()\n        await self.db.refresh(obj)\n" in repository
+    assert (
+        "        return await self.db.scalar(select(User).where(User.name == name).limit(1))\n"
+    ) in repository
+    assert "        return await self.save(User(name=name))\n" in repository
+    main = read["app/main.py"]
+    assert "    if await repo.by_name(name) is not None:\n" in main
+    assert "    user = await repo.create(name)\n" in main
+    tests = read["tests/test_todos.py"]
+    assert '    assert asyncio.run(repo.create("ada")).id is not None\n' in tests
+    assert '    assert asyncio.run(repo.by_name("bob")) is None\n' in tests
+    assert "    asyncio.run(session.close())\n" in tests
+
+    after = suite(tmp_path)
+    assert "2 passed" in after.stdout, after.stdout + after.stderr
+
+
+@pytest.mark.parametrize(
+    ("where", "old", "new", "finding"),
+    [
+        (
+            "app/repository.py",
+            "        return obj\n",
+            "        return obj\n\n    def forget(self):\n        self.db = None\n",
+            "`self.db` keeps the session here and other values elsewhere in the class",
+        ),
+        (
+            "app/repository.py",
+            "        self.db.add(obj)\n",
+            "        audit(self.db, obj)\n        self.db.add(obj)\n",
+            "`self.db` is handed to something that does not take it as a `Session` parameter",
+        ),
+        (
+            "app/main.py",
+            "    repo = UserRepository(db)\n",
+            "    repo = UserRepository(db)\n    app.state.last = db\n",
+            "it is stored",
+        ),
+        (
+            "tests/test_todos.py",
+            'engine = create_engine("sqlite:///:memory:")',
+            'engine = create_engine("postgresql://app@localhost/test")',
+            "sync test code calls `create`, which uses the session",
+        ),
+    ],
+    ids=["kept-and-replaced", "handed-on-from-the-object", "stored-elsewhere", "server-tests"],
+)
+def test_a_kept_session_vf203_cannot_follow_is_left_with_a_finding(
+    tmp_path, where, old, new, finding
+):
+    files = {name: textwrap.dedent(text) for name, text in REPOSITORY_PROJECT.items()}
+    files["app/repository.py"] += "\n\ndef audit(db, obj):\n    pass\n"
+    assert old in files[where]
+    files[where] = files[where].replace(old, new)
+    new_files, findings = migrate(tmp_path, files)
+
+    assert not migrated(new_files)
+    assert any(finding in f for f in findings), findings

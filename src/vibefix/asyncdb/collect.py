@@ -219,8 +219,11 @@ class FileScan(Collector[DbFacts]):
             self.loading.append((model, attr, lazy, backref))
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        owner = ".".join([self.module, *self._classes]) if self._classes else ""
         qualname = f"{'.'.join([self.module, *self._classes])}.{node.name.value}"
-        scan = scan_function(node, qualname, self.qualify, self.locate, is_test_module(self.module))
+        scan = scan_function(
+            node, qualname, self.qualify, self.locate, is_test_module(self.module), owner
+        )
         self.functions.append(function_facts(scan, qualname, self._response(node)))
         return False
 

@@ -136,7 +136,9 @@ class SessionFacts:
     source: str
     """``typed``; ``dep:app.database.get_db``; ``made:app.database.SessionLocal``;
     ``global:app.database.db_session``; ``alias:app.deps.SessionDep`` (a parameter
-    annotated with a name that may stand for ``Session``: the plan tells)."""
+    annotated with a name that may stand for ``Session``: the plan tells);
+    ``kept:app.repo.UserRepository.db`` (``self.db``, which the plan tells is a
+    session when every value the class keeps there is one)."""
     sites: tuple[Site, ...]
     queries: tuple[QueryFact, ...] = ()
 
@@ -173,6 +175,9 @@ class FunctionDb:
     a new object before anything is flushed, they load nothing."""
     yields: tuple[str, ...] = ()
     """The names it yields (``yield session``: a fixture's)."""
+    keeps: tuple[tuple[str, str, int, int], ...] = ()
+    """A method's ``self.attr = value``: the attribute, the session ``value`` names
+    (``""`` when it names none), its line and column."""
 
 
 @dataclass(frozen=True)

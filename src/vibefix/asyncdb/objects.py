@@ -10,7 +10,7 @@ import libcst as cst
 from vibefix.asyncdb.facts import HANDED, UNKNOWN, From, Origin, Pass, SelectFact, Site
 from vibefix.asyncdb.messages import Flaw, Problem, Why
 from vibefix.asyncdb.names import LOADS, SELECTS, STATEMENT_RUNS, SYNC_ATTRIBUTES
-from vibefix.asyncdb.syntax import Locate, Qualify, method, query_chain
+from vibefix.asyncdb.syntax import Locate, Qualify, method, query_chain, receiver_name
 
 
 class ObjectScan(cst.CSTVisitor):
@@ -64,7 +64,7 @@ class ObjectScan(cst.CSTVisitor):
             chain = query_chain(value)
             if chain is not None:
                 receiver, calls = chain
-                root = receiver.value
+                root = receiver_name(receiver)
                 last = method(calls[-1])
                 line, column, _, _ = self.locate(value)
                 if (root in self.candidates and method(calls[0]) == "query") or (
@@ -162,6 +162,14 @@ class ObjectScan(cst.CSTVisitor):
             self.returns.append(UNKNOWN)
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
+        kept = receiver_name(node.value) if isinstance(node.value, cst.Attribute) else ""
+        if (
+            kept in self.candidates
+            and node not in self.called
+            and node.attr.value not in SYNC_ATTRIBUTES
+        ):
+            # ``self.db.bind``: an attribute of what the object keeps, perhaps a session.
+            self._add(kept, self._site(node, f"no rewrite for `{kept}.{node.attr.value}`"))
         inner = node.value
         if isinstance(inner, cst.Subscript):
             inner = inner.value  # ``user.todos[0].tags``: an item of a relationship
@@ -217,36 +225,23 @@ class ObjectScan(cst.CSTVisitor):
             self.passes.append(Pass((callee,), 0, func.value.value, line, column))
         for index, arg in enumerate(node.args):
             value = arg.value
-            if not isinstance(value, cst.Name):
-                # Anything else handed on (``f(load(db))``): what it holds is unknown.
-                line, column, _, _ = self.locate(value)
-                keyed = names
-                if arg.keyword is not None:
-                    keyed = tuple(f"{n}:{arg.keyword.value}" for n in names)
-                position = -2 if arg.keyword is not None else (-1 if arg.star else index)
-                self.passes.append(Pass(keyed, position, HANDED, line, column))
-                continue
             keyed = names
-            if arg.star:
-                index = -1
-            elif arg.keyword is not None:
+            if arg.keyword is not None:
                 keyed = tuple(f"{n}:{arg.keyword.value}" for n in names)
-                index = -2
+            position = -2 if arg.keyword is not None else (-1 if arg.star else index)
             line, column, _, _ = self.locate(value)
-            if value.value in self.candidates and not (
+            var = receiver_name(value)  # a name, or ``self.db`` (what an object keeps)
+            if var in self.candidates and not (
                 isinstance(node.func, cst.Attribute)
-                and isinstance(node.func.value, cst.Name)
-                and node.func.value.value in self.candidates
+                and receiver_name(node.func.value) in self.candidates
             ):
                 # A session handed on: a helper that takes it as ``Session`` is rewritten
                 # with it; anything else would get an AsyncSession it cannot use.
-                self._add(
-                    value.value,
-                    self._site(
-                        value,
-                        "" if names else Problem(Flaw.HANDED_ON, value.value),
-                        awaits=False,
-                    ),
-                )
-                self.passes.append(Pass(keyed, index, value.value, line, column, session=True))
-            self.passes.append(Pass(keyed, index, value.value, line, column))
+                problem = "" if names else Problem(Flaw.HANDED_ON, var)
+                self._add(var, self._site(value, problem, awaits=False))
+                self.passes.append(Pass(keyed, position, var, line, column, session=True))
+            if isinstance(value, cst.Name):
+                self.passes.append(Pass(keyed, position, value.value, line, column))
+            else:
+                # Anything else handed on (``f(load(db))``): what it holds is unknown.
+                self.passes.append(Pass(keyed, position, HANDED, line, column))

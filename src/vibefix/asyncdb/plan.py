@@ -91,6 +91,9 @@ class DbPlan(PlanPart):
     """The ``FastAPI(...)`` call whose lifespan creates the tables."""
     files: frozenset[Path] = frozenset()
     """Every file the migration changes."""
+    sqlite_tests: bool = False
+    """The test suite's engines are all SQLite's (whose connections serve any event
+    loop): its sync code may run the session on loops of its own (``asyncio.run``)."""
     old_sqlalchemy: str = ""
     """The SQLAlchemy release the project pins when it is older than 2.0.46 (whose
     aiosqlite connections keep the process from exiting with aiosqlite 0.22)."""

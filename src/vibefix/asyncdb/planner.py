@@ -70,6 +70,7 @@ class _Planner:
         self.sqlite_tests = bool(sqlite) and all(sqlite)
         """The test suite makes engines, all of them SQLite's (whose connections serve
         any event loop: a server's driver ties each to the loop that opened it)."""
+        self._kept_cache: dict[str, bool] = {}
         self.session_fixtures: dict[str, SessionFacts] = {}
         """The test suite's fixtures that yield (or return) a session, by name: pytest
         hands it to the tests and fixtures with a parameter of that name."""
@@ -111,6 +112,8 @@ class _Planner:
             return factory(self.index, name) is not None or name in self.local_makers
         if kind == "fixture":
             return name in self.session_fixtures
+        if kind == "kept":
+            return self._kept(name)
         if kind == "global":
             made = self.index.objects.get(name)
             return (
@@ -119,6 +122,31 @@ class _Planner:
                 and factory(self.index, made[:-2]) is not None
             )
         return False
+
+    def _kept(self, name: str) -> bool:
+        """Whether ``Class.attr`` holds a session: its class, its project bases and
+        subclasses assign it, and only ever a session (``self.db = db``, ``db: Session``)."""
+        if name in self._kept_cache:
+            return self._kept_cache[name]
+        self._kept_cache[name] = False  # a session kept from another kept one: no
+        owner, _, attr = name.rpartition(".")
+        index = self.index
+        related = {owner, *index.lineage(owner)} | {
+            klass for klass in index.bases if owner in index.lineage(klass)
+        }
+        entries = [
+            (function, var)
+            for _, function in self.functions.values()
+            if function.qualname.rpartition(".")[0] in related
+            for kept, var, _, _ in function.keeps
+            if kept == attr
+        ]
+        found = bool(entries) and all(
+            any(s.name == var and self.confirmed(s.source) for s in function.sessions)
+            for function, var in entries
+        )
+        self._kept_cache[name] = found
+        return found
 
     def plan(self) -> DbPlan:
         draft = self.draft
@@ -195,6 +223,7 @@ class _Planner:
             aliases=self.aliases,
             create_all=create_all,
             app=app,
+            sqlite_tests=self.sqlite_tests,
             wanted_names=frozenset(
                 {
                     "sqlalchemy",
@@ -260,6 +289,17 @@ class _Planner:
             for query in session.queries:
                 self._query(path, session, query)
         self._handed(path, function, names)
+        owner = function.qualname.rpartition(".")[0]
+        for attr, var, line, column in function.keeps:
+            if var in names and not self._kept(f"{owner}.{attr}"):
+                self.draft.obstacle(
+                    path,
+                    line,
+                    column,
+                    f"`self.{attr}` keeps the session here and other values elsewhere in"
+                    f" the class: {self.code} follows an attribute that only ever holds"
+                    " a session",
+                )
         if names:
             self.draft.sessions[key_of(path, function.span)] = frozenset(names)
 
@@ -364,9 +404,24 @@ class _Planner:
             index = handed.index
             # ``helper(db)`` by position, or ``helper(db=db)`` by keyword.
             targets = [n.partition(":") for n in handed.callees]
-            found = next(((n, kw) for n, _, kw in targets if n in self.functions), None)
+            # A class's constructor (``UserRepository(db)``) takes it in ``__init__``
+            # (its own or a base's), after ``self``.
+            found = next(
+                (
+                    (name, kw, shift)
+                    for n, _, kw in targets
+                    for name, shift in (
+                        (n, 0),
+                        *((f"{k}.__init__", 1) for k in self.index.lineage(n)),
+                    )
+                    if name in self.functions
+                ),
+                None,
+            )
             callee = self.functions[found[0]] if found else None
             param = found[1] if found else ""
+            if found is not None:
+                index += found[2]
             if callee is not None and not param and 0 <= index < len(callee[1].params):
                 param = callee[1].params[index]
             typed = callee is not None and any(

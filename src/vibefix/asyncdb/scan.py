@@ -24,10 +24,12 @@ from vibefix.asyncdb.objects import ObjectScan
 from vibefix.asyncdb.syntax import (
     Locate,
     Qualify,
+    Receiver,
     dotted,
     method,
     names_in,
     query_chain,
+    receiver_name,
     unwrap_annotation,
 )
 
@@ -39,10 +41,20 @@ class _Scan(ObjectScan):
     """Sessions, queries and ORM objects in one top-level function."""
 
     def __init__(
-        self, function: cst.FunctionDef, qualify: Qualify, locate: Locate, tests: bool = False
+        self,
+        function: cst.FunctionDef,
+        qualify: Qualify,
+        locate: Locate,
+        tests: bool = False,
+        owner: str = "",
     ) -> None:
         super().__init__(function, qualify, locate)
         self.tests = tests
+        self.owner = owner
+        """The class the function is a method of (qualified); ``""`` for none."""
+        self.keeps: list[tuple[str, str, int, int]] = []
+        """``self.attr = value``: the attribute, the session ``value`` names (``""``
+        when it names none), where."""
         """A test suite's function: a parameter may be a fixture's session."""
         self.annotated: dict[str, str] = {}
         """Parameters annotated with a plain name: what it names."""
@@ -85,9 +97,27 @@ class _Scan(ObjectScan):
             p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)
         }
         for name in finder.receivers - set(self.candidates) - finder.local:
+            if name.startswith("self."):
+                if self.owner and self._self_first():
+                    # A session the object keeps (``self.db.query(...)``): the plan
+                    # tells whether what the class keeps there is one.
+                    self.candidates[name] = f"kept:{self.owner}.{name[5:]}"
+                continue
             qualified = self.qualify_name(name)
             if qualified:
                 self.candidates[name] = f"global:{qualified}"
+
+    def _self_first(self) -> bool:
+        """The method's first parameter is ``self`` (no static or class method)."""
+        params = self.function.params.params
+        return (
+            bool(params)
+            and params[0].name.value == "self"
+            and not any(
+                dotted(d.decorator) in ("staticmethod", "classmethod")
+                for d in self.function.decorators
+            )
+        )
 
     def qualify_name(self, name: str) -> str:
         for node in names_in(self.function.body, name):
@@ -188,7 +218,7 @@ class _Scan(ObjectScan):
         chain = query_chain(node)
         if chain is not None:
             receiver, calls = chain
-            name = receiver.value
+            name = receiver_name(receiver)
             if name in self.candidates and method(calls[0]) == "query":
                 self._query(name, receiver, calls, node)
             elif name in self.candidates and calls[0] is node:
@@ -220,11 +250,12 @@ class _Scan(ObjectScan):
             self.flushes.append(line_number)
 
     def _query(
-        self, session: str, receiver: cst.Name, calls: list[cst.Call], node: cst.Call
+        self, session: str, receiver: Receiver, calls: list[cst.Call], node: cst.Call
     ) -> None:
         """``node`` is the outermost call of a query chain (inner ones are marked handled)."""
         self.handled.update(calls)
-        starts_at_query = receiver.value == session
+        root = receiver_name(receiver)
+        starts_at_query = root == session
         steps = calls[1:] if starts_at_query else calls
         last = method(steps[-1]) if steps else ""
         terminal = last if last in TERMINALS else ""
@@ -245,11 +276,11 @@ class _Scan(ObjectScan):
             if len(calls[0].args) == 1:
                 model = cst.Module([]).code_for_node(calls[0].args[0].value)
         else:  # a query kept in a variable: what the query that made it selects
-            entities, model = self.query_shapes.get(receiver.value, ((), ""))
-            options = " ".join([self.query_options.get(receiver.value, ""), options])
+            entities, model = self.query_shapes.get(root, ((), ""))
+            options = " ".join([self.query_options.get(root, ""), options])
         self.shapes[node] = (entities, model)
         self.options_of[node] = options
-        if receiver.value in self.query_vars:
+        if root in self.query_vars:
             self.var_uses.add(receiver)
         problem = _query_problem(calls, steps, middle, terminal, starts_at_query)
         if not problem and not terminal and node not in self.assigned:
@@ -262,11 +293,24 @@ class _Scan(ObjectScan):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         assigned = node.targets[0].target
+        kept = receiver_name(assigned) if isinstance(assigned, cst.Attribute) else ""
+        if self.owner and len(node.targets) == 1 and kept:
+            # ``self.db = db``: the object keeps a session its methods use (the plan
+            # tells whether every value kept there is one).
+            value = node.value
+            held = value.value if isinstance(value, cst.Name) else ""
+            line, column, _, _ = self.locate(assigned)
+            held = held if held in self.candidates else ""
+            self.keeps.append((kept.partition(".")[2], held, line, column))
+            return
         if len(node.targets) != 1 or not isinstance(assigned, cst.Name):
             for each in node.targets:
                 for name in self.candidates:
                     for found in names_in(each.target, name):
                         self._add(name, self._site(found, "it is stored"))
+            value = node.value
+            if isinstance(value, cst.Name) and value.value in self.candidates:
+                self._add(value.value, self._site(value, "it is stored"))
             return
         target = assigned.value
         value = node.value
@@ -275,7 +319,7 @@ class _Scan(ObjectScan):
         chain = query_chain(value) if isinstance(value, cst.Call) else None
         if chain is not None:
             receiver, calls = chain
-            root = receiver.value
+            root = receiver_name(receiver)
             session = (
                 root
                 if root in self.candidates and method(calls[0]) == "query"
@@ -344,8 +388,8 @@ def _query_problem(
 
 
 class _Bindings(cst.CSTVisitor):
-    """``db = Factory()`` and ``with Factory() as db`` in a function, and the names
-    called like sessions (``x.query(...)``, ``x.commit()``)."""
+    """``db = Factory()`` and ``with Factory() as db`` in a function, the names called
+    like sessions (``x.query(...)``, ``x.commit()``) and the ``self.attr`` read."""
 
     def __init__(self, qualify: Qualify) -> None:
         super().__init__()
@@ -385,11 +429,22 @@ class _Bindings(cst.CSTVisitor):
         ):
             self.receivers.add(func.value.value)
 
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        # Every ``self.attr`` a method reads: a session the object may keep there.
+        name = receiver_name(node)
+        if "." in name:
+            self.receivers.add(name)
+
 
 def scan_function(
-    function: cst.FunctionDef, qualname: str, qualify: Qualify, locate: Locate, tests: bool = False
+    function: cst.FunctionDef,
+    qualname: str,
+    qualify: Qualify,
+    locate: Locate,
+    tests: bool = False,
+    owner: str = "",
 ) -> _Scan:
-    scan = _Scan(function, qualify, locate, tests)
+    scan = _Scan(function, qualify, locate, tests, owner)
     scan.find_sessions()
     function.body.visit(scan)
     scan.misused_queries()
@@ -429,4 +484,5 @@ def function_facts(scan: _Scan, qualname: str, response: tuple[str, ...]) -> Fun
         tuple(scan.selects.values()),
         tuple(scan.stores),
         tuple(scan.yields),
+        tuple(scan.keeps),
     )

@@ -26,6 +26,7 @@ def settled(part: DbPlan, context: PlanContext) -> DbPlan:
         *_staying_sync(part, context.index, asyncs),
         *_sync_disposals(part, context.index, asyncs),
         *_unfollowed(part, context.index),
+        *_runs_apart(part, context.index, asyncs),
     ]
     if not problems:
         return part
@@ -132,3 +133,31 @@ def _unfollowed(part: DbPlan, index: ProjectIndex) -> list[Obstacle]:
                         )
                     )
     return problems
+
+
+def _runs_apart(part: DbPlan, index: ProjectIndex, asyncs: AsyncPlan) -> list[Obstacle]:
+    """Sync test code that runs a function using the session on an event loop of its
+    own (``AsyncPlan.runs``): each run opens another loop, which only SQLite's
+    connections serve (a server driver ties a pooled connection to its first loop)."""
+    if part.sqlite_tests or not asyncs.runs:
+        return []
+    facts = {node_key(f.path, f): f.qualname for f in index.functions.values()}
+    reaching = {facts[key] for key in part.async_functions if key in facts}
+    pending = list(reaching)
+    while pending:  # and every function that calls one, transitively
+        for caller in asyncs.callers.get(pending.pop(), ()):
+            if caller not in reaching:
+                reaching.add(caller)
+                pending.append(caller)
+    return [
+        (
+            key[0],
+            key[1],
+            key[2],
+            f"sync test code calls `{name.rpartition('.')[2]}`, which uses the session:"
+            " it would run there on an event loop of its own (`asyncio.run`), which only"
+            " SQLite's connections serve; make the test async by hand (pytest-asyncio)",
+        )
+        for key, name in sorted(asyncs.runs.items())
+        if name in reaching
+    ]

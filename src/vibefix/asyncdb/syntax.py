@@ -21,17 +21,37 @@ def dotted(node: cst.BaseExpression) -> str | None:
     return None
 
 
-def query_chain(call: cst.Call) -> tuple[cst.Name, list[cst.Call]] | None:
+Receiver = cst.Name | cst.Attribute
+"""A name, or ``self.attr`` (a session an object keeps)."""
+
+
+def query_chain(call: cst.Call) -> tuple[Receiver, list[cst.Call]] | None:
     """``(receiver, [first, ..., last])`` for ``receiver.m1(...).m2(...)...``, each
-    ``m`` a method call; None for anything else."""
+    ``m`` a method call and ``receiver`` a name or ``self.attr``; None for anything
+    else."""
     calls: list[cst.Call] = []
     node: cst.BaseExpression = call
     while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
         calls.append(node)
         node = node.func.value
-    if not calls or not isinstance(node, cst.Name):
+    if not calls or not receiver_name(node):
         return None
+    assert isinstance(node, cst.Name | cst.Attribute)
     return node, calls[::-1]
+
+
+def receiver_name(node: cst.BaseExpression) -> str:
+    """``db`` for a name, ``self.db`` for an attribute of ``self``; ``""`` for anything
+    else."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if (
+        isinstance(node, cst.Attribute)
+        and isinstance(node.value, cst.Name)
+        and node.value.value == "self"
+    ):
+        return f"self.{node.attr.value}"
+    return ""
 
 
 def method(call: cst.Call) -> str:
@@ -55,8 +75,9 @@ def unwrap_annotation(node: cst.BaseExpression, qualify: Qualify) -> list[cst.Ba
     return [node, *found]
 
 
-def names_in(tree: cst.CSTNode, name: str) -> list[cst.Name]:
-    found: list[cst.Name] = []
+def names_in(tree: cst.CSTNode, name: str) -> list[cst.Name | cst.Attribute]:
+    """The uses of ``name`` in ``tree``: a name, or ``self.attr`` (``receiver_name``)."""
+    found: list[cst.Name | cst.Attribute] = []
 
     class _Find(cst.CSTVisitor):
         def visit_Name(self, node: cst.Name) -> None:
@@ -64,6 +85,9 @@ def names_in(tree: cst.CSTNode, name: str) -> list[cst.Name]:
                 found.append(node)
 
         def visit_Attribute(self, node: cst.Attribute) -> bool:
+            if receiver_name(node) == name:
+                found.append(node)
+                return False
             node.value.visit(self)  # ``x.name`` is no use of ``name``
             return False
 

@@ -104,6 +104,10 @@ class AsyncPlan(PlanPart):
     """Tests that carry that mark already."""
     awaits: frozenset[NodeKey] = frozenset()
     """Calls of functions that become async, to be awaited (VF104)."""
+    runs: Mapping[NodeKey, str] = field(default_factory=dict)
+    """Calls of functions that become async from sync test code (a test or a fixture
+    pytest calls with no event loop running), run there on an event loop of their own
+    (``asyncio.run``, VF104): the function called, by call."""
     offloads: frozenset[NodeKey] = frozenset()
     """Blocking calls in async code to run in a thread (VF102)."""
     twins: frozenset[NodeKey] = frozenset()
@@ -139,7 +143,14 @@ class AsyncPlan(PlanPart):
     @property
     def touched(self) -> frozenset[Path]:
         """The files this plan rewrites or reports something in."""
-        keys = self.becomes_async | self.awaits | self.offloads | self.twins | self.http.takes
+        keys = (
+            self.becomes_async
+            | self.awaits
+            | set(self.runs)
+            | self.offloads
+            | self.twins
+            | self.http.takes
+        )
         if self.http.app is not None:
             keys |= {self.http.app}
         return frozenset({key[0] for key in keys} | {finding.path for finding in self.findings})
@@ -157,7 +168,7 @@ class AsyncPlan(PlanPart):
             found.append(
                 Together(
                     f"{len(self.becomes_async)} functions become async, with their awaits",
-                    self.becomes_async | self.awaits,
+                    self.becomes_async | self.awaits | set(self.runs),
                     conversions,
                     within=self.becomes_async,
                 )
@@ -527,7 +538,13 @@ def _analyse(analysis: _Analysis) -> AsyncPlan:
         node_key(site.path, site.call)
         for name in chosen
         for site in decider.sites.get(name, ())
-        if site.call is not None and not site.call.awaited
+        if site.call is not None and not site.call.awaited and not decider.runs_apart(site, chosen)
+    }
+    runs = {
+        node_key(site.path, site.call): name
+        for name in sorted(chosen)
+        for site in decider.sites.get(name, ())
+        if site.call is not None and decider.runs_apart(site, chosen)
     }
     async_after = {name for name, f in functions.items() if f.is_async or name in chosen}
     twins: dict[NodeKey, str] = {}
@@ -576,6 +593,7 @@ def _analyse(analysis: _Analysis) -> AsyncPlan:
             if decider.marked(functions[name])
         ),
         awaits=frozenset(awaits),
+        runs=runs,
         offloads=frozenset(offloads),
         twins=frozenset(twins),
         blocking=blocking,
@@ -613,6 +631,13 @@ class _Decider:
         self.sites, self.unresolved = _sites(analysis.index, analysis)
         self.marker = _async_test_marker(analysis.index)
         self.tests = _tests(analysis.index) if self.marker else set()
+        self.sync_tests = {
+            name
+            for name in _tests(analysis.index) | _fixtures(analysis.index)
+            if not self.functions[name].is_async
+        }
+        """pytest's sync tests and fixtures: pytest calls them with no event loop
+        running, so an async function they call can run there on a loop of its own."""
         self.handlers = _framework_called(analysis.index, self.sites) | self.tests
         analysis.exposed = frozenset(_exposed(analysis))
         self.fastapi = any(module.uses_fastapi for module in analysis.index.modules)
@@ -888,7 +913,20 @@ class _Decider:
                 return f"{_display(klass)}.{name}"
         return None
 
+    def runs_apart(self, site: _Site, chosen: set[str]) -> bool:
+        """The call at ``site`` is in sync test code that stays sync (no async-test
+        plugin to make it an async test): it runs its callee with ``asyncio.run``."""
+        return (
+            site.call is not None
+            and site.caller in self.sync_tests
+            and site.caller not in chosen
+            and site.caller not in self.handlers
+            and not site.call.awaited
+        )
+
     def _caller_problem(self, site: _Site, chosen: set[str]) -> str | None:
+        if self.runs_apart(site, chosen):
+            return None
         if site.call is None:
             if _framework_use(site.via, self.analysis.index):
                 return None
@@ -1527,6 +1565,21 @@ def _tests(index: ProjectIndex) -> set[str]:
         ):
             tests.add(name)
     return tests
+
+
+def _fixtures(index: ProjectIndex) -> set[str]:
+    """pytest's fixtures in the test suite's modules (``conftest.py``, ``test_*.py``)."""
+    return {
+        name
+        for name, function in index.functions.items()
+        if (
+            function.path.name == "conftest.py"
+            or function.path.name.startswith("test_")
+            or function.path.name.endswith("_test.py")
+        )
+        and any(d.rpartition(".")[2] == "fixture" for d in function.decorators)
+        and "<locals>" not in name
+    }
 
 
 def _framework_called(index: ProjectIndex, sites: Mapping[str, list[_Site]]) -> set[str]:

@@ -13,6 +13,7 @@ from vibefix.calls.plan import AsyncPlan
 from vibefix.calls.roles import Role
 from vibefix.codemod import Codemod, Collector, PartT
 from vibefix.cst.scope import AsyncScopeMixin, ScopeKind
+from vibefix.engine.imports import ModuleAlias
 from vibefix.engine.index import NodeKey
 from vibefix.http.rules import HttpRules
 from vibefix.results import BlockingCall
@@ -99,6 +100,28 @@ class AsyncCodemod(AsyncScopeMixin, Codemod[PartT]):
 
     def visit_Call(self, node: cst.Call) -> None:
         self._primaries.add(node.func)
+
+    def asyncio_run(self, node: cst.CSTNode) -> ModuleAlias | None:
+        """How this module spells ``asyncio.run``, and what it needs imported; None (and
+        a finding) when the name ``asyncio`` means something else here."""
+        asyncio = self.file.imports.module_alias(node, "asyncio")
+        if asyncio is None:
+            self.report(node, "the name `asyncio` means something else here")
+            return None
+        return ModuleAlias(f"{asyncio.name}.run", asyncio.needs)
+
+    def run_apart(self, node: cst.Call, reason: str) -> None:
+        """``asyncio.run(call)``: an async call in sync code no event loop runs (a sync
+        test, a fixture, a script)."""
+        run = self.asyncio_run(node)
+        if run is None:
+            return
+        self.replace(
+            node,
+            lambda updated: cst.Call(cst.parse_expression(run.name), [cst.Arg(updated)]),
+            reason,
+            needs=run.needs,
+        )
 
     def is_awaited(self, node: cst.CSTNode) -> bool:
         return node in self._awaited
