@@ -341,13 +341,92 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         if key == db.app:
             self._lifespan_argument(node)
 
+    def _loaders(
+        self, node: cst.CSTNode, model: str, relationships: tuple[str, ...]
+    ) -> tuple[str, list[str]]:
+        """The loader options for ``relationships`` read on ``model`` (its code here),
+        and what they need imported: ``selectinload(User.posts)``, or a chain
+        ``selectinload(User.posts).selectinload(Post.comments)`` for a relationship of a
+        relationship (``posts|app.models.Post:comments``: each later link's class, spelled
+        as this module can)."""
+        loader = self._alias(node, "sqlalchemy.orm", "selectinload")
+        needs = list(loader.needs)
+        options = []
+        for load in relationships:
+            if any(other.startswith(f"{load}|") for other in relationships):
+                continue  # a chain loads it: ``selectinload(User.posts).selectinload(...)``
+            first, *links = load.split("|")
+            option = f"{loader.name}({model}.{first})"
+            for link in links:
+                owner, _, attr = link.partition(":")
+                spelled = self._spelling(node, owner)
+                needs += spelled.needs
+                option += f".{loader.name}({spelled.name}.{attr})"
+            options.append(option)
+        return ", ".join(options), needs
+
+    def _spelling(self, at: cst.CSTNode, qualified: str) -> ModuleAlias:
+        """How ``at`` names the class ``qualified``: as imported already (``Post``, or
+        ``post_model.Post`` under ``from app.models import post as post_model``), else
+        with ``from module import Class`` added."""
+        module, _, name = qualified.rpartition(".")
+        alias = self.file.imports.name_alias(at, module, name)
+        if alias is not None and not alias.needs:
+            return alias
+        imported = self.file.imports.module_alias(at, module)
+        if imported is not None and not imported.needs:
+            return ModuleAlias(f"{imported.name}.{name}")
+        package, _, last = module.rpartition(".")
+        for statement in self._module.body:  # ``from app.models import post as post_model``
+            small = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) else None
+            if (
+                isinstance(small, cst.ImportFrom)
+                and not small.relative
+                and small.module is not None
+                and cst.Module([]).code_for_node(small.module) == package
+                and not isinstance(small.names, cst.ImportStar)
+            ):
+                for imported_name in small.names:
+                    if (
+                        isinstance(imported_name.name, cst.Name)
+                        and imported_name.name.value == last
+                    ):
+                        bound = imported_name.evaluated_alias or last
+                        scope = self.file.imports.scopes.get(at)
+                        if scope is not None and all(
+                            getattr(a, "node", None) is small for a in scope[bound]
+                        ):
+                            return ModuleAlias(f"{bound}.{name}")
+        return self._alias(at, module, name)
+
     def _get_loading(self, node: cst.Call, relationships: tuple[str, ...]) -> None:
         """``db.get(Model, id)`` loads the relationships read later with the object."""
-        loader = self._alias(node, "sqlalchemy.orm", "selectinload")
         model = cst.Module([]).code_for_node(node.args[0].value)
-        options = cst.parse_expression(
-            "[" + ", ".join(f"{loader.name}({model}.{rel})" for rel in relationships) + "]"
+        listed, needs = self._loaders(node, model, relationships)
+        primary = self._db.get_keys.get(self.key(node))
+        plain = len(node.args) == 2 and all(
+            arg.keyword is None and not arg.star for arg in node.args
         )
+        if primary is not None and plain and isinstance(node.func, cst.Attribute):
+            # ``get`` hands back an object the session holds already as it is: a
+            # statement loads the relationships it lacks.
+            select = self._alias(node, "sqlalchemy", "select")
+            func = node.func
+            value = cst.Module([]).code_for_node(node.args[1].value)
+            statement = cst.parse_expression(
+                f"{select.name}({model}).where({model}.{primary} == {value}).options({listed})"
+            )
+            self.replace(
+                node,
+                lambda updated: cst.Call(
+                    func.with_changes(attr=cst.Name("scalar")), [cst.Arg(statement)]
+                ),
+                "a statement on the key loads the relationships read later, also on an"
+                " object the session holds already (which `get` hands back as it is)",
+                needs=[*needs, *select.needs],
+            )
+            return
+        options = cst.parse_expression(f"[{listed}]")
         self.replace(
             node,
             lambda updated: updated.with_changes(
@@ -356,7 +435,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 )
             ),
             "the object's relationships read later are loaded with it",
-            needs=loader.needs,
+            needs=needs,
         )
 
     def _run_sync(self, node: cst.Call) -> None:
@@ -455,18 +534,17 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
 
     def _select_loading(self, node: cst.Call, relationships: tuple[str, ...]) -> None:
         """``select(Model)...`` loads the relationships read later with its objects."""
-        loader = self._alias(node, "sqlalchemy.orm", "selectinload")
         root: cst.BaseExpression = node
         while isinstance(root, cst.Call) and isinstance(root.func, cst.Attribute):
             root = root.func.value
         assert isinstance(root, cst.Call)
         model = cst.Module([]).code_for_node(root.args[0].value)
-        listed = ", ".join(f"{loader.name}({model}.{rel})" for rel in relationships)
+        listed, needs = self._loaders(node, model, relationships)
         self.replace(
             node,
             lambda updated: fill(f"STMT.options({listed})", updated),
             "the relationships read later are loaded with what the statement selects",
-            needs=loader.needs,
+            needs=needs,
         )
 
     def _dispose(self, node: cst.Call) -> None:
@@ -744,10 +822,10 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             query.terminal == "count"
         )
         needs = list(select.needs) if uses_select else []
-        loader = None
-        if query.loads:
-            loader = self._alias(node, "sqlalchemy.orm", "selectinload")
-            needs += loader.needs
+        loaders = ""
+        if query.loads and query.model:
+            loaders, loader_needs = self._loaders(node, query.model, query.loads)
+            needs += loader_needs
         extra: dict[str, ModuleAlias] = {}
         for name, module in (
             ("count", "sqlalchemy:func"),
@@ -796,9 +874,8 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 statement = step.with_changes(
                     func=step.func.with_changes(value=statement, attr=cst.Name(renamed))
                 )
-            if loader is not None and query.model:
-                options = ", ".join(f"{loader.name}({query.model}.{rel})" for rel in query.loads)
-                statement = fill(f"STMT.options({options})", statement)
+            if loaders:
+                statement = fill(f"STMT.options({loaders})", statement)
             if terminal is None:
                 return statement
             ran = run_statement(query, session, statement, terminal, model, extra, primary, used)

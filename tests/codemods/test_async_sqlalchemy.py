@@ -560,12 +560,15 @@ OBSTACLES = {
         '@router.get("/count")\n',
         "the engine is handed to `drop_all`",
     ),
-    "relationship_of_relationship": (
+    "relationship_of_relationship_of_a_new_object": (
         "shop/routers.py",
         '@router.get("/count")\n',
-        '@router.get("/orders/{order_id}/siblings")\n'
-        "def siblings(order_id: int, db: Session = Depends(get_db)):\n"
-        "    order = db.query(models.Order).filter(models.Order.id == order_id).one()\n"
+        '@router.post("/orders/{user_id}/siblings")\n'
+        "def siblings(user_id: int, db: Session = Depends(get_db)):\n"
+        "    order = models.Order(user_id=user_id)\n"
+        "    db.add(order)\n"
+        "    db.commit()\n"
+        "    db.refresh(order)\n"
         "    return len(order.user.orders)\n\n\n"
         '@router.get("/count")\n',
         "reads a relationship of a relationship",
@@ -866,10 +869,12 @@ def test_the_fastapi_tutorial_shape_loads_in_the_crud_helpers(tmp_path):
         ".options(selectinload(models.User.orders)))).unique().all()"
     ) in new["shop/crud.py"]
     assert "options(selectinload(models.User.orders)).limit(1))" in new["shop/crud.py"]
+    # ``get`` hands back an object the session holds already as it is: a statement on
+    # the key loads what it lacks.
     assert (
-        "user = await db.get(models.User, user_id, options=[selectinload(models.User.orders)])"
-        in new["shop/routers.py"]
-    )
+        "user = await db.scalar(select(models.User).where(models.User.id == user_id)"
+        ".options(selectinload(models.User.orders)))"
+    ) in new["shop/routers.py"]
     run_app(tmp_path, new, TUTORIAL_CHECK)
 
 
@@ -958,3 +963,90 @@ def test_a_helper_in_a_module_that_names_no_session_is_read_too(tmp_path):
         "(await db.scalars(select(models.User).where(models.User.id == user_id)"
         ".options(selectinload(models.User.orders)))).unique().one()"
     ) in after
+
+
+DEPENDENT = """
+
+def current_user(db: Session = Depends(get_db)) -> models.User:
+    return db.query(models.User).order_by(models.User.id).first()
+
+
+@router.get("/me/orders")
+def my_orders(me: models.User = Depends(current_user)):
+    return {"orders": [o.id for o in me.orders]}
+
+
+@router.get("/me/again")
+def me_again(me: models.User = Depends(current_user), db: Session = Depends(get_db)):
+    user = db.get(models.User, me.id)
+    return {"orders": len(user.orders)}
+
+
+@router.get("/orders/{order_id}/siblings")
+def siblings(order_id: int, db: Session = Depends(get_db)):
+    order = db.query(models.Order).filter(models.Order.id == order_id).one()
+    return {"siblings": len(order.user.orders)}
+"""
+
+DEPENDENT_CHECK = """\
+import asyncio
+
+from fastapi.testclient import TestClient
+
+from shop.database import engine
+from shop.main import app
+
+with TestClient(app) as client:
+    client.post("/users", json={"name": "ann"})
+    client.post("/users/1/orders")
+    client.post("/users/1/orders")
+    assert client.get("/me/orders").json() == {"orders": [1, 2]}
+    assert client.get("/me/again").json() == {"orders": 2}
+    assert client.get("/orders/1/siblings").json() == {"siblings": 2}
+asyncio.run(engine.dispose())
+print("ok")
+"""
+
+
+def test_what_a_dependency_returns_and_a_relationship_of_a_relationship_are_loaded(tmp_path):
+    # ``me.orders`` on what ``Depends(current_user)`` returns: its query loads them.
+    # ``db.get`` of the user the dependency loaded already would hand it back as it is:
+    # a statement on the key loads its orders. ``order.user.orders``: a chain.
+    write(tmp_path, {**PROJECT, "shop/routers.py": PROJECT["shop/routers.py"] + DEPENDENT})
+
+    result = run(tmp_path)
+
+    assert vf203(result) == []
+    after = changed(result, tmp_path)["shop/routers.py"]
+    assert (
+        "    return await db.scalar(select(models.User).order_by(models.User.id)"
+        ".options(selectinload(models.User.orders)).limit(1))\n"
+    ) in after
+    assert (
+        "    user = await db.scalar(select(models.User).where(models.User.id == me.id)"
+        ".options(selectinload(models.User.orders)))\n"
+    ) in after
+    assert (".options(selectinload(models.Order.user).selectinload(models.User.orders))") in after
+    run_app(tmp_path, changed(result, tmp_path), DEPENDENT_CHECK)
+
+
+def test_a_get_of_a_model_whose_key_vf203_cannot_tell_keeps_its_options(tmp_path):
+    # A composite key: ``db.get`` keeps its form, with the loader options.
+    models = PROJECT["shop/models.py"].replace(
+        "    name = Column(String)\n", "    name = Column(String, primary_key=True)\n"
+    )
+    routers = PROJECT["shop/routers.py"] + (
+        "\n\n@router.get('/got/{user_id}')\n"
+        "def got(user_id: int, db: Session = Depends(get_db)):\n"
+        "    user = db.get(models.User, (user_id, 'ann'))\n"
+        "    return {'orders': len(user.orders)}\n"
+    )
+    write(tmp_path, {**PROJECT, "shop/routers.py": routers, "shop/models.py": models})
+
+    result = run(tmp_path)
+
+    assert vf203(result) == []
+    assert (
+        "user = await db.get(models.User, (user_id, 'ann'),"
+        " options=[selectinload(models.User.orders)])"
+    ) in changed(result, tmp_path)["shop/routers.py"]

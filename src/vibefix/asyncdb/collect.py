@@ -180,11 +180,20 @@ class FileScan(Collector[DbFacts]):
 
     def _column(self, model: str, attr: str, value: cst.BaseExpression) -> None:
         """A column loaded apart (``deferred``), or one the database sets on update
-        (``onupdate=func.now()``): its value is read later with I/O."""
+        (``onupdate=func.now()``): its value is read later with I/O; and the primary
+        key (``key``)."""
         if not isinstance(value, cst.Call):
             return
         called = {n.rpartition(".")[2] for n in self.qualify(value.func)}
         inner = value.args[0].value if value.args else None
+        if any(
+            arg.keyword is not None
+            and arg.keyword.value == "primary_key"
+            and isinstance(arg.value, cst.Name)
+            and arg.value.value == "True"
+            for arg in value.args
+        ):
+            self.columns.append((model, attr, "key"))
         if called & {"deferred", "undefer_group"} or any(
             arg.keyword is not None and arg.keyword.value == "deferred" for arg in value.args
         ):

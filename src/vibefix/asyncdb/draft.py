@@ -41,6 +41,9 @@ class Draft:
     """Queries, and the relationships to load with them."""
     refreshes: dict[NodeKey, set[str]] = field(default_factory=dict)
     get_loads: dict[NodeKey, set[str]] = field(default_factory=dict)
+    get_keys: dict[NodeKey, str] = field(default_factory=dict)
+    """The ``get`` calls of ``get_loads`` whose model has one primary key column, by
+    name: a statement on it replaces the ``get``."""
     own_async: set[NodeKey] = field(default_factory=set)
     """Functions VF203 makes ``async def`` itself: the session dependency that only
     holds its session in ``with`` (``with SessionLocal() as db: yield db``)."""

@@ -217,7 +217,7 @@ class DbFacts:
     """Obstacles found in the file alone (``scoped_session``)."""
     columns: tuple[tuple[str, str, str], ...] = ()
     """Model attributes read with I/O later: model, attribute, ``deferred`` or
-    ``onupdate`` (set by the database on update)."""
+    ``onupdate`` (set by the database on update); and primary keys, ``key``."""
     test_clients: tuple[tuple[Span, bool], ...] = ()
     """``TestClient(...)`` calls, and whether a ``with`` enters them (runs the lifespan)."""
     state: tuple[tuple[str, str, Span], ...] = ()

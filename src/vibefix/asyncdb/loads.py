@@ -62,9 +62,14 @@ class LazyLoads:
                 )
                 return
 
-    def _needed(self, model: str, attrs: set[str], options: str = "") -> tuple[set[str], str]:
+    def _needed(
+        self, model: str, attrs: set[str], options: str = "", chains: bool = False
+    ) -> tuple[set[str], str]:
         """Which of ``attrs`` (relationship paths) a load of ``model`` must add, and why
-        it cannot when it cannot (a relationship of a relationship)."""
+        it cannot when it cannot. With ``chains`` (loader options: a statement's, a
+        ``get``'s), a relationship of a relationship is loaded by a chain of loaders,
+        written ``posts|app.models.Post:comments`` (each later link: the class it is on,
+        and the relationship); without (a refresh), it cannot be."""
         wanted: set[str] = set()
         expanded = set(attrs)
         for attr in attrs:
@@ -89,19 +94,44 @@ class LazyLoads:
                 target = self.orm.target(model, first)
                 inner = rest.partition(".")[0]
                 # A column of the related object comes with it; a relationship of it
-                # is loaded with it only by its own mapping.
-                if target is None or (
-                    inner in self.orm.models.get(target, {}) and not self._eager(target, inner)
+                # is loaded with it only by its own mapping, or by a chain of loaders.
+                chain = self._chain(target, rest, options) if chains and target else None
+                if chain:
+                    wanted.add(f"{first}|{chain}")  # it loads ``first`` too
+                    continue
+                if chain is None and (
+                    target is None
+                    or (inner in self.orm.models.get(target, {}) and not self._eager(target, inner))
                 ):
                     return set(), (
                         f"`{path}` reads a relationship of a relationship"
                         f" (`{model.rpartition('.')[2]}.{first}`, then `{inner}`), which"
-                        f" {self.code} does not load yet: add"
+                        f" {self.code} cannot load here: add"
                         f" `.options(selectinload(...{first}).selectinload(...{inner}))`"
+                        " to the query that loads it"
                     )
             if not loaded:
                 wanted.add(first)
         return wanted, ""
+
+    def _chain(self, model: str, rest: str, options: str) -> str | None:
+        """The later links of a chain of loaders for the path ``rest`` read on a loaded
+        ``model`` (``app.models.Post:comments``); ``""`` when nothing past ``model`` needs
+        loading, None when something cannot be (an unknown class on the way)."""
+        first, _, deeper = rest.partition(".")
+        if first not in self.orm.models.get(model, {}):
+            return ""  # a column: it comes with the object
+        target = self.orm.target(model, first)
+        if target is None:
+            return None
+        further = self._chain(target, deeper, options) if deeper else ""
+        if further is None:
+            return None
+        loaded = self._eager(model, first) or f".{first})" in options
+        if loaded and not further:
+            return ""
+        link = f"{model}:{first}"
+        return f"{link}|{further}" if further else link
 
     def _eager(self, model: str, relationship: str) -> bool:
         """The mapping loads the relationship with the object (``lazy="selectin"``...)."""
@@ -215,12 +245,24 @@ class LazyLoads:
         column: int,
     ) -> None:
         """``db.get(Model, id)`` loads the relationships with the object."""
-        key = next((k for k in self.draft.awaits if k[0] == path and k[1:3] == origin.at), None)
+        key = next(
+            (
+                k
+                for k in self.draft.awaits | self.draft.waits
+                if k[0] == path and k[1:3] == origin.at
+            ),
+            None,
+        )
         model = self.orm.model([origin.name])
         if key is None or model is None:
             self._unknown(path, self._what(var, function), attrs, line, column)
             return
         self._tie(path, line, column, model, attrs, self.draft.get_loads, key)
+        # ``get`` hands back the object the session holds already as it is, options or
+        # not (a dependency loaded it): a statement on its key loads what it lacks.
+        primary = self.orm.key(model)
+        if key in self.draft.get_loads and primary is not None:
+            self.draft.get_keys[key] = primary
 
     def _load_select(
         self,
@@ -256,7 +298,7 @@ class LazyLoads:
         """The relationships ``attrs`` read at ``line`` loaded by the load at ``key``
         (a query, a ``get``, a statement: ``loads`` is where the plan keeps its kind);
         an obstacle when they cannot be."""
-        wanted, why = self._needed(model, attrs, options)
+        wanted, why = self._needed(model, attrs, options, chains=True)
         if why:
             self.draft.obstacle(self._at(path), line, column, why)
         elif wanted:

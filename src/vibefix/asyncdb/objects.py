@@ -192,10 +192,11 @@ class ObjectScan(cst.CSTVisitor):
         if name in self.candidates:
             if attr not in SYNC_ATTRIBUTES:
                 self._add(name, self._site(node, f"no rewrite for `{name}.{attr}`"))
-            if not self.candidates[name].startswith(("alias:", "fixture:")):
+            if not self.candidates[name].startswith(("alias:", "fixture:", "dep:")):
                 return
             # A parameter annotated with a name the plan may not take for ``Session``
-            # (``user: models.User``): an object whose reads count.
+            # (``user: models.User``), or given by a dependency (``current_user``): an
+            # object whose reads count.
         line, column, _, _ = self.locate(node)
         self.touches.append((name, attr, line, column))
 

@@ -73,9 +73,20 @@ class Orm:
         self.watched = (
             self.relationship_names
             | {a for props in self.properties.values() for a in props}
-            | {a for cols in self.columns.values() for a in cols}
+            | {a for cols in self.columns.values() for a, kind in cols.items() if kind != "key"}
         )
         """The attributes whose read may do I/O."""
+
+    def key(self, model: str) -> str | None:
+        """The attribute of the model's primary key, its own or a base's; None when it
+        has several, or none VF203 has read."""
+        keys = {
+            attr
+            for klass in (model, *self.index.lineage(model))
+            for attr, kind in self.columns.get(klass, {}).items()
+            if kind == "key"
+        }
+        return keys.pop() if len(keys) == 1 else None
 
     def model(self, names: Iterable[str]) -> str | None:
         """The first of ``names`` that is a model."""

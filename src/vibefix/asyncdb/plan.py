@@ -60,6 +60,10 @@ class DbPlan(PlanPart):
     refreshes: Mapping[NodeKey, tuple[str, ...]] = field(default_factory=dict)
     """``db.refresh(obj)`` calls followed by a read of these relationships of ``obj``."""
     gets: Mapping[NodeKey, tuple[str, ...]] = field(default_factory=dict)
+    get_keys: Mapping[NodeKey, str] = field(default_factory=dict)
+    """The ``gets`` whose model's primary key is one column, by name: ``db.get(M, x)``
+    becomes ``db.scalar(select(M).where(M.key == x).options(...))``, which loads what
+    an object the session holds already lacks (``get`` hands that back as it is)."""
     """``db.get(Model, id)`` calls, with the relationships to load with the object
     (``options=[selectinload(...)]``)."""
     own_async: frozenset[NodeKey] = frozenset()
@@ -157,6 +161,18 @@ def rule(plan: DbPlan) -> Callable[[str], Entry | None]:
             return None
         if target == "sqlalchemy.create_engine().dispose":
             return Entry(Kind.TWIN, plan.code, loop=True)
+        if target.endswith(
+            (
+                "metadata.create_all",
+                "metadata.drop_all",
+                "MetaData().create_all",
+                "MetaData().drop_all",
+            )
+        ):
+            # The migration runs each on the async engine (``async with
+            # engine.begin()``, ``_run_sync``), or holds the project back: nothing to
+            # offload.
+            return Entry(Kind.NONBLOCKING)
         return None
 
     return classify

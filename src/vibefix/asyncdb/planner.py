@@ -19,7 +19,7 @@ from vibefix.asyncdb.messages import Why
 from vibefix.asyncdb.names import is_test_module
 from vibefix.asyncdb.orm import Orm
 from vibefix.asyncdb.plan import DbPlan, QueryPlan
-from vibefix.engine.index import NodeKey, ProjectIndex, node_key
+from vibefix.engine.index import OVERRIDES, NodeKey, ProjectIndex, node_key
 
 
 def plan_async_db(index: ProjectIndex, code: str, shared_code: str = "") -> DbPlan:
@@ -70,6 +70,15 @@ class _Planner:
         self.sqlite_tests = bool(sqlite) and all(sqlite)
         """The test suite makes engines, all of them SQLite's (whose connections serve
         any event loop: a server's driver ties each to the loop that opened it)."""
+        self.overrides = frozenset(
+            target
+            for module in index.modules
+            for reference in module.references
+            if reference.via == OVERRIDES
+            for target in reference.targets
+        )
+        """What ``app.dependency_overrides[dep] = override`` names: FastAPI calls it,
+        wherever it is defined (a fixture's own ``override_get_db``)."""
         self._kept_cache: dict[str, bool] = {}
         self.session_fixtures: dict[str, SessionFacts] = {}
         """The test suite's fixtures that yield (or return) a session, by name: pytest
@@ -213,6 +222,7 @@ class _Planner:
             },
             refreshes={key: tuple(sorted(rels)) for key, rels in draft.refreshes.items() if rels},
             gets={key: tuple(sorted(rels)) for key, rels in draft.get_loads.items() if rels},
+            get_keys=dict(draft.get_keys),
             run_syncs=dict(draft.run_syncs),
             engine_blocks=frozenset(draft.engine_blocks),
             table_blocks=dict(draft.table_blocks),
@@ -361,6 +371,7 @@ class _Planner:
             function is not None
             and not function.is_async
             and function.qualname not in self.dependencies
+            and function.qualname not in self.overrides
         )
 
     def _query(self, path: Path, session: SessionFacts, query: QueryFact) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import libcst as cst
 
 from vibefix.asyncdb.facts import (
+    From,
     FunctionDb,
+    Origin,
     QueryFact,
     Refresh,
     SessionFacts,
@@ -89,6 +91,10 @@ class _Scan(ObjectScan):
             source = self._param_source(param)
             if source:
                 self.candidates[param.name.value] = source
+            if source.startswith("dep:"):
+                # What the dependency returns (``current_user``), unless the plan finds
+                # it is a session: an object whose reads its load must cover.
+                self.origins[param.name.value] = Origin(From.CALL, name=source[4:])
         finder = _Bindings(self.qualify)
         self.function.body.visit(finder)
         for name, source in finder.bound.items():
