@@ -49,8 +49,4 @@ class AsyncEndpoints(AsyncCodemod[PlanPart]):
         key = self.key(node)
         asyncs = self.asyncs
         if key in asyncs.becomes_async and key in asyncs.entry_points:
-            self.replace(
-                node,
-                lambda updated: updated.with_changes(asynchronous=cst.Asynchronous()),
-                "nothing in this handler blocks any more: make it async",
-            )
+            self.make_async(node, "nothing in this handler blocks any more: make it async")

@@ -223,9 +223,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             reason = "the hook makes the tables on the async engine, so it is an `async def`"
         else:
             return
-        self.replace(
-            node, lambda updated: updated.with_changes(asynchronous=cst.Asynchronous()), reason
-        )
+        self.make_async(node, reason)
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self._defs.pop()

@@ -55,11 +55,7 @@ class AwaitPropagation(AsyncCodemod[PlanPart]):
         if key not in asyncs.becomes_async or key in asyncs.entry_points:
             return
         if key not in asyncs.tests:
-            self.replace(
-                node,
-                lambda updated: updated.with_changes(asynchronous=cst.Asynchronous()),
-                "its blocking calls are rewritten to async ones: make it async",
-            )
+            self.make_async(node, "its blocking calls are rewritten to async ones: make it async")
             return
         marker = asyncs.test_marks.get(key, "asyncio")
         mark = f"pytest.mark.{marker}"

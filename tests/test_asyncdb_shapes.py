@@ -1172,3 +1172,159 @@ def test_a_kept_session_vf203_cannot_follow_is_left_with_a_finding(
 
     assert not migrated(new_files)
     assert any(finding in f for f in findings), findings
+
+
+# -- sessions no annotation types, helpers' new objects, generators ---------------------
+
+SERVICES = """\
+    from app.models import Tag, Todo, User
+
+
+    def create_user(name, db):
+        user = User(name=name)
+        db.add(user)
+        db.commit()
+        db.refresh(user)
+        return user
+
+
+    def create_todo(db, owner_id, title, labels):
+        todo = Todo(title=title, owner_id=owner_id)
+        todo.tags = [Tag(label=label) for label in labels]
+        db.add(todo)
+        db.commit()
+        db.refresh(todo)
+        return todo
+    """
+
+SERVICE_MAIN = """\
+    from fastapi import FastAPI
+
+    from app import services
+    from app.database import Base, SessionDep, engine
+
+    Base.metadata.create_all(bind=engine)
+
+    app = FastAPI()
+
+
+    @app.post("/users/{name}")
+    def create_user(name: str, db: SessionDep):
+        user = services.create_user(name, db)
+        return {"id": user.id}
+
+
+    @app.post("/users/{user_id}/todos/{title}")
+    def create_todo(user_id: int, title: str, db: SessionDep):
+        todo = services.create_todo(db, user_id, title, ["a"])
+        return {"title": todo.title, "tags": [tag.label for tag in todo.tags]}
+    """
+
+SERVICE_TESTS = """\
+    def test_a_user_and_a_todo(client):
+        user = client.post("/users/ada").json()
+        todo = client.post(f"/users/{user['id']}/todos/write").json()
+        assert todo == {"title": "write", "tags": ["a"]}
+    """
+
+SERVICE_PROJECT = {
+    **PROJECT,
+    "app/services.py": SERVICES,
+    "app/main.py": SERVICE_MAIN,
+    "tests/test_todos.py": SERVICE_TESTS,
+}
+
+
+def test_a_session_parameter_with_no_annotation_and_a_helpers_new_object(
+    tmp_path: Path, run_vibefix: RunVibefix
+) -> None:
+    # ``db`` has no annotation, but every call hands it the request's session; the new
+    # todo a helper makes and returns is read by the handler: its refresh loads the tags.
+    write(tmp_path, SERVICE_PROJECT)
+    before = suite(tmp_path)
+    assert "1 passed" in before.stdout, before.stdout + before.stderr
+
+    applied = run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=tmp_path)
+
+    services = (tmp_path / "app" / "services.py").read_text(encoding="utf-8")
+    assert "async def create_user(name, db):\n" in services, applied.stderr
+    assert "    await db.commit()\n    await db.refresh(user)\n" in services
+    assert '    await db.refresh(todo)\n    await db.refresh(todo, ["tags"])\n' in services
+    main = (tmp_path / "app" / "main.py").read_text(encoding="utf-8")
+    assert "    user = await services.create_user(name, db)\n" in main
+    after = suite(tmp_path)
+    assert "1 passed" in after.stdout, after.stdout + after.stderr
+
+
+def test_a_parameter_with_no_annotation_given_something_else_somewhere_is_no_session(tmp_path):
+    files = {
+        **SERVICE_PROJECT,
+        "app/seed.py": "from app import services\n\n\ndef seed():\n"
+        "    services.create_user('root', object())\n",
+    }
+    new, findings = migrate(tmp_path, files)
+
+    assert not migrated(new)
+    assert any(
+        "`db` is handed to something that does not take it as a `Session` parameter" in f
+        for f in findings
+    ), findings
+
+
+@pytest.mark.parametrize(
+    ("imported", "annotation", "rewritten"),
+    [
+        (
+            "from collections.abc import Generator",
+            "Generator[Session, None, None]",
+            "async def get_db() -> AsyncGenerator[AsyncSession, None]:",
+        ),
+        ("import typing", "typing.Iterator[Session]", "async def get_db() -> typing.AsyncIterator"),
+        ("from app.types import Iterator", "Iterator", "async def get_db() -> Iterator:"),
+    ],
+    ids=["collections-abc", "typing-module", "a-class-of-the-project"],
+)
+def test_a_generator_made_async_gets_the_async_twin_of_its_annotation(
+    tmp_path, imported, annotation, rewritten
+):
+    database = (
+        textwrap.dedent(DATABASE)
+        .replace("from typing import Annotated\n", f"from typing import Annotated\n{imported}\n")
+        .replace("def get_db():", f"def get_db() -> {annotation}:")
+    )
+    files = {**PROJECT, "app/database.py": database, "app/types.py": "class Iterator:\n    pass\n"}
+    new, findings = migrate(tmp_path, files)
+
+    assert findings == []
+    assert rewritten in new["app/database.py"]
+    if imported.startswith("from collections"):
+        assert "from collections.abc import AsyncGenerator\n" in new["app/database.py"]
+        assert "import Generator" not in new["app/database.py"]
+
+
+def test_a_fixture_that_returns_the_session_from_a_nested_override_is_no_session(tmp_path):
+    # ``client(session)`` defines ``def override(): return session``: the fixture itself
+    # yields the test client, whose calls stay as they are.
+    conftest = textwrap.dedent(CONFTEST).replace(
+        "@pytest.fixture\ndef client():\n",
+        "@pytest.fixture\ndef session():\n    db = TestingSessionLocal()\n    yield db\n"
+        "    db.close()\n\n\n@pytest.fixture\ndef client(session):\n"
+        "    def override():\n        return session\n\n",
+    )
+    new, findings = migrate(tmp_path, {**PROJECT, "tests/conftest.py": conftest})
+
+    assert findings == []
+    assert "asyncio.run(client" not in new.get("tests/test_todos.py", "")
+    assert "    asyncio.run(db.close())\n" in new["tests/conftest.py"]
+
+
+def test_a_session_factory_called_where_it_is_made_is_an_obstacle(tmp_path):
+    conftest = textwrap.dedent(CONFTEST).replace(
+        "    db = TestingSessionLocal()\n    db.add(",
+        "    db = sessionmaker(bind=engine)()\n    db.add(",
+    )
+    assert "sessionmaker(bind=engine)()" in conftest
+    new, findings = migrate(tmp_path, {**PROJECT, "tests/conftest.py": conftest})
+
+    assert not migrated(new)
+    assert any("a session factory called where it is made" in f for f in findings), findings

@@ -494,6 +494,15 @@ def test_a_project_on_pydantic_1_is_left_alone_with_a_finding_at_each_request_mo
         " and the pydantic recipe writes Pydantic 2 (`model_config`, `ConfigDict`): upgrade"
         " Pydantic first"
     ) in checked.stderr
-    write(tmp_path, {"requirements.txt": "fastapi\npydantic>=2\n"})
+    # FastAPI before 0.100 requires Pydantic 1, and so does ``pydantic<2``.
+    for pins, said in (
+        ("fastapi==0.58.1\nSQLAlchemy==1.3.18\n", "Pydantic 1 (through fastapi==0.58.1)"),
+        ("fastapi\npydantic>=1.8,<2.0\n", "Pydantic 1,"),
+    ):
+        write(tmp_path, {"requirements.txt": pins})
+        old = run_vibefix("diff", "--recipe", "pydantic", "--unsafe", ".", cwd=tmp_path)
+        assert old.stdout == ""
+        assert f"the project pins {said}" in old.stderr
+    write(tmp_path, {"requirements.txt": "fastapi==0.110.0\npydantic>=2\n"})
     upgraded = run_vibefix("diff", "--recipe", "pydantic", "--unsafe", ".", cwd=tmp_path)
     assert 'model_config = ConfigDict(extra="forbid")' in upgraded.stdout

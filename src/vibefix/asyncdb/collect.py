@@ -272,8 +272,8 @@ class FileScan(Collector[DbFacts]):
                 and _names_session(value, self.qualify)
             ):
                 self.aliases.append(f"{self.module}.{target.value}")
-            if not isinstance(value, cst.Call):
-                continue
+            if not isinstance(value, cst.Call) or isinstance(value.func, cst.Call):
+                continue  # (``sessionmaker(...)()``: said where it is called)
             called = set(self.qualify(value.func))
             name = target.value if isinstance(target, cst.Name) else ""
             if called & ENGINE_CALLS and name and self.sqlite(value):
@@ -461,7 +461,7 @@ class _Arguments(cst.CSTVisitor):
     def _local(self, target: cst.Name, value: cst.BaseExpression) -> None:
         """``engine = create_engine(...)`` or ``Factory = sessionmaker(...)`` in a
         function."""
-        if not isinstance(value, cst.Call):
+        if not isinstance(value, cst.Call) or isinstance(value.func, cst.Call):
             return
         called = set(self.scan.qualify(value.func))
         names = self.scan.qualify(target)
@@ -490,6 +490,9 @@ class _Arguments(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         called = self.scan.qualify(node.func)
+        if isinstance(node.func, cst.Call) and set(self.scan.qualify(node.func.func)) & MAKER_CALLS:
+            self.scan.problems.append((self.scan.locate(node), Problem(Flaw.FACTORY_CALLED)))
+            return
         if set(called) & TEST_CLIENTS:
             self.scan.test_clients.append((self.scan.locate(node), node in self.entered))
         if set(called) & SCOPED:

@@ -147,7 +147,10 @@ class LazyLoads:
         attrs: set[str],
         line: int,
         column: int,
+        after: int = 0,
     ) -> None:
+        """``after``: the read comes after this line of ``function`` (the end of a helper
+        whose result is read); ``line`` and ``column`` are where it is said."""
         origin = var if isinstance(var, Origin) else origins.get(var, UNKNOWN)
         while origin.item_of_variable:
             origin = origins.get(origin.item_of_variable, UNKNOWN)
@@ -203,11 +206,12 @@ class LazyLoads:
             outer, self._report = self._report, self._report or path
             try:
                 for where, helper, local in loads:
-                    self._load(where, helper, dict(helper.origins), local, attrs, line, column)
+                    origins = dict(helper.origins)
+                    self._load(where, helper, origins, local, attrs, line, column, helper.end)
             finally:
                 self._report = outer
         elif kind is From.CALL:
-            self._load_new(path, function, origin, var, attrs, line, column)
+            self._load_new(path, function, origin, var, attrs, line, column, after)
         else:
             self._unknown(path, self._what(var, function), attrs, line, column)
 
@@ -313,8 +317,12 @@ class LazyLoads:
         attrs: set[str],
         line: int,
         column: int,
+        after: int = 0,
     ) -> None:
-        """A new object (``Model(...)``): a second ``refresh`` after its own loads them."""
+        """A new object (``Model(...)``): a second ``refresh`` after its own loads them.
+        ``after``: read after that line (a helper made and returned it), else at
+        ``line``."""
+        at = after or line
         model = self.orm.model([origin.name])
         made = self.draft.index.resolve(origin.name)
         if model is None and (
@@ -326,16 +334,20 @@ class LazyLoads:
         if model is None:  # what a function returned: any object, loaded anywhere
             self._unknown(path, self._what(var, function), attrs, line, column)
             return
-        if not any(site.span[0] < line for session in function.sessions for site in session.sites):
+        if not any(site.span[0] < at for session in function.sessions for site in session.sites):
             return  # a new object no session has seen yet (or flushed): nothing to load
-        if (line, column) in function.stores and not any(f < line for f in function.flushes):
+        if (
+            not after
+            and (line, column) in function.stores
+            and not any(f < line for f in function.flushes)
+        ):
             return  # ``todo.tags = [...]`` before it is flushed: nothing to load
         wanted, why = self._needed(model, attrs)
         if why:
             self.draft.obstacle(self._at(path), line, column, why)
             return
         refresh = next(
-            (r.span for r in function.refreshes if r.alone and r.var == var and r.span[0] <= line),
+            (r.span for r in function.refreshes if r.alone and r.var == var and r.span[0] <= at),
             None,
         )
         if (
@@ -396,6 +408,8 @@ class LazyLoads:
                 found.append((path, function, origin))
             elif origin.loaded:
                 found.append((path, function, returned))
+            elif kind is From.CALL and isinstance(returned, str) and self.orm.model([origin.name]):
+                found.append((path, function, returned))  # a new object it made
             elif kind is From.CALL and origin.name in self.functions:
                 deeper = self._returned(origin.name, depth + 1)
                 if deeper is None:

@@ -18,6 +18,11 @@ class Flaw(enum.Enum):
         " it (use the request's session from a dependency)"
     )
     UNREAD_ARGUMENTS = "arguments {code} cannot read (`**`)"
+    FACTORY_CALLED = (
+        "a session factory called where it is made (`sessionmaker(...)()`): {code} follows"
+        " a session made by a named factory; name it first (`Factory = sessionmaker(...)`,"
+        " then `session = Factory()`)"
+    )
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,8 @@ class ObjectScan(cst.CSTVisitor):
             self.origins[target.value] = UNKNOWN
 
     def visit_Return(self, node: cst.Return) -> None:
+        if self.defs:
+            return  # a nested function's (a fixture's ``get_db`` override): not its own
         value = node.value
         if isinstance(value, cst.Await):
             value = value.expression
@@ -192,7 +194,7 @@ class ObjectScan(cst.CSTVisitor):
         if name in self.candidates:
             if attr not in SYNC_ATTRIBUTES:
                 self._add(name, self._site(node, f"no rewrite for `{name}.{attr}`"))
-            if not self.candidates[name].startswith(("alias:", "fixture:", "dep:")):
+            if not self.candidates[name].startswith(("alias:", "fixture:", "dep:", "untyped:")):
                 return
             # A parameter annotated with a name the plan may not take for ``Session``
             # (``user: models.User``), or given by a dependency (``current_user``): an

@@ -116,6 +116,16 @@ class DbPlan(PlanPart):
         """Once the project migrates, a session's calls have an async twin: this one."""
         return rule(self) if self.migrates else None
 
+    def blocking_calls(self) -> Mapping[NodeKey, Entry]:
+        """Once the project migrates, every session call it awaits (and every legacy
+        query it runs) is an async twin's, wherever the index cannot type the session
+        (a parameter with no annotation)."""
+        if not self.migrates:
+            return {}
+        twin = Entry(Kind.TWIN, self.code, loop=True)
+        ran = {key for key, query in self.queries.items() if query.terminal and not query.wait}
+        return dict.fromkeys(sorted(self.awaits | ran), twin)
+
 
 def rule(plan: DbPlan) -> Callable[[str], Entry | None]:
     """How the async plan classifies SQLAlchemy calls once the project migrates."""

@@ -123,6 +123,8 @@ class _Planner:
             return name in self.session_fixtures
         if kind == "kept":
             return self._kept(name)
+        if kind == "untyped":
+            return self._untyped(*name.rpartition(":")[::2])
         if kind == "global":
             made = self.index.objects.get(name)
             return (
@@ -131,6 +133,42 @@ class _Planner:
                 and factory(self.index, made[:-2]) is not None
             )
         return False
+
+    def _untyped(self, qualname: str, param: str) -> bool:
+        """Whether the parameter ``param`` of ``qualname``, which has no annotation,
+        holds a session: the project calls it, and every call hands it one there."""
+        cached = self._kept_cache.get(f"{qualname}:{param}")
+        if cached is not None:
+            return cached
+        self._kept_cache[f"{qualname}:{param}"] = False
+        found = self.functions.get(qualname)
+        fact = self.index.functions.get(qualname)
+        if found is None or param not in found[1].params:
+            return False
+        position = found[1].params.index(param)
+        method = fact is not None and fact.owner_class is not None and position > 0
+        sites: dict[tuple[str, int, int], bool] = {}
+        for _, caller in self.functions.values():
+            for handed in caller.passes:
+                for callee in handed.callees:
+                    name, _, keyword = callee.partition(":")
+                    if name != qualname and self.index.resolve(name) != qualname:
+                        continue
+                    if keyword:
+                        if keyword != param:
+                            continue
+                    elif handed.index < 0:
+                        pass  # ``*args``: anything may land there
+                    elif handed.index + int(method) != position:
+                        continue
+                    where = (caller.qualname, handed.line, handed.column)
+                    ok = handed.session and any(
+                        s.name == handed.var and self.confirmed(s.source) for s in caller.sessions
+                    )
+                    sites[where] = sites.get(where, False) or ok
+        found_all = bool(sites) and all(sites.values())
+        self._kept_cache[f"{qualname}:{param}"] = found_all
+        return found_all
 
     def _kept(self, name: str) -> bool:
         """Whether ``Class.attr`` holds a session: its class, its project bases and
@@ -437,7 +475,7 @@ class _Planner:
                 param = callee[1].params[index]
             typed = callee is not None and any(
                 s.name == param
-                and (s.source == "typed" or s.source.startswith("alias:"))
+                and (s.source == "typed" or s.source.startswith(("alias:", "untyped:")))
                 and self.confirmed(s.source)
                 for s in callee[1].sessions
             )

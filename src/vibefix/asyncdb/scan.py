@@ -49,9 +49,11 @@ class _Scan(ObjectScan):
         locate: Locate,
         tests: bool = False,
         owner: str = "",
+        qualname: str = "",
     ) -> None:
         super().__init__(function, qualify, locate)
         self.tests = tests
+        self.qualname = qualname
         self.owner = owner
         """The class the function is a method of (qualified); ``""`` for none."""
         self.keeps: list[tuple[str, str, int, int]] = []
@@ -102,6 +104,17 @@ class _Scan(ObjectScan):
         self.locals = finder.local | {
             p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)
         }
+        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+            name = param.name.value
+            if (
+                name in finder.receivers | finder.handed
+                and name not in self.candidates
+                and param.annotation is None
+                and param.default is None
+            ):
+                # ``def create_user(data, session)``, which calls a session's methods or
+                # hands it on: a session if every call hands it one (the plan tells).
+                self.candidates[name] = f"untyped:{self.qualname}:{name}"
         for name in finder.receivers - set(self.candidates) - finder.local:
             if name.startswith("self."):
                 if self.owner and self._self_first():
@@ -403,6 +416,12 @@ class _Bindings(cst.CSTVisitor):
         self.bound: dict[str, str] = {}
         self.local: set[str] = set()
         self.receivers: set[str] = set()
+        self.handed: set[str] = set()
+        """The names handed to a call as an argument."""
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if isinstance(node.value, cst.Name) and not node.star:
+            self.handed.add(node.value.value)
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
@@ -450,7 +469,7 @@ def scan_function(
     tests: bool = False,
     owner: str = "",
 ) -> _Scan:
-    scan = _Scan(function, qualify, locate, tests, owner)
+    scan = _Scan(function, qualify, locate, tests, owner, qualname)
     scan.find_sessions()
     function.body.visit(scan)
     scan.misused_queries()

@@ -82,7 +82,7 @@ class BoundaryPlan(PlanPart):
         plan = plan_boundary(context.index, context.config.options)
         for files in context.declarations.projects.values():
             for text in files.values():
-                found = PYDANTIC_1.search(text)
+                found = pydantic_1(text)
                 if found:
                     # Only VF301's findings stay: the request models, and why.
                     bodies = {q: role for q, role in plan.models.items() if role.bodies}
@@ -92,7 +92,7 @@ class BoundaryPlan(PlanPart):
                         splits={},
                         handlers={},
                         handler_paths={},
-                        pydantic_v1=found.group(1).decode(),
+                        pydantic_v1=found,
                     )
         return plan
 
@@ -111,6 +111,26 @@ PYDANTIC_1 = re.compile(
     rb"(?im)^\s*[\"']?pydantic\s*(?:\[[^\]]*\])?\s*(?:==|~=|<=?)\s*(1(?:\.[0-9*]+)*)\b"
 )
 """A declared dependency on Pydantic 1 (``pydantic==1.10.5``, ``pydantic<=1.10``)."""
+BELOW_2 = re.compile(rb"(?im)^\s*[\"']?pydantic\s*(?:\[[^\]]*\])?\s*[^\n#]*<\s*2(?:\.0)*\b")
+"""``pydantic<2``, ``pydantic>=1.8,<2.0``."""
+OLD_FASTAPI = re.compile(
+    rb"(?im)^\s*[\"']?fastapi\s*(?:\[[^\]]*\])?\s*(?:==|~=|<=?)\s*0\.([0-9]+)(?:\.[0-9]+)*\b"
+)
+"""A FastAPI pinned before 0.100, which requires Pydantic 1."""
+
+
+def pydantic_1(text: bytes) -> str:
+    """The Pydantic 1 a project's declaration pins, directly or through FastAPI before
+    0.100 (``1 (fastapi==0.58.1)``); ``""`` when it pins none."""
+    found = PYDANTIC_1.search(text)
+    if found:
+        return found.group(1).decode()
+    if BELOW_2.search(text):
+        return "1"
+    old = OLD_FASTAPI.search(text)
+    if old and int(old.group(1)) < 100:
+        return f"1 (through {old.group(0).decode().strip().strip(chr(34) + chr(39))})"
+    return ""
 
 
 def is_split(plan: Plan, qualname: str) -> bool:

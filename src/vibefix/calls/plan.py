@@ -191,6 +191,12 @@ class AsyncPlan(PlanPart):
             for part in context.applied_parts()
             if isinstance(part, Rules) and (rule := part.blocking_rule()) is not None
         )
+        calls = {
+            key: entry
+            for part in context.applied_parts()
+            if isinstance(part, Rules)
+            for key, entry in part.blocking_calls().items()
+        }
         index, dead = context.index, context.dead
         if dead and not rules:
             # Dead code blocks nothing: the analysis neither starts there nor changes it.
@@ -208,6 +214,7 @@ class AsyncPlan(PlanPart):
             context.part(HttpRules),
             Roles.of(context.known, config),
             {code.upper() for code in config.ignore},
+            calls,
         )
         if index is context.index:
             return plan
@@ -241,6 +248,9 @@ class _Analysis:
     ignored: frozenset[str] = frozenset()
     """The codes the user ignores (``--ignore``, ``ignore = [...]``): a blocking call
     that one of them would fix is the user's choice, and not reported."""
+    calls: Mapping[NodeKey, Entry] = field(default_factory=dict)
+    """What the applied parts say of single calls, by position (``Rules.blocking_calls``),
+    before their targets."""
 
     # -- classification ----------------------------------------------------------------
 
@@ -248,7 +258,11 @@ class _Analysis:
         key = (function.qualname, call.line, call.column, *call.end)
         verdict = self.verdicts.get(key)
         if verdict is None:
-            verdict = self.classify_targets(call.targets)
+            ruled = self.calls.get(node_key(function.path, call)) if self.calls else None
+            if ruled is not None:
+                verdict = _verdict(ruled, call.targets[0] if call.targets else UNKNOWN)
+            else:
+                verdict = self.classify_targets(call.targets)
             self.verdicts[key] = verdict
         if verdict.category is Category.TWIN and verdict.code == self.roles.http:
             note = self.http.hold(
@@ -470,6 +484,7 @@ def analyse(
     http: HttpRules | None = None,
     roles: Roles | None = None,
     ignored: Iterable[str] = (),
+    calls: Mapping[NodeKey, Entry] | None = None,
 ) -> AsyncPlan:
     """The async part of the plan; see the module docstring. ``applied`` are the selected
     codes whose rewrites are made (all by default); where a selected REVIEW codemod
@@ -479,7 +494,9 @@ def analyse(
     roles = roles or Roles()
     http = http or HttpRules()
     # What a call's targets are does not depend on the selection: both analyses share it.
-    known = _Analysis(index, table, applied, writable, roles, http, ignored=frozenset(ignored))
+    known = _Analysis(
+        index, table, applied, writable, roles, http, ignored=frozenset(ignored), calls=calls or {}
+    )
     plan = _analyse(known)
     endpoints = roles.endpoints
     if endpoints and endpoints in selected - applied:

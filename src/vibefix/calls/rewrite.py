@@ -101,6 +101,47 @@ class AsyncCodemod(AsyncScopeMixin, Codemod[PartT]):
     def visit_Call(self, node: cst.Call) -> None:
         self._primaries.add(node.func)
 
+    def make_async(self, node: cst.FunctionDef, reason: str) -> None:
+        """Make ``node`` an ``async def``. A generator's return annotation moves to its
+        async twin (``Generator[T, None, None]`` -> ``AsyncGenerator[T, None]``,
+        ``Iterator[T]`` -> ``AsyncIterator[T]``), spelled as the module imports the sync
+        one (whose import goes when nothing else uses it); left when it cannot be."""
+        twin, needs = self._async_returns(node)
+        drops: list[cst.CSTNode] = []
+        if twin and node.returns is not None:
+            annotation = node.returns.annotation
+            base = annotation.value if isinstance(annotation, cst.Subscript) else annotation
+            drops = [base] if isinstance(base, cst.Name) else []
+
+        def change(updated: cst.FunctionDef) -> cst.FunctionDef:
+            returns = updated.returns
+            if twin and returns is not None:
+                returns = returns.with_changes(
+                    annotation=_async_annotation(returns.annotation, twin)
+                )
+            return updated.with_changes(asynchronous=cst.Asynchronous(), returns=returns)
+
+        self.replace(node, change, reason, needs=needs, drops=drops)
+
+    def _async_returns(self, node: cst.FunctionDef) -> tuple[str, tuple[str, ...]]:
+        """The name the async twin of a generator's return annotation takes here (``""``
+        when it has none), and what it needs imported."""
+        if node.returns is None or not _yields(node):
+            return "", ()
+        annotation = node.returns.annotation
+        base = annotation.value if isinstance(annotation, cst.Subscript) else annotation
+        if isinstance(base, cst.Attribute) and base.attr.value in ASYNC_RETURNS:
+            dotted = cst.Module([]).code_for_node(base.value)
+            return f"{dotted}.{ASYNC_RETURNS[base.attr.value]}", ()
+        if not isinstance(base, cst.Name) or base.value not in ASYNC_RETURNS:
+            return "", ()
+        for module in ("typing", "collections.abc", "typing_extensions"):
+            bound = self.file.imports.name_alias(node, module, base.value)
+            if bound is not None and not bound.needs:
+                twin = self.file.imports.name_alias(node, module, ASYNC_RETURNS[base.value])
+                return (twin.name, twin.needs) if twin is not None else ("", ())
+        return "", ()
+
     def asyncio_run(self, node: cst.CSTNode) -> ModuleAlias | None:
         """How this module spells ``asyncio.run``, and what it needs imported; None (and
         a finding) when the name ``asyncio`` means something else here."""
@@ -138,3 +179,42 @@ class AsyncCodemod(AsyncScopeMixin, Codemod[PartT]):
             return cst.Await(updated)
 
         return change
+
+
+ASYNC_RETURNS = {
+    "Generator": "AsyncGenerator",
+    "Iterator": "AsyncIterator",
+    "Iterable": "AsyncIterable",
+}
+"""A generator's return annotation, and its async twin's."""
+
+
+def _async_annotation(annotation: cst.BaseExpression, twin: str) -> cst.BaseExpression:
+    """``annotation`` with its base named ``twin``; a ``Generator``'s return type (its
+    third element) dropped: an async generator has none."""
+    name = cst.parse_expression(twin)
+    if not isinstance(annotation, cst.Subscript):
+        return name
+    elements = list(annotation.slice)
+    if twin.endswith("AsyncGenerator") and len(elements) == 3:
+        elements = [elements[0], elements[1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
+    return annotation.with_changes(value=name, slice=elements)
+
+
+def _yields(function: cst.FunctionDef) -> bool:
+    """Whether ``function`` itself (not a function nested in it) yields."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Yield(self, node: cst.Yield) -> None:
+            nonlocal found
+            found = True
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+    function.body.visit(_Find())
+    return found

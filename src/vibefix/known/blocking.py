@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 if sys.version_info >= (3, 11):
@@ -66,6 +67,12 @@ class Rules(Protocol):
     AsyncSession)."""
 
     def blocking_rule(self) -> Callable[[str], Entry | None] | None: ...
+
+    def blocking_calls(self) -> Mapping[tuple[Path, int, int, int, int], Entry]:
+        """Its say on single calls, by position (file, line, column, end line, end
+        column): calls on a receiver whose type no annotation tells that it knows to be
+        a session's (``def helper(session): session.commit()``)."""
+        ...
 
 
 class TableError(ValueError):
