@@ -166,10 +166,20 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         part = plan_async_db(context.index, cls.code, SharedSession.code)
         if part.migrates and part.engines:
             folder = min(part.engines)[0].parent
-            for text in context.declarations.projects.get(folder, {}).values():
+            declared = context.declarations.projects.get(folder, {})
+            for text in declared.values():
                 found = OLD_SQLALCHEMY.search(text)
                 if found:
                     part = replace(part, old_sqlalchemy=found.group(1).decode())
+            texts = [text.lower() for text in declared.values()]
+            if (
+                part.sqlite
+                and any(b"sqlalchemy" in text or b"sqlmodel" in text for text in texts)
+                and not any(b"aiosqlite" in text for text in texts)
+            ):
+                # The project lists its dependencies, SQLAlchemy among them, but not the
+                # async driver its SQLite engines need after the move.
+                part = replace(part, undeclared="aiosqlite")
         return part
 
     @classmethod
@@ -297,6 +307,9 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         if self.key(node) in self._db.engine_blocks:
             self._engine_block(node)
             return
+        if self.key(node) in self._db.sync_withs:
+            self._sync_with(node)
+            return
         if self.key(node) in self._db.awaits and node.asynchronous is None:
             self.replace(
                 node,
@@ -306,10 +319,68 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 "an AsyncSession is opened with `async with`",
             )
 
+    def _sync_with(self, node: cst.With) -> None:
+        """``with Factory() as db: ...`` in sync test code: ``db = Factory()``, then the
+        block in a ``try`` whose ``finally`` closes the session on an event loop of its
+        own (an AsyncSession is entered only with ``async with``)."""
+        run = self.asyncio_run(node)
+        if run is None:
+            return
+
+        def change(updated: cst.With) -> cst.FlattenSentinel[cst.BaseStatement]:
+            item = updated.items[0]
+            assert item.asname is not None
+            assert isinstance(item.asname.name, cst.Name)
+            name = item.asname.name.value
+            opened = cst.SimpleStatementLine(
+                [cst.Assign([cst.AssignTarget(cst.Name(name))], item.item)],
+                leading_lines=updated.leading_lines,
+            )
+            closed = cst.parse_statement(f"{run.name}({name}.close())")
+            guarded = cst.Try(
+                body=updated.body, finalbody=cst.Finally(body=cst.IndentedBlock([closed]))
+            )
+            return cst.FlattenSentinel([opened, guarded])
+
+        self.replace(
+            node,
+            change,
+            "an AsyncSession in sync test code is closed on an event loop of its own",
+            needs=run.needs,
+        )
+
+    def _session_call(self, node: cst.Call) -> None:
+        """``Session(engine)`` -> ``AsyncSession(engine, expire_on_commit=False)``."""
+        alias = self._alias(node, "sqlalchemy.ext.asyncio", "AsyncSession")
+        given = any(
+            a.keyword is not None and a.keyword.value == "expire_on_commit" for a in node.args
+        )
+
+        def change(updated: cst.Call) -> cst.Call:
+            args = list(updated.args)
+            if not given:
+                args = appended(
+                    args,
+                    keyword("expire_on_commit", cst.Name("False")),
+                    updated.whitespace_before_args,
+                )
+            return updated.with_changes(func=cst.parse_expression(alias.name), args=args)
+
+        self.replace(
+            node,
+            change,
+            "a session on the async engine is an AsyncSession that keeps its objects"
+            " loaded after a commit",
+            needs=alias.needs,
+            drops=[node.func],
+        )
+
     def visit_Call(self, node: cst.Call) -> None:
         super().visit_Call(node)
         key = self.key(node)
         db = self._db
+        if key in db.session_calls:
+            self._session_call(node)
         if key in db.selects:
             self._select_loading(node, db.selects[key])
         if key in db.run_syncs:
@@ -562,6 +633,13 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 f"the project pins SQLAlchemy {self._db.old_sqlalchemy}: before 2.0.46 an"
                 " async engine's aiosqlite connections (aiosqlite 0.22) keep the process"
                 " from exiting unless the engine is disposed; require sqlalchemy>=2.0.46",
+            )
+        if self._db.undeclared and self.key(node) == min(self._db.engines):
+            self.report(
+                node,
+                f"the project's declared dependencies do not name `{self._db.undeclared}`,"
+                " the async driver its SQLite engines need after the move: add it (and"
+                " `greenlet`, which SQLAlchemy's asyncio support runs on)",
             )
         make = self._alias(node, "sqlalchemy.ext.asyncio", "create_async_engine")
         at = url_argument(node)

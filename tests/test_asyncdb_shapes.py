@@ -320,8 +320,8 @@ def test_the_usual_project_and_its_test_suite_move_to_async_session(
         (
             "app/main.py",
             '        return {"name": user.name, "todos": [t.title for t in user.todos]}',
-            '        return {"todos": [t.owner.todos[0].title for t in user.todos]}',
-            "a relationship (`owner`) is read on `t`, which raises MissingGreenlet",
+            '        return {"todos": [t.tags[0].label for t in user.todos]}',
+            "a relationship (`tags`) is read on `t`, which raises MissingGreenlet",
         ),
     ],
     ids=[
@@ -667,7 +667,7 @@ def test_plain_values_and_a_list_filled_by_a_query_do_not_hold_a_handler_back(tm
 
 
 def test_a_pin_of_sqlalchemy_older_than_2_0_46_is_said(tmp_path):
-    files = {**PROJECT, "requirements.txt": "fastapi\nSQLAlchemy==2.0.44\n"}
+    files = {**PROJECT, "requirements.txt": "fastapi\nSQLAlchemy==2.0.44\naiosqlite\n"}
     _, findings = migrate(tmp_path, files)
 
     assert findings == [
@@ -675,6 +675,27 @@ def test_a_pin_of_sqlalchemy_older_than_2_0_46_is_said(tmp_path):
         " aiosqlite connections (aiosqlite 0.22) keep the process from exiting unless the"
         " engine is disposed; require sqlalchemy>=2.0.46"
     ]
+
+
+@pytest.mark.parametrize(
+    ("requirements", "said"),
+    [
+        ("fastapi\nSQLAlchemy>=2.0.46\n", True),
+        ("fastapi\nSQLAlchemy>=2.0.46\naiosqlite>=0.20\n", False),
+        ("fastapi\n", False),
+    ],
+    ids=["undeclared", "declared", "sqlalchemy-not-listed"],
+)
+def test_a_project_that_lists_sqlalchemy_but_not_aiosqlite_is_told(tmp_path, requirements, said):
+    new, findings = migrate(tmp_path, {**PROJECT, "requirements.txt": requirements})
+
+    assert migrated(new)
+    expected = (
+        "app/database.py:9: the project's declared dependencies do not name `aiosqlite`, the"
+        " async driver its SQLite engines need after the move: add it (and `greenlet`, which"
+        " SQLAlchemy's asyncio support runs on)"
+    )
+    assert findings == ([expected] if said else [])
 
 
 FIXTURE_ENGINE = """\
@@ -850,15 +871,15 @@ def test_a_read_the_plan_cannot_tie_to_a_load_is_said_in_the_file_it_is_in(tmp_p
         "    from app import crud\n\n\n"
         '    @app.get("/owners/{user_id}")\n'
         "    def owner(user_id: int, db: SessionDep):\n"
-        "        user = crud.first_user(db)\n"
-        "        return [t.name for t in user.todos]\n\n\n"
+        "        todo = crud.first_todo(db)\n"
+        "        return [tag.label for tag in todo.tags]\n\n\n"
         '    @app.get("/todos")\n',
     )
     crud = (
         "    from sqlalchemy import select\n    from sqlalchemy.orm import Session\n\n"
-        "    from app.models import User\n\n\n"
-        "    def first_user(db: Session):\n"
-        "        return db.scalars(select(User)).first() if db else None\n"
+        "    from app.models import Todo\n\n\n"
+        "    def first_todo(db: Session):\n"
+        "        return db.scalars(select(Todo)).first() if db else None\n"
     )
     new, findings = migrate(tmp_path, {**PROJECT, "app/main.py": main, "app/crud.py": crud})
 
@@ -1328,3 +1349,73 @@ def test_a_session_factory_called_where_it_is_made_is_an_obstacle(tmp_path):
 
     assert not migrated(new)
     assert any("a session factory called where it is made" in f for f in findings), findings
+
+
+# -- sessions made on the engine: ``Session(engine)`` -----------------------------------
+
+DIRECT_DATABASE = textwrap.dedent(DATABASE).replace(
+    "def get_db():\n    db = SessionLocal()\n    try:\n        yield db\n    finally:\n"
+    "        db.close()\n",
+    "def get_db():\n    with Session(engine) as db:\n        yield db\n",
+)
+
+DIRECT_CONFTEST = (
+    textwrap.dedent(CONFTEST)
+    .replace(
+        '    db = TestingSessionLocal()\n    db.add(User(name="grace"))\n    db.commit()\n'
+        '    user = db.query(User).filter(User.name == "grace").first()\n    db.close()\n',
+        '    with Session(engine) as db:\n        db.add(User(name="grace"))\n        db.commit()\n'
+        '        user = db.query(User).filter(User.name == "grace").first()\n',
+    )
+    .replace(
+        "from sqlalchemy.orm import sessionmaker\n",
+        "from sqlalchemy.orm import Session, sessionmaker\n",
+    )
+)
+
+
+def test_sessions_made_on_the_engine_move_with_the_app_and_its_suite(
+    tmp_path: Path, run_vibefix: RunVibefix
+) -> None:
+    # ``with Session(engine) as db: yield db`` (SQLAlchemy 2.0's own spelling), and the
+    # same in a sync fixture, which has no ``async with``: opened, then closed in a
+    # ``finally`` on an event loop of its own.
+    assert "with Session(engine) as db:" in DIRECT_DATABASE
+    assert "    with Session(engine) as db:" in DIRECT_CONFTEST
+    files = {**PROJECT, "app/database.py": DIRECT_DATABASE, "tests/conftest.py": DIRECT_CONFTEST}
+    write(tmp_path, files)
+    before = suite(tmp_path)
+    assert "3 passed" in before.stdout, before.stdout + before.stderr
+
+    applied = run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=tmp_path)
+
+    database = (tmp_path / "app" / "database.py").read_text(encoding="utf-8")
+    assert (
+        "async def get_db():\n"
+        "    async with AsyncSession(engine, expire_on_commit=False) as db:\n        yield db\n"
+    ) in database, applied.stderr
+    conftest = (tmp_path / "tests" / "conftest.py").read_text(encoding="utf-8")
+    assert (
+        "    db = AsyncSession(engine, expire_on_commit=False)\n    try:\n"
+        '        db.add(User(name="grace"))\n        asyncio.run(db.commit())\n'
+    ) in conftest
+    assert "    finally:\n        asyncio.run(db.close())\n" in conftest
+    after = suite(tmp_path)
+    assert "3 passed" in after.stdout, after.stdout + after.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("Session(engine)", "Session(engine, expire_on_commit=True)"),
+        ("Session(engine)", "Session(create_engine('sqlite://'))"),
+    ],
+    ids=["expiring", "another-engine"],
+)
+def test_a_session_made_on_the_engine_vf203_cannot_move_is_left(tmp_path, old, new):
+    database = DIRECT_DATABASE.replace(old, new)
+    assert new in database
+    new_files, findings = migrate(tmp_path, {**PROJECT, "app/database.py": database})
+
+    assert not migrated(new_files)
+    assert findings, findings

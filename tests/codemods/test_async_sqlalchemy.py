@@ -1053,3 +1053,52 @@ def test_a_get_of_a_model_whose_key_vf203_cannot_tell_keeps_its_options(tmp_path
         "user = await db.get(models.User, (user_id, 'ann'),"
         " options=[selectinload(models.User.orders)])"
     ) in changed(result, tmp_path)["shop/routers.py"]
+
+
+EXTENDED = """
+
+class Ids(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    order_ids: list[int]
+
+
+def all_users(db: Session):
+    return db.query(models.User).all()
+
+
+@router.get("/ids", response_model=list[Ids])
+def ids(db: Session = Depends(get_db)):
+    found = []
+    found.extend(all_users(db))
+    return found
+"""
+
+
+@pytest.mark.parametrize("lazy", ["", ', lazy="selectin"'])
+def test_a_property_read_on_what_vibefix_cannot_follow_names_its_relationship(tmp_path, lazy):
+    # ``found`` is filled through ``extend``: which query loads it is unknown. The
+    # property reads ``orders``, which the finding names; mapped lazy="selectin" it is
+    # loaded with every user, whatever loads them.
+    routers = PROJECT["shop/routers.py"].replace(
+        "from sqlalchemy.orm import Session\n",
+        "from pydantic import BaseModel, ConfigDict\nfrom sqlalchemy.orm import Session\n",
+    )
+    models = PROJECT["shop/models.py"].replace(
+        '    orders = relationship("Order", back_populates="user")\n',
+        f'    orders = relationship("Order", back_populates="user"{lazy})\n\n'
+        "    @property\n"
+        "    def order_ids(self):\n"
+        "        return [order.id for order in self.orders]\n",
+    )
+    write(tmp_path, {**PROJECT, "shop/routers.py": routers + EXTENDED, "shop/models.py": models})
+
+    found = vf203(run(tmp_path))
+
+    if lazy:
+        assert found == []
+    else:
+        assert any(
+            "a relationship (`order_ids`, a property that reads `orders`) is read on" in f
+            and "`.options(selectinload(Model.orders))`" in f
+            for f in found
+        ), found

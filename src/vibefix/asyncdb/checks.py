@@ -10,7 +10,7 @@ from pathlib import Path
 
 from vibefix.asyncdb.draft import Draft, key_of
 from vibefix.asyncdb.facts import DbFacts, Span
-from vibefix.asyncdb.names import SESSION_PREFIXES
+from vibefix.asyncdb.names import SESSION_PREFIXES, SESSION_TYPES
 from vibefix.engine.index import CallFact, FunctionFact, NodeKey, node_key
 
 
@@ -68,6 +68,11 @@ class Checks:
         tests = self.draft.in_tests(path)
         for name, span, callee in file.arguments:
             resolved = self.index.resolve(name)
+            if callee in SESSION_TYPES and any(
+                key[0] == path and key[1:3] <= span[:2] <= key[3:5]
+                for key in self.draft.session_calls
+            ):
+                continue  # ``Session(engine)``: ``AsyncSession(engine, ...)``
             if name in engines or resolved == "sqlalchemy.create_engine()":
                 call, alone = next(
                     ((c, a) for c, argument, a in file.table_calls if argument == span),

@@ -41,6 +41,11 @@ class Draft:
     """Queries, and the relationships to load with them."""
     refreshes: dict[NodeKey, set[str]] = field(default_factory=dict)
     get_loads: dict[NodeKey, set[str]] = field(default_factory=dict)
+    session_calls: set[NodeKey] = field(default_factory=set)
+    """``Session(engine)`` calls: ``AsyncSession(engine, expire_on_commit=False)``."""
+    sync_withs: set[NodeKey] = field(default_factory=set)
+    """``with Factory() as db:`` in sync test code: the session opened before a
+    ``try`` whose ``finally`` closes it on an event loop of its own."""
     get_keys: dict[NodeKey, str] = field(default_factory=dict)
     """The ``get`` calls of ``get_loads`` whose model has one primary key column, by
     name: a statement on it replaces the ``get``."""

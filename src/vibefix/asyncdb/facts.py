@@ -138,7 +138,9 @@ class SessionFacts:
     ``global:app.database.db_session``; ``alias:app.deps.SessionDep`` (a parameter
     annotated with a name that may stand for ``Session``: the plan tells);
     ``kept:app.repo.UserRepository.db`` (``self.db``, which the plan tells is a
-    session when every value the class keeps there is one)."""
+    session when every value the class keeps there is one);
+    ``untyped:app.services.create_user:db`` (a parameter with no annotation);
+    ``direct:app.database.engine`` (``Session(engine)``)."""
     sites: tuple[Site, ...]
     queries: tuple[QueryFact, ...] = ()
 
@@ -178,6 +180,9 @@ class FunctionDb:
     keeps: tuple[tuple[str, str, int, int], ...] = ()
     """A method's ``self.attr = value``: the attribute, the session ``value`` names
     (``""`` when it names none), its line and column."""
+    constructs: tuple[tuple[str, Span], ...] = ()
+    """``Session(engine)`` calls that make a session (source ``direct:``), and the name
+    it is bound to: ``AsyncSession(engine, expire_on_commit=False)`` after the move."""
 
 
 @dataclass(frozen=True)

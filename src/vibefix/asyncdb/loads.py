@@ -420,16 +420,54 @@ class LazyLoads:
         return found
 
     def _unknown(self, path: Path, what: str, attrs: set[str], line: int, column: int) -> None:
-        relationship = sorted(attrs)[0].partition(".")[0]
+        """A read VF203 cannot tie to a load: an obstacle, unless every model that has
+        what is read loads it with the object by its mapping (``lazy="selectin"``)."""
+        paths = sorted(a for a in attrs if not self._always_loaded(a))
+        if not paths:
+            return
+        first = paths[0].partition(".")[0]
+        reads = sorted(
+            {
+                read
+                for props in self.orm.properties.values()
+                if first in props
+                for read in self.reads.of_params.get((props[first], 0), set())
+            }
+        )
+        relationship = reads[0].partition(".")[0] if reads else first
+        said = f"(`{first}`, a property that reads `{relationship}`)" if reads else f"(`{first}`)"
         self.draft.obstacle(
             self._at(path),
             line,
             column,
-            f"a relationship (`{relationship}`) is read on {what}, which raises"
-            f" MissingGreenlet in async code unless it is loaded, and {self.code} cannot tell"
-            " which query loads it: load it there with"
-            f" `.options(selectinload(Model.{relationship}))`",
+            f"a relationship {said} is read on {what}, which raises MissingGreenlet in"
+            f" async code unless it is loaded, and {self.code} cannot tell which query loads"
+            f" it: load it there with `.options(selectinload(Model.{relationship}))`, or"
+            f' map it `lazy="selectin"`',
         )
+
+    def _always_loaded(self, path: str) -> bool:
+        """Every model with the relationship (or the property) that ``path`` starts
+        with loads it with the object by its mapping (``lazy="selectin"``), and so on
+        down the path: whatever loads the object loads what is read."""
+        attr = path.partition(".")[0]
+        owners = [m for m, rels in self.orm.models.items() if attr in rels]
+        owners += [m for m, props in self.orm.properties.items() if attr in props]
+        return bool(owners) and all(self._eager_path(model, path) for model in owners)
+
+    def _eager_path(self, model: str, path: str, depth: int = 0) -> bool:
+        """Reading ``path`` on a loaded ``model`` loads nothing its mapping does not."""
+        first, _, rest = path.partition(".")
+        prop = self.orm.properties.get(model, {}).get(first)
+        if prop is not None:
+            reads = self.reads.of_params.get((prop, 0), set())
+            return depth < 5 and all(self._eager_path(model, r, depth + 1) for r in reads)
+        if first not in self.orm.models.get(model, {}):
+            return True  # a column
+        target = self.orm.target(model, first)
+        if not self._eager(model, first) or target is None:
+            return False
+        return not rest or (depth < 5 and self._eager_path(target, rest, depth + 1))
 
     def _options(self, path: Path, function: FunctionDb, key: NodeKey) -> str:
         for session in function.sessions:

@@ -60,6 +60,11 @@ class DbPlan(PlanPart):
     refreshes: Mapping[NodeKey, tuple[str, ...]] = field(default_factory=dict)
     """``db.refresh(obj)`` calls followed by a read of these relationships of ``obj``."""
     gets: Mapping[NodeKey, tuple[str, ...]] = field(default_factory=dict)
+    session_calls: frozenset[NodeKey] = frozenset()
+    """``Session(engine)`` calls: ``AsyncSession(engine, expire_on_commit=False)``."""
+    sync_withs: frozenset[NodeKey] = frozenset()
+    """``with Factory() as db:`` in sync test code: ``db = Factory()``, then ``try:``
+    the block, ``finally: asyncio.run(db.close())``."""
     get_keys: Mapping[NodeKey, str] = field(default_factory=dict)
     """The ``gets`` whose model's primary key is one column, by name: ``db.get(M, x)``
     becomes ``db.scalar(select(M).where(M.key == x).options(...))``, which loads what
@@ -98,6 +103,12 @@ class DbPlan(PlanPart):
     sqlite_tests: bool = False
     """The test suite's engines are all SQLite's (whose connections serve any event
     loop): its sync code may run the session on loops of its own (``asyncio.run``)."""
+    sqlite: bool = False
+    """An engine of the project (its test suite's too) is SQLite's: aiosqlite is needed."""
+    undeclared: str = ""
+    """The async driver the migrated engines need that the project's declared
+    dependencies do not name (``aiosqlite``); ``""`` when they name it, or declare
+    nothing VF203 reads."""
     old_sqlalchemy: str = ""
     """The SQLAlchemy release the project pins when it is older than 2.0.46 (whose
     aiosqlite connections keep the process from exiting with aiosqlite 0.22)."""
@@ -117,14 +128,15 @@ class DbPlan(PlanPart):
         return rule(self) if self.migrates else None
 
     def blocking_calls(self) -> Mapping[NodeKey, Entry]:
-        """Once the project migrates, every session call it awaits (and every legacy
-        query it runs) is an async twin's, wherever the index cannot type the session
-        (a parameter with no annotation)."""
+        """Once the project migrates, every session call it awaits (every legacy query
+        it runs, every ``Session(engine)`` it opens) is an async twin's, wherever the
+        index cannot type the session (a parameter with no annotation)."""
         if not self.migrates:
             return {}
         twin = Entry(Kind.TWIN, self.code, loop=True)
         ran = {key for key, query in self.queries.items() if query.terminal and not query.wait}
-        return dict.fromkeys(sorted(self.awaits | ran), twin)
+        # ``with Session(engine) as s`` becomes ``async with``: its function is async.
+        return dict.fromkeys(sorted(self.awaits | ran | self.session_calls), twin)
 
 
 def rule(plan: DbPlan) -> Callable[[str], Entry | None]:

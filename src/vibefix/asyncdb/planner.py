@@ -79,6 +79,26 @@ class _Planner:
         )
         """What ``app.dependency_overrides[dep] = override`` names: FastAPI calls it,
         wherever it is defined (a fixture's own ``override_get_db``)."""
+        from vibefix.calls.plan import injected_use
+
+        self.injected = frozenset(
+            target
+            for module in index.modules
+            for reference in module.references
+            if injected_use(reference.via, index)
+            for target in reference.targets
+        )
+        """What FastAPI calls as a dependency (``Depends(get_db)``, an override)."""
+        self.engine_names = frozenset(
+            {
+                f"{self.draft.module(path)}.{name}"
+                for path, file in facts.items()
+                for name, _, _ in file.engines
+                if name
+            }
+            | {name for _, (name, _, _, _) in self.test_engines}
+        )
+        """The engines the migration moves, qualified (a fixture's too)."""
         self._kept_cache: dict[str, bool] = {}
         self.session_fixtures: dict[str, SessionFacts] = {}
         """The test suite's fixtures that yield (or return) a session, by name: pytest
@@ -125,6 +145,8 @@ class _Planner:
             return self._kept(name)
         if kind == "untyped":
             return self._untyped(*name.rpartition(":")[::2])
+        if kind == "direct":  # ``Session(engine)`` on an engine the migration moves
+            return name in self.engine_names or self.index.resolve(name) in self.engine_names
         if kind == "global":
             made = self.index.objects.get(name)
             return (
@@ -261,6 +283,8 @@ class _Planner:
             refreshes={key: tuple(sorted(rels)) for key, rels in draft.refreshes.items() if rels},
             gets={key: tuple(sorted(rels)) for key, rels in draft.get_loads.items() if rels},
             get_keys=dict(draft.get_keys),
+            session_calls=frozenset(draft.session_calls),
+            sync_withs=frozenset(draft.sync_withs),
             run_syncs=dict(draft.run_syncs),
             engine_blocks=frozenset(draft.engine_blocks),
             table_blocks=dict(draft.table_blocks),
@@ -272,6 +296,13 @@ class _Planner:
             create_all=create_all,
             app=app,
             sqlite_tests=self.sqlite_tests,
+            sqlite=bool(self.test_engines and any(e[3] for _, e in self.test_engines))
+            or any(file.sqlite_engines for file in self.facts.values())
+            or any(
+                name in {e.rpartition(".")[2] for e in file.sqlite_engines}
+                for file in self.facts.values()
+                for name, _, _ in file.engines
+            ),
             wanted_names=frozenset(
                 {
                     "sqlalchemy",
@@ -299,6 +330,8 @@ class _Planner:
                     *draft.run_syncs,
                     *draft.engine_blocks,
                     *draft.table_blocks,
+                    *draft.session_calls,
+                    *draft.sync_withs,
                 )
             )
             | {path for path, file in self.facts.items() if file.aliases},
@@ -331,12 +364,29 @@ class _Planner:
         names = set()
         for session in function.sessions:
             if not self.confirmed(session.source):
+                if (
+                    session.name in function.yields
+                    and session.source.startswith(("made:", "direct:"))
+                    and function.qualname in self.injected
+                ):
+                    line, column = function.span[:2]
+                    self.draft.obstacle(
+                        path,
+                        line,
+                        column,
+                        f"the dependency yields `{session.name}`, a session made on an"
+                        f" engine or factory {self.code} does not move: it would stay a"
+                        " sync Session where the handlers await an AsyncSession",
+                    )
                 continue
             names.add(session.name)
             self._session(path, function, session)
             for query in session.queries:
                 self._query(path, session, query)
         self._handed(path, function, names)
+        for name, span in function.constructs:
+            if name in names:
+                self.draft.session_calls.add(key_of(path, span))
         owner = function.qualname.rpartition(".")[0]
         for attr, var, line, column in function.keeps:
             if var in names and not self._kept(f"{owner}.{attr}"):
@@ -371,14 +421,9 @@ class _Planner:
                 draft.obstacle(path, site.span[0], site.span[1], site.problem)
             elif site.awaits and waits and self._stays_sync(path, site.function):
                 if site.entered:
-                    draft.obstacle(
-                        path,
-                        site.span[0],
-                        site.span[1],
-                        f"`{session.name}` is opened with `with` in sync test code: an"
-                        " AsyncSession is entered with `async with`; open it without"
-                        f" `with` and close it with `{session.name}.close()`",
-                    )
+                    # ``db = Factory()``, ``try:`` the block, ``finally:`` closed on an
+                    # event loop of its own.
+                    draft.sync_withs.add(key_of(path, site.span))
                 else:
                     draft.waits.add(key_of(path, site.span))
             elif site.awaits:
@@ -387,15 +432,16 @@ class _Planner:
 
     def _waits(self, path: Path, session: SessionFacts) -> bool:
         """Whether the session's calls in sync code run through ``asyncio.run``: it is a
-        test suite's session (made by a factory of a test module, in a test module, or
-        handed by a fixture that yields one), and the suite's engines are SQLite's."""
+        test suite's session (made by a factory of a test module or on its engine, in a
+        test module, or handed by a fixture that yields one), and the suite's engines
+        are SQLite's."""
         kind, _, factory = session.source.partition(":")
         if kind == "fixture" and factory in self.session_fixtures:
             given = self.session_fixtures[factory]
             if given is not session:
                 return self._waits(path, given)
         return (
-            kind == "made"
+            kind in ("made", "direct")
             and self.draft.in_tests(path)
             and is_test_module(factory.rpartition(".")[0])
             and self.sqlite_tests

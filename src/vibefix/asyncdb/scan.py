@@ -12,6 +12,7 @@ from vibefix.asyncdb.facts import (
     QueryFact,
     Refresh,
     SessionFacts,
+    Span,
 )
 from vibefix.asyncdb.messages import Flaw, Problem
 from vibefix.asyncdb.names import (
@@ -56,6 +57,8 @@ class _Scan(ObjectScan):
         self.qualname = qualname
         self.owner = owner
         """The class the function is a method of (qualified); ``""`` for none."""
+        self.constructs: list[tuple[str, Span]] = []
+        """Where ``Session(engine)`` makes a session, and the name it is bound to."""
         self.keeps: list[tuple[str, str, int, int]] = []
         """``self.attr = value``: the attribute, the session ``value`` names (``""``
         when it names none), where."""
@@ -101,6 +104,7 @@ class _Scan(ObjectScan):
         self.function.body.visit(finder)
         for name, source in finder.bound.items():
             self.candidates.setdefault(name, source)
+        self.constructs = [(name, self.locate(call)) for name, call in finder.constructs]
         self.locals = finder.local | {
             p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)
         }
@@ -218,7 +222,7 @@ class _Scan(ObjectScan):
             if (
                 isinstance(item.item, cst.Call)
                 and isinstance(asname, cst.Name)
-                and self.candidates.get(asname.value, "").startswith("made:")
+                and self.candidates.get(asname.value, "").startswith(("made:", "direct:"))
             ):
                 self.handled.add(item.item)
                 self._add(asname.value, self._site(node))
@@ -416,6 +420,8 @@ class _Bindings(cst.CSTVisitor):
         self.bound: dict[str, str] = {}
         self.local: set[str] = set()
         self.receivers: set[str] = set()
+        self.constructs: list[tuple[str, cst.Call]] = []
+        """The ``Session(engine)`` calls that make a session, and the name it is bound to."""
         self.handed: set[str] = set()
         """The names handed to a call as an argument."""
 
@@ -430,6 +436,8 @@ class _Bindings(cst.CSTVisitor):
                 made = self._made(node.value)
                 if made:
                     self.bound[target.target.value] = made
+                if made.startswith("direct:") and isinstance(node.value, cst.Call):
+                    self.constructs.append((target.target.value, node.value))
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         if node.asname is not None and isinstance(node.asname.name, cst.Name):
@@ -437,13 +445,39 @@ class _Bindings(cst.CSTVisitor):
             made = self._made(node.item)
             if made:
                 self.bound[node.asname.name.value] = made
+            if made.startswith("direct:") and isinstance(node.item, cst.Call):
+                self.constructs.append((node.asname.name.value, node.item))
 
     def _made(self, value: cst.BaseExpression) -> str:
         if isinstance(value, cst.Call) and not value.args and dotted(value.func):
             names = self.qualify(value.func)
             if len(names) == 1:
                 return f"made:{names[0]}"
-        return ""
+        engine = self._constructed(value)
+        return f"direct:{engine}" if engine else ""
+
+    def _constructed(self, value: cst.BaseExpression) -> str:
+        """``Session(engine)`` (or ``Session(bind=engine, autoflush=False)``): the
+        engine's qualified name; ``?`` for a ``Session(...)`` the migration cannot move
+        (another engine, ``expire_on_commit=True``); ``""`` for anything else."""
+        if not isinstance(value, cst.Call) or not set(self.qualify(value.func)) & SESSION_TYPES:
+            return ""
+        engine: list[str] = []
+        for index, arg in enumerate(value.args):
+            keyword = arg.keyword.value if arg.keyword is not None else None
+            if arg.star:
+                return "?"
+            if (keyword is None and index == 0) or keyword == "bind":
+                names = self.qualify(arg.value) if isinstance(arg.value, cst.Name) else ()
+                if len(names) != 1:
+                    return "?"
+                engine.append(names[0])
+            elif keyword == "expire_on_commit":
+                if not (isinstance(arg.value, cst.Name) and arg.value.value == "False"):
+                    return "?"
+            elif keyword not in ("autoflush", "future"):
+                return "?"
+        return engine[0] if len(engine) == 1 else "?"
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -510,4 +544,5 @@ def function_facts(scan: _Scan, qualname: str, response: tuple[str, ...]) -> Fun
         tuple(scan.stores),
         tuple(scan.yields),
         tuple(scan.keeps),
+        tuple(scan.constructs),
     )
