@@ -32,8 +32,12 @@ from vibefix.engine.imports import ModuleAlias
 from vibefix.http import plan as httpplan
 from vibefix.results import Blocking, Finding, Position, Safety
 
-ENGINE_LINE = r"(?m:^\w+[ \t]*(?::[^=\n]*)?=[ \t]*(?:[A-Za-z_][\w.]*\.)?create_engine\()"
-"""A module that makes the engine at its top level."""
+ENGINE_LINE = (
+    r"(?m:^\w+[ \t]*(?::[^=\n]*)?=[ \t]*(?:[A-Za-z_][\w.]*\.)?create_engine\("
+    r"|^[ \t]+return[ \t]+(?:[A-Za-z_][\w.]*\.)?create_engine\()"
+)
+"""A module that makes the engine at its top level, or returns one from a function (an
+engine factory, which VF203 says it does not move)."""
 
 
 OLD_SQLALCHEMY = re.compile(
@@ -226,8 +230,11 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         if node.asynchronous is not None:
             return
         # An app's ``on_event`` hook that makes the tables, a session dependency that
-        # holds its session in ``with``: FastAPI awaits them.
-        if key in self._db.own_async:
+        # holds its session in ``with``: FastAPI awaits them. A helper given its session
+        # that nothing in the project calls: no caller is left behind.
+        if key in self._db.own_async and key in self._db.handed_sessions:
+            reason = "a helper nothing in the project calls: async with its AsyncSession"
+        elif key in self._db.own_async:
             reason = "the dependency holds an AsyncSession in `async with`: an async generator"
         elif key in self._db.table_blocks.values():
             reason = "the hook makes the tables on the async engine, so it is an `async def`"

@@ -1419,3 +1419,54 @@ def test_a_session_made_on_the_engine_vf203_cannot_move_is_left(tmp_path, old, n
 
     assert not migrated(new_files)
     assert findings, findings
+
+
+@pytest.mark.parametrize(
+    ("helper", "moves"),
+    [
+        (
+            "def list_users(db: Session):\n    return db.query(User).all()\n",
+            "async def list_users(db: AsyncSession):\n"
+            "    return (await db.scalars(select(User))).unique().all()\n",
+        ),
+        (
+            "def report():\n    db = SessionLocal()\n    print(db.query(User).count())\n"
+            "    db.close()\n",
+            "",
+        ),
+    ],
+    ids=["helper-given-its-session", "entry-point-with-its-own"],
+)
+def test_a_session_function_nothing_calls(tmp_path, helper, moves):
+    # A helper given its session that nothing calls becomes async: no caller is left
+    # behind. A function that opens its own may be an entry point run from outside.
+    crud = (
+        "from sqlalchemy.orm import Session\n\nfrom app.database import SessionLocal\n"
+        "from app.models import User\n\n\n" + helper
+    )
+    new, findings = migrate(tmp_path, {**PROJECT, "app/crud.py": crud})
+
+    if moves:
+        assert findings == []
+        assert moves in new["app/crud.py"]
+    else:
+        assert not migrated(new)
+        assert any("`report` uses the session but cannot become `async def`" in f for f in findings)
+
+
+def test_an_engine_a_function_makes_is_said_not_left_silently(tmp_path):
+    database = textwrap.dedent(DATABASE).replace(
+        "engine = create_engine(SQLALCHEMY_DATABASE_URL,"
+        ' connect_args={"check_same_thread": False})',
+        "def make_engine(url):\n    return create_engine(url)\n\n\n"
+        "engine = make_engine(SQLALCHEMY_DATABASE_URL)",
+    )
+    assert "return create_engine(url)" in database
+    new, findings = migrate(tmp_path, {**PROJECT, "app/database.py": database})
+
+    assert not migrated(new)
+    assert findings == [
+        "app/database.py:10: the engine is made by a function here: VF203 moves an engine made"
+        " at a module's top level (`engine = create_engine(url, ...)`); make it there, or move"
+        " this one to `create_async_engine` by hand"
+    ]

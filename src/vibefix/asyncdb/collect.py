@@ -64,6 +64,7 @@ class FileScan(Collector[DbFacts]):
         self.engine_blocks: list[tuple[Span, Span]] = []
         self.local_engines: list[tuple[str, Span, Why, bool]] = []
         self.local_makers: list[tuple[str, Span, Why]] = []
+        self.engine_factories: list[Span] = []
         self._classes: list[str] = []
 
     def _qualify(self, node: cst.CSTNode) -> tuple[str, ...]:
@@ -107,6 +108,7 @@ class FileScan(Collector[DbFacts]):
             tuple(self.local_engines),
             tuple(self.local_makers),
             tuple(self.engine_blocks),
+            tuple(self.engine_factories),
         )
 
     def visit_Module(self, node: cst.Module) -> None:
@@ -439,6 +441,18 @@ class _Arguments(cst.CSTVisitor):
             and literal_url(test.comparisons[0].comparator) == "__main__"
         ):
             self.scan.main_guards.append(self.scan.locate(node))
+
+    def visit_Return(self, node: cst.Return) -> None:
+        value = node.value
+        if (
+            self.depth
+            and isinstance(value, cst.Call)
+            and not isinstance(value.func, cst.Call)
+            and set(self.scan.qualify(value.func)) & ENGINE_CALLS
+        ):
+            self.scan.engine_factories.append(
+                self.scan.locate(value)
+            )  # ``return create_engine(...)``
 
     def visit_Assign(self, node: cst.Assign) -> None:
         value = node.value

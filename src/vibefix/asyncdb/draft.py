@@ -41,6 +41,8 @@ class Draft:
     """Queries, and the relationships to load with them."""
     refreshes: dict[NodeKey, set[str]] = field(default_factory=dict)
     get_loads: dict[NodeKey, set[str]] = field(default_factory=dict)
+    handed_sessions: set[NodeKey] = field(default_factory=set)
+    """Functions given their session as a parameter."""
     session_calls: set[NodeKey] = field(default_factory=set)
     """``Session(engine)`` calls: ``AsyncSession(engine, expire_on_commit=False)``."""
     sync_withs: set[NodeKey] = field(default_factory=set)

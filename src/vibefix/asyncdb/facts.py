@@ -243,3 +243,5 @@ class DbFacts:
     engine_blocks: tuple[tuple[Span, Span], ...] = ()
     """``with engine.connect() as c: c.execute(stmt); c.commit()`` (``engine.begin()``
     without the commit): the ``with``, and the ``connect()`` call."""
+    engine_factories: tuple[Span, ...] = ()
+    """``return create_engine(...)`` in a function: an engine made by a factory."""

@@ -71,6 +71,10 @@ class DbPlan(PlanPart):
     an object the session holds already lacks (``get`` hands that back as it is)."""
     """``db.get(Model, id)`` calls, with the relationships to load with the object
     (``options=[selectinload(...)]``)."""
+    handed_sessions: frozenset[NodeKey] = frozenset()
+    """Functions given their session as a parameter (``def list_items(db: Session)``):
+    helpers, which one nothing in the project calls may become async with no caller
+    left behind (an entry point opens its own session)."""
     own_async: frozenset[NodeKey] = frozenset()
     """Functions VF203 makes ``async def`` itself (a session dependency that only holds
     its session in ``with``): nothing else in them would make them async."""

@@ -224,7 +224,22 @@ class _Planner:
         # A test suite's own engine and factory, made in a fixture, move with it.
         engines += [(p, (name, span, problem)) for p, (name, span, problem, _) in self.test_engines]
         makers += self.test_makers
+        for path, file in sorted(self.facts.items()):
+            if file.engine_factories and not self.draft.in_tests(path):
+                # A function that returns an engine: perhaps the app's, which the move
+                # would leave sync under async sessions.
+                line, column = file.engine_factories[0][:2]
+                draft.obstacle(
+                    path,
+                    line,
+                    column,
+                    f"the engine is made by a function here: {self.code} moves an engine"
+                    " made at a module's top level (`engine = create_engine(url, ...)`);"
+                    " make it there, or move this one to `create_async_engine` by hand",
+                )
         if not engines:
+            if draft.obstacles:
+                return DbPlan(obstacles=tuple(draft.obstacles))
             # Sessions but no engine among the files read: a run on part of a project.
             for _, (path, function) in sorted(self.functions.items()):
                 if any(self.confirmed(session.source) for session in function.sessions):
@@ -284,6 +299,7 @@ class _Planner:
             gets={key: tuple(sorted(rels)) for key, rels in draft.get_loads.items() if rels},
             get_keys=dict(draft.get_keys),
             session_calls=frozenset(draft.session_calls),
+            handed_sessions=frozenset(draft.handed_sessions),
             sync_withs=frozenset(draft.sync_withs),
             run_syncs=dict(draft.run_syncs),
             engine_blocks=frozenset(draft.engine_blocks),
@@ -400,6 +416,11 @@ class _Planner:
                 )
         if names:
             self.draft.sessions[key_of(path, function.span)] = frozenset(names)
+        if any(
+            s.name in names and s.name in function.params and s.source != "global"
+            for s in function.sessions
+        ):
+            self.draft.handed_sessions.add(key_of(path, function.span))
 
     def _session(self, path: Path, function: FunctionDb, session: SessionFacts) -> None:
         draft = self.draft

@@ -21,6 +21,7 @@ def settled(part: DbPlan, context: PlanContext) -> DbPlan:
     if not part.migrates:
         return part
     asyncs = context.part(AsyncPlan) or AsyncPlan()
+    part = _unused_helpers(part, context.index, asyncs)
     problems = [
         *_shut_files(part, context),
         *_staying_sync(part, context.index, asyncs),
@@ -49,6 +50,37 @@ def _shut_files(part: DbPlan, context: PlanContext) -> list[Obstacle]:
         for path in shut
         if open_
     ]
+
+
+def _unused_helpers(part: DbPlan, index: ProjectIndex, asyncs: AsyncPlan) -> DbPlan:
+    """A helper given its session (``def list_items(db: Session)``) that nothing in the
+    project calls or names: VF203 makes it ``async def`` itself, as no caller is left
+    behind (an entry point opens its own session, and would be no such helper)."""
+    facts = {node_key(f.path, f): f for f in index.functions.values()}
+    own = set()
+    for key in part.async_functions & part.handed_sessions:
+        function = facts.get(key)
+        if (
+            function is not None
+            and not function.is_async
+            and key not in asyncs.becomes_async
+            and not function.decorators
+            and not function.is_generator
+            and not asyncs.callers.get(function.qualname)
+            and function.qualname not in asyncs.held
+            and not any(
+                function.qualname in reference.targets
+                for module in index.modules
+                for reference in module.references
+            )
+            and not any(
+                function.qualname in call.targets
+                for module in index.modules
+                for call in module.module_calls
+            )
+        ):
+            own.add(key)
+    return replace(part, own_async=part.own_async | own) if own else part
 
 
 def _staying_sync(part: DbPlan, index: ProjectIndex, asyncs: AsyncPlan) -> list[Obstacle]:
