@@ -203,6 +203,9 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 if path == self.file.path:
                     self.file.findings.append(Finding(path, Position(line, column), self.code, why))
             return False
+        for path, line, column, why in self._db.notes:
+            if path == self.file.path:
+                self.file.findings.append(Finding(path, Position(line, column), self.code, why))
         self._statement: cst.SimpleStatementLine | None = None
         self._statements: set[cst.CSTNode] = set()
         """Calls that are a statement of their own (their value is not used)."""

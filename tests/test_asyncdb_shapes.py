@@ -1470,3 +1470,106 @@ def test_an_engine_a_function_makes_is_said_not_left_silently(tmp_path):
         " at a module's top level (`engine = create_engine(url, ...)`); make it there, or move"
         " this one to `create_async_engine` by hand"
     ]
+
+
+# -- a fourth held-out round's shapes ---------------------------------------------------
+
+
+def with_handler(handler: str, prefix: str = "") -> dict[str, str]:
+    """PROJECT with ``handler`` (code at the module's indentation) before ``/todos``."""
+    return with_main(
+        '    @app.get("/todos")\n',
+        textwrap.indent(textwrap.dedent(prefix + handler), "    ") + '\n\n    @app.get("/todos")\n',
+    )
+
+
+def test_a_request_read_and_a_model_method_hold_no_handler_back(tmp_path):
+    handler = """\
+        from fastapi import Request
+
+
+        @app.get("/me")
+        def me(request: Request, db: SessionDep):
+            token = request.cookies.get("token") or request.headers.get("x-token", "")
+            user = db.scalars(select(User).where(User.name == token)).first()
+            return {"found": user is not None, "body": UserIn(name=token).model_dump()}
+        """
+    new, findings = migrate(tmp_path, with_handler(handler))
+
+    assert findings == []
+    assert "async def me(request: Request, db: SessionDep):" in new["app/main.py"]
+
+
+def test_a_helper_held_by_its_callers_says_why_the_caller_stays_sync(tmp_path):
+    handler = """\
+        def find(name, db: SessionDep):
+            return db.scalars(select(User).where(User.name == name)).first()
+
+
+        @app.get("/find/{name}")
+        def find_user(name: str, db: SessionDep, client=None):
+            client.fetch_remote(name)
+            return {"found": find(name, db) is not None}
+        """
+    new, findings = migrate(tmp_path, with_handler(handler))
+
+    assert not migrated(new)
+    assert any(
+        "it is called from sync code in `find_user`" in f
+        and "which stays sync: vibefix cannot tell whether `client.fetch_remote` blocks" in f
+        for f in findings
+    ), findings
+
+
+def test_a_handler_that_returns_the_orm_object_it_committed_is_told_its_response_changes(
+    tmp_path,
+):
+    handler = """\
+        @app.post("/bare")
+        def bare(body: UserIn, db: SessionDep):
+            user = User(name=body.name)
+            db.add(user)
+            db.commit()
+            return user
+
+
+        @app.post("/modelled", response_model=UserIn)
+        def modelled(body: UserIn, db: SessionDep):
+            user = User(name=body.name)
+            db.add(user)
+            db.commit()
+            return user
+        """
+    new, findings = migrate(tmp_path, with_handler(handler))
+
+    assert migrated(new)
+    assert len(findings) == 1, findings
+    assert "`bare` returns an ORM object after a commit, with no response model" in findings[0]
+
+
+def test_an_untyped_session_a_sync_test_makes_inline_moves_with_the_test(tmp_path):
+    crud = (
+        "from app.models import User\n\n\n"
+        "def find(name, db):\n    return db.query(User).filter(User.name == name).first()\n"
+    )
+    test = (
+        "from app.crud import find\nfrom tests.conftest import TestingSessionLocal\n\n\n"
+        "def test_nobody(client):\n    assert find('nobody', TestingSessionLocal()) is None\n"
+    )
+    handler = (
+        '@app.get("/by/{name}")\ndef by_name(name: str, db: SessionDep):\n'
+        "    return {'found': crud.find(name, db) is not None}\n"
+    )
+    files = {
+        **with_handler(handler, "from app import crud\n\n\n"),
+        "app/crud.py": crud,
+        "tests/test_find.py": test,
+    }
+    new, findings = migrate(tmp_path, files)
+
+    assert findings == []
+    assert "async def find(name, db):" in new["app/crud.py"]
+    assert (
+        "    assert asyncio.run(find('nobody', TestingSessionLocal())) is None"
+        in (new["tests/test_find.py"])
+    )

@@ -248,3 +248,23 @@ class ObjectScan(cst.CSTVisitor):
             else:
                 # Anything else handed on (``f(load(db))``): what it holds is unknown.
                 self.passes.append(Pass(keyed, position, HANDED, line, column))
+                made = (
+                    self.qualify(value.func)
+                    if isinstance(value, cst.Call) and _factory_call(value)
+                    else ()
+                )
+                if len(made) == 1:
+                    # ``f(SessionLocal())``: a session made there, if the plan finds the
+                    # factory is one.
+                    self.passes.append(
+                        Pass(keyed, position, f"made:{made[0]}", line, column, session=True)
+                    )
+
+
+def _factory_call(value: cst.BaseExpression) -> bool:
+    """``Factory()``: a call of a name (or ``a.b``) with no arguments."""
+    return (
+        isinstance(value, cst.Call)
+        and not value.args
+        and isinstance(value.func, cst.Name | cst.Attribute)
+    )

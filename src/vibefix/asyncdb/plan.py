@@ -47,6 +47,8 @@ class DbPlan(PlanPart):
     """VF203's code: the async twin its rule names (``Entry(Kind.TWIN, code)``)."""
     migrates: bool = False
     obstacles: tuple[tuple[Path, int, int, str], ...] = ()
+    notes: tuple[tuple[Path, int, int, str], ...] = ()
+    """Differences the move makes that a reviewer must see (findings, not obstacles)."""
     engines: frozenset[NodeKey] = frozenset()
     disposals: Mapping[NodeKey, str] = field(default_factory=dict)
     """``engine.dispose()`` calls, with the function they are in (qualified name)."""
@@ -139,8 +141,12 @@ class DbPlan(PlanPart):
             return {}
         twin = Entry(Kind.TWIN, self.code, loop=True)
         ran = {key for key, query in self.queries.items() if query.terminal and not query.wait}
-        # ``with Session(engine) as s`` becomes ``async with``: its function is async.
-        return dict.fromkeys(sorted(self.awaits | ran | self.session_calls), twin)
+        kept = {key for key, query in self.queries.items() if not query.terminal}
+        # ``with Session(engine) as s`` becomes ``async with``: its function is async. A
+        # query kept in a variable (``q = db.query(M)``) runs nothing yet.
+        found = dict.fromkeys(sorted(self.awaits | ran | self.session_calls), twin)
+        found.update(dict.fromkeys(sorted(kept), Entry(Kind.NONBLOCKING)))
+        return found
 
 
 def rule(plan: DbPlan) -> Callable[[str], Entry | None]:

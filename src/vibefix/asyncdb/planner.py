@@ -13,7 +13,7 @@ from pathlib import Path
 from vibefix.asyncdb.checks import Checks
 from vibefix.asyncdb.collect import FileScan
 from vibefix.asyncdb.draft import Draft, key_of
-from vibefix.asyncdb.facts import DbFacts, FunctionDb, QueryFact, SessionFacts, Span
+from vibefix.asyncdb.facts import DbFacts, From, FunctionDb, QueryFact, SessionFacts, Span
 from vibefix.asyncdb.loads import LazyLoads
 from vibefix.asyncdb.messages import Why
 from vibefix.asyncdb.names import is_test_module
@@ -184,8 +184,12 @@ class _Planner:
                     elif handed.index + int(method) != position:
                         continue
                     where = (caller.qualname, handed.line, handed.column)
-                    ok = handed.session and any(
-                        s.name == handed.var and self.confirmed(s.source) for s in caller.sessions
+                    ok = handed.session and (
+                        any(
+                            s.name == handed.var and self.confirmed(s.source)
+                            for s in caller.sessions
+                        )
+                        or (handed.var.startswith("made:") and self.confirmed(handed.var))
                     )
                     sites[where] = sites.get(where, False) or ok
         found_all = bool(sites) and all(sites.values())
@@ -268,8 +272,56 @@ class _Planner:
         if create_all is not None:
             checks.test_clients()
         return replace(
-            self._part(engines, makers, disposals, create_all, app), create_all_after=after
+            self._part(engines, makers, disposals, create_all, app),
+            create_all_after=after,
+            notes=tuple(self._bare_responses()),
         )
+
+    def _bare_responses(self) -> list[tuple[Path, int, int, str]]:
+        """Route handlers with no response model that return an ORM object a commit
+        expired: FastAPI encodes the attributes it holds, none before the move (a
+        commit expired them) and every column after (``expire_on_commit=False``)."""
+        from vibefix.calls.plan import route_decorated
+
+        found = []
+        for _, (path, function) in sorted(self.functions.items()):
+            fact = self.index.functions.get(function.qualname)
+            if function.response or fact is None or not route_decorated(fact, self.index):
+                continue
+            origins = dict(function.origins)
+            for returned in function.returns:
+                origin = origins.get(returned) if isinstance(returned, str) else returned
+                if origin is None or origin.kind is not From.CALL:
+                    continue
+                made = self.orm.model([origin.name]) is not None and bool(function.flushes)
+                helper = self.functions.get(origin.name)
+                made = made or (
+                    helper is not None
+                    and bool(helper[1].flushes)
+                    and any(
+                        isinstance(r, str)
+                        and (o := dict(helper[1].origins).get(r)) is not None
+                        and o.kind is From.CALL
+                        and self.orm.model([o.name]) is not None
+                        for r in helper[1].returns
+                    )
+                )
+                if made:
+                    line, column = function.span[:2]
+                    found.append(
+                        (
+                            path,
+                            line,
+                            column,
+                            f"`{function.qualname.rpartition('.')[2]}` returns an ORM object"
+                            " after a commit, with no response model: FastAPI encodes the"
+                            " attributes it holds, none before the move (the commit expired"
+                            " them) and every column after (expire_on_commit=False), a secret"
+                            " one included; declare a `response_model`",
+                        )
+                    )
+                    break
+        return found
 
     def _part(
         self,

@@ -92,6 +92,18 @@ def _staying_sync(part: DbPlan, index: ProjectIndex, asyncs: AsyncPlan) -> list[
         if function is None or not (function.is_async or key in asyncs.becomes_async):
             name = function.qualname.rpartition(".")[2] if function else "this function"
             why = asyncs.held.get(function.qualname, "") if function else ""
+            if function is not None and why.startswith("it is called from sync code in"):
+                # Say why the caller stays sync: that is what to change.
+                caller = next(
+                    (
+                        c
+                        for c in sorted(asyncs.callers.get(function.qualname, ()))
+                        if asyncs.held.get(c)
+                    ),
+                    None,
+                )
+                if caller is not None:
+                    why += f", which stays sync: {asyncs.held[caller]}"
             if function is not None and any(
                 d.rpartition(".")[2] == "fixture" for d in function.decorators
             ):

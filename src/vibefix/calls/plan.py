@@ -251,6 +251,8 @@ class _Analysis:
     calls: Mapping[NodeKey, Entry] = field(default_factory=dict)
     """What the applied parts say of single calls, by position (``Rules.blocking_calls``),
     before their targets."""
+    _starts: dict[tuple[Path, int, int], list[NodeKey]] | None = None
+    """``calls`` by where each starts (``_within_ruled``)."""
 
     # -- classification ----------------------------------------------------------------
 
@@ -259,6 +261,10 @@ class _Analysis:
         verdict = self.verdicts.get(key)
         if verdict is None:
             ruled = self.calls.get(node_key(function.path, call)) if self.calls else None
+            if ruled is None and self.calls and self._within_ruled(function.path, call):
+                # ``db.query(M).filter(...)`` inside a query a part rules on: a step of
+                # the chain it rewrites, which runs nothing itself.
+                ruled = Entry(Kind.NONBLOCKING)
             if ruled is not None:
                 verdict = _verdict(ruled, call.targets[0] if call.targets else UNKNOWN)
             else:
@@ -273,6 +279,19 @@ class _Analysis:
                 kind = Category.BLOCKING if streaming else Category.OFFLOAD
                 return replace(verdict, category=kind, note=note)
         return verdict
+
+    def _within_ruled(self, path: Path, call: CallFact) -> bool:
+        """``call`` starts where a call the parts rule on starts and ends inside it: the
+        receiver chain of that call (``db.query(M).filter(...)`` of ``....first()``)."""
+        if self._starts is None:
+            self._starts = {}
+            for key in self.calls:
+                self._starts.setdefault(key[:3], []).append(key)
+        end = call.end
+        return any(
+            (end[0], end[1]) <= (key[3], key[4])
+            for key in self._starts.get((path, call.line, call.column), ())
+        )
 
     def classify_targets(self, targets: Iterable[str]) -> Verdict:
         key = tuple(targets)
