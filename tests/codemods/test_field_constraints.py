@@ -219,6 +219,9 @@ def test_the_dependency_is_looked_for_in_the_nearest_project(tmp_path):
     (other / "requirements.txt").write_text("pydantic\n")
     assert not declares_email_validator(other)
     assert not declares_email_validator(Path("/"))
+    # A requirements file saved as UTF-16 (Windows' `pip freeze > requirements.txt`).
+    (other / "requirements.txt").write_text("pydantic\nemail-validator==2.1\n", encoding="utf-16")
+    assert declares_email_validator(other)
 
 
 def test_a_table_check_on_two_columns_gives_each_its_own_bound():

@@ -75,6 +75,15 @@ def _files_in(folder: Path, contents: dict[Path, dict[str, bytes]]) -> dict[str,
         found: dict[str, bytes] = {}
         for name in DECLARATIONS:
             with contextlib.suppress(OSError):
-                found[name] = (folder / name).read_bytes()
+                found[name] = _utf8((folder / name).read_bytes())
         contents[folder] = found
     return contents[folder]
+
+
+def _utf8(data: bytes) -> bytes:
+    """``data`` as UTF-8: a file saved as UTF-16 (with its byte order mark, as Windows
+    tools write ``requirements.txt``) is read as what it says."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        with contextlib.suppress(UnicodeDecodeError):
+            return data.decode("utf-16").encode("utf-8")
+    return data.removeprefix(b"\xef\xbb\xbf")
