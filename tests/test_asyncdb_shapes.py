@@ -1573,3 +1573,30 @@ def test_an_untyped_session_a_sync_test_makes_inline_moves_with_the_test(tmp_pat
         "    assert asyncio.run(find('nobody', TestingSessionLocal())) is None"
         in (new["tests/test_find.py"])
     )
+
+
+def test_schemas_star_imported_through_a_package_are_read(tmp_path):
+    # ``from app.schemas import *`` in the handlers' module; ``app/schemas/__init__.py``
+    # star-imports ``.todo`` in turn: the response schema is found, and what it reads
+    # (the todo's tags) is loaded.
+    schema = (
+        "from pydantic import BaseModel, ConfigDict\n\n\n"
+        "class TagOut(BaseModel):\n    model_config = ConfigDict(from_attributes=True)\n"
+        "    label: str\n\n\n"
+        "class TodoOut(BaseModel):\n    model_config = ConfigDict(from_attributes=True)\n"
+        "    title: str\n    tags: list[TagOut]\n"
+    )
+    handler = (
+        '@app.get("/todo-out/{todo_id}", response_model=TodoOut)\n'
+        "def todo_out(todo_id: int, db: SessionDep):\n"
+        "    return db.scalars(select(Todo).where(Todo.id == todo_id)).first()\n"
+    )
+    files = {
+        **with_handler(handler, "from app.schemas import *\n\n\n"),
+        "app/schemas/__init__.py": "from .todo import *\n",
+        "app/schemas/todo.py": schema,
+    }
+    new, findings = migrate(tmp_path, files)
+
+    assert findings == []
+    assert ".where(Todo.id == todo_id).options(selectinload(Todo.tags))" in new["app/main.py"]

@@ -120,6 +120,9 @@ class DbPlan(PlanPart):
     aiosqlite connections keep the process from exiting with aiosqlite 0.22)."""
     wanted_names: frozenset[str] = frozenset()
     """Names of the project's functions and classes VF203 needs to read."""
+    wanted_modules: frozenset[str] = frozenset()
+    """Modules the indexed ones star-import (``from app.schemas import *``): what they
+    define, or star-import in turn, is what those names are."""
 
     @property
     def touched(self) -> frozenset[Path]:

@@ -371,6 +371,9 @@ class _Planner:
                 for file in self.facts.values()
                 for name, _, _ in file.engines
             ),
+            wanted_modules=frozenset(
+                source for module in self.index.modules for source in module.star_imports
+            ),
             wanted_names=frozenset(
                 {
                     "sqlalchemy",

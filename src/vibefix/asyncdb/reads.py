@@ -69,6 +69,7 @@ class Reads:
                 if attrs:
                     found.append((var, set(attrs), line, column))
                 owner, _, verb = name.rpartition(".")
+                owner = self.draft.index.resolve(owner) if owner else owner
                 if (
                     verb in ("model_validate", "from_orm")
                     and owner in self.orm.schemas
@@ -79,7 +80,10 @@ class Reads:
                         found.append((var, fields, line, column))
                 elif helper is None and self._unseen(owner if verb == "model_validate" else name):
                     found.append((var, {f"{UNSEEN}{name}"}, line, column))
-        schema = next((s for s in function.response if s in self.orm.schemas), None)
+        resolve = self.draft.index.resolve
+        schema = next(
+            (resolve(s) for s in function.response if resolve(s) in self.orm.schemas), None
+        )
         unseen = [s for s in function.response if self._unseen(s)]
         if schema is None and unseen:
             line, column = function.end, function.span[1]
@@ -104,7 +108,7 @@ class Reads:
         resolved = self.draft.index.resolve(name)
         if resolved != name and resolved.partition(".")[0] not in self.first_party:
             return False
-        if name in self.orm.models or name in self.orm.schemas:
+        if {name, resolved} & (self.orm.models.keys() | self.orm.schemas.keys()):
             return False
         if "<locals>" not in name:  # a nested function is read with its own
             self.draft.unseen_names.add(name.rpartition(".")[2])

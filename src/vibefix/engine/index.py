@@ -284,14 +284,20 @@ class ProjectIndex:
         _handed_down(modules, functions, bases, objects)
         assigned = frozenset(name for name in objects if name.rpartition(".")[0] in bases)
         _plain_class_attributes(bases, objects, returns)
-        named = [*functions, *bases, *objects]
-        for module in modules:
-            for source in module.star_imports:
-                prefix = f"{source}."
-                for name in named:
-                    tail = name[len(prefix) :]
-                    if name.startswith(prefix) and "." not in tail and "(" not in tail:
-                        objects.setdefault(f"{module.module}.{tail}", name)
+        # ``from pkg import *`` names what ``pkg`` defines and what it star-imports in
+        # turn (``pkg/__init__.py``: ``from .user import *``): to a fixed point.
+        for _ in range(5):
+            named = [*functions, *bases, *objects]
+            before = len(objects)
+            for module in modules:
+                for source in module.star_imports:
+                    prefix = f"{source}."
+                    for name in named:
+                        tail = name[len(prefix) :]
+                        if name.startswith(prefix) and "." not in tail and "(" not in tail:
+                            objects.setdefault(f"{module.module}.{tail}", name)
+            if len(objects) == before:
+                break
         index = cls(
             modules,
             functions,
