@@ -40,6 +40,11 @@ ENGINE_LINE = (
 engine factory, which VF203 says it does not move)."""
 
 
+OLD_FASTAPI = re.compile(
+    rb"(?m)^\s*[\"']?fastapi\s*(?:\[[^\]]*\])?[^\n#]*?(?:==|~=|<=?)\s*0\.([0-9]+)"
+)
+"""A pin or an upper bound of FastAPI (``fastapi==0.68.1``, ``fastapi>=0.68,<0.69``): its
+0.x minor version."""
 OLD_SQLALCHEMY = re.compile(
     rb"(?im)^\s*[\"']?sqlalchemy\s*(?:\[[^\]]*\])?\s*==\s*"
     rb"(1\.[0-9.]+|2\.0\.(?:[0-9]|[1-3][0-9]|4[0-5]))\b"
@@ -168,6 +173,9 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         # The codemod that gives route handlers their own session: a finding about a
         # session shared by every caller sends the user there.
         part = plan_async_db(context.index, cls.code, SharedSession.code)
+        python = context.declarations.python
+        if python is not None and python < (3, 10):
+            part = replace(part, old_python=True)
         if part.migrates and part.engines:
             folder = min(part.engines)[0].parent
             declared = context.declarations.projects.get(folder, {})
@@ -176,6 +184,18 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 if found:
                     part = replace(part, old_sqlalchemy=found.group(1).decode())
             texts = [text.lower() for text in declared.values()]
+            fastapi = next((m for t in texts if (m := OLD_FASTAPI.search(t))), None)
+            if part.create_all is not None and fastapi is not None and int(fastapi.group(1)) < 93:
+                # ``FastAPI(lifespan=...)`` came with 0.93: an older one ignores it.
+                path, line, column = part.create_all[:3]
+                why = (
+                    f"the project pins FastAPI ({fastapi.group(0).decode().strip()}) older than"
+                    " 0.93, which has no `lifespan=`: the tables would never be made; upgrade"
+                    " FastAPI, or make them in a startup hook by hand"
+                )
+                return replace(
+                    part, migrates=False, obstacles=(*part.obstacles, (path, line, column, why))
+                )
             if (
                 part.sqlite
                 and any(b"sqlalchemy" in text or b"sqlmodel" in text for text in texts)
@@ -680,7 +700,9 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             needs += [need for helper in helpers for need in helper.needs]
             statement = self._statement
             assert statement is not None
-            helper = cst.parse_statement(url_helper(self.code, helpers[0].name, helpers[1].name))
+            helper = cst.parse_statement(
+                url_helper(self.code, helpers[0].name, helpers[1].name, self._db.old_python)
+            )
             blank = [cst.EmptyLine(), cst.EmptyLine()]
             if statement not in self._module.body:
                 # An engine made in a block (``if TESTING: ...``): the helper is for

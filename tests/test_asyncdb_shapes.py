@@ -1600,3 +1600,65 @@ def test_schemas_star_imported_through_a_package_are_read(tmp_path):
 
     assert findings == []
     assert ".where(Todo.id == todo_id).options(selectinload(Todo.tags))" in new["app/main.py"]
+
+
+def test_a_fastapi_older_than_the_lifespan_holds_create_all_back(tmp_path):
+    # FastAPI before 0.93 ignores ``lifespan=``: the tables would never be made.
+    files = {**PROJECT, "requirements.txt": "fastapi>=0.68,<0.69\nsqlalchemy\naiosqlite\n"}
+    new, findings = migrate(tmp_path, files)
+
+    assert not migrated(new)
+    assert any("older than 0.93, which has no `lifespan=`" in f for f in findings), findings
+
+
+@pytest.mark.parametrize(
+    ("requires", "given"), [(">=3.9", '(url: "str | URL")'), (">=3.11", "(url: str | URL)")]
+)
+def test_the_url_helper_runs_on_the_python_the_project_declares(tmp_path, requires, given):
+    database = (
+        textwrap.dedent(DATABASE)
+        .replace("from typing import Annotated\n", "import os\nfrom typing import Annotated\n")
+        .replace(
+            "create_engine(SQLALCHEMY_DATABASE_URL,",
+            'create_engine(os.environ.get("DATABASE_URL", SQLALCHEMY_DATABASE_URL),',
+        )
+    )
+    pyproject = f"[project]\nname = 'todo'\nrequires-python = '{requires}'\n"
+    new, findings = migrate(
+        tmp_path, {**PROJECT, "pyproject.toml": pyproject, "app/database.py": database}
+    )
+
+    assert findings == []
+    assert f"def _async_url{given} -> URL:" in new["app/database.py"]
+
+
+def test_a_session_handed_to_methods_of_an_instance_and_of_self(tmp_path):
+    # ``todo_repo.first(name, db)`` on a module-level instance, ``self.first(...)`` in
+    # another method and ``TodoRepo().titles(db)``: each takes it as ``db: Session``.
+    repo = (
+        "from sqlalchemy.orm import Session\n\nfrom app.models import Todo\n\n\n"
+        "class TodoRepo:\n"
+        "    def first(self, title: str, db: Session):\n"
+        "        return db.query(Todo).filter(Todo.title == title).first()\n\n"
+        "    def exists(self, title: str, db: Session) -> bool:\n"
+        "        return self.first(title, db) is not None\n\n"
+        "    def titles(self, db: Session) -> list[str]:\n"
+        "        return [t.title for t in db.query(Todo).all()]\n\n\n"
+        "todo_repo = TodoRepo()\n"
+    )
+    handler = (
+        '@app.get("/repo/{title}")\ndef by_repo(title: str, db: SessionDep):\n'
+        "    return {'exists': todo_repo.exists(title, db), 'all': TodoRepo().titles(db)}\n"
+    )
+    files = {
+        **with_handler(handler, "from app.repo import TodoRepo, todo_repo\n\n\n"),
+        "app/repo.py": repo,
+    }
+    new, findings = migrate(tmp_path, files)
+
+    assert findings == []
+    assert "        return await self.first(title, db) is not None\n" in new["app/repo.py"]
+    assert (
+        "    return {'exists': await todo_repo.exists(title, db),"
+        " 'all': await TodoRepo().titles(db)}"
+    ) in new["app/main.py"]

@@ -42,6 +42,8 @@ class ObjectScan(cst.CSTVisitor):
         self.stores: list[tuple[int, int]] = []
         self.yields: list[str] = []
         """The names the function yields (a fixture's session)."""
+        self.owner = ""
+        """The class the function is a method of (qualified); ``""`` for none."""
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.defs.append(node)
@@ -221,6 +223,22 @@ class ObjectScan(cst.CSTVisitor):
             root.value in self.locals or root.value in self.origins or root.value in self.candidates
         ):
             names = ()  # a method of a local object (``db.add``, ``items.append``)
+            if (
+                self.owner
+                and root.value == "self"
+                and isinstance(func, cst.Attribute)
+                and func.value is root
+            ):
+                names = (f"{self.owner}().{func.attr.value}",)  # ``self.get(db)``
+        if (
+            not names
+            and isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Call)
+            and isinstance(func.value.func, cst.Name | cst.Attribute)
+        ):
+            made = self.qualify(func.value.func)
+            if len(made) == 1:
+                names = (f"{made[0]}().{func.attr.value}",)  # ``ItemRepo().rename(db)``
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
             # ``order.to_dict()``: ``order`` is ``self`` of a method of its model.
             line, column, _, _ = self.locate(func.value)

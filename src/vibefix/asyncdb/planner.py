@@ -567,6 +567,28 @@ class _Planner:
                 "the query's model is unknown: no 2.0 statement can be written for it",
             )
 
+    def _callees(self, name: str) -> list[tuple[str, int]]:
+        """What a call of ``name`` may run, and how many parameters come before the
+        arguments (``self``): the function; a class's ``__init__`` (its own or a
+        base's) for ``UserRepository(db)``; the method, its class's or a base's, for
+        ``repo.create(db)`` on a module-level instance or ``self.get(db)``."""
+        fact = self.index.functions.get(name)
+        bound = (
+            fact is not None
+            and fact.owner_class is not None
+            and not {d.rpartition(".")[2] for d in fact.decorators}
+            & {"staticmethod", "classmethod"}
+        )
+        # ``ItemRepo().rename(db)`` reads as ``ItemRepo.rename``: called on an instance.
+        found = [(name, int(bound))]
+        found += [(f"{k}.__init__", 1) for k in self.index.lineage(name)]
+        owner, _, method = self.index.resolve(name).rpartition(".")
+        if not owner.endswith("()"):
+            return found
+        owner = self.index.resolve(owner[:-2])
+        found += [(f"{k}.{method}", 1) for k in (owner, *self.index.lineage(owner))]
+        return found
+
     def _handed(self, path: Path, function: FunctionDb, names: set[str]) -> None:
         """A session handed on must go to a parameter annotated ``Session``."""
         for handed in function.passes:
@@ -575,16 +597,11 @@ class _Planner:
             index = handed.index
             # ``helper(db)`` by position, or ``helper(db=db)`` by keyword.
             targets = [n.partition(":") for n in handed.callees]
-            # A class's constructor (``UserRepository(db)``) takes it in ``__init__``
-            # (its own or a base's), after ``self``.
             found = next(
                 (
                     (name, kw, shift)
                     for n, _, kw in targets
-                    for name, shift in (
-                        (n, 0),
-                        *((f"{k}.__init__", 1) for k in self.index.lineage(n)),
-                    )
+                    for name, shift in self._callees(n)
                     if name in self.functions
                 ),
                 None,

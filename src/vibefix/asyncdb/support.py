@@ -22,11 +22,19 @@ def _indented(code: str) -> str:
     return ("\n" + _INDENT).join(code.splitlines())
 
 
-def url_helper(code: str, url: str, make_url: str) -> str:
+def url_helper(code: str, url: str, make_url: str, quoted: bool = False) -> str:
     """``def _async_url(url)``: ``url`` on its database's async driver, at run time
-    (``url`` and ``make_url`` are how the module spells SQLAlchemy's)."""
+    (``url`` and ``make_url`` are how the module spells SQLAlchemy's). ``quoted``: the
+    project runs on a Python before 3.10, where ``str | URL`` is no expression."""
+    given = f'"str | {url}"' if quoted else f"str | {url}"
     return render(
-        "vibefix.asyncdb", "url_helper", helper=URL_HELPER, url=url, make_url=make_url, code=code
+        "vibefix.asyncdb",
+        "url_helper",
+        helper=URL_HELPER,
+        url=url,
+        make_url=make_url,
+        code=code,
+        given=given,
     )
 
 
