@@ -97,7 +97,10 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
     (`.options(selectinload(Order.items))`) or, for a new object, by a second `refresh`
     naming it: lazy loading raises MissingGreenlet in async code. One the mapping loads
     (`lazy="selectin"`, `"joined"`, `"subquery"`) or the query's options load already
-    is left as it is.
+    is left as it is. Sessions are followed where projects keep them: an object's
+    (`self.db = db` in a repository), a parameter with no annotation that every call
+    hands a session, `Session(engine)` (made `AsyncSession(engine,
+    expire_on_commit=False)`), and into methods of an instance or of `self`.
 
     The test suite moves with the app: its own engines (module-level or made in a
     fixture) keep their pool class (`StaticPool`, `NullPool`); `create_all`/`drop_all`
@@ -107,23 +110,31 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
     calls of its sync fixtures and tests (sessions from its own factories, or a
     fixture's) run on an event loop of their own (`asyncio.run(db.commit())`), and
     `with engine.connect() as c: c.execute(stmt); c.commit()` becomes
-    `_run_sync(engine, lambda c: c.execute(stmt))`.
+    `_run_sync(engine, lambda c: c.execute(stmt))`; a session held in `with` there is
+    opened before a `try` whose `finally` closes it on a loop of its own; a project
+    function a sync test calls runs through `asyncio.run(...)` (VF104).
 
     Safety: review. The project must install the async driver (`aiosqlite`, `asyncpg`,
     `aiomysql`) and `greenlet`; with aiosqlite 0.22, SQLAlchemy 2.0.46 or later (an
     older pin is a finding: its connections keep the process from exiting). Sessions do
     not expire objects on commit (`expire_on_commit=False`, needed to read them
     afterwards without I/O): a value the database computes on commit is read only after
-    a `refresh`. asyncpg takes no `sslmode` in the URL (`ssl=` instead). The tables are
-    created in the lifespan: a `TestClient` used without `with` does not create them
-    (unless the test suite makes its own). A query that selects a model reads its
-    result through `.unique()`: the legacy query returned each object once.
-    `engine.dispose()` in sync code that nothing in the project calls (a pytest
-    fixture, a script) runs on its own event loop (`asyncio.run`).
+    a `refresh`, and a handler that returns a committed ORM object with no response
+    model now encodes every column (a finding says so). asyncpg takes no `sslmode` in
+    the URL (`ssl=` instead). The tables are created in the lifespan: a `TestClient`
+    used without `with` does not create them (unless the test suite makes its own). A
+    query that selects a model reads its result through `.unique()`: the legacy query
+    returned each object once. `engine.dispose()` in sync code that nothing in the
+    project calls (a pytest fixture, a script) runs on its own event loop
+    (`asyncio.run`).
 
     Not rewritten: any of these anywhere leaves the whole project as it is, each a
     finding at its line that says what to change by hand.
-    - The engine and factory: `poolclass=` other than `StaticPool`/`NullPool`, `creator=`,
+    - The engine and factory: an engine a function returns (`return create_engine(url)`),
+      a factory called where it is made (`sessionmaker(...)()`), a dependency that
+      yields a session on an engine or factory the move does not cover, a project that
+      pins FastAPI older than 0.93 (no `lifespan=` for the tables),
+      `poolclass=` other than `StaticPool`/`NullPool`, `creator=`,
       a URL that is neither the first argument nor `url=`, or of a database with no
       known async driver; a custom session class (`class_=`), `expire_on_commit=True`,
       `scoped_session`, `SessionLocal.begin()`, the dependency called directly
@@ -381,14 +392,23 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
 
     def _session_call(self, node: cst.Call) -> None:
         """``Session(engine)`` -> ``AsyncSession(engine, expire_on_commit=False)``."""
-        alias = self._alias(node, "sqlalchemy.ext.asyncio", "AsyncSession")
-        given = any(
-            a.keyword is not None and a.keyword.value == "expire_on_commit" for a in node.args
+        self._keeping_objects(
+            node,
+            "AsyncSession",
+            "a session on the async engine is an AsyncSession that keeps its objects"
+            " loaded after a commit",
         )
+
+    def _keeping_objects(self, node: cst.Call, name: str, reason: str) -> None:
+        """``node`` calls ``sqlalchemy.ext.asyncio``'s ``name`` instead, with
+        ``expire_on_commit=False`` unless it says so already: objects stay readable
+        after a commit, with no I/O."""
+        alias = self._alias(node, "sqlalchemy.ext.asyncio", name)
+        given = {arg.keyword.value for arg in node.args if arg.keyword is not None}
 
         def change(updated: cst.Call) -> cst.Call:
             args = list(updated.args)
-            if not given:
+            if "expire_on_commit" not in given:
                 args = appended(
                     args,
                     keyword("expire_on_commit", cst.Name("False")),
@@ -396,14 +416,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 )
             return updated.with_changes(func=cst.parse_expression(alias.name), args=args)
 
-        self.replace(
-            node,
-            change,
-            "a session on the async engine is an AsyncSession that keeps its objects"
-            " loaded after a commit",
-            needs=alias.needs,
-            drops=[node.func],
-        )
+        self.replace(node, change, reason, needs=alias.needs, drops=[node.func])
 
     def visit_Call(self, node: cst.Call) -> None:
         super().visit_Call(node)
@@ -744,25 +757,10 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         )
 
     def _maker(self, node: cst.Call) -> None:
-        make = self._alias(node, "sqlalchemy.ext.asyncio", "async_sessionmaker")
-        given = {arg.keyword.value for arg in node.args if arg.keyword is not None}
-
-        def change(updated: cst.Call) -> cst.Call:
-            args = list(updated.args)
-            if "expire_on_commit" not in given:
-                args = appended(
-                    args,
-                    keyword("expire_on_commit", cst.Name("False")),
-                    updated.whitespace_before_args,
-                )
-            return updated.with_changes(func=cst.parse_expression(make.name), args=args)
-
-        self.replace(
+        self._keeping_objects(
             node,
-            change,
+            "async_sessionmaker",
             "an AsyncSession factory; objects stay readable after commit",
-            needs=make.needs,
-            drops=[node.func],
         )
 
     def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine) -> None:

@@ -13,13 +13,13 @@ from pathlib import Path
 from vibefix.asyncdb.checks import Checks
 from vibefix.asyncdb.collect import FileScan
 from vibefix.asyncdb.draft import Draft, key_of
-from vibefix.asyncdb.facts import DbFacts, From, FunctionDb, QueryFact, SessionFacts, Span
+from vibefix.asyncdb.facts import DbFacts, From, FunctionDb, Pass, QueryFact, SessionFacts, Span
 from vibefix.asyncdb.loads import LazyLoads
 from vibefix.asyncdb.messages import Why
 from vibefix.asyncdb.names import is_test_module
 from vibefix.asyncdb.orm import Orm
 from vibefix.asyncdb.plan import DbPlan, QueryPlan
-from vibefix.engine.index import OVERRIDES, NodeKey, ProjectIndex, node_key
+from vibefix.engine.index import NodeKey, ProjectIndex, node_key
 
 
 def plan_async_db(index: ProjectIndex, code: str, shared_code: str = "") -> DbPlan:
@@ -70,15 +70,6 @@ class _Planner:
         self.sqlite_tests = bool(sqlite) and all(sqlite)
         """The test suite makes engines, all of them SQLite's (whose connections serve
         any event loop: a server's driver ties each to the loop that opened it)."""
-        self.overrides = frozenset(
-            target
-            for module in index.modules
-            for reference in module.references
-            if reference.via == OVERRIDES
-            for target in reference.targets
-        )
-        """What ``app.dependency_overrides[dep] = override`` names: FastAPI calls it,
-        wherever it is defined (a fixture's own ``override_get_db``)."""
         from vibefix.calls.plan import injected_use
 
         self.injected = frozenset(
@@ -88,7 +79,9 @@ class _Planner:
             if injected_use(reference.via, index)
             for target in reference.targets
         )
-        """What FastAPI calls as a dependency (``Depends(get_db)``, an override)."""
+        """What FastAPI calls as a dependency (``Depends(get_db)``), or in place of one
+        (``app.dependency_overrides[get_db] = override``, wherever it is defined: a
+        fixture's own ``override_get_db``)."""
         self.engine_names = frozenset(
             {
                 f"{self.draft.module(path)}.{name}"
@@ -99,7 +92,9 @@ class _Planner:
             | {name for _, (name, _, _, _) in self.test_engines}
         )
         """The engines the migration moves, qualified (a fixture's too)."""
-        self._kept_cache: dict[str, bool] = {}
+        self._inferred: dict[str, bool] = {}
+        """``_kept`` and ``_untyped``'s answers (``False`` while one is asked)."""
+        self._into: dict[str, list[tuple[FunctionDb, Pass, str, int]]] | None = None
         self.session_fixtures: dict[str, SessionFacts] = {}
         """The test suite's fixtures that yield (or return) a session, by name: pytest
         hands it to the tests and fixtures with a parameter of that name."""
@@ -159,49 +154,37 @@ class _Planner:
     def _untyped(self, qualname: str, param: str) -> bool:
         """Whether the parameter ``param`` of ``qualname``, which has no annotation,
         holds a session: the project calls it, and every call hands it one there."""
-        cached = self._kept_cache.get(f"{qualname}:{param}")
+        cached = self._inferred.get(f"{qualname}:{param}")
         if cached is not None:
             return cached
-        self._kept_cache[f"{qualname}:{param}"] = False
+        self._inferred[f"{qualname}:{param}"] = False
         found = self.functions.get(qualname)
-        fact = self.index.functions.get(qualname)
         if found is None or param not in found[1].params:
             return False
         position = found[1].params.index(param)
-        method = fact is not None and fact.owner_class is not None and position > 0
         sites: dict[tuple[str, int, int], bool] = {}
-        for _, caller in self.functions.values():
-            for handed in caller.passes:
-                for callee in handed.callees:
-                    name, _, keyword = callee.partition(":")
-                    if name != qualname and self.index.resolve(name) != qualname:
-                        continue
-                    if keyword:
-                        if keyword != param:
-                            continue
-                    elif handed.index < 0:
-                        pass  # ``*args``: anything may land there
-                    elif handed.index + int(method) != position:
-                        continue
-                    where = (caller.qualname, handed.line, handed.column)
-                    ok = handed.session and (
-                        any(
-                            s.name == handed.var and self.confirmed(s.source)
-                            for s in caller.sessions
-                        )
-                        or (handed.var.startswith("made:") and self.confirmed(handed.var))
-                    )
-                    sites[where] = sites.get(where, False) or ok
+        for caller, handed, keyword, shift in self._calls_into().get(qualname, ()):
+            if keyword:
+                if keyword != param:
+                    continue
+            elif handed.index >= 0 and handed.index + shift != position:
+                continue  # (``*args``: anything may land there)
+            where = (caller.qualname, handed.line, handed.column)
+            ok = handed.session and (
+                any(s.name == handed.var and self.confirmed(s.source) for s in caller.sessions)
+                or (handed.var.startswith("made:") and self.confirmed(handed.var))
+            )
+            sites[where] = sites.get(where, False) or ok
         found_all = bool(sites) and all(sites.values())
-        self._kept_cache[f"{qualname}:{param}"] = found_all
+        self._inferred[f"{qualname}:{param}"] = found_all
         return found_all
 
     def _kept(self, name: str) -> bool:
         """Whether ``Class.attr`` holds a session: its class, its project bases and
         subclasses assign it, and only ever a session (``self.db = db``, ``db: Session``)."""
-        if name in self._kept_cache:
-            return self._kept_cache[name]
-        self._kept_cache[name] = False  # a session kept from another kept one: no
+        if name in self._inferred:
+            return self._inferred[name]
+        self._inferred[name] = False  # a session kept from another kept one: no
         owner, _, attr = name.rpartition(".")
         index = self.index
         related = {owner, *index.lineage(owner)} | {
@@ -218,7 +201,7 @@ class _Planner:
             any(s.name == var and self.confirmed(s.source) for s in function.sessions)
             for function, var in entries
         )
-        self._kept_cache[name] = found
+        self._inferred[name] = found
         return found
 
     def plan(self) -> DbPlan:
@@ -531,7 +514,7 @@ class _Planner:
             function is not None
             and not function.is_async
             and function.qualname not in self.dependencies
-            and function.qualname not in self.overrides
+            and function.qualname not in self.injected
         )
 
     def _query(self, path: Path, session: SessionFacts, query: QueryFact) -> None:
@@ -566,6 +549,21 @@ class _Planner:
                 query.span[1],
                 "the query's model is unknown: no 2.0 statement can be written for it",
             )
+
+    def _calls_into(self) -> dict[str, list[tuple[FunctionDb, Pass, str, int]]]:
+        """Every argument handed to a project function, by the function: the caller,
+        the argument, its keyword (``""``), and the parameters before the arguments."""
+        if self._into is None:
+            self._into = {}
+            for _, caller in self.functions.values():
+                for handed in caller.passes:
+                    for callee in handed.callees:
+                        name, _, keyword = callee.partition(":")
+                        for target, shift in self._callees(name):
+                            if target in self.functions:
+                                entry = (caller, handed, keyword, shift)
+                                self._into.setdefault(target, []).append(entry)
+        return self._into
 
     def _callees(self, name: str) -> list[tuple[str, int]]:
         """What a call of ``name`` may run, and how many parameters come before the
