@@ -378,8 +378,14 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 leading_lines=updated.leading_lines,
             )
             closed = cst.parse_statement(f"{run.name}({name}.close())")
+            footer = updated.body.footer if isinstance(updated.body, cst.IndentedBlock) else ()
+            body = (
+                updated.body.with_changes(footer=())
+                if isinstance(updated.body, cst.IndentedBlock)
+                else updated.body
+            )
             guarded = cst.Try(
-                body=updated.body, finalbody=cst.Finally(body=cst.IndentedBlock([closed]))
+                body=body, finalbody=cst.Finally(body=cst.IndentedBlock([closed], footer=footer))
             )
             return cst.FlattenSentinel([opened, guarded])
 
@@ -589,7 +595,25 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             lambda updated: run.with_changes(leading_lines=updated.leading_lines),
             "the statement runs on the async engine, on an event loop of its own",
         )
+        self._keep_footer(node)
         self._run_sync_helper(node)
+
+    def _keep_footer(self, node: cst.With) -> None:
+        """The blank lines that close the ``with`` block (a function's last statement)
+        stay, at the end of the function, when a simple statement replaces the block."""
+        footer = node.body.footer if isinstance(node.body, cst.IndentedBlock) else ()
+        around = self._defs[-1] if self._defs else None
+        if not footer or around is None or not isinstance(around.body, cst.IndentedBlock):
+            return
+        if not around.body.body or around.body.body[-1] is not node:
+            return
+        self.replace(
+            around,
+            lambda updated: updated.with_changes(
+                body=updated.body.with_changes(footer=[*footer, *updated.body.footer])
+            ),
+            "the blank lines after the block stay",
+        )
 
     def _run_sync_helper(self, node: cst.CSTNode) -> None:
         """The module's ``_run_sync`` helper, written once, after the imports."""

@@ -1662,3 +1662,30 @@ def test_a_session_handed_to_methods_of_an_instance_and_of_self(tmp_path):
         "    return {'exists': await todo_repo.exists(title, db),"
         " 'all': await TodoRepo().titles(db)}"
     ) in new["app/main.py"]
+
+
+def test_the_line_that_closes_a_rewritten_block_stays(tmp_path):
+    # The block ends with a line of spaces before the next fixture: the rewritten
+    # statement keeps the line (blank), and the fixtures stay apart.
+    conftest = (
+        textwrap.dedent(CONFTEST)
+        .replace(
+            "    Base.metadata.drop_all(bind=engine)\n",
+            "    with engine.connect() as connection:\n"
+            "        connection.execute(text('DELETE FROM users'))\n"
+            "        connection.commit()\n"
+            "        \n",
+        )
+        .replace(
+            "from sqlalchemy import create_engine", "from sqlalchemy import create_engine, text"
+        )
+        .replace("\n\n\n@pytest.fixture\ndef grace", "\n@pytest.fixture\ndef grace")
+    )
+    assert "        \n@pytest.fixture\ndef grace" in conftest
+    new, findings = migrate(tmp_path, {**PROJECT, "tests/conftest.py": conftest})
+
+    assert findings == []
+    assert (
+        "    _run_sync(engine, lambda connection: connection.execute(text('DELETE FROM users')))\n"
+        "\n@pytest.fixture\ndef grace"
+    ) in new["tests/conftest.py"]
