@@ -347,13 +347,8 @@ class _Planner:
             create_all=create_all,
             app=app,
             sqlite_tests=self.sqlite_tests,
-            sqlite=bool(self.test_engines and any(e[3] for _, e in self.test_engines))
-            or any(file.sqlite_engines for file in self.facts.values())
-            or any(
-                name in {e.rpartition(".")[2] for e in file.sqlite_engines}
-                for file in self.facts.values()
-                for name, _, _ in file.engines
-            ),
+            sqlite=any(e[3] for _, e in self.test_engines)
+            or any(file.sqlite_engines for file in self.facts.values()),
             wanted_modules=frozenset(
                 source for module in self.index.modules for source in module.star_imports
             ),

@@ -1586,11 +1586,10 @@ def _tests(index: ProjectIndex) -> set[str]:
     level or in a ``Test*`` class."""
     tests = set()
     for name, function in index.functions.items():
-        file = function.path.name
         owner = function.owner_class
         if (
             _display(name).startswith("test")
-            and (file.startswith("test_") or file.endswith("_test.py"))
+            and _test_file(function.path)
             and (
                 owner is None
                 # pytest collects plain ``Test*`` classes; a ``unittest.TestCase`` runs
@@ -1603,16 +1602,17 @@ def _tests(index: ProjectIndex) -> set[str]:
     return tests
 
 
+def _test_file(path: Path) -> bool:
+    """A module pytest collects tests from: ``test_*.py`` or ``*_test.py``."""
+    return path.name.startswith("test_") or path.name.endswith("_test.py")
+
+
 def _fixtures(index: ProjectIndex) -> set[str]:
     """pytest's fixtures in the test suite's modules (``conftest.py``, ``test_*.py``)."""
     return {
         name
         for name, function in index.functions.items()
-        if (
-            function.path.name == "conftest.py"
-            or function.path.name.startswith("test_")
-            or function.path.name.endswith("_test.py")
-        )
+        if (function.path.name == "conftest.py" or _test_file(function.path))
         and any(d.rpartition(".")[2] == "fixture" for d in function.decorators)
         and "<locals>" not in name
     }
