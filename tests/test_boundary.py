@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from vibefix.codemods import ALL, RECIPES
 
 from tests.conftest import RunVibefix
@@ -427,6 +428,7 @@ STRINGS_APP = {
 }
 
 
+@pytest.mark.once
 def test_models_from_query_strings_and_forms_keep_answering_after_the_pydantic_recipe(
     tmp_path: Path, run_vibefix: RunVibefix
 ) -> None:
@@ -459,6 +461,7 @@ def test_models_from_query_strings_and_forms_keep_answering_after_the_pydantic_r
     assert strict.stdout == ""
 
 
+@pytest.mark.once
 def test_a_project_on_pydantic_1_is_left_alone_with_a_finding_at_each_request_model(
     tmp_path: Path, run_vibefix: RunVibefix
 ) -> None:

@@ -17,6 +17,9 @@ import pytest
 from tests.conftest import VIBEFIX, RunVibefix
 from vibefix.engine.cache import FOLDER, package_files
 
+# The cache's plumbing is the same on every interpreter; CI runs it on the default one.
+pytestmark = pytest.mark.once
+
 PROJECT = {
     "pyproject.toml": "[project]\nname = 'shop'\n",
     "shop/__init__.py": "",

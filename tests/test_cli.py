@@ -319,6 +319,7 @@ def test_json_output_reports_a_failed_file_with_exit_code_3(
     assert broken["error"]["line"] == 4
 
 
+@pytest.mark.once
 def test_json_of_a_file_with_a_thousand_rewrites_has_a_hunk_for_each(
     tmp_path: Path, run_vibefix: RunVibefix
 ):
@@ -413,6 +414,7 @@ def _big_project(root: Path) -> Path:
     return root
 
 
+@pytest.mark.once
 def test_jobs_2_gives_byte_identical_output_to_jobs_1(tmp_path: Path, run_vibefix: RunVibefix):
     root = _big_project(tmp_path / "big")
     assert sum(path.stat().st_size for path in root.iterdir()) >= 512 * 1024
@@ -426,6 +428,7 @@ def test_jobs_2_gives_byte_identical_output_to_jobs_1(tmp_path: Path, run_vibefi
     assert two.stderr == one.stderr
 
 
+@pytest.mark.once
 def test_jobs_2_apply_writes_the_same_files_as_jobs_1(tmp_path: Path, run_vibefix: RunVibefix):
     one = _big_project(tmp_path / "one")
     two = _big_project(tmp_path / "two")

@@ -12,6 +12,8 @@ import json
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.test_plugins import vibefix
 
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "vibefix"
@@ -196,6 +198,7 @@ def make_project(root: Path) -> None:
         path.write_text(textwrap.dedent(text), encoding="utf-8")
 
 
+@pytest.mark.once
 def test_an_external_family_collects_plans_reports_and_rewrites(tmp_path):
     site = tmp_path / "site"
     site.mkdir()

@@ -259,6 +259,7 @@ def test_symlink_and_its_target_in_the_same_project_are_processed_once(
     assert "1 file would be changed" in result.stderr
 
 
+@pytest.mark.once
 def test_a_link_beside_its_target_is_reported_under_the_name_of_the_file_written(
     tmp_path: Path, run_vibefix: RunVibefix
 ):

@@ -150,6 +150,7 @@ def test_a_backend_folder_is_the_source_root_its_imports_need(tmp_path):
     assert result.roots == (Root(tmp_path.resolve() / "backend"),)  # for apply -i
 
 
+@pytest.mark.once
 @pytest.mark.parametrize(("jobs", "use_cache"), [(2, False), (1, True)])
 def test_source_roots_reach_the_workers_and_the_cache(tmp_path, monkeypatch, jobs, use_cache):
     # Enough source for worker processes; a cached run gives the same names again.

@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 PLUGIN = '''\
 """A third-party codemod package."""
 
@@ -54,6 +56,7 @@ def vibefix(*args: str, site: Path, cwd: Path) -> subprocess.CompletedProcess[st
     )
 
 
+@pytest.mark.once
 def test_plugin_codemod_is_listed_and_runs_after_the_builtin_ones(tmp_path):
     site = tmp_path / "site"
     site.mkdir()

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import textwrap
 
+import pytest
+
 from tests.conftest import RunVibefix
 from tests.test_async_project import DEFAULT, changed, run, write
 from vibefix.config import Config
@@ -258,6 +260,7 @@ def test_a_response_s_status_and_decoded_body_are_not_blocking(tmp_path):
     assert all(f.status is not Status.FAILED for f in result.files)
 
 
+@pytest.mark.once
 def test_json_sarif_and_text_carry_the_chain(tmp_path, run_vibefix: RunVibefix):
     write(tmp_path, LAYERED)
 
@@ -557,6 +560,7 @@ def test_a_helper_whose_result_does_not_block_is_offloaded(tmp_path):
     assert result.findings == []
 
 
+@pytest.mark.once
 def test_apply_counts_the_blocking_calls_left_on_the_loop(tmp_path, run_vibefix: RunVibefix):
     write(tmp_path, CONNECTION_HELPER)
 

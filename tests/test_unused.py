@@ -210,6 +210,7 @@ def test_the_judgement_is_on_the_file_alone_when_it_does_not_parse(tmp_path):
     assert list(dead) == [tmp_path / "stale.py"]
 
 
+@pytest.mark.once
 def test_the_command_line_says_why_a_dead_module_is_skipped(tmp_path, run_vibefix: RunVibefix):
     write(tmp_path, APP)
 

@@ -222,6 +222,7 @@ print("ok")
 """
 
 
+@pytest.mark.once
 def test_the_rewritten_project_runs_on_aiosqlite_without_blocking_the_loop(tmp_path):
     write(tmp_path, PROJECT)
     result = run(tmp_path)
@@ -231,6 +232,7 @@ def test_the_rewritten_project_runs_on_aiosqlite_without_blocking_the_loop(tmp_p
     assert printed == "ok\n"
 
 
+@pytest.mark.once
 def test_an_annotated_alias_of_session_in_the_handlers_module_becomes_async_session(tmp_path):
     routers = textwrap.dedent(PROJECT["shop/routers.py"])
     aliased = (
@@ -338,6 +340,7 @@ def test_expire_on_commit_true_is_a_finding(tmp_path):
     assert any("`expire_on_commit` is not False" in f for f in vf203(result))
 
 
+@pytest.mark.once
 def test_create_all_after_the_app_moves_into_the_lifespan_and_the_app_runs(tmp_path):
     main = (
         textwrap.dedent(PROJECT["shop/main.py"]).replace(
@@ -484,6 +487,7 @@ print("ok")
 """
 
 
+@pytest.mark.once
 def test_relationships_read_every_way_are_loaded_and_the_app_runs(tmp_path):
     routers = PROJECT["shop/routers.py"].replace(
         "from sqlalchemy.orm import Session\n",
@@ -739,6 +743,7 @@ print("ok")
 """
 
 
+@pytest.mark.once
 def test_a_property_and_an_aliased_field_are_loaded_and_bulk_updates_keep_their_options(
     tmp_path,
 ):
@@ -842,6 +847,7 @@ print("ok")
 """
 
 
+@pytest.mark.once
 def test_the_fastapi_tutorial_shape_loads_in_the_crud_helpers(tmp_path):
     routers = (
         PROJECT["shop/routers.py"]
@@ -926,6 +932,7 @@ print("ok")
 """
 
 
+@pytest.mark.once
 def test_a_helper_takes_the_handlers_session_and_the_app_runs_async(tmp_path):
     routers = PROJECT["shop/routers.py"].replace(
         "from shop.database import get_db\n", "from shop.database import SessionLocal, get_db\n"
@@ -1011,6 +1018,7 @@ print("ok")
 """
 
 
+@pytest.mark.once
 def test_what_a_dependency_returns_and_a_relationship_of_a_relationship_are_loaded(tmp_path):
     # ``me.orders`` on what ``Depends(current_user)`` returns: its query loads them.
     # ``db.get`` of the user the dependency loaded already would hand it back as it is:
