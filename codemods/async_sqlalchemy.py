@@ -991,7 +991,8 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 )
                 steps = calls[1:]
             else:
-                model = None
+                # A kept query (``q.delete()``): its model, for the statement's head.
+                model = cst.parse_expression(query.model) if query.model else None
                 statement = receiver
                 steps = calls
             terminal = steps[-1] if query.terminal else None

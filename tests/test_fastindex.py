@@ -252,6 +252,25 @@ SNIPPETS = {
         app.dependency_overrides[get_db, 1] = get_db
         app.state.x[get_db] = override_get_db
     """,
+    "names_assigned_anew": """
+        class Item:
+            def dump(self): ...
+
+        class Row:
+            def __init__(self, **kw): ...
+
+        def add(body: Item, rows: list[Item]):
+            body = Row(**body.dump())
+            first, (second, *rest) = body.dump(), (1, 2)
+            item = Item()
+            for row in rows:
+                item.dump()
+                item = Row()
+            while rows:
+                rows.pop().dump()
+                rows = []
+            return first, second, rest
+    """,
     "non_ascii_columns": """
         def é(ü="ß"):
             return "ä".join(ü) + é.__name__.upper()
@@ -359,3 +378,17 @@ def test_windows_line_endings_give_the_same_facts(tmp_path: Path) -> None:
     outcome = parity.compare(path, NEEDED)
     assert outcome.refused == ""
     assert outcome.mismatch == ""
+
+
+def test_a_call_before_a_local_is_assigned_anew_is_of_what_it_held(tmp_path: Path) -> None:
+    # ``body = Row(**body.dump())`` calls the parameter's ``dump``; in a loop, a call
+    # before the assignment may be of either, and is of an unknown object.
+    path = tmp_path / "pkg" / "mod.py"
+    path.parent.mkdir()
+    source = textwrap.dedent(SNIPPETS["names_assigned_anew"])
+    facts = fast_facts(path, source, "pkg.mod", "pkg")
+    (add,) = [f for f in facts.functions if f.qualname == "pkg.mod.add"]
+    dumps = {call.line: call.targets for call in add.calls if call.targets[0].endswith(".dump")}
+
+    assert dumps[9] == ("pkg.mod.Item().dump",)
+    assert all(target.startswith("?") for target in dumps[13])

@@ -12,7 +12,7 @@ from pathlib import Path
 from vibefix.asyncdb.draft import Draft, key_of
 from vibefix.asyncdb.facts import HANDED, UNKNOWN, From, FunctionDb, Origin
 from vibefix.asyncdb.reads import UNSEEN, Reads
-from vibefix.engine.index import NodeKey
+from vibefix.engine.index import NodeKey, shown
 
 
 class LazyLoads:
@@ -386,7 +386,7 @@ class LazyLoads:
             return "what this call returns"
         if var.kind is From.CALL:
             return f"what `{var.name.rpartition('.')[2]}` returns"
-        return f"what `{function.qualname.rpartition('.')[2]}` returns"
+        return f"what `{shown(function.qualname)}` returns"
 
     def _returned(
         self, qualname: str, depth: int = 0

@@ -12,6 +12,9 @@ from vibefix.asyncdb.messages import Flaw, Problem, Why
 from vibefix.asyncdb.names import LOADS, SELECTS, STATEMENT_RUNS, SYNC_ATTRIBUTES
 from vibefix.asyncdb.syntax import Locate, Qualify, method, query_chain, receiver_name
 
+PARAMETER = "@param"
+"""The end of a variable's name that stands for the parameter it rebinds."""
+
 
 class ObjectScan(cst.CSTVisitor):
     """ORM objects in one top-level function, and where each use is."""
@@ -44,6 +47,16 @@ class ObjectScan(cst.CSTVisitor):
         """The names the function yields (a fixture's session)."""
         self.owner = ""
         """The class the function is a method of (qualified); ``""`` for none."""
+        self.rebound: set[str] = set()
+        """Parameters the function assigns anew (``blog = Blog(**blog.dict())``)."""
+        self.bound: set[str] = set()
+        """The names assigned so far in the walk (the assignment's value walked)."""
+
+    def _read(self, name: str) -> str:
+        """The variable a read of ``name`` here is of: a parameter read before the
+        function assigns it anew is the parameter (``blog@param``), whatever it holds
+        later."""
+        return f"{name}{PARAMETER}" if name in self.rebound and name not in self.bound else name
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.defs.append(node)
@@ -185,7 +198,12 @@ class ObjectScan(cst.CSTVisitor):
             # ``order.user.orders``: a relationship of a relationship.
             line, column, _, _ = self.locate(node)
             self.touches.append(
-                (inner.value.value, f"{inner.attr.value}.{node.attr.value}", line, column)
+                (
+                    self._read(inner.value.value),
+                    f"{inner.attr.value}.{node.attr.value}",
+                    line,
+                    column,
+                )
             )
         if not isinstance(node.value, cst.Name):
             return
@@ -202,7 +220,7 @@ class ObjectScan(cst.CSTVisitor):
             # (``user: models.User``), or given by a dependency (``current_user``): an
             # object whose reads count.
         line, column, _, _ = self.locate(node)
-        self.touches.append((name, attr, line, column))
+        self.touches.append((self._read(name), attr, line, column))
 
     def visit_Yield(self, node: cst.Yield) -> None:
         if isinstance(node.value, cst.Name) and not self.defs:  # not a nested function's
@@ -243,7 +261,7 @@ class ObjectScan(cst.CSTVisitor):
             # ``order.to_dict()``: ``order`` is ``self`` of a method of its model.
             line, column, _, _ = self.locate(func.value)
             callee = f"method:{func.attr.value}"
-            self.passes.append(Pass((callee,), 0, func.value.value, line, column))
+            self.passes.append(Pass((callee,), 0, self._read(func.value.value), line, column))
         for index, arg in enumerate(node.args):
             value = arg.value
             keyed = names
@@ -262,7 +280,7 @@ class ObjectScan(cst.CSTVisitor):
                 self._add(var, self._site(value, problem, awaits=False))
                 self.passes.append(Pass(keyed, position, var, line, column, session=True))
             if isinstance(value, cst.Name):
-                self.passes.append(Pass(keyed, position, value.value, line, column))
+                self.passes.append(Pass(keyed, position, self._read(value.value), line, column))
             else:
                 # Anything else handed on (``f(load(db))``): what it holds is unknown.
                 self.passes.append(Pass(keyed, position, HANDED, line, column))

@@ -19,15 +19,48 @@ from vibefix.asyncdb.messages import Why
 from vibefix.asyncdb.names import is_test_module
 from vibefix.asyncdb.orm import Orm
 from vibefix.asyncdb.plan import DbPlan, QueryPlan
-from vibefix.engine.index import NodeKey, ProjectIndex, node_key
+from vibefix.engine.index import NodeKey, ProjectIndex, named_apart, node_key, shown
 
 
 def plan_async_db(index: ProjectIndex, code: str, shared_code: str = "") -> DbPlan:
     """The plan of the codemod ``code``: every file, query and load the move rewrites,
     or the obstacles that hold the whole project back. ``shared_code`` is the codemod
     that gives route handlers their own session (a finding sends the user there)."""
-    part = _Planner(index, index.facts(FileScan), code, shared_code).plan()
+    facts = _named_as_indexed(index, index.facts(FileScan))
+    part = _Planner(index, facts, code, shared_code).plan()
     return replace(part, code=code)
+
+
+def _named_as_indexed(index: ProjectIndex, facts: Mapping[Path, DbFacts]) -> dict[Path, DbFacts]:
+    """Every file's facts, with each function under the index's name for it: a route
+    handler that a later ``def`` of its name replaces is ``app.create@12``
+    (``named_apart``). A dead one keeps its name, and the plan's obstacle says so."""
+    named = {
+        node_key(module.path, function): function.qualname
+        for module in index.modules
+        for function, live in named_apart(module.functions)
+        if live
+    }
+    renamed: dict[Path, DbFacts] = {}
+    for path, file in facts.items():
+        functions = []
+        for function in file.functions:
+            qualname = named.get(key_of(path, function.span), function.qualname)
+            if qualname != function.qualname:
+                untyped = f"untyped:{function.qualname}:"
+                function = replace(
+                    function,
+                    qualname=qualname,
+                    sessions=tuple(
+                        replace(s, source=f"untyped:{qualname}:{s.source[len(untyped) :]}")
+                        if s.source.startswith(untyped)
+                        else s
+                        for s in function.sessions
+                    ),
+                )
+            functions.append(function)
+        renamed[path] = replace(file, functions=tuple(functions))
+    return renamed
 
 
 class _Planner:
@@ -116,9 +149,14 @@ class _Planner:
                 path,
                 line,
                 column,
-                f"`{later.qualname.rpartition('.')[2]}` is defined twice in this module (at"
-                f" line {first.span[0]} and here): {code} follows one function of a name;"
-                " rename one",
+                f"`{shown(later.qualname)}` is defined twice in this module (at"
+                f" line {first.span[0]} and here): "
+                + (
+                    f"which of the two runs is not known, and {code} follows one function"
+                    " of a name; rename one"
+                    if later.qualname in self.index.ambiguous
+                    else "this one replaces the first, which never runs; delete or rename it"
+                ),
             )
 
     def confirmed(self, source: str) -> bool:
@@ -296,7 +334,7 @@ class _Planner:
                             path,
                             line,
                             column,
-                            f"`{function.qualname.rpartition('.')[2]}` returns an ORM object"
+                            f"`{shown(function.qualname)}` returns an ORM object"
                             " after a commit, with no response model: FastAPI encodes the"
                             " attributes it holds, none before the move (the commit expired"
                             " them) and every column after (expire_on_commit=False), a secret"

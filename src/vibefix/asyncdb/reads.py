@@ -63,6 +63,12 @@ class Reads:
                     name, keyword, index = f"{model}.{keyword}", "", 0
                 helper = self.functions.get(name)
                 position = index
+                library = False
+                if helper is None and index >= 0:
+                    # ``self._assert_models(order)``: its class's method, or a base's.
+                    method, library = self._method(name)
+                    if method:
+                        name, helper, position = method, self.functions[method], index + 1
                 if keyword and helper is not None and keyword in helper[1].params:
                     position = helper[1].params.index(keyword)
                 attrs = self.of_params.get((name, position))
@@ -78,7 +84,11 @@ class Reads:
                     fields = self.orm.fields(owner)
                     if fields:
                         found.append((var, fields, line, column))
-                elif helper is None and self._unseen(owner if verb == "model_validate" else name):
+                elif (
+                    helper is None
+                    and not library
+                    and self._unseen(owner if verb == "model_validate" else name)
+                ):
                     found.append((var, {f"{UNSEEN}{name}"}, line, column))
         resolve = self.draft.index.resolve
         schema = next(
@@ -97,6 +107,21 @@ class Reads:
                 line, column = function.end, function.span[1]
                 found.extend((returned, fields, line, column) for returned in function.returns)
         return found
+
+    def _method(self, name: str) -> tuple[str, bool]:
+        """For a method called on an instance (``Owner().name``, ``self.name()`` in a
+        method of ``Owner``): the project's function it runs, its class's or a base's;
+        else ``""``, and whether an outside base has it (``self.assertEqual`` of a
+        ``unittest.TestCase``: a library's method)."""
+        index = self.draft.index
+        owner, _, method = index.resolve(name).rpartition(".")
+        if not owner.endswith("()"):
+            return "", False
+        cls = index.resolve(owner[:-2])
+        for klass in index.lineage(cls):
+            if f"{klass}.{method}" in self.functions:
+                return f"{klass}.{method}", False
+        return "", bool(index.outside_bases(cls))
 
     def _unseen(self, name: str) -> bool:
         """Whether ``name`` is the project's (its package is one of the project's) but

@@ -23,7 +23,7 @@ from vibefix.asyncdb.names import (
     SYNC_METHODS,
     TERMINALS,
 )
-from vibefix.asyncdb.objects import ObjectScan
+from vibefix.asyncdb.objects import PARAMETER, ObjectScan
 from vibefix.asyncdb.syntax import (
     Locate,
     Qualify,
@@ -83,6 +83,10 @@ class _Scan(ObjectScan):
         """For each variable holding a query: what it selects, the code of its model."""
         self.options_of: dict[cst.CSTNode, str] = {}
         self.query_options: dict[str, str] = {}
+        self.filtered: dict[str, bool] = {}
+        """For each variable holding a query: whether it is ``query(M)`` of one model
+        with only filters after it, however often it is refined (its ``.whereclause`` is
+        what a ``.delete()`` or ``.update()`` on it deletes or updates)."""
         self.var_uses: set[cst.CSTNode] = set()
         """References to query variables that are fine: the receivers of query chains and
         the targets they are assigned to."""
@@ -105,9 +109,14 @@ class _Scan(ObjectScan):
         for name, source in finder.bound.items():
             self.candidates.setdefault(name, source)
         self.constructs = [(name, self.locate(call)) for name, call in finder.constructs]
-        self.locals = finder.local | {
+        named = {
             p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)
         }
+        self.rebound = named & finder.local
+        self.locals = finder.local | named | {f"{name}{PARAMETER}" for name in self.rebound}
+        for name in self.rebound:
+            if name in self.origins:
+                self.origins[f"{name}{PARAMETER}"] = self.origins[name]
         for param in (*params.posonly_params, *params.params, *params.kwonly_params):
             name = param.name.value
             if (
@@ -305,7 +314,8 @@ class _Scan(ObjectScan):
         self.options_of[node] = options
         if root in self.query_vars:
             self.var_uses.add(receiver)
-        problem = _query_problem(calls, steps, middle, terminal, starts_at_query)
+        one_model = starts_at_query or self.filtered.get(root, False)
+        problem = _query_problem(calls, steps, middle, terminal, starts_at_query, one_model)
         if not problem and not terminal and node not in self.assigned:
             problem = "a legacy query used other than assigned to a variable or run"
         span = self.locate(node)
@@ -349,6 +359,14 @@ class _Scan(ObjectScan):
                 else self.query_vars.get(root, "")
             )
             if session and method(calls[-1]) not in TERMINALS:
+                made = root in self.candidates
+                steps = calls[1:] if made else calls
+                filtered = (
+                    bool(steps)
+                    and all(method(step) in FILTERS for step in steps)
+                    and (len(calls[0].args) == 1 if made else self.filtered.get(root, False))
+                )
+                self.filtered[target] = filtered and self.filtered.get(target, True)
                 self.query_vars[target] = session
                 self.assigned.add(value)
                 self._assigned_to[value] = target
@@ -356,6 +374,9 @@ class _Scan(ObjectScan):
         self.origins[target] = self._origin(value)
 
     def leave_Assign(self, original_node: cst.Assign) -> None:
+        self.bound.update(
+            t.target.value for t in original_node.targets if isinstance(t.target, cst.Name)
+        )
         target = self._assigned_to.get(original_node.value)
         if target is not None and original_node.value in self.shapes:
             # A query refined in a branch (``if x: q = q.options(...)``): its options
@@ -387,18 +408,21 @@ def _query_problem(
     middle: list[cst.Call],
     terminal: str,
     starts_at_query: bool,
+    one_model: bool,
 ) -> str:
     """Why a query chain has no 2.0 rewrite; ``""`` when it has one. ``steps`` are its
-    calls after ``query(...)``, ``middle`` those before its terminal method."""
+    calls after ``query(...)``, ``middle`` those before its terminal method;
+    ``one_model``: it starts at ``query(M)``, or at a variable holding ``query(M)``
+    filtered (``_Scan.filtered``)."""
     bad = [method(step) for step in middle if method(step) not in QUERY_STEPS]
     if bad:
         return f"no rewrite for the query method `.{bad[0]}()`"
     if terminal == "get" and (middle or not starts_at_query or len(calls[0].args) != 1):
         return "`.get()` after other query methods has no 2.0 twin"
     if terminal in ("delete", "update") and (
-        any(method(s) not in ("filter", "filter_by", "where") for s in middle)
-        or not starts_at_query
-        or len(calls[0].args) != 1
+        any(method(s) not in FILTERS for s in middle)
+        or not one_model
+        or (starts_at_query and len(calls[0].args) != 1)
         or any(
             arg.keyword is not None and arg.keyword.value != "synchronize_session"
             for arg in steps[-1].args
@@ -408,6 +432,9 @@ def _query_problem(
     ):
         return f"`.{terminal}()` is rewritten only after `filter` on one model"
     return ""
+
+
+FILTERS = frozenset({"filter", "filter_by", "where"})
 
 
 class _Bindings(cst.CSTVisitor):
@@ -513,6 +540,9 @@ def scan_function(
 def function_facts(scan: _Scan, qualname: str, response: tuple[str, ...]) -> FunctionDb:
     params = scan.function.params
     names = tuple(p.name.value for p in (*params.posonly_params, *params.params))
+    annotated = dict(scan.annotated)
+    for name in scan.rebound & set(annotated):
+        annotated[f"{name}{PARAMETER}"] = annotated[name]
     return FunctionDb(
         qualname,
         scan.locate(scan.function),
@@ -530,7 +560,7 @@ def function_facts(scan: _Scan, qualname: str, response: tuple[str, ...]) -> Fun
         tuple(scan.refreshes),
         tuple(scan.returns),
         response,
-        tuple(sorted(scan.annotated.items())),
+        tuple(sorted(annotated.items())),
         tuple(scan.expiries),
         tuple(scan.flushes),
         scan.locate(scan.function)[2],

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from vibefix.asyncdb.plan import DbPlan, rule
 from vibefix.calls.plan import AsyncPlan
-from vibefix.engine.index import ProjectIndex, node_key
+from vibefix.engine.index import ProjectIndex, node_key, shown
 from vibefix.engine.plan import PlanContext
 from vibefix.known.blocking import Entry, Kind
 
@@ -90,7 +90,7 @@ def _staying_sync(part: DbPlan, index: ProjectIndex, asyncs: AsyncPlan) -> list[
     for key in sorted(part.async_functions - part.own_async):
         function = facts.get(key)
         if function is None or not (function.is_async or key in asyncs.becomes_async):
-            name = function.qualname.rpartition(".")[2] if function else "this function"
+            name = shown(function.qualname) if function else "this function"
             why = asyncs.held.get(function.qualname, "") if function else ""
             if function is not None and why.startswith("it is called from sync code in"):
                 # Say why the caller stays sync: that is what to change.

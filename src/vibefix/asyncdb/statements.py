@@ -49,8 +49,15 @@ def run_statement(
     else:
         assert model is not None
         verb = extra[kind].name
-        # ``select(M).where(...)`` -> ``delete(M).where(...)``: swap the head.
-        statement = _swap_head(statement, verb)
+        if _kept(statement):
+            # ``q = select(M).where(...)`` kept, then ``q.delete()``: what ``q`` filters.
+            head = fill(f"{verb}(MODEL)", model, "MODEL")
+            filled = fill("HEAD.where(STMT.whereclause)", head, "HEAD").visit(_Fill(statement))
+            assert isinstance(filled, cst.BaseExpression)
+            statement = filled
+        else:
+            # ``select(M).where(...)`` -> ``delete(M).where(...)``: swap the head.
+            statement = _swap_head(statement, verb)
         positional = [arg for arg in terminal.args if arg.keyword is None]
         options = "".join(
             f".execution_options(synchronize_session={code(arg.value)})"
@@ -75,17 +82,25 @@ def _swap_head(statement: cst.BaseExpression, verb: str) -> cst.BaseExpression:
     return statement
 
 
+def _kept(statement: cst.BaseExpression) -> bool:
+    """Whether ``statement`` starts at a variable (a query kept in it), not at a call."""
+    while isinstance(statement, cst.Call) and isinstance(statement.func, cst.Attribute):
+        statement = statement.func.value
+    return isinstance(statement, cst.Name)
+
+
 class _Fill(cst.CSTTransformer):
-    def __init__(self, statement: cst.BaseExpression) -> None:
+    def __init__(self, statement: cst.BaseExpression, name: str = "STMT") -> None:
         super().__init__()
         self.statement = statement
+        self.name = name
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
-        return self.statement if original_node.value == "STMT" else updated_node
+        return self.statement if original_node.value == self.name else updated_node
 
 
-def fill(template: str, statement: cst.BaseExpression) -> cst.BaseExpression:
-    """The expression ``template`` with ``statement`` in place of the name ``STMT``."""
-    result = cst.parse_expression(template).visit(_Fill(statement))
+def fill(template: str, statement: cst.BaseExpression, name: str = "STMT") -> cst.BaseExpression:
+    """The expression ``template`` with ``statement`` in place of the name ``name``."""
+    result = cst.parse_expression(template).visit(_Fill(statement, name))
     assert isinstance(result, cst.BaseExpression)
     return result

@@ -30,6 +30,7 @@ from vibefix.engine.index import (
     NodeKey,
     ProjectIndex,
     node_key,
+    shown,
 )
 from vibefix.engine.plan import PlanContext, PlanPart, Together
 from vibefix.http import plan as httpplan
@@ -651,7 +652,7 @@ def _analyse(analysis: _Analysis) -> AsyncPlan:
 
 
 def _display(name: str) -> str:
-    return name.rpartition(".")[2]
+    return shown(name)
 
 
 def _where(site: _Site) -> str:

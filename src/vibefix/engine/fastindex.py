@@ -712,7 +712,8 @@ class _FunctionFrame:
     in_body: bool = False
     returns_value: bool = False
     sync_only: str = ""
-    typed_calls: list[tuple[int, str, str]] = field(default_factory=list)
+    typed_calls: list[tuple[int, str, str, bool]] = field(default_factory=list)
+    loops: int = 0
     block: tuple[int, ...] = ()
     either: dict[str, frozenset[str] | None] = field(default_factory=dict)
     results: list[tuple[str | None, str | None]] = field(default_factory=list)
@@ -768,6 +769,7 @@ class _Facts:
         self._blocks: list[int] = []
         self._block_count = 0
         self._skip: set[ast.AST] = set()
+        self._pending: list[tuple[ast.Assign, str | None, str | None]] = []
         self._arguments: dict[ast.AST, ast.Call] = {}
         self._overrides: set[ast.AST] = set()
         """The key and value of ``app.dependency_overrides[dep] = override``."""
@@ -824,9 +826,17 @@ class _Facts:
                 self._reference(handler)
             self._walk_block(handler.body, handler, "body")
             return
+        loop = (kind is ast.For or kind is ast.AsyncFor or kind is ast.While) and self._functions
+        if loop:
+            self._functions[-1].loops += 1
         visit = _VISITS.get(kind)
         if visit is not None:
             visit(self, node)
+        if kind is ast.Assign:
+            for child in _children(node):
+                self.walk(child)
+            self.leave_Assign(node)  # type: ignore[arg-type]
+            return
         if kind in _COMPOUND:
             for name in node._fields:
                 value = getattr(node, name)
@@ -837,6 +847,8 @@ class _Facts:
                         self.walk(child)
                 elif isinstance(value, ast.AST):
                     self.walk(value)
+            if loop:
+                self._functions[-1].loops -= 1
             return
         for child in _children(node):
             self.walk(child)
@@ -1172,8 +1184,8 @@ class _Facts:
     def leave_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         frame = self._functions.pop()
         _forget_rebound(frame.calls, frame.qualnames[0], frame.rebound)
-        for position, name, kind in frame.typed_calls:
-            if frame.types.get(name) != kind:
+        for position, name, kind, looped in frame.typed_calls:
+            if looped and frame.types.get(name) != kind:
                 call = frame.calls[position]
                 frame.calls[position] = replace(
                     call,
@@ -1446,10 +1458,12 @@ class _Facts:
         made = self._sessions(node.value, bound)
         if made is None and not self._functions and self._alias_shaped(node.value):
             made = self._type_expression(node.value)
-        self._handed = node.value.id if isinstance(node.value, ast.Name) else None
-        for target in node.targets:
-            self._assigned(target, kind, made)
-        self._handed = None
+        if self._functions:
+            for target in node.targets:
+                self._skip.update(_bound_names(target))
+            self._pending.append((node, kind, made))
+        else:
+            self._assign(node, kind, made)
         if not self._functions and self._innermost[-1:] == ["class"]:
             for target in node.targets:
                 if isinstance(target, ast.Name):
@@ -1464,6 +1478,17 @@ class _Facts:
             if isinstance(target, ast.Name):
                 for qualname in self._qualified(target):
                     self.applications.append((qualname, app))
+
+    def leave_Assign(self, node: ast.Assign) -> None:
+        """``FactCollector.leave_Assign``."""
+        if self._pending and self._pending[-1][0] is node:
+            self._assign(*self._pending.pop())
+
+    def _assign(self, node: ast.Assign, kind: str | None, made: str | None) -> None:
+        self._handed = node.value.id if isinstance(node.value, ast.Name) else None
+        for target in node.targets:
+            self._assigned(target, kind, made)
+        self._handed = None
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None and set(self._qualified(node.annotation)) & TYPE_ALIAS:
@@ -1823,7 +1848,18 @@ def _typed_base(frame: _FunctionFrame, expression: ast.AST) -> None:
     name = _name_of(base)
     kind = frame.types.get(name) if name is not None else None
     if kind is not None and name is not None:
-        frame.typed_calls.append((len(frame.calls), name, kind))
+        frame.typed_calls.append((len(frame.calls), name, kind, frame.loops > 0))
+
+
+def _bound_names(target: ast.AST) -> list[ast.Name]:
+    """``FactCollector``'s ``_bound_names``."""
+    if isinstance(target, ast.Name):
+        return [target]
+    if isinstance(target, ast.Starred):
+        return _bound_names(target.value)
+    if isinstance(target, ast.Tuple | ast.List):
+        return [name for element in target.elts for name in _bound_names(element)]
+    return []
 
 
 def _untyped(param: ast.arg, default: ast.expr | None) -> bool:

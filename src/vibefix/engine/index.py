@@ -266,9 +266,8 @@ class ProjectIndex:
         objects: dict[str, str | None] = {}
         returns: dict[str, str | None] = {}
         for module in modules:
-            dead = _replaced(module.functions)
-            for function in module.functions:
-                if id(function) in dead:
+            for function, live in named_apart(module.functions):
+                if not live:
                     continue
                 if functions.setdefault(function.qualname, function) is not function:
                     ambiguous.add(function.qualname)
@@ -517,6 +516,34 @@ def _replaced(functions: Iterable[FunctionFact]) -> set[int]:
     return dead
 
 
+def named_apart(functions: Iterable[FunctionFact]) -> list[tuple[FunctionFact, bool]]:
+    """The functions of one module, each with whether anything reaches it. One that a
+    later ``def`` of the same name replaces whenever it runs is named apart, for its line
+    (``app.create@12``): dead if nothing registered it first (``_replaced``), live if a
+    decorator did (``@router.get("/")`` then ``@router.post("/")`` over two ``def
+    create``: both serve requests). A call of the name reaches the later one, as in
+    Python, and nothing can call the earlier one by its name."""
+    listed = list(functions)
+    dead = _replaced(listed)
+    named: list[tuple[FunctionFact, bool]] = []
+    for function in listed:
+        live = id(function) not in dead
+        if any(
+            later.qualname == function.qualname
+            and later.line > function.line
+            and function.block[: len(later.block)] == later.block
+            for later in listed
+        ):
+            function = replace(function, qualname=f"{function.qualname}@{function.line}")
+        named.append((function, live))
+    return named
+
+
+def shown(qualname: str) -> str:
+    """A function's name as its ``def`` spells it (``create`` for ``app.create@12``)."""
+    return qualname.rpartition(".")[2].partition("@")[0]
+
+
 class FactCollector(cst.CSTVisitor):
     """Collects the functions, classes, calls and references of one module."""
 
@@ -572,6 +599,9 @@ class FactCollector(cst.CSTVisitor):
         """The numbers of the indented blocks around us (``FunctionFact.block``)."""
         self._block_count = 0
         self._skip: set[cst.CSTNode] = set()
+        self._pending: list[tuple[cst.Assign, str | None, str | None]] = []
+        """Assignments in a function whose value is being walked: the names take their
+        types when it is (``leave_Assign``)."""
         self._arguments: dict[cst.CSTNode, cst.Call] = {}
         self._overrides: set[cst.CSTNode] = set()
         """The key and value of ``app.dependency_overrides[dep] = override``."""
@@ -829,10 +859,11 @@ class FactCollector(cst.CSTVisitor):
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         frame = self._functions.pop()
         _forget_rebound(frame.calls, frame.qualnames[0], frame.rebound)
-        # A name given another type later in the function (in a loop, a branch) may
-        # hold either when a call before it runs: such calls are of an unknown object.
-        for position, name, kind in frame.typed_calls:
-            if frame.types.get(name) != kind:
+        # A name given another type later in the function may hold either when a call
+        # before it runs in a loop: such calls are of an unknown object. Outside a loop,
+        # a call before the assignment is of what the name held then.
+        for position, name, kind, looped in frame.typed_calls:
+            if looped and frame.types.get(name) != kind:
                 call = frame.calls[position]
                 frame.calls[position] = replace(
                     call,
@@ -1069,10 +1100,14 @@ class FactCollector(cst.CSTVisitor):
         made = self._sessions(node.value, bound)
         if made is None and not self._functions and self._alias_shaped(node.value):
             made = self._type_expression(node.value)
-        self._handed = node.value.value if isinstance(node.value, cst.Name) else None
-        for target in node.targets:
-            self._assigned(target.target, kind, made)
-        self._handed = None
+        if self._functions:
+            # A local takes its new type once the value is made: ``body =
+            # Todo(**body.model_dump())`` calls the parameter's method (``leave_Assign``).
+            for target in node.targets:
+                self._skip.update(_bound_names(target.target))
+            self._pending.append((node, kind, made))
+        else:
+            self._assign(node, kind, made)
         if not self._functions and self._innermost[-1:] == ["class"]:
             # A class attribute (``pwd_context = CryptContext(...)``), not annotated
             # (a dataclass's or a model's fields are): read through the class and, where
@@ -1090,6 +1125,28 @@ class FactCollector(cst.CSTVisitor):
             if isinstance(target.target, cst.Name):
                 for qualname in self._qualified(target.target):
                     self.applications.append((qualname, app))
+
+    def leave_Assign(self, original_node: cst.Assign) -> None:
+        if self._pending and self._pending[-1][0] is original_node:
+            self._assign(*self._pending.pop())
+
+    def _assign(self, node: cst.Assign, kind: str | None, made: str | None) -> None:
+        self._handed = node.value.value if isinstance(node.value, cst.Name) else None
+        for target in node.targets:
+            self._assigned(target.target, kind, made)
+        self._handed = None
+
+    def visit_While(self, node: cst.While) -> None:
+        if self._functions:
+            self._functions[-1].loops += 1
+
+    def leave_While(self, original_node: cst.While) -> None:
+        if self._functions:
+            self._functions[-1].loops -= 1
+
+    def leave_For(self, original_node: cst.For) -> None:
+        if self._functions:
+            self._functions[-1].loops -= 1
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None and set(self._qualified(node.annotation.annotation)) & TYPE_ALIAS:
@@ -1157,6 +1214,8 @@ class FactCollector(cst.CSTVisitor):
             self._assigned(node.asname.name, self._type_of(node.item))
 
     def visit_For(self, node: cst.For) -> None:
+        if self._functions:
+            self._functions[-1].loops += 1
         self._assigned(node.target, None)
         if node.asynchronous is None:
             self._iteration(node, node.iter)
@@ -1429,8 +1488,11 @@ class _FunctionFrame:
     in_body: bool = False
     returns_value: bool = False
     sync_only: str = ""
-    typed_calls: list[tuple[int, str, str]] = field(default_factory=list)
-    """Calls on a local name of known type: (index in ``calls``, name, that type)."""
+    typed_calls: list[tuple[int, str, str, bool]] = field(default_factory=list)
+    """Calls on a local name of known type: (index in ``calls``, name, that type,
+    whether a loop runs it)."""
+    loops: int = 0
+    """The loops around the node being walked, in this function."""
     block: tuple[int, ...] = ()
     either: dict[str, frozenset[str] | None] = field(default_factory=dict)
     """The locals of no single type, with every type they are assigned (None when one
@@ -1602,7 +1664,16 @@ def _typed_base(frame: _FunctionFrame, expression: cst.BaseExpression) -> None:
         base = base.func if isinstance(base, cst.Call) else base.value
     kind = frame.types.get(base.value) if isinstance(base, cst.Name) else None
     if kind is not None and isinstance(base, cst.Name):
-        frame.typed_calls.append((len(frame.calls), base.value, kind))
+        frame.typed_calls.append((len(frame.calls), base.value, kind, frame.loops > 0))
+
+
+def _bound_names(target: cst.BaseExpression) -> list[cst.Name]:
+    """The names an assignment to ``target`` binds (``a, (b, *c) = ...``)."""
+    if isinstance(target, cst.Name):
+        return [target]
+    if isinstance(target, cst.Tuple | cst.List):
+        return [name for element in target.elements for name in _bound_names(element.value)]
+    return []
 
 
 def _untyped(annotation: cst.Annotation | None, default: cst.BaseExpression | None) -> bool:

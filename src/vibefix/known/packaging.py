@@ -28,6 +28,40 @@ def declarations(folders: Iterable[Path]) -> dict[Path, bytes]:
                 path = folder / name
                 with contextlib.suppress(OSError):
                     found[path] = path.read_bytes()
+        if not any(path.parent in (start, *start.parents) for path in found):
+            for path in _elsewhere(start):
+                with contextlib.suppress(OSError):
+                    found[path] = path.read_bytes()
+    return found
+
+
+SKIPPED = frozenset({"node_modules", "venv", "env", "site-packages", "__pycache__"})
+
+
+def _elsewhere(start: Path, depth: int = 3) -> list[Path]:
+    """The declaration files of the repository ``start`` is in (the nearest folder
+    above with ``.git``) that are in none of its folders at or above ``start``: a
+    project that keeps its ``requirements.txt`` beside its image (``docker/``,
+    ``kubernetes/image/``), at most ``depth`` folders down. None outside a repository."""
+    root = next((place for place in (start, *start.parents) if (place / ".git").exists()), None)
+    if root is None:
+        return []
+    found: list[Path] = []
+    pending = [(root, 0)]
+    while pending:
+        folder, level = pending.pop(0)
+        with contextlib.suppress(OSError):
+            for entry in sorted(folder.iterdir()):
+                if entry.name in DECLARATIONS and entry.is_file():
+                    found.append(entry)
+                elif (
+                    level < depth
+                    and entry.is_dir()
+                    and not entry.is_symlink()
+                    and not entry.name.startswith(".")
+                    and entry.name not in SKIPPED
+                ):
+                    pending.append((entry, level + 1))
     return found
 
 
@@ -54,7 +88,11 @@ class Declarations:
             places = (start, *start.parents)
             projects[folder] = next(
                 (files for place in places if (files := _files_in(place, contents))), {}
-            )
+            ) or {
+                path.relative_to(start.anchor).as_posix(): _utf8(data)
+                for path in _elsewhere(start)
+                for data in _read(path)
+            }
         return cls(python, projects)
 
     @property
@@ -78,6 +116,13 @@ def _files_in(folder: Path, contents: dict[Path, dict[str, bytes]]) -> dict[str,
                 found[name] = _utf8((folder / name).read_bytes())
         contents[folder] = found
     return contents[folder]
+
+
+def _read(path: Path) -> list[bytes]:
+    """What ``path`` holds; nothing when it cannot be read."""
+    with contextlib.suppress(OSError):
+        return [path.read_bytes()]
+    return []
 
 
 def _utf8(data: bytes) -> bytes:
