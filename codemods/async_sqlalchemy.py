@@ -32,19 +32,26 @@ from vibefix.engine.imports import ModuleAlias
 from vibefix.http import plan as httpplan
 from vibefix.results import Blocking, Finding, Position, Safety
 
+OLD_PAGINATION = re.compile(
+    rb"(?im)^\s*[\"']?fastapi[-_]pagination\s*(?:\[[^\]]*\])?\s*(?:==|~=|<=?)\s*0\.([0-9]+)\b"
+)
+"""A fastapi-pagination pinned before 1.0 (its ``paginate`` takes an AsyncSession from
+0.12 on)."""
+
 ENGINE_LINE = (
-    r"(?m:^\w+[ \t]*(?::[^=\n]*)?=[ \t]*(?:[A-Za-z_][\w.]*\.)?create_engine\("
+    r"(?m:^[ \t]*\w+[ \t]*(?::[^=\n]*)?=[ \t]*(?:[A-Za-z_][\w.]*\.)?create_engine\("
     r"|^[ \t]+return[ \t]+(?:[A-Za-z_][\w.]*\.)?create_engine\()"
 )
-"""A module that makes the engine at its top level, or returns one from a function (an
-engine factory, which VF203 says it does not move)."""
+"""A module that makes an engine: at its top level, under a condition there (said), in a
+function (a fixture's), or returned from one (an engine factory, which VF203 says it
+does not move)."""
 
 
 OLD_FASTAPI = re.compile(
-    rb"(?m)^\s*[\"']?fastapi\s*(?:\[[^\]]*\])?[^\n#]*?(?:==|~=|<=?)\s*0\.([0-9]+)"
+    rb"(?m)^\s*[\"']?fastapi(?![\w.-])\s*(?:\[[^\]]*\])?[^\n#]*?(?:==|~=|<=?)\s*0\.([0-9]+)"
 )
 """A pin or an upper bound of FastAPI (``fastapi==0.68.1``, ``fastapi>=0.68,<0.69``): its
-0.x minor version."""
+0.x minor version; not another package whose name starts alike (``fastapi-pagination``)."""
 OLD_SQLALCHEMY = re.compile(
     rb"(?im)^\s*[\"']?sqlalchemy\s*(?:\[[^\]]*\])?\s*==\s*"
     rb"(1\.[0-9.]+|2\.0\.(?:[0-9]|[1-3][0-9]|4[0-5]))\b"
@@ -203,6 +210,18 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                     f"the project pins FastAPI ({fastapi.group(0).decode().strip()}) older than"
                     " 0.93, which has no `lifespan=`: the tables would never be made; upgrade"
                     " FastAPI, or make them in a startup hook by hand"
+                )
+                return replace(
+                    part, migrates=False, obstacles=(*part.obstacles, (path, line, column, why))
+                )
+            pagination = next((m for t in texts if (m := OLD_PAGINATION.search(t))), None)
+            if part.session_aware and pagination is not None and int(pagination.group(1)) < 12:
+                # ``paginate(db, stmt)`` takes an AsyncSession from 0.12 on.
+                path, line, column = min(part.session_aware)[:3]
+                why = (
+                    f"the project pins fastapi-pagination ({pagination.group(0).decode().strip()})"
+                    " older than 0.12, whose `paginate` takes no AsyncSession: upgrade it, or use"
+                    " `fastapi_pagination.ext.async_sqlalchemy.paginate` by hand"
                 )
                 return replace(
                     part, migrates=False, obstacles=(*part.obstacles, (path, line, column, why))
@@ -434,6 +453,8 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             self._select_loading(node, db.selects[key])
         if key in db.run_syncs:
             self._run_sync(node)
+        if key in db.starts:
+            self._start(node)
         if key in db.engines:
             self._engine(node)
         elif key in db.makers:
@@ -458,6 +479,25 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 self._refresh_relationships(node, db.refreshes[key])
         if key == db.app:
             self._lifespan_argument(node)
+
+    def _start(self, node: cst.Call) -> None:
+        """``engine.connect()`` held in a variable in sync test code:
+        ``asyncio.run(engine.connect().start())``, the connection opened on an event
+        loop of its own (``connection.begin()`` likewise)."""
+        run = self.asyncio_run(node)
+        if run is None:
+            return
+
+        def change(updated: cst.Call) -> cst.Call:
+            started = cst.Call(cst.Attribute(updated, cst.Name("start")))
+            return cst.Call(cst.parse_expression(run.name), [cst.Arg(started)])
+
+        self.replace(
+            node,
+            change,
+            "an async engine's connection in sync test code, opened on an event loop of its own",
+            needs=run.needs,
+        )
 
     def _loaders(
         self, node: cst.CSTNode, model: str, relationships: tuple[str, ...]
@@ -784,7 +824,9 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         self._keeping_objects(
             node,
             "async_sessionmaker",
-            "an AsyncSession factory; objects stay readable after commit",
+            "an AsyncSession factory; objects stay readable after a commit, which no longer"
+            " reloads them: they keep the values the code gave them (an Enum column given a"
+            " string reads as the string)",
         )
 
     def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine) -> None:
@@ -798,7 +840,29 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         small = original_node.body[0]
         assert isinstance(small, cst.Expr)
         assert isinstance(small.value, cst.Call)
-        call = small.value
+        self._move_create_all(original_node, small.value, None)
+
+    def leave_If(self, original_node: cst.If) -> None:
+        db = self._db
+        if db.create_all_guard is None or self.key(original_node) != db.create_all_guard:
+            return
+        assert isinstance(original_node.body, cst.IndentedBlock)
+        line = original_node.body.body[0]
+        assert isinstance(line, cst.SimpleStatementLine)
+        small = line.body[0]
+        assert isinstance(small, cst.Expr)
+        assert isinstance(small.value, cst.Call)
+        self._move_create_all(original_node, small.value, original_node.test)
+
+    def _move_create_all(
+        self,
+        original_node: cst.SimpleStatementLine | cst.If,
+        call: cst.Call,
+        guard: cst.BaseExpression | None,
+    ) -> None:
+        """``create_all`` at import (``original_node``, or the ``if`` that ``guard``s
+        it) moves into the app's lifespan, on the async engine."""
+        db = self._db
         assert isinstance(call.func, cst.Attribute)
         engine, rest = _bind(call)
         if engine is None:
@@ -825,6 +889,8 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             inner=inner,
         )
         function = cst.parse_statement(source)
+        if guard is not None:
+            function = _guarded(function, guard)
         needs = [*context.needs, *iterator.needs, *fastapi.needs]
         comments = [line for line in original_node.leading_lines if line.comment]
         if db.create_all_after:
@@ -876,7 +942,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             "the tables are made on the async engine's connection",
         )
 
-    def _blank_after(self, statement: cst.SimpleStatementLine) -> None:
+    def _blank_after(self, statement: cst.SimpleStatementLine | cst.If) -> None:
         """Two blank lines between the new lifespan and the statement after it."""
         statements = list(self._module.body)
         at = next((i for i, s in enumerate(statements) if s is statement), None)
@@ -1013,6 +1079,19 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             return ran if run is None else _waited(ran, run.name)
 
         self.replace(node, change, "a 2.0 statement on the AsyncSession", needs=needs)
+
+
+def _guarded(
+    function: cst.SimpleStatementLine | cst.BaseCompoundStatement, guard: cst.BaseExpression
+) -> cst.FunctionDef:
+    """The lifespan ``function`` with the statement that makes the tables under ``if
+    guard:``, as it was at import."""
+    assert isinstance(function, cst.FunctionDef)
+    assert isinstance(function.body, cst.IndentedBlock)
+    body = list(function.body.body)
+    index = next(i for i, s in enumerate(body) if isinstance(s, cst.With))
+    body[index] = cst.If(test=guard, body=cst.IndentedBlock([body[index]]))
+    return function.with_changes(body=function.body.with_changes(body=body))
 
 
 def _bind(call: cst.Call) -> tuple[cst.BaseExpression | None, list[cst.Arg]]:

@@ -427,12 +427,43 @@ def test_create_all_after_the_app_moves_into_a_lifespan_after_the_imports(tmp_pa
     assert "app = FastAPI(lifespan=_db_lifespan)" in rest
 
 
-def test_create_all_under_a_condition_is_left_with_a_finding(tmp_path):
+def test_create_all_under_a_condition_moves_into_the_lifespan_with_it(
+    tmp_path: Path, run_vibefix: RunVibefix
+) -> None:
+    # ``if not TESTING:`` at import: the lifespan asks the same when the app starts.
     files = with_main(
         CREATE_ALL,
-        "    import os\n\n    if os.environ.get('CREATE'):\n"
+        "    import os\n\n    if not os.environ.get('TESTING'):\n"
         "        Base.metadata.create_all(bind=engine)\n\n    app = FastAPI()\n",
     )
+    write(tmp_path, files)
+    applied = run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=tmp_path)
+
+    assert "under a condition" not in applied.stderr, applied.stderr
+    main = (tmp_path / "app/main.py").read_text(encoding="utf-8")
+    assert (
+        "    if not os.environ.get('TESTING'):\n"
+        "        async with engine.begin() as connection:\n"
+        "            await connection.run_sync(Base.metadata.create_all)\n"
+        "    yield\n"
+    ) in main
+    assert "app = FastAPI(lifespan=_db_lifespan)\n" in main
+    assert "3 passed" in suite(tmp_path).stdout
+
+
+@pytest.mark.parametrize(
+    "guarded",
+    [
+        # An ``else``: the other branch runs at import too.
+        "    if os.environ.get('CREATE'):\n        Base.metadata.create_all(bind=engine)\n"
+        "    else:\n        print('no tables')\n",
+        # More than the tables under the condition.
+        "    if os.environ.get('CREATE'):\n        print('tables')\n"
+        "        Base.metadata.create_all(bind=engine)\n",
+    ],
+)
+def test_create_all_under_a_condition_with_more_is_left_with_a_finding(tmp_path, guarded):
+    files = with_main(CREATE_ALL, f"    import os\n\n{guarded}\n    app = FastAPI()\n")
     new, findings = migrate(tmp_path, files)
 
     assert not migrated(new)
@@ -866,6 +897,234 @@ def test_an_object_handed_to_a_method_no_class_of_the_project_defines_is_said(tm
         " files given, or in a module that names no session, query, model or schema): it"
         " may read a relationship, which raises MissingGreenlet in async code"
     ]
+
+
+CONDITIONAL_ENGINE = """\
+    if os.environ.get("TESTING"):
+        engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, POOL)
+    else:
+        engine = create_engine(SQLALCHEMY_DATABASE_URL, connect_args={"check_same_thread": False})
+"""
+
+
+@pytest.mark.parametrize(
+    ("pool", "held"),
+    [
+        # Each branch's engine moves: before, the run changed nothing and said nothing.
+        ("poolclass=StaticPool", False),
+        # A pool chosen under a condition among those an async engine keeps.
+        ("poolclass=StaticPool if os.environ.get('MEMORY') else None", False),
+        # A pool with no async twin, in one branch: said there, and nothing moves.
+        ("poolclass=QueuePool", True),
+    ],
+)
+def test_an_engine_made_under_a_condition_at_import_moves_in_each_branch(tmp_path, pool, held):
+    database = (
+        textwrap.dedent(DATABASE)
+        .replace(
+            "from typing import Annotated\n",
+            "import os\nfrom typing import Annotated\n",
+        )
+        .replace(
+            "from sqlalchemy import create_engine\n",
+            "from sqlalchemy import create_engine\n"
+            "from sqlalchemy.pool import QueuePool, StaticPool\n",
+        )
+        .replace(
+            "engine = create_engine(SQLALCHEMY_DATABASE_URL,"
+            ' connect_args={"check_same_thread": False})\n',
+            textwrap.dedent(CONDITIONAL_ENGINE).replace("POOL", pool),
+        )
+    )
+    new, findings = migrate(tmp_path, {**PROJECT, "app/database.py": database})
+
+    assert migrated(new) is not held
+    if held:
+        assert findings == ["app/database.py:12: `poolclass=` would need an async twin"]
+    else:
+        assert findings == []
+        assert new["app/database.py"].count("create_async_engine(") == 2
+        assert '    engine = create_async_engine("sqlite+aiosqlite://",' in new["app/database.py"]
+
+
+JOINED = """\
+    import pytest
+    from fastapi.testclient import TestClient
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+    from sqlalchemy.pool import StaticPool
+
+    from app.database import Base, get_db
+    from app.main import app
+    from app.models import User
+
+    engine = create_engine(
+        "sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool
+    )
+    TestingSessionLocal = sessionmaker(autoflush=False, bind=engine)
+    Base.metadata.create_all(bind=engine)
+
+
+    @pytest.fixture
+    def db_session():
+        # SQLAlchemy's recipe: each test in a transaction rolled back at its end.
+        connection = engine.connect()
+        transaction = connection.begin()
+        session = TestingSessionLocal(bind=connection)
+        yield session
+        session.close()
+        transaction.rollback()
+        connection.close()
+
+
+    @pytest.fixture
+    def client(db_session):
+        def override_get_db():
+            yield db_session
+
+        app.dependency_overrides[get_db] = override_get_db
+        with TestClient(app) as c:
+            yield c
+        app.dependency_overrides.clear()
+
+
+    @pytest.fixture
+    def grace(client, db_session):
+        db_session.add(User(name="grace"))
+        db_session.commit()
+        return db_session.query(User).filter(User.name == "grace").first().id
+    """
+
+
+def test_a_test_joined_to_a_transaction_rolled_back_moves_with_its_connection(
+    tmp_path: Path, run_vibefix: RunVibefix
+) -> None:
+    rolled_back = """\
+        def test_nothing_is_left_by_the_others(client):
+            assert client.get("/todos").json() == []
+            assert client.get("/users/1").status_code == 404
+        """
+    files = {**PROJECT, "tests/conftest.py": JOINED, "tests/test_rolled_back.py": rolled_back}
+    write(tmp_path, files)
+    assert "4 passed" in suite(tmp_path).stdout
+
+    applied = run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=tmp_path)
+
+    assert "`connect`" not in applied.stderr, applied.stderr
+    conftest = (tmp_path / "tests/conftest.py").read_text(encoding="utf-8")
+    assert "    connection = asyncio.run(engine.connect().start())\n" in conftest
+    assert "    transaction = asyncio.run(connection.begin().start())\n" in conftest
+    assert "    session = TestingSessionLocal(bind=connection)\n" in conftest
+    assert "    asyncio.run(session.close())\n" in conftest
+    assert "    asyncio.run(transaction.rollback())\n" in conftest
+    assert "    asyncio.run(connection.close())\n" in conftest
+    after = suite(tmp_path)
+    assert "4 passed" in after.stdout, after.stdout + after.stderr
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        # The connection handed on: what the callee does with it is unknown.
+        "        inspect_tables(connection)\n",
+        # Ended in a block: the recipe's statements at the fixture's top level only.
+        "        if connection:\n            connection.close()\n",
+    ],
+)
+def test_a_held_connection_used_otherwise_is_left_with_a_finding(tmp_path, use):
+    conftest = JOINED.replace("        yield session\n", f"        yield session\n{use}").replace(
+        "    from app.models import User\n",
+        "    from app.models import User\n\n\n    def inspect_tables(connection):\n        pass\n",
+    )
+    new, findings = migrate(tmp_path, {**PROJECT, "tests/conftest.py": conftest})
+
+    assert not migrated(new)
+    assert any("no rewrite for the engine's `connect`" in f for f in findings), findings
+
+
+PAGINATED = """\
+
+
+    @app.get("/todos/page")
+    def todo_page(db: SessionDep):
+        return paginate(db, select(Todo).order_by(Todo.id))
+    """
+
+
+@pytest.mark.parametrize(
+    ("imported", "requirements", "said"),
+    [
+        # fastapi-pagination's ``paginate`` gives an awaitable for an AsyncSession.
+        ("from fastapi_pagination.ext.sqlalchemy import paginate", "", ""),
+        # Before 0.12 it takes none.
+        (
+            "from fastapi_pagination.ext.sqlalchemy import paginate",
+            "fastapi-pagination==0.11.4\nsqlalchemy\naiosqlite\n",
+            "older than 0.12, whose `paginate` takes no AsyncSession",
+        ),
+        # Another library's: what it does with the session is unknown.
+        (
+            "from pagekit import paginate",
+            "",
+            "`db` is handed to something that does not take it as a `Session` parameter",
+        ),
+    ],
+)
+def test_a_session_handed_to_a_paginator_that_takes_an_async_session_is_awaited(
+    tmp_path, imported, requirements, said
+):
+    main = f"    {imported}\n" + PROJECT["app/main.py"] + PAGINATED
+    files = {**PROJECT, "app/main.py": main}
+    if requirements:
+        files["requirements.txt"] = requirements
+    new, findings = migrate(tmp_path, files)
+
+    if not said:
+        assert findings == []
+        assert (
+            "    return await paginate(db, select(Todo).order_by(Todo.id))\n" in new["app/main.py"]
+        )
+    else:
+        assert not migrated(new)
+        assert any(said in f for f in findings), findings
+
+
+RESULT_HELPER = """\
+
+
+    def all_todos(db: SessionDep):
+        result = db.execute(select(Todo))
+        return result.scalars().all()
+
+
+    @app.get("/todos/labels")
+    def todo_labels(db: SessionDep):
+        return [[tag.label for tag in todo.tags] for todo in all_todos(db)]
+    """
+
+
+@pytest.mark.parametrize("twice", [False, True])
+def test_what_a_kept_result_gives_is_loaded_by_its_statement(tmp_path, twice):
+    helper = RESULT_HELPER
+    if twice:
+        # Assigned two results: which one ``scalars()`` reads is not one statement.
+        helper = helper.replace(
+            "        return result.scalars()",
+            "        if not result.first():\n"
+            "            result = db.execute(select(Todo).limit(1))\n"
+            "        return result.scalars()",
+        )
+    main = PROJECT["app/main.py"] + helper
+    new, findings = migrate(tmp_path, {**PROJECT, "app/main.py": main})
+
+    if twice:
+        assert not migrated(new)
+        assert any("`tags`" in f and "cannot tell which query loads it" in f for f in findings)
+    else:
+        assert findings == []
+        assert (
+            "    result = await db.execute(select(Todo).options(selectinload(Todo.tags)))\n"
+        ) in new["app/main.py"]
 
 
 def test_plain_values_and_a_list_filled_by_a_query_do_not_hold_a_handler_back(tmp_path):

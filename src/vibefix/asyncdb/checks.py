@@ -16,7 +16,11 @@ from vibefix.engine.index import CallFact, FunctionFact, NodeKey, node_key
 
 class Checks:
     def __init__(
-        self, draft: Draft, dependencies: Collection[str], test_engines: Collection[str] = ()
+        self,
+        draft: Draft,
+        dependencies: Collection[str],
+        test_engines: Collection[str] = (),
+        sqlite_tests: bool = False,
     ) -> None:
         self.draft = draft
         self.index = draft.index
@@ -26,6 +30,10 @@ class Checks:
         self.code = draft.code
         self.dependencies = dependencies
         self.test_engines = test_engines
+        self.sqlite_tests = sqlite_tests
+        self.guard: NodeKey | None = None
+        """The ``if`` that guards the ``create_all`` moving into the lifespan (``tables``)."""
+        """The test suite's engines are all SQLite's (``DbPlan.sqlite_tests``)."""
         """The engines the test suite makes in a function, by qualified local name."""
         self.tested_tables = False
         """The test suite makes its tables itself (``create_all`` on its own engine)."""
@@ -180,6 +188,22 @@ class Checks:
         self.draft.engine_blocks.add(key_of(function.path, block))
         return True
 
+    def _held(self, function: FunctionFact, call: CallFact) -> bool:
+        """``connection = engine.connect()``, then ``transaction = connection.begin()``,
+        a session bound to it, ``transaction.rollback()``, ``connection.close()``
+        (SQLAlchemy's test recipe) in a test suite's sync code, on SQLite's engines
+        (whose connections serve any event loop): each call on an event loop of its
+        own, the opening ones started (``asyncio.run(engine.connect().start())``)."""
+        if function.is_async or not self.draft.in_tests(function.path) or not self.sqlite_tests:
+            return False
+        file = self.facts.get(function.path)
+        for opens, runs in file.held if file else ():
+            if opens[0][:2] == (call.line, call.column):
+                self.draft.starts.update(key_of(function.path, span) for span in opens)
+                self.draft.waits.update(key_of(function.path, span) for span in runs)
+                return True
+        return False
+
     def _enclosing(self, path: Path, span: Span) -> FunctionFact | None:
         """The innermost function of ``path`` around ``span``."""
         around = [
@@ -263,7 +287,9 @@ class Checks:
                     if "(" in verb.split(".")[-1] or "()." in verb:
                         continue  # on what one of its methods returned: that one is said
                     key = (function.path, call.line, call.column, *call.end)
-                    if verb in ("connect", "begin") and self._engine_block(function, call):
+                    if verb in ("connect", "begin") and (
+                        self._engine_block(function, call) or self._held(function, call)
+                    ):
                         continue
                     if verb == "dispose" and call.awaitable:
                         disposals[key] = name
@@ -319,7 +345,12 @@ class Checks:
                         )
                         continue
                     statement, call, keywords = file.apps[0]
-                    if span[1] != 1:
+                    guard = next((g for g, inner in file.table_guards if inner == span), None)
+                    if span[1] != 1 and guard is not None and guard[1] == 1:
+                        # ``if not TESTING: create_all(...)``: the lifespan asks the same.
+                        self.guard = key_of(path, guard)
+                        span = guard
+                    elif span[1] != 1:
                         self.draft.obstacle(
                             path,
                             span[0],

@@ -27,6 +27,7 @@ from vibefix.asyncdb.syntax import (
     Locate,
     Qualify,
     dotted,
+    held_connections,
 )
 from vibefix.engine.context import Collector, FileContext
 
@@ -65,6 +66,8 @@ class FileScan(Collector[DbFacts]):
         self.local_engines: list[tuple[str, Span, Why, bool]] = []
         self.local_makers: list[tuple[str, Span, Why]] = []
         self.engine_factories: list[Span] = []
+        self.held: list[tuple[tuple[Span, ...], tuple[Span, ...]]] = []
+        self.table_guards: list[tuple[Span, Span]] = []
         self._classes: list[str] = []
 
     def _qualify(self, node: cst.CSTNode) -> tuple[str, ...]:
@@ -109,6 +112,8 @@ class FileScan(Collector[DbFacts]):
             tuple(self.local_makers),
             tuple(self.engine_blocks),
             tuple(self.engine_factories),
+            tuple(self.table_guards),
+            tuple(self.held),
         )
 
     def visit_Module(self, node: cst.Module) -> None:
@@ -236,6 +241,13 @@ class FileScan(Collector[DbFacts]):
             node, qualname, self.qualify, self.locate, is_test_module(self.module), owner
         )
         self.functions.append(function_facts(scan, qualname, self._response(node)))
+        self.held.extend(
+            (
+                tuple(self.locate(call) for call in held.opens),
+                tuple(self.locate(call) for call in held.runs),
+            )
+            for held in held_connections(node)
+        )
         return False
 
     def _response(self, node: cst.FunctionDef) -> tuple[str, ...]:
@@ -441,6 +453,22 @@ class _Arguments(cst.CSTVisitor):
             and literal_url(test.comparisons[0].comparator) == "__main__"
         ):
             self.scan.main_guards.append(self.scan.locate(node))
+        body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
+        line = body[0] if len(body) == 1 else None
+        small = line.body[0] if isinstance(line, cst.SimpleStatementLine) else None
+        if (
+            not self.depth
+            and node.orelse is None
+            and isinstance(line, cst.SimpleStatementLine)
+            and len(line.body) == 1
+            and isinstance(small, cst.Expr)
+            and isinstance(small.value, cst.Call)
+            and isinstance(small.value.func, cst.Attribute)
+            and small.value.func.attr.value == "create_all"
+        ):
+            # ``if not TESTING: Base.metadata.create_all(bind=engine)``: the lifespan
+            # asks the same when the app starts.
+            self.scan.table_guards.append((self.scan.locate(node), self.scan.locate(line)))
 
     def visit_Return(self, node: cst.Return) -> None:
         value = node.value
@@ -582,6 +610,13 @@ def _is_none(node: cst.BaseExpression) -> bool:
     return isinstance(node, cst.Name) and node.value == "None"
 
 
+def _choices(node: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """The values ``node`` may give: each branch of ``a if test else b``, nested."""
+    if isinstance(node, cst.IfExp):
+        return [*_choices(node.body), *_choices(node.orelse)]
+    return [node]
+
+
 def _url_problem(call: cst.Call, qualify: Qualify) -> Why:
     at = url_argument(call)
     if at is None:
@@ -595,9 +630,14 @@ def _url_problem(call: cst.Call, qualify: Qualify) -> Why:
         if (
             arg.keyword is not None
             and arg.keyword.value == "poolclass"
-            and set(qualify(arg.value)) & ASYNC_POOLS
+            and all(
+                _is_none(choice) or set(qualify(choice)) & ASYNC_POOLS
+                for choice in _choices(arg.value)
+            )
         ):
-            continue  # ``StaticPool`` (SQLite in memory in tests), ``NullPool``
+            # ``StaticPool`` (SQLite in memory in tests), ``NullPool``, or one of them
+            # or the default under a condition (``StaticPool if TESTING else None``).
+            continue
         if arg.keyword is not None and arg.keyword.value in ("poolclass", "creator", "module"):
             return f"`{arg.keyword.value}=` would need an async twin"
         if arg.star:

@@ -60,6 +60,12 @@ class Draft:
     engine_blocks: set[NodeKey] = field(default_factory=set)
     """``with engine.connect() as c: c.execute(stmt); c.commit()`` in a test suite's
     sync code: ``_run_sync(engine, lambda c: c.execute(stmt))``."""
+    session_aware: set[NodeKey] = field(default_factory=set)
+    """Calls of a library's function handed the session that gives an awaitable for an
+    AsyncSession (``paginate(db, stmt)``): awaited."""
+    starts: set[NodeKey] = field(default_factory=set)
+    """``engine.connect()``, ``connection.begin()`` a test suite's sync code holds in a
+    variable (``syntax.HeldConnection``): ``asyncio.run(engine.connect().start())``."""
     run_syncs: dict[NodeKey, str] = field(default_factory=dict)
     """``create_all(bind=engine)`` in a test suite's sync code, with the function it is
     in (``""`` at import): it runs on the async engine through ``_run_sync``."""

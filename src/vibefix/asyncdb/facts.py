@@ -245,3 +245,10 @@ class DbFacts:
     without the commit): the ``with``, and the ``connect()`` call."""
     engine_factories: tuple[Span, ...] = ()
     """``return create_engine(...)`` in a function: an engine made by a factory."""
+    table_guards: tuple[tuple[Span, Span], ...] = ()
+    """``if not os.environ.get("TESTING"): Base.metadata.create_all(bind=engine)`` at a
+    module's top level, with no ``else``: the ``if``, and the statement it guards."""
+    held: tuple[tuple[tuple[Span, ...], tuple[Span, ...]], ...] = ()
+    """Connections a function holds in SQLAlchemy's test recipe (``syntax.HeldConnection``):
+    the calls that open them (``engine.connect()``, ``connection.begin()``), and those
+    that end them (``transaction.rollback()``, ``connection.close()``)."""

@@ -12,6 +12,9 @@ from vibefix.asyncdb.messages import Flaw, Problem, Why
 from vibefix.asyncdb.names import LOADS, SELECTS, STATEMENT_RUNS, SYNC_ATTRIBUTES
 from vibefix.asyncdb.syntax import Locate, Qualify, method, query_chain, receiver_name
 
+ITERATED = "iterated@"
+"""The start of the name of what a loop iterates when it is a call's result."""
+
 PARAMETER = "@param"
 """The end of a variable's name that stands for the parameter it rebinds."""
 
@@ -47,6 +50,10 @@ class ObjectScan(cst.CSTVisitor):
         """The names the function yields (a fixture's session)."""
         self.owner = ""
         """The class the function is a method of (qualified); ``""`` for none."""
+        self.results: dict[str, cst.Call | None] = {}
+        """Variables assigned what a session's ``execute(stmt)`` returns (a result whose
+        ``.scalars().all()`` are the statement's objects); None once assigned anything
+        else too."""
         self.rebound: set[str] = set()
         """Parameters the function assigns anew (``blog = Blog(**blog.dict())``)."""
         self.bound: set[str] = set()
@@ -95,6 +102,11 @@ class ObjectScan(cst.CSTVisitor):
                         return Origin(From.GET, (line, column), names[0])
                 elif root in self.candidates and method(calls[0]) in STATEMENT_RUNS:
                     selected = self._run_statement(calls)
+                    if selected is not None:
+                        return selected
+                elif (run := self.results.get(root)) is not None:
+                    # ``result = db.execute(stmt)``, then ``result.scalars().all()``.
+                    selected = self._run_statement([run, *calls])
                     if selected is not None:
                         return selected
             names = self.qualify(value.func)
@@ -155,6 +167,13 @@ class ObjectScan(cst.CSTVisitor):
         elif isinstance(source, cst.Attribute) and isinstance(source.value, cst.Name):
             iterated = f"{source.value.value}.{source.attr.value}"
             self.origins[target.value] = Origin(From.ITEM, name=iterated)
+        elif isinstance(source, cst.Call | cst.Await) and self._origin(source) != UNKNOWN:
+            # ``for book in crud.get_books(db)``: an item of what the call gives, as if
+            # it were kept in a variable first (named for where it is).
+            line, column, _, _ = self.locate(source)
+            kept = f"{ITERATED}{line}:{column}"
+            self.origins[kept] = self._origin(source)
+            self.origins[target.value] = Origin(From.ITEM, name=kept)
         else:
             self.origins[target.value] = UNKNOWN
 

@@ -87,6 +87,12 @@ class DbPlan(PlanPart):
     engine_blocks: frozenset[NodeKey] = frozenset()
     """``with engine.connect() as c: c.execute(stmt); c.commit()`` in a test suite's
     sync code (the ``with``): ``_run_sync(engine, lambda c: c.execute(stmt))``."""
+    session_aware: frozenset[NodeKey] = frozenset()
+    """Calls of a library's function handed the session that gives an awaitable for an
+    AsyncSession (``paginate(db, stmt)`` of fastapi-pagination 0.12 and later)."""
+    starts: frozenset[NodeKey] = frozenset()
+    """``connection = engine.connect()`` and ``transaction = connection.begin()`` held
+    in a test suite's sync code: ``asyncio.run(engine.connect().start())``."""
     run_syncs: Mapping[NodeKey, str] = field(default_factory=dict)
     """``metadata.create_all(bind=engine)`` (or ``drop_all``) in a test suite's sync
     code, with the function it is in: ``_run_sync(engine, metadata.create_all)``."""
@@ -102,6 +108,9 @@ class DbPlan(PlanPart):
     create_all: NodeKey | None = None
     create_all_after: bool = False
     """``create_all`` comes after the app is made: the lifespan goes after the imports."""
+    create_all_guard: NodeKey | None = None
+    """The ``if`` at import that guards ``create_all`` (``if not TESTING:``): it goes,
+    and the lifespan asks the same when the app starts."""
     app: NodeKey | None = None
     """The ``FastAPI(...)`` call whose lifespan creates the tables."""
     files: frozenset[Path] = frozenset()

@@ -21,6 +21,13 @@ from vibefix.asyncdb.orm import Orm
 from vibefix.asyncdb.plan import DbPlan, QueryPlan
 from vibefix.engine.index import NodeKey, ProjectIndex, named_apart, node_key, shown
 
+SESSION_AWARE = frozenset(
+    {"fastapi_pagination.ext.sqlalchemy.paginate", "fastapi_pagination.ext.sqlmodel.paginate"}
+)
+"""Library functions that take a session first, an AsyncSession as well, and give an
+awaitable for it (fastapi-pagination since 0.12: ``codemods.async_sqlalchemy`` says when
+a project pins an older one)."""
+
 
 def plan_async_db(index: ProjectIndex, code: str, shared_code: str = "") -> DbPlan:
     """The plan of the codemod ``code``: every file, query and load the move rewrites,
@@ -284,7 +291,12 @@ class _Planner:
         for _, (path, function) in sorted(self.functions.items()):
             self._function(path, function)
         self._own_async()
-        checks = Checks(draft, self.dependencies, [name for _, (name, *_) in self.test_engines])
+        checks = Checks(
+            draft,
+            self.dependencies,
+            [name for _, (name, *_) in self.test_engines],
+            self.sqlite_tests,
+        )
         disposals = checks.engine_uses()
         checks.file_problems()
         checks.state_sessions()
@@ -295,6 +307,7 @@ class _Planner:
         return replace(
             self._part(engines, makers, disposals, create_all, app),
             create_all_after=after,
+            create_all_guard=checks.guard,
             notes=tuple(self._bare_responses()),
         )
 
@@ -375,6 +388,8 @@ class _Planner:
             handed_sessions=frozenset(draft.handed_sessions),
             sync_withs=frozenset(draft.sync_withs),
             run_syncs=dict(draft.run_syncs),
+            starts=frozenset(draft.starts),
+            session_aware=frozenset(draft.session_aware),
             engine_blocks=frozenset(draft.engine_blocks),
             table_blocks=dict(draft.table_blocks),
             own_async=frozenset(draft.own_async),
@@ -415,6 +430,7 @@ class _Planner:
                     *((create_all,) if create_all else ()),
                     *draft.select_loads,
                     *draft.run_syncs,
+                    *draft.starts,
                     *draft.engine_blocks,
                     *draft.table_blocks,
                     *draft.session_calls,
@@ -620,6 +636,21 @@ class _Planner:
         found += [(f"{k}.{method}", 1) for k in (owner, *self.index.lineage(owner))]
         return found
 
+    def _session_aware(self, path: Path, function: FunctionDb, handed: Pass) -> bool:
+        """A session handed first to a library's function that takes an AsyncSession
+        as well and gives an awaitable for it (``paginate(db, stmt)`` of
+        fastapi-pagination): the call is awaited."""
+        fact = self._by_key.get(key_of(path, function.span))
+        for call in fact.calls if fact else ():
+            if (call.line, call.column) <= (handed.line, handed.column) <= call.end and any(
+                self.index.resolve(target) in SESSION_AWARE for target in call.targets
+            ):
+                key = (path, call.line, call.column, *call.end)
+                self.draft.awaits.add(key)
+                self.draft.session_aware.add(key)
+                return True
+        return False
+
     def _handed(self, path: Path, function: FunctionDb, names: set[str]) -> None:
         """A session handed on must go to a parameter annotated ``Session``."""
         for handed in function.passes:
@@ -637,6 +668,8 @@ class _Planner:
                 ),
                 None,
             )
+            if found is None and index == 0 and self._session_aware(path, function, handed):
+                continue
             callee = self.functions[found[0]] if found else None
             param = found[1] if found else ""
             if found is not None:

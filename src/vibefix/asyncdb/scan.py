@@ -29,6 +29,7 @@ from vibefix.asyncdb.syntax import (
     Qualify,
     Receiver,
     dotted,
+    held_connections,
     method,
     names_in,
     query_chain,
@@ -104,7 +105,8 @@ class _Scan(ObjectScan):
                 # What the dependency returns (``current_user``), unless the plan finds
                 # it is a session: an object whose reads its load must cover.
                 self.origins[param.name.value] = Origin(From.CALL, name=source[4:])
-        finder = _Bindings(self.qualify)
+        held = {name for found in held_connections(self.function) for name in found.names}
+        finder = _Bindings(self.qualify, frozenset(held))
         self.function.body.visit(finder)
         for name, source in finder.bound.items():
             self.candidates.setdefault(name, source)
@@ -371,6 +373,11 @@ class _Scan(ObjectScan):
                 self.assigned.add(value)
                 self._assigned_to[value] = target
                 return
+        ran = chain is not None and chain[1] and receiver_name(chain[0]) in self.candidates
+        if chain is not None and ran and len(chain[1]) == 1 and method(chain[1][0]) == "execute":
+            self.results[target] = chain[1][0] if target not in self.results else None
+        elif target in self.results:
+            self.results[target] = None
         self.origins[target] = self._origin(value)
 
     def leave_Assign(self, original_node: cst.Assign) -> None:
@@ -441,9 +448,12 @@ class _Bindings(cst.CSTVisitor):
     """``db = Factory()`` and ``with Factory() as db`` in a function, the names called
     like sessions (``x.query(...)``, ``x.commit()``) and the ``self.attr`` read."""
 
-    def __init__(self, qualify: Qualify) -> None:
+    def __init__(self, qualify: Qualify, held: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self.qualify = qualify
+        self.held = held
+        """The connections the function holds (``syntax.held_connections``): a session
+        of a factory bound to one (``Factory(bind=connection)``) is the factory's."""
         self.bound: dict[str, str] = {}
         self.local: set[str] = set()
         self.receivers: set[str] = set()
@@ -476,7 +486,17 @@ class _Bindings(cst.CSTVisitor):
                 self.constructs.append((node.asname.name.value, node.item))
 
     def _made(self, value: cst.BaseExpression) -> str:
-        if isinstance(value, cst.Call) and not value.args and dotted(value.func):
+        if (
+            isinstance(value, cst.Call)
+            and dotted(value.func)
+            and all(
+                arg.keyword is not None
+                and arg.keyword.value == "bind"
+                and isinstance(arg.value, cst.Name)
+                and arg.value.value in self.held
+                for arg in value.args
+            )
+        ):
             names = self.qualify(value.func)
             if len(names) == 1:
                 return f"made:{names[0]}"

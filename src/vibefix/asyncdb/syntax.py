@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import libcst as cst
 
@@ -93,6 +94,121 @@ def names_in(tree: cst.CSTNode, name: str) -> list[cst.Name | cst.Attribute]:
 
         def visit_Arg(self, node: cst.Arg) -> bool:
             node.value.visit(self)  # nor is ``f(name=...)``
+            return False
+
+    tree.visit(_Find())
+    return found
+
+
+@dataclass(frozen=True)
+class HeldConnection:
+    """SQLAlchemy's recipe for a test joined to an outer transaction, in one function:
+    ``connection = engine.connect()``, ``transaction = connection.begin()``, ``session =
+    Factory(bind=connection)``, ..., ``transaction.rollback()``, ``connection.close()``."""
+
+    names: tuple[str, ...]
+    """The connection's variable, and the transaction's."""
+    opens: tuple[cst.Call, ...]
+    """``engine.connect()`` (the first), then ``connection.begin()``: each started."""
+    runs: tuple[cst.Call, ...]
+    """``connection.close()``, ``transaction.rollback()``...: each awaited."""
+
+
+ENDS = frozenset({"close", "commit", "rollback"})
+
+
+def held_connections(function: cst.FunctionDef) -> list[HeldConnection]:
+    """The connections ``function`` holds in variables in SQLAlchemy's test recipe, at
+    the top level of its body; one used any other way (handed on, read, in a block) is
+    none. ``bind=connection`` is the one other use allowed, in ``s = Factory(...)``."""
+    if not isinstance(function.body, cst.IndentedBlock):
+        return []
+    statements = [
+        line.body[0]
+        for line in function.body.body
+        if isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1
+    ]
+    assigned: dict[str, cst.Call] = {}
+    for small in statements:
+        call = small.value if isinstance(small, cst.Assign) else None
+        if (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, cst.Name)
+            and isinstance(call, cst.Call)
+            and not call.args
+            and isinstance(call.func, cst.Attribute)
+            and isinstance(call.func.value, cst.Name)
+            and call.func.attr.value in ("connect", "begin")
+        ):
+            assigned[small.targets[0].target.value] = call
+    found: list[HeldConnection] = []
+    for name, call in assigned.items():
+        assert isinstance(call.func, cst.Attribute)
+        assert isinstance(call.func.value, cst.Name)
+        if call.func.value.value in assigned:
+            continue  # a transaction: with its connection
+        names = [name]
+        opens = [call]
+        for other, begun in assigned.items():
+            assert isinstance(begun.func, cst.Attribute)
+            assert isinstance(begun.func.value, cst.Name)
+            if begun.func.value.value == name and begun.func.attr.value == "begin":
+                names.append(other)
+                opens.append(begun)
+        runs: list[cst.Call] = []
+        allowed: set[cst.CSTNode] = set()
+        for small in statements:
+            value = small.value if isinstance(small, cst.Expr | cst.Assign) else None
+            if (
+                isinstance(small, cst.Expr)
+                and isinstance(value, cst.Call)
+                and not value.args
+                and isinstance(value.func, cst.Attribute)
+                and isinstance(value.func.value, cst.Name)
+                and value.func.value.value in names
+                and value.func.attr.value in ENDS
+            ):
+                runs.append(value)
+                allowed.add(value.func.value)
+            elif isinstance(small, cst.Assign) and isinstance(value, cst.Call):
+                for arg in value.args:
+                    if (
+                        arg.keyword is not None
+                        and arg.keyword.value == "bind"
+                        and isinstance(arg.value, cst.Name)
+                        and arg.value.value == name
+                    ):
+                        allowed.add(arg.value)
+        for opened in opens:
+            assert isinstance(opened.func, cst.Attribute)
+            allowed.add(opened.func.value)
+        allowed.update(
+            small.targets[0].target
+            for small in statements
+            if isinstance(small, cst.Assign) and small.value in opens
+        )
+        uses = [use for held in names for use in _all_names(function.body, held)]
+        if runs and all(use in allowed for use in uses):
+            found.append(HeldConnection(tuple(names), tuple(opens), tuple(runs)))
+    return found
+
+
+def _all_names(tree: cst.CSTNode, name: str) -> list[cst.Name]:
+    """Every ``Name`` node spelled ``name`` in ``tree`` (keyword names aside)."""
+    found: list[cst.Name] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value == name:
+                found.append(node)
+
+        def visit_Arg(self, node: cst.Arg) -> bool:
+            node.value.visit(self)
+            return False
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            node.value.visit(self)
             return False
 
     tree.visit(_Find())
