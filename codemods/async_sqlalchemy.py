@@ -863,8 +863,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         """``create_all`` at import (``original_node``, or the ``if`` that ``guard``s
         it) moves into the app's lifespan, on the async engine."""
         db = self._db
-        assert isinstance(call.func, cst.Attribute)
-        engine, rest = _bind(call)
+        engine, rest = _bind(call) if not db.create_all_helper else (call.func, [])
         if engine is None:
             self.report(original_node, "`create_all` without its engine: left")
             return
@@ -889,6 +888,9 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             inner=inner,
         )
         function = cst.parse_statement(source)
+        if db.create_all_helper:
+            # ``create_tables()``: the helper makes them on the async engine, awaited.
+            function = _awaiting(function, call)
         if guard is not None:
             function = _guarded(function, guard)
         needs = [*context.needs, *iterator.needs, *fastapi.needs]
@@ -1079,6 +1081,18 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             return ran if run is None else _waited(ran, run.name)
 
         self.replace(node, change, "a 2.0 statement on the AsyncSession", needs=needs)
+
+
+def _awaiting(
+    function: cst.SimpleStatementLine | cst.BaseCompoundStatement, call: cst.Call
+) -> cst.FunctionDef:
+    """The lifespan ``function`` awaiting ``call`` where it would make the tables."""
+    assert isinstance(function, cst.FunctionDef)
+    assert isinstance(function.body, cst.IndentedBlock)
+    body = list(function.body.body)
+    index = next(i for i, s in enumerate(body) if isinstance(s, cst.With))
+    body[index] = cst.SimpleStatementLine([cst.Expr(cst.Await(call))])
+    return function.with_changes(body=function.body.with_changes(body=body))
 
 
 def _guarded(

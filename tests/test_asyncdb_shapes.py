@@ -451,6 +451,64 @@ def test_create_all_under_a_condition_moves_into_the_lifespan_with_it(
     assert "3 passed" in suite(tmp_path).stdout
 
 
+def test_a_helper_that_makes_the_tables_at_import_is_awaited_by_the_lifespan(
+    tmp_path: Path, run_vibefix: RunVibefix
+) -> None:
+    database = textwrap.dedent(DATABASE) + (
+        "\n\ndef create_tables():\n    Base.metadata.create_all(bind=engine)\n"
+    )
+    files = with_main(
+        CREATE_ALL,
+        "    from app.database import create_tables\n\n    create_tables()\n\n"
+        "    app = FastAPI()\n",
+    )
+    write(tmp_path, {**files, "app/database.py": database})
+    applied = run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=tmp_path)
+
+    assert "`create_all`" not in applied.stderr, applied.stderr
+    written = (tmp_path / "app/database.py").read_text(encoding="utf-8")
+    assert (
+        "async def create_tables():\n"
+        "    async with engine.begin() as connection:\n"
+        "        await connection.run_sync(Base.metadata.create_all)\n"
+    ) in written
+    main = (tmp_path / "app/main.py").read_text(encoding="utf-8")
+    assert "    await create_tables()\n    yield\n" in main
+    assert "\ncreate_tables()\n" not in main
+    assert "3 passed" in suite(tmp_path).stdout
+
+
+@pytest.mark.parametrize(
+    ("helper", "elsewhere"),
+    [
+        # It does more than make the tables.
+        (
+            "def create_tables():\n    print('tables')\n"
+            "    Base.metadata.create_all(bind=engine)\n",
+            "",
+        ),
+        # Something else calls it too, which would be left a coroutine it never awaits.
+        (
+            "def create_tables():\n    Base.metadata.create_all(bind=engine)\n",
+            "\n\ndef reset():\n    create_tables()\n",
+        ),
+    ],
+)
+def test_a_helper_that_makes_the_tables_and_more_is_left_with_a_finding(
+    tmp_path, helper, elsewhere
+):
+    database = textwrap.dedent(DATABASE) + "\n\n" + helper + elsewhere
+    files = with_main(
+        CREATE_ALL,
+        "    from app.database import create_tables\n\n    create_tables()\n\n"
+        "    app = FastAPI()\n",
+    )
+    new, findings = migrate(tmp_path, {**files, "app/database.py": database})
+
+    assert not migrated(new)
+    assert any("the engine is handed to `create_all`" in f for f in findings), findings
+
+
 @pytest.mark.parametrize(
     "guarded",
     [
@@ -2022,6 +2080,16 @@ def test_a_handler_that_returns_the_orm_object_it_committed_is_told_its_response
             user = User(name=body.name)
             db.add(user)
             db.commit()
+            return user
+
+
+        @app.post("/refreshed")
+        def refreshed(body: UserIn, db: SessionDep):
+            # The refresh loaded every column again: the same response after the move.
+            user = User(name=body.name)
+            db.add(user)
+            db.commit()
+            db.refresh(user)
             return user
         """
     new, findings = migrate(tmp_path, with_handler(handler))

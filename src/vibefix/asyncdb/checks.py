@@ -31,6 +31,8 @@ class Checks:
         self.dependencies = dependencies
         self.test_engines = test_engines
         self.sqlite_tests = sqlite_tests
+        self.helper = False
+        """The ``create_all`` moving into the lifespan is a helper's call (``tables``)."""
         self.guard: NodeKey | None = None
         """The ``if`` that guards the ``create_all`` moving into the lifespan (``tables``)."""
         """The test suite's engines are all SQLite's (``DbPlan.sqlite_tests``)."""
@@ -98,12 +100,20 @@ class Checks:
                     )
                 ):
                     continue  # the module-level create_all that moves to the lifespan
+                verb = callee.rpartition(".")[2]
                 self.draft.obstacle(
                     path,
                     span[0],
                     span[1],
-                    f"the engine is handed to `{callee.rpartition('.')[2]}`, which would get"
-                    " an AsyncEngine",
+                    f"the engine is handed to `{verb}`, which would get an AsyncEngine"
+                    + (
+                        f": {self.code} moves `{verb}` at the import of the app's module, in an"
+                        " `async def` or a startup hook, or in a helper that does nothing"
+                        " else and that one statement calls at that import; move it to one of"
+                        " them by hand"
+                        if verb in ("create_all", "drop_all")
+                        else ""
+                    ),
                 )
 
     def _tables_call(self, path: Path, call: Span, alone: bool, tests: bool) -> bool:
@@ -117,6 +127,7 @@ class Checks:
             function.is_async
             or node_key(function.path, function) in self.draft.async_functions
             or self._hook(function, path)
+            or self.tables_helper(function) is not None
         ):
             # (A test suite's ``get_db`` override that makes the tables becomes async.)
             if not alone:
@@ -127,6 +138,42 @@ class Checks:
             self.draft.run_syncs[key] = function.qualname if function else ""
             return True
         return False
+
+    def tables_helper(self, function: FunctionFact) -> tuple[Path, Span] | None:
+        """``def create_tables(): Base.metadata.create_all(bind=engine)``, called once,
+        by a statement of its own at the import of the module that makes the app: it
+        becomes async, and the app's lifespan awaits it (``tables``). That statement."""
+        if (
+            function.is_async
+            or function.is_generator
+            or function.decorators
+            or function.owner_class is not None
+            or self.draft.in_tests(function.path)
+            or len(function.calls) != 1
+        ):
+            return None
+        file = self.facts.get(function.path)
+        (call,) = function.calls
+        if file is None or not any(
+            c[:2] == (call.line, call.column) and alone for c, _, alone in file.table_calls
+        ):
+            return None
+        made = [
+            (path, span)
+            for path, facts in self.facts.items()
+            if facts.apps
+            for name, span, kind in facts.module_uses
+            if kind == "helper" and self.index.resolve(name) == function.qualname
+        ]
+        calls = [
+            c
+            for f in self.index.functions.values()
+            for c in f.calls
+            if function.qualname in {self.index.resolve(t) for t in c.targets}
+        ]
+        if len(made) != 1 or calls:
+            return None
+        return made[0]
 
     def _hook(self, function: FunctionFact, path: Path) -> bool:
         """An app's ``@app.on_event("startup")`` function that does nothing but make
@@ -332,6 +379,10 @@ class Checks:
         after = False
         for path, file in self.facts.items():
             for name, span, kind in file.module_uses:
+                helper = self.index.functions.get(self.index.resolve(name))
+                if kind == "helper" and helper is not None and self.tables_helper(helper):
+                    kind = "create_all"  # ``create_tables()``: the lifespan awaits it
+                    self.helper = True
                 if kind == "create_all" and self.draft.in_tests(path):
                     continue  # at a test module's import: ``_run_sync`` (``_engine_handed``)
                 if kind == "create_all":

@@ -318,6 +318,10 @@ class FileScan(Collector[DbFacts]):
                 self.module_uses.append((dotted(value.func) or "", self.locate(node), "create_all"))
             else:
                 self._module_call(value)
+                if isinstance(small, cst.Expr) and not value.args and len(node.body) == 1:
+                    # ``create_tables()`` at import: perhaps a helper that makes the tables.
+                    for qualified in self.qualify(value.func):
+                        self.module_uses.append((qualified, self.locate(node), "helper"))
 
     def sqlite(self, call: cst.Call) -> bool:
         """``create_engine``'s URL is SQLite's: a literal, an f-string or a constant of

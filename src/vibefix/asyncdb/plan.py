@@ -108,6 +108,9 @@ class DbPlan(PlanPart):
     create_all: NodeKey | None = None
     create_all_after: bool = False
     """``create_all`` comes after the app is made: the lifespan goes after the imports."""
+    create_all_helper: bool = False
+    """``create_all`` is a helper's call at import (``create_tables()``): the helper
+    becomes async, and the lifespan awaits it."""
     create_all_guard: NodeKey | None = None
     """The ``if`` at import that guards ``create_all`` (``if not TESTING:``): it goes,
     and the lifespan asks the same when the app starts."""

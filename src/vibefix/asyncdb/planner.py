@@ -29,6 +29,12 @@ awaitable for it (fastapi-pagination since 0.12: ``codemods.async_sqlalchemy`` s
 a project pins an older one)."""
 
 
+def _reloaded(function: FunctionDb, var: str) -> bool:
+    """``db.refresh(var)`` after the function's last commit: the object holds every
+    column again, before the move as after."""
+    return any(r.var == var and r.span[0] > max(function.flushes) for r in function.refreshes)
+
+
 def plan_async_db(index: ProjectIndex, code: str, shared_code: str = "") -> DbPlan:
     """The plan of the codemod ``code``: every file, query and load the move rewrites,
     or the obstacles that hold the whole project back. ``shared_code`` is the codemod
@@ -308,6 +314,7 @@ class _Planner:
             self._part(engines, makers, disposals, create_all, app),
             create_all_after=after,
             create_all_guard=checks.guard,
+            create_all_helper=checks.helper,
             notes=tuple(self._bare_responses()),
         )
 
@@ -327,7 +334,11 @@ class _Planner:
                 origin = origins.get(returned) if isinstance(returned, str) else returned
                 if origin is None or origin.kind is not From.CALL:
                     continue
-                made = self.orm.model([origin.name]) is not None and bool(function.flushes)
+                made = (
+                    self.orm.model([origin.name]) is not None
+                    and bool(function.flushes)
+                    and not (isinstance(returned, str) and _reloaded(function, returned))
+                )
                 helper = self.functions.get(origin.name)
                 made = made or (
                     helper is not None
@@ -337,6 +348,7 @@ class _Planner:
                         and (o := dict(helper[1].origins).get(r)) is not None
                         and o.kind is From.CALL
                         and self.orm.model([o.name]) is not None
+                        and not _reloaded(helper[1], r)
                         for r in helper[1].returns
                     )
                 )
