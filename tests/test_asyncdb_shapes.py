@@ -1185,6 +1185,129 @@ def test_what_a_kept_result_gives_is_loaded_by_its_statement(tmp_path, twice):
         ) in new["app/main.py"]
 
 
+def test_an_engine_an_object_keeps_is_said_not_passed_over(tmp_path):
+    # Before, no line of the project matched what VF203 looks for: it said nothing.
+    database = textwrap.dedent(DATABASE).replace(
+        "engine = create_engine(SQLALCHEMY_DATABASE_URL,"
+        ' connect_args={"check_same_thread": False})\n',
+        "class Database:\n    def __init__(self, url):\n"
+        "        self.engine = create_engine(url)\n\n\n"
+        "engine = Database(SQLALCHEMY_DATABASE_URL).engine\n",
+    )
+    files = {k: v for k, v in PROJECT.items() if not k.startswith("tests/")}
+    new, findings = migrate(tmp_path, {**files, "app/database.py": database})
+
+    assert not migrated(new)
+    assert any(
+        f.startswith("app/database.py:11: the engine is made by a function here") for f in findings
+    ), findings
+
+
+@pytest.mark.parametrize("refreshed", [True, False])
+def test_a_column_the_database_sets_on_update_is_read_after_a_refresh(tmp_path, refreshed):
+    models = (
+        textwrap.dedent(MODELS)
+        .replace(
+            "from sqlalchemy import Column, ForeignKey, String, Table\n",
+            "from datetime import datetime\n\n"
+            "from sqlalchemy import Column, DateTime, ForeignKey, String, Table, func\n",
+        )
+        .replace(
+            "    title: Mapped[str] = mapped_column(String(100))\n",
+            "    title: Mapped[str] = mapped_column(String(100))\n"
+            "    updated_at: Mapped[datetime | None] ="
+            " mapped_column(DateTime, onupdate=func.now())\n",
+        )
+    )
+    handler = (
+        '\n\n@app.put("/todos/{todo_id}/title")\n'
+        "def retitle(todo_id: int, body: TodoIn, db: SessionDep):\n"
+        "    todo = db.get(Todo, todo_id)\n"
+        "    todo.title = body.title\n"
+        "    db.commit()\n"
+        + ("    db.refresh(todo)\n" if refreshed else "")
+        + "    return {'updated': todo.updated_at}\n"
+    )
+    main = PROJECT["app/main.py"] + textwrap.indent(handler, "    ")
+    new, findings = migrate(tmp_path, {**PROJECT, "app/models.py": models, "app/main.py": main})
+
+    assert migrated(new) is refreshed
+    said = [f for f in findings if "is set by the database on update" in f]
+    assert len(said) == (0 if refreshed else 1), findings
+
+
+BRANCHES = """\
+
+
+    def search_todos(db, q):
+        return db.query(Todo).filter(Todo.title.contains(q)).all()
+
+
+    @app.get("/todos/search")
+    def search(db: SessionDep, q: str = ""):
+        if q:
+            rows = FIRST
+        else:
+            rows = db.query(Todo).order_by(Todo.id).all()
+        return [[tag.label for tag in t.tags] for t in rows]
+    """
+
+
+@pytest.mark.parametrize(
+    ("first", "loaded"),
+    [
+        ("db.query(Todo).filter(Todo.title.contains(q)).all()", ".where(Todo.title.contains(q))"),
+        # A helper's query, in one branch: it loads what the handler reads too.
+        ("search_todos(db, q)", ".where(Todo.title.contains(q))"),
+    ],
+)
+def test_a_variable_each_branch_fills_from_a_query_loads_in_both(tmp_path, first, loaded):
+    # Before, only the last query got the loader, and the other branch raised
+    # MissingGreenlet once async, with no finding.
+    main = PROJECT["app/main.py"] + BRANCHES.replace("FIRST", first)
+    new, findings = migrate(tmp_path, {**PROJECT, "app/main.py": main})
+
+    assert findings == []
+    written = new["app/main.py"]
+    assert "select(Todo).order_by(Todo.id).options(selectinload(Todo.tags))" in written
+    assert f"select(Todo){loaded}.options(selectinload(Todo.tags))" in written
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        # The test suite runs an override it reached through the app's mapping.
+        "    override = next(iter(app.dependency_overrides.values()))\n"
+        "    db = next(override())\n"
+        "    db.add(User(name='ada'))\n",
+    ],
+)
+def test_next_on_a_generator_vf203_cannot_tell_is_said(tmp_path, use):
+    test = "from app.main import app\nfrom app.models import User\n\n\ndef test_seed(client):\n"
+    test += use
+    new, findings = migrate(tmp_path, {**PROJECT, "tests/test_seed.py": test})
+
+    assert not migrated(new)
+    assert [f for f in findings if "`next(...)`" in f] == [
+        "tests/test_seed.py:7: `next(...)` runs a generator made by a function VF203 cannot"
+        " tell (a value of `app.dependency_overrides`?): the session dependency and its"
+        " override are async generators after the move, which `next` cannot run; call it by"
+        " its name, or through a request"
+    ]
+
+
+def test_next_on_a_generator_of_a_known_function_is_no_obstacle(tmp_path):
+    test = (
+        "def numbers():\n    yield 1\n\n\n"
+        "def test_first(client):\n    assert next(numbers()) == 1\n"
+        "    assert next(iter([2])) == 2\n"
+    )
+    new, findings = migrate(tmp_path, {**PROJECT, "tests/test_first.py": test})
+
+    assert migrated(new)
+    assert findings == []
+
+
 def test_plain_values_and_a_list_filled_by_a_query_do_not_hold_a_handler_back(tmp_path):
     handler = """\
         @app.get("/titles")
@@ -2154,13 +2277,46 @@ def test_schemas_star_imported_through_a_package_are_read(tmp_path):
     assert ".where(Todo.id == todo_id).options(selectinload(Todo.tags))" in new["app/main.py"]
 
 
-def test_a_fastapi_older_than_the_lifespan_holds_create_all_back(tmp_path):
-    # FastAPI before 0.93 ignores ``lifespan=``: the tables would never be made.
-    files = {**PROJECT, "requirements.txt": "fastapi>=0.68,<0.69\nsqlalchemy\naiosqlite\n"}
+@pytest.mark.parametrize(
+    ("name", "declared", "said"),
+    [
+        (
+            "requirements.txt",
+            "fastapi>=0.68,<0.69\nsqlalchemy\naiosqlite\n",
+            "older than 0.93, which has no `lifespan=`",
+        ),
+        # A PEP 621 list, and Poetry's caret: the same pins.
+        (
+            "pyproject.toml",
+            '[project]\nname = "todo"\ndependencies = ["fastapi>=0.68.1,<0.69", "aiosqlite"]\n',
+            "pins FastAPI (fastapi>=0.68.1,<0.69) older than 0.93",
+        ),
+        (
+            "pyproject.toml",
+            '[tool.poetry.dependencies]\npython = "^3.10"\nfastapi = "^0.68.1"\n',
+            "pins FastAPI (fastapi = ^0.68) older than 0.93",
+        ),
+        # SQLAlchemy held below 2.0 has no asyncio API to write.
+        (
+            "pyproject.toml",
+            '[tool.poetry.dependencies]\nfastapi = "^0.110"\nSQLAlchemy = "^1.4.23"\n',
+            "holds SQLAlchemy below 2.0 (SQLAlchemy = ^1.4.23)",
+        ),
+        # Left alone: a lower bound only, and another package that starts alike.
+        (
+            "pyproject.toml",
+            '[project]\nname = "todo"\ndependencies = ["fastapi>=0.68", "sqlalchemy>=2.0",'
+            ' "fastapi-utils==0.2.1", "aiosqlite"]\n',
+            "",
+        ),
+    ],
+)
+def test_a_pin_the_migration_cannot_run_on_holds_it_back(tmp_path, name, declared, said):
+    files = {**PROJECT, name: declared}
     new, findings = migrate(tmp_path, files)
 
-    assert not migrated(new)
-    assert any("older than 0.93, which has no `lifespan=`" in f for f in findings), findings
+    assert migrated(new) is not bool(said), findings
+    assert any(said in f for f in findings) if said else findings == [], findings
 
 
 @pytest.mark.parametrize(

@@ -271,6 +271,20 @@ SNIPPETS = {
                 rows = []
             return first, second, rest
     """,
+    "except_as": """
+        import pydantic
+        from pydantic import ValidationError
+
+        def f(data):
+            try:
+                return pydantic.TypeAdapter(int).validate_python(data)
+            except ValidationError as e:
+                return e.json()
+            except (KeyError, ValueError) as error:
+                return error.args
+            except pydantic.PydanticUserError as wrong:
+                return wrong.code
+    """,
     "non_ascii_columns": """
         def é(ü="ß"):
             return "ä".join(ü) + é.__name__.upper()
@@ -392,3 +406,16 @@ def test_a_call_before_a_local_is_assigned_anew_is_of_what_it_held(tmp_path: Pat
 
     assert dumps[9] == ("pkg.mod.Item().dump",)
     assert all(target.startswith("?") for target in dumps[13])
+
+
+def test_an_exception_caught_by_its_class_is_an_instance_of_it(tmp_path: Path) -> None:
+    path = tmp_path / "pkg" / "mod.py"
+    path.parent.mkdir()
+    facts = fast_facts(path, textwrap.dedent(SNIPPETS["except_as"]), "pkg.mod", "pkg")
+    (f,) = [f for f in facts.functions if f.qualname == "pkg.mod.f"]
+    targets = {call.line: call.targets for call in f.calls}
+
+    assert targets[9] == ("pydantic.ValidationError().json",)
+    # A tuple of classes, or a name bound to two of them: no one class.
+    # ``error.args``, ``wrong.code``: attributes read, no calls.
+    assert sorted(targets) == [7, 9]

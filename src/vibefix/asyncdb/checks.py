@@ -52,6 +52,16 @@ class Checks:
         for path, file in sorted(self.facts.items()):
             for span, why in file.problems:
                 self.draft.obstacle(path, span[0], span[1], why)
+            for span in file.blind_nexts if self.dependencies else ():
+                self.draft.obstacle(
+                    path,
+                    span[0],
+                    span[1],
+                    f"`next(...)` runs a generator made by a function {self.code} cannot tell"
+                    " (a value of `app.dependency_overrides`?): the session dependency and"
+                    " its override are async generators after the move, which `next` cannot"
+                    " run; call it by its name, or through a request",
+                )
             self._dynamic(path, file)
             self._engine_handed(path, file, engines)
         self._factory_calls()
@@ -163,13 +173,15 @@ class Checks:
             for path, facts in self.facts.items()
             if facts.apps
             for name, span, kind in facts.module_uses
-            if kind == "helper" and self.index.resolve(name) == function.qualname
+            if kind in ("helper", "factory_helper")
+            and self.index.resolve(name) == function.qualname
         ]
         calls = [
             c
             for f in self.index.functions.values()
             for c in f.calls
             if function.qualname in {self.index.resolve(t) for t in c.targets}
+            and not any((f.path, c.line, c.column) == (p, *s[:2]) for p, s in made)
         ]
         if len(made) != 1 or calls:
             return None
@@ -380,7 +392,12 @@ class Checks:
         for path, file in self.facts.items():
             for name, span, kind in file.module_uses:
                 helper = self.index.functions.get(self.index.resolve(name))
-                if kind == "helper" and helper is not None and self.tables_helper(helper):
+                inside = kind == "factory_helper"  # in the function that makes the app
+                if (
+                    kind in ("helper", "factory_helper")
+                    and helper is not None
+                    and self.tables_helper(helper)
+                ):
                     kind = "create_all"  # ``create_tables()``: the lifespan awaits it
                     self.helper = True
                 if kind == "create_all" and self.draft.in_tests(path):
@@ -401,7 +418,7 @@ class Checks:
                         # ``if not TESTING: create_all(...)``: the lifespan asks the same.
                         self.guard = key_of(path, guard)
                         span = guard
-                    elif span[1] != 1:
+                    elif span[1] != 1 and not inside:
                         self.draft.obstacle(
                             path,
                             span[0],
@@ -426,7 +443,9 @@ class Checks:
                         self.draft.obstacle(path, span[0], span[1], problem)
                         continue
                     create_all, app = key_of(path, span), key_of(path, call)
-                    after = statement[0] < span[0]
+                    # Made above, or by the function the call is in: the lifespan goes
+                    # after the imports, and the statement goes.
+                    after = statement[0] < span[0] or inside
                     continue
                 resolved = self.index.resolve(name)
                 if resolved.startswith(("sqlalchemy.create_engine()", *SESSION_PREFIXES)):

@@ -51,6 +51,8 @@ class FileScan(Collector[DbFacts]):
         self.functions: list[FunctionDb] = []
         self.module_uses: list[tuple[str, Span, str]] = []
         self.apps: list[tuple[Span, Span, tuple[str, ...]]] = []
+        self._factories: dict[str, cst.Call] = {}
+        """Module-level functions that make the app and return it: their `FastAPI(...)`."""
         self.lifespans: list[str] = []
         self.loading: list[tuple[str, str, str, str]] = []
         self.aliases: list[str] = []
@@ -68,6 +70,7 @@ class FileScan(Collector[DbFacts]):
         self.engine_factories: list[Span] = []
         self.held: list[tuple[tuple[Span, ...], tuple[Span, ...]]] = []
         self.table_guards: list[tuple[Span, Span]] = []
+        self.blind_nexts: list[Span] = []
         self._classes: list[str] = []
 
     def _qualify(self, node: cst.CSTNode) -> tuple[str, ...]:
@@ -112,6 +115,7 @@ class FileScan(Collector[DbFacts]):
             tuple(self.local_makers),
             tuple(self.engine_blocks),
             tuple(self.engine_factories),
+            tuple(self.blind_nexts),
             tuple(self.table_guards),
             tuple(self.held),
         )
@@ -235,6 +239,8 @@ class FileScan(Collector[DbFacts]):
             self.loading.append((model, attr, lazy, backref))
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        if not self._classes:
+            self._factory(node)
         owner = ".".join([self.module, *self._classes]) if self._classes else ""
         qualname = f"{'.'.join([self.module, *self._classes])}.{node.name.value}"
         scan = scan_function(
@@ -314,6 +320,13 @@ class FileScan(Collector[DbFacts]):
                 )
             elif called & {"fastapi.FastAPI", "fastapi.applications.FastAPI"}:
                 self._app(node, value)
+            elif (
+                isinstance(target, cst.Name)
+                and isinstance(value.func, cst.Name)
+                and value.func.value in self._factories
+            ):
+                # ``app = create_app()``: the app its ``FastAPI(...)`` makes.
+                self._app(node, self._factories[value.func.value])
             elif isinstance(value.func, cst.Attribute) and value.func.attr.value == "create_all":
                 self.module_uses.append((dotted(value.func) or "", self.locate(node), "create_all"))
             else:
@@ -352,6 +365,52 @@ class FileScan(Collector[DbFacts]):
                 names = self.qualify(arg.value) if isinstance(arg.value, cst.Name) else ()
                 lifespan = names[0] if len(names) == 1 else "?"
         self.lifespans.append(lifespan)
+
+    def _factory(self, node: cst.FunctionDef) -> None:
+        """``def create_app(): app = FastAPI(...); ...; return app``: the app it makes
+        (``_factories``), and the helpers it calls by a statement of their own
+        (``create_tables()``), which the app's lifespan may await instead."""
+        body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
+        made = [
+            line.body[0].value
+            for line in body
+            if isinstance(line, cst.SimpleStatementLine)
+            and len(line.body) == 1
+            and isinstance(line.body[0], cst.Assign)
+            and isinstance(line.body[0].value, cst.Call)
+            and set(self.qualify(line.body[0].value.func))
+            & {"fastapi.FastAPI", "fastapi.applications.FastAPI"}
+        ]
+        returned = {
+            small.value.value
+            for line in body
+            if isinstance(line, cst.SimpleStatementLine)
+            for small in line.body
+            if isinstance(small, cst.Return) and isinstance(small.value, cst.Name)
+        }
+        names = {
+            small.targets[0].target.value
+            for line in body
+            if isinstance(line, cst.SimpleStatementLine)
+            for small in line.body
+            if isinstance(small, cst.Assign)
+            and small.value in made
+            and isinstance(small.targets[0].target, cst.Name)
+        }
+        if len(made) != 1 or node.params.params or names != returned:
+            return
+        self._factories[node.name.value] = made[0]
+        for line in body:
+            small = line.body[0] if isinstance(line, cst.SimpleStatementLine) else None
+            if (
+                isinstance(line, cst.SimpleStatementLine)
+                and len(line.body) == 1
+                and isinstance(small, cst.Expr)
+                and isinstance(small.value, cst.Call)
+                and not small.value.args
+            ):
+                for qualified in self.qualify(small.value.func):
+                    self.module_uses.append((qualified, self.locate(line), "factory_helper"))
 
     def _module_call(self, call: cst.Call) -> None:
         """A call at import of a method of a name (perhaps a session or the engine)."""
@@ -491,6 +550,14 @@ class _Arguments(cst.CSTVisitor):
         stored = node.targets[0].target
         if self.depth and len(node.targets) == 1 and isinstance(stored, cst.Name):
             self._local(stored, value)
+        if (
+            self.depth
+            and isinstance(stored, cst.Attribute)
+            and isinstance(value, cst.Call)
+            and set(self.scan.qualify(value.func)) & ENGINE_CALLS
+        ):
+            # ``self._engine = create_engine(...)``: an object makes and keeps the engine.
+            self.scan.engine_factories.append(self.scan.locate(value))
         for target in node.targets:
             stored = target.target
             self.stored.add(stored)
@@ -550,6 +617,11 @@ class _Arguments(cst.CSTVisitor):
             )
         if set(called) & (ENGINE_CALLS | MAKER_CALLS):
             return  # ``sessionmaker(bind=engine)``: what the migration rewrites
+        first = node.args[0].value if node.args else None
+        if "builtins.next" in called and isinstance(first, cst.Call):
+            inner = self.scan.qualify(first.func)
+            if not inner or any("<locals>" in name for name in inner):
+                self.scan.blind_nexts.append(self.scan.locate(node))
         if (
             isinstance(node.func, cst.Attribute)
             and node.func.attr.value in TABLE_CALLS

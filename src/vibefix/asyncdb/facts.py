@@ -245,6 +245,10 @@ class DbFacts:
     without the commit): the ``with``, and the ``connect()`` call."""
     engine_factories: tuple[Span, ...] = ()
     """``return create_engine(...)`` in a function: an engine made by a factory."""
+    blind_nexts: tuple[Span, ...] = ()
+    """``next(override())`` on a function called through a name VF203 cannot follow (a
+    value of ``app.dependency_overrides``): perhaps the session dependency, which
+    becomes an async generator."""
     table_guards: tuple[tuple[Span, Span], ...] = ()
     """``if not os.environ.get("TESTING"): Base.metadata.create_all(bind=engine)`` at a
     module's top level, with no ``else``: the ``if``, and the statement it guards."""

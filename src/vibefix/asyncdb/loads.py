@@ -11,6 +11,7 @@ from pathlib import Path
 
 from vibefix.asyncdb.draft import Draft, key_of
 from vibefix.asyncdb.facts import HANDED, UNKNOWN, From, FunctionDb, Origin
+from vibefix.asyncdb.objects import ALTERNATIVE
 from vibefix.asyncdb.reads import UNSEEN, Reads
 from vibefix.engine.index import NodeKey, shown
 
@@ -152,8 +153,15 @@ class LazyLoads:
         """``after``: the read comes after this line of ``function`` (the end of a helper
         whose result is read); ``line`` and ``column`` are where it is said."""
         origin = var if isinstance(var, Origin) else origins.get(var, UNKNOWN)
+        held = var if isinstance(var, str) else ""
         while origin.item_of_variable:
+            held = origin.item_of_variable
             origin = origins.get(origin.item_of_variable, UNKNOWN)
+        if held and ALTERNATIVE not in held:
+            # A variable two queries fill (one in each branch): what either loaded.
+            for earlier in sorted(o for o in origins if o.startswith(f"{held}{ALTERNATIVE}")):
+                alternative = earlier if held == var else Origin(From.ITEM, name=earlier)
+                self._load(path, function, origins, alternative, attrs, line, column, after)
         kind = origin.kind
         unseen = sorted(a[len(UNSEEN) :] for a in attrs if a.startswith(UNSEEN))
         attrs = {a for a in attrs if not a.startswith(UNSEEN)}
@@ -180,7 +188,12 @@ class LazyLoads:
             for attr in attrs
             if model_of and self.orm.columns.get(model_of, {}).get(attr) == "onupdate"
         }
-        if updated and any(flush < line for flush in function.flushes):
+        last = max((flush for flush in function.flushes if flush < line), default=0)
+        reloaded = any(
+            isinstance(var, str) and r.var == var and last < r.span[0] <= line
+            for r in function.refreshes
+        )
+        if updated and last and not reloaded:
             self.draft.obstacle(
                 self._at(path),
                 line,

@@ -12,6 +12,10 @@ from vibefix.asyncdb.messages import Flaw, Problem, Why
 from vibefix.asyncdb.names import LOADS, SELECTS, STATEMENT_RUNS, SYNC_ATTRIBUTES
 from vibefix.asyncdb.syntax import Locate, Qualify, method, query_chain, receiver_name
 
+ALTERNATIVE = "@was"
+"""The middle of the name an earlier loaded value of a variable is kept under
+(``rows@was0``): a variable two queries may have filled."""
+
 ITERATED = "iterated@"
 """The start of the name of what a loop iterates when it is a call's result."""
 

@@ -144,7 +144,7 @@ class Reads:
     ) -> str:
         """The model of the object ``var`` holds; ``?`` when it is unknown."""
         origin = origins.get(var, UNKNOWN) if isinstance(var, str) else UNKNOWN
-        if origin.kind in (From.CALL, From.SELECT):
+        if origin.kind in (From.CALL, From.SELECT, From.GET):
             return self.orm.model([origin.name]) or "?"
         if origin.kind in (From.QUERY, From.LIST):
             for session in function.sessions:

@@ -23,7 +23,7 @@ from vibefix.asyncdb.names import (
     SYNC_METHODS,
     TERMINALS,
 )
-from vibefix.asyncdb.objects import PARAMETER, ObjectScan
+from vibefix.asyncdb.objects import ALTERNATIVE, PARAMETER, ObjectScan
 from vibefix.asyncdb.syntax import (
     Locate,
     Qualify,
@@ -378,7 +378,19 @@ class _Scan(ObjectScan):
             self.results[target] = chain[1][0] if target not in self.results else None
         elif target in self.results:
             self.results[target] = None
-        self.origins[target] = self._origin(value)
+        origin = self._origin(value)
+        before = self.origins.get(target)
+        if (
+            before is not None
+            and before != origin
+            and From.UNKNOWN not in (before.kind, origin.kind)
+            and (before.loaded or origin.loaded)
+        ):
+            # ``rows = db.query(...)...all()`` in each branch: a read of ``rows`` reads
+            # what either query loaded (``LazyLoads``), each kept under a name of its own.
+            earlier = sum(name.startswith(f"{target}{ALTERNATIVE}") for name in self.origins)
+            self.origins[f"{target}{ALTERNATIVE}{earlier}"] = before
+        self.origins[target] = origin
 
     def leave_Assign(self, original_node: cst.Assign) -> None:
         self.bound.update(

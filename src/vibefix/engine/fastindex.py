@@ -55,6 +55,7 @@ from vibefix.engine.index import (
     _forget_rebound,
     _refined,
     parameter_type,
+    type_local,
 )
 from vibefix.known.fastapi import DEPENDS, FASTAPI_APPS, FASTAPI_ROUTERS, in_pytest_file
 from vibefix.known.types import (
@@ -823,6 +824,11 @@ class _Facts:
             if handler.type is not None:
                 self.walk(handler.type)
             if handler.name is not None:
+                # Typed before the name is walked, as ``FactCollector.visit_ExceptHandler``.
+                if self._functions and isinstance(handler.type, ast.Name | ast.Attribute):
+                    names = self._qualified(handler.type)
+                    if len(names) == 1:
+                        type_local(self._functions[-1], handler.name, f"{names[0]}()")
                 self._reference(handler)
             self._walk_block(handler.body, handler, "body")
             return

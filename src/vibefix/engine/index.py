@@ -1126,6 +1126,18 @@ class FactCollector(cst.CSTVisitor):
                 for qualname in self._qualified(target.target):
                     self.applications.append((qualname, app))
 
+    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+        # ``except ValidationError as e``: ``e.json()`` is a call of the class's method.
+        if (
+            self._functions
+            and node.name is not None
+            and isinstance(node.name.name, cst.Name)
+            and isinstance(node.type, cst.Name | cst.Attribute)
+        ):
+            names = self._qualified(node.type)
+            if len(names) == 1:
+                type_local(self._functions[-1], node.name.name.value, f"{names[0]}()")
+
     def leave_Assign(self, original_node: cst.Assign) -> None:
         if self._pending and self._pending[-1][0] is original_node:
             self._assign(*self._pending.pop())
@@ -1665,6 +1677,20 @@ def _typed_base(frame: _FunctionFrame, expression: cst.BaseExpression) -> None:
     kind = frame.types.get(base.value) if isinstance(base, cst.Name) else None
     if kind is not None and isinstance(base, cst.Name):
         frame.typed_calls.append((len(frame.calls), base.value, kind, frame.loops > 0))
+
+
+def type_local(frame: Any, name: str, kind: str | None) -> None:
+    """``name``, a local of ``frame``, holds a ``kind`` from here (what ``_assigned``
+    records of a local; ``except ValidationError as e`` too)."""
+    types = frame.types
+    frame.rebound.add(name)
+    old = types.get(name, kind)
+    if old is not None and kind is not None and _refined(old, kind):
+        kind = old
+    if name in types and (old != kind or name in frame.either):
+        either = frame.either.get(name, frozenset({old}) if old is not None else None)
+        frame.either[name] = either | {kind} if either and kind is not None else None
+    types[name] = kind if old == kind else None
 
 
 def _bound_names(target: cst.BaseExpression) -> list[cst.Name]:
