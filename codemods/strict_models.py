@@ -76,7 +76,7 @@ def decide(role: ModelRole, plan: BoundaryPlan) -> StrictModel | str | None:
     fact = role.fact
     if plan.pydantic_v1:
         return (
-            f"the project pins Pydantic {plan.pydantic_v1}, and the pydantic recipe writes"
+            f"the project is on Pydantic {plan.pydantic_v1}, and the pydantic recipe writes"
             " Pydantic 2 (`model_config`, `ConfigDict`): upgrade Pydantic first"
         )
     if role.outside:

@@ -1308,6 +1308,91 @@ def test_next_on_a_generator_of_a_known_function_is_no_obstacle(tmp_path):
     assert findings == []
 
 
+@pytest.mark.parametrize("entered", [False, True])
+def test_a_test_client_in_a_module_that_names_no_database_is_read(tmp_path, entered):
+    # The suite makes no tables: once the lifespan makes them, a client that runs no
+    # lifespan finds none. Its module names nothing of SQLAlchemy's, and was not read.
+    made = (
+        "    with TestClient(app) as client:\n        yield client\n"
+        if entered
+        else "    client = TestClient(app)\n    yield client\n"
+    )
+    conftest = (
+        "import pytest\nfrom fastapi.testclient import TestClient\n\n"
+        "from app.main import app\n\n\n@pytest.fixture\ndef client():\n" + made
+    )
+    files = {**PROJECT, "tests/conftest.py": conftest, "tests/test_todos.py": ""}
+    new, findings = migrate(tmp_path, files)
+
+    assert migrated(new) is entered
+    said = [f for f in findings if "a `TestClient` not entered with `with`" in f]
+    assert len(said) == (0 if entered else 1)
+    assert all(f.startswith("tests/conftest.py:9:") for f in said)
+
+
+def test_an_engine_a_function_keeps_in_a_variable_and_returns_is_said(tmp_path):
+    # Before, the factory's engine stayed sync under an async session factory.
+    database = textwrap.dedent(DATABASE).replace(
+        "engine = create_engine(SQLALCHEMY_DATABASE_URL,"
+        ' connect_args={"check_same_thread": False})\n',
+        "def get_engine(url):\n    made = create_engine(url)\n    return made\n\n\n"
+        "engine = get_engine(SQLALCHEMY_DATABASE_URL)\n",
+    )
+    files = {k: v for k, v in PROJECT.items() if not k.startswith("tests/")}
+    new, findings = migrate(tmp_path, {**files, "app/database.py": database})
+
+    assert not migrated(new)
+    assert any(
+        f.startswith("app/database.py:10: the engine is made by a function here") for f in findings
+    ), findings
+
+
+GENERIC = """\
+
+
+    class Repository:
+        def __init__(self, model):
+            self.model = model
+
+        def first(self, db):
+            return db.query(self.model).first()
+
+
+    todos = Repository(Todo)
+
+
+    @app.get("/todos/first")
+    def first_todo(db: SessionDep):
+        return {"title": todos.first(db).title}
+    """
+
+
+@pytest.mark.parametrize(
+    ("selected", "held"),
+    [
+        # A class the repository is given: objects or rows, VF203 cannot tell.
+        ("self.model", True),
+        # A model, a column of one, a function of SQLAlchemy's: known.
+        ("Todo", False),
+        ("Todo.title", False),
+        ("func.count(Todo.id)", False),
+    ],
+)
+def test_a_legacy_query_of_what_vf203_cannot_tell_is_left_with_a_finding(tmp_path, selected, held):
+    main = (
+        "    from sqlalchemy import func\n"
+        + PROJECT["app/main.py"]
+        + GENERIC.replace("db.query(self.model)", f"db.query({selected})")
+    )
+    if selected != "self.model" and selected != "Todo":
+        main = main.replace('{"title": todos.first(db).title}', "{'row': str(todos.first(db))}")
+    new, findings = migrate(tmp_path, {**PROJECT, "app/main.py": main})
+
+    said = [f for f in findings if "is no model or column VF203 knows" in f]
+    assert len(said) == int(held), findings
+    assert migrated(new) is not held
+
+
 def test_plain_values_and_a_list_filled_by_a_query_do_not_hold_a_handler_back(tmp_path):
     handler = """\
         @app.get("/titles")

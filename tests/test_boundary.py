@@ -493,7 +493,7 @@ def test_a_project_on_pydantic_1_is_left_alone_with_a_finding_at_each_request_mo
 
     assert checked.stdout == ""
     assert (
-        "main.py:14:1: VF301 `UserCreate` is left as it is: the project pins Pydantic 1.10.5,"
+        "main.py:14:1: VF301 `UserCreate` is left as it is: the project is on Pydantic 1.10.5,"
         " and the pydantic recipe writes Pydantic 2 (`model_config`, `ConfigDict`): upgrade"
         " Pydantic first"
     ) in checked.stderr
@@ -505,7 +505,25 @@ def test_a_project_on_pydantic_1_is_left_alone_with_a_finding_at_each_request_mo
         write(tmp_path, {"requirements.txt": pins})
         old = run_vibefix("diff", "--recipe", "pydantic", "--unsafe", ".", cwd=tmp_path)
         assert old.stdout == ""
-        assert f"the project pins {said}" in old.stderr
+        assert f"the project is on {said}" in old.stderr
     write(tmp_path, {"requirements.txt": "fastapi==0.110.0\npydantic>=2\n"})
     upgraded = run_vibefix("diff", "--recipe", "pydantic", "--unsafe", ".", cwd=tmp_path)
     assert 'model_config = ConfigDict(extra="forbid")' in upgraded.stdout
+    # Nothing pinned, but settings on Pydantic 1's ``BaseSettings``: on Pydantic 1.
+    settings = (
+        "from pydantic import BaseSettings\n\n\nclass Settings(BaseSettings):\n    url: str\n"
+    )
+    imported = "from settings import Settings\n" + textwrap.dedent(app)
+    files = {
+        "requirements.txt": "fastapi\npydantic\n",
+        "settings.py": settings,
+        "main.py": imported,
+    }
+    write(tmp_path, files)
+    unpinned = run_vibefix("diff", "--recipe", "pydantic", "--unsafe", ".", cwd=tmp_path)
+    assert unpinned.stdout == ""
+    assert "its `Settings` derives from `pydantic.BaseSettings`" in unpinned.stderr
+    # Pydantic 2's own, from pydantic-settings: the recipe goes on.
+    write(tmp_path, {"settings.py": settings.replace("from pydantic ", "from pydantic_settings ")})
+    moved = run_vibefix("diff", "--recipe", "pydantic", "--unsafe", ".", cwd=tmp_path)
+    assert 'model_config = ConfigDict(extra="forbid")' in moved.stdout

@@ -456,12 +456,17 @@ class _Arguments(cst.CSTVisitor):
         """Calls that are a statement of their own."""
         self.depth = 0
         """How many functions the node walked is in."""
+        self._defs: list[cst.FunctionDef] = []
+        self._engine_returns: dict[cst.Name, Span] = {}
+        """``return engine`` of a local engine, with the ``create_engine`` call."""
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.depth += 1
+        self._defs.append(node)
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self.depth -= 1
+        self._defs.pop()
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         self.entered.add(node.item)
@@ -544,6 +549,9 @@ class _Arguments(cst.CSTVisitor):
             self.scan.engine_factories.append(
                 self.scan.locate(value)
             )  # ``return create_engine(...)``
+        elif self.depth and isinstance(value, cst.Name) and value in self._engine_returns:
+            # ``engine = create_engine(...)`` then ``return engine``: a factory too.
+            self.scan.engine_factories.append(self._engine_returns[value])
 
     def visit_Assign(self, node: cst.Assign) -> None:
         value = node.value
@@ -571,6 +579,23 @@ class _Arguments(cst.CSTVisitor):
                 for callee in self.scan.qualify(value.func):
                     self.scan.state.append((stored.attr.value, callee, self.scan.locate(node)))
 
+    def _returns_of(self, target: cst.Name) -> list[cst.Name]:
+        """The ``return target`` statements of the function ``target`` is assigned in."""
+        function = self._defs[-1] if self._defs else None
+        found: list[cst.Name] = []
+
+        class _Returns(cst.CSTVisitor):
+            def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+                return node is function  # not a nested function's
+
+            def visit_Return(self, node: cst.Return) -> None:
+                if isinstance(node.value, cst.Name) and node.value.value == target.value:
+                    found.append(node.value)
+
+        if function is not None:
+            function.visit(_Returns())
+        return found
+
     def _local(self, target: cst.Name, value: cst.BaseExpression) -> None:
         """``engine = create_engine(...)`` or ``Factory = sessionmaker(...)`` in a
         function."""
@@ -581,6 +606,8 @@ class _Arguments(cst.CSTVisitor):
         if len(names) != 1:
             return
         if called & ENGINE_CALLS:
+            for returned in self._returns_of(target):
+                self._engine_returns[returned] = self.scan.locate(value)
             problem = _url_problem(value, self.scan.qualify)
             sqlite = self.scan.sqlite(value)
             self.scan.local_engines.append((names[0], self.scan.locate(value), problem, sqlite))

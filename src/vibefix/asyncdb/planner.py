@@ -426,6 +426,9 @@ class _Planner:
                     *(name for _, (name, _, _) in makers if name),
                     *(name.rpartition(".")[2] for name in self.dependencies),
                     *(name.rpartition(".")[2] for name in self.orm.models),
+                    # Once the lifespan makes the tables, a test client that runs none
+                    # finds no tables (``Checks.test_clients``): its module is read.
+                    *(("TestClient",) if create_all is not None else ()),
                 }
             ),
             files=frozenset(
@@ -582,6 +585,18 @@ class _Planner:
         draft = self.draft
         models = [self.orm.model(entity) for entity in query.entities]
         model = models[0] if len(models) == 1 else None
+        unknown = [e for e, found in zip(query.entities, models, strict=True) if not found]
+        if query.terminal and any(self._unknown_entity(names) for names in unknown):
+            draft.obstacle(
+                path,
+                query.span[0],
+                query.span[1],
+                f"the query's `{query.model or '?'}` is no model or column {self.code} knows"
+                " (a generic repository's `self.model`?): whether it gives objects"
+                " (`scalars`) or rows (`execute`) is not known; write the 2.0 statement by"
+                " hand",
+            )
+            return
         if any(models) and model is None and query.terminal in ("all", "one", "one_or_none"):
             draft.obstacle(
                 path,
@@ -610,6 +625,20 @@ class _Planner:
                 query.span[1],
                 "the query's model is unknown: no 2.0 statement can be written for it",
             )
+
+    def _unknown_entity(self, names: tuple[str, ...]) -> bool:
+        """Whether what a legacy query selects (its qualified names) is neither a model
+        nor a column of one, nor anything from outside the project (``func.count(...)``,
+        a ``literal``): a value VF203 cannot tell."""
+        if "?" in names or any("<locals>" in name for name in names):
+            return True  # ``self.model``, a parameter: any class, or a column
+        first_party = {module.module.partition(".")[0] for module in self.index.modules}
+        return bool(names) and all(
+            name.partition(".")[0] in first_party
+            and self.orm.model([name.rpartition(".")[0]]) is None
+            and self.orm.model([name]) is None
+            for name in names
+        )
 
     def _calls_into(self) -> dict[str, list[tuple[FunctionDb, Pass, str, int]]]:
         """Every argument handed to a project function, by the function: the caller,

@@ -80,20 +80,31 @@ class BoundaryPlan(PlanPart):
     @classmethod
     def make(cls, context: PlanContext) -> BoundaryPlan:
         plan = plan_boundary(context.index, context.config.options)
-        for files in context.declarations.projects.values():
-            for text in files.values():
-                found = pydantic_1(text)
-                if found:
-                    # Only VF301's findings stay: the request models, and why.
-                    bodies = {q: role for q, role in plan.models.items() if role.bodies}
-                    return replace(
-                        plan,
-                        models=bodies,
-                        splits={},
-                        handlers={},
-                        handler_paths={},
-                        pydantic_v1=found,
-                    )
+        texts = [
+            text for files in context.declarations.projects.values() for text in files.values()
+        ]
+        # A class of the project's on Pydantic 1's ``BaseSettings`` (Pydantic 2 moved it
+        # to pydantic-settings): a project on Pydantic 1 that pins nothing.
+        settings = next(
+            (
+                name
+                for name, bases in sorted(context.index.bases.items())
+                if set(bases) & PYDANTIC_1_ONLY
+            ),
+            None,
+        )
+        found = next((v for text in texts if (v := pydantic_1(text))), "")
+        if not found and settings is not None:
+            found = (
+                f"1 (its `{settings.rpartition('.')[2]}` derives from `pydantic.BaseSettings`,"
+                " which Pydantic 2 no longer has)"
+            )
+        if found:
+            # Only VF301's findings stay: the request models, and why.
+            bodies = {q: role for q, role in plan.models.items() if role.bodies}
+            return replace(
+                plan, models=bodies, splits={}, handlers={}, handler_paths={}, pydantic_v1=found
+            )
         return plan
 
     @property
@@ -103,7 +114,11 @@ class BoundaryPlan(PlanPart):
         name would mirror, the unseen classes they reach and those they copy into."""
         names = {role.name for name, role in self.models.items() if name in self.reached}
         return frozenset(
-            names | {stripped(name) for name in names} | self.unknown_bases | self.copied_into
+            names
+            | {stripped(name) for name in names}
+            | self.unknown_bases
+            | self.copied_into
+            | {"BaseSettings"}  # settings on Pydantic 1's tell the project's Pydantic
         )
 
 
@@ -113,6 +128,8 @@ PYDANTIC_1 = re.compile(
 """A declared dependency on Pydantic 1 (``pydantic==1.10.5``, ``pydantic<=1.10``)."""
 BELOW_2 = re.compile(rb"(?im)^\s*[\"']?pydantic\s*(?:\[[^\]]*\])?\s*[^\n#]*<\s*2(?:\.0)*\b")
 """``pydantic<2``, ``pydantic>=1.8,<2.0``."""
+PYDANTIC_1_ONLY = frozenset({"pydantic.BaseSettings", "pydantic.env_settings.BaseSettings"})
+"""Bases only Pydantic 1 has (Pydantic 2 moved ``BaseSettings`` to pydantic-settings)."""
 OLD_FASTAPI = re.compile(
     rb"(?im)^\s*[\"']?fastapi\s*(?:\[[^\]]*\])?\s*(?:==|~=|<=?)\s*0\.([0-9]+)(?:\.[0-9]+)*\b"
 )
