@@ -29,6 +29,7 @@ from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.codemod import Codemod, PlanContext
 from vibefix.cst.arguments import appended, keyword
 from vibefix.engine.imports import ModuleAlias
+from vibefix.engine.index import NodeKey
 from vibefix.http import plan as httpplan
 from vibefix.results import Blocking, Finding, Position, Safety
 
@@ -52,6 +53,12 @@ def _pin(name: str, versions: str) -> re.Pattern[bytes]:
         rf"(?:[^\n#\"']*?(?:==|~=|<=?)\s*{versions}"
         rf"|\s*=\s*(?:\{{[^}}\n]*?version\s*=\s*)?[\"']\s*(?:\^|~=?|==?|<=?)?\s*{versions})".encode()
     )
+
+
+def _held_back(part: DbPlan, where: NodeKey, why: str) -> DbPlan:
+    """``part``, not migrating, with the obstacle ``why`` at ``where``."""
+    path, line, column = where[:3]
+    return replace(part, migrates=False, obstacles=(*part.obstacles, (path, line, column, why)))
 
 
 def _version(found: re.Match[bytes]) -> str:
@@ -221,42 +228,33 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 found = OLD_SQLALCHEMY.search(text)
                 if found and (_version(found).startswith("1.") or _version(found) in ("2", "2.0")):
                     # Held below 2.0 (``SQLAlchemy = "^1.4.23"``, ``<2.0``): no asyncio API.
-                    path, line, column = min(part.engines)[:3]
                     why = (
                         f"the project holds SQLAlchemy below 2.0 ({_spelled(found)}):"
                         f" {cls.code} writes 2.0's asyncio API (`async_sessionmaker`); require"
                         " sqlalchemy>=2.0.46 first"
                     )
-                    return replace(
-                        part, migrates=False, obstacles=(*part.obstacles, (path, line, column, why))
-                    )
+                    return _held_back(part, min(part.engines), why)
                 if found:
                     part = replace(part, old_sqlalchemy=_version(found))
             texts = [text.lower() for text in declared.values()]
             fastapi = next((m for t in texts if (m := OLD_FASTAPI.search(t))), None)
             if part.create_all is not None and fastapi is not None and int(_version(fastapi)) < 93:
                 # ``FastAPI(lifespan=...)`` came with 0.93: an older one ignores it.
-                path, line, column = part.create_all[:3]
                 why = (
                     f"the project pins FastAPI ({_spelled(fastapi)}) older than"
                     " 0.93, which has no `lifespan=`: the tables would never be made; upgrade"
                     " FastAPI, or make them in a startup hook by hand"
                 )
-                return replace(
-                    part, migrates=False, obstacles=(*part.obstacles, (path, line, column, why))
-                )
+                return _held_back(part, part.create_all, why)
             pagination = next((m for t in texts if (m := OLD_PAGINATION.search(t))), None)
             if part.session_aware and pagination is not None and int(_version(pagination)) < 12:
                 # ``paginate(db, stmt)`` takes an AsyncSession from 0.12 on.
-                path, line, column = min(part.session_aware)[:3]
                 why = (
                     f"the project pins fastapi-pagination ({_spelled(pagination)})"
                     " older than 0.12, whose `paginate` takes no AsyncSession: upgrade it, or use"
                     " `fastapi_pagination.ext.async_sqlalchemy.paginate` by hand"
                 )
-                return replace(
-                    part, migrates=False, obstacles=(*part.obstacles, (path, line, column, why))
-                )
+                return _held_back(part, min(part.session_aware), why)
             if (
                 part.sqlite
                 and any(b"sqlalchemy" in text or b"sqlmodel" in text for text in texts)

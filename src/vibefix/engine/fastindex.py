@@ -53,7 +53,6 @@ from vibefix.engine.index import (
     ModuleFacts,
     Reference,
     _forget_rebound,
-    _refined,
     parameter_type,
     type_local,
 )
@@ -1587,17 +1586,7 @@ class _Facts:
         if isinstance(target, ast.Name):
             self._skip.add(target)
             if self._functions:
-                frame = self._functions[-1]
-                types = frame.types
-                name = target.id
-                frame.rebound.add(name)
-                old = types.get(name, kind)
-                if old is not None and kind is not None and _refined(old, kind):
-                    kind = old
-                if name in types and (old != kind or name in frame.either):
-                    either = frame.either.get(name, frozenset({old}) if old is not None else None)
-                    frame.either[name] = either | {kind} if either and kind is not None else None
-                types[name] = kind if old == kind else None
+                type_local(self._functions[-1], target.id, kind)
                 return
             if not self._classes:
                 self._object(f"{self.module}.{target.id}", kind, made)

@@ -1276,19 +1276,7 @@ class FactCollector(cst.CSTVisitor):
         if isinstance(target, cst.Name):
             self._skip.add(target)
             if self._functions:
-                frame = self._functions[-1]
-                types = frame.types
-                # A name assigned twice with different types has no single type, but a
-                # query refined in steps (``q = q.filter(...)``) is still a query.
-                name = target.value
-                frame.rebound.add(name)
-                old = types.get(name, kind)
-                if old is not None and kind is not None and _refined(old, kind):
-                    kind = old
-                if name in types and (old != kind or name in frame.either):
-                    either = frame.either.get(name, frozenset({old}) if old is not None else None)
-                    frame.either[name] = either | {kind} if either and kind is not None else None
-                types[name] = kind if old == kind else None
+                type_local(self._functions[-1], target.value, kind)
                 return
             if not self._classes:
                 self._object(f"{self.module}.{target.value}", kind, made)
@@ -1680,8 +1668,10 @@ def _typed_base(frame: _FunctionFrame, expression: cst.BaseExpression) -> None:
 
 
 def type_local(frame: Any, name: str, kind: str | None) -> None:
-    """``name``, a local of ``frame``, holds a ``kind`` from here (what ``_assigned``
-    records of a local; ``except ValidationError as e`` too)."""
+    """``name``, a local of ``frame``, holds a ``kind`` from here (an assignment, or
+    ``except ValidationError as e``). A name assigned twice with different types has
+    no single type, but a query refined in steps (``q = q.filter(...)``) is still a
+    query."""
     types = frame.types
     frame.rebound.add(name)
     old = types.get(name, kind)
