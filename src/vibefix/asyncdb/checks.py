@@ -393,13 +393,14 @@ class Checks:
             for name, span, kind in file.module_uses:
                 helper = self.index.functions.get(self.index.resolve(name))
                 inside = kind == "factory_helper"  # in the function that makes the app
+                awaited = False
                 if (
                     kind in ("helper", "factory_helper")
                     and helper is not None
                     and self.tables_helper(helper)
                 ):
                     kind = "create_all"  # ``create_tables()``: the lifespan awaits it
-                    self.helper = True
+                    awaited = True
                 if kind == "create_all" and self.draft.in_tests(path):
                     continue  # at a test module's import: ``_run_sync`` (``_engine_handed``)
                 if kind == "create_all":
@@ -443,6 +444,7 @@ class Checks:
                         self.draft.obstacle(path, span[0], span[1], problem)
                         continue
                     create_all, app = key_of(path, span), key_of(path, call)
+                    self.helper = awaited
                     # Made above, or by the function the call is in: the lifespan goes
                     # after the imports, and the statement goes.
                     after = statement[0] < span[0] or inside
