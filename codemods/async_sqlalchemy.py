@@ -10,7 +10,7 @@ import libcst as cst
 from libcst.metadata import QualifiedNameProvider, ScopeProvider
 from vibefix.codemods.shared_session import SharedSession
 
-from vibefix.asyncdb.collect import FileScan
+from vibefix.asyncdb.collect import CLIENT, LIFESPAN_FIXTURE, FileScan
 from vibefix.asyncdb.names import SESSION_TYPES, async_url, literal_url, url_argument
 from vibefix.asyncdb.plan import DbPlan, QueryPlan
 from vibefix.asyncdb.planner import plan_async_db
@@ -24,7 +24,7 @@ from vibefix.asyncdb.support import (
     run_sync,
     url_helper,
 )
-from vibefix.asyncdb.syntax import method, names_in, query_chain, receiver_name
+from vibefix.asyncdb.syntax import called_line, method, names_in, query_chain, receiver_name
 from vibefix.calls.rewrite import AsyncCodemod
 from vibefix.codemod import Codemod, PlanContext
 from vibefix.cst.arguments import appended, keyword
@@ -33,6 +33,9 @@ from vibefix.engine.index import NodeKey
 from vibefix.http import plan as httpplan
 from vibefix.results import Blocking, Finding, Position, Safety
 
+CLIENT_ENTERED = (
+    "the test client is entered with `with`: it runs the app's lifespan, which makes the tables now"
+)
 ENGINE_LINE = (
     r"(?m:^[ \t]*(?:self\.)?\w+[ \t]*(?::[^=\n]*)?=[ \t]*(?:[A-Za-z_][\w.]*\.)?create_engine\("
     r"|^[ \t]+return[ \t]+(?:[A-Za-z_][\w.]*\.)?create_engine\()"
@@ -155,8 +158,11 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
     afterwards without I/O): a value the database computes on commit is read only after
     a `refresh`, and a handler that returns a committed ORM object with no response
     model now encodes every column (a finding says so). asyncpg takes no `sslmode` in
-    the URL (`ssl=` instead). The tables are created in the lifespan: a `TestClient`
-    used without `with` does not create them (unless the test suite makes its own). A
+    the URL (`ssl=` instead). The tables are created in the lifespan, which a
+    `TestClient` runs only inside `with`: where the test suite makes no tables of its
+    own, a client it never enters is entered (a fixture's `client = TestClient(app)` or
+    `return TestClient(app)` becomes `with TestClient(app) as client:` around the rest,
+    a test module's top-level client gets an autouse fixture that enters it). A
     query that selects a model reads its result through `.unique()`: the legacy query
     returned each object once. `engine.dispose()` in sync code that nothing in the
     project calls (a pytest fixture, a script) runs on its own event loop
@@ -191,8 +197,9 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
       `with` session in sync test code; `create_all` at import outside the app's module
       (the test suite aside), under a condition, in a sync function the app calls, or
       next to an app lifespan that is no `@asynccontextmanager` of the project; a
-      `TestClient` not entered with `with` when the lifespan makes the tables; a file to
-      change that is outside the paths given.
+      `TestClient` that no `with` can enter when the lifespan makes the tables (kept on
+      an attribute, at the top level of a module pytest does not collect, returned by
+      a function that is no fixture); a file to change that is outside the paths given.
     """
 
     code = "VF203"
@@ -294,6 +301,15 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         self._defs: list[cst.FunctionDef] = []
         """The functions around the node visited."""
         self._url_helper_written = False
+        for statement in node.body:
+            found = called_line(statement)
+            if (
+                found
+                and isinstance(found[0], cst.Assign)
+                and self.key(found[1]) in self._db.clients
+            ):
+                assert isinstance(statement, cst.SimpleStatementLine)
+                self._client_fixture(statement, found[0])
         if self._db.app is not None and self._db.app[0] == self.file.path:
             finder = _Calls()
             node.visit(finder)
@@ -326,6 +342,142 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self._defs.pop()
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        for line in node.body:
+            found = called_line(line)
+            if found is None or self.key(found[1]) not in self._db.clients:
+                continue
+            assert isinstance(line, cst.SimpleStatementLine)
+            small = found[0]
+            if isinstance(small, cst.Assign):
+                self._client_block(node, line, small)
+            else:
+                self._client_returned(line, isinstance(small, cst.Return))
+
+    # -- test clients: ``with`` runs the lifespan, which now makes the tables -------------
+
+    def _client_block(
+        self, block: cst.IndentedBlock, line: cst.SimpleStatementLine, small: cst.Assign
+    ) -> None:
+        """``client = TestClient(app)`` in a fixture or a test: the rest of the block in
+        ``with TestClient(app) as client:``; a fixture's final ``return client`` becomes
+        ``yield client``."""
+        target = small.targets[0].target
+        assert isinstance(target, cst.Name)
+        name = target.value
+        last = block.body[-1]
+        final = last.body[0] if isinstance(last, cst.SimpleStatementLine) else None
+        returned = (
+            isinstance(final, cst.Return)
+            and isinstance(final.value, cst.Name)
+            and final.value.value == name
+            and bool(self._defs)
+            and block is self._defs[-1].body
+        )
+
+        def change(updated: cst.IndentedBlock) -> cst.IndentedBlock:
+            body = list(updated.body)
+            at = next(i for i, statement in enumerate(body) if statement.deep_equals(line))
+            current = body[at]
+            found = called_line(current)
+            assert isinstance(current, cst.SimpleStatementLine)
+            assert found is not None
+            rest = body[at + 1 :]
+            if returned:
+                rest[-1] = _yielded(rest[-1], cst.Name(name))
+            entered = cst.With(
+                items=[cst.WithItem(found[1], asname=cst.AsName(cst.Name(name)))],
+                body=cst.IndentedBlock(rest, header=current.trailing_whitespace),
+                leading_lines=current.leading_lines,
+            )
+            return updated.with_changes(body=[*body[:at], entered])
+
+        self.replace(block, change, CLIENT_ENTERED)
+        if returned:
+            self._yielding(self._defs[-1])
+
+    def _client_returned(self, line: cst.SimpleStatementLine, returned: bool) -> None:
+        """A fixture's ``return TestClient(app)`` (or ``yield``): ``with TestClient(app)
+        as client: yield client``."""
+
+        def change(updated: cst.SimpleStatementLine) -> cst.With:
+            found = called_line(updated)
+            assert found is not None
+            yielded = cst.SimpleStatementLine([cst.Expr(cst.Yield(cst.Name(CLIENT)))])
+            return cst.With(
+                items=[cst.WithItem(found[1], asname=cst.AsName(cst.Name(CLIENT)))],
+                body=cst.IndentedBlock([yielded], header=updated.trailing_whitespace),
+                leading_lines=updated.leading_lines,
+            )
+
+        self.replace(line, change, CLIENT_ENTERED)
+        if returned and self._defs:
+            self._yielding(self._defs[-1])
+
+    def _yielding(self, function: cst.FunctionDef) -> None:
+        """A fixture that returned its client now yields it: ``-> TestClient`` becomes
+        ``-> Iterator[TestClient]``."""
+        if function.returns is None:
+            return
+        iterator = self._alias(function, "collections.abc", "Iterator")
+        self.replace(
+            function.returns,
+            lambda updated: updated.with_changes(
+                annotation=cst.Subscript(
+                    cst.parse_expression(iterator.name),
+                    [cst.SubscriptElement(cst.Index(updated.annotation))],
+                )
+            ),
+            "the fixture yields its client now",
+            needs=iterator.needs,
+        )
+
+    def _client_fixture(self, line: cst.SimpleStatementLine, small: cst.Assign) -> None:
+        """``client = TestClient(app)`` at a test module's top level: an autouse fixture
+        enters it (``with client: yield``) around the module's tests."""
+        target = small.targets[0].target
+        assert isinstance(target, cst.Name)
+        pytest = self.file.imports.module_alias(line, "pytest")
+        if pytest is None:
+            self.report(line, "the name `pytest` means something else here")
+            return
+        typed = any(
+            isinstance(statement, cst.FunctionDef) and statement.returns is not None
+            for statement in self._module.body
+        )
+        iterator = self._alias(line, "collections.abc", "Iterator") if typed else None
+        returns = f" -> {iterator.name}[None]" if iterator else ""
+        around = "each test module" if self.file.path.name == "conftest.py" else "these tests"
+        fixture = cst.parse_statement(
+            f"# The app's lifespan makes the database tables: it runs around {around}.\n"
+            f'@{pytest.name}.fixture(autouse=True, scope="module")\n'
+            f"def {LIFESPAN_FIXTURE}(){returns}:\n"
+            f"    with {target.value}:\n"
+            "        yield\n",
+            config=self._module.config_for_parsing,
+        )
+        blank = [cst.EmptyLine(), cst.EmptyLine()]
+
+        def add(module: cst.Module) -> cst.Module:
+            body = list(module.body)
+            at = next(i for i, statement in enumerate(body) if statement.deep_equals(line))
+            if at + 1 < len(body):
+                following = body[at + 1]
+                body[at + 1] = following.with_changes(
+                    leading_lines=[*blank, *(ln for ln in following.leading_lines if ln.comment)]
+                )
+            body.insert(
+                at + 1, fixture.with_changes(leading_lines=[*blank, *fixture.leading_lines])
+            )
+            return module.with_changes(body=body)
+
+        self.replace(
+            self._module,
+            add,
+            CLIENT_ENTERED,
+            needs=[*pytest.needs, *(iterator.needs if iterator else ())],
+        )
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
         self._statement = node
@@ -1110,6 +1262,12 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             return ran if run is None else _waited(ran, run.name)
 
         self.replace(node, change, "a 2.0 statement on the AsyncSession", needs=needs)
+
+
+def _yielded(statement: cst.BaseStatement, value: cst.BaseExpression) -> cst.SimpleStatementLine:
+    """``yield value``, in the place of ``statement`` (its comments kept)."""
+    assert isinstance(statement, cst.SimpleStatementLine)
+    return statement.with_changes(body=[cst.Expr(cst.Yield(value))])
 
 
 def _awaiting(

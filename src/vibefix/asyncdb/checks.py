@@ -461,12 +461,15 @@ class Checks:
 
     def test_clients(self) -> None:
         """Once ``create_all`` moves into the lifespan, a ``TestClient`` that runs none
-        would find no tables (unless the suite makes them itself)."""
+        would find no tables (unless the suite makes them itself): a ``with`` enters it
+        where the shape allows (``facts.DbFacts.test_clients``)."""
         if self.tested_tables:
             return
         for path, file in sorted(self.facts.items()):
-            for span, entered in file.test_clients:
-                if not entered:
+            for span, how in file.test_clients:
+                if how in ("block", "returned") or (how == "module" and _pytest_module(path)):
+                    self.draft.clients.add(key_of(path, span))
+                elif how != "entered":
                     self.draft.obstacle(
                         path,
                         span[0],
@@ -475,3 +478,10 @@ class Checks:
                         f" {self.code} moves `create_all`: the tables would be missing; use"
                         " `with TestClient(app) as client:`",
                     )
+
+
+def _pytest_module(path: Path) -> bool:
+    """pytest collects the module's fixtures: a test module or a ``conftest.py``."""
+    return (
+        path.name == "conftest.py" or path.name.startswith("test_") or path.stem.endswith("_test")
+    )

@@ -3,6 +3,8 @@ factories, models, schemas, apps), and each function's scan."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import libcst as cst
 from libcst.metadata import PositionProvider
 
@@ -26,6 +28,7 @@ from vibefix.asyncdb.scan import function_facts, scan_function
 from vibefix.asyncdb.syntax import (
     Locate,
     Qualify,
+    called_line,
     dotted,
     held_connections,
 )
@@ -59,7 +62,7 @@ class FileScan(Collector[DbFacts]):
         self.arguments: list[tuple[str, Span, str]] = []
         self.problems: list[tuple[Span, Why]] = []
         self.columns: list[tuple[str, str, str]] = []
-        self.test_clients: list[tuple[Span, bool]] = []
+        self.test_clients: list[tuple[Span, str]] = []
         self.state: list[tuple[str, str, Span]] = []
         self.state_reads: list[tuple[str, Span]] = []
         self.table_calls: list[tuple[Span, Span, bool]] = []
@@ -444,6 +447,98 @@ def _names_session(value: cst.BaseExpression, qualify: Qualify) -> bool:
     return bool(set(found) & SESSION_TYPES)
 
 
+CLIENT = "client"
+"""The name a ``with`` gives a test client a fixture returned (``return TestClient(app)``)."""
+LIFESPAN_FIXTURE = "_app_lifespan"
+"""The fixture that enters a test module's client (``client = TestClient(app)`` at its
+top level) around its tests."""
+FIXTURES = frozenset({"pytest.fixture", "pytest_asyncio.fixture"})
+
+
+def _client_line(
+    line: cst.BaseStatement, qualify: Qualify
+) -> tuple[cst.Assign | cst.Return | cst.Expr, cst.Call] | None:
+    """``line`` when it is ``x = TestClient(...)``, ``return TestClient(...)`` or ``yield
+    TestClient(...)``: its statement and the call."""
+    found = called_line(line)
+    return found if found and set(qualify(found[1].func)) & TEST_CLIENTS else None
+
+
+class _Own(cst.CSTVisitor):
+    """The ``yield``s and ``return``s of the code walked, not of a function in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.yields: list[cst.Yield] = []
+        self.returns: list[cst.Return] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        self.yields.append(node)
+
+    def visit_Return(self, node: cst.Return) -> None:
+        self.returns.append(node)
+
+
+def _own(nodes: Sequence[cst.CSTNode]) -> _Own:
+    own = _Own()
+    for node in nodes:
+        node.visit(own)
+    return own
+
+
+def _yields(nodes: Sequence[cst.CSTNode]) -> list[cst.Yield]:
+    return _own(nodes).yields
+
+
+def _returns(nodes: Sequence[cst.CSTNode]) -> list[cst.Return]:
+    return _own(nodes).returns
+
+
+def _returned(rest: Sequence[cst.BaseStatement], name: str, function: cst.FunctionDef) -> bool:
+    """The function ends with ``return name``, its only ``return``, and yields nothing."""
+    last = rest[-1] if rest else None
+    small = last.body[0] if isinstance(last, cst.SimpleStatementLine) else None
+    own = _own([function.body])
+    return (
+        isinstance(small, cst.Return)
+        and isinstance(small.value, cst.Name)
+        and small.value.value == name
+        and len(own.returns) == 1
+        and not own.yields
+    )
+
+
+class _Names(cst.CSTVisitor):
+    """Every name the code uses or binds, and those a ``with`` enters (``with client:``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+        self.entered: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if isinstance(node.item, cst.Name):
+            self.entered.add(node.item.value)
+
+
+def _names(node: cst.CSTNode) -> _Names:
+    names = _Names()
+    node.visit(names)
+    return names
+
+
 class _Arguments(cst.CSTVisitor):
     """Every name handed to a call, and every ``scoped_session``."""
 
@@ -459,6 +554,60 @@ class _Arguments(cst.CSTVisitor):
         self._defs: list[cst.FunctionDef] = []
         self._engine_returns: dict[cst.Name, Span] = {}
         """``return engine`` of a local engine, with the ``create_engine`` call."""
+        self.clients: dict[cst.CSTNode, str] = {}
+        """``TestClient(...)`` calls a ``with`` can enter (``DbFacts.test_clients``)."""
+
+    def visit_Module(self, node: cst.Module) -> None:
+        """``client = TestClient(app)`` at a module's top level, never entered there."""
+        for line in node.body:
+            found = _client_line(line, self.scan.qualify)
+            small = found[0] if found else None
+            if found and isinstance(small, cst.Assign) and len(small.targets) == 1:
+                target = small.targets[0].target
+                names = _names(node)
+                if (
+                    isinstance(target, cst.Name)
+                    and LIFESPAN_FIXTURE not in names.names
+                    and target.value not in names.entered
+                ):
+                    self.clients[found[1]] = "module"
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        """``client = TestClient(app)`` in a fixture or a test, the rest of the block
+        using it; ``return TestClient(app)`` or ``yield TestClient(app)`` in a fixture."""
+        if not self._defs:
+            return
+        function = self._defs[-1]
+        fixture = any(
+            set(
+                self.scan.qualify(
+                    d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator
+                )
+            )
+            & FIXTURES
+            for d in function.decorators
+        )
+        test = not fixture and function.name.value.startswith("test")
+        for at, line in enumerate(node.body):
+            found = _client_line(line, self.scan.qualify)
+            if found is None:
+                continue
+            small, call = found
+            rest = node.body[at + 1 :]
+            if isinstance(small, cst.Assign):
+                target = small.targets[0].target
+                if len(small.targets) != 1 or not isinstance(target, cst.Name):
+                    continue
+                if (test and rest and not _returns(rest)) or (
+                    fixture and (_yields(rest) or _returned(rest, target.value, function))
+                ):
+                    self.clients[call] = "block"
+            elif fixture and not rest and node is function.body:
+                if CLIENT in _names(function.params).names | _names(node).names or (
+                    isinstance(small, cst.Return) and (_yields([node]) or len(_returns([node])) > 1)
+                ):
+                    continue
+                self.clients[call] = "returned"
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.depth += 1
@@ -634,7 +783,8 @@ class _Arguments(cst.CSTVisitor):
             self.scan.problems.append((self.scan.locate(node), Problem(Flaw.FACTORY_CALLED)))
             return
         if set(called) & TEST_CLIENTS:
-            self.scan.test_clients.append((self.scan.locate(node), node in self.entered))
+            how = "entered" if node in self.entered else self.clients.get(node, "")
+            self.scan.test_clients.append((self.scan.locate(node), how))
         if set(called) & SCOPED:
             self.scan.problems.append(
                 (

@@ -48,6 +48,8 @@ class Draft:
     sync_withs: set[NodeKey] = field(default_factory=set)
     """``with Factory() as db:`` in sync test code: the session opened before a
     ``try`` whose ``finally`` closes it on an event loop of its own."""
+    clients: set[NodeKey] = field(default_factory=set)
+    """``TestClient(app)`` calls a ``with`` is to enter (``facts.DbFacts.test_clients``)."""
     get_keys: dict[NodeKey, str] = field(default_factory=dict)
     """The ``get`` calls of ``get_loads`` whose model has one primary key column, by
     name: a statement on it replaces the ``get``."""

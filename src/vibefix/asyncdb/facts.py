@@ -223,8 +223,14 @@ class DbFacts:
     columns: tuple[tuple[str, str, str], ...] = ()
     """Model attributes read with I/O later: model, attribute, ``deferred`` or
     ``onupdate`` (set by the database on update); and primary keys, ``key``."""
-    test_clients: tuple[tuple[Span, bool], ...] = ()
-    """``TestClient(...)`` calls, and whether a ``with`` enters them (runs the lifespan)."""
+    test_clients: tuple[tuple[Span, str], ...] = ()
+    """``TestClient(...)`` calls, and how a ``with`` enters them (runs the lifespan):
+    ``entered`` already; ``block``, ``x = TestClient(app)`` in a fixture or a test, the
+    rest of the block into ``with TestClient(app) as x:``; ``returned``, a fixture's
+    ``return``/``yield TestClient(app)`` into ``with ... as client: yield client``;
+    ``module``, at a module's top level, entered by an autouse fixture; ``""``, none of
+    these.
+    """
     state: tuple[tuple[str, str, Span], ...] = ()
     """``<...>.state.NAME = Factory()``: the attribute, what is called, where."""
     state_reads: tuple[tuple[str, Span], ...] = ()

@@ -67,6 +67,9 @@ class DbPlan(PlanPart):
     sync_withs: frozenset[NodeKey] = frozenset()
     """``with Factory() as db:`` in sync test code: ``db = Factory()``, then ``try:``
     the block, ``finally: asyncio.run(db.close())``."""
+    clients: frozenset[NodeKey] = frozenset()
+    """``TestClient(app)`` calls a test suite makes and never enters, where the lifespan
+    now makes the tables: a ``with`` enters them (``facts.DbFacts.test_clients``)."""
     get_keys: Mapping[NodeKey, str] = field(default_factory=dict)
     """The ``gets`` whose model's primary key is one column, by name: ``db.get(M, x)``
     becomes ``db.scalar(select(M).where(M.key == x).options(...))``, which loads what

@@ -399,6 +399,7 @@ class _Planner:
             session_calls=frozenset(draft.session_calls),
             handed_sessions=frozenset(draft.handed_sessions),
             sync_withs=frozenset(draft.sync_withs),
+            clients=frozenset(draft.clients),
             run_syncs=dict(draft.run_syncs),
             starts=frozenset(draft.starts),
             session_aware=frozenset(draft.session_aware),
@@ -450,6 +451,7 @@ class _Planner:
                     *draft.table_blocks,
                     *draft.session_calls,
                     *draft.sync_withs,
+                    *draft.clients,
                 )
             )
             | {path for path, file in self.facts.items() if file.aliases},

@@ -213,3 +213,22 @@ def _all_names(tree: cst.CSTNode, name: str) -> list[cst.Name]:
 
     tree.visit(_Find())
     return found
+
+
+def called_line(
+    line: cst.BaseStatement,
+) -> tuple[cst.Assign | cst.Return | cst.Expr, cst.Call] | None:
+    """The statement of ``line`` and its call, when it is ``x = f(...)``, ``return
+    f(...)`` or ``yield f(...)``."""
+    if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
+        return None
+    small = line.body[0]
+    if isinstance(small, (cst.Assign, cst.Return)) and isinstance(small.value, cst.Call):
+        return small, small.value
+    if (
+        isinstance(small, cst.Expr)
+        and isinstance(small.value, cst.Yield)
+        and isinstance(small.value.value, cst.Call)
+    ):
+        return small, small.value.value
+    return None
