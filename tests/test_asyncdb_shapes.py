@@ -2510,3 +2510,24 @@ def test_the_line_that_closes_a_rewritten_block_stays(tmp_path):
         "    _run_sync(engine, lambda connection: connection.execute(text('DELETE FROM users')))\n"
         "\n@pytest.fixture\ndef grace"
     ) in new["tests/conftest.py"]
+
+
+@pytest.mark.parametrize("attribute", ["dependency_overrides", "overrides"])
+def test_overrides_given_as_a_dict_are_calls_fastapi_makes(tmp_path, attribute):
+    # ``app.dependency_overrides = {get_db: override}``: FastAPI calls both, as with
+    # ``app.dependency_overrides[get_db] = override``. A dict kept anywhere else holds
+    # ``get_db`` as a value, which an async ``get_db`` would change.
+    conftest = PROJECT["tests/conftest.py"].replace(
+        "app.dependency_overrides[get_db] = override_get_db",
+        f"app.{attribute} = {{get_db: override_get_db}}",
+    )
+    assert conftest != PROJECT["tests/conftest.py"]
+    new, findings = migrate(tmp_path, {**PROJECT, "tests/conftest.py": conftest})
+
+    assert migrated(new) is (attribute == "dependency_overrides")
+    if migrated(new):
+        assert findings == []
+        assert f"    app.{attribute} = {{get_db: override_get_db}}\n" in new["tests/conftest.py"]
+        assert "async def override_get_db():" in new["tests/conftest.py"]
+    else:
+        assert any("it is used as a value" in f for f in findings), findings

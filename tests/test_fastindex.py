@@ -251,6 +251,8 @@ SNIPPETS = {
         app.dependency_overrides[get_db] = override_get_db
         app.dependency_overrides[get_db, 1] = get_db
         app.state.x[get_db] = override_get_db
+        app.dependency_overrides = {get_db: override_get_db, **{}}
+        app.overrides = {get_db: override_get_db}
     """,
     "names_assigned_anew": """
         class Item:

@@ -1456,6 +1456,15 @@ class _Facts:
             ):
                 # ``app.dependency_overrides[get_db] = override``: FastAPI calls both.
                 self._overrides.update((stored.slice, node.value))
+            if (
+                isinstance(stored, ast.Attribute)
+                and stored.attr == "dependency_overrides"
+                and isinstance(node.value, ast.Dict)
+            ):
+                # ``app.dependency_overrides = {get_db: override}``: the same, each pair.
+                for key, value in zip(node.value.keys, node.value.values, strict=True):
+                    if key is not None:
+                        self._overrides.update((key, value))
         kind = self._type_of(node.value)
         bound = {
             f"{self.module}.{target.id}" for target in node.targets if isinstance(target, ast.Name)

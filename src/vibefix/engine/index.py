@@ -1091,6 +1091,15 @@ class FactCollector(cst.CSTVisitor):
             ):
                 # ``app.dependency_overrides[get_db] = override``: FastAPI calls both.
                 self._overrides.update((stored.slice[0].slice.value, node.value))
+            if (
+                isinstance(stored, cst.Attribute)
+                and stored.attr.value == "dependency_overrides"
+                and isinstance(node.value, cst.Dict)
+            ):
+                # ``app.dependency_overrides = {get_db: override}``: the same, each pair.
+                for element in node.value.elements:
+                    if isinstance(element, cst.DictElement):
+                        self._overrides.update((element.key, element.value))
         kind = self._type_of(node.value)
         bound = {
             f"{self.module}.{target.target.value}"
