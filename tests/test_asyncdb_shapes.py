@@ -320,7 +320,7 @@ def test_the_usual_project_and_its_test_suite_move_to_async_session(
         (
             "app/main.py",
             '        return {"name": user.name, "todos": [t.title for t in user.todos]}',
-            '        return {"todos": [t.tags[0].label for t in user.todos]}',
+            '        return {"todos": [t.tags[0].label for t in user.todos[1:]]}',
             "a relationship (`tags`) is read on `t`, which raises MissingGreenlet",
         ),
     ],
@@ -328,7 +328,7 @@ def test_the_usual_project_and_its_test_suite_move_to_async_session(
         "queue-pool",
         "called-by-the-app",
         "lambda",
-        "item-of-a-relationship",
+        "item-of-a-slice-of-a-relationship",
     ],
 )
 def test_what_still_holds_the_migration_back(
@@ -2531,3 +2531,64 @@ def test_overrides_given_as_a_dict_are_calls_fastapi_makes(tmp_path, attribute):
         assert "async def override_get_db():" in new["tests/conftest.py"]
     else:
         assert any("it is used as a value" in f for f in findings), findings
+
+
+TAGS = """\
+
+
+    @app.get("/users/{user_id}/tags")
+    def user_tags(user_id: int, db: SessionDep):
+        user = db.get(User, user_id)
+        return sorted(tag.label for todo in ITERATED for tag in todo.tags)
+    """
+
+
+@pytest.mark.parametrize(
+    "iterated",
+    ["user.todos", "sorted(user.todos, key=lambda t: t.id)"],
+    ids=["the-relationship", "sorted"],
+)
+def test_the_relationship_of_each_item_of_a_relationship_is_loaded_by_a_chain(
+    tmp_path: Path, run_vibefix: RunVibefix, iterated: str
+) -> None:
+    # ``for todo in user.todos: todo.tags``: read through ``User.todos`` (mapped
+    # lazy="selectin"), loaded with it by ``selectinload(User.todos).selectinload(...)``.
+    files = {
+        **PROJECT,
+        "app/main.py": PROJECT["app/main.py"] + TAGS.replace("ITERATED", iterated),
+    }
+    files["tests/test_tags.py"] = (
+        "def test_tags(client):\n"
+        "    user = client.post('/users', json={'name': 'ada'}).json()\n"
+        "    for title, tags in (('a', ['x', 'y']), ('b', ['w'])):\n"
+        "        body = {'title': title, 'tags': tags}\n"
+        "        client.post(f\"/users/{user['id']}/todos\", json=body)\n"
+        "    assert client.get(f\"/users/{user['id']}/tags\").json() == ['w', 'x', 'y']\n"
+    )
+    write(tmp_path, files)
+    applied = run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=tmp_path)
+
+    assert "VF203" in applied.stderr, applied.stderr
+    main = (tmp_path / "app/main.py").read_text(encoding="utf-8")
+    assert "    user = await db.scalar(\n" in main or "user = await db.scalar(" in main, main
+    assert "selectinload(User.todos).selectinload(Todo.tags)" in main, main
+    after = suite(tmp_path)
+    assert "4 passed" in after.stdout, after.stdout + after.stderr
+
+
+@pytest.mark.parametrize(
+    "iterated",
+    ["user.todos[:2]", "filter(None, user.todos)"],
+    ids=["a-slice", "filter"],
+)
+def test_the_items_of_what_vf203_cannot_follow_stay_an_obstacle(
+    tmp_path: Path, iterated: str
+) -> None:
+    files = {**PROJECT, "app/main.py": PROJECT["app/main.py"] + TAGS.replace("ITERATED", iterated)}
+    new, findings = migrate(tmp_path, files)
+
+    assert not migrated(new)
+    assert any(
+        "a relationship (`tags`) is read on `todo`" in f and "cannot tell which query" in f
+        for f in findings
+    ), findings

@@ -162,6 +162,13 @@ class LazyLoads:
             for earlier in sorted(o for o in origins if o.startswith(f"{held}{ALTERNATIVE}")):
                 alternative = earlier if held == var else Origin(From.ITEM, name=earlier)
                 self._load(path, function, origins, alternative, attrs, line, column, after)
+        base, dot, relationship = origin.name.partition(".")
+        if origin.kind is From.ITEM and dot and "." not in relationship and base in origins:
+            # ``for item in shop.items: item.product``: read through the relationship
+            # (``items.product`` on ``shop``), loaded with it by a chain of loaders.
+            through = {a if a.startswith(UNSEEN) else f"{relationship}.{a}" for a in attrs}
+            self._load(path, function, origins, base, through, line, column, after)
+            return
         kind = origin.kind
         unseen = sorted(a[len(UNSEEN) :] for a in attrs if a.startswith(UNSEEN))
         attrs = {a for a in attrs if not a.startswith(UNSEEN)}

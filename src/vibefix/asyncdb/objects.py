@@ -23,6 +23,12 @@ PARAMETER = "@param"
 """The end of a variable's name that stands for the parameter it rebinds."""
 
 
+KEEP_ITEMS = frozenset(
+    {"builtins.sorted", "builtins.reversed", "builtins.list", "builtins.tuple", "builtins.iter"}
+)
+"""Builtins whose items are those of their first argument."""
+
+
 class ObjectScan(cst.CSTVisitor):
     """ORM objects in one top-level function, and where each use is."""
 
@@ -163,8 +169,23 @@ class ObjectScan(cst.CSTVisitor):
         self._item(node.target, node.iter)
 
     def _item(self, target: cst.BaseExpression, source: cst.BaseExpression) -> None:
-        """``for target in source``: ``target`` is an item of ``source``."""
+        """``for target in source``: ``target`` is an item of ``source`` (of ``x`` in
+        ``sorted(x)``, ``reversed(x)``, ``list(x)``; ``for i, target in enumerate(x)``)."""
+        while isinstance(source, cst.Call) and source.args and not source.args[0].keyword:
+            called = set(self.qualify(source.func))
+            if isinstance(target, cst.Tuple) and called == {"builtins.enumerate"}:
+                items = target.elements
+                target = items[1].value if len(items) == 2 else target
+            elif not called & KEEP_ITEMS:
+                break
+            source = source.args[0].value
         if not isinstance(target, cst.Name):
+            return
+        if isinstance(source, cst.Call) and any(
+            name.startswith("builtins.") for name in self.qualify(source.func)
+        ):
+            # ``map(f, xs)``, ``filter(...)``: what their items are is not followed.
+            self.origins[target.value] = UNKNOWN
             return
         if isinstance(source, cst.Name):
             self.origins[target.value] = Origin(From.ITEM, name=source.value)
