@@ -11,7 +11,13 @@ from libcst.metadata import QualifiedNameProvider, ScopeProvider
 from vibefix.codemods.shared_session import SharedSession
 
 from vibefix.asyncdb.collect import CLIENT, LIFESPAN_FIXTURE, FileScan
-from vibefix.asyncdb.names import SESSION_TYPES, async_url, literal_url, url_argument
+from vibefix.asyncdb.names import (
+    SESSION_TYPES,
+    STATEMENT_ENDS,
+    async_url,
+    literal_url,
+    url_argument,
+)
 from vibefix.asyncdb.plan import DbPlan, QueryPlan
 from vibefix.asyncdb.planner import plan_async_db
 from vibefix.asyncdb.settle import settled
@@ -1250,7 +1256,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             for step in steps:
                 assert isinstance(step.func, cst.Attribute)
                 name = method(step)
-                renamed = {"filter": "where"}.get(name, name)
+                renamed = {"filter": "where", **STATEMENT_ENDS}.get(name, name)
                 statement = step.with_changes(
                     func=step.func.with_changes(value=statement, attr=cst.Name(renamed))
                 )

@@ -2592,3 +2592,77 @@ def test_the_items_of_what_vf203_cannot_follow_stay_an_obstacle(
         "a relationship (`tags`) is read on `todo`" in f and "cannot tell which query" in f
         for f in findings
     ), findings
+
+
+BUSY = """\
+
+
+    @app.get("/busy")
+    def busy_users(n: int, db: SessionDep):
+        counts = (
+            db.query(Todo.owner_id, func.count(Todo.id).label("n"))
+            .group_by(Todo.owner_id)
+            .subquery()
+        )
+        users = db.query(User).join(counts, User.id == counts.c.owner_id).filter(counts.c.n >= n)
+        has = db.query(db.query(Todo).filter(Todo.title == "write").exists()).scalar()
+        return {"names": [u.name for u in users.order_by(User.id).all()], "write": has}
+    """
+
+
+def test_a_legacy_subquery_or_exists_becomes_a_part_of_a_2_0_statement(
+    tmp_path: Path, run_vibefix: RunVibefix
+) -> None:
+    # ``.subquery()`` and ``.exists()`` end a chain with a part of another statement: no
+    # I/O, nothing awaited, and the variable that keeps it is no legacy query.
+    main = PROJECT["app/main.py"].replace(
+        "from sqlalchemy import select", "from sqlalchemy import func, select"
+    )
+    files = {**PROJECT, "app/main.py": main + BUSY}
+    files["tests/test_busy.py"] = (
+        "def test_busy(client):\n"
+        "    for name, titles in (('ada', ['write', 'read']), ('bob', ['sleep'])):\n"
+        "        user = client.post('/users', json={'name': name}).json()\n"
+        "        for title in titles:\n"
+        "            body = {'title': title, 'tags': []}\n"
+        "            client.post(f\"/users/{user['id']}/todos\", json=body)\n"
+        "    assert client.get('/busy?n=2').json() == {'names': ['ada'], 'write': True}\n"
+        "    assert client.get('/busy?n=1').json()['names'] == ['ada', 'bob']\n"
+    )
+    write(tmp_path, files)
+    assert "4 passed" in suite(tmp_path).stdout
+
+    applied = run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=tmp_path)
+
+    assert "VF203" in applied.stderr, applied.stderr
+    main = (tmp_path / "app/main.py").read_text(encoding="utf-8")
+    assert (
+        '        select(Todo.owner_id, func.count(Todo.id).label("n"))\n'
+        "        .group_by(Todo.owner_id)\n"
+        "        .subquery()\n"
+    ) in main
+    assert "users = select(User).join(counts, User.id == counts.c.owner_id).where(" in main
+    assert 'select(select(Todo).where(Todo.title == "write").exists())' in main
+    after = suite(tmp_path)
+    assert "4 passed" in after.stdout, after.stdout + after.stderr
+
+
+@pytest.mark.parametrize(
+    ("query", "method"),
+    [
+        ("db.query(User).union(db.query(User)).subquery()", "union"),
+        ("db.query(User).subquery().select()", "subquery"),
+    ],
+    ids=["a-step-with-no-rewrite-before-it", "not-the-last-step"],
+)
+def test_a_chain_that_ends_otherwise_is_still_an_obstacle(
+    tmp_path: Path, query: str, method: str
+) -> None:
+    main = PROJECT["app/main.py"] + (
+        '\n\n    @app.get("/parts")\n    def parts(db: SessionDep):\n'
+        f"        part = {query}\n        return str(part)\n"
+    )
+    new, findings = migrate(tmp_path, {**PROJECT, "app/main.py": main})
+
+    assert not migrated(new)
+    assert any(f"no rewrite for the query method `.{method}()`" in f for f in findings), findings

@@ -66,6 +66,17 @@ QUERY_STEPS = {
     "select_from": "select_from",
 }
 """Legacy ``Query`` methods and the ``Select`` methods they become."""
+STATEMENT_ENDS = {
+    "subquery": "subquery",
+    "scalar_subquery": "scalar_subquery",
+    "as_scalar": "scalar_subquery",
+    "cte": "cte",
+    "exists": "exists",
+    "label": "label",
+}
+"""Legacy ``Query`` methods that end a chain with a part of another statement, run by
+nothing (``db.query(...).group_by(...).subquery()``), and the ``Select`` methods they
+become."""
 TERMINALS = frozenset(
     {"all", "first", "one", "one_or_none", "scalar", "count", "get", "delete", "update"}
 )

@@ -20,6 +20,7 @@ from vibefix.asyncdb.names import (
     DEPENDS,
     QUERY_STEPS,
     SESSION_TYPES,
+    STATEMENT_ENDS,
     SYNC_METHODS,
     TERMINALS,
 )
@@ -293,7 +294,8 @@ class _Scan(ObjectScan):
         steps = calls[1:] if starts_at_query else calls
         last = method(steps[-1]) if steps else ""
         terminal = last if last in TERMINALS else ""
-        middle = steps[:-1] if terminal else steps
+        ends = not terminal and last in STATEMENT_ENDS  # ``.subquery()``: no result
+        middle = steps[:-1] if terminal or ends else steps
         entities: tuple[tuple[str, ...], ...] = ()
         options = " ".join(
             cst.Module([]).code_for_node(arg.value)
@@ -304,7 +306,12 @@ class _Scan(ObjectScan):
         model = ""
         if starts_at_query:
             entities = tuple(
-                self.qualify(arg.value) if arg.keyword is None and not arg.star else ("?",)
+                ("?",)
+                if arg.keyword is not None or arg.star
+                # ``db.query(db.query(M).filter(...).exists())``: a column expression
+                else ("sqlalchemy.sql.expression",)
+                if isinstance(arg.value, cst.Call) and method(arg.value) in STATEMENT_ENDS
+                else self.qualify(arg.value)
                 for arg in calls[0].args
             )
             if len(calls[0].args) == 1:
@@ -318,7 +325,7 @@ class _Scan(ObjectScan):
             self.var_uses.add(receiver)
         one_model = starts_at_query or self.filtered.get(root, False)
         problem = _query_problem(calls, steps, middle, terminal, starts_at_query, one_model)
-        if not problem and not terminal and node not in self.assigned:
+        if not problem and not terminal and not ends and node not in self.assigned:
             problem = "a legacy query used other than assigned to a variable or run"
         span = self.locate(node)
         self.queries.setdefault(session, []).append(
@@ -360,7 +367,7 @@ class _Scan(ObjectScan):
                 if root in self.candidates and method(calls[0]) == "query"
                 else self.query_vars.get(root, "")
             )
-            if session and method(calls[-1]) not in TERMINALS:
+            if session and method(calls[-1]) not in TERMINALS | STATEMENT_ENDS.keys():
                 made = root in self.candidates
                 steps = calls[1:] if made else calls
                 filtered = (
