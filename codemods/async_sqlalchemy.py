@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import Any
 
@@ -37,6 +36,7 @@ from vibefix.cst.arguments import appended, keyword
 from vibefix.engine.imports import ModuleAlias
 from vibefix.engine.index import NodeKey
 from vibefix.http import plan as httpplan
+from vibefix.known.packaging import pin, pin_spelled, pinned_version
 from vibefix.results import Blocking, Finding, Position, Safety
 
 CLIENT_ENTERED = (
@@ -51,44 +51,20 @@ function (a fixture's), returned from one or kept by an object (``self.engine = 
 an engine factory, which VF203 says it does not move."""
 
 
-def _pin(name: str, versions: str) -> re.Pattern[bytes]:
-    """A declaration that holds distribution ``name`` to ``versions`` (a regular
-    expression whose first group is what the message quotes): a requirement line or
-    string (``fastapi==0.68.1``, ``"fastapi>=0.68,<0.69"`` in a PEP 621 list), or a
-    Poetry table entry (``fastapi = "^0.68.1"``, ``fastapi = {version = "~0.68"}``)."""
-    spelled = name.replace("_", "[-_]")
-    return re.compile(
-        rf"(?i)(?<![\w.-]){spelled}(?![\w.-])\s*(?:\[[^\]]*\])?"
-        rf"(?:[^\n#\"']*?(?:==|~=|<=?)\s*{versions}"
-        rf"|\s*=\s*(?:\{{[^}}\n]*?version\s*=\s*)?[\"']\s*(?:\^|~=?|==?|<=?)?\s*{versions})".encode()
-    )
-
-
 def _held_back(part: DbPlan, where: NodeKey, why: str) -> DbPlan:
     """``part``, not migrating, with the obstacle ``why`` at ``where``."""
     path, line, column = where[:3]
     return replace(part, migrates=False, obstacles=(*part.obstacles, (path, line, column, why)))
 
 
-def _version(found: re.Match[bytes]) -> str:
-    """What a ``_pin`` match holds the distribution to (its requirement's group, or its
-    Poetry entry's)."""
-    return next(group for group in found.groups() if group is not None).decode()
-
-
-def _spelled(found: re.Match[bytes]) -> str:
-    """A ``_pin`` match as a message quotes it (``fastapi = ^0.68``)."""
-    return re.sub(r"[\"'{]|version\s*=\s*", "", found.group(0).decode()).strip()
-
-
-OLD_FASTAPI = _pin("fastapi", r"0\.([0-9]+)")
+OLD_FASTAPI = pin("fastapi", r"0\.([0-9]+)")
 """A pin or an upper bound of FastAPI (``fastapi==0.68.1``, ``fastapi>=0.68,<0.69``,
 Poetry's ``fastapi = "^0.68.1"``): its 0.x minor version; not another package whose name
 starts alike (``fastapi-pagination``)."""
-OLD_PAGINATION = _pin("fastapi_pagination", r"0\.([0-9]+)")
+OLD_PAGINATION = pin("fastapi_pagination", r"0\.([0-9]+)")
 """A fastapi-pagination pinned before 1.0 (its ``paginate`` takes an AsyncSession from
 0.12 on)."""
-OLD_SQLALCHEMY = _pin(
+OLD_SQLALCHEMY = pin(
     "sqlalchemy", r"(1\.[0-9.]+|2\.0\.(?:[0-9]|[1-3][0-9]|4[0-5])\b|2(?:\.0)?(?![.0-9]))"
 )
 """A pin of SQLAlchemy older than 2.0.46 in a declaration file (1.x included, whose
@@ -239,31 +215,41 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             declared = context.declarations.projects.get(folder, {})
             for text in declared.values():
                 found = OLD_SQLALCHEMY.search(text)
-                if found and (_version(found).startswith("1.") or _version(found) in ("2", "2.0")):
+                if found and (
+                    pinned_version(found).startswith("1.") or pinned_version(found) in ("2", "2.0")
+                ):
                     # Held below 2.0 (``SQLAlchemy = "^1.4.23"``, ``<2.0``): no asyncio API.
                     why = (
-                        f"the project holds SQLAlchemy below 2.0 ({_spelled(found)}):"
+                        f"the project holds SQLAlchemy below 2.0 ({pin_spelled(found)}):"
                         f" {cls.code} writes 2.0's asyncio API (`async_sessionmaker`); require"
                         " sqlalchemy>=2.0.46 first"
                     )
                     return _held_back(part, min(part.engines), why)
                 if found:
-                    part = replace(part, old_sqlalchemy=_version(found))
+                    part = replace(part, old_sqlalchemy=pinned_version(found))
             texts = [text.lower() for text in declared.values()]
             fastapi = next((m for t in texts if (m := OLD_FASTAPI.search(t))), None)
-            if part.create_all is not None and fastapi is not None and int(_version(fastapi)) < 93:
+            if (
+                part.create_all is not None
+                and fastapi is not None
+                and int(pinned_version(fastapi)) < 93
+            ):
                 # ``FastAPI(lifespan=...)`` came with 0.93: an older one ignores it.
                 why = (
-                    f"the project pins FastAPI ({_spelled(fastapi)}) older than"
+                    f"the project pins FastAPI ({pin_spelled(fastapi)}) older than"
                     " 0.93, which has no `lifespan=`: the tables would never be made; upgrade"
                     " FastAPI, or make them in a startup hook by hand"
                 )
                 return _held_back(part, part.create_all, why)
             pagination = next((m for t in texts if (m := OLD_PAGINATION.search(t))), None)
-            if part.session_aware and pagination is not None and int(_version(pagination)) < 12:
+            if (
+                part.session_aware
+                and pagination is not None
+                and int(pinned_version(pagination)) < 12
+            ):
                 # ``paginate(db, stmt)`` takes an AsyncSession from 0.12 on.
                 why = (
-                    f"the project pins fastapi-pagination ({_spelled(pagination)})"
+                    f"the project pins fastapi-pagination ({pin_spelled(pagination)})"
                     " older than 0.12, whose `paginate` takes no AsyncSession: upgrade it, or use"
                     " `fastapi_pagination.ext.async_sqlalchemy.paginate` by hand"
                 )

@@ -2381,7 +2381,7 @@ def test_schemas_star_imported_through_a_package_are_read(tmp_path):
         (
             "pyproject.toml",
             '[tool.poetry.dependencies]\npython = "^3.10"\nfastapi = "^0.68.1"\n',
-            "pins FastAPI (fastapi = ^0.68) older than 0.93",
+            "pins FastAPI (fastapi = ^0.68.1) older than 0.93",
         ),
         # SQLAlchemy held below 2.0 has no asyncio API to write.
         (

@@ -13,6 +13,7 @@ import pytest
 from vibefix.codemods import ALL, RECIPES
 
 from tests.conftest import RunVibefix
+from vibefix.boundary.plan import pydantic_1
 from vibefix.config import Config
 from vibefix.engine import run as engine
 from vibefix.engine.run import RunResult
@@ -527,3 +528,32 @@ def test_a_project_on_pydantic_1_is_left_alone_with_a_finding_at_each_request_mo
     write(tmp_path, {"settings.py": settings.replace("from pydantic ", "from pydantic_settings ")})
     moved = run_vibefix("diff", "--recipe", "pydantic", "--unsafe", ".", cwd=tmp_path)
     assert 'model_config = ConfigDict(extra="forbid")' in moved.stdout
+
+
+@pytest.mark.parametrize(
+    ("declared", "said"),
+    [
+        ('[tool.poetry.dependencies]\nfastapi = "0.90.0"\n', "1 (through fastapi = 0.90.0)"),
+        ('[tool.poetry.dependencies]\npydantic = "^1.10.2"\n', "1.10.2"),
+        ('[tool.poetry.dependencies]\npydantic = {version = "~1.9", extras = ["email"]}\n', "1.9"),
+        ('[project]\ndependencies = ["fastapi>=0.68,<0.99"]\n', "1 (through fastapi>=0.68,<0.99)"),
+        ("fastapi==0.58.1\n", "1 (through fastapi==0.58.1)"),
+        ('[tool.poetry.dependencies]\nfastapi = "^0.110.0"\npydantic = "^2.5"\n', ""),
+        ('[tool.poetry.dependencies]\nfastapi = ">=0.90"\n', ""),
+        ('[tool.poetry.dependencies]\npydantic-settings = "^1.0"\nfastapi-utils = "0.2.1"\n', ""),
+        ('[project]\ndependencies = ["pydantic>=1.10", "fastapi>=0.100"]\n', ""),
+    ],
+    ids=[
+        "poetry-fastapi",
+        "poetry-pydantic",
+        "poetry-table",
+        "pep621-upper-bound",
+        "requirement",
+        "poetry-pydantic-2",
+        "poetry-lower-bound",
+        "other-distributions",
+        "pep621-lower-bounds",
+    ],
+)
+def test_pydantic_1_is_read_from_every_way_a_project_declares_it(declared: str, said: str) -> None:
+    assert pydantic_1(declared.encode()) == said

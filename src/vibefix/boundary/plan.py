@@ -25,6 +25,7 @@ from vibefix.boundary.roles import (
 from vibefix.boundary.splits import Split, plan_splits
 from vibefix.engine.index import ProjectIndex
 from vibefix.engine.plan import Plan, PlanContext, PlanPart
+from vibefix.known.packaging import pin, pin_spelled, pinned_version
 
 
 @dataclass(frozen=True)
@@ -122,18 +123,16 @@ class BoundaryPlan(PlanPart):
         )
 
 
-PYDANTIC_1 = re.compile(
-    rb"(?im)^\s*[\"']?pydantic\s*(?:\[[^\]]*\])?\s*(?:==|~=|<=?)\s*(1(?:\.[0-9*]+)*)\b"
-)
-"""A declared dependency on Pydantic 1 (``pydantic==1.10.5``, ``pydantic<=1.10``)."""
+PYDANTIC_1 = pin("pydantic", r"(1(?:\.[0-9*]+)*)\b")
+"""A declared dependency on Pydantic 1 (``pydantic==1.10.5``, ``pydantic<=1.10``,
+Poetry's ``pydantic = "^1.10"``)."""
 BELOW_2 = re.compile(rb"(?im)^\s*[\"']?pydantic\s*(?:\[[^\]]*\])?\s*[^\n#]*<\s*2(?:\.0)*\b")
 """``pydantic<2``, ``pydantic>=1.8,<2.0``."""
 PYDANTIC_1_ONLY = frozenset({"pydantic.BaseSettings", "pydantic.env_settings.BaseSettings"})
 """Bases only Pydantic 1 has (Pydantic 2 moved ``BaseSettings`` to pydantic-settings)."""
-OLD_FASTAPI = re.compile(
-    rb"(?im)^\s*[\"']?fastapi\s*(?:\[[^\]]*\])?\s*(?:==|~=|<=?)\s*0\.([0-9]+)(?:\.[0-9]+)*\b"
-)
-"""A FastAPI pinned before 0.100, which requires Pydantic 1."""
+OLD_FASTAPI = pin("fastapi", r"0\.([0-9]+)")
+"""A FastAPI pinned before 0.100, which requires Pydantic 1 (``fastapi==0.90.0``,
+Poetry's ``fastapi = "0.90.0"``)."""
 
 
 def pydantic_1(text: bytes) -> str:
@@ -141,12 +140,12 @@ def pydantic_1(text: bytes) -> str:
     0.100 (``1 (fastapi==0.58.1)``); ``""`` when it pins none."""
     found = PYDANTIC_1.search(text)
     if found:
-        return found.group(1).decode()
+        return pinned_version(found)
     if BELOW_2.search(text):
         return "1"
     old = OLD_FASTAPI.search(text)
-    if old and int(old.group(1)) < 100:
-        return f"1 (through {old.group(0).decode().strip().strip(chr(34) + chr(39))})"
+    if old and int(pinned_version(old)) < 100:
+        return f"1 (through {pin_spelled(old)})"
     return ""
 
 

@@ -13,6 +13,31 @@ DECLARATIONS = ("pyproject.toml", "setup.cfg", "setup.py", "requirements.txt")
 """The files a project declares its ``requires-python`` and its dependencies in."""
 
 
+def pin(name: str, versions: str) -> re.Pattern[bytes]:
+    """A declaration that holds distribution ``name`` to ``versions`` (a regular
+    expression whose first group is what the message quotes): a requirement line or
+    string (``fastapi==0.68.1``, ``"fastapi>=0.68,<0.69"`` in a PEP 621 list), or a
+    Poetry table entry (``fastapi = "^0.68.1"``, ``fastapi = {version = "~0.68"}``)."""
+    spelled = name.replace("_", "[-_]")
+    versions += r"(?:\.[0-9a-z*]+)*"  # the rest of the version, as quoted
+    return re.compile(
+        rf"(?i)(?<![\w.-]){spelled}(?![\w.-])\s*(?:\[[^\]]*\])?"
+        rf"(?:[^\n#\"']*?(?:==|~=|<=?)\s*{versions}"
+        rf"|\s*=\s*(?:\{{[^}}\n]*?version\s*=\s*)?[\"']\s*(?:\^|~=?|==?|<=?)?\s*{versions})".encode()
+    )
+
+
+def pinned_version(found: re.Match[bytes]) -> str:
+    """What a ``pin`` match holds the distribution to (its requirement's group, or its
+    Poetry entry's)."""
+    return next(group for group in found.groups() if group is not None).decode()
+
+
+def pin_spelled(found: re.Match[bytes]) -> str:
+    """A ``pin`` match as a message quotes it (``fastapi = ^0.68``)."""
+    return re.sub(r"[\"'{]|version\s*=\s*", "", found.group(0).decode()).strip()
+
+
 def declarations(folders: Iterable[Path]) -> dict[Path, bytes]:
     """The declaration files of ``folders`` and of every folder above them (symbolic
     links resolved, as ``Declarations.read`` does), by path."""
