@@ -2666,3 +2666,54 @@ def test_a_chain_that_ends_otherwise_is_still_an_obstacle(
 
     assert not migrated(new)
     assert any(f"no rewrite for the query method `.{method}()`" in f for f in findings), findings
+
+
+FILTERED = """\
+
+
+    @app.get("/search")
+    def search(title: str = "", owner: int = 0, tag: str = "", db: SessionDep = None):
+        query = select(Todo)
+        if title:
+            query = query.where(Todo.title.contains(title))
+        if owner:
+            query = query.where(Todo.owner_id == owner)
+        if tag:
+            query = query.join(Todo.tags).where(Tag.label == tag)
+        LAST
+        return [todo.title for todo in db.scalars(query).all()]
+    """
+
+
+@pytest.mark.parametrize(
+    ("last", "moves"),
+    [
+        ("query = query.order_by(Todo.id)", True),
+        ("query = narrowed(query)", False),
+    ],
+    ids=["refined-four-times", "handed-to-a-function-vf203-cannot-tell"],
+)
+def test_a_statement_refined_in_steps_stays_a_statement(
+    tmp_path: Path, last: str, moves: bool
+) -> None:
+    # A filter builder: ``query = query.where(...)`` under each condition. Each step is
+    # a ``Select`` again, however many there are.
+    main = PROJECT["app/main.py"] + FILTERED.replace("LAST", last)
+    files = {**PROJECT, "app/main.py": main}
+    if not moves:
+        files["app/main.py"] = main.replace(
+            # a library's function, not installed: what it does is not known
+            "from app.database",
+            "from narrowing import narrowed\n    from app.database",
+        )
+    new, findings = migrate(tmp_path, files)
+
+    assert migrated(new) is moves, findings
+    if moves:
+        assert findings == []
+        assert (
+            "    return [todo.title for todo in (await db.scalars(query)).all()]\n"
+            in (new["app/main.py"])
+        )
+    else:
+        assert any("cannot tell whether" in f for f in findings), findings

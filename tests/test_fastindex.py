@@ -254,6 +254,24 @@ SNIPPETS = {
         app.dependency_overrides = {get_db: override_get_db, **{}}
         app.overrides = {get_db: override_get_db}
     """,
+    "statement_refined_in_steps": """
+        from sqlalchemy import select
+        from sqlalchemy.orm import Session
+
+        def search(db: Session, a, b, c):
+            query = select(int)
+            if a:
+                query = query.where(a)
+            if b:
+                query = query.where(b).order_by(b)
+            if c:
+                query = query.join(c)
+            query.limit(1)
+            other = select(int)
+            other = other.where(a)
+            other = len(other)
+            return db.scalars(query).all(), other.bit_length()
+    """,
     "names_assigned_anew": """
         class Item:
             def dump(self): ...

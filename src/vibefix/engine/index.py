@@ -455,10 +455,17 @@ def _handed_down(
             break
 
 
+_STATEMENT = re.compile(r"(?:sqlalchemy|sqlmodel)(?:\.\w+)*\.select\(\)(?:\.\w+\(\))*")
+"""The type of a 2.0 statement, refined or not (``sqlalchemy.select().where()``)."""
+
+
 def _refined(old: str, new: str) -> bool:
     """Whether ``new`` is a legacy SQLAlchemy query ``old`` refined by a method of its
-    (``Session().query()`` and ``Session().query().filter()``): the same type."""
-    if ".query(" not in old or not new.startswith(f"{old}.") or not new.endswith(")"):
+    (``Session().query()`` and ``Session().query().filter()``), or a 2.0 statement
+    (``select()`` and ``select().where()``): the same type."""
+    if not (".query(" in old or _STATEMENT.fullmatch(old)):
+        return False
+    if not new.startswith(f"{old}.") or not new.endswith(")"):
         return False
     steps = new[len(old) + 1 : -2]
     if "(" not in steps:
