@@ -2717,3 +2717,140 @@ def test_a_statement_refined_in_steps_stays_a_statement(
         )
     else:
         assert any("cannot tell whether" in f for f in findings), findings
+
+
+KEYED = """\
+
+
+    class TagOut(BaseModel):
+        model_config = ConfigDict(from_attributes=True)
+        label: str
+
+
+    class TodoOut(BaseModel):
+        model_config = ConfigDict(from_attributes=True)
+        title: str
+        TAGS
+
+
+    class Page(BaseModel):
+        todos: list[TodoOut]
+        total: int
+        more: bool = False
+
+
+    @app.get("/page", response_model=Page)
+    def page(db: SessionDep):
+        todos = db.scalars(select(Todo).order_by(Todo.title)).all()
+        return RETURNED
+    """
+
+
+def keyed(tags: str, returned: str) -> dict[str, str]:
+    main = PROJECT["app/main.py"].replace(
+        "from pydantic import BaseModel", "from pydantic import BaseModel, ConfigDict"
+    )
+    extra = KEYED.replace("TAGS", tags).replace("RETURNED", returned)
+    return {**PROJECT, "app/main.py": main + extra}
+
+
+@pytest.mark.parametrize(
+    ("tags", "loaded"),
+    [("tags: list[TagOut]", True), ("", False)],
+    ids=["its-field-reads-a-relationship", "a-key-named-like-a-relationship"],
+)
+def test_a_returned_dicts_values_are_read_by_the_response_models_fields(
+    tmp_path: Path, run_vibefix: RunVibefix, tags: str, loaded: bool
+) -> None:
+    # ``Page.todos`` reads ``TodoOut``'s fields on the list under the key "todos"; that
+    # ``User.todos`` is a relationship of that name says nothing of the dict.
+    returned = '{"todos": todos, "total": len(todos), "more": False}'
+    files = keyed(tags, returned)
+    files["tests/test_page.py"] = (
+        "def test_page(client):\n"
+        "    user = client.post('/users', json={'name': 'ada'}).json()\n"
+        "    body = {'title': 'write', 'tags': ['x']}\n"
+        "    client.post(f\"/users/{user['id']}/todos\", json=body)\n"
+        "    page = client.get('/page').json()\n"
+        "    assert page['total'] == 1 and page['todos'][0]['title'] == 'write'\n"
+        f"    assert page['todos'][0].get('tags') == {[{'label': 'x'}] if loaded else None}\n"
+    )
+    write(tmp_path, files)
+    assert "4 passed" in suite(tmp_path).stdout
+
+    applied = run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=tmp_path)
+
+    assert "is read on what `page` returns" not in applied.stderr, applied.stderr
+    main = (tmp_path / "app/main.py").read_text(encoding="utf-8")
+    statement = "select(Todo).order_by(Todo.title)"
+    assert f"todos = (await db.scalars({statement}" in main, main
+    assert (f"{statement}.options(selectinload(Todo.tags))" in main) is loaded
+    after = suite(tmp_path)
+    assert "4 passed" in after.stdout, after.stdout + after.stderr
+
+
+@pytest.mark.parametrize(
+    "returned",
+    ['{**{"more": True}, "todos": todos, "total": 1}', '{"todos": todos[1:], "total": 1}'],
+    ids=["unpacked-into-it", "a-value-vf203-cannot-follow"],
+)
+def test_a_returned_dict_vf203_cannot_read_stays_an_obstacle(tmp_path: Path, returned: str) -> None:
+    new, findings = migrate(tmp_path, keyed("tags: list[TagOut]", returned))
+
+    assert not migrated(new)
+    assert any("is read on what `page` returns" in f for f in findings), findings
+
+
+REBOUND = """\
+
+
+    @app.get("/rebound/{user_id}")
+    def rebound(user_id: int, db: SessionDep):
+        user = User(name="draft")
+        db.add(user)
+        db.commit()
+        BODY
+    """
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (
+            "        user = db.scalar(select(User).where(User.id == user_id))\n"
+            "        return [tag.label for todo in user.todos for tag in todo.tags]\n",
+            "",
+        ),
+        (
+            "        drafts = [t.title for t in user.todos]\n"
+            "        user = db.scalar(select(User).where(User.id == user_id))\n"
+            "        return drafts + [t.title for t in user.todos]\n",
+            "`user.todos` lazy-loads a relationship of a new object",
+        ),
+        (
+            "        if user_id:\n"
+            "            user = db.scalar(select(User).where(User.id == user_id))\n"
+            "        return [t.title for t in user.todos]\n",
+            "`user.todos` lazy-loads a relationship of a new object",
+        ),
+    ],
+    ids=["read-after-it-is-assigned-anew", "read-before", "assigned-anew-under-a-condition"],
+)
+def test_a_variable_assigned_anew_is_read_as_what_it_holds_there(
+    tmp_path: Path, body: str, said: str
+) -> None:
+    # Assigned anew at the function's top level, ``user`` holds the statement's user
+    # from there on: the new object it held before is read only by what comes before.
+    main = PROJECT["app/main.py"] + REBOUND.replace("        BODY\n", body)
+    new, findings = migrate(tmp_path, {**PROJECT, "app/main.py": main})
+
+    assert migrated(new) is (not said), findings
+    if said:
+        assert any(said in f for f in findings), findings
+        assert not any("@was" in f for f in findings), findings
+    else:
+        assert findings == []
+        assert (
+            "user = await db.scalar(select(User).where(User.id == user_id)"
+            ".options(selectinload(User.todos).selectinload(Todo.tags)))"
+        ) in new["app/main.py"]

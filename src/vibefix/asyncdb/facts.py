@@ -183,6 +183,14 @@ class FunctionDb:
     constructs: tuple[tuple[str, Span], ...] = ()
     """``Session(engine)`` calls that make a session (source ``direct:``), and the name
     it is bound to: ``AsyncSession(engine, expire_on_commit=False)`` after the move."""
+    keyed: tuple[tuple[str, str | Origin], ...] = ()
+    """What a ``return`` of a dict literal holds under each string key (``return
+    {"todos": todos}``): the variable, or the origin of a call. A response model's
+    field of that name reads its value."""
+    rebinds: tuple[tuple[str, int], ...] = ()
+    """An earlier value of a variable (``name@was0``) and the line of the assignment
+    that ends it, one at the function's top level (under no condition): a read from
+    that line on reads what the variable holds since, not that value."""
 
 
 @dataclass(frozen=True)

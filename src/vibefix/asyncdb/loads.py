@@ -11,7 +11,7 @@ from pathlib import Path
 
 from vibefix.asyncdb.draft import Draft, key_of
 from vibefix.asyncdb.facts import HANDED, UNKNOWN, From, FunctionDb, Origin
-from vibefix.asyncdb.objects import ALTERNATIVE
+from vibefix.asyncdb.objects import ALTERNATIVE, ITERATED
 from vibefix.asyncdb.reads import UNSEEN, Reads
 from vibefix.engine.index import NodeKey, shown
 
@@ -57,14 +57,19 @@ class LazyLoads:
                     self._at(path),
                     line,
                     column,
-                    f"`{var}.{attr.partition('.')[0]}` is read after `{after[-1]}()`, which"
+                    f"`{_named(var)}.{attr.partition('.')[0]}` is read after `{after[-1]}()`, which"
                     " expires the session's objects: the read reloads it, which raises"
                     " MissingGreenlet in async code; read what you need before it",
                 )
                 return
 
     def _needed(
-        self, model: str, attrs: set[str], options: str = "", chains: bool = False
+        self,
+        model: str,
+        attrs: set[str],
+        options: str = "",
+        chains: bool = False,
+        mapped: bool = True,
     ) -> tuple[set[str], str]:
         """Which of ``attrs`` (relationship paths) a load of ``model`` must add, and why
         it cannot when it cannot. With ``chains`` (loader options: a statement's, a
@@ -88,7 +93,9 @@ class LazyLoads:
                 )
             if first not in self.orm.models.get(model, {}):
                 continue
-            loaded = self._eager(model, first) or (
+            # ``mapped``: a load of the object loads what its mapping loads eagerly (a
+            # new object only once a refresh reads it back).
+            loaded = (mapped and self._eager(model, first)) or (
                 f".{first})" in options or f".{first}," in options  # the query's options
             )
             if rest:
@@ -158,10 +165,21 @@ class LazyLoads:
             held = origin.item_of_variable
             origin = origins.get(origin.item_of_variable, UNKNOWN)
         if held and ALTERNATIVE not in held:
-            # A variable two queries fill (one in each branch): what either loaded.
+            # A variable two queries fill (one in each branch): what either loaded. A
+            # value an assignment under no condition ended is read only before it, and
+            # what the variable holds last only after the last such assignment.
+            at = after or line
+            ended = dict(function.rebinds)
             for earlier in sorted(o for o in origins if o.startswith(f"{held}{ALTERNATIVE}")):
+                if ended.get(earlier, at + 1) <= at:
+                    continue
                 alternative = earlier if held == var else Origin(From.ITEM, name=earlier)
                 self._load(path, function, origins, alternative, attrs, line, column, after)
+            if any(
+                name.startswith(f"{held}{ALTERNATIVE}") and end > at
+                for name, end in function.rebinds
+            ):
+                return
         base, dot, relationship = origin.name.partition(".")
         if origin.kind is From.ITEM and dot and "." not in relationship and base in origins:
             # ``for item in shop.items: item.product``: read through the relationship
@@ -362,14 +380,14 @@ class LazyLoads:
             and not any(f < line for f in function.flushes)
         ):
             return  # ``todo.tags = [...]`` before it is flushed: nothing to load
-        wanted, why = self._needed(model, attrs)
-        if why:
-            self.draft.obstacle(self._at(path), line, column, why)
-            return
         refresh = next(
             (r.span for r in function.refreshes if r.alone and r.var == var and r.span[0] <= at),
             None,
         )
+        wanted, why = self._needed(model, attrs, mapped=refresh is not None)
+        if why:
+            self.draft.obstacle(self._at(path), line, column, why)
+            return
         if (
             wanted
             and refresh is None
@@ -379,7 +397,7 @@ class LazyLoads:
                 self._at(path),
                 line,
                 column,
-                f"`{var}.{sorted(wanted)[0]}` lazy-loads a relationship after a refresh"
+                f"`{_named(var)}.{sorted(wanted)[0]}` lazy-loads a relationship after a refresh"
                 " that shares its line with other code: put the refresh on a line of"
                 f" its own, so that {self.code} can load the relationship after it",
             )
@@ -388,9 +406,9 @@ class LazyLoads:
                 self._at(path),
                 line,
                 column,
-                f"`{var}.{sorted(wanted)[0]}` lazy-loads a relationship of a new object,"
-                " which raises MissingGreenlet in async code: load it with"
-                f" `await session.refresh({var}, {sorted(wanted)!r})`",
+                f"`{_named(var)}.{sorted(wanted)[0]}` lazy-loads a relationship of a new"
+                " object, which raises MissingGreenlet in async code: load it with"
+                f" `await session.refresh({_named(var)}, {sorted(wanted)!r})`",
             )
         elif wanted and refresh is not None:
             self.draft.refreshes.setdefault(key_of(path, refresh), set()).update(wanted)
@@ -400,8 +418,10 @@ class LazyLoads:
         """How a finding names what a relationship is read on."""
         if var == HANDED:
             return "a value handed to a helper"
+        if isinstance(var, str) and var.startswith(ITERATED):
+            return "what the loop iterates"
         if isinstance(var, str):
-            return f"`{var}`"
+            return f"`{_named(var)}`"
         if var.kind is From.QUERY:
             return "what this call returns"
         if var.kind is From.CALL:
@@ -502,3 +522,9 @@ class LazyLoads:
                 if key_of(path, query.span) == key and len(query.entities) == 1:
                     return self.orm.model(query.entities[0])
         return None
+
+
+def _named(var: str | Origin) -> str:
+    """A variable as the source names it: ``user`` for ``user@was0`` (an earlier value
+    of it, ``ALTERNATIVE``) and ``blog@param`` (the parameter it rebinds)."""
+    return var.partition("@")[0] if isinstance(var, str) else "?"

@@ -9,7 +9,7 @@ import libcst as cst
 
 from vibefix.asyncdb.facts import HANDED, UNKNOWN, From, Origin, Pass, SelectFact, Site
 from vibefix.asyncdb.messages import Flaw, Problem, Why
-from vibefix.asyncdb.names import LOADS, SELECTS, STATEMENT_RUNS, SYNC_ATTRIBUTES
+from vibefix.asyncdb.names import LOADS, SELECTS, STATEMENT_RUNS, SYNC_ATTRIBUTES, literal_url
 from vibefix.asyncdb.syntax import Locate, Qualify, method, query_chain, receiver_name
 
 ALTERNATIVE = "@was"
@@ -27,6 +27,17 @@ KEEP_ITEMS = frozenset(
     {"builtins.sorted", "builtins.reversed", "builtins.list", "builtins.tuple", "builtins.iter"}
 )
 """Builtins whose items are those of their first argument."""
+
+
+PLAIN_VALUES = (
+    cst.SimpleString,
+    cst.ConcatenatedString,
+    cst.FormattedString,
+    cst.Integer,
+    cst.Float,
+)
+"""Values of a returned dict that hold no ORM object."""
+CONSTANTS = frozenset({"None", "True", "False"})
 
 
 class ObjectScan(cst.CSTVisitor):
@@ -50,6 +61,7 @@ class ObjectScan(cst.CSTVisitor):
         self.touches: list[tuple[str, str, int, int]] = []
         self.passes: list[Pass] = []
         self.returns: list[str | Origin] = []
+        self.keyed: list[tuple[str, str | Origin]] = []
         self.called: set[cst.CSTNode] = set()
         """The functions of the calls walked (``x.attr()`` reads no attribute)."""
         self.statements: dict[str, list[cst.BaseExpression]] = {}
@@ -210,17 +222,46 @@ class ObjectScan(cst.CSTVisitor):
             value = value.expression
         if value is None or (isinstance(value, cst.Name) and value.value == "None"):
             return
+        if isinstance(value, cst.Dict) and self._keyed(value):
+            return  # ``return {"todos": todos}``: what each key holds (``keyed``)
+        returned = self._returned(value)
+        self.returns.append(returned if returned is not None else UNKNOWN)
+
+    def _returned(self, value: cst.BaseExpression) -> str | Origin | None:
+        """What ``return value`` returns: a variable, or the origin of a call; None
+        when it is anything else."""
+        if isinstance(value, cst.Await):
+            value = value.expression
         if isinstance(value, cst.Name):
-            self.returns.append(value.value)
-        elif isinstance(value, cst.Call):
+            return value.value
+        if isinstance(value, cst.Call):
             origin = self._origin(value)
             if origin.kind in (From.CALL, From.SELECT, From.GET):
-                self.returns.append(origin)  # what a helper returns, handed on
-            else:
-                line, column, _, _ = self.locate(value)
-                self.returns.append(Origin(From.QUERY, (line, column)))
-        else:
-            self.returns.append(UNKNOWN)
+                return origin  # what a helper returns, handed on
+            line, column, _, _ = self.locate(value)
+            return Origin(From.QUERY, (line, column))
+        return None
+
+    def _keyed(self, value: cst.Dict) -> bool:
+        """Whether a returned dict literal holds, under string keys, only variables,
+        calls and plain values (``keyed`` then says what each key holds)."""
+        held: list[tuple[str, str | Origin]] = []
+        for element in value.elements:
+            if not isinstance(element, cst.DictElement):
+                return False
+            key = literal_url(element.key)
+            if key is None:
+                return False
+            if isinstance(element.value, PLAIN_VALUES) or (
+                isinstance(element.value, cst.Name) and element.value.value in CONSTANTS
+            ):
+                continue
+            returned = self._returned(element.value)
+            if returned is None:
+                return False
+            held.append((key, returned))
+        self.keyed.extend(held)
+        return True
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         kept = receiver_name(node.value) if isinstance(node.value, cst.Attribute) else ""

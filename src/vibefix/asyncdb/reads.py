@@ -95,17 +95,19 @@ class Reads:
             (resolve(s) for s in function.response if resolve(s) in self.orm.schemas), None
         )
         unseen = [s for s in function.response if self._unseen(s)]
+        line, column = function.end, function.span[1]  # read as the response is built
         if schema is None and unseen:
-            line, column = function.end, function.span[1]
-            found.extend(
-                (returned, {f"{UNSEEN}{unseen[0]}"}, line, column) for returned in function.returns
-            )
+            returns = [*function.returns, *(value for _, value in function.keyed)]
+            found.extend((returned, {f"{UNSEEN}{unseen[0]}"}, line, column) for returned in returns)
         if schema is not None:
             fields = self.orm.fields(schema)
             if fields:
-                # Read when the response is built: after everything in the function.
-                line, column = function.end, function.span[1]
                 found.extend((returned, fields, line, column) for returned in function.returns)
+            # ``return {"todos": todos}``: the field ``todos`` reads what ``todos`` holds.
+            for key, value in function.keyed:
+                inner = {f[len(key) + 1 :] for f in fields if f.startswith(f"{key}.")}
+                if inner:
+                    found.append((value, inner, line, column))
         return found
 
     def _method(self, name: str) -> tuple[str, bool]:

@@ -68,6 +68,9 @@ class _Scan(ObjectScan):
         self.annotated: dict[str, str] = {}
         """Parameters annotated with a plain name: what it names."""
         self.line: cst.CSTNode | None = None
+        self.rebinds: list[tuple[str, int]] = []
+        """Earlier values of a variable (``ALTERNATIVE``) that an assignment at the
+        function's top level ends, with its line (``FunctionDb.rebinds``)."""
         """The statement line being walked."""
         self.expiries: list[tuple[str, int]] = []
         """``rollback``/``expire``/``expire_all`` calls: every object read after them
@@ -397,6 +400,12 @@ class _Scan(ObjectScan):
             # what either query loaded (``LazyLoads``), each kept under a name of its own.
             earlier = sum(name.startswith(f"{target}{ALTERNATIVE}") for name in self.origins)
             self.origins[f"{target}{ALTERNATIVE}{earlier}"] = before
+            body = self.function.body
+            if isinstance(body, cst.IndentedBlock) and self.line in body.body:
+                # Assigned anew at the function's top level, under no condition: what it
+                # held before is read only before this line (``LazyLoads._load``).
+                line_number = self.locate(node)[0]
+                self.rebinds.append((f"{target}{ALTERNATIVE}{earlier}", line_number))
         self.origins[target] = origin
 
     def leave_Assign(self, original_node: cst.Assign) -> None:
@@ -614,4 +623,6 @@ def function_facts(scan: _Scan, qualname: str, response: tuple[str, ...]) -> Fun
         tuple(scan.yields),
         tuple(scan.keeps),
         tuple(scan.constructs),
+        tuple(scan.keyed),
+        tuple(scan.rebinds),
     )
