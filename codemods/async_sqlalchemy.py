@@ -208,7 +208,8 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         # session shared by every caller sends the user there.
         part = plan_async_db(context.index, cls.code, SharedSession.code)
         python = context.declarations.python
-        if python is not None and python < (3, 10):
+        if python is None or python < (3, 10):
+            # A Python before 3.10, or none declared (it may be one): no ``X | Y``.
             part = replace(part, old_python=True)
         if part.migrates and part.engines:
             folder = min(part.engines)[0].parent

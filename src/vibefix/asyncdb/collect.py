@@ -622,7 +622,8 @@ class _Arguments(cst.CSTVisitor):
 
     def visit_With(self, node: cst.With) -> None:
         """``with engine.connect() as c: c.execute(stmt); c.commit()`` (or
-        ``engine.begin()`` and no commit): one statement run in a transaction."""
+        ``engine.begin()`` and no commit; a ``c.close()`` after, which the block's end
+        does anyway): one statement run in a transaction."""
         if len(node.items) != 1 or node.asynchronous is not None:
             return
         item = node.items[0]
@@ -652,7 +653,7 @@ class _Arguments(cst.CSTVisitor):
                 return
             calls.append(small.value.func.attr.value)
         commits = ["execute", "commit"] if call.func.attr.value == "connect" else ["execute"]
-        if calls == commits:
+        if calls in (commits, [*commits, "close"]):  # ``close()``: the block's end does it
             self.scan.engine_blocks.append((self.scan.locate(node), self.scan.locate(call)))
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:

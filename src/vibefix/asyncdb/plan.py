@@ -125,7 +125,7 @@ class DbPlan(PlanPart):
     """The test suite's engines are all SQLite's (whose connections serve any event
     loop): its sync code may run the session on loops of its own (``asyncio.run``)."""
     old_python: bool = False
-    """The project declares a Python before 3.10: no ``X | Y`` in what runs."""
+    """The project declares a Python before 3.10, or none: no ``X | Y`` in what runs."""
     sqlite: bool = False
     """An engine of the project (its test suite's too) is SQLite's: aiosqlite is needed."""
     undeclared: str = ""

@@ -60,7 +60,7 @@ def run_statement(
             statement = _swap_head(statement, verb)
         positional = [arg for arg in terminal.args if arg.keyword is None]
         options = "".join(
-            f".execution_options(synchronize_session={code(arg.value)})"
+            f".execution_options(synchronize_session={_synchronized(code(arg.value))})"
             for arg in terminal.args
             if arg.keyword is not None and arg.keyword.value == "synchronize_session"
         )
@@ -71,6 +71,13 @@ def run_statement(
     if primary and isinstance(expression, cst.Await):
         expression = expression.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
     return expression
+
+
+def _synchronized(given: str) -> str:
+    """``synchronize_session=False`` left the session's objects stale until the commit
+    expired them; the AsyncSession keeps them (``expire_on_commit=False``), so the
+    statement updates them itself (``"fetch"``: the rows it changes, read back)."""
+    return '"fetch"' if given == "False" else given
 
 
 def _swap_head(statement: cst.BaseExpression, verb: str) -> cst.BaseExpression:
