@@ -189,6 +189,12 @@ def verdict(target: str) -> tuple[Kind, str | None] | None:
         ("bcrypt.hashpw", (Kind.OFFLOAD, "cpu")),
         ("bcrypt.checkpw", (Kind.OFFLOAD, "cpu")),
         ("bcrypt.gensalt", (Kind.NONBLOCKING, None)),
+        ("pwdlib.PasswordHash.recommended().hash", (Kind.OFFLOAD, "cpu")),
+        ("pwdlib.PasswordHash().verify", (Kind.OFFLOAD, "cpu")),
+        ("pwdlib.PasswordHash.recommended", (Kind.NONBLOCKING, None)),
+        # A time zone: read once, then cached.
+        ("zoneinfo.ZoneInfo", (Kind.NONBLOCKING, None)),
+        ("zoneinfo.ZoneInfo().utcoffset", (Kind.NONBLOCKING, None)),
         # Celery: waiting, not sending.
         ("celery.result.AsyncResult().get", (Kind.OFFLOAD, "other")),
         ("celery.Celery().control.inspect", (Kind.NONBLOCKING, None)),
