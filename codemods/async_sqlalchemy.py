@@ -14,6 +14,7 @@ from vibefix.asyncdb.names import (
     SESSION_TYPES,
     STATEMENT_ENDS,
     async_url,
+    is_test_module,
     literal_url,
     url_argument,
 )
@@ -945,6 +946,11 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             assert mapped is not None
             assert isinstance(url, cst.SimpleString)
             new_url = cst.SimpleString(f"{url.prefix}{url.quote}{mapped}{url.quote}")
+        elif (constant := self._url_constant(url)) is not None:
+            # ``TEST_URL = "sqlite:///./test.db"`` that only this engine reads, in a test
+            # module: the literal gets its driver where it is written.
+            self._async_literal(constant)
+            literal, new_url = literal_url(constant), url
         elif not self._url_helper_written:
             self._url_helper_written = True
             helpers = [self._alias(node, "sqlalchemy.engine", n) for n in ("URL", "make_url")]
@@ -992,6 +998,44 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             "an async engine, on the database's async driver",
             needs=needs,
             drops=[node.func],
+        )
+
+    def _url_constant(self, url: cst.BaseExpression) -> cst.SimpleString | None:
+        """The string literal a test module assigns once, at its top level, to the name
+        ``url``, when nothing else in the module names it and its URL has an async
+        twin; else None."""
+        if not isinstance(url, cst.Name) or not is_test_module(self.file.module_name):
+            return None
+        found: list[cst.SimpleString] = []
+        for statement in self._module.body:
+            small = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) else None
+            targets = (
+                [t.target for t in small.targets]
+                if isinstance(small, cst.Assign)
+                else [small.target]
+                if isinstance(small, cst.AnnAssign)
+                else []
+            )
+            assigned = small.value if isinstance(small, cst.Assign | cst.AnnAssign) else None
+            if any(isinstance(t, cst.Name) and t.value == url.value for t in targets):
+                if not isinstance(assigned, cst.SimpleString) or len(targets) != 1:
+                    return None
+                found.append(assigned)
+        if len(found) != 1 or len(names_in(self._module, url.value)) != 2:
+            return None  # assigned or read elsewhere too
+        literal = literal_url(found[0])
+        return found[0] if literal is not None and async_url(literal) is not None else None
+
+    def _async_literal(self, constant: cst.SimpleString) -> None:
+        literal = literal_url(constant)
+        mapped = async_url(literal) if literal is not None else None
+        assert mapped is not None
+        self.replace(
+            constant,
+            lambda updated: updated.with_changes(
+                value=f"{updated.prefix}{updated.quote}{mapped}{updated.quote}"
+            ),
+            "the test suite's database URL names its async driver",
         )
 
     def _maker(self, node: cst.Call) -> None:

@@ -2889,3 +2889,38 @@ def test_a_variable_assigned_anew_is_read_as_what_it_holds_there(
             "user = await db.scalar(select(User).where(User.id == user_id)"
             ".options(selectinload(User.todos).selectinload(Todo.tags)))"
         ) in new["app/main.py"]
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "in_place"),
+    [
+        ("tests/conftest.py", "", True),
+        ("tests/conftest.py", 'print("testing on", TEST_URL)\n', False),
+        ("tests/conftest.py", 'TEST_URL = "sqlite:///./other.db"\n', False),
+        ("app/database.py", "", False),
+    ],
+    ids=["a-test-modules-constant", "read-again", "assigned-twice", "an-app-modules-constant"],
+)
+def test_a_url_constant_only_the_engine_reads_gets_its_driver_where_it_is_written(
+    tmp_path: Path, name: str, extra: str, in_place: bool
+) -> None:
+    # A test module's ``TEST_URL = "sqlite://"`` is the engine's alone: the literal is
+    # rewritten. Read elsewhere (an app's constant, alembic may import it), the URL
+    # goes through the helper that maps it at run time.
+    source = textwrap.dedent(PROJECT[name])
+    if name == "app/database.py":
+        source = source.replace(
+            'SQLALCHEMY_DATABASE_URL = "sqlite:///./todo.db"', 'TEST_URL = "sqlite:///./todo.db"'
+        ).replace("create_engine(SQLALCHEMY_DATABASE_URL,", "create_engine(TEST_URL,")
+    else:
+        source = source.replace(
+            'engine = create_engine(\n    "sqlite://",',
+            'TEST_URL = "sqlite://"\n' + extra + "engine = create_engine(\n    TEST_URL,",
+        )
+    assert source.count("TEST_URL") >= 2
+    new, findings = migrate(tmp_path, {**PROJECT, name: source})
+
+    assert findings == []
+    written = new[name]
+    assert ('TEST_URL = "sqlite+aiosqlite' in written) is in_place
+    assert ("def _async_url(" in written) is not in_place
