@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -58,6 +59,19 @@ def _held_back(part: DbPlan, where: NodeKey, why: str) -> DbPlan:
     return replace(part, migrates=False, obstacles=(*part.obstacles, (path, line, column, why)))
 
 
+DRIVERS = (
+    ("SQLite", "aiosqlite", re.compile(rb"(?!)")),
+    ("PostgreSQL", "asyncpg", re.compile(rb"(?i)(?<![\w.-])psycopg2(?:-binary)?(?![\w.-])")),
+    ("MySQL", "aiomysql", re.compile(rb"(?i)(?<![\w.-])(?:pymysql|mysqlclient)(?![\w.-])")),
+)
+"""The async driver VF203's URL helper picks for each database, and the sync driver
+whose declaration says the project runs on it (SQLite's: ``DbPlan.sqlite``)."""
+ASYNC_TWINS = {
+    "aiosqlite": rb"(?i)aiosqlite",
+    "asyncpg": rb"(?i)asyncpg|(?<![\w.-])psycopg(?:\[|[ \t]*[>=~^]=?[ \t]*[\"']?3)",
+    "aiomysql": rb"(?i)aiomysql|asyncmy",
+}
+"""What declares an async driver for the database (psycopg 3 serves asyncio too)."""
 OLD_FASTAPI = pin("fastapi", r"0\.([0-9]+)")
 """A pin or an upper bound of FastAPI (``fastapi==0.68.1``, ``fastapi>=0.68,<0.69``,
 Poetry's ``fastapi = "^0.68.1"``): its 0.x minor version; not another package whose name
@@ -256,14 +270,21 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                     " `fastapi_pagination.ext.async_sqlalchemy.paginate` by hand"
                 )
                 return _held_back(part, min(part.session_aware), why)
-            if (
-                part.sqlite
-                and any(b"sqlalchemy" in text or b"sqlmodel" in text for text in texts)
-                and not any(b"aiosqlite" in text for text in texts)
-            ):
+            if any(b"sqlalchemy" in text or b"sqlmodel" in text for text in texts):
                 # The project lists its dependencies, SQLAlchemy among them, but not the
-                # async driver its SQLite engines need after the move.
-                part = replace(part, undeclared="aiosqlite")
+                # async driver its engines need after the move: SQLite's, or the one for
+                # the server whose sync driver it lists (its URL may be read at run time).
+                missing = [
+                    f"`{driver}` ({database})"
+                    for database, driver, needed in DRIVERS
+                    if (
+                        (database == "SQLite" and part.sqlite)
+                        or any(needed.search(t) for t in texts)
+                    )
+                    and not any(re.search(ASYNC_TWINS[driver], t) for t in texts)
+                ]
+                if missing:
+                    part = replace(part, undeclared=" and ".join(missing))
         return part
 
     @classmethod
@@ -919,8 +940,8 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         if self._db.undeclared and self.key(node) == min(self._db.engines):
             self.report(
                 node,
-                f"the project's declared dependencies do not name `{self._db.undeclared}`,"
-                " the async driver its SQLite engines need after the move: add it (and"
+                f"the project's declared dependencies do not name {self._db.undeclared},"
+                " the async driver its engines need after the move: add it (and"
                 " `greenlet`, which SQLAlchemy's asyncio support runs on)",
             )
         make = self._alias(node, "sqlalchemy.ext.asyncio", "create_async_engine")

@@ -1458,19 +1458,40 @@ def test_a_pin_of_sqlalchemy_older_than_2_0_46_is_said(tmp_path):
 @pytest.mark.parametrize(
     ("requirements", "said"),
     [
-        ("fastapi\nSQLAlchemy>=2.0.46\n", True),
-        ("fastapi\nSQLAlchemy>=2.0.46\naiosqlite>=0.20\n", False),
-        ("fastapi\n", False),
+        ("fastapi\nSQLAlchemy>=2.0.46\n", "`aiosqlite` (SQLite)"),
+        ("fastapi\nSQLAlchemy>=2.0.46\naiosqlite>=0.20\n", ""),
+        ("fastapi\n", ""),
+        # The sync driver of a server says what the URL read at run time names.
+        (
+            "fastapi\nSQLAlchemy>=2.0.46\naiosqlite\npsycopg2-binary==2.9.9\n",
+            "`asyncpg` (PostgreSQL)",
+        ),
+        ("fastapi\nSQLAlchemy>=2.0.46\naiosqlite\npsycopg2\nasyncpg\n", ""),
+        ("fastapi\nSQLAlchemy>=2.0.46\naiosqlite\npsycopg2\npsycopg[binary]>=3.1\n", ""),
+        (
+            "fastapi\nSQLAlchemy>=2.0.46\nPyMySQL\n",
+            "`aiosqlite` (SQLite) and `aiomysql` (MySQL)",
+        ),
     ],
-    ids=["undeclared", "declared", "sqlalchemy-not-listed"],
+    ids=[
+        "undeclared",
+        "declared",
+        "sqlalchemy-not-listed",
+        "postgresql",
+        "asyncpg-declared",
+        "psycopg-3-declared",
+        "sqlite-and-mysql",
+    ],
 )
-def test_a_project_that_lists_sqlalchemy_but_not_aiosqlite_is_told(tmp_path, requirements, said):
+def test_a_project_that_lists_sqlalchemy_but_not_the_async_driver_is_told(
+    tmp_path, requirements, said
+):
     new, findings = migrate(tmp_path, {**PROJECT, "requirements.txt": requirements})
 
     assert migrated(new)
     expected = (
-        "app/database.py:9: the project's declared dependencies do not name `aiosqlite`, the"
-        " async driver its SQLite engines need after the move: add it (and `greenlet`, which"
+        f"app/database.py:9: the project's declared dependencies do not name {said}, the"
+        " async driver its engines need after the move: add it (and `greenlet`, which"
         " SQLAlchemy's asyncio support runs on)"
     )
     assert findings == ([expected] if said else [])

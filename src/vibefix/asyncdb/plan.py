@@ -129,9 +129,9 @@ class DbPlan(PlanPart):
     sqlite: bool = False
     """An engine of the project (its test suite's too) is SQLite's: aiosqlite is needed."""
     undeclared: str = ""
-    """The async driver the migrated engines need that the project's declared
-    dependencies do not name (``aiosqlite``); ``""`` when they name it, or declare
-    nothing VF203 reads."""
+    """The async drivers the migrated engines need that the project's declared
+    dependencies do not name, each with its database (```aiosqlite`` (SQLite)``);
+    ``""`` when they name them, or declare nothing VF203 reads."""
     old_sqlalchemy: str = ""
     """The SQLAlchemy release the project pins when it is older than 2.0.46 (whose
     aiosqlite connections keep the process from exiting with aiosqlite 0.22)."""
