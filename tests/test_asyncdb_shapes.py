@@ -2945,3 +2945,46 @@ def test_a_url_constant_only_the_engine_reads_gets_its_driver_where_it_is_writte
     written = new[name]
     assert ('TEST_URL = "sqlite+aiosqlite' in written) is in_place
     assert ("def _async_url(" in written) is not in_place
+
+
+MIDDLEWARE_DB = """\
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    _factory = None
+
+
+    class DbMiddleware:
+        def __init__(self, app, url: str):
+            global _factory
+            self.app = app
+            engine = create_engine(url)
+            _factory = sessionmaker(bind=engine)
+
+
+    def get_db():
+        db: Session = _factory()
+        try:
+            yield db
+        finally:
+            db.close()
+    """
+
+
+@pytest.mark.parametrize("alone", [True, False], ids=["the-only-engine", "next-to-the-apps"])
+def test_an_engine_made_in_a_function_of_the_app_is_said(tmp_path, alone):
+    # Alone, nothing would move (the run says why); next to a module's engine, its
+    # sessions would stay sync under `AsyncSession` annotations.
+    files = (
+        {"pyproject.toml": PROJECT["pyproject.toml"], "app/__init__.py": ""}
+        if alone
+        else dict(PROJECT)
+    )
+    new, findings = migrate(tmp_path, {**files, "app/middleware.py": MIDDLEWARE_DB})
+
+    assert not migrated(new)
+    assert [f for f in findings if "the engine is made in a function here" in f] == [
+        "app/middleware.py:11: the engine is made in a function here: VF203 moves an engine"
+        " made at a module's top level (`engine = create_engine(url, ...)`); make it there,"
+        " or move this one to `create_async_engine` by hand"
+    ]

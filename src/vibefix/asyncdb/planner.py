@@ -275,6 +275,20 @@ class _Planner:
                     " made at a module's top level (`engine = create_engine(url, ...)`);"
                     " make it there, or move this one to `create_async_engine` by hand",
                 )
+        for path, file in sorted(self.facts.items()):
+            if file.local_engines and file.local_makers and not self.draft.in_tests(path):
+                # ``engine = create_engine(url)`` and a session factory on it in a
+                # function of the app (a middleware's ``__init__``): its sessions would
+                # stay sync under ``AsyncSession`` (an engine it only connects stays).
+                line, column = file.local_engines[0][1][:2]
+                draft.obstacle(
+                    path,
+                    line,
+                    column,
+                    f"the engine is made in a function here: {self.code} moves an engine"
+                    " made at a module's top level (`engine = create_engine(url, ...)`);"
+                    " make it there, or move this one to `create_async_engine` by hand",
+                )
         if not engines:
             if draft.obstacles:
                 return DbPlan(obstacles=tuple(draft.obstacles))
