@@ -2988,3 +2988,99 @@ def test_an_engine_made_in_a_function_of_the_app_is_said(tmp_path, alone):
         " made at a module's top level (`engine = create_engine(url, ...)`); make it there,"
         " or move this one to `create_async_engine` by hand"
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "moves"),
+    [
+        ("app.dependency_overrides[get_db] = lambda: session", True),
+        (
+            "app.dependency_overrides[get_db] = lambda: session.merge(User(name='x')) and session",
+            False,
+        ),
+        ("app.state.make = lambda: session", False),
+    ],
+    ids=["an-override-that-hands-it-on", "an-override-that-calls-it", "kept-elsewhere"],
+)
+def test_a_lambda_that_hands_the_session_to_fastapi_as_an_override(tmp_path, line, moves):
+    # FastAPI calls the override and gets the session: an ``AsyncSession`` after the
+    # move, with nothing to await in the lambda.
+    conftest = PROJECT["tests/conftest.py"].replace(
+        "        app.dependency_overrides[get_db] = override_get_db\n",
+        f"        session = TestingSessionLocal()\n        {line}\n",
+    )
+    assert conftest != PROJECT["tests/conftest.py"]
+    new, findings = migrate(tmp_path, {**PROJECT, "tests/conftest.py": conftest})
+
+    assert migrated(new) is moves, findings
+    if moves:
+        assert f"    {line}\n" in new["tests/conftest.py"]
+    else:
+        assert any("it is used in a lambda" in f for f in findings), findings
+
+
+@pytest.mark.parametrize(
+    ("kept", "moves"),
+    [
+        ("result = db.scalars(stmt)\n", True),
+        (
+            "result = db.scalars(stmt)\n"
+            "        result = db.scalars(select(Todo).order_by(Todo.title))\n",
+            False,
+        ),
+        ("result = db.scalars(stmt) if todo_id else db.scalars(select(Todo))\n", False),
+    ],
+    ids=["kept", "kept-again-from-another-statement", "either-of-two"],
+)
+def test_a_result_kept_in_a_variable_is_read_as_its_statements(tmp_path, kept, moves):
+    handler = (
+        '\n\n    @app.get("/todos/{todo_id}/first-tags")\n'
+        "    def first_tags(todo_id: int, db: SessionDep):\n"
+        "        stmt = select(Todo).where(Todo.id >= todo_id)\n"
+        f"        {kept}"
+        "        db.commit()\n"
+        "        return [tag.label for tag in result.first().tags]\n"
+    )
+    main = PROJECT["app/main.py"] + handler
+    new, findings = migrate(tmp_path, {**PROJECT, "app/main.py": main})
+
+    assert migrated(new) is moves, findings
+    if moves:
+        assert "result = await db.scalars(" in new["app/main.py"]
+        statement = "select(Todo).order_by(Todo.title)" if "order_by" in kept else "stmt"
+        if statement == "stmt":
+            statement = "select(Todo).where(Todo.id >= todo_id)"
+        assert f"{statement}.options(selectinload(Todo.tags))" in new["app/main.py"]
+    else:
+        assert findings, "either statement may be the result's: an obstacle"
+
+
+@pytest.mark.parametrize(
+    ("read", "moves"),
+    [
+        ("db.query(Todo).filter(Todo.id >= todo_id).first().tags", True),
+        ("db.scalars(select(Todo).where(Todo.id >= todo_id)).first().tags", True),
+        ("db.execute(text('SELECT 1')).first().tags", False),
+    ],
+    ids=["a-legacy-query", "a-statement", "rows-vf203-cannot-tell"],
+)
+def test_a_relationship_read_on_what_a_query_returns_there_is_loaded(tmp_path, read, moves):
+    # ``db.scalars(stmt).first().tags``: no variable holds the object, the statement
+    # loads the relationship all the same (it was read lazily, MissingGreenlet).
+    handler = (
+        '\n\n    @app.get("/todos/{todo_id}/first-tags")\n'
+        "    def first_tags(todo_id: int, db: SessionDep):\n"
+        f"        return [tag.label for tag in {read}]\n"
+    )
+    main = PROJECT["app/main.py"].replace(
+        "from sqlalchemy import select", "from sqlalchemy import select, text"
+    )
+    new, findings = migrate(tmp_path, {**PROJECT, "app/main.py": main + handler})
+
+    assert migrated(new) is moves, findings
+    if moves:
+        assert "Todo.id >= todo_id).options(selectinload(Todo.tags))" in new["app/main.py"]
+    else:
+        assert any(
+            "a relationship (`tags`) is read on what the query returns" in f for f in findings
+        ), findings

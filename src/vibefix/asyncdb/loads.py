@@ -11,7 +11,7 @@ from pathlib import Path
 
 from vibefix.asyncdb.draft import Draft, key_of
 from vibefix.asyncdb.facts import HANDED, UNKNOWN, From, FunctionDb, Origin
-from vibefix.asyncdb.objects import ALTERNATIVE, ITERATED
+from vibefix.asyncdb.objects import ALTERNATIVE, CALLED, ITERATED
 from vibefix.asyncdb.reads import UNSEEN, Reads
 from vibefix.engine.index import NodeKey, shown
 
@@ -420,6 +420,8 @@ class LazyLoads:
             return "a value handed to a helper"
         if isinstance(var, str) and var.startswith(ITERATED):
             return "what the loop iterates"
+        if isinstance(var, str) and var.startswith(CALLED):
+            return "what the query returns"
         if isinstance(var, str):
             return f"`{_named(var)}`"
         if var.kind is From.QUERY:

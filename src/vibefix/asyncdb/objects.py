@@ -16,6 +16,9 @@ ALTERNATIVE = "@was"
 """The middle of the name an earlier loaded value of a variable is kept under
 (``rows@was0``): a variable two queries may have filled."""
 
+CALLED = "called@"
+"""The start of the name of what a query returns when an attribute is read on it there
+(``db.scalars(stmt).first().tags``)."""
 ITERATED = "iterated@"
 """The start of the name of what a loop iterates when it is a call's result."""
 
@@ -290,6 +293,19 @@ class ObjectScan(cst.CSTVisitor):
                     column,
                 )
             )
+        if isinstance(node.value, cst.Call | cst.Await) and node not in self.called:
+            # ``db.scalars(stmt).first().tags``: read on what the call gives, as if it
+            # were kept in a variable first (named for where it is).
+            # What a session's call gives that VF203 cannot tell is read all the same.
+            origin = self._origin(node.value)
+            chain = query_chain(node.value) if isinstance(node.value, cst.Call) else None
+            root = receiver_name(chain[0]) if chain is not None else ""
+            if origin.loaded or root in self.candidates or root in self.results:
+                line, column, _, _ = self.locate(node.value)
+                kept = f"{CALLED}{line}:{column}"
+                self.origins[kept] = origin if origin.loaded else UNKNOWN
+                self.touches.append((kept, node.attr.value, *self.locate(node)[:2]))
+            return
         if not isinstance(node.value, cst.Name):
             return
         name = node.value.value
@@ -299,11 +315,14 @@ class ObjectScan(cst.CSTVisitor):
         if name in self.candidates:
             if attr not in SYNC_ATTRIBUTES:
                 self._add(name, self._site(node, f"no rewrite for `{name}.{attr}`"))
-            if not self.candidates[name].startswith(("alias:", "fixture:", "dep:", "untyped:")):
+            if not self.candidates[name].startswith(
+                ("alias:", "fixture:", "dep:", "untyped:", "made:")
+            ):
                 return
             # A parameter annotated with a name the plan may not take for ``Session``
-            # (``user: models.User``), or given by a dependency (``current_user``): an
-            # object whose reads count.
+            # (``user: models.User``), given by a dependency (``current_user``), or what
+            # a call the plan may not take for a session factory made (``todo =
+            # result.first()``): an object whose reads count.
         line, column, _, _ = self.locate(node)
         self.touches.append((self._read(name), attr, line, column))
 

@@ -68,6 +68,8 @@ class _Scan(ObjectScan):
         self.annotated: dict[str, str] = {}
         """Parameters annotated with a plain name: what it names."""
         self.line: cst.CSTNode | None = None
+        self.handed_lambdas: set[cst.Lambda] = set()
+        """``lambda: session`` given to ``app.dependency_overrides``: no obstacle."""
         self.rebinds: list[tuple[str, int]] = []
         """Earlier values of a variable (``ALTERNATIVE``) that an assignment at the
         function's top level ends, with its line (``FunctionDb.rebinds``)."""
@@ -204,6 +206,8 @@ class _Scan(ObjectScan):
         self.line = node
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
+        if node in self.handed_lambdas:
+            return False  # ``lambda: session``: the session handed as it is, no I/O
         for name in self.candidates:
             for found in names_in(node, name):
                 self._add(
@@ -338,6 +342,18 @@ class _Scan(ObjectScan):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         assigned = node.targets[0].target
+        value = node.value
+        if (
+            isinstance(assigned, cst.Subscript)
+            and isinstance(assigned.value, cst.Attribute)
+            and assigned.value.attr.value == "dependency_overrides"
+            and isinstance(value, cst.Lambda)
+            and isinstance(value.body, cst.Name)
+            and value.body.value in self.candidates
+        ):
+            # ``app.dependency_overrides[get_db] = lambda: session``: FastAPI calls it
+            # and gets the session, an ``AsyncSession`` as well after the move.
+            self.handed_lambdas.add(value)
         kept = receiver_name(assigned) if isinstance(assigned, cst.Attribute) else ""
         if self.owner and len(node.targets) == 1 and kept:
             # ``self.db = db``: the object keeps a session its methods use (the plan
@@ -384,7 +400,13 @@ class _Scan(ObjectScan):
                 self._assigned_to[value] = target
                 return
         ran = chain is not None and chain[1] and receiver_name(chain[0]) in self.candidates
-        if chain is not None and ran and len(chain[1]) == 1 and method(chain[1][0]) == "execute":
+        if (
+            chain is not None
+            and ran
+            and len(chain[1]) == 1
+            and method(chain[1][0]) in ("execute", "scalars")
+        ):
+            # ``result = db.execute(stmt)`` or ``db.scalars(stmt)``, read later.
             self.results[target] = chain[1][0] if target not in self.results else None
         elif target in self.results:
             self.results[target] = None
