@@ -12,6 +12,7 @@ from vibefix.codemods.shared_session import SharedSession
 
 from vibefix.asyncdb.collect import CLIENT, LIFESPAN_FIXTURE, FileScan
 from vibefix.asyncdb.names import (
+    RUN_SYNC_METHODS,
     SESSION_TYPES,
     STATEMENT_ENDS,
     async_url,
@@ -662,6 +663,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         elif key in db.waits:
             if key in db.gets:
                 self._get_loading(node, db.gets[key])
+            self._through_run_sync(node)
             self.run_apart(
                 node, "an AsyncSession call in sync test code, on an event loop of its own"
             )
@@ -670,11 +672,28 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         elif key in db.awaits and not self.is_awaited(node):
             if key in db.gets:
                 self._get_loading(node, db.gets[key])
+            self._through_run_sync(node)
             self.replace(node, self.awaiting(node), "an AsyncSession call is awaited")
             if key in db.refreshes:
                 self._refresh_relationships(node, db.refreshes[key])
         if key == db.app:
             self._lifespan_argument(node)
+
+    def _through_run_sync(self, node: cst.Call) -> None:
+        """``db.bulk_save_objects(objects)``, a ``Session`` method ``AsyncSession`` lacks:
+        ``db.run_sync(lambda sync_session: sync_session.bulk_save_objects(objects))``."""
+        if not isinstance(node.func, cst.Attribute) or method(node) not in RUN_SYNC_METHODS:
+            return
+
+        def change(updated: cst.Call) -> cst.Call:
+            assert isinstance(updated.func, cst.Attribute)
+            inner = updated.with_changes(
+                func=updated.func.with_changes(value=cst.Name("sync_session"))
+            )
+            run = fill("lambda sync_session: CALL", inner, "CALL")
+            return cst.Call(updated.func.with_changes(attr=cst.Name("run_sync")), [cst.Arg(run)])
+
+        self.replace(node, change, "`AsyncSession` runs the sync session's bulk method")
 
     def _start(self, node: cst.Call) -> None:
         """``engine.connect()`` held in a variable in sync test code:

@@ -3084,3 +3084,114 @@ def test_a_relationship_read_on_what_a_query_returns_there_is_loaded(tmp_path, r
         assert any(
             "a relationship (`tags`) is read on what the query returns" in f for f in findings
         ), findings
+
+
+BULK = """\
+
+
+    @app.post("/tags")
+    def add_tags(labels: list[str], db: SessionDep):
+        CALL
+        db.commit()
+        tags = db.scalars(select(Tag)).all()
+        return {"tags": sorted(t.label for t in tags)}
+    """
+
+
+@pytest.mark.parametrize(
+    ("call", "moves"),
+    [
+        ("db.bulk_save_objects([Tag(label=label) for label in labels])", True),
+        ("db.bulk_insert_mappings(Tag, [{'label': label} for label in labels])", True),
+        (
+            "db.connection().exec_driver_sql('SELECT 1')\n"
+            "        db.add_all([Tag(label=label) for label in labels])",
+            False,
+        ),
+    ],
+    ids=["bulk-save", "bulk-insert-mappings", "a-method-with-no-rewrite"],
+)
+def test_a_bulk_method_the_async_session_lacks_runs_through_run_sync(
+    tmp_path: Path, run_vibefix: RunVibefix, call: str, moves: bool
+) -> None:
+    main = PROJECT["app/main.py"] + BULK.replace("CALL", call)
+    conftest = (
+        PROJECT["tests/conftest.py"]
+        .replace(
+            '        db.add(User(name="grace"))\n',
+            '        db.add(User(name="grace"))\n'
+            '        db.bulk_save_objects([Tag(label="seed")])\n',
+        )
+        .replace("from app.models import User", "from app.models import Tag, User")
+    )
+    test = (
+        "def test_bulk(client, grace):\n"
+        "    got = client.post('/tags', json=['b', 'a']).json()\n"
+        "    assert got == {'tags': ['a', 'b', 'seed']}\n"
+    )
+    files = {**PROJECT, "app/main.py": main, "tests/conftest.py": conftest}
+    files["tests/test_bulk.py"] = test
+    write(tmp_path, files)
+    assert "4 passed" in suite(tmp_path).stdout
+
+    applied = run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=tmp_path)
+
+    rewritten = (tmp_path / "app/main.py").read_text(encoding="utf-8")
+    assert ("create_async_engine" in (tmp_path / "app/database.py").read_text()) is moves
+    if moves:
+        verb = call.partition("(")[0].partition(".")[2]
+        assert f"    await db.run_sync(lambda sync_session: sync_session.{verb}(" in rewritten
+        seeded = (tmp_path / "tests/conftest.py").read_text(encoding="utf-8")
+        assert "asyncio.run(db.run_sync(lambda sync_session: sync_session.bulk_save_objects(" in (
+            seeded
+        )
+        after = suite(tmp_path)
+        assert "4 passed" in after.stdout, after.stdout + after.stderr
+    else:
+        assert "no rewrite for `db.connection()`" in applied.stderr, applied.stderr
+
+
+RETURNING = """\
+
+
+    @app.put("/todos/{todo_id}/title")
+    def retitle(todo_id: int, body: TodoIn, db: SessionDep):
+        stmt = update(Todo).where(Todo.id == todo_id).values(title=body.title).RETURNING
+        todo = db.scalars(stmt).first()
+        db.commit()
+        return {"title": todo.title, "tags": [tag.label for tag in todo.tags]}
+    """
+
+
+@pytest.mark.parametrize(
+    ("returning", "moves"),
+    [("returning(Todo)", True), ("returning(Todo, Todo.id)", False)],
+    ids=["the-objects-it-updates", "objects-and-a-column"],
+)
+def test_an_update_that_returns_objects_loads_what_is_read_on_them(
+    tmp_path: Path, run_vibefix: RunVibefix, returning: str, moves: bool
+) -> None:
+    main = PROJECT["app/main.py"].replace(
+        "from sqlalchemy import select", "from sqlalchemy import select, update"
+    ) + RETURNING.replace("RETURNING", returning)
+    files = {**PROJECT, "app/main.py": main}
+    if moves:
+        files["tests/test_retitle.py"] = (
+            "def test_retitle(client):\n"
+            "    user = client.post('/users', json={'name': 'ada'}).json()\n"
+            "    body = {'title': 'one', 'tags': ['x']}\n"
+            "    todo = client.post(f\"/users/{user['id']}/todos\", json=body).json()\n"
+            "    got = client.put(f\"/todos/{todo['id']}/title\", json={'title': 'uno'}).json()\n"
+            "    assert got == {'title': 'uno', 'tags': ['x']}\n"
+        )
+    write(tmp_path, files)
+    applied = run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=tmp_path)
+
+    rewritten = (tmp_path / "app/main.py").read_text(encoding="utf-8")
+    assert ("create_async_engine" in (tmp_path / "app/database.py").read_text()) is moves
+    if moves:
+        assert ".returning(Todo).options(selectinload(Todo.tags))" in rewritten, rewritten
+        after = suite(tmp_path)
+        assert "4 passed" in after.stdout, after.stdout + after.stderr
+    else:
+        assert "a relationship (`tags`) is read on `todo`" in applied.stderr, applied.stderr

@@ -40,8 +40,12 @@ AWAITED = frozenset(
         "invalidate",
         "reset",
     }
-)
-"""``AsyncSession`` methods that are coroutines."""
+) | {"bulk_save_objects", "bulk_insert_mappings", "bulk_update_mappings"}
+"""``AsyncSession`` methods that are coroutines; and ``Session`` methods it lacks, run
+through ``run_sync`` (``RUN_SYNC_METHODS``)."""
+RUN_SYNC_METHODS = frozenset({"bulk_save_objects", "bulk_insert_mappings", "bulk_update_mappings"})
+"""``Session`` methods ``AsyncSession`` lacks: ``await db.run_sync(lambda sync_session:
+sync_session.bulk_save_objects(objects))``."""
 SYNC_METHODS = frozenset(
     {"add", "add_all", "expunge", "expunge_all", "expire", "expire_all", "is_modified"}
     | {"in_transaction", "in_nested_transaction", "get_bind", "get_transaction"}

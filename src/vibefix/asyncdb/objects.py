@@ -43,6 +43,14 @@ PLAIN_VALUES = (
 CONSTANTS = frozenset({"None", "True", "False"})
 
 
+DML = frozenset(
+    f"sqlalchemy.{module}{verb}"
+    for module in ("", "sql.", "sql.expression.")
+    for verb in ("update", "insert", "delete")
+)
+"""What makes an ORM-enabled UPDATE, INSERT or DELETE (objects with ``returning(M)``)."""
+
+
 class ObjectScan(cst.CSTVisitor):
     """ORM objects in one top-level function, and where each use is."""
 
@@ -162,19 +170,27 @@ class ObjectScan(cst.CSTVisitor):
         """``select(Model).where(...).options(...)``: the model (qualified) and the code
         of the options; None for any other expression."""
         options: list[str] = []
+        returned: cst.BaseExpression | None = None
         while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
             if node.func.attr.value == "options":
                 options.extend(cst.Module([]).code_for_node(arg.value) for arg in node.args)
+            if node.func.attr.value == "returning" and len(node.args) == 1:
+                returned = node.args[0].value  # ``update(M)...returning(M)``: objects
             node = node.func.value
         if not (
             isinstance(node, cst.Call)
-            and set(self.qualify(node.func)) & SELECTS
             and len(node.args) == 1
             and not node.args[0].keyword
             and not node.args[0].star
         ):
             return None
-        names = self.qualify(node.args[0].value)
+        called = set(self.qualify(node.func))
+        if called & SELECTS:
+            names = self.qualify(node.args[0].value)
+        elif called & DML and returned is not None:
+            names = self.qualify(returned)
+        else:
+            return None
         return (names[0], " ".join(options)) if len(names) == 1 else None
 
     def visit_For(self, node: cst.For) -> None:
