@@ -388,6 +388,7 @@ def test_a_client_that_needs_no_with_is_left_as_it_is(tmp_path: Path, made: str)
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.once  # an app's suite run end to end (with the shapes' in test_asyncdb_shapes)
 def test_the_suites_clients_entered_by_the_move_find_their_tables(
     tmp_path: Path, run_vibefix: RunVibefix
 ) -> None:
