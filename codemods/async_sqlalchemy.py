@@ -69,7 +69,7 @@ DRIVERS = (
 whose declaration says the project runs on it (SQLite's: ``DbPlan.sqlite``)."""
 ASYNC_TWINS = {
     "aiosqlite": rb"(?i)aiosqlite",
-    "asyncpg": rb"(?i)asyncpg|(?<![\w.-])psycopg(?:\[|[ \t]*[>=~^]=?[ \t]*[\"']?3)",
+    "asyncpg": rb"(?i)asyncpg|(?<![\w.-])psycopg(?:\[|(?![\w.-])[^\n#]*?\b3)",
     "aiomysql": rb"(?i)aiomysql|asyncmy",
 }
 """What declares an async driver for the database (psycopg 3 serves asyncio too)."""
@@ -473,20 +473,10 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             "        yield\n",
             config=self._module.config_for_parsing,
         )
-        blank = [cst.EmptyLine(), cst.EmptyLine()]
 
         def add(module: cst.Module) -> cst.Module:
-            body = list(module.body)
-            at = next(i for i, statement in enumerate(body) if statement.deep_equals(line))
-            if at + 1 < len(body):
-                following = body[at + 1]
-                body[at + 1] = following.with_changes(
-                    leading_lines=[*blank, *(ln for ln in following.leading_lines if ln.comment)]
-                )
-            body.insert(
-                at + 1, fixture.with_changes(leading_lines=[*blank, *fixture.leading_lines])
-            )
-            return module.with_changes(body=body)
+            at = next(i for i, statement in enumerate(module.body) if statement.deep_equals(line))
+            return _inserted(module, at + 1, fixture)
 
         self.replace(
             self._module,
@@ -906,20 +896,10 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         blank lines on each side (its own comment lines kept above it)."""
 
         def add(module: cst.Module) -> cst.Module:
-            body = list(module.body)
             at = 0
-            while at < len(body) and _heading(body[at]):
+            while at < len(module.body) and _heading(module.body[at]):
                 at += 1
-            blank = [cst.EmptyLine(), cst.EmptyLine()]
-            if at < len(body):
-                following = body[at]
-                body[at] = following.with_changes(
-                    leading_lines=[*blank, *(ln for ln in following.leading_lines if ln.comment)]
-                )
-            body.insert(
-                at, statement.with_changes(leading_lines=[*blank, *statement.leading_lines])
-            )
-            return module.with_changes(body=body)
+            return _inserted(module, at, statement)
 
         self.replace(self._module, add, reason, needs=needs)
 
@@ -1339,6 +1319,22 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             return ran if run is None else _waited(ran, run.name)
 
         self.replace(node, change, "a 2.0 statement on the AsyncSession", needs=needs)
+
+
+def _inserted(
+    module: cst.Module, at: int, statement: cst.SimpleStatementLine | cst.BaseCompoundStatement
+) -> cst.Module:
+    """``module`` with ``statement`` at ``at`` of its body, two blank lines on each side
+    (the comment lines above either kept)."""
+    body = list(module.body)
+    blank = [cst.EmptyLine(), cst.EmptyLine()]
+    if at < len(body):
+        following = body[at]
+        body[at] = following.with_changes(
+            leading_lines=[*blank, *(ln for ln in following.leading_lines if ln.comment)]
+        )
+    body.insert(at, statement.with_changes(leading_lines=[*blank, *statement.leading_lines]))
+    return module.with_changes(body=body)
 
 
 def _yielded(statement: cst.BaseStatement, value: cst.BaseExpression) -> cst.SimpleStatementLine:

@@ -1469,6 +1469,15 @@ def test_a_pin_of_sqlalchemy_older_than_2_0_46_is_said(tmp_path):
         ("fastapi\nSQLAlchemy>=2.0.46\naiosqlite\npsycopg2\nasyncpg\n", ""),
         ("fastapi\nSQLAlchemy>=2.0.46\naiosqlite\npsycopg2\npsycopg[binary]>=3.1\n", ""),
         (
+            '[tool.poetry.dependencies]\nsqlalchemy = "^2.0.46"\naiosqlite = "*"\n'
+            'psycopg2-binary = "^2.9"\npsycopg = "^3.1"\n',
+            "",
+        ),
+        (
+            "fastapi\nSQLAlchemy>=2.0.46\naiosqlite\npsycopg2\npsycopg-pool==3.2\n",
+            "`asyncpg` (PostgreSQL)",
+        ),
+        (
             "fastapi\nSQLAlchemy>=2.0.46\nPyMySQL\n",
             "`aiosqlite` (SQLite) and `aiomysql` (MySQL)",
         ),
@@ -1480,6 +1489,8 @@ def test_a_pin_of_sqlalchemy_older_than_2_0_46_is_said(tmp_path):
         "postgresql",
         "asyncpg-declared",
         "psycopg-3-declared",
+        "psycopg-3-in-poetry",
+        "psycopg-pool-is-no-driver",
         "sqlite-and-mysql",
     ],
 )
