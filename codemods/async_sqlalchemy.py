@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import libcst as cst
@@ -54,7 +55,7 @@ function (a fixture's), returned from one or kept by an object (``self.engine = 
 an engine factory, which VF203 says it does not move."""
 
 
-def _held_back(part: DbPlan, where: NodeKey, why: str) -> DbPlan:
+def _held_back(part: DbPlan, where: NodeKey | tuple[Path, int, int], why: str) -> DbPlan:
     """``part``, not migrating, with the obstacle ``why`` at ``where``."""
     path, line, column = where[:3]
     return replace(part, migrates=False, obstacles=(*part.obstacles, (path, line, column, why)))
@@ -227,65 +228,66 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         if python is None or python < (3, 10):
             # A Python before 3.10, or none declared (it may be one): no ``X | Y``.
             part = replace(part, old_python=True)
-        if part.migrates and part.engines:
-            folder = min(part.engines)[0].parent
-            declared = context.declarations.projects.get(folder, {})
-            for text in declared.values():
-                found = OLD_SQLALCHEMY.search(text)
-                if found and (
-                    pinned_version(found).startswith("1.") or pinned_version(found) in ("2", "2.0")
-                ):
-                    # Held below 2.0 (``SQLAlchemy = "^1.4.23"``, ``<2.0``): no asyncio API.
-                    why = (
-                        f"the project holds SQLAlchemy below 2.0 ({pin_spelled(found)}):"
-                        f" {cls.code} writes 2.0's asyncio API (`async_sessionmaker`); require"
-                        " sqlalchemy>=2.0.46 first"
-                    )
-                    return _held_back(part, min(part.engines), why)
-                if found:
-                    part = replace(part, old_sqlalchemy=pinned_version(found))
-            texts = [text.lower() for text in declared.values()]
-            fastapi = next((m for t in texts if (m := OLD_FASTAPI.search(t))), None)
-            if (
-                part.create_all is not None
-                and fastapi is not None
-                and int(pinned_version(fastapi)) < 93
+        if part.engines or part.obstacles:
+            # Checked whether or not the plan migrates: every obstacle is said in one
+            # run, not one layer per hand edit (an engine in a middleware, then the pin).
+            part = cls._declared(part, context)
+        return part
+
+    @classmethod
+    def _declared(cls, part: DbPlan, context: PlanContext) -> DbPlan:
+        """``part`` with what the project's declarations say of the move: the pins it
+        cannot run on (each an obstacle), an old SQLAlchemy and undeclared drivers."""
+        # Said at the engine; with none moved, where the plan's first obstacle is (the
+        # engine a function makes).
+        engine = min(part.engines) if part.engines else min(part.obstacles)[:3]
+        declared = context.declarations.projects.get(engine[0].parent, {})
+        for text in declared.values():
+            found = OLD_SQLALCHEMY.search(text)
+            if found and (
+                pinned_version(found).startswith("1.") or pinned_version(found) in ("2", "2.0")
             ):
-                # ``FastAPI(lifespan=...)`` came with 0.93: an older one ignores it.
+                # Held below 2.0 (``SQLAlchemy = "^1.4.23"``, ``<2.0``): no asyncio API.
                 why = (
-                    f"the project pins FastAPI ({pin_spelled(fastapi)}) older than"
-                    " 0.93, which has no `lifespan=`: the tables would never be made; upgrade"
-                    " FastAPI, or make them in a startup hook by hand"
+                    f"the project holds SQLAlchemy below 2.0 ({pin_spelled(found)}):"
+                    f" {cls.code} writes 2.0's asyncio API (`async_sessionmaker`); require"
+                    " sqlalchemy>=2.0.46 first"
                 )
-                return _held_back(part, part.create_all, why)
-            pagination = next((m for t in texts if (m := OLD_PAGINATION.search(t))), None)
-            if (
-                part.session_aware
-                and pagination is not None
-                and int(pinned_version(pagination)) < 12
-            ):
-                # ``paginate(db, stmt)`` takes an AsyncSession from 0.12 on.
-                why = (
-                    f"the project pins fastapi-pagination ({pin_spelled(pagination)})"
-                    " older than 0.12, whose `paginate` takes no AsyncSession: upgrade it, or use"
-                    " `fastapi_pagination.ext.async_sqlalchemy.paginate` by hand"
-                )
-                return _held_back(part, min(part.session_aware), why)
-            if any(b"sqlalchemy" in text or b"sqlmodel" in text for text in texts):
-                # The project lists its dependencies, SQLAlchemy among them, but not the
-                # async driver its engines need after the move: SQLite's, or the one for
-                # the server whose sync driver it lists (its URL may be read at run time).
-                missing = [
-                    f"`{driver}` ({database})"
-                    for database, driver, needed in DRIVERS
-                    if (
-                        (database == "SQLite" and part.sqlite)
-                        or any(needed.search(t) for t in texts)
-                    )
-                    and not any(re.search(ASYNC_TWINS[driver], t) for t in texts)
-                ]
-                if missing:
-                    part = replace(part, undeclared=" and ".join(missing))
+                part = _held_back(part, engine, why)
+            elif found:
+                part = replace(part, old_sqlalchemy=pinned_version(found))
+        texts = [text.lower() for text in declared.values()]
+        fastapi = next((m for t in texts if (m := OLD_FASTAPI.search(t))), None)
+        old_fastapi = fastapi is not None and int(pinned_version(fastapi)) < 93
+        if part.create_all is not None and fastapi is not None and old_fastapi:
+            # ``FastAPI(lifespan=...)`` came with 0.93: an older one ignores it.
+            why = (
+                f"the project pins FastAPI ({pin_spelled(fastapi)}) older than"
+                " 0.93, which has no `lifespan=`: the tables would never be made; upgrade"
+                " FastAPI, or make them in a startup hook by hand"
+            )
+            part = _held_back(part, part.create_all, why)
+        pagination = next((m for t in texts if (m := OLD_PAGINATION.search(t))), None)
+        if part.session_aware and pagination is not None and int(pinned_version(pagination)) < 12:
+            # ``paginate(db, stmt)`` takes an AsyncSession from 0.12 on.
+            why = (
+                f"the project pins fastapi-pagination ({pin_spelled(pagination)})"
+                " older than 0.12, whose `paginate` takes no AsyncSession: upgrade it, or use"
+                " `fastapi_pagination.ext.async_sqlalchemy.paginate` by hand"
+            )
+            part = _held_back(part, min(part.session_aware), why)
+        if any(b"sqlalchemy" in text or b"sqlmodel" in text for text in texts):
+            # The project lists its dependencies, SQLAlchemy among them, but not the
+            # async driver its engines need after the move: SQLite's, or the one for
+            # the server whose sync driver it lists (its URL may be read at run time).
+            missing = [
+                f"`{driver}` ({database})"
+                for database, driver, needed in DRIVERS
+                if ((database == "SQLite" and part.sqlite) or any(needed.search(t) for t in texts))
+                and not any(re.search(ASYNC_TWINS[driver], t) for t in texts)
+            ]
+            if missing:
+                part = replace(part, undeclared=" and ".join(missing))
         return part
 
     @classmethod

@@ -3206,3 +3206,33 @@ def test_an_update_that_returns_objects_loads_what_is_read_on_them(
         assert "4 passed" in after.stdout, after.stdout + after.stderr
     else:
         assert "a relationship (`tags`) is read on `todo`" in applied.stderr, applied.stderr
+
+
+def test_every_obstacle_is_said_in_one_run_whatever_layer_finds_it(tmp_path):
+    # Three obstacles, each found by another stage: the engine made in a middleware
+    # (the plan), the pin (the project's declarations) and a call in a handler that
+    # would be left blocking (the event-loop analysis, once the move is supposed). One
+    # run names all three: a user fixing them one by one is not shown the next after.
+    handler = """\
+        @app.post("/backups/{key}")
+        def backup(key: str, worker, db: SessionDep):
+            worker.join()
+            return db.scalars(select(Todo)).all()
+        """
+    files = {
+        **with_handler(handler),
+        "pyproject.toml": '[tool.poetry.dependencies]\nfastapi = "^0.110"\n'
+        'SQLAlchemy = "^1.4.23"\naiosqlite = "*"\n',
+        "app/middleware.py": MIDDLEWARE_DB,
+    }
+    new, findings = migrate(tmp_path, files)
+
+    assert not migrated(new)
+    said = [
+        "the engine is made in a function here",
+        "holds SQLAlchemy below 2.0 (SQLAlchemy = ^1.4.23)",
+        "cannot tell whether `worker.join` blocks",
+    ]
+    assert [any(s in f for f in findings) for s in said] == [True] * 3, findings
+    # Each once, and none of the three stages' findings twice.
+    assert len(findings) == len(set(findings)), findings

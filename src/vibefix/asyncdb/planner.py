@@ -289,9 +289,7 @@ class _Planner:
                     " made at a module's top level (`engine = create_engine(url, ...)`);"
                     " make it there, or move this one to `create_async_engine` by hand",
                 )
-        if not engines:
-            if draft.obstacles:
-                return DbPlan(obstacles=tuple(draft.obstacles))
+        if not engines and not draft.obstacles:
             # Sessions but no engine among the files read: a run on part of a project.
             for _, (path, function) in sorted(self.functions.items()):
                 if any(self.confirmed(session.source) for session in function.sessions):

@@ -19,7 +19,7 @@ Obstacle = tuple[Path, int, int, str]
 def settled(part: DbPlan, context: PlanContext) -> DbPlan:
     """``part``, or the same withdrawn with the obstacles found now."""
     if not part.migrates:
-        return part
+        return _supposed(part, context)
     asyncs = context.part(AsyncPlan) or AsyncPlan()
     part = _unused_helpers(part, context.index, asyncs)
     problems = [
@@ -32,6 +32,33 @@ def settled(part: DbPlan, context: PlanContext) -> DbPlan:
     if not problems:
         return part
     return replace(part, migrates=False, obstacles=tuple(sorted({*part.obstacles, *problems})))
+
+
+def _supposed(part: DbPlan, context: PlanContext) -> DbPlan:
+    """``part``, held back already, with the obstacles the move would also meet once
+    those are gone: the event-loop analysis is run as if the project moved (a call that
+    would block a handler the move makes async). Every obstacle is said in one run,
+    not one more after each hand edit. A session the plan could not follow is left
+    to the run that can (its obstacle may be the one already said)."""
+    if not part.engines and not part.makers:
+        return part  # a run on part of a project, or nothing to move
+    supposed = replace(part, migrates=True, obstacles=())
+    asyncs = context.supposing(part.code, supposed).part(AsyncPlan) or AsyncPlan()
+    supposed = _unused_helpers(supposed, context.index, asyncs)
+    said = {obstacle[:3] for obstacle in part.obstacles}
+    problems = [
+        problem
+        for problem in (
+            *_shut_files(supposed, context),
+            *_staying_sync(supposed, context.index, asyncs),
+            *_sync_disposals(supposed, context.index, asyncs),
+            *_runs_apart(supposed, context.index, asyncs),
+        )
+        if problem[:3] not in said
+    ]
+    if not problems:
+        return part
+    return replace(part, obstacles=tuple(sorted({*part.obstacles, *problems})))
 
 
 def _shut_files(part: DbPlan, context: PlanContext) -> list[Obstacle]:

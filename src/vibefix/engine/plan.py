@@ -169,6 +169,24 @@ class PlanContext:
                 self._owning.discard(codemod.code)
         return self._parts[codemod.code]
 
+    def supposing(self, code: str, part: PlanPart) -> PlanContext:
+        """Another context, on the same project, in which codemod ``code``'s part is
+        ``part`` and the family parts are made from it again: what the plan would be
+        were that part another (the obstacles a move would also meet)."""
+        for codemod in self.codemods:
+            self.own(codemod)
+        return PlanContext(
+            self.index,
+            self.config,
+            self.codemods,
+            self.applied,
+            self.writable,
+            {**self._parts, code: part},
+            self.known,
+            self.declarations,
+            self.dead,
+        )
+
     def part(self, kind: type[P]) -> P | None:
         """The part of type ``kind``: a selected codemod's, else the family part, made
         once; None when there is none."""
