@@ -3236,3 +3236,48 @@ def test_every_obstacle_is_said_in_one_run_whatever_layer_finds_it(tmp_path):
     assert [any(s in f for f in findings) for s in said] == [True] * 3, findings
     # Each once, and none of the three stages' findings twice.
     assert len(findings) == len(set(findings)), findings
+
+
+@pytest.mark.parametrize(
+    ("call", "moves"),
+    [
+        ("rows = frame.iterrows()", True),
+        ("rows = frame.dropna().itertuples()", True),
+        # Writing a frame out is I/O: on a value vibefix cannot tell, it may block.
+        ("rows = frame.to_csv('out.csv')", False),
+        ("rows = frame.to_sql('todos', con)", False),
+    ],
+)
+def test_a_pandas_frame_read_in_memory_holds_no_helper_back(tmp_path, call, moves):
+    # salary (held-out round 9): `for index, row in df.iterrows()` in a helper given
+    # the session held the whole move back ("cannot tell whether `df.iterrows` blocks").
+    crud = f"""\
+        from sqlalchemy.orm import Session
+
+        from app.models import Todo
+
+
+        def load(db: Session, frame, con=None):
+            {call}
+            for row in rows or ():
+                db.add(Todo(title=str(row)))
+            db.commit()
+        """
+    handler = """\
+        from app.crud import load
+
+
+        @app.post("/load")
+        def upload(db: SessionDep):
+            load(db, None)
+            return {"ok": True}
+        """
+    files = {**with_handler(handler), "app/crud.py": textwrap.dedent(crud)}
+    new, findings = migrate(tmp_path, files)
+
+    assert migrated(new) is moves, findings
+    if moves:
+        assert "async def load(db: AsyncSession, frame, con=None):" in new["app/crud.py"]
+    else:
+        name = call.partition("= ")[2].partition("(")[0]
+        assert any(f"cannot tell whether `{name}` blocks" in f for f in findings), findings

@@ -118,11 +118,16 @@ PLAIN_METHODS = frozenset(
         *("append", "extend", "sort", "reverse", "items", "values", "setdefault", "add"),
         *("discard", "union", "intersection", "difference", "issubset", "issuperset"),
         *("symmetric_difference",),
+        # pandas' frames and series, in memory (their ``read_*``/``to_csv``/``to_sql`` do I/O)
+        *("iterrows", "itertuples", "dropna", "fillna", "groupby", "drop_duplicates"),
+        *("reset_index", "set_index", "astype", "isna", "notna", "to_dict", "to_numpy"),
+        *("tolist",),
     }
 )
 """Methods of the plain values Python's own types are (``str``, ``datetime``, ``list``,
-``dict``...), none of which does I/O: called on a value whose type vibefix cannot tell
-(``row.date.isoformat()``, ``p.upper()``), they are taken to run in memory. Names a client
+``dict``...) and of pandas' frames, none of which does I/O: called on a value whose type
+vibefix cannot tell (``row.date.isoformat()``, ``p.upper()``, ``df.iterrows()``), they are
+taken to run in memory. Names a client
 or a query also has (``get``, ``update``, ``count``, ``pop``, ``close``, ``json``, a
 thread's ``join``, a storage client's ``copy``, a collection's ``find`` or ``insert``, a
 Redis client's ``keys``...) are not among them: on an unknown value, those may block."""
