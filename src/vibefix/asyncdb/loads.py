@@ -45,9 +45,7 @@ class LazyLoads:
             return
         origins = dict(function.origins)
         for var, attr, line, column in function.touches:
-            origin = origins.get(var, UNKNOWN)
-            while origin.item_of_variable:
-                origin = origins.get(origin.item_of_variable, UNKNOWN)
+            origin = _through_items(origins.get(var, UNKNOWN), origins)
             orm = origin.loaded or (
                 origin.kind is From.CALL and self.orm.model([origin.name]) is not None
             )
@@ -161,9 +159,11 @@ class LazyLoads:
         whose result is read); ``line`` and ``column`` are where it is said."""
         origin = var if isinstance(var, Origin) else origins.get(var, UNKNOWN)
         held = var if isinstance(var, str) else ""
-        while origin.item_of_variable:
+        seen = {held}
+        while origin.item_of_variable and origin.item_of_variable not in seen:
             held = origin.item_of_variable
-            origin = origins.get(origin.item_of_variable, UNKNOWN)
+            seen.add(held)
+            origin = origins.get(held, UNKNOWN)
         if held and ALTERNATIVE not in held:
             # A variable two queries fill (one in each branch): what either loaded. A
             # value an assignment under no condition ended is read only before it, and
@@ -530,3 +530,13 @@ def _named(var: str | Origin) -> str:
     """A variable as the source names it: ``user`` for ``user@was0`` (an earlier value
     of it, ``ALTERNATIVE``) and ``blog@param`` (the parameter it rebinds)."""
     return var.partition("@")[0] if isinstance(var, str) else "?"
+
+
+def _through_items(origin: Origin, origins: Mapping[str, Origin]) -> Origin:
+    """Where what ``origin`` is an item of comes from, through every variable on the
+    way (``rows = rows[:10]`` stops where it would go round)."""
+    seen: set[str] = set()
+    while origin.item_of_variable and origin.item_of_variable not in seen:
+        seen.add(origin.item_of_variable)
+        origin = origins.get(origin.item_of_variable, UNKNOWN)
+    return origin

@@ -142,9 +142,48 @@ class ObjectScan(cst.CSTVisitor):
                     selected = self._run_statement([run, *calls])
                     if selected is not None:
                         return selected
+                if root in self.candidates or root in self.results:
+                    # A session's call VF203 cannot tell the objects of (rows of
+                    # several entities: ``db.execute(select(A, B)).first()``).
+                    return UNKNOWN
             names = self.qualify(value.func)
+            if names == ("builtins.next",) and value.args and not value.args[0].keyword:
+                return self._item_of(value.args[0].value)  # ``next(iter(rows))``
             if len(names) == 1:
                 return Origin(From.CALL, name=names[0])
+        if isinstance(value, cst.Subscript):
+            return self._item_of(value.value)  # ``rows[0]``, ``crud.list(db)[:2]``
+        return UNKNOWN
+
+    def _item_of(self, source: cst.BaseExpression) -> Origin:
+        """Where an item of ``source`` comes from (``rows``, ``user.todos``, a call's
+        result, kept under a name for where it is; ``sorted(x)`` and ``iter(x)`` are
+        ``x``); UNKNOWN for what is not followed (``map(f, xs)``)."""
+        while (
+            isinstance(source, cst.Call)
+            and source.args
+            and not source.args[0].keyword
+            and set(self.qualify(source.func)) & KEEP_ITEMS
+        ):
+            source = source.args[0].value
+        if isinstance(source, cst.Name):
+            return Origin(From.ITEM, name=source.value)
+        if isinstance(source, cst.Attribute) and isinstance(source.value, cst.Name):
+            return Origin(From.ITEM, name=f"{source.value.value}.{source.attr.value}")
+        if isinstance(source, cst.Call) and any(
+            name.startswith("builtins.") for name in self.qualify(source.func)
+        ):
+            return UNKNOWN  # ``map(f, xs)``, ``filter(...)``: their items are not followed
+        if isinstance(source, cst.Call | cst.Await | cst.Subscript):
+            origin = self._origin(source)
+            if origin == UNKNOWN:
+                return UNKNOWN
+            # ``for book in crud.get_books(db)``: an item of what the call gives, as if
+            # it were kept in a variable first (named for where it is).
+            line, column, end, last = self.locate(source)  # ``rows[:2]`` starts as ``rows``
+            kept = f"{ITERATED}{line}:{column}-{end}:{last}"
+            self.origins[kept] = origin
+            return Origin(From.ITEM, name=kept)
         return UNKNOWN
 
     def _run_statement(self, calls: list[cst.Call]) -> Origin | None:
@@ -201,7 +240,9 @@ class ObjectScan(cst.CSTVisitor):
 
     def _item(self, target: cst.BaseExpression, source: cst.BaseExpression) -> None:
         """``for target in source``: ``target`` is an item of ``source`` (of ``x`` in
-        ``sorted(x)``, ``reversed(x)``, ``list(x)``; ``for i, target in enumerate(x)``)."""
+        ``sorted(x)``, ``reversed(x)``, ``list(x)``; ``for i, target in enumerate(x)``).
+        Each name of a tuple ``target`` is taken for an item too: what the loop reads on
+        it is tied to the load of ``source`` (or said, when nothing loads it)."""
         while isinstance(source, cst.Call) and source.args and not source.args[0].keyword:
             called = set(self.qualify(source.func))
             if isinstance(target, cst.Tuple) and called == {"builtins.enumerate"}:
@@ -210,28 +251,12 @@ class ObjectScan(cst.CSTVisitor):
             elif not called & KEEP_ITEMS:
                 break
             source = source.args[0].value
-        if not isinstance(target, cst.Name):
+        names = [target] if isinstance(target, cst.Name) else unpacked_names(target)
+        if not names:
             return
-        if isinstance(source, cst.Call) and any(
-            name.startswith("builtins.") for name in self.qualify(source.func)
-        ):
-            # ``map(f, xs)``, ``filter(...)``: what their items are is not followed.
-            self.origins[target.value] = UNKNOWN
-            return
-        if isinstance(source, cst.Name):
-            self.origins[target.value] = Origin(From.ITEM, name=source.value)
-        elif isinstance(source, cst.Attribute) and isinstance(source.value, cst.Name):
-            iterated = f"{source.value.value}.{source.attr.value}"
-            self.origins[target.value] = Origin(From.ITEM, name=iterated)
-        elif isinstance(source, cst.Call | cst.Await) and self._origin(source) != UNKNOWN:
-            # ``for book in crud.get_books(db)``: an item of what the call gives, as if
-            # it were kept in a variable first (named for where it is).
-            line, column, _, _ = self.locate(source)
-            kept = f"{ITERATED}{line}:{column}"
-            self.origins[kept] = self._origin(source)
-            self.origins[target.value] = Origin(From.ITEM, name=kept)
-        else:
-            self.origins[target.value] = UNKNOWN
+        origin = self._item_of(source)
+        for name in names:
+            self.origins[name.value] = origin
 
     def visit_Return(self, node: cst.Return) -> None:
         if self.defs:
@@ -309,17 +334,21 @@ class ObjectScan(cst.CSTVisitor):
                     column,
                 )
             )
-        if isinstance(node.value, cst.Call | cst.Await) and node not in self.called:
-            # ``db.scalars(stmt).first().tags``: read on what the call gives, as if it
-            # were kept in a variable first (named for where it is).
-            # What a session's call gives that VF203 cannot tell is read all the same.
+        through = isinstance(inner, cst.Attribute) and isinstance(inner.value, cst.Name)
+        if isinstance(node.value, cst.Call | cst.Await | cst.Subscript) and not (
+            node in self.called or through
+        ):
+            # ``db.scalars(stmt).first().tags``, ``crud.get(db, 1).tags``, ``rows[0].tags``:
+            # read on what the call (or the item) gives, as if it were kept in a variable
+            # first (named for where it is). What a session's call gives that VF203
+            # cannot tell is read all the same.
             origin = self._origin(node.value)
             chain = query_chain(node.value) if isinstance(node.value, cst.Call) else None
             root = receiver_name(chain[0]) if chain is not None else ""
-            if origin.loaded or root in self.candidates or root in self.results:
-                line, column, _, _ = self.locate(node.value)
-                kept = f"{CALLED}{line}:{column}"
-                self.origins[kept] = origin if origin.loaded else UNKNOWN
+            if origin != UNKNOWN or root in self.candidates or root in self.results:
+                line, column, end, last = self.locate(node.value)
+                kept = f"{CALLED}{line}:{column}-{end}:{last}"
+                self.origins[kept] = origin
                 self.touches.append((kept, node.attr.value, *self.locate(node)[:2]))
             return
         if not isinstance(node.value, cst.Name):
@@ -353,6 +382,15 @@ class ObjectScan(cst.CSTVisitor):
 
     def _orm_call(self, node: cst.Call) -> None:
         names = self.qualify(node.func) if isinstance(node.func, cst.Name | cst.Attribute) else ()
+        if (
+            names == ("builtins.getattr",)
+            and len(node.args) >= 2
+            and isinstance(node.args[0].value, cst.Name)
+            and (attr := literal_url(node.args[1].value))
+        ):
+            # ``getattr(todo, "tags")``: ``todo.tags``.
+            line, column, _, _ = self.locate(node)
+            self.touches.append((self._read(node.args[0].value.value), attr, line, column))
         func = node.func
         root = func
         while isinstance(root, cst.Attribute):
@@ -424,3 +462,14 @@ def _factory_call(value: cst.BaseExpression) -> bool:
         and not value.args
         and isinstance(value.func, cst.Name | cst.Attribute)
     )
+
+
+def unpacked_names(target: cst.BaseExpression) -> list[cst.Name]:
+    """The names a tuple (or list) target binds, nested ones included: ``a, (b, c)``."""
+    if not isinstance(target, cst.Tuple | cst.List):
+        return []
+    found: list[cst.Name] = []
+    for element in target.elements:
+        value = element.value
+        found.extend([value] if isinstance(value, cst.Name) else unpacked_names(value))
+    return found

@@ -46,10 +46,13 @@ class Reads:
         variable (``a.b`` for a relationship of a relationship), by a helper or a method
         it is handed to, by a schema that validates it, or by the response model (then
         ``var`` may be the origin of what a ``return`` returns)."""
+        classes = {model.rpartition(".")[2] for model in self.orm.models}
         found: list[Read] = [
-            (var, {attr}, line, column)
+            # ``row.Todo.tags`` on a row of a statement: ``tags`` read on the ``Todo``.
+            (var, {rest if first in classes and rest else attr}, line, column)
             for var, attr, line, column in function.touches
-            if attr.partition(".")[0] in self.orm.watched
+            for first, _, rest in (attr.partition("."),)
+            if first in self.orm.watched or (first in classes and rest in self.orm.watched)
         ]
         origins = dict(function.origins)
         for handed in function.passes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import libcst as cst
 
 from vibefix.asyncdb.facts import (
+    UNKNOWN,
     From,
     FunctionDb,
     Origin,
@@ -24,7 +25,7 @@ from vibefix.asyncdb.names import (
     SYNC_METHODS,
     TERMINALS,
 )
-from vibefix.asyncdb.objects import ALTERNATIVE, PARAMETER, ObjectScan
+from vibefix.asyncdb.objects import ALTERNATIVE, PARAMETER, ObjectScan, unpacked_names
 from vibefix.asyncdb.syntax import (
     Locate,
     Qualify,
@@ -372,6 +373,8 @@ class _Scan(ObjectScan):
             value = node.value
             if isinstance(value, cst.Name) and value.value in self.candidates:
                 self._add(value.value, self._site(value, "it is stored"))
+            if len(node.targets) == 1:
+                self._unpacked(assigned, value)
             return
         target = assigned.value
         value = node.value
@@ -412,6 +415,9 @@ class _Scan(ObjectScan):
             self.results[target] = None
         origin = self._origin(value)
         before = self.origins.get(target)
+        if origin.item_of_variable == target:
+            # ``rows = rows[:10]``: items of what it held, loaded as they were.
+            origin = before or UNKNOWN
         if (
             before is not None
             and before != origin
@@ -429,6 +435,27 @@ class _Scan(ObjectScan):
                 line_number = self.locate(node)[0]
                 self.rebinds.append((f"{target}{ALTERNATIVE}{earlier}", line_number))
         self.origins[target] = origin
+
+    def _unpacked(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        """``a, b = x, y``: each name holds its own value; ``a, b = rows[:2]`` (or a
+        call's result): each holds an item of it, whose reads its load must cover."""
+        if not isinstance(target, cst.Tuple | cst.List):
+            return
+        if isinstance(value, cst.Tuple | cst.List) and len(value.elements) == len(target.elements):
+            for element, held in zip(target.elements, value.elements, strict=True):
+                if isinstance(element.value, cst.Name) and not isinstance(held, cst.StarredElement):
+                    self.origins[element.value.value] = self._origin(held.value)
+                else:
+                    self._unpacked(element.value, held.value)
+            return
+        origin = self._item_of(value)
+        for name in unpacked_names(target):
+            self.origins[name.value] = origin
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        # ``if (todo := db.scalars(stmt).first()) is not None``: as an assignment.
+        if isinstance(node.target, cst.Name):
+            self.origins[node.target.value] = self._origin(node.value)
 
     def leave_Assign(self, original_node: cst.Assign) -> None:
         self.bound.update(
