@@ -3406,3 +3406,29 @@ def test_reads_on_items_and_results_in_place_run_after_the_move(
     assert "async def tags_0(" in main
     after = suite(tmp_path)
     assert "4 passed" in after.stdout, after.stdout + after.stderr
+
+
+@pytest.mark.parametrize("annotation", [": Session", ""], ids=["annotated", "bare"])
+def test_a_sync_test_given_the_suites_session_stays_sync_annotated_or_not(tmp_path, annotation):
+    # held-out round 10 (dinmo): `def test_add(db: Session)` became `async def` with
+    # `await` next to `asyncio.run(...)`, which pytest does not run.
+    conftest = PROJECT["tests/conftest.py"] + textwrap.indent(
+        "\n\n@pytest.fixture\ndef db(client):\n    session = TestingSessionLocal()\n"
+        "    yield session\n    session.close()\n",
+        "    ",
+    )
+    test = textwrap.indent(
+        "from sqlalchemy.orm import Session\n\nfrom app.models import User\n\n\n"
+        f"def test_seeded(db{annotation}):\n    db.add(User(name='ada'))\n    db.commit()\n"
+        "    assert len(db.query(User).all()) == 1\n",
+        "    ",
+    )
+    new, findings = migrate(
+        tmp_path, {**PROJECT, "tests/conftest.py": conftest, "tests/test_seeded.py": test}
+    )
+
+    assert findings == []
+    written = new["tests/test_seeded.py"]
+    assert "\ndef test_seeded(db" in written, written
+    assert "asyncio.run(db.commit())" in written
+    assert "await" not in written

@@ -552,7 +552,7 @@ class _Planner:
                 f" caller: an AsyncSession cannot be ({self.shared_code} gives route handlers"
                 " their own; elsewhere, open one in the function)",
             )
-        waits = self._waits(path, session)
+        waits = self._waits(path, session, function)
         for site in session.sites:
             if site.problem:
                 draft.obstacle(path, site.span[0], site.span[1], site.problem)
@@ -567,12 +567,23 @@ class _Planner:
                 draft.awaits.add(key_of(path, site.span))
                 draft.async_functions.add(key_of(path, site.function))
 
-    def _waits(self, path: Path, session: SessionFacts) -> bool:
+    def _waits(self, path: Path, session: SessionFacts, function: FunctionDb | None = None) -> bool:
         """Whether the session's calls in sync code run through ``asyncio.run``: it is a
         test suite's session (made by a factory of a test module or on its engine, in a
         test module, or handed by a fixture that yields one), and the suite's engines
         are SQLite's."""
         kind, _, factory = session.source.partition(":")
+        if (
+            kind == "typed"
+            and function is not None
+            and session.name in function.params
+            and session.name in self.session_fixtures
+            and self.draft.in_tests(path)
+            and self._pytest_calls(path, function)
+        ):
+            # ``def test_add(db: Session)``: pytest hands it the fixture's session,
+            # annotated or not.
+            kind, factory = "fixture", session.name
         if kind == "fixture" and factory in self.session_fixtures:
             given = self.session_fixtures[factory]
             if given is not session:
@@ -582,6 +593,13 @@ class _Planner:
             and self.draft.in_tests(path)
             and is_test_module(factory.rpartition(".")[0])
             and self.sqlite_tests
+        )
+
+    def _pytest_calls(self, path: Path, function: FunctionDb) -> bool:
+        """pytest calls ``function`` and hands it its fixtures: a test, or a fixture."""
+        fact = self._by_key.get(key_of(path, function.span))
+        return function.qualname.rpartition(".")[2].startswith("test") or (
+            fact is not None and any(d.rpartition(".")[2] == "fixture" for d in fact.decorators)
         )
 
     def _stays_sync(self, path: Path, span: Span) -> bool:
