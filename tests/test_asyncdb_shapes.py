@@ -3432,3 +3432,29 @@ def test_a_sync_test_given_the_suites_session_stays_sync_annotated_or_not(tmp_pa
     assert "\ndef test_seeded(db" in written, written
     assert "asyncio.run(db.commit())" in written
     assert "await" not in written
+
+
+@pytest.mark.parametrize("spelled", ["sqlalchemy", "sqlalchemy.engine"])
+@pytest.mark.parametrize("connects", [False, True], ids=["sessions-only", "and-connects"])
+def test_create_engine_imported_from_where_it_is_defined_is_the_same(tmp_path, spelled, connects):
+    # held-out round 10 (auth_service): `from sqlalchemy.engine import create_engine`
+    # moved the engine and left `with engine.connect()` sync, with no finding.
+    database = PROJECT["app/database.py"].replace(
+        "    from sqlalchemy import create_engine\n", f"    from {spelled} import create_engine\n"
+    )
+    script = (
+        "from sqlalchemy import text\n\nfrom app.database import engine\n\n\n"
+        "def ping():\n    with engine.connect() as connection:\n"
+        "        connection.execute(text('select 1'))\n"
+    )
+    files = {**PROJECT, "app/database.py": database}
+    if connects:
+        files["app/ping.py"] = script
+    new, findings = migrate(tmp_path, files)
+
+    assert migrated(new) is not connects, findings
+    if connects:
+        assert any("no rewrite for the engine's `connect`" in f for f in findings), findings
+    else:
+        assert findings == []
+        assert "engine = create_async_engine(" in new["app/database.py"]

@@ -210,6 +210,11 @@ class ModuleFacts:
     "sqlalchemy.ext.asyncio.AsyncSession()")``)."""
 
 
+EXPORTED = {"sqlalchemy.engine.create_engine": "sqlalchemy.create_engine"}
+"""Library objects imported from the module that defines them, by the name their package
+exports them under (which the tables of known calls use)."""
+
+
 @dataclass(frozen=True)
 class ProjectIndex:
     """The merged facts of every indexed file, in path order."""
@@ -326,7 +331,16 @@ class ProjectIndex:
         ``sqlalchemy.orm.sessionmaker()().query``; ``app.main.SessionDep().query`` ->
         ``app.deps.SessionDep().query`` -> ``sqlalchemy.orm.Session().query``. An
         attribute or method of a project class's instance is looked up in its project base
-        classes too (``app.UserRepo().db`` -> ``app.BaseRepo().db``)."""
+        classes too (``app.UserRepo().db`` -> ``app.BaseRepo().db``). A library's object
+        imported from where it is defined is named as its package exports it
+        (``sqlalchemy.engine.create_engine()`` -> ``sqlalchemy.create_engine()``)."""
+        found = self._resolve(target)
+        for defined, exported in EXPORTED.items():
+            if found.startswith(defined) and found[len(defined) : len(defined) + 1] in "(.":
+                return exported + found[len(defined) :]
+        return found
+
+    def _resolve(self, target: str) -> str:
         for _ in range(16):  # objects made from objects; a cycle stops here
             if target.startswith(UNKNOWN):
                 # Of an unknown object, only an untyped parameter's type may be known
