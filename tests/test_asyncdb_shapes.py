@@ -3458,3 +3458,78 @@ def test_create_engine_imported_from_where_it_is_defined_is_the_same(tmp_path, s
     else:
         assert findings == []
         assert "engine = create_async_engine(" in new["app/database.py"]
+
+
+ASYNC_FIXTURE_CONFTEST = """\
+    import pytest
+    import pytest_asyncio
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    from app.database import Base
+
+    engine = create_engine("postgresql+psycopg2://postgres@127.0.0.1/tests")
+    TestingSessionLocal = sessionmaker(bind=engine)
+
+
+    @pytest.fixture
+    def tables():
+        Base.metadata.create_all(bind=engine)
+        yield
+        Base.metadata.drop_all(bind=engine)
+
+
+    @pytest_asyncio.fixture
+    async def db(tables):
+        with TestingSessionLocal() as session:
+            yield session
+    """
+
+
+@pytest.mark.parametrize(
+    ("decorator", "moves"),
+    [
+        ('@pytest.mark.usefixtures("tables")', True),
+        ("@pytest.mark.parametrize('name', ['a'])", True),
+        # A decorator of the project's: it may call the test and drop the coroutine.
+        ("@retried", False),
+    ],
+)
+def test_a_test_of_an_async_fixtures_session_becomes_async_under_pytest_marks(
+    tmp_path, decorator, moves
+):
+    # held-out round 10 (auth_service): the suite's session fixture is
+    # `@pytest_asyncio.fixture` on a server's engine, so the test using it must await;
+    # `@pytest.mark.usefixtures` was taken for a decorator that wraps it.
+    test = f"""\
+        import pytest
+
+        from app.models import User
+        from tests.helpers import retried
+
+
+        {decorator}
+        def test_add(db, name="a"):
+            db.add(User(name=name))
+            db.commit()
+            assert len(db.query(User).all()) == 1
+        """
+    files = {
+        **PROJECT,
+        "tests/conftest.py": ASYNC_FIXTURE_CONFTEST,
+        "tests/helpers.py": "def retried(f):\n    return lambda *a, **k: f(*a, **k)\n",
+        "tests/test_add.py": test,
+    }
+    del files["tests/test_todos.py"]
+    new, findings = migrate(tmp_path, files)
+
+    assert migrated(new) is moves, findings
+    if moves:
+        written = new["tests/test_add.py"]
+        assert f"{decorator}\n@pytest.mark.asyncio\nasync def test_add(" in written, written
+        assert "    await db.commit()\n" in written
+    else:
+        assert any("a decorator wraps it" in f for f in findings), findings
+
+
+@pytest.mark.parametrize(

@@ -1559,7 +1559,12 @@ def _sites(
     return sites, unresolved
 
 
-ASYNC_TEST_MARKS = {"pytest.mark.asyncio": "asyncio", "pytest.mark.anyio": "anyio"}
+ASYNC_TEST_MARKS = {
+    "pytest.mark.asyncio": "asyncio",
+    "pytest.mark.anyio": "anyio",
+    # An async fixture of pytest-asyncio: its tests run on its loop (marked, or in auto mode).
+    "pytest_asyncio.fixture": "asyncio",
+}
 
 
 def _async_test_marker(index: ProjectIndex, path: Path | None = None) -> str | None:
