@@ -880,6 +880,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 async_engine=engine_type.name,
                 callable_=callable_.name,
                 connection=connection.name,
+                server=not self._db.sqlite_tests,
             )
         )
         self._after_imports(
@@ -1004,6 +1005,10 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                     "the URL read at run time gets its async driver",
                 )
 
+        unpooled = self._unpooled(node, literal)
+        if unpooled is not None:
+            needs += unpooled.needs
+
         def change(updated: cst.Call) -> cst.Call:
             args = list(updated.args)
             given = args[at]
@@ -1012,6 +1017,9 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 if literal is not None
                 else cst.Call(cst.Name(URL_HELPER), [cst.Arg(given.value)])
             )
+            if unpooled is not None:
+                pool = keyword("poolclass", cst.Name(unpooled.name))
+                args = appended(args, pool, updated.whitespace_before_args)
             return updated.with_changes(func=cst.parse_expression(make.name), args=args)
 
         self.replace(
@@ -1021,6 +1029,18 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             needs=needs,
             drops=[node.func],
         )
+
+    def _unpooled(self, node: cst.Call, literal: str | None) -> ModuleAlias | None:
+        """``NullPool`` for a test suite's engine on a server's database with no pool
+        class of its own (None otherwise): a server's driver ties each connection to the
+        event loop that opened it, and the suite runs several (each ``_run_sync``, each
+        request of a TestClient no ``with`` enters)."""
+        if not is_test_module(self.file.module_name) or any(
+            arg.keyword is not None and arg.keyword.value == "poolclass" for arg in node.args
+        ):
+            return None
+        server = not literal.startswith("sqlite") if literal is not None else not self._db.sqlite
+        return self._alias(node, "sqlalchemy.pool", "NullPool") if server else None
 
     def _url_constant(self, url: cst.BaseExpression) -> cst.SimpleString | None:
         """The string literal a test module assigns once, at its top level, to the name

@@ -9,6 +9,7 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import Assignment, QualifiedNameProvider, ScopeProvider
 
+from vibefix.asyncdb.names import is_test_module
 from vibefix.codemod import Codemod, PlanPart
 from vibefix.cst.arguments import appended, keyword
 from vibefix.cst.names import imported_as
@@ -96,7 +97,8 @@ class EnginePool(Codemod[PlanPart]):
     environment or from settings): a finding says which settings to add, because the
     URL decides whether they apply. SQLite and other databases without a server are left
     alone (their pools hold no server connection), and so is a call that already names
-    any pool setting (`pool_size`, `poolclass`, `pool_pre_ping`...) or passes `**kwargs`.
+    any pool setting (`pool_size`, `poolclass`, `pool_pre_ping`...) or passes `**kwargs`,
+    and a test suite's engine (in a test module or a conftest), which serves no load.
     """
 
     code = "VF202"
@@ -133,6 +135,8 @@ class EnginePool(Codemod[PlanPart]):
     def visit_Call(self, node: cst.Call) -> None:
         if not any(imported_as(self, node.func, name) for name in (*_ENGINES, *_ASYNC_ENGINES)):
             return
+        if is_test_module(self.file.module_name):
+            return  # a test suite's engine serves no load (and may want no pool at all)
         if any(arg.star for arg in node.args):
             return
         keywords = {arg.keyword.value for arg in node.args if arg.keyword is not None}

@@ -3533,3 +3533,49 @@ def test_a_test_of_an_async_fixtures_session_becomes_async_under_pytest_marks(
 
 
 @pytest.mark.parametrize(
+    ("engine", "written"),
+    [
+        (
+            'create_engine("postgresql://u@db/tests")',
+            'create_async_engine("postgresql+asyncpg://u@db/tests", poolclass=NullPool)',
+        ),
+        (
+            'create_engine(\n        "postgresql://u@db/tests",\n        echo=True,\n    )',
+            'create_async_engine(\n    "postgresql+asyncpg://u@db/tests",\n'
+            "    echo=True,\n    poolclass=NullPool,\n)",
+        ),
+        # Left: a pool class of the suite's own, and SQLite (whose in-memory database a
+        # NullPool would lose between connections).
+        (
+            'create_engine("postgresql://u@db/tests", poolclass=NullPool)',
+            'create_async_engine("postgresql+asyncpg://u@db/tests", poolclass=NullPool)',
+        ),
+        ('create_engine("sqlite:///./tests.db")', 'create_async_engine("sqlite+aiosqlite:///./'),
+    ],
+    ids=["server", "one-a-line", "own-pool", "sqlite"],
+)
+def test_the_test_suites_engine_on_a_server_gets_no_pool(tmp_path, engine, written):
+    conftest = (
+        PROJECT["tests/conftest.py"]
+        .replace(
+            '    engine = create_engine(\n        "sqlite://", connect_args={"check_same_thread":'
+            " False}, poolclass=StaticPool\n    )\n",
+            f"    engine = {engine}\n",
+        )
+        .replace("from sqlalchemy.pool import StaticPool", "from sqlalchemy.pool import NullPool")
+    )
+    assert engine in conftest
+    # No sync fixture seeds through the session (on a server, a real obstacle).
+    conftest = conftest[: conftest.index("    @pytest.fixture\n    def grace")]
+    tests = PROJECT["tests/test_todos.py"]
+    tests = tests[: tests.index("    def test_a_user_seeded_by_a_fixture")]
+    files = {**PROJECT, "tests/conftest.py": conftest, "tests/test_todos.py": tests}
+    new, findings = migrate(tmp_path, files)
+
+    assert findings == []
+    assert written in new["tests/conftest.py"], new["tests/conftest.py"]
+    # Imported once (the suite's own import of it here), named once more where added.
+    added = "NullPool" in written and "NullPool" not in engine
+    assert new["tests/conftest.py"].count("NullPool") == conftest.count("NullPool") + added
+    # The app's own engine keeps its pool.
+    assert "NullPool" not in new["app/database.py"]

@@ -72,3 +72,86 @@ def test_vibeshop_after_async_db_runs_on_asyncpg_with_nothing_blocking_the_loop(
         check=True,
     )
     assert driver.stdout == "postgresql+asyncpg\n"
+
+
+PG_PROJECT = {
+    "app/__init__.py": "",
+    "app/database.py": (
+        "import os\n\nfrom sqlalchemy import create_engine\n"
+        "from sqlalchemy.orm import declarative_base, sessionmaker\n\n"
+        'engine = create_engine(os.environ["DATABASE_URL"])\n'
+        "SessionLocal = sessionmaker(bind=engine)\nBase = declarative_base()\n\n\n"
+        "def get_db():\n    db = SessionLocal()\n    try:\n        yield db\n"
+        "    finally:\n        db.close()\n"
+    ),
+    "app/models.py": (
+        "from sqlalchemy import Column, Integer, String\n\nfrom app.database import Base\n\n\n"
+        'class Item(Base):\n    __tablename__ = "items"\n'
+        "    id = Column(Integer, primary_key=True)\n    name = Column(String)\n"
+    ),
+    "app/main.py": (
+        "from fastapi import Depends, FastAPI\nfrom sqlalchemy.orm import Session\n\n"
+        "from app.database import get_db\nfrom app.models import Item\n\napp = FastAPI()\n\n\n"
+        '@app.post("/items")\ndef create_item(name: str, db: Session = Depends(get_db)):\n'
+        "    db.add(Item(name=name))\n    db.commit()\n    return {'ok': True}\n\n\n"
+        '@app.get("/items")\ndef list_items(db: Session = Depends(get_db)):\n'
+        "    return [i.name for i in db.query(Item).all()]\n"
+    ),
+    "tests/__init__.py": "",
+    "tests/conftest.py": (
+        "import os\n\nimport pytest\nfrom fastapi.testclient import TestClient\n"
+        "from sqlalchemy import create_engine\nfrom sqlalchemy.orm import sessionmaker\n\n"
+        "from app.database import Base, get_db\nfrom app.main import app\n\n"
+        'engine = create_engine(os.environ["TEST_DATABASE_URL"])\n'
+        "TestingSession = sessionmaker(engine)\n\n\n"
+        "@pytest.fixture\ndef setup_db():\n    Base.metadata.create_all(bind=engine)\n"
+        "    yield\n    Base.metadata.drop_all(bind=engine)\n\n\n"
+        "@pytest.fixture\ndef client(setup_db):\n    def override_get_db():\n"
+        "        with TestingSession() as session:\n            yield session\n\n"
+        "    app.dependency_overrides[get_db] = override_get_db\n"
+        "    with TestClient(app) as c:\n        yield c\n    app.dependency_overrides.clear()\n"
+    ),
+    "tests/test_items.py": (
+        "def test_create_and_list(client):\n"
+        '    assert client.post("/items", params={"name": "a"}).status_code == 200\n'
+        '    assert client.get("/items").json() == ["a"]\n\n\n'
+        "def test_list_empty(client):\n"
+        '    assert client.get("/items").json() == []\n'
+    ),
+}
+
+
+@pytest.mark.parametrize("entered", [True, False], ids=["with-client", "bare-client"])
+def test_a_test_suite_on_its_own_postgresql_engine_runs_after_the_move(
+    tmp_path: Path, run_vibefix: RunVibefix, postgres: Server, entered: bool
+):
+    # held-out round 10 (auth_service, sona, cost): the fixture's `create_all` ran on
+    # an event loop of its own (`_run_sync`), and its pooled asyncpg connection was used
+    # after from TestClient's loop ("attached to a different loop"); a TestClient no
+    # `with` enters runs each request on a loop of its own. The suite's engine on a
+    # server gets `NullPool`.
+    files = dict(PG_PROJECT)
+    if not entered:
+        files["tests/conftest.py"] = files["tests/conftest.py"].replace(
+            "    with TestClient(app) as c:\n        yield c\n", "    yield TestClient(app)\n"
+        )
+        assert files["tests/conftest.py"] != PG_PROJECT["tests/conftest.py"]
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tmp_path),
+        "DATABASE_URL": _sync(postgres.create_database(f"pool_app_{entered}")),
+        "TEST_DATABASE_URL": _sync(postgres.create_database(f"pool_tests_{entered}")),
+    }
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    before = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert "2 passed" in before.stdout, before.stdout + before.stderr
+
+    run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=tmp_path)
+
+    conftest = (tmp_path / "tests" / "conftest.py").read_text(encoding="utf-8")
+    assert "poolclass=NullPool)" in conftest, conftest
+    after = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert "2 passed" in after.stdout, after.stdout + after.stderr

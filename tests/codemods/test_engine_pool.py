@@ -196,3 +196,20 @@ def test_comments_stay_on_their_arguments():
         """
     )
     assert_transforms(EnginePool, before, after)
+
+
+@pytest.mark.parametrize(
+    ("path", "pooled"),
+    [("app/db.py", True), ("tests/conftest.py", False), ("test_app.py", False)],
+)
+def test_a_test_suites_engine_is_left_alone(tmp_path, run_vibefix, path, pooled):
+    # A test suite's engine serves no load; after `--recipe async-db` it gets
+    # `poolclass=NullPool`, which pool sizes would contradict (create_engine refuses).
+    engine = 'from sqlalchemy import create_engine\n\nengine = create_engine("postgresql://db/x")\n'
+    (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / path).write_text(engine, encoding="utf-8")
+
+    run_vibefix("apply", "--select", "VF202", "--unsafe", ".", cwd=tmp_path)
+
+    written = (tmp_path / path).read_text(encoding="utf-8")
+    assert ("pool_size=10" in written) is pooled, written

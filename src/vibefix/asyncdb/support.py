@@ -38,9 +38,25 @@ def url_helper(code: str, url: str, make_url: str, quoted: bool = False) -> str:
     )
 
 
-def run_sync(code: str, *, run: str, async_engine: str, callable_: str, connection: str) -> str:
+DISPOSE = """
+        if engine.dialect.name != "sqlite":
+            # A server's connections belong to this event loop, which ends here: the
+            # next one (the app's, under TestClient) opens its own.
+            await engine.dispose()"""
+
+
+def run_sync(
+    code: str,
+    *,
+    run: str,
+    async_engine: str,
+    callable_: str,
+    connection: str,
+    server: bool = False,
+) -> str:
     """``def _run_sync(engine, work)``: ``work(connection)`` (``create_all``) on the
-    async engine from sync code, on an event loop of its own."""
+    async engine from sync code, on an event loop of its own. ``server``: the engine
+    may be a server's, whose pooled connections are disposed of with the loop."""
     return render(
         "vibefix.asyncdb",
         "run_sync",
@@ -50,6 +66,7 @@ def run_sync(code: str, *, run: str, async_engine: str, callable_: str, connecti
         async_engine=async_engine,
         callable=callable_,
         connection=connection,
+        dispose=DISPOSE if server else "",
     )
 
 
