@@ -1274,15 +1274,23 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         select = self._alias(node, "sqlalchemy", "select")
         chain = query_chain(node)
         starts = chain is not None and method(chain[1][0]) == "query"
-        # ``select`` is written for a query's head, and for ``.count()``; ``.get()``,
-        # ``.delete()`` and ``.update()`` write none.
+        # ``select`` is written for a query's head, and for ``.count()``; ``.delete()``
+        # and ``.update()`` write none, nor ``.get()`` unless it loads relationships
+        # (then a statement on the key).
+        keyed = (
+            query.terminal == "get" and bool(query.loads) and self.key(node) in self._db.get_keys
+        )
         uses_select = (starts and query.terminal not in ("get", "delete", "update")) or (
-            query.terminal == "count"
+            query.terminal == "count" or keyed
         )
         needs = list(select.needs) if uses_select else []
         loaders = ""
-        if query.loads and query.model:
-            loaders, loader_needs = self._loaders(node, query.model, query.loads)
+        model = query.model
+        if not model and starts and chain is not None and chain[1][0].args:
+            # ``query(Post, func.count(...))``: the model selected first, the only one.
+            model = cst.Module([]).code_for_node(chain[1][0].args[0].value)
+        if query.loads and model:
+            loaders, loader_needs = self._loaders(node, model, query.loads)
             needs += loader_needs
         extra: dict[str, ModuleAlias] = {}
         for name, module in (
@@ -1337,7 +1345,10 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 statement = fill(f"STMT.options({loaders})", statement)
             if terminal is None:
                 return statement
-            ran = run_statement(query, session, statement, terminal, model, extra, primary, used)
+            key = self._db.get_keys.get(self.key(node), "")
+            ran = run_statement(
+                query, session, statement, terminal, model, extra, primary, used, key
+            )
             return ran if run is None else _waited(ran, run.name)
 
         self.replace(node, change, "a 2.0 statement on the AsyncSession", needs=needs)

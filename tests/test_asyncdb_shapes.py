@@ -3307,12 +3307,18 @@ READ_SHAPES = {
     "return [[x.label for x in t.tags] for t in todos]",
     "an-item-anew": "todo = db.scalars(select(Todo)).all()\ntodo = todo[0]\n"
     "return [x.label for x in todo.tags]",
+    # A legacy `get` with relationships to load: a statement on the key.
+    "a-legacy-get-in-place": "return [x.label for x in db.query(Todo).get(1).tags]",
+    "a-legacy-get": "todo = db.query(Todo).get(1)\nreturn [x.label for x in todo.tags]",
+    # A row of the model and a count: read through the entity's name.
+    "a-row-of-a-model-and-a-count": "row = db.query(Todo, func.count(Todo.id))"
+    ".group_by(Todo.id).order_by(Todo.id).first()\nreturn [x.label for x in row.Todo.tags]",
 }
 
 
 def read_handler(body: str) -> dict[str, str]:
     handler = (
-        "from sqlalchemy.orm import Session\n\n\n"
+        "from sqlalchemy import func\nfrom sqlalchemy.orm import Session\n\n\n"
         + READ_HELPERS
         + '@app.get("/first-tags")\ndef first_tags(db: SessionDep):\n'
         + textwrap.indent(body, "    ")
@@ -3359,10 +3365,11 @@ def test_a_relationship_read_on_what_vf203_cannot_follow_is_said(tmp_path, body)
     [
         # Columns come with the object; a new object's relationships are its own.
         "return db.scalars(select(Todo)).all()[0].title",
+        "return db.query(Todo).get(1).title",
         "todo, n = Todo(title='x', owner_id=1), 1\nreturn [t.label for t in todo.tags]",
         "rows = [1, 2]\nreturn rows[0].real",
     ],
-    ids=["a-column", "a-new-object", "a-plain-item"],
+    ids=["a-column", "a-legacy-get-of-a-column", "a-new-object", "a-plain-item"],
 )
 def test_what_an_item_or_a_result_reads_that_needs_no_load_is_left(tmp_path, body):
     new, findings = migrate(tmp_path, read_handler(body))
@@ -3385,8 +3392,15 @@ def test_reads_on_items_and_results_in_place_run_after_the_move(
         + "\n\n\n"
         for i, name in enumerate(names)
     )
-    files = with_handler("from sqlalchemy.orm import Session\n\n\n" + READ_HELPERS + handlers)
+    files = with_handler(
+        "from sqlalchemy import func\nfrom sqlalchemy.orm import Session\n\n\n"
+        + READ_HELPERS
+        + handlers
+    )
     test = (
+        "import pytest\n\n"
+        "# ``Query.get`` warns before the move.\n"
+        'pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.LegacyAPIWarning")\n\n\n'
         "def test_reads(client):\n"
         '    user = client.post("/users", json={"name": "ada"}).json()\n'
         "    for title in ('a', 'b'):\n"
@@ -3579,3 +3593,30 @@ def test_the_test_suites_engine_on_a_server_gets_no_pool(tmp_path, engine, writt
     assert new["tests/conftest.py"].count("NullPool") == conftest.count("NullPool") + added
     # The app's own engine keeps its pool.
     assert "NullPool" not in new["app/database.py"]
+
+
+def test_a_response_model_that_reads_a_rows_entity_loads_its_relationships(tmp_path):
+    # held-out round 10 (sona): `PostOut(Post: PostResponse, votes: int)` of a
+    # `query(Post, func.count(...))` row read `Post.owner` with no loader, no finding.
+    schema = (
+        "from pydantic import BaseModel, ConfigDict\n\n\n"
+        "class TagOut(BaseModel):\n    model_config = ConfigDict(from_attributes=True)\n"
+        "    label: str\n\n\n"
+        "class TodoOut(BaseModel):\n    model_config = ConfigDict(from_attributes=True)\n"
+        "    title: str\n    tags: list[TagOut]\n\n\n"
+        "class TodoRow(BaseModel):\n    model_config = ConfigDict(from_attributes=True)\n"
+        "    Todo: TodoOut\n    n: int\n"
+    )
+    handler = (
+        "from sqlalchemy import func\n\nfrom app.schemas import TodoRow\n\n\n"
+        '@app.get("/todo-rows/{todo_id}", response_model=TodoRow)\n'
+        "def todo_row(todo_id: int, db: SessionDep):\n"
+        "    return (\n        db.query(Todo, func.count(Todo.id).label('n'))\n"
+        "        .group_by(Todo.id)\n        .filter(Todo.id == todo_id)\n        .first()\n    )\n"
+    )
+    new, findings = migrate(tmp_path, {**with_handler(handler), "app/schemas.py": schema})
+
+    assert findings == []
+    main = new["app/main.py"]
+    handler = main[main.index("async def todo_row") : main.index('@app.get("/todos")')]
+    assert ".options(selectinload(Todo.tags))" in handler, handler

@@ -269,12 +269,32 @@ class LazyLoads:
         )
         query = self.draft.queries.get(query_key) if query_key else None
         model = self._query_model(path, function, query_key) if query_key else None
-        if query is None or not query.entity or model is None:
+        if query is not None and not query.entity and query_key is not None:
+            # A row of a model and columns (``query(Post, func.count(...))``): what is
+            # read on it through relationships is read on the model.
+            model = self._row_model(path, function, query_key)
+        if query is None or not (query.entity or query.mapped) or model is None:
             self._unknown(path, self._what(var, function), attrs, line, column)
             return
         assert query_key is not None
         options = self._options(path, function, query_key)
         self._tie(path, line, column, model, attrs, self.draft.loads, query_key, options)
+        if query.terminal == "get" and self.draft.loads.get(query_key):
+            # ``db.query(M).get(id)`` with relationships to load: a statement on the key
+            # (``get`` would hand back an object the session holds as it is).
+            primary = self.orm.key(model)
+            if primary is None:
+                self.draft.obstacle(
+                    self._at(path),
+                    line,
+                    column,
+                    f"a relationship is read on what `get` returns, and"
+                    f" `{model.rpartition('.')[2]}` has no single primary key {self.code}"
+                    " knows to load it by: write `select(...).where(...).options(selectinload"
+                    "(...))` by hand",
+                )
+            else:
+                self.draft.get_keys[query_key] = primary
 
     def _load_get(
         self,
@@ -517,6 +537,17 @@ class LazyLoads:
                 if key_of(path, query.span) == key:
                     return query.options
         return ""
+
+    def _row_model(self, path: Path, function: FunctionDb, key: NodeKey) -> str | None:
+        """The model a legacy query selects first, with columns after it and no other
+        model; None for anything else."""
+        for session in function.sessions:
+            for query in session.queries:
+                if key_of(path, query.span) == key and query.entities:
+                    models = [self.orm.model(entity) for entity in query.entities]
+                    if models[0] is not None and not any(models[1:]):
+                        return models[0]
+        return None
 
     def _query_model(self, path: Path, function: FunctionDb, key: NodeKey) -> str | None:
         for session in function.sessions:

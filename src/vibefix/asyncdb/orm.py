@@ -109,11 +109,17 @@ class Orm:
         """The relationships a schema reads (with ``from_attributes``), by field name:
         ``items``, and ``items.product`` for a field of a nested schema."""
         found: set[str] = set()
+        classes = {model.rpartition(".")[2] for model in self.models}
         for field_name, referenced in self.schemas.get(schema, {}).items():
-            if field_name not in self.watched:
+            # A field named for a model reads a row's entity (``Post: PostOut`` of a
+            # ``(Post, votes)`` row): what its schema reads is read on the row.
+            entity = field_name in classes and field_name not in self.watched
+            if field_name not in self.watched and not entity:
                 continue
-            found.add(field_name)
+            if not entity:
+                found.add(field_name)
+            prefix = "" if entity else f"{field_name}."
             for nested in referenced:
                 if nested in self.schemas and nested != schema and depth < 3:
-                    found |= {f"{field_name}.{inner}" for inner in self.fields(nested, depth + 1)}
+                    found |= {f"{prefix}{inner}" for inner in self.fields(nested, depth + 1)}
         return found

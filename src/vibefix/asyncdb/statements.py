@@ -18,6 +18,7 @@ def run_statement(
     extra: dict[str, ModuleAlias],
     primary: bool,
     used: bool = True,
+    key: str = "",
 ) -> cst.BaseExpression:
     """The awaited call that runs ``statement`` as ``terminal`` did. A legacy query that
     selects a model returned each row once (``.unique()``), joined or not."""
@@ -43,6 +44,12 @@ def run_statement(
     elif kind == "count":
         func, select = extra["count"].name, extra["select"].name
         template = f"await {session}.scalar({select}({func}.count()).select_from(STMT.subquery()))"
+    elif kind == "get" and key and query.loads:
+        # With loaders: a statement on the key, which loads them also on an object the
+        # session holds already (``get`` hands that back as it is).
+        assert model is not None
+        value = code(terminal.args[0].value)
+        template = f"await {session}.scalar(STMT.where({code(model)}.{key} == {value}))"
     elif kind == "get":
         assert model is not None
         template = f"await {session}.get({code(model)}, {code(terminal.args[0].value)})"
