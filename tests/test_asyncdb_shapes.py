@@ -3620,3 +3620,33 @@ def test_a_response_model_that_reads_a_rows_entity_loads_its_relationships(tmp_p
     main = new["app/main.py"]
     handler = main[main.index("async def todo_row") : main.index('@app.get("/todos")')]
     assert ".options(selectinload(Todo.tags))" in handler, handler
+
+
+@pytest.mark.parametrize(("annotation", "moves"), [("Session", True), ("object", False)])
+def test_a_helper_a_package_re_exports_is_followed(tmp_path, annotation, moves):
+    # held-out round 10 (cost): `from app.crud import get_user`, re-exported by
+    # `app/crud/__init__.py`, was "something that does not take it as a `Session`".
+    crud = (
+        "from sqlalchemy.orm import Session\n\nfrom app.models import User\n\n\n"
+        f"def get_user(db: {annotation}, user_id: int):\n"
+        "    return db.get(User, user_id)\n"
+    )
+    handler = (
+        "from app.crud import get_user\n\n\n"
+        '@app.get("/names/{user_id}")\ndef user_name(user_id: int, db: SessionDep):\n'
+        "    return {'name': get_user(db, user_id).name}\n"
+    )
+    files = {
+        **with_handler(handler),
+        "app/crud/__init__.py": "from .users import get_user\n",
+        "app/crud/users.py": crud,
+    }
+    new, findings = migrate(tmp_path, files)
+
+    assert migrated(new) is moves, findings
+    if moves:
+        assert findings == []
+        assert "async def get_user(db: AsyncSession, user_id: int):" in new["app/crud/users.py"]
+        assert "(await get_user(db, user_id)).name" in new["app/main.py"]
+    else:
+        assert any("does not take it as a `Session` parameter" in f for f in findings), findings

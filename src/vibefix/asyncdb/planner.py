@@ -692,6 +692,9 @@ class _Planner:
         arguments (``self``): the function; a class's ``__init__`` (its own or a
         base's) for ``UserRepository(db)``; the method, its class's or a base's, for
         ``repo.create(db)`` on a module-level instance or ``self.get(db)``."""
+        exported = self.index.resolve(name)
+        if exported != name and exported in self.functions:
+            name = exported  # a package's re-export (``from app.crud import get_user``)
         fact = self.index.functions.get(name)
         bound = (
             fact is not None
