@@ -150,6 +150,28 @@ def test_a_backend_folder_is_the_source_root_its_imports_need(tmp_path):
     assert result.roots == (Root(tmp_path.resolve() / "backend"),)  # for apply -i
 
 
+@pytest.mark.parametrize("inner", ["app", "backend"])
+def test_a_folder_named_like_the_package_it_holds_is_its_root(tmp_path, inner):
+    # held-out round 10 (nikaera): the repository's `app/` holds the package `app/`
+    # (`app/app/db.py`) and no declaration file; `from app.db import ...` resolved, by
+    # its first name only, to the outer folder, and every module was misnamed.
+    write(
+        tmp_path,
+        {
+            ".git/HEAD": "",
+            f"{inner}/app/__init__.py": "",
+            f"{inner}/app/api/users.py": route("app.services.user"),
+            f"{inner}/app/services/user.py": HELPER,
+        },
+    )
+    assert roots(tmp_path) == (Root(tmp_path.resolve() / inner),)
+    assert name_of(tmp_path, f"{inner}/app/services/user.py") == "app.services.user"
+
+    result = run(tmp_path, ".")
+
+    assert awaited(result, tmp_path, f"{inner}/app/api/users.py", f"{inner}/app/services/user.py")
+
+
 @pytest.mark.once
 @pytest.mark.parametrize(("jobs", "use_cache"), [(2, False), (1, True)])
 def test_source_roots_reach_the_workers_and_the_cache(tmp_path, monkeypatch, jobs, use_cache):

@@ -222,7 +222,9 @@ class _Tree:
             if dotted[0] in _STDLIB or dotted[0].lower() in libraries:
                 continue
             itself = importer[:-1] if importer[-1] == "__init__" else importer
-            reached = [base + dotted for base in bases if self.exists(base + dotted[:1])]
+            # Resolved only where the whole module is (a folder named like the package
+            # above it, ``app/app/db.py``, resolves ``app.db`` under ``app/`` only).
+            reached = [base + dotted for base in bases if self.exists(base + dotted)]
             if reached:
                 resolved.extend(reached)
                 continue
