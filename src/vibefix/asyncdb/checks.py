@@ -13,6 +13,9 @@ from vibefix.asyncdb.facts import DbFacts, Span
 from vibefix.asyncdb.names import SESSION_PREFIXES, SESSION_TYPES
 from vibefix.engine.index import CallFact, FunctionFact, NodeKey, node_key
 
+FACTORY_METHODS = ("sqlalchemy.orm.sessionmaker().", "sqlalchemy.orm.session.sessionmaker().")
+"""A session factory's methods, resolved."""
+
 
 class Checks:
     def __init__(
@@ -93,6 +96,10 @@ class Checks:
                 for key in self.draft.session_calls
             ):
                 continue  # ``Session(engine)``: ``AsyncSession(engine, ...)``
+            if self.index.resolve(callee).startswith(FACTORY_METHODS) and callee.endswith(
+                ".configure"
+            ):
+                continue  # ``SessionLocal.configure(bind=engine)``: both move
             if name in engines or resolved == "sqlalchemy.create_engine()":
                 call, alone = next(
                     ((c, a) for c, argument, a in file.table_calls if argument == span),
@@ -279,9 +286,8 @@ class Checks:
             for call in fact.calls:
                 for target in call.targets:
                     resolved = self.index.resolve(target)
-                    if resolved.startswith(
-                        ("sqlalchemy.orm.sessionmaker().", "sqlalchemy.orm.session.sessionmaker().")
-                    ):
+                    if resolved.startswith(FACTORY_METHODS) and not resolved.endswith(".configure"):
+                        # ``configure(bind=engine)`` is ``async_sessionmaker``'s as well.
                         verb = resolved.rpartition(".")[2]
                         self.draft.obstacle(
                             fact.path,
