@@ -3310,7 +3310,14 @@ READ_SHAPES = {
     # A legacy `get` with relationships to load: a statement on the key.
     "a-legacy-get-in-place": "return [x.label for x in db.query(Todo).get(1).tags]",
     "a-legacy-get": "todo = db.query(Todo).get(1)\nreturn [x.label for x in todo.tags]",
-    # A row of the model and a count: read through the entity's name.
+    # Comprehensions: of the items of a query's list, and of what a helper returns.
+    "a-comprehension-of-items": "todos = [t for t in db.scalars(select(Todo)).all() if t.id]\n"
+    "return [x.label for x in todos[0].tags]",
+    "a-comprehension-of-results": "todos = [first_todo(db) for _ in range(1)]\n"
+    "return [x.label for x in todos[0].tags]",
+    # Rows of the model and a count: read through the entity's name.
+    "rows-of-a-model-and-a-count": "rows = db.query(Todo, func.count(Todo.id).label('n'))"
+    ".group_by(Todo.id).order_by(Todo.id).all()\nreturn [x.label for x in rows[0].Todo.tags]",
     "a-row-of-a-model-and-a-count": "row = db.query(Todo, func.count(Todo.id))"
     ".group_by(Todo.id).order_by(Todo.id).first()\nreturn [x.label for x in row.Todo.tags]",
 }
@@ -3699,3 +3706,31 @@ def test_sql_expressions_hold_no_handler_back(tmp_path, expression):
 
     assert findings == []
     assert "async def expressions(db: SessionDep):" in new["app/main.py"]
+
+
+def test_a_comprehension_returned_to_a_response_model_is_loaded(tmp_path):
+    # held-out round 10 (name clash): `return [u for u in users if u is not None]` of
+    # helper results was "cannot tell which query loads it" unless every model with a
+    # relationship of that name loaded it by its mapping.
+    schema = (
+        "from pydantic import BaseModel, ConfigDict\n\n\n"
+        "class TagOut(BaseModel):\n    model_config = ConfigDict(from_attributes=True)\n"
+        "    label: str\n\n\n"
+        "class TodoOut(BaseModel):\n    model_config = ConfigDict(from_attributes=True)\n"
+        "    title: str\n    tags: list[TagOut]\n"
+    )
+    handler = (
+        "from sqlalchemy.orm import Session\n\nfrom app.schemas import TodoOut\n\n\n"
+        + READ_HELPERS
+        + '@app.get("/some-todos", response_model=list[TodoOut])\n'
+        "def some_todos(ids: str, db: SessionDep):\n"
+        "    todos = [first_todo(db) for _ in ids.split(',')]\n"
+        "    return [t for t in todos if t is not None]\n"
+    )
+    new, findings = migrate(tmp_path, {**with_handler(handler), "app/schemas.py": schema})
+
+    assert findings == []
+    main = new["app/main.py"]
+    helper = main[main.index("async def first_todo") : main.index('@app.get("/todos")')]
+    assert ".options(selectinload(Todo.tags))" in helper, helper
+    assert "todos = [await first_todo(db) for _ in ids.split(',')]" in helper

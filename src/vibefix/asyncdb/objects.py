@@ -153,6 +153,31 @@ class ObjectScan(cst.CSTVisitor):
                 return Origin(From.CALL, name=names[0])
         if isinstance(value, cst.Subscript):
             return self._item_of(value.value)  # ``rows[0]``, ``crud.list(db)[:2]``
+        if isinstance(value, cst.ListComp | cst.SetComp | cst.GeneratorExp):
+            return self._comprehended(value)
+        return UNKNOWN
+
+    def _comprehended(self, value: cst.ListComp | cst.SetComp | cst.GeneratorExp) -> Origin:
+        """What a comprehension's items are: items of what it iterates
+        (``[u for u in users if u]``), or what each call gives (``[crud.get(db, i) for i
+        in ids]``); UNKNOWN for anything else."""
+        loop = value.for_in
+        elt = value.elt
+        if (
+            isinstance(elt, cst.Name)
+            and isinstance(loop.target, cst.Name)
+            and elt.value == loop.target.value
+            and loop.inner_for_in is None
+        ):
+            return self._item_of(loop.iter)
+        if isinstance(elt, cst.Call | cst.Await | cst.Subscript):
+            origin = self._origin(elt)
+            if origin == UNKNOWN or origin.item_of_variable == getattr(loop.target, "value", ""):
+                return UNKNOWN
+            line, column, end, last = self.locate(elt)
+            kept = f"{ITERATED}{line}:{column}-{end}:{last}"
+            self.origins[kept] = origin
+            return Origin(From.ITEM, name=kept)
         return UNKNOWN
 
     def _item_of(self, source: cst.BaseExpression) -> Origin:
@@ -284,6 +309,9 @@ class ObjectScan(cst.CSTVisitor):
                 return origin  # what a helper returns, handed on
             line, column, _, _ = self.locate(value)
             return Origin(From.QUERY, (line, column))
+        if isinstance(value, cst.ListComp | cst.SetComp | cst.GeneratorExp):
+            origin = self._comprehended(value)  # ``[u for u in users if u is not None]``
+            return origin if origin != UNKNOWN else None
         return None
 
     def _keyed(self, value: cst.Dict) -> bool:
@@ -335,21 +363,30 @@ class ObjectScan(cst.CSTVisitor):
                 )
             )
         through = isinstance(inner, cst.Attribute) and isinstance(inner.value, cst.Name)
-        if isinstance(node.value, cst.Call | cst.Await | cst.Subscript) and not (
+        held: cst.BaseExpression = node.value
+        read = node.attr.value
+        if (
+            isinstance(node.value, cst.Attribute)
+            and isinstance(node.value.value, cst.Call | cst.Await | cst.Subscript)
+            and node not in self.called
+        ):
+            # ``rows[0].Todo.tags``: a relationship of what the item (or call) gives.
+            held, read = node.value.value, f"{node.value.attr.value}.{read}"
+        if isinstance(held, cst.Call | cst.Await | cst.Subscript) and not (
             node in self.called or through
         ):
             # ``db.scalars(stmt).first().tags``, ``crud.get(db, 1).tags``, ``rows[0].tags``:
             # read on what the call (or the item) gives, as if it were kept in a variable
             # first (named for where it is). What a session's call gives that VF203
             # cannot tell is read all the same.
-            origin = self._origin(node.value)
-            chain = query_chain(node.value) if isinstance(node.value, cst.Call) else None
+            origin = self._origin(held)
+            chain = query_chain(held) if isinstance(held, cst.Call) else None
             root = receiver_name(chain[0]) if chain is not None else ""
             if origin != UNKNOWN or root in self.candidates or root in self.results:
-                line, column, end, last = self.locate(node.value)
+                line, column, end, last = self.locate(held)
                 kept = f"{CALLED}{line}:{column}-{end}:{last}"
                 self.origins[kept] = origin
-                self.touches.append((kept, node.attr.value, *self.locate(node)[:2]))
+                self.touches.append((kept, read, *self.locate(node)[:2]))
             return
         if not isinstance(node.value, cst.Name):
             return
