@@ -76,6 +76,19 @@ def _named_as_indexed(index: ProjectIndex, facts: Mapping[Path, DbFacts]) -> dic
     return renamed
 
 
+AGGREGATES = frozenset({"count", "sum", "avg", "min", "max"})
+"""SQL functions whose value is a number (or a column's own value): hashable."""
+
+
+def _aggregate(names: tuple[str, ...]) -> bool:
+    """A legacy query's entity is ``func.count(...)`` (or another of ``AGGREGATES``)."""
+    return bool(names) and all(
+        name.startswith(("sqlalchemy.func.", "sqlalchemy.sql.func.", "sqlalchemy.sql.functions."))
+        and name.rpartition(".")[2] in AGGREGATES
+        for name in names
+    )
+
+
 class _Planner:
     def __init__(
         self, index: ProjectIndex, facts: Mapping[Path, DbFacts], code: str, shared_code: str
@@ -629,7 +642,17 @@ class _Planner:
                 " hand",
             )
             return
-        if any(models) and model is None and query.terminal in ("all", "one", "one_or_none"):
+        scalars = all(
+            found or _aggregate(names) for names, found in zip(query.entities, models, strict=True)
+        )
+        if (
+            any(models)
+            and model is None
+            and query.terminal in ("all", "one", "one_or_none")
+            and not (scalars and sum(1 for found in models if found) == 1)
+        ):
+            # A model and aggregates (``query(Post, func.count(...))``): numbers, which
+            # ``.unique()`` can hash, and one row per object as the query groups them.
             draft.obstacle(
                 path,
                 query.span[0],

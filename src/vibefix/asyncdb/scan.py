@@ -316,6 +316,12 @@ class _Scan(ObjectScan):
             entities = tuple(
                 ("?",)
                 if arg.keyword is not None or arg.star
+                # ``func.count(Vote.id).label("votes")``: the function labelled
+                else self.qualify(arg.value.func.value)
+                if isinstance(arg.value, cst.Call)
+                and method(arg.value) == "label"
+                and isinstance(arg.value.func, cst.Attribute)
+                and isinstance(arg.value.func.value, cst.Call)
                 # ``db.query(db.query(M).filter(...).exists())``: a column expression
                 else ("sqlalchemy.sql.expression",)
                 if isinstance(arg.value, cst.Call) and method(arg.value) in STATEMENT_ENDS
