@@ -3764,3 +3764,31 @@ def test_a_legacy_query_of_a_model_and_aggregates(tmp_path, columns, moves):
         assert ".group_by(Todo.id))).unique().all()" in new["app/main.py"]
     else:
         assert any("a legacy query of a model and other columns" in f for f in findings)
+
+
+def test_a_test_that_must_await_in_a_suite_that_runs_no_coroutine_says_why(tmp_path):
+    # held-out round 10 (auth_service): with no async test plugin in sight, the test
+    # was said to be wrapped by `@pytest.mark.usefixtures`; the plugin is what lacks.
+    conftest = ASYNC_FIXTURE_CONFTEST.replace("@pytest_asyncio.fixture", "@pytest.fixture")
+    test = """\
+        import pytest
+
+        from app.models import User
+
+
+        @pytest.mark.usefixtures("tables")
+        def test_add(db):
+            db.add(User(name="a"))
+            db.commit()
+        """
+    files = {**PROJECT, "tests/conftest.py": conftest, "tests/test_add.py": test}
+    del files["tests/test_todos.py"]
+    new, findings = migrate(tmp_path, files)
+
+    assert not migrated(new)
+    assert any(
+        "tests/test_add.py:7: `test_add` uses the session but cannot become `async def`: it"
+        " is a pytest test, and the project's tests run no coroutine" in f
+        for f in findings
+    ), findings
+    assert not any("a decorator wraps it" in f for f in findings), findings

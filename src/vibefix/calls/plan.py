@@ -667,7 +667,9 @@ class _Decider:
         self.functions = analysis.index.functions
         self.sites, self.unresolved = _sites(analysis.index, analysis)
         self.marker = _async_test_marker(analysis.index)
-        self.tests = _tests(analysis.index) if self.marker else set()
+        self.collected = _tests(analysis.index)
+        """pytest's test functions, whether the project runs async ones or not."""
+        self.tests = self.collected if self.marker else set()
         self.sync_tests = {
             name
             for name in _tests(analysis.index) | _fixtures(analysis.index)
@@ -859,6 +861,13 @@ class _Decider:
         if other is not None:
             return f"`{other}` overrides it or is overridden by it"
         if not _allowed_decorators(function, self.analysis.index, name in self.tests):
+            if not self.marker and name in self.collected:
+                # ``@pytest.mark.usefixtures(...)`` wraps nothing: the plugin is lacking.
+                return (
+                    "it is a pytest test, and the project's tests run no coroutine (no"
+                    " `pytest.mark.asyncio`, `pytest.mark.anyio` or `pytest_asyncio`"
+                    " fixture): add pytest-asyncio and make it an async test by hand"
+                )
             return "a decorator wraps it (it may not accept a coroutine function)"
         unresolved = self.unresolved.get(_display(name))
         if function.owner_class is not None and unresolved is not None:
