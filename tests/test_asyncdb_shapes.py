@@ -3792,3 +3792,51 @@ def test_a_test_that_must_await_in_a_suite_that_runs_no_coroutine_says_why(tmp_p
         for f in findings
     ), findings
     assert not any("a decorator wraps it" in f for f in findings), findings
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "todo = get_todo(db, 1)\n    return [t.label for t in todo.tags]",
+        "todos = [get_todo(db, i) for i in (1, 2)]\n    return [t.label for t in todos[0].tags]",
+        "return [t.label for t in list_first(db)[0].tags]",
+        # An object handed to a re-exported helper that reads its relationship.
+        "todo = db.get(Todo, 1)\n    return labels(todo)",
+    ],
+    ids=[
+        "its-result",
+        "a-comprehension-of-results",
+        "a-helper-returning-a-comprehension",
+        "handed-to-one",
+    ],
+)
+def test_what_a_re_exported_helper_returns_is_loaded_where_it_queries(tmp_path, body):
+    # held-out round 10 (cost): `from app.crud import get_user` re-exported, what it
+    # returned was "cannot tell which query loads it", and a date handed to another
+    # re-exported helper "goes to a function VF203 has not read".
+    crud = (
+        "from sqlalchemy.orm import Session\n\nfrom app.models import Todo\n\n\n"
+        "def get_todo(db: Session, todo_id: int):\n"
+        "    return db.query(Todo).filter(Todo.id == todo_id).first()\n"
+    )
+    names = "get_todo"
+    if "labels" in body:
+        crud += "\n\ndef labels(todo):\n    return [t.label for t in todo.tags]\n"
+        names = "get_todo, labels"
+    if "list_first" in body:
+        crud += "\n\ndef list_first(db: Session):\n    return [get_todo(db, i) for i in (1,)]\n"
+        names = "get_todo, list_first"
+    handler = (
+        f"from app.crud import {names}\n\n\n"
+        f'@app.get("/first-tags")\ndef first_tags(db: SessionDep):\n    {body}\n'
+    )
+    files = {
+        **with_handler(handler),
+        "app/crud/__init__.py": f"from .todos import {names}\n",
+        "app/crud/todos.py": crud,
+    }
+    new, findings = migrate(tmp_path, files)
+
+    assert findings == []
+    written = new["app/main.py"] if "labels" in body else new["app/crud/todos.py"]
+    assert "selectinload(Todo.tags)" in written, written

@@ -180,6 +180,10 @@ class LazyLoads:
                 for name, end in function.rebinds
             ):
                 return
+        if origin.kind is From.CALL and origin.name not in self.functions:
+            exported = self.draft.index.resolve(origin.name)
+            if exported in self.functions:  # ``from app.crud import get_user``: re-exported
+                origin = Origin(From.CALL, origin.at, exported)
         base, dot, relationship = origin.name.partition(".")
         if origin.kind is From.ITEM and dot and "." not in relationship and base in origins:
             # ``for item in shop.items: item.product``: read through the relationship
@@ -463,6 +467,12 @@ class LazyLoads:
         found: list[tuple[Path, FunctionDb, str | Origin]] = []
         for returned in function.returns:
             origin = returned if isinstance(returned, Origin) else origins.get(returned, UNKNOWN)
+            # ``return [get_user(db, i) for i in ids]``: what its items come from.
+            origin = _through_items(origin, origins)
+            if origin.kind is From.CALL and origin.name not in self.functions:
+                exported = self.draft.index.resolve(origin.name)
+                if exported in self.functions:  # a package's re-export
+                    origin = Origin(From.CALL, origin.at, exported)
             kind = origin.kind
             if kind is From.QUERY and any(
                 k[0] == path and k[1:3] == origin.at for k in self.draft.queries

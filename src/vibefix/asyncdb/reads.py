@@ -64,6 +64,10 @@ class Reads:
                 if name == "method":
                     model = self.model_of(var, origins, function)
                     name, keyword, index = f"{model}.{keyword}", "", 0
+                if name not in self.functions:
+                    exported = self.draft.index.resolve(name)
+                    if exported in self.functions:  # ``from app.crud import get_user``
+                        name = exported
                 helper = self.functions.get(name)
                 position = index
                 library = False
