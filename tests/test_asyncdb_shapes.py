@@ -307,7 +307,8 @@ def test_the_usual_project_and_its_test_suite_move_to_async_session(
         (
             "app/main.py",
             "Base.metadata.create_all(bind=engine)\n",
-            "\n\n    def init_db():\n        Base.metadata.create_all(bind=engine)\n\n\n"
+            "\n\n    def init_db():\n        Base.metadata.create_all(bind=engine)\n"
+            "        open('tables.log', 'a').close()\n\n\n"
             '    @app.post("/reset")\n    def reset():\n        init_db()\n',
             "the engine is handed to `create_all`, which would get an AsyncEngine",
         ),
@@ -3840,3 +3841,34 @@ def test_what_a_re_exported_helper_returns_is_loaded_where_it_queries(tmp_path, 
     assert findings == []
     written = new["app/main.py"] if "labels" in body else new["app/crud/todos.py"]
     assert "selectinload(Todo.tags)" in written, written
+
+
+@pytest.mark.parametrize(
+    ("mock", "held"),
+    [
+        ("MagicMock(spec=Session)", True),
+        ("create_autospec(Session, instance=True)", True),
+        ("Mock(spec_set=Session)", True),
+        # A mock of something else: no session.
+        ("MagicMock(spec=dict)", False),
+    ],
+)
+def test_a_test_that_mocks_the_sync_session_is_an_obstacle(tmp_path, mock, held):
+    # held-out round 11 (todoapp): `MagicMock(spec=Session)` with a stubbed
+    # `db.query(...).filter(...).first` chain was handed to a helper the move made
+    # async, through `asyncio.run`: "MagicMock can't be used in 'await' expression".
+    test = f"""\
+        from unittest.mock import MagicMock, Mock, create_autospec
+
+        from sqlalchemy.orm import Session
+
+
+        def test_mocked():
+            db = {mock}
+            db.query.return_value.first.return_value = None
+            assert db is not None
+        """
+    new, findings = migrate(tmp_path, {**PROJECT, "tests/test_mocked.py": test})
+
+    assert migrated(new) is not held, findings
+    assert any("a test mocks the sync session" in f for f in findings) is held, findings

@@ -14,6 +14,7 @@ from vibefix.asyncdb.names import (
     ASYNC_POOLS,
     ENGINE_CALLS,
     MAKER_CALLS,
+    MOCKS,
     RELATIONSHIP_CALLS,
     SCOPED,
     SESSION_TYPES,
@@ -786,6 +787,15 @@ class _Arguments(cst.CSTVisitor):
         if set(called) & TEST_CLIENTS:
             how = "entered" if node in self.entered else self.clients.get(node, "")
             self.scan.test_clients.append((self.scan.locate(node), how))
+        if set(called) & MOCKS and any(
+            (arg.keyword is None and index == 0)
+            or (arg.keyword is not None and arg.keyword.value in ("spec", "spec_set"))
+            for index, arg in enumerate(node.args)
+            if set(self.scan.qualify(arg.value)) & SESSION_TYPES
+        ):
+            # ``MagicMock(spec=Session)``: its stubbed calls answer no ``await``.
+            mock = cst.Module([]).code_for_node(node)
+            self.scan.problems.append((self.scan.locate(node), Problem(Flaw.MOCKED_SESSION, mock)))
         if set(called) & SCOPED:
             self.scan.problems.append(
                 (

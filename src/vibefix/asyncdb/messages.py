@@ -18,6 +18,12 @@ class Flaw(enum.Enum):
         " it (use the request's session from a dependency)"
     )
     UNREAD_ARGUMENTS = "arguments {code} cannot read (`**`)"
+    MOCKED_SESSION = (
+        "a test mocks the sync session (`{name}`): after the move the code awaits the"
+        " session's calls and runs 2.0 statements, which a sync mock and its stubbed query"
+        " chain do not answer; mock `AsyncSession` (`AsyncMock(spec=AsyncSession)`) and"
+        " the statements by hand, or test on the suite's database"
+    )
     FACTORY_CALLED = (
         "a session factory called where it is made (`sessionmaker(...)()`): {code} follows"
         " a session made by a named factory; name it first (`Factory = sessionmaker(...)`,"

@@ -127,6 +127,12 @@ def is_test_module(module: str) -> bool:
 
 SCOPED = frozenset({"sqlalchemy.orm.scoped_session", "sqlalchemy.orm.scoping.scoped_session"})
 TEST_CLIENTS = frozenset({"fastapi.testclient.TestClient", "starlette.testclient.TestClient"})
+MOCKS = frozenset(
+    f"{module}.{name}"
+    for module in ("unittest.mock", "mock")
+    for name in ("Mock", "MagicMock", "NonCallableMock", "NonCallableMagicMock", "create_autospec")
+)
+"""What makes a mock: of a session when its spec is ``Session``."""
 
 ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg", "mysql": "aiomysql"}
 """The async driver each dialect's URL gets."""
