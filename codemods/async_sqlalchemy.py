@@ -352,7 +352,10 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             reason = "a helper nothing in the project calls: async with its AsyncSession"
         elif key in self._db.own_async:
             reason = "the dependency holds an AsyncSession in `async with`: an async generator"
-        elif key in self._db.table_blocks.values():
+        elif key in self._db.table_blocks.values() and not any(
+            self._db.table_blocks[call] == key for call in self._db.awaited_tables
+        ):
+            # (A helper's block is an async twin's call: the async plan makes it async.)
             reason = "the hook makes the tables on the async engine, so it is an `async def`"
         else:
             return

@@ -3872,3 +3872,36 @@ def test_a_test_that_mocks_the_sync_session_is_an_obstacle(tmp_path, mock, held)
 
     assert migrated(new) is not held, findings
     assert any("a test mocks the sync session" in f for f in findings) is held, findings
+
+
+@pytest.mark.parametrize("caller", ["hook", "import"])
+def test_create_all_in_a_helper_a_startup_hook_calls(tmp_path, caller):
+    # held-out rounds 10 and 11 (dinmo, taskflow): `def init_db(): print(...);
+    # Base.metadata.create_all(bind=engine)` called by a startup hook held the move
+    # back; it becomes async and the hook awaits it. Called at a script's import, it
+    # cannot: said.
+    helper = (
+        "from app.database import Base, engine\n\n\n"
+        "def init_db():\n    print('making the tables')\n"
+        "    Base.metadata.create_all(bind=engine)\n"
+    )
+    main = PROJECT["app/main.py"].replace(
+        "    Base.metadata.create_all(bind=engine)\n\n    app = FastAPI()\n",
+        "    from app.init_db import init_db\n\n    app = FastAPI()\n\n\n"
+        '    @app.on_event("startup")\n    def start():\n        init_db()\n',
+    )
+    assert "def start():" in main
+    files = {**PROJECT, "app/main.py": main, "app/init_db.py": helper}
+    if caller == "import":
+        files["app/reset.py"] = "from app.init_db import init_db\n\ninit_db()\n"
+    new, findings = migrate(tmp_path, files)
+
+    assert migrated(new) is (caller == "hook"), findings
+    if caller == "hook":
+        assert findings == []
+        assert "async def init_db():" in new["app/init_db.py"]
+        made = "        await connection.run_sync(Base.metadata.create_all)\n"
+        assert made in new["app/init_db.py"]
+        assert "async def start():\n    await init_db()\n" in new["app/main.py"]
+    else:
+        assert any("the engine is handed to `create_all`" in f for f in findings), findings

@@ -154,6 +154,15 @@ class Checks:
         if tests or (function is not None and self._script(function)):
             self.draft.run_syncs[key] = function.qualname if function else ""
             return True
+        if function is not None and alone and self._awaitable_helper(function, path):
+            # ``def init_db(): Base.metadata.create_all(bind=engine)`` that a startup hook
+            # (or another function) calls: it becomes async, and is awaited where it is
+            # called (a caller that stays sync holds the move back, said then).
+            fn = node_key(function.path, function)
+            self.draft.table_blocks[key] = fn
+            self.draft.awaited_tables.add(key)
+            self.draft.async_functions.add(fn)
+            return True
         return False
 
     def tables_helper(self, function: FunctionFact) -> tuple[Path, Span] | None:
@@ -206,6 +215,25 @@ class Checks:
             decorator.rpartition(".")[2] == "on_event"
             and decorator.rpartition(".")[0] in self.index.applications
             for decorator in function.decorators
+        )
+
+    def _awaitable_helper(self, function: FunctionFact, path: Path) -> bool:
+        """A plain function that makes (or drops) the tables and may say so, and that no
+        module calls at its import (where nothing can await it): the async plan makes
+        it async, and its callers await it."""
+        tables = {call[0] for call, _, _ in self.facts[path].table_calls}
+        return (
+            not function.is_generator
+            and not function.decorators
+            and all(
+                call.line in tables or all(self._says(target) for target in call.targets)
+                for call in function.calls
+            )
+            and not any(
+                function.qualname in {self.index.resolve(t) for t in call.targets}
+                for module in self.index.modules
+                for call in module.module_calls
+            )
         )
 
     def _says(self, target: str) -> bool:

@@ -59,6 +59,9 @@ class Draft:
     table_blocks: dict[NodeKey, NodeKey] = field(default_factory=dict)
     """``create_all(bind=engine)`` statements in an ``async def`` (or an ``on_event``
     hook that becomes one), with the function: ``async with engine.begin()`` runs it."""
+    awaited_tables: set[NodeKey] = field(default_factory=set)
+    """The ``table_blocks`` in a sync helper (``def init_db()``): an async twin's call
+    for the async plan, which makes the helper async and awaits it where it is called."""
     engine_blocks: set[NodeKey] = field(default_factory=set)
     """``with engine.connect() as c: c.execute(stmt); c.commit()`` in a test suite's
     sync code: ``_run_sync(engine, lambda c: c.execute(stmt))``."""

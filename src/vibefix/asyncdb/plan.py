@@ -87,6 +87,9 @@ class DbPlan(PlanPart):
     """``metadata.create_all(bind=engine)`` statements in an ``async def`` (or an
     ``on_event`` hook that becomes one), with the function: ``async with
     engine.begin() as connection: await connection.run_sync(metadata.create_all)``."""
+    awaited_tables: frozenset[NodeKey] = frozenset()
+    """``table_blocks`` in a sync helper (``def init_db()``), which the async plan makes
+    async (and awaits where it is called): an async twin's calls."""
     engine_blocks: frozenset[NodeKey] = frozenset()
     """``with engine.connect() as c: c.execute(stmt); c.commit()`` in a test suite's
     sync code (the ``with``): ``_run_sync(engine, lambda c: c.execute(stmt))``."""
@@ -164,7 +167,9 @@ class DbPlan(PlanPart):
         kept = {key for key, query in self.queries.items() if not query.terminal}
         # ``with Session(engine) as s`` becomes ``async with``: its function is async. A
         # query kept in a variable (``q = db.query(M)``) runs nothing yet.
-        found = dict.fromkeys(sorted(self.awaits | ran | self.session_calls), twin)
+        found = dict.fromkeys(
+            sorted(self.awaits | ran | self.session_calls | self.awaited_tables), twin
+        )
         found.update(dict.fromkeys(sorted(kept), Entry(Kind.NONBLOCKING)))
         return found
 

@@ -430,6 +430,7 @@ class _Planner:
             session_aware=frozenset(draft.session_aware),
             engine_blocks=frozenset(draft.engine_blocks),
             table_blocks=dict(draft.table_blocks),
+            awaited_tables=frozenset(draft.awaited_tables),
             own_async=frozenset(draft.own_async),
             selects={key: tuple(sorted(rels)) for key, rels in draft.select_loads.items() if rels},
             async_functions=frozenset(draft.async_functions),
