@@ -46,6 +46,10 @@ from vibefix.results import Blocking, Finding, Position, Safety
 CLIENT_ENTERED = (
     "the test client is entered with `with`: it runs the app's lifespan, which makes the tables now"
 )
+CLIENT_ON_ONE_LOOP = (
+    "the test client is entered with `with`: its requests run on one event loop, which the"
+    " database's pooled async connections need"
+)
 ENGINE_LINE = (
     r"(?m:^[ \t]*(?:self\.)?\w+[ \t]*(?::[^=\n]*)?=[ \t]*(?:[A-Za-z_][\w.]*\.)?create_engine\("
     r"|^[ \t]+return[ \t]+(?:[A-Za-z_][\w.]*\.)?create_engine\()"
@@ -414,7 +418,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             )
             return updated.with_changes(body=[*body[:at], entered])
 
-        self.replace(block, change, CLIENT_ENTERED)
+        self.replace(block, change, self._entered)
         if returned:
             self._yielding(self._defs[-1])
 
@@ -432,7 +436,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
                 leading_lines=updated.leading_lines,
             )
 
-        self.replace(line, change, CLIENT_ENTERED)
+        self.replace(line, change, self._entered)
         if returned and self._defs:
             self._yielding(self._defs[-1])
 
@@ -454,6 +458,12 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
             needs=iterator.needs,
         )
 
+    @property
+    def _entered(self) -> str:
+        """Why a test client is entered: the lifespan makes the tables, or (none moved
+        there) one event loop for the requests."""
+        return CLIENT_ENTERED if self._db.create_all is not None else CLIENT_ON_ONE_LOOP
+
     def _client_fixture(self, line: cst.SimpleStatementLine, small: cst.Assign) -> None:
         """``client = TestClient(app)`` at a test module's top level: an autouse fixture
         enters it (``with client: yield``) around the module's tests."""
@@ -470,9 +480,14 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         iterator = self._alias(line, "collections.abc", "Iterator") if typed else None
         returns = f" -> {iterator.name}[None]" if iterator else ""
         around = "each test module" if self.file.path.name == "conftest.py" else "these tests"
-        fixture = cst.parse_statement(
+        why = (
             f"# The app's lifespan makes the database tables: it runs around {around}.\n"
-            f'@{pytest.name}.fixture(autouse=True, scope="module")\n'
+            if self._db.create_all is not None
+            else f"# Entered, the client runs the requests of {around} on one event loop,\n"
+            "# which the database's pooled async connections need.\n"
+        )
+        fixture = cst.parse_statement(
+            why + f'@{pytest.name}.fixture(autouse=True, scope="module")\n'
             f"def {LIFESPAN_FIXTURE}(){returns}:\n"
             f"    with {target.value}:\n"
             "        yield\n",
@@ -486,7 +501,7 @@ class AsyncSqlalchemy(AsyncCodemod[DbPlan]):
         self.replace(
             self._module,
             add,
-            CLIENT_ENTERED,
+            self._entered,
             needs=[*pytest.needs, *(iterator.needs if iterator else ())],
         )
 

@@ -3905,3 +3905,50 @@ def test_create_all_in_a_helper_a_startup_hook_calls(tmp_path, caller):
         assert "async def start():\n    await init_db()\n" in new["app/main.py"]
     else:
         assert any("the engine is handed to `create_all`" in f for f in findings), findings
+
+
+@pytest.mark.parametrize(
+    ("url", "entered"),
+    [
+        ("postgresql://u@db/app", True),
+        ('os.environ["DATABASE_URL"]', True),
+        ("sqlite:///./a.db", False),
+    ],
+    ids=["server", "read-at-run-time", "sqlite"],
+)
+def test_a_bare_test_client_is_entered_where_the_database_may_be_a_server(tmp_path, url, entered):
+    # held-out round 11 (blog): the app's engine on PostgreSQL and a `TestClient` no
+    # `with` enters, whose requests each ran on an event loop of their own: the
+    # pooled asyncpg connections failed ("attached to a different loop").
+    written = url if url.startswith("os.") else f'"{url}"'
+    database = (
+        PROJECT["app/database.py"]
+        .replace(
+            "    from typing import Annotated\n",
+            "    import os\n    from typing import Annotated\n",
+        )
+        .replace(
+            '    SQLALCHEMY_DATABASE_URL = "sqlite:///./todo.db"\n',
+            f"    SQLALCHEMY_DATABASE_URL = {written}\n",
+        )
+        .replace(', connect_args={"check_same_thread": False}', "")
+    )
+    main = PROJECT["app/main.py"].replace("    Base.metadata.create_all(bind=engine)\n", "")
+    test = (
+        "from fastapi.testclient import TestClient\n\nfrom app.main import app\n\n"
+        "client = TestClient(app)\n\n\ndef test_missing():\n"
+        "    assert client.get('/users/1').status_code == 404\n"
+    )
+    files = {
+        "pyproject.toml": PROJECT["pyproject.toml"],
+        "app/__init__.py": "",
+        "app/database.py": database,
+        "app/models.py": PROJECT["app/models.py"],
+        "app/main.py": main,
+        "tests/__init__.py": "",
+        "tests/test_bare.py": test,
+    }
+    new, findings = migrate(tmp_path, files)
+
+    assert migrated(new), findings
+    assert ("    with client:\n        yield\n" in new.get("tests/test_bare.py", "")) is entered

@@ -155,3 +155,40 @@ def test_a_test_suite_on_its_own_postgresql_engine_runs_after_the_move(
     assert "poolclass=NullPool)" in conftest, conftest
     after = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert "2 passed" in after.stdout, after.stdout + after.stderr
+
+
+def test_a_bare_test_client_on_the_apps_postgresql_engine_runs_after_the_move(
+    tmp_path: Path, run_vibefix: RunVibefix, postgres: Server
+):
+    # held-out round 11 (blog): the app's pooled asyncpg engine, tables made at the
+    # test module's import, and a `TestClient` no `with` enters: each request ran on an
+    # event loop of its own ("attached to a different loop"). The client is entered.
+    files = {name: text for name, text in PG_PROJECT.items() if name != "tests/conftest.py"}
+    files["tests/test_items.py"] = (
+        "from fastapi.testclient import TestClient\n\n"
+        "from app.database import Base, engine\nfrom app.main import app\n\n"
+        "Base.metadata.drop_all(bind=engine)\nBase.metadata.create_all(bind=engine)\n\n"
+        "client = TestClient(app)\n\n\n"
+        "def test_create_and_list():\n"
+        '    assert client.post("/items", params={"name": "a"}).status_code == 200\n'
+        '    assert client.post("/items", params={"name": "b"}).status_code == 200\n'
+        '    assert client.get("/items").json() == ["a", "b"]\n'
+    )
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tmp_path),
+        "DATABASE_URL": _sync(postgres.create_database("bare_client")),
+    }
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    before = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert "1 passed" in before.stdout, before.stdout + before.stderr
+
+    run_vibefix("apply", "--recipe", "async-db", "--unsafe", ".", cwd=tmp_path)
+
+    tests = (tmp_path / "tests" / "test_items.py").read_text(encoding="utf-8")
+    assert "    with client:\n        yield\n" in tests, tests
+    after = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert "1 passed" in after.stdout, after.stdout + after.stderr

@@ -603,7 +603,15 @@ class _Arguments(cst.CSTVisitor):
                     fixture and (_yields(rest) or _returned(rest, target.value, function))
                 ):
                     self.clients[call] = "block"
-            elif fixture and not rest and node is function.body:
+            elif (
+                fixture
+                and node is function.body
+                and (
+                    not rest or (isinstance(small, cst.Expr) and isinstance(small.value, cst.Yield))
+                )
+            ):
+                # ``return TestClient(app)`` last, or ``yield TestClient(app)`` before the
+                # fixture's teardown (which runs once the ``with`` has closed it).
                 if CLIENT in _names(function.params).names | _names(node).names or (
                     isinstance(small, cst.Return) and (_yields([node]) or len(_returns([node])) > 1)
                 ):

@@ -335,6 +335,8 @@ class _Planner:
         create_all, app, after = checks.tables()
         if create_all is not None:
             checks.test_clients()
+        if not self._sqlite_only() and (create_all is None or checks.tested_tables):
+            checks.loop_clients()
         return replace(
             self._part(engines, makers, disposals, create_all, app),
             create_all_after=after,
@@ -342,6 +344,19 @@ class _Planner:
             create_all_helper=checks.helper,
             notes=tuple(self._bare_responses()),
         )
+
+    def _sqlite_only(self) -> bool:
+        """Every engine the tests may reach is SQLite's, as written: the suite's own (all
+        SQLite), else the app's."""
+        if self.sqlite_tests:
+            return True
+        app = [
+            name in {e.rpartition(".")[2] for e in file.sqlite_engines}
+            for path, file in self.facts.items()
+            if not self.draft.in_tests(path)
+            for name, _, _ in file.engines
+        ]
+        return bool(app) and all(app)
 
     def _bare_responses(self) -> list[tuple[Path, int, int, str]]:
         """Route handlers with no response model that return an ORM object a commit
@@ -455,7 +470,9 @@ class _Planner:
                     *(name.rpartition(".")[2] for name in self.orm.models),
                     # Once the lifespan makes the tables, a test client that runs none
                     # finds no tables (``Checks.test_clients``): its module is read.
-                    *(("TestClient",) if create_all is not None else ()),
+                    # So is it where the database may be a server's, which needs one
+                    # event loop for its requests (``Checks.loop_clients``).
+                    *(("TestClient",) if create_all is not None or not self._sqlite_only() else ()),
                 }
             ),
             files=frozenset(
