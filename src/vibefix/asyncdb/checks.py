@@ -499,38 +499,32 @@ class Checks:
         where the shape allows (``facts.DbFacts.test_clients``)."""
         if self.tested_tables:
             return
-        for path, file in sorted(self.facts.items()):
-            for span, how in file.test_clients:
-                if how in ("block", "returned") or (how == "module" and _pytest_module(path)):
-                    self.draft.clients.add(key_of(path, span))
-                elif how != "entered":
-                    self.draft.obstacle(
-                        path,
-                        span[0],
-                        span[1],
-                        "a `TestClient` not entered with `with` runs no lifespan, where"
-                        f" {self.code} moves `create_all`: the tables would be missing; use"
-                        " `with TestClient(app) as client:`",
-                    )
+        self._enter_clients(
+            "a `TestClient` not entered with `with` runs no lifespan, where"
+            f" {self.code} moves `create_all`: the tables would be missing; use"
+            " `with TestClient(app) as client:`"
+        )
 
     def loop_clients(self) -> None:
         """A ``TestClient`` no ``with`` enters runs each request on an event loop of its
         own, which a server's pooled connections cannot serve (asyncpg ties each to the
         loop that opened it): where the suite's engines may be a server's, a ``with``
         enters it where the shape allows, else it is an obstacle."""
+        self._enter_clients(
+            "a `TestClient` not entered with `with` runs each request on an event loop of"
+            " its own, which a server database's pooled async connections cannot serve;"
+            " use `with TestClient(app) as client:`"
+        )
+
+    def _enter_clients(self, why: str) -> None:
+        """Each ``TestClient`` no ``with`` enters: entered where the shape allows, else
+        the obstacle ``why``."""
         for path, file in sorted(self.facts.items()):
             for span, how in file.test_clients:
                 if how in ("block", "returned") or (how == "module" and _pytest_module(path)):
                     self.draft.clients.add(key_of(path, span))
                 elif how != "entered":
-                    self.draft.obstacle(
-                        path,
-                        span[0],
-                        span[1],
-                        "a `TestClient` not entered with `with` runs each request on an event"
-                        " loop of its own, which a server database's pooled async connections"
-                        " cannot serve; use `with TestClient(app) as client:`",
-                    )
+                    self.draft.obstacle(path, span[0], span[1], why)
 
 
 def _pytest_module(path: Path) -> bool:
