@@ -3952,3 +3952,33 @@ def test_a_bare_test_client_is_entered_where_the_database_may_be_a_server(tmp_pa
 
     assert migrated(new), findings
     assert ("    with client:\n        yield\n" in new.get("tests/test_bare.py", "")) is entered
+
+
+@pytest.mark.parametrize(("annotation", "moves"), [("Session", True), ("object", False)])
+def test_a_repository_class_a_package_re_exports_is_followed(tmp_path, annotation, moves):
+    # held-out round 11 (todoapi): `from app.repositories import UserRepository`,
+    # re-exported by the package, was "something that does not take it as a `Session`".
+    repository = (
+        "from sqlalchemy.orm import Session\n\nfrom app.models import User\n\n\n"
+        "class UserRepository:\n"
+        f"    def __init__(self, db: {annotation}):\n        self.db = db\n\n"
+        "    def find(self, user_id: int):\n        return self.db.get(User, user_id)\n"
+    )
+    handler = (
+        "from app.repositories import UserRepository\n\n\n"
+        '@app.get("/names/{user_id}")\ndef user_name(user_id: int, db: SessionDep):\n'
+        "    return {'name': UserRepository(db).find(user_id).name}\n"
+    )
+    files = {
+        **with_handler(handler),
+        "app/repositories/__init__.py": "from .users import UserRepository\n",
+        "app/repositories/users.py": repository,
+    }
+    new, findings = migrate(tmp_path, files)
+
+    assert migrated(new) is moves, findings
+    if moves:
+        assert findings == []
+        assert "    async def find(self, user_id: int):" in new["app/repositories/users.py"]
+    else:
+        assert any("does not take it as a `Session` parameter" in f for f in findings), findings

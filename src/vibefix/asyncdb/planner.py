@@ -734,8 +734,10 @@ class _Planner:
         base's) for ``UserRepository(db)``; the method, its class's or a base's, for
         ``repo.create(db)`` on a module-level instance or ``self.get(db)``."""
         exported = self.index.resolve(name)
-        if exported != name and exported in self.functions:
-            name = exported  # a package's re-export (``from app.crud import get_user``)
+        if exported != name and (exported in self.functions or exported in self.index.bases):
+            # A package's re-export: ``from app.crud import get_user``, or of a class
+            # (``from app.repositories import UserRepository``).
+            name = exported
         fact = self.index.functions.get(name)
         bound = (
             fact is not None
